@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+// The `r1` command. TypeScript sources run through tsx, so user reward modules written in
+// TypeScript load the same way, with no build step.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../src/cli/main.ts');

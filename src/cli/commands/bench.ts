@@ -1,0 +1,30 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Command } from 'commander';
+import { UserError } from '../../errors.ts';
+
+/** Each benchmark is a module `../bench/<name>.ts` exporting `run(opts)`, which returns one JSON-able
+ * object per measurement; the command prints each as one JSON line. */
+export type BenchOptions = { backend: string; quick: boolean; [key: string]: unknown };
+export type Bench = { run(opts: BenchOptions): Promise<Record<string, unknown>[]> };
+
+export const BENCHES = ['train', 'generate', 'rewards', 'sandbox', 'grpo'] as const;
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description(`measure speed; prints one JSON line per measurement (${BENCHES.join(', ')})`)
+    .argument('<what>', BENCHES.join(' | '))
+    .option('--backend <name>', 'auto | tensorflow | wasm | cpu', 'auto')
+    .option('--quick', 'fewer repetitions (smoke run)', false)
+    .option('--workers <n>', 'worker threads, where the benchmark uses them')
+    .action(async (what: string, opts: BenchOptions) => {
+      const file = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', `${what}.ts`);
+      if (!(BENCHES as readonly string[]).includes(what) || !existsSync(file)) {
+        throw new UserError(`unknown benchmark '${what}'; valid: ${BENCHES.join(', ')}`);
+      }
+      const bench = (await import(pathToFileURL(file).href)) as Bench;
+      for (const line of await bench.run(opts)) process.stdout.write(JSON.stringify(line) + '\n');
+    });
+}
