@@ -34,6 +34,10 @@ export async function initBackend(name: string = 'auto'): Promise<string> {
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new UserError(`unknown backend '${name}'; valid backends: ${BACKENDS.join(', ')}`);
   }
+  // tfjs-core's Node build registers no gradient functions; the union package's build does.
+  require('@tensorflow/tfjs');
+  // PROD silences TF.js's console advice and skips debug-only checks.
+  tf.env().set('PROD', true);
   const wanted = PROVIDERS.filter((p) => name === 'auto' || p.name === name);
   for (const p of wanted) {
     if (!tryLoad(p.pkg)) continue;
