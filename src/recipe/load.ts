@@ -1,0 +1,385 @@
+// Recipe loading: YAML text -> --set overrides -> schema -> cross-field checks -> a typed Recipe.
+// Every error names file:line:column and the field path, so a bad recipe fails before any work.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
+import { closest, distance } from 'fastest-levenshtein';
+import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parse as parseYaml, parseDocument } from 'yaml';
+import type { Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import { UserError } from '../errors.ts';
+import {
+  CHECKPOINT_STAGES,
+  DATASET_STAGES,
+  RecipeSchema,
+  STAGE_SCHEMAS,
+  STAGE_TYPES,
+  type Recipe,
+  type Stage,
+  type StageType,
+} from './schema.ts';
+
+export type FieldPath = (string | number)[];
+export type RecipeIssue = { path: FieldPath; message: string };
+export type LoadOptions = { set?: string[] };
+
+export const DATASET_EXTENSIONS = ['.jsonl', '.json', '.parquet'];
+
+/** Read, override, validate and resolve a recipe file. Throws UserError (exit code 2) on any problem. */
+export function loadRecipe(file: string, opts: LoadOptions = {}): Recipe {
+  const abs = resolve(file);
+  if (!existsSync(abs)) throw new UserError(`recipe file not found: ${file}`);
+  return parseRecipe(readFileSync(abs, 'utf8'), abs, opts);
+}
+
+/** Like loadRecipe, from text; `file` names it in messages and its directory anchors relative paths. */
+export function parseRecipe(text: string, file: string, opts: LoadOptions = {}): Recipe {
+  const abs = resolve(file);
+  const shown = displayPath(abs);
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+    throw new UserError(`${shown}:${pos.line}:${pos.col}: YAML syntax error: ${e.message.split('\n')[0]}`);
+  }
+  if (doc.contents !== null && !isMap(doc.contents)) {
+    throw new UserError(`${shown}:1:1: a recipe is a mapping of fields (name, seed, model, stages, ...)`);
+  }
+  const overrides = new Map<string, string>();
+  for (const arg of opts.set ?? []) {
+    try {
+      overrides.set(applySet(doc, arg).join('.'), arg);
+    } catch (err) {
+      throw err instanceof UserError ? new UserError(`${shown}: ${err.message}`) : err;
+    }
+  }
+
+  const where = (path: FieldPath): string => {
+    const key = path.join('.');
+    for (const [p, arg] of overrides) if (key === p || key.startsWith(p + '.')) return `${shown}: --set ${arg}`;
+    const { line, col } = lineCounter.linePos(locate(doc, path));
+    return `${shown}:${line}:${col}`;
+  };
+  const input = (doc.toJS() ?? {}) as unknown;
+  return validateRecipe(input, dirname(abs), { file: abs, where });
+}
+
+/** Validate a plain object (as parsed from YAML) and resolve it. `where` maps a field path to a location. */
+export function validateRecipe(
+  input: unknown,
+  recipeDir: string,
+  ctx: { file?: string; where?: (path: FieldPath) => string } = {},
+): Recipe {
+  const where = ctx.where ?? (() => ctx.file ?? '<recipe>');
+  const fail = (issues: RecipeIssue[]): never => {
+    const lines = issues.map((i) => `${where(i.path)}: ${formatPath(i.path) || '(recipe)'}: ${i.message}`);
+    throw new UserError(lines.join('\n'));
+  };
+  const parsed = RecipeSchema.safeParse(input);
+  if (!parsed.success) fail(parsed.error.issues.flatMap((i) => describeIssue(i, input)));
+  const recipe = resolveRecipe(parsed.data!, recipeDir, ctx.file ?? '');
+  const issues = checkRecipe(recipe);
+  if (issues.length > 0) fail(issues);
+  return recipe;
+}
+
+/** Fill the defaults that depend on other fields: stage names and epsilon_high. */
+function resolveRecipe(data: z.infer<typeof RecipeSchema>, recipeDir: string, file: string): Recipe {
+  const stages = data.stages.map((s) => {
+    const named = { ...s, name: s.name ?? s.type };
+    return (named.type === 'grpo' ? { ...named, epsilon_high: named.epsilon_high ?? named.epsilon } : named) as Stage;
+  });
+  return { ...data, stages, file, recipeDir: resolve(recipeDir) };
+}
+
+// ---- checks that span fields -------------------------------------------------------------------
+
+/** Cross-field checks: stage references, files on disk, sizes that must agree. */
+export function checkRecipe(recipe: Recipe): RecipeIssue[] {
+  const issues: RecipeIssue[] = [];
+  const add = (path: FieldPath, message: string) => issues.push({ path, message });
+  const { model, tokenizer, stages } = recipe;
+  const at = (p: string) => resolve(recipe.recipeDir, p);
+
+  if (model.hidden_size % model.num_attention_heads !== 0) add(['model', 'hidden_size'], `must be divisible by num_attention_heads (${model.num_attention_heads})`);
+  else if ((model.hidden_size / model.num_attention_heads) % 2 !== 0) add(['model', 'hidden_size'], 'hidden_size / num_attention_heads must be even (rotary embeddings)');
+  if (model.num_attention_heads % model.num_key_value_heads !== 0) add(['model', 'num_key_value_heads'], `must divide num_attention_heads (${model.num_attention_heads})`);
+  if (tokenizer.train && model.vocab_size !== 0 && tokenizer.train.vocab_size !== model.vocab_size) {
+    add(['model', 'vocab_size'], `is ${model.vocab_size} but tokenizer.train.vocab_size is ${tokenizer.train.vocab_size}; make them equal or set 0 (= the tokenizer's)`);
+  }
+  if (tokenizer.path !== null && !existsSync(at(tokenizer.path))) add(['tokenizer', 'path'], `not found: ${at(tokenizer.path)}`);
+  if (tokenizer.path !== null && tokenizer.train) add(['tokenizer'], 'give either path or train, not both');
+  tokenizer.train?.datasets.forEach((d, k) => {
+    const problem = datasetFileProblem(at(d));
+    if (problem) add(['tokenizer', 'train', 'datasets', k], problem);
+  });
+
+  const firstIndex = new Map<string, number>();
+  stages.forEach((s, i) => {
+    const prev = firstIndex.get(s.name);
+    if (prev !== undefined) add(['stages', i, 'name'], `duplicate stage name '${s.name}' (also stages.${prev}); give each stage a unique name`);
+    else firstIndex.set(s.name, i);
+    if (s.name === 'init') add(['stages', i, 'name'], "'init' is reserved (it means a fresh model)");
+  });
+  const stageRef = (name: string, i: number, produces: readonly StageType[], what: string): string | null | undefined => {
+    const j = firstIndex.get(name);
+    if (j === undefined) return undefined; // not a stage name
+    if (j >= i) return `names stage '${name}' (stages.${j}), which does not come before this stage`;
+    if (!produces.includes(stages[j].type)) return `names stage '${name}', a ${stages[j].type} stage, which writes no ${what}`;
+    return null;
+  };
+
+  stages.forEach((s, i) => {
+    if (s.model !== null && s.model !== 'init') {
+      const ref = stageRef(s.model, i, CHECKPOINT_STAGES, 'checkpoint');
+      if (ref) add(['stages', i, 'model'], ref);
+      else if (ref === undefined && !isDir(at(s.model))) {
+        add(['stages', i, 'model'], `'${s.model}' is neither an earlier stage (${stageList(stages, i)}) nor a checkpoint directory (${at(s.model)})`);
+      }
+    }
+    const checkDatasets = (list: string[], path: FieldPath) =>
+      list.forEach((d, k) => {
+        const ref = stageRef(d, i, DATASET_STAGES, 'dataset');
+        if (ref) add([...path, k], ref);
+        else if (ref === undefined) {
+          const problem = datasetFileProblem(at(d));
+          if (problem) add([...path, k], `${problem}${isBareName(d) ? ` (and no earlier stage is named '${d}')` : ''}`);
+        }
+      });
+    if (s.datasets.length === 0) add(['stages', i, 'datasets'], 'this stage needs at least one dataset');
+    checkDatasets(s.datasets, ['stages', i, 'datasets']);
+    if (s.type === 'rejection-sampling') {
+      checkDatasets(s.mix.datasets, ['stages', i, 'mix', 'datasets']);
+      if (s.mix.fraction > 0 && s.mix.datasets.length === 0) add(['stages', i, 'mix', 'fraction'], 'is above 0 but mix.datasets is empty');
+      if (s.filters.max_length !== null && s.filters.max_length < s.filters.min_length) add(['stages', i, 'filters', 'max_length'], 'is below filters.min_length');
+    }
+
+    const context = contextLength(recipe, i);
+    const tooLong = (field: string, n: number, what: string) => {
+      if (context !== null && n > context) add(['stages', i, field], `${what} ${n} exceeds the model context (max_position_embeddings = ${context})`);
+    };
+    if (s.type === 'pretrain') tooLong('seq_length', s.seq_length, 'seq_length');
+    if ((s.type === 'sft' || s.type === 'dpo') && s.max_length !== null) tooLong('max_length', s.max_length, 'max_length');
+    if (s.type === 'grpo') {
+      if (s.per_device_train_batch_size % s.num_generations !== 0) {
+        add(['stages', i, 'per_device_train_batch_size'], `${s.per_device_train_batch_size} completions per step is not divisible by num_generations (${s.num_generations})`);
+      }
+      tooLong('max_completion_length', s.max_prompt_length + s.max_completion_length, 'max_prompt_length + max_completion_length =');
+    }
+    if (s.type === 'rejection-sampling' || s.type === 'eval') tooLong('max_new_tokens', s.max_new_tokens, 'max_new_tokens');
+    if ('template' in s && !(['r1-zero', 'chat', 'none'].includes(s.template) || s.template.includes('{prompt}'))) {
+      add(['stages', i, 'template'], `'${s.template}' is not a named template (r1-zero, chat, none) and has no {prompt} placeholder`);
+    }
+    if ('rewards' in s) {
+      s.rewards.forEach((r, k) => {
+        if (looksLikePath(r.name) && !existsSync(at(r.name))) add(['stages', i, 'rewards', k, 'name'], `reward module not found: ${at(r.name)}`);
+      });
+    }
+  });
+
+  const first = stages.length > 0 ? modelSource(recipe, 0) : { kind: 'init' as const };
+  if (first.kind === 'init' && tokenizer.path === null && !tokenizer.train) {
+    add(['tokenizer'], 'the first stage starts from a fresh model, so give tokenizer.path or tokenizer.train');
+  }
+  return issues;
+}
+
+// ---- where each stage's inputs come from --------------------------------------------------------
+
+export type ModelSource = { kind: 'init' } | { kind: 'stage'; stage: string } | { kind: 'checkpoint'; path: string };
+export type DatasetSource = { kind: 'file'; path: string } | { kind: 'stage'; stage: string };
+
+/** Where stage i takes its weights from. null means "what the previous stage used or produced". */
+export function modelSource(recipe: Recipe, i: number): ModelSource {
+  const m = recipe.stages[i].model;
+  if (m === 'init') return { kind: 'init' };
+  if (m === null) {
+    if (i === 0) return { kind: 'init' };
+    const prev = recipe.stages[i - 1];
+    return CHECKPOINT_STAGES.includes(prev.type) ? { kind: 'stage', stage: prev.name } : modelSource(recipe, i - 1);
+  }
+  if (recipe.stages.slice(0, i).some((s) => s.name === m)) return { kind: 'stage', stage: m };
+  return { kind: 'checkpoint', path: resolve(recipe.recipeDir, m) };
+}
+
+/** Where stage i reads its rows from (its `datasets`, or for rejection sampling also `mix.datasets`). */
+export function datasetSources(recipe: Recipe, i: number, field: 'datasets' | 'mix' = 'datasets'): DatasetSource[] {
+  const s = recipe.stages[i];
+  const list = field === 'mix' ? (s.type === 'rejection-sampling' ? s.mix.datasets : []) : s.datasets;
+  const earlier = new Set(recipe.stages.slice(0, i).map((x) => x.name));
+  return list.map((d) => (earlier.has(d) ? { kind: 'stage', stage: d } : { kind: 'file', path: resolve(recipe.recipeDir, d) }));
+}
+
+/** The run folder: <recipeDir>/<output_dir>/<name>. */
+export function runDir(recipe: Recipe): string {
+  return resolve(recipe.recipeDir, recipe.output_dir, recipe.name);
+}
+
+/** Context length of the model stage i runs: the recipe's, or a checkpoint's config.json; null if unknown. */
+function contextLength(recipe: Recipe, i: number): number | null {
+  const src = modelSource(recipe, i);
+  let j = i;
+  let s: ModelSource = src;
+  // Follow stage references back to where the weights were born.
+  while (s.kind === 'stage') {
+    const name = s.stage;
+    j = recipe.stages.findIndex((x) => x.name === name);
+    if (j < 0) return null;
+    s = modelSource(recipe, j);
+  }
+  if (s.kind === 'init') return recipe.model.max_position_embeddings;
+  try {
+    const cfg = JSON.parse(readFileSync(resolve(s.path, 'config.json'), 'utf8')) as { max_position_embeddings?: unknown };
+    return typeof cfg.max_position_embeddings === 'number' ? cfg.max_position_embeddings : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---- --set overrides ----------------------------------------------------------------------------
+
+/** Apply one `a.b.1.c=value` override to the document (value parsed as a YAML scalar); returns the path. */
+export function applySet(doc: Document, arg: string): FieldPath {
+  const eq = arg.indexOf('=');
+  if (eq <= 0) throw new UserError(`--set ${arg}: expected field.path=value, e.g. stages.1.learning_rate=1e-4`);
+  const keys = arg.slice(0, eq).split('.');
+  if (keys.some((k) => k === '')) throw new UserError(`--set ${arg}: empty segment in the field path`);
+  let value: unknown;
+  try {
+    value = parseYaml(arg.slice(eq + 1));
+  } catch (err) {
+    throw new UserError(`--set ${arg}: the value is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (doc.contents === null) doc.contents = doc.createNode({}) as unknown as typeof doc.contents;
+  let node: unknown = doc.contents;
+  const path: FieldPath = [];
+  for (let d = 0; d < keys.length; d++) {
+    const last = d === keys.length - 1;
+    const here = path.length ? path.join('.') : '(recipe)';
+    if (isSeq(node)) {
+      const idx = Number(keys[d]);
+      if (!/^\d+$/.test(keys[d]) || idx >= node.items.length) {
+        throw new UserError(`--set ${arg}: ${here} is a list of ${node.items.length} entries; '${keys[d]}' is not an index 0..${node.items.length - 1}`);
+      }
+      path.push(idx);
+      if (last) node.set(idx, doc.createNode(value));
+      else node = node.get(idx, true);
+    } else if (isMap(node)) {
+      path.push(keys[d]);
+      if (last) node.set(keys[d], doc.createNode(value));
+      else {
+        if (!node.has(keys[d])) node.set(keys[d], doc.createNode({}));
+        node = node.get(keys[d], true);
+      }
+    } else {
+      throw new UserError(`--set ${arg}: ${here} is a value, not a mapping or list, so it has no field '${keys[d]}'`);
+    }
+  }
+  return path;
+}
+
+// ---- error messages -----------------------------------------------------------------------------
+
+/** Offset in the YAML text of the deepest node on `path` that exists (the key, for a map entry). */
+function locate(doc: Document, path: FieldPath): number {
+  let node: unknown = doc.contents;
+  let offset = (doc.contents as YamlNode | null)?.range?.[0] ?? 0;
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(key));
+      if (!pair) break;
+      offset = (pair.key as YamlNode).range?.[0] ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof key === 'number' && key < node.items.length) {
+      node = node.items[key];
+      offset = (node as YamlNode).range?.[0] ?? offset;
+    } else break;
+  }
+  return offset;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown): RecipeIssue[] {
+  const path = issue.path as FieldPath;
+  const got = valueAt(input, path);
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((k) => ({ path: [...path, k], message: `unknown key '${k}'${suggest(k, validKeys(path, input))}` }));
+    case 'invalid_union':
+      if ('discriminator' in issue && issue.discriminator === 'type') {
+        return [{ path, message: got === undefined ? `missing stage type (${STAGE_TYPES.join(' | ')})` : `unknown stage type ${show(got)}${suggest(String(got), [...STAGE_TYPES])}; valid: ${STAGE_TYPES.join(', ')}` }];
+      }
+      return [{ path, message: `${issue.message}, got ${show(got)}` }];
+    case 'invalid_type':
+      return [{ path, message: got === undefined ? `missing required field (${issue.expected})` : `expected ${issue.expected}, got ${show(got)}` }];
+    default:
+      return [{ path, message: `${issue.message}${got === undefined || typeof got === 'object' ? '' : `, got ${show(got)}`}` }];
+  }
+}
+
+/** The keys the schema allows at `path` (a mapping), to suggest the nearest one for a typo. */
+function validKeys(path: FieldPath, input: unknown): string[] {
+  let schema: any = RecipeSchema;
+  for (let d = 0; d <= path.length; d++) {
+    for (;;) {
+      const t = schema?.def?.type;
+      if (t === 'default' || t === 'prefault' || t === 'nullable' || t === 'optional') schema = schema.def.innerType;
+      else if (t === 'union' && schema.def.discriminator === 'type') {
+        const type = (valueAt(input, path.slice(0, d)) as { type?: string } | undefined)?.type;
+        schema = STAGE_SCHEMAS[type as StageType];
+      } else break;
+    }
+    if (d === path.length) break;
+    const t = schema?.def?.type;
+    if (t === 'object') schema = schema.shape[path[d]];
+    else if (t === 'array') schema = schema.def.element;
+    else return [];
+  }
+  return schema?.def?.type === 'object' ? Object.keys(schema.shape) : [];
+}
+
+function suggest(word: string, options: string[]): string {
+  if (options.length === 0) return '';
+  const best = closest(word, options);
+  return distance(word, best) <= Math.max(2, Math.floor(best.length / 3)) ? ` (did you mean '${best}'?)` : '';
+}
+
+function valueAt(input: unknown, path: FieldPath): unknown {
+  let v = input;
+  for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined;
+  return v;
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'a list';
+  if (v !== null && typeof v === 'object') return 'a mapping';
+  return String(v);
+}
+
+export function formatPath(path: FieldPath): string {
+  return path.join('.');
+}
+
+function displayPath(abs: string): string {
+  const rel = relative(process.cwd(), abs);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : abs;
+}
+
+function datasetFileProblem(abs: string): string | null {
+  if (!existsSync(abs)) return `dataset file not found: ${abs}`;
+  if (isDir(abs)) return null; // a folder of shards
+  if (!DATASET_EXTENSIONS.includes(extname(abs).toLowerCase())) return `unsupported dataset format '${extname(abs)}' (${DATASET_EXTENSIONS.join(', ')})`;
+  return null;
+}
+
+function isDir(abs: string): boolean {
+  return existsSync(abs) && statSync(abs).isDirectory();
+}
+
+const isBareName = (s: string) => !/[\\/]/.test(s) && extname(s) === '';
+const looksLikePath = (s: string) => /[\\/]/.test(s) || /\.(ts|js|mjs|cjs|mts)$/.test(s);
+
+function stageList(stages: Stage[], i: number): string {
+  const names = stages.slice(0, i).map((s) => s.name);
+  return names.length ? `earlier stages: ${names.join(', ')}` : 'there are no earlier stages';
+}

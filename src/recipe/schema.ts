@@ -1,0 +1,243 @@
+// The recipe schema: every field with its type, range, default and a one-line doc, in one place.
+// Keys are snake_case and follow TRL / Hugging Face names, so a TRL or open-r1 user knows them.
+import { z } from 'zod';
+
+export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const STAGE_TYPES = ['pretrain', 'sft', 'dpo', 'grpo', 'rejection-sampling', 'eval'] as const;
+export type StageType = (typeof STAGE_TYPES)[number];
+/** Stages whose output is a checkpoint another stage can start from. */
+export const CHECKPOINT_STAGES: readonly StageType[] = ['pretrain', 'sft', 'dpo', 'grpo'];
+/** Stages whose output is a dataset another stage can read. */
+export const DATASET_STAGES: readonly StageType[] = ['rejection-sampling'];
+
+const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
+const SAFE_NAME_MSG = 'use letters, digits, ".", "_" and "-" only';
+const int = () => z.number().int();
+const prob = () => z.number().min(0).max(1);
+
+export const ModelConfig = z
+  .strictObject({
+    vocab_size: int().min(0).default(512).describe("vocabulary size; must equal the tokenizer's, 0 = take it from the tokenizer"),
+    hidden_size: int().positive().default(128).describe('width of the residual stream (d_model)'),
+    num_hidden_layers: int().positive().default(4).describe('number of transformer blocks'),
+    num_attention_heads: int().positive().default(4).describe('query heads per attention layer'),
+    num_key_value_heads: int().positive().default(2).describe('key/value heads (grouped-query attention); divides num_attention_heads'),
+    intermediate_size: int().positive().default(352).describe('hidden width of the SwiGLU feed-forward'),
+    max_position_embeddings: int().positive().default(256).describe('longest sequence the model handles (context length)'),
+    rope_theta: z.number().positive().default(10000).describe('base of the rotary position embedding frequencies'),
+    rms_norm_eps: z.number().positive().default(1e-6).describe('epsilon of RMSNorm'),
+    tie_word_embeddings: z.boolean().default(true).describe('share the input embedding with the output projection'),
+  })
+  .describe('the architecture for stages that start from scratch (Hugging Face Llama config names)');
+
+export const TokenizerConfig = z
+  .strictObject({
+    path: z.string().nullable().default(null).describe('a tokenizer.json file or a directory holding one; null = train one (or take the checkpoint\'s)'),
+    train: z
+      .strictObject({
+        datasets: z.array(z.string()).min(1).default(['data/corpus.jsonl']).describe('text files to learn the byte-level BPE merges from'),
+        vocab_size: int().min(259).default(512).describe('vocabulary size including the 256 bytes and the special tokens'),
+        text_field: z.string().default('text').describe('field of each row that holds the text'),
+      })
+      .nullable()
+      .default(null)
+      .describe('train a byte-level BPE tokenizer on these datasets (null = do not)'),
+  })
+  .describe('either a path to a tokenizer.json/dir, or train one');
+
+export const RewardSpec = z.strictObject({
+  name: z.string().min(1).describe('a built-in reward (accuracy, format, language, code, length, repetition) or a path to a .ts/.js module'),
+  weight: z.number().default(1).describe('weight of this reward in the summed reward'),
+  options: z.record(z.string(), z.unknown()).default({}).describe('options passed to the reward function'),
+});
+export type RewardSpec = z.infer<typeof RewardSpec>;
+
+const rewards = (names: string[], doc: string) =>
+  z.array(RewardSpec).min(1, 'needs at least one reward function').default(names.map((name) => ({ name, weight: 1, options: {} }))).describe(doc);
+
+const TEMPLATE_DOC = 'prompt template: r1-zero | chat | none, or a custom string containing {prompt}';
+const template = (def: string) => z.string().min(1).default(def).describe(TEMPLATE_DOC);
+
+/** Fields every stage has. */
+const stageBase = <T extends StageType>(type: T) => ({
+  name: z.string().regex(SAFE_NAME, SAFE_NAME_MSG).optional().describe('unique stage name, also its folder under the run; default = type'),
+  type: z.literal(type).describe(`stage type: ${STAGE_TYPES.join(' | ')}`),
+  model: z
+    .string()
+    .nullable()
+    .default(null)
+    .describe('where the weights come from: null = the previous stage (fresh init for the first), a stage name, "init", or a checkpoint directory'),
+  datasets: z.array(z.string()).default([]).describe('dataset files (.jsonl/.json/.parquet) or names of earlier stages whose output dataset to read'),
+  max_samples: int().positive().nullable().default(null).describe('use at most this many rows of the datasets (null = all)'),
+});
+
+/** Optimiser, schedule and bookkeeping fields of the training stages. */
+const training = (d: { lr: number; scheduler: string; warmupRatio: number; maxSteps: number; batch: number }) => ({
+  learning_rate: z.number().positive().default(d.lr).describe('peak learning rate'),
+  lr_scheduler_type: z
+    .enum(['multistep', 'cosine', 'constant', 'linear'])
+    .default(d.scheduler as 'linear')
+    .describe('after warmup: multistep (DeepSeek LLM: 31.6% at 80%, 10% at 90% of steps), cosine, constant or linear decay'),
+  warmup_steps: int().min(0).default(0).describe('linear warmup steps from 0 to the peak learning rate (overrides warmup_ratio)'),
+  warmup_ratio: prob().default(d.warmupRatio).describe('warmup as a share of all steps, used when warmup_steps is 0'),
+  max_steps: int().min(-1).refine((v) => v !== 0, 'must be -1 or positive').default(d.maxSteps).describe('optimiser steps to run; -1 = as many as num_train_epochs gives'),
+  per_device_train_batch_size: int().positive().default(d.batch).describe('sequences per micro-batch'),
+  gradient_accumulation_steps: int().positive().default(1).describe('micro-batches summed into one optimiser step'),
+  max_grad_norm: z.number().min(0).default(1).describe('clip the global gradient norm to this (0 = no clipping)'),
+  weight_decay: z.number().min(0).default(0.1).describe('AdamW decoupled weight decay'),
+  adam_beta1: z.number().min(0).lt(1).default(0.9).describe('AdamW beta1'),
+  adam_beta2: z.number().min(0).lt(1).default(0.95).describe('AdamW beta2'),
+  adam_epsilon: z.number().positive().default(1e-8).describe('AdamW epsilon'),
+  logging_steps: int().positive().default(1).describe('log metrics every N optimiser steps'),
+  save_steps: int().positive().default(100).describe('write a checkpoint every N optimiser steps (and always at the end)'),
+});
+
+const epochs = (def: number) => ({
+  num_train_epochs: z.number().positive().default(def).describe('passes over the dataset (when max_steps is -1)'),
+});
+
+const generation = (d: { temperature: number; topP: number }) => ({
+  temperature: z.number().min(0).default(d.temperature).describe('sampling temperature (0 = greedy)'),
+  top_p: z.number().gt(0).max(1).default(d.topP).describe('nucleus sampling: keep the smallest set of tokens with this total probability'),
+  top_k: int().min(0).default(0).describe('sample among the k most likely tokens (0 = all)'),
+  stop: z.array(z.string()).default([]).describe('strings that end a completion (kept in the text)'),
+});
+
+export const PretrainStage = z.strictObject({
+  ...stageBase('pretrain'),
+  ...training({ lr: 1e-3, scheduler: 'multistep', warmupRatio: 0.05, maxSteps: 1000, batch: 16 }),
+  ...epochs(1),
+  text_field: z.string().default('text').describe('field of each row that holds the text'),
+  seq_length: int().positive().default(128).describe('tokens per packed training sequence'),
+});
+
+export const SftStage = z.strictObject({
+  ...stageBase('sft'),
+  ...training({ lr: 2e-5, scheduler: 'linear', warmupRatio: 0, maxSteps: -1, batch: 8 }),
+  ...epochs(3),
+  max_length: int().positive().nullable().default(null).describe('truncate sequences to this many tokens (null = the model context)'),
+  packing: z.boolean().default(false).describe('pack several short examples into each sequence'),
+  completion_only_loss: z.boolean().default(true).describe('loss on completion (assistant) tokens only, not on the prompt'),
+  template: template('chat'),
+});
+
+export const DpoStage = z.strictObject({
+  ...stageBase('dpo'),
+  ...training({ lr: 1e-6, scheduler: 'linear', warmupRatio: 0, maxSteps: -1, batch: 8 }),
+  ...epochs(1),
+  beta: z.number().positive().default(0.1).describe('strength of the implicit KL to the reference model'),
+  loss_type: z.enum(['sigmoid', 'ipo']).default('sigmoid').describe('preference loss: sigmoid (DPO) or ipo'),
+  max_length: int().positive().nullable().default(null).describe('truncate prompt + response to this many tokens (null = the model context)'),
+  template: template('chat'),
+});
+
+export const GrpoStage = z.strictObject({
+  ...stageBase('grpo'),
+  ...training({ lr: 1e-6, scheduler: 'constant', warmupRatio: 0, maxSteps: 100, batch: 64 }),
+  per_device_train_batch_size: int().positive().default(64).describe('completions per step (prompts x num_generations); divisible by num_generations'),
+  num_generations: int().min(2, 'the group size must be at least 2').default(8).describe('completions sampled per prompt (the group size G)'),
+  max_prompt_length: int().positive().default(128).describe('prompts are cut to their last N tokens'),
+  max_completion_length: int().positive().default(128).describe('most tokens generated per completion'),
+  ...generation({ temperature: 1, topP: 1 }),
+  beta: z.number().min(0).default(0.04).describe('weight of the KL penalty to the reference model (0 = no reference model)'),
+  epsilon: z.number().positive().default(0.2).describe('clip range of the probability ratio: [1 - epsilon, 1 + epsilon_high]'),
+  epsilon_high: z.number().positive().nullable().default(null).describe('upper clip range (DAPO clip-higher); null = epsilon'),
+  num_iterations: int().positive().default(1).describe('optimisation passes over each batch of rollouts (mu)'),
+  loss_type: z.enum(['grpo', 'dapo', 'bnpo', 'dr_grpo']).default('grpo').describe('loss aggregation: per sequence (grpo), per token (dapo, bnpo) or constant (dr_grpo)'),
+  scale_rewards: z.enum(['group', 'batch', 'none']).default('group').describe('divide advantages by the std of the group, of the batch, or not at all'),
+  mask_truncated_completions: z.boolean().default(false).describe('no loss on completions that hit max_completion_length'),
+  drop_equal_reward_groups: z.boolean().default(false).describe('skip groups whose rewards are all equal (zero advantage)'),
+  sync_ref_model: z.boolean().default(false).describe('refresh the reference model from the policy every ref_model_sync_steps'),
+  ref_model_sync_steps: int().positive().default(512).describe('steps between reference model refreshes (when sync_ref_model)'),
+  template: template('r1-zero'),
+  prompt_field: z.string().default('prompt').describe('field of each row that holds the prompt'),
+  rewards: rewards(['accuracy', 'format'], 'reward functions, summed with their weights'),
+  reward_error: z.enum(['fail', 'zero']).default('fail').describe('when a reward function throws: stop the run, or score the completion 0'),
+  rollout_workers: z
+    .union([z.literal('auto'), int().min(0)])
+    .default('auto')
+    .describe('worker threads generating rollouts; 0 = the main thread, auto = one per core'),
+});
+
+export const RejectionSamplingStage = z.strictObject({
+  ...stageBase('rejection-sampling'),
+  num_generations: int().positive().default(4).describe('completions sampled per prompt (k)'),
+  max_new_tokens: int().positive().default(128).describe('most tokens generated per completion'),
+  ...generation({ temperature: 0.7, topP: 0.95 }),
+  template: template('r1-zero'),
+  prompt_field: z.string().default('prompt').describe('field of each row that holds the prompt'),
+  rewards: rewards(['accuracy'], 'reward functions, summed with their weights, to score each sample'),
+  reward_threshold: z.number().default(1).describe('keep a sample when its summed reward is at least this'),
+  filters: z
+    .strictObject({
+      language: z.string().nullable().default(null).describe('keep only samples whose reasoning is in this language (en, zh, ...); null = any'),
+      max_repetition: prob().default(0.5).describe('drop samples whose share of repeated 4-grams exceeds this (1 = off)'),
+      min_length: int().min(0).default(1).describe('drop completions shorter than this many tokens'),
+      max_length: int().positive().nullable().default(null).describe('drop completions longer than this many tokens (null = no limit)'),
+    })
+    .prefault({})
+    .describe('readability filters applied after the reward threshold'),
+  dedupe: z.boolean().default(true).describe('drop samples whose completion repeats one kept for the same prompt'),
+  mix: z
+    .strictObject({
+      datasets: z.array(z.string()).default([]).describe('extra rows (e.g. non-reasoning data) mixed into the output dataset'),
+      fraction: prob().default(0).describe('share of the output dataset drawn from mix.datasets'),
+    })
+    .prefault({})
+    .describe('mix rows of other datasets into the output'),
+  reward_error: z.enum(['fail', 'zero']).default('fail').describe('when a reward function throws: stop the run, or score the completion 0'),
+});
+
+export const EvalStage = z.strictObject({
+  ...stageBase('eval'),
+  num_generations: int().positive().default(4).describe('completions per prompt (k) for pass@1 averaged over k and maj@k'),
+  max_new_tokens: int().positive().default(128).describe('most tokens generated per completion'),
+  ...generation({ temperature: 0.6, topP: 0.95 }),
+  template: template('r1-zero'),
+  prompt_field: z.string().default('prompt').describe('field of each row that holds the prompt'),
+  rewards: rewards(['accuracy', 'format'], 'reward functions to score completions; accuracy gives pass@1'),
+});
+
+export const Stage = z.discriminatedUnion('type', [PretrainStage, SftStage, DpoStage, GrpoStage, RejectionSamplingStage, EvalStage]);
+
+export const STAGE_SCHEMAS = {
+  pretrain: PretrainStage,
+  sft: SftStage,
+  dpo: DpoStage,
+  grpo: GrpoStage,
+  'rejection-sampling': RejectionSamplingStage,
+  eval: EvalStage,
+} as const;
+
+export const RecipeSchema = z.strictObject({
+  name: z.string().regex(SAFE_NAME, SAFE_NAME_MSG).default('run').describe('run name; the run folder is <output_dir>/<name>'),
+  description: z.string().default('').describe('free text, for people'),
+  seed: int().min(0).default(0).describe('seed of every random choice (init, data order, sampling)'),
+  backend: z.enum(BACKEND_NAMES).default('auto').describe('compute backend: auto | tensorflow | wasm | cpu'),
+  output_dir: z.string().default('runs').describe('parent of the run folder, relative to the recipe file'),
+  model: ModelConfig.prefault({}),
+  tokenizer: TokenizerConfig.prefault({}),
+  stages: z.array(Stage).min(1).describe('the stages, run in order'),
+});
+
+export type ModelConfig = z.infer<typeof ModelConfig>;
+export type TokenizerConfig = z.infer<typeof TokenizerConfig>;
+type WithName<T> = Omit<T, 'name'> & { name: string };
+export type PretrainStage = WithName<z.infer<typeof PretrainStage>>;
+export type SftStage = WithName<z.infer<typeof SftStage>>;
+export type DpoStage = WithName<z.infer<typeof DpoStage>>;
+/** epsilon_high is resolved (never null) after loading. */
+export type GrpoStage = WithName<Omit<z.infer<typeof GrpoStage>, 'epsilon_high'> & { epsilon_high: number }>;
+export type RejectionSamplingStage = WithName<z.infer<typeof RejectionSamplingStage>>;
+export type EvalStage = WithName<z.infer<typeof EvalStage>>;
+export type Stage = PretrainStage | SftStage | DpoStage | GrpoStage | RejectionSamplingStage | EvalStage;
+export type TrainingStage = PretrainStage | SftStage | DpoStage | GrpoStage;
+
+/** A loaded recipe: defaults filled, stage names resolved, plus where it came from. */
+export type Recipe = Omit<z.infer<typeof RecipeSchema>, 'stages'> & {
+  stages: Stage[];
+  /** Absolute path of the recipe file ('' when built from an object). */
+  file: string;
+  /** Directory that relative paths in the recipe are resolved against. */
+  recipeDir: string;
+};
