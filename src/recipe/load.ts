@@ -39,7 +39,7 @@ export function parseRecipe(text: string, file: string, opts: LoadOptions = {}):
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+    const pos = lineCounter.linePos(e.pos[0]);
     throw new UserError(`${shown}:${pos.line}:${pos.col}: YAML syntax error: ${e.message.split('\n')[0]}`);
   }
   if (doc.contents !== null && !isMap(doc.contents)) {
@@ -55,8 +55,11 @@ export function parseRecipe(text: string, file: string, opts: LoadOptions = {}):
   }
 
   const where = (path: FieldPath): string => {
+    // An error inside, or on a parent of, an overridden field is the override's doing.
     const key = path.join('.');
-    for (const [p, arg] of overrides) if (key === p || key.startsWith(p + '.')) return `${shown}: --set ${arg}`;
+    for (const [p, arg] of overrides) {
+      if (key === p || key.startsWith(p + '.') || (key !== '' && p.startsWith(key + '.'))) return `${shown}: --set ${arg}`;
+    }
     const { line, col } = lineCounter.linePos(locate(doc, path));
     return `${shown}:${line}:${col}`;
   };

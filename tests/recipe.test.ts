@@ -1,0 +1,227 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { UserError } from '../src/errors.ts';
+import {
+  STAGE_SCHEMAS,
+  RecipeSchema,
+  datasetSources,
+  explain,
+  loadRecipe,
+  modelSource,
+  parseRecipe,
+  recipeHash,
+  stageHash,
+  type GrpoStage,
+} from '../src/recipe/index.ts';
+import { describeFields } from '../src/recipe/explain.ts';
+
+const DIR = join(import.meta.dirname, 'fixtures', 'recipes');
+const FILE = join(DIR, 'inline.yaml'); // parseRecipe only needs its directory to exist
+
+const HEAD = `name: t
+tokenizer:
+  train: { datasets: [data/corpus.jsonl] }
+stages:
+`;
+
+/** The UserError message parseRecipe throws for this recipe text. */
+function errorOf(text: string, set?: string[]): string {
+  try {
+    parseRecipe(text, FILE, { set });
+  } catch (err) {
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).exitCode).toBe(2);
+    return (err as Error).message;
+  }
+  throw new Error('recipe was accepted');
+}
+
+describe('loadRecipe', () => {
+  it('fills defaults, stage names and epsilon_high, and anchors paths at the recipe file', () => {
+    const r = loadRecipe(join(DIR, 'r1.yaml'));
+    expect(r.file).toBe(join(DIR, 'r1.yaml'));
+    expect(r.recipeDir).toBe(DIR);
+    expect(r.model.hidden_size).toBe(64);
+    expect(r.model.num_key_value_heads).toBe(2);
+    expect(r.stages.map((s) => s.name)).toEqual(['pretrain', 'cold-start', 'reasoning', 'samples', 'sft-again', 'dpo', 'eval']);
+    const grpo = r.stages[2] as GrpoStage;
+    expect(grpo).toMatchObject({ epsilon: 0.2, epsilon_high: 0.2, beta: 0.04, weight_decay: 0.1, adam_beta2: 0.95, loss_type: 'grpo' });
+    expect(grpo.rewards).toEqual([
+      { name: 'accuracy', weight: 1, options: {} },
+      { name: 'format', weight: 0.5, options: {} },
+    ]);
+    const ev = r.stages[6];
+    expect(ev.type === 'eval' && ev.rewards.map((x) => x.name)).toEqual(['accuracy', 'format']);
+    expect(r.stages[1].type === 'sft' && r.stages[1].learning_rate).toBe(1e-4);
+  });
+
+  it('resolves where each stage takes its weights and data from', () => {
+    const r = loadRecipe(join(DIR, 'r1.yaml'));
+    expect(modelSource(r, 0)).toEqual({ kind: 'init' });
+    expect(modelSource(r, 1)).toEqual({ kind: 'stage', stage: 'pretrain' });
+    // rejection sampling writes no checkpoint: the stage after it keeps the model before it
+    expect(modelSource(r, 3)).toEqual({ kind: 'stage', stage: 'reasoning' });
+    expect(modelSource(r, 4)).toEqual({ kind: 'stage', stage: 'pretrain' });
+    expect(datasetSources(r, 4)).toEqual([{ kind: 'stage', stage: 'samples' }]);
+    expect(datasetSources(r, 0)).toEqual([{ kind: 'file', path: join(DIR, 'data', 'corpus.jsonl') }]);
+    expect(datasetSources(r, 3, 'mix')).toEqual([{ kind: 'file', path: join(DIR, 'data', 'chat.jsonl') }]);
+  });
+
+  it('takes a checkpoint directory as a model and checks lengths against its config.json', () => {
+    const text = `stages:\n  - type: grpo\n    model: ckpt\n    datasets: [data/tasks.jsonl]\n    max_prompt_length: 32\n    max_completion_length: 32\n`;
+    const r = parseRecipe(text, FILE);
+    expect(modelSource(r, 0)).toEqual({ kind: 'checkpoint', path: join(DIR, 'ckpt') });
+    expect(errorOf(text, ['stages.0.max_completion_length=33'])).toMatch(/65 exceeds the model context \(max_position_embeddings = 64\)/);
+  });
+
+  it('applies --set overrides, with the value parsed as YAML', () => {
+    const r = loadRecipe(join(DIR, 'r1.yaml'), { set: ['stages.1.learning_rate=3e-4', 'seed=9', 'stages.2.stop=["</answer>"]', 'model.rope_theta=500'] });
+    expect(r.stages[1].type === 'sft' && r.stages[1].learning_rate).toBe(3e-4);
+    expect(r.seed).toBe(9);
+    expect(r.stages[2].type === 'grpo' && r.stages[2].stop).toEqual(['</answer>']);
+    expect(r.model.rope_theta).toBe(500);
+  });
+});
+
+describe('recipe errors name file:line:column and the field path', () => {
+  const stage = (body: string) => `${HEAD}  - type: pretrain\n    datasets: [data/corpus.jsonl]\n${body}`;
+
+  it('YAML syntax', () => {
+    expect(errorOf(`${HEAD}  - type: pretrain\n    datasets: [data/corpus.jsonl\n`)).toMatch(/inline\.yaml:\d+:\d+: YAML syntax error/);
+    expect(errorOf('seed: 1\nseed: 2\n')).toMatch(/inline\.yaml:2:1: YAML syntax error: Map keys must be unique/);
+  });
+
+  it('unknown keys, with the nearest valid key', () => {
+    expect(errorOf(stage('    lerning_rate: 0.1\n'))).toMatch(/inline\.yaml:7:5: stages\.0\.lerning_rate: unknown key 'lerning_rate' \(did you mean 'learning_rate'\?\)/);
+    expect(errorOf(`mdoel: {}\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/inline\.yaml:1:1: mdoel: unknown key 'mdoel' \(did you mean 'model'\?\)/);
+    expect(errorOf(`model: { hiden_size: 64 }\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/:1:10: model\.hiden_size: .*did you mean 'hidden_size'/);
+    // a key of another stage type is unknown here, and nothing far off is suggested
+    expect(errorOf(stage('    num_generations: 4\n'))).toMatch(/stages\.0\.num_generations: unknown key 'num_generations'$/m);
+    expect(errorOf(`${HEAD}  - type: pretrian\n`)).toMatch(/:5:5: stages\.0\.type: unknown stage type "pretrian" \(did you mean 'pretrain'\?\)/);
+  });
+
+  it('wrong types and out-of-range values', () => {
+    expect(errorOf(stage('    learning_rate: fast\n'))).toMatch(/:7:5: stages\.0\.learning_rate: expected number, got "fast"/);
+    expect(errorOf(stage('    max_grad_norm: -1\n'))).toMatch(/:7:5: stages\.0\.max_grad_norm: .*>=0.*got -1/);
+    expect(errorOf(stage('    max_steps: 2.5\n'))).toMatch(/stages\.0\.max_steps: .*int/i);
+    expect(errorOf(`backend: gpu\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/:1:1: backend: .*"gpu"/);
+    expect(errorOf('seed: 1\n')).toMatch(/stages: missing required field/);
+  });
+
+  it('stage references that do not point backwards, and missing files', () => {
+    const two = `${HEAD}  - type: sft\n    model: later\n    datasets: [data/chat.jsonl]\n  - name: later\n    type: pretrain\n    datasets: [data/corpus.jsonl]\n`;
+    expect(errorOf(two)).toMatch(/:6:5: stages\.0\.model: names stage 'later' \(stages\.1\), which does not come before this stage/);
+    expect(errorOf(two, ['stages.0.model=nowhere'])).toMatch(/stages\.0\.model: 'nowhere' is neither an earlier stage .* nor a checkpoint directory/);
+    expect(errorOf(stage('  - { type: sft, model: eval, datasets: [data/chat.jsonl] }\n  - { type: eval, datasets: [data/tasks.jsonl] }\n'), ['stages.1.model=pretrain', 'stages.2.model=pretrain', 'stages.1.datasets=[eval]']))
+      .toMatch(/stages\.1\.datasets\.0: names stage 'eval' \(stages\.2\), which does not come before this stage/);
+    expect(errorOf(stage('  - { type: sft, datasets: [pretrain] }\n'))).toMatch(/stages\.1\.datasets\.0: names stage 'pretrain', a pretrain stage, which writes no dataset/);
+    expect(errorOf(stage('  - { type: sft, datasets: [data/missing.jsonl] }\n'))).toMatch(/:7:29: stages\.1\.datasets\.0: dataset file not found: .*missing\.jsonl/);
+    expect(errorOf(stage('  - { type: sft, datasets: [samples] }\n'))).toMatch(/dataset file not found: .*samples \(and no earlier stage is named 'samples'\)/);
+    expect(errorOf(stage(''), ['tokenizer.train.datasets=[nope.jsonl]'])).toMatch(/tokenizer\.train\.datasets\.0: dataset file not found/);
+  });
+
+  it('duplicate stage names', () => {
+    expect(errorOf(stage('  - { type: pretrain, datasets: [data/corpus.jsonl] }\n'))).toMatch(/:7:5: stages\.1\.name: duplicate stage name 'pretrain' \(also stages\.0\)/);
+  });
+
+  it('GRPO group size, batch, rewards and lengths', () => {
+    const grpo = (body: string) => `${HEAD}  - type: grpo\n    datasets: [data/tasks.jsonl]\n${body}`;
+    expect(errorOf(grpo('    num_generations: 3\n    per_device_train_batch_size: 16\n'))).toMatch(/:8:5: stages\.0\.per_device_train_batch_size: 16 completions per step is not divisible by num_generations \(3\)/);
+    expect(errorOf(grpo('    num_generations: 1\n'))).toMatch(/:7:5: stages\.0\.num_generations: the group size must be at least 2/);
+    expect(errorOf(grpo('    rewards: []\n'))).toMatch(/:7:5: stages\.0\.rewards: needs at least one reward function/);
+    expect(errorOf(grpo('    rewards: [{ name: rewards/none.ts }]\n'))).toMatch(/stages\.0\.rewards\.0\.name: reward module not found/);
+    expect(errorOf(grpo('    max_prompt_length: 200\n    max_completion_length: 100\n'))).toMatch(/:8:5: stages\.0\.max_completion_length: max_prompt_length \+ max_completion_length = 300 exceeds the model context \(max_position_embeddings = 256\)/);
+    expect(errorOf(grpo('    template: "Q: no placeholder"\n'))).toMatch(/stages\.0\.template: .*no \{prompt\} placeholder/);
+  });
+
+  it('model and tokenizer consistency', () => {
+    expect(errorOf(`model: { vocab_size: 1000 }\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/:1:10: model\.vocab_size: is 1000 but tokenizer\.train\.vocab_size is 512/);
+    expect(errorOf(`model: { num_key_value_heads: 3 }\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/model\.num_key_value_heads: must divide num_attention_heads/);
+    expect(errorOf('stages:\n  - { type: eval, datasets: [data/tasks.jsonl] }\n')).toMatch(/tokenizer: the first stage starts from a fresh model/);
+  });
+
+  it('reports every problem at once', () => {
+    const msg = errorOf(`${HEAD}  - type: pretrain\n    datasets: [data/corpus.jsonl]\n    seq_lenght: 64\n    learning_rate: x\n`);
+    expect(msg.split('\n')).toHaveLength(2);
+  });
+
+  it('bad --set paths', () => {
+    const ok = `${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`;
+    expect(errorOf(ok, ['stages.3.temperature=1'])).toMatch(/inline\.yaml: --set stages\.3\.temperature=1: stages is a list of 1 entries; '3' is not an index 0\.\.0/);
+    expect(errorOf(ok, ['seed.x=1'])).toMatch(/inline\.yaml: --set seed\.x=1: seed: expected number, got a mapping/);
+    expect(errorOf(ok, ['name.x=1'])).toMatch(/--set name\.x=1: name is a value, not a mapping or list/);
+    expect(errorOf(ok, ['stages.0.temprature=1'])).toMatch(/inline\.yaml: --set stages\.0\.temprature=1: stages\.0\.temprature: unknown key 'temprature' \(did you mean 'temperature'\?\)/);
+    expect(errorOf(ok, ['stages.0.temperature'])).toMatch(/expected field\.path=value/);
+    expect(errorOf(ok, ['stages.0.temperature=hot'])).toMatch(/--set stages\.0\.temperature=hot: stages\.0\.temperature: expected number, got "hot"/);
+  });
+});
+
+describe('recipe hashes', () => {
+  const base = `${HEAD}  - { type: pretrain, datasets: [data/corpus.jsonl] }\n  - { type: sft, datasets: [data/chat.jsonl] }\n  - { type: eval, datasets: [data/tasks.jsonl] }\n`;
+  const hashes = (text: string, set?: string[]) => {
+    const r = parseRecipe(text, FILE, { set });
+    return r.stages.map((_, i) => stageHash(r, i));
+  };
+
+  it('covers a stage and the ones before it, not the ones after', () => {
+    const h = hashes(base);
+    expect(new Set(h).size).toBe(3);
+    const changed = hashes(base, ['stages.1.learning_rate=1e-3']);
+    expect(changed[0]).toBe(h[0]);
+    expect(changed[1]).not.toBe(h[1]);
+    expect(changed[2]).not.toBe(h[2]);
+    for (const set of ['seed=5', 'model.hidden_size=64', 'tokenizer.train.vocab_size=300']) {
+      const v = set.startsWith('tokenizer') ? ['model.vocab_size=0', set] : [set];
+      expect(hashes(base, v)[0]).not.toBe(h[0]);
+    }
+  });
+
+  it('ignores key order, spelled-out defaults, and bookkeeping fields', () => {
+    const h = hashes(base);
+    const reordered = `${HEAD}  - { datasets: [data/corpus.jsonl], type: pretrain, weight_decay: 0.1 }\n  - { type: sft, datasets: [data/chat.jsonl], logging_steps: 50 }\n  - { type: eval, datasets: [data/tasks.jsonl] }\n`;
+    expect(hashes(reordered)).toEqual(h);
+    const r = parseRecipe(base, FILE);
+    expect(recipeHash(r)).toBe(h[2]);
+    expect(recipeHash(parseRecipe(base, FILE, { set: ['name=other', 'output_dir=elsewhere'] }))).toBe(h[2]);
+  });
+});
+
+describe('explain', () => {
+  it('gives every field of every stage type a doc and lists it', () => {
+    for (const [type, schema] of Object.entries(STAGE_SCHEMAS)) {
+      const text = explain(type);
+      for (const f of describeFields(schema, '')) {
+        expect(f.doc, `${type}.${f.path}`).not.toBe('');
+        expect(text).toContain(f.path);
+      }
+    }
+    for (const f of describeFields(RecipeSchema, '')) expect(f.doc, f.path).not.toBe('');
+  });
+
+  it('shows defaults', () => {
+    expect(explain('grpo')).toMatch(/beta\s+number = 0\.04\s+weight of the KL penalty/);
+    expect(explain('grpo')).toMatch(/rewards\s+list of mapping = \[accuracy, format\]/);
+    expect(explain()).toMatch(/model\.max_position_embeddings\s+int = 256/);
+    expect(() => explain('ppo')).toThrow(/unknown stage type 'ppo'/);
+  });
+});
+
+describe('r1 recipe', () => {
+  it('exits 0 for a good recipe and 2 for a bad one', async () => {
+    const { main } = await import('../src/cli/main.ts');
+    const write = process.stdout.write, ewrite = process.stderr.write;
+    const out: string[] = [];
+    process.stdout.write = process.stderr.write = ((s: string) => out.push(s)) as typeof process.stdout.write;
+    try {
+      expect(await main(['recipe', '--check', join(DIR, 'r1.yaml')])).toBe(0);
+      expect(await main(['recipe', '--check', join(DIR, 'r1.yaml'), '--set', 'stages.2.num_generations=5'])).toBe(2);
+      expect(await main(['recipe', '--explain', 'dpo'])).toBe(0);
+    } finally {
+      process.stdout.write = write;
+      process.stderr.write = ewrite;
+    }
+    expect(out.join('')).toMatch(/ok: .*r1\.yaml/);
+    expect(out.join('')).toMatch(/not divisible by num_generations \(5\)/);
+    expect(out.join('')).toMatch(/loss_type\s+sigmoid \| ipo = "sigmoid"/);
+  });
+});
