@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { UserError } from '../src/errors.ts';
 import {
   STAGE_SCHEMAS,
@@ -209,16 +209,15 @@ describe('explain', () => {
 describe('r1 recipe', () => {
   it('exits 0 for a good recipe and 2 for a bad one', async () => {
     const { main } = await import('../src/cli/main.ts');
-    const write = process.stdout.write, ewrite = process.stderr.write;
     const out: string[] = [];
-    process.stdout.write = process.stderr.write = ((s: string) => out.push(s)) as typeof process.stdout.write;
+    const capture = (s: string | Uint8Array) => (out.push(String(s)), true);
+    const spies = [vi.spyOn(process.stdout, 'write').mockImplementation(capture), vi.spyOn(process.stderr, 'write').mockImplementation(capture)];
     try {
       expect(await main(['recipe', '--check', join(DIR, 'r1.yaml')])).toBe(0);
       expect(await main(['recipe', '--check', join(DIR, 'r1.yaml'), '--set', 'stages.2.num_generations=5'])).toBe(2);
       expect(await main(['recipe', '--explain', 'dpo'])).toBe(0);
     } finally {
-      process.stdout.write = write;
-      process.stderr.write = ewrite;
+      spies.forEach((s) => s.mockRestore());
     }
     expect(out.join('')).toMatch(/ok: .*r1\.yaml/);
     expect(out.join('')).toMatch(/not divisible by num_generations \(5\)/);
