@@ -53,7 +53,7 @@ export class Transformer {
         const std = /wo|w_down/.test(name) ? 0.02 / Math.sqrt(2 * config.num_hidden_layers) : 0.02;
         for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
       }
-      params[name] = tf.variable(tf.tensor(data, shape), true, name);
+      params[name] = tf.variable(tf.tensor(data, shape), true, uniqueName(name));
     }
     return new Transformer(config, params);
   }
@@ -113,7 +113,7 @@ export class Transformer {
   /** A frozen copy (the reference model of GRPO and DPO). */
   clone(trainable = false): Transformer {
     const params: Params = {};
-    for (const [k, v] of Object.entries(this.params)) params[k] = tf.variable(v, trainable, `${k}_copy_${Date.now()}_${copyId++}`);
+    for (const [k, v] of Object.entries(this.params)) params[k] = tf.variable(v, trainable, uniqueName(k));
     return new Transformer(this.config, params);
   }
 
@@ -129,7 +129,12 @@ export class Transformer {
   }
 }
 
-let copyId = 0;
+let nameCounter = 0;
+
+/** TF.js registers variables by name globally; several models live in one process. */
+export function uniqueName(name: string): string {
+  return `${name}#${nameCounter++}`;
+}
 
 /** x * rsqrt(mean(x^2) + eps) * g over the last axis. */
 export function rmsNorm(x: tf.Tensor2D, g: tf.Tensor, eps: number): tf.Tensor2D {
