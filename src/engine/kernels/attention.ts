@@ -1,12 +1,37 @@
 // Causal multi-head attention with grouped-query heads, in the [batch, time, heads, head_dim]
 // layout the projections produce, so the model needs no transposes around it.
-// This file holds the portable version composed of TensorFlow.js ops; fast kernels for the
-// WebAssembly backend replace it where registered.
+// On the wasm backend (with installWasmPatches) it runs as fused SIMD kernels (attention-wasm.ts),
+// forward and backward; elsewhere it is composed of TensorFlow.js ops.
 import * as tf from '@tensorflow/tfjs-core';
+import { ATTENTION, CACHED_ATTENTION } from './attention-wasm.ts';
+import { addr, wasmBackend, type WasmBackend } from './wasm.ts';
+
+/** The wasm backend, when our kernels are registered there and fit head size D. */
+function fastPath(kernelName: string, D: number): WasmBackend | null {
+  const backend = wasmBackend();
+  return backend && D % 4 === 0 && tf.getKernel(kernelName, 'wasm') ? backend : null;
+}
+
+function checkShapes(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D): void {
+  const [B, T, H, D] = q.shape, [Bk, S, Hkv, Dk] = k.shape;
+  if (Bk !== B || Dk !== D || H % Hkv !== 0 || S < T || !tf.util.arraysEqual(k.shape, v.shape)) {
+    throw new Error(`attention: shapes q [${q.shape}], k [${k.shape}], v [${v.shape}] do not fit ` +
+      '(want q [B,T,H,D], k = v [B,S,Hkv,D], H a multiple of Hkv, S >= T)');
+  }
+}
 
 /** q: [B, T, H, D]; k, v: [B, S, Hkv, D] with H a multiple of Hkv and S >= T. Query t sits at
  * position S - T + t and sees keys 0..S-T+t. Returns [B, T, H, D]. Differentiable. */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number): tf.Tensor4D {
+  checkShapes(q, k, v);
+  if (!fastPath(ATTENTION, q.shape[3])) return composedAttention(q, k, v, scale);
+  const [out, lse] = tf.engine().runKernel(ATTENTION, { q, k, v }, { scale }) as tf.Tensor[];
+  lse.dispose(); // kept by the tape when a gradient is recorded
+  return out as tf.Tensor4D;
+}
+
+/** The portable version, composed of TF.js ops (the reference for the kernels' tests). */
+export function composedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number): tf.Tensor4D {
   return tf.tidy(() => {
     const [B, T, H, D] = q.shape;
     const [, S, Hkv] = k.shape;
@@ -14,7 +39,8 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale:
     const expand = (x: tf.Tensor4D): tf.Tensor4D => {
       const t = tf.transpose(x, [0, 2, 1, 3]); // [B, Hkv, S, D]
       if (rep === 1) return t;
-      return tf.reshape(tf.tile(tf.reshape(t, [B, Hkv, 1, S, D]), [1, 1, rep, 1, 1]), [B, H, S, D]);
+      // Rank-4 tile: TF.js has no gradient for a rank-5 one. Query head h reads KV head h / rep.
+      return tf.reshape(tf.tile(tf.reshape(t, [B * Hkv, 1, S, D]), [1, rep, 1, 1]), [B, H, S, D]);
     };
     const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, D]
     const scores = tf.mul(tf.matMul(qh, expand(k), false, true), scale); // [B, H, T, S]
@@ -25,25 +51,89 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale:
   });
 }
 
-/** Keys and values of earlier positions for incremental decoding, one entry per layer. */
+/** Keys and values of earlier positions for incremental decoding, one entry per layer.
+ * On the wasm backend each layer holds a preallocated [B, capacity, Hkv, D] buffer that the
+ * kernel writes in place (the capacity doubles when exceeded); elsewhere `keys`/`values` hold
+ * exactly `length` positions and grow by concatenation. */
 export class KVCache {
   readonly keys: (tf.Tensor4D | null)[];
   readonly values: (tf.Tensor4D | null)[];
+  private buffers: ({ k: tf.Tensor4D; v: tf.Tensor4D } | null)[];
+  private lengths: number[];
 
-  constructor(readonly layers: number) {
+  /** `capacity`: positions to allocate up front on the wasm backend (prompt + new tokens). */
+  constructor(
+    readonly layers: number,
+    public capacity = 256,
+  ) {
     this.keys = new Array(layers).fill(null);
     this.values = new Array(layers).fill(null);
+    this.buffers = new Array(layers).fill(null);
+    this.lengths = new Array(layers).fill(0);
   }
 
   /** Number of positions held. */
   get length(): number {
-    return this.keys[0]?.shape[1] ?? 0;
+    return this.lengths[0] ?? 0;
   }
 
-  dispose(): void {
+  /** Forgets every position but keeps the buffers, to decode a new batch of the same size. */
+  reset(): void {
     for (const t of [...this.keys, ...this.values]) t?.dispose();
     this.keys.fill(null);
     this.values.fill(null);
+    this.lengths.fill(0);
+  }
+
+  dispose(): void {
+    this.reset();
+    for (const b of this.buffers) {
+      b?.k.dispose();
+      b?.v.dispose();
+    }
+    this.buffers.fill(null);
+  }
+
+  /** Layer's buffer pair with room for `needed` positions of [B, ., Hkv, D], grown by copying. */
+  buffer(backend: WasmBackend, layer: number, shape: [number, number, number], needed: number): { k: tf.Tensor4D; v: tf.Tensor4D } {
+    const [B, Hkv, D] = shape;
+    const old = this.buffers[layer];
+    if (old && (old.k.shape[0] !== B || old.k.shape[2] !== Hkv || old.k.shape[3] !== D)) {
+      if (this.lengths[layer] > 0) {
+        throw new Error(`KVCache: layer ${layer} holds batch ${old.k.shape[0]} x ${old.k.shape[2]} heads x ${old.k.shape[3]}, ` +
+          `got ${B} x ${Hkv} x ${D}; call reset() before decoding a different batch`);
+      }
+      this.buffers[layer] = null;
+      old.k.dispose();
+      old.v.dispose();
+    }
+    const cur = this.buffers[layer];
+    if (cur && cur.k.shape[1] >= needed) return cur;
+    let cap = this.capacity;
+    while (cap < needed) cap *= 2;
+    this.capacity = cap;
+    const next = { k: tf.keep(tf.zeros([B, cap, Hkv, D])) as tf.Tensor4D, v: tf.keep(tf.zeros([B, cap, Hkv, D])) as tf.Tensor4D };
+    if (cur) {
+      const heap = backend.wasm.HEAPF32, row = Hkv * D, used = this.lengths[layer] * row, oldCap = cur.k.shape[1];
+      for (const [from, to] of [[cur.k, next.k], [cur.v, next.v]] as const) {
+        const src = addr(backend, from) >> 2, dst = addr(backend, to) >> 2;
+        for (let b = 0; b < B; b++) heap.copyWithin(dst + b * cap * row, src + b * oldCap * row, src + b * oldCap * row + used);
+      }
+      cur.k.dispose();
+      cur.v.dispose();
+    }
+    this.buffers[layer] = next;
+    return next;
+  }
+
+  /** Positions held by one layer (layers fill in turn during a forward pass). */
+  lengthOf(layer: number): number {
+    return this.lengths[layer];
+  }
+
+  /** Records that `layer` now holds `n` positions. */
+  setLength(layer: number, n: number): void {
+    this.lengths[layer] = n;
   }
 }
 
@@ -57,6 +147,16 @@ export function cachedAttention(
   layer: number,
   scale: number,
 ): tf.Tensor4D {
+  const [B, T, , D] = q.shape, Hkv = kNew.shape[2];
+  const backend = fastPath(CACHED_ATTENTION, D);
+  const pos = cache.lengthOf(layer);
+  if (backend && !cache.keys[layer]) {
+    checkShapes(q, kNew, vNew);
+    const { k, v } = cache.buffer(backend, layer, [B, Hkv, D], pos + T);
+    const out = tf.engine().runKernel(CACHED_ATTENTION, { q, kNew, vNew, kCache: k, vCache: v }, { pos, scale }) as tf.Tensor4D;
+    cache.setLength(layer, pos + T);
+    return out;
+  }
   const prevK = cache.keys[layer], prevV = cache.values[layer];
   const k = prevK ? tf.concat([prevK, kNew], 1) : tf.clone(kNew);
   const v = prevV ? tf.concat([prevV, vNew], 1) : tf.clone(vNew);
@@ -64,5 +164,6 @@ export function cachedAttention(
   prevV?.dispose();
   cache.keys[layer] = tf.keep(k);
   cache.values[layer] = tf.keep(v);
+  cache.setLength(layer, k.shape[1]);
   return attention(q, k, v, scale);
 }

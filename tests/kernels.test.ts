@@ -1,0 +1,188 @@
+// The wasm kernel patches against the plain JS `cpu` backend on random inputs: values and gradients.
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/engine/backend.ts';
+import { attention, cachedAttention, KVCache } from '../src/engine/kernels/index.ts';
+import { Rng } from '../src/engine/rng.ts';
+
+type Arrays = Float32Array[];
+
+function randn(rng: Rng, n: number): Float32Array {
+  return Float32Array.from({ length: n }, () => rng.normal());
+}
+
+/** Runs fn on a backend with fresh tensors made from the same arrays; returns copies of the results. */
+async function on(backend: string, fn: () => tf.Tensor[]): Promise<Arrays> {
+  await initBackend(backend);
+  return tf.tidy(fn).map((t) => {
+    const a = t.dataSync() as Float32Array;
+    t.dispose();
+    return Float32Array.from(a);
+  });
+}
+
+/** Same computation on cpu and wasm; results must agree to `tol` relative to each result's scale. */
+async function agree(fn: () => tf.Tensor[], tol = 1e-4): Promise<void> {
+  const want = await on('cpu', fn);
+  const got = await on('wasm', fn);
+  expect(got.length).toBe(want.length);
+  want.forEach((w, i) => {
+    expect(got[i].length).toBe(w.length);
+    const scale = Math.max(1e-3, ...w.map(Math.abs));
+    let worst = 0;
+    for (let j = 0; j < w.length; j++) worst = Math.max(worst, Math.abs(got[i][j] - w[j]));
+    expect(worst / scale, `output ${i}`).toBeLessThan(tol);
+  });
+}
+
+const tensor = (data: Float32Array, shape: number[]) => tf.tensor(data, shape, 'float32');
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+describe('wasm kernel patches', () => {
+  it('registers the kernels once, idempotently', async () => {
+    await initBackend('wasm');
+    const { installWasmPatches } = await import('../src/engine/kernels/index.ts');
+    const before = tf.getKernel('BatchMatMul', 'wasm');
+    installWasmPatches();
+    installWasmPatches();
+    expect(tf.getKernel('BatchMatMul', 'wasm')).toBe(before);
+    for (const k of ['UnsortedSegmentSum', 'R1Attention', 'R1AttentionGrad', 'R1CachedAttention']) {
+      expect(tf.getKernel(k, 'wasm'), k).toBeDefined();
+    }
+  });
+
+  it('UnsortedSegmentSum matches cpu, dropping out-of-range ids', async () => {
+    const rng = new Rng(1);
+    const x = randn(rng, 7 * 5), ids = Int32Array.from([0, 3, 3, -1, 2, 9, 0]);
+    await agree(() => [tf.unsortedSegmentSum(tensor(x, [7, 5]), tf.tensor1d(ids, 'int32'), 4)]);
+  });
+
+  it('the gradient of gather (an embedding) matches cpu', async () => {
+    const rng = new Rng(2);
+    const table = randn(rng, 11 * 6), w = randn(rng, 3 * 4 * 6);
+    const ids = Int32Array.from({ length: 12 }, () => rng.int(11));
+    await agree(() => {
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, tf.tensor2d(ids, [3, 4], 'int32')), tensor(w, [3, 4, 6]))));
+      return [g(tensor(table, [11, 6]))];
+    });
+  });
+
+  // Every transpose combination, for 2-D, batch-1 rank-3, batch broadcast on either side, a real
+  // batch (rank 4), and odd sizes that exercise the kernel's leftover rows and columns.
+  const cases: [number[], number[]][] = [
+    [[13, 9], [9, 11]],
+    [[1, 13, 9], [9, 11]],
+    [[5, 13, 9], [9, 11]],
+    [[13, 9], [5, 9, 11]],
+    [[5, 13, 9], [5, 9, 11]],
+    [[2, 3, 6, 32], [2, 3, 32, 40]],
+    [[4, 16, 16], [4, 16, 16]],
+  ];
+  for (const [sa, sb] of cases) {
+    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+      it(`matMul ${JSON.stringify(sa)} x ${JSON.stringify(sb)} transposeA=${ta} transposeB=${tb} matches cpu, with gradients`, async () => {
+        const rng = new Rng(sa.length * 100 + sb[sb.length - 1] + (ta ? 1 : 0) + (tb ? 2 : 0));
+        const swap = (s: number[], t: boolean) => (t ? [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]] : s);
+        const shA = swap(sa, ta), shB = swap(sb, tb);
+        const a = randn(rng, tf.util.sizeFromShape(shA)), b = randn(rng, tf.util.sizeFromShape(shB));
+        await agree(() => {
+          const A = tensor(a, shA), B = tensor(b, shB);
+          const out = tf.matMul(A, B, ta, tb);
+          const dy = tf.randomNormal(out.shape, 0, 1, 'float32', 7);
+          // TF.js's own matMul gradient cannot reduce a broadcast batch over a lower-rank operand.
+          if (shA.length !== shB.length) return [out];
+          const [dA, dB] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, ta, tb), dy)))([A, B]);
+          return [out, dA, dB];
+        });
+      });
+    }
+  }
+});
+
+describe('attention kernels', () => {
+  // [B, T, S, H, Hkv, D]: GQA, plain MHA, T < S (a continued sequence), odd lengths for the tails.
+  const shapes = [
+    [2, 9, 9, 4, 2, 8],
+    [1, 7, 7, 2, 2, 4],
+    [2, 5, 11, 4, 1, 12],
+    [3, 16, 16, 4, 2, 32],
+  ];
+  for (const [B, T, S, H, Hkv, D] of shapes) {
+    it(`forward and gradients match cpu for B=${B} T=${T} S=${S} H=${H} Hkv=${Hkv} D=${D}`, async () => {
+      const rng = new Rng(B * 1000 + T * 10 + S);
+      const q = randn(rng, B * T * H * D), k = randn(rng, B * S * Hkv * D), v = randn(rng, B * S * Hkv * D);
+      const w = randn(rng, B * T * H * D);
+      const scale = 1 / Math.sqrt(D);
+      await agree(() => {
+        const Q = tensor(q, [B, T, H, D]) as tf.Tensor4D, K = tensor(k, [B, S, Hkv, D]) as tf.Tensor4D;
+        const V = tensor(v, [B, S, Hkv, D]) as tf.Tensor4D, W = tensor(w, [B, T, H, D]);
+        const loss = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+          tf.sum(tf.mul(attention(x as tf.Tensor4D, y as tf.Tensor4D, z as tf.Tensor4D, scale), W));
+        return [attention(Q, K, V, scale), ...tf.grads(loss)([Q, K, V])];
+      });
+    });
+  }
+
+  it('is causal: a query ignores keys after its position', async () => {
+    await initBackend('wasm');
+    const rng = new Rng(5);
+    const [B, T, H, D] = [1, 6, 2, 8];
+    const q = tensor(randn(rng, B * T * H * D), [B, T, H, D]) as tf.Tensor4D;
+    const k = randn(rng, B * T * H * D), v = randn(rng, B * T * H * D);
+    const k2 = k.slice(), v2 = v.slice();
+    for (let i = 3 * H * D; i < k2.length; i++) k2[i] = v2[i] = 100; // change positions 3..5
+    const a = attention(q, tensor(k, [B, T, H, D]) as tf.Tensor4D, tensor(v, [B, T, H, D]) as tf.Tensor4D, 0.3).arraySync();
+    const b = attention(q, tensor(k2, [B, T, H, D]) as tf.Tensor4D, tensor(v2, [B, T, H, D]) as tf.Tensor4D, 0.3).arraySync();
+    expect(b[0].slice(0, 3)).toEqual(a[0].slice(0, 3));
+    expect(b[0][3]).not.toEqual(a[0][3]);
+  });
+
+  it('cached decoding equals full attention over the same sequence, across a capacity growth', async () => {
+    const [B, T0, steps, H, Hkv, D] = [3, 5, 7, 4, 2, 8];
+    const S = T0 + steps, rng = new Rng(9);
+    const q = randn(rng, B * S * H * D), k = randn(rng, B * S * Hkv * D), v = randn(rng, B * S * Hkv * D);
+    const run = () => {
+      const Q = tensor(q, [B, S, H, D]) as tf.Tensor4D, K = tensor(k, [B, S, Hkv, D]) as tf.Tensor4D, V = tensor(v, [B, S, Hkv, D]) as tf.Tensor4D;
+      const part = (x: tf.Tensor4D, t0: number, n: number) => tf.slice(x, [0, t0, 0, 0], [B, n, x.shape[2], D]) as tf.Tensor4D;
+      const cache = new KVCache(2, 8); // capacity 8 < 12 positions: grows once
+      const outs: tf.Tensor[] = [];
+      for (const layer of [0, 1]) outs.push(cachedAttention(part(Q, 0, T0), part(K, 0, T0), part(V, 0, T0), cache, layer, 0.35));
+      for (let t = T0; t < S; t++) {
+        for (const layer of [0, 1]) outs.push(cachedAttention(part(Q, t, 1), part(K, t, 1), part(V, t, 1), cache, layer, 0.35));
+      }
+      expect(cache.length).toBe(S);
+      cache.dispose();
+      // Layer 0's outputs, stitched along time, against one full pass.
+      const stitched = tf.concat(outs.filter((_, i) => i % 2 === 0), 1);
+      return [stitched, attention(Q, K, V, 0.35), tf.concat(outs.filter((_, i) => i % 2 === 1), 1)];
+    };
+    const [cached, full, layer1] = await on('wasm', run);
+    for (let i = 0; i < full.length; i++) {
+      expect(Math.abs(cached[i] - full[i])).toBeLessThan(1e-5);
+      expect(layer1[i]).toBe(cached[i]);
+    }
+    await agree(run);
+  });
+
+  it('KVCache: reset reuses buffers, dispose frees them, and no tensors leak per step', async () => {
+    await initBackend('wasm');
+    const [B, H, D] = [2, 2, 8];
+    const x = () => tf.ones([B, 1, H, D]) as tf.Tensor4D;
+    const cache = new KVCache(1, 4);
+    const step = () => tf.tidy(() => void cachedAttention(x(), x(), x(), cache, 0, 1));
+    step();
+    const live = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) step(); // within capacity: nothing new allocated
+    expect(tf.memory().numTensors).toBe(live);
+    cache.reset();
+    expect(cache.length).toBe(0);
+    step();
+    expect(cache.length).toBe(1);
+    expect(tf.memory().numTensors).toBe(live);
+    cache.dispose();
+    expect(tf.memory().numTensors).toBe(live - 2);
+  });
+});
