@@ -54,7 +54,8 @@ export function ticks(lo: number, hi: number, n = 4): number[] {
   if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / n;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const fit = (s: number) => Math.abs((hi - lo) / s - n);
+  const step = [1, 2, 5, 10].map((m) => m * mag).reduce((a, b) => (fit(b) < fit(a) ? b : a));
   const out: number[] = [];
   for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push(Number(t.toPrecision(12)));
   return out;

@@ -1,0 +1,170 @@
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it, vi } from 'vitest';
+import { MetricsLogger, Progress, formatDuration, readMetrics, renderReport, writeRunReport } from '../src/metrics/index.ts';
+import { series, thin, ticks } from '../src/metrics/report.ts';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'r1-metrics-'));
+const clock = (ms: number[]) => () => ms.shift() ?? 0;
+
+describe('MetricsLogger', () => {
+  it('appends one JSON row per step with elapsed_s and tokens_per_s', () => {
+    const file = join(tmp(), 'stage', 'metrics.jsonl');
+    const log = new MetricsLogger(file, { now: clock([1000, 3000, 4000]) });
+    log.log({ step: 1, loss: 2.5, learning_rate: 1e-3, num_tokens: 4000 });
+    log.log({ step: 2, loss: NaN, 'rewards/accuracy/mean': 0.5, num_tokens: 6000, note: 'x' });
+    log.close();
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toEqual([
+      { step: 1, loss: 2.5, learning_rate: 1e-3, num_tokens: 4000, tokens_per_s: 2000, elapsed_s: 2 },
+      { step: 2, loss: null, 'rewards/accuracy/mean': 0.5, num_tokens: 6000, note: 'x', tokens_per_s: 2000, elapsed_s: 3 },
+    ]);
+  });
+
+  it('loses at most the last line when the writing process is killed', () => {
+    const dir = tmp();
+    const file = join(dir, 'metrics.jsonl');
+    const script = join(dir, 'child.ts');
+    const logger = join(import.meta.dirname, '..', 'src', 'metrics', 'logger.ts');
+    writeFileSync(script, `import { MetricsLogger } from ${JSON.stringify(logger)};
+const log = new MetricsLogger(${JSON.stringify(file)});
+for (let step = 1; step <= 50; step++) log.log({ step, loss: 1 / step });
+process.kill(process.pid, 'SIGKILL');\n`);
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: join(import.meta.dirname, '..') });
+    expect(child.signal).toBe('SIGKILL');
+    expect(readMetrics(file).map((r) => r.step)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+  });
+
+  it('reads past a torn last line, but not a broken middle one', () => {
+    const file = join(tmp(), 'metrics.jsonl');
+    writeFileSync(file, '{"step":1,"loss":3}\n\n{"step":2,"loss":2}\n{"step":3,"lo');
+    expect(readMetrics(file).map((r) => r.step)).toEqual([1, 2]);
+    writeFileSync(file, '{"step":1,"loss":3}\n{"step":2,"lo\n{"step":3,"loss":1}\n');
+    expect(() => readMetrics(file)).toThrow(/metrics\.jsonl:2: not valid JSON/);
+    expect(readMetrics(join(tmp(), 'none.jsonl'))).toEqual([]);
+  });
+
+  it('on resume drops rows after the checkpoint step and a torn line, and keeps counting time', () => {
+    const file = join(tmp(), 'metrics.jsonl');
+    writeFileSync(file, [1, 2, 3, 4].map((s) => JSON.stringify({ step: s, loss: 5 - s, num_tokens: s * 100, elapsed_s: s * 10 }) + '\n').join('') + '{"step":5,');
+    const log = new MetricsLogger(file, { resumeStep: 2, now: clock([0, 5000]) });
+    log.log({ step: 3, loss: 1.5, num_tokens: 300 });
+    log.close();
+    const rows = readMetrics(file);
+    expect(rows.map((r) => r.step)).toEqual([1, 2, 3]);
+    expect(rows[2]).toMatchObject({ elapsed_s: 25, tokens_per_s: 20 });
+    expect(readFileSync(file, 'utf8').endsWith('}\n')).toBe(true);
+  });
+});
+
+describe('Progress', () => {
+  const sink = (tty: boolean) => {
+    const s = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number };
+    const chunks: string[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c.toString()));
+    if (tty) Object.assign(s, { isTTY: true, columns: 120, cursorTo: () => true, clearLine: () => true, moveCursor: () => true });
+    return { s, text: () => chunks.join('') };
+  };
+
+  it('prints one plain line every N steps and at the last step when not on a terminal', () => {
+    const { s, text } = sink(false);
+    const times = [0, ...Array.from({ length: 25 }, (_, i) => (i + 1) * 2000)];
+    const p = new Progress({ stage: 'pretrain', total: 25, stream: s, everySteps: 10, now: clock(times) });
+    for (let step = 1; step <= 25; step++) p.update(step, { loss: 3 - step / 10, tokens_per_s: 1234.4 });
+    p.stop();
+    const lines = text().trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toBe('[pretrain] step 10/25 (40%) loss 2.0000 | 1234 tok/s | elapsed 2s | eta 3s');
+    expect(lines[2]).toMatch(/^\[pretrain\] step 25\/25 \(100%\) loss 0\.5000 .* eta 0s$/);
+  });
+
+  it('draws a live bar with step, loss and tokens/s on a terminal', () => {
+    const { s, text } = sink(true);
+    const p = new Progress({ stage: 'sft', total: 40, stream: s });
+    p.update(7, { loss: 1.23456, tokens_per_s: 999 });
+    p.stop();
+    expect(text()).toMatch(/sft \|.*\| 7\/40 \| loss 1\.2346 \| 999 tok\/s/);
+    expect(text()).not.toMatch(/\[sft\] step/);
+  });
+
+  it('formats durations', () => {
+    expect([5, 75, 3725, NaN].map(formatDuration)).toEqual(['5s', '1m15s', '1h02m', '?']);
+  });
+});
+
+describe('report', () => {
+  const rows = Array.from({ length: 30 }, (_, i) => ({
+    step: i + 1,
+    kl: i / 100,
+    reward: i / 30,
+    learning_rate: 1e-3,
+    loss: 3 - i / 15,
+    phase: 'warm',
+    grad_norm: i === 4 ? null : 1,
+  }));
+
+  it('plots every numeric metric vs step, loss and learning rate first, and tabulates the last values', () => {
+    const html = renderReport({ title: 'grpo <1>', rows });
+    const plotted = [...html.matchAll(/aria-label="([^"]+) vs step"/g)].map((m) => m[1]);
+    expect(plotted).toEqual(['loss', 'learning_rate', 'kl', 'reward', 'grad_norm']);
+    expect(html).toContain('<title>grpo &lt;1&gt;</title>');
+    expect(html).toMatch(/<tr><td>loss<\/td><td>1\.067<\/td><td>1\.067<\/td><td>3<\/td><td>30<\/td><\/tr>/);
+    expect(html).not.toMatch(/<script|src="http|href="http/);
+    // the plotted line goes down for loss: first y (top = small) above last y
+    const loss = html.match(/<polyline points="([^"]+)"/)![1].split(' ').map((p) => p.split(',').map(Number));
+    expect(loss).toHaveLength(30);
+    expect(loss[0][1]).toBeLessThan(loss[29][1]);
+  });
+
+  it('shows the last sample rows, escaped, and results when present', () => {
+    const samples = Array.from({ length: 8 }, (_, i) => ({ step: i, completion: `<think>x${i}</think>\n<answer>4</answer>`, reward: 1 }));
+    const html = renderReport({ title: 't', rows, samples, results: { pass_at_1: 0.25, per_task: { sum: 0.5 } } });
+    expect(html).toContain('Samples (last 5 of 8)');
+    expect(html).toContain('&lt;think&gt;x7&lt;/think&gt;');
+    expect(html).not.toContain('x2&lt;');
+    expect(html).toMatch(/<td>per_task\.sum<\/td><td>0\.5<\/td>/);
+  });
+
+  it('thins long series without losing spikes, and picks round ticks', () => {
+    const pts: [number, number][] = Array.from({ length: 10000 }, (_, i) => [i, i === 7777 ? 100 : 1]);
+    const t = thin(pts, 800);
+    expect(t.length).toBeLessThanOrEqual(800);
+    expect(t).toContainEqual([7777, 100]);
+    expect(ticks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
+    expect(ticks(5, 5)).toEqual([5]);
+    expect(ticks(3, 97)).toEqual([20, 40, 60, 80]);
+    expect(series([{ step: 1, a: 1 }, { step: 2, a: null }, { step: 3, a: 2 }], 'a')).toEqual([[1, 1], [3, 2]]);
+  });
+
+  it('writes a report per stage and an index in manifest order; r1 report rebuilds them', async () => {
+    const run = join(tmp(), 'r1-zero');
+    for (const stage of ['pretrain', 'grpo', 'eval']) {
+      mkdirSync(join(run, stage), { recursive: true });
+      appendFileSync(join(run, stage, 'metrics.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    }
+    mkdirSync(join(run, 'empty'));
+    writeFileSync(join(run, 'manifest.json'), JSON.stringify({ stages: [{ name: 'pretrain' }, { name: 'grpo' }, { name: 'eval' }] }));
+    const index = readFileSync(writeRunReport(run), 'utf8');
+    expect([...index.matchAll(/href="([^"]+)\/report\.html"/g)].map((m) => m[1])).toEqual(['pretrain', 'grpo', 'eval']);
+    expect(existsSync(join(run, 'grpo', 'report.html'))).toBe(true);
+    expect(existsSync(join(run, 'empty', 'report.html'))).toBe(false);
+
+    const { main } = await import('../src/cli/main.ts');
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const espy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      writeFileSync(join(run, 'eval', 'report.html'), 'stale');
+      expect(await main(['report', run])).toBe(0);
+      expect(readFileSync(join(run, 'eval', 'report.html'), 'utf8')).toMatch(/^<!doctype html>/);
+      expect(await main(['report', join(run, 'grpo')])).toBe(0);
+      expect(await main(['report', join(run, 'empty')])).toBe(2);
+      expect(await main(['report', join(run, 'nope')])).toBe(2);
+    } finally {
+      spy.mockRestore();
+      espy.mockRestore();
+    }
+  });
+});
