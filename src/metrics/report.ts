@@ -148,17 +148,22 @@ export function stageDirs(runDir: string): string[] {
 /** Write every stage's report.html and an index.html linking them; returns the index path. */
 export function writeRunReport(runDir: string): string {
   const stages = stageDirs(runDir);
+  const records = readJson(join(runDir, 'manifest.json'))?.stages;
   const items = stages.map((name) => {
     writeReport(join(runDir, name), `${basename(runDir)} / ${name}`);
     const rows = readMetrics(join(runDir, name, 'metrics.jsonl'));
     const last = rows.at(-1);
-    const summary = ['loss', 'reward', 'accuracy']
-      .filter((k) => typeof last?.[k] === 'number')
-      .map((k) => `${k} ${fmtNum(last![k] as number)}`);
+    // The pipeline's headline numbers for the stage if it recorded them, else the last logged ones.
+    const rec = records && !Array.isArray(records) ? (records[name] as { status?: unknown; summary?: Record<string, unknown> } | undefined) : undefined;
+    const headline = rec?.summary && Object.keys(rec.summary).length ? rec.summary : Object.fromEntries(['loss', 'reward', 'accuracy'].map((k) => [k, last?.[k]]));
+    const summary = Object.entries(headline)
+      .filter(([, v]) => typeof v === 'number' || typeof v === 'string')
+      .map(([k, v]) => `${esc(k)} ${typeof v === 'number' ? fmtNum(v) : esc(String(v))}`);
+    if (typeof rec?.status === 'string') summary.unshift(esc(rec.status));
     const lossPlot = series(rows, 'loss');
     const rewardPlot = series(rows, 'reward');
     const mini = lossPlot.length > 1 ? svgPlot('loss', lossPlot) : rewardPlot.length > 1 ? svgPlot('reward', rewardPlot) : '';
-    return `<li><a href="${encodeURI(name)}/report.html">${esc(name)}</a> — ${rows.length} steps${summary.length ? `; last ${summary.join(', ')}` : ''}<br>${mini}</li>`;
+    return `<li><a href="${encodeURI(name)}/report.html">${esc(name)}</a> — ${rows.length} steps${summary.length ? `; ${summary.join(', ')}` : ''}<br>${mini}</li>`;
   });
   const html = [
     `<!doctype html><html><head><meta charset="utf-8"><title>${esc(basename(runDir))}</title><style>${CSS}</style></head><body>`,
@@ -213,7 +218,7 @@ export function fmtNum(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   if (Number.isInteger(v) && Math.abs(v) < 1e6) return String(v);
   const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(2) : String(Number(v.toPrecision(4)));
+  return a !== 0 && (a < 1e-3 || a >= 1e6) ? Number(v.toPrecision(3)).toExponential() : String(Number(v.toPrecision(4)));
 }
 
 export function esc(s: string): string {
