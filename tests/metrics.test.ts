@@ -156,19 +156,23 @@ describe('report', () => {
     expect(existsSync(join(run, 'grpo', 'report.html'))).toBe(true);
     expect(existsSync(join(run, 'empty', 'report.html'))).toBe(false);
 
-    const { main } = await import('../src/cli/main.ts');
+    const { Command } = await import('commander');
+    const { register } = await import('../src/cli/commands/report.ts');
+    const report = async (dir: string) => {
+      const program = new Command('r1').exitOverride();
+      register(program);
+      await program.parseAsync(['report', dir], { from: 'user' });
+    };
     const spy = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    const espy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
       writeFileSync(join(run, 'eval', 'report.html'), 'stale');
-      expect(await main(['report', run])).toBe(0);
+      await report(run);
       expect(readFileSync(join(run, 'eval', 'report.html'), 'utf8')).toMatch(/^<!doctype html>/);
-      expect(await main(['report', join(run, 'grpo')])).toBe(0);
-      expect(await main(['report', join(run, 'empty')])).toBe(2);
-      expect(await main(['report', join(run, 'nope')])).toBe(2);
+      await report(join(run, 'grpo'));
+      await expect(report(join(run, 'empty'))).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/no stage folders/) });
+      await expect(report(join(run, 'nope'))).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/no such folder/) });
     } finally {
       spy.mockRestore();
-      espy.mockRestore();
     }
   });
 });

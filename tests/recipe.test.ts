@@ -102,7 +102,11 @@ describe('recipe errors name file:line:column and the field path', () => {
 
   it('wrong types and out-of-range values', () => {
     expect(errorOf(stage('    learning_rate: fast\n'))).toMatch(/:7:5: stages\.0\.learning_rate: expected number, got "fast"/);
-    expect(errorOf(stage('    max_grad_norm: -1\n'))).toMatch(/:7:5: stages\.0\.max_grad_norm: .*>=0.*got -1/);
+    expect(errorOf(stage('    max_grad_norm: -1\n'))).toMatch(/:7:5: stages\.0\.max_grad_norm: must be >= 0, got -1$/);
+    expect(errorOf(stage('    adam_beta2: 1\n'))).toMatch(/stages\.0\.adam_beta2: must be < 1, got 1$/);
+    expect(errorOf(stage('    lr_scheduler_type: cosin\n'))).toMatch(/stages\.0\.lr_scheduler_type: expected one of multistep, cosine, constant, linear; got "cosin" \(did you mean 'cosine'\?\)/);
+    expect(errorOf(stage('    max_samples: 0\n'))).toMatch(/stages\.0\.max_samples: must be > 0, got 0$/);
+    expect(errorOf(stage(''), ['stages.0.datasets=[]'])).toMatch(/stages\.0\.datasets: this stage needs at least one dataset/);
     expect(errorOf(stage('    max_steps: 2.5\n'))).toMatch(/stages\.0\.max_steps: .*int/i);
     expect(errorOf(`backend: gpu\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/:1:1: backend: .*"gpu"/);
     expect(errorOf('seed: 1\n')).toMatch(/stages: missing required field/);
@@ -207,20 +211,28 @@ describe('explain', () => {
 });
 
 describe('r1 recipe', () => {
-  it('exits 0 for a good recipe and 2 for a bad one', async () => {
-    const { main } = await import('../src/cli/main.ts');
+  // Only this command is registered, so the test does not depend on the other sub-commands.
+  async function run(args: string[]): Promise<string> {
+    const { Command } = await import('commander');
+    const { register } = await import('../src/cli/commands/recipe.ts');
+    const program = new Command('r1').exitOverride();
+    register(program);
     const out: string[] = [];
-    const capture = (s: string | Uint8Array) => (out.push(String(s)), true);
-    const spies = [vi.spyOn(process.stdout, 'write').mockImplementation(capture), vi.spyOn(process.stderr, 'write').mockImplementation(capture)];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true));
     try {
-      expect(await main(['recipe', '--check', join(DIR, 'r1.yaml')])).toBe(0);
-      expect(await main(['recipe', '--check', join(DIR, 'r1.yaml'), '--set', 'stages.2.num_generations=5'])).toBe(2);
-      expect(await main(['recipe', '--explain', 'dpo'])).toBe(0);
+      await program.parseAsync(['recipe', ...args], { from: 'user' });
     } finally {
-      spies.forEach((s) => s.mockRestore());
+      spy.mockRestore();
     }
-    expect(out.join('')).toMatch(/ok: .*r1\.yaml/);
-    expect(out.join('')).toMatch(/not divisible by num_generations \(5\)/);
-    expect(out.join('')).toMatch(/loss_type\s+sigmoid \| ipo = "sigmoid"/);
+    return out.join('');
+  }
+
+  it('checks a good recipe, rejects a bad one with a UserError (exit code 2), and explains', async () => {
+    expect(await run(['--check', join(DIR, 'r1.yaml')])).toMatch(/ok: .*r1\.yaml.*\n  0\. pretrain \(pretrain\) from fresh init, hash [0-9a-f]{16}/);
+    const bad = run(['--check', join(DIR, 'r1.yaml'), '--set', 'stages.2.num_generations=5', '--set', 'seed=1']);
+    await expect(bad).rejects.toThrow(/not divisible by num_generations \(5\)/);
+    await expect(bad).rejects.toMatchObject({ exitCode: 2 });
+    expect(await run(['--explain', 'dpo'])).toMatch(/loss_type\s+sigmoid \| ipo = "sigmoid"/);
+    await expect(run([])).rejects.toThrow(UserError);
   });
 });

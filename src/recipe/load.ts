@@ -314,9 +314,21 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): RecipeIssue[] {
       return [{ path, message: `${issue.message}, got ${show(got)}` }];
     case 'invalid_type':
       return [{ path, message: got === undefined ? `missing required field (${issue.expected})` : `expected ${issue.expected}, got ${show(got)}` }];
-    default:
-      return [{ path, message: `${issue.message}${got === undefined || typeof got === 'object' ? '' : `, got ${show(got)}`}` }];
+    case 'invalid_value': {
+      const options = issue.values.map(String);
+      return [{ path, message: `expected one of ${options.join(', ')}; got ${show(got)}${suggest(String(got), options)}` }];
+    }
+    case 'too_small':
+    case 'too_big': {
+      // zod's own wording ("Too small: expected number to be >=0") reads worse than a bound; keep custom messages.
+      if (!/^Too (small|big)/.test(issue.message)) break;
+      const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
+      const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
+      const what = issue.origin === 'array' ? `needs ${op} ${bound} entries` : issue.origin === 'string' ? `needs ${op} ${bound} characters` : `must be ${op} ${bound}`;
+      return [{ path, message: `${what}${typeof got === 'number' ? `, got ${got}` : ''}` }];
+    }
   }
+  return [{ path, message: `${issue.message}${got === undefined || typeof got === 'object' ? '' : `, got ${show(got)}`}` }];
 }
 
 /** The keys the schema allows at `path` (a mapping), to suggest the nearest one for a typo. */
