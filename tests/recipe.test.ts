@@ -74,6 +74,14 @@ describe('loadRecipe', () => {
     expect(errorOf(text, ['stages.0.max_completion_length=33'])).toMatch(/65 exceeds the model context \(max_position_embeddings = 64\)/);
   });
 
+  it('names the run after the file unless told, and merges YAML anchors kept under x- keys', () => {
+    const text = `tokenizer: { path: ckpt/config.json }\nx-train: &train { learning_rate: 0.01, max_steps: 5 }\nstages:\n  - { type: pretrain, datasets: [data/corpus.jsonl], <<: *train }\n`;
+    const r = parseRecipe(text, join(DIR, 'my tiny.yaml'));
+    expect(r.name).toBe('my-tiny');
+    expect(r.stages[0]).toMatchObject({ learning_rate: 0.01, max_steps: 5 });
+    expect(() => parseRecipe(text.replace('x-train', 'train'), FILE)).toThrow(/:2:1: train: unknown key 'train'/);
+  });
+
   it('applies --set overrides, with the value parsed as YAML', () => {
     const r = loadRecipe(join(DIR, 'r1.yaml'), { set: ['stages.1.learning_rate=3e-4', 'seed=9', 'stages.2.stop=["</answer>"]', 'model.rope_theta=500'] });
     expect(r.stages[1].type === 'sft' && r.stages[1].learning_rate).toBe(3e-4);

@@ -15,7 +15,7 @@ export function explain(stageType?: string): string {
     return `stage type '${stageType}' (an entry of stages:)\n${table(fields)}`;
   }
   const fields = describeFields(RecipeSchema, '');
-  return `recipe fields\n${table(fields)}\n\nstage types: ${STAGE_TYPES.join(', ')} (r1 recipe --explain <type> lists each one's fields)`;
+  return `recipe fields\n${table(fields)}\n\nstage types: ${STAGE_TYPES.join(', ')} (r1 recipe --explain <type> lists each one's fields)\ntop-level keys starting with x- are ignored: a place for YAML anchors, e.g. x-train: &train {...} then <<: *train`;
 }
 
 /** Flatten an object schema into one row per leaf field (nested objects get dotted names). */

@@ -1,7 +1,7 @@
 // Recipe loading: YAML text -> --set overrides -> schema -> cross-field checks -> a typed Recipe.
 // Every error names file:line:column and the field path, so a bad recipe fails before any work.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, extname, isAbsolute, relative, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
 import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parse as parseYaml, parseDocument } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
@@ -36,7 +36,7 @@ export function parseRecipe(text: string, file: string, opts: LoadOptions = {}):
   const abs = resolve(file);
   const shown = displayPath(abs);
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
     const pos = lineCounter.linePos(e.pos[0]);
@@ -63,7 +63,8 @@ export function parseRecipe(text: string, file: string, opts: LoadOptions = {}):
     const { line, col } = lineCounter.linePos(locate(doc, path));
     return `${shown}:${line}:${col}`;
   };
-  const input = (doc.toJS() ?? {}) as unknown;
+  // Top-level keys starting with x- hold YAML anchors for reuse (`<<: *name`); they are not fields.
+  const input = Object.fromEntries(Object.entries((doc.toJS() ?? {}) as Record<string, unknown>).filter(([k]) => !k.startsWith('x-')));
   return validateRecipe(input, dirname(abs), { file: abs, where });
 }
 
@@ -92,7 +93,8 @@ function resolveRecipe(data: z.infer<typeof RecipeSchema>, recipeDir: string, fi
     const named = { ...s, name: s.name ?? s.type };
     return (named.type === 'grpo' ? { ...named, epsilon_high: named.epsilon_high ?? named.epsilon } : named) as Stage;
   });
-  return { ...data, stages, file, recipeDir: resolve(recipeDir) };
+  const fromFile = basename(file, extname(file)).replace(/[^A-Za-z0-9._-]+/g, '-');
+  return { ...data, name: data.name ?? (fromFile || 'run'), stages, file, recipeDir: resolve(recipeDir) };
 }
 
 // ---- checks that span fields -------------------------------------------------------------------

@@ -210,7 +210,7 @@ export const STAGE_SCHEMAS = {
 } as const;
 
 export const RecipeSchema = z.strictObject({
-  name: z.string().regex(SAFE_NAME, SAFE_NAME_MSG).default('run').describe('run name; the run folder is <output_dir>/<name>'),
+  name: z.string().regex(SAFE_NAME, SAFE_NAME_MSG).optional().describe('run name; the run folder is <output_dir>/<name>; default = the file name without extension'),
   description: z.string().default('').describe('free text, for people'),
   seed: int().min(0).default(0).describe('seed of every random choice (init, data order, sampling)'),
   backend: z.enum(BACKEND_NAMES).default('auto').describe('compute backend: auto | tensorflow | wasm | cpu'),
@@ -234,7 +234,8 @@ export type Stage = PretrainStage | SftStage | DpoStage | GrpoStage | RejectionS
 export type TrainingStage = PretrainStage | SftStage | DpoStage | GrpoStage;
 
 /** A loaded recipe: defaults filled, stage names resolved, plus where it came from. */
-export type Recipe = Omit<z.infer<typeof RecipeSchema>, 'stages'> & {
+export type Recipe = Omit<z.infer<typeof RecipeSchema>, 'stages' | 'name'> & {
+  name: string;
   stages: Stage[];
   /** Absolute path of the recipe file ('' when built from an object). */
   file: string;
