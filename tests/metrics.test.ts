@@ -146,15 +146,19 @@ describe('report', () => {
       appendFileSync(join(run, stage, 'metrics.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     }
     mkdirSync(join(run, 'empty'));
+    mkdirSync(join(run, 'final-eval'));
+    writeFileSync(join(run, 'final-eval', 'eval.json'), JSON.stringify({ 'pass@1': 0.75, 'maj@4': 1 }));
     // the pipeline's manifest keys stages by name, in run order
     const manifest = { stages: { pretrain: { status: 'done', summary: { final_loss: 1.25 } }, grpo: { status: 'running' }, eval: { status: 'done' } } };
     writeFileSync(join(run, 'manifest.json'), JSON.stringify(manifest));
     const index = readFileSync(writeRunReport(run), 'utf8');
-    expect([...index.matchAll(/href="([^"]+)\/report\.html"/g)].map((m) => m[1])).toEqual(['pretrain', 'grpo', 'eval']);
+    expect([...index.matchAll(/href="([^"]+)\/report\.html"/g)].map((m) => m[1])).toEqual(['pretrain', 'grpo', 'eval', 'final-eval']);
     expect(index).toMatch(/pretrain<\/a> — 30 steps; done, final_loss 1\.25/);
     expect(index).toMatch(/grpo<\/a> — 30 steps; running, loss 1\.067, reward 0\.9667/);
     expect(existsSync(join(run, 'grpo', 'report.html'))).toBe(true);
     expect(existsSync(join(run, 'empty', 'report.html'))).toBe(false);
+    expect(index).toContain('final-eval/report.html');
+    expect(readFileSync(join(run, 'final-eval', 'report.html'), 'utf8')).toMatch(/<td>pass@1<\/td><td>0\.75<\/td>/);
 
     const { Command } = await import('commander');
     const { register } = await import('../src/cli/commands/report.ts');

@@ -1,11 +1,13 @@
 // report.html for a stage: inline SVG line plots of every numeric metric in metrics.jsonl against
-// step (loss and learning rate first), a table of last values, results.json if the stage wrote
-// one, and a few rows of samples.jsonl. Self-contained: no scripts, no external files.
+// step (loss and learning rate first), a table of last values, results.json / eval.json if the
+// stage wrote one, and a few rows of samples.jsonl. Self-contained: no scripts, no external files.
 import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseJsonLines, readMetrics, type LoggedRow } from './logger.ts';
 
 const FIRST = ['loss', 'learning_rate'];
+/** Files a stage may write with its headline results (the eval stage writes eval.json). */
+const RESULT_FILES = ['results.json', 'eval.json'];
 const SAMPLE_ROWS = 5;
 const MAX_POINTS = 800;
 
@@ -122,23 +124,24 @@ export function renderReport({ title, rows, samples = [], results = null }: Repo
   return parts.join('\n');
 }
 
-/** Render <stageDir>/report.html from its metrics.jsonl, samples.jsonl and results.json. */
+/** Render <stageDir>/report.html from its metrics.jsonl, samples.jsonl and results (results.json or eval.json). */
 export function writeReport(stageDir: string, title = basename(stageDir)): string {
   const rows = readMetrics(join(stageDir, 'metrics.jsonl'));
   const samplesFile = join(stageDir, 'samples.jsonl');
   const samples = existsSync(samplesFile) ? parseJsonLines<Record<string, unknown>>(readFileSync(samplesFile, 'utf8'), samplesFile) : [];
   const out = join(stageDir, 'report.html');
-  writeAtomic(out, renderReport({ title, rows, samples, results: readJson(join(stageDir, 'results.json')) }));
+  const results = RESULT_FILES.map((f) => readJson(join(stageDir, f))).find((r) => r !== null) ?? null;
+  writeAtomic(out, renderReport({ title, rows, samples, results }));
   return out;
 }
 
-/** Stage folders of a run: those holding metrics.jsonl, samples.jsonl or results.json, in pipeline order
+/** Stage folders of a run: those holding metrics.jsonl, samples.jsonl or results, in pipeline order
  * when the run manifest lists the stages, else by name. */
 export function stageDirs(runDir: string): string[] {
   if (!existsSync(runDir)) return [];
   const dirs = readdirSync(runDir).filter((d) => {
     const p = join(runDir, d);
-    return statSync(p).isDirectory() && ['metrics.jsonl', 'samples.jsonl', 'results.json'].some((f) => existsSync(join(p, f)));
+    return statSync(p).isDirectory() && ['metrics.jsonl', 'samples.jsonl', ...RESULT_FILES].some((f) => existsSync(join(p, f)));
   });
   const order = manifestStages(runDir);
   const rank = (d: string) => (order.includes(d) ? order.indexOf(d) : order.length);
