@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { readRows } from '../../data/io.ts';
+import { initBackend } from '../../engine/backend.ts';
+import { loadModel } from '../../model/checkpoint.ts';
+import { Tokenizer } from '../../model/tokenizer.ts';
+import { evaluate } from '../../stages/eval.ts';
+
+export function register(program: Command): void {
+  program
+    .command('eval')
+    .description('evaluate a checkpoint on a dataset: pass@1 (averaged over k), maj@k, format rate, mean length')
+    .requiredOption('--model <dir>', 'checkpoint folder (model.safetensors, config.json, tokenizer.json)')
+    .requiredOption('--dataset <file>', 'rows with a prompt and a reference answer (.jsonl/.json/.parquet)')
+    .option('-k, --num-generations <k>', 'samples per prompt', '4')
+    .option('--max-new-tokens <n>', 'tokens per completion', '128')
+    .option('--temperature <t>', 'sampling temperature', '0.6')
+    .option('--top-p <p>', 'nucleus sampling', '0.95')
+    .option('--template <name>', 'r1-zero | chat | none, or a string with {prompt}', 'r1-zero')
+    .option('--rewards <names>', 'comma-separated reward functions', 'accuracy,format')
+    .option('--limit <n>', 'use at most n rows')
+    .option('--seed <n>', 'sampling seed', '0')
+    .option('--backend <name>', 'auto | tensorflow | wasm | cpu', 'auto')
+    .action(async (o: Record<string, string>) => {
+      await initBackend(o.backend);
+      const tok = Tokenizer.load(o.model);
+      const model = loadModel(o.model);
+      let rows = await readRows(o.dataset);
+      if (o.limit) rows = rows.slice(0, Number(o.limit));
+      const { report } = await evaluate(model, tok, rows, {
+        k: Number(o.numGenerations), maxNewTokens: Number(o.maxNewTokens), temperature: Number(o.temperature), topP: Number(o.topP), topK: 0,
+        stop: [], template: o.template, promptField: 'prompt', seed: Number(o.seed), baseDir: process.cwd(),
+        rewards: o.rewards.split(',').map((name) => ({ name: name.trim(), weight: 1, options: {} })),
+      });
+      process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    });
+}

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { applyTemplate } from '../../data/chat.ts';
+import { initBackend } from '../../engine/backend.ts';
+import { Rng } from '../../engine/rng.ts';
+import { UserError } from '../../errors.ts';
+import { loadModel } from '../../model/checkpoint.ts';
+import { generate } from '../../model/generate.ts';
+import { Tokenizer } from '../../model/tokenizer.ts';
+import { documentIds } from '../../stages/batches.ts';
+
+export function register(program: Command): void {
+  program
+    .command('generate')
+    .description('sample completions from a checkpoint')
+    .requiredOption('--model <dir>', 'checkpoint folder (model.safetensors, config.json, tokenizer.json)')
+    .option('--prompt <text...>', 'prompt(s)', [])
+    .option('--template <name>', 'r1-zero | chat | none, or a string with {prompt}', 'none')
+    .option('--max-new-tokens <n>', 'tokens to generate', '64')
+    .option('--temperature <t>', 'sampling temperature (0 = greedy)', '0.7')
+    .option('--top-p <p>', 'nucleus sampling', '1')
+    .option('--top-k <k>', 'top-k sampling (0 = off)', '0')
+    .option('-n, --num <n>', 'samples per prompt', '1')
+    .option('--seed <n>', 'sampling seed', '0')
+    .option('--backend <name>', 'auto | tensorflow | wasm | cpu', 'auto')
+    .action(async (o: Record<string, string> & { prompt: string[] }) => {
+      if (!existsSync(join(o.model, 'tokenizer.json'))) throw new UserError(`--model ${o.model}: no tokenizer.json in that folder`);
+      await initBackend(o.backend);
+      const tok = Tokenizer.load(o.model);
+      const model = loadModel(o.model);
+      const prompts = o.prompt.length ? o.prompt : [''];
+      const n = Number(o.num);
+      const texts = prompts.flatMap((p) => Array.from({ length: n }, () => applyTemplate(o.template, p)));
+      const ids = texts.map((t) => documentIds(tok, t));
+      const out = generate(model, tok, ids, {
+        maxNewTokens: Number(o.maxNewTokens), temperature: Number(o.temperature), topP: Number(o.topP), topK: Number(o.topK),
+        stopTokens: [tok.eosId], rng: new Rng(Number(o.seed)),
+      });
+      out.forEach((c, i) => process.stdout.write(JSON.stringify({ prompt: texts[i], completion: c.text, finish_reason: c.finishReason, tokens: c.tokens.length }) + '\n'));
+    });
+}

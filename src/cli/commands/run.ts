@@ -1,0 +1,19 @@
+import type { Command } from 'commander';
+import { loadRecipe } from '../../recipe/index.ts';
+import { runRecipe } from '../../pipeline/run.ts';
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('run a recipe: every stage in order, skipping finished ones and resuming an interrupted one')
+    .argument('<recipe>', 'recipe YAML file')
+    .option('--set <path=value...>', 'override a recipe field, e.g. --set stages.1.learning_rate=1e-4', [])
+    .option('--fresh', 'delete the run folder and start over', false)
+    .option('--only <stage>', 'run only this stage')
+    .option('--from <stage>', 'rerun this stage and every stage after it')
+    .action(async (file: string, opts: { set: string[]; fresh: boolean; only?: string; from?: string }) => {
+      const recipe = loadRecipe(file, { set: opts.set });
+      const { runDir } = await runRecipe(recipe, { fresh: opts.fresh, only: opts.only, from: opts.from });
+      process.stderr.write(`run folder: ${runDir}\n`);
+    });
+}

@@ -1,0 +1,58 @@
+// Turning rows into training batches: a fixed, seeded order per epoch, so batch i is the same batch
+// whether a run went straight through or was killed and resumed.
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../engine/rng.ts';
+
+/** Row indices of micro-batch `index` (0-based, counted over the whole run). */
+export function batchIndices(index: number, batchSize: number, numRows: number, seed: number): number[] {
+  const out: number[] = [];
+  for (let k = 0; k < batchSize; k++) {
+    const g = index * batchSize + k;
+    const epoch = Math.floor(g / numRows);
+    out.push(epochOrder(numRows, seed, epoch)[g % numRows]);
+  }
+  return out;
+}
+
+const orders = new Map<string, number[]>();
+function epochOrder(n: number, seed: number, epoch: number): number[] {
+  const key = `${n}:${seed}:${epoch}`;
+  let o = orders.get(key);
+  if (!o) {
+    if (orders.size > 8) orders.clear();
+    o = new Rng(seed * 1000003 + epoch).shuffle(Array.from({ length: n }, (_, i) => i));
+    orders.set(key, o);
+  }
+  return o;
+}
+
+/** Steps for `epochs` passes over `numRows` rows, or maxSteps when positive. */
+export function totalSteps(maxSteps: number, epochs: number, numRows: number, rowsPerStep: number): number {
+  return maxSteps > 0 ? maxSteps : Math.max(1, Math.ceil((epochs * numRows) / rowsPerStep));
+}
+
+/** Sequences of token ids with per-token loss weights, right-padded into one batch:
+ * inputs [B, T], targets [B*T] (next tokens) and weights [B*T] (0 on padding and on unweighted tokens). */
+export type WeightedSequence = { ids: number[]; weights: number[] };
+
+export function padBatch(seqs: WeightedSequence[], padId: number): { inputs: tf.Tensor2D; targets: tf.Tensor1D; weights: tf.Tensor1D; tokens: number } {
+  const T = Math.max(...seqs.map((s) => s.ids.length)) - 1;
+  const B = seqs.length;
+  const inputs = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(padId), weights = new Float32Array(B * T);
+  let tokens = 0;
+  seqs.forEach((s, b) => {
+    for (let t = 0; t < s.ids.length - 1; t++) {
+      inputs[b * T + t] = s.ids[t];
+      targets[b * T + t] = s.ids[t + 1];
+      weights[b * T + t] = s.weights[t + 1];
+      tokens += s.weights[t + 1];
+    }
+  });
+  return { inputs: tf.tensor2d(inputs, [B, T], 'int32'), targets: tf.tensor1d(targets, 'int32'), weights: tf.tensor1d(weights), tokens };
+}
+
+/** Token ids of a text that starts a document: the end-of-text token first, as every document after
+ * the first followed one in the packed pretraining stream, so prompts look like document starts. */
+export function documentIds(tok: { eosId: number; encode(text: string): number[] }, text: string): number[] {
+  return [tok.eosId, ...tok.encode(text)];
+}

@@ -1,0 +1,81 @@
+// DPO (Rafailov et al.): preference pairs (prompt, chosen, rejected) against a frozen reference.
+// Logs TRL's names: rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies.
+import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../errors.ts';
+import { applyTemplate, renderChat } from '../data/chat.ts';
+import type { StageContext, StageResult } from '../pipeline/context.ts';
+import type { DpoStage } from '../recipe/index.ts';
+import { dpoLoss } from '../rl/index.ts';
+import { trainLoop } from '../train/trainer.ts';
+import { batchIndices, documentIds, totalSteps } from './batches.ts';
+import { completionLogprobs, completionMask, type PromptCompletions } from './logprobs.ts';
+
+export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResult> {
+  const rows = await ctx.readDatasets();
+  if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
+  const tok = ctx.tokenizer;
+  const policy = ctx.loadModel();
+  const ref = policy.clone();
+  const maxLen = Math.min(s.max_length ?? Infinity, policy.config.max_position_embeddings + 1);
+  // Pair i is rows 2i (chosen) and 2i + 1 (rejected) of one prompt-completions batch.
+  const pairs: PromptCompletions = { inputs: [], promptLengths: [] };
+  rows.forEach((row, i) => {
+    const { prompt, chosen, rejected } = row as Record<string, unknown>;
+    if (typeof prompt !== 'string' || typeof chosen !== 'string' || typeof rejected !== 'string') {
+      throw new UserError(`stage '${s.name}', row ${i + 1}: needs string fields prompt, chosen and rejected`);
+    }
+    const promptText = s.template === 'chat' ? renderChat([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : applyTemplate(s.template, prompt);
+    const p = documentIds(tok, promptText);
+    for (const answer of [chosen, rejected]) {
+      pairs.inputs.push([...p, ...tok.encode(answer), tok.eosId].slice(0, maxLen));
+      pairs.promptLengths.push(Math.min(p.length, maxLen - 1));
+    }
+  });
+  const n = rows.length, B = s.per_device_train_batch_size;
+  const steps = totalSteps(s.max_steps, s.num_train_epochs, n, B * s.gradient_accumulation_steps);
+  const stats = { chosen: 0, rejected: 0, accuracy: 0, count: 0 };
+  /** Summed log-probability of each sequence's completion: [2B] in (chosen, rejected) order. */
+  const sums = (model: typeof policy, seqRows: number[]) =>
+    tf.tidy(() => {
+      const lp = completionLogprobs(model, pairs, seqRows);
+      return tf.sum(tf.mul(lp, completionMask(pairs, seqRows, lp.shape[1])), 1);
+    });
+  const result = await trainLoop(
+    { stage: s.name, stageDir: ctx.stageDir, model: policy, config: s, totalSteps: steps, seed: ctx.recipe.seed, hash: ctx.hash,
+      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream },
+    {
+      prepare: () => {
+        Object.assign(stats, { chosen: 0, rejected: 0, accuracy: 0, count: 0 });
+        return {};
+      },
+      microBatch: (step, micro) => {
+        const idx = batchIndices(step * s.gradient_accumulation_steps + micro, B, n, ctx.recipe.seed);
+        const seqRows = idx.flatMap((i) => [2 * i, 2 * i + 1]);
+        const tokens = seqRows.reduce((a, i) => a + pairs.inputs[i].length, 0);
+        return {
+          tokens,
+          loss: () => {
+            const even = tf.tensor1d(idx.map((_, b) => 2 * b), 'int32'), odd = tf.tensor1d(idx.map((_, b) => 2 * b + 1), 'int32');
+            const pol = sums(policy, seqRows), rf = sums(ref, seqRows);
+            const out = dpoLoss(
+              { policyChosen: tf.gather(pol, even), policyRejected: tf.gather(pol, odd), refChosen: tf.gather(rf, even), refRejected: tf.gather(rf, odd) },
+              { beta: s.beta, lossType: s.loss_type },
+            );
+            stats.chosen += tf.mean(out.chosenRewards).dataSync()[0];
+            stats.rejected += tf.mean(out.rejectedRewards).dataSync()[0];
+            stats.accuracy += out.accuracy.dataSync()[0];
+            stats.count++;
+            return out.loss;
+          },
+        };
+      },
+      after: () => {
+        const k = Math.max(1, stats.count);
+        return { 'rewards/chosen': stats.chosen / k, 'rewards/rejected': stats.rejected / k, 'rewards/margins': (stats.chosen - stats.rejected) / k, 'rewards/accuracies': stats.accuracy / k };
+      },
+    },
+  );
+  policy.dispose();
+  ref.dispose();
+  return { checkpoint: `${ctx.stageDir}/checkpoint`, summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps, pairs: n } };
+}

@@ -1,0 +1,159 @@
+// GRPO (DeepSeekMath; DeepSeek-R1): for each prompt sample a group of G completions, score them with
+// rule-based rewards, use the group-normalised reward as every token's advantage, and maximise the
+// clipped surrogate with a k3 KL penalty to a frozen reference model, mu passes per batch.
+import * as tf from '@tensorflow/tfjs-core';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import { applyTemplate } from '../data/chat.ts';
+import type { Rng } from '../engine/rng.ts';
+import { generate, type Completion } from '../model/generate.ts';
+import { loadModel, saveModel } from '../model/checkpoint.ts';
+import type { Transformer } from '../model/transformer.ts';
+import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
+import type { GrpoStage } from '../recipe/index.ts';
+import { groupAdvantages, grpoLoss } from '../rl/index.ts';
+import { loadRewards, scoreBatch } from '../../rewards/registry.ts';
+import { trainLoop } from '../train/trainer.ts';
+import { batchIndices, documentIds } from './batches.ts';
+import { completionLogprobs, completionMask, type PromptCompletions } from './logprobs.ts';
+
+/** One step's rollouts, ready for the updates. */
+type Rollouts = PromptCompletions & {
+  completions: Completion[];
+  advantages: number[];
+  /** 1 where a completion counts in the loss (0: truncated and masked, or a dropped group). */
+  keep: number[];
+};
+
+export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageResult> {
+  const rows = await ctx.readDatasets();
+  if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
+  const tok = ctx.tokenizer;
+  const rewards = await loadRewards(s.rewards, ctx.recipe.recipeDir);
+  const G = s.num_generations, B = s.per_device_train_batch_size, P = B / G;
+  const policy = ctx.loadModel();
+  const ctxLen = policy.config.max_position_embeddings;
+  if (s.max_prompt_length + s.max_completion_length > ctxLen) {
+    throw new UserError(`stage '${s.name}': max_prompt_length + max_completion_length (${s.max_prompt_length + s.max_completion_length}) exceeds the model's context ${ctxLen}`);
+  }
+  let ref: Transformer | null = s.beta > 0 ? policy.clone() : null;
+  const samplesFile = join(ctx.stageDir, 'samples.jsonl');
+  mkdirSync(ctx.stageDir, { recursive: true });
+  const refDir = join(ctx.stageDir, 'ref-model');
+  if (ref && s.sync_ref_model && existsSync(join(refDir, 'model.safetensors'))) {
+    // Resuming after a reference refresh: the saved reference, not the starting weights.
+    ref.dispose();
+    ref = loadModel(refDir);
+  }
+  let rollouts: Rollouts | null = null;
+  let updateStats = { kl: 0, clip: 0, n: 0 };
+  const accum = s.gradient_accumulation_steps;
+
+  const prepare = async (step: number, rng: Rng) => {
+    const t0 = performance.now();
+    if (ref && s.sync_ref_model && step > 0 && step % s.ref_model_sync_steps === 0) {
+      ref.assignFrom(policy);
+      saveModel(refDir, ref);
+    }
+    const picked = batchIndices(step, P, rows.length, ctx.recipe.seed).map((i) => rows[i]);
+    const promptTexts: string[] = [], promptIds: number[][] = [], groupRows: Row[] = [];
+    for (const row of picked) {
+      const p = row[s.prompt_field];
+      if (typeof p !== 'string') throw new UserError(`stage '${s.name}': a row has no string field '${s.prompt_field}'`);
+      const text = applyTemplate(s.template, p);
+      const ids = documentIds(tok, text).slice(-s.max_prompt_length);
+      for (let g = 0; g < G; g++) {
+        promptTexts.push(text);
+        promptIds.push(ids);
+        groupRows.push(row);
+      }
+    }
+    const completions = generate(policy, tok, promptIds, {
+      maxNewTokens: s.max_completion_length, temperature: s.temperature, topP: s.top_p, topK: s.top_k,
+      stopTokens: [tok.eosId], stopStrings: s.stop, rng,
+    });
+    const t1 = performance.now();
+    const texts = completions.map((c) => c.text);
+    const scored = await scoreBatch(rewards, { prompts: promptTexts, completions: texts, rows: groupRows }, { onError: s.reward_error });
+    const t2 = performance.now();
+    const advantages = groupAdvantages(scored.total, G, { scale: s.scale_rewards });
+    const keep = completions.map((c, i) => {
+      if (s.mask_truncated_completions && c.finishReason === 'length') return 0;
+      if (s.drop_equal_reward_groups) {
+        const g0 = Math.floor(i / G) * G;
+        const group = scored.total.slice(g0, g0 + G);
+        if (group.every((x) => x === group[0])) return 0;
+      }
+      return c.tokens.length > 0 ? 1 : 0;
+    });
+    rollouts = { inputs: promptIds.map((p, i) => [...p, ...completions[i].tokens]), promptLengths: promptIds.map((p) => p.length), completions, advantages, keep };
+    updateStats = { kl: 0, clip: 0, n: 0 };
+    for (let i = 0; i < texts.length; i++) {
+      appendFileSync(samplesFile, JSON.stringify({
+        step: step + 1, prompt: promptTexts[i], completion: texts[i], reward: scored.total[i], advantage: advantages[i],
+        rewards: Object.fromEntries(Object.entries(scored.byFunction).map(([k, v]) => [k, v[i]])), finish_reason: completions[i].finishReason,
+      }) + '\n');
+    }
+    const lengths = completions.map((c) => c.tokens.length);
+    const tokens = lengths.reduce((a, b) => a + b, 0);
+    const metrics: Record<string, number> = {
+      reward: mean(scored.total), reward_std: std(scored.total),
+      'completions/mean_length': tokens / lengths.length, 'completions/min_length': Math.min(...lengths), 'completions/max_length': Math.max(...lengths),
+      'completions/clipped_ratio': completions.filter((c) => c.finishReason === 'length').length / completions.length,
+      // Monte-Carlo estimate of the policy's per-token entropy: the mean surprise of its own samples.
+      entropy: -completions.reduce((a, c) => a + c.logprobs.reduce((x, y) => x + y, 0), 0) / Math.max(1, tokens),
+      'time/generate_s': (t1 - t0) / 1000, 'time/score_s': (t2 - t1) / 1000,
+      reward_errors: scored.errors.length,
+    };
+    for (const [k, v] of Object.entries(scored.stats)) {
+      metrics[`rewards/${k}/mean`] = v.mean;
+      metrics[`rewards/${k}/std`] = v.std;
+    }
+    return metrics;
+  };
+
+  const microBatch = (_step: number, micro: number) => {
+    const r = rollouts!;
+    const m = micro % accum;
+    const per = Math.ceil(B / accum);
+    const rowsOf = Array.from({ length: Math.min(per, B - m * per) }, (_, j) => m * per + j);
+    const Tc = Math.max(1, ...rowsOf.map((i) => r.completions[i].tokens.length));
+    const tokens = rowsOf.reduce((a, i) => a + r.completions[i].tokens.length * r.keep[i], 0);
+    return {
+      tokens,
+      loss: () => {
+        const mask = completionMask(r, rowsOf, Tc, (i) => r.keep[i]);
+        const old = oldLogprobs(r, rowsOf, Tc);
+        const refLp = ref ? tf.keep(completionLogprobs(ref, r, rowsOf, s.temperature)) : null;
+        const out = grpoLoss(
+          { logprobs: completionLogprobs(policy, r, rowsOf, s.temperature), oldLogprobs: old, refLogprobs: refLp, advantages: tf.tensor1d(rowsOf.map((i) => r.advantages[i])), mask },
+          { epsilon: s.epsilon, epsilonHigh: s.epsilon_high, beta: s.beta, lossType: s.loss_type },
+        );
+        updateStats.kl += out.kl.dataSync()[0];
+        updateStats.clip += out.clipFraction.dataSync()[0];
+        updateStats.n++;
+        refLp?.dispose();
+        return out.loss;
+      },
+    };
+  };
+
+  const result = await trainLoop(
+    { stage: s.name, stageDir: ctx.stageDir, model: policy, config: s, totalSteps: s.max_steps, seed: ctx.recipe.seed, hash: ctx.hash,
+      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream },
+    {
+      prepare, microBatch, updatesPerStep: s.num_iterations,
+      after: () => ({ kl: updateStats.kl / Math.max(1, updateStats.n), clip_ratio: updateStats.clip / Math.max(1, updateStats.n) }),
+    },
+  );
+  policy.dispose();
+  ref?.dispose();
+  return { checkpoint: `${ctx.stageDir}/checkpoint`, summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps } };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const std = (xs: number[]) => {
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, xs.length - 1));
+};

@@ -1,0 +1,46 @@
+// Pretraining: next-token loss over text packed into fixed-length sequences.
+import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../errors.ts';
+import type { StageContext, StageResult } from '../pipeline/context.ts';
+import type { PretrainStage } from '../recipe/index.ts';
+import { crossEntropy } from '../train/loss.ts';
+import { trainLoop } from '../train/trainer.ts';
+import { batchIndices, totalSteps } from './batches.ts';
+import { packSequences } from '../data/packing.ts';
+
+export async function runPretrain(ctx: StageContext, s: PretrainStage): Promise<StageResult> {
+  const rows = await ctx.readDatasets();
+  const tok = ctx.tokenizer;
+  const docs: number[][] = [];
+  rows.forEach((row, i) => {
+    const text = row[s.text_field];
+    if (typeof text !== 'string') throw new UserError(`stage '${s.name}': row ${i + 1} has no string field '${s.text_field}'`);
+    docs.push(tok.encode(text));
+  });
+  // Windows of seq_length + 1 tokens: inputs are the first seq_length, targets the last.
+  const windows = packSequences(docs, s.seq_length + 1, tok.eosId);
+  if (windows.length === 0) throw new UserError(`stage '${s.name}': the datasets hold fewer than ${s.seq_length + 1} tokens`);
+  const model = ctx.loadModel();
+  if (s.seq_length > model.config.max_position_embeddings) {
+    throw new UserError(`stage '${s.name}': seq_length ${s.seq_length} exceeds the model's max_position_embeddings ${model.config.max_position_embeddings}`);
+  }
+  const B = s.per_device_train_batch_size, T = s.seq_length;
+  const steps = totalSteps(s.max_steps, s.num_train_epochs, windows.length, B * s.gradient_accumulation_steps);
+  const result = await trainLoop(
+    { stage: s.name, stageDir: ctx.stageDir, model, config: s, totalSteps: steps, seed: ctx.recipe.seed, hash: ctx.hash,
+      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream },
+    {
+      microBatch: (step, micro) => {
+        const idx = batchIndices(step * s.gradient_accumulation_steps + micro, B, windows.length, ctx.recipe.seed);
+        const inputs = idx.flatMap((i) => windows[i].slice(0, T));
+        const targets = idx.flatMap((i) => windows[i].slice(1));
+        return {
+          tokens: B * T,
+          loss: () => crossEntropy(model.logits(model.hidden(tf.tensor2d(inputs, [B, T], 'int32'))), tf.tensor1d(targets, 'int32')),
+        };
+      },
+    },
+  );
+  model.dispose();
+  return { checkpoint: `${ctx.stageDir}/checkpoint`, summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps, sequences: windows.length } };
+}

@@ -1,0 +1,103 @@
+// Supervised fine-tuning on prompt/completion rows or chat rows (`messages`); by default the loss
+// covers only completion (assistant) tokens.
+import { UserError } from '../errors.ts';
+import { applyTemplate, renderChat, type ChatMessage } from '../data/chat.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
+import type { SftStage } from '../recipe/index.ts';
+import { crossEntropy } from '../train/loss.ts';
+import { trainLoop } from '../train/trainer.ts';
+import { batchIndices, padBatch, totalSteps, type WeightedSequence } from './batches.ts';
+
+/** Token ids of one row with weight 1 on the tokens the loss covers. */
+export function sftExample(row: Row, tok: Tokenizer, template: string, completionOnly: boolean, where: string): WeightedSequence {
+  const ids: number[] = [tok.eosId], weights: number[] = [0];
+  const push = (text: string, trained: boolean) => {
+    for (const id of tok.encode(text)) {
+      ids.push(id);
+      weights.push(trained || !completionOnly ? 1 : 0);
+    }
+  };
+  if (Array.isArray(row.messages)) {
+    const messages = row.messages as ChatMessage[];
+    // Chat rows always use the chat template. Render growing prefixes so each assistant turn is exactly the text the template adds for it.
+    let done = '';
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      if (typeof m?.content !== 'string' || typeof m?.role !== 'string') throw new UserError(`${where}: messages[${i}] needs string role and content`);
+      if (m.role === 'assistant') {
+        const prompt = renderChat(messages.slice(0, i), { addGenerationPrompt: true });
+        push(prompt.slice(done.length), false);
+        const full = renderChat(messages.slice(0, i + 1), { addGenerationPrompt: false });
+        push(full.slice(prompt.length), true);
+        done = full;
+      }
+    }
+    if (!weights.includes(1)) throw new UserError(`${where}: no assistant message to train on`);
+  } else if (typeof row.prompt === 'string' && typeof row.completion === 'string') {
+    if (template === 'chat') {
+      const prompt = renderChat([{ role: 'user', content: row.prompt }], { addGenerationPrompt: true });
+      push(prompt, false);
+      push(renderChat([{ role: 'user', content: row.prompt }, { role: 'assistant', content: row.completion }], { addGenerationPrompt: false }).slice(prompt.length), true);
+    } else {
+      push(applyTemplate(template, row.prompt), false);
+      push(row.completion, true);
+      ids.push(tok.eosId);
+      weights.push(1);
+    }
+  } else {
+    throw new UserError(`${where}: a row needs 'messages', or string 'prompt' and 'completion'`);
+  }
+  return { ids, weights };
+}
+
+export async function runSft(ctx: StageContext, s: SftStage): Promise<StageResult> {
+  const rows = await ctx.readDatasets();
+  if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
+  const tok = ctx.tokenizer;
+  const model = ctx.loadModel();
+  const maxLen = Math.min(s.max_length ?? Infinity, model.config.max_position_embeddings + 1);
+  let examples = rows.map((r, i) => {
+    const e = sftExample(r, tok, s.template, s.completion_only_loss, `stage '${s.name}', row ${i + 1}`);
+    return { ids: e.ids.slice(0, maxLen), weights: e.weights.slice(0, maxLen) };
+  });
+  if (s.packing) examples = pack(examples, maxLen);
+  const B = s.per_device_train_batch_size;
+  const steps = totalSteps(s.max_steps, s.num_train_epochs, examples.length, B * s.gradient_accumulation_steps);
+  const result = await trainLoop(
+    { stage: s.name, stageDir: ctx.stageDir, model, config: s, totalSteps: steps, seed: ctx.recipe.seed, hash: ctx.hash,
+      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream },
+    {
+      microBatch: (step, micro) => {
+        const idx = batchIndices(step * s.gradient_accumulation_steps + micro, B, examples.length, ctx.recipe.seed);
+        const batch = idx.map((i) => examples[i]);
+        const tokens = batch.reduce((a, e) => a + e.weights.reduce((x, y) => x + y, 0), 0);
+        return {
+          tokens,
+          loss: () => {
+            const { inputs, targets, weights } = padBatch(batch, tok.padId);
+            return crossEntropy(model.logits(model.hidden(inputs)), targets, weights);
+          },
+        };
+      },
+    },
+  );
+  model.dispose();
+  return { checkpoint: `${ctx.stageDir}/checkpoint`, summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps, examples: examples.length } };
+}
+
+/** Greedy packing: concatenates examples (in order) into sequences of at most maxLen tokens. */
+function pack(examples: WeightedSequence[], maxLen: number): WeightedSequence[] {
+  const out: WeightedSequence[] = [];
+  let cur: WeightedSequence = { ids: [], weights: [] };
+  for (const e of examples) {
+    if (cur.ids.length && cur.ids.length + e.ids.length > maxLen) {
+      out.push(cur);
+      cur = { ids: [], weights: [] };
+    }
+    cur.ids.push(...e.ids);
+    cur.weights.push(...e.weights);
+  }
+  if (cur.ids.length) out.push(cur);
+  return out;
+}
