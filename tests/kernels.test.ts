@@ -103,11 +103,14 @@ describe('wasm kernel patches', () => {
 });
 
 describe('attention kernels', () => {
-  // [B, T, S, H, Hkv, D]: GQA, plain MHA, T < S (a continued sequence), odd lengths for the tails.
+  // [B, T, S, H, Hkv, D]: GQA, plain MHA, T < S (a continued sequence), odd sizes for the tiles'
+  // leftovers; T < 8 takes the row-by-row forward, T >= 8 the tiled one.
   const shapes = [
     [2, 9, 9, 4, 2, 8],
     [1, 7, 7, 2, 2, 4],
+    [1, 8, 8, 2, 1, 4],
     [2, 5, 11, 4, 1, 12],
+    [2, 10, 13, 4, 2, 12],
     [3, 16, 16, 4, 2, 32],
   ];
   for (const [B, T, S, H, Hkv, D] of shapes) {
@@ -141,13 +144,13 @@ describe('attention kernels', () => {
   });
 
   it('cached decoding equals full attention over the same sequence, across a capacity growth', async () => {
-    const [B, T0, steps, H, Hkv, D] = [3, 5, 7, 4, 2, 8];
+    const [B, T0, steps, H, Hkv, D] = [3, 9, 9, 4, 2, 8];
     const S = T0 + steps, rng = new Rng(9);
     const q = randn(rng, B * S * H * D), k = randn(rng, B * S * Hkv * D), v = randn(rng, B * S * Hkv * D);
     const run = () => {
       const Q = tensor(q, [B, S, H, D]) as tf.Tensor4D, K = tensor(k, [B, S, Hkv, D]) as tf.Tensor4D, V = tensor(v, [B, S, Hkv, D]) as tf.Tensor4D;
       const part = (x: tf.Tensor4D, t0: number, n: number) => tf.slice(x, [0, t0, 0, 0], [B, n, x.shape[2], D]) as tf.Tensor4D;
-      const cache = new KVCache(2, 8); // capacity 8 < 12 positions: grows once
+      const cache = new KVCache(2, 4); // capacity 4: grows to 16 for the prompt, then to 32 by copying
       const outs: tf.Tensor[] = [];
       for (const layer of [0, 1]) outs.push(cachedAttention(part(Q, 0, T0), part(K, 0, T0), part(V, 0, T0), cache, layer, 0.35));
       for (let t = T0; t < S; t++) {

@@ -4,7 +4,7 @@
 //   q, out, dout, dq: [B, T, H, D];  k, v, dk, dv: [B, S, Hkv, D], batch stride kvStride;
 //   lse: [B, H, T] (log-sum-exp of each query's scaled scores, saved for the backward pass).
 // Query t sits at position S - T + t and sees keys 0..S-T+t. D must be a multiple of 4.
-// `scratch` is caller-owned heap space of at least S + 4 floats.
+// `scratch` is caller-owned heap space (sizes at each export).
 
 // exp on 4 lanes (Cephes expf: range reduction to [-ln2/2, ln2/2], degree-6 polynomial),
 // relative error ~1e-7; inputs clamped so 2^n stays a normal float.
@@ -129,84 +129,184 @@ function attendRow(qRow: usize, kRow: usize, vRow: usize, outRow: usize, n: i32,
   return m + logf(l);
 }
 
-/** Forward pass. lse may be 0 (not stored: inference). */
-export function forward(
-  q: usize, k: usize, v: usize, out: usize, lse: usize, scratch: usize,
-  B: i32, T: i32, S: i32, H: i32, Hkv: i32, D: i32, kvStride: i32, scale: f32,
+// ---- Tiled path: attention as small matrix products per (batch, head) through one register-tiled
+// kernel, with probabilities in scratch. Causality limits each 4-row block's columns or inner range.
+
+/** No limit, for gemm's offsets. */
+const FREE: i32 = 1 << 29;
+
+/** C[i, n] (+)= alpha * sum_k A(i, k) B(k, n), A(i, k) at a + i*aRs + k*aCs, B rows contiguous in n.
+ * For the block of rows starting at i0 (4 rows, or 1 at the end) k runs over
+ * [i0 + kLoOff, i0 + rows + kHiOff) and n over [0, i0 + rows + nHiOff), clipped to [0, K), [0, N). */
+function gemm(
+  a: usize, aRs: usize, aCs: usize, b: usize, bRs: usize, c: usize, cRs: usize,
+  M: i32, N: i32, K: i32, kLoOff: i32, kHiOff: i32, nHiOff: i32, alpha: f32, accumulate: bool,
 ): void {
-  const rep = H / Hkv;
-  const nb = <usize>D << 2, st = <usize>(Hkv * D) << 2;
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      const kRow = k + ((<usize>b * kvStride + <usize>(h / rep) * D) << 2);
-      const vRow = v + ((<usize>b * kvStride + <usize>(h / rep) * D) << 2);
-      for (let t = 0; t < T; t++) {
-        const row = (<usize>((b * T + t) * H + h) * D) << 2;
-        const m = attendRow(q + row, kRow, vRow, out + row, S - T + t + 1, st, nb, scale, scratch);
-        if (lse) store<f32>(lse + (<usize>((b * H + h) * T + t) << 2), m);
+  const al = f32x4.splat(alpha);
+  let i0 = 0;
+  for (; i0 < M; i0 += 4) {
+    const rows = min(4, M - i0);
+    const kLo = max(0, i0 + kLoOff), kHi = min(K, i0 + rows + kHiOff), nHi = min(N, i0 + rows + nHiOff);
+    const ar = a + <usize>i0 * aRs, cr = c + <usize>i0 * cRs;
+    let n = 0;
+    if (rows == 4) {
+      for (; n + 8 <= nHi; n += 8) tile4x8(ar, aRs, aCs, b + (<usize>n << 2), bRs, cr + (<usize>n << 2), cRs, kLo, kHi, al, accumulate);
+    }
+    for (; n + 4 <= nHi; n += 4) {
+      for (let r = 0; r < rows; r++) tile1x4(ar + <usize>r * aRs, aCs, b + (<usize>n << 2), bRs, cr + <usize>r * cRs + (<usize>n << 2), kLo, kHi, al, accumulate);
+    }
+    for (; n < nHi; n++) {
+      for (let r = 0; r < rows; r++) {
+        let s: f32 = 0;
+        for (let k = kLo; k < kHi; k++) s += load<f32>(ar + <usize>r * aRs + <usize>k * aCs) * load<f32>(b + <usize>k * bRs + (<usize>n << 2));
+        const p = cr + <usize>r * cRs + (<usize>n << 2);
+        store<f32>(p, accumulate ? load<f32>(p) + alpha * s : alpha * s);
       }
     }
   }
 }
 
-/** Backward pass (recomputes the probabilities from lse). Writes dq, dk, dv (fully). */
+@inline function put(p: usize, x: v128, al: v128, accumulate: bool): void {
+  v128.store(p, accumulate ? f32x4.add(v128.load(p), f32x4.mul(al, x)) : f32x4.mul(al, x));
+}
+
+/** 4 x 8 block of C: each B vector loaded feeds four multiply-adds. */
+@inline function tile4x8(a: usize, aRs: usize, aCs: usize, b: usize, bRs: usize, c: usize, cRs: usize, kLo: i32, kHi: i32, al: v128, accumulate: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let k = kLo; k < kHi; k++) {
+    const bp = b + <usize>k * bRs, ap = a + <usize>k * aCs;
+    const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+    const a0 = f32x4.splat(load<f32>(ap)), a1 = f32x4.splat(load<f32>(ap + aRs));
+    const a2 = f32x4.splat(load<f32>(ap + 2 * aRs)), a3 = f32x4.splat(load<f32>(ap + 3 * aRs));
+    c00 = f32x4.add(c00, f32x4.mul(a0, b0)); c01 = f32x4.add(c01, f32x4.mul(a0, b1));
+    c10 = f32x4.add(c10, f32x4.mul(a1, b0)); c11 = f32x4.add(c11, f32x4.mul(a1, b1));
+    c20 = f32x4.add(c20, f32x4.mul(a2, b0)); c21 = f32x4.add(c21, f32x4.mul(a2, b1));
+    c30 = f32x4.add(c30, f32x4.mul(a3, b0)); c31 = f32x4.add(c31, f32x4.mul(a3, b1));
+  }
+  put(c, c00, al, accumulate); put(c + 16, c01, al, accumulate);
+  put(c + cRs, c10, al, accumulate); put(c + cRs + 16, c11, al, accumulate);
+  put(c + 2 * cRs, c20, al, accumulate); put(c + 2 * cRs + 16, c21, al, accumulate);
+  put(c + 3 * cRs, c30, al, accumulate); put(c + 3 * cRs + 16, c31, al, accumulate);
+}
+
+@inline function tile1x4(a: usize, aCs: usize, b: usize, bRs: usize, c: usize, kLo: i32, kHi: i32, al: v128, accumulate: bool): void {
+  let c0 = f32x4.splat(0);
+  for (let k = kLo; k < kHi; k++) c0 = f32x4.add(c0, f32x4.mul(f32x4.splat(load<f32>(a + <usize>k * aCs)), v128.load(b + <usize>k * bRs)));
+  put(c, c0, al, accumulate);
+}
+
+/** dst[d, j] = src[j * rowStride + d]: a [rows, D] block (rows strided) to [D, rows]. */
+function transposeRows(src: usize, rowStride: usize, dst: usize, rows: i32, D: i32): void {
+  for (let j = 0; j < rows; j++) {
+    const s = src + <usize>j * rowStride;
+    for (let d = 0; d < D; d++) store<f32>(dst + ((<usize>d * rows + j) << 2), load<f32>(s + (<usize>d << 2)));
+  }
+}
+
+/** Row t of P [T, S] in place: scaled scores -> probabilities over its n = S-T+t+1 visible keys
+ * (zeros after), either by softmax (returns the log-sum-exp) or from a saved log-sum-exp. */
+function softmaxRow(p: usize, n: i32, S: i32, scale: f32, savedLse: f32, useSaved: bool): f32 {
+  const n4 = n & ~3, sc = f32x4.splat(scale);
+  let m: f32 = savedLse;
+  if (!useSaved) {
+    let mv = f32x4.splat(-Infinity);
+    let j = 0;
+    for (; j < n4; j += 4) mv = f32x4.max(mv, f32x4.mul(v128.load(p + (<usize>j << 2)), sc));
+    m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+    for (; j < n; j++) m = max(m, load<f32>(p + (<usize>j << 2)) * scale);
+  }
+  const mm = f32x4.splat(m);
+  let lv = f32x4.splat(0);
+  let j = 0;
+  for (; j < n4; j += 4) {
+    const e = exp4(f32x4.sub(f32x4.mul(v128.load(p + (<usize>j << 2)), sc), mm));
+    v128.store(p + (<usize>j << 2), e);
+    lv = f32x4.add(lv, e);
+  }
+  let l = hsum1(lv);
+  for (; j < n; j++) {
+    const e = exp1(load<f32>(p + (<usize>j << 2)) * scale - m);
+    store<f32>(p + (<usize>j << 2), e);
+    l += e;
+  }
+  memory.fill(p + (<usize>n << 2), 0, <usize>(S - n) << 2);
+  if (useSaved) return savedLse;
+  const inv = f32x4.splat(1 / l);
+  for (j = 0; j < n4; j += 4) v128.store(p + (<usize>j << 2), f32x4.mul(v128.load(p + (<usize>j << 2)), inv));
+  for (; j < n; j++) store<f32>(p + (<usize>j << 2), load<f32>(p + (<usize>j << 2)) / l);
+  return m + logf(l);
+}
+
+/** Forward pass. lse may be 0 (not stored: inference). Scratch: S*D + T*S + 4 floats. */
+export function forward(
+  q: usize, k: usize, v: usize, out: usize, lse: usize, scratch: usize,
+  B: i32, T: i32, S: i32, H: i32, Hkv: i32, D: i32, kvStride: i32, scale: f32,
+): void {
+  const rep = H / Hkv, off = S - T;
+  const nb = <usize>D << 2, kvRs = <usize>(Hkv * D) << 2, qRs = <usize>(H * D) << 2, sRs = <usize>S << 2;
+  const kt = scratch, p = scratch + <usize>S * nb;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const kvOff = (<usize>b * kvStride + <usize>(h / rep) * D) << 2;
+      const qOff = (<usize>(b * T * H + h) * D) << 2;
+      if (T < 8) {
+        // Decoding: a few rows; dot products straight from K beat transposing it first.
+        for (let t = 0; t < T; t++) {
+          const row = qOff + <usize>t * qRs;
+          const m = attendRow(q + row, k + kvOff, v + kvOff, out + row, off + t + 1, kvRs, nb, scale, p);
+          if (lse) store<f32>(lse + (<usize>((b * H + h) * T + t) << 2), m);
+        }
+        continue;
+      }
+      if (h % rep == 0) transposeRows(k + kvOff, kvRs, kt, S, D);
+      gemm(q + qOff, qRs, 4, kt, sRs, p, sRs, T, S, D, -FREE, FREE, off, 1, false); // raw scores
+      for (let t = 0; t < T; t++) {
+        const m = softmaxRow(p + <usize>t * sRs, off + t + 1, S, scale, 0, false);
+        if (lse) store<f32>(lse + (<usize>((b * H + h) * T + t) << 2), m);
+      }
+      gemm(p, sRs, 4, v + kvOff, kvRs, out + qOff, qRs, T, D, S, -FREE, off, FREE, 1, false); // P V
+    }
+  }
+}
+
+/** Backward pass from the saved log-sum-exp: writes dq, dk, dv (fully).
+ * Scratch: 2*S*D + 2*T*S floats. */
 export function backward(
-  q: usize, k: usize, v: usize, out: usize, lse: usize, dout: usize, dq: usize, dk: usize, dv: usize,
+  q: usize, k: usize, v: usize, out: usize, lse: usize, dout: usize, dq: usize, dk: usize, dv: usize, scratch: usize,
   B: i32, T: i32, S: i32, H: i32, Hkv: i32, D: i32, scale: f32,
 ): void {
-  const rep = H / Hkv;
-  const nb = <usize>D << 2, st = <usize>(Hkv * D) << 2;
+  const rep = H / Hkv, off = S - T;
+  const nb = <usize>D << 2, kvRs = <usize>(Hkv * D) << 2, qRs = <usize>(H * D) << 2, sRs = <usize>S << 2;
+  const kt = scratch, vt = kt + <usize>S * nb, p = vt + <usize>S * nb, ds = p + <usize>T * sRs;
   memory.fill(dk, 0, (<usize>(B * S * Hkv * D)) << 2);
   memory.fill(dv, 0, (<usize>(B * S * Hkv * D)) << 2);
-  const sc = f32x4.splat(scale);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const kvOff = (<usize>(b * S * Hkv) * D + <usize>(h / rep) * D) << 2;
+      const qOff = (<usize>(b * T * H + h) * D) << 2;
+      if (h % rep == 0) {
+        transposeRows(k + kvOff, kvRs, kt, S, D);
+        transposeRows(v + kvOff, kvRs, vt, S, D);
+      }
+      gemm(q + qOff, qRs, 4, kt, sRs, p, sRs, T, S, D, -FREE, FREE, off, 1, false); // raw scores
+      gemm(dout + qOff, qRs, 4, vt, sRs, ds, sRs, T, S, D, -FREE, FREE, off, 1, false); // dP = dO V^T
       for (let t = 0; t < T; t++) {
-        const row = (<usize>((b * T + t) * H + h) * D) << 2;
-        const qRow = q + row, doRow = dout + row, dqRow = dq + row;
-        const L = f32x4.splat(load<f32>(lse + (<usize>((b * H + h) * T + t) << 2)));
-        const Di = f32x4.splat(dot1(doRow, out + row, nb));
-        const n = S - T + t + 1, n4 = n & ~3;
-        for (let o: usize = 0; o < nb; o += 16) v128.store(dqRow + o, f32x4.splat(0));
+        const pr = p + <usize>t * sRs, dr = ds + <usize>t * sRs, n = off + t + 1, n4 = n & ~3;
+        softmaxRow(pr, n, S, scale, load<f32>(lse + (<usize>((b * H + h) * T + t) << 2)), true);
+        // dS = P (dP - rowsum(dO * O)), zero past the visible keys.
+        const Di = f32x4.splat(dot1(dout + qOff + <usize>t * qRs, out + qOff + <usize>t * qRs, nb));
         let j = 0;
         for (; j < n4; j += 4) {
-          const off = kvOff + <usize>j * st;
-          const p = exp4(f32x4.sub(f32x4.mul(dot4(qRow, k + off, st, nb), sc), L));
-          const ds = f32x4.mul(f32x4.mul(p, f32x4.sub(dot4(doRow, v + off, st, nb), Di)), sc);
-          const d0 = f32x4.splat(f32x4.extract_lane(ds, 0)), d1 = f32x4.splat(f32x4.extract_lane(ds, 1));
-          const d2 = f32x4.splat(f32x4.extract_lane(ds, 2)), d3 = f32x4.splat(f32x4.extract_lane(ds, 3));
-          const p0 = f32x4.splat(f32x4.extract_lane(p, 0)), p1 = f32x4.splat(f32x4.extract_lane(p, 1));
-          const p2 = f32x4.splat(f32x4.extract_lane(p, 2)), p3 = f32x4.splat(f32x4.extract_lane(p, 3));
-          const k0 = k + off, dk0 = dk + off, dv0 = dv + off;
-          for (let o: usize = 0; o < nb; o += 16) {
-            const qv = v128.load(qRow + o), dov = v128.load(doRow + o);
-            let acc = v128.load(dqRow + o);
-            acc = f32x4.add(acc, f32x4.add(f32x4.mul(d0, v128.load(k0 + o)), f32x4.mul(d1, v128.load(k0 + st + o))));
-            acc = f32x4.add(acc, f32x4.add(f32x4.mul(d2, v128.load(k0 + 2 * st + o)), f32x4.mul(d3, v128.load(k0 + 3 * st + o))));
-            v128.store(dqRow + o, acc);
-            v128.store(dk0 + o, f32x4.add(v128.load(dk0 + o), f32x4.mul(d0, qv)));
-            v128.store(dk0 + st + o, f32x4.add(v128.load(dk0 + st + o), f32x4.mul(d1, qv)));
-            v128.store(dk0 + 2 * st + o, f32x4.add(v128.load(dk0 + 2 * st + o), f32x4.mul(d2, qv)));
-            v128.store(dk0 + 3 * st + o, f32x4.add(v128.load(dk0 + 3 * st + o), f32x4.mul(d3, qv)));
-            v128.store(dv0 + o, f32x4.add(v128.load(dv0 + o), f32x4.mul(p0, dov)));
-            v128.store(dv0 + st + o, f32x4.add(v128.load(dv0 + st + o), f32x4.mul(p1, dov)));
-            v128.store(dv0 + 2 * st + o, f32x4.add(v128.load(dv0 + 2 * st + o), f32x4.mul(p2, dov)));
-            v128.store(dv0 + 3 * st + o, f32x4.add(v128.load(dv0 + 3 * st + o), f32x4.mul(p3, dov)));
-          }
+          const o = <usize>j << 2;
+          v128.store(dr + o, f32x4.mul(v128.load(pr + o), f32x4.sub(v128.load(dr + o), Di)));
         }
-        for (; j < n; j++) {
-          const off = kvOff + <usize>j * st;
-          const p = exp1(dot1(qRow, k + off, nb) * scale - f32x4.extract_lane(L, 0));
-          const ds = f32x4.splat(p * (dot1(doRow, v + off, nb) - f32x4.extract_lane(Di, 0)) * scale);
-          const pv = f32x4.splat(p);
-          for (let o: usize = 0; o < nb; o += 16) {
-            v128.store(dqRow + o, f32x4.add(v128.load(dqRow + o), f32x4.mul(ds, v128.load(k + off + o))));
-            v128.store(dk + off + o, f32x4.add(v128.load(dk + off + o), f32x4.mul(ds, v128.load(qRow + o))));
-            v128.store(dv + off + o, f32x4.add(v128.load(dv + off + o), f32x4.mul(pv, v128.load(doRow + o))));
-          }
-        }
+        for (; j < n; j++) store<f32>(dr + (<usize>j << 2), load<f32>(pr + (<usize>j << 2)) * (load<f32>(dr + (<usize>j << 2)) - f32x4.extract_lane(Di, 0)));
+        memory.fill(dr + (<usize>n << 2), 0, <usize>(S - n) << 2);
       }
+      gemm(ds, sRs, 4, k + kvOff, kvRs, dq + qOff, qRs, T, D, S, -FREE, off, FREE, scale, false); // dQ = s dS K
+      gemm(ds, 4, sRs, q + qOff, qRs, dk + kvOff, kvRs, S, D, T, -off, FREE, FREE, scale, true); // dK += s dS^T Q
+      gemm(p, 4, sRs, dout + qOff, qRs, dv + kvOff, kvRs, S, D, T, -off, FREE, FREE, 1, true); // dV += P^T dO
     }
   }
 }

@@ -12,7 +12,7 @@ type AttentionModule = {
   forward(q: number, k: number, v: number, out: number, lse: number, scratch: number,
     B: number, T: number, S: number, H: number, Hkv: number, D: number, kvStride: number, scale: number): void;
   backward(q: number, k: number, v: number, out: number, lse: number, dout: number, dq: number, dk: number, dv: number,
-    B: number, T: number, S: number, H: number, Hkv: number, D: number, scale: number): void;
+    scratch: number, B: number, T: number, S: number, H: number, Hkv: number, D: number, scale: number): void;
   cached(q: number, kNew: number, vNew: number, kCache: number, vCache: number, out: number, scratch: number,
     B: number, T: number, H: number, Hkv: number, D: number, pos: number, cap: number, scale: number): void;
 };
@@ -24,7 +24,7 @@ function forward({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const [B, T, H, D] = q.shape, [, S, Hkv] = k.shape;
   const out = backend.makeOutput([B, T, H, D], 'float32');
   const lse = backend.makeOutput([B, H, T], 'float32');
-  const sc = scratch(backend, 4 * (S + 4));
+  const sc = scratch(backend, 4 * (S * D + T * S + S + 8));
   mod(backend).forward(addr(backend, q), addr(backend, k), addr(backend, v), addr(backend, out), addr(backend, lse), sc,
     B, T, S, H, Hkv, D, S * Hkv * D, attrs.scale as number);
   return [out, lse];
@@ -36,8 +36,9 @@ function backward({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const dq = backend.makeOutput(q.shape, 'float32');
   const dk = backend.makeOutput(k.shape, 'float32');
   const dv = backend.makeOutput(v.shape, 'float32');
+  const sc = scratch(backend, 4 * (2 * S * D + 2 * T * S + 8));
   mod(backend).backward(addr(backend, q), addr(backend, k), addr(backend, v), addr(backend, out), addr(backend, lse),
-    addr(backend, dy), addr(backend, dq), addr(backend, dk), addr(backend, dv), B, T, S, H, Hkv, D, attrs.scale as number);
+    addr(backend, dy), addr(backend, dq), addr(backend, dk), addr(backend, dv), sc, B, T, S, H, Hkv, D, attrs.scale as number);
   return [dq, dk, dv];
 }
 
@@ -47,7 +48,8 @@ function cached({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const [B, T, H, D] = q.shape, [, cap, Hkv] = kCache.shape;
   const pos = attrs.pos as number;
   const out = backend.makeOutput([B, T, H, D], 'float32');
-  const sc = scratch(backend, 4 * (pos + T + 4));
+  const S = pos + T;
+  const sc = scratch(backend, 4 * (S * D + T * S + S + 8));
   mod(backend).cached(addr(backend, q), addr(backend, kNew), addr(backend, vNew), addr(backend, kCache), addr(backend, vCache),
     addr(backend, out), sc, B, T, H, Hkv, D, pos, cap, attrs.scale as number);
   return out;
