@@ -1,13 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MetricsLogger, Progress, formatDuration, readMetrics, renderReport, writeRunReport } from '../src/metrics/index.ts';
 import { series, thin, ticks } from '../src/metrics/report.ts';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'r1-metrics-'));
+const made: string[] = [];
+const tmp = () => {
+  made.push(mkdtempSync(join(tmpdir(), 'r1-metrics-')));
+  return made.at(-1)!;
+};
+afterAll(() => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
 const clock = (ms: number[]) => () => ms.shift() ?? 0;
 
 describe('MetricsLogger', () => {

@@ -139,6 +139,7 @@ describe('recipe errors name file:line:column and the field path', () => {
   it('GRPO group size, batch, rewards and lengths', () => {
     const grpo = (body: string) => `${HEAD}  - type: grpo\n    datasets: [data/tasks.jsonl]\n${body}`;
     expect(errorOf(grpo('    num_generations: 3\n    per_device_train_batch_size: 16\n'))).toMatch(/:8:5: stages\.0\.per_device_train_batch_size: 16 completions per step is not divisible by num_generations \(3\)/);
+    expect(errorOf(grpo('    max_steps: -1\n'))).toMatch(/stages\.0\.max_steps: must be > 0, got -1/);
     expect(errorOf(grpo('    num_generations: 1\n'))).toMatch(/:7:5: stages\.0\.num_generations: the group size must be at least 2/);
     expect(errorOf(grpo('    rewards: []\n'))).toMatch(/:7:5: stages\.0\.rewards: needs at least one reward function/);
     expect(errorOf(grpo('    rewards: [{ name: rewards/none.ts }]\n'))).toMatch(/stages\.0\.rewards\.0\.name: reward module not found/);

@@ -134,6 +134,7 @@ export const DpoStage = z.strictObject({
 export const GrpoStage = z.strictObject({
   ...stageBase('grpo'),
   ...training({ lr: 1e-6, scheduler: 'constant', warmupRatio: 0, maxSteps: 100, batch: 64 }),
+  max_steps: int().positive().default(100).describe('optimiser steps to run (each on a fresh batch of rollouts)'),
   per_device_train_batch_size: int().positive().default(64).describe('completions per step (prompts x num_generations); divisible by num_generations'),
   num_generations: int().min(2, 'the group size must be at least 2').default(8).describe('completions sampled per prompt (the group size G)'),
   max_prompt_length: int().positive().default(128).describe('prompts are cut to their last N tokens'),
