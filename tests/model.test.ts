@@ -44,6 +44,10 @@ function trainSteps(m: Transformer, ids: number[][], steps: number, lr = 1e-2): 
   return losses;
 }
 
+beforeAll(async () => {
+  await initBackend(BACKEND);
+});
+
 describe('model config', () => {
   it('names the fields that do not fit', () => {
     expect(() => validateConfig({ ...MICRO, hidden_size: 18 })).toThrow(/hidden_size \(18\) must be divisible by model.num_attention_heads \(4\)/);
@@ -58,10 +62,6 @@ describe('model config', () => {
 });
 
 describe(`transformer on ${BACKEND}`, () => {
-  beforeAll(async () => {
-    await initBackend(BACKEND);
-  });
-
   it('has gradients that match finite differences', async () => {
     await initBackend('cpu'); // float64-free finite differences need the exact reference backend
     try {

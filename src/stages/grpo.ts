@@ -6,7 +6,9 @@ import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { applyTemplate } from '../data/chat.ts';
+import { activeBackend } from '../engine/backend.ts';
 import type { Rng } from '../engine/rng.ts';
+import { RolloutPool, defaultWorkers } from '../rollout/pool.ts';
 import { generate, type Completion } from '../model/generate.ts';
 import { loadModel, saveModel } from '../model/checkpoint.ts';
 import type { Transformer } from '../model/transformer.ts';
@@ -46,6 +48,8 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     ref.dispose();
     ref = loadModel(refDir);
   }
+  const workers = defaultWorkers(s.rollout_workers);
+  const pool = workers > 0 ? new RolloutPool(workers, policy.config, tok, activeBackend()) : null;
   let rollouts: Rollouts | null = null;
   let updateStats = { kl: 0, clip: 0, n: 0 };
   const accum = s.gradient_accumulation_steps;
@@ -69,10 +73,14 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
         groupRows.push(row);
       }
     }
-    const completions = generate(policy, tok, promptIds, {
-      maxNewTokens: s.max_completion_length, temperature: s.temperature, topP: s.top_p, topK: s.top_k,
-      stopTokens: [tok.eosId], stopStrings: s.stop, rng,
-    });
+    const sampling = { maxNewTokens: s.max_completion_length, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stopTokens: [tok.eosId], stopStrings: s.stop };
+    let completions: Completion[];
+    if (pool) {
+      pool.sync(policy);
+      completions = await pool.generate(promptIds, sampling, rng, G);
+    } else {
+      completions = generate(policy, tok, promptIds, { ...sampling, rng });
+    }
     const t1 = performance.now();
     const texts = completions.map((c) => c.text);
     const scored = await scoreBatch(rewards, { prompts: promptTexts, completions: texts, rows: groupRows }, { onError: s.reward_error });
@@ -147,6 +155,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
       after: () => ({ kl: updateStats.kl / Math.max(1, updateStats.n), clip_ratio: updateStats.clip / Math.max(1, updateStats.n) }),
     },
   );
+  await pool?.close();
   policy.dispose();
   ref?.dispose();
   return { checkpoint: `${ctx.stageDir}/checkpoint`, summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps } };

@@ -2,6 +2,7 @@
 // completion (right-padded: causal attention makes the padding invisible to real positions).
 import * as tf from '@tensorflow/tfjs-core';
 import type { Transformer } from '../model/transformer.ts';
+import { tokenLogprobs } from '../train/loss.ts';
 
 /** Token sequences, each a prompt followed by its completion. */
 export type PromptCompletions = { inputs: number[][]; promptLengths: number[] };
@@ -26,9 +27,7 @@ export function completionLogprobs(model: Transformer, batch: PromptCompletions,
     });
     let logits = model.logits(model.hidden(tf.tensor2d(inputs, [B, T], 'int32')));
     if (temperature !== 1) logits = tf.div(logits, temperature);
-    const V = logits.shape[1];
-    const picked = tf.sum(tf.mul(logits, tf.oneHot(tf.tensor1d(targets, 'int32'), V)), -1);
-    const all = tf.sub(picked, tf.logSumExp(logits, -1)); // [B*T]
+    const all = tokenLogprobs(logits, tf.tensor1d(targets, 'int32')); // [B*T]
     return tf.reshape(tf.gather(all, tf.tensor1d(pick, 'int32')), [B, Tc]) as tf.Tensor2D;
   });
 }

@@ -1,0 +1,63 @@
+// `r1 bench grpo`: seconds per GRPO step of the reference model (8 prompts x G = 8, 96 new tokens)
+// and its split into generate / score / update, with rollouts on the main thread and in the worker
+// pool. Runs the real stage through a throwaway recipe, so it measures what a user's run does.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { BenchOptions } from '../commands/bench.ts';
+import { Rng } from '../../engine/rng.ts';
+import { readMetrics } from '../../metrics/logger.ts';
+import { TINY } from '../../model/config.ts';
+import { runRecipe } from '../../pipeline/run.ts';
+import { loadRecipe } from '../../recipe/index.ts';
+
+export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'r1-bench-grpo-'));
+  const rng = new Rng(0);
+  const rows = Array.from({ length: 64 }, () => {
+    const a = rng.int(100), b = rng.int(100);
+    return { prompt: `What is ${a} + ${b}?`, answer: String(a + b), text: `${a} + ${b} = ${a + b}. <think> add </think> <answer> ${a + b} </answer>` };
+  });
+  writeFileSync(join(dir, 'rows.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const steps = opts.quick ? 2 : 4;
+  const workerCounts = opts.workers !== undefined ? [Number(opts.workers)] : [0, availableParallelism()];
+  const out: Record<string, unknown>[] = [];
+  for (const workers of workerCounts) {
+    const yaml = `
+name: bench-grpo-${workers}
+seed: 0
+backend: ${opts.backend}
+output_dir: runs
+model: ${JSON.stringify({ ...TINY, vocab_size: 0 })}
+tokenizer: { train: { datasets: [rows.jsonl], vocab_size: ${TINY.vocab_size} } }
+stages:
+  - name: grpo
+    type: grpo
+    model: init
+    datasets: [rows.jsonl]
+    num_generations: 8
+    per_device_train_batch_size: 64
+    max_prompt_length: 96
+    max_completion_length: 96
+    max_steps: ${steps}
+    rollout_workers: ${workers}
+    rewards: [{ name: accuracy }, { name: format }]
+`;
+    writeFileSync(join(dir, `bench-${workers}.yaml`), yaml);
+    const sink = Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false });
+    const { runDir } = await runRecipe(loadRecipe(join(dir, `bench-${workers}.yaml`)), { fresh: true, log: () => {}, progressStream: sink });
+    // The first step pays for worker start-up and warm-up; average the rest.
+    const m = readMetrics(join(runDir, 'grpo', 'metrics.jsonl')).slice(1);
+    const avg = (k: string) => m.reduce((a, r) => a + Number(r[k] ?? 0), 0) / m.length;
+    const total = avg('step_time_s'), gen = avg('time/generate_s'), score = avg('time/score_s');
+    out.push({
+      bench: 'grpo', rollout_workers: workers, prompts: 8, group: 8, new_tokens_max: 96,
+      s_per_step: +total.toFixed(3), generate_s: +gen.toFixed(3), score_s: +score.toFixed(3), update_s: +(total - gen - score).toFixed(3),
+      mean_completion_tokens: +avg('completions/mean_length').toFixed(1),
+    });
+  }
+  if (out.length === 2) out.push({ bench: 'grpo', speedup_from_pool: +((out[0].s_per_step as number) / (out[1].s_per_step as number)).toFixed(2) });
+  rmSync(dir, { recursive: true, force: true });
+  return out;
+}

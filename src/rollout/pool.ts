@@ -1,0 +1,97 @@
+// Rollout workers: generation is most of a GRPO step, so the prompts of a step are split across
+// worker threads, one per core, each holding the policy. After each optimiser step the main thread
+// writes the weights once into a SharedArrayBuffer; a worker copies them into its backend only when
+// the version changed. Each worker's share is sampled with its own seed drawn from the caller's RNG,
+// so a run is repeatable for a given number of workers.
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import type { ModelConfig } from '../model/config.ts';
+import type { Completion, SamplingOptions } from '../model/generate.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { type Transformer, parameterShapes } from '../model/transformer.ts';
+import type { Rng } from '../engine/rng.ts';
+
+export type WorkerInit = { backend: string; tokenizer: unknown; weights: SharedArrayBuffer };
+export type WorkerRequest = { id: number; version: number; config: ModelConfig; prompts: number[][]; sampling: Omit<SamplingOptions, 'rng'>; seed: number };
+export type WorkerReply = { id: number; completions?: Completion[]; error?: string };
+
+export function defaultWorkers(setting: number | 'auto'): number {
+  return setting === 'auto' ? Math.max(1, availableParallelism()) : setting;
+}
+
+export class RolloutPool {
+  private readonly workers: Worker[] = [];
+  private readonly shared: Float32Array;
+  private version = 0;
+  private nextId = 0;
+  private ready: Promise<void>;
+
+  constructor(size: number, private readonly config: ModelConfig, tokenizer: Tokenizer, backend: string) {
+    const total = Object.values(parameterShapes(config)).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
+    const sab = new SharedArrayBuffer(total * 4);
+    this.shared = new Float32Array(sab);
+    const init: WorkerInit = { backend, tokenizer: tokenizer.toJSON(), weights: sab };
+    const url = new URL('./worker-entry.js', import.meta.url);
+    const started: Promise<void>[] = [];
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(url, { workerData: init });
+      started.push(new Promise((resolve, reject) => {
+        w.once('message', () => resolve());
+        w.once('error', reject);
+      }));
+      this.workers.push(w);
+    }
+    this.ready = Promise.all(started).then(() => undefined);
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Publishes the policy's current weights to every worker (one copy into shared memory). */
+  sync(model: Transformer): void {
+    let offset = 0;
+    for (const name of Object.keys(parameterShapes(this.config))) {
+      const data = model.params[name].dataSync() as Float32Array;
+      this.shared.set(data, offset);
+      offset += data.length;
+    }
+    this.version++;
+  }
+
+  /** Generates one completion per prompt, the prompts split evenly across the workers (groups of
+   * `align` consecutive prompts stay on one worker, so a group's length bucket stays whole). */
+  async generate(prompts: number[][], sampling: Omit<SamplingOptions, 'rng'>, rng: Rng, align = 1): Promise<Completion[]> {
+    await this.ready;
+    const n = this.workers.length;
+    const groups = Math.ceil(prompts.length / align);
+    const per = Math.ceil(groups / n) * align;
+    const jobs: Promise<Completion[]>[] = [];
+    for (let w = 0; w < n; w++) {
+      const part = prompts.slice(w * per, (w + 1) * per);
+      const seed = rng.seed();
+      if (!part.length) continue;
+      jobs.push(this.call(this.workers[w], { id: this.nextId++, version: this.version, config: this.config, prompts: part, sampling, seed }));
+    }
+    return (await Promise.all(jobs)).flat();
+  }
+
+  private call(w: Worker, req: WorkerRequest): Promise<Completion[]> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (r: WorkerReply) => {
+        if (r.id !== req.id) return;
+        w.off('message', onMessage);
+        w.off('error', reject);
+        if (r.error) reject(new Error(`rollout worker failed: ${r.error}`));
+        else resolve(r.completions!);
+      };
+      w.on('message', onMessage);
+      w.once('error', reject);
+      w.postMessage(req);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

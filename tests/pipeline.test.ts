@@ -1,0 +1,86 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { loadRecipe } from '../src/recipe/index.ts';
+import { runRecipe, readManifest } from '../src/pipeline/run.ts';
+import { readMetrics } from '../src/metrics/logger.ts';
+
+const RECIPE = resolve('tests/fixtures/e2e/micro.yaml');
+const RUNS = resolve('runs/test');
+const quiet = { log: () => {}, progressStream: Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }) };
+
+function finalLoss(runDir: string, stage: string): number {
+  const rows = readMetrics(join(runDir, stage, 'metrics.jsonl'));
+  return rows.at(-1)!.loss as number;
+}
+
+/** Runs `r1 run` in a child process and SIGKILLs it once the pretrain metrics reach `killAt` rows. */
+function runAndKill(args: string[], metricsFile: string, killAt: number): Promise<void> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, ['bin/r1.js', 'run', RECIPE, ...args], { stdio: 'ignore' });
+    const timer = setInterval(() => {
+      if (existsSync(metricsFile) && readFileSync(metricsFile, 'utf8').split('\n').filter(Boolean).length >= killAt) {
+        child.kill('SIGKILL');
+      }
+    }, 20);
+    child.on('exit', (_code, signal) => {
+      clearInterval(timer);
+      if (signal === 'SIGKILL') done();
+      else fail(new Error(`child exited on its own (${_code}) before it was killed`));
+    });
+  });
+}
+
+describe('pipeline end to end (pretrain -> sft -> eval)', () => {
+  it('writes the run folder, skips finished stages, reruns changed ones', async () => {
+    rmSync(join(RUNS, 'micro'), { recursive: true, force: true });
+    const recipe = loadRecipe(RECIPE);
+    const { runDir, manifest } = await runRecipe(recipe, quiet);
+    expect(Object.values(manifest.stages).map((s) => s.status)).toEqual(['done', 'done', 'done']);
+    for (const f of ['manifest.json', 'recipe.yaml', 'tokenizer/tokenizer.json', 'pretrain/checkpoint/model.safetensors', 'pretrain/checkpoint/config.json',
+      'pretrain/checkpoint/tokenizer.json', 'pretrain/report.html', 'sft/checkpoint/model.safetensors', 'eval/eval.json', 'eval/samples.jsonl']) {
+      expect(existsSync(join(runDir, f)), f).toBe(true);
+    }
+    const pre = readMetrics(join(runDir, 'pretrain', 'metrics.jsonl'));
+    expect(pre.map((r) => r.step)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    expect(pre.at(-1)!.loss as number).toBeLessThan(pre[0].loss as number);
+    const report = JSON.parse(readFileSync(join(runDir, 'eval', 'eval.json'), 'utf8'));
+    expect(report.prompts).toBe(4);
+    expect(report['pass@1']).toBeGreaterThanOrEqual(0);
+    expect(report).toHaveProperty('maj@2');
+
+    const logs: string[] = [];
+    await runRecipe(recipe, { ...quiet, log: (l) => logs.push(l) });
+    expect(logs.filter((l) => l.includes('skipped'))).toHaveLength(3);
+
+    const changed = loadRecipe(RECIPE, { set: ['stages.1.learning_rate=5e-4'] });
+    const logs2: string[] = [];
+    await runRecipe(changed, { ...quiet, log: (l) => logs2.push(l) });
+    expect(logs2.some((l) => l.startsWith('[pretrain] done earlier, skipped'))).toBe(true);
+    expect(logs2.some((l) => l.startsWith('[sft] sft'))).toBe(true);
+    expect(logs2.some((l) => l.startsWith('[eval] eval'))).toBe(true);
+    expect(readManifest(runDir)!.stages.sft.status).toBe('done');
+  });
+
+  it('resumes a stage killed with SIGKILL and ends with the same loss as an uninterrupted run', async () => {
+    const straight = loadRecipe(RECIPE, { set: ['name=micro-straight', 'stages.2.max_new_tokens=2'] });
+    rmSync(join(RUNS, 'micro-straight'), { recursive: true, force: true });
+    const a = await runRecipe(straight, quiet);
+
+    const killedDir = join(RUNS, 'micro-killed');
+    rmSync(killedDir, { recursive: true, force: true });
+    const set = ['--set', 'name=micro-killed', '--set', 'stages.2.max_new_tokens=2'];
+    await runAndKill(set, join(killedDir, 'pretrain', 'metrics.jsonl'), 10);
+    expect(readManifest(killedDir)!.stages.pretrain.status).toBe('running');
+    expect(existsSync(join(killedDir, 'pretrain', 'checkpoint-last', 'trainer_state.json'))).toBe(true);
+    const logs: string[] = [];
+    const b = await runRecipe(loadRecipe(RECIPE, { set: ['name=micro-killed', 'stages.2.max_new_tokens=2'] }), { ...quiet, log: (l) => logs.push(l) });
+    expect(logs).toContain('[pretrain] pretrain (resuming)');
+    const steps = readMetrics(join(b.runDir, 'pretrain', 'metrics.jsonl')).map((r) => r.step);
+    expect(steps).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    expect(finalLoss(b.runDir, 'pretrain')).toBeCloseTo(finalLoss(a.runDir, 'pretrain'), 5);
+    expect(finalLoss(b.runDir, 'sft')).toBeCloseTo(finalLoss(a.runDir, 'sft'), 5);
+  });
+});
