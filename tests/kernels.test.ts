@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.ts';
-import { attention, cachedAttention, KVCache } from '../src/engine/kernels/index.ts';
+import { attention, cachedAttention, KVCache, rmsNorm, rope } from '../src/engine/kernels/index.ts';
 import { Rng } from '../src/engine/rng.ts';
 
 type Arrays = Float32Array[];
@@ -129,6 +129,16 @@ describe('attention kernels', () => {
     });
   }
 
+  it('runs as one fused op forward and one backward on wasm', async () => {
+    await initBackend('wasm');
+    const x = tf.ones([1, 8, 2, 8]) as tf.Tensor4D;
+    const info = await tf.profile(() => tf.grad((a: tf.Tensor) => tf.sum(attention(a as tf.Tensor4D, x, x, 0.5)))(x));
+    const names = info.kernels.map((k) => k.name);
+    expect(names.filter((n) => n === 'R1Attention').length).toBe(1);
+    expect(names.filter((n) => n === 'R1AttentionGrad').length).toBe(1);
+    expect(names).not.toContain('BatchMatMul');
+  });
+
   it('is causal: a query ignores keys after its position', async () => {
     await initBackend('wasm');
     const rng = new Rng(5);
@@ -187,5 +197,41 @@ describe('attention kernels', () => {
     expect(tf.memory().numTensors).toBe(live);
     cache.dispose();
     expect(tf.memory().numTensors).toBe(live - 2);
+  });
+});
+
+describe('fused RMSNorm and rotary embedding', () => {
+  for (const [N, C] of [[6, 16], [5, 13]]) {
+    it(`rmsNorm [${N}, ${C}] and its gradients match cpu`, async () => {
+      const rng = new Rng(N * C);
+      const x = randn(rng, N * C), g = randn(rng, C), w = randn(rng, N * C);
+      await agree(() => {
+        const X = tensor(x, [N, C]), G = tensor(g, [C]), W = tensor(w, [N, C]);
+        const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(rmsNorm(a, b, 1e-5), W));
+        return [rmsNorm(X, G, 1e-5), ...tf.grads(f)([X, G])];
+      });
+    });
+  }
+
+  it('rope and its gradient match cpu (cos/sin given as [1, T, 1, D])', async () => {
+    const [B, T, H, D] = [2, 5, 3, 16], rng = new Rng(3);
+    const x = randn(rng, B * T * H * D), w = randn(rng, B * T * H * D);
+    const c = randn(rng, T * D), s = randn(rng, T * D); // not real tables: halves differ, which the kernel must respect
+    await agree(() => {
+      const X = tensor(x, [B, T, H, D]) as tf.Tensor4D, W = tensor(w, [B, T, H, D]);
+      const cos = tensor(c, [1, T, 1, D]), sin = tensor(s, [1, T, 1, D]);
+      const f = (a: tf.Tensor) => tf.sum(tf.mul(rope(a as tf.Tensor4D, cos, sin), W));
+      return [rope(X, cos, sin), tf.grad(f)(X)];
+    });
+  });
+
+  it('run as single fused ops on wasm', async () => {
+    await initBackend('wasm');
+    const x = tf.ones([2, 3, 1, 8]) as tf.Tensor4D;
+    const info = await tf.profile(() => [rmsNorm(x, tf.ones([8]), 1e-5), rope(x, tf.ones([3, 8]), tf.zeros([3, 8]))]);
+    const names = info.kernels.map((k) => k.name);
+    expect(names).toContain('R1RmsNorm');
+    expect(names).toContain('R1Rope');
+    expect(names).not.toContain('Rsqrt');
   });
 });

@@ -1,0 +1,92 @@
+// Fused RMSNorm and rotary-embedding kernels (forward and backward) with WebAssembly SIMD, over
+// the TF.js WebAssembly heap (imported memory; arguments are byte offsets). Each replaces about
+// six TF.js ops, whose fixed cost dominates at the small shapes of decoding.
+
+/** y = x * rstd * g per row of x [N, C]; rstd[n] = 1 / sqrt(mean(x[n]^2) + eps). */
+export function rmsNorm(x: usize, g: usize, y: usize, rstd: usize, N: i32, C: i32, eps: f32): void {
+  const C4 = C & ~3, rb = <usize>C << 2;
+  for (let n = 0; n < N; n++) {
+    const xr = x + <usize>n * rb, yr = y + <usize>n * rb;
+    let acc = f32x4.splat(0);
+    let c = 0;
+    for (; c < C4; c += 4) {
+      const v = v128.load(xr + (<usize>c << 2));
+      acc = f32x4.add(acc, f32x4.mul(v, v));
+    }
+    let ss = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+    for (; c < C; c++) ss += load<f32>(xr + (<usize>c << 2)) * load<f32>(xr + (<usize>c << 2));
+    const r: f32 = 1 / Mathf.sqrt(ss / <f32>C + eps);
+    store<f32>(rstd + (<usize>n << 2), r);
+    const rv = f32x4.splat(r);
+    for (c = 0; c < C4; c += 4) {
+      const o = <usize>c << 2;
+      v128.store(yr + o, f32x4.mul(f32x4.mul(v128.load(xr + o), rv), v128.load(g + o)));
+    }
+    for (; c < C; c++) store<f32>(yr + (<usize>c << 2), load<f32>(xr + (<usize>c << 2)) * r * load<f32>(g + (<usize>c << 2)));
+  }
+}
+
+/** Gradients of rmsNorm: with xh = x * rstd and gd = dy * g,
+ * dx = rstd * (gd - xh * mean(gd * xh)) per row, dg = sum over rows of dy * xh. */
+export function rmsNormGrad(x: usize, g: usize, rstd: usize, dy: usize, dx: usize, dg: usize, N: i32, C: i32): void {
+  const C4 = C & ~3, rb = <usize>C << 2;
+  memory.fill(dg, 0, rb);
+  for (let n = 0; n < N; n++) {
+    const xr = x + <usize>n * rb, dyr = dy + <usize>n * rb, dxr = dx + <usize>n * rb;
+    const r = load<f32>(rstd + (<usize>n << 2)), rv = f32x4.splat(r);
+    let acc = f32x4.splat(0);
+    let c = 0;
+    for (; c < C4; c += 4) {
+      const o = <usize>c << 2;
+      const xh = f32x4.mul(v128.load(xr + o), rv), d = v128.load(dyr + o);
+      acc = f32x4.add(acc, f32x4.mul(f32x4.mul(d, v128.load(g + o)), xh));
+      v128.store(dg + o, f32x4.add(v128.load(dg + o), f32x4.mul(d, xh)));
+    }
+    let dot = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+    for (; c < C; c++) {
+      const o = <usize>c << 2;
+      const xh = load<f32>(xr + o) * r, d = load<f32>(dyr + o);
+      dot += d * load<f32>(g + o) * xh;
+      store<f32>(dg + o, load<f32>(dg + o) + d * xh);
+    }
+    const mean = dot / <f32>C, mv = f32x4.splat(mean);
+    for (c = 0; c < C4; c += 4) {
+      const o = <usize>c << 2;
+      const xh = f32x4.mul(v128.load(xr + o), rv);
+      v128.store(dxr + o, f32x4.mul(rv, f32x4.sub(f32x4.mul(v128.load(dyr + o), v128.load(g + o)), f32x4.mul(xh, mv))));
+    }
+    for (; c < C; c++) {
+      const o = <usize>c << 2;
+      store<f32>(dxr + o, r * (load<f32>(dyr + o) * load<f32>(g + o) - load<f32>(xr + o) * r * mean));
+    }
+  }
+}
+
+/** Rotary embedding, rotate-half convention, on x [B, T, Hx, D] with cos, sin [T, D]; h = D/2:
+ *   forward:  y[i] = x[i] c[i] - x[i+h] s[i],      y[i+h] = x[i+h] c[i+h] + x[i] s[i+h]
+ *   backward: y[i] = x[i] c[i] + x[i+h] s[i+h],    y[i+h] = x[i+h] c[i+h] - x[i] s[i]  (x = dy)
+ * D/2 must be a multiple of 4. */
+export function rope(x: usize, cos: usize, sin: usize, y: usize, B: i32, T: i32, Hx: i32, D: i32, backward: bool): void {
+  const hb = <usize>D << 1; // bytes of half a row
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const cr = cos + (<usize>(t * D) << 2), sr = sin + (<usize>(t * D) << 2);
+      for (let hx = 0; hx < Hx; hx++) {
+        const off = (<usize>(((b * T + t) * Hx + hx) * D)) << 2;
+        const xr = x + off, yr = y + off;
+        for (let o: usize = 0; o < hb; o += 16) {
+          const x1 = v128.load(xr + o), x2 = v128.load(xr + hb + o);
+          const c1 = v128.load(cr + o), c2 = v128.load(cr + hb + o);
+          const s1 = v128.load(sr + o), s2 = v128.load(sr + hb + o);
+          if (backward) {
+            v128.store(yr + o, f32x4.add(f32x4.mul(x1, c1), f32x4.mul(x2, s2)));
+            v128.store(yr + hb + o, f32x4.sub(f32x4.mul(x2, c2), f32x4.mul(x1, s1)));
+          } else {
+            v128.store(yr + o, f32x4.sub(f32x4.mul(x1, c1), f32x4.mul(x2, s1)));
+            v128.store(yr + hb + o, f32x4.add(f32x4.mul(x2, c2), f32x4.mul(x1, s2)));
+          }
+        }
+      }
+    }
+  }
+}
