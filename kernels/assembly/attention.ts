@@ -59,12 +59,13 @@ function logf(x: f32): f32 {
 /** Four dot products of x (D floats) with rows r, r+st, r+2st, r+3st. */
 @inline function dot4(x: usize, r: usize, st: usize, nb: usize): v128 {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  for (let o: usize = 0; o < nb; o += 16) {
-    const xv = v128.load(x + o);
-    a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(r + o)));
-    a1 = f32x4.add(a1, f32x4.mul(xv, v128.load(r + st + o)));
-    a2 = f32x4.add(a2, f32x4.mul(xv, v128.load(r + 2 * st + o)));
-    a3 = f32x4.add(a3, f32x4.mul(xv, v128.load(r + 3 * st + o)));
+  const end = x + nb, r1 = r + st - x, r2 = r + 2 * st - x, r3 = r + 3 * st - x, r0 = r - x;
+  for (let p = x; p < end; p += 16) {
+    const xv = v128.load(p);
+    a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(p + r0)));
+    a1 = f32x4.add(a1, f32x4.mul(xv, v128.load(p + r1)));
+    a2 = f32x4.add(a2, f32x4.mul(xv, v128.load(p + r2)));
+    a3 = f32x4.add(a3, f32x4.mul(xv, v128.load(p + r3)));
   }
   return hsum4(a0, a1, a2, a3);
 }
@@ -174,11 +175,13 @@ function gemm(
 @inline function tile4x8(a: usize, aRs: usize, aCs: usize, b: usize, bRs: usize, c: usize, cRs: usize, kLo: i32, kHi: i32, al: v128, accumulate: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  for (let k = kLo; k < kHi; k++) {
-    const bp = b + <usize>k * bRs, ap = a + <usize>k * aCs;
+  // Pointers advance by addition: the engine does not strength-reduce k * stride in the loop.
+  let bp = b + <usize>kLo * bRs, ap = a + <usize>kLo * aCs;
+  const aR2 = aRs << 1, aR3 = aRs * 3;
+  for (let k = kLo; k < kHi; k++, bp += bRs, ap += aCs) {
     const b0 = v128.load(bp), b1 = v128.load(bp, 16);
     const a0 = f32x4.splat(load<f32>(ap)), a1 = f32x4.splat(load<f32>(ap + aRs));
-    const a2 = f32x4.splat(load<f32>(ap + 2 * aRs)), a3 = f32x4.splat(load<f32>(ap + 3 * aRs));
+    const a2 = f32x4.splat(load<f32>(ap + aR2)), a3 = f32x4.splat(load<f32>(ap + aR3));
     c00 = f32x4.add(c00, f32x4.mul(a0, b0)); c01 = f32x4.add(c01, f32x4.mul(a0, b1));
     c10 = f32x4.add(c10, f32x4.mul(a1, b0)); c11 = f32x4.add(c11, f32x4.mul(a1, b1));
     c20 = f32x4.add(c20, f32x4.mul(a2, b0)); c21 = f32x4.add(c21, f32x4.mul(a2, b1));

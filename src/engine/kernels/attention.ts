@@ -112,7 +112,9 @@ export class KVCache {
     let cap = this.capacity;
     while (cap < needed) cap *= 2;
     this.capacity = cap;
-    const next = { k: tf.keep(tf.zeros([B, cap, Hkv, D])) as tf.Tensor4D, v: tf.keep(tf.zeros([B, cap, Hkv, D])) as tf.Tensor4D };
+    // Uninitialised heap memory: positions are written before they are read.
+    const alloc = () => tf.keep(tf.engine().makeTensorFromTensorInfo(backend.makeOutput([B, cap, Hkv, D], 'float32'))) as tf.Tensor4D;
+    const next = { k: alloc(), v: alloc() };
     if (cur) {
       const heap = backend.wasm.HEAPF32, row = Hkv * D, used = this.lengths[layer] * row, oldCap = cur.k.shape[1];
       for (const [from, to] of [[cur.k, next.k], [cur.v, next.v]] as const) {
