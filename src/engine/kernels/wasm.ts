@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { UserError } from '../../errors.ts';
 
 // The project compiles without the DOM library, so the WebAssembly JS API is typed here, as used.
 type WasmMemory = { buffer: ArrayBufferLike };
@@ -48,7 +49,7 @@ export function kernelModule<T>(backend: WasmBackend, name: string): T {
   if (!exports) {
     const file = BUILD_DIR + `${name}.wasm`;
     if (!existsSync(file)) {
-      throw new Error(`WebAssembly kernel ${file} is missing: run \`npm install\` (its prepare script builds kernels/build)`);
+      throw new UserError(`WebAssembly kernel ${file} is missing: run \`npm install\` (its prepare script builds kernels/build)`);
     }
     const memory = backend.wasm.asm.memory;
     const module = new WA.Module(readFileSync(file));
