@@ -54,6 +54,21 @@ describe('wasm kernel patches', () => {
     }
   });
 
+  it('clone shares data by reference count: values survive disposing either side, memory is freed once', async () => {
+    await initBackend('wasm');
+    const before = tf.memory().numDataBuffers;
+    const a = tf.tensor1d([1, 2, 3]);
+    const b = tf.clone(a);
+    expect(tf.memory().numDataBuffers - before).toBe(1); // one buffer for both
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3]);
+    const c = tf.add(b, 1);
+    b.dispose();
+    expect(Array.from(c.dataSync())).toEqual([2, 3, 4]);
+    c.dispose();
+    expect(tf.memory().numDataBuffers).toBe(before);
+  });
+
   it('UnsortedSegmentSum matches cpu, dropping out-of-range ids', async () => {
     const rng = new Rng(1);
     const x = randn(rng, 7 * 5), ids = Int32Array.from([0, 3, 3, -1, 2, 9, 0]);
