@@ -5,7 +5,7 @@
 // (a plain matMul; transposed matMuls are slow on WebAssembly), q/k/v are one fused matrix and
 // gate/up another, so a layer is four matMuls. checkpoint.ts converts to Hugging Face names.
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, cachedAttention, type KVCache } from '../engine/kernels/attention.ts';
+import { attention, cachedAttention, rmsNorm, rope, type KVCache } from '../engine/kernels/index.ts';
 import { Rng } from '../engine/rng.ts';
 import { type ModelConfig, headDim, validateConfig } from './config.ts';
 
@@ -136,20 +136,9 @@ export function uniqueName(name: string): string {
   return `${name}#${nameCounter++}`;
 }
 
-/** x * rsqrt(mean(x^2) + eps) * g over the last axis. */
-export function rmsNorm(x: tf.Tensor2D, g: tf.Tensor, eps: number): tf.Tensor2D {
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), g);
-}
-
 /** x * sigmoid(x). */
 export function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
-}
-
-/** Rotary embedding, rotate-half convention: x * cos + [-x2, x1] * sin. x: [B, T, H, D]. */
-export function rope(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4D {
-  const [x1, x2] = tf.split(x, 2, 3);
-  return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], 3), sin)) as tf.Tensor4D;
 }
 
 /** cos and sin tables [max_position, D], each frequency repeated for both halves (as HF Llama). */

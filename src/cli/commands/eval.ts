@@ -1,9 +1,4 @@
 import type { Command } from 'commander';
-import { readRows } from '../../data/io.ts';
-import { initBackend } from '../../engine/backend.ts';
-import { loadModel } from '../../model/checkpoint.ts';
-import { Tokenizer } from '../../model/tokenizer.ts';
-import { evaluate } from '../../stages/eval.ts';
 
 export function register(program: Command): void {
   program
@@ -21,6 +16,12 @@ export function register(program: Command): void {
     .option('--seed <n>', 'sampling seed', '0')
     .option('--backend <name>', 'auto | tensorflow | wasm | cpu', 'auto')
     .action(async (o: Record<string, string>) => {
+      // Loaded on use: `r1 --help` and light commands stay fast.
+      const { readRows } = await import('../../data/io.ts');
+      const { initBackend } = await import('../../engine/backend.ts');
+      const { loadModel } = await import('../../model/checkpoint.ts');
+      const { Tokenizer } = await import('../../model/tokenizer.ts');
+      const { evaluate } = await import('../../stages/eval.ts');
       await initBackend(o.backend);
       const tok = Tokenizer.load(o.model);
       const model = loadModel(o.model);

@@ -1,14 +1,4 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { applyTemplate } from '../../data/chat.ts';
-import { initBackend } from '../../engine/backend.ts';
-import { Rng } from '../../engine/rng.ts';
-import { UserError } from '../../errors.ts';
-import { loadModel } from '../../model/checkpoint.ts';
-import { generate } from '../../model/generate.ts';
-import { Tokenizer } from '../../model/tokenizer.ts';
-import { documentIds } from '../../stages/batches.ts';
 
 export function register(program: Command): void {
   program
@@ -25,6 +15,17 @@ export function register(program: Command): void {
     .option('--seed <n>', 'sampling seed', '0')
     .option('--backend <name>', 'auto | tensorflow | wasm | cpu', 'auto')
     .action(async (o: Record<string, string> & { prompt: string[] }) => {
+      // Loaded on use: `r1 --help` and light commands stay fast.
+      const { existsSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      const { applyTemplate } = await import('../../data/chat.ts');
+      const { initBackend } = await import('../../engine/backend.ts');
+      const { Rng } = await import('../../engine/rng.ts');
+      const { UserError } = await import('../../errors.ts');
+      const { loadModel } = await import('../../model/checkpoint.ts');
+      const { generate } = await import('../../model/generate.ts');
+      const { Tokenizer } = await import('../../model/tokenizer.ts');
+      const { documentIds } = await import('../../stages/batches.ts');
       if (!existsSync(join(o.model, 'tokenizer.json'))) throw new UserError(`--model ${o.model}: no tokenizer.json in that folder`);
       await initBackend(o.backend);
       const tok = Tokenizer.load(o.model);

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { loadRecipe } from '../../recipe/index.ts';
-import { runRecipe } from '../../pipeline/run.ts';
 
 export function register(program: Command): void {
   program
@@ -12,6 +10,9 @@ export function register(program: Command): void {
     .option('--only <stage>', 'run only this stage')
     .option('--from <stage>', 'rerun this stage and every stage after it')
     .action(async (file: string, opts: { set: string[]; fresh: boolean; only?: string; from?: string }) => {
+      // Loaded on use: `r1 --help` and light commands stay fast.
+      const { loadRecipe } = await import('../../recipe/index.ts');
+      const { runRecipe } = await import('../../pipeline/run.ts');
       const recipe = loadRecipe(file, { set: opts.set });
       const { runDir } = await runRecipe(recipe, { fresh: opts.fresh, only: opts.only, from: opts.from });
       process.stderr.write(`run folder: ${runDir}\n`);
