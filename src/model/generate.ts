@@ -131,7 +131,12 @@ function cutAtStop(text: string, stops: string[]): string {
 export function sampleToken(logits: Float32Array, temperature: number, topK: number, topP: number, rng: Rng): [number, number] {
   const V = logits.length;
   let max = -Infinity, argmax = 0;
-  for (let i = 0; i < V; i++) if (logits[i] > max) (max = logits[i]), (argmax = i);
+  for (let i = 0; i < V; i++) {
+    if (logits[i] > max) {
+      max = logits[i];
+      argmax = i;
+    }
+  }
   const t = temperature > 0 ? temperature : 1;
   let sum = 0;
   const p = new Float64Array(V);

@@ -64,7 +64,7 @@ export class Transformer {
     return tf.tidy(() => {
       const c = this.config, p = this.params;
       const [B, T] = ids.shape;
-      const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size;
+      const D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size;
       const start = cache ? cache.length : 0;
       if (start + T > c.max_position_embeddings) {
         throw new Error(`sequence of ${start + T} tokens exceeds max_position_embeddings ${c.max_position_embeddings}`);
