@@ -119,7 +119,7 @@ describe('wasm kernel patches', () => {
 
 describe('attention kernels', () => {
   // [B, T, S, H, Hkv, D]: GQA, plain MHA, T < S (a continued sequence), odd sizes for the tiles'
-  // leftovers; T < 8 takes the row-by-row forward, T >= 8 the tiled one.
+  // leftovers; T < 8 takes the row-by-row forward (decoding), T >= 8 the tiled one.
   const shapes = [
     [2, 9, 9, 4, 2, 8],
     [1, 7, 7, 2, 2, 4],
@@ -127,6 +127,8 @@ describe('attention kernels', () => {
     [2, 5, 11, 4, 1, 12],
     [2, 10, 13, 4, 2, 12],
     [3, 16, 16, 4, 2, 32],
+    [2, 3, 10, 4, 2, 64], // row-by-row with q and the output held in registers, 32 floats at a time
+    [1, 1, 7, 2, 1, 32],
   ];
   for (const [B, T, S, H, Hkv, D] of shapes) {
     it(`forward and gradients match cpu for B=${B} T=${T} S=${S} H=${H} Hkv=${Hkv} D=${D}`, async () => {

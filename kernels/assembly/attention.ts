@@ -241,6 +241,80 @@ function softmaxRow(p: usize, n: i32, S: i32, scale: f32, savedLse: f32, useSave
   return m + logf(l);
 }
 
+/** Dot products of one 32-float slab of q (in registers) with 4 rows' slabs. */
+@inline function slab4(q0: v128, q1: v128, q2: v128, q3: v128, q4: v128, q5: v128, q6: v128, q7: v128, r: usize): v128 {
+  let a = f32x4.add(f32x4.add(f32x4.mul(q0, v128.load(r)), f32x4.mul(q1, v128.load(r, 16))), f32x4.add(f32x4.mul(q2, v128.load(r, 32)), f32x4.mul(q3, v128.load(r, 48))));
+  a = f32x4.add(a, f32x4.add(f32x4.add(f32x4.mul(q4, v128.load(r, 64)), f32x4.mul(q5, v128.load(r, 80))), f32x4.add(f32x4.mul(q6, v128.load(r, 96)), f32x4.mul(q7, v128.load(r, 112)))));
+  return a;
+}
+
+/** attendRow for D a multiple of 32: each 32-float slab of q, and of the output, stays in registers
+ * while the keys stream past (decoding reads each cached key once per head). */
+function attendRowSlabs(qRow: usize, kRow: usize, vRow: usize, outRow: usize, n: i32, st: usize, nb: usize, scale: f32, sc: usize): f32 {
+  const n4 = n & ~3;
+  for (let s: usize = 0; s < nb; s += 128) {
+    const q0 = v128.load(qRow + s), q1 = v128.load(qRow + s, 16), q2 = v128.load(qRow + s, 32), q3 = v128.load(qRow + s, 48);
+    const q4 = v128.load(qRow + s, 64), q5 = v128.load(qRow + s, 80), q6 = v128.load(qRow + s, 96), q7 = v128.load(qRow + s, 112);
+    let kp = kRow + s, sp = sc;
+    let j = 0;
+    for (; j < n4; j += 4, kp += 4 * st, sp += 16) {
+      const d = hsum4(slab4(q0, q1, q2, q3, q4, q5, q6, q7, kp), slab4(q0, q1, q2, q3, q4, q5, q6, q7, kp + st),
+        slab4(q0, q1, q2, q3, q4, q5, q6, q7, kp + 2 * st), slab4(q0, q1, q2, q3, q4, q5, q6, q7, kp + 3 * st));
+      v128.store(sp, s == 0 ? d : f32x4.add(v128.load(sp), d));
+    }
+    for (; j < n; j++, kp += st, sp += 4) {
+      const d = hsum1(slab4(q0, q1, q2, q3, q4, q5, q6, q7, kp));
+      store<f32>(sp, s == 0 ? d : load<f32>(sp) + d);
+    }
+  }
+  let mv = f32x4.splat(-Infinity);
+  const sv = f32x4.splat(scale);
+  let j = 0;
+  for (; j < n4; j += 4) {
+    const x = f32x4.mul(v128.load(sc + (<usize>j << 2)), sv);
+    v128.store(sc + (<usize>j << 2), x);
+    mv = f32x4.max(mv, x);
+  }
+  let m = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+  for (; j < n; j++) {
+    const x = load<f32>(sc + (<usize>j << 2)) * scale;
+    store<f32>(sc + (<usize>j << 2), x);
+    m = max(m, x);
+  }
+  const mm = f32x4.splat(m);
+  let lv = f32x4.splat(0);
+  for (j = 0; j < n4; j += 4) {
+    const p = exp4(f32x4.sub(v128.load(sc + (<usize>j << 2)), mm));
+    v128.store(sc + (<usize>j << 2), p);
+    lv = f32x4.add(lv, p);
+  }
+  let l = hsum1(lv);
+  for (; j < n; j++) {
+    const p = exp1(load<f32>(sc + (<usize>j << 2)) - m);
+    store<f32>(sc + (<usize>j << 2), p);
+    l += p;
+  }
+  const inv = f32x4.splat(1 / l);
+  for (let s: usize = 0; s < nb; s += 128) {
+    let o0 = f32x4.splat(0), o1 = f32x4.splat(0), o2 = f32x4.splat(0), o3 = f32x4.splat(0);
+    let o4 = f32x4.splat(0), o5 = f32x4.splat(0), o6 = f32x4.splat(0), o7 = f32x4.splat(0);
+    let vp = vRow + s, sp = sc;
+    for (let jj = 0; jj < n; jj++, vp += st, sp += 4) {
+      const p = f32x4.splat(load<f32>(sp));
+      o0 = f32x4.add(o0, f32x4.mul(p, v128.load(vp))); o1 = f32x4.add(o1, f32x4.mul(p, v128.load(vp, 16)));
+      o2 = f32x4.add(o2, f32x4.mul(p, v128.load(vp, 32))); o3 = f32x4.add(o3, f32x4.mul(p, v128.load(vp, 48)));
+      o4 = f32x4.add(o4, f32x4.mul(p, v128.load(vp, 64))); o5 = f32x4.add(o5, f32x4.mul(p, v128.load(vp, 80)));
+      o6 = f32x4.add(o6, f32x4.mul(p, v128.load(vp, 96))); o7 = f32x4.add(o7, f32x4.mul(p, v128.load(vp, 112)));
+    }
+    const op = outRow + s;
+    v128.store(op, f32x4.mul(o0, inv)); v128.store(op, f32x4.mul(o1, inv), 16);
+    v128.store(op, f32x4.mul(o2, inv), 32); v128.store(op, f32x4.mul(o3, inv), 48);
+    v128.store(op, f32x4.mul(o4, inv), 64); v128.store(op, f32x4.mul(o5, inv), 80);
+    v128.store(op, f32x4.mul(o6, inv), 96); v128.store(op, f32x4.mul(o7, inv), 112);
+  }
+  return m + logf(l);
+}
+
 /** Forward pass. lse may be 0 (not stored: inference). Scratch: S*D + T*S + 4 floats. */
 export function forward(
   q: usize, k: usize, v: usize, out: usize, lse: usize, scratch: usize,
@@ -257,7 +331,9 @@ export function forward(
         // Decoding: a few rows; dot products straight from K beat transposing it first.
         for (let t = 0; t < T; t++) {
           const row = qOff + <usize>t * qRs;
-          const m = attendRow(q + row, k + kvOff, v + kvOff, out + row, off + t + 1, kvRs, nb, scale, p);
+          const m = D % 32 == 0
+            ? attendRowSlabs(q + row, k + kvOff, v + kvOff, out + row, off + t + 1, kvRs, nb, scale, p)
+            : attendRow(q + row, k + kvOff, v + kvOff, out + row, off + t + 1, kvRs, nb, scale, p);
           if (lse) store<f32>(lse + (<usize>((b * H + h) * T + t) << 2), m);
         }
         continue;
