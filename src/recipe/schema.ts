@@ -90,6 +90,10 @@ const training = (d: { lr: number; scheduler: string; warmupRatio: number; maxSt
   adam_epsilon: z.number().positive().default(1e-8).describe('AdamW epsilon'),
   logging_steps: int().positive().default(1).describe('log metrics every N optimiser steps'),
   save_steps: int().positive().default(100).describe('write a checkpoint every N optimiser steps (and always at the end)'),
+  train_workers: z
+    .union([z.literal('auto'), int().positive()])
+    .default('auto')
+    .describe('threads computing gradients data-parallel (pretrain, sft); 1 = the main thread alone, auto = one per core'),
 });
 
 const epochs = (def: number) => ({

@@ -1,7 +1,8 @@
 // Turning rows into training batches: a fixed, seeded order per epoch, so batch i is the same batch
 // whether a run went straight through or was killed and resumed.
-import * as tf from '@tensorflow/tfjs-core';
+import { availableParallelism } from 'node:os';
 import { Rng } from '../engine/rng.ts';
+import type { LmBatch } from '../train/parallel.ts';
 
 /** Row indices of micro-batch `index` (0-based, counted over the whole run). */
 export function batchIndices(index: number, batchSize: number, numRows: number, seed: number): number[] {
@@ -31,24 +32,27 @@ export function totalSteps(maxSteps: number, epochs: number, numRows: number, ro
   return maxSteps > 0 ? maxSteps : Math.max(1, Math.ceil((epochs * numRows) / rowsPerStep));
 }
 
-/** Sequences of token ids with per-token loss weights, right-padded into one batch:
- * inputs [B, T], targets [B*T] (next tokens) and weights [B*T] (0 on padding and on unweighted tokens). */
 export type WeightedSequence = { ids: number[]; weights: number[] };
 
-export function padBatch(seqs: WeightedSequence[], padId: number): { inputs: tf.Tensor2D; targets: tf.Tensor1D; weights: tf.Tensor1D; tokens: number } {
+/** Sequences of token ids with per-token loss weights, right-padded into one batch: inputs,
+ * next-token targets and their weights (0 on padding and on tokens outside the loss). */
+export function padBatch(seqs: WeightedSequence[], padId: number): LmBatch {
   const T = Math.max(...seqs.map((s) => s.ids.length)) - 1;
   const B = seqs.length;
   const inputs = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(padId), weights = new Float32Array(B * T);
-  let tokens = 0;
   seqs.forEach((s, b) => {
     for (let t = 0; t < s.ids.length - 1; t++) {
       inputs[b * T + t] = s.ids[t];
       targets[b * T + t] = s.ids[t + 1];
       weights[b * T + t] = s.weights[t + 1];
-      tokens += s.weights[t + 1];
     }
   });
-  return { inputs: tf.tensor2d(inputs, [B, T], 'int32'), targets: tf.tensor1d(targets, 'int32'), weights: tf.tensor1d(weights), tokens };
+  return { inputs, targets, weights, B, T };
+}
+
+/** Gradient threads for a `train_workers` setting. */
+export function trainThreads(setting: number | 'auto'): number {
+  return setting === 'auto' ? availableParallelism() : setting;
 }
 
 /** Token ids of a text that starts a document: the end-of-text token first, as every document after

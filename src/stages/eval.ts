@@ -23,10 +23,10 @@ export type EvalOptions = {
   seed: number; baseDir: string;
 };
 
-export type EvalReport = {
-  prompts: number; k: number;
-  'pass@1': number; [key: `maj@${number}`]: number;
-  format_rate: number; mean_length: number;
+/** pass@1, maj@k (keyed `maj@<k>`), format_rate, mean_length, per-reward means and per-task pass@1. */
+export type EvalReport = Record<string, number | Record<string, unknown>> & {
+  prompts: number;
+  k: number;
   rewards: Record<string, number>;
   by_task: Record<string, { prompts: number; 'pass@1': number }>;
 };

@@ -28,6 +28,13 @@ type Rollouts = PromptCompletions & {
   keep: number[];
 };
 
+/** The sampling policy's log-probs (pi_old), as generation recorded them: [rows, Tc]. */
+function oldLogprobs(r: Rollouts, rows: number[], width: number): tf.Tensor2D {
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((i, b) => r.completions[i].logprobs.forEach((v, j) => j < width && (out[b * width + j] = v)));
+  return tf.tensor2d(out, [rows.length, width]);
+}
+
 export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageResult> {
   const rows = await ctx.readDatasets();
   if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);

@@ -1,11 +1,11 @@
 // Pretraining: next-token loss over text packed into fixed-length sequences.
-import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.ts';
 import type { StageContext, StageResult } from '../pipeline/context.ts';
 import type { PretrainStage } from '../recipe/index.ts';
-import { crossEntropy } from '../train/loss.ts';
+import { type LmBatch, lmLoss } from '../train/parallel.ts';
+import { activeBackend } from '../engine/backend.ts';
 import { trainLoop } from '../train/trainer.ts';
-import { batchIndices, totalSteps } from './batches.ts';
+import { batchIndices, totalSteps, trainThreads } from './batches.ts';
 import { packSequences } from '../data/packing.ts';
 
 export async function runPretrain(ctx: StageContext, s: PretrainStage): Promise<StageResult> {
@@ -28,16 +28,16 @@ export async function runPretrain(ctx: StageContext, s: PretrainStage): Promise<
   const steps = totalSteps(s.max_steps, s.num_train_epochs, windows.length, B * s.gradient_accumulation_steps);
   const result = await trainLoop(
     { stage: s.name, stageDir: ctx.stageDir, model, config: s, totalSteps: steps, seed: ctx.recipe.seed, hash: ctx.hash,
-      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream },
+      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream,
+      threads: trainThreads(s.train_workers), backend: activeBackend() },
     {
       microBatch: (step, micro) => {
         const idx = batchIndices(step * s.gradient_accumulation_steps + micro, B, windows.length, ctx.recipe.seed);
-        const inputs = idx.flatMap((i) => windows[i].slice(0, T));
-        const targets = idx.flatMap((i) => windows[i].slice(1));
-        return {
-          tokens: B * T,
-          loss: () => crossEntropy(model.logits(model.hidden(tf.tensor2d(inputs, [B, T], 'int32'))), tf.tensor1d(targets, 'int32')),
+        const lm: LmBatch = {
+          inputs: Int32Array.from(idx.flatMap((i) => windows[i].slice(0, T))), targets: Int32Array.from(idx.flatMap((i) => windows[i].slice(1))),
+          weights: null, B, T,
         };
+        return { tokens: B * T, lm, loss: () => lmLoss(model, lm) };
       },
     },
   );

@@ -5,9 +5,10 @@ import { applyTemplate, renderChat, type ChatMessage } from '../data/chat.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { SftStage } from '../recipe/index.ts';
-import { crossEntropy } from '../train/loss.ts';
+import { lmLoss } from '../train/parallel.ts';
+import { activeBackend } from '../engine/backend.ts';
 import { trainLoop } from '../train/trainer.ts';
-import { batchIndices, padBatch, totalSteps, type WeightedSequence } from './batches.ts';
+import { batchIndices, padBatch, totalSteps, trainThreads, type WeightedSequence } from './batches.ts';
 
 /** Token ids of one row with weight 1 on the tokens the loss covers. */
 export function sftExample(row: Row, tok: Tokenizer, template: string, completionOnly: boolean, where: string): WeightedSequence {
@@ -66,19 +67,15 @@ export async function runSft(ctx: StageContext, s: SftStage): Promise<StageResul
   const steps = totalSteps(s.max_steps, s.num_train_epochs, examples.length, B * s.gradient_accumulation_steps);
   const result = await trainLoop(
     { stage: s.name, stageDir: ctx.stageDir, model, config: s, totalSteps: steps, seed: ctx.recipe.seed, hash: ctx.hash,
-      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream },
+      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream,
+      threads: trainThreads(s.train_workers), backend: activeBackend() },
     {
       microBatch: (step, micro) => {
         const idx = batchIndices(step * s.gradient_accumulation_steps + micro, B, examples.length, ctx.recipe.seed);
         const batch = idx.map((i) => examples[i]);
         const tokens = batch.reduce((a, e) => a + e.weights.reduce((x, y) => x + y, 0), 0);
-        return {
-          tokens,
-          loss: () => {
-            const { inputs, targets, weights } = padBatch(batch, tok.padId);
-            return crossEntropy(model.logits(model.hidden(inputs)), targets, weights);
-          },
-        };
+        const lm = padBatch(batch, tok.padId);
+        return { tokens, lm, loss: () => lmLoss(model, lm) };
       },
     },
   );

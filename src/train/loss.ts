@@ -5,7 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
  * logSumExp goes through max/equal/select kernels that cost more than the whole forward here. */
 export function tokenLogprobs(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
   const V = logits.shape[1];
-  const f = tf.customGrad((z: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [z, save] = args as [tf.Tensor, tf.GradSaveFunc];
     const lse = tf.logSumExp(z, -1, true); // [N, 1]
     const onehot = tf.oneHot(targets, V);
     const lp = tf.sub(tf.sum(tf.mul(z, onehot), -1), tf.reshape(lse, [-1]));

@@ -12,6 +12,7 @@ import { writeDirAtomic, writeModelFiles } from '../model/checkpoint.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWState } from './adamw.ts';
 import { learningRateAt, type ScheduleType } from './schedule.ts';
+import { GradientPool, type LmBatch } from './parallel.ts';
 import { accumulate, clipGradients, disposeGrads, lossAndGrads } from './step.ts';
 
 /** The optimiser fields of a training stage (TRL names). */
@@ -33,6 +34,8 @@ export type TrainingConfig = {
 export type MicroBatch = {
   /** The loss of this micro-batch; its gradient is averaged over the accumulation steps. */
   loss: () => tf.Scalar;
+  /** The same batch as plain arrays, when its loss is lmLoss: lets gradient workers share it. */
+  lm?: LmBatch;
   /** Tokens the micro-batch trains on (for tokens/s). */
   tokens: number;
 };
@@ -65,6 +68,9 @@ export type TrainLoopOptions = {
   /** Called with the stage folder of each finished checkpoint (the tokenizer is copied in by the caller). */
   onCheckpoint?: (dir: string) => void;
   progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Threads computing gradients of LM batches (1 = the main thread alone). */
+  threads?: number;
+  backend?: string;
 };
 
 export type TrainResult = { steps: number; finalLoss: number; resumedFrom: number };
@@ -89,6 +95,8 @@ export async function trainLoop(opts: TrainLoopOptions, hooks: StepHooks): Promi
   const schedule = { type: c.lr_scheduler_type, peak: c.learning_rate, warmupSteps: warmup, totalSteps };
   const logger = new MetricsLogger(join(stageDir, 'metrics.jsonl'), { resumeStep: startStep });
   const progress = new Progress({ stage: opts.stage, total: totalSteps, startStep, stream: opts.progressStream, everySteps: c.logging_steps });
+  const threads = opts.threads ?? 1;
+  const pool = threads > 1 ? new GradientPool(threads - 1, model.config, opts.backend ?? 'wasm') : null;
   let tokensSeen = saved?.tokens ?? 0;
   let lastLoss = saved?.loss ?? NaN;
   try {
@@ -102,13 +110,14 @@ export async function trainLoop(opts: TrainLoopOptions, hooks: StepHooks): Promi
         let grads = null;
         for (let micro = 0; micro < c.gradient_accumulation_steps; micro++) {
           const mb = hooks.microBatch(step, u * c.gradient_accumulation_steps + micro, rng);
-          const r = lossAndGrads(model.params, mb.loss);
+          const r = pool && mb.lm ? await pool.lossAndGrads(model, mb.lm) : lossAndGrads(model.params, mb.loss);
           grads = accumulate(grads, r.grads);
           lossSum += r.loss;
           tokensSeen += mb.tokens;
         }
         gradNorm = clipGradients(grads!, c.max_grad_norm, 1 / c.gradient_accumulation_steps);
         opt.apply(grads!, lr);
+        pool?.invalidate();
         disposeGrads(grads);
       }
       lastLoss = lossSum / (updates * c.gradient_accumulation_steps);
@@ -127,6 +136,7 @@ export async function trainLoop(opts: TrainLoopOptions, hooks: StepHooks): Promi
   } finally {
     progress.stop();
     logger.close();
+    await pool?.close();
   }
   const finalDir = join(stageDir, 'checkpoint');
   writeDirAtomic(finalDir, (dir) => {
