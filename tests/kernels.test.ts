@@ -69,6 +69,35 @@ describe('wasm kernel patches', () => {
     expect(tf.memory().numDataBuffers).toBe(before);
   });
 
+  it('slice matches cpu for float32, int32 and bool boxes of every rank', async () => {
+    const rng = new Rng(11);
+    const x = randn(rng, 3 * 4 * 5 * 6 * 2);
+    const boxes: [number[], number[], number[]][] = [
+      [[7], [2], [4]],
+      [[5, 8], [1, 2], [3, 5]],
+      [[5, 8], [0, 0], [5, 3]],
+      [[4, 6, 8], [1, 0, 3], [2, 6, 1]], // a strided single column
+      [[4, 6, 8], [0, 0, 0], [4, 6, 8]],
+      [[3, 4, 5, 6], [1, 1, 0, 2], [2, 3, 5, 4]],
+      [[3, 4, 5, 6, 2], [0, 1, 1, 2, 0], [3, 2, 3, 3, 2]],
+      [[3, 4, 5, 6, 2], [1, 1, 1, 1, 1], [2, 2, 2, 2, 1]], // five strided dims: the original kernel
+    ];
+    await agree(() =>
+      boxes.flatMap(([sh, b, sz]) => {
+        const t = tensor(x.subarray(0, tf.util.sizeFromShape(sh)), sh);
+        return [tf.slice(t, b, sz), tf.cast(tf.slice(tf.cast(t, 'int32'), b, sz), 'float32'), tf.cast(tf.slice(tf.greater(t, 0), b, sz), 'float32')];
+      }),
+    );
+  });
+
+  it('split (SplitV) matches cpu along each axis', async () => {
+    const x = randn(new Rng(12), 4 * 6 * 10);
+    await agree(() => {
+      const t = tensor(x, [4, 6, 10]);
+      return [...tf.split(t, [1, 3], 0), ...tf.split(t, [2, 2, 2], 1), ...tf.split(t, [7, 3], 2), ...tf.split(t, 2, 2)];
+    });
+  });
+
   it('UnsortedSegmentSum matches cpu, dropping out-of-range ids', async () => {
     const rng = new Rng(1);
     const x = randn(rng, 7 * 5), ids = Int32Array.from([0, 3, 3, -1, 2, 9, 0]);

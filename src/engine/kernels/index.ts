@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attentionGradient, attentionKernels } from './attention-wasm.ts';
 import { fusedGradients, fusedKernels } from './fused.ts';
 import { patchBatchMatMul } from './matmul.ts';
+import { patchSlice, patchSplitV } from './slice.ts';
 import { unsortedSegmentSumConfig } from './segment-sum.ts';
 import { heapUsable, kernelModule, wasmBackend } from './wasm.ts';
 
@@ -11,9 +12,10 @@ export { rmsNorm, rope } from './fused.ts';
 
 const PATCHED = Symbol.for('r1kit.patched');
 
-/** Registers the missing UnsortedSegmentSum, the BatchMatMul fast paths, a copy-free Identity, the
- * attention kernels and the fused RMSNorm and rotary embedding on the active wasm backend. Idempotent; a no-op where the
- * wasm heap cannot be shared (the multi-threaded build), leaving the portable versions. */
+/** Registers on the active wasm backend: the missing UnsortedSegmentSum, BatchMatMul fast paths,
+ * copy-free Identity, Slice and SplitV, the attention kernels, fused RMSNorm and rotary embedding.
+ * Idempotent; a no-op where the wasm heap cannot be shared (the multi-threaded build), leaving the
+ * portable versions. */
 export function installWasmPatches(): void {
   const backend = wasmBackend();
   if (!backend || !heapUsable(backend)) return;
@@ -21,21 +23,24 @@ export function installWasmPatches(): void {
   kernelModule(backend, 'attention');
   kernelModule(backend, 'matmul');
   kernelModule(backend, 'fused');
+  kernelModule(backend, 'slice');
   if (!tf.getKernel('UnsortedSegmentSum', 'wasm')) tf.registerKernel(unsortedSegmentSumConfig);
-  const matmul = tf.getKernel('BatchMatMul', 'wasm') as (tf.KernelConfig & { [PATCHED]?: true }) | undefined;
-  if (matmul && !matmul[PATCHED]) {
-    tf.unregisterKernel('BatchMatMul', 'wasm');
-    tf.registerKernel({ ...matmul, kernelFunc: patchBatchMatMul(matmul.kernelFunc), [PATCHED]: true } as tf.KernelConfig);
-  }
+  wrapKernel('BatchMatMul', patchBatchMatMul);
   // Identity (tf.clone, and the copies the tape keeps of every tensor saved for a gradient) copies
   // the data on wasm; tensors are immutable, so share it by reference count, as the cpu backend does.
-  const identity = tf.getKernel('Identity', 'wasm') as (tf.KernelConfig & { [PATCHED]?: true }) | undefined;
-  if (identity && !identity[PATCHED]) {
-    tf.unregisterKernel('Identity', 'wasm');
-    tf.registerKernel({ ...identity, kernelFunc: shareIdentity(identity.kernelFunc), [PATCHED]: true } as tf.KernelConfig);
-  }
+  wrapKernel('Identity', shareIdentity);
+  wrapKernel('Slice', patchSlice);
+  wrapKernel('SplitV', patchSplitV);
   for (const k of [...attentionKernels, ...fusedKernels]) if (!tf.getKernel(k.kernelName, 'wasm')) tf.registerKernel(k);
   for (const g of [attentionGradient, ...fusedGradients]) if (!tf.getGradient(g.kernelName)) tf.registerGradient(g);
+}
+
+/** Replaces a wasm kernel by a wrapper around it, once. */
+function wrapKernel(name: string, wrap: (original: tf.KernelFunc) => tf.KernelFunc): void {
+  const config = tf.getKernel(name, 'wasm') as (tf.KernelConfig & { [PATCHED]?: true }) | undefined;
+  if (!config || config[PATCHED]) return;
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ ...config, kernelFunc: wrap(config.kernelFunc), [PATCHED]: true } as tf.KernelConfig);
 }
 
 function shareIdentity(original: tf.KernelFunc): tf.KernelFunc {
