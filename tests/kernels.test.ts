@@ -98,6 +98,23 @@ describe('wasm kernel patches', () => {
     });
   });
 
+  it('gather matches cpu on each axis, with batch dims and int32 values, and rejects bad indices', async () => {
+    const rng = new Rng(13);
+    const x = randn(rng, 3 * 5 * 4);
+    const ids = Int32Array.from([4, 0, 2, 2]), small = Int32Array.from([1, 0, 3]);
+    await agree(() => {
+      const t = tensor(x, [3, 5, 4]);
+      return [
+        tf.gather(t, tf.tensor1d(ids.map((i) => i % 3), 'int32'), 0),
+        tf.gather(t, tf.tensor2d(ids, [2, 2], 'int32'), 1),
+        tf.gather(t, tf.tensor1d(small, 'int32'), 2),
+        tf.cast(tf.gather(tf.cast(t, 'int32'), tf.tensor1d(ids, 'int32'), 1), 'float32'),
+        tf.gather(t, tf.tensor2d([[1, 0], [4, 4], [2, 3]], [3, 2], 'int32'), 1, 1), // batchDims 1
+      ];
+    });
+    expect(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([3], 'int32'))).toThrow(/index value 3/);
+  });
+
   it('UnsortedSegmentSum matches cpu, dropping out-of-range ids', async () => {
     const rng = new Rng(1);
     const x = randn(rng, 7 * 5), ids = Int32Array.from([0, 3, 3, -1, 2, 9, 0]);

@@ -1,10 +1,14 @@
-// Slice and SplitV for the wasm backend without the full copy of the input that its own Slice
-// makes (readSync) on every call: the box is copied heap to heap, one memory.copy per contiguous
-// run. Strings, and boxes that stay above rank 4 after merging contiguous dims, go to the originals.
+// Copy kernels for the wasm backend. Its Slice (and SplitV) first copies the whole input out of the
+// heap (readSync) on every call, and its GatherV2 computes every element's address (~8 us per
+// 128-float row). Here: heap-to-heap memory.copy per contiguous run or gathered row. Strings, and
+// boxes that stay above rank 4 after merging contiguous dims, go to the original kernels.
 import * as tf from '@tensorflow/tfjs-core';
 import { addr, kernelModule, type KernelArgs, type WasmBackend } from './wasm.ts';
 
-type SliceModule = { copyBox(x: number, out: number, n0: number, n1: number, n2: number, run: number, s0: number, s1: number, s2: number): void };
+type SliceModule = {
+  copyBox(x: number, out: number, n0: number, n1: number, n2: number, run: number, s0: number, s1: number, s2: number): void;
+  gatherRows(x: number, idx: number, out: number, batch: number, outer: number, dim: number, n: number, row: number): void;
+};
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
 
@@ -71,5 +75,25 @@ export function patchSplitV(original: tf.KernelFunc): tf.KernelFunc {
       begin[axis] += s;
     }
     return outs;
+  };
+}
+
+export function patchGatherV2(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { inputs, backend, attrs } = args as unknown as KernelArgs;
+    const { x, indices } = inputs;
+    const bytes = BYTES[x.dtype];
+    if (!bytes || indices.dtype !== 'int32') return original(args);
+    const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+    const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x as tf.Tensor, indices as tf.Tensor, axis, attrs.batchDims as number);
+    const ids = backend.typedArrayFromHeap(indices), dim = x.shape[axis];
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
+    }
+    const out = backend.makeOutput(info.outputShape, x.dtype);
+    if (tf.util.sizeFromShape(info.outputShape) === 0) return out;
+    kernelModule<SliceModule>(backend, 'slice').gatherRows(addr(backend, x), addr(backend, indices), addr(backend, out),
+      info.batchSize, info.outerSize, info.dimSize, ids.length / info.batchSize, info.sliceSize * bytes);
+    return out;
   };
 }
