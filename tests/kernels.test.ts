@@ -115,6 +115,20 @@ describe('wasm kernel patches', () => {
     expect(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([3], 'int32'))).toThrow(/index value 3/);
   });
 
+  it('transpose matches cpu (last two dims swapped: the fast path, with leftover rows and columns; others)', async () => {
+    const x = randn(new Rng(14), 2 * 3 * 9 * 7);
+    await agree(() => {
+      const t = tensor(x, [2, 3, 9, 7]);
+      return [
+        tf.transpose(t, [0, 1, 3, 2]),
+        tf.transpose(tf.reshape(t, [54, 7])),
+        tf.transpose(tf.slice(tf.reshape(t, [6, 63]), [0, 0], [4, 8])),
+        tf.cast(tf.transpose(tf.cast(tf.reshape(t, [54, 7]), 'int32')), 'float32'),
+        tf.transpose(t, [2, 0, 3, 1]),
+      ];
+    });
+  });
+
   it('UnsortedSegmentSum matches cpu, dropping out-of-range ids', async () => {
     const rng = new Rng(1);
     const x = randn(rng, 7 * 5), ids = Int32Array.from([0, 3, 3, -1, 2, 9, 0]);

@@ -25,3 +25,31 @@ export function gatherRows(x: usize, idx: usize, out: usize, batch: i32, outer: 
     }
   }
 }
+
+/** out[b] = x[b]^T for x [batch, R, C] of 4-byte elements: 4 x 4 blocks transposed in registers. */
+export function transpose(x: usize, out: usize, batch: i32, R: i32, C: i32): void {
+  const R4 = R & ~3, C4 = C & ~3, xr = <usize>C << 2, orow = <usize>R << 2;
+  for (let b = 0; b < batch; b++) {
+    const xb = x + (<usize>(b * R * C) << 2), ob = out + (<usize>(b * R * C) << 2);
+    for (let r = 0; r < R4; r += 4) {
+      const x0 = xb + <usize>r * xr;
+      for (let c = 0; c < C4; c += 4) {
+        const p = x0 + (<usize>c << 2);
+        const a0 = v128.load(p), a1 = v128.load(p + xr), a2 = v128.load(p + 2 * xr), a3 = v128.load(p + 3 * xr);
+        const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+        const q = ob + <usize>c * orow + (<usize>r << 2);
+        v128.store(q, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+        v128.store(q + orow, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+        v128.store(q + 2 * orow, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+        v128.store(q + 3 * orow, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+      }
+      for (let c = C4; c < C; c++) {
+        for (let i = 0; i < 4; i++) store<u32>(ob + ((<usize>c * R + r + i) << 2), load<u32>(xb + ((<usize>(r + i) * C + c) << 2)));
+      }
+    }
+    for (let r = R4; r < R; r++) {
+      for (let c = 0; c < C; c++) store<u32>(ob + ((<usize>c * R + r) << 2), load<u32>(xb + ((<usize>r * C + c) << 2)));
+    }
+  }
+}

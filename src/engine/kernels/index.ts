@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attentionGradient, attentionKernels } from './attention-wasm.ts';
 import { fusedGradients, fusedKernels } from './fused.ts';
 import { patchBatchMatMul } from './matmul.ts';
-import { patchGatherV2, patchSlice, patchSplitV } from './slice.ts';
+import { patchGatherV2, patchSlice, patchSplitV, patchTranspose } from './slice.ts';
 import { unsortedSegmentSumConfig } from './segment-sum.ts';
 import { heapUsable, kernelModule, wasmBackend } from './wasm.ts';
 
@@ -13,7 +13,7 @@ export { rmsNorm, rope } from './fused.ts';
 const PATCHED = Symbol.for('r1kit.patched');
 
 /** Registers on the active wasm backend: the missing UnsortedSegmentSum, BatchMatMul fast paths,
- * copy-free Identity, Slice and SplitV, a row-copy GatherV2, the attention kernels, fused RMSNorm and rotary embedding.
+ * copy-free Identity, Slice and SplitV, row-copy GatherV2, SIMD Transpose, the attention kernels, fused RMSNorm and rotary embedding.
  * Idempotent; a no-op where the wasm heap cannot be shared (the multi-threaded build), leaving the
  * portable versions. */
 export function installWasmPatches(): void {
@@ -32,6 +32,7 @@ export function installWasmPatches(): void {
   wrapKernel('Slice', patchSlice);
   wrapKernel('SplitV', patchSplitV);
   wrapKernel('GatherV2', patchGatherV2);
+  wrapKernel('Transpose', patchTranspose);
   for (const k of [...attentionKernels, ...fusedKernels]) if (!tf.getKernel(k.kernelName, 'wasm')) tf.registerKernel(k);
   for (const g of [attentionGradient, ...fusedGradients]) if (!tf.getGradient(g.kernelName)) tf.registerGradient(g);
 }

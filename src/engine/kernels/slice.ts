@@ -1,13 +1,15 @@
 // Copy kernels for the wasm backend. Its Slice (and SplitV) first copies the whole input out of the
-// heap (readSync) on every call, and its GatherV2 computes every element's address (~8 us per
-// 128-float row). Here: heap-to-heap memory.copy per contiguous run or gathered row. Strings, and
-// boxes that stay above rank 4 after merging contiguous dims, go to the original kernels.
+// heap (readSync) on every call, its GatherV2 computes every element's address (~8 us per 128-float
+// row), its Transpose runs ~8 ns per element. Here: heap-to-heap memory.copy per contiguous run or
+// gathered row, and 4 x 4 register blocks for swapping the last two dims. Other cases (strings,
+// boxes above rank 4 after merging contiguous dims, other permutations) go to the original kernels.
 import * as tf from '@tensorflow/tfjs-core';
 import { addr, kernelModule, type KernelArgs, type WasmBackend } from './wasm.ts';
 
 type SliceModule = {
   copyBox(x: number, out: number, n0: number, n1: number, n2: number, run: number, s0: number, s1: number, s2: number): void;
   gatherRows(x: number, idx: number, out: number, batch: number, outer: number, dim: number, n: number, row: number): void;
+  transpose(x: number, out: number, batch: number, R: number, C: number): void;
 };
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
@@ -94,6 +96,21 @@ export function patchGatherV2(original: tf.KernelFunc): tf.KernelFunc {
     if (tf.util.sizeFromShape(info.outputShape) === 0) return out;
     kernelModule<SliceModule>(backend, 'slice').gatherRows(addr(backend, x), addr(backend, indices), addr(backend, out),
       info.batchSize, info.outerSize, info.dimSize, ids.length / info.batchSize, info.sliceSize * bytes);
+    return out;
+  };
+}
+
+/** Transposes that swap the last two dims (matMul's operands, a tied LM head) of 4-byte data. */
+export function patchTranspose(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { inputs, backend, attrs } = args as unknown as KernelArgs;
+    const x = inputs.x, perm = attrs.perm as number[], r = x.shape.length;
+    const swapsLast = r >= 2 && perm[r - 2] === r - 1 && perm[r - 1] === r - 2 && perm.slice(0, -2).every((p, i) => p === i);
+    if (!swapsLast || BYTES[x.dtype] !== 4) return original(args);
+    const R = x.shape[r - 2], C = x.shape[r - 1];
+    const out = backend.makeOutput([...x.shape.slice(0, -2), C, R], x.dtype);
+    if (R * C === 0) return out;
+    kernelModule<SliceModule>(backend, 'slice').transpose(addr(backend, x), addr(backend, out), tf.util.sizeFromShape(x.shape) / (R * C), R, C);
     return out;
   };
 }
