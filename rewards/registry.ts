@@ -4,6 +4,7 @@
 import { existsSync } from 'node:fs';
 import { basename, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { closest } from 'fastest-levenshtein';
 import { UserError } from '../src/errors.ts';
 import { accuracy } from './accuracy.ts';
 import { code } from './code.ts';
@@ -94,7 +95,10 @@ export async function loadRewards(specs: RewardSpec[], baseDir: string): Promise
     } else if (isModulePath(spec.name)) {
       ({ name, fn } = await userModule(spec, baseDir));
     } else {
-      throw new UserError(`unknown reward '${spec.name}'; built-ins: ${BUILTIN_REWARDS.join(', ')}; or a module path like ./my-rewards.ts#name`);
+      const near = closest(spec.name, [...BUILTIN_REWARDS]);
+      throw new UserError(
+        `unknown reward '${spec.name}'${near ? ` (did you mean '${near}'?)` : ''}; built-ins: ${BUILTIN_REWARDS.join(', ')}; or a module path like ./my-rewards.ts#name`,
+      );
     }
     // Two rewards with one name would share a column in the logs.
     let unique = name;
