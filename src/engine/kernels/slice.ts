@@ -88,14 +88,14 @@ export function patchGatherV2(original: tf.KernelFunc): tf.KernelFunc {
     if (!bytes || indices.dtype !== 'int32') return original(args);
     const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
     const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x as tf.Tensor, indices as tf.Tensor, axis, attrs.batchDims as number);
-    const ids = backend.typedArrayFromHeap(indices), dim = x.shape[axis];
-    for (let i = 0; i < ids.length; i++) {
+    const ids = backend.typedArrayFromHeap(indices), n = ids.length, dim = x.shape[axis];
+    for (let i = 0; i < n; i++) {
       if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
     }
-    const out = backend.makeOutput(info.outputShape, x.dtype);
+    const out = backend.makeOutput(info.outputShape, x.dtype); // may grow the heap: `ids` is stale after
     if (tf.util.sizeFromShape(info.outputShape) === 0) return out;
     kernelModule<SliceModule>(backend, 'slice').gatherRows(addr(backend, x), addr(backend, indices), addr(backend, out),
-      info.batchSize, info.outerSize, info.dimSize, ids.length / info.batchSize, info.sliceSize * bytes);
+      info.batchSize, info.outerSize, info.dimSize, n / info.batchSize, info.sliceSize * bytes);
     return out;
   };
 }
