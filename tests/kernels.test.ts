@@ -129,6 +129,18 @@ describe('wasm kernel patches', () => {
     });
   });
 
+  it('gather stays right when allocating its output grows the heap', async () => {
+    await initBackend('wasm');
+    const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.byteLength;
+    const before = heap(), rows = Math.ceil((before + (16 << 20)) / 64); // output rows of 16 floats outgrow the heap
+    const ids = tf.tensor1d(Int32Array.from({ length: rows }, (_, i) => i % 3), 'int32');
+    const out = tf.gather(tf.tensor2d(Float32Array.from({ length: 48 }, (_, i) => i), [3, 16]), ids);
+    expect(heap()).toBeGreaterThan(before);
+    const last = tf.slice(out, [rows - 1, 0], [1, 16]).dataSync();
+    expect(Array.from(last)).toEqual(Array.from({ length: 16 }, (_, i) => ((rows - 1) % 3) * 16 + i));
+    tf.dispose([ids, out]);
+  });
+
   it('UnsortedSegmentSum matches cpu, dropping out-of-range ids', async () => {
     const rng = new Rng(1);
     const x = randn(rng, 7 * 5), ids = Int32Array.from([0, 3, 3, -1, 2, 9, 0]);
