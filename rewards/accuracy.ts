@@ -60,7 +60,7 @@ function lastMathOrNumber(text: string): string | null {
     end = m.index + m[0].length;
   }
   const close = tail.lastIndexOf('$');
-  if (close > end) {
+  if (close >= end) {
     const open = tail.lastIndexOf('$', close - 1);
     const seg = open === -1 ? '' : tail.slice(open + 1, close).trim();
     if (seg && seg.length <= MAX_EXTRACTED) best = seg;

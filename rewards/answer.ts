@@ -134,9 +134,8 @@ const PLAIN_WORDS = /(?:^|[^\\a-zA-Z])([a-zA-Z]{3,})/g;
 const ALLOWED_WORDS = new Set(['sin', 'cos', 'tan', 'sec', 'csc', 'cot', 'exp', 'log', 'sqrt', 'abs', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'tanh', 'inf', 'infty', 'Infinity']);
 
 function scalar(raw: string): Answer {
-  let s = stripUnits(raw);
-  const percent = /%$/.test(s) || /\s*percent$/i.test(s);
-  if (percent) s = s.replace(/\s*(?:%|percent)$/i, '').trim();
+  const percent = /(?:%|\spercent)$/i.test(raw);
+  let s = stripUnits(percent ? raw.replace(/\s*(?:%|percent)$/i, '') : raw);
   if (s === '') return { kind: 'text', raw };
   if (/^[+-]?(?:\d+\.?\d*|\.\d+)$/.test(s)) {
     const dot = s.indexOf('.');
@@ -224,17 +223,20 @@ function roundsTo(lit: Expr, other: Expr, litValue: number, otherValue: number, 
   const d = lit.decimals;
   if (d === null || d < 1) return false;
   if (otherIsPred ? other.decimals !== null : other.decimals !== null && other.decimals <= d) return false;
-  return Math.abs(litValue - otherValue) <= 0.5 * 10 ** -d * (1 + 1e-9) + 1e-12;
+  // Strictly inside half a unit of the last digit: a value exactly half-way rounds either way.
+  return Math.abs(litValue - otherValue) < 0.5 * 10 ** -d * (1 - 1e-9);
 }
 
 // Fixed pseudo-random points in [0.35, 2.65]: positive (so sqrt and log stay real), away from 0, 1
 // and small integers where distinct expressions often agree.
 const POINTS = 5;
-function pointScope(vars: string[], p: number): Record<string, number> {
+// Factorials and binomials are sampled at small integers instead.
+function pointScope(vars: string[], p: number, integers = false): Record<string, number> {
   const scope: Record<string, number> = {};
-  vars.forEach((v, k) => (scope[v] = 0.35 + (((p + 1) * 0.6180339887 + (k + 1) * 0.7548776662 + p * k * 0.2207) % 1) * 2.3));
+  vars.forEach((v, k) => (scope[v] = integers ? 2 + ((3 * p + 2 * k) % 5) : 0.35 + (((p + 1) * 0.6180339887 + (k + 1) * 0.7548776662 + p * k * 0.2207) % 1) * 2.3));
   return scope;
 }
+const needsIntegers = (a: Expr, b: Expr) => /!|combinations/.test(a.src + b.src);
 
 function constValues(e: Expr): number[] {
   if (!e.value || e.value[1] !== 0) return [];
@@ -250,9 +252,10 @@ export function exprEqual(a: Expr, b: Expr): boolean {
     return false;
   }
   const vars = [...new Set([...a.vars, ...b.vars])];
+  const integers = needsIntegers(a, b);
   let compared = 0;
   for (let p = 0; p < POINTS; p++) {
-    const scope = pointScope(vars, p);
+    const scope = pointScope(vars, p, integers);
     const x = a.eval(scope), y = b.eval(scope);
     if (x === null && y === null) continue;
     if (x === null || y === null || !complexClose(x, y)) return false;
@@ -264,9 +267,11 @@ export function exprEqual(a: Expr, b: Expr): boolean {
 /** The constant factor between a and b at every sample point (2y - 4x - 2 is 2 (y - 2x - 1)), or null. */
 function ratio(a: Expr, b: Expr): number | null {
   const vars = [...new Set([...a.vars, ...b.vars])];
+  const integers = needsIntegers(a, b);
   let r: number | null = null;
   for (let p = 0; p < POINTS; p++) {
-    const x = a.eval(pointScope(vars, p)), y = b.eval(pointScope(vars, p));
+    const scope = pointScope(vars, p, integers);
+    const x = a.eval(scope), y = b.eval(scope);
     if (!x || !y || x[1] !== 0 || y[1] !== 0 || y[0] === 0) return null;
     if (r === null) r = x[0] / y[0];
     else if (!closeTo(x[0] / y[0], r)) return null;

@@ -165,8 +165,11 @@ class Converter {
         continue;
       }
       const item = this.item();
+      const prev = parts[parts.length - 1];
       // A subscript belongs to the name before it: x_1, a_{n}.
-      if (item.startsWith('_') && parts.length) parts[parts.length - 1] += item;
+      if (item.startsWith('_') && prev !== undefined) parts[parts.length - 1] += item;
+      // n(n+1) is a product: mathjs would read a name before '(' as a function call.
+      else if (item.startsWith('(') && prev !== undefined && /[A-Za-z0-9_)]$/.test(prev)) parts.push('*', item);
       else parts.push(item);
     }
     if (absOpen) throw new Error('unbalanced |');
