@@ -135,7 +135,7 @@ const ALLOWED_WORDS = new Set(['sin', 'cos', 'tan', 'sec', 'csc', 'cot', 'exp', 
 
 function scalar(raw: string): Answer {
   const percent = /(?:%|\spercent)$/i.test(raw);
-  let s = stripUnits(percent ? raw.replace(/\s*(?:%|percent)$/i, '') : raw);
+  const s = stripUnits(percent ? raw.replace(/\s*(?:%|percent)$/i, '') : raw);
   if (s === '') return { kind: 'text', raw };
   if (/^[+-]?(?:\d+\.?\d*|\.\d+)$/.test(s)) {
     const dot = s.indexOf('.');
