@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.ts';
-import { attention, cachedAttention, KVCache, rmsNorm, rope } from '../src/engine/kernels/index.ts';
+import { attention, cachedAttention, KVCache, rmsNorm, rope, swiglu } from '../src/engine/kernels/index.ts';
 import { Rng } from '../src/engine/rng.ts';
 
 type Arrays = Float32Array[];
@@ -289,7 +289,7 @@ describe('attention kernels', () => {
   });
 });
 
-describe('fused RMSNorm and rotary embedding', () => {
+describe('fused RMSNorm, rotary embedding and SwiGLU', () => {
   for (const [N, C] of [[6, 16], [5, 13]]) {
     it(`rmsNorm [${N}, ${C}] and its gradients match cpu`, async () => {
       const rng = new Rng(N * C);
@@ -314,13 +314,24 @@ describe('fused RMSNorm and rotary embedding', () => {
     });
   });
 
+  it('swiglu and its gradient match cpu, including large gate values', async () => {
+    const [N, F] = [5, 12], rng = new Rng(4);
+    const x = randn(rng, N * 2 * F).map((v, i) => (i % 7 === 0 ? v * 30 : v)), w = randn(rng, N * F);
+    await agree(() => {
+      const X = tensor(x, [N, 2 * F]) as tf.Tensor2D, W = tensor(w, [N, F]);
+      return [swiglu(X), tf.grad((a: tf.Tensor) => tf.sum(tf.mul(swiglu(a as tf.Tensor2D), W)))(X)];
+    });
+  });
+
   it('run as single fused ops on wasm', async () => {
     await initBackend('wasm');
     const x = tf.ones([2, 3, 1, 8]) as tf.Tensor4D;
-    const info = await tf.profile(() => [rmsNorm(x, tf.ones([8]), 1e-5), rope(x, tf.ones([3, 8]), tf.zeros([3, 8]))]);
+    const info = await tf.profile(() => [rmsNorm(x, tf.ones([8]), 1e-5), rope(x, tf.ones([3, 8]), tf.zeros([3, 8])), swiglu(tf.ones([2, 8]))]);
     const names = info.kernels.map((k) => k.name);
     expect(names).toContain('R1RmsNorm');
     expect(names).toContain('R1Rope');
+    expect(names).toContain('R1SwiGLU');
     expect(names).not.toContain('Rsqrt');
+    expect(names).not.toContain('Sigmoid');
   });
 });

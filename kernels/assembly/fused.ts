@@ -1,6 +1,8 @@
-// Fused RMSNorm and rotary-embedding kernels (forward and backward) with WebAssembly SIMD, over
-// the TF.js WebAssembly heap (imported memory; arguments are byte offsets). Each replaces about
-// six TF.js ops, whose fixed cost dominates at the small shapes of decoding.
+// Fused RMSNorm, rotary-embedding and SwiGLU kernels (forward and backward) with WebAssembly SIMD,
+// over the TF.js WebAssembly heap (imported memory; arguments are byte offsets). Each replaces
+// three to six TF.js ops, whose fixed cost dominates at the small shapes of decoding.
+
+import { exp4 } from './_simd';
 
 /** y = x * rstd * g per row of x [N, C]; rstd[n] = 1 / sqrt(mean(x[n]^2) + eps). */
 export function rmsNorm(x: usize, g: usize, y: usize, rstd: usize, N: i32, C: i32, eps: f32): void {
@@ -87,6 +89,37 @@ export function rope(x: usize, cos: usize, sin: usize, y: usize, B: i32, T: i32,
           }
         }
       }
+    }
+  }
+}
+
+@inline function sigmoid4(x: v128): v128 {
+  return f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), exp4(f32x4.neg(x))));
+}
+
+/** SwiGLU on x [N, 2F] = [gate | up] per row: y [N, F] = silu(gate) * up. F must be a multiple of 4. */
+export function swiglu(x: usize, y: usize, N: i32, F: i32): void {
+  const fb = <usize>F << 2;
+  for (let n = 0; n < N; n++) {
+    const g = x + <usize>n * 2 * fb, u = g + fb, yr = y + <usize>n * fb;
+    for (let o: usize = 0; o < fb; o += 16) {
+      const gv = v128.load(g + o);
+      v128.store(yr + o, f32x4.mul(f32x4.mul(gv, sigmoid4(gv)), v128.load(u + o)));
+    }
+  }
+}
+
+/** Gradient of swiglu: with s = sigmoid(gate), d gate = dy * up * s * (1 + gate * (1 - s)) and
+ * d up = dy * gate * s, written side by side into dx [N, 2F]. */
+export function swigluGrad(x: usize, dy: usize, dx: usize, N: i32, F: i32): void {
+  const fb = <usize>F << 2, one = f32x4.splat(1);
+  for (let n = 0; n < N; n++) {
+    const g = x + <usize>n * 2 * fb, u = g + fb, d = dy + <usize>n * fb, dg = dx + <usize>n * 2 * fb, du = dg + fb;
+    for (let o: usize = 0; o < fb; o += 16) {
+      const gv = v128.load(g + o), s = sigmoid4(gv), dv = v128.load(d + o);
+      v128.store(du + o, f32x4.mul(dv, f32x4.mul(gv, s)));
+      const ds = f32x4.mul(s, f32x4.add(one, f32x4.mul(gv, f32x4.sub(one, s))));
+      v128.store(dg + o, f32x4.mul(f32x4.mul(dv, v128.load(u + o)), ds));
     }
   }
 }

@@ -1,14 +1,16 @@
-// Fused RMSNorm and rotary embedding: one op each (forward and backward) on the wasm backend, via
-// kernels/assembly/fused.ts; composed of TF.js ops elsewhere. Same maths as the composed versions.
+// Fused RMSNorm, rotary embedding and SwiGLU: one op each (forward and backward) on the wasm
+// backend, via kernels/assembly/fused.ts; composed of TF.js ops elsewhere (the same maths).
 import * as tf from '@tensorflow/tfjs-core';
 import { addr, kernelModule, type KernelArgs, type WasmBackend } from './wasm.ts';
 
-const RMS_NORM = 'R1RmsNorm', RMS_NORM_GRAD = 'R1RmsNormGrad', ROPE = 'R1Rope';
+const RMS_NORM = 'R1RmsNorm', RMS_NORM_GRAD = 'R1RmsNormGrad', ROPE = 'R1Rope', SWIGLU = 'R1SwiGLU', SWIGLU_GRAD = 'R1SwiGLUGrad';
 
 type FusedModule = {
   rmsNorm(x: number, g: number, y: number, rstd: number, N: number, C: number, eps: number): void;
   rmsNormGrad(x: number, g: number, rstd: number, dy: number, dx: number, dg: number, N: number, C: number): void;
   rope(x: number, cos: number, sin: number, y: number, B: number, T: number, Hx: number, D: number, backward: boolean): void;
+  swiglu(x: number, y: number, N: number, F: number): void;
+  swigluGrad(x: number, dy: number, dx: number, N: number, F: number): void;
 };
 
 const mod = (backend: WasmBackend) => kernelModule<FusedModule>(backend, 'fused');
@@ -38,6 +40,19 @@ export function rope(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4
   return tf.engine().runKernel(ROPE, { x, cos, sin }, { backward: false }) as tf.Tensor4D;
 }
 
+/** SwiGLU's gating on the fused gate/up projection: x [N, 2F] = [gate | up] -> silu(gate) * up,
+ * [N, F]. Differentiable. */
+export function swiglu(x: tf.Tensor2D): tf.Tensor2D {
+  const F = x.shape[1] / 2;
+  if (!fast(SWIGLU) || F % 4 !== 0 || x.dtype !== 'float32') {
+    return tf.tidy(() => {
+      const [gate, up] = tf.split(x, 2, 1);
+      return tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
+    });
+  }
+  return tf.engine().runKernel(SWIGLU, { x }) as tf.Tensor2D;
+}
+
 function rmsNormKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const { x, g } = inputs;
   const C = x.shape[x.shape.length - 1], N = tf.util.sizeFromShape(x.shape) / C;
@@ -62,6 +77,22 @@ function ropeKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   return y;
 }
 
+function swigluKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const { x } = inputs;
+  const [N, F2] = x.shape;
+  const y = backend.makeOutput([N, F2 / 2], 'float32');
+  mod(backend).swiglu(addr(backend, x), addr(backend, y), N, F2 / 2);
+  return y;
+}
+
+function swigluGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+  const { x, dy } = inputs;
+  const [N, F2] = x.shape;
+  const dx = backend.makeOutput(x.shape, 'float32');
+  mod(backend).swigluGrad(addr(backend, x), addr(backend, dy), addr(backend, dx), N, F2 / 2);
+  return dx;
+}
+
 const kernel = (kernelName: string, f: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]): tf.KernelConfig => ({
   kernelName,
   backendName: 'wasm',
@@ -72,6 +103,8 @@ export const fusedKernels: tf.KernelConfig[] = [
   kernel(RMS_NORM, rmsNormKernel),
   kernel(RMS_NORM_GRAD, rmsNormGradKernel),
   kernel(ROPE, ropeKernel),
+  kernel(SWIGLU, swigluKernel),
+  kernel(SWIGLU_GRAD, swigluGradKernel),
 ];
 
 export const fusedGradients: tf.GradConfig[] = [
@@ -97,5 +130,10 @@ export const fusedGradients: tf.GradConfig[] = [
         sin: () => tf.zerosLike(sin),
       };
     },
+  },
+  {
+    kernelName: SWIGLU,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => ({ x: () => tf.engine().runKernel(SWIGLU_GRAD, { x: saved[0], dy: dy as tf.Tensor }) as tf.Tensor }),
   },
 ];

@@ -8,12 +8,13 @@ import { unsortedSegmentSumConfig } from './segment-sum.ts';
 import { heapUsable, kernelModule, wasmBackend } from './wasm.ts';
 
 export { attention, cachedAttention, composedAttention, KVCache } from './attention.ts';
-export { rmsNorm, rope } from './fused.ts';
+export { rmsNorm, rope, swiglu } from './fused.ts';
 
 const PATCHED = Symbol.for('r1kit.patched');
 
 /** Registers on the active wasm backend: the missing UnsortedSegmentSum, BatchMatMul fast paths,
- * copy-free Identity, Slice and SplitV, row-copy GatherV2, SIMD Transpose, the attention kernels, fused RMSNorm and rotary embedding.
+ * copy-free Identity, Slice and SplitV, row-copy GatherV2, SIMD Transpose, the attention kernels,
+ * fused RMSNorm, rotary embedding and SwiGLU.
  * Idempotent; a no-op where the wasm heap cannot be shared (the multi-threaded build), leaving the
  * portable versions. */
 export function installWasmPatches(): void {
