@@ -142,6 +142,12 @@ function scalar(raw: string): Answer {
     const e = constant(Number(s), raw);
     return { ...e, src: s, decimals: dot === -1 ? 0 : s.length - dot - 1, percent };
   }
+  // A mixed number: 3\frac{1}{2} is 3.5, not 3 * 1/2.
+  const mixed = /^(-?)(\d+)\s*\\frac\s*\{(\d+)\}\s*\{(\d+)\}$/.exec(s);
+  if (mixed && Number(mixed[4]) !== 0) {
+    const v = (mixed[1] ? -1 : 1) * (Number(mixed[2]) + Number(mixed[3]) / Number(mixed[4]));
+    return { ...constant(v, raw), percent };
+  }
   if (/^[a-zA-Z]{2,}$/.test(s) && !ALLOWED_WORDS.has(s)) return { kind: 'text', raw };
   for (const m of s.matchAll(PLAIN_WORDS)) if (!ALLOWED_WORDS.has(m[1])) return { kind: 'text', raw };
   try {
@@ -155,7 +161,7 @@ function scalar(raw: string): Answer {
 function parseNormalized(s: string, depth: number): Answer {
   const raw = s;
   if (depth > 8 || s.length > MAX_ANSWER_CHARS) return { kind: 'text', raw };
-  s = s.replace(/^[a-zA-Z]\s*\\in\s+/, '').trim();
+  s = s.replace(/^[a-zA-Z]\s*\\in(?![a-zA-Z])\s*/, '').trim();
   if (s === '\\emptyset' || s === '\\varnothing' || s === '\\{\\}' || s === '\\{ \\}') return { kind: 'set', raw, items: [], braces: true, decimalComma: null };
   const mat = /^\\begin\{([pbBvV]?matrix|array)\}(?:\{[lcr|]*\})?([\s\S]*)\\end\{\1\}$/.exec(s);
   if (mat) {
@@ -388,6 +394,7 @@ function setEqualsOther(s: Extract<Answer, { kind: 'set' }>, o: Answer, setIsRef
   return s.items.length === 1 && eq(s.items[0], o);
 }
 
+/** `x = ...`, `a_1 = ...` or `f(x) = ...`: the right side is the answer. */
 function isAssignment(r: Extract<Answer, { kind: 'rel' }>): boolean {
-  return r.ops.length === 1 && r.ops[0] === '=' && isVariable(r.sides[0]);
+  return r.ops.length === 1 && r.ops[0] === '=' && (isVariable(r.sides[0]) || /^[a-zA-Z]\s*\(\s*[a-zA-Z]\s*\)$/.test(r.sides[0].raw.trim()));
 }

@@ -51,7 +51,10 @@ export function rowTests(row: Record<string, unknown>): { tests: unknown; langua
 
 async function sandboxPool(options: Record<string, unknown>): Promise<CodeRunner> {
   // Loaded lazily: the other rewards work without the sandbox (and its workers) present.
-  const mod = (await import(new URL('../sandbox/index.ts', import.meta.url).href)) as { SandboxPool: new (o: Record<string, unknown>) => CodeRunner };
+  const url = new URL('../sandbox/index.ts', import.meta.url).href;
+  const mod = (await import(url).catch((err: Error) => {
+    throw new Error(`the code reward runs programs in the sandbox (sandbox/index.ts), which failed to load: ${err.message}`);
+  })) as { SandboxPool: new (o: Record<string, unknown>) => CodeRunner };
   return new mod.SandboxPool({ workers: options.workers ?? undefined, limits: options.limits ?? undefined });
 }
 

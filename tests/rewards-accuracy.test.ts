@@ -174,6 +174,18 @@ const EQUIVALENT: [string, string, boolean][] = [
   ['\\[ 7 \\]', '7', true],
   ['\\displaystyle \\frac{1}{2}', '1/2', true],
   ['7.', '7', true],
+  // more forms: mixed numbers, complex numbers, function notation, scientific notation, quadratic formula
+  ['\\frac{1}{2}x', 'x/2', true], ['x^{2}', 'x^2', true], ['\\left(\\frac{1}{2}\\right)^2', '1/4', true], ['2^{-1}', '0.5', true],
+  ['\\sqrt{\\frac{1}{4}}', '0.5', true], ['1.5\\times10^{3}', '1500', true], ['\\dfrac{\\pi}{4}', '\\frac{\\pi}{4}', true],
+  ['(0,\\infty)', 'x>0', true], ['x\\in[2,5]', '[2,5]', true], ['\\$1,000.50', '1000.5', true], ['100\\text{ m}^2', '100', true],
+  ['\\text{A}', 'A', true], ['10\\%', '\\frac{1}{10}', true], ['k=-1', '-1', true], ['-\\dfrac{3}{2}', '-1.5', true],
+  ['2+3i', '3i+2', true], ['2+3i', '2-3i', false], ['3\\sqrt{3}/2', '\\frac{3\\sqrt3}{2}', true], ['\\mathbf{(C)}', 'C', true],
+  ['x^2 - 4 = 0', 'x^2 = 4', true], ['\\frac{1}{2}', '\\frac{2}{4}', true], ['0.5', '50\\%', true], ['\\{-2, 2\\}', '\\pm 2', true],
+  ['(2, 3)', 'a=2, b=3', true], ['1/3', '0.3333', true], ['\\infty', '\\infty', true], ['2\\sqrt{2}', '\\sqrt{8}', true],
+  ['\\frac{-b \\pm \\sqrt{b^2-4ac}}{2a}', '\\frac{-b + \\sqrt{b^2-4ac}}{2a}, \\frac{-b - \\sqrt{b^2-4ac}}{2a}', true],
+  ['10', '10.0', true], ['0', '-0', true], ['1\\frac{1}{2}', '1.5', true], ['\\frac{7}{2}', '3\\frac{1}{2}', true],
+  ['y=-x+2', 'x+y=2', true], ['f(x) = 2x', '2x', true], ['6', '\\text{6 ways}', true], ['6', '6 \\text{ways}', true],
+  ['\\frac{1}{\\sqrt{3}}', '\\frac{\\sqrt{3}}{3}', true], ['\\sqrt{-1}', 'i', true], ['x+y', 'x+y+0', true],
 ];
 
 describe('answersMatch', () => {
