@@ -20,10 +20,13 @@ export function strictFormat(text: string): number {
 
 /** 1 when a think block is followed (after whitespace) by an answer block, wherever they sit. */
 export function softFormat(text: string): number {
-  for (let a = text.indexOf(THINK_CLOSE); a !== -1; a = text.indexOf(THINK_CLOSE, a + 1)) {
-    if (text.lastIndexOf(THINK_OPEN, a) === -1) continue;
-    const rest = text.slice(a + THINK_CLOSE.length).trimStart();
-    if (rest.startsWith(ANSWER_OPEN) && rest.indexOf(ANSWER_CLOSE) !== -1) return 1;
+  const firstOpen = text.indexOf(THINK_OPEN);
+  if (firstOpen === -1) return 0;
+  const lastAnswerClose = text.lastIndexOf(ANSWER_CLOSE);
+  for (let a = text.indexOf(THINK_CLOSE, firstOpen); a !== -1; a = text.indexOf(THINK_CLOSE, a + 1)) {
+    let b = a + THINK_CLOSE.length;
+    while (b < text.length && /\s/.test(text[b])) b++;
+    if (text.startsWith(ANSWER_OPEN, b) && lastAnswerClose > b) return 1;
   }
   return 0;
 }

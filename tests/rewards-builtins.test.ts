@@ -66,6 +66,29 @@ describe('format rewards', () => {
   });
 });
 
+describe('hostile completions', () => {
+  // Each of these made a quadratic scan possible somewhere; all must finish in linear time.
+  const hostile = [
+    '<think>' + '</think>'.repeat(100_000),
+    '<think>' + '</think>    '.repeat(50_000) + ' '.repeat(100_000),
+    '\\['.repeat(100_000) + '```'.repeat(50_000),
+    '$'.repeat(200_000),
+    '<answer>'.repeat(100_000),
+    'the answer is '.repeat(30_000),
+    '我'.repeat(300_000),
+  ];
+  it.each(hostile.map((h, i) => [i, h]))('case %d scores in every built-in', async (_i, c) => {
+    const b = batch([c as string], [{ answer: '1', language: 'en' }]);
+    const fns = [format.make({}), formatSoft.make({}), language.make({ language: 'en', field: 'language' }), repetition.make({ ngram_size: 3, max_penalty: -1 }), cosineLength.make(cosineLength.defaults)];
+    for (const fn of fns) {
+      const [v] = await fn(b);
+      expect(v === null || Number.isFinite(v)).toBe(true);
+    }
+    expect(strictFormat(c as string)).toBe(0);
+    expect(tagCount(c as string)).toBeLessThanOrEqual(1);
+  });
+});
+
 // [chain of thought, target language, share]
 const LANGUAGE: [string, string, number | null][] = [
   ['<think>We add the two numbers and check the result.</think>', 'en', 1],
