@@ -70,7 +70,7 @@ function generateBatch(model: Transformer, decoder: Decoder, prompts: number[][]
   const tailTokens = stopStrings.length ? Math.max(...stopStrings.map((s) => s.length)) + 4 : 0;
   const rows = prompts.map((): Completion => ({ tokens: [], text: '', logprobs: [], finishReason: 'length' }));
   const finished = new Array<boolean>(B).fill(false);
-  const cache = new KVCache(model.config.num_hidden_layers);
+  const cache = new KVCache(model.config.num_hidden_layers, prompts[0].length + opts.maxNewTokens);
   try {
     let input = tf.tensor2d(prompts.flat(), [B, prompts[0].length], 'int32');
     for (let step = 0; step < opts.maxNewTokens; step++) {

@@ -5,7 +5,7 @@
 // (a plain matMul; transposed matMuls are slow on WebAssembly), q/k/v are one fused matrix and
 // gate/up another, so a layer is four matMuls. checkpoint.ts converts to Hugging Face names.
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, cachedAttention, rmsNorm, rope, type KVCache } from '../engine/kernels/index.ts';
+import { attention, cachedAttention, rmsNorm, rope, swiglu, type KVCache } from '../engine/kernels/index.ts';
 import { Rng } from '../engine/rng.ts';
 import { type ModelConfig, headDim, validateConfig } from './config.ts';
 
@@ -64,7 +64,7 @@ export class Transformer {
     return tf.tidy(() => {
       const c = this.config, p = this.params;
       const [B, T] = ids.shape;
-      const D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size;
+      const D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads;
       const start = cache ? cache.length : 0;
       if (start + T > c.max_position_embeddings) {
         throw new Error(`sequence of ${start + T} tokens exceeds max_position_embeddings ${c.max_position_embeddings}`);
@@ -84,8 +84,7 @@ export class Transformer {
         const att = cache ? cachedAttention(q, k, v, cache, i, scale) : attention(q, k, v, scale);
         x = tf.add(x, tf.matMul(tf.reshape(att, [B * T, H * D]), p[`layers.${i}.wo`]));
         const gateUp = tf.matMul(rmsNorm(x, p[`layers.${i}.mlp_norm`], c.rms_norm_eps), p[`layers.${i}.w_gate_up`]);
-        const [gate, up] = tf.split(gateUp, [F, F], 1);
-        x = tf.add(x, tf.matMul(tf.mul(silu(gate), up), p[`layers.${i}.w_down`]));
+        x = tf.add(x, tf.matMul(swiglu(gateUp as tf.Tensor2D), p[`layers.${i}.w_down`])); // silu(gate) * up
       }
       return rmsNorm(x, p.norm, c.rms_norm_eps) as tf.Tensor2D;
     });
@@ -134,11 +133,6 @@ let nameCounter = 0;
 /** TF.js registers variables by name globally; several models live in one process. */
 export function uniqueName(name: string): string {
   return `${name}#${nameCounter++}`;
-}
-
-/** x * sigmoid(x). */
-export function silu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(x, tf.sigmoid(x));
 }
 
 /** cos and sin tables [max_position, D], each frequency repeated for both halves (as HF Llama). */
