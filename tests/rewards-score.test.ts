@@ -100,6 +100,7 @@ describe('r1 bench rewards', () => {
     expect(line).toMatchObject({ bench: 'rewards', rows: 2000 });
     expect(line.rows_per_s).toBeGreaterThan(0);
     // A third of the generated answers are wrong; one completion in ten breaks the template.
+    expect(line.misjudged).toBe(0);
     expect(line.accuracy_mean).toBeGreaterThan(0.6);
     expect(line.accuracy_mean).toBeLessThan(0.72);
     expect(line.format_mean).toBeCloseTo(0.8, 5);

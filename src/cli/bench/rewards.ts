@@ -13,7 +13,8 @@ export function benchRows(n: number, seed = 0): { prompts: string[]; completions
   const int = (k: number) => Math.floor(rng.next() * k);
   const prompts: string[] = [], completions: string[] = [], rows: Record<string, unknown>[] = [];
   for (let i = 0; i < n; i++) {
-    const a = int(90) + 10, b = int(9) + 2;
+    // Distinct numbers per row, so the parse cache does not flatter the rate.
+    const a = 10 + i, b = int(9) + 2;
     const shapes: [ref: string, right: string, wrong: string][] = [
       [String(a * b), `${a * b}`, `${a * b + 1}`],
       [`\\frac{${a}}{${b}}`, `${a}/${b}`, `\\frac{${b}}{${a}}`],
@@ -22,7 +23,7 @@ export function benchRows(n: number, seed = 0): { prompts: string[]; completions
       [`x^2 + ${2 * b}x + ${b * b}`, `(x+${b})^2`, `(x-${b})^2`],
       [`(${a}, ${b})`, `(${a},${b})`, `(${b},${a})`],
       [`The total is \\boxed{${a + b}} dollars.`, `\\$${a + b}`, `${a - b}`],
-      [`${a},000`, `${a}000`, `${a}00`],
+      [(a * 1000).toLocaleString('en-US'), `${a * 1000}`, `${a * 100}`],
     ];
     const [ref, right, wrong] = shapes[i % shapes.length];
     const answer = int(3) === 0 ? wrong : right;
@@ -34,7 +35,7 @@ export function benchRows(n: number, seed = 0): { prompts: string[]; completions
       : `<think>\n${think}\n</think>\n<answer>\n${answer}\n</answer>`;
     prompts.push(`Problem ${i}: compute the value. Assistant: `);
     completions.push(completion);
-    rows.push({ answer: ref });
+    rows.push({ answer: ref, correct: answer === right });
   }
   return { prompts, completions, rows };
 }
@@ -48,6 +49,9 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   const seconds = (performance.now() - t0) / 1000;
   return [{
     bench: 'rewards', rewards: 'accuracy+format', rows: n, seconds: Number(seconds.toFixed(3)), rows_per_s: Math.round(n / seconds),
-    accuracy_mean: Number(res.stats.accuracy.mean.toFixed(4)), format_mean: Number(res.stats.format.mean.toFixed(4)), bar_seconds: 5 * (n / 10_000),
+    accuracy_mean: Number(res.stats.accuracy.mean.toFixed(4)), format_mean: Number(res.stats.format.mean.toFixed(4)),
+    // Rows the accuracy reward got wrong against how they were generated: 0 unless it has a bug.
+    misjudged: batch.rows.filter((r, i) => (r.correct ? 1 : 0) !== res.byFunction.accuracy[i]).length,
+    bar_seconds: 5 * (n / 10_000),
   }];
 }
