@@ -362,7 +362,8 @@ export function answersEqual(a: Answer, b: Answer): boolean {
   if (a.kind === 'rel' || b.kind === 'rel') {
     if (a.kind === 'rel' && b.kind === 'rel') return relEqual(a, b) || (isAssignment(a) && isAssignment(b) && answersEqual(a.sides[1], b.sides[1]));
     if (a.kind === 'rel') {
-      if (isAssignment(a)) return answersEqual(a.sides[1], b);
+      // A predicted chain of equalities (2 + 2 = 4, x = 2 + 2 = 4) ends with its answer.
+      if (a.ops.every((o) => o === '=')) return answersEqual(a.sides[a.sides.length - 1], b);
       const interval = relToInterval(a);
       return interval !== null && answersEqual(interval, b);
     }

@@ -35,11 +35,6 @@ export type LoadedReward = { name: string; weight: number; fn: RewardFn; close?:
 /** A user module's export is called with the batch and the spec's options. */
 export type UserRewardFn = (batch: RewardBatch, options: Record<string, unknown>) => RewardValue[] | Promise<RewardValue[]>;
 
-/** One line per built-in: name, options with defaults, what it scores. */
-export function describeBuiltins(): string[] {
-  return BUILTIN_REWARDS.map((n) => `${n} ${JSON.stringify(BUILTINS[n].defaults)}: ${BUILTINS[n].doc}`);
-}
-
 /** A reward name that is a module path rather than a built-in. */
 export function isModulePath(name: string): boolean {
   return /^\.{1,2}[\\/]|^[\\/]|^[A-Za-z]:[\\/]/.test(name) || /\.(?:[cm]?[jt]s)(?:#|$)/.test(name);

@@ -115,6 +115,9 @@ const EQUIVALENT: [string, string, boolean][] = [
   ['x = 5', '5', true],
   ['5', 'x=5', true],
   ['x=5', 'y = 5', true],
+  ['2 + 2 = 4', '4', true],
+  ['x = 2 + 2 = 4', '4', true],
+  ['4', '2 + 2 = 4', false], // a reference relation is not read as its right side
   ['x=5', 'x=6', false],
   ['y = 2x + 1', 'y = 1 + 2x', true],
   ['2y = 4x + 2', 'y = 2x + 1', true],
