@@ -107,7 +107,6 @@ function splitTop(s: string, seps: readonly string[]): { parts: string[]; found:
     else if (depth === 0) {
       const sep = seps.find((p) => s.startsWith(p, i) && !(/[a-zA-Z]$/.test(p) && /[a-zA-Z]/.test(s[i + p.length] ?? '')));
       if (sep === undefined) continue;
-      if (sep === '\\' || (c === '\\' && s[i + 1] === '\\')) continue;
       parts.push(s.slice(start, i));
       found.push(sep.trim());
       start = i + sep.length;
