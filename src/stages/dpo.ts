@@ -58,7 +58,7 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
             const even = tf.tensor1d(idx.map((_, b) => 2 * b), 'int32'), odd = tf.tensor1d(idx.map((_, b) => 2 * b + 1), 'int32');
             const pol = sums(policy, seqRows), rf = sums(ref, seqRows);
             const out = dpoLoss(
-              { policyChosen: tf.gather(pol, even), policyRejected: tf.gather(pol, odd), refChosen: tf.gather(rf, even), refRejected: tf.gather(rf, odd) },
+              { policyChosen: tf.gather(pol, even) as tf.Tensor1D, policyRejected: tf.gather(pol, odd) as tf.Tensor1D, refChosen: tf.gather(rf, even) as tf.Tensor1D, refRejected: tf.gather(rf, odd) as tf.Tensor1D },
               { beta: s.beta, lossType: s.loss_type },
             );
             stats.chosen += tf.mean(out.chosenRewards).dataSync()[0];

@@ -4,7 +4,6 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { applyTemplate } from '../data/chat.ts';
 import { writeJsonl } from '../data/io.ts';
 import { Rng } from '../engine/rng.ts';
 import { generate } from '../model/generate.ts';
@@ -13,14 +12,16 @@ import type { Tokenizer } from '../model/tokenizer.ts';
 import { MetricsLogger } from '../metrics/logger.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { EvalStage } from '../recipe/index.ts';
-import { documentIds } from './batches.ts';
+import { encodePrompts } from './prompts.ts';
 import { extractAnswer, answersMatch } from '../../rewards/accuracy.ts';
-import { loadRewards, scoreBatch } from '../../rewards/registry.ts';
+import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts';
 
 export type EvalOptions = {
   k: number; maxNewTokens: number; temperature: number; topP: number; topK: number; stop: string[];
   template: string; promptField: string; rewards: { name: string; weight: number; options: Record<string, unknown> }[];
   seed: number; baseDir: string;
+  /** Name used in error messages. */
+  stage: string;
 };
 
 /** pass@1, maj@k (keyed `maj@<k>`), format_rate, mean_length, per-reward means and per-task pass@1. */
@@ -34,24 +35,23 @@ export type EvalReport = Record<string, number | Record<string, unknown>> & {
 /** Samples k completions per row and scores them. Returns the report and one sample row per completion. */
 export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], o: EvalOptions): Promise<{ report: EvalReport; samples: Row[] }> {
   const rewards = await loadRewards(o.rewards, o.baseDir);
+  const encoded = encodePrompts(rows, { name: o.stage, template: o.template, prompt_field: o.promptField }, tok,
+    { context: model.config.max_position_embeddings, newTokens: o.maxNewTokens, newTokensField: 'max_new_tokens' });
   const prompts: string[] = [], ids: number[][] = [], srcRows: Row[] = [];
-  rows.forEach((row, i) => {
-    const p = row[o.promptField];
-    if (typeof p !== 'string') throw new UserError(`eval: row ${i + 1} has no string field '${o.promptField}'`);
-    const text = applyTemplate(o.template, p);
-    const encoded = documentIds(tok, text);
+  for (const e of encoded) {
     for (let j = 0; j < o.k; j++) {
-      prompts.push(text);
-      ids.push(encoded);
-      srcRows.push(row);
+      prompts.push(e.text);
+      ids.push(e.ids);
+      srcRows.push(e.row);
     }
-  });
+  }
   const completions = generate(model, tok, ids, {
     maxNewTokens: o.maxNewTokens, temperature: o.temperature, topP: o.topP, topK: o.topK,
     stopTokens: [tok.eosId], stopStrings: o.stop, rng: new Rng(o.seed),
   });
   const texts = completions.map((c) => c.text);
   const scored = await scoreBatch(rewards, { prompts, completions: texts, rows: srcRows }, { onError: 'zero' });
+  await closeRewards(rewards);
   const acc = scored.byFunction.accuracy ?? null;
   const fmt = scored.byFunction.format ?? null;
   let pass = 0, maj = 0, format = 0, length = 0;
@@ -97,7 +97,7 @@ export async function runEval(ctx: StageContext, s: EvalStage): Promise<StageRes
   const model = ctx.loadModel();
   const { report, samples } = await evaluate(model, ctx.tokenizer, rows, {
     k: s.num_generations, maxNewTokens: s.max_new_tokens, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stop: s.stop,
-    template: s.template, promptField: s.prompt_field, rewards: s.rewards, seed: ctx.recipe.seed, baseDir: ctx.recipe.recipeDir,
+    template: s.template, promptField: s.prompt_field, rewards: s.rewards, seed: ctx.recipe.seed, baseDir: ctx.recipe.recipeDir, stage: s.name,
   });
   model.dispose();
   mkdirSync(ctx.stageDir, { recursive: true });

@@ -15,7 +15,7 @@ import type { Transformer } from '../model/transformer.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { GrpoStage } from '../recipe/index.ts';
 import { groupAdvantages, grpoLoss } from '../rl/index.ts';
-import { loadRewards, scoreBatch } from '../../rewards/registry.ts';
+import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts';
 import { trainLoop } from '../train/trainer.ts';
 import { batchIndices, documentIds } from './batches.ts';
 import { completionLogprobs, completionMask, type PromptCompletions } from './logprobs.ts';
@@ -163,6 +163,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     },
   );
   await pool?.close();
+  await closeRewards(rewards);
   policy.dispose();
   ref?.dispose();
   return { checkpoint: `${ctx.stageDir}/checkpoint`, summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps } };

@@ -4,15 +4,14 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { applyTemplate } from '../data/chat.ts';
 import { writeJsonl } from '../data/io.ts';
 import { Rng } from '../engine/rng.ts';
 import { generate } from '../model/generate.ts';
 import { MetricsLogger } from '../metrics/logger.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { RejectionSamplingStage } from '../recipe/index.ts';
-import { loadRewards, scoreBatch } from '../../rewards/registry.ts';
-import { documentIds } from './batches.ts';
+import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts';
+import { encodePrompts } from './prompts.ts';
 
 /** Share of word 4-grams that repeat an earlier 4-gram of the same text (0 = none). */
 export function repeatedNgramShare(text: string, n = 4): number {
@@ -39,17 +38,15 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
   const rewards = await loadRewards(specs, ctx.recipe.recipeDir);
   const model = ctx.loadModel();
   const k = s.num_generations;
+  const encoded = encodePrompts(rows, s, tok, { context: model.config.max_position_embeddings, newTokens: s.max_new_tokens, newTokensField: 'max_new_tokens' });
   const prompts: string[] = [], ids: number[][] = [], srcRows: Row[] = [];
-  rows.forEach((row, i) => {
-    const p = row[s.prompt_field];
-    if (typeof p !== 'string') throw new UserError(`stage '${s.name}', row ${i + 1}: no string field '${s.prompt_field}'`);
-    const text = applyTemplate(s.template, p);
+  for (const e of encoded) {
     for (let j = 0; j < k; j++) {
-      prompts.push(text);
-      ids.push(documentIds(tok, text));
-      srcRows.push(row);
+      prompts.push(e.text);
+      ids.push(e.ids);
+      srcRows.push(e.row);
     }
-  });
+  }
   const completions = generate(model, tok, ids, {
     maxNewTokens: s.max_new_tokens, temperature: s.temperature, topP: s.top_p, topK: s.top_k,
     stopTokens: [tok.eosId], stopStrings: s.stop, rng: new Rng(ctx.recipe.seed),
@@ -57,6 +54,7 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
   model.dispose();
   const texts = completions.map((c) => c.text);
   const scored = await scoreBatch(rewards, { prompts, completions: texts, rows: srcRows }, { onError: s.reward_error });
+  await closeRewards(rewards);
   const kept: Row[] = [];
   const perPrompt: { prompt: string; accepted: number; k: number }[] = [];
   const rejectedBy: Record<string, number> = { reward: 0, language: 0, repetition: 0, length: 0, duplicate: 0 };

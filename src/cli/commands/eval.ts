@@ -29,7 +29,7 @@ export function register(program: Command): void {
       if (o.limit) rows = rows.slice(0, Number(o.limit));
       const { report } = await evaluate(model, tok, rows, {
         k: Number(o.numGenerations), maxNewTokens: Number(o.maxNewTokens), temperature: Number(o.temperature), topP: Number(o.topP), topK: 0,
-        stop: [], template: o.template, promptField: 'prompt', seed: Number(o.seed), baseDir: process.cwd(),
+        stop: [], template: o.template, promptField: 'prompt', seed: Number(o.seed), baseDir: process.cwd(), stage: 'eval',
         rewards: o.rewards.split(',').map((name) => ({ name: name.trim(), weight: 1, options: {} })),
       });
       process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -1,0 +1,16 @@
+/** Concatenates documents, each followed by the end-of-text token, into one stream and cuts it into
+ * rows of exactly `length` tokens (the tail that does not fill a row is dropped). */
+export function packSequences(docs: readonly number[][], length: number, eosId: number): number[][] {
+  const rows: number[][] = [];
+  let cur: number[] = [];
+  for (const doc of docs) {
+    for (const id of [...doc, eosId]) {
+      cur.push(id);
+      if (cur.length === length) {
+        rows.push(cur);
+        cur = [];
+      }
+    }
+  }
+  return rows;
+}
