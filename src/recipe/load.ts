@@ -177,7 +177,7 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
     }
     if ('rewards' in s) {
       s.rewards.forEach((r, k) => {
-        if (looksLikePath(r.name) && !existsSync(at(r.name))) add(['stages', i, 'rewards', k, 'name'], `reward module not found: ${at(r.name)}`);
+        if (looksLikePath(r.name) && !existsSync(at(r.name.split('#')[0]))) add(['stages', i, 'rewards', k, 'name'], `reward module not found: ${at(r.name.split('#')[0])}`);
       });
     }
   });

@@ -1,0 +1,76 @@
+import { rmSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/engine/backend.ts';
+import { Rng } from '../src/engine/rng.ts';
+import { readMetrics } from '../src/metrics/logger.ts';
+import { generate } from '../src/model/generate.ts';
+import { Tokenizer } from '../src/model/tokenizer.ts';
+import { Transformer } from '../src/model/transformer.ts';
+import { runRecipe } from '../src/pipeline/run.ts';
+import { loadRecipe } from '../src/recipe/index.ts';
+import { RolloutPool } from '../src/rollout/pool.ts';
+
+const quiet = { log: () => {}, progressStream: Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }) };
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('RL stages end to end (pretrain -> grpo -> dpo on toy tasks)', () => {
+  it('GRPO raises the reward and DPO the preference accuracy', async () => {
+    const recipe = loadRecipe(resolve('tests/fixtures/rl/rl.yaml'));
+    rmSync(resolve('runs/test/rl-micro'), { recursive: true, force: true });
+    const { runDir } = await runRecipe(recipe, quiet);
+
+    const grpo = readMetrics(join(runDir, 'grpo', 'metrics.jsonl'));
+    expect(grpo).toHaveLength(16);
+    for (const key of ['reward', 'reward_std', 'rewards/brevity/mean', 'kl', 'clip_ratio', 'entropy', 'completions/mean_length',
+      'completions/min_length', 'completions/max_length', 'completions/clipped_ratio', 'time/generate_s', 'time/score_s', 'learning_rate']) {
+      expect(grpo[0], key).toHaveProperty(key);
+    }
+    const rewards = grpo.map((r) => r.reward as number);
+    expect(mean(rewards.slice(-3))).toBeGreaterThan(mean(rewards.slice(0, 3)) + 0.2);
+    expect(grpo.at(-1)!.kl as number).toBeGreaterThan(0); // the policy moved away from the reference
+    const samples = readFileSync(join(runDir, 'grpo', 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(samples).toHaveLength(16 * 16);
+    expect(samples[0]).toHaveProperty('advantage');
+
+    const dpo = readMetrics(join(runDir, 'dpo', 'metrics.jsonl'));
+    const acc = dpo.map((r) => r['rewards/accuracies'] as number);
+    expect(acc[0]).toBe(0); // policy == reference: no margin yet
+    expect(acc.at(-1)).toBe(1);
+    expect(dpo.at(-1)!['rewards/margins'] as number).toBeGreaterThan(0);
+    expect(dpo.at(-1)!.loss as number).toBeLessThan(dpo[0].loss as number);
+  });
+});
+
+describe('rollout worker pool', () => {
+  let pool: RolloutPool | null = null;
+  afterAll(async () => pool?.close());
+
+  it('generates what the main thread generates, from weights synced through shared memory', async () => {
+    await initBackend('wasm');
+    const tok = Tokenizer.train(['the cat sat on the mat', 'a dog ran'], { vocabSize: 280 });
+    const config = { vocab_size: tok.vocabSize, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1,
+      intermediate_size: 32, max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true };
+    const model = Transformer.init(config, 11);
+    const prompts = [[1, 2, 3], [4, 5, 6], [7, 8], [9, 10]];
+    const sampling = { maxNewTokens: 8, temperature: 0 };
+    const local = generate(model, tok, prompts, { ...sampling, rng: new Rng(0) });
+    pool = new RolloutPool(2, config, tok, 'wasm');
+    pool.sync(model);
+    const remote = await pool.generate(prompts, sampling, new Rng(0));
+    expect(remote.map((c) => c.tokens)).toEqual(local.map((c) => c.tokens));
+    remote.forEach((c, i) => c.logprobs.forEach((lp, j) => expect(lp).toBeCloseTo(local[i].logprobs[j], 5)));
+    // New weights reach the workers after a sync.
+    const other = Transformer.init(config, 12);
+    for (const [k, v] of Object.entries(model.params)) v.assign(other.params[k]);
+    pool.sync(model);
+    const after = await pool.generate(prompts, sampling, new Rng(0));
+    const expected = generate(model, tok, prompts, { ...sampling, rng: new Rng(0) });
+    expect(after.map((c) => c.tokens)).toEqual(expected.map((c) => c.tokens));
+    after.forEach((c, i) => c.logprobs.forEach((lp, j) => expect(lp).toBeCloseTo(expected[i].logprobs[j], 5)));
+    expect(after[0].logprobs[0]).not.toBeCloseTo(remote[0].logprobs[0], 3);
+    model.dispose();
+    other.dispose();
+  });
+});
