@@ -6,7 +6,8 @@ import type { ModelConfig } from '../src/model/config.ts';
 import { Transformer } from '../src/model/transformer.ts';
 import { AdamW } from '../src/train/adamw.ts';
 import { crossEntropy, tokenLogprobs } from '../src/train/loss.ts';
-import { GradientPool, type LmBatch, lmLoss } from '../src/train/parallel.ts';
+import { LM_LOSS, type LmBatch, lmLoss } from '../src/train/lm-loss.ts';
+import { GradientPool } from '../src/train/parallel.ts';
 import { learningRateAt } from '../src/train/schedule.ts';
 import { accumulate, clipGradients, disposeGrads, lossAndGrads } from '../src/train/step.ts';
 
@@ -102,7 +103,7 @@ describe('data-parallel gradients', () => {
     };
     const single = lossAndGrads(model.params, () => lmLoss(model, batch));
     pool = new GradientPool(1, MICRO, 'wasm');
-    const par = await pool.lossAndGrads(model, batch);
+    const par = await pool.lossAndGrads(model, { module: LM_LOSS, data: batch, rows: B });
     expect(par.loss).toBeCloseTo(single.loss, 5);
     for (const name of Object.keys(single.grads)) {
       const a = single.grads[name].dataSync(), b = par.grads[name].dataSync();

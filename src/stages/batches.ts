@@ -2,7 +2,7 @@
 // whether a run went straight through or was killed and resumed.
 import { availableParallelism } from 'node:os';
 import { Rng } from '../engine/rng.ts';
-import type { LmBatch } from '../train/parallel.ts';
+import type { LmBatch } from '../train/lm-loss.ts';
 
 /** Row indices of micro-batch `index` (0-based, counted over the whole run). */
 export function batchIndices(index: number, batchSize: number, numRows: number, seed: number): number[] {

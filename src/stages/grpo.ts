@@ -1,7 +1,6 @@
 // GRPO (DeepSeekMath; DeepSeek-R1): for each prompt sample a group of G completions, score them with
 // rule-based rewards, use the group-normalised reward as every token's advantage, and maximise the
 // clipped surrogate with a k3 KL penalty to a frozen reference model, mu passes per batch.
-import * as tf from '@tensorflow/tfjs-core';
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
@@ -14,25 +13,34 @@ import { loadModel, saveModel } from '../model/checkpoint.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { GrpoStage } from '../recipe/index.ts';
-import { groupAdvantages, grpoLoss } from '../rl/index.ts';
+import { groupAdvantages } from '../rl/index.ts';
 import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts';
 import { trainLoop } from '../train/trainer.ts';
-import { batchIndices, documentIds } from './batches.ts';
-import { completionLogprobs, completionMask, type PromptCompletions } from './logprobs.ts';
+import { batchIndices, documentIds, trainThreads } from './batches.ts';
+import { GRPO_LOSS, type GrpoBatch } from './grpo-batch.ts';
+import { completionLogprobs, type PromptCompletions } from './logprobs.ts';
 
 /** One step's rollouts, ready for the updates. */
 type Rollouts = PromptCompletions & {
   completions: Completion[];
+  /** The reference model's log-probs of each completion token (computed once per step). */
+  ref: number[][] | null;
   advantages: number[];
   /** 1 where a completion counts in the loss (0: truncated and masked, or a dropped group). */
   keep: number[];
 };
 
-/** The sampling policy's log-probs (pi_old), as generation recorded them: [rows, Tc]. */
-function oldLogprobs(r: Rollouts, rows: number[], width: number): tf.Tensor2D {
-  const out = new Float32Array(rows.length * width);
-  rows.forEach((i, b) => r.completions[i].logprobs.forEach((v, j) => j < width && (out[b * width + j] = v)));
-  return tf.tensor2d(out, [rows.length, width]);
+/** The frozen reference's log-probs of every completion token, in chunks of `chunk` rows. */
+function referenceLogprobs(ref: Transformer, r: Rollouts, temperature: number, chunk: number): number[][] {
+  const out: number[][] = [];
+  for (let from = 0; from < r.inputs.length; from += chunk) {
+    const rows = Array.from({ length: Math.min(chunk, r.inputs.length - from) }, (_, j) => from + j);
+    const lp = completionLogprobs(ref, r, rows, temperature);
+    const values = lp.arraySync();
+    lp.dispose();
+    rows.forEach((i, b) => out.push(values[b].slice(0, r.completions[i].tokens.length)));
+  }
+  return out;
 }
 
 export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageResult> {
@@ -58,7 +66,6 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   const workers = defaultWorkers(s.rollout_workers);
   const pool = workers > 0 ? new RolloutPool(workers, policy.config, tok, activeBackend()) : null;
   let rollouts: Rollouts | null = null;
-  let updateStats = { kl: 0, clip: 0, n: 0 };
   const accum = s.gradient_accumulation_steps;
 
   const prepare = async (step: number, rng: Rng) => {
@@ -102,8 +109,8 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
       }
       return c.tokens.length > 0 ? 1 : 0;
     });
-    rollouts = { inputs: promptIds.map((p, i) => [...p, ...completions[i].tokens]), promptLengths: promptIds.map((p) => p.length), completions, advantages, keep };
-    updateStats = { kl: 0, clip: 0, n: 0 };
+    rollouts = { inputs: promptIds.map((p, i) => [...p, ...completions[i].tokens]), promptLengths: promptIds.map((p) => p.length), completions, advantages, keep, ref: null };
+    if (ref) rollouts.ref = referenceLogprobs(ref, rollouts, s.temperature, Math.ceil(B / accum));
     for (let i = 0; i < texts.length; i++) {
       appendFileSync(samplesFile, JSON.stringify({
         step: step + 1, prompt: promptTexts[i], completion: texts[i], reward: scored.total[i], advantage: advantages[i],
@@ -133,33 +140,23 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     const m = micro % accum;
     const per = Math.ceil(B / accum);
     const rowsOf = Array.from({ length: Math.min(per, B - m * per) }, (_, j) => m * per + j);
-    const Tc = Math.max(1, ...rowsOf.map((i) => r.completions[i].tokens.length));
-    const tokens = rowsOf.reduce((a, i) => a + r.completions[i].tokens.length * r.keep[i], 0);
-    return {
-      tokens,
-      loss: () => {
-        const mask = completionMask(r, rowsOf, Tc, (i) => r.keep[i]);
-        const old = oldLogprobs(r, rowsOf, Tc);
-        const refLp = ref ? tf.keep(completionLogprobs(ref, r, rowsOf, s.temperature)) : null;
-        const out = grpoLoss(
-          { logprobs: completionLogprobs(policy, r, rowsOf, s.temperature), oldLogprobs: old, refLogprobs: refLp, advantages: tf.tensor1d(rowsOf.map((i) => r.advantages[i])), mask },
-          { epsilon: s.epsilon, epsilonHigh: s.epsilon_high, beta: s.beta, lossType: s.loss_type },
-        );
-        updateStats.kl += out.kl.dataSync()[0];
-        updateStats.clip += out.clipFraction.dataSync()[0];
-        updateStats.n++;
-        refLp?.dispose();
-        return out.loss;
-      },
+    const batch: GrpoBatch = {
+      inputs: rowsOf.map((i) => r.inputs[i]), promptLengths: rowsOf.map((i) => r.promptLengths[i]),
+      old: rowsOf.map((i) => r.completions[i].logprobs), ref: r.ref ? rowsOf.map((i) => r.ref![i]) : null,
+      advantages: rowsOf.map((i) => r.advantages[i]), keep: rowsOf.map((i) => r.keep[i]),
+      width: Math.max(1, ...rowsOf.map((i) => r.completions[i].tokens.length)), temperature: s.temperature,
+      opts: { epsilon: s.epsilon, epsilonHigh: s.epsilon_high, beta: s.beta, lossType: s.loss_type },
     };
+    const tokens = rowsOf.reduce((a, i) => a + r.completions[i].tokens.length * r.keep[i], 0);
+    return { tokens, job: { module: GRPO_LOSS, data: batch, rows: rowsOf.length } };
   };
 
   const result = await trainLoop(
     { stage: s.name, stageDir: ctx.stageDir, model: policy, config: s, totalSteps: s.max_steps, seed: ctx.recipe.seed, hash: ctx.hash,
-      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream },
+      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream,
+      threads: trainThreads(s.train_workers), backend: activeBackend() },
     {
       prepare, microBatch, updatesPerStep: s.num_iterations,
-      after: () => ({ kl: updateStats.kl / Math.max(1, updateStats.n), clip_ratio: updateStats.clip / Math.max(1, updateStats.n) }),
     },
   );
   await pool?.close();

@@ -8,13 +8,13 @@ import { tokenLogprobs } from '../train/loss.ts';
 export type PromptCompletions = { inputs: number[][]; promptLengths: number[] };
 
 /** log pi(token) of the completion tokens of the given rows under `model` with logits divided by
- * `temperature`: [rows, Tc] with Tc the longest completion; entries past a completion are junk and
- * must be masked. Differentiable with respect to the model's weights. */
-export function completionLogprobs(model: Transformer, batch: PromptCompletions, rows: number[], temperature = 1): tf.Tensor2D {
+ * `temperature`: [rows, width] (default: the longest completion); entries past a completion are junk
+ * and must be masked. Differentiable with respect to the model's weights. */
+export function completionLogprobs(model: Transformer, batch: PromptCompletions, rows: number[], temperature = 1, width?: number): tf.Tensor2D {
   return tf.tidy(() => {
     const B = rows.length;
     const T = Math.max(...rows.map((i) => batch.inputs[i].length)) - 1;
-    const Tc = Math.max(1, ...rows.map((i) => batch.inputs[i].length - batch.promptLengths[i]));
+    const Tc = width ?? Math.max(1, ...rows.map((i) => batch.inputs[i].length - batch.promptLengths[i]));
     const inputs = new Int32Array(B * T), targets = new Int32Array(B * T), pick = new Int32Array(B * Tc);
     rows.forEach((i, b) => {
       const seq = batch.inputs[i];

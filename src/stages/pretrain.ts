@@ -2,7 +2,7 @@
 import { UserError } from '../errors.ts';
 import type { StageContext, StageResult } from '../pipeline/context.ts';
 import type { PretrainStage } from '../recipe/index.ts';
-import { type LmBatch, lmLoss } from '../train/parallel.ts';
+import { LM_LOSS, type LmBatch } from '../train/lm-loss.ts';
 import { activeBackend } from '../engine/backend.ts';
 import { trainLoop } from '../train/trainer.ts';
 import { batchIndices, totalSteps, trainThreads } from './batches.ts';
@@ -37,7 +37,7 @@ export async function runPretrain(ctx: StageContext, s: PretrainStage): Promise<
           inputs: Int32Array.from(idx.flatMap((i) => windows[i].slice(0, T))), targets: Int32Array.from(idx.flatMap((i) => windows[i].slice(1))),
           weights: null, B, T,
         };
-        return { tokens: B * T, lm, loss: () => lmLoss(model, lm) };
+        return { tokens: B * T, job: { module: LM_LOSS, data: lm, rows: B } };
       },
     },
   );

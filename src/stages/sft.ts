@@ -5,7 +5,7 @@ import { applyTemplate, renderChat, type ChatMessage } from '../data/chat.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { SftStage } from '../recipe/index.ts';
-import { lmLoss } from '../train/parallel.ts';
+import { LM_LOSS } from '../train/lm-loss.ts';
 import { activeBackend } from '../engine/backend.ts';
 import { trainLoop } from '../train/trainer.ts';
 import { batchIndices, padBatch, totalSteps, trainThreads, type WeightedSequence } from './batches.ts';
@@ -75,7 +75,7 @@ export async function runSft(ctx: StageContext, s: SftStage): Promise<StageResul
         const batch = idx.map((i) => examples[i]);
         const tokens = batch.reduce((a, e) => a + e.weights.reduce((x, y) => x + y, 0), 0);
         const lm = padBatch(batch, tok.padId);
-        return { tokens, lm, loss: () => lmLoss(model, lm) };
+        return { tokens, job: { module: LM_LOSS, data: lm, rows: lm.B } };
       },
     },
   );

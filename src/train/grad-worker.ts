@@ -4,8 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../engine/backend.ts';
 import { Transformer, parameterShapes } from '../model/transformer.ts';
-import { type GradReply, type GradRequest, type GradWorkerInit, lmLoss } from './parallel.ts';
-import { lossAndGrads } from './step.ts';
+import { type GradReply, type GradRequest, type GradWorkerInit, localLossAndGrads } from './parallel.ts';
 
 const init = workerData as GradWorkerInit;
 await initBackend(init.backend);
@@ -15,7 +14,7 @@ const shapes = Object.entries(parameterShapes(init.config));
 const model = Transformer.init(init.config, 0);
 let version = -1;
 
-parentPort!.on('message', (req: GradRequest) => {
+parentPort!.on('message', async (req: GradRequest) => {
   let reply: GradReply;
   try {
     if (req.version !== version) {
@@ -27,7 +26,7 @@ parentPort!.on('message', (req: GradRequest) => {
       }
       version = req.version;
     }
-    const r = lossAndGrads(model.params, () => lmLoss(model, req.batch));
+    const r = await localLossAndGrads(model, req.module, req.data);
     let off = 0;
     for (const [name] of shapes) {
       const g = r.grads[name].dataSync() as Float32Array;
@@ -35,7 +34,7 @@ parentPort!.on('message', (req: GradRequest) => {
       off += g.length;
       r.grads[name].dispose();
     }
-    reply = { id: req.id, loss: r.loss };
+    reply = { id: req.id, loss: r.loss, metrics: r.metrics };
   } catch (e) {
     reply = { id: req.id, error: (e as Error).stack ?? String(e) };
   }

@@ -1,40 +1,33 @@
-// Data-parallel gradients over worker threads: each optimiser step's batch is split by rows; the
-// main thread computes one shard while each worker computes another on its replica of the model.
-// Weights go to the workers through one SharedArrayBuffer (written once per step); gradients come
-// back through one SharedArrayBuffer per worker. The main thread sums them, weighted by each
-// shard's share of the loss tokens, and applies the optimiser, so replicas never drift.
+// Data-parallel gradients over worker threads: each micro-batch is split by rows; the main thread
+// computes one shard while each worker computes another on its replica of the model. Weights go to
+// the workers through one SharedArrayBuffer (written once per optimiser step); gradients come back
+// through one SharedArrayBuffer per worker. The main thread sums them, weighted by each shard's
+// share of the loss, and applies the optimiser, so replicas never drift. The loss is any module of
+// the ShardableLoss shape, imported by URL on both sides.
 import * as tf from '@tensorflow/tfjs-core';
 import { Worker } from 'node:worker_threads';
 import type { ModelConfig } from '../model/config.ts';
 import { type Transformer, parameterShapes } from '../model/transformer.ts';
-import { crossEntropy } from './loss.ts';
+import { type ShardedJob, lossModule } from './sharded.ts';
 import { type Grads, lossAndGrads } from './step.ts';
 
-/** A language-model micro-batch as plain arrays: next-token targets with per-token weights. */
-export type LmBatch = { inputs: Int32Array; targets: Int32Array; weights: Float32Array | null; B: number; T: number };
-
-export type GradRequest = { id: number; version: number; batch: LmBatch };
-export type GradReply = { id: number; loss?: number; error?: string };
+export type GradRequest = { id: number; version: number; module: string; data: unknown };
+export type GradReply = { id: number; loss?: number; metrics?: Record<string, number>; error?: string };
 export type GradWorkerInit = { backend: string; config: ModelConfig; weights: SharedArrayBuffer; grads: SharedArrayBuffer };
 
-/** The loss of an LM batch: mean cross-entropy over weighted target tokens. */
-export function lmLoss(model: Transformer, b: LmBatch): tf.Scalar {
-  return tf.tidy(() => {
-    const logits = model.logits(model.hidden(tf.tensor2d(b.inputs, [b.B, b.T], 'int32')));
-    return crossEntropy(logits, tf.tensor1d(b.targets, 'int32'), b.weights ? tf.tensor1d(b.weights) : null);
+export type ShardedResult = { loss: number; grads: Grads; metrics: Record<string, number> };
+
+/** Loss, gradients and metrics of a job on this thread. */
+export async function localLossAndGrads(model: Transformer, module: string, data: unknown): Promise<ShardedResult> {
+  const mod = await lossModule(module);
+  const metrics: Record<string, number> = {};
+  const r = lossAndGrads(model.params, () => {
+    const out = mod.loss(model, data);
+    for (const [k, v] of Object.entries(out.metrics ?? {})) metrics[k] = v.dataSync()[0];
+    return out.loss;
   });
+  return { ...r, metrics };
 }
-
-/** Rows [from, to) of a batch. */
-export function sliceBatch(b: LmBatch, from: number, to: number): LmBatch {
-  const T = b.T;
-  return {
-    inputs: b.inputs.slice(from * T, to * T), targets: b.targets.slice(from * T, to * T),
-    weights: b.weights ? b.weights.slice(from * T, to * T) : null, B: to - from, T,
-  };
-}
-
-const lossWeight = (b: LmBatch) => (b.weights ? b.weights.reduce((a, x) => a + x, 0) : b.B * b.T);
 
 export class GradientPool {
   private readonly workers: Worker[] = [];
@@ -90,48 +83,52 @@ export class GradientPool {
     this.synced = this.version;
   }
 
-  /** Loss and summed gradients of `batch`, its rows split across the main thread and the workers.
-   * Equal to lossAndGrads(lmLoss(batch)) up to float rounding. */
-  async lossAndGrads(model: Transformer, batch: LmBatch): Promise<{ loss: number; grads: Grads }> {
+  /** Loss, summed gradients and metrics of a job, its rows split across the main thread and the
+   * workers. Equal to localLossAndGrads up to float rounding. */
+  async lossAndGrads(model: Transformer, job: ShardedJob): Promise<ShardedResult> {
     await this.ready;
     this.publish(model);
-    const n = this.threads;
-    const per = Math.ceil(batch.B / n);
-    const shards = Array.from({ length: n }, (_, i) => sliceBatch(batch, Math.min(batch.B, i * per), Math.min(batch.B, (i + 1) * per))).filter((s) => s.B > 0);
-    const total = shards.reduce((a, s) => a + lossWeight(s), 0);
-    const remote = shards.slice(1).map((s, i) => this.call(i, s));
-    const mine = lossAndGrads(model.params, () => lmLoss(model, shards[0]));
+    const mod = await lossModule(job.module);
+    const per = Math.ceil(job.rows / this.threads);
+    const shards: unknown[] = [];
+    for (let from = 0; from < job.rows; from += per) shards.push(mod.slice(job.data, from, Math.min(job.rows, from + per)));
+    const weights = shards.map((s) => mod.weight(s));
+    const total = weights.reduce((a, b) => a + b, 0) || 1;
+    const remote = shards.slice(1).map((s, i) => this.call(i, job.module, s));
+    const mine = await localLossAndGrads(model, job.module, shards[0]);
     const replies = await Promise.all(remote);
-    const w0 = lossWeight(shards[0]) / total;
-    let loss = mine.loss * w0;
+    const share = weights.map((w) => w / total);
+    let loss = mine.loss * share[0];
+    const metrics: Record<string, number> = {};
+    for (const [k, v] of Object.entries(mine.metrics)) metrics[k] = v * share[0];
+    replies.forEach((r, i) => {
+      loss += r.loss! * share[i + 1];
+      for (const [k, v] of Object.entries(r.metrics ?? {})) metrics[k] = (metrics[k] ?? 0) + v * share[i + 1];
+    });
     const grads: Grads = {};
     let off = 0;
     this.names.forEach((name, k) => {
       const size = this.shapes[k].reduce((a, b) => a * b, 1);
       grads[name] = tf.tidy(() => {
-        let g = tf.mul(mine.grads[name], w0);
-        replies.forEach((_, i) => {
-          const wi = lossWeight(shards[i + 1]) / total;
-          g = tf.add(g, tf.mul(tf.tensor(this.grads[i].subarray(off, off + size), this.shapes[k]), wi));
-        });
+        let g = tf.mul(mine.grads[name], share[0]);
+        replies.forEach((_, i) => (g = tf.add(g, tf.mul(tf.tensor(this.grads[i].subarray(off, off + size), this.shapes[k]), share[i + 1]))));
         return g;
       });
       mine.grads[name].dispose();
       off += size;
     });
-    replies.forEach((r, i) => (loss += r * (lossWeight(shards[i + 1]) / total)));
-    return { loss, grads };
+    return { loss, grads, metrics };
   }
 
-  private call(i: number, batch: LmBatch): Promise<number> {
+  private call(i: number, module: string, data: unknown): Promise<GradReply> {
     const w = this.workers[i];
-    const req: GradRequest = { id: this.nextId++, version: this.version, batch };
+    const req: GradRequest = { id: this.nextId++, version: this.version, module, data };
     return new Promise((resolve, reject) => {
       const onMessage = (r: GradReply) => {
         if (r.id !== req.id) return;
         w.off('message', onMessage);
         if (r.error !== undefined) reject(new Error(`gradient worker failed: ${r.error}`));
-        else resolve(r.loss!);
+        else resolve(r);
       };
       w.on('message', onMessage);
       w.postMessage(req);

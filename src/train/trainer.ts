@@ -12,7 +12,8 @@ import { writeDirAtomic, writeModelFiles } from '../model/checkpoint.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWState } from './adamw.ts';
 import { learningRateAt, type ScheduleType } from './schedule.ts';
-import { GradientPool, type LmBatch } from './parallel.ts';
+import { GradientPool, localLossAndGrads } from './parallel.ts';
+import type { ShardedJob } from './sharded.ts';
 import { accumulate, clipGradients, disposeGrads, lossAndGrads } from './step.ts';
 
 /** The optimiser fields of a training stage (TRL names). */
@@ -32,10 +33,11 @@ export type TrainingConfig = {
 };
 
 export type MicroBatch = {
-  /** The loss of this micro-batch; its gradient is averaged over the accumulation steps. */
-  loss: () => tf.Scalar;
-  /** The same batch as plain arrays, when its loss is lmLoss: lets gradient workers share it. */
-  lm?: LmBatch;
+  /** The loss of this micro-batch, computed on this thread; its gradient is averaged over the
+   * accumulation steps. */
+  loss?: () => tf.Scalar;
+  /** Or the batch for a shardable loss module, which gradient workers can split by rows. */
+  job?: ShardedJob;
   /** Tokens the micro-batch trains on (for tokens/s). */
   tokens: number;
 };
@@ -68,7 +70,7 @@ export type TrainLoopOptions = {
   /** Called with the stage folder of each finished checkpoint (the tokenizer is copied in by the caller). */
   onCheckpoint?: (dir: string) => void;
   progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
-  /** Threads computing gradients of LM batches (1 = the main thread alone). */
+  /** Threads computing gradients of sharded jobs (1 = the main thread alone). */
   threads?: number;
   backend?: string;
 };
@@ -105,12 +107,17 @@ export async function trainLoop(opts: TrainLoopOptions, hooks: StepHooks): Promi
       const prepared = hooks.prepare ? await hooks.prepare(step, rng) : {};
       const lr = learningRateAt(step, schedule);
       const updates = hooks.updatesPerStep ?? 1;
-      let lossSum = 0, gradNorm = 0;
+      let lossSum = 0, gradNorm = 0, jobCount = 0;
+      const jobMetrics: Record<string, number> = {};
       for (let u = 0; u < updates; u++) {
         let grads = null;
         for (let micro = 0; micro < c.gradient_accumulation_steps; micro++) {
           const mb = hooks.microBatch(step, u * c.gradient_accumulation_steps + micro, rng);
-          const r = pool && mb.lm ? await pool.lossAndGrads(model, mb.lm) : lossAndGrads(model.params, mb.loss);
+          const r = mb.job
+            ? pool ? await pool.lossAndGrads(model, mb.job) : await localLossAndGrads(model, mb.job.module, mb.job.data)
+            : { ...lossAndGrads(model.params, mb.loss!), metrics: {} };
+          for (const [k, v] of Object.entries(r.metrics)) jobMetrics[k] = (jobMetrics[k] ?? 0) + v;
+          jobCount++;
           grads = accumulate(grads, r.grads);
           lossSum += r.loss;
           tokensSeen += mb.tokens;
@@ -123,6 +130,7 @@ export async function trainLoop(opts: TrainLoopOptions, hooks: StepHooks): Promi
       lastLoss = lossSum / (updates * c.gradient_accumulation_steps);
       const done = step + 1;
       const extra = hooks.after?.(step) ?? {};
+      for (const [k, v] of Object.entries(jobMetrics)) extra[k] = v / jobCount;
       if (done % c.logging_steps === 0 || done === totalSteps) {
         const row = logger.log({ step: done, loss: lastLoss, learning_rate: lr, grad_norm: gradNorm, num_tokens: tokensSeen, step_time_s: (performance.now() - t0) / 1000, ...prepared, ...extra });
         progress.update(done, { loss: lastLoss, tokens_per_s: row.tokens_per_s as number | null });

@@ -8,7 +8,8 @@ import { TINY, parameterCount } from '../../model/config.ts';
 import { Transformer } from '../../model/transformer.ts';
 import { AdamW } from '../../train/adamw.ts';
 import { Rng } from '../../engine/rng.ts';
-import { GradientPool, type LmBatch, lmLoss } from '../../train/parallel.ts';
+import { LM_LOSS, type LmBatch, lmLoss } from '../../train/lm-loss.ts';
+import { GradientPool } from '../../train/parallel.ts';
 import { clipGradients, disposeGrads, lossAndGrads } from '../../train/step.ts';
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]> {
@@ -29,7 +30,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     const opt = new AdamW(model.params);
     const pool = threads > 1 ? new GradientPool(threads - 1, config, backend) : null;
     const step = async () => {
-      const { grads } = pool ? await pool.lossAndGrads(model, batch) : lossAndGrads(model.params, () => lmLoss(model, batch));
+      const { grads } = pool ? await pool.lossAndGrads(model, { module: LM_LOSS, data: batch, rows: B }) : lossAndGrads(model.params, () => lmLoss(model, batch));
       clipGradients(grads, 1);
       opt.apply(grads, 3e-4);
       pool?.invalidate();
