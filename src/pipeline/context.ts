@@ -45,11 +45,11 @@ export function makeContext(recipe: Recipe, index: number, runDir: string, hash:
     loadModel: () => {
       const src = modelSource(recipe, index);
       if (src.kind === 'init') {
-        const vocab = recipe.model.vocab_size || tokenizer.vocabSize;
+        const vocab = stage.init_config?.vocab_size || recipe.model.vocab_size || tokenizer.vocabSize;
         if (vocab < tokenizer.vocabSize) {
           throw new UserError(`model.vocab_size (${vocab}) is smaller than the tokenizer's vocabulary (${tokenizer.vocabSize})`);
         }
-        return Transformer.init({ ...recipe.model, vocab_size: vocab }, recipe.seed);
+        return Transformer.init({ ...recipe.model, ...(stage.init_config ?? {}), vocab_size: vocab }, recipe.seed);
       }
       const dir = src.kind === 'stage' ? stageCheckpoint(runDir, src.stage) : src.path;
       if (!existsSync(join(dir, 'model.safetensors'))) {

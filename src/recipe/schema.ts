@@ -69,6 +69,10 @@ const stageBase = <T extends StageType>(type: T) => ({
     .describe('where the weights come from: null = the previous stage (fresh init for the first), a stage name, "init", or a checkpoint directory'),
   datasets: z.array(z.string()).default([]).describe('dataset files (.jsonl/.json/.parquet) or names of earlier stages whose output dataset to read'),
   max_samples: int().positive().nullable().default(null).describe('use at most this many rows of the datasets (null = all)'),
+  init_config: ModelConfig.partial()
+    .nullable()
+    .default(null)
+    .describe('architecture changes for a stage that starts from a fresh init (model: init), e.g. a smaller student to distill into'),
 });
 
 /** Optimiser, schedule and bookkeeping fields of the training stages. */
