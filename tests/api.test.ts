@@ -9,3 +9,12 @@ describe('package entry', () => {
     expect(api.groupAdvantages([1, 0], 2, { scale: 'none' })).toEqual([0.5, -0.5]);
   });
 });
+
+describe('plain-JavaScript entry', () => {
+  it('re-exports every value that src/index.ts exports', async () => {
+    const { readFileSync } = await import('node:fs');
+    const bin = readFileSync('bin/index.js', 'utf8');
+    const src = await import('../src/index.ts');
+    for (const name of Object.keys(src)) expect(bin, name).toContain(name);
+  });
+});
