@@ -1,0 +1,93 @@
+// Test cases and how a run is judged: the accepted test layouts, line-by-line output comparison and
+// deep equality of function results. Pure functions, shared by the pool and its workers.
+import { UserError } from '../src/errors.ts';
+
+export type StdioTest = { input: string; output: string };
+export type CallTest = { fn: string; args: unknown[]; expected: unknown };
+export type Test = StdioTest | CallTest;
+export type Status = 'pass' | 'fail' | 'error' | 'timeout' | 'memory';
+export type TestResult = { status: Status; detail?: string };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const show = (v: unknown) => {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? s.slice(0, 80) + '...' : s;
+};
+/** Inputs and outputs may come as a list of lines (some datasets store them so). */
+const text = (v: unknown): string | null => (typeof v === 'string' ? v : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join('\n') : null);
+
+function oneTest(t: unknown, where: string): Test {
+  if (!isObject(t)) throw new UserError(`${where}: a test is an object, got ${show(t)}`);
+  if ('fn' in t || 'fn_name' in t) {
+    const fn = t.fn ?? t.fn_name, args = t.args ?? t.input, expected = 'expected' in t ? t.expected : t.output;
+    if (typeof fn !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(fn)) throw new UserError(`${where}.fn: a function name, got ${show(fn)}`);
+    if (!Array.isArray(args)) throw new UserError(`${where}.args: an array of arguments, got ${show(args)}`);
+    return { fn, args, expected };
+  }
+  const input = text(t.input ?? ''), output = text(t.output);
+  if (input === null) throw new UserError(`${where}.input: a string, got ${show(t.input)}`);
+  if (output === null) throw new UserError(`${where}.output: a string, got ${show(t.output)}`);
+  if (t.type !== undefined && t.type !== 'stdin_stdout') throw new UserError(`${where}.type: only 'stdin_stdout' is supported, got ${show(t.type)}`);
+  return { input, output };
+}
+
+/** The tests in any accepted layout, as a flat list: `[{input, output}]`, `[{fn, args, expected}]`,
+ * open-r1's `verification_info` ({ test_cases }), APPS' `{ inputs, outputs, fn_name? }`, or a JSON
+ * string of one of these. Throws a UserError naming the bad field. */
+export function normalizeTests(tests: unknown, where = 'tests'): Test[] {
+  if (typeof tests === 'string') {
+    try {
+      tests = JSON.parse(tests);
+    } catch {
+      throw new UserError(`${where}: a string must hold JSON tests, got ${show(tests)}`);
+    }
+  }
+  if (Array.isArray(tests)) return tests.map((t, i) => oneTest(t, `${where}[${i}]`));
+  if (isObject(tests)) {
+    if ('test_cases' in tests) return normalizeTests(tests.test_cases, `${where}.test_cases`);
+    if (Array.isArray(tests.inputs) && Array.isArray(tests.outputs)) {
+      const { inputs, outputs, fn_name } = tests;
+      if (inputs.length !== outputs.length) throw new UserError(`${where}: ${inputs.length} inputs but ${outputs.length} outputs`);
+      return inputs.map((input, i) =>
+        typeof fn_name === 'string' ? oneTest({ fn: fn_name, args: input, expected: outputs[i] }, `${where}.inputs[${i}]`) : oneTest({ input, output: outputs[i] }, `${where}.inputs[${i}]`),
+      );
+    }
+  }
+  throw new UserError(`${where}: expected a list of { input, output } or { fn, args, expected } tests, got ${show(tests)}`);
+}
+
+const lines = (s: string) => s.replace(/\r\n?/g, '\n').split('\n').map((l) => l.trimEnd());
+
+/** Output against the expected one, line by line, trailing white space and trailing blank lines
+ * ignored; the first difference as detail. */
+export function compareOutput(got: string, expected: string): TestResult {
+  const a = lines(got), b = lines(expected);
+  while (a.length && a[a.length - 1] === '') a.pop();
+  while (b.length && b[b.length - 1] === '') b.pop();
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (a[i] !== b[i]) return { status: 'fail', detail: `line ${i + 1}: expected ${show(b[i] ?? '<end>')}, got ${show(a[i] ?? '<end>')}` };
+  }
+  return { status: 'pass' };
+}
+
+/** Deep equality of JSON-like values; floats within 1e-9 relative; null and undefined are one. */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b || (a == null && b == null)) return true;
+  if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b)) || (Number.isNaN(a) && Number.isNaN(b));
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+  if (isObject(a) && isObject(b)) {
+    const ka = Object.keys(a), kb = Object.keys(b);
+    return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
+  }
+  return false;
+}
+
+export function compareValue(got: unknown, expected: unknown): TestResult {
+  return deepEqual(got, expected) ? { status: 'pass' } : { status: 'fail', detail: `expected ${show(expected)}, got ${show(got)}` };
+}
+
+/** The first lines of an error message, short enough for a log line. */
+export function errorDetail(message: string, maxLines = 3): string {
+  const s = message.split('\n').filter((l) => l.trim()).slice(0, maxLines).join('\n');
+  return s.length > 300 ? s.slice(0, 300) + '...' : s;
+}
