@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SPECIAL_TOKENS, Tokenizer } from '../src/model/tokenizer.ts';
+import { PRETOKENIZE_PATTERN, SPECIAL_TOKENS, Tokenizer } from '../src/model/tokenizer.ts';
 
 const corpus = [
   'The quick brown fox jumps over the lazy dog. 12 + 30 = 42.',
@@ -13,6 +13,45 @@ const corpus = [
 ];
 const texts = Array.from({ length: 200 }, (_, i) => corpus[i % corpus.length] + ` ${i}`);
 const tok = Tokenizer.train(texts, { vocabSize: 400 });
+
+/** Textbook BPE: recount every pair after each merge (slow, obviously right). Returns the merges. */
+function referenceMerges(texts: string[], vocabSize: number): string[] {
+  const re = new RegExp(PRETOKENIZE_PATTERN, 'gu');
+  const counts = new Map<string, number>();
+  const specials = /<\|[a-z_]+\|>|<\/?(?:think|answer)>/;
+  for (const t of texts) for (const part of t.split(specials)) for (const [w] of part.matchAll(re)) counts.set(w, (counts.get(w) ?? 0) + 1);
+  const byteChar = (tok.toJSON() as any).model.vocab as Record<string, number>;
+  const chars: string[] = [];
+  for (const [c, id] of Object.entries(byteChar)) if (id < 256) chars[id] = c;
+  let words = [...counts].map(([w, c]) => ({ ids: Array.from(new TextEncoder().encode(w)), c }));
+  const symbols = [...chars];
+  const merges: string[] = [];
+  while (symbols.length < vocabSize - SPECIAL_TOKENS.length) {
+    const pairs = new Map<string, { a: number; b: number; n: number }>();
+    for (const w of words) for (let i = 0; i + 1 < w.ids.length; i++) {
+      const key = `${w.ids[i]},${w.ids[i + 1]}`;
+      const p = pairs.get(key) ?? { a: w.ids[i], b: w.ids[i + 1], n: 0 };
+      p.n += w.c;
+      pairs.set(key, p);
+    }
+    let best: { a: number; b: number; n: number } | undefined;
+    for (const p of pairs.values()) if (!best || p.n > best.n || (p.n === best.n && (p.a < best.a || (p.a === best.a && p.b < best.b)))) best = p;
+    if (!best || best.n < 2) break;
+    const { a, b } = best;
+    let id = symbols.indexOf(symbols[a] + symbols[b]);
+    if (id < 0) id = symbols.push(symbols[a] + symbols[b]) - 1;
+    merges.push(`${symbols[a]} ${symbols[b]}`);
+    words = words.map(({ ids, c }) => {
+      const out: number[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        if (ids[i] === a && ids[i + 1] === b) out.push(id), i++;
+        else out.push(ids[i]);
+      }
+      return { ids: out, c };
+    });
+  }
+  return merges;
+}
 
 describe('byte-level BPE tokenizer', () => {
   it('learns merges that shorten English and Chinese text', () => {
@@ -70,7 +109,52 @@ describe('byte-level BPE tokenizer', () => {
     writeFileSync(file, '{"model": {"type": "WordPiece"}}');
     expect(() => Tokenizer.load(file)).toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a byte-level BPE.*WordPiece`));
     writeFileSync(file, '{"model": ');
-    expect(() => Tokenizer.load(dir)).toThrow(/not valid JSON/);
+    expect(() => Tokenizer.load(dir)).toThrow(/tokenizer\.json: not valid JSON/);
+    const json = tok.toJSON() as any;
+    json.model.merges[3] = 'no such';
+    writeFileSync(file, JSON.stringify(json));
+    expect(() => Tokenizer.load(file)).toThrow(/tokenizer\.json: .*model\.merges\[3\] "no such"/);
+  });
+
+  it('loads merges written as pairs (newer HF format)', () => {
+    const json = tok.toJSON() as any;
+    json.model.merges = json.model.merges.map((m: string) => m.split(' '));
+    const loaded = Tokenizer.fromJSON(json);
+    for (const s of corpus) expect(loaded.encode(s)).toEqual(tok.encode(s));
+    expect(loaded.vocabSize).toBe(tok.vocabSize);
+  });
+
+  it('learns the same merges as textbook BPE (incremental pair counts are exact)', () => {
+    const m = (t: Tokenizer) => (t.toJSON() as any).model.merges;
+    expect(m(Tokenizer.train(texts, { vocabSize: 400 }))).toEqual(referenceMerges(texts, 400));
+    // Runs of one letter, alternations and shared CJK bytes stress overlapping and neighbouring merges.
+    const word = fc.array(fc.constantFrom('a', 'b', 'ab', '中', '文', ' ', '1'), { maxLength: 12 }).map((p) => p.join(''));
+    fc.assert(fc.property(fc.array(word, { minLength: 1, maxLength: 12 }), fc.integer({ min: 270, max: 300 }), (ts, v) => {
+      expect(m(Tokenizer.train(ts, { vocabSize: v }))).toEqual(referenceMerges(ts, v));
+    }), { numRuns: 150 });
+  });
+
+  it('encodes with the learned merges as a plain BPE would', () => {
+    // After training, every corpus word must come out as the reference BPE merges it.
+    const merges: string[] = (tok.toJSON() as any).model.merges;
+    const rank = new Map(merges.map((x, i) => [x, i]));
+    const vocab = (tok.toJSON() as any).model.vocab as Record<string, number>;
+    const byteChar: string[] = [];
+    for (const [c, id] of Object.entries(vocab)) if (id < 256) byteChar[id] = c;
+    const re = new RegExp(PRETOKENIZE_PATTERN, 'gu');
+    for (const text of corpus) for (const [w] of text.replace(/<\/?(think|answer)>/g, '').matchAll(re)) {
+      let parts = Array.from(new TextEncoder().encode(w), (b) => byteChar[b]);
+      for (;;) {
+        let best = -1;
+        for (let i = 0; i + 1 < parts.length; i++) {
+          const r = rank.get(`${parts[i]} ${parts[i + 1]}`);
+          if (r !== undefined && (best < 0 || r < rank.get(`${parts[best]} ${parts[best + 1]}`)!)) best = i;
+        }
+        if (best < 0) break;
+        parts = [...parts.slice(0, best), parts[best] + parts[best + 1], ...parts.slice(best + 2)];
+      }
+      expect(tok.encode(w)).toEqual(parts.map((p) => vocab[p]));
+    }
   });
 
   it('trains deterministically', () => {

@@ -1,7 +1,7 @@
 // Byte-level BPE (GPT-2 / Llama 3 style): text is split into pre-tokens by a regex, each pre-token's
 // UTF-8 bytes become symbols, and learned merges join frequent adjacent pairs. Every string
 // round-trips, in any language. Saved as Hugging Face `tokenizer.json`, which other tools read.
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { writeFileAtomic } from '../engine/safetensors.ts';
@@ -32,24 +32,42 @@ const CHAR_BYTE = new Map(BYTE_CHAR.map((c, b) => [c, b]));
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
 
+/** Counts the regex pre-tokens of texts, with special tokens cut out first. */
+function countWords(texts: Iterable<string>, specials: readonly string[]): Map<string, number> {
+  const splitter = new RegExp(PRETOKENIZE_PATTERN, 'gu');
+  const specialRe = new RegExp(specials.map(escapeRegExp).join('|') || '(?!)', 'g');
+  const counts = new Map<string, number>();
+  for (const text of texts) {
+    for (const part of text.split(specialRe)) {
+      for (const m of part.matchAll(splitter)) counts.set(m[0], (counts.get(m[0]) ?? 0) + 1);
+    }
+  }
+  return counts;
+}
+
 export class Tokenizer {
   readonly bosId: number;
   readonly eosId: number;
   readonly padId: number;
   private readonly vocab: Map<string, number>;
   private readonly tokens: string[];
-  private readonly ranks: Map<string, number>;
+  private readonly merges: (readonly [string, string])[];
+  /** left id * pairBase + right id -> [rank, merged id]. */
+  private readonly pairBase: number;
+  private readonly mergeOf = new Map<number, readonly [number, number]>();
+  private readonly byteIds: number[];
   private readonly specials: Map<string, number>;
   private readonly specialPattern: RegExp | null;
   private readonly splitter = new RegExp(PRETOKENIZE_PATTERN, 'gu');
   private readonly cache = new Map<string, number[]>();
 
-  /** vocab: token string -> id; merges in rank order ("a b"); specials appended to the vocab. */
-  constructor(vocab: Map<string, number>, merges: readonly string[], specials: readonly string[]) {
+  /** vocab: token string -> id, holding the 256 byte characters and every merge result;
+   * merges in rank order as [left, right] (or "left right"); specials get new ids unless in vocab. */
+  constructor(vocab: Map<string, number>, merges: readonly (string | readonly [string, string])[], specials: readonly string[]) {
     this.vocab = new Map(vocab);
-    this.ranks = new Map(merges.map((m, i) => [m, i]));
     this.specials = new Map();
-    let next = Math.max(-1, ...this.vocab.values()) + 1;
+    let next = 0;
+    for (const id of this.vocab.values()) next = Math.max(next, id + 1);
     for (const s of specials) {
       const id = this.vocab.get(s) ?? next++;
       this.vocab.set(s, id);
@@ -57,6 +75,13 @@ export class Tokenizer {
     }
     this.tokens = [];
     for (const [t, id] of this.vocab) this.tokens[id] = t;
+    this.byteIds = BYTE_CHAR.map((c) => this.vocab.get(c)!);
+    this.pairBase = this.tokens.length;
+    this.merges = merges.map((m) => (typeof m === 'string' ? splitMerge(m) : [m[0], m[1]] as const));
+    this.merges.forEach(([l, r], rank) => {
+      const key = this.vocab.get(l)! * this.pairBase + this.vocab.get(r)!;
+      if (!this.mergeOf.has(key)) this.mergeOf.set(key, [rank, this.vocab.get(l + r)!]);
+    });
     this.specialPattern = this.specials.size
       ? new RegExp(`(${[...this.specials.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|')})`, 'g')
       : null;
@@ -66,90 +91,101 @@ export class Tokenizer {
     this.padId = id('<|pad|>') >= 0 ? id('<|pad|>') : this.eosId;
   }
 
-  /** Learns merges from texts until the vocabulary (bytes + merges + specials) reaches vocabSize. */
+  /** Learns merges from texts until the vocabulary (bytes + merges + specials) reaches vocabSize,
+   * or no pair occurs minFrequency (default 2) times. Deterministic: ties go to the smaller id pair. */
   static train(texts: Iterable<string>, opts: { vocabSize: number; specialTokens?: readonly string[]; minFrequency?: number }): Tokenizer {
     const specials = opts.specialTokens ?? SPECIAL_TOKENS;
-    const numMerges = opts.vocabSize - 256 - specials.length;
-    if (numMerges < 0) throw new UserError(`vocab_size ${opts.vocabSize} is below the 256 bytes + ${specials.length} special tokens`);
-    const splitter = new RegExp(PRETOKENIZE_PATTERN, 'gu');
-    const specialRe = new RegExp(specials.map(escapeRegExp).join('|') || '(?!)', 'g');
-    // Count pre-token words once.
-    const wordCounts = new Map<string, number>();
-    for (const text of texts) {
-      for (const part of text.split(specialRe)) {
-        for (const m of part.matchAll(splitter)) wordCounts.set(m[0], (wordCounts.get(m[0]) ?? 0) + 1);
-      }
-    }
-    const symbols: string[] = [...BYTE_CHAR];
-    const symbolId = new Map(symbols.map((s, i) => [s, i]));
-    const words: number[][] = [], freqs: number[] = [];
-    for (const [w, c] of wordCounts) {
-      words.push(Array.from(utf8.encode(w), (b) => b));
+    const target = opts.vocabSize - specials.length;
+    if (!(target >= 256)) throw new UserError(`vocab_size ${opts.vocabSize} is below the 256 bytes + ${specials.length} special tokens`);
+    const minFreq = Math.max(1, opts.minFrequency ?? 2);
+    const words: (readonly number[])[] = [], freqs: number[] = [];
+    for (const [w, c] of countWords(texts, specials)) {
+      words.push(Array.from(utf8.encode(w)));
       freqs.push(c);
     }
-    // Pair statistics, updated incrementally as merges rewrite the words that contain them.
-    const pairKey = (a: number, b: number) => a * 1_000_003 + b;
+    // Pair counts over all words (weighted by word count), and which words hold each pair.
+    // A merge rewrites only the words holding its pair, and changes only the pairs next to it.
+    const base = target; // ids stay below it, so pair keys stay small integers
     const pairCount = new Map<number, number>();
     const pairWords = new Map<number, Set<number>>();
-    const addPairs = (wi: number, sign: number) => {
-      const w = words[wi];
-      for (let i = 0; i + 1 < w.length; i++) {
-        const k = pairKey(w[i], w[i + 1]);
-        pairCount.set(k, (pairCount.get(k) ?? 0) + sign * freqs[wi]);
-        if (sign > 0) {
-          let set = pairWords.get(k);
-          if (!set) pairWords.set(k, (set = new Set()));
-          set.add(wi);
-        }
-      }
+    const addWord = (k: number, wi: number) => {
+      let set = pairWords.get(k);
+      if (!set) pairWords.set(k, (set = new Set()));
+      set.add(wi);
     };
-    words.forEach((_, wi) => addPairs(wi, 1));
-    const heap = new MaxHeap();
+    words.forEach((w, wi) => {
+      for (let i = 0; i + 1 < w.length; i++) {
+        const k = w[i] * base + w[i + 1];
+        pairCount.set(k, (pairCount.get(k) ?? 0) + freqs[wi]);
+        addWord(k, wi);
+      }
+    });
+    const heap = new MaxHeap(); // may hold stale counts; an entry counts only if it matches pairCount
     for (const [k, c] of pairCount) heap.push(c, k);
-    const merges: string[] = [];
-    const minFreq = opts.minFrequency ?? 2;
-    while (merges.length < numMerges) {
+    const symbols: string[] = [...BYTE_CHAR];
+    const symbolId = new Map(symbols.map((s, i) => [s, i]));
+    const merges: [string, string][] = [];
+    while (symbols.length < target) {
       const top = heap.pop();
       if (!top) break;
       const [count, k] = top;
-      if (pairCount.get(k) !== count) continue; // stale entry
+      if (pairCount.get(k) !== count) continue;
       if (count < minFreq) break;
-      const a = Math.floor(k / 1_000_003), b = k % 1_000_003;
+      const a = Math.floor(k / base), b = k % base;
       const merged = symbols[a] + symbols[b];
-      const id = symbols.length;
-      symbols.push(merged);
-      symbolId.set(merged, id);
-      merges.push(`${symbols[a]} ${symbols[b]}`);
-      const touched = new Set<number>();
-      for (const wi of pairWords.get(k) ?? []) {
-        const w = words[wi];
-        let found = false;
-        for (let i = 0; i + 1 < w.length; i++) if (w[i] === a && w[i + 1] === b) found = true;
-        if (!found) continue;
-        addPairs(wi, -1);
-        const next: number[] = [];
+      // Different merge paths can spell the same token; it keeps one id (as HF's trainer does).
+      let id = symbolId.get(merged);
+      if (id === undefined) {
+        id = symbols.length;
+        symbols.push(merged);
+        symbolId.set(merged, id);
+      }
+      merges.push([symbols[a], symbols[b]]);
+      const delta = new Map<number, number>();
+      const bump = (pk: number, d: number) => delta.set(pk, (delta.get(pk) ?? 0) + d);
+      for (const wi of pairWords.get(k)!) {
+        const w = words[wi], f = freqs[wi];
+        // Merge left to right; old pairs touching a merged position go, new pairs touching one come.
+        const nw: number[] = [];
+        let lastFresh = -2; // index in nw of the last merged token
         for (let i = 0; i < w.length; i++) {
           if (i + 1 < w.length && w[i] === a && w[i + 1] === b) {
-            next.push(id);
+            if (i > 0 && lastFresh !== nw.length - 1) bump(w[i - 1] * base + a, -f); // left neighbour, unless just merged
+            bump(k, -f);
+            if (i + 2 < w.length) bump(b * base + w[i + 2], -f);
+            if (nw.length) {
+              const pk = nw[nw.length - 1] * base + id;
+              bump(pk, f);
+              addWord(pk, wi);
+            }
+            nw.push(id);
+            lastFresh = nw.length - 1;
             i++;
-          } else next.push(w[i]);
+          } else {
+            if (lastFresh === nw.length - 1) {
+              const pk = id * base + w[i];
+              bump(pk, f);
+              addWord(pk, wi);
+            }
+            nw.push(w[i]);
+          }
         }
-        words[wi] = next;
-        addPairs(wi, 1);
-        touched.add(wi);
+        if (lastFresh < 0) continue; // an earlier merge already removed the pair from this word
+        words[wi] = nw;
       }
-      pairWords.delete(k);
-      pairCount.delete(k);
-      // Re-offer the counts that changed.
-      for (const wi of touched) {
-        const w = words[wi];
-        for (let i = 0; i + 1 < w.length; i++) {
-          const pk = pairKey(w[i], w[i + 1]);
-          heap.push(pairCount.get(pk)!, pk);
+      for (const [pk, d] of delta) {
+        if (d === 0) continue;
+        const c = (pairCount.get(pk) ?? 0) + d;
+        if (c > 0) {
+          pairCount.set(pk, c);
+          heap.push(c, pk);
+        } else {
+          pairCount.delete(pk);
+          pairWords.delete(pk);
         }
       }
     }
-    return new Tokenizer(new Map(symbols.map((s, i) => [s, i])), merges, specials);
+    return new Tokenizer(symbolId, merges, specials);
   }
 
   get vocabSize(): number {
@@ -177,24 +213,29 @@ export class Tokenizer {
     return out;
   }
 
+  /** BPE of one pre-token: repeatedly merge the lowest-rank pair present (all its occurrences). */
   private encodeWord(word: string): number[] {
     const hit = this.cache.get(word);
     if (hit) return hit;
-    let parts = Array.from(utf8.encode(word), (b) => BYTE_CHAR[b]);
-    while (parts.length > 1) {
-      let best = -1, bestRank = Infinity;
-      for (let i = 0; i + 1 < parts.length; i++) {
-        const r = this.ranks.get(`${parts[i]} ${parts[i + 1]}`);
-        if (r !== undefined && r < bestRank) {
-          bestRank = r;
-          best = i;
-        }
+    const ids = Array.from(utf8.encode(word), (b) => this.byteIds[b]);
+    for (;;) {
+      let bestRank = Infinity, bestKey = -1, into = -1;
+      for (let i = 0; i + 1 < ids.length; i++) {
+        const key = ids[i] * this.pairBase + ids[i + 1];
+        const m = this.mergeOf.get(key);
+        if (m && m[0] < bestRank) [bestRank, bestKey, into] = [m[0], key, m[1]];
       }
-      if (best < 0) break;
-      parts = [...parts.slice(0, best), parts[best] + parts[best + 1], ...parts.slice(best + 2)];
+      if (bestKey < 0) break;
+      let j = 0;
+      for (let i = 0; i < ids.length; i++) {
+        if (i + 1 < ids.length && ids[i] * this.pairBase + ids[i + 1] === bestKey) {
+          ids[j++] = into;
+          i++;
+        } else ids[j++] = ids[i];
+      }
+      ids.length = j;
     }
-    const ids = parts.map((t) => this.vocab.get(t)!);
-    if (this.cache.size > 100_000) this.cache.clear();
+    if (this.cache.size >= 100_000) this.cache.clear(); // bounds memory on endless unique words
     this.cache.set(word, ids);
     return ids;
   }
@@ -245,24 +286,41 @@ export class Tokenizer {
       model: {
         type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
         fuse_unk: false, byte_fallback: false, ignore_merges: false,
-        vocab, merges: [...this.ranks.keys()],
+        vocab, merges: this.merges.map(([l, r]) => `${l} ${r}`),
       },
     };
   }
 
+  /** Tokenizer from tokenizer.json content; source names the file in errors. */
   static fromJSON(json: unknown, source = 'tokenizer.json'): Tokenizer {
     const bad = (why: string) => new UserError(`${source}: not a byte-level BPE tokenizer.json: ${why}`);
-    const j = json as { model?: { type?: string; vocab?: Record<string, number>; merges?: (string | [string, string])[] }; added_tokens?: { id: number; content: string }[] };
-    if (!j || typeof j !== 'object' || !j.model) throw bad('no model');
-    if (j.model.type !== 'BPE') throw bad(`model.type is ${j.model.type}`);
-    if (!j.model.vocab || typeof j.model.vocab !== 'object') throw bad('no model.vocab');
-    if (!Array.isArray(j.model.merges)) throw bad('no model.merges');
-    const vocab = new Map(Object.entries(j.model.vocab));
-    for (const c of BYTE_CHAR) if (!vocab.has(c)) throw bad('a byte token is missing');
-    const added = j.added_tokens ?? [];
-    for (const a of added) vocab.set(a.content, a.id);
-    const merges = j.model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m));
-    return new Tokenizer(vocab, merges, added.map((a) => a.content));
+    const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+    if (!isObj(json) || !isObj(json.model)) throw bad('no "model" object');
+    const model = json.model;
+    if (model.type !== 'BPE') throw bad(`model.type is ${JSON.stringify(model.type)}, expected "BPE"`);
+    if (!isObj(model.vocab)) throw bad('no model.vocab object');
+    if (!Array.isArray(model.merges)) throw bad('no model.merges array');
+    const vocab = new Map<string, number>();
+    for (const [t, id] of Object.entries(model.vocab)) {
+      if (!Number.isInteger(id) || (id as number) < 0) throw bad(`model.vocab[${JSON.stringify(t)}] is not a token id`);
+      vocab.set(t, id as number);
+    }
+    for (const c of BYTE_CHAR) if (!vocab.has(c)) throw bad(`model.vocab lacks the byte token ${JSON.stringify(c)}`);
+    const merges = model.merges.map((m: unknown, i): [string, string] => {
+      const pair = typeof m === 'string' ? splitMerge(m) : m;
+      const ok = Array.isArray(pair) && pair.length === 2 && pair.every((t) => typeof t === 'string' && vocab.has(t)) && vocab.has(pair[0] + pair[1]);
+      if (!ok) throw bad(`model.merges[${i}] ${JSON.stringify(m)} is not a pair of tokens merging into a token of model.vocab`);
+      return pair as [string, string];
+    });
+    const added = json.added_tokens ?? [];
+    if (!Array.isArray(added)) throw bad('added_tokens is not an array');
+    const specials: string[] = [];
+    added.forEach((a: unknown, i) => {
+      if (!isObj(a) || typeof a.content !== 'string' || !Number.isInteger(a.id)) throw bad(`added_tokens[${i}] needs a string "content" and an integer "id"`);
+      vocab.set(a.content, a.id as number);
+      specials.push(a.content);
+    });
+    return new Tokenizer(vocab, merges, specials);
   }
 
   /** Writes dir/tokenizer.json (atomically) and dir/tokenizer_config.json. */
@@ -270,10 +328,10 @@ export class Tokenizer {
     mkdirSync(dir, { recursive: true });
     writeFileAtomic(join(dir, 'tokenizer.json'), [JSON.stringify(this.toJSON())]);
     const t = (id: number) => this.tokens[id] ?? null;
-    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({
+    writeFileAtomic(join(dir, 'tokenizer_config.json'), [JSON.stringify({
       tokenizer_class: 'PreTrainedTokenizerFast', bos_token: t(this.bosId), eos_token: t(this.eosId), pad_token: t(this.padId),
       model_max_length: 1_000_000, clean_up_tokenization_spaces: false,
-    }, null, 2) + '\n');
+    }, null, 2) + '\n']);
   }
 
   /** Loads a tokenizer.json file, or the one in a directory. */
@@ -293,6 +351,12 @@ export class Tokenizer {
     }
     return Tokenizer.fromJSON(json, file);
   }
+}
+
+/** "left right" -> [left, right]; byte-level tokens never hold a space. */
+function splitMerge(m: string): [string, string] {
+  const i = m.indexOf(' ');
+  return [m.slice(0, i), m.slice(i + 1)];
 }
 
 function escapeRegExp(s: string): string {
