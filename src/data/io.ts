@@ -16,7 +16,7 @@ export async function readRows(file: string): Promise<Row[]> {
     const buf = readFileSync(file);
     try {
       const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-      return (await parquetReadObjects({ file: ab })) as Row[];
+      return ((await parquetReadObjects({ file: ab })) as Row[]).map((r) => plainNumbers(r) as Row);
     } catch (e) {
       throw new UserError(`dataset ${file}: not a readable Parquet file (${(e as Error).message})`);
     }
@@ -49,6 +49,17 @@ export async function readRows(file: string): Promise<Row[]> {
     rows.push(row as Row);
   }
   return rows;
+}
+
+/** BigInt (hyparquet's INT64) as a number where it fits exactly, else as a string, recursively:
+ * the rest of the code (and JSON) expects plain values. */
+function plainNumbers(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (Array.isArray(v)) return v.map(plainNumbers);
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainNumbers(x)]));
+  }
+  return v;
 }
 
 /** Writes rows as JSON Lines via a temporary file and a rename. */
