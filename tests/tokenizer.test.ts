@@ -44,8 +44,10 @@ function referenceMerges(texts: string[], vocabSize: number): string[] {
     words = words.map(({ ids, c }) => {
       const out: number[] = [];
       for (let i = 0; i < ids.length; i++) {
-        if (ids[i] === a && ids[i + 1] === b) out.push(id), i++;
-        else out.push(ids[i]);
+        if (ids[i] === a && ids[i + 1] === b) {
+          out.push(id);
+          i++;
+        } else out.push(ids[i]);
       }
       return { ids: out, c };
     });
