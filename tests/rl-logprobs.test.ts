@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
 import { maskedMean, tokenEntropy, tokenLogprobs } from '../src/rl/index.ts';
 
@@ -45,6 +45,23 @@ describe('tokenLogprobs', () => {
     const ours = (x: tf.Tensor) => tf.sum(tf.exp(tokenLogprobs(x as tf.Tensor3D, y)));
     const a = tf.grad(ours)(z).dataSync(), b = tf.grad(ref)(z).dataSync();
     a.forEach((v, i) => expect(v).toBeCloseTo(b[i], 5));
+  });
+});
+
+describe('tokenLogprobs on the wasm backend', () => {
+  afterAll(async () => {
+    await initBackend('cpu');
+  });
+  it('gives the same values and gradient as on cpu', async () => {
+    const run = () => {
+      const z = tf.tensor3d(Array.from({ length: 30 }, (_, i) => Math.sin(i * 1.7)), [2, 3, 5]);
+      const y = tf.tensor2d([[0, 4, 2], [1, 1, 3]], [2, 3], 'int32');
+      return [tokenLogprobs(z, y), tf.grad((x: tf.Tensor) => tf.sum(tf.exp(tokenLogprobs(x as tf.Tensor3D, y))))(z)].map((t) => Array.from(t.dataSync()));
+    };
+    const cpu = run();
+    await initBackend('wasm');
+    const wasm = run();
+    cpu.forEach((xs, k) => xs.forEach((v, i) => expect(wasm[k][i]).toBeCloseTo(v, 5)));
   });
 });
 

@@ -21,7 +21,8 @@ export function tokenLogprobs(logits: tf.Tensor3D, targets: tf.Tensor2D): tf.Ten
       value: tf.reshape(tf.sub(picked, tf.reshape(lse, [N])), [B, T]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [zs, lses, ys] = saved;
-        const onehot = tf.oneHot(ys, V, 1, 0, 'float32');
+        // int32 then cast: the wasm backend's OneHot (4.22) writes integer bits into a float32 output.
+        const onehot = tf.cast(tf.oneHot(ys, V), 'float32');
         const d = tf.mul(tf.sub(onehot, tf.exp(tf.sub(zs, lses))), tf.reshape(dy, [N, 1]));
         return tf.reshape(d, [B, T, V]);
       },
