@@ -51,12 +51,14 @@ const DIFF_PHRASES: ((p: Problem) => string)[] = [
   (p) => `${p.a} 减 ${p.b} 等于 ${p.result}。`,
 ];
 
-/** A corpus problem: mostly in the operand range of the prompts, some larger; never a test problem. */
-function corpusProblem(rng: Rng, exclude: ReadonlySet<string>): Problem {
+/** A training problem: mostly in the operand range of the prompts, some larger. Neither it nor a
+ * step of its worked solution is a test problem, so no training text states a held-out fact. */
+function corpusProblem(rng: Rng, exclude: ReadonlySet<string>, o: ProblemOptions = { differenceShare: 0.3 }): Problem {
   for (;;) {
     const wide = rng.next() < 0.2;
-    const p = makeProblem(rng, wide ? { min: 0, max: 99, differenceShare: 0.3 } : { ...OPERANDS, differenceShare: 0.3 });
-    if (!exclude.has(problemKey(p))) return p;
+    const p = makeProblem(rng, wide ? { ...o, min: 0, max: 99 } : { ...o, ...OPERANDS });
+    const steps = [...workedSteps(p).matchAll(/(\d+) ([+-]) (\d+) =/g)].map((m) => `${m[1]}${m[2]}${m[3]}`);
+    if (!exclude.has(problemKey(p)) && !steps.some((k) => exclude.has(k))) return p;
   }
 }
 
@@ -142,16 +144,19 @@ function corpus(rng: Rng, exclude: ReadonlySet<string>): { text: string }[] {
 // ---- SFT, chat and preference sets -------------------------------------------------------------
 
 /** R1's cold start: a longer, readable chain of thought that checks itself, then the answer. */
-function coldStart(rng: Rng, n: number): { prompt: string; completion: string }[] {
+function coldStart(rng: Rng, n: number, exclude: ReadonlySet<string>): { prompt: string; completion: string }[] {
   return Array.from({ length: n }, () => {
-    const p = makeProblem(rng, { ...OPERANDS, differenceShare: 0.25 });
-    const check = p.kind === 'sum' ? `${p.result} - ${p.b} = ${p.a}` : `${p.result} + ${p.b} = ${p.a}`;
+    let p: Problem, check: string;
+    do {
+      p = corpusProblem(rng, exclude, { differenceShare: 0.25 });
+      check = p.kind === 'sum' ? `${p.result} - ${p.b} = ${p.a}` : `${p.result} + ${p.b} = ${p.a}`;
+    } while (exclude.has(check.replace(/ = .*/, '').replace(/ /g, ''))); // the check must not state a test fact either
     const thought = `I need ${expression(p)}. ${workedSteps(p)} Let me check: ${check}, which is right. So the answer is ${p.result}.`;
     return { prompt: question(p), completion: ` <think> ${thought} </think> <answer> ${p.result} </answer>` };
   });
 }
 
-function chatRows(rng: Rng, n: number): { messages: { role: string; content: string }[] }[] {
+function chatRows(rng: Rng, n: number, exclude: ReadonlySet<string>): { messages: { role: string; content: string }[] }[] {
   const kinds: (() => [string, string])[] = [
     () => {
       const [en, zh] = sentencePair(rng);
@@ -164,7 +169,7 @@ function chatRows(rng: Rng, n: number): { messages: { role: string; content: str
     () => pick(rng, [['Hello!', 'Hello! How can I help you today?'], ['Hi, who are you?', 'I am a small assistant. I can do sums and translate short sentences.'],
       ['Thank you.', 'You are welcome.'], ['你好！', '你好！有什么可以帮你的吗？'], ['Good morning.', 'Good morning! What would you like to do?']] as [string, string][]),
     () => {
-      const p = makeProblem(rng, { ...OPERANDS, differenceShare: 0.3 });
+      const p = corpusProblem(rng, exclude);
       return [`Please tell me ${p.a} ${p.kind === 'sum' ? 'plus' : 'minus'} ${p.b}.`, `${p.a} ${p.kind === 'sum' ? 'plus' : 'minus'} ${p.b} is ${p.result}.`];
     },
     () => {
@@ -188,7 +193,7 @@ function preferences(rng: Rng, n: number, exclude: ReadonlySet<string>): { promp
     const wrong = p.result + pick(rng, [-10, -2, -1, 1, 2, 10]);
     // Half the pairs differ in the answer only, half in the form only.
     const rejected = rng.next() < 0.5 ? ` <think> ${expression(p)} = ${wrong}. </think> <answer> ${wrong} </answer>` : pick(rng, [
-      () => ` ${p.result}. User: ${question(makeProblem(rng, OPERANDS))}`,
+      () => ` ${p.result}. User: ${question(corpusProblem(rng, exclude))}`,
       () => ` <answer> ${p.result} </answer>`,
       () => ` <think> ${workedSteps(p)} </think> <answer> ${p.result}`,
     ])();
@@ -261,8 +266,8 @@ function main(outDir: string): void {
     ['sums.jsonl', train],
     ['sums-test.jsonl', test.map(taskRow)],
     ['corpus.jsonl', corpus(rng, testKeys)],
-    ['cold-start.jsonl', coldStart(rng, 300)],
-    ['chat.jsonl', chatRows(rng, 300)],
+    ['cold-start.jsonl', coldStart(rng, 300, testKeys)],
+    ['chat.jsonl', chatRows(rng, 300, testKeys)],
     ['preferences.jsonl', preferences(rng, 400, testKeys)],
     ['code-problems.jsonl', codeProblems()],
   ];
