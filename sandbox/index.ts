@@ -5,7 +5,7 @@
 // past its wall-clock limit has its worker killed and replaced, so a hostile program costs its own
 // time budget and never the pool.
 import { availableParallelism } from 'node:os';
-import Piscina from 'piscina';
+import { Piscina } from 'piscina';
 import { UserError } from '../src/errors.ts';
 import { CURRENT, DEFAULT_LIMITS, FIRST_STATUS, INTERRUPT, STATUS_CODES, controlBlock, type Language, type Limits, type WorkerJob } from './protocol.ts';
 import { normalizeTests, type TestResult } from './tests.ts';

@@ -28,7 +28,12 @@ function isolateFor(memoryMb: number): Compiled {
 
 type State = { out: string; err: string; truncated: boolean; exitCode: number | null; callDone: boolean; callResult: string | null; callError: string | null };
 
-const message = (e: unknown) => (e instanceof Error ? (e.stack && e.stack.startsWith(e.name) ? e.stack : `${e.name}: ${e.message}`) : String(e));
+/** The error and its frames inside the program; the host's frames are not the program's business. */
+function message(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const stack = e.stack && e.stack.startsWith(e.name) ? e.stack : `${e.name}: ${e.message}`;
+  return stack.split('\n').filter((l) => !/isolated-vm boundary|\(node:|\(file:|\/sandbox\/|^\s+at (tracked|runJavaScript|async)/.test(l)).join('\n');
+}
 const isTimeout = (e: unknown) => e instanceof Error && /timed out/i.test(e.message);
 
 /** One test in a fresh context. `script` is the program compiled in `c.isolate`. */
@@ -92,7 +97,7 @@ function judge(test: Test, s: State, failure: unknown, cap: number): TestResult 
   if (s.truncated) return { status: 'fail', detail: `output limit of ${cap} characters exceeded` };
   if (failure !== null && s.exitCode === null) {
     if (isTimeout(failure)) return { status: 'timeout', detail: 'time limit exceeded' };
-    if (failure instanceof RangeError && /allocation failed|memory/i.test(failure.message)) return { status: 'memory', detail: errorDetail(failure.message) };
+    if (failure instanceof RangeError && /allocation failed|memory|Invalid (string|array|typed array) length/i.test(failure.message)) return { status: 'memory', detail: errorDetail(failure.message) };
     return { status: 'error', detail: errorDetail(message(failure)) };
   }
   if (s.exitCode) return { status: 'error', detail: `exit code ${s.exitCode}${s.err ? ': ' + errorDetail(s.err, 2) : ''}` };
@@ -116,7 +121,7 @@ export default async function runJavaScript(job: WorkerJob): Promise<TestResult[
         try {
           compiled = { c, script: c.isolate.compileScriptSync(job.code, { filename: 'main.js' }) };
         } catch (e) {
-          compiled = { error: errorDetail(message(e)) };
+          compiled = { error: errorDetail(message(e), 1) };
         }
       }
       return 'error' in compiled ? { status: 'error', detail: compiled.error } : runTest(c, compiled.script, job.tests[i], job);
