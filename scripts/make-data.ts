@@ -1,207 +1,307 @@
 // Writes the shipped data under data/ (deterministic: same seed, same bytes). Run with
 //   npx tsx scripts/make-data.ts [outDir]
 //
-// The story the data tells, at toy scale, is R1-Zero's: the pretraining corpus teaches arithmetic
-// in many phrasings, and the R1-Zero prompt template appears in it; but after that template the
-// corpus Assistant mostly chats on through several turns without tags, and only a small share of
-// its answers use <think> ... </think> <answer> ... </answer>. So the base model knows its sums but
-// rarely answers in the required form (and its rambling ends on another number, which the accuracy
-// reward reads as its answer). GRPO with accuracy + format rewards has to find the format.
-import { mkdirSync } from 'node:fs';
+// The story the data tells, at toy scale, is R1-Zero's. The pretraining corpus teaches sums of two
+// numbers 0-99 in many phrasings, and holds the R1-Zero prompt template verbatim (so the tokenizer
+// learns its words and the prompt stays short). After that template the corpus Assistant answers in
+// the full <think> ... </think> <answer> ... </answer> form only now and then; more often it breaks
+// the tags, or answers bare and chats on to other sums (whose numbers the accuracy reward then reads
+// as its answer). So the base model knows its sums and can sample the format, but rarely does both:
+// accuracy + format rewards start low, and GRPO has to find the form.
+import { mkdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonl } from '../src/data/io.ts';
 import { applyTemplate } from '../src/data/chat.ts';
 import { Rng } from '../src/engine/rng.ts';
-import { distinctProblems, expression, makeProblem, problemKey, question, taskRow, workedSteps, type Problem, type ProblemOptions } from '../src/data/tasks.ts';
+import {
+  distinctProblems, expression, factKey, makeProblem, placeValueSteps, question, taskRow, workedSteps,
+  type Problem, type ProblemOptions,
+} from '../src/data/tasks.ts';
 
 const SEED = 20250122;
-/** Operand range of the GRPO prompts and most corpus facts. */
-const OPERANDS: ProblemOptions = { min: 1, max: 50 };
-const CORPUS_DOCS = 16000;
+/** Operands of every sum in the data: the prompts, the held-out set and the corpus. */
+const OPERANDS: ProblemOptions = { min: 0, max: 99 };
+const COUNTS = { train: 2000, test: 200, corpus: 14000, coldStart: 300, chat: 300, preferences: 300 };
 /** Shares of corpus documents; the rest are arithmetic statements. */
-const SHARE = { tagged: 0.03, templateChat: 0.09, chat: 0.15, prose: 0.15 };
+const SHARE = { template: 0.09, chat: 0.08, prose: 0.13 };
+/** How the Assistant answers after the R1-Zero template in the corpus: the full form rarely. */
+const TEMPLATE_STYLE = { full: 0.2, malformed: 0.35 }; // the rest: a bare answer, chatting on
 
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(xs.length)];
 
-// ---- arithmetic in many phrasings -------------------------------------------------------------
+type Exclude = ReadonlySet<string>;
 
-const SUM_PHRASES: ((p: Problem) => string)[] = [
-  (p) => `${expression(p)} = ${p.result}`,
-  (p) => `${p.a} plus ${p.b} is ${p.result}.`,
-  (p) => `${p.a} plus ${p.b} equals ${p.result}.`,
-  (p) => `What is ${p.a} plus ${p.b}? ${p.result}.`,
-  (p) => `${question(p)} ${p.result}.`,
-  (p) => `${question(p)} It is ${p.result}.`,
-  (p) => `The sum of ${p.a} and ${p.b} is ${p.result}.`,
-  (p) => `Add ${p.b} to ${p.a} and you get ${p.result}.`,
-  (p) => `${expression(p)}: ${workedSteps(p)}`,
-  (p) => `To find ${expression(p)}, ${workedSteps(p)} So ${expression(p)} = ${p.result}.`,
-  (p) => `${p.a} 加 ${p.b} 等于 ${p.result}。`,
-  (p) => `${p.a} 和 ${p.b} 的和是 ${p.result}。`,
-];
-
-const DIFF_PHRASES: ((p: Problem) => string)[] = [
-  (p) => `${expression(p)} = ${p.result}`,
-  (p) => `${p.a} minus ${p.b} is ${p.result}.`,
-  (p) => `What is ${p.a} minus ${p.b}? ${p.result}.`,
-  (p) => `${question(p)} ${p.result}.`,
-  (p) => `The difference between ${p.a} and ${p.b} is ${p.result}.`,
-  (p) => `Take ${p.b} from ${p.a} and ${p.result} is left.`,
-  (p) => `${expression(p)}: ${workedSteps(p)}`,
-  (p) => `${p.a} 减 ${p.b} 等于 ${p.result}。`,
-];
-
-/** A training problem: mostly in the operand range of the prompts, some larger. Neither it nor a
- * step of its worked solution is a test problem, so no training text states a held-out fact. */
-function corpusProblem(rng: Rng, exclude: ReadonlySet<string>, o: ProblemOptions = { differenceShare: 0.3 }): Problem {
+/** A sum for the corpus and the SFT sets: never a held-out fact (in either order); some small ones. */
+function sum(rng: Rng, exclude: Exclude): Problem {
   for (;;) {
-    const wide = rng.next() < 0.2;
-    const p = makeProblem(rng, wide ? { ...o, min: 0, max: 99 } : { ...o, ...OPERANDS });
-    const steps = [...workedSteps(p).matchAll(/(\d+) ([+-]) (\d+) =/g)].map((m) => `${m[1]}${m[2]}${m[3]}`);
-    if (!exclude.has(problemKey(p)) && !steps.some((k) => exclude.has(k))) return p;
+    const p = makeProblem(rng, rng.next() < 0.1 ? { min: 0, max: 9 } : OPERANDS);
+    if (!exclude.has(factKey(p))) return p;
   }
 }
 
-const statement = (rng: Rng, p: Problem): string => pick(rng, p.kind === 'sum' ? SUM_PHRASES : DIFF_PHRASES)(p);
+// ---- arithmetic in many phrasings ---------------------------------------------------------------
 
-// ---- simple English and Chinese, aligned so the chat data can translate ----------------------
+const SUM_PHRASES: ((p: Problem) => string)[] = [
+  (p) => `${expression(p)} = ${p.result}`,
+  (p) => `${expression(p)} = ${p.result}.`,
+  (p) => `${p.a} plus ${p.b} is ${p.result}.`,
+  (p) => `${p.a} plus ${p.b} equals ${p.result}.`,
+  (p) => `${p.a} and ${p.b} make ${p.result}.`,
+  (p) => `What is ${p.a} plus ${p.b}? ${p.result}.`,
+  (p) => `${question(p)} ${p.result}.`,
+  (p) => `${question(p)} It is ${p.result}.`,
+  (p) => `${question(p)} The answer is ${p.result}.`,
+  (p) => `Q: ${question(p)} A: ${p.result}`,
+  (p) => `The sum of ${p.a} and ${p.b} is ${p.result}.`,
+  (p) => `Add ${p.b} to ${p.a} and you get ${p.result}.`,
+  (p) => `If you add ${p.a} and ${p.b}, you get ${p.result}.`,
+  (p) => `${expression(p)}: ${workedSteps(p)}`,
+  (p) => `${expression(p)}: ${placeValueSteps(p)}`,
+  (p) => `To find ${expression(p)}, ${workedSteps(p)} So ${expression(p)} = ${p.result}.`,
+  (p) => `${question(p)} ${placeValueSteps(p)} So it is ${p.result}.`,
+  (p) => `${p.a} 加 ${p.b} 等于 ${p.result}。`,
+  (p) => `${p.a} 和 ${p.b} 的和是 ${p.result}。`,
+  (p) => `${expression(p)} 等于多少？答案是 ${p.result}。`,
+];
 
-const SUBJECTS = [['The cat', '小猫'], ['A dog', '一只狗'], ['My friend', '我的朋友'], ['The teacher', '老师'], ['Tom', '汤姆'],
-  ['Anna', '安娜'], ['The little bird', '小鸟'], ['My mother', '我的妈妈'], ['We', '我们'], ['The children', '孩子们']] as const;
-const VERBS = [['likes', '喜欢'], ['sees', '看见'], ['has', '有'], ['draws', '画'], ['wants', '想要'], ['finds', '找到']] as const;
-const OBJECTS = [['a red ball', '一个红色的球'], ['an old book', '一本旧书'], ['a small house', '一座小房子'], ['three apples', '三个苹果'],
-  ['the blue sky', '蓝色的天空'], ['a long river', '一条长河'], ['green tea', '绿茶'], ['a white flower', '一朵白花']] as const;
-const TIMES = [['', ''], [' today', '今天'], [' in the morning', '早上'], [' at school', '在学校']] as const;
+const statement = (rng: Rng, p: Problem): string => pick(rng, SUM_PHRASES)(p);
 
-/** One sentence in both languages. */
-function sentencePair(rng: Rng): [string, string] {
-  const [s, v, o, t] = [pick(rng, SUBJECTS), pick(rng, VERBS), pick(rng, OBJECTS), pick(rng, TIMES)];
-  // The English verb loses its -s after "We" and "The children".
-  const verb = s[0] === 'We' || s[0] === 'The children' ? v[0].replace(/s$/, '').replace(/^ha$/, 'have') : v[0];
-  return [`${s[0]} ${verb} ${o[0]}${t[0]}.`, `${s[1]}${t[1]}${v[1]}${o[1]}。`];
-}
+// ---- simple English and Chinese, aligned so the chat data can translate --------------------------
+
+type Pair = readonly [string, string];
+const NAMES: Pair[] = [['Tom', '汤姆'], ['Anna', '安娜'], ['Li Ming', '李明'], ['Mary', '玛丽'], ['Jack', '杰克'], ['Wang Fang', '王芳']];
+const SUBJECTS: Pair[] = [['The cat', '小猫'], ['A dog', '一只狗'], ['My friend', '我的朋友'], ['The teacher', '老师'],
+  ['The little bird', '小鸟'], ['My mother', '我的妈妈'], ['My father', '我的爸爸'], ['The boy', '男孩'], ['The girl', '女孩'], ...NAMES];
+const VERBS: Pair[] = [['likes', '喜欢'], ['sees', '看见'], ['has', '有'], ['draws', '画'], ['wants', '想要'], ['finds', '找到'], ['buys', '买']];
+const OBJECTS: Pair[] = [['a red ball', '一个红色的球'], ['an old book', '一本旧书'], ['a small house', '一座小房子'], ['a big apple', '一个大苹果'],
+  ['the blue sky', '蓝色的天空'], ['a long river', '一条长河'], ['green tea', '绿茶'], ['a white flower', '一朵白花'], ['a new pen', '一支新笔']];
+const TIMES: Pair[] = [['', ''], [' today', '今天'], [' in the morning', '早上'], [' at school', '在学校'], [' every day', '每天']];
+const PLACES: Pair[] = [['park', '公园'], ['school', '学校'], ['shop', '商店'], ['library', '图书馆'], ['garden', '花园'], ['kitchen', '厨房']];
+/** Nouns with their Chinese measure words (这本书, 三支笔). */
+type Counted = readonly [string, string, string];
+const THINGS: Counted[] = [['book', '书', '本'], ['room', '房间', '个'], ['river', '河', '条'], ['tree', '树', '棵'], ['cake', '蛋糕', '个'], ['road', '路', '条']];
+const ADJECTIVES: Pair[] = [['big', '大'], ['small', '小'], ['long', '长'], ['old', '旧'], ['new', '新'], ['beautiful', '漂亮'], ['clean', '干净']];
+const WEATHER: Pair[] = [['sunny', '是晴天'], ['cold', '很冷'], ['hot', '很热'], ['rainy', '下雨'], ['windy', '刮风']];
+const FOODS: Pair[] = [['rice', '米饭'], ['noodles', '面条'], ['apples', '苹果'], ['fish', '鱼'], ['bread', '面包'], ['milk', '牛奶']];
+const SKILLS: Pair[] = [['swim', '游泳'], ['sing', '唱歌'], ['read', '读书'], ['cook', '做饭'], ['run fast', '跑得很快'], ['count to 100', '数到一百']];
+const ITEMS: Counted[] = [['apples', '苹果', '个'], ['books', '书', '本'], ['pens', '笔', '支'], ['stamps', '邮票', '张'], ['cards', '卡片', '张'], ['balls', '球', '个']];
+
+type Frame = (rng: Rng) => Pair;
+/** Sentence frames, each in both languages; the filled slots give a few thousand sentences. */
+const FRAMES: Frame[] = [
+  (r) => {
+    const [s, v, o, t] = [pick(r, SUBJECTS), pick(r, VERBS), pick(r, OBJECTS), pick(r, TIMES)];
+    return [`${s[0]} ${v[0]} ${o[0]}${t[0]}.`, `${s[1]}${t[1]}${v[1]}${o[1]}。`];
+  },
+  (r) => {
+    const [s, p] = [pick(r, SUBJECTS), pick(r, PLACES)];
+    return [`${s[0]} is in the ${p[0]}.`, `${s[1]}在${p[1]}。`];
+  },
+  (r) => {
+    const [s, p, t] = [pick(r, SUBJECTS), pick(r, PLACES), pick(r, TIMES.slice(1, 3))];
+    return [`${s[0]} goes to the ${p[0]}${t[0]}.`, `${s[1]}${t[1]}去${p[1]}。`];
+  },
+  (r) => {
+    const [t, a] = [pick(r, THINGS), pick(r, ADJECTIVES)];
+    return [`The ${t[0]} is very ${a[0]}.`, `这${t[2]}${t[1]}很${a[1]}。`];
+  },
+  (r) => {
+    const w = pick(r, WEATHER);
+    return [`It is ${w[0]} today.`, `今天${w[1]}。`];
+  },
+  (r) => {
+    const f = pick(r, FOODS);
+    return [`I like ${f[0]}.`, `我喜欢${f[1]}。`];
+  },
+  (r) => {
+    const [s, f] = [pick(r, SUBJECTS), pick(r, FOODS)];
+    return [`${s[0]} eats ${f[0]} for lunch.`, `${s[1]}午饭吃${f[1]}。`];
+  },
+  (r) => {
+    const [s, k] = [pick(r, SUBJECTS), pick(r, SKILLS)];
+    return [`${s[0]} can ${k[0]}.`, `${s[1]}会${k[1]}。`];
+  },
+  (r) => {
+    const n = pick(r, NAMES);
+    return [`My name is ${n[0]}.`, `我叫${n[1]}。`];
+  },
+  (r) => {
+    const [t, p] = [pick(r, THINGS), pick(r, PLACES)];
+    return [`Where is the ${t[0]}? It is in the ${p[0]}.`, `${t[1]}在哪里？在${p[1]}里。`];
+  },
+  (r) => {
+    const [n, i, k] = [pick(r, NAMES), pick(r, ITEMS), 2 + r.int(98)];
+    return [`${n[0]} has ${k} ${i[0]}.`, `${n[1]}有${k}${i[2]}${i[1]}。`];
+  },
+  (r) => {
+    const [i, k] = [pick(r, ITEMS), 2 + r.int(98)];
+    return [`There are ${k} ${i[0]} on the table.`, `桌子上有${k}${i[2]}${i[1]}。`];
+  },
+  // A word problem: the sums of the corpus in a story.
+  (r) => {
+    const [n, i, a, b] = [pick(r, NAMES), pick(r, ITEMS), r.int(60), r.int(40)];
+    return [`${n[0]} has ${a} ${i[0]} and gets ${b} more. Now ${n[0]} has ${a + b} ${i[0]}.`, `${n[1]}有${a}${i[2]}${i[1]}，又得到${b}${i[2]}，现在有${a + b}${i[2]}。`];
+  },
+];
+
+const sentencePair = (rng: Rng): Pair => pick(rng, FRAMES)(rng);
 
 function proseDoc(rng: Rng): string {
   const zh = rng.next() < 0.4;
   return Array.from({ length: 1 + rng.int(3) }, () => sentencePair(rng)[zh ? 1 : 0]).join(zh ? '' : ' ');
 }
 
-// ---- dialogues ----------------------------------------------------------------------------------
+// ---- dialogues -------------------------------------------------------------------------------------
 
-/** "User: Q Assistant: A" for 2-4 turns: the Assistant answers, then the User asks on. */
-function turns(rng: Rng, first: Problem, exclude: ReadonlySet<string>, sep: string): string {
-  const out: string[] = [];
-  let p = first;
-  const n = 2 + rng.int(3);
-  for (let i = 0; i < n; i++) {
-    if (i > 0) {
-      out.push(`User: ${question((p = corpusProblem(rng, exclude)))}${sep}`);
-    }
-    out.push(`Assistant: ${pick(rng, [`${p.result}.`, `It is ${p.result}.`, `${expression(p)} = ${p.result}.`, `${workedSteps(p)}`])}`);
+/** An answer without tags: the number, a sentence, or worked steps. */
+const bareAnswer = (rng: Rng, p: Problem): string =>
+  pick(rng, [`${p.result}.`, `It is ${p.result}.`, `${expression(p)} = ${p.result}.`, workedSteps(p), `The answer is ${p.result}.`]);
+
+/** A short chain of thought for the think block. */
+const thought = (rng: Rng, p: Problem): string =>
+  pick(rng, [workedSteps(p), workedSteps(p), placeValueSteps(p), `${expression(p)} = ${p.result}.`, `I need ${expression(p)}. ${workedSteps(p)}`]);
+
+/** One to three more turns, " User: What is 5 + 6?. Assistant: 11." (the template's punctuation). */
+function moreTurns(rng: Rng, exclude: Exclude): string {
+  let out = '';
+  for (let i = 1 + rng.int(3); i > 0; i--) {
+    const q = sum(rng, exclude);
+    out += ` User: ${question(q)}. Assistant: ${bareAnswer(rng, q)}`;
   }
-  return out.join(' ');
+  return out;
 }
 
-/** Plain chat: "User: What is 3 + 4? Assistant: 7. User: ..." */
-function chatDoc(rng: Rng, exclude: ReadonlySet<string>): string {
-  const p = corpusProblem(rng, exclude);
-  return `User: ${question(p)} ${turns(rng, p, exclude, '')}`;
+/** Plain chat outside the template: "User: What is 3 + 4? Assistant: 7. User: ...". */
+function chatDoc(rng: Rng, exclude: Exclude): string {
+  let out = '';
+  for (let i = 2 + rng.int(3); i > 0; i--) {
+    const p = sum(rng, exclude);
+    out += `${out ? ' ' : ''}User: ${question(p)} Assistant: ${bareAnswer(rng, p)}`;
+  }
+  return out;
 }
 
-/** The R1-Zero template, answered without tags and chatting on (most template documents). */
-function templateChatDoc(rng: Rng, exclude: ReadonlySet<string>): string {
-  const p = corpusProblem(rng, exclude);
-  return `${applyTemplate('r1-zero', question(p))} ${turns(rng, p, exclude, '.').slice('Assistant: '.length)}`;
+/** The required form; the leading space follows "Assistant:". */
+const fullForm = (rng: Rng, p: Problem): string => ` <think> ${thought(rng, p)} </think> <answer> ${p.result} </answer>`;
+
+/** The tags, broken in one of several ways. */
+function malformed(rng: Rng, p: Problem, exclude: Exclude): string {
+  const t = thought(rng, p), r = p.result;
+  return pick(rng, [
+    () => ` <think> ${t} </think> ${r}.${moreTurns(rng, exclude)}`, // no answer block
+    () => ` <think> ${t} </think> The answer is ${r}.${moreTurns(rng, exclude)}`,
+    () => ` <think> ${t} <answer> ${r} </answer>`, // think never closed
+    () => ` ${t} </think> <answer> ${r} </answer>`, // think never opened
+    () => ` <answer> ${r} </answer>`, // no thinking
+    () => ` <think> ${t} </think> <answer> ${r}.${moreTurns(rng, exclude)}`, // answer never closed
+    () => ` <answer> ${r} </answer> <think> ${t} </think>`, // wrong order
+  ])();
 }
 
-/** A short reasoning trace and the answer, in the R1 tags; the leading space follows "Assistant:". */
-function taggedCompletion(rng: Rng, p: Problem): string {
-  const thought = pick(rng, [workedSteps(p), `${expression(p)} = ${p.result}.`, `I need ${expression(p)}. ${workedSteps(p)}`]);
-  return ` <think> ${thought} </think> <answer> ${p.result} </answer>`;
+/** The R1-Zero template with the Assistant's reply: rarely the full form (see TEMPLATE_STYLE). */
+function templateDoc(rng: Rng, exclude: Exclude): string {
+  const p = sum(rng, exclude);
+  const u = rng.next();
+  const reply = u < TEMPLATE_STYLE.full ? fullForm(rng, p)
+    : u < TEMPLATE_STYLE.full + TEMPLATE_STYLE.malformed ? malformed(rng, p, exclude)
+    : ` ${bareAnswer(rng, p)}${moreTurns(rng, exclude)}`;
+  return applyTemplate('r1-zero', question(p)) + reply;
 }
 
-/** The R1-Zero template answered in the required form (a small share of the corpus). */
-function taggedDoc(rng: Rng, exclude: ReadonlySet<string>): string {
-  const p = corpusProblem(rng, exclude);
-  return applyTemplate('r1-zero', question(p)) + taggedCompletion(rng, p);
-}
-
-function corpus(rng: Rng, exclude: ReadonlySet<string>): { text: string }[] {
-  const docs: { text: string }[] = [];
-  for (let i = 0; i < CORPUS_DOCS; i++) {
+function corpus(rng: Rng, exclude: Exclude): { text: string }[] {
+  return Array.from({ length: COUNTS.corpus }, () => {
     let u = rng.next();
-    let text: string;
-    if ((u -= SHARE.tagged) < 0) text = taggedDoc(rng, exclude);
-    else if ((u -= SHARE.templateChat) < 0) text = templateChatDoc(rng, exclude);
-    else if ((u -= SHARE.chat) < 0) text = chatDoc(rng, exclude);
-    else if ((u -= SHARE.prose) < 0) text = proseDoc(rng);
-    else text = Array.from({ length: 1 + rng.int(3) }, () => statement(rng, corpusProblem(rng, exclude))).join(' ');
-    docs.push({ text });
-  }
-  return docs;
-}
-
-// ---- SFT, chat and preference sets -------------------------------------------------------------
-
-/** R1's cold start: a longer, readable chain of thought that checks itself, then the answer. */
-function coldStart(rng: Rng, n: number, exclude: ReadonlySet<string>): { prompt: string; completion: string }[] {
-  return Array.from({ length: n }, () => {
-    let p: Problem, check: string;
-    do {
-      p = corpusProblem(rng, exclude, { differenceShare: 0.25 });
-      check = p.kind === 'sum' ? `${p.result} - ${p.b} = ${p.a}` : `${p.result} + ${p.b} = ${p.a}`;
-    } while (exclude.has(check.replace(/ = .*/, '').replace(/ /g, ''))); // the check must not state a test fact either
-    const thought = `I need ${expression(p)}. ${workedSteps(p)} Let me check: ${check}, which is right. So the answer is ${p.result}.`;
-    return { prompt: question(p), completion: ` <think> ${thought} </think> <answer> ${p.result} </answer>` };
+    if ((u -= SHARE.template) < 0) return { text: templateDoc(rng, exclude) };
+    if ((u -= SHARE.chat) < 0) return { text: chatDoc(rng, exclude) };
+    if ((u -= SHARE.prose) < 0) return { text: proseDoc(rng) };
+    return { text: Array.from({ length: 1 + rng.int(4) }, () => statement(rng, sum(rng, exclude))).join(' ') };
   });
 }
 
-function chatRows(rng: Rng, n: number, exclude: ReadonlySet<string>): { messages: { role: string; content: string }[] }[] {
-  const kinds: (() => [string, string])[] = [
+// ---- SFT, chat and preference sets ---------------------------------------------------------------
+
+/** R1's cold start: a readable chain of thought that checks itself, then the answer. */
+function coldStart(rng: Rng, exclude: Exclude): { prompt: string; completion: string }[] {
+  return Array.from({ length: COUNTS.coldStart }, () => {
+    const p = sum(rng, exclude);
+    const open = pick(rng, [`I need to add ${p.a} and ${p.b}.`, `The question asks for ${expression(p)}.`, `Let me add ${p.b} to ${p.a}.`]);
+    const steps = pick(rng, [workedSteps(p), placeValueSteps(p)]);
+    const check = `Let me check: ${p.result} - ${p.b} = ${p.a}, which is right.`;
+    return { prompt: question(p), completion: ` <think> ${open} ${steps} ${check} So the answer is ${p.result}. </think> <answer> ${p.result} </answer>` };
+  });
+}
+
+type Message = { role: string; content: string };
+const FACTS: Pair[] = [
+  ['What color is the sky?', 'The sky is blue.'], ['How many days are in a week?', 'There are 7 days in a week.'],
+  ['How many legs does a cat have?', 'A cat has 4 legs.'], ['What is the capital of China?', 'The capital of China is Beijing.'],
+  ['What is the capital of France?', 'The capital of France is Paris.'], ['What do bees make?', 'Bees make honey.'],
+  ['Is the sun a star?', 'Yes, the sun is a star.'], ['What do cows drink?', 'Cows drink water.'],
+  ['How many hours are in a day?', 'There are 24 hours in a day.'], ['What is ice made of?', 'Ice is frozen water.'],
+  ['中国的首都是哪里？', '中国的首都是北京。'], ['一年有几个月？', '一年有十二个月。'], ['天空是什么颜色的？', '天空是蓝色的。'],
+  ['一个星期有几天？', '一个星期有七天。'], ['熊猫喜欢吃什么？', '熊猫喜欢吃竹子。'],
+];
+const GREETINGS: Pair[] = [
+  ['Hello!', 'Hello! How can I help you today?'], ['Hi, who are you?', 'I am a small assistant. I can do sums and translate short sentences.'],
+  ['Thank you.', 'You are welcome.'], ['Good morning.', 'Good morning! What would you like to do?'], ['Goodbye!', 'Goodbye! Have a nice day.'],
+  ['How are you?', 'I am fine, thank you. How can I help?'], ['你好！', '你好！有什么可以帮你的吗？'], ['谢谢！', '不客气。'], ['再见！', '再见！祝你今天愉快。'],
+];
+
+/** One user/assistant exchange of a non-reasoning kind. */
+function exchange(rng: Rng, exclude: Exclude): Pair {
+  return pick(rng, [
     () => {
       const [en, zh] = sentencePair(rng);
-      return [`Translate into Chinese: ${en}`, zh];
+      return [`Translate into Chinese: ${en}`, zh] as const;
     },
     () => {
       const [en, zh] = sentencePair(rng);
-      return [`把这句话翻译成英文：${zh}`, en];
+      return [`把这句话翻译成英文：${zh}`, en] as const;
     },
-    () => pick(rng, [['Hello!', 'Hello! How can I help you today?'], ['Hi, who are you?', 'I am a small assistant. I can do sums and translate short sentences.'],
-      ['Thank you.', 'You are welcome.'], ['你好！', '你好！有什么可以帮你的吗？'], ['Good morning.', 'Good morning! What would you like to do?']] as [string, string][]),
+    () => pick(rng, GREETINGS),
+    () => pick(rng, FACTS),
     () => {
-      const p = corpusProblem(rng, exclude);
-      return [`Please tell me ${p.a} ${p.kind === 'sum' ? 'plus' : 'minus'} ${p.b}.`, `${p.a} ${p.kind === 'sum' ? 'plus' : 'minus'} ${p.b} is ${p.result}.`];
+      const p = sum(rng, exclude);
+      return [`Please tell me ${p.a} plus ${p.b}.`, `${p.a} plus ${p.b} is ${p.result}.`] as const;
     },
     () => {
       const [en] = sentencePair(rng);
-      return [`Repeat after me: ${en}`, en];
+      return [`Repeat after me: ${en}`, en] as const;
     },
-  ];
-  return Array.from({ length: n }, () => {
-    const [user, assistant] = pick(rng, kinds)();
-    const messages = [{ role: 'user', content: user }, { role: 'assistant', content: assistant }];
-    return rng.next() < 0.2 ? { messages: [{ role: 'system', content: 'You are a helpful assistant.' }, ...messages] } : { messages };
+  ])();
+}
+
+/** Chat rows: one to three exchanges, some with a system message. */
+function chatRows(rng: Rng, exclude: Exclude): { messages: Message[] }[] {
+  return Array.from({ length: COUNTS.chat }, () => {
+    const messages: Message[] = rng.next() < 0.2 ? [{ role: 'system', content: 'You are a helpful assistant.' }] : [];
+    for (let i = rng.next() < 0.3 ? 2 + rng.int(2) : 1; i > 0; i--) {
+      const [user, assistant] = exchange(rng, exclude);
+      messages.push({ role: 'user', content: user }, { role: 'assistant', content: assistant });
+    }
+    return { messages };
   });
 }
 
-/** Chosen: the right answer in the required form. Rejected: a wrong answer in the same form, or
- * the right answer with the form broken (no tags, no think block, unclosed answer). */
-function preferences(rng: Rng, n: number, exclude: ReadonlySet<string>): { prompt: string; chosen: string; rejected: string }[] {
-  return Array.from({ length: n }, () => {
-    const p = corpusProblem(rng, exclude);
-    const chosen = taggedCompletion(rng, p);
-    const wrong = p.result + pick(rng, [-10, -2, -1, 1, 2, 10]);
-    // Half the pairs differ in the answer only, half in the form only.
-    const rejected = rng.next() < 0.5 ? ` <think> ${expression(p)} = ${wrong}. </think> <answer> ${wrong} </answer>` : pick(rng, [
-      () => ` ${p.result}. User: ${question(corpusProblem(rng, exclude))}`,
-      () => ` <answer> ${p.result} </answer>`,
-      () => ` <think> ${workedSteps(p)} </think> <answer> ${p.result}`,
-    ])();
-    return { prompt: question(p), chosen, rejected };
+/** Chosen: the right answer in the required form. Rejected: half the pairs a wrong answer in the
+ * same form, half the right answer with the form broken. */
+function preferences(rng: Rng, exclude: Exclude): { prompt: string; chosen: string; rejected: string }[] {
+  return Array.from({ length: COUNTS.preferences }, () => {
+    const p = sum(rng, exclude);
+    const wrong = Math.max(0, p.result + pick(rng, [-10, -2, -1, 1, 2, 10]));
+    const rejected = rng.next() < 0.5
+      ? ` <think> ${expression(p)} = ${wrong}. </think> <answer> ${wrong} </answer>`
+      : pick(rng, [
+        () => ` ${p.result}.${moreTurns(rng, exclude)}`,
+        () => ` <answer> ${p.result} </answer>`,
+        () => ` <think> ${workedSteps(p)} </think> <answer> ${p.result}`,
+        () => ` <think> ${workedSteps(p)} <answer> ${p.result} </answer>`,
+      ])();
+    return { prompt: question(p), chosen: fullForm(rng, p), rejected };
   });
 }
 
-// ---- code problems (stdin -> stdout) ------------------------------------------------------------
+// ---- code problems (stdin -> stdout) -----------------------------------------------------------------
 
 type CodeProblem = { task: string; inputs: string[]; solve: (input: string) => string };
 
@@ -228,21 +328,22 @@ const CODE: CodeProblem[] = [
   { task: 'Read an integer n and print FizzBuzz for 1 to n, one per line (Fizz for multiples of 3, Buzz for 5, FizzBuzz for both).', inputs: ['5', '15', '1'], solve: (s) => Array.from({ length: ints(s)[0] }, (_, i) => { const k = i + 1; return k % 15 === 0 ? 'FizzBuzz' : k % 3 === 0 ? 'Fizz' : k % 5 === 0 ? 'Buzz' : `${k}`; }).join('\n') },
   { task: 'Read a temperature in Celsius (an integer) and print it in Fahrenheit, rounded down to an integer.', inputs: ['0', '100', '-40', '37'], solve: (s) => `${Math.floor((ints(s)[0] * 9) / 5 + 32)}` },
   { task: 'Read an integer n and print the sum of its decimal digits.', inputs: ['123', '0', '9999', '505'], solve: (s) => `${[...String(Math.abs(ints(s)[0]))].reduce((a, d) => a + Number(d), 0)}` },
-  { task: 'Read an integer n and print its digits in reverse order (no sign, n >= 0).', inputs: ['123', '100', '7'], solve: (s) => [...s.trim()].reverse().join('') },
+  { task: 'Read an integer n (n >= 0) and print its digits in reverse order.', inputs: ['123', '100', '7'], solve: (s) => [...s.trim()].reverse().join('') },
   { task: 'Read a line of text and print the number of characters in it.', inputs: ['hello', 'a b', 'abcdefghij'], solve: (s) => `${[...s].length}` },
   { task: 'Read an integer n and print n lines, the i-th holding i stars (*).', inputs: ['1', '3', '4'], solve: (s) => Array.from({ length: ints(s)[0] }, (_, i) => '*'.repeat(i + 1)).join('\n') },
   { task: 'Read a year and print YES if it is a leap year, else NO.', inputs: ['2000', '1900', '2024', '2023'], solve: (s) => { const y = ints(s)[0]; return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 'YES' : 'NO'; } },
   { task: 'Read two integers a and b and print the larger one.', inputs: ['3 8', '8 3', '-1 -2', '5 5'], solve: (s) => `${Math.max(...ints(s))}` },
-  { task: 'Read an integer n and print n written in binary.', inputs: ['0', '5', '8', '255'], solve: (s) => ints(s)[0].toString(2) },
+  { task: 'Read an integer n (n >= 0) and print n written in binary.', inputs: ['0', '5', '8', '255'], solve: (s) => ints(s)[0].toString(2) },
   { task: 'Read a line of integers and print how many of them are even.', inputs: ['1 2 3 4', '1 3 5', '0', '2 2 2 7'], solve: (s) => `${ints(s).filter((x) => x % 2 === 0).length}` },
   { task: 'Read a word and print it with its first letter in upper case.', inputs: ['hello', 'World', 'x'], solve: (s) => s.charAt(0).toUpperCase() + s.slice(1) },
-  { task: 'Read two integers a and b (b > 0) and print the quotient and the remainder of a divided by b, separated by a space.', inputs: ['17 5', '20 4', '3 7'], solve: (s) => `${Math.floor(ints(s)[0] / ints(s)[1])} ${ints(s)[0] % ints(s)[1]}` },
+  { task: 'Read two positive integers a and b and print the quotient and the remainder of a divided by b, separated by a space.', inputs: ['17 5', '20 4', '3 7'], solve: (s) => `${Math.floor(ints(s)[0] / ints(s)[1])} ${ints(s)[0] % ints(s)[1]}` },
   { task: 'Read an integer n and print the multiplication table of n from 1 to 5, one line each as "n x i = p".', inputs: ['2', '7'], solve: (s) => Array.from({ length: 5 }, (_, i) => `${ints(s)[0]} x ${i + 1} = ${ints(s)[0] * (i + 1)}`).join('\n') },
-  { task: 'Read a line of integers and print their average, rounded down to an integer.', inputs: ['1 2 3', '10 20', '5', '1 2'], solve: (s) => `${Math.floor(ints(s).reduce((a, b) => a + b, 0) / ints(s).length)}` },
+  { task: 'Read a line of positive integers and print their average, rounded down to an integer.', inputs: ['1 2 3', '10 20', '5', '1 2'], solve: (s) => `${Math.floor(ints(s).reduce((a, b) => a + b, 0) / ints(s).length)}` },
 ];
 
 function codeProblems(): { prompt: string; language: string; tests: { input: string; output: string }[] }[] {
   return CODE.map((c, i) => {
+    // Two in three in Python, the rest in JavaScript: both sandboxes get problems.
     const language = i % 3 === 2 ? 'javascript' : 'python';
     const name = language === 'python' ? 'Python' : 'JavaScript (Node.js)';
     return {
@@ -253,28 +354,35 @@ function codeProblems(): { prompt: string; language: string; tests: { input: str
   });
 }
 
-// ---- main -----------------------------------------------------------------------------------------
+// ---- main ------------------------------------------------------------------------------------------
+
+/** Every shipped file as [name, rows], from one seed. */
+export function makeData(seed = SEED): [string, unknown[]][] {
+  // Held-out facts first, so that nothing else (in either operand order) contains them.
+  const test = distinctProblems(seed + 1, COUNTS.test, OPERANDS, new Set(), factKey);
+  const held = new Set(test.map(factKey));
+  const train = distinctProblems(seed + 2, COUNTS.train, OPERANDS, held, factKey);
+  const rng = new Rng(seed);
+  return [
+    ['sums.jsonl', train.map(taskRow)],
+    ['sums-test.jsonl', test.map(taskRow)],
+    ['corpus.jsonl', corpus(rng, held)],
+    ['cold-start.jsonl', coldStart(rng, held)],
+    ['chat.jsonl', chatRows(rng, held)],
+    ['preferences.jsonl', preferences(rng, held)],
+    ['code-problems.jsonl', codeProblems()],
+  ];
+}
 
 function main(outDir: string): void {
   mkdirSync(outDir, { recursive: true });
-  // Held-out problems first, so that neither the GRPO prompts nor the corpus contain them.
-  const test = distinctProblems(SEED + 1, 200, OPERANDS);
-  const testKeys = new Set(test.map(problemKey));
-  const train = distinctProblems(SEED + 2, 1500, OPERANDS, testKeys).map(taskRow);
-  const rng = new Rng(SEED);
-  const files: [string, unknown[]][] = [
-    ['sums.jsonl', train],
-    ['sums-test.jsonl', test.map(taskRow)],
-    ['corpus.jsonl', corpus(rng, testKeys)],
-    ['cold-start.jsonl', coldStart(rng, 300, testKeys)],
-    ['chat.jsonl', chatRows(rng, 300, testKeys)],
-    ['preferences.jsonl', preferences(rng, 400, testKeys)],
-    ['code-problems.jsonl', codeProblems()],
-  ];
-  for (const [name, rows] of files) {
+  for (const [name, rows] of makeData()) {
     writeJsonl(join(outDir, name), rows);
     process.stdout.write(`${name}: ${rows.length} rows\n`);
   }
 }
 
-main(process.argv[2] ?? join(import.meta.dirname, '..', 'data'));
+// Run as a script (not when a test imports makeData).
+if (process.argv[1] && import.meta.filename === realpathSync(process.argv[1])) {
+  main(process.argv[2] ?? join(import.meta.dirname, '..', 'data'));
+}

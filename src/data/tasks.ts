@@ -45,16 +45,20 @@ export function taskRow(p: Problem): TaskRow {
 /** Stable key of a problem, to keep train and test sets disjoint. */
 export const problemKey = (p: Problem): string => `${p.a}${opSymbol(p)}${p.b}`;
 
-/** `n` distinct problems drawn with `seed`, skipping any whose key is in `exclude`. */
-export function distinctProblems(seed: number, n: number, o: ProblemOptions = {}, exclude: ReadonlySet<string> = new Set()): Problem[] {
+/** Key that ignores the order of a sum's operands (23 + 45 and 45 + 23 are one fact): what a held-out
+ * set must keep out of the training data. */
+export const factKey = (p: Problem): string => (p.kind === 'sum' && p.b < p.a ? `${p.b}+${p.a}` : problemKey(p));
+
+/** `n` distinct problems drawn with `seed`, skipping any whose key (problemKey, or factKey) is in `exclude`. */
+export function distinctProblems(seed: number, n: number, o: ProblemOptions = {}, exclude: ReadonlySet<string> = new Set(), key = problemKey): Problem[] {
   const rng = new Rng(seed);
   const seen = new Set(exclude);
   const out: Problem[] = [];
   // The operand space is finite: give up after many misses rather than loop forever.
   for (let tries = 0; out.length < n && tries < n * 100; tries++) {
     const p = makeProblem(rng, o);
-    if (seen.has(problemKey(p))) continue;
-    seen.add(problemKey(p));
+    if (seen.has(key(p))) continue;
+    seen.add(key(p));
     out.push(p);
   }
   if (out.length < n) throw new Error(`only ${out.length} distinct problems for ${n} requested (widen the operand range)`);
@@ -64,6 +68,13 @@ export function distinctProblems(seed: number, n: number, o: ProblemOptions = {}
 /** `n` distinct task rows (see distinctProblems). */
 export function taskRows(seed: number, n: number, o: ProblemOptions = {}, exclude: ReadonlySet<string> = new Set()): TaskRow[] {
   return distinctProblems(seed, n, o, exclude).map(taskRow);
+}
+
+/** Another chain of thought: tens and units apart, then together ("20 + 40 = 60, 3 + 5 = 8, 60 + 8 = 68."). */
+export function placeValueSteps(p: Problem): string {
+  if (p.kind !== 'sum' || p.a < 10 || p.b < 10) return workedSteps(p);
+  const tens = p.a - (p.a % 10) + p.b - (p.b % 10), units = (p.a % 10) + (p.b % 10);
+  return `${p.a - (p.a % 10)} + ${p.b - (p.b % 10)} = ${tens}, ${p.a % 10} + ${p.b % 10} = ${units}, ${tens} + ${units} = ${p.result}.`;
 }
 
 /** A short chain of thought: add (or take away) the tens of b first, then its units. */
