@@ -1,0 +1,93 @@
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
+import type { Command } from 'commander';
+import { UserError } from '../../errors.ts';
+
+type SandboxCliOptions = { input: string; output?: string; workers?: string; timeMs?: string; memoryMb?: string; outputBytes?: string };
+type Result = { passed: number; total: number; results: { status: string; detail?: string }[]; error?: string };
+
+const write = (out: Writable, text: string) => new Promise<void>((ok, fail) => out.write(text, (err) => (err ? fail(err) : ok())));
+
+function positive(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new UserError(`${flag} must be a positive number, got '${value}'`);
+  return n;
+}
+
+/** The program on a line, or what is wrong with the line. */
+export function parseProgramLine(line: string): { language: unknown; code: unknown; tests: unknown } | string {
+  let row: unknown;
+  try {
+    row = JSON.parse(line);
+  } catch (err) {
+    return `invalid JSON (${(err as Error).message})`;
+  }
+  if (row === null || typeof row !== 'object' || Array.isArray(row)) return 'not a JSON object';
+  const r = row as Record<string, unknown>;
+  if (r.language !== 'javascript' && r.language !== 'python') return `field "language" must be "javascript" or "python", got ${JSON.stringify(r.language) ?? 'nothing'}`;
+  if (typeof r.code !== 'string') return `field "code" must be a string, got ${r.code === undefined ? 'nothing' : typeof r.code}`;
+  if (r.tests === undefined) return 'field "tests" is missing';
+  return { language: r.language, code: r.code, tests: r.tests };
+}
+
+export function register(program: Command): void {
+  program
+    .command('sandbox')
+    .description('run programs against their tests in the sandbox; one JSON result line per input line, in order')
+    .requiredOption('--input <file>', 'JSONL, each line { "language": "javascript" | "python", "code": "...", "tests": [...] }')
+    .option('--output <file>', 'where to write the results (default: standard output)')
+    .option('--workers <n>', 'worker threads per language (default: one per core)')
+    .option('--time-ms <ms>', 'time limit of one test execution')
+    .option('--memory-mb <mb>', 'memory limit of one test execution')
+    .option('--output-bytes <n>', 'standard output kept per test execution')
+    .action(async (o: SandboxCliOptions) => {
+      if (!existsSync(o.input)) throw new UserError(`--input: file not found: ${o.input}`);
+      const workers = positive('--workers', o.workers);
+      const limits = Object.fromEntries(
+        Object.entries({ timeMs: positive('--time-ms', o.timeMs), memoryMb: positive('--memory-mb', o.memoryMb), outputBytes: positive('--output-bytes', o.outputBytes) }).filter(([, v]) => v !== undefined),
+      );
+      // Loaded on use, like the other commands: `r1 --help` stays fast.
+      const { SandboxPool } = await import('../../../sandbox/index.ts');
+      const pool = new SandboxPool({ workers, limits });
+      const out: Writable = o.output ? createWriteStream(o.output) : process.stdout;
+      // Lines run concurrently (a few per worker) and are written in input order.
+      const window = 4 * pool.workers;
+      const pending: Promise<Result>[] = [];
+      let lineNo = 0, bad = 0, done = 0;
+      const flushOne = async () => {
+        await write(out, JSON.stringify(await pending.shift()!) + '\n');
+        done++;
+      };
+      const runLine = async (line: string, n: number): Promise<Result> => {
+        const fail = (why: string): Result => {
+          bad++;
+          process.stderr.write(`r1 sandbox: ${o.input} line ${n}: ${why}\n`);
+          return { passed: 0, total: 0, results: [], error: `line ${n}: ${why}` };
+        };
+        const p = parseProgramLine(line);
+        if (typeof p === 'string') return fail(p);
+        try {
+          return await pool.run(p as Parameters<typeof pool.run>[0]);
+        } catch (err) {
+          // Only bad input rejects (malformed tests): the program's behaviour never does.
+          return fail((err as Error).message);
+        }
+      };
+      try {
+        for await (const line of createInterface({ input: createReadStream(o.input), crlfDelay: Infinity })) {
+          lineNo++;
+          if (!line.trim()) continue;
+          pending.push(runLine(line, lineNo));
+          if (pending.length >= window) await flushOne();
+        }
+        while (pending.length) await flushOne();
+      } finally {
+        await pool.destroy();
+        if (out !== process.stdout) await new Promise<void>((ok) => out.end(ok));
+      }
+      process.stderr.write(`r1 sandbox: ${done} programs run${bad ? `, ${bad} malformed lines` : ''}\n`);
+      if (bad) process.exitCode = 1;
+    });
+}
