@@ -1,7 +1,8 @@
 import fc from 'fast-check';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { PRETOKENIZE_PATTERN, SPECIAL_TOKENS, Tokenizer } from '../src/model/tokenizer.ts';
 
@@ -116,6 +117,18 @@ describe('byte-level BPE tokenizer', () => {
     json.model.merges[3] = 'no such';
     writeFileSync(file, JSON.stringify(json));
     expect(() => Tokenizer.load(file)).toThrow(/tokenizer\.json: .*model\.merges\[3\] "no such"/);
+  });
+
+  it('encodes exactly as Hugging Face tokenizers does from the same tokenizer.json', () => {
+    // Fixture: a tokenizer.json saved by this class, and the ids HF tokenizers (Python) gave for each text.
+    const dir = fileURLToPath(new URL('./fixtures/tokenizer/', import.meta.url));
+    const hf = Tokenizer.load(dir);
+    const { samples } = JSON.parse(readFileSync(join(dir, 'hf-encodings.json'), 'utf8')) as { samples: { text: string; ids: number[] }[] };
+    expect(samples.length).toBeGreaterThan(50);
+    for (const { text, ids } of samples) {
+      expect(hf.encode(text)).toEqual(ids);
+      expect(hf.decode(ids)).toBe(text);
+    }
   });
 
   it('loads merges written as pairs (newer HF format)', () => {
