@@ -52,8 +52,8 @@ export class Tokenizer {
   private readonly vocab: Map<string, number>;
   private readonly tokens: string[];
   private readonly merges: (readonly [string, string])[];
+  private readonly pairBase: number; // above every id
   /** left id * pairBase + right id -> [rank, merged id]. */
-  private readonly pairBase: number;
   private readonly mergeOf = new Map<number, readonly [number, number]>();
   private readonly byteIds: number[];
   private readonly specials: Map<string, number>;
