@@ -24,6 +24,8 @@ const ENTRIES: Record<Language, URL> = {
 };
 /** A worker that has not started its first test after this long (pyodide loads in seconds) is stuck. */
 const START_MS = 120_000;
+/** Written to a Python test's interrupt slot: pyodide raises KeyboardInterrupt. */
+const SIGINT = 2;
 /** A JS test's own watchdog acts at wallMs; the pool steps in only if that failed. */
 const JS_GRACE_MS = 500;
 
@@ -70,11 +72,18 @@ export class SandboxPool {
     const shared = controlBlock(tests.length);
     const w: Watched = { language: program.language, control: new Int32Array(shared), limits: this.limits, abort: new AbortController(), current: 0, since: performance.now(), interrupts: 0 };
     this.watch(w);
-    let results: TestResult[];
+    let results: TestResult[] | null = null;
     try {
-      results = await this.pool(program.language).run({ code: program.code, tests, limits: this.limits, control: shared }, { signal: w.abort.signal });
-    } catch (e) {
-      results = recover(w.control, tests.length, w.abort.signal.aborted ? null : e);
+      for (let attempt = 1; !results; attempt++) {
+        try {
+          results = await this.pool(program.language).run({ code: program.code, tests, limits: this.limits, control: shared }, { signal: w.abort.signal });
+        } catch (e) {
+          // A worker that left before starting (a retired Python worker) costs a retry, not a result.
+          const started = Atomics.load(w.control, CURRENT) > 0;
+          if (!started && !w.abort.signal.aborted && attempt < 3) continue;
+          results = recover(w.control, tests.length, w.abort.signal.aborted ? null : e);
+        }
+      }
     } finally {
       this.unwatch(w);
     }
@@ -122,7 +131,7 @@ export class SandboxPool {
       if (Atomics.load(w.control, FIRST_STATUS + current - 1) !== 0) continue;
       const { timeMs, wallMs } = w.limits;
       if (w.language === 'python' && elapsed > timeMs + 50 * w.interrupts) {
-        Atomics.store(w.control, INTERRUPT, 2); // SIGINT: pyodide raises KeyboardInterrupt
+        Atomics.store(w.control, INTERRUPT, SIGINT);
         w.interrupts++;
       }
       if (elapsed > wallMs + (w.language === 'javascript' ? JS_GRACE_MS : 0)) w.abort.abort();

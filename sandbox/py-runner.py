@@ -15,7 +15,6 @@ js pyodide pyodide_js _pyodide _pyodide_core micropip ctypes _ctypes socket _soc
 subprocess _posixsubprocess multiprocessing signal _signal gc select selectors asyncio _asyncio
 importlib _imp _frozen_importlib _frozen_importlib_external zipimport threading _thread
 """.split())
-MEMORY_SIGNAL = 10  # the pool raises it every few ms while a test runs; the handler checks memory
 
 _real_import = builtins.__import__
 _modules = dict(sys.modules)
@@ -80,32 +79,32 @@ def _describe(e):
     return traceback.format_exception_only(type(e), e)[-1].strip()[:300] + _where(e)
 
 
+_program = None
+
+
 def compile_program(code):
-    """The compiled program, or the SyntaxError text."""
+    """Compiles the program the next run_test calls run; the SyntaxError text if it does not compile."""
+    global _program
+    _program = None
     try:
-        return compile(code, "<main>", "exec"), None
+        _program = compile(code, "<main>", "exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-        return None, _describe(e)
+        return _describe(e)
+    return None
 
 
-def run_test(program, stdin, fn, args_json, over_memory):
+def run_test(stdin, fn, args_json):
     """Runs the program on one input. Returns (status, detail, result JSON): status '' means it ran
     to the end (the caller compares output or result), else error / timeout / memory."""
-
-    def memory_check(signum, frame):
-        if over_memory():
-            raise MemoryError("memory limit exceeded")
-
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
     sys.meta_path.insert(0, _Blocker)
     hidden = {k: sys.modules.pop(k) for k in list(sys.modules) if k.partition(".")[0] in BLOCKED}
-    signal.signal(MEMORY_SIGNAL, memory_check)
     g = {"__name__": "__main__", "__builtins__": _user_builtins(), "__file__": "/main.py"}
     status, detail, result = "", "", None
     try:
         try:
-            exec(program, g)
+            exec(_program, g)
             if fn is not None:
                 f = g.get(fn)
                 if not callable(f) and isinstance(g.get("Solution"), type):
@@ -132,7 +131,6 @@ def run_test(program, stdin, fn, args_json, over_memory):
     finally:
         # Handlers off first: a late interrupt must not land in the restore.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(MEMORY_SIGNAL, signal.SIG_IGN)
         sys.modules.update(hidden)
         _restore()
         for stream in (_stdout, _stderr):

@@ -6,8 +6,10 @@
 // a fresh worker. Runaway tests are stopped by the pool through the interrupt buffer (the control
 // block's first slot) or, failing that, by killing this thread.
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { loadPyodide, type PyodideInterface } from 'pyodide';
-import { FIRST_STATUS, tracked, type WorkerJob } from './protocol.ts';
+import { tracked, type WorkerJob } from './protocol.ts';
 import { compareOutput, compareValue, errorDetail, type Status, type Test, type TestResult } from './tests.ts';
 
 type PyFn = ((...args: unknown[]) => unknown) & { destroy?: () => void };
@@ -23,6 +25,8 @@ type Fs = {
 };
 
 const RUNNER = readFileSync(new URL('./py-runner.py', import.meta.url), 'utf8');
+/** pyodide finds its files from its own stack trace, which a TypeScript loader garbles: say where. */
+const PYODIDE_DIR = dirname(createRequire(import.meta.url).resolve('pyodide/package.json')) + '/';
 const SKIP = new Set(['/dev', '/proc']);
 const io: Stdio = { input: new Uint8Array(0), pos: 0, out: [], outBytes: 0, cap: 0, truncated: false, err: '' };
 let ready: Promise<{ py: PyodideInterface; runner: Runner; files: Map<string, FsEntry>; heap0: number }> | null = null;
@@ -68,7 +72,7 @@ function restoreFiles(fs: Fs, before: Map<string, FsEntry>): boolean {
 }
 
 async function init() {
-  const py = await loadPyodide({ jsglobals: Object.freeze(Object.create(null)) as object, stdout: () => {}, stderr: () => {} });
+  const py = await loadPyodide({ indexURL: PYODIDE_DIR, jsglobals: Object.freeze(Object.create(null)) as object, stdout: () => {}, stderr: () => {} });
   py.setStdin({
     read(buffer: Uint8Array) {
       const n = Math.min(buffer.length, io.input.length - io.pos);
@@ -114,20 +118,23 @@ const heapBytes = (py: PyodideInterface) => (py as unknown as { _module: { HEAP8
 export default async function runPython(job: WorkerJob): Promise<TestResult[]> {
   // A retired worker leaves before starting anything: the pool sees no test begun and retries.
   if (retiring) process.exit(0);
-  const { py, runner, files, heap0 } = await (ready ??= init());
+  const { py, runner, files, heap0 } = await (ready ??= init().catch((e: unknown) => {
+    retire(); // a worker that failed to load is of no further use
+    throw e;
+  }));
   const control = new Int32Array(job.control);
   py.setInterruptBuffer(control.subarray(0, 1));
   const { timeMs, memoryMb, outputBytes } = job.limits;
   const overMemory = () => heapBytes(py) - heap0 > memoryMb * 2 ** 20;
-  const [program, syntaxError] = runner.compile(job.code) as [unknown, string | null] & { destroy?: () => void };
+  const syntaxError = runner.compile(job.code) as string | undefined;
   const results: TestResult[] = [];
   try {
     for (let i = 0; i < job.tests.length; i++) {
       const test = job.tests[i];
       results.push(
         await tracked(control, i, () => {
-          if (syntaxError !== null) return { status: 'error', detail: errorDetail(syntaxError) };
-          const r = runTest(py, runner, program, test, { timeMs, outputBytes, overMemory });
+          if (syntaxError !== undefined) return { status: 'error', detail: errorDetail(syntaxError) };
+          const r = runTest(py, runner, test, { timeMs, memoryMb, outputBytes, overMemory });
           if (!restoreFiles(py.FS as unknown as Fs, files) || heapBytes(py) - heap0 > memoryMb * 2 ** 20) retire();
           return r;
         }),
@@ -135,18 +142,17 @@ export default async function runPython(job: WorkerJob): Promise<TestResult[]> {
       Atomics.store(control, 0, 0);
     }
   } finally {
-    (program as { destroy?: () => void } | null)?.destroy?.();
     py.setInterruptBuffer(undefined as never);
   }
   return results;
 }
 
-function runTest(py: PyodideInterface, runner: Runner, program: unknown, test: Test, o: { timeMs: number; outputBytes: number; overMemory: () => boolean }): TestResult {
+function runTest(py: PyodideInterface, runner: Runner, test: Test, o: { timeMs: number; memoryMb: number; outputBytes: number; overMemory: () => boolean }): TestResult {
   Object.assign(io, { input: new TextEncoder().encode('input' in test ? test.input : ''), pos: 0, out: [], outBytes: 0, cap: o.outputBytes, truncated: false, err: '' });
   const start = performance.now();
   let ran: [Status | '', string, string | null];
   try {
-    const r = runner.run(program, 'input' in test ? test.input : '', 'fn' in test ? test.fn : null, 'fn' in test ? JSON.stringify(test.args) : null, o.overMemory) as { toJs(): unknown[]; destroy(): void };
+    const r = runner.run('input' in test ? test.input : '', 'fn' in test ? test.fn : undefined, 'fn' in test ? JSON.stringify(test.args) : undefined) as { toJs(): unknown[]; destroy(): void };
     ran = r.toJs() as typeof ran;
     r.destroy();
   } catch (e) {
@@ -156,7 +162,7 @@ function runTest(py: PyodideInterface, runner: Runner, program: unknown, test: T
   }
   const [status, detail, result] = ran;
   if (io.truncated) return { status: 'fail', detail: `output limit of ${o.outputBytes} bytes exceeded` };
-  if (status === 'memory' || o.overMemory()) return { status: 'memory', detail: detail || 'memory limit exceeded' };
+  if (status === 'memory' || o.overMemory()) return { status: 'memory', detail: `memory limit of ${o.memoryMb} MB exceeded` };
   if (status === 'timeout' || performance.now() - start > o.timeMs) return { status: 'timeout', detail: `time limit of ${o.timeMs} ms exceeded` };
   if (status) return { status, detail: errorDetail(detail) };
   if ('fn' in test) return compareValue(result === null ? null : JSON.parse(result), test.expected);
@@ -169,5 +175,3 @@ function retire(): void {
   retiring = true;
   setTimeout(() => process.exit(0), 20).unref();
 }
-
-export const _forTests = { FIRST_STATUS };
