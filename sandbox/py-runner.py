@@ -17,12 +17,28 @@ importlib _imp _frozen_importlib _frozen_importlib_external zipimport threading 
 """.split())
 
 _real_import = builtins.__import__
-_modules = dict(sys.modules)
-_dicts = {name: dict(m.__dict__) for name, m in _modules.items() if m is not None and hasattr(m, "__dict__")}
-_lists = {name: list(getattr(sys, name)) for name in ("path", "meta_path", "path_hooks", "argv")}
+_modules, _dicts, _lists = {}, {}, {}
 _recursion = sys.getrecursionlimit()
 _home = os.getcwd()
 _stdout, _stderr = sys.stdout, sys.stderr
+
+
+def setup():
+    """Drops every JavaScript proxy that a module holds (the `js` and `pyodide_js` modules among
+    them), then takes the snapshot each test is rolled back to. Called once, after the worker has
+    set up its streams."""
+    from pyodide.ffi import JsProxy
+
+    for name in [k for k in sys.modules if k.partition(".")[0] in ("js", "pyodide_js")]:
+        del sys.modules[name]
+    for m in list(sys.modules.values()):
+        d = getattr(m, "__dict__", None)
+        if isinstance(d, dict):
+            for k in [k for k, v in d.items() if isinstance(v, JsProxy)]:
+                del d[k]
+    _modules.update(sys.modules)
+    _dicts.update({name: dict(m.__dict__) for name, m in _modules.items() if isinstance(getattr(m, "__dict__", None), dict)})
+    _lists.update({name: list(getattr(sys, name)) for name in ("path", "meta_path", "path_hooks", "argv")})
 
 
 def _guarded_import(name, globals=None, locals=None, fromlist=(), level=0):

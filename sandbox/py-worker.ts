@@ -108,6 +108,8 @@ async function init() {
   const get = (ns as unknown as { get(k: string): PyFn }).get.bind(ns);
   const runner = { compile: get('compile_program'), run: get('run_test') };
   const fs = py.FS as unknown as Fs;
+  get('setup')();
+  for (const name of ['js', 'pyodide_js']) py.unregisterJsModule(name);
   harden(py);
   const heap = (py as unknown as { _module: { HEAP8: Int8Array } })._module;
   return { py, runner, files: walk(fs, '/', new Map()), heap0: heap.HEAP8.buffer.byteLength };
