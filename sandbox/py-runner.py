@@ -79,6 +79,15 @@ def _restore():
         getattr(sys, name)[:] = saved
     sys.path_importer_cache.clear()
     sys.setrecursionlimit(_recursion)
+    # `open(0)` closes standard input when collected; the next test needs it back.
+    for fd, path, flags in ((0, "/dev/stdin", os.O_RDONLY), (1, "/dev/stdout", os.O_WRONLY), (2, "/dev/stderr", os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            new = os.open(path, flags)
+            if new != fd:
+                os.dup2(new, fd)
+                os.close(new)
     try:
         os.chdir(_home)
     except OSError:
