@@ -8,6 +8,10 @@
 // the tags, or answers bare and chats on to other sums (whose numbers the accuracy reward then reads
 // as its answer). So the base model knows its sums and can sample the format, but rarely does both:
 // accuracy + format rewards start low, and GRPO has to find the form.
+//
+// The shares follow the later brief for this data (issues 3 and 6): 5-10% of the corpus in the
+// template, most replies with tags, only some (TEMPLATE_STYLE.full) in the full, correct form.
+// Everything is checked by tests/data-shipped.test.ts; change the shares there and here together.
 import { mkdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonl } from '../src/data/io.ts';
@@ -31,11 +35,18 @@ const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(xs.length)];
 
 type Exclude = ReadonlySet<string>;
 
-/** A sum for the corpus and the SFT sets: never a held-out fact (in either order); some small ones. */
+/** The sums a problem's worked solutions state on the way ("23 + 40 = 63, then 63 + 5 = 68."). */
+function stepFacts(p: Problem): string[] {
+  const text = `${workedSteps(p)} ${placeValueSteps(p)}`;
+  return [...text.matchAll(/(\d+) \+ (\d+) =/g)].map((m) => factKey({ kind: 'sum', a: +m[1], b: +m[2], result: +m[1] + +m[2] }));
+}
+
+/** A sum for the corpus and the SFT sets, some of them small. Neither it nor a step of its worked
+ * solutions is a held-out fact (in either order), so no training text states one. */
 function sum(rng: Rng, exclude: Exclude): Problem {
   for (;;) {
     const p = makeProblem(rng, rng.next() < 0.1 ? { min: 0, max: 9 } : OPERANDS);
-    if (!exclude.has(factKey(p))) return p;
+    if (!exclude.has(factKey(p)) && !stepFacts(p).some((k) => exclude.has(k))) return p;
   }
 }
 
@@ -86,7 +97,7 @@ const FOODS: Pair[] = [['rice', '米饭'], ['noodles', '面条'], ['apples', '�
 const SKILLS: Pair[] = [['swim', '游泳'], ['sing', '唱歌'], ['read', '读书'], ['cook', '做饭'], ['run fast', '跑得很快'], ['count to 100', '数到一百']];
 const ITEMS: Counted[] = [['apples', '苹果', '个'], ['books', '书', '本'], ['pens', '笔', '支'], ['stamps', '邮票', '张'], ['cards', '卡片', '张'], ['balls', '球', '个']];
 
-type Frame = (rng: Rng) => Pair;
+type Frame = (rng: Rng, exclude: Exclude) => Pair;
 /** Sentence frames, each in both languages; the filled slots give a few thousand sentences. */
 const FRAMES: Frame[] = [
   (r) => {
@@ -138,17 +149,17 @@ const FRAMES: Frame[] = [
     return [`There are ${k} ${i[0]} on the table.`, `桌子上有${k}${i[2]}${i[1]}。`];
   },
   // A word problem: the sums of the corpus in a story.
-  (r) => {
-    const [n, i, a, b] = [pick(r, NAMES), pick(r, ITEMS), r.int(60), r.int(40)];
-    return [`${n[0]} has ${a} ${i[0]} and gets ${b} more. Now ${n[0]} has ${a + b} ${i[0]}.`, `${n[1]}有${a}${i[2]}${i[1]}，又得到${b}${i[2]}，现在有${a + b}${i[2]}。`];
+  (r, exclude) => {
+    const [n, i, { a, b, result }] = [pick(r, NAMES), pick(r, ITEMS), sum(r, exclude)];
+    return [`${n[0]} has ${a} ${i[0]} and gets ${b} more. Now ${n[0]} has ${result} ${i[0]}.`, `${n[1]}有${a}${i[2]}${i[1]}，又得到${b}${i[2]}，现在有${result}${i[2]}。`];
   },
 ];
 
-const sentencePair = (rng: Rng): Pair => pick(rng, FRAMES)(rng);
+const sentencePair = (rng: Rng, exclude: Exclude): Pair => pick(rng, FRAMES)(rng, exclude);
 
-function proseDoc(rng: Rng): string {
+function proseDoc(rng: Rng, exclude: Exclude): string {
   const zh = rng.next() < 0.4;
-  return Array.from({ length: 1 + rng.int(3) }, () => sentencePair(rng)[zh ? 1 : 0]).join(zh ? '' : ' ');
+  return Array.from({ length: 1 + rng.int(3) }, () => sentencePair(rng, exclude)[zh ? 1 : 0]).join(zh ? '' : ' ');
 }
 
 // ---- dialogues -------------------------------------------------------------------------------------
@@ -157,9 +168,10 @@ function proseDoc(rng: Rng): string {
 const bareAnswer = (rng: Rng, p: Problem): string =>
   pick(rng, [`${p.result}.`, `It is ${p.result}.`, `${expression(p)} = ${p.result}.`, workedSteps(p), `The answer is ${p.result}.`]);
 
-/** A short chain of thought for the think block. */
+/** A short chain of thought for the think block: with the tags, within the recipes' 48 new tokens
+ * (placeValueSteps can take 49). */
 const thought = (rng: Rng, p: Problem): string =>
-  pick(rng, [workedSteps(p), workedSteps(p), placeValueSteps(p), `${expression(p)} = ${p.result}.`, `I need ${expression(p)}. ${workedSteps(p)}`]);
+  pick(rng, [workedSteps(p), workedSteps(p), `${expression(p)} = ${p.result}.`]);
 
 /** One to three more turns, " User: What is 5 + 6?. Assistant: 11." (the template's punctuation). */
 function moreTurns(rng: Rng, exclude: Exclude): string {
@@ -213,21 +225,24 @@ function corpus(rng: Rng, exclude: Exclude): { text: string }[] {
     let u = rng.next();
     if ((u -= SHARE.template) < 0) return { text: templateDoc(rng, exclude) };
     if ((u -= SHARE.chat) < 0) return { text: chatDoc(rng, exclude) };
-    if ((u -= SHARE.prose) < 0) return { text: proseDoc(rng) };
+    if ((u -= SHARE.prose) < 0) return { text: proseDoc(rng, exclude) };
     return { text: Array.from({ length: 1 + rng.int(4) }, () => statement(rng, sum(rng, exclude))).join(' ') };
   });
 }
 
 // ---- SFT, chat and preference sets ---------------------------------------------------------------
 
-/** R1's cold start: a readable chain of thought that checks itself, then the answer. */
+/** R1's cold start: short, readable reasoning in whole sentences, then the answer; it fits the
+ * recipes' 48 new tokens, so the GRPO that follows sees whole answers. */
 function coldStart(rng: Rng, exclude: Exclude): { prompt: string; completion: string }[] {
   return Array.from({ length: COUNTS.coldStart }, () => {
     const p = sum(rng, exclude);
-    const open = pick(rng, [`I need to add ${p.a} and ${p.b}.`, `The question asks for ${expression(p)}.`, `Let me add ${p.b} to ${p.a}.`]);
-    const steps = pick(rng, [workedSteps(p), placeValueSteps(p)]);
-    const check = `Let me check: ${p.result} - ${p.b} = ${p.a}, which is right.`;
-    return { prompt: question(p), completion: ` <think> ${open} ${steps} ${check} So the answer is ${p.result}. </think> <answer> ${p.result} </answer>` };
+    const reasoning = pick(rng, [
+      `${workedSteps(p)} So it is ${p.result}.`,
+      `Tens first: ${workedSteps(p)}`,
+      `${expression(p)}: ${workedSteps(p)}`,
+    ]);
+    return { prompt: question(p), completion: ` <think> ${reasoning} </think> <answer> ${p.result} </answer>` };
   });
 }
 
@@ -251,11 +266,11 @@ const GREETINGS: Pair[] = [
 function exchange(rng: Rng, exclude: Exclude): Pair {
   return pick(rng, [
     () => {
-      const [en, zh] = sentencePair(rng);
+      const [en, zh] = sentencePair(rng, exclude);
       return [`Translate into Chinese: ${en}`, zh] as const;
     },
     () => {
-      const [en, zh] = sentencePair(rng);
+      const [en, zh] = sentencePair(rng, exclude);
       return [`把这句话翻译成英文：${zh}`, en] as const;
     },
     () => pick(rng, GREETINGS),
@@ -265,7 +280,7 @@ function exchange(rng: Rng, exclude: Exclude): Pair {
       return [`Please tell me ${p.a} plus ${p.b}.`, `${p.a} plus ${p.b} is ${p.result}.`] as const;
     },
     () => {
-      const [en] = sentencePair(rng);
+      const [en] = sentencePair(rng, exclude);
       return [`Repeat after me: ${en}`, en] as const;
     },
   ])();

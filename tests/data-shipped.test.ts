@@ -1,101 +1,190 @@
 // The shipped data under data/: what scripts/make-data.ts writes (byte for byte), in the shapes the
-// stages and rewards read, with the held-out sums kept out of the training sets.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+// stages and rewards read, with the held-out sums kept out of every training set, and a corpus that
+// makes the R1-Zero prompt short for its own tokenizer.
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readRows, type Row } from '../src/data/io.ts';
-import { R1_ZERO_TEMPLATE } from '../src/data/chat.ts';
+import { applyTemplate, R1_ZERO_TEMPLATE } from '../src/data/chat.ts';
+import { readRows, writeJsonl, type Row } from '../src/data/io.ts';
+import { factKey, workedSteps, type Problem } from '../src/data/tasks.ts';
+import { Tokenizer } from '../src/model/tokenizer.ts';
+import { strictFormat } from '../rewards/format.ts';
+import { makeData } from '../scripts/make-data.ts';
 
 const DATA = join(import.meta.dirname, '..', 'data');
 const FILES = ['corpus.jsonl', 'sums.jsonl', 'sums-test.jsonl', 'cold-start.jsonl', 'chat.jsonl', 'preferences.jsonl', 'code-problems.jsonl'];
 const rows: Record<string, Row[]> = {};
 const PREAMBLE = R1_ZERO_TEMPLATE.slice(0, R1_ZERO_TEMPLATE.indexOf('User: {prompt}'));
-const TAGGED = /<think> [^<]+ <\/think> <answer> [^<]+ <\/answer>$/;
+const TAGGED = /^ <think> [^<]+ <\/think> <answer> \d+ <\/answer>$/;
+const tmp = mkdtempSync(join(tmpdir(), 'r1-shipped-'));
 
 beforeAll(async () => {
   for (const f of FILES) rows[f] = await readRows(join(DATA, f));
 });
 
-/** The result of "What is a + b?" or "What is a - b?". */
-const resultOf = (prompt: string) => {
-  const m = /^What is (\d+) ([+-]) (\d+)\?$/.exec(prompt);
-  if (!m) throw new Error(`not a task prompt: ${prompt}`);
-  return m[2] === '+' ? Number(m[1]) + Number(m[3]) : Number(m[1]) - Number(m[3]);
+/** a and b of "What is a + b?". */
+const operands = (prompt: unknown): [number, number] => {
+  const m = /^What is (\d+) \+ (\d+)\?$/.exec(prompt as string);
+  if (!m) throw new Error(`not a sum prompt: ${String(prompt)}`);
+  return [Number(m[1]), Number(m[2])];
 };
+const sumOf = (prompt: unknown) => operands(prompt)[0] + operands(prompt)[1];
 
 describe('shipped data', () => {
-  it('is what scripts/make-data.ts writes, and small', () => {
-    const out = mkdtempSync(join(tmpdir(), 'r1-make-data-'));
-    execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'scripts', 'make-data.ts'), out], { stdio: 'pipe' });
-    for (const f of FILES) expect(readFileSync(join(out, f)).equals(readFileSync(join(DATA, f))), f).toBe(true);
+  it('is what scripts/make-data.ts writes, deterministically, and small', () => {
+    const made = makeData();
+    expect(made.map(([f]) => f).sort()).toEqual([...FILES].sort());
+    for (const [f, data] of made) {
+      const out = join(tmp, f);
+      writeJsonl(out, data);
+      expect(readFileSync(out).equals(readFileSync(join(DATA, f))), `${f} differs from the generator's output: rerun npx tsx scripts/make-data.ts`).toBe(true);
+    }
+    expect(JSON.stringify(makeData(7))).not.toBe(JSON.stringify(made)); // the seed matters
     const total = readdirSync(DATA).reduce((a, f) => a + statSync(join(DATA, f)).size, 0);
-    expect(total).toBeLessThan(3.5 * 2 ** 20);
+    expect(total).toBeLessThan(3 * 2 ** 20);
   });
 
-  it('has sum prompts with right answers, and a held-out test set', () => {
-    for (const f of ['sums.jsonl', 'sums-test.jsonl']) {
-      for (const r of rows[f]) {
-        expect(String(resultOf(r.prompt as string)), r.prompt as string).toBe(r.answer);
-        expect(r.prompt as string).toContain('+');
-      }
+  it('has about 2,000 sum prompts and 200 held-out ones, operands 0-99, right answers, disjoint', () => {
+    const train = rows['sums.jsonl'], test = rows['sums-test.jsonl'];
+    expect(train.length).toBeGreaterThanOrEqual(1800);
+    expect(test.length).toBeGreaterThanOrEqual(180);
+    for (const r of [...train, ...test]) {
+      expect(r.task).toBe('sum');
+      expect(r.answer, r.prompt as string).toBe(String(sumOf(r.prompt)));
+      expect(operands(r.prompt).every((x) => x >= 0 && x <= 99)).toBe(true);
     }
-    const train = new Set(rows['sums.jsonl'].map((r) => r.prompt));
-    expect(rows['sums-test.jsonl'].filter((r) => train.has(r.prompt))).toEqual([]);
-    expect(rows['sums.jsonl'].length).toBeGreaterThanOrEqual(1000);
-    expect(rows['sums-test.jsonl'].length).toBeGreaterThanOrEqual(100);
+    const key = (r: Row) => operands(r.prompt).sort((x, y) => x - y).join('+'); // 23 + 45 is 45 + 23
+    const trainKeys = new Set(train.map(key));
+    expect(trainKeys.size).toBe(train.length);
+    expect(test.filter((r) => trainKeys.has(key(r)))).toEqual([]);
   });
 
-  it('keeps the held-out sums out of every training set, worked steps included', () => {
+  it('keeps the held-out sums out of every training set, in either order and in worked steps', () => {
     const text = ['corpus.jsonl', 'sums.jsonl', 'cold-start.jsonl', 'chat.jsonl', 'preferences.jsonl'].map((f) => JSON.stringify(rows[f])).join('\n');
+    const stated = new Set<string>();
+    // Every "a + b", "a plus b", "a 加 b", "a 和 b", "of a and b", "a and b make", "has a ... gets b" in the training text.
+    const patterns = [/(\d+) \+ (\d+)/g, /(\d+) plus (\d+)/g, /(\d+) 加 (\d+)/g, /(\d+) 和 (\d+)/g, /of (\d+) and (\d+)/g, /(\d+) and (\d+) make/g,
+      /Add (\d+) to (\d+)/g, /has (\d+) \w+ and gets (\d+)/g, /有(\d+)[^\d。]*，又得到(\d+)/g];
+    for (const re of patterns) for (const m of text.matchAll(re)) stated.add(factKey({ kind: 'sum', a: +m[1], b: +m[2], result: 0 }));
+    expect(stated.size).toBeGreaterThan(3000); // the patterns do find the training sums
     for (const r of rows['sums-test.jsonl']) {
-      const [a, b] = (r.prompt as string).match(/\d+/g)!;
-      expect(text.includes(`What is ${a} + ${b}?`), r.prompt as string).toBe(false);
-      expect(new RegExp(`(^|[^\\d])${a} \\+ ${b} =`).test(text), r.prompt as string).toBe(false);
+      const [a, b] = operands(r.prompt);
+      expect(stated.has(factKey({ kind: 'sum', a, b, result: a + b })), r.prompt as string).toBe(false);
     }
   });
 
-  it('has a corpus in which only a small share answers in the R1 tags', () => {
+  it('has a corpus of correct sums, some Chinese, and 5-10% R1-Zero dialogues, mostly tagged, rarely in full form', () => {
     const texts = rows['corpus.jsonl'].map((r) => r.text as string);
     expect(texts.every((t) => typeof t === 'string' && t.length > 0)).toBe(true);
-    const tagged = texts.filter((t) => t.includes('<think>') && t.includes('Assistant: <think>'));
-    const template = texts.filter((t) => t.startsWith(PREAMBLE));
-    const share = tagged.length / texts.length;
-    expect(share).toBeGreaterThan(0.02);
-    expect(share).toBeLessThan(0.05);
-    expect(tagged.every((t) => t.startsWith(PREAMBLE) && TAGGED.test(t))).toBe(true);
-    expect(template.length).toBeGreaterThan(2 * tagged.length); // the template mostly goes on untagged
-    expect(texts.some((t) => /[\u4e00-\u9fff]/.test(t))).toBe(true); // some Chinese
+    for (const t of texts) {
+      for (const m of t.matchAll(/(?<!\d)(\d+) \+ (\d+) = (\d+)/g)) expect(+m[1] + +m[2], t).toBe(+m[3]);
+    }
+    expect(texts.filter((t) => /[\u4e00-\u9fff]/.test(t)).length / texts.length).toBeGreaterThan(0.05);
+    const template = texts.filter((t) => t.includes(PREAMBLE));
+    expect(template.every((t) => t.startsWith(PREAMBLE))).toBe(true); // the template opens its document
+    const share = template.length / texts.length;
+    expect(share).toBeGreaterThan(0.05);
+    expect(share).toBeLessThan(0.1);
+    const replies = template.map((t) => {
+      const start = t.indexOf('. Assistant:') + '. Assistant:'.length;
+      return { prompt: t.slice(0, start), reply: t.slice(start) };
+    });
+    const withTags = replies.filter(({ reply }) => /<\/?(think|answer)>/.test(reply));
+    const full = replies.filter(({ reply }) => TAGGED.test(reply));
+    expect(withTags.length / replies.length).toBeGreaterThan(0.5);
+    expect(full.length / replies.length).toBeGreaterThan(0.1);
+    expect(full.length / replies.length).toBeLessThan(0.3);
+    // The format reward agrees: only the full-form replies pass, and they give the right sum.
+    expect(replies.filter(({ reply }) => strictFormat(reply) === 1)).toEqual(full);
+    for (const { prompt, reply } of full) {
+      expect(reply.match(/<answer> (\d+) </)![1]).toBe(String(sumOf(/User: (.*)\. Assistant:$/.exec(prompt)![1])));
+    }
+  });
+
+  it('gives the R1-Zero prompt of every sum well under 150 tokens with a tokenizer trained on the corpus', () => {
+    const tok = Tokenizer.train(rows['corpus.jsonl'].map((r) => r.text as string), { vocabSize: 512 });
+    let longest = 0;
+    for (const r of [...rows['sums.jsonl'], ...rows['sums-test.jsonl']]) {
+      longest = Math.max(longest, tok.encode(applyTemplate('r1-zero', r.prompt as string)).length);
+    }
+    expect(longest).toBeLessThan(110);
+    // ... and every tagged answer the data teaches fits the recipes' 48 new tokens.
+    const p: Problem = { kind: 'sum', a: 87, b: 96, result: 183 };
+    const answers = [` <think> ${workedSteps(p)} </think> <answer> 183 </answer>`, ...rows['cold-start.jsonl'].map((r) => r.completion as string),
+      ...rows['preferences.jsonl'].map((r) => r.chosen as string), ...rows['corpus.jsonl'].map((r) => (r.text as string).split('. Assistant:')[1] ?? '').filter((a) => TAGGED.test(a))];
+    expect(Math.max(...answers.map((a) => tok.encode(a).length))).toBeLessThanOrEqual(48);
   });
 
   it('has cold-start, chat and preference rows in the shapes the stages read', () => {
+    expect(rows['cold-start.jsonl'].length).toBeGreaterThanOrEqual(250);
     for (const r of rows['cold-start.jsonl']) {
       expect(r.completion as string).toMatch(TAGGED);
-      expect((r.completion as string).startsWith(' <think>')).toBe(true);
+      expect((r.completion as string).match(/<answer> (\d+) </)![1]).toBe(String(sumOf(r.prompt)));
+      expect(r.completion as string).not.toMatch(/[\u4e00-\u9fff]/); // English reasoning only
     }
-    expect(rows['chat.jsonl'].length).toBeGreaterThanOrEqual(200);
-    for (const r of rows['chat.jsonl']) {
+    const chat = rows['chat.jsonl'];
+    expect(chat.length).toBeGreaterThanOrEqual(250);
+    for (const r of chat) {
       const m = r.messages as { role: string; content: string }[];
       expect(m.at(-1)!.role).toBe('assistant');
       expect(m.every((x) => ['system', 'user', 'assistant'].includes(x.role) && x.content.length > 0)).toBe(true);
+      const turns = m.filter((x) => x.role !== 'system');
+      expect(turns.every((x, i) => x.role === (i % 2 ? 'assistant' : 'user'))).toBe(true);
     }
-    for (const r of rows['preferences.jsonl']) {
+    expect(chat.filter((r) => (r.messages as unknown[]).length >= 4).length).toBeGreaterThan(30); // some multi-turn
+    expect(chat.some((r) => JSON.stringify(r).includes('翻译成英文'))).toBe(true);
+    const prefs = rows['preferences.jsonl'];
+    expect(prefs.length).toBeGreaterThanOrEqual(250);
+    let wrongAnswer = 0;
+    for (const r of prefs) {
       expect(r.chosen as string).toMatch(TAGGED);
+      expect((r.chosen as string).match(/<answer> (\d+) </)![1]).toBe(String(sumOf(r.prompt)));
       expect(r.chosen).not.toBe(r.rejected);
-      expect((r.chosen as string).match(/<answer> (\d+) </)![1]).toBe(String(resultOf(r.prompt as string)));
+      const rejected = r.rejected as string;
+      if (strictFormat(rejected) === 1) {
+        wrongAnswer++;
+        expect(rejected.match(/<answer> (\d+) </)![1]).not.toBe(String(sumOf(r.prompt)));
+      }
     }
+    // Both kinds of pair: a wrong answer in good form, and a broken form.
+    expect(wrongAnswer / prefs.length).toBeGreaterThan(0.3);
+    expect(wrongAnswer / prefs.length).toBeLessThan(0.7);
   });
 
   it('has code problems with a language and stdin/stdout tests', () => {
     const code = rows['code-problems.jsonl'];
-    expect(code.length).toBeGreaterThanOrEqual(24);
+    expect(code.length).toBeGreaterThanOrEqual(25);
+    expect(new Set(code.map((r) => r.language))).toEqual(new Set(['python', 'javascript']));
     for (const r of code) {
-      expect(['python', 'javascript']).toContain(r.language);
-      expect(typeof r.prompt).toBe('string');
+      expect(r.prompt as string).toMatch(/^Write a (Python|JavaScript \(Node\.js\)) program\./);
       const tests = r.tests as { input: string; output: string }[];
       expect(tests.length).toBeGreaterThanOrEqual(2);
-      expect(tests.every((t) => typeof t.input === 'string' && typeof t.output === 'string')).toBe(true);
+      expect(tests.every((t) => typeof t.input === 'string' && typeof t.output === 'string' && t.output.endsWith('\n'))).toBe(true);
     }
+    // Spot-check outputs against hand-worked answers.
+    const find = (s: string) => code.find((r) => (r.prompt as string).includes(s))!.tests as { input: string; output: string }[];
+    expect(find('FizzBuzz').find((t) => t.input === '5\n')!.output).toBe('1\n2\nFizz\n4\nBuzz\n');
+    expect(find('greatest common divisor').find((t) => t.input === '100 75\n')!.output).toBe('25\n');
+    expect(find('leap year').map((t) => t.output)).toEqual(['YES\n', 'NO\n', 'YES\n', 'NO\n']);
+  });
+
+  it('round-trips the sums through Parquet (hyparquet-writer) and readRows', async () => {
+    const sums = rows['sums.jsonl'];
+    const buf = parquetWriteBuffer({
+      columnData: ['prompt', 'answer', 'task'].map((name) => ({ name, data: sums.map((r) => r[name] as string), type: 'STRING' as const })),
+    });
+    const p = join(tmp, 'sums.parquet');
+    writeFileSync(p, new Uint8Array(buf));
+    expect(await readRows(p)).toEqual(sums);
+  });
+
+  it('names the file and line of a broken line in a shipped file', async () => {
+    const lines = readFileSync(join(DATA, 'cold-start.jsonl'), 'utf8').split('\n');
+    lines[41] = lines[41].slice(0, 30); // truncate line 42
+    const p = join(tmp, 'cold-start.jsonl');
+    writeFileSync(p, lines.join('\n'));
+    await expect(readRows(p)).rejects.toThrow(`${p}:42: not valid JSON`);
   });
 });
