@@ -36,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] && /[\\/]bin[\\/]r1(\.js)?$|[\\/]cli[\\/]main\.ts$/.test(process.argv[1])) {
+// Run directly (`tsx src/cli/main.ts`); bin/r1.js calls main() itself, whatever path npx gives it.
+if (process.argv[1] && /[\\/]cli[\\/]main\.ts$/.test(process.argv[1])) {
   process.exitCode = await main(process.argv.slice(2));
 }
