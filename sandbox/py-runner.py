@@ -1,32 +1,139 @@
-# Runs one test of an untrusted program inside pyodide, then puts the interpreter back as it was.
-# Loaded once per worker (py-worker.ts); the worker calls run_test() per test. Blocking imports here
-# is a speed bump, not the wall: the worker also leaves nothing on the JavaScript side worth reaching
-# (empty `js` globals, no code generation, no host file system mounts).
+# Runs untrusted programs inside pyodide and puts the interpreter back as it was after each one.
+# Loaded once per worker (py-worker.ts) into a namespace only JavaScript holds. Per test the worker
+# calls begin(), then the driver begin() returns, then end(). The driver is called from JavaScript,
+# so its frame is the bottom of the Python stack and it lives in globals of its own, made fresh for
+# each test: a program that walks frames or tracebacks finds its own code and the driver, never
+# this module or its snapshot. An audit hook, closed over its own state, refuses what a program
+# must not do (blocked imports, processes, sockets, trace hooks, gc introspection, new code
+# objects) and, between tests, any frame access at all, so a finaliser that runs during the
+# clean-up cannot climb into it. The wall is on the JavaScript side (py-worker.ts): no module,
+# global or proxy there leads to the host; this file keeps tests from seeing each other.
 import builtins
 import io
-import json
 import os
 import signal
 import sys
-import traceback
+from operator import is_
 
+# importlib stays importable (dataclasses and inspect need it); its own import path meets the
+# blocker that begin() puts first on sys.meta_path, the plain import statement meets the guard.
 BLOCKED = frozenset("""
 js pyodide pyodide_js _pyodide _pyodide_core micropip ctypes _ctypes socket _socket ssl _ssl
-subprocess _posixsubprocess multiprocessing signal _signal gc select selectors asyncio _asyncio
-importlib _imp _frozen_importlib _frozen_importlib_external zipimport threading _thread
+subprocess _posixsubprocess multiprocessing _multiprocessing signal _signal gc select selectors
+asyncio _asyncio _imp zipimport threading _thread pty termios fcntl resource mmap _testcapi
+_testinternalcapi faulthandler
 """.split())
+# Audit events a program may not raise (exact names, then prefixes).
+DENIED = frozenset("""
+os.system os.exec os.spawn os.posix_spawn os.fork os.forkpty os.kill os.killpg os.startfile
+os.putenv os.unsetenv subprocess.Popen pty.spawn sys.settrace sys.setprofile sys._current_frames
+sys._current_exceptions sys.addaudithook sys._setprofileallthreads sys._settraceallthreads
+code.__new__ function.__new__ cpython._PySys_ClearAuditHooks cpython.remote_debugger_script
+""".split())
+DENIED_PREFIXES = ("ctypes.", "socket.", "gc.", "sys.monitoring", "_posixsubprocess", "mmap.", "winreg.")
+# Between tests (a finaliser running in the clean-up) not even frames.
+FRAME_EVENTS = frozenset(("sys._getframe", "sys._getframemodulename", "object.__getattr__"))
 
-_real_import = builtins.__import__
-_modules, _dicts, _lists = {}, {}, {}
+DRIVER = '''
+import json as _json
+import traceback as _traceback
+
+
+def _describe(e):
+    text = _traceback.format_exception_only(type(e), e)[-1].strip()[:300]
+    lines = [f.lineno for f in _traceback.extract_tb(e.__traceback__) if f.filename == "<main>"]
+    return text + (f" (line {lines[-1]})" if lines else "")
+
+
+def drive(program, fn, args_json, user_builtins):
+    """Runs the program (and the called function). (status, detail, result JSON): status '' means it
+    ran to the end and the caller compares output or result; else error / timeout / memory."""
+    g = {"__name__": "__main__", "__builtins__": user_builtins, "__file__": "/main.py"}
+    try:
+        exec(program, g)
+        if fn is None:
+            return "", "", None
+        f = g.get(fn)
+        if not callable(f) and isinstance(g.get("Solution"), type):
+            f = getattr(g["Solution"](), fn, None)
+        if not callable(f):
+            raise NameError(f"no function named {fn}")
+        value = f(*_json.loads(args_json))
+        try:
+            return "", "", _json.dumps(value)
+        except (TypeError, ValueError):
+            return "", "", _json.dumps(repr(value))
+    except SystemExit as e:
+        code = e.code
+        if code not in (None, 0):
+            return "error", f"exit code {code}" if isinstance(code, int) else f"exit: {str(code)[:200]}", None
+        if fn is not None:
+            return "error", "the program exited before the function was called", None
+        return "", "", None
+    except KeyboardInterrupt:
+        return "timeout", "time limit exceeded", None
+    except MemoryError as e:
+        return "memory", _describe(e), None
+    except BaseException as e:  # noqa: BLE001 - anything the program raises is its result
+        return "error", _describe(e), None
+
+
+class Blocker:
+    """First on sys.meta_path during a test, for imports that do not pass the audit hook."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ImportError(f"module {name!r} is not available in the sandbox", name=name)
+        return None
+'''
+
+_modules, _dicts, _lists, _classes = {}, {}, {}, []
 _recursion = sys.getrecursionlimit()
 _home = os.getcwd()
 _stdout, _stderr = sys.stdout, sys.stderr
+_driver = compile(DRIVER, "<driver>", "exec")
+_hidden = {}
+_user_time = None  # set by setup(): switches the audit hook between a test and the clean-up
+
+
+def _install_guard():
+    """Adds the audit hook; returns the switch (a one-item list) only this module holds."""
+    user = [False]
+
+    def guard(event, args):
+        if user[0]:
+            if event == "import":
+                if args[0].partition(".")[0] in BLOCKED:
+                    raise ImportError(f"module {args[0]!r} is not available in the sandbox")
+                return
+            if event in DENIED or event.startswith(DENIED_PREFIXES) or (event == "object.__setattr__" and args[1] == "__code__"):
+                raise PermissionError(f"{event} is not available in the sandbox")
+        elif event in FRAME_EVENTS:
+            raise PermissionError(f"{event} is not available in the sandbox")
+
+    sys.addaudithook(guard)
+    return user
+
+
+def _heap_classes():
+    """Every class whose attributes a program could change (static and immutable types cannot be)."""
+    seen, out, stack = set(), [], [object]
+    while stack:
+        for c in type.__subclasses__(stack.pop()):
+            if id(c) not in seen:
+                seen.add(id(c))
+                stack.append(c)
+                if not c.__flags__ & (1 << 8):  # Py_TPFLAGS_IMMUTABLETYPE
+                    out.append(c)
+    return out
 
 
 def setup():
     """Drops every JavaScript proxy that a module holds (the `js` and `pyodide_js` modules among
-    them), then takes the snapshot each test is rolled back to. Called once, after the worker has
-    set up its streams."""
+    them), takes the snapshot each test is rolled back to, then installs the guard. Called once,
+    after the worker has set up its streams."""
+    global _user_time
     from pyodide.ffi import JsProxy
 
     for name in [k for k in sys.modules if k.partition(".")[0] in ("js", "pyodide_js")]:
@@ -36,49 +143,67 @@ def setup():
         if isinstance(d, dict):
             for k in [k for k, v in d.items() if isinstance(v, JsProxy)]:
                 del d[k]
+    import json  # noqa: F401 - the driver's imports load here, not in a test
+    import traceback  # noqa: F401
+
     _modules.update(sys.modules)
     _dicts.update({name: dict(m.__dict__) for name, m in _modules.items() if isinstance(getattr(m, "__dict__", None), dict)})
     _lists.update({name: list(getattr(sys, name)) for name in ("path", "meta_path", "path_hooks", "argv")})
+    _classes.extend((c, tuple(c.__dict__), tuple(c.__dict__.values())) for c in _heap_classes())
+    _user_time = _install_guard()
 
 
-def _guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
-    if level == 0 and name.partition(".")[0] in BLOCKED:
-        raise ImportError(f"module {name!r} is not available in the sandbox", name=name)
-    return _real_import(name, globals, locals, fromlist, level)
+def compile_program(code):
+    """The program's code object, or the text of its SyntaxError."""
+    try:
+        return compile(code, "<main>", "exec"), None
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
+        import traceback
+
+        return None, traceback.format_exception_only(type(e), e)[-1].strip()[:300]
 
 
-class _Blocker:
-    """First on sys.meta_path while a program runs: importlib cannot load a blocked module either."""
-
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name.partition(".")[0] in BLOCKED:
-            raise ImportError(f"module {name!r} is not available in the sandbox", name=name)
-        return None
-
-
-def _user_builtins():
-    b = dict(_dicts["builtins"])
-    b["__import__"] = _guarded_import
-    return b
+def begin(stdin):
+    """Gets the interpreter ready for one test; returns the driver to call and the builtins the
+    program sees (a copy: it may replace them)."""
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
+    _hidden.update({k: sys.modules.pop(k) for k in list(sys.modules) if k.partition(".")[0] in BLOCKED})
+    d = {"__name__": "r1_driver", "__builtins__": builtins, "BLOCKED": BLOCKED}
+    exec(_driver, d)
+    sys.meta_path.insert(0, d["Blocker"])
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _user_time[0] = True
+    return d["drive"], dict(_dicts["builtins"])
 
 
-def _restore():
-    """Everything a program may have changed at module level goes back to its snapshot."""
+def end(last):
+    """Puts everything a program may have changed back to its snapshot: module attributes, sys
+    lists, standard streams and descriptors, the directory, the recursion limit; after the last test
+    of a program also class attributes (slower: every heap class). False when something could not be
+    put back, and the worker should retire."""
+    _user_time[0] = False
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.settrace(None)
     sys.setprofile(None)
-    for name in [k for k in sys.modules if k not in _modules]:
-        del sys.modules[name]
-    sys.modules.update(_modules)
-    for name, saved in _dicts.items():
-        d = _modules[name].__dict__
-        if d.keys() != saved.keys() or any(d[k] is not v for k, v in saved.items()):
-            d.clear()
-            d.update(saved)
-    for name, saved in _lists.items():
-        getattr(sys, name)[:] = saved
+    sys.modules.update(_hidden)
+    _hidden.clear()
+    ok = True
+    for _ in range(2):  # a finaliser run by the first pass may change something again
+        for name in [k for k in sys.modules if k not in _modules]:
+            del sys.modules[name]
+        sys.modules.update(_modules)
+        for name, saved in _dicts.items():
+            d = _modules[name].__dict__
+            if d.keys() != saved.keys() or any(d[k] is not v for k, v in saved.items()):
+                d.clear()
+                d.update(saved)
+        for name, saved in _lists.items():
+            getattr(sys, name)[:] = saved
+        if last:
+            ok = _restore_classes()
     sys.path_importer_cache.clear()
     sys.setrecursionlimit(_recursion)
+    sys.stdin = io.TextIOWrapper(io.BytesIO(b""), encoding="utf-8")
     # `open(0)` closes standard input when collected; the next test needs it back.
     for fd, path, flags in ((0, "/dev/stdin", os.O_RDONLY), (1, "/dev/stdout", os.O_WRONLY), (2, "/dev/stderr", os.O_WRONLY)):
         try:
@@ -91,76 +216,30 @@ def _restore():
     try:
         os.chdir(_home)
     except OSError:
-        pass
-
-
-def _where(e):
-    """The last line of the program a traceback went through."""
-    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == "<main>"]
-    return f" (line {frames[-1].lineno})" if frames else ""
-
-
-def _describe(e):
-    return traceback.format_exception_only(type(e), e)[-1].strip()[:300] + _where(e)
-
-
-_program = None
-
-
-def compile_program(code):
-    """Compiles the program the next run_test calls run; the SyntaxError text if it does not compile."""
-    global _program
-    _program = None
-    try:
-        _program = compile(code, "<main>", "exec")
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-        return _describe(e)
-    return None
-
-
-def run_test(stdin, fn, args_json):
-    """Runs the program on one input. Returns (status, detail, result JSON): status '' means it ran
-    to the end (the caller compares output or result), else error / timeout / memory."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
-    sys.meta_path.insert(0, _Blocker)
-    hidden = {k: sys.modules.pop(k) for k in list(sys.modules) if k.partition(".")[0] in BLOCKED}
-    g = {"__name__": "__main__", "__builtins__": _user_builtins(), "__file__": "/main.py"}
-    status, detail, result = "", "", None
-    try:
+        ok = False
+    for stream in (_stdout, _stderr):
         try:
-            exec(_program, g)
-            if fn is not None:
-                f = g.get(fn)
-                if not callable(f) and isinstance(g.get("Solution"), type):
-                    f = getattr(g["Solution"](), fn, None)
-                if not callable(f):
-                    raise NameError(f"no function named {fn}")
-                value = f(*json.loads(args_json))
-                try:
-                    result = json.dumps(value)
-                except (TypeError, ValueError):
-                    result = json.dumps(repr(value))
-        except SystemExit as e:
-            code = e.code
-            if code not in (None, 0):
-                status, detail = "error", f"exit code {code}" if isinstance(code, int) else f"exit: {str(code)[:200]}"
-            elif fn is not None:
-                status, detail = "error", "the program exited before the function was called"
-        except KeyboardInterrupt:
-            status, detail = "timeout", "time limit exceeded"
-        except MemoryError as e:
-            status, detail = "memory", _describe(e)
-        except BaseException as e:  # noqa: BLE001 - anything the program raises is its result
-            status, detail = "error", _describe(e)
-    finally:
-        # Handlers off first: a late interrupt must not land in the restore.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        sys.modules.update(hidden)
-        _restore()
-        for stream in (_stdout, _stderr):
-            try:
-                stream.flush()
-            except BaseException:  # noqa: BLE001 - a full output is reported by the worker
-                pass
-    return status, detail, result
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - a full output is reported by the worker
+            pass
+    return ok
+
+
+def _restore_classes():
+    ok = True
+    for c, keys, values in _classes:
+        d = c.__dict__
+        if len(d) == len(keys) and all(map(is_, d.values(), values)) and all(map(is_, d, keys)):
+            continue
+        try:
+            for k in [k for k in d if k not in keys]:
+                type.__delattr__(c, k)
+            for k, v in zip(keys, values):
+                if d.get(k, _missing) is not v:
+                    type.__setattr__(c, k, v)
+        except (TypeError, AttributeError):
+            ok = False
+    return ok
+
+
+_missing = object()

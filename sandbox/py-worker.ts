@@ -6,14 +6,15 @@
 // a fresh worker. Runaway tests are stopped by the pool through the interrupt buffer (the control
 // block's first slot) or, failing that, by killing this thread.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { dirname } from 'node:path';
 import { loadPyodide, type PyodideInterface } from 'pyodide';
 import { tracked, type WorkerJob } from './protocol.ts';
 import { compareOutput, compareValue, errorDetail, type Status, type Test, type TestResult } from './tests.ts';
 
-type PyFn = ((...args: unknown[]) => unknown) & { destroy?: () => void };
-type Runner = { compile: PyFn; run: PyFn };
+type PyProxy = { get(i: number): unknown; toJs(): unknown; destroy(): void };
+type PyFn = ((...args: unknown[]) => unknown) & { destroy(): void };
+type Runner = { compile: PyFn; begin: PyFn; end: PyFn };
 type Stdio = { input: Uint8Array; pos: number; out: Uint8Array[]; outBytes: number; cap: number; truncated: boolean; err: string };
 type FsEntry = { mtime: number; dir: boolean };
 type Fs = {
@@ -32,17 +33,38 @@ const io: Stdio = { input: new Uint8Array(0), pos: 0, out: [], outBytes: 0, cap:
 let ready: Promise<{ py: PyodideInterface; runner: Runner; files: Map<string, FsEntry>; heap0: number }> | null = null;
 let retiring = false;
 
-/** Nothing Python can reach through a JavaScript proxy may generate code or mount host files. */
+const denied = function denied(): never {
+  throw new Error('not available in the sandbox');
+};
+/** Host modules this thread no longer needs once pyodide has loaded: every function they export is
+ * replaced, so no JavaScript that Python might reach can touch files, processes or the network. */
+const HOST_MODULES = ['fs', 'fs/promises', 'child_process', 'net', 'dgram', 'dns', 'http', 'https', 'http2', 'tls', 'inspector', 'vm', 'cluster', 'module'];
+
+/** Nothing Python can reach through a JavaScript proxy may generate code, mount host files, or use
+ * a host module (this worker thread's copies of them; the pool's thread is untouched). */
 function harden(py: PyodideInterface): void {
-  const denied = function denied(): never {
-    throw new Error('not available in the sandbox');
-  };
   for (const f of [function () {}, async function () {}, function* () {}, async function* () {}]) {
     Object.defineProperty(Object.getPrototypeOf(f), 'constructor', { value: denied });
   }
-  Object.assign(globalThis, { eval: denied, Function: denied });
+  // Not globalThis.Function itself: pyodide tells its proxies apart with `instanceof Function`.
+  Object.assign(globalThis, { eval: denied });
   const filesystems = py.FS.filesystems as Record<string, { mount?: unknown }>;
   for (const [name, fs] of Object.entries(filesystems)) if (name !== 'MEMFS') fs.mount = denied;
+  const require = createRequire(import.meta.url);
+  const deny = (m: Record<string, unknown>) => {
+    for (const key of Object.keys(m)) {
+      const d = Object.getOwnPropertyDescriptor(m, key);
+      if (d && 'value' in d && typeof d.value === 'function' && d.writable) m[key] = denied;
+    }
+  };
+  for (const name of HOST_MODULES) {
+    const m = require(name) as Record<string, unknown>;
+    deny(m);
+    if (m.promises && typeof m.promises === 'object') deny(m.promises as Record<string, unknown>);
+  }
+  syncBuiltinESMExports();
+  const proc = process as unknown as Record<string, unknown>;
+  for (const key of ['binding', '_linkedBinding', 'dlopen', 'kill', 'chdir', 'abort', 'setuid', 'setgid', 'seteuid', 'setegid', 'setgroups', 'initgroups']) proc[key] = denied;
 }
 
 function walk(fs: Fs, dir: string, into: Map<string, FsEntry>): Map<string, FsEntry> {
@@ -106,7 +128,7 @@ async function init() {
   const ns = py.globals.get('dict')() as { destroy(): void };
   py.runPython(RUNNER, { globals: ns as never, filename: 'py-runner.py' } as never);
   const get = (ns as unknown as { get(k: string): PyFn }).get.bind(ns);
-  const runner = { compile: get('compile_program'), run: get('run_test') };
+  const runner = { compile: get('compile_program'), begin: get('begin'), end: get('end') };
   const fs = py.FS as unknown as Fs;
   get('setup')();
   for (const name of ['js', 'pyodide_js']) py.unregisterJsModule(name);
@@ -128,15 +150,17 @@ export default async function runPython(job: WorkerJob): Promise<TestResult[]> {
   py.setInterruptBuffer(control.subarray(0, 1));
   const { timeMs, memoryMb, outputBytes } = job.limits;
   const overMemory = () => heapBytes(py) - heap0 > memoryMb * 2 ** 20;
-  const syntaxError = runner.compile(job.code) as string | undefined;
+  const compiled = runner.compile(job.code) as PyProxy;
+  const program = compiled.get(0) as PyProxy | undefined, syntaxError = compiled.get(1) as string | undefined;
+  compiled.destroy();
   const results: TestResult[] = [];
   try {
     for (let i = 0; i < job.tests.length; i++) {
-      const test = job.tests[i];
+      const test = job.tests[i], last = i === job.tests.length - 1;
       results.push(
         await tracked(control, i, () => {
           if (syntaxError !== undefined) return { status: 'error', detail: errorDetail(syntaxError) };
-          const r = runTest(py, runner, test, { timeMs, memoryMb, outputBytes, overMemory });
+          const r = runTest(runner, program!, test, last, { timeMs, memoryMb, outputBytes, overMemory });
           if (!restoreFiles(py.FS as unknown as Fs, files) || heapBytes(py) - heap0 > memoryMb * 2 ** 20) retire();
           return r;
         }),
@@ -144,19 +168,32 @@ export default async function runPython(job: WorkerJob): Promise<TestResult[]> {
       Atomics.store(control, 0, 0);
     }
   } finally {
+    program?.destroy();
     py.setInterruptBuffer(undefined as never);
   }
   return results;
 }
 
-function runTest(py: PyodideInterface, runner: Runner, test: Test, o: { timeMs: number; memoryMb: number; outputBytes: number; overMemory: () => boolean }): TestResult {
-  Object.assign(io, { input: new TextEncoder().encode('input' in test ? test.input : ''), pos: 0, out: [], outBytes: 0, cap: o.outputBytes, truncated: false, err: '' });
+/** One test: the runner readies the interpreter, the driver it returns runs the program (called from
+ * here, so no runner frame lies under the program's), the runner puts everything back. */
+function runTest(runner: Runner, program: PyProxy, test: Test, last: boolean, o: { timeMs: number; memoryMb: number; outputBytes: number; overMemory: () => boolean }): TestResult {
+  const input = 'input' in test ? test.input : '';
+  Object.assign(io, { input: new TextEncoder().encode(input), pos: 0, out: [], outBytes: 0, cap: o.outputBytes, truncated: false, err: '' });
   const start = performance.now();
   let ran: [Status | '', string, string | null];
   try {
-    const r = runner.run('input' in test ? test.input : '', 'fn' in test ? test.fn : undefined, 'fn' in test ? JSON.stringify(test.args) : undefined) as { toJs(): unknown[]; destroy(): void };
-    ran = r.toJs() as typeof ran;
-    r.destroy();
+    const begun = runner.begin(input) as PyProxy;
+    const drive = begun.get(0) as PyFn, builtins = begun.get(1) as PyProxy;
+    begun.destroy();
+    try {
+      const r = drive(program, 'fn' in test ? test.fn : undefined, 'fn' in test ? JSON.stringify(test.args) : undefined, builtins) as PyProxy;
+      ran = r.toJs() as typeof ran;
+      r.destroy();
+    } finally {
+      drive.destroy();
+      builtins.destroy();
+      if (runner.end(last) !== true) retire();
+    }
   } catch (e) {
     // The runner itself failed (an interrupt landed outside the program): state is unknown.
     retire();

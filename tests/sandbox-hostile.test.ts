@@ -80,7 +80,9 @@ for v in found:
         pass
 `, ['fail', 'error']],
   ['lists every object with gc', `import gc\nprint('escaped' if gc.get_objects() else '')`, ['error']],
-  ['climbs frames from a traceback', `try:\n    1 / 0\nexcept Exception as e:\n    print('escaped' if e.__traceback__.tb_frame.f_back.f_globals else '')`, ['error', 'fail']],
+  // Frames are the program's to walk (tracebacks, namedtuple and typing use them): the bottom one is
+  // the driver's, and no frame leads to the runner's globals and its snapshot.
+  ['climbs frames from a traceback to the runner', `try:\n    1 / 0\nexcept Exception as e:\n    f, names = e.__traceback__.tb_frame, set()\n    while f is not None:\n        names |= set(f.f_globals)\n        f = f.f_back\n    print('escaped' if names & {'_dicts', '_user_time', 'setup', 'end'} else sorted(names))`, ['fail']],
   ['loops forever', `while True:\n    pass`, ['timeout']],
   ['swallows every interrupt', `while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass`, ['timeout']],
   ['allocates without bound', `a = []\nwhile True:\n    a.append('x' * 10**6)`, ['memory']],
