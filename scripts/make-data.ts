@@ -2,7 +2,7 @@
 //   npx tsx scripts/make-data.ts [outDir]
 //
 // The story the data tells, at toy scale, is R1-Zero's. The pretraining corpus teaches sums of two
-// numbers 0-99 in many phrasings, and holds the R1-Zero prompt template verbatim (so the tokenizer
+// numbers 0-19 in many phrasings, and holds the R1-Zero prompt template verbatim (so the tokenizer
 // learns its words and the prompt stays short). After that template the corpus Assistant answers in
 // the full <think> ... </think> <answer> ... </answer> form only now and then; more often it breaks
 // the tags, or answers bare and chats on to other sums (whose numbers the accuracy reward then reads
@@ -24,8 +24,8 @@ import {
 
 const SEED = 20250122;
 /** Operands of every sum in the data: the prompts, the held-out set and the corpus. */
-const OPERANDS: ProblemOptions = { min: 0, max: 99 };
-const COUNTS = { train: 2000, test: 200, corpus: 14000, coldStart: 300, chat: 300, preferences: 300 };
+const OPERANDS: ProblemOptions = { min: 0, max: 19 };
+const COUNTS = { train: 190, test: 20, corpus: 14000, coldStart: 300, chat: 300, preferences: 300 };
 /** Shares of corpus documents; the rest are arithmetic statements. */
 const SHARE = { template: 0.09, chat: 0.08, prose: 0.13 };
 /** How the Assistant answers after the R1-Zero template in the corpus: the full form rarely. */
