@@ -245,3 +245,22 @@ describe('r1 recipe', () => {
     await expect(run([])).rejects.toThrow(UserError);
   });
 });
+
+describe('shipped recipes', () => {
+  it('all validate against the shipped data (with the pretrain-tiny checkpoint the others start from)', async () => {
+    const { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { loadRecipe } = await import('../src/recipe/index.ts');
+    const root = mkdtempSync(join(tmpdir(), 'r1-recipes-'));
+    try {
+      cpSync('recipes', join(root, 'recipes'), { recursive: true });
+      symlinkSync(join(process.cwd(), 'data'), join(root, 'data'));
+      mkdirSync(join(root, 'runs', 'pretrain-tiny', 'pretrain', 'checkpoint'), { recursive: true });
+      const files = readdirSync(join(root, 'recipes')).filter((f) => f.endsWith('.yaml'));
+      expect(files.length).toBeGreaterThanOrEqual(5);
+      for (const f of files) expect(loadRecipe(join(root, 'recipes', f)).stages.length, f).toBeGreaterThan(0);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
