@@ -2,18 +2,25 @@
 // before the program: console, process (stdin/stdout/exit), require('fs' | 'readline' | ...),
 // timers on a virtual clock. Nothing real is behind it: standard input is the test's input,
 // standard output a capped string, there is no file, network or process. The host reads the run
-// through the frozen `__r1` object (tick, call, state), whose internals the program cannot reach.
-// Globals the host sets first: __r1_in (the input) and __r1_cap (the output cap, in characters).
+// through `__r1(op, ...)` (a non-writable, non-configurable global function; ops below), whose
+// internals the program cannot reach. Globals the host sets first: __r1_in (the input) and
+// __r1_cap (the output cap, in characters).
+//
+// It runs once per test in a fresh context, where every object shape is new: building an object costs
+// map transitions, so the costly parts (process and its streams, the modules) are built on first use:
+// `process` is a global accessor that turns into a plain data property, modules load on require.
+// Nothing the host calls synchronously (POLL, STATE) runs program code: they read closure variables
+// and the timers' own records, which the program cannot reach (a timer handle does not expose them).
 export const PRELUDE = String.raw`(() => {
 'use strict';
 const g = globalThis;
 const input = String(g.__r1_in), cap = g.__r1_cap;
 delete g.__r1_in; delete g.__r1_cap;
 // Shared memory, Atomics.wait and WebAssembly memory are ways around the limits; programs rarely need them.
-for (const k of ['SharedArrayBuffer', 'Atomics', 'WebAssembly']) delete g[k];
+delete g.SharedArrayBuffer; delete g.Atomics; delete g.WebAssembly;
 // Captured now: the program may replace any of these.
 const stringify = JSON.stringify, parse = JSON.parse, keys = Object.keys, isArray = Array.isArray, is = Object.is;
-const freeze = Object.freeze, create = Object.create, define = Object.defineProperty, ErrorCtor = Error, StringCtor = String;
+const freeze = Object.freeze, create = Object.create, define = Object.defineProperty, setPrototypeOf = Object.setPrototypeOf, ErrorCtor = Error, StringCtor = String, NumberCtor = Number;
 const resolved = Promise.resolve(), then = Promise.prototype.then, MapCtor = Map, SetCtor = Set;
 const EXIT = freeze(create(null));
 let out = '', errOut = '', truncated = false, exitCode = null;
@@ -76,144 +83,185 @@ function format(args) {
   return (i ? [head].concat(rest) : rest).join(' ');
 }
 
-function emitter(target) {
-  const on = create(null);
-  const add = (ev, fn, once) => { (on[ev] = on[ev] || []).push({ fn, once }); return target; };
-  target.on = target.addListener = (ev, fn) => add(ev, fn, false);
-  target.once = (ev, fn) => add(ev, fn, true);
-  target.off = target.removeListener = (ev, fn) => { on[ev] = (on[ev] || []).filter((l) => l.fn !== fn); return target; };
-  target.removeAllListeners = (ev) => { if (ev === undefined) { for (const k of keys(on)) delete on[k]; } else delete on[ev]; return target; };
-  target.listenerCount = (ev) => (on[ev] || []).length;
-  target.emit = (ev, ...args) => {
-    const ls = on[ev] || [];
-    on[ev] = ls.filter((l) => !l.once);
-    for (const l of ls) l.fn.apply(target, args);
-    return ls.length > 0;
-  };
-  return target;
-}
-
 // Timers run in order of their due time on a virtual clock: a program's waits cost nothing.
-let clock = 0, seq = 0;
+let clock = 0, seq = 0, timeoutProto = null;
 const timers = [];
-function addTimer(fn, ms, args, repeat) {
+function addTimer(fn, ms, args, repeat, internal) {
   if (typeof fn !== 'function') throw new TypeError('The "callback" argument must be of type function');
   ms = Math.max(0, Number(ms) || 0);
-  const t = { id: ++seq, due: clock + ms, ms, fn, args, repeat, seq: seq, cancelled: false };
+  const t = { id: ++seq, due: clock + ms, ms, fn, args, repeat, seq: seq, cancelled: false, handle: null };
   timers.push(t);
-  return { id: t.id, ref() { return this; }, unref() { return this; }, hasRef: () => true, refresh() { return this; }, [Symbol.toPrimitive]: () => t.id, _t: t };
+  if (internal) return undefined;
+  // The record stays private (the host's synchronous POLL reads it, so the program must not be able to
+  // put a getter on it); the program gets a handle.
+  if (timeoutProto === null) timeoutProto = { ref() { return this; }, unref() { return this; }, hasRef() { return true; }, refresh() { return this; }, [Symbol.toPrimitive]() { return this.id; } };
+  const h = create(timeoutProto);
+  h.id = t.id;
+  t.handle = h;
+  return h;
 }
 function clearTimer(h) {
-  for (const t of timers) if (h && (t === h._t || t.id === h || t.id === Number(h))) t.cancelled = true;
+  if (!h) return;
+  const n = typeof h === 'number' ? h : typeof h === 'string' ? NumberCtor(h) : null;
+  for (let i = 0; i < timers.length; i++) { const t = timers[i]; if (t.handle === h || t.id === n) t.cancelled = true; }
 }
-const task = (fn) => addTimer(fn, 0, [], false);
-g.setTimeout = (fn, ms, ...args) => addTimer(fn, ms, args, false);
-g.setInterval = (fn, ms, ...args) => addTimer(fn, ms, args, true);
-g.setImmediate = (fn, ...args) => addTimer(fn, 0, args, false);
+const task = (fn) => { addTimer(fn, 0, [], false, true); };
+g.setTimeout = (fn, ms, ...args) => addTimer(fn, ms, args, false, false);
+g.setInterval = (fn, ms, ...args) => addTimer(fn, ms, args, true, false);
+g.setImmediate = (fn, ...args) => addTimer(fn, 0, args, false, false);
 g.clearTimeout = g.clearInterval = g.clearImmediate = clearTimer;
 g.queueMicrotask = (fn) => { then.call(resolved, () => fn()); };
 if (typeof g.performance === 'undefined') g.performance = { now: () => clock };
 
-const splitLines = (s) => {
-  const ls = s.split(/\r?\n/);
-  if (ls.length && ls[ls.length - 1] === '') ls.pop();
-  return ls;
-};
-const stdinBuffer = () => { const b = new StringCtor(input); return b; };
+const stdinBuffer = () => new StringCtor(input);
 
-// process.stdin: 'data' then 'end' once somebody listens; read() for 'readable' users.
-let stdinScheduled = false, stdinRead = false;
-const stdin = emitter({ fd: 0, isTTY: false, readable: true });
-const scheduleStdin = () => {
-  if (stdinScheduled) return;
-  stdinScheduled = true;
-  task(() => {
-    if (stdin.listenerCount('readable')) stdin.emit('readable');
-    if (input.length && !stdinRead) { stdinRead = true; stdin.emit('data', stdin._enc ? input : stdinBuffer()); }
-    stdin.emit('end');
-    stdin.emit('close');
-  });
-};
-for (const k of ['on', 'addListener', 'once']) {
-  const f = stdin[k];
-  stdin[k] = (ev, fn) => { f(ev, fn); if (ev === 'data' || ev === 'end' || ev === 'readable') scheduleStdin(); return stdin; };
-}
-stdin.setEncoding = (enc) => { stdin._enc = enc || 'utf8'; return stdin; };
-stdin.resume = () => { scheduleStdin(); return stdin; };
-stdin.pause = () => stdin;
-stdin.read = () => { if (stdinRead || !input.length) return null; stdinRead = true; return stdin._enc ? input : stdinBuffer(); };
-stdin[Symbol.asyncIterator] = async function* () { if (input.length) yield stdin._enc ? input : stdinBuffer(); };
-
-const stdout = emitter({ fd: 1, isTTY: false, columns: 80, write: (s, enc, cb) => { write(s); if (typeof cb === 'function') cb(); return true; } });
-const stderr = emitter({ fd: 2, isTTY: false, write: (s) => writeErr(s) });
-const exit = (code) => {
-  if (exitCode === null) exitCode = code === undefined ? (process.exitCode ?? 0) : Number(code) || 0;
-  throw EXIT;
-};
-const process = emitter({
-  argv: ['node', '/main.js'], env: create(null), platform: 'linux', version: 'v20.0.0', versions: { node: '20.0.0' }, pid: 1, arch: 'x64',
-  stdin, stdout, stderr, exit, exitCode: undefined, cwd: () => '/',
-  hrtime: Object.assign((prev) => { const ns = clock * 1e6; const s = Math.floor(ns / 1e9), n = ns % 1e9; return prev ? [s - prev[0], n - prev[1]] : [s, n]; }, { bigint: () => BigInt(Math.round(clock * 1e6)) }),
-  memoryUsage: () => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }),
-  nextTick: (fn, ...args) => { then.call(resolved, () => fn(...args)); },
-  uptime: () => clock / 1000,
-});
-
-function createInterface(opts) {
-  const rl = emitter({ closed: false, terminal: false, line: '', input: (opts && opts.input) || stdin, output: opts && opts.output });
-  const lines = splitLines(input);
-  let next = 0;
-  rl.close = () => { if (!rl.closed) { rl.closed = true; rl.emit('close'); } };
-  rl.setPrompt = () => {}; rl.prompt = () => {}; rl.pause = () => rl; rl.resume = () => rl;
-  rl.write = (s) => { write(s); };
-  rl.question = (q, o, cb) => {
-    if (typeof o === 'function') cb = o;
-    write(q);
-    const l = next < lines.length ? lines[next++] : undefined;
-    if (l === undefined) return;
-    task(() => cb(l));
+// process, its streams, readline and the other modules: built on first use (most programs need fs
+// and console only), in one scope so that their functions are not created before.
+let proc = null, nodeApi = null;
+const node = () => nodeApi || (nodeApi = makeNode());
+function makeNode() {
+  const splitLines = (s) => {
+    const ls = s.split(/\r?\n/);
+    if (ls.length && ls[ls.length - 1] === '') ls.pop();
+    return ls;
   };
-  rl[Symbol.asyncIterator] = () => ({
-    next: () => Promise.resolve(next < lines.length && !rl.closed ? { value: lines[next++], done: false } : { value: undefined, done: true }),
-    return: () => { rl.close(); return Promise.resolve({ value: undefined, done: true }); },
-    [Symbol.asyncIterator]() { return this; },
-  });
-  // Lines arrive after the program's synchronous part, as in Node.
-  task(() => {
-    while (next < lines.length && !rl.closed) rl.emit('line', lines[next++]);
-    rl.close();
-  });
-  return rl;
-}
-const readlinePromises = { createInterface: (o) => {
-  const rl = createInterface(o);
-  const q = rl.question;
-  rl.question = (s) => new Promise((ok) => q(s, ok));
-  return rl;
-} };
 
-const notHere = (what) => () => { const e = new ErrorCtor(what + ' is not available in the sandbox'); e.code = 'EACCES'; throw e; };
-const isStdin = (p) => p === 0 || p === '/dev/stdin' || p === '/proc/self/fd/0' || p === 'stdin';
-const fs = {
-  readFileSync(p, o) {
-    if (!isStdin(p)) { const e = new ErrorCtor("ENOENT: no such file or directory, open '" + StringCtor(p) + "'"); e.code = 'ENOENT'; throw e; }
-    const enc = typeof o === 'string' ? o : o && o.encoding;
-    return enc ? input : stdinBuffer();
-  },
-  writeSync(fd, s) { if (fd === 1) return write(s), s.length; if (fd === 2) return writeErr(s), s.length; return notHere('writing files')(); },
-  writeFileSync(p, s) { if (p === '/dev/stdout' || p === 1) return void write(s); if (p === '/dev/stderr' || p === 2) return void writeErr(s); notHere('writing files')(); },
-  existsSync: () => false,
-};
-for (const k of ['readFile', 'writeFile', 'appendFileSync', 'openSync', 'readdirSync', 'statSync', 'mkdirSync', 'unlinkSync', 'createReadStream', 'createWriteStream']) fs[k] = notHere('fs.' + k);
-const modules = {
-  fs, readline: { createInterface, promises: readlinePromises }, 'readline/promises': readlinePromises, process, os: { EOL: '\n', cpus: () => [], platform: () => 'linux' },
-  util: { inspect: (v) => inspect(v, 1), format: (...a) => format(a), promisify: (f) => (...a) => new Promise((ok, no) => f(...a, (e, v) => (e ? no(e) : ok(v)))) },
-  assert: Object.assign((c, m) => { if (!c) throw new ErrorCtor(m || 'Assertion failed'); }, { strictEqual: (a, b, m) => { if (!is(a, b)) throw new ErrorCtor(m || 'Expected values to be strictly equal'); } }),
-};
+  // Event emitters share their methods (called on the emitter, as Node's); listeners live in _events.
+  const listeners = (self) => self._events || (self._events = create(null));
+  const add = (self, ev, fn, once) => { const on = listeners(self); (on[ev] = on[ev] || []).push({ fn, once }); return self; };
+  const emitterProto = {
+    on(ev, fn) { return add(this, ev, fn, false); },
+    addListener(ev, fn) { return add(this, ev, fn, false); },
+    once(ev, fn) { return add(this, ev, fn, true); },
+    off(ev, fn) { const on = listeners(this); on[ev] = (on[ev] || []).filter((l) => l.fn !== fn); return this; },
+    removeListener(ev, fn) { return this.off(ev, fn); },
+    removeAllListeners(ev) { const on = listeners(this); if (ev === undefined) { for (const k of keys(on)) delete on[k]; } else delete on[ev]; return this; },
+    listenerCount(ev) { return (listeners(this)[ev] || []).length; },
+    emit(ev, ...args) {
+      const on = listeners(this), ls = on[ev] || [];
+      on[ev] = ls.filter((l) => !l.once);
+      for (const l of ls) l.fn.apply(this, args);
+      return ls.length > 0;
+    },
+  };
+  const emitter = (fields) => setPrototypeOf(fields, emitterProto);
+
+  // process.stdin: 'data' then 'end' once somebody listens; read() for 'readable' users.
+  let stdinScheduled = false, stdinRead = false;
+  const stdin = emitter({ fd: 0, isTTY: false, readable: true });
+  const scheduleStdin = () => {
+    if (stdinScheduled) return;
+    stdinScheduled = true;
+    task(() => {
+      if (stdin.listenerCount('readable')) stdin.emit('readable');
+      if (input.length && !stdinRead) { stdinRead = true; stdin.emit('data', stdin._enc ? input : stdinBuffer()); }
+      stdin.emit('end');
+      stdin.emit('close');
+    });
+  };
+  const listen = (once) => (ev, fn) => { add(stdin, ev, fn, once); if (ev === 'data' || ev === 'end' || ev === 'readable') scheduleStdin(); return stdin; };
+  stdin.on = stdin.addListener = listen(false);
+  stdin.once = listen(true);
+  stdin.setEncoding = (enc) => { stdin._enc = enc || 'utf8'; return stdin; };
+  stdin.resume = () => { scheduleStdin(); return stdin; };
+  stdin.pause = () => stdin;
+  stdin.read = () => { if (stdinRead || !input.length) return null; stdinRead = true; return stdin._enc ? input : stdinBuffer(); };
+  stdin[Symbol.asyncIterator] = async function* () { if (input.length) yield stdin._enc ? input : stdinBuffer(); };
+
+  const getProcess = () => {
+    if (proc !== null) return proc;
+    const stdout = emitter({ fd: 1, isTTY: false, columns: 80, write: (s, enc, cb) => { write(s); if (typeof cb === 'function') cb(); return true; } });
+    const stderr = emitter({ fd: 2, isTTY: false, write: (s) => writeErr(s) });
+    proc = emitter({
+      argv: ['node', '/main.js'], env: create(null), platform: 'linux', version: 'v20.0.0', versions: { node: '20.0.0' }, pid: 1, arch: 'x64',
+      stdin, stdout, stderr, exitCode: undefined, cwd: () => '/',
+      exit: (code) => {
+        if (exitCode === null) {
+          const c = code === undefined ? proc.exitCode : code;
+          exitCode = NumberCtor(c === undefined || c === null ? 0 : c) || 0;
+        }
+        throw EXIT;
+      },
+      hrtime: Object.assign((prev) => { const ns = clock * 1e6; const s = Math.floor(ns / 1e9), n = ns % 1e9; return prev ? [s - prev[0], n - prev[1]] : [s, n]; }, { bigint: () => BigInt(Math.round(clock * 1e6)) }),
+      memoryUsage: () => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }),
+      nextTick: (fn, ...args) => { then.call(resolved, () => fn(...args)); },
+      uptime: () => clock / 1000,
+    });
+    return proc;
+  };
+
+  function createInterface(opts) {
+    const rl = emitter({ closed: false, terminal: false, line: '', input: (opts && opts.input) || stdin, output: opts && opts.output });
+    const lines = splitLines(input);
+    let next = 0;
+    rl.close = () => { if (!rl.closed) { rl.closed = true; rl.emit('close'); } };
+    rl.setPrompt = rl.prompt = () => {}; rl.pause = rl.resume = () => rl;
+    rl.write = (s) => { write(s); };
+    rl.question = (q, o, cb) => {
+      if (typeof o === 'function') cb = o;
+      write(q);
+      const l = next < lines.length ? lines[next++] : undefined;
+      if (l === undefined) return;
+      task(() => cb(l));
+    };
+    rl[Symbol.asyncIterator] = () => ({
+      next: () => Promise.resolve(next < lines.length && !rl.closed ? { value: lines[next++], done: false } : { value: undefined, done: true }),
+      return: () => { rl.close(); return Promise.resolve({ value: undefined, done: true }); },
+      [Symbol.asyncIterator]() { return this; },
+    });
+    // Lines arrive after the program's synchronous part, as in Node.
+    task(() => {
+      while (next < lines.length && !rl.closed) rl.emit('line', lines[next++]);
+      rl.close();
+    });
+    return rl;
+  }
+  let readlinePromises = null;
+  const getReadlinePromises = () => readlinePromises || (readlinePromises = { createInterface: (o) => {
+    const rl = createInterface(o);
+    const q = rl.question;
+    rl.question = (s) => new Promise((ok) => q(s, ok));
+    return rl;
+  } });
+
+  return { getProcess, createInterface, getReadlinePromises };
+}
+
+function makeFs() {
+  const notHere = (what) => () => { const e = new ErrorCtor(what + ' is not available in the sandbox'); e.code = 'EACCES'; throw e; };
+  const isStdin = (p) => p === 0 || p === '/dev/stdin' || p === '/proc/self/fd/0' || p === 'stdin';
+  const fs = {
+    readFileSync(p, o) {
+      if (!isStdin(p)) { const e = new ErrorCtor("ENOENT: no such file or directory, open '" + StringCtor(p) + "'"); e.code = 'ENOENT'; throw e; }
+      const enc = typeof o === 'string' ? o : o && o.encoding;
+      return enc ? input : stdinBuffer();
+    },
+    writeSync(fd, s) { if (fd === 1) return write(s), s.length; if (fd === 2) return writeErr(s), s.length; return notHere('writing files')(); },
+    writeFileSync(p, s) { if (p === '/dev/stdout' || p === 1) return void write(s); if (p === '/dev/stderr' || p === 2) return void writeErr(s); notHere('writing files')(); },
+    existsSync: () => false,
+  };
+  for (const k of ['readFile', 'writeFile', 'appendFileSync', 'openSync', 'readdirSync', 'statSync', 'mkdirSync', 'unlinkSync', 'createReadStream', 'createWriteStream']) fs[k] = notHere('fs.' + k);
+  return fs;
+}
+function load(name) {
+  switch (name) {
+    case 'fs': return makeFs();
+    case 'readline': return { createInterface: node().createInterface, promises: node().getReadlinePromises() };
+    case 'readline/promises': return node().getReadlinePromises();
+    case 'process': return node().getProcess();
+    case 'os': return { EOL: '\n', cpus: () => [], platform: () => 'linux' };
+    case 'util': return { inspect: (v) => inspect(v, 1), format: (...a) => format(a), promisify: (f) => (...a) => new Promise((ok, no) => f(...a, (e, v) => (e ? no(e) : ok(v)))) };
+    case 'assert': return Object.assign((c, m) => { if (!c) throw new ErrorCtor(m || 'Assertion failed'); }, { strictEqual: (a, b, m) => { if (!is(a, b)) throw new ErrorCtor(m || 'Expected values to be strictly equal'); } });
+    default: return undefined;
+  }
+}
+const loaded = create(null);
 const module = { exports: {}, id: '.', filename: '/main.js', loaded: false };
 const require = (name) => {
   name = StringCtor(name).replace(/^node:/, '');
-  if (Object.prototype.hasOwnProperty.call(modules, name)) return modules[name];
+  if (name in loaded) return loaded[name];
+  const m = load(name);
+  if (m !== undefined) return (loaded[name] = m);
   const e = new ErrorCtor("Cannot find module '" + name + "' (not available in the sandbox)");
   e.code = 'MODULE_NOT_FOUND';
   throw e;
@@ -221,7 +269,9 @@ const require = (name) => {
 require.main = module;
 
 g.global = g;
-g.process = process;
+// A plain data property once read or assigned, as if it had always been one.
+const settle = (v) => { define(g, 'process', { __proto__: null, value: v, writable: true, enumerable: true, configurable: true }); return v; };
+define(g, 'process', { __proto__: null, get: () => settle(node().getProcess()), set: settle, enumerable: true, configurable: true });
 g.require = require;
 g.module = module;
 g.exports = module.exports;
@@ -229,24 +279,34 @@ g.__filename = '/main.js';
 g.__dirname = '/';
 const log = (...a) => { write(format(a) + '\n'); };
 const err = (...a) => { writeErr(format(a) + '\n'); };
-g.console = { log, info: log, debug: log, error: err, warn: err, trace: err, dir: (v) => log(v), table: log, group: () => {}, groupEnd: () => {}, time: () => {}, timeEnd: () => {}, assert: (c, ...a) => { if (!c) err('Assertion failed', ...a); } };
+const nothing = () => {};
+g.console = { log, info: log, debug: log, error: err, warn: err, trace: err, dir: (v) => log(v), table: log, group: nothing, groupEnd: nothing, time: nothing, timeEnd: nothing, assert: (c, ...a) => { if (!c) err('Assertion failed', ...a); } };
 
-const encode = (v) => (v === undefined ? undefined : stringify(v));
-define(g, '__r1', { enumerable: false, writable: false, configurable: false, value: freeze({
-  // Runs the earliest timer; true while more are due. An exception leaves for the host.
-  tick() {
-    if (exitCode !== null) return false;
+// The host's entry: __r1(op, ...). Ops: 0 TICK runs the earliest timer (program code: the host runs
+// it asynchronously with a time limit; an exception leaves for the host); 1 POLL: null while a timer
+// is due, else the state; 2 STATE: the run's outcome as JSON, from closure variables holding
+// primitives only, so that no program code runs; 3 CALL(fn, Solution, name, argsJson) calls the
+// tested function: a global of that name, module.exports' one, or a method of class Solution.
+define(g, '__r1', { __proto__: null, enumerable: false, writable: false, configurable: false, value: freeze((op, fn, Solution, name, argsJson) => {
+  if (op === 0) {
+    if (exitCode !== null) return;
     let best = null;
     for (const t of timers) if (!t.cancelled && (best === null || t.due < best.due || (t.due === best.due && t.seq < best.seq))) best = t;
-    if (best === null) { timers.length = 0; return false; }
+    if (best === null) { timers.length = 0; return; }
     clock = best.due;
     if (best.repeat) { best.due = clock + Math.max(1, best.ms); best.seq = ++seq; } else best.cancelled = true;
-    try { best.fn.apply(undefined, best.args); } catch (e) { if (e === EXIT) return false; throw e; }
+    try { best.fn.apply(undefined, best.args); } catch (e) { if (e === EXIT) return; throw e; }
     if (timers.length > 64 && !best.repeat) for (let i = timers.length - 1; i >= 0; i--) if (timers[i].cancelled) timers.splice(i, 1);
-    return exitCode === null && timers.some((t) => !t.cancelled);
-  },
-  // Calls the tested function: a global of that name, module.exports' one, or a method of class Solution.
-  call(fn, Solution, name, argsJson) {
+    return;
+  }
+  if (op === 1 && exitCode === null) for (let i = 0; i < timers.length; i++) if (!timers[i].cancelled) return null;
+  if (op === 1 || op === 2) {
+    const s = create(null);
+    s.out = out; s.err = errOut; s.truncated = truncated; s.exitCode = exitCode;
+    s.callDone = callDone; s.callResult = callResult === undefined ? null : callResult; s.callError = callError;
+    return stringify(s);
+  }
+  if (op === 3) {
     let self;
     const ex = module.exports;
     if (typeof fn !== 'function' && ex) fn = typeof ex === 'function' && (ex.name === name || !ex[name]) ? ex : ex[name];
@@ -256,16 +316,9 @@ define(g, '__r1', { enumerable: false, writable: false, configurable: false, val
     }
     if (typeof fn !== 'function') throw new ErrorCtor('no function named ' + name);
     const r = fn.apply(self, parse(argsJson));
-    const done = (v) => { callResult = encode(v); callDone = true; };
+    const done = (v) => { callResult = v === undefined ? undefined : stringify(v); callDone = true; };
     if (r !== null && typeof r === 'object' && typeof r.then === 'function') r.then(done, (e) => { callError = StringCtor((e && e.stack) || e); callDone = true; });
     else done(r);
-  },
-  state() {
-    const s = create(null);
-    s.out = out; s.err = errOut; s.truncated = truncated; s.exitCode = exitCode;
-    s.callDone = callDone; s.callResult = callResult === undefined ? null : callResult; s.callError = callError;
-    return stringify(s);
-  },
-  isExit: (e) => e === EXIT,
+  }
 }) });
 })();`;
