@@ -23,6 +23,11 @@ const stringify = JSON.stringify, parse = JSON.parse, keys = Object.keys, isArra
 const freeze = Object.freeze, create = Object.create, define = Object.defineProperty, setPrototypeOf = Object.setPrototypeOf, ErrorCtor = Error, StringCtor = String, NumberCtor = Number;
 const resolved = Promise.resolve(), then = Promise.prototype.then, MapCtor = Map, SetCtor = Set;
 const EXIT = freeze(create(null));
+// An empty plain object in dictionary mode (V8 normalizes an object when a property other than the
+// last one is deleted). In a fresh context, adding a property to it is a hash insert where a plain
+// object pays a new hidden class per property; same prototype, same behaviour.
+const slow = () => { const o = { a: 0, b: 0 }; delete o.a; delete o.b; return o; };
+const fill = (o, ks, vs) => { for (let i = 0; i < ks.length; i++) o[ks[i]] = vs[i]; return o; };
 let out = '', errOut = '', truncated = false, exitCode = null;
 let callDone = false, callResult, callError = null;
 
@@ -129,26 +134,26 @@ function makeNode() {
   // Event emitters share their methods (called on the emitter, as Node's); listeners live in _events.
   const listeners = (self) => self._events || (self._events = create(null));
   const add = (self, ev, fn, once) => { const on = listeners(self); (on[ev] = on[ev] || []).push({ fn, once }); return self; };
-  const emitterProto = {
-    on(ev, fn) { return add(this, ev, fn, false); },
-    addListener(ev, fn) { return add(this, ev, fn, false); },
-    once(ev, fn) { return add(this, ev, fn, true); },
-    off(ev, fn) { const on = listeners(this); on[ev] = (on[ev] || []).filter((l) => l.fn !== fn); return this; },
-    removeListener(ev, fn) { return this.off(ev, fn); },
-    removeAllListeners(ev) { const on = listeners(this); if (ev === undefined) { for (const k of keys(on)) delete on[k]; } else delete on[ev]; return this; },
-    listenerCount(ev) { return (listeners(this)[ev] || []).length; },
-    emit(ev, ...args) {
+  const emitterProto = fill(slow(), ['on', 'addListener', 'once', 'off', 'removeListener', 'removeAllListeners', 'listenerCount', 'emit'], [
+    function (ev, fn) { return add(this, ev, fn, false); },
+    function (ev, fn) { return add(this, ev, fn, false); },
+    function (ev, fn) { return add(this, ev, fn, true); },
+    function (ev, fn) { const on = listeners(this); on[ev] = (on[ev] || []).filter((l) => l.fn !== fn); return this; },
+    function (ev, fn) { return this.off(ev, fn); },
+    function (ev) { const on = listeners(this); if (ev === undefined) { for (const k of keys(on)) delete on[k]; } else delete on[ev]; return this; },
+    function (ev) { return (listeners(this)[ev] || []).length; },
+    function (ev, ...args) {
       const on = listeners(this), ls = on[ev] || [];
       on[ev] = ls.filter((l) => !l.once);
       for (const l of ls) l.fn.apply(this, args);
       return ls.length > 0;
     },
-  };
-  const emitter = (fields) => setPrototypeOf(fields, emitterProto);
+  ]);
+  const emitter = (ks, vs) => fill(setPrototypeOf(slow(), emitterProto), ks, vs);
 
   // process.stdin: 'data' then 'end' once somebody listens; read() for 'readable' users.
   let stdinScheduled = false, stdinRead = false;
-  const stdin = emitter({ fd: 0, isTTY: false, readable: true });
+  const stdin = emitter(['fd', 'isTTY', 'readable'], [0, false, true]);
   const scheduleStdin = () => {
     if (stdinScheduled) return;
     stdinScheduled = true;
@@ -170,28 +175,27 @@ function makeNode() {
 
   const getProcess = () => {
     if (proc !== null) return proc;
-    const stdout = emitter({ fd: 1, isTTY: false, columns: 80, write: (s, enc, cb) => { write(s); if (typeof cb === 'function') cb(); return true; } });
-    const stderr = emitter({ fd: 2, isTTY: false, write: (s) => writeErr(s) });
-    proc = emitter({
-      argv: ['node', '/main.js'], env: create(null), platform: 'linux', version: 'v20.0.0', versions: { node: '20.0.0' }, pid: 1, arch: 'x64',
-      stdin, stdout, stderr, exitCode: undefined, cwd: () => '/',
-      exit: (code) => {
-        if (exitCode === null) {
-          const c = code === undefined ? proc.exitCode : code;
-          exitCode = NumberCtor(c === undefined || c === null ? 0 : c) || 0;
-        }
-        throw EXIT;
-      },
-      hrtime: Object.assign((prev) => { const ns = clock * 1e6; const s = Math.floor(ns / 1e9), n = ns % 1e9; return prev ? [s - prev[0], n - prev[1]] : [s, n]; }, { bigint: () => BigInt(Math.round(clock * 1e6)) }),
-      memoryUsage: () => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }),
-      nextTick: (fn, ...args) => { then.call(resolved, () => fn(...args)); },
-      uptime: () => clock / 1000,
-    });
+    const stdout = emitter(['fd', 'isTTY', 'columns', 'write'], [1, false, 80, (s, enc, cb) => { write(s); if (typeof cb === 'function') cb(); return true; }]);
+    const stderr = emitter(['fd', 'isTTY', 'write'], [2, false, (s) => writeErr(s)]);
+    const hrtime = (prev) => { const ns = clock * 1e6; const s = Math.floor(ns / 1e9), n = ns % 1e9; return prev ? [s - prev[0], n - prev[1]] : [s, n]; };
+    hrtime.bigint = () => BigInt(Math.round(clock * 1e6));
+    const exit = (code) => {
+      if (exitCode === null) {
+        const c = code === undefined ? proc.exitCode : code;
+        exitCode = NumberCtor(c === undefined || c === null ? 0 : c) || 0;
+      }
+      throw EXIT;
+    };
+    proc = emitter(
+      ['argv', 'env', 'platform', 'version', 'versions', 'pid', 'arch', 'stdin', 'stdout', 'stderr', 'exitCode', 'cwd', 'exit', 'hrtime', 'memoryUsage', 'nextTick', 'uptime'],
+      [['node', '/main.js'], create(null), 'linux', 'v20.0.0', { node: '20.0.0' }, 1, 'x64', stdin, stdout, stderr, undefined, () => '/', exit, hrtime,
+        () => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }), (fn, ...args) => { then.call(resolved, () => fn(...args)); }, () => clock / 1000],
+    );
     return proc;
   };
 
   function createInterface(opts) {
-    const rl = emitter({ closed: false, terminal: false, line: '', input: (opts && opts.input) || stdin, output: opts && opts.output });
+    const rl = emitter(['closed', 'terminal', 'line', 'input', 'output'], [false, false, '', (opts && opts.input) || stdin, opts && opts.output]);
     const lines = splitLines(input);
     let next = 0;
     rl.close = () => { if (!rl.closed) { rl.closed = true; rl.emit('close'); } };
@@ -230,17 +234,17 @@ function makeNode() {
 function makeFs() {
   const notHere = (what) => () => { const e = new ErrorCtor(what + ' is not available in the sandbox'); e.code = 'EACCES'; throw e; };
   const isStdin = (p) => p === 0 || p === '/dev/stdin' || p === '/proc/self/fd/0' || p === 'stdin';
-  const fs = {
-    readFileSync(p, o) {
-      if (!isStdin(p)) { const e = new ErrorCtor("ENOENT: no such file or directory, open '" + StringCtor(p) + "'"); e.code = 'ENOENT'; throw e; }
-      const enc = typeof o === 'string' ? o : o && o.encoding;
-      return enc ? input : stdinBuffer();
-    },
-    writeSync(fd, s) { if (fd === 1) return write(s), s.length; if (fd === 2) return writeErr(s), s.length; return notHere('writing files')(); },
-    writeFileSync(p, s) { if (p === '/dev/stdout' || p === 1) return void write(s); if (p === '/dev/stderr' || p === 2) return void writeErr(s); notHere('writing files')(); },
-    existsSync: () => false,
+  const fs = slow();
+  fs.readFileSync = (p, o) => {
+    if (!isStdin(p)) { const e = new ErrorCtor("ENOENT: no such file or directory, open '" + StringCtor(p) + "'"); e.code = 'ENOENT'; throw e; }
+    const enc = typeof o === 'string' ? o : o && o.encoding;
+    return enc ? input : stdinBuffer();
   };
-  for (const k of ['readFile', 'writeFile', 'appendFileSync', 'openSync', 'readdirSync', 'statSync', 'mkdirSync', 'unlinkSync', 'createReadStream', 'createWriteStream']) fs[k] = notHere('fs.' + k);
+  fs.writeSync = (fd, s) => { if (fd === 1) return write(s), s.length; if (fd === 2) return writeErr(s), s.length; return notHere('writing files')(); };
+  fs.writeFileSync = (p, s) => { if (p === '/dev/stdout' || p === 1) return void write(s); if (p === '/dev/stderr' || p === 2) return void writeErr(s); notHere('writing files')(); };
+  fs.existsSync = () => false;
+  const denied = ['readFile', 'writeFile', 'appendFileSync', 'openSync', 'readdirSync', 'statSync', 'mkdirSync', 'unlinkSync', 'createReadStream', 'createWriteStream'];
+  for (let i = 0; i < denied.length; i++) fs[denied[i]] = notHere('fs.' + denied[i]);
   return fs;
 }
 function load(name) {
@@ -280,7 +284,13 @@ g.__dirname = '/';
 const log = (...a) => { write(format(a) + '\n'); };
 const err = (...a) => { writeErr(format(a) + '\n'); };
 const nothing = () => {};
-g.console = { log, info: log, debug: log, error: err, warn: err, trace: err, dir: (v) => log(v), table: log, group: nothing, groupEnd: nothing, time: nothing, timeEnd: nothing, assert: (c, ...a) => { if (!c) err('Assertion failed', ...a); } };
+const con = slow();
+con.log = con.info = con.debug = con.table = log;
+con.error = con.warn = con.trace = err;
+con.dir = (v) => log(v);
+con.group = con.groupEnd = con.time = con.timeEnd = nothing;
+con.assert = (c, ...a) => { if (!c) err('Assertion failed', ...a); };
+g.console = con;
 
 // The host's entry: __r1(op, ...). Ops: 0 TICK runs the earliest timer (program code: the host runs
 // it asynchronously with a time limit; an exception leaves for the host); 1 POLL: null while a timer

@@ -33,6 +33,14 @@ describe('JavaScript sandbox: lazy prelude, POLL between runs', () => {
     expect(await statuses(`var process; console.log(typeof process.stdout.write === 'function' ? 'ok' : 'no')`)).toEqual(['pass']);
   });
 
+  it('console, fs, process and the streams are ordinary objects', async () => {
+    const code = `const fs = require('fs'), objs = [console, fs, process, process.stdin, process.stdout, require('readline').createInterface({ input: process.stdin })];
+      const plain = objs.every((o) => o instanceof Object && typeof o.hasOwnProperty === 'function' && String(o) === '[object Object]');
+      const own = console.hasOwnProperty('log') && Object.keys(fs).includes('readFileSync') && typeof process.stdout.on === 'function' && !process.hasOwnProperty('on');
+      console.log(plain && own ? 'ok' : 'no');`;
+    expect(await statuses(code)).toEqual(['pass']);
+  });
+
   it('timers that microtasks set after the last timer still run', async () => {
     expect(await statuses(`setTimeout(() => Promise.resolve().then(() => setTimeout(() => console.log('ok'), 5)), 5);`)).toEqual(['pass']);
     expect(await statuses(`Promise.resolve().then(() => setImmediate(() => console.log('ok')));`)).toEqual(['pass']);
