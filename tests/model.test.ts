@@ -191,4 +191,17 @@ describe(`transformer on ${BACKEND}`, () => {
     opt.dispose();
     m.dispose();
   });
+
+  it('loads flat weights (the workers\' weight sync) without keeping a copy per call', () => {
+    const m = Transformer.init(MICRO, 10), src = Transformer.init(MICRO, 11);
+    const flat = new Float32Array(Object.values(src.params).flatMap((p) => [...(p.dataSync() as Float32Array)]));
+    m.loadFlat(flat);
+    const before = tf.memory();
+    for (let i = 0; i < 20; i++) m.loadFlat(flat);
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
+    for (const [k, p] of Object.entries(m.params)) expect(p.dataSync(), k).toEqual(src.params[k].dataSync());
+    m.dispose();
+    src.dispose();
+  });
 });

@@ -116,6 +116,18 @@ export class Transformer {
     return new Transformer(this.config, params);
   }
 
+  /** Sets every parameter from one flat array laid out in parameterShapes order (weights that
+   * workers read from shared memory). The new values are disposed once the variables hold them:
+   * `assign` shares the tensor's data, so a tensor left behind would pin a copy of the model per call. */
+  loadFlat(flat: Float32Array): void {
+    let offset = 0;
+    for (const [name, shape] of Object.entries(parameterShapes(this.config))) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      tf.tidy(() => this.params[name].assign(tf.tensor(flat.subarray(offset, offset + size), shape)));
+      offset += size;
+    }
+  }
+
   /** Copies weights from another model of the same config into this one. */
   assignFrom(other: Transformer): void {
     for (const [k, v] of Object.entries(this.params)) v.assign(other.params[k]);

@@ -1,13 +1,12 @@
 // A rollout worker: holds a copy of the policy, refreshes its weights from shared memory when the
 // version changes, and generates completions for the prompts it is sent.
-import * as tf from '@tensorflow/tfjs-core';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../engine/backend.ts';
 import { Rng } from '../engine/rng.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { generate, type SamplingOptions } from '../model/generate.ts';
 import { Tokenizer } from '../model/tokenizer.ts';
-import { Transformer, parameterShapes } from '../model/transformer.ts';
+import { Transformer } from '../model/transformer.ts';
 import type { WorkerInit, WorkerRequest, WorkerReply } from './pool.ts';
 
 const init = workerData as WorkerInit;
@@ -20,12 +19,7 @@ let version = -1;
 function refresh(config: ModelConfig, wanted: number): Transformer {
   if (model && version === wanted) return model;
   if (!model) model = Transformer.init(config, 0);
-  let offset = 0;
-  for (const [name, shape] of Object.entries(parameterShapes(config))) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    model.params[name].assign(tf.tensor(weights.subarray(offset, offset + size), shape));
-    offset += size;
-  }
+  model.loadFlat(weights);
   version = wanted;
   return model;
 }

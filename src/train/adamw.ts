@@ -55,8 +55,10 @@ export class AdamW {
 
   load(state: AdamWState): void {
     this.step = state.step;
-    for (const [k, t] of this.m) if (state.m[k]) t.assign(tf.tensor(state.m[k], t.shape));
-    for (const [k, t] of this.v) if (state.v[k]) t.assign(tf.tensor(state.v[k], t.shape));
+    tf.tidy(() => {
+      for (const [k, t] of this.m) if (state.m[k]) t.assign(tf.tensor(state.m[k], t.shape));
+      for (const [k, t] of this.v) if (state.v[k]) t.assign(tf.tensor(state.v[k], t.shape));
+    });
   }
 
   dispose(): void {

@@ -1,6 +1,5 @@
 // A gradient worker: a replica of the model that computes the loss and gradients of the shards it
 // is sent, reading weights from and writing gradients to shared memory.
-import * as tf from '@tensorflow/tfjs-core';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../engine/backend.ts';
 import { Transformer, parameterShapes } from '../model/transformer.ts';
@@ -18,12 +17,7 @@ parentPort!.on('message', async (req: GradRequest) => {
   let reply: GradReply;
   try {
     if (req.version !== version) {
-      let off = 0;
-      for (const [name, shape] of shapes) {
-        const size = shape.reduce((a, b) => a * b, 1);
-        model.params[name].assign(tf.tensor(weights.subarray(off, off + size), shape));
-        off += size;
-      }
+      model.loadFlat(weights);
       version = req.version;
     }
     const r = await localLossAndGrads(model, req.module, req.data);

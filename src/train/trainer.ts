@@ -184,7 +184,7 @@ function loadWeights(model: Transformer, opt: AdamW, dir: string): void {
   const { tensors, metadata } = readSafetensors(join(dir, 'optimizer.safetensors'));
   const state: AdamWState = { step: Number(metadata.step), m: {}, v: {} };
   for (const [name, p] of Object.entries(model.params)) {
-    p.assign(tf.tensor(tensors[`param.${name}`].data, p.shape));
+    tf.tidy(() => p.assign(tf.tensor(tensors[`param.${name}`].data, p.shape)));
     state.m[name] = tensors[`m.${name}`].data;
     state.v[name] = tensors[`v.${name}`].data;
   }
