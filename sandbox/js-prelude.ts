@@ -295,7 +295,7 @@ g.console = con;
 // The host's entry: __r1(op, ...). Ops: 0 TICK runs the earliest timer (program code: the host runs
 // it asynchronously with a time limit; an exception leaves for the host); 1 POLL: null while a timer
 // is due, else the state; 2 STATE: the run's outcome as JSON, from closure variables holding
-// primitives only, so that no program code runs; 3 CALL(fn, Solution, name, argsJson) calls the
+// primitives only (exitCode a number, callResult JSON text), so that no program code runs; 3 CALL(fn, Solution, name, argsJson) calls the
 // tested function: a global of that name, module.exports' one, or a method of class Solution.
 define(g, '__r1', { __proto__: null, enumerable: false, writable: false, configurable: false, value: freeze((op, fn, Solution, name, argsJson) => {
   if (op === 0) {
@@ -311,10 +311,10 @@ define(g, '__r1', { __proto__: null, enumerable: false, writable: false, configu
   }
   if (op === 1 && exitCode === null) for (let i = 0; i < timers.length; i++) if (!timers[i].cancelled) return null;
   if (op === 1 || op === 2) {
-    const s = create(null);
-    s.out = out; s.err = errOut; s.truncated = truncated; s.exitCode = exitCode;
-    s.callDone = callDone; s.callResult = callResult === undefined ? null : callResult; s.callError = callError;
-    return stringify(s);
+    // [out, err, truncated, exitCode, callDone, callResult, callError]: strings through stringify
+    // (no toJSON lookup for a primitive), the rest primitives concatenated.
+    const q = (v) => (v === null || v === undefined ? 'null' : stringify(v));
+    return '[' + q(out) + ',' + q(errOut) + ',' + truncated + ',' + exitCode + ',' + callDone + ',' + q(callResult) + ',' + q(callError) + ']';
   }
   if (op === 3) {
     let self;

@@ -35,6 +35,8 @@ function isolateFor(memoryMb: number): Compiled {
 }
 
 type State = { out: string; err: string; truncated: boolean; exitCode: number | null; callDone: boolean; callResult: string | null; callError: string | null };
+/** What POLL and STATE return, as JSON: the fields of State in this order. */
+type StateRow = [string, string, boolean, number | null, boolean, string | null, string | null];
 
 /** The error and its frames inside the program; the host's frames are not the program's business. */
 function message(e: unknown): string {
@@ -59,8 +61,9 @@ async function runTest(c: Compiled, script: ivm.Script, test: Test, job: WorkerJ
   const context = isolate.createContextSync();
   let failure: unknown = null;
   try {
-    context.global.setSync('__r1_in', 'input' in test ? test.input : '');
-    context.global.setSync('__r1_cap', outputBytes);
+    const global = context.global;
+    global.setSync('__r1_in', 'input' in test ? test.input : '');
+    global.setSync('__r1_cap', outputBytes);
     c.prelude.runSync(context, { timeout: 1000 });
     try {
       await script.run(context, { timeout: left() });
@@ -98,7 +101,8 @@ async function runTest(c: Compiled, script: ivm.Script, test: Test, job: WorkerJ
       json = null;
     }
     if (isolate.isDisposed) throw failure ?? new Error('isolate disposed');
-    const state = JSON.parse(json ?? (c.state.runSync(context, { timeout: 1000 }) as string)) as State;
+    const [out, err, truncated, exitCode, callDone, callResult, callError] = JSON.parse(json ?? (c.state.runSync(context, { timeout: 1000 }) as string)) as StateRow;
+    const state: State = { out, err, truncated, exitCode, callDone, callResult, callError };
     return judge(test, state, failure, outputBytes);
   } catch (e) {
     if (killed) return { status: 'timeout', detail: `ran past the wall-clock limit of ${wallMs} ms` };
