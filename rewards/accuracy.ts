@@ -86,10 +86,15 @@ function fromText(text: string, wholeMayBeAnswer: boolean): string | null {
   return afterPhrase(t) ?? lastMathOrNumber(t);
 }
 
-/** The final answer of a completion, or null when it states none. */
-export function extractAnswer(completion: string): string | null {
+/** The final answer of a completion, or null when it states none. `taggedOnly`: only an answer the
+ * completion marks as final (an `<answer>` block or `\boxed{}`) counts, as R1's accuracy reward asks. */
+export function extractAnswer(completion: string, taggedOnly = false): string | null {
   const block = lastBlock(completion, ANSWER_OPEN, ANSWER_CLOSE);
   if (block !== null && block.trim()) return fromText(block, true);
+  if (taggedOnly) {
+    const boxed = lastBoxed(completion);
+    return boxed === null ? null : fromText(boxed, true);
+  }
   const end = completion.lastIndexOf(THINK_CLOSE);
   const found = fromText(end === -1 ? completion : completion.slice(end + THINK_CLOSE.length), false);
   return found ?? (end === -1 ? null : fromText(completion.slice(0, end), false));
@@ -119,10 +124,10 @@ export function answersMatch(pred: string, ref: string): boolean {
 const REFERENCE_FIELDS = ['answer', 'solution', 'reference', 'ground_truth', 'gold'];
 
 /** 1 if correct, 0 if wrong or no answer, null when the row has no reference. */
-export function accuracyScore(completion: string, reference: unknown): RewardValue {
+export function accuracyScore(completion: string, reference: unknown, taggedOnly = false): RewardValue {
   const g = extractReference(reference);
   if (g === null) return null;
-  const p = extractAnswer(completion);
+  const p = extractAnswer(completion, taggedOnly);
   if (p === null) return 0;
   try {
     return answersEqual(parseAnswer(p), parseAnswer(g)) ? 1 : 0;
@@ -132,15 +137,15 @@ export function accuracyScore(completion: string, reference: unknown): RewardVal
 }
 
 export const accuracy: BuiltinReward = {
-  defaults: { field: null },
-  doc: `1 when the final answer equals the reference (row field 'field', else the first of ${REFERENCE_FIELDS.join(', ')}), else 0`,
+  defaults: { field: null, tagged_only: false },
+  doc: `1 when the final answer equals the reference (row field 'field', else the first of ${REFERENCE_FIELDS.join(', ')}), else 0; tagged_only: only an <answer> block or \\boxed{} counts as the answer (else also the last number)`,
   make(options) {
-    const field = options.field as string | null;
+    const field = options.field as string | null, taggedOnly = options.tagged_only === true;
     return (b: RewardBatch): RewardValue[] =>
       b.completions.map((c, i) => {
         const row = b.rows[i] ?? {};
         const key = field ?? REFERENCE_FIELDS.find((f) => row[f] !== undefined && row[f] !== null);
-        return key === undefined ? null : accuracyScore(withPromptTag(b.prompts[i], c), row[key]);
+        return key === undefined ? null : accuracyScore(withPromptTag(b.prompts[i], c), row[key], taggedOnly);
       });
   },
 };

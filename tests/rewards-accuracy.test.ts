@@ -319,3 +319,13 @@ describe('properties', () => {
     );
   });
 });
+
+describe('accuracy with tagged_only', () => {
+  it('counts only an <answer> block or \\boxed{} as the final answer', () => {
+    const score = (completions: string[], tagged: boolean) =>
+      accuracy.make({ ...accuracy.defaults, tagged_only: tagged })({ prompts: completions.map(() => 'q'), completions, rows: completions.map(() => ({ answer: '17' })) });
+    const cs = [' <think> 9 + 8 = 17 </think> <answer> 17 </answer>', ' 9 + 8 = 17', ' so it is \\boxed{17}', ' <think> 17 </think>', ' <answer> 16 </answer>'];
+    expect(score(cs, false)).toEqual([1, 1, 1, 1, 0]);
+    expect(score(cs, true)).toEqual([1, 0, 1, 0, 0]);
+  });
+});
