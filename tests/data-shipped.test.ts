@@ -75,7 +75,7 @@ describe('shipped data', () => {
     }
   });
 
-  it('has a corpus of correct sums, some Chinese, and 5-10% R1-Zero dialogues, mostly tagged, rarely in full form', () => {
+  it('has a corpus of correct sums, some Chinese, and 5-10% R1-Zero dialogues, many tagged, rarely in full form', () => {
     const texts = rows['corpus.jsonl'].map((r) => r.text as string);
     expect(texts.every((t) => typeof t === 'string' && t.length > 0)).toBe(true);
     for (const t of texts) {
@@ -93,9 +93,9 @@ describe('shipped data', () => {
     });
     const withTags = replies.filter(({ reply }) => /<\/?(think|answer)>/.test(reply));
     const full = replies.filter(({ reply }) => TAGGED.test(reply));
-    expect(withTags.length / replies.length).toBeGreaterThan(0.5);
-    expect(full.length / replies.length).toBeGreaterThan(0.1);
-    expect(full.length / replies.length).toBeLessThan(0.3);
+    expect(withTags.length / replies.length).toBeGreaterThan(0.35);
+    expect(full.length / replies.length).toBeGreaterThan(0.02);
+    expect(full.length / replies.length).toBeLessThan(0.1);
     // The format reward agrees: only the full-form replies pass, and they give the right sum.
     expect(replies.filter(({ reply }) => strictFormat(reply) === 1)).toEqual(full);
     for (const { prompt, reply } of full) {
