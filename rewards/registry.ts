@@ -170,6 +170,18 @@ export function meanStd(values: RewardValue[]): { mean: number; std: number } {
   return { mean, std: Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length) };
 }
 
+/** The scores of consecutive parts of one batch (each scored as it arrived), as one result. */
+export function concatScores(parts: ScoreResult[]): ScoreResult {
+  const byFunction: Record<string, RewardValue[]> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.byFunction)) (byFunction[k] ??= []).push(...v);
+  return {
+    total: parts.flatMap((p) => p.total),
+    byFunction,
+    stats: Object.fromEntries(Object.entries(byFunction).map(([k, v]) => [k, meanStd(v)])),
+    errors: parts.flatMap((p) => p.errors),
+  };
+}
+
 /** Scores a batch with every reward: the weighted total (null counts 0), each function's values and
  * their mean/std. A reward that breaks its contract fails the call (onError 'fail', the default) or
  * scores 0 for the whole batch with its message in `errors` (onError 'zero'). */

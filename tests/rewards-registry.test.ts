@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors.ts';
-import { BUILTIN_REWARDS, RewardError, isModulePath, loadRewards, meanStd, scoreBatch, type LoadedReward } from '../rewards/registry.ts';
+import { BUILTIN_REWARDS, RewardError, concatScores, isModulePath, loadRewards, meanStd, scoreBatch, type LoadedReward } from '../rewards/registry.ts';
 import type { RewardBatch } from '../rewards/types.ts';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'rewards');
@@ -117,5 +117,20 @@ describe('scoreBatch', () => {
     expect(meanStd([])).toEqual({ mean: 0, std: 0 });
     expect(meanStd([null, null])).toEqual({ mean: 0, std: 0 });
     expect(meanStd([1, 3, null])).toEqual({ mean: 2, std: 1 });
+  });
+});
+
+describe('concatScores', () => {
+  it('joins the scores of consecutive parts as if the batch had been scored whole', async () => {
+    const rewards: LoadedReward[] = [
+      { name: 'len', weight: 2, fn: (b: RewardBatch) => b.completions.map((c) => c.length) },
+      { name: 'odd', weight: 1, fn: (b: RewardBatch) => b.completions.map((c) => (c.length % 2 ? 1 : null)) },
+    ];
+    const completions = ['a', 'bb', 'ccc', 'dddd', 'eeeee'];
+    const batch = (cs: string[]): RewardBatch => ({ prompts: cs.map(() => 'p'), completions: cs, rows: cs.map(() => ({})) });
+    const whole = await scoreBatch(rewards, batch(completions));
+    const joined = concatScores([await scoreBatch(rewards, batch(completions.slice(0, 2))), await scoreBatch(rewards, batch(completions.slice(2)))]);
+    expect(joined).toEqual(whole);
+    expect(joined.total).toEqual([3, 4, 7, 8, 11]);
   });
 });

@@ -65,7 +65,12 @@ describe('rollout worker pool', () => {
     const other = Transformer.init(config, 12);
     for (const [k, v] of Object.entries(model.params)) v.assign(other.params[k]);
     pool.sync(model);
-    const after = await pool.generate(prompts, sampling, new Rng(0));
+    const parts: [number, number[][]][] = [];
+    const after = await pool.generate(prompts, sampling, new Rng(0), 1, (offset, cs) => parts.push([offset, cs.map((c) => c.tokens)]));
+    // Each worker's part is handed over as it arrives (for scoring), and the parts tile the batch.
+    expect(parts.length).toBe(2);
+    expect(parts.sort((a, b) => a[0] - b[0]).flatMap(([, t]) => t)).toEqual(after.map((c) => c.tokens));
+    expect(parts.map(([o]) => o)).toEqual([0, 2]);
     const expected = generate(model, tok, prompts, { ...sampling, rng: new Rng(0) });
     expect(after.map((c) => c.tokens)).toEqual(expected.map((c) => c.tokens));
     after.forEach((c, i) => c.logprobs.forEach((lp, j) => expect(lp).toBeCloseTo(expected[i].logprobs[j], 5)));

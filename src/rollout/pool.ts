@@ -60,8 +60,10 @@ export class RolloutPool {
   }
 
   /** Generates one completion per prompt, the prompts split evenly across the workers (groups of
-   * `align` consecutive prompts stay on one worker, so a group's length bucket stays whole). */
-  async generate(prompts: number[][], sampling: Omit<SamplingOptions, 'rng'>, rng: Rng, align = 1): Promise<Completion[]> {
+   * `align` consecutive prompts stay on one worker, so a group's length bucket stays whole).
+   * `onPart` sees each worker's completions (and where they start) as soon as they arrive, so the
+   * caller can score them while the other workers still generate. */
+  async generate(prompts: number[][], sampling: Omit<SamplingOptions, 'rng'>, rng: Rng, align = 1, onPart?: (offset: number, part: Completion[]) => void): Promise<Completion[]> {
     await this.ready;
     const n = this.workers.length;
     const groups = Math.ceil(prompts.length / align);
@@ -71,7 +73,8 @@ export class RolloutPool {
       const part = prompts.slice(w * per, (w + 1) * per);
       const seed = rng.seed();
       if (!part.length) continue;
-      jobs.push(this.call(this.workers[w], { id: this.nextId++, version: this.version, config: this.config, prompts: part, sampling, seed }));
+      const job = this.call(this.workers[w], { id: this.nextId++, version: this.version, config: this.config, prompts: part, sampling, seed });
+      jobs.push(onPart ? job.then((cs) => (onPart(w * per, cs), cs)) : job);
     }
     return (await Promise.all(jobs)).flat();
   }

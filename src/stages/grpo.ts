@@ -14,7 +14,7 @@ import type { Transformer } from '../model/transformer.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { GrpoStage } from '../recipe/index.ts';
 import { groupAdvantages } from '../rl/index.ts';
-import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts';
+import { closeRewards, concatScores, loadRewards, scoreBatch, type ScoreResult } from '../../rewards/registry.ts';
 import { trainLoop } from '../train/trainer.ts';
 import { batchIndices, documentIds, trainThreads } from './batches.ts';
 import { GRPO_LOSS, type GrpoBatch } from './grpo-batch.ts';
@@ -88,16 +88,26 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
       }
     }
     const sampling = { maxNewTokens: s.max_completion_length, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stopTokens: [tok.eosId], stopStrings: s.stop };
+    // Each worker's completions are scored as they arrive (code rewards run in the sandbox's own
+    // threads), so scoring overlaps the generation still under way; time/score_s is what is left after.
+    const parts: Promise<ScoreResult>[] = [];
+    const score = (offset: number, cs: Completion[]) => {
+      const at = <T>(xs: T[]) => xs.slice(offset, offset + cs.length);
+      const part = scoreBatch(rewards, { prompts: at(promptTexts), completions: cs.map((c) => c.text), rows: at(groupRows) }, { onError: s.reward_error });
+      part.catch(() => {}); // awaited below; until then a failure must not count as unhandled
+      parts[offset] = part;
+    };
     let completions: Completion[];
     if (pool) {
       pool.sync(policy);
-      completions = await pool.generate(promptIds, sampling, rng, G);
+      completions = await pool.generate(promptIds, sampling, rng, G, score);
     } else {
       completions = generate(policy, tok, promptIds, { ...sampling, rng });
+      score(0, completions);
     }
     const t1 = performance.now();
     const texts = completions.map((c) => c.text);
-    const scored = await scoreBatch(rewards, { prompts: promptTexts, completions: texts, rows: groupRows }, { onError: s.reward_error });
+    const scored = concatScores(await Promise.all(parts.filter(Boolean)));
     const t2 = performance.now();
     const advantages = groupAdvantages(scored.total, G, { scale: s.scale_rewards });
     const keep = completions.map((c, i) => {
