@@ -89,6 +89,7 @@ class Blocker:
 '''
 
 _modules, _dicts, _lists, _classes = {}, {}, {}, []
+_dict_views = []  # (live module dict, saved keys, saved values, saved dict): compared at C speed
 _recursion = sys.getrecursionlimit()
 _home = os.getcwd()
 _stdout, _stderr = sys.stdout, sys.stderr
@@ -148,8 +149,9 @@ def setup():
 
     _modules.update(sys.modules)
     _dicts.update({name: dict(m.__dict__) for name, m in _modules.items() if isinstance(getattr(m, "__dict__", None), dict)})
+    _dict_views.extend((m.__dict__, tuple(_dicts[name]), tuple(_dicts[name].values()), _dicts[name]) for name, m in _modules.items() if name in _dicts)
     _lists.update({name: list(getattr(sys, name)) for name in ("path", "meta_path", "path_hooks", "argv")})
-    _classes.extend((c, tuple(c.__dict__), tuple(c.__dict__.values())) for c in _heap_classes())
+    _classes.extend((c, c.__dict__, tuple(c.__dict__), tuple(c.__dict__.values())) for c in _heap_classes())
     _user_time = _install_guard()
 
 
@@ -185,25 +187,29 @@ def end(last):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.settrace(None)
     sys.setprofile(None)
+    sys.stdin = _dicts["sys"]["stdin"]  # begin() replaced it; put back, sys needs no restore for that
     sys.modules.update(_hidden)
     _hidden.clear()
     ok = True
-    for _ in range(2):  # a finaliser run by the first pass may change something again
+    for _ in range(3):  # a finaliser run by one pass may change something again
+        changed = len(sys.modules) != len(_modules)
         for name in [k for k in sys.modules if k not in _modules]:
             del sys.modules[name]
         sys.modules.update(_modules)
-        for name, saved in _dicts.items():
-            d = _modules[name].__dict__
-            if d.keys() != saved.keys() or any(d[k] is not v for k, v in saved.items()):
+        for d, keys, values, saved in _dict_views:
+            if len(d) != len(keys) or not (all(map(is_, d.values(), values)) and all(map(is_, d, keys))):
                 d.clear()
                 d.update(saved)
+                changed = True
         for name, saved in _lists.items():
             getattr(sys, name)[:] = saved
         if last:
-            ok = _restore_classes()
+            restored, ok = _restore_classes()
+            changed = changed or restored
+        if not changed:
+            break
     sys.path_importer_cache.clear()
     sys.setrecursionlimit(_recursion)
-    sys.stdin = io.TextIOWrapper(io.BytesIO(b""), encoding="utf-8")
     # `open(0)` closes standard input when collected; the next test needs it back.
     for fd, path, flags in ((0, "/dev/stdin", os.O_RDONLY), (1, "/dev/stdout", os.O_WRONLY), (2, "/dev/stderr", os.O_WRONLY)):
         try:
@@ -226,11 +232,12 @@ def end(last):
 
 
 def _restore_classes():
-    ok = True
-    for c, keys, values in _classes:
-        d = c.__dict__
+    """(whether any class was changed, whether all could be put back)."""
+    restored, ok = False, True
+    for c, d, keys, values in _classes:
         if len(d) == len(keys) and all(map(is_, d.values(), values)) and all(map(is_, d, keys)):
             continue
+        restored = True
         try:
             for k in [k for k in d if k not in keys]:
                 type.__delattr__(c, k)
@@ -239,7 +246,7 @@ def _restore_classes():
                     type.__setattr__(c, k, v)
         except (TypeError, AttributeError):
             ok = False
-    return ok
+    return restored, ok
 
 
 _missing = object()
