@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { loadRecipe } from '../src/recipe/index.ts';
@@ -63,6 +63,30 @@ describe('pipeline end to end (pretrain -> sft -> eval)', () => {
     expect(logs2.some((l) => l.startsWith('[eval] eval'))).toBe(true);
     expect(readManifest(runDir)!.stages.sft.status).toBe('done');
   });
+
+  it('reruns a stage whose dataset file changed, and keeps the ones before it', async () => {
+    const { appendFileSync, cpSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { dataDigest } = await import('../src/pipeline/fingerprint.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'r1-data-digest-'));
+    try {
+      cpSync(dirname(RECIPE), dir, { recursive: true });
+      const load = () => loadRecipe(join(dir, 'micro.yaml'), { set: [`output_dir=${join(dir, 'runs')}`] });
+      await runRecipe(load(), quiet);
+      const digests = [0, 1, 2].map((i) => dataDigest(load(), i));
+      appendFileSync(join(dir, 'eval.jsonl'), readFileSync(join(dir, 'eval.jsonl'), 'utf8').split('\n')[0] + '\n');
+      expect([0, 1, 2].map((i) => dataDigest(load(), i)).map((d, i) => d === digests[i])).toEqual([true, true, false]);
+      const logs: string[] = [];
+      await runRecipe(load(), { ...quiet, log: (l) => logs.push(l) });
+      expect(logs.filter((l) => l.includes('done earlier, skipped')).map((l) => l.split(']')[0])).toEqual(['[pretrain', '[sft']);
+      expect(logs.some((l) => l.startsWith('[eval] eval'))).toBe(true);
+      // The tokenizer's corpus counts for every stage.
+      appendFileSync(join(dir, 'corpus.jsonl'), '{"text": "one more line"}\n');
+      expect(dataDigest(load(), 0)).not.toBe(digests[0]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('resumes a stage killed with SIGKILL and ends with the same loss as an uninterrupted run', async () => {
     const straight = loadRecipe(RECIPE, { set: ['name=micro-straight', 'stages.2.max_new_tokens=2'] });

@@ -2,6 +2,7 @@
 // status, so a rerun skips finished stages, resumes an interrupted one from its last checkpoint, and
 // reruns a stage whose config (or an earlier stage's) changed, with every stage after it.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { initBackend } from '../engine/backend.ts';
@@ -12,6 +13,7 @@ import { Tokenizer } from '../model/tokenizer.ts';
 import { type Recipe, type Stage, recipeHash, runDir as recipeRunDir, stageHash, canonicalJson } from '../recipe/index.ts';
 import { writeReport } from '../metrics/report.ts';
 import { makeContext, type StageContext, type StageResult } from './context.ts';
+import { dataDigest, tokenizerDigests } from './fingerprint.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -53,6 +55,9 @@ export function readManifest(runDir: string): Manifest | null {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Manifest) : null;
 }
 
+/** A stage's hash: its config's (recipe/hash.ts) combined with the digest of the data it depends on. */
+const withData = (configHash: string, data: string) => createHash('sha256').update(`${configHash}:${data}`).digest('hex').slice(0, 16);
+
 function writeManifest(runDir: string, m: Manifest): void {
   writeFileAtomic(join(runDir, 'manifest.json'), [JSON.stringify(m, null, 2) + '\n']);
 }
@@ -91,7 +96,7 @@ export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<
   for (let i = 0; i < recipe.stages.length; i++) {
     const stage = recipe.stages[i];
     if (opts.only && stage.name !== opts.only) continue;
-    const hash = stageHash(recipe, i);
+    const hash = withData(stageHash(recipe, i), dataDigest(recipe, i));
     const rec = manifest.stages[stage.name];
     const forced = opts.only === stage.name || (fromIndex >= 0 && i >= fromIndex);
     if (rec?.status === 'done' && rec.hash === hash && !forced) {
@@ -126,7 +131,7 @@ async function prepareTokenizer(recipe: Recipe, runDir: string, log: (l: string)
   if (t.path) return Tokenizer.load(join(recipe.recipeDir, t.path));
   const dir = join(runDir, 'tokenizer');
   if (t.train) {
-    const key = canonicalJson(t.train);
+    const key = canonicalJson({ ...t.train, digests: tokenizerDigests(recipe) });
     const keyFile = join(dir, 'train-config.json');
     if (existsSync(keyFile) && readFileSync(keyFile, 'utf8') === key) return Tokenizer.load(dir);
     const texts: string[] = [];
