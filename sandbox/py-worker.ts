@@ -32,6 +32,8 @@ const SKIP = new Set(['/dev', '/proc']);
 const io: Stdio = { input: new Uint8Array(0), pos: 0, out: [], outBytes: 0, cap: 0, truncated: false, err: '' };
 let ready: Promise<{ py: PyodideInterface; runner: Runner; files: Map<string, FsEntry>; heap0: number }> | null = null;
 let retiring = false;
+/** The running job's control block: a program past its output cap is interrupted through it. */
+let control: Int32Array | null = null;
 
 const denied = function denied(): never {
   throw new Error('not available in the sandbox');
@@ -111,7 +113,10 @@ async function init() {
         if (room > 0) io.out.push(buffer.slice(0, room));
         io.outBytes = io.cap;
         io.truncated = true;
-        throw new Error('output limit exceeded');
+        // Throwing here would be a fatal error for pyodide; the rest is dropped and the program is
+        // interrupted (SIGINT) at its next bytecode, which the test reports as the output limit.
+        if (control) Atomics.store(control, 0, 2);
+        return buffer.length;
       }
       io.out.push(buffer.slice());
       io.outBytes += buffer.length;
@@ -146,8 +151,8 @@ export default async function runPython(job: WorkerJob): Promise<TestResult[]> {
     retire(); // a worker that failed to load is of no further use
     throw e;
   }));
-  const control = new Int32Array(job.control);
-  py.setInterruptBuffer(control.subarray(0, 1));
+  const ctl = (control = new Int32Array(job.control));
+  py.setInterruptBuffer(ctl.subarray(0, 1));
   const { timeMs, memoryMb, outputBytes } = job.limits;
   const overMemory = () => heapBytes(py) - heap0 > memoryMb * 2 ** 20;
   const compiled = runner.compile(job.code) as PyProxy;
@@ -158,17 +163,18 @@ export default async function runPython(job: WorkerJob): Promise<TestResult[]> {
     for (let i = 0; i < job.tests.length; i++) {
       const test = job.tests[i], last = i === job.tests.length - 1;
       results.push(
-        await tracked(control, i, () => {
+        await tracked(ctl, i, () => {
           if (syntaxError !== undefined) return { status: 'error', detail: errorDetail(syntaxError) };
           const r = runTest(runner, program!, test, last, { timeMs, memoryMb, outputBytes, overMemory });
           if (!restoreFiles(py.FS as unknown as Fs, files) || heapBytes(py) - heap0 > memoryMb * 2 ** 20) retire();
           return r;
         }),
       );
-      Atomics.store(control, 0, 0);
+      Atomics.store(ctl, 0, 0);
     }
   } finally {
     program?.destroy();
+    control = null;
     py.setInterruptBuffer(undefined as never);
   }
   return results;
