@@ -237,7 +237,7 @@ describe('r1 recipe', () => {
   }
 
   it('checks a good recipe, rejects a bad one with a UserError (exit code 2), and explains', async () => {
-    expect(await run(['--check', join(DIR, 'r1.yaml')])).toMatch(/ok: .*r1\.yaml.*\n  0\. pretrain \(pretrain\) from fresh init, hash [0-9a-f]{16}/);
+    expect(await run(['--check', join(DIR, 'r1.yaml')])).toMatch(/ok: .*r1\.yaml.*\n  0\. pretrain \(pretrain\) from fresh init, config hash [0-9a-f]{16}/);
     const bad = run(['--check', join(DIR, 'r1.yaml'), '--set', 'stages.2.num_generations=5', '--set', 'seed=1']);
     await expect(bad).rejects.toThrow(/not divisible by num_generations \(5\)/);
     await expect(bad).rejects.toMatchObject({ exitCode: 2 });

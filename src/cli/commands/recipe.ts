@@ -22,7 +22,7 @@ export function register(program: Command): void {
       const recipe = loadRecipe(opts.check, { set: opts.set });
       process.stdout.write(`ok: ${opts.check}: recipe '${recipe.name}', seed ${recipe.seed}, backend ${recipe.backend}\n`);
       recipe.stages.forEach((s, i) => {
-        process.stdout.write(`  ${i}. ${s.name} (${s.type}) from ${showSource(modelSource(recipe, i))}, hash ${stageHash(recipe, i)}\n`);
+        process.stdout.write(`  ${i}. ${s.name} (${s.type}) from ${showSource(modelSource(recipe, i))}, config hash ${stageHash(recipe, i)}\n`);
       });
     });
 }
