@@ -1,6 +1,7 @@
 // `r1 bench train`: AdamW steps of the reference model on batch 16 x 128 random tokens, as
 // ../shared/anchors/torch_reference.py --mode train does in PyTorch; on the main thread alone and
 // data-parallel over one thread per core.
+import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import type { BenchOptions } from '../commands/bench.ts';
 import { initBackend } from '../../engine/backend.ts';
@@ -41,6 +42,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await step();
     const ms = (performance.now() - t0) / steps;
+    if (opts.profile && !pool) out.push(await kernelProfile(step));
     await pool?.close();
     opt.dispose();
     model.dispose();
@@ -51,4 +53,14 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     });
   }
   return out;
+}
+
+/** Kernel time by op over one step (tf.profile): where a step's time goes, largest first. */
+async function kernelProfile(step: () => Promise<void>): Promise<Record<string, unknown>> {
+  const info = await tf.profile(step);
+  const byOp = new Map<string, number>();
+  for (const k of info.kernels) byOp.set(k.name, (byOp.get(k.name) ?? 0) + (await k.kernelTimeMs as number));
+  const total = [...byOp.values()].reduce((a, b) => a + b, 0);
+  const ops = [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([op, ms]) => ({ op, ms: +ms.toFixed(1), share: +(ms / total).toFixed(3) }));
+  return { bench: 'train-profile', threads: 1, kernel_ms: +total.toFixed(1), ops };
 }
