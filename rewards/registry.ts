@@ -40,14 +40,27 @@ export function isModulePath(name: string): boolean {
   return /^\.{1,2}[\\/]|^[\\/]|^[A-Za-z]:[\\/]/.test(name) || /\.(?:[cm]?[jt]s)(?:#|$)/.test(name);
 }
 
+/** What is wrong with a reward spec's name or a built-in's options, or null. Recipe validation calls
+ * it too, so a misspelt reward fails before any stage runs (user modules are checked when loaded). */
+export function rewardSpecProblem(spec: RewardSpec): { field: 'name' | 'options'; message: string } | null {
+  if (isModulePath(spec.name)) return null;
+  const b = Object.hasOwn(BUILTINS, spec.name) ? BUILTINS[spec.name] : undefined;
+  if (!b) {
+    const near = closest(spec.name, [...BUILTIN_REWARDS]);
+    const hint = near ? ` (did you mean '${near}'?)` : '';
+    return { field: 'name', message: `unknown reward '${spec.name}'${hint}; built-ins: ${BUILTIN_REWARDS.join(', ')}; or a module path like ./my-rewards.ts#name` };
+  }
+  const unknown = Object.keys(spec.options ?? {}).filter((k) => !(k in b.defaults));
+  if (!unknown.length) return null;
+  const valid = Object.keys(b.defaults);
+  return { field: 'options', message: `reward '${spec.name}': unknown option '${unknown[0]}'; valid: ${valid.length ? valid.join(', ') : '(none)'}` };
+}
+
 function builtin(spec: RewardSpec): LoadedReward['fn'] & { close?: () => Promise<void> } {
   const b = BUILTINS[spec.name];
   const options = spec.options ?? {};
-  const unknown = Object.keys(options).filter((k) => !(k in b.defaults));
-  if (unknown.length) {
-    const valid = Object.keys(b.defaults);
-    throw new UserError(`reward '${spec.name}': unknown option '${unknown[0]}'; valid: ${valid.length ? valid.join(', ') : '(none)'}`);
-  }
+  const problem = rewardSpecProblem(spec);
+  if (problem) throw new UserError(problem.message);
   try {
     return b.make({ ...b.defaults, ...options });
   } catch (err) {
@@ -84,16 +97,11 @@ export async function loadRewards(specs: RewardSpec[], baseDir: string): Promise
     const weight = spec.weight ?? 1;
     if (typeof weight !== 'number' || !Number.isFinite(weight)) throw new UserError(`reward '${spec.name}': weight must be a finite number, got ${String(weight)}`);
     let name: string, fn: RewardFn, close: (() => Promise<void>) | undefined;
-    if (Object.hasOwn(BUILTINS, spec.name)) {
-      const made = builtin(spec);
-      [name, fn, close] = [spec.name, made, made.close];
-    } else if (isModulePath(spec.name)) {
+    if (isModulePath(spec.name)) {
       ({ name, fn } = await userModule(spec, baseDir));
     } else {
-      const near = closest(spec.name, [...BUILTIN_REWARDS]);
-      throw new UserError(
-        `unknown reward '${spec.name}'${near ? ` (did you mean '${near}'?)` : ''}; built-ins: ${BUILTIN_REWARDS.join(', ')}; or a module path like ./my-rewards.ts#name`,
-      );
+      const made = builtin(spec);
+      [name, fn, close] = [spec.name, made, made.close];
     }
     // Two rewards with one name would share a column in the logs.
     let unique = name;

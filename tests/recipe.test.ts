@@ -120,6 +120,12 @@ describe('recipe errors name file:line:column and the field path', () => {
     expect(errorOf('seed: 1\n')).toMatch(/stages: missing required field/);
   });
 
+  it('unknown reward names and options, before any stage runs', () => {
+    const grpo = (rewards: string) => `${HEAD}  - type: eval\n    datasets: [data/tasks.jsonl]\n    rewards:\n${rewards}`;
+    expect(errorOf(grpo('      - { name: acuracy }\n'))).toMatch(/:8:11: stages\.0\.rewards\.0\.name: unknown reward 'acuracy' \(did you mean 'accuracy'\?\)/);
+    expect(errorOf(grpo('      - { name: accuracy, options: { taged_only: true } }\n'))).toMatch(/stages\.0\.rewards\.0\.options: reward 'accuracy': unknown option 'taged_only'; valid: field, tagged_only/);
+  });
+
   it('stage references that do not point backwards, and missing files', () => {
     const two = `${HEAD}  - type: sft\n    model: later\n    datasets: [data/chat.jsonl]\n  - name: later\n    type: pretrain\n    datasets: [data/corpus.jsonl]\n`;
     expect(errorOf(two)).toMatch(/:6:5: stages\.0\.model: names stage 'later' \(stages\.1\), which does not come before this stage/);

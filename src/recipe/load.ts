@@ -7,6 +7,7 @@ import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parse as parseYa
 import type { Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { UserError } from '../errors.ts';
+import { rewardSpecProblem } from '../../rewards/registry.ts';
 import {
   CHECKPOINT_STAGES,
   DATASET_STAGES,
@@ -178,6 +179,8 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
     if ('rewards' in s) {
       s.rewards.forEach((r, k) => {
         if (looksLikePath(r.name) && !existsSync(at(r.name.split('#')[0]))) add(['stages', i, 'rewards', k, 'name'], `reward module not found: ${at(r.name.split('#')[0])}`);
+        const problem = rewardSpecProblem(r);
+        if (problem) add(['stages', i, 'rewards', k, problem.field], problem.message);
       });
     }
   });
