@@ -57,6 +57,8 @@ export class SandboxPool {
       minThreads: language === 'javascript' ? this.workers : 0,
       maxThreads: this.workers,
       idleTimeout: 60_000,
+      // Deep recursion unwinds through the thread's stack; pyodide dies when it runs out (py-runner.py).
+      resourceLimits: language === 'python' ? { stackSizeMb: 256 } : undefined,
       // Workers wait for tasks on their event loop, so the isolate watchdog's timers still fire.
       atomics: 'disabled',
     }));

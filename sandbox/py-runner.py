@@ -88,6 +88,13 @@ class Blocker:
         return None
 '''
 
+MAX_RECURSION = 1_000_000
+CLAMP = '''
+def setrecursionlimit(limit, /):
+    """Set the maximum depth of the Python interpreter stack; at most 1,000,000 in the sandbox."""
+    return _set(min(limit, MAX_RECURSION) if isinstance(limit, int) else limit)
+'''
+
 _modules, _dicts, _lists, _classes = {}, {}, {}, []
 _dict_views = []  # (live module dict, saved keys, saved values, saved dict): compared at C speed
 _recursion = sys.getrecursionlimit()
@@ -144,6 +151,12 @@ def setup():
         if isinstance(d, dict):
             for k in [k for k, v in d.items() if isinstance(v, JsProxy)]:
                 del d[k]
+    # Unwinding an exception through more frames than the worker's stack holds (256 MB, set by the
+    # pool) is a fatal error for pyodide, so a runaway recursion under a raised limit would cost a
+    # worker reload: clamp the limit where unwinding is still safe. (Defined in globals of its own.)
+    clamp = {"_set": sys.setrecursionlimit, "MAX_RECURSION": MAX_RECURSION}
+    exec(CLAMP, clamp)
+    sys.setrecursionlimit = clamp["setrecursionlimit"]
     import json  # noqa: F401 - the driver's imports load here, not in a test
     import traceback  # noqa: F401
 
