@@ -142,4 +142,11 @@ describe('Python programs', () => {
     expect(r.results.map((x) => x.status)).toEqual(['pass', 'pass']);
     expect(await statuses({ language: 'python', code: 'import math\nprint(round(math.tau, 2))', tests: [{ input: '', output: '6.28' }] })).toEqual(['pass']);
   });
+
+  it('recurses 200,000 deep under a raised limit, which is clamped at 1,000,000', async () => {
+    const deep = 'import sys\nsys.setrecursionlimit(10**6)\ndef g(n):\n    return 0 if n == 0 else g(n - 1) + 1\nprint(g(200000), sys.getrecursionlimit())';
+    expect(await statuses({ language: 'python', code: deep, tests: [{ input: '', output: '200000 1000000' }] })).toEqual(['pass']);
+    const clamped = 'import sys\nsys.setrecursionlimit(10**9)\nprint(sys.getrecursionlimit())';
+    expect(await statuses({ language: 'python', code: clamped, tests: [{ input: '', output: '1000000' }] })).toEqual(['pass']);
+  });
 });
