@@ -9,6 +9,7 @@ import { generate } from '../src/model/generate.ts';
 import { Tokenizer } from '../src/model/tokenizer.ts';
 import { Transformer } from '../src/model/transformer.ts';
 import { runRecipe } from '../src/pipeline/run.ts';
+import { repeatedNgramShare } from '../src/stages/rejection-sampling.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
 import { RolloutPool } from '../src/rollout/pool.ts';
 
@@ -79,3 +80,36 @@ describe('rollout worker pool', () => {
     other.dispose();
   });
 });
+
+describe('rejection sampling', () => {
+  it('keeps samples over the threshold, dedupes per prompt, mixes in other rows, logs acceptance, feeds SFT', async () => {
+    rmSync(resolve('runs/test/rs-micro'), { recursive: true, force: true });
+    const { runDir, manifest } = await runRecipe(loadRecipe(resolve('tests/fixtures/rl/rs.yaml')), quiet);
+    expect(manifest.stages.sft.status).toBe('done');
+    const read = (f: string) => readFileSync(join(runDir, 'rejection-sampling', f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rows = read('dataset.jsonl'), acceptance = read('acceptance.jsonl');
+    const [m] = readMetrics(join(runDir, 'rejection-sampling', 'metrics.jsonl'));
+    const kept = rows.filter((r) => r.source === 'rejection-sampling'), mixed = rows.filter((r) => r.source === 'mix');
+    expect(acceptance).toHaveLength(32);
+    expect(m.samples).toBe(96);
+    // Greedy: a prompt's 3 completions are one text, so at most one is kept, and only if it passes.
+    expect(acceptance.every((a) => (a.accepted as number) <= 1 && a.k === 3)).toBe(true);
+    expect(kept.length).toBe(acceptance.reduce((a, p) => a + (p.accepted as number), 0));
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.every((r) => (r.reward as number) >= 0.5 && typeof r.prompt === 'string' && typeof r.completion === 'string')).toBe(true);
+    expect(m['rejected/duplicate']).toBe(2 * kept.length);
+    expect((m['rejected/reward'] as number) + (m['rejected/length'] as number) + (m['rejected/duplicate'] as number) + kept.length).toBe(96);
+    // fraction 0.25 of the output from the mix dataset: kept / 3 rows, rounded.
+    expect(mixed.length).toBe(Math.round(kept.length / 3));
+    expect(mixed.every((r) => typeof r.completion === 'string' && String(r.prompt).startsWith('What is'))).toBe(true);
+    expect(m.acceptance_rate).toBeCloseTo(kept.length / 96, 10);
+    expect(m.prompt_coverage).toBeCloseTo(kept.length / 32, 10);
+  }, 120_000);
+
+  it('measures repeated 4-grams for the repetition filter', () => {
+    expect(repeatedNgramShare('a b c d e f g h')).toBe(0);
+    expect(repeatedNgramShare('a b c d a b c d a b c d')).toBeCloseTo(5 / 9, 10);
+    expect(repeatedNgramShare('too short')).toBe(0);
+  });
+});
+

@@ -95,7 +95,7 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
   const summary = {
     prompts: rows.length, samples: texts.length, kept: kept.length, mixed: mixed.length, rows_written: out.length,
     acceptance_rate: kept.length / texts.length,
-    prompts_with_any_accepted: perPrompt.filter((p) => p.accepted > 0).length / rows.length,
+    prompt_coverage: perPrompt.filter((p) => p.accepted > 0).length / rows.length, // share of prompts with a sample kept
     ...Object.fromEntries(Object.entries(rejectedBy).map(([key, v]) => [`rejected/${key}`, v])),
   };
   const logger = new MetricsLogger(join(ctx.stageDir, 'metrics.jsonl'));
