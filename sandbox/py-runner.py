@@ -105,6 +105,11 @@ _hidden = {}
 _user_time = None  # set by setup(): switches the audit hook between a test and the clean-up
 
 
+def _unchanged(d, keys, values):
+    """Whether a dict still holds exactly these keys and values (identity, at C speed)."""
+    return len(d) == len(keys) and all(map(is_, d.values(), values)) and all(map(is_, d, keys))
+
+
 def _install_guard():
     """Adds the audit hook; returns the switch (a one-item list) only this module holds."""
     user = [False]
@@ -210,7 +215,7 @@ def end(last):
             del sys.modules[name]
         sys.modules.update(_modules)
         for d, keys, values, saved in _dict_views:
-            if len(d) != len(keys) or not (all(map(is_, d.values(), values)) and all(map(is_, d, keys))):
+            if not _unchanged(d, keys, values):
                 d.clear()
                 d.update(saved)
                 changed = True
@@ -248,7 +253,7 @@ def _restore_classes():
     """(whether any class was changed, whether all could be put back)."""
     restored, ok = False, True
     for c, d, keys, values in _classes:
-        if len(d) == len(keys) and all(map(is_, d.values(), values)) and all(map(is_, d, keys)):
+        if _unchanged(d, keys, values):
             continue
         restored = True
         try:

@@ -166,7 +166,7 @@ export default async function runPython(job: WorkerJob): Promise<TestResult[]> {
         await tracked(ctl, i, () => {
           if (syntaxError !== undefined) return { status: 'error', detail: errorDetail(syntaxError) };
           const r = runTest(runner, program!, test, last, { timeMs, memoryMb, outputBytes, overMemory });
-          if (!restoreFiles(py.FS as unknown as Fs, files) || heapBytes(py) - heap0 > memoryMb * 2 ** 20) retire();
+          if (!restoreFiles(py.FS as unknown as Fs, files) || overMemory()) retire();
           return r;
         }),
       );

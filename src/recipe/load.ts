@@ -7,7 +7,7 @@ import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parse as parseYa
 import type { Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { UserError } from '../errors.ts';
-import { rewardSpecProblem } from '../../rewards/registry.ts';
+import { isModulePath, rewardSpecProblem } from '../../rewards/registry.ts';
 import {
   CHECKPOINT_STAGES,
   DATASET_STAGES,
@@ -178,7 +178,7 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
     }
     if ('rewards' in s) {
       s.rewards.forEach((r, k) => {
-        if (looksLikePath(r.name) && !existsSync(at(r.name.split('#')[0]))) add(['stages', i, 'rewards', k, 'name'], `reward module not found: ${at(r.name.split('#')[0])}`);
+        if (isModulePath(r.name) && !existsSync(at(r.name.split('#')[0]))) add(['stages', i, 'rewards', k, 'name'], `reward module not found: ${at(r.name.split('#')[0])}`);
         const problem = rewardSpecProblem(r);
         if (problem) add(['stages', i, 'rewards', k, problem.field], problem.message);
       });
@@ -397,8 +397,6 @@ function isDir(abs: string): boolean {
 }
 
 const isBareName = (s: string) => !/[\\/]/.test(s) && extname(s) === '';
-const looksLikePath = (s: string) => /[\\/]/.test(s) || /\.(ts|js|mjs|cjs|mts)$/.test(s);
-
 function stageList(stages: Stage[], i: number): string {
   const names = stages.slice(0, i).map((s) => s.name);
   return names.length ? `earlier stages: ${names.join(', ')}` : 'there are no earlier stages';
