@@ -1,9 +1,10 @@
-// Recipe loading: YAML text -> --set overrides -> schema -> cross-field checks -> a typed Recipe.
+// Recipe loading: YAML text -> quick: overrides (with --quick) -> --set overrides -> schema ->
+// cross-field checks -> a typed Recipe.
 // Every error names file:line:column and the field path, so a bad recipe fails before any work.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, relative, resolve } from 'node:path';
 import { closest, distance } from 'fastest-levenshtein';
-import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parse as parseYaml, parseDocument } from 'yaml';
+import { Document, isMap, isNode, isPair, isScalar, isSeq, LineCounter, parse as parseYaml, parseDocument } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { UserError } from '../errors.ts';
@@ -21,7 +22,12 @@ import {
 
 export type FieldPath = (string | number)[];
 export type RecipeIssue = { path: FieldPath; message: string };
-export type LoadOptions = { set?: string[] };
+export type LoadOptions = {
+  /** `field.path=value` overrides, applied last (after the quick: ones). */
+  set?: string[];
+  /** Apply the recipe's quick: overrides and name the run <name>-quick. */
+  quick?: boolean;
+};
 
 export const DATASET_EXTENSIONS = ['.jsonl', '.json', '.parquet'];
 
@@ -46,27 +52,81 @@ export function parseRecipe(text: string, file: string, opts: LoadOptions = {}):
   if (doc.contents !== null && !isMap(doc.contents)) {
     throw new UserError(`${shown}:1:1: a recipe is a mapping of fields (name, seed, model, stages, ...)`);
   }
-  const overrides = new Map<string, string>();
-  for (const arg of opts.set ?? []) {
-    try {
-      overrides.set(applySet(doc, arg).join('.'), arg);
-    } catch (err) {
-      throw err instanceof UserError ? new UserError(`${shown}: ${err.message}`) : err;
-    }
+  const quick = quickEntries(doc, (offset) => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `${shown}:${line}:${col}`;
+  });
+  if (opts.quick && quick.length === 0) {
+    throw new UserError(`${shown}: --quick: this recipe has no quick: section; add one mapping field paths to smaller values, e.g.\nquick:\n  stages.0.max_steps: 10`);
   }
 
-  const where = (path: FieldPath): string => {
-    // An error inside, or on a parent of, an overridden field is the override's doing.
-    const key = path.join('.');
-    for (const [p, arg] of overrides) {
-      if (key === p || key.startsWith(p + '.') || (key !== '' && p.startsWith(key + '.'))) return `${shown}: --set ${arg}`;
+  /** Apply the quick entries (if asked), then the --set ones, to a copy of the document, and validate it. */
+  const build = (withQuick: boolean, set: string[]): Recipe => {
+    const d = doc.clone();
+    // Field path -> where its value came from; a later override of the same path replaces an earlier one.
+    const overrides = new Map<string, string>();
+    if (withQuick) {
+      for (const q of quick) {
+        const label = `${q.at}: quick ${q.key}`;
+        overrides.set(applyOverride(d, q.key, q.value.clone() as YamlNode, label).join('.'), label);
+      }
     }
-    const { line, col } = lineCounter.linePos(locate(doc, path));
-    return `${shown}:${line}:${col}`;
+    for (const arg of set) overrides.set(applySetIn(d, arg, shown).join('.'), `${shown}: --set ${arg}`);
+    const latestFirst = [...overrides].reverse();
+    const where = (path: FieldPath): string => {
+      // An error inside, or on a parent of, an overridden field is the override's doing.
+      const key = path.join('.');
+      for (const [p, label] of latestFirst) {
+        if (key === p || key.startsWith(p + '.') || (key !== '' && p.startsWith(key + '.'))) return label;
+      }
+      const { line, col } = lineCounter.linePos(locate(d, path));
+      return `${shown}:${line}:${col}`;
+    };
+    // Top-level keys starting with x- hold YAML anchors for reuse (`<<: *name`); they are not fields.
+    const input = Object.fromEntries(Object.entries((d.toJS() ?? {}) as Record<string, unknown>).filter(([k]) => !k.startsWith('x-')));
+    return validateRecipe(input, dirname(abs), { file: abs, where });
   };
-  // Top-level keys starting with x- hold YAML anchors for reuse (`<<: *name`); they are not fields.
-  const input = Object.fromEntries(Object.entries((doc.toJS() ?? {}) as Record<string, unknown>).filter(([k]) => !k.startsWith('x-')));
-  return validateRecipe(input, dirname(abs), { file: abs, where });
+
+  if (opts.quick) {
+    const recipe = build(true, opts.set ?? []);
+    // Its own run folder: a quick run must never resume from, or overwrite, the full run.
+    return { ...recipe, name: `${recipe.name}${QUICK_SUFFIX}` };
+  }
+  const recipe = build(false, opts.set ?? []);
+  if (quick.length > 0) {
+    // Checked on every load, so a quick: section that rotted is found before someone needs it.
+    try {
+      build(true, []);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      throw new UserError(`${shown}: the recipe with its quick: overrides applied (what --quick runs) is invalid:\n${err.message}`);
+    }
+  }
+  return recipe;
+}
+
+/** Appended to the run name of a --quick run. */
+export const QUICK_SUFFIX = '-quick';
+
+type QuickEntry = { key: string; value: YamlNode; at: string };
+
+/** The entries of the top-level quick: mapping, each with its location (`file:line:col`). */
+function quickEntries(doc: Document, at: (offset: number) => string): QuickEntry[] {
+  const node = doc.get('quick', true);
+  if (node === undefined || (isScalar(node) && node.value === null)) return [];
+  if (!isMap(node)) {
+    throw new UserError(`${at((node as YamlNode).range?.[0] ?? 0)}: quick: expected a mapping of field paths to values, e.g. stages.0.max_steps: 10`);
+  }
+  return node.items.map((pair) => {
+    const where = at((pair.key as YamlNode | null)?.range?.[0] ?? node.range?.[0] ?? 0);
+    if (!isScalar(pair.key) || pair.key.value === null || typeof pair.key.value === 'object') {
+      throw new UserError(`${where}: quick: each key is a field path such as stages.0.max_steps`);
+    }
+    const key = String(pair.key.value);
+    if (key === 'quick' || key.startsWith('quick.')) throw new UserError(`${where}: quick ${key}: the quick: section cannot override itself`);
+    const value = isNode(pair.value) ? pair.value : doc.createNode(pair.value ?? null);
+    return { key, value, at: where };
+  });
 }
 
 /** Validate a plain object (as parsed from YAML) and resolve it. `where` maps a field path to a location. */
@@ -248,16 +308,36 @@ function contextLength(recipe: Recipe, i: number): number | null {
 
 /** Apply one `a.b.1.c=value` override to the document (value parsed as a YAML scalar); returns the path. */
 export function applySet(doc: Document, arg: string): FieldPath {
+  return applySetIn(doc, arg, null);
+}
+
+function applySetIn(doc: Document, arg: string, shown: string | null): FieldPath {
+  const fail = (message: string): never => {
+    throw new UserError(`${shown === null ? '' : `${shown}: `}--set ${arg}: ${message}`);
+  };
   const eq = arg.indexOf('=');
-  if (eq <= 0) throw new UserError(`--set ${arg}: expected field.path=value, e.g. stages.1.learning_rate=1e-4`);
-  const keys = arg.slice(0, eq).split('.');
-  if (keys.some((k) => k === '')) throw new UserError(`--set ${arg}: empty segment in the field path`);
+  if (eq <= 0) fail('expected field.path=value, e.g. stages.1.learning_rate=1e-4');
   let value: unknown;
   try {
     value = parseYaml(arg.slice(eq + 1));
   } catch (err) {
-    throw new UserError(`--set ${arg}: the value is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    fail(`the value is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
+  return applyOverride(doc, arg.slice(0, eq), doc.createNode(value), shown === null ? `--set ${arg}` : `${shown}: --set ${arg}`);
+}
+
+/**
+ * Set the field at a dotted path to a YAML node, creating missing mappings on the way; returns the
+ * resolved path (indexes, not names). In a list, a segment is an index or the `name` of an entry
+ * (a stage's name defaults to its type), so `stages.grpo.max_steps` survives inserting a stage.
+ * Errors start with `label`, which says where the override came from.
+ */
+export function applyOverride(doc: Document, dotted: string, value: YamlNode, label: string): FieldPath {
+  const fail = (message: string): never => {
+    throw new UserError(`${label}: ${message}`);
+  };
+  const keys = dotted.split('.');
+  if (keys.some((k) => k === '')) fail('empty segment in the field path');
   if (doc.contents === null) doc.contents = doc.createNode({}) as unknown as typeof doc.contents;
   let node: unknown = doc.contents;
   const path: FieldPath = [];
@@ -265,25 +345,52 @@ export function applySet(doc: Document, arg: string): FieldPath {
     const last = d === keys.length - 1;
     const here = path.length ? path.join('.') : '(recipe)';
     if (isSeq(node)) {
-      const idx = Number(keys[d]);
-      if (!/^\d+$/.test(keys[d]) || idx >= node.items.length) {
-        throw new UserError(`--set ${arg}: ${here} is a list of ${node.items.length} entries; '${keys[d]}' is not an index 0..${node.items.length - 1}`);
-      }
-      path.push(idx);
-      if (last) node.set(idx, doc.createNode(value));
+      const idx = listIndex(doc, node.items, keys[d], path);
+      if (typeof idx === 'string') fail(`${here} is a list of ${node.items.length} entries; ${idx}`);
+      path.push(idx as number);
+      if (last) node.set(idx, value);
       else node = node.get(idx, true);
     } else if (isMap(node)) {
       path.push(keys[d]);
-      if (last) node.set(keys[d], doc.createNode(value));
+      if (last) node.set(keys[d], value);
       else {
         if (!node.has(keys[d])) node.set(keys[d], doc.createNode({}));
         node = node.get(keys[d], true);
       }
     } else {
-      throw new UserError(`--set ${arg}: ${here} is a value, not a mapping or list, so it has no field '${keys[d]}'`);
+      fail(`${here} is a value, not a mapping or list, so it has no field '${keys[d]}'`);
     }
   }
   return path;
+}
+
+/** The value at a dotted path in a loaded recipe (list entries by index or name); undefined if none. */
+export function fieldAt(recipe: unknown, dotted: string): unknown {
+  let v = recipe;
+  for (const seg of dotted.split('.')) {
+    if (Array.isArray(v)) v = /^\d+$/.test(seg) ? v[Number(seg)] : v.find((x: unknown) => (x as { name?: unknown } | null)?.name === seg);
+    else v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
+  }
+  return v;
+}
+
+/** The index a path segment names in a list: a number, or the one entry with that name; else why not. */
+function listIndex(doc: Document, items: unknown[], seg: string, path: FieldPath): number | string {
+  const range = items.length ? `0..${items.length - 1}` : 'none';
+  if (/^\d+$/.test(seg)) return Number(seg) < items.length ? Number(seg) : `'${seg}' is not an index ${range}`;
+  const isStages = path.length === 1 && path[0] === 'stages';
+  const names = items.map((item) => {
+    const v = isNode(item) ? (item.toJS(doc) as unknown) : item;
+    if (v === null || typeof v !== 'object') return undefined;
+    const { name, type } = v as { name?: unknown; type?: unknown };
+    const n = name ?? (isStages ? type : undefined);
+    return typeof n === 'string' ? n : undefined;
+  });
+  const hits = names.flatMap((n, i) => (n === seg ? [i] : []));
+  if (hits.length === 1) return hits[0];
+  if (hits.length > 1) return `'${seg}' names entries ${hits.join(' and ')}; give the index`;
+  const known = names.filter((n): n is string => n !== undefined);
+  return `'${seg}' is neither an index ${range} nor the name of an entry${known.length ? ` (names: ${known.join(', ')})` : ''}`;
 }
 
 // ---- error messages -----------------------------------------------------------------------------

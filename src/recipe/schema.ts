@@ -227,6 +227,10 @@ export const RecipeSchema = z.strictObject({
   model: ModelConfig.prefault({}),
   tokenizer: TokenizerConfig.prefault({}),
   stages: z.array(Stage).min(1).describe('the stages, run in order'),
+  quick: z
+    .record(z.string(), z.unknown())
+    .default({})
+    .describe('overrides for a run of minutes (r1 run --quick): field path (as --set takes; stages by index or name) -> value; the run is named <name>-quick'),
 });
 
 export type ModelConfig = z.infer<typeof ModelConfig>;

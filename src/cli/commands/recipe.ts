@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
-import { explain, loadRecipe, modelSource, stageHash, type ModelSource } from '../../recipe/index.ts';
+import { canonicalJson, explain, fieldAt, loadRecipe, modelSource, stageHash, type ModelSource } from '../../recipe/index.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -10,19 +10,31 @@ export function register(program: Command): void {
   program
     .command('recipe')
     .description('explain the recipe fields, or check a recipe file without running it')
+    .argument('[file]', 'a recipe to check (same as --check <file>)')
     .option('--explain [stage-type]', 'print every field with its default and doc (of one stage type if given)')
     .option('--check <file>', 'validate a recipe; exit code 2 and located messages if it is bad')
-    .option('--set <field=value>', 'override a field, e.g. stages.1.learning_rate=1e-4 (repeatable)', collect, [])
-    .action((opts: { explain?: string | boolean; check?: string; set: string[] }) => {
+    .option('--set <field=value>', 'override a field, e.g. stages.1.learning_rate=1e-4 or stages.grpo.max_steps=10 (repeatable)', collect, [])
+    .option('--quick', "check the recipe with its quick: overrides applied (what r1 run --quick runs)", false)
+    .action((file: string | undefined, opts: { explain?: string | boolean; check?: string; set: string[]; quick: boolean }) => {
       if (opts.explain !== undefined) {
         process.stdout.write(explain(typeof opts.explain === 'string' ? opts.explain : undefined) + '\n');
         return;
       }
-      if (!opts.check) throw new UserError('give --explain [stage-type] or --check <file>');
-      const recipe = loadRecipe(opts.check, { set: opts.set });
-      process.stdout.write(`ok: ${opts.check}: recipe '${recipe.name}', seed ${recipe.seed}, backend ${recipe.backend}\n`);
+      if (file !== undefined && opts.check !== undefined && file !== opts.check) throw new UserError(`two recipes given (${file} and --check ${opts.check}); check one at a time`);
+      const check = opts.check ?? file;
+      if (!check) throw new UserError('give --explain [stage-type] or --check <file>');
+      const recipe = loadRecipe(check, { set: opts.set, quick: opts.quick });
+      process.stdout.write(`ok: ${check}: recipe '${recipe.name}', seed ${recipe.seed}, backend ${recipe.backend}\n`);
       recipe.stages.forEach((s, i) => {
         process.stdout.write(`  ${i}. ${s.name} (${s.type}) from ${showSource(modelSource(recipe, i))}, config hash ${stageHash(recipe, i)}\n`);
       });
+      if (opts.quick) {
+        // What the quick profile changes, next to the full recipe's value, so a reader sees how small it is.
+        const full = loadRecipe(check, { set: opts.set });
+        process.stdout.write(`quick overrides (run folder ${recipe.output_dir}/${recipe.name}):\n`);
+        for (const [path, value] of Object.entries(recipe.quick)) {
+          process.stdout.write(`  ${path}: ${canonicalJson(fieldAt(full, path))} -> ${canonicalJson(fieldAt(recipe, path) ?? value)}\n`);
+        }
+      }
     });
 }
