@@ -63,8 +63,9 @@ export function ticks(lo: number, hi: number, n = 4): number[] {
   return out;
 }
 
-/** One line plot as an inline SVG element. */
-export function svgPlot(name: string, points: [number, number][]): string {
+/** One line plot as an inline SVG element. With `smooth` (e.g. a moving average of the same points),
+ * the raw points are drawn faint and the smooth line over them, on the raw points' scale. */
+export function svgPlot(name: string, points: [number, number][], smooth?: [number, number][]): string {
   const W = 360, H = 200, L = 56, R = 10, T = 22, B = 28;
   const pts = thin(points);
   const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
@@ -74,12 +75,14 @@ export function svgPlot(name: string, points: [number, number][]): string {
   if (y1 === y0) [y0, y1] = [y0 - (Math.abs(y0) || 1) * 0.1, y1 + (Math.abs(y1) || 1) * 0.1];
   const sx = (x: number) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y: number) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
-  const coords = pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
   const yTicks = ticks(y0, y1).map(
     (t) => `<line x1="${L}" x2="${W - R}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/><text x="${L - 4}" y="${(sy(t) + 3).toFixed(1)}" text-anchor="end">${fmtNum(t)}</text>`,
   );
   const xTicks = ticks(x0, x1).map((t) => `<text x="${sx(t).toFixed(1)}" y="${H - B + 14}" text-anchor="middle">${fmtNum(t)}</text>`);
-  const line = pts.length === 1 ? `<circle cx="${sx(xs[0]).toFixed(1)}" cy="${sy(ys[0]).toFixed(1)}" r="3" class="dot"/>` : `<polyline points="${coords}" class="line"/>`;
+  const polyline = (p: [number, number][], cls: string) => `<polyline points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}" class="${cls}"/>`;
+  const line = pts.length === 1
+    ? `<circle cx="${sx(xs[0]).toFixed(1)}" cy="${sy(ys[0]).toFixed(1)}" r="3" class="dot"/>`
+    : smooth && smooth.length > 1 ? polyline(pts, 'raw') + polyline(thin(smooth), 'line') : polyline(pts, 'line');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(name)} vs step">`,
     `<text x="${L}" y="14" class="title">${esc(name)}</text>`,
@@ -189,7 +192,8 @@ function manifestStages(runDir: string): string[] {
   return [];
 }
 
-function readJson(file: string): Record<string, any> | null {
+/** A JSON object file, or null when it is missing, unreadable or not an object. */
+export function readJson(file: string): Record<string, any> | null {
   if (!existsSync(file)) return null;
   try {
     const v = JSON.parse(readFileSync(file, 'utf8')) as unknown;
@@ -228,15 +232,20 @@ export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-function writeAtomic(file: string, text: string): void {
+/** Write through a temporary file and a rename, so a reader never sees half a file. */
+export function writeAtomic(file: string, text: string): void {
   writeFileSync(`${file}.tmp`, text);
   renameSync(`${file}.tmp`, file);
 }
 
+/** Styles of svgPlot's classes; standalone SVG files embed them. */
+export const SVG_CSS = `svg text{font:10px system-ui,sans-serif;fill:#555}svg .title{font-size:12px;fill:#222;font-weight:600}
+.grid{stroke:#eee}.frame{fill:none;stroke:#bbb}.line{fill:none;stroke:#1f6feb;stroke-width:1.5}.dot{fill:#1f6feb}
+.raw{fill:none;stroke:#1f6feb;stroke-opacity:.25;stroke-width:1}`;
+
 const CSS = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
 .plots{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}
-svg text{font:10px system-ui,sans-serif;fill:#555}svg .title{font-size:12px;fill:#222;font-weight:600}
-.grid{stroke:#eee}.frame{fill:none;stroke:#bbb}.line{fill:none;stroke:#1f6feb;stroke-width:1.5}.dot{fill:#1f6feb}
+${SVG_CSS}
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 pre{margin:0;white-space:pre-wrap;max-width:60ch;font-size:12px}`;

@@ -205,6 +205,7 @@ export const EvalStage = z.strictObject({
   template: template('r1-zero'),
   prompt_field: z.string().default('prompt').describe('field of each row that holds the prompt'),
   rewards: rewards(['accuracy', 'format'], 'reward functions to score completions; accuracy gives pass@1'),
+  label: z.string().default('').describe('the row name of this eval in the results table'),
 });
 
 export const Stage = z.discriminatedUnion('type', [PretrainStage, SftStage, DpoStage, GrpoStage, RejectionSamplingStage, EvalStage]);

@@ -1,6 +1,7 @@
 // Evaluation: k samples per prompt, scored by the recipe's rewards. Reports pass@1 averaged over
 // the k samples (accuracy), maj@k (is the most common extracted answer right), the format rate,
-// and the mean completion length.
+// language consistency of the chain of thought, the mean completion length, and pass@1 per task
+// and per language.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
@@ -14,6 +15,8 @@ import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { EvalStage } from '../recipe/index.ts';
 import { encodePrompts } from './prompts.ts';
 import { extractAnswer, answersMatch } from '../../rewards/accuracy.ts';
+import { languageCode, languageShare } from '../../rewards/language.ts';
+import { chainOfThought, withPromptTag } from '../../rewards/tags.ts';
 import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts';
 
 export type EvalOptions = {
@@ -24,13 +27,117 @@ export type EvalOptions = {
   stage: string;
 };
 
-/** pass@1, maj@k (keyed `maj@<k>`), format_rate, mean_length, per-reward means and per-task pass@1. */
-export type EvalReport = Record<string, number | Record<string, unknown>> & {
+type PassAt1 = { prompts: number; 'pass@1': number };
+
+/** pass@1, maj@k (keyed `maj@<k>`), format_rate, language_consistency, mean_length, per-reward means,
+ * and pass@1 per task and per language. */
+export type EvalReport = {
   prompts: number;
   k: number;
+  'pass@1': number;
+  [majAtK: `maj@${number}`]: number;
+  format_rate: number;
+  /** Mean share of the chain of thought in the row's language, over completions where it is defined; null if none is. */
+  language_consistency: number | null;
+  mean_length: number;
   rewards: Record<string, number>;
-  by_task: Record<string, { prompts: number; 'pass@1': number }>;
+  by_task: Record<string, PassAt1>;
+  by_language: Record<string, PassAt1>;
 };
+
+/** What the summary needs per completion, k consecutive completions per row. */
+export type EvalSamples = {
+  rows: Row[];
+  k: number;
+  /** The prompt text each completion continued (after the template). */
+  prompts: string[];
+  completions: string[];
+  /** Completion lengths in tokens. */
+  lengths: number[];
+  /** Per-reward scores per completion (null: does not apply). */
+  byFunction: Record<string, (number | null)[]>;
+  /** Mean of each reward over the completions. */
+  rewardMeans: Record<string, number>;
+};
+
+/** The row's natural language: its `language` field when that names one (a code row's is a
+ * programming language, so it does not), else English. */
+export function rowLanguage(row: Row): string {
+  const l = row.language;
+  return typeof l === 'string' ? (languageCode(l) ?? 'en') : 'en';
+}
+
+/** Share of one completion's chain of thought written in `lang`; null when it has no countable words. */
+export function completionLanguageShare(prompt: string, completion: string, lang: string): number | null {
+  return languageShare(chainOfThought(withPromptTag(prompt, completion)), lang);
+}
+
+/** Mean language share over the completions where it is defined (completion i answers rows[i]); null if none. */
+export function languageConsistency(prompts: string[], completions: string[], rows: Row[]): number | null {
+  let sum = 0, n = 0;
+  for (let i = 0; i < completions.length; i++) {
+    const share = completionLanguageShare(prompts[i], completions[i], rowLanguage(rows[i]));
+    if (share !== null) {
+      sum += share;
+      n++;
+    }
+  }
+  return n === 0 ? null : sum / n;
+}
+
+/** maj@k for one prompt: is the most frequent extracted answer right? Right when some sample with that
+ * answer got accuracy 1, since tasks like Countdown have many right answers that the reference cannot
+ * list; only when no sample has an accuracy score is the answer compared with the reference. */
+export function majorityCorrect(completions: string[], accuracy: (number | null)[] | null, reference: unknown): boolean {
+  const counts = new Map<string, number>();
+  const answers = completions.map((c) => extractAnswer(c));
+  for (const a of answers) if (a !== null) counts.set(a, (counts.get(a) ?? 0) + 1);
+  // Ties go to the answer seen first (Map keeps insertion order, the sort is stable).
+  const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+  if (top === undefined) return false;
+  if (accuracy && accuracy.some((v) => v !== null && v !== undefined)) return answers.some((a, i) => a === top && accuracy[i] === 1);
+  return reference !== undefined && reference !== null && answersMatch(top, String(reference));
+}
+
+/** The eval report from scored samples. Pure: no generation, no I/O. */
+export function summarizeEval(s: EvalSamples): EvalReport {
+  const { rows, k } = s;
+  const acc = s.byFunction.accuracy ?? null;
+  const fmt = s.byFunction.format ?? null;
+  let pass = 0, maj = 0, format = 0, length = 0;
+  const byTask: Record<string, { prompts: number; correct: number }> = {};
+  const byLanguage: Record<string, { prompts: number; correct: number }> = {};
+  const perCompletionRows: Row[] = [];
+  for (let r = 0; r < rows.length; r++) {
+    const group = Array.from({ length: k }, (_, j) => r * k + j);
+    const correct = group.reduce((a, i) => a + (acc ? Number(acc[i] ?? 0) : 0), 0) / k;
+    pass += correct;
+    if (majorityCorrect(group.map((i) => s.completions[i]), acc && group.map((i) => acc[i]), rows[r].answer ?? rows[r].solution)) maj++;
+    const task = typeof rows[r].task === 'string' ? (rows[r].task as string) : 'all';
+    for (const [table, key] of [[byTask, task], [byLanguage, rowLanguage(rows[r])]] as const) {
+      table[key] ??= { prompts: 0, correct: 0 };
+      table[key].prompts++;
+      table[key].correct += correct;
+    }
+    for (const i of group) {
+      format += fmt ? Number(fmt[i] ?? 0) : 0;
+      length += s.lengths[i];
+      perCompletionRows.push(rows[r]);
+    }
+  }
+  const n = rows.length, total = n * k;
+  const passAt1 = (t: Record<string, { prompts: number; correct: number }>) =>
+    Object.fromEntries(Object.entries(t).map(([key, v]) => [key, { prompts: v.prompts, 'pass@1': v.correct / v.prompts }]));
+  const majAtK: Record<`maj@${number}`, number> = { [`maj@${k}`]: maj / n };
+  return {
+    prompts: n, k, 'pass@1': pass / n, ...majAtK, format_rate: format / total,
+    language_consistency: languageConsistency(s.prompts, s.completions, perCompletionRows),
+    mean_length: length / total,
+    rewards: s.rewardMeans,
+    by_task: passAt1(byTask),
+    by_language: passAt1(byLanguage),
+  };
+}
 
 /** Samples k completions per row and scores them. Returns the report and one sample row per completion. */
 export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], o: EvalOptions): Promise<{ report: EvalReport; samples: Row[] }> {
@@ -52,38 +159,10 @@ export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], 
   const texts = completions.map((c) => c.text);
   const scored = await scoreBatch(rewards, { prompts, completions: texts, rows: srcRows }, { onError: 'zero' });
   await closeRewards(rewards);
-  const acc = scored.byFunction.accuracy ?? null;
-  const fmt = scored.byFunction.format ?? null;
-  let pass = 0, maj = 0, format = 0, length = 0;
-  const byTask: Record<string, { prompts: number; correct: number }> = {};
-  for (let r = 0; r < rows.length; r++) {
-    const group = Array.from({ length: o.k }, (_, j) => r * o.k + j);
-    const correct = group.reduce((a, i) => a + (acc ? Number(acc[i] ?? 0) : 0), 0) / o.k;
-    pass += correct;
-    // maj@k: the most frequent extracted answer, checked against the reference.
-    const counts = new Map<string, number>();
-    for (const i of group) {
-      const a = extractAnswer(texts[i]);
-      if (a !== null) counts.set(a, (counts.get(a) ?? 0) + 1);
-    }
-    const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
-    const ref = rows[r].answer ?? rows[r].solution;
-    if (top !== undefined && ref !== undefined && answersMatch(top, String(ref))) maj++;
-    const task = typeof rows[r].task === 'string' ? (rows[r].task as string) : 'all';
-    byTask[task] ??= { prompts: 0, correct: 0 };
-    byTask[task].prompts++;
-    byTask[task].correct += correct;
-    for (const i of group) {
-      format += fmt ? Number(fmt[i] ?? 0) : 0;
-      length += completions[i].tokens.length;
-    }
-  }
-  const n = rows.length, total = n * o.k;
-  const report: EvalReport = {
-    prompts: n, k: o.k, 'pass@1': pass / n, [`maj@${o.k}`]: maj / n, format_rate: format / total, mean_length: length / total,
-    rewards: Object.fromEntries(Object.entries(scored.stats).map(([k, v]) => [k, v.mean])),
-    by_task: Object.fromEntries(Object.entries(byTask).map(([t, v]) => [t, { prompts: v.prompts, 'pass@1': v.correct / v.prompts }])),
-  };
+  const report = summarizeEval({
+    rows, k: o.k, prompts, completions: texts, lengths: completions.map((c) => c.tokens.length),
+    byFunction: scored.byFunction, rewardMeans: Object.fromEntries(Object.entries(scored.stats).map(([k, v]) => [k, v.mean])),
+  });
   const samples = texts.map((completion, i) => ({
     prompt: prompts[i], completion, answer: srcRows[i].answer ?? null, reward: scored.total[i],
     rewards: Object.fromEntries(Object.entries(scored.byFunction).map(([k, v]) => [k, v[i]])),
@@ -101,7 +180,8 @@ export async function runEval(ctx: StageContext, s: EvalStage): Promise<StageRes
   });
   model.dispose();
   mkdirSync(ctx.stageDir, { recursive: true });
-  writeFileSync(join(ctx.stageDir, 'eval.json'), JSON.stringify(report, null, 2) + '\n');
+  // The label names this eval's row in the README results table (`r1 report --results`).
+  writeFileSync(join(ctx.stageDir, 'eval.json'), JSON.stringify({ label: s.label, ...report }, null, 2) + '\n');
   writeJsonl(join(ctx.stageDir, 'samples.jsonl'), samples);
   const logger = new MetricsLogger(join(ctx.stageDir, 'metrics.jsonl'));
   const flat: Record<string, number> = {};
