@@ -3,6 +3,7 @@
 // "the answer is" phrase, else the last number or math expression; the reference may be a bare
 // answer or a worked solution (`\boxed{}`, GSM8K's `#### 42`). Equality is decided in answer.ts.
 import { answersEqual, parseAnswer } from './answer.ts';
+import { countdownOf, countdownScore } from './countdown.ts';
 import { matchBrace } from './latex.ts';
 import { ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, lastBlock, withPromptTag } from './tags.ts';
 import type { BuiltinReward, RewardBatch, RewardValue } from './types.ts';
@@ -138,12 +139,15 @@ export function accuracyScore(completion: string, reference: unknown, taggedOnly
 
 export const accuracy: BuiltinReward = {
   defaults: { field: null, tagged_only: false },
-  doc: `1 when the final answer equals the reference (row field 'field', else the first of ${REFERENCE_FIELDS.join(', ')}), else 0; tagged_only: only an <answer> block or \\boxed{} counts as the answer (else also the last number)`,
+  doc: `1 when the final answer equals the reference (Countdown rows with numbers and target: when it is an expression using each number once that reaches the target) (row field 'field', else the first of ${REFERENCE_FIELDS.join(', ')}), else 0; tagged_only: only an <answer> block or \\boxed{} counts as the answer (else also the last number)`,
   make(options) {
     const field = options.field as string | null, taggedOnly = options.tagged_only === true;
     return (b: RewardBatch): RewardValue[] =>
       b.completions.map((c, i) => {
         const row = b.rows[i] ?? {};
+        // A Countdown row has many right answers: verify the expression instead of comparing.
+        const puzzle = countdownOf(row);
+        if (puzzle) return countdownScore(extractAnswer(withPromptTag(b.prompts[i], c), taggedOnly), puzzle.numbers, puzzle.target);
         const key = field ?? REFERENCE_FIELDS.find((f) => row[f] !== undefined && row[f] !== null);
         return key === undefined ? null : accuracyScore(withPromptTag(b.prompts[i], c), row[key], taggedOnly);
       });

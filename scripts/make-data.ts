@@ -157,9 +157,9 @@ const FRAMES: Frame[] = [
   },
 ];
 
-const sentencePair = (rng: Rng, exclude: Exclude): Pair => pick(rng, FRAMES)(rng, exclude);
+export const sentencePair = (rng: Rng, exclude: Exclude): Pair => pick(rng, FRAMES)(rng, exclude);
 
-function proseDoc(rng: Rng, exclude: Exclude): string {
+export function proseDoc(rng: Rng, exclude: Exclude): string {
   const zh = rng.next() < 0.4;
   return Array.from({ length: 1 + rng.int(3) }, () => sentencePair(rng, exclude)[zh ? 1 : 0]).join(zh ? '' : ' ');
 }
@@ -265,7 +265,7 @@ const GREETINGS: Pair[] = [
 ];
 
 /** One user/assistant exchange of a non-reasoning kind. */
-function exchange(rng: Rng, exclude: Exclude): Pair {
+export function exchange(rng: Rng, exclude: Exclude): Pair {
   return pick(rng, [
     () => {
       const [en, zh] = sentencePair(rng, exclude);

@@ -179,7 +179,7 @@ export const RejectionSamplingStage = z.strictObject({
   reward_threshold: z.number().default(1).describe('keep a sample when its summed reward is at least this'),
   filters: z
     .strictObject({
-      language: z.string().nullable().default(null).describe('keep only samples whose reasoning is in this language (en, zh, ...); null = any'),
+      language: z.string().nullable().default(null).describe("keep only samples whose reasoning is at least 95% in the row's `language` (when it names one) or else this language (en, zh, ...); null = no filter"),
       max_repetition: prob().default(0.5).describe('drop samples whose share of repeated 4-grams exceeds this (1 = off)'),
       min_length: int().min(0).default(1).describe('drop completions shorter than this many tokens'),
       max_length: int().positive().nullable().default(null).describe('drop completions longer than this many tokens (null = no limit)'),
