@@ -155,12 +155,18 @@ describe('shipped data', () => {
 
   it('has code problems with a language and stdin/stdout tests', () => {
     const code = rows['code-problems.jsonl'];
-    expect(code.length).toBeGreaterThanOrEqual(25);
+    expect(code.length).toBeGreaterThanOrEqual(52);
     expect(new Set(code.map((r) => r.language))).toEqual(new Set(['python', 'javascript']));
+    // Both sandboxes get a real share of the problems.
+    expect(code.filter((r) => r.language === 'python').length).toBeGreaterThanOrEqual(20);
+    expect(code.filter((r) => r.language === 'javascript').length).toBeGreaterThanOrEqual(20);
+    // No task twice.
+    expect(new Set(code.map((r) => r.prompt)).size).toBe(code.length);
     for (const r of code) {
       expect(r.prompt as string).toMatch(/^Write a (Python|JavaScript \(Node\.js\)) program\./);
       const tests = r.tests as { input: string; output: string }[];
       expect(tests.length).toBeGreaterThanOrEqual(2);
+      expect(tests.length).toBeLessThanOrEqual(5);
       expect(tests.every((t) => typeof t.input === 'string' && typeof t.output === 'string' && t.output.endsWith('\n'))).toBe(true);
     }
     // Spot-check outputs against hand-worked answers.
@@ -168,6 +174,10 @@ describe('shipped data', () => {
     expect(find('FizzBuzz').find((t) => t.input === '5\n')!.output).toBe('1\n2\nFizz\n4\nBuzz\n');
     expect(find('greatest common divisor').find((t) => t.input === '100 75\n')!.output).toBe('25\n');
     expect(find('leap year').map((t) => t.output)).toEqual(['YES\n', 'NO\n', 'YES\n', 'NO\n']);
+    expect(find('run-length encoding').map((t) => t.output)).toEqual(['a3b1c2\n', 'a1\n', 'a1b1c1\n', 'z12\n', 'a2b2a2\n']);
+    expect(find('modulo m').find((t) => t.input === '123456789 987654321 1000000007\n')!.output).toBe('652541198\n');
+    expect(find('last person left').map((t) => t.output)).toEqual(['3\n', '4\n', '1\n', '6\n', '4\n']);
+    expect(find('m minutes later').find((t) => t.input === '23:30 45\n')!.output).toBe('00:15\n');
   });
 
   it('round-trips the sums through Parquet (hyparquet-writer) and readRows', async () => {
