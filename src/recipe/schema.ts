@@ -30,6 +30,14 @@ export const ModelConfig = z
   })
   .describe('the architecture for stages that start from scratch (Hugging Face Llama config names)');
 
+/** ModelConfig without its defaults: an init_config holds only the fields it changes, the rest come
+ * from the recipe's model (a plain .partial() would fill in the defaults and override them all). */
+const InitConfig = z.strictObject(
+  Object.fromEntries(Object.entries(ModelConfig.shape).map(([k, v]) => [k, v.unwrap().optional()])) as {
+    [K in keyof typeof ModelConfig.shape]: z.ZodOptional<ReturnType<(typeof ModelConfig.shape)[K]['unwrap']>>;
+  },
+);
+
 export const TokenizerConfig = z
   .strictObject({
     path: z.string().nullable().default(null).describe('a tokenizer.json file or a directory holding one; null = train one (or take the checkpoint\'s)'),
@@ -69,7 +77,7 @@ const stageBase = <T extends StageType>(type: T) => ({
     .describe('where the weights come from: null = the previous stage (fresh init for the first), a stage name, "init", or a checkpoint directory'),
   datasets: z.array(z.string()).default([]).describe('dataset files (.jsonl/.json/.parquet) or names of earlier stages whose output dataset to read'),
   max_samples: int().positive().nullable().default(null).describe('use at most this many rows of the datasets (null = all)'),
-  init_config: ModelConfig.partial()
+  init_config: InitConfig
     .nullable()
     .default(null)
     .describe('architecture changes for a stage that starts from a fresh init (model: init), e.g. a smaller student to distill into'),

@@ -1,0 +1,94 @@
+// The shipped R1-Zero and R1 recipes, shortened: their quick: profile plus a tiny model and a few
+// steps, run end to end on the shipped data. Checks that every stage ran, took its model or dataset
+// from the stage the recipe names, and wrote its metrics and artifacts. The full runs are not tests;
+// their numbers are in the README.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadRecipe, modelSource, datasetSources } from '../src/recipe/index.ts';
+import { runRecipe } from '../src/pipeline/run.ts';
+import { readMetrics } from '../src/metrics/logger.ts';
+import { readSafetensors } from '../src/engine/safetensors.ts';
+
+const quiet = { log: () => {}, progressStream: Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }) };
+const out = mkdtempSync(join(tmpdir(), 'r1-shipped-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+/** A tiny model and a handful of steps, on top of the recipe's own quick: profile. */
+function tiny(recipeFile: string, extra: string[]) {
+  const recipe = loadRecipe(recipeFile, { quick: true, set: [`output_dir=${out}`] });
+  const set = [
+    `output_dir=${out}`, 'model.hidden_size=32', 'model.num_hidden_layers=1', 'model.num_attention_heads=2', 'model.num_key_value_heads=1', 'model.intermediate_size=64',
+  ];
+  for (const s of recipe.stages) {
+    const at = `stages.${s.name}`;
+    if (s.type === 'pretrain') set.push(`${at}.max_steps=3`, `${at}.per_device_train_batch_size=2`, `${at}.save_steps=2`);
+    if (s.type === 'sft') set.push(`${at}.num_train_epochs=1`, `${at}.max_steps=2`);
+    if (s.type === 'grpo') set.push(`${at}.max_steps=2`, `${at}.per_device_train_batch_size=8`, `${at}.num_generations=4`, `${at}.max_completion_length=12`);
+    if (s.type === 'eval') set.push(`${at}.max_samples=3`, `${at}.num_generations=2`, `${at}.max_new_tokens=12`);
+    // An untrained model is never right: let every sample through, so the next stage gets data.
+    if (s.type === 'rejection-sampling') set.push(`${at}.max_samples=4`, `${at}.num_generations=2`, `${at}.max_new_tokens=12`, `${at}.reward_threshold=0`, `${at}.filters.language=null`);
+  }
+  return loadRecipe(recipeFile, { quick: true, set: [...set, ...extra] });
+}
+
+type Tensors = Map<string, Float32Array>;
+const weights = (dir: string): Tensors => {
+  const { tensors } = readSafetensors(join(dir, 'checkpoint', 'model.safetensors'));
+  return new Map(Object.entries(tensors).map(([k, v]) => [k, v.data as Float32Array]));
+};
+const same = (a: Tensors, b: Tensors) => [...a].every(([k, v]) => b.has(k) && v.length === b.get(k)!.length && v.every((x, i) => x === b.get(k)![i]));
+
+async function runAndCheck(recipeFile: string, extra: string[] = []) {
+  const recipe = tiny(recipeFile, extra);
+  expect(recipe.name.endsWith('-quick')).toBe(true);
+  const { runDir, manifest } = await runRecipe(recipe, quiet);
+  recipe.stages.forEach((s, i) => {
+    const dir = join(runDir, s.name);
+    expect(manifest.stages[s.name]?.status, s.name).toBe('done');
+    expect(readMetrics(join(dir, 'metrics.jsonl')).length, `${s.name} metrics`).toBeGreaterThan(0);
+    if (s.type === 'eval') {
+      const report = JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8'));
+      expect(report.prompts, s.name).toBe(3);
+      for (const k of ['pass@1', 'format_rate', 'language_consistency', 'mean_length']) expect(report, `${s.name}.${k}`).toHaveProperty(k);
+    } else if (s.type === 'rejection-sampling') {
+      const rows = readFileSync(join(dir, 'dataset.jsonl'), 'utf8').trim().split('\n');
+      expect(rows.length, s.name).toBeGreaterThan(0);
+    } else {
+      expect(existsSync(join(dir, 'checkpoint', 'model.safetensors')), s.name).toBe(true);
+    }
+    // The hand-over: a trained stage starts from its source's weights (same shapes) and moves them.
+    const src = modelSource(recipe, i);
+    if (src.kind === 'stage' && s.type !== 'eval' && s.type !== 'rejection-sampling') {
+      const [before, after] = [weights(join(runDir, src.stage)), weights(dir)];
+      expect([...after.keys()].sort(), `${s.name} from ${src.stage}`).toEqual([...before.keys()].sort());
+      for (const [k, v] of after) expect(v.length, `${s.name}.${k}`).toBe(before.get(k)!.length);
+      expect(same(before, after), `${s.name} trained`).toBe(false);
+    }
+    for (const d of datasetSources(recipe, i)) if (d.kind === 'stage') expect(manifest.stages[d.stage]?.status, `${s.name} reads ${d.stage}`).toBe('done');
+  });
+  return { runDir, recipe };
+}
+
+describe('shipped recipes, shortened', () => {
+  it('r1-zero: pretrain -> eval base -> GRPO -> eval', async () => {
+    const { recipe } = await runAndCheck('recipes/r1-zero.yaml');
+    expect(recipe.stages.map((s) => s.type)).toEqual(['pretrain', 'eval', 'grpo', 'eval']);
+  }, 300_000);
+
+  it('r1: cold start -> reasoning RL -> rejection sampling + general data -> SFT from base -> RL -> eval; distillation', async () => {
+    const { runDir, recipe } = await runAndCheck('recipes/r1.yaml');
+    expect(recipe.stages.map((s) => s.type)).toEqual([
+      'pretrain', 'sft', 'eval', 'grpo', 'eval', 'rejection-sampling', 'sft', 'grpo', 'eval', 'rejection-sampling', 'pretrain', 'sft', 'eval',
+    ]);
+    // The general (non-reasoning) rows were mixed into the SFT data, and the student is the smaller model.
+    const sft = readFileSync(join(runDir, 'rejection-sampling', 'dataset.jsonl'), 'utf8');
+    expect(sft).toContain('"messages"');
+    const student = JSON.parse(readFileSync(join(runDir, 'distill', 'checkpoint', 'config.json'), 'utf8'));
+    const main = JSON.parse(readFileSync(join(runDir, 'grpo-all', 'checkpoint', 'config.json'), 'utf8'));
+    expect(student.num_hidden_layers).toBe(2);
+    expect(student.hidden_size).not.toBe(main.hidden_size);
+  }, 600_000);
+});
