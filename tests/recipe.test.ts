@@ -275,8 +275,9 @@ describe('init_config', () => {
   it('holds only the fields it changes; the rest come from the recipe model', async () => {
     const { parseRecipe } = await import('../src/recipe/index.ts');
     const r = parseRecipe(
-      'name: s\nmodel: { vocab_size: 1024, max_position_embeddings: 320 }\nstages:\n  - { type: pretrain, datasets: [x.jsonl] }\n  - { name: student, type: pretrain, model: init, datasets: [x.jsonl], init_config: { hidden_size: 64 } }\n',
-      '/tmp/s.yaml',
+      'name: s\nmodel: { vocab_size: 1024, max_position_embeddings: 320 }\ntokenizer: { train: { datasets: [../data/chat.jsonl], vocab_size: 1024 } }\n' +
+        'stages:\n  - { type: pretrain, datasets: [../data/corpus.jsonl] }\n  - { name: student, type: pretrain, model: init, datasets: [../data/corpus.jsonl], init_config: { hidden_size: 64 } }\n',
+      'recipes/s.yaml',
     );
     expect(r.stages[1].init_config).toEqual({ hidden_size: 64 });
   });

@@ -33,7 +33,7 @@ export const ModelConfig = z
 /** ModelConfig without its defaults: an init_config holds only the fields it changes, the rest come
  * from the recipe's model (a plain .partial() would fill in the defaults and override them all). */
 const InitConfig = z.strictObject(
-  Object.fromEntries(Object.entries(ModelConfig.shape).map(([k, v]) => [k, v.unwrap().optional()])) as {
+  Object.fromEntries(Object.entries(ModelConfig.shape).map(([k, v]) => [k, v.unwrap().optional().describe(v.description ?? '')])) as {
     [K in keyof typeof ModelConfig.shape]: z.ZodOptional<ReturnType<(typeof ModelConfig.shape)[K]['unwrap']>>;
   },
 );
