@@ -19,7 +19,7 @@ import { writeJsonl } from '../src/data/io.ts';
 import { applyTemplate } from '../src/data/chat.ts';
 import { Rng } from '../src/engine/rng.ts';
 import {
-  MAX_VALUE, distinctReasoningProblems, freshProblem, reasoningRow, stepText, wordReasoning, countdownProblem, wordProblem,
+  MAX_VALUE, distinctReasoningProblems, freshProblem, reasoningRow, wordReasoning, countdownProblem, wordProblem,
   type Lang, type ReasoningProblem, type Step,
 } from '../src/data/reasoning.ts';
 import { exchange, proseDoc, sentencePair } from './make-data.ts';
@@ -153,22 +153,25 @@ function corpus(rng: Rng, test: Keys): { text: string }[] {
 
 // ---- cold start and general data ------------------------------------------------------------------
 
-/** R1's cold start: long readable chains of thought in one language - reasoning, a check, then a
- * summary - and the answer. */
-/** The steps of a word problem undone from the answer back to the start: "9 + 3 = 12. 12 - 7 = 5." */
-function undo(p: ReasoningProblem): string {
-  const steps = stepsOf(p.key).reverse().map((s) => ({ op: s.op === '+' ? '-' as const : '+' as const, amount: s.amount }));
-  return stepText(Number(p.answer), steps, p.language);
+/** A check that restates the steps and ends on the answer, so the summary that follows copies the
+ * number just written (a small model cannot reach back over a long check for it). */
+function check(p: ReasoningProblem): string {
+  const last = p.task === 'word' ? p.reasoning : p.reasoning.slice(Math.max(p.reasoning.lastIndexOf('Try '), p.reasoning.lastIndexOf('试试')));
+  const steps = facts(last);
+  if (p.task === 'word') return p.language === 'en' ? `Check: ${steps.join(', ')}.` : `检查：${steps.join('，')}。`;
+  return p.language === 'en' ? `Check: ${steps.join(', ')}, and ${p.numbers!.join(', ')} are each used once.` : `检查：${steps.join('，')}，${p.numbers!.join('、')}各用了一次。`;
 }
 
+/** The "a op b = c" facts of a worked text, in order. */
+const facts = (text: string): string[] => [...text.matchAll(/\d+ [+-] \d+ = \d+/g)].map((m) => m[0]);
+
+/** R1's cold start: long readable chains of thought in one language - reasoning, a check, then a
+ * summary - and the answer. */
 function coldStart(rng: Rng, test: Keys): { prompt: string; completion: string; language: Lang; task: string }[] {
   return Array.from({ length: COUNTS.coldStart }, () => {
     const p = freshProblem(rng, test);
-    const check = p.task === 'word'
-      ? (p.language === 'en' ? `Check by undoing the steps: ${undo(p)}` : `检查，倒着算回去：${undo(p)}`)
-      : (p.language === 'en' ? `Check: ${p.answer} uses ${p.numbers!.join(', ')} once each.` : `检查：${p.answer}里${p.numbers!.join('、')}各用了一次。`);
     const sep = p.language === 'en' ? ' ' : '';
-    return { prompt: p.prompt, completion: ` <think> ${p.reasoning}${sep}${check}${sep}${p.summary} </think> <answer> ${p.answer} </answer>`, language: p.language, task: p.task };
+    return { prompt: p.prompt, completion: ` <think> ${p.reasoning}${sep}${check(p)}${sep}${p.summary} </think> <answer> ${p.answer} </answer>`, language: p.language, task: p.task };
   });
 }
 

@@ -21,7 +21,7 @@ beforeAll(async () => {
   for (const f of FILES) rows[f] = await readRows(join(DATA, f));
 });
 const share = (xs: Row[], f: (r: Row) => boolean) => xs.filter(f).length / xs.length;
-const score = (completion: string, row: Row) => accuracy.make({ ...accuracy.defaults, tagged_only: true })({ prompts: [''], completions: [completion], rows: [row] })[0];
+const score = (completion: string, row: Row) => (accuracy.make({ ...accuracy.defaults, tagged_only: true })({ prompts: [''], completions: [completion], rows: [row] }) as (number | null)[])[0];
 
 /** Every "a + b = c" / "a - b = c" stated in a text. */
 const facts = (t: string) => [...t.matchAll(/(?<![-+] )\b(\d+) ([+-]) (\d+) = (\d+)/g)].map((m) => [+m[1], m[2], +m[3], +m[4]] as const);
