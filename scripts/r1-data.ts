@@ -153,25 +153,13 @@ function corpus(rng: Rng, test: Keys): { text: string }[] {
 
 // ---- cold start and general data ------------------------------------------------------------------
 
-/** A check that restates the steps and ends on the answer, so the summary that follows copies the
- * number just written (a small model cannot reach back over a long check for it). */
-function check(p: ReasoningProblem): string {
-  const last = p.task === 'word' ? p.reasoning : p.reasoning.slice(Math.max(p.reasoning.lastIndexOf('Try '), p.reasoning.lastIndexOf('试试')));
-  const steps = facts(last);
-  if (p.task === 'word') return p.language === 'en' ? `Check: ${steps.join(', ')}.` : `检查：${steps.join('，')}。`;
-  return p.language === 'en' ? `Check: ${steps.join(', ')}, and ${p.numbers!.join(', ')} are each used once.` : `检查：${steps.join('，')}，${p.numbers!.join('、')}各用了一次。`;
-}
-
-/** The "a op b = c" facts of a worked text, in order. */
-const facts = (text: string): string[] => [...text.matchAll(/\d+ [+-] \d+ = \d+/g)].map((m) => m[0]);
-
-/** R1's cold start: long readable chains of thought in one language - reasoning, a check, then a
- * summary - and the answer. */
+/** R1's cold start: readable chains of thought in one language - the reasoning, a summary - and the
+ * answer. (Longer ones with a check, which this tiny model could not imitate, are in data/README.md.) */
 function coldStart(rng: Rng, test: Keys): { prompt: string; completion: string; language: Lang; task: string }[] {
   return Array.from({ length: COUNTS.coldStart }, () => {
     const p = freshProblem(rng, test);
     const sep = p.language === 'en' ? ' ' : '';
-    return { prompt: p.prompt, completion: ` <think> ${p.reasoning}${sep}${check(p)}${sep}${p.summary} </think> <answer> ${p.answer} </answer>`, language: p.language, task: p.task };
+    return { prompt: p.prompt, completion: ` <think> ${p.reasoning}${sep}${p.summary} </think> <answer> ${p.answer} </answer>`, language: p.language, task: p.task };
   });
 }
 
