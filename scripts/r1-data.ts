@@ -186,9 +186,11 @@ function general(rng: Rng): { prompt: string; messages: { role: string; content:
 
 /** Every file of data/r1 as [name, rows], from one seed. */
 export function makeR1Data(seed = SEED): [string, unknown[]][] {
-  const test = distinctReasoningProblems(seed + 1, COUNTS.test);
+  // One pool of distinct problems, split at random: train and test follow the same distribution
+  // (drawn apart, the train set would run short of the few small Countdown puzzles the test took).
+  const pool = new Rng(seed + 2).shuffle(distinctReasoningProblems(seed + 1, COUNTS.test + COUNTS.train));
+  const [test, train] = [pool.slice(0, COUNTS.test), pool.slice(COUNTS.test)];
   const testKeys = new Set(test.map((p) => p.key));
-  const train = distinctReasoningProblems(seed + 2, COUNTS.train, {}, testKeys);
   const rng = new Rng(seed);
   return [
     ['train.jsonl', train.map(reasoningRow)],

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readRows, writeJsonl, type Row } from '../src/data/io.ts';
 import { distinctReasoningProblems } from '../src/data/reasoning.ts';
+import { Rng } from '../src/engine/rng.ts';
 import { strictFormat } from '../rewards/format.ts';
 import { languageShare } from '../rewards/language.ts';
 import { chainOfThought } from '../rewards/tags.ts';
@@ -56,8 +57,8 @@ describe('data/r1', () => {
   });
 
   it('keeps the test problems out of training: no shared key, no test prompt in any training text', () => {
-    const test = distinctReasoningProblems(20250121, 200);
-    const train = distinctReasoningProblems(20250122, 2000, {}, new Set(test.map((p) => p.key)));
+    const pool = new Rng(20250122).shuffle(distinctReasoningProblems(20250121, 2200));
+    const [test, train] = [pool.slice(0, 200), pool.slice(200)];
     expect(test.map((p) => p.prompt)).toEqual(rows['test.jsonl'].map((r) => r.prompt));
     expect(train.map((p) => p.prompt)).toEqual(rows['train.jsonl'].map((r) => r.prompt));
     const testKeys = new Set(test.map((p) => p.key));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { PRETOKENIZE_PATTERN, SPECIAL_TOKENS, Tokenizer } from '../src/model/tokenizer.ts';
+import { PRETOKENIZE_PATTERN, SPECIAL_TOKENS, Tokenizer, CJK_PRETOKENIZE_PATTERN } from '../src/model/tokenizer.ts';
 
 const corpus = [
   'The quick brown fox jumps over the lazy dog. 12 + 30 = 42.',
@@ -175,5 +175,34 @@ describe('byte-level BPE tokenizer', () => {
   it('trains deterministically', () => {
     const again = Tokenizer.train(texts, { vocabSize: 400 });
     expect(JSON.stringify(again.toJSON())).toBe(JSON.stringify(tok.toJSON()));
+  });
+});
+
+describe('split_cjk pre-tokenizer', () => {
+  const texts = Array.from({ length: 200 }, (_, i) => `李明有${i % 10}本书。然后李明送出了${i % 7}本。Li Ming has ${i} books. 王芳又得到${i % 5}个苹果。`);
+  const hanRun = /\p{Script=Han}{2,}/u;
+
+  it('never merges two Chinese characters into one token; the default pattern does', () => {
+    const split = Tokenizer.train(texts, { vocabSize: 400, pattern: CJK_PRETOKENIZE_PATTERN });
+    const plain = Tokenizer.train(texts, { vocabSize: 400 });
+    const tokens = (t: Tokenizer) => Array.from({ length: t.vocabSize }, (_, id) => t.decode([id]));
+    expect(tokens(split).filter((t) => hanRun.test(t))).toEqual([]);
+    expect(tokens(plain).some((t) => hanRun.test(t))).toBe(true);
+    // One token per character, shared by every name and sentence it appears in.
+    const ids = split.encode('然后李明送出了3本。');
+    expect(ids.map((i) => split.decode([i]))).toEqual(['然', '后', '李', '明', '送', '出', '了', '3', '本', '。']);
+    // English is pre-tokenized as before: words with their leading space, digits one by one.
+    const pieces = (t: Tokenizer, s: string) => t.encode(s).map((i) => t.decode([i]));
+    expect(pieces(split, 'Li Ming has 12 books.')).toEqual(['Li', ' Ming', ' has', ' ', '1', '2', ' books', '.']);
+  });
+
+  it('round-trips every string and keeps its pattern through tokenizer.json', () => {
+    const tok = Tokenizer.train(texts, { vocabSize: 400, pattern: CJK_PRETOKENIZE_PATTERN });
+    const again = Tokenizer.fromJSON(JSON.parse(JSON.stringify(tok.toJSON())));
+    expect(again.pattern).toBe(CJK_PRETOKENIZE_PATTERN);
+    for (const s of ['汤姆有5个苹果，又买了3个。', 'mixed 中文 and English 12 + 3 = 15。', '日本語のテキスト', '🙂 emoji']) {
+      expect(tok.decode(tok.encode(s))).toBe(s);
+      expect(again.encode(s)).toEqual(tok.encode(s));
+    }
   });
 });

@@ -16,6 +16,12 @@ export const SPECIAL_TOKENS: readonly string[] = [
 export const PRETOKENIZE_PATTERN =
   "'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+/** The same, but every Chinese character is a pre-token of its own (as BERT splits them), so merges
+ * join bytes into characters and never characters into phrases. Without it, BPE on Chinese text with
+ * no spaces learns tokens such as "。然后李明送出了": each name-and-verb pair its own token, seen a
+ * few times each, so a small model cannot learn what the verb means. */
+export const CJK_PRETOKENIZE_PATTERN = '\\p{Script=Han}|' + PRETOKENIZE_PATTERN.replace('\\p{L}+', '(?:(?!\\p{Script=Han})\\p{L})+');
+
 /** GPT-2's reversible map from bytes to printable characters (so merges are plain strings). */
 function byteToChar(): string[] {
   const keep: number[] = [];
@@ -33,8 +39,8 @@ const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
 
 /** Counts the regex pre-tokens of texts, with special tokens cut out first. */
-function countWords(texts: Iterable<string>, specials: readonly string[]): Map<string, number> {
-  const splitter = new RegExp(PRETOKENIZE_PATTERN, 'gu');
+function countWords(texts: Iterable<string>, specials: readonly string[], pattern: string): Map<string, number> {
+  const splitter = new RegExp(pattern, 'gu');
   const specialRe = new RegExp(specials.map(escapeRegExp).join('|') || '(?!)', 'g');
   const counts = new Map<string, number>();
   for (const text of texts) {
@@ -58,12 +64,16 @@ export class Tokenizer {
   private readonly byteIds: number[];
   private readonly specials: Map<string, number>;
   private readonly specialPattern: RegExp | null;
-  private readonly splitter = new RegExp(PRETOKENIZE_PATTERN, 'gu');
+  private readonly splitter: RegExp;
+  /** The pre-tokenizer regex (saved in tokenizer.json). */
+  readonly pattern: string;
   private readonly cache = new Map<string, number[]>();
 
   /** vocab: token string -> id, holding the 256 byte characters and every merge result;
    * merges in rank order as [left, right] (or "left right"); specials get new ids unless in vocab. */
-  constructor(vocab: Map<string, number>, merges: readonly (string | readonly [string, string])[], specials: readonly string[]) {
+  constructor(vocab: Map<string, number>, merges: readonly (string | readonly [string, string])[], specials: readonly string[], pattern = PRETOKENIZE_PATTERN) {
+    this.pattern = pattern;
+    this.splitter = new RegExp(pattern, 'gu');
     this.vocab = new Map(vocab);
     this.specials = new Map();
     let next = 0;
@@ -93,13 +103,14 @@ export class Tokenizer {
 
   /** Learns merges from texts until the vocabulary (bytes + merges + specials) reaches vocabSize,
    * or no pair occurs minFrequency (default 2) times. Deterministic: ties go to the smaller id pair. */
-  static train(texts: Iterable<string>, opts: { vocabSize: number; specialTokens?: readonly string[]; minFrequency?: number }): Tokenizer {
+  static train(texts: Iterable<string>, opts: { vocabSize: number; specialTokens?: readonly string[]; minFrequency?: number; pattern?: string }): Tokenizer {
+    const pattern = opts.pattern ?? PRETOKENIZE_PATTERN;
     const specials = opts.specialTokens ?? SPECIAL_TOKENS;
     const target = opts.vocabSize - specials.length;
     if (!(target >= 256)) throw new UserError(`vocab_size ${opts.vocabSize} is below the 256 bytes + ${specials.length} special tokens`);
     const minFreq = Math.max(1, opts.minFrequency ?? 2);
     const words: (readonly number[])[] = [], freqs: number[] = [];
-    for (const [w, c] of countWords(texts, specials)) {
+    for (const [w, c] of countWords(texts, specials, pattern)) {
       words.push(Array.from(utf8.encode(w)));
       freqs.push(c);
     }
@@ -185,7 +196,7 @@ export class Tokenizer {
         }
       }
     }
-    return new Tokenizer(symbolId, merges, specials);
+    return new Tokenizer(symbolId, merges, specials, pattern);
   }
 
   get vocabSize(): number {
@@ -277,7 +288,7 @@ export class Tokenizer {
       pre_tokenizer: {
         type: 'Sequence',
         pretokenizers: [
-          { type: 'Split', pattern: { Regex: PRETOKENIZE_PATTERN }, behavior: 'Isolated', invert: false },
+          { type: 'Split', pattern: { Regex: this.pattern }, behavior: 'Isolated', invert: false },
           { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
         ],
       },
@@ -320,7 +331,16 @@ export class Tokenizer {
       vocab.set(a.content, a.id as number);
       specials.push(a.content);
     });
-    return new Tokenizer(vocab, merges, specials);
+    // The pre-tokenizer regex, when the file names one (older files and other tools' may not).
+    const pre = isObj(json.pre_tokenizer) && Array.isArray(json.pre_tokenizer.pretokenizers) ? json.pre_tokenizer.pretokenizers : [];
+    const split = pre.find((p): p is Record<string, unknown> => isObj(p) && p.type === 'Split' && isObj(p.pattern) && typeof p.pattern.Regex === 'string');
+    const pattern = split ? String((split.pattern as Record<string, unknown>).Regex) : PRETOKENIZE_PATTERN;
+    try {
+      new RegExp(pattern, 'gu');
+    } catch (e) {
+      throw bad(`pre_tokenizer pattern is not a valid regex here: ${(e as Error).message}`);
+    }
+    return new Tokenizer(vocab, merges, specials, pattern);
   }
 
   /** Writes dir/tokenizer.json (atomically) and dir/tokenizer_config.json. */

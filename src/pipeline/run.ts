@@ -9,7 +9,7 @@ import { initBackend } from '../engine/backend.ts';
 import { writeFileAtomic } from '../engine/safetensors.ts';
 import { UserError } from '../errors.ts';
 import { readRows } from '../data/io.ts';
-import { Tokenizer } from '../model/tokenizer.ts';
+import { CJK_PRETOKENIZE_PATTERN, PRETOKENIZE_PATTERN, Tokenizer } from '../model/tokenizer.ts';
 import { type Recipe, type Stage, recipeHash, runDir as recipeRunDir, stageHash, canonicalJson } from '../recipe/index.ts';
 import { writeReport } from '../metrics/report.ts';
 import { makeContext, type StageContext, type StageResult } from './context.ts';
@@ -142,7 +142,7 @@ async function prepareTokenizer(recipe: Recipe, runDir: string, log: (l: string)
       }
     }
     log(`[tokenizer] training byte-level BPE (vocab ${t.train.vocab_size}) on ${texts.length} rows`);
-    const tok = Tokenizer.train(texts, { vocabSize: t.train.vocab_size });
+    const tok = Tokenizer.train(texts, { vocabSize: t.train.vocab_size, pattern: t.train.split_cjk ? CJK_PRETOKENIZE_PATTERN : PRETOKENIZE_PATTERN });
     mkdirSync(dir, { recursive: true });
     tok.save(dir);
     writeFileAtomic(keyFile, [key]);

@@ -46,6 +46,7 @@ export const TokenizerConfig = z
         datasets: z.array(z.string()).min(1).default(['data/corpus.jsonl']).describe('text files to learn the byte-level BPE merges from'),
         vocab_size: int().min(259).default(512).describe('vocabulary size including the 256 bytes and the special tokens'),
         text_field: z.string().default('text').describe('field of each row that holds the text'),
+        split_cjk: z.boolean().default(false).describe('make every Chinese character its own pre-token (as BERT does), so merges never join characters into phrases; for small models on Chinese text'),
       })
       .nullable()
       .default(null)
