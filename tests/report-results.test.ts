@@ -256,3 +256,20 @@ describe('r1 report --results', () => {
     expect(existsSync(join(root, 'R.md'))).toBe(false);
   });
 });
+
+describe('pass@1 breakdown table', () => {
+  it('has a column per task and per language any eval reports, and – where one does not', async () => {
+    const { breakdownTable } = await import('../src/metrics/index.ts');
+    const evals = [
+      { run: 'a', stage: 'eval', results: { label: 'base', by_task: { word: { prompts: 3, 'pass@1': 0.5 }, countdown: { prompts: 2, 'pass@1': 0 } }, by_language: { en: { prompts: 4, 'pass@1': 0.25 } } } },
+      { run: 'b', stage: 'eval', results: { by_language: { zh: { prompts: 1, 'pass@1': 1 } } } },
+    ];
+    expect(breakdownTable(evals)!.split('\n')).toEqual([
+      '| Model | countdown | word | en | zh |',
+      '| --- | ---: | ---: | ---: | ---: |',
+      '| base | 0.0 | 50.0 | 25.0 | – |',
+      '| b/eval | – | – | – | 100.0 |',
+    ]);
+    expect(breakdownTable([{ run: 'c', stage: 'e', results: {} }])).toBeNull();
+  });
+});

@@ -5,5 +5,5 @@ export { Progress, formatDuration } from './progress.ts';
 export type { ProgressOptions, ProgressMetrics } from './progress.ts';
 export { writeReport, writeRunReport, renderReport, stageDirs, svgPlot, numericMetrics } from './report.ts';
 export type { ReportInput } from './report.ts';
-export { writeResults, resultsTable, resultsMarkdown, spliceResults, collectEvals, collectGrpo, RESULTS_START, RESULTS_END } from './results.ts';
+export { writeResults, resultsTable, breakdownTable, resultsMarkdown, spliceResults, collectEvals, collectGrpo, RESULTS_START, RESULTS_END } from './results.ts';
 export type { EvalEntry, GrpoEntry } from './results.ts';

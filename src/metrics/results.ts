@@ -87,6 +87,21 @@ export function resultsTable(evals: EvalEntry[]): string {
   return lines.join('\n');
 }
 
+/** pass@1 of each eval per task and per language (the eval's `by_task` and `by_language`), one column
+ * for each key any eval has; null when no eval has a breakdown. */
+export function breakdownTable(evals: EvalEntry[]): string | null {
+  const groups = ['by_task', 'by_language'] as const;
+  const part = (r: Record<string, unknown>, g: string) => (r[g] !== null && typeof r[g] === 'object' ? (r[g] as Record<string, { 'pass@1'?: unknown }>) : {});
+  const cols = groups.flatMap((g) => [...new Set(evals.flatMap((e) => Object.keys(part(e.results, g))))].sort().map((k) => ({ g, k })));
+  if (!cols.length) return null;
+  const lines = [`| Model | ${cols.map((c) => `${mdCell(c.k)}`).join(' | ')} |`, `| --- | ${cols.map(() => '---:').join(' | ')} |`];
+  for (const { run, stage, results: r } of evals) {
+    const label = typeof r.label === 'string' && r.label.trim() ? r.label.trim() : `${run}/${stage}`;
+    lines.push(`| ${mdCell(label)} | ${cols.map((c) => pct(part(r, c.g)[c.k]?.['pass@1'])).join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
 /** Centered moving average over `window` points (fewer at the ends). */
 export function movingAverage(points: [number, number][], window = SMOOTH_STEPS): [number, number][] {
   const half = Math.floor(window / 2);
@@ -132,6 +147,8 @@ export function trainingSvg(rows: LoggedRow[], title: string): string {
 export function resultsMarkdown(evals: EvalEntry[], grpo: GrpoEntry[], plots: string[]): string {
   const parts = ['<!-- written by `npx r1 report --results`: edits between these markers are overwritten -->', ''];
   parts.push(evals.length ? resultsTable(evals) : '_No eval stage found._');
+  const breakdown = breakdownTable(evals);
+  if (breakdown) parts.push('', 'pass@1 (%) by task and by language:', '', breakdown);
   if (grpo.length) {
     parts.push('', `GRPO, mean of the first ${TREND_STEPS} vs the last ${TREND_STEPS} steps:`, '');
     parts.push(...grpo.map((g) => `- ${trendLine(g)}`));
