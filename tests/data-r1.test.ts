@@ -102,9 +102,9 @@ describe('data/r1', () => {
       const c = r.completion as string;
       expect(strictFormat(c), c).toBe(1);
       expect(languageShare(chainOfThought(c), r.language as string), c).toBe(1);
-      expect(c).toMatch(/(So |所以)/);
+      expect(c).toMatch(/(The answer is |答案是)/);
       // The summary states the answer.
-      expect(c.slice(c.search(/(So |所以)/))).toContain(/<answer> (.*) <\/answer>/.exec(c)![1]);
+      expect(c.slice(c.search(/(The answer is |答案是)/))).toContain(/<answer> (.*) <\/answer>/.exec(c)![1]);
       for (const [a, op, b, d] of facts(c)) expect(op === '+' ? a + b : a - b, c).toBe(d);
     }
     expect(share(cs, (r) => r.language === 'zh')).toBeGreaterThan(0.3);

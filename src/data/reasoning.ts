@@ -23,7 +23,8 @@ export type ReasoningProblem = {
   answer: string;
   /** Worked steps in `language`, without the final summary. */
   reasoning: string;
-  /** One sentence stating the result, in `language`. */
+  /** One sentence stating the result, in `language`, in the corpus's words ("The answer is 9."): a
+   * phrase the base model never saw ("So the answer is") came out garbled after SFT ("S� the answer"). */
   summary: string;
   /** What makes two problems the same whatever their language or story: train and test share none. */
   key: string;
@@ -99,7 +100,7 @@ export function wordProblem(rng: Rng, n: number, lang: Lang): ReasoningProblem {
     ? `${name[0]} has ${start} ${item[0]}. ${verbs.map((p, i) => `${i ? 'Then ' : ''}${name[0]} ${p[0]}.`).join(' ')} How many ${item[0]} does ${name[0]} have now?`
     : `${name[1]}有${start}${item[2]}${item[1]}。${verbs.map((p, i) => `${i ? '然后' : ''}${name[1]}${p[1]}。`).join('')}${name[1]}现在有几${item[2]}${item[1]}？`;
   const reasoning = wordReasoning(start, steps, lang);
-  const summary = lang === 'en' ? `So the answer is ${v}.` : `所以答案是${v}。`;
+  const summary = lang === 'en' ? `The answer is ${v}.` : `答案是${v}。`;
   return { task: 'word', language: lang, difficulty: n, prompt, answer: String(v), reasoning, summary, key: `word:${start}${steps.map((s) => s.op + s.amount).join('')}` };
 }
 
@@ -138,7 +139,7 @@ export function countdownProblem(rng: Rng, n: number, lang: Lang): ReasoningProb
       return `试试${facts}，${i < tries.length - 1 ? (got > target ? '太大了。' : '太小了。') : '对了。'}`;
     }).join(' ');
     const answer = chainExpression(numbers[0], steps);
-    const summary = lang === 'en' ? `So the answer is ${answer}.` : `所以答案是${answer}。`;
+    const summary = lang === 'en' ? `The answer is ${answer}.` : `答案是${answer}。`;
     return { task: 'countdown', language: lang, difficulty: n, prompt, answer, reasoning, summary, key: `countdown:${shown.join(',')}=${target}`, numbers: shown, target };
   }
 }
