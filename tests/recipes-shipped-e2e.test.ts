@@ -88,7 +88,9 @@ describe('shipped recipes, shortened', () => {
     expect(sft).toContain('"messages"');
     const student = JSON.parse(readFileSync(join(runDir, 'distill', 'checkpoint', 'config.json'), 'utf8'));
     const main = JSON.parse(readFileSync(join(runDir, 'grpo-all', 'checkpoint', 'config.json'), 'utf8'));
-    expect(student.num_hidden_layers).toBe(2);
+    const init = recipe.stages.find((s) => s.name === 'pretrain-student')!.init_config!;
+    expect(student.num_hidden_layers).toBe(init.num_hidden_layers);
+    expect(student.hidden_size).toBe(init.hidden_size);
     expect(student.hidden_size).not.toBe(main.hidden_size);
   }, 600_000);
 });
