@@ -81,7 +81,7 @@ describe('shipped recipes, shortened', () => {
   it('r1: cold start -> reasoning RL -> rejection sampling + general data -> SFT from base -> RL -> eval; distillation', async () => {
     const { runDir, recipe } = await runAndCheck('recipes/r1.yaml');
     expect(recipe.stages.map((s) => s.type)).toEqual([
-      'pretrain', 'sft', 'eval', 'grpo', 'eval', 'rejection-sampling', 'sft', 'grpo', 'eval', 'rejection-sampling', 'pretrain', 'sft', 'eval',
+      'pretrain', 'sft', 'eval', 'grpo', 'eval', 'rejection-sampling', 'sft', 'grpo', 'eval', 'rejection-sampling', 'pretrain', 'eval', 'sft', 'eval',
     ]);
     // The general (non-reasoning) rows were mixed into the SFT data, and the student is the smaller model.
     const sft = readFileSync(join(runDir, 'rejection-sampling', 'dataset.jsonl'), 'utf8');
