@@ -108,3 +108,23 @@ describe('pipeline end to end (pretrain -> sft -> eval)', () => {
     expect(finalLoss(b.runDir, 'sft')).toBeCloseTo(finalLoss(a.runDir, 'sft'), 5);
   });
 });
+
+describe('manifest order', () => {
+  it('lists a stage added to a finished run where the recipe puts it, not at the end', async () => {
+    const { cpSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { parseRecipe } = await import('../src/recipe/index.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'r1-order-'));
+    try {
+      cpSync(dirname(RECIPE), dir, { recursive: true });
+      const text = readFileSync(join(dir, 'micro.yaml'), 'utf8').replace('max_steps: 24', 'max_steps: 2').replace('max_steps: 8', 'max_steps: 2');
+      const load = (t: string) => parseRecipe(t, join(dir, 'micro.yaml'), { set: [`output_dir=${join(dir, 'runs')}`] });
+      await runRecipe(load(text), quiet);
+      const inserted = text.replace('  - name: sft\n', '  - { name: eval-pretrain, type: eval, model: pretrain, datasets: [eval.jsonl], num_generations: 1, max_new_tokens: 2, template: "Q: {prompt} A:" }\n  - name: sft\n');
+      const { runDir } = await runRecipe(load(inserted), quiet);
+      expect(Object.keys(readManifest(runDir)!.stages)).toEqual(['pretrain', 'eval-pretrain', 'sft', 'eval']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -58,6 +58,13 @@ export function readManifest(runDir: string): Manifest | null {
 /** A stage's hash: its config's (recipe/hash.ts) combined with the digest of the data it depends on. */
 const withData = (configHash: string, data: string) => createHash('sha256').update(`${configHash}:${data}`).digest('hex').slice(0, 16);
 
+/** The stage records in the recipe's order (stages no longer in it last): a stage added to a finished
+ * run is listed where it runs, not at the end, and reports that read the manifest follow the pipeline. */
+function inRecipeOrder(stages: Manifest['stages'], names: string[]): Manifest['stages'] {
+  const rank = (k: string) => (names.includes(k) ? names.indexOf(k) : names.length);
+  return Object.fromEntries(Object.keys(stages).sort((a, b) => rank(a) - rank(b)).map((k) => [k, stages[k]]));
+}
+
 function writeManifest(runDir: string, m: Manifest): void {
   writeFileAtomic(join(runDir, 'manifest.json'), [JSON.stringify(m, null, 2) + '\n']);
 }
@@ -88,7 +95,7 @@ export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<
   const old = readManifest(dir);
   const manifest: Manifest = {
     recipe: recipe.name, recipe_hash: recipeHash(recipe), recipe_file: recipe.file, seed: recipe.seed, backend,
-    versions: versions(), stages: old?.stages ?? {},
+    versions: versions(), stages: inRecipeOrder(old?.stages ?? {}, names),
   };
   writeManifest(dir, manifest);
   const tokenizer = await prepareTokenizer(recipe, dir, log);
@@ -107,6 +114,7 @@ export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<
     // A changed config, or a forced rerun, starts the stage afresh; same hash + 'running' resumes.
     if (rec && (rec.hash !== hash || rec.status === 'done')) rmSync(stageDir, { recursive: true, force: true });
     manifest.stages[stage.name] = { hash, status: 'running', started_at: new Date().toISOString() };
+    manifest.stages = inRecipeOrder(manifest.stages, names);
     writeManifest(dir, manifest);
     log(`[${stage.name}] ${stage.type}${rec?.status === 'running' && rec.hash === hash ? ' (resuming)' : ''}`);
     const ctx = makeContext(recipe, i, dir, hash, tokenizer);
