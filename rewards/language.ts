@@ -87,6 +87,19 @@ export function languageShare(text: string, lang: string): number | null {
   return total === 0 ? null : target / total;
 }
 
+/** The row's natural language as a code: its `field` when that names one (a code row's `language` is a
+ * programming language, so it does not), else `fallback`. */
+export function rowLanguage(row: Record<string, unknown> | undefined, field = 'language', fallback = 'en'): string {
+  const own = row?.[field];
+  return (typeof own === 'string' && languageCode(own)) || fallback;
+}
+
+/** Share of a completion's chain of thought written in `lang` (the prompt may have opened the think
+ * block); null when it has nothing countable. */
+export function thoughtLanguageShare(prompt: string | undefined, completion: string, lang: string): number | null {
+  return languageShare(chainOfThought(withPromptTag(prompt, completion)), lang);
+}
+
 export const language: BuiltinReward = {
   defaults: { language: 'en', field: 'language' },
   doc: "share of the chain of thought in the target language (the row's 'field' when it names a language, else 'language')",
@@ -95,11 +108,6 @@ export const language: BuiltinReward = {
     if (languageCode(fallback) === null) throw new Error(`unknown language '${fallback}'; known: ${Object.keys(LANGUAGES).join(', ')}`);
     const field = String(options.field);
     return (b: RewardBatch): RewardValue[] =>
-      b.completions.map((c, i) => {
-        const own = b.rows[i]?.[field];
-        // A code row's `language` is a programming language: fall back to the recipe's.
-        const lang = typeof own === 'string' && languageCode(own) !== null ? own : fallback;
-        return languageShare(chainOfThought(withPromptTag(b.prompts[i], c)), lang);
-      });
+      b.completions.map((c, i) => thoughtLanguageShare(b.prompts[i], c, rowLanguage(b.rows[i], field, fallback)));
   },
 };

@@ -19,8 +19,7 @@ import { writeJsonl } from '../src/data/io.ts';
 import { applyTemplate } from '../src/data/chat.ts';
 import { Rng } from '../src/engine/rng.ts';
 import {
-  MAX_VALUE, distinctReasoningProblems, freshProblem, reasoningRow, wordReasoning, countdownProblem, wordProblem,
-  type Lang, type ReasoningProblem, type Step,
+  MAX_VALUE, distinctReasoningProblems, freshProblem, reasoningRow, wordReasoning, type Lang, type ReasoningProblem,
 } from '../src/data/reasoning.ts';
 import { exchange, proseDoc, sentencePair } from './make-data.ts';
 
@@ -76,20 +75,15 @@ function reasoningText(rng: Rng, p: ReasoningProblem, mixed: boolean): string {
   return a.map((s, i) => (rng.next() < 0.5 ? s : b[i])).join(' ').replace(/ (?=[\u4e00-\u9fff])/g, '');
 }
 
-/** The same worked steps in another language (word problems are rebuilt from their key). */
-function solutionIn(p: ReasoningProblem, lang: Lang): string {
-  if (p.task === 'word') {
-    return wordReasoning(Number(/^word:(\d+)/.exec(p.key)![1]), stepsOf(p.key), lang);
-  }
-  return p.reasoning
-    .replace(/Try /g, '试试').replace(/试试/g, lang === 'zh' ? '试试' : 'Try ')
-    .replace(/Too big\./g, lang === 'zh' ? '太大了。' : 'Too big.').replace(/太大了。/g, lang === 'zh' ? '太大了。' : 'Too big.')
-    .replace(/Too small\./g, lang === 'zh' ? '太小了。' : 'Too small.').replace(/太小了。/g, lang === 'zh' ? '太小了。' : 'Too small.')
-    .replace(/That is it\./g, lang === 'zh' ? '对了。' : 'That is it.').replace(/对了。/g, lang === 'zh' ? '对了。' : 'That is it.');
-}
+/** Countdown's search words in both languages. */
+const TRY_WORDS: [string, string][] = [['Try ', '试试'], ['Too big.', '太大了。'], ['Too small.', '太小了。'], ['That is it.', '对了。']];
 
-/** The steps of a word problem, from its key ("word:5+7-3"). */
-const stepsOf = (key: string): Step[] => [...key.replace(/^word:\d+/, '').matchAll(/([+-])(\d+)/g)].map((s) => ({ op: s[1] as '+' | '-', amount: +s[2] }));
+/** The same worked steps in another language: word problems are rebuilt from their steps; in a
+ * Countdown search only the words change (the facts keep their punctuation). */
+function solutionIn(p: ReasoningProblem, lang: Lang): string {
+  if (p.task === 'word') return wordReasoning(p.start!, p.steps!, lang);
+  return TRY_WORDS.reduce((t, [en, zh]) => t.split(en).join(zh).split(zh).join(lang === 'zh' ? zh : en), p.reasoning);
+}
 
 /** Sentences ending in . or 。 (or ，). */
 const splitSentences = (t: string): string[] => t.match(/[^.。]+[.。]/g)?.map((s) => s.trim()) ?? [t];
@@ -200,9 +194,6 @@ export function makeR1Data(seed = SEED): [string, unknown[]][] {
     ['general.jsonl', general(rng)],
   ];
 }
-
-// Unused generators stay importable for users who want more data with another difficulty.
-export { countdownProblem, wordProblem };
 
 function main(outDir: string): void {
   mkdirSync(outDir, { recursive: true });

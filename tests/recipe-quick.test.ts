@@ -1,7 +1,7 @@
 // The quick: profile (r1 run --quick) and field paths that name a stage instead of its index.
 import { join } from 'node:path';
+import { recipeError } from './fixtures/recipes/errors.ts';
 import { describe, expect, it, vi } from 'vitest';
-import { UserError } from '../src/errors.ts';
 import { parseRecipe, runDir, stageHash, type EvalStage, type GrpoStage, type LoadOptions, type PretrainStage, type Recipe } from '../src/recipe/index.ts';
 
 // `r1 run` hands the loaded recipe to runRecipe; capture it instead of training.
@@ -37,16 +37,7 @@ const load = (text: string, opts: LoadOptions = {}) => parseRecipe(text, FILE, o
 const pretrain = (r: Recipe) => r.stages[0] as PretrainStage;
 const grpo = (r: Recipe) => r.stages[1] as GrpoStage;
 
-function errorOf(text: string, opts: LoadOptions = {}): string {
-  try {
-    load(text, opts);
-  } catch (err) {
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).exitCode).toBe(2);
-    return (err as Error).message;
-  }
-  throw new Error('recipe was accepted');
-}
+const errorOf = (text: string, opts: LoadOptions = {}): string => recipeError(text, FILE, opts);
 
 describe('quick: profile', () => {
   it('is ignored without --quick, and applied with it', () => {

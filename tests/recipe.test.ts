@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { recipeError } from './fixtures/recipes/errors.ts';
 import { describe, expect, it, vi } from 'vitest';
 import { UserError } from '../src/errors.ts';
 import {
@@ -25,16 +26,7 @@ stages:
 `;
 
 /** The UserError message parseRecipe throws for this recipe text. */
-function errorOf(text: string, set?: string[]): string {
-  try {
-    parseRecipe(text, FILE, { set });
-  } catch (err) {
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).exitCode).toBe(2);
-    return (err as Error).message;
-  }
-  throw new Error('recipe was accepted');
-}
+const errorOf = (text: string, set?: string[]): string => recipeError(text, FILE, { set });
 
 describe('loadRecipe', () => {
   it('fills defaults, stage names and epsilon_high, and anchors paths at the recipe file', () => {

@@ -28,6 +28,9 @@ export type ReasoningProblem = {
   summary: string;
   /** What makes two problems the same whatever their language or story: train and test share none. */
   key: string;
+  /** Word problems only: the starting number and the steps (to restate the reasoning in another language). */
+  start?: number;
+  steps?: Step[];
   /** Countdown only: the numbers to use and the target. */
   numbers?: number[];
   target?: number;
@@ -101,7 +104,7 @@ export function wordProblem(rng: Rng, n: number, lang: Lang): ReasoningProblem {
     : `${name[1]}有${start}${item[2]}${item[1]}。${verbs.map((p, i) => `${i ? '然后' : ''}${name[1]}${p[1]}。`).join('')}${name[1]}现在有几${item[2]}${item[1]}？`;
   const reasoning = wordReasoning(start, steps, lang);
   const summary = lang === 'en' ? `The answer is ${v}.` : `答案是${v}。`;
-  return { task: 'word', language: lang, difficulty: n, prompt, answer: String(v), reasoning, summary, key: `word:${start}${steps.map((s) => s.op + s.amount).join('')}` };
+  return { task: 'word', language: lang, difficulty: n, prompt, answer: String(v), reasoning, summary, key: `word:${start}${steps.map((s) => s.op + s.amount).join('')}`, start, steps };
 }
 
 /** "Start with 5. Add 7: 5 + 7 = 12. Take away 3: 12 - 3 = 9." (or in Chinese). */

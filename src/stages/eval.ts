@@ -15,9 +15,11 @@ import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { EvalStage } from '../recipe/index.ts';
 import { encodePrompts } from './prompts.ts';
 import { extractAnswer, answersMatch } from '../../rewards/accuracy.ts';
-import { languageCode, languageShare } from '../../rewards/language.ts';
-import { chainOfThought, withPromptTag } from '../../rewards/tags.ts';
+import { rowLanguage, thoughtLanguageShare } from '../../rewards/language.ts';
 import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts';
+
+// Eval reads the row's language the way the language reward does.
+export { rowLanguage };
 
 export type EvalOptions = {
   k: number; maxNewTokens: number; temperature: number; topP: number; topK: number; stop: string[];
@@ -60,23 +62,11 @@ export type EvalSamples = {
   rewardMeans: Record<string, number>;
 };
 
-/** The row's natural language: its `language` field when that names one (a code row's is a
- * programming language, so it does not), else English. */
-export function rowLanguage(row: Row): string {
-  const l = row.language;
-  return typeof l === 'string' ? (languageCode(l) ?? 'en') : 'en';
-}
-
-/** Share of one completion's chain of thought written in `lang`; null when it has no countable words. */
-export function completionLanguageShare(prompt: string, completion: string, lang: string): number | null {
-  return languageShare(chainOfThought(withPromptTag(prompt, completion)), lang);
-}
-
 /** Mean language share over the completions where it is defined (completion i answers rows[i]); null if none. */
 export function languageConsistency(prompts: string[], completions: string[], rows: Row[]): number | null {
   let sum = 0, n = 0;
   for (let i = 0; i < completions.length; i++) {
-    const share = completionLanguageShare(prompts[i], completions[i], rowLanguage(rows[i]));
+    const share = thoughtLanguageShare(prompts[i], completions[i], rowLanguage(rows[i]));
     if (share !== null) {
       sum += share;
       n++;
