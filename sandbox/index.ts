@@ -1,35 +1,44 @@
-// The sandbox: runs untrusted programs against test cases in worker threads (piscina), JavaScript
-// in isolated-vm isolates and Python in pyodide, one pool per language started on first use. Each
-// test execution gets its own time, memory and output limits. The pool watches every running test
-// through a shared control block: a Python test past its time limit is interrupted, and any test
-// past its wall-clock limit has its worker killed and replaced, so a hostile program costs its own
-// time budget and never the pool.
+// The sandbox: runs untrusted programs against test cases. Each language has its own pool of
+// sandbox processes (process.ts), each a separate Node process walled in by the layers of launch.ts,
+// running JavaScript in isolated-vm isolates and Python in pyodide (sandbox/child/). A process gets
+// one program at a time, with the tests' inputs only; its reports are untrusted and every verdict is
+// made here. Every program starts from a clean interpreter (a fresh isolate; pyodide's memory
+// snapshot), a process that ignores its limits is killed and replaced, and processes are recycled
+// after a number of programs, so even a breach of the in-language layer stays in one process for a
+// bounded time.
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
 import { UserError } from '../src/errors.ts';
-import { CURRENT, DEFAULT_LIMITS, FIRST_STATUS, INTERRUPT, STATUS_CODES, controlBlock, type Language, type Limits, type WorkerJob } from './protocol.ts';
+import { describeLayers, layersFor, type Isolation, type Layers } from './launch.ts';
+import { DEFAULT_LIMITS, type Language, type Limits } from './protocol.ts';
+import { SandboxProcess } from './process.ts';
 import { normalizeTests, type TestResult } from './tests.ts';
 
-export { normalizeTests, compareOutput, deepEqual } from './tests.ts';
+export { normalizeTests, compareOutput, deepEqual, judge } from './tests.ts';
 export type { CallTest, StdioTest, Test, TestResult } from './tests.ts';
 export { DEFAULT_LIMITS, type Language, type Limits } from './protocol.ts';
+export { ISOLATIONS, describeLayers, layersFor, type Isolation, type Layers } from './launch.ts';
 
 export type ProgramResult = { passed: number; total: number; results: TestResult[] };
 export type Program = { language: Language; code: string; tests: unknown };
-export type SandboxOptions = { workers?: number; limits?: Partial<Limits> };
-
-const ENTRIES: Record<Language, URL> = {
-  javascript: new URL('./js-worker-entry.js', import.meta.url),
-  python: new URL('./py-worker-entry.js', import.meta.url),
+export type SandboxOptions = {
+  /** Processes per language (default: one per core). */
+  workers?: number;
+  limits?: Partial<Limits>;
+  /** strict: refuse to run without the os layer; standard (default): use it where the machine allows; process: never. */
+  isolation?: Isolation;
+  /** Programs a process runs before it is replaced (default: 2,000 JavaScript, 5,000 Python). */
+  recycleAfter?: Partial<Record<Language, number>>;
+  /** Where the one-line notice of the active layers goes (default: standard error, once per host process). */
+  notice?: (line: string) => void;
 };
-/** A worker that has not started its first test after this long (pyodide loads in seconds) is stuck. */
-const START_MS = 120_000;
-/** Written to a Python test's interrupt slot: pyodide raises KeyboardInterrupt. */
-const SIGINT = 2;
-/** A JS test's own watchdog acts at wallMs; the pool steps in only if that failed. */
-const JS_GRACE_MS = 500;
 
-type Watched = { language: Language; control: Int32Array; limits: Required<Limits>; abort: AbortController; current: number; since: number; interrupts: number };
+const RECYCLE: Record<Language, number> = { javascript: 2000, python: 5000 };
+let noticed = false;
+const defaultNotice = (line: string) => {
+  if (noticed) return;
+  noticed = true;
+  process.stderr.write(line + '\n');
+};
 
 export function resolveLimits(limits: Partial<Limits> = {}): Required<Limits> {
   const l = { ...DEFAULT_LIMITS, ...limits };
@@ -39,29 +48,27 @@ export function resolveLimits(limits: Partial<Limits> = {}): Required<Limits> {
   return { ...l, wallMs: l.wallMs ?? 2 * l.timeMs + 250 };
 }
 
+type Waiting = { program: Program & { tests: ReturnType<typeof normalizeTests> }; resolve: (r: TestResult[]) => void };
+
 export class SandboxPool {
   readonly workers: number;
   readonly limits: Required<Limits>;
-  private readonly pools: Partial<Record<Language, Piscina<WorkerJob, TestResult[]>>> = {};
-  private readonly watched = new Set<Watched>();
+  /** The walls every process of this pool gets. */
+  readonly layers: Layers;
+  private readonly processes: Record<Language, Set<SandboxProcess>> = { javascript: new Set(), python: new Set() };
+  private readonly queues: Record<Language, Waiting[]> = { javascript: [], python: [] };
+  private readonly recycle: Record<Language, number>;
+  private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
+  private destroyed = false;
 
   constructor(opts: SandboxOptions = {}) {
     this.workers = Math.max(1, opts.workers ?? availableParallelism());
     this.limits = resolveLimits(opts.limits ?? {});
-  }
-
-  private pool(language: Language): Piscina<WorkerJob, TestResult[]> {
-    return (this.pools[language] ??= new Piscina({
-      filename: ENTRIES[language].href,
-      minThreads: language === 'javascript' ? this.workers : 0,
-      maxThreads: this.workers,
-      idleTimeout: 60_000,
-      // Deep recursion unwinds through the thread's stack; pyodide dies when it runs out (py-runner.py).
-      resourceLimits: language === 'python' ? { stackSizeMb: 256 } : undefined,
-      // Workers wait for tasks on their event loop, so the isolate watchdog's timers still fire.
-      atomics: 'disabled',
-    }));
+    this.layers = layersFor(opts.isolation ?? 'standard');
+    this.recycle = { ...RECYCLE, ...opts.recycleAfter };
+    const [, os] = describeLayers(this.layers);
+    if (!this.layers.os) (opts.notice ?? defaultNotice)(`r1 sandbox: ${os}; programs run behind the process layer only`);
   }
 
   /** Runs every test of the program; resolves with one result per test whatever the program does.
@@ -69,90 +76,73 @@ export class SandboxPool {
   async run(program: Program): Promise<ProgramResult> {
     if (program.language !== 'javascript' && program.language !== 'python') throw new UserError(`language: javascript or python, got ${JSON.stringify(program.language)}`);
     if (typeof program.code !== 'string') throw new UserError('code: a string');
+    if (this.destroyed) throw new Error('the sandbox pool was destroyed');
     const tests = normalizeTests(program.tests);
     if (!tests.length) return { passed: 0, total: 0, results: [] };
-    const shared = controlBlock(tests.length);
-    const w: Watched = { language: program.language, control: new Int32Array(shared), limits: this.limits, abort: new AbortController(), current: 0, since: performance.now(), interrupts: 0 };
-    this.watch(w);
-    let results: TestResult[] | null = null;
-    try {
-      for (let attempt = 1; !results; attempt++) {
-        try {
-          results = await this.pool(program.language).run({ code: program.code, tests, limits: this.limits, control: shared }, { signal: w.abort.signal });
-        } catch (e) {
-          // A worker that left before starting (a retired Python worker) costs a retry, not a result.
-          const started = Atomics.load(w.control, CURRENT) > 0;
-          if (!started && !w.abort.signal.aborted && attempt < 3) continue;
-          results = recover(w.control, tests.length, w.abort.signal.aborted ? null : e);
-        }
-      }
-    } finally {
-      this.unwatch(w);
-    }
+    const results = await new Promise<TestResult[]>((resolve) => {
+      this.queues[program.language].push({ program: { ...program, tests }, resolve });
+      this.pump(program.language);
+    });
     return { passed: results.filter((r) => r.status === 'pass').length, total: results.length, results };
   }
 
   async destroy(): Promise<void> {
-    for (const w of this.watched) w.abort.abort();
-    this.watched.clear();
+    this.destroyed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    const pools = Object.values(this.pools);
-    for (const k of Object.keys(this.pools) as Language[]) delete this.pools[k];
-    await Promise.all(pools.map((p) => p.destroy()));
-  }
-
-  private watch(w: Watched): void {
-    this.watched.add(w);
-    if (!this.timer) {
-      this.timer = setInterval(() => this.check(), 10);
-      this.timer.unref();
+    for (const lang of ['javascript', 'python'] as const) {
+      for (const w of this.queues[lang].splice(0)) w.resolve(w.program.tests.map(() => ({ status: 'error', detail: 'the sandbox pool was destroyed' })));
+      for (const p of this.processes[lang]) p.kill('stopped: the pool was destroyed');
+      this.processes[lang].clear();
     }
   }
 
-  private unwatch(w: Watched): void {
-    this.watched.delete(w);
-    if (!this.watched.size && this.timer) {
-      clearInterval(this.timer);
-      this.timer = null;
+  /** Starts processes up to `workers` and gives each idle, ready one the next program. */
+  private pump(language: Language): void {
+    if (this.destroyed) return;
+    const procs = this.processes[language], queue = this.queues[language];
+    while (procs.size < this.workers && queue.length) {
+      const p = new SandboxProcess(language, this.layers, this.limits, (dead) => this.exited(dead));
+      procs.add(p);
+      p.ready.then(() => this.pump(language), () => {});
     }
+    for (const p of procs) {
+      if (!queue.length) break;
+      if (p.busy || !p.isReady) continue;
+      const { program, resolve } = queue.shift()!;
+      void p.run({ id: this.nextId++, code: program.code, tests: [], limits: this.limits }, program.tests).then((results) => {
+        resolve(results);
+        if (p.retired || p.programs >= this.recycle[language]) p.kill(p.retired ?? 'recycled');
+        this.pump(language);
+      });
+    }
+    this.tick();
   }
 
-  /** Every 10 ms: interrupt a Python test past its time (again every 50 ms, a program may swallow
-   * one), kill the worker of any test past its wall-clock limit. */
-  private check(): void {
-    const now = performance.now();
-    for (const w of this.watched) {
-      const current = Atomics.load(w.control, CURRENT);
-      if (current !== w.current) Object.assign(w, { current, since: now, interrupts: 0 });
-      const elapsed = now - w.since;
-      if (current === 0) {
-        if (elapsed > START_MS) w.abort.abort();
-        continue;
+  /** A process ended. One that never got ready fails the waiting programs (starting another would
+   * fail the same way); any other is replaced at once if work is waiting. */
+  private exited(p: SandboxProcess): void {
+    const procs = this.processes[p.language];
+    procs.delete(p);
+    if (p.startError !== null && ![...procs].some((q) => q.isReady)) {
+      for (const w of this.queues[p.language].splice(0)) w.resolve(w.program.tests.map(() => ({ status: 'error', detail: p.startError! })));
+      return;
+    }
+    queueMicrotask(() => this.pump(p.language));
+  }
+
+  /** The clock that kills processes past their limits runs while any process is busy or starting. */
+  private tick(): void {
+    const any = () => [...this.processes.javascript, ...this.processes.python].length > 0;
+    if (this.timer || !any()) return;
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      for (const lang of ['javascript', 'python'] as const) for (const p of this.processes[lang]) p.check(now);
+      if (!any() && this.timer) {
+        clearInterval(this.timer);
+        this.timer = null;
       }
-      if (Atomics.load(w.control, FIRST_STATUS + current - 1) !== 0) continue;
-      const { timeMs, wallMs } = w.limits;
-      if (w.language === 'python' && elapsed > timeMs + 50 * w.interrupts) {
-        Atomics.store(w.control, INTERRUPT, SIGINT);
-        w.interrupts++;
-      }
-      if (elapsed > wallMs + (w.language === 'javascript' ? JS_GRACE_MS : 0)) w.abort.abort();
-    }
+    }, 10);
+    this.timer.unref();
   }
-}
-
-/** Results from the control block after the worker was killed (error = null) or crashed: finished
- * tests keep their status, the running one failed, the rest were not run. */
-function recover(control: Int32Array, n: number, error: unknown): TestResult[] {
-  const running = Atomics.load(control, CURRENT) - 1;
-  const crash = error instanceof Error ? error.message : String(error);
-  return Array.from({ length: n }, (_, i): TestResult => {
-    const code = Atomics.load(control, FIRST_STATUS + i);
-    if (code > 0) return { status: STATUS_CODES[code - 1] };
-    if (i === running || (running < 0 && i === 0)) {
-      if (error === null) return { status: 'timeout', detail: 'ignored its time limit; the worker was stopped and replaced' };
-      return { status: /out of memory|ERR_WORKER_OUT_OF_MEMORY/i.test(crash) ? 'memory' : 'error', detail: `the worker crashed and was replaced: ${crash.split('\n')[0]}` };
-    }
-    return { status: 'error', detail: 'not run: an earlier test had to be stopped' };
-  });
 }

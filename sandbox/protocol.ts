@@ -1,5 +1,9 @@
-// What the pool sends its workers, and the shared control block both sides watch.
-import type { Test, TestResult } from './tests.ts';
+// What the pool and a sandbox process say to each other. The pool writes one job per line to the
+// process's standard input; the process writes one message per line to file descriptor 3. A job
+// carries the program and the tests' inputs, never their expected outputs, so nothing inside the
+// sandbox can know what would pass. Everything the process writes is untrusted: the pool parses it
+// with `parseMessage`, bounded in size, and judges each run itself (tests.ts `judge`).
+import type { Test } from './tests.ts';
 
 export type Limits = {
   /** Time budget of one test execution (program start to its last timer or function result). */
@@ -14,23 +18,63 @@ export type Limits = {
 export const DEFAULT_LIMITS: Limits = { timeMs: 2000, memoryMb: 128, outputBytes: 1 << 20 };
 
 export type Language = 'javascript' | 'python';
-export type WorkerJob = { code: string; tests: Test[]; limits: Required<Limits>; control: SharedArrayBuffer };
 
-/** Control block (Int32): [0] interrupt request (Python reads it as a signal), [1] 1 + the index of
- * the test running (0 before the first), [2 + i] the status code of test i once it is done. The pool
- * watches it to stop a runaway test, and reads it back when it had to kill the worker. */
-export const INTERRUPT = 0, CURRENT = 1, FIRST_STATUS = 2;
-export const STATUS_CODES = ['pass', 'fail', 'error', 'timeout', 'memory'] as const;
-export const statusCode = (r: TestResult) => 1 + STATUS_CODES.indexOf(r.status);
+/** A test as the sandbox sees it: its input or its call, without the expected answer. */
+export type TestInput = { input: string } | { fn: string; args: unknown[] };
+export const testInput = (t: Test): TestInput => ('fn' in t ? { fn: t.fn, args: t.args } : { input: t.input });
 
-export function controlBlock(tests: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(4 * (FIRST_STATUS + tests));
-}
+/** Pool -> process: one program and its tests. */
+export type Job = { id: number; code: string; tests: TestInput[]; limits: Required<Limits> };
 
-/** Marks test i as started, runs it, records its status. */
-export async function tracked(control: Int32Array, i: number, run: () => Promise<TestResult> | TestResult): Promise<TestResult> {
-  Atomics.store(control, CURRENT, i + 1);
-  const r = await run();
-  Atomics.store(control, FIRST_STATUS + i, statusCode(r));
-  return r;
+/** How one test execution ended, as the process reports it. `ok`: the program ran to the end and
+ * `out` (standard output) or `result` (the function's return value as JSON) is to be judged;
+ * `output`: it wrote past the cap; the others are failures the program caused. */
+export const RUN_STATUSES = ['ok', 'output', 'error', 'timeout', 'memory'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export type Run = { status: RunStatus; out: string; result: string | null; detail: string };
+
+/** Process -> pool. `ready` once the runtime has loaded; `start` before test i of job id runs,
+ * `run` when it ended; `retire` when the process should not take another program (its state could
+ * not be proven clean). */
+export type Message =
+  | { t: 'ready' }
+  | { t: 'start'; id: number; i: number }
+  | { t: 'run'; id: number; i: number; run: Run }
+  | { t: 'retire'; why: string };
+
+/** A detail longer than this is cut by the pool. */
+export const DETAIL_CHARS = 300;
+
+const isInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** A message from the process, or what is wrong with it. `outputBytes` bounds `out` and `result`. */
+export function parseMessage(line: string, outputBytes: number): Message | string {
+  let m: unknown;
+  try {
+    m = JSON.parse(line);
+  } catch {
+    return 'a line that is not JSON';
+  }
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return 'a message that is not an object';
+  const o = m as Record<string, unknown>;
+  switch (o.t) {
+    case 'ready':
+      return { t: 'ready' };
+    case 'retire':
+      return { t: 'retire', why: String(o.why).slice(0, DETAIL_CHARS) };
+    case 'start':
+      return isInt(o.id) && isInt(o.i) ? { t: 'start', id: o.id, i: o.i } : 'a start message without id and test index';
+    case 'run': {
+      if (!isInt(o.id) || !isInt(o.i)) return 'a run message without id and test index';
+      const r = o.run as Record<string, unknown> | null;
+      if (typeof r !== 'object' || r === null) return 'a run message without a run';
+      if (!RUN_STATUSES.includes(r.status as RunStatus)) return `a run with status ${JSON.stringify(r.status)}`;
+      if (typeof r.out !== 'string' || r.out.length > outputBytes) return 'a run whose output is not a string within the output cap';
+      if (r.result !== null && (typeof r.result !== 'string' || r.result.length > outputBytes)) return 'a run whose result is not JSON text within the output cap';
+      if (typeof r.detail !== 'string') return 'a run without a detail string';
+      return { t: 'run', id: o.id, i: o.i, run: { status: r.status as RunStatus, out: r.out, result: r.result, detail: r.detail.slice(0, DETAIL_CHARS) } };
+    }
+    default:
+      return `a message of unknown type ${JSON.stringify(o.t)?.slice(0, 40)}`;
+  }
 }

@@ -1,6 +1,7 @@
 // Test cases and how a run is judged: the accepted test layouts, line-by-line output comparison and
 // deep equality of function results. Pure functions, shared by the pool and its workers.
 import { UserError } from '../src/errors.ts';
+import type { Run } from './protocol.ts';
 
 export type StdioTest = { input: string; output: string };
 export type CallTest = { fn: string; args: unknown[]; expected: unknown };
@@ -90,4 +91,19 @@ export function compareValue(got: unknown, expected: unknown): TestResult {
 export function errorDetail(message: string, maxLines = 3): string {
   const s = message.split('\n').filter((l) => l.trim()).slice(0, maxLines).join('\n');
   return s.length > 300 ? s.slice(0, 300) + '...' : s;
+}
+
+/** The verdict on one run, made on the pool's side from what the program printed or returned: the
+ * sandbox process reports output, never a pass. A run that did not finish keeps its own status. */
+export function judge(test: Test, run: Run, outputBytes: number): TestResult {
+  if (run.status === 'output') return { status: 'fail', detail: `output limit of ${outputBytes} bytes exceeded` };
+  if (run.status !== 'ok') return run.detail ? { status: run.status, detail: run.detail } : { status: run.status };
+  if (!('fn' in test)) return compareOutput(run.out, test.output);
+  let value: unknown = null;
+  try {
+    value = run.result === null ? null : JSON.parse(run.result);
+  } catch {
+    return { status: 'error', detail: 'the function returned a value that is not JSON-like' };
+  }
+  return compareValue(value, test.expected);
 }

@@ -1,29 +1,33 @@
-// JavaScript worker: runs each test of a program in a fresh isolated-vm context of one long-lived
-// isolate (a context costs about 0.35 ms, an isolate about 2 ms). The program is compiled once per
-// program and run in each test's context. The isolate has a heap cap; runs get the test's remaining
-// time as their timeout, and a wall-clock watchdog disposes the isolate when a run escapes it. A
-// disposed isolate (timeout, memory) is replaced before the next test.
+// JavaScript inside the sandbox process: each program gets a fresh isolated-vm isolate (about 1.7 ms),
+// disposed when the program ends, so nothing a program leaves in the heap (a FinalizationRegistry, a
+// pending promise) can run while another program does. Each test runs in a fresh context of that
+// isolate (about 0.35 ms). The isolate has a heap cap; runs get the test's remaining time as their
+// timeout, and a wall-clock watchdog disposes the isolate when a run escapes it; the pool kills the
+// whole process if even that fails.
 //
 // Round trips: every run of program code (the program, a timer, a function call) is asynchronous, so
 // this thread's wall-clock watchdog can still dispose the isolate if a run escapes its timeout. An
 // asynchronous run costs about 30 us of CPU in thread hand-offs (and moving the isolate back to this
 // thread), a synchronous one 2 us, so what runs none of the program's code (prelude, POLL, STATE) is
 // synchronous, and the host asks POLL after each run instead of running a timer tick to learn there
-// is none. Per test the fresh context is now the largest cost (~0.3 ms of ~0.6 ms).
-import ivm from 'isolated-vm';
+// is none.
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type ivmModule from 'isolated-vm';
+import type ivm from 'isolated-vm';
+import type { Job, Run, TestInput } from '../protocol.ts';
+import { errorDetail } from '../tests.ts';
 import { PRELUDE } from './js-prelude.ts';
-import { tracked, type WorkerJob } from './protocol.ts';
-import { compareOutput, compareValue, errorDetail, type Test, type TestResult } from './tests.ts';
+
+/** isolated-vm's Isolate, loaded by prepare() from the folder the process may read. */
+let Isolate: typeof ivmModule.Isolate;
 
 type Compiled = { isolate: ivm.Isolate; prelude: ivm.Script; tick: ivm.Script; poll: ivm.Script; state: ivm.Script };
-let current: Compiled | null = null;
-let currentMb = 0;
 
-function isolateFor(memoryMb: number): Compiled {
-  if (current && !current.isolate.isDisposed && currentMb === memoryMb) return current;
-  if (current && !current.isolate.isDisposed) current.isolate.dispose();
-  const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
-  current = {
+/** A fresh isolate with the prelude and the host's ops compiled in it. */
+function freshIsolate(memoryMb: number): Compiled {
+  const isolate = new Isolate({ memoryLimit: memoryMb });
+  return {
     isolate,
     prelude: isolate.compileScriptSync(PRELUDE, { filename: 'prelude.js' }),
     // The prelude's ops: 0 TICK, 1 POLL, 2 STATE, 3 CALL.
@@ -31,8 +35,6 @@ function isolateFor(memoryMb: number): Compiled {
     poll: isolate.compileScriptSync('__r1(1)'),
     state: isolate.compileScriptSync('__r1(2)'),
   };
-  currentMb = memoryMb;
-  return current;
 }
 
 type State = { out: string; err: string; truncated: boolean; exitCode: number | null; callDone: boolean; callResult: string | null; callError: string | null };
@@ -48,7 +50,7 @@ function message(e: unknown): string {
 const isTimeout = (e: unknown) => e instanceof Error && /timed out/i.test(e.message);
 
 /** One test in a fresh context. `script` is the program compiled in `c.isolate`. */
-async function runTest(c: Compiled, script: ivm.Script, test: Test, job: WorkerJob): Promise<TestResult> {
+async function runTest(c: Compiled, script: ivm.Script, test: TestInput, job: Job): Promise<Run> {
   const { isolate } = c;
   const { timeMs, wallMs, outputBytes } = job.limits;
   const deadline = performance.now() + timeMs;
@@ -104,54 +106,68 @@ async function runTest(c: Compiled, script: ivm.Script, test: Test, job: WorkerJ
     if (isolate.isDisposed) throw failure ?? new Error('isolate disposed');
     const [out, err, truncated, exitCode, callDone, callResult, callError] = JSON.parse(json ?? (c.state.runSync(context, { timeout: 1000 }) as string)) as StateRow;
     const state: State = { out, err, truncated, exitCode, callDone, callResult, callError };
-    return judge(test, state, failure, outputBytes);
+    return outcome(test, state, failure);
   } catch (e) {
-    if (killed) return { status: 'timeout', detail: `ran past the wall-clock limit of ${wallMs} ms` };
-    if (isTimeout(e)) return { status: 'timeout', detail: `time limit of ${timeMs} ms exceeded` };
-    if (isolate.isDisposed) return { status: 'memory', detail: `memory limit of ${job.limits.memoryMb} MB exceeded` };
-    return { status: 'error', detail: errorDetail(message(e)) };
+    if (killed) return fault('timeout', `ran past the wall-clock limit of ${wallMs} ms`);
+    if (isTimeout(e)) return fault('timeout', `time limit of ${timeMs} ms exceeded`);
+    if (isolate.isDisposed) return fault('memory', `memory limit of ${job.limits.memoryMb} MB exceeded`);
+    return fault('error', errorDetail(message(e)));
   } finally {
     clearTimeout(watchdog);
     if (!isolate.isDisposed) context.release();
   }
 }
 
-function judge(test: Test, s: State, failure: unknown, cap: number): TestResult {
-  if (s.truncated) return { status: 'fail', detail: `output limit of ${cap} characters exceeded` };
+const fault = (status: Run['status'], detail: string): Run => ({ status, out: '', result: null, detail });
+
+/** How the run ended, from the prelude's state: the output and the function's result go to the pool,
+ * which judges them. */
+function outcome(test: TestInput, s: State, failure: unknown): Run {
+  if (s.truncated) return { status: 'output', out: s.out, result: null, detail: '' };
   if (failure !== null && s.exitCode === null) {
-    if (isTimeout(failure)) return { status: 'timeout', detail: 'time limit exceeded' };
-    if (failure instanceof RangeError && /allocation failed|memory|Invalid (string|array|typed array) length/i.test(failure.message)) return { status: 'memory', detail: errorDetail(failure.message) };
-    return { status: 'error', detail: errorDetail(message(failure)) };
+    if (isTimeout(failure)) return fault('timeout', 'time limit exceeded');
+    if (failure instanceof RangeError && /allocation failed|memory|Invalid (string|array|typed array) length/i.test(failure.message)) return fault('memory', errorDetail(failure.message));
+    return fault('error', errorDetail(message(failure)));
   }
-  if (s.exitCode) return { status: 'error', detail: `exit code ${s.exitCode}${s.err ? ': ' + errorDetail(s.err, 2) : ''}` };
+  if (s.exitCode) return fault('error', `exit code ${s.exitCode}${s.err ? ': ' + errorDetail(s.err, 2) : ''}`);
   if ('fn' in test) {
-    if (s.exitCode === null && s.callError !== null) return { status: 'error', detail: errorDetail(s.callError) };
-    if (!s.callDone) return { status: 'error', detail: `${test.fn} did not return (its promise never settled)` };
-    return compareValue(s.callResult === null ? null : JSON.parse(s.callResult), test.expected);
+    if (s.exitCode === null && s.callError !== null) return fault('error', errorDetail(s.callError));
+    if (!s.callDone) return fault('error', `${test.fn} did not return (its promise never settled)`);
+    return { status: 'ok', out: s.out, result: s.callResult, detail: '' };
   }
-  return compareOutput(s.out, test.output);
+  return { status: 'ok', out: s.out, result: null, detail: '' };
 }
 
-export default async function runJavaScript(job: WorkerJob): Promise<TestResult[]> {
-  const control = new Int32Array(job.control);
-  const results: TestResult[] = [];
-  let compiled: { c: Compiled; script: ivm.Script } | { error: string } | null = null;
-  for (let i = 0; i < job.tests.length; i++) {
-    const r = await tracked(control, i, () => {
-      const c = isolateFor(job.limits.memoryMb);
-      // Compiled again after the isolate was replaced.
-      if (compiled === null || ('c' in compiled && compiled.c !== c)) {
+/** Nothing to load: isolated-vm is part of the bundle's imports. One isolate is made and dropped so
+ * the first program does not pay V8's first-use costs. */
+export async function prepare(runtimeDir: string): Promise<void> {
+  Isolate = (createRequire(import.meta.url)(join(runtimeDir, 'isolated-vm.js')) as typeof ivmModule).Isolate;
+  freshIsolate(16).isolate.dispose();
+}
+
+/** Every program has its own isolate: nothing carries over to taint the process. */
+export const taint = (): string | null => null;
+
+/** Runs every test of the program in one fresh isolate, reporting each run through `emit`; the
+ * isolate is gone when this returns. A disposed isolate (timeout, memory) is replaced, and the
+ * program compiled again, before the next test. */
+export async function runProgram(job: Job, started: (i: number) => void, ran: (i: number, run: Run) => void): Promise<void> {
+  let c: Compiled | null = null;
+  let compiled: ivm.Script | string | null = null;
+  try {
+    for (let i = 0; i < job.tests.length; i++) {
+      started(i);
+      if (c === null || c.isolate.isDisposed) {
+        c = freshIsolate(job.limits.memoryMb);
         try {
-          compiled = { c, script: c.isolate.compileScriptSync(job.code, { filename: 'main.js' }) };
+          compiled = c.isolate.compileScriptSync(job.code, { filename: 'main.js' });
         } catch (e) {
-          compiled = { error: errorDetail(message(e), 1) };
+          compiled = errorDetail(message(e), 1);
         }
       }
-      return 'error' in compiled ? { status: 'error', detail: compiled.error } : runTest(c, compiled.script, job.tests[i], job);
-    });
-    results.push(r);
+      ran(i, typeof compiled === 'string' ? fault('error', compiled) : await runTest(c, compiled!, job.tests[i], job));
+    }
+  } finally {
+    if (c && !c.isolate.isDisposed) c.isolate.dispose();
   }
-  const done = compiled as { script?: ivm.Script } | null;
-  if (done?.script && !current?.isolate.isDisposed) done.script.release();
-  return results;
 }
