@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { UserError } from '../src/errors.ts';
 import { describeLayers, layersFor, type Isolation, type Layers } from './launch.ts';
 import { DEFAULT_LIMITS, type Language, type Limits } from './protocol.ts';
-import { SandboxProcess } from './process.ts';
+import { DEPTH, SandboxProcess } from './process.ts';
 import { normalizeTests, type TestResult } from './tests.ts';
 
 export { normalizeTests, compareOutput, deepEqual, judge } from './tests.ts';
@@ -106,15 +106,19 @@ export class SandboxPool {
       procs.add(p);
       p.ready.then(() => this.pump(language), () => {});
     }
-    for (const p of procs) {
-      if (!queue.length) break;
-      if (p.busy || !p.isReady) continue;
-      const { program, resolve } = queue.shift()!;
-      void p.run({ id: this.nextId++, code: program.code, tests: [], limits: this.limits }, program.tests).then((results) => {
-        resolve(results);
-        if (p.retired || p.programs >= this.recycle[language]) p.kill(p.retired ?? 'recycled');
-        this.pump(language);
-      });
+    // Round by round, so two programs go to two processes before one waits behind another.
+    for (let load = 0; load < DEPTH && queue.length; load++) {
+      for (const p of procs) {
+        if (!queue.length || !p.free || p.load !== load) continue;
+        const w = queue.shift()!;
+        void p.run({ id: this.nextId++, code: w.program.code, tests: [], limits: this.limits }, w.program.tests).then((results) => {
+          if (results === null) queue.unshift(w); // the process ended before it began: run it elsewhere
+          else w.resolve(results);
+          if (p.idle && p.retired) p.kill(p.retired);
+          this.pump(language);
+        });
+        if (p.programs + p.load >= this.recycle[language]) p.retired ??= 'recycled';
+      }
     }
     this.tick();
   }

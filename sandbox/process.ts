@@ -22,8 +22,13 @@ type Running = {
   /** Index of the test running, -1 before the first `start`. */
   current: number;
   since: number;
-  resolve: (r: TestResult[]) => void;
+  /** The verdicts, or null when the process ended before the program started (run it elsewhere). */
+  resolve: (r: TestResult[] | null) => void;
 };
+
+/** Programs handed to one process at a time: the next waits in its input while one runs, so the
+ * process never idles for a round trip to the pool. */
+export const DEPTH = 2;
 
 export class SandboxProcess {
   readonly ready: Promise<void>;
@@ -32,7 +37,8 @@ export class SandboxProcess {
   /** Set once the process must take no further program (it asked to retire, or it is dead). */
   retired: string | null = null;
   private readonly child: ChildProcess;
-  private running: Running | null = null;
+  /** The programs handed over, in order; the first is running (or about to). */
+  private readonly jobs: Running[] = [];
   private buffered = '';
   private stderr = '';
   private readonly startedAt = performance.now();
@@ -73,8 +79,18 @@ export class SandboxProcess {
     });
   }
 
-  get busy(): boolean {
-    return this.running !== null;
+  /** Whether it can take another program now. */
+  get free(): boolean {
+    return this.started && this.retired === null && this.jobs.length < DEPTH;
+  }
+
+  /** Programs handed over and not finished. */
+  get load(): number {
+    return this.jobs.length;
+  }
+
+  get idle(): boolean {
+    return this.jobs.length === 0;
   }
 
   /** Whether it has said ready (and is still alive). */
@@ -93,10 +109,10 @@ export class SandboxProcess {
   }
 
   /** Runs the program's tests; resolves with one verdict per test whatever the process does. */
-  run(job: Job, tests: Test[]): Promise<TestResult[]> {
-    if (this.running || this.retired) throw new Error('internal: a sandbox process runs one program at a time');
+  run(job: Job, tests: Test[]): Promise<TestResult[] | null> {
+    if (!this.free) throw new Error('internal: this sandbox process cannot take a program now');
     return new Promise((resolve) => {
-      this.running = { job, tests, results: [], current: -1, since: performance.now(), resolve };
+      this.jobs.push({ job, tests, results: [], current: -1, since: performance.now(), resolve });
       this.hold(true);
       this.child.stdin!.write(JSON.stringify({ ...job, tests: tests.map(testInput) } satisfies Job) + '\n');
     });
@@ -108,7 +124,7 @@ export class SandboxProcess {
       if (now - this.startedAt > START_MS) this.kill(`did not start within ${START_MS / 1000} s`);
       return;
     }
-    const r = this.running;
+    const r = this.jobs[0];
     if (r && now - r.since > this.limits.wallMs + 250) {
       this.kill(null);
     }
@@ -147,7 +163,7 @@ export class SandboxProcess {
 
   /** False when the message broke the protocol (the process is killed). */
   private handle(m: Message, ready: () => void): boolean {
-    const r = this.running;
+    const r = this.jobs[0];
     switch (m.t) {
       case 'ready':
         if (this.started) break;
@@ -156,8 +172,9 @@ export class SandboxProcess {
         ready();
         return true;
       case 'retire':
-        this.retired ??= m.why;
-        return true;
+        // Its state could not be proven clean: no further program runs in it.
+        this.kill(`retired: ${m.why}`);
+        return false;
       case 'start':
         if (!r || m.id !== r.job.id || m.i !== r.current + 1 || m.i >= r.tests.length) break;
         r.current = m.i;
@@ -167,8 +184,9 @@ export class SandboxProcess {
         if (!r || m.id !== r.job.id || m.i !== r.current || r.results.length !== m.i) break;
         r.results.push(judge(r.tests[m.i], m.run, this.limits.outputBytes));
         if (r.results.length === r.tests.length) {
-          this.running = null;
-          this.hold(false);
+          this.jobs.shift();
+          if (this.jobs.length) this.jobs[0].since = performance.now();
+          else this.hold(false);
           this.programs++;
           r.resolve(r.results);
         }
@@ -184,11 +202,13 @@ export class SandboxProcess {
     this.onExit(this);
   }
 
-  /** Ends the running program after the process was stopped: finished tests keep their verdicts. */
+  /** Ends the running program after the process was stopped: finished tests keep their verdicts;
+   * programs that had not started go back to the pool. */
   private finish(why: string | null): void {
-    const r = this.running;
+    const [r, ...waiting] = this.jobs.splice(0);
+    for (const w of waiting) w.resolve(null);
     if (!r) return;
-    this.running = null;
+    if (r.current < 0 && why !== null) return r.resolve(null);
     const results = r.tests.map((_, i): TestResult => {
       if (i < r.results.length) return r.results[i];
       if (i === Math.max(r.current, 0)) {

@@ -18,6 +18,8 @@ const input = String(g.__r1_in), cap = g.__r1_cap;
 delete g.__r1_in; delete g.__r1_cap;
 // Shared memory, Atomics.wait and WebAssembly memory are ways around the limits; programs rarely need them.
 delete g.SharedArrayBuffer; delete g.Atomics; delete g.WebAssembly;
+// Their callbacks run whenever the collector decides, which may be during a later program's test.
+delete g.FinalizationRegistry; delete g.WeakRef;
 // Captured now: the program may replace any of these.
 const stringify = JSON.stringify, parse = JSON.parse, keys = Object.keys, isArray = Array.isArray, is = Object.is;
 const freeze = Object.freeze, create = Object.create, define = Object.defineProperty, setPrototypeOf = Object.setPrototypeOf, ErrorCtor = Error, StringCtor = String, NumberCtor = Number;

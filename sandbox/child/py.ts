@@ -138,7 +138,7 @@ function snapshot(fs: Fs): () => void {
 async function init(pyodideDir: string): Promise<Interpreter> {
   // pyodide's host file system asks process.binding('constants') for open flags while it loads, and
   // the permission model refuses process.binding; that one table is public as fs.constants.
-  const binding = process.binding;
+  const binding = (process as unknown as { binding: (name: string) => unknown }).binding;
   Object.assign(process, { binding: (name: string) => (name === 'constants' ? { fs: constants } : binding(name)) });
   const { loadPyodide } = (await import(pathToFileURL(join(pyodideDir, 'pyodide.mjs')).href)) as { loadPyodide: typeof LoadPyodide };
   const py = await loadPyodide({ indexURL: pyodideDir, jsglobals: Object.freeze(Object.create(null)) as object, stdout: () => {}, stderr: () => {} });

@@ -33,7 +33,10 @@ export function serve(runner: LanguageRunner): void {
       const id = job.id;
       await runner.runProgram(job, (i) => send({ t: 'start', id, i }), (i, run) => send({ t: 'run', id, i, run }));
       const why = runner.taint();
-      if (why !== null) send({ t: 'retire', why });
+      if (why !== null) {
+        send({ t: 'retire', why });
+        process.exit(0);
+      }
     }
     busy = false;
   };
