@@ -55,7 +55,7 @@ async function sandboxPool(options: Record<string, unknown>): Promise<CodeRunner
   const mod = (await import(url).catch((err: Error) => {
     throw new Error(`the code reward runs programs in the sandbox (sandbox/index.ts), which failed to load: ${err.message}`);
   })) as { SandboxPool: new (o: Record<string, unknown>) => CodeRunner };
-  return new mod.SandboxPool({ workers: options.workers ?? undefined, limits: options.limits ?? undefined });
+  return new mod.SandboxPool({ workers: options.workers ?? undefined, limits: options.limits ?? undefined, isolation: options.isolation ?? undefined });
 }
 
 /** The code reward with an explicit runner factory (the sandbox pool by default). */
@@ -84,7 +84,7 @@ export function makeCodeReward(options: Record<string, unknown>, createRunner: (
 }
 
 export const code: BuiltinReward = {
-  defaults: { language: null, workers: null, limits: null },
+  defaults: { language: null, workers: null, limits: null, isolation: null },
   doc: "share of the row's tests (tests or verification_info) passed by the last fenced code block, run in the sandbox",
   make: (options) => makeCodeReward(options),
 };

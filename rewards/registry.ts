@@ -56,9 +56,11 @@ export function rewardSpecProblem(spec: RewardSpec): { field: 'name' | 'options'
   return { field: 'options', message: `reward '${spec.name}': unknown option '${unknown[0]}'; valid: ${valid.length ? valid.join(', ') : '(none)'}` };
 }
 
-function builtin(spec: RewardSpec): LoadedReward['fn'] & { close?: () => Promise<void> } {
+function builtin(spec: RewardSpec, defaults: RewardDefaults): LoadedReward['fn'] & { close?: () => Promise<void> } {
   const b = BUILTINS[spec.name];
-  const options = spec.options ?? {};
+  const options = { ...spec.options };
+  // The recipe's sandbox section is the default of the code reward's isolation.
+  if (spec.name === 'code' && options.isolation == null && defaults.sandbox) options.isolation = defaults.sandbox.isolation;
   const problem = rewardSpecProblem(spec);
   if (problem) throw new UserError(problem.message);
   try {
@@ -91,7 +93,10 @@ async function userModule(spec: RewardSpec, baseDir: string): Promise<{ name: st
 }
 
 /** Built-ins and user modules (paths relative to baseDir, the recipe's folder), ready to score. */
-export async function loadRewards(specs: RewardSpec[], baseDir: string): Promise<LoadedReward[]> {
+/** Settings of the recipe that built-in rewards read when their own options leave them unset. */
+export type RewardDefaults = { sandbox?: { isolation: string } };
+
+export async function loadRewards(specs: RewardSpec[], baseDir: string, defaults: RewardDefaults = {}): Promise<LoadedReward[]> {
   const out: LoadedReward[] = [];
   for (const spec of specs) {
     const weight = spec.weight ?? 1;
@@ -100,7 +105,7 @@ export async function loadRewards(specs: RewardSpec[], baseDir: string): Promise
     if (isModulePath(spec.name)) {
       ({ name, fn } = await userModule(spec, baseDir));
     } else {
-      const made = builtin(spec);
+      const made = builtin(spec, defaults);
       [name, fn, close] = [spec.name, made, made.close];
     }
     // Two rewards with one name would share a column in the logs.

@@ -61,15 +61,17 @@ export function bundle(entry: Entry): string {
 }
 
 let probed: { bwrap: string | null; prlimit: string | null; why: string | null } | null = null;
-const which = (cmd: string) => ['/usr/bin', '/bin', '/usr/local/bin', '/usr/sbin'].map((d) => join(d, cmd)).find((p) => existsSync(p)) ?? null;
+const which = (cmd: string) => [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/bin'].filter(Boolean).map((d) => join(d, cmd)).find((p) => existsSync(p)) ?? null;
 
 /** Whether the os layer can be set up here: bubblewrap present and able to make the namespaces. */
 function probe(): NonNullable<typeof probed> {
   if (probed) return probed;
-  const bwrap = which('bwrap'), prlimit = which('prlimit');
+  // R1_BWRAP names bubblewrap's path (an empty value: none), where PATH does not find it.
+  const given = process.env.R1_BWRAP;
+  const bwrap = given === undefined ? which('bwrap') : given && existsSync(given) ? given : null, prlimit = which('prlimit');
   let why: string | null = null;
   if (process.platform !== 'linux') why = `the os layer needs Linux (this is ${process.platform})`;
-  else if (!bwrap) why = 'bubblewrap is not installed (apt-get install bubblewrap)';
+  else if (!bwrap) why = `bubblewrap is not ${given ? `at R1_BWRAP=${given}` : 'installed'} (Debian/Ubuntu: apt-get install bubblewrap)`;
   else {
     const r = spawnSync(bwrap, [...bwrapArgs([]), '--', process.execPath, '-e', '0'], { encoding: 'utf8', timeout: 10_000 });
     if (r.status !== 0) why = `bubblewrap cannot make namespaces here (${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n')[0]}); user namespaces may be off (sysctl kernel.unprivileged_userns_clone=1)`;
@@ -95,6 +97,7 @@ function bwrapArgs(readable: string[]): string[] {
 
 /** Which layers a process of this isolation gets here; throws a UserError for strict without the os layer. */
 export function layersFor(isolation: Isolation): Layers {
+  if (!ISOLATIONS.includes(isolation)) throw new UserError(`sandbox isolation: one of ${ISOLATIONS.join(', ')}, got ${JSON.stringify(isolation)}`);
   if (isolation === 'process') return { process: true, os: false, rlimits: false, why: 'the os layer is off (isolation: process)' };
   const p = probe();
   if (isolation === 'strict' && p.why) throw new UserError(`sandbox.isolation is strict but the os layer is missing: ${p.why}`);

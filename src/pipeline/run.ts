@@ -81,12 +81,26 @@ function versions(): Record<string, string> {
   return { r1kit: own, node: process.version, '@tensorflow/tfjs-core': v('@tensorflow/tfjs-core') };
 }
 
+/** With code rewards and `sandbox.isolation: strict`, the os layer must be there before any stage
+ * runs (a UserError: exit 2); with `standard`, says once which layers the programs will get. */
+async function checkSandbox(recipe: Recipe, log: (line: string) => void): Promise<void> {
+  const isolations = recipe.stages.flatMap((s) => ('rewards' in s ? s.rewards : []))
+    .filter((r) => r.name === 'code')
+    .map((r) => String(r.options?.isolation ?? recipe.sandbox.isolation));
+  if (!isolations.length) return;
+  const { layersFor, describeLayers } = await import('../../sandbox/launch.ts');
+  const strictest = isolations.includes('strict') ? 'strict' : isolations.includes('standard') ? 'standard' : 'process';
+  const layers = layersFor(strictest);
+  log(`sandbox (${strictest}): ${describeLayers(layers).join('; ')}`);
+}
+
 export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<{ runDir: string; manifest: Manifest }> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const names = recipe.stages.map((s) => s.name);
   for (const [flag, name] of [['--only', opts.only], ['--from', opts.from]] as const) {
     if (name && !names.includes(name)) throw new UserError(`${flag} ${name}: no such stage; stages are ${names.join(', ')}`);
   }
+  await checkSandbox(recipe, log);
   const dir = recipeRunDir(recipe);
   if (opts.fresh) rmSync(dir, { recursive: true, force: true });
   const backend = await initBackend(recipe.backend);

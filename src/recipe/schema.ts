@@ -228,6 +228,20 @@ export const STAGE_SCHEMAS = {
   eval: EvalStage,
 } as const;
 
+/** Where code-reward programs run (sandbox/launch.ts has the layers). */
+export const SandboxConfig = z
+  .strictObject({
+    isolation: z
+      .enum(['strict', 'standard', 'process'])
+      .default('standard')
+      .describe(
+        'walls around the programs code rewards run: every program runs in a separate Node process under its permission model (no file writes, no reads outside its runtime, no processes or threads); ' +
+          'standard adds Linux namespaces (bubblewrap: no network, no host paths, no other processes) where the machine allows and says once at start when it cannot; ' +
+          'strict refuses to start (exit 2, before any stage) without them; process never uses them. Recommended: strict on machines you set up, standard elsewhere',
+      ),
+  })
+  .describe('the sandbox that runs model-written code (the code reward)');
+
 export const RecipeSchema = z.strictObject({
   name: z.string().regex(SAFE_NAME, SAFE_NAME_MSG).optional().describe('run name; the run folder is <output_dir>/<name>; default = the file name without extension'),
   description: z.string().default('').describe('free text, for people'),
@@ -237,6 +251,7 @@ export const RecipeSchema = z.strictObject({
   model: ModelConfig.prefault({}),
   tokenizer: TokenizerConfig.prefault({}),
   stages: z.array(Stage).min(1).describe('the stages, run in order'),
+  sandbox: SandboxConfig.prefault({}),
   quick: z
     .record(z.string(), z.unknown())
     .default({})
@@ -245,6 +260,7 @@ export const RecipeSchema = z.strictObject({
 
 export type ModelConfig = z.infer<typeof ModelConfig>;
 export type TokenizerConfig = z.infer<typeof TokenizerConfig>;
+export type SandboxConfig = z.infer<typeof SandboxConfig>;
 type WithName<T> = Omit<T, 'name'> & { name: string };
 export type PretrainStage = WithName<z.infer<typeof PretrainStage>>;
 export type SftStage = WithName<z.infer<typeof SftStage>>;

@@ -25,6 +25,8 @@ export type EvalOptions = {
   k: number; maxNewTokens: number; temperature: number; topP: number; topK: number; stop: string[];
   template: string; promptField: string; rewards: { name: string; weight: number; options: Record<string, unknown> }[];
   seed: number; baseDir: string;
+  /** The recipe's sandbox section (code rewards). */
+  sandbox?: { isolation: string };
   /** Name used in error messages. */
   stage: string;
 };
@@ -131,7 +133,7 @@ export function summarizeEval(s: EvalSamples): EvalReport {
 
 /** Samples k completions per row and scores them. Returns the report and one sample row per completion. */
 export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], o: EvalOptions): Promise<{ report: EvalReport; samples: Row[] }> {
-  const rewards = await loadRewards(o.rewards, o.baseDir);
+  const rewards = await loadRewards(o.rewards, o.baseDir, { sandbox: o.sandbox });
   const encoded = encodePrompts(rows, { name: o.stage, template: o.template, prompt_field: o.promptField }, tok,
     { context: model.config.max_position_embeddings, newTokens: o.maxNewTokens, newTokensField: 'max_new_tokens' });
   const prompts: string[] = [], ids: number[][] = [], srcRows: Row[] = [];
@@ -167,6 +169,7 @@ export async function runEval(ctx: StageContext, s: EvalStage): Promise<StageRes
   const { report, samples } = await evaluate(model, ctx.tokenizer, rows, {
     k: s.num_generations, maxNewTokens: s.max_new_tokens, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stop: s.stop,
     template: s.template, promptField: s.prompt_field, rewards: s.rewards, seed: ctx.recipe.seed, baseDir: ctx.recipe.recipeDir, stage: s.name,
+    sandbox: ctx.recipe.sandbox,
   });
   model.dispose();
   mkdirSync(ctx.stageDir, { recursive: true });

@@ -47,7 +47,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   const rows = await ctx.readDatasets();
   if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
   const tok = ctx.tokenizer;
-  const rewards = await loadRewards(s.rewards, ctx.recipe.recipeDir);
+  const rewards = await loadRewards(s.rewards, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox });
   const G = s.num_generations, B = s.per_device_train_batch_size, P = B / G;
   const policy = ctx.loadModel();
   const ctxLen = policy.config.max_position_embeddings;

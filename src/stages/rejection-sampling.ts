@@ -35,7 +35,7 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
   const specs = [...s.rewards];
   // The language filter uses the language-consistency reward on the chain of thought.
   if (s.filters.language) specs.push({ name: 'language', weight: 0, options: { language: s.filters.language } });
-  const rewards = await loadRewards(specs, ctx.recipe.recipeDir);
+  const rewards = await loadRewards(specs, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox });
   const model = ctx.loadModel();
   const k = s.num_generations;
   const encoded = encodePrompts(rows, s, tok, { context: model.config.max_position_embeddings, newTokens: s.max_new_tokens, newTokensField: 'max_new_tokens' });

@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
 
-type SandboxCliOptions = { input: string; output?: string; workers?: string; timeMs?: string; memoryMb?: string; outputBytes?: string };
+type SandboxCliOptions = { input?: string; check?: boolean; isolation?: string; output?: string; workers?: string; timeMs?: string; memoryMb?: string; outputBytes?: string };
 type Result = { passed: number; total: number; results: { status: string; detail?: string }[]; error?: string };
 
 const write = (out: Writable, text: string) => new Promise<void>((ok, fail) => out.write(text, (err) => (err ? fail(err) : ok())));
@@ -36,13 +36,17 @@ export function register(program: Command): void {
   program
     .command('sandbox')
     .description('run programs against their tests in the sandbox; one JSON result line per input line, in order')
-    .requiredOption('--input <file>', 'JSONL, each line { "language": "javascript" | "python", "code": "...", "tests": [...] }')
+    .option('--input <file>', 'JSONL, each line { "language": "javascript" | "python", "code": "...", "tests": [...] }')
+    .option('--isolation <level>', 'strict (refuse without the os layer) | standard (os layer where available) | process', 'standard')
+    .option('--check', 'print which walls the sandbox processes get here, start one per language, and exit (2 when strict cannot be met)')
     .option('--output <file>', 'where to write the results (default: standard output)')
     .option('--workers <n>', 'worker threads per language (default: one per core)')
     .option('--time-ms <ms>', 'time limit of one test execution')
     .option('--memory-mb <mb>', 'memory limit of one test execution')
     .option('--output-bytes <n>', 'standard output kept per test execution')
     .action(async (o: SandboxCliOptions) => {
+      if (o.check) return check(o.isolation ?? 'standard');
+      if (o.input === undefined) throw new UserError('--input <file> is required (or --check)');
       if (!existsSync(o.input)) throw new UserError(`--input: file not found: ${o.input}`);
       const workers = positive('--workers', o.workers);
       const limits = Object.fromEntries(
@@ -50,7 +54,7 @@ export function register(program: Command): void {
       );
       // Loaded on use, like the other commands: `r1 --help` stays fast.
       const { SandboxPool } = await import('../../../sandbox/index.ts');
-      const pool = new SandboxPool({ workers, limits });
+      const pool = new SandboxPool({ workers, limits, isolation: o.isolation as never });
       const out: Writable = o.output ? createWriteStream(o.output) : process.stdout;
       // Lines run concurrently (a few per worker) and are written in input order.
       const window = 4 * pool.workers;
@@ -90,4 +94,28 @@ export function register(program: Command): void {
       process.stderr.write(`r1 sandbox: ${done} programs run${bad ? `, ${bad} malformed lines` : ''}\n`);
       if (bad) process.exitCode = 1;
     });
+}
+
+/** `r1 sandbox --check`: the layers, and one program per language through a real process. */
+async function check(isolation: string): Promise<void> {
+  const { SandboxPool, describeLayers } = await import('../../../sandbox/index.ts');
+  const pool = new SandboxPool({ workers: 1, isolation: isolation as never, notice: () => {} });
+  process.stdout.write(`isolation: ${isolation}\n${describeLayers(pool.layers).map((l) => `  ${l}`).join('\n')}\n`);
+  const programs = [
+    { language: 'javascript' as const, code: 'console.log(require("fs").readFileSync(0, "utf8").trim() * 2)' },
+    { language: 'python' as const, code: 'print(int(input()) * 2)' },
+  ];
+  let failed = 0;
+  try {
+    for (const p of programs) {
+      const t = performance.now();
+      const r = await pool.run({ ...p, tests: [{ input: '21\n', output: '42' }] });
+      const ok = r.passed === 1;
+      failed += Number(!ok);
+      process.stdout.write(`  ${p.language}: ${ok ? 'ok' : `FAILED (${JSON.stringify(r.results[0])})`} in ${Math.round(performance.now() - t)} ms (start-up included)\n`);
+    }
+  } finally {
+    await pool.destroy();
+  }
+  if (failed) process.exitCode = 1;
 }
