@@ -72,7 +72,7 @@ export class SandboxProcess {
       this.die(this.startError);
     });
     this.child.on('exit', (code, signal) => {
-      const why = this.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ');
+      const why = this.stderr.trim().split('\n').filter((l) => l && l.length < 300).slice(-2).join(' | ');
       if (!this.started) this.startError = `the ${language} sandbox process exited before it was ready (${signal ?? `exit ${code}`})${why ? ': ' + why : ''}`;
       failed(new Error(this.startError ?? 'exited'));
       this.die(`ended (${signal ?? `exit ${code}`})`);

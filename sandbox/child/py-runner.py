@@ -142,20 +142,77 @@ def _heap_classes():
     return out
 
 
-def setup():
-    """Drops every JavaScript proxy that a module holds (the `js` and `pyodide_js` modules among
-    them), takes the snapshot each test is rolled back to, then installs the guard. Called once,
-    after the worker has set up its streams."""
-    global _user_time
+HOST = ("js", "pyodide_js", "pyodide", "_pyodide", "_pyodide_core", "micropip")
+
+
+def _from_host(v, JsProxy):
+    """Whether v is a bridge to the JavaScript host: a JsProxy, a pyodide module, or a function, class
+    or object that one of them made. (A JsProxy answers attribute lookups from JavaScript, so it is
+    recognised by type before anything is asked of it.)"""
+    import types
+
+    if isinstance(v, JsProxy):
+        return True
+    if isinstance(v, types.ModuleType):
+        name = v.__name__
+    elif isinstance(v, (type, types.FunctionType, types.BuiltinFunctionType)):
+        name = getattr(v, "__module__", None) or ""
+    else:
+        name = type(v).__module__
+    return isinstance(name, str) and name.partition(".")[0] in HOST
+
+
+def _cut_host_bridges():
+    """Removes every way from a module to pyodide's JavaScript side, once, before the snapshot: the
+    pyodide modules leave sys.modules for good (`__main__` held the core module itself), every module
+    attribute that is one of them or made by one is replaced, and pyodide's import finder for
+    JavaScript modules is dropped. Returns the names it replaced."""
+    import gc
+    import types
     from pyodide.ffi import JsProxy
 
-    for name in [k for k in sys.modules if k.partition(".")[0] in ("js", "pyodide_js")]:
-        del sys.modules[name]
-    for m in list(sys.modules.values()):
-        d = getattr(m, "__dict__", None)
-        if isinstance(d, dict):
-            for k in [k for k, v in d.items() if isinstance(v, JsProxy)]:
+    cut = []
+    for name, m in list(sys.modules.items()):
+        if name.partition(".")[0] in HOST or not isinstance(m, types.ModuleType):
+            continue
+        d = m.__dict__
+        for k, v in list(d.items()):
+            if _from_host(v, JsProxy):
+                # json's encoder compares with pyodide's JavaScript null by identity: a fresh object never matches.
+                d[k] = object() if k == "_JSNULL" else None
+                cut.append(f"{name}.{k}")
+    sys.meta_path[:] = [f for f in sys.meta_path if not _from_host(f, JsProxy)]
+    sys.path_hooks[:] = [h for h in sys.path_hooks if not _from_host(h, JsProxy)]
+    sys.path_importer_cache.clear()
+    # Their classes stay reachable (object.__subclasses__(), and C code holds them), so their
+    # functions' globals must lead nowhere: the Python-level pyodide modules are emptied. (The
+    # sandbox calls into Python only through proxies of its own runner after this.)
+    # pyodide's C code re-imports its core module when it wants it, and uses its own functions
+    # directly: the core module keeps its types and tables but loses every function and converter
+    # (to_js, create_proxy, raw_call, ...) a program could call to make a JavaScript object.
+    for name in [k for k in sys.modules if k.partition(".")[0] in HOST]:
+        m = sys.modules.pop(name)
+        if not isinstance(m, types.ModuleType):
+            continue
+        d = m.__dict__
+        if name == "_pyodide_core":
+            for k in [k for k, v in d.items() if callable(v) and not isinstance(v, type)]:
                 del d[k]
+        else:
+            keep = {k: d[k] for k in ("__name__", "__doc__") if k in d}
+            d.clear()
+            d.update(keep)
+    del JsProxy
+    gc.collect()
+    return cut
+
+
+def setup():
+    """Cuts the bridges to the JavaScript host (_cut_host_bridges), takes the snapshot each test of a
+    program is rolled back to, then installs the guard. Called once, after the worker has set up its
+    streams; the sandbox process then snapshots the whole interpreter for the next programs."""
+    global _user_time
+    _cut_host_bridges()
     # Unwinding an exception through more frames than the worker's stack holds (256 MB, set by the
     # pool) is a fatal error for pyodide, so a runaway recursion under a raised limit would cost a
     # worker reload: clamp the limit where unwinding is still safe. (Defined in globals of its own.)

@@ -181,14 +181,14 @@ async function init(pyodideDir: string): Promise<Interpreter> {
   const get = (ns as unknown as { get(k: string): PyFn }).get.bind(ns);
   const runner = { compile: get('compile_program'), begin: get('begin'), end: get('end') };
   const fs = py.FS as unknown as Fs;
-  get('setup')();
   for (const name of ['js', 'pyodide_js']) py.unregisterJsModule(name);
+  // From here on, pyodide's Python side is cut off (py-runner.py): only proxies of the runner are called.
+  get('setup')();
   // Only memory file systems: no host folder can be mounted from inside.
   for (const [name, f] of Object.entries(fs.filesystems)) if (name !== 'MEMFS') f.mount = undefined;
   const files = walk(fs, '/', new Map());
   protect(fs, files);
   py.setInterruptBuffer(interrupt as unknown as Int32Array);
-  py.runPython('import gc; gc.collect()', { globals: ns as never } as never);
   return { py, runner, fs, files, restore: snapshot(fs), brk0: M._sbrk(0) };
 }
 
