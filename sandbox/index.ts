@@ -68,7 +68,7 @@ export class SandboxPool {
     this.layers = layersFor(opts.isolation ?? 'standard');
     this.recycle = { ...RECYCLE, ...opts.recycleAfter };
     const [, os] = describeLayers(this.layers);
-    if (!this.layers.os) (opts.notice ?? defaultNotice)(`r1 sandbox: ${os}; programs run behind the process layer only`);
+    if ((opts.isolation ?? 'standard') === 'standard' && !this.layers.os) (opts.notice ?? defaultNotice)(`r1 sandbox: ${os}; programs run behind the process layer only`);
   }
 
   /** Runs every test of the program; resolves with one result per test whatever the program does.
