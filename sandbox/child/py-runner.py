@@ -1,13 +1,13 @@
-# Runs untrusted programs inside pyodide and puts the interpreter back as it was after each one.
-# Loaded once per worker (py-worker.ts) into a namespace only JavaScript holds. Per test the worker
-# calls begin(), then the driver begin() returns, then end(). The driver is called from JavaScript,
-# so its frame is the bottom of the Python stack and it lives in globals of its own, made fresh for
-# each test: a program that walks frames or tracebacks finds its own code and the driver, never
-# this module or its snapshot. An audit hook, closed over its own state, refuses what a program
-# must not do (blocked imports, processes, sockets, trace hooks, gc introspection, new code
-# objects) and, between tests, any frame access at all, so a finaliser that runs during the
-# clean-up cannot climb into it. The wall is on the JavaScript side (py-worker.ts): no module,
-# global or proxy there leads to the host; this file keeps tests from seeing each other.
+# The Python side of the sandbox process (py.ts), loaded once into a namespace only JavaScript holds.
+# setup() cuts pyodide's bridges to JavaScript and installs the guard; py.ts then snapshots the whole
+# interpreter and copies it back after every program, so nothing here has to undo a program. Per
+# test py.ts calls begin(), then the driver begin() returns, then (between tests of one program)
+# end(), which gives the next test fresh module state. The driver is called from JavaScript, so its
+# frame is the bottom of the Python stack and it lives in globals of its own, made fresh for each
+# test: a program that walks frames or tracebacks finds its own code and the driver, never this
+# module. An audit hook, closed over its own state, refuses what a program must not do (blocked
+# imports, processes, sockets, trace hooks, gc introspection, new code objects) and, between tests,
+# any frame access at all, so a finaliser that runs during the clean-up cannot climb into it.
 import builtins
 import io
 import os
@@ -95,7 +95,7 @@ def setrecursionlimit(limit, /):
     return _set(min(limit, MAX_RECURSION) if isinstance(limit, int) else limit)
 '''
 
-_modules, _dicts, _lists, _classes = {}, {}, {}, []
+_modules, _dicts, _lists = {}, {}, {}
 _dict_views = []  # (live module dict, saved keys, saved values, saved dict): compared at C speed
 _recursion = sys.getrecursionlimit()
 _home = os.getcwd()
@@ -127,19 +127,6 @@ def _install_guard():
 
     sys.addaudithook(guard)
     return user
-
-
-def _heap_classes():
-    """Every class whose attributes a program could change (static and immutable types cannot be)."""
-    seen, out, stack = set(), [], [object]
-    while stack:
-        for c in type.__subclasses__(stack.pop()):
-            if id(c) not in seen:
-                seen.add(id(c))
-                stack.append(c)
-                if not c.__flags__ & (1 << 8):  # Py_TPFLAGS_IMMUTABLETYPE
-                    out.append(c)
-    return out
 
 
 HOST = ("js", "pyodide_js", "pyodide", "_pyodide", "_pyodide_core", "micropip")
@@ -226,7 +213,6 @@ def setup():
     _dicts.update({name: dict(m.__dict__) for name, m in _modules.items() if isinstance(getattr(m, "__dict__", None), dict)})
     _dict_views.extend((m.__dict__, tuple(_dicts[name]), tuple(_dicts[name].values()), _dicts[name]) for name, m in _modules.items() if name in _dicts)
     _lists.update({name: list(getattr(sys, name)) for name in ("path", "meta_path", "path_hooks", "argv")})
-    _classes.extend((c, c.__dict__, tuple(c.__dict__), tuple(c.__dict__.values())) for c in _heap_classes())
     _user_time = _install_guard()
 
 
@@ -253,11 +239,11 @@ def begin(stdin):
     return d["drive"], dict(_dicts["builtins"])
 
 
-def end(last):
-    """Puts everything a program may have changed back to its snapshot: module attributes, sys
-    lists, standard streams and descriptors, the directory, the recursion limit; after the last test
-    of a program also class attributes (slower: every heap class). False when something could not be
-    put back, and the worker should retire."""
+def end():
+    """Between two tests of one program: module attributes, sys lists, standard streams and
+    descriptors, the directory and the recursion limit back to the snapshot (class attributes the
+    program changed stay, for its own later tests; the next program starts from py.ts's memory
+    snapshot). False when something could not be put back, and the process should retire."""
     _user_time[0] = False
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.settrace(None)
@@ -278,9 +264,6 @@ def end(last):
                 changed = True
         for name, saved in _lists.items():
             getattr(sys, name)[:] = saved
-        if last:
-            restored, ok = _restore_classes()
-            changed = changed or restored
         if not changed:
             break
     sys.path_importer_cache.clear()
@@ -304,24 +287,3 @@ def end(last):
         except BaseException:  # noqa: BLE001 - a full output is reported by the worker
             pass
     return ok
-
-
-def _restore_classes():
-    """(whether any class was changed, whether all could be put back)."""
-    restored, ok = False, True
-    for c, d, keys, values in _classes:
-        if _unchanged(d, keys, values):
-            continue
-        restored = True
-        try:
-            for k in [k for k in d if k not in keys]:
-                type.__delattr__(c, k)
-            for k, v in zip(keys, values):
-                if d.get(k, _missing) is not v:
-                    type.__setattr__(c, k, v)
-        except (TypeError, AttributeError):
-            ok = False
-    return restored, ok
-
-
-_missing = object()

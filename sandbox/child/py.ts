@@ -246,7 +246,7 @@ function runTest(s: Interpreter, program: PyProxy, test: TestInput, last: boolea
       drive.destroy();
       builtins.destroy();
       // After the last test the snapshot puts everything back; between tests the runner tidies.
-      if (!last && s.runner.end(false) !== true) tainted ??= 'the interpreter could not be tidied after a test';
+      if (!last && s.runner.end() !== true) tainted ??= 'the interpreter could not be tidied after a test';
     }
   } catch (e) {
     // The runner itself failed (an interrupt landed outside the program): its state is unknown.
