@@ -6,7 +6,7 @@
 // an infinite loop costs its time limit and no more.
 import { availableParallelism } from 'node:os';
 import type { BenchOptions } from '../commands/bench.ts';
-import { SandboxPool, type Program } from '../../../sandbox/index.ts';
+import { SandboxPool, layersFor, type Program } from '../../../sandbox/index.ts';
 
 type Task = { make: (lang: 'javascript' | 'python', i: number) => string; cases: (i: number) => { input: string; output: string }[] };
 
@@ -76,34 +76,39 @@ async function runAll(pool: SandboxPool, programs: Program[], window: number) {
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]> {
   const workers = opts.workers !== undefined ? Number(opts.workers) : availableParallelism();
   const counts = { javascript: opts.quick ? 200 : 2000, python: opts.quick ? 30 : 300 };
-  const bars = { javascript: 1500, python: 150 };
+  const bars = { javascript: 1500, python: 300 };
   const timeMs = 500;
-  const pool = new SandboxPool({ workers, limits: { timeMs } });
   const lines: Record<string, unknown>[] = [];
-  try {
-    for (const language of ['javascript', 'python'] as const) {
-      // Start every worker (pyodide loads once per worker) before the clock.
-      const t = performance.now();
-      await Promise.all(benchPrograms(language, 2 * workers).map((p) => pool.run(p)));
-      const warmup = (performance.now() - t) / 1000;
-      const programs = benchPrograms(language, counts[language]);
-      const r = await runAll(pool, programs, 2 * workers);
-      lines.push({
-        bench: 'sandbox', language, workers, programs: programs.length, tests_per_program: 3,
-        executions: r.executions, passed: r.passed, seconds: Number(r.seconds.toFixed(3)),
-        executions_per_s: Math.round(r.executions / r.seconds), programs_per_s: Math.round(programs.length / r.seconds),
-        p50_ms: Number(quantile(r.latencies, 0.5).toFixed(2)), p99_ms: Number(quantile(r.latencies, 0.99).toFixed(2)),
-        bar_executions_per_s: bars[language], warmup_seconds: Number(warmup.toFixed(2)),
-      });
+  // Each configuration of walls in turn, so the cost of the os layer reads off two lines.
+  const configs = [{ isolation: 'process' as const }, ...(layersFor('standard').os ? [{ isolation: 'strict' as const }] : [])];
+  for (const { isolation } of configs) {
+    const pool = new SandboxPool({ workers, limits: { timeMs }, isolation, notice: () => {} });
+    const layers = pool.layers.os ? 'process+os' : 'process';
+    try {
+      for (const language of ['javascript', 'python'] as const) {
+        // Start every process (pyodide loads once per process) before the clock.
+        const t = performance.now();
+        await Promise.all(benchPrograms(language, 2 * workers).map((p) => pool.run(p)));
+        const warmup = (performance.now() - t) / 1000;
+        const programs = benchPrograms(language, counts[language]);
+        const r = await runAll(pool, programs, 2 * workers);
+        lines.push({
+          bench: 'sandbox', language, layers, workers, programs: programs.length, tests_per_program: 3,
+          executions: r.executions, passed: r.passed, seconds: Number(r.seconds.toFixed(3)),
+          executions_per_s: Math.round(r.executions / r.seconds), programs_per_s: Math.round(programs.length / r.seconds),
+          p50_ms: Number(quantile(r.latencies, 0.5).toFixed(2)), p99_ms: Number(quantile(r.latencies, 0.99).toFixed(2)),
+          bar_executions_per_s: bars[language], warmup_seconds: Number(warmup.toFixed(2)),
+        });
+      }
+      // An infinite loop should cost its time limit and no more.
+      for (const language of ['javascript', 'python'] as const) {
+        const t = performance.now();
+        const r = await pool.run({ language, code: language === 'javascript' ? 'while (true) {}' : 'while True: pass', tests: [{ input: '', output: '' }] });
+        lines.push({ bench: 'sandbox', language, layers, case: 'infinite loop', time_limit_ms: timeMs, status: r.results[0].status, ms: Math.round(performance.now() - t) });
+      }
+    } finally {
+      await pool.destroy();
     }
-    // An infinite loop should cost its time limit and no more.
-    for (const language of ['javascript', 'python'] as const) {
-      const t = performance.now();
-      const r = await pool.run({ language, code: language === 'javascript' ? 'while (true) {}' : 'while True: pass', tests: [{ input: '', output: '' }] });
-      lines.push({ bench: 'sandbox', language, case: 'infinite loop', time_limit_ms: timeMs, status: r.results[0].status, ms: Math.round(performance.now() - t) });
-    }
-  } finally {
-    await pool.destroy();
   }
   return lines;
 }
