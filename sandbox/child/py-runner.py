@@ -36,6 +36,7 @@ FRAME_EVENTS = frozenset(("sys._getframe", "sys._getframemodulename", "object.__
 
 DRIVER = '''
 import json as _json
+import sys as _sys
 import traceback as _traceback
 
 
@@ -49,6 +50,10 @@ def drive(program, fn, args_json, user_builtins):
     """Runs the program (and the called function). (status, detail, result JSON): status '' means it
     ran to the end and the caller compares output or result; else error / timeout / memory."""
     g = {"__name__": "__main__", "__builtins__": user_builtins, "__file__": "/main.py"}
+    # pyodide's C code imports its (emptied) core module again when a call from JavaScript needs it:
+    # out of sys.modules before the program starts.
+    for name in [n for n in _sys.modules if n.partition(".")[0] in HOST]:
+        del _sys.modules[name]
     try:
         exec(program, g)
         if fn is None:
@@ -231,7 +236,7 @@ def begin(stdin):
     program sees (a copy: it may replace them)."""
     sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
     _hidden.update({k: sys.modules.pop(k) for k in list(sys.modules) if k.partition(".")[0] in BLOCKED})
-    d = {"__name__": "r1_driver", "__builtins__": builtins, "BLOCKED": BLOCKED}
+    d = {"__name__": "r1_driver", "__builtins__": builtins, "BLOCKED": BLOCKED, "HOST": HOST}
     exec(_driver, d)
     sys.meta_path.insert(0, d["Blocker"])
     signal.signal(signal.SIGINT, signal.default_int_handler)
