@@ -79,6 +79,18 @@ for v in found:
     except Exception:
         pass
 `, ['fail', 'error']],
+  // CPython refills a builtin module made again from a copy of its first dict: that copy loses the
+  // core module's functions too, so a fresh core module has nothing that makes a JavaScript object.
+  ['makes pyodide\'s core module again with BuiltinImporter and looks for to_js', `
+import sys, importlib.machinery as mach, importlib._bootstrap as boot
+found = [n for n in sys.modules if 'pyodide' in n]
+for make in (lambda s: mach.BuiltinImporter.create_module(s), lambda s: boot._imp.create_builtin(s)):
+    try:
+        m = make(mach.BuiltinImporter.find_spec('_pyodide_core'))
+        found += [k for k, v in vars(m).items() if callable(v) and not isinstance(v, type)]
+    except Exception as e:
+        print(type(e).__name__)
+print('escaped' if found else 'clean')`, ['fail', 'error']],
   ['lists every object with gc', `import gc\nprint('escaped' if gc.get_objects() else '')`, ['error']],
   // Frames are the program's to walk (tracebacks, namedtuple and typing use them): the bottom one is
   // the driver's, and no frame leads to the runner's globals and its snapshot.

@@ -179,21 +179,29 @@ def _cut_host_bridges():
     # Their classes stay reachable (object.__subclasses__(), and C code holds them), so their
     # functions' globals must lead nowhere: the Python-level pyodide modules are emptied. (The
     # sandbox calls into Python only through proxies of its own runner after this.)
-    # pyodide's C code re-imports its core module when it wants it, and uses its own functions
-    # directly: the core module keeps its types and tables but loses every function and converter
-    # (to_js, create_proxy, raw_call, ...) a program could call to make a JavaScript object.
+    # pyodide's C code uses its own functions directly, so the core module keeps its types and tables
+    # but loses every function and converter (to_js, create_proxy, raw_call, ...) a program could
+    # call to make a JavaScript object. A builtin module made again (importlib's BuiltinImporter,
+    # `_imp.create_builtin`) is filled from a copy of its first dict that CPython keeps: every dict
+    # holding those functions loses them, the copy among them.
+    core_fns = []
     for name in [k for k in sys.modules if k.partition(".")[0] in HOST]:
         m = sys.modules.pop(name)
         if not isinstance(m, types.ModuleType):
             continue
         d = m.__dict__
         if name == "_pyodide_core":
-            for k in [k for k, v in d.items() if callable(v) and not isinstance(v, type)]:
-                del d[k]
+            core_fns = [v for v in d.values() if callable(v) and not isinstance(v, type)]
         else:
             keep = {k: d[k] for k in ("__name__", "__doc__") if k in d}
             d.clear()
             d.update(keep)
+    ids = {id(f) for f in core_fns}
+    for o in gc.get_objects():
+        if type(o) is dict and any(id(v) in ids for v in o.values()):
+            for k in [k for k, v in o.items() if id(v) in ids]:
+                del o[k]
+    del core_fns
     del JsProxy
     gc.collect()
     return cut
