@@ -19,8 +19,8 @@ type Running = {
   job: Job;
   tests: Test[];
   results: TestResult[];
-  /** Index of the test running, -1 before the first `start`. */
-  current: number;
+  /** When the running test (the first without a verdict) began: the previous test's message, or
+   * the moment the program reached the front. */
   since: number;
   /** The verdicts, or null when the process ended before the program started (run it elsewhere). */
   resolve: (r: TestResult[] | null) => void;
@@ -43,6 +43,8 @@ export class SandboxProcess {
   private stderr = '';
   private readonly startedAt = performance.now();
   private started = false;
+  /** It said `retire`, which it does after a program's last run and before the next program. */
+  private retiredBetween = false;
   private readonly maxLine: number;
 
   constructor(
@@ -112,7 +114,7 @@ export class SandboxProcess {
   run(job: Job, tests: Test[]): Promise<TestResult[] | null> {
     if (!this.free) throw new Error('internal: this sandbox process cannot take a program now');
     return new Promise((resolve) => {
-      this.jobs.push({ job, tests, results: [], current: -1, since: performance.now(), resolve });
+      this.jobs.push({ job, tests, results: [], since: performance.now(), resolve });
       this.hold(true);
       this.child.stdin!.write(JSON.stringify({ ...job, tests: tests.map(testInput) } satisfies Job) + '\n');
     });
@@ -173,16 +175,13 @@ export class SandboxProcess {
         return true;
       case 'retire':
         // Its state could not be proven clean: no further program runs in it.
+        this.retiredBetween = true;
         this.kill(`retired: ${m.why}`);
         return false;
-      case 'start':
-        if (!r || m.id !== r.job.id || m.i !== r.current + 1 || m.i >= r.tests.length) break;
-        r.current = m.i;
-        r.since = performance.now();
-        return true;
       case 'run':
-        if (!r || m.id !== r.job.id || m.i !== r.current || r.results.length !== m.i) break;
+        if (!r || m.id !== r.job.id || m.i !== r.results.length || m.i >= r.tests.length) break;
         r.results.push(judge(r.tests[m.i], m.run, this.limits.outputBytes));
+        r.since = performance.now();
         if (r.results.length === r.tests.length) {
           this.jobs.shift();
           if (this.jobs.length) this.jobs[0].since = performance.now();
@@ -208,10 +207,11 @@ export class SandboxProcess {
     const [r, ...waiting] = this.jobs.splice(0);
     for (const w of waiting) w.resolve(null);
     if (!r) return;
-    if (r.current < 0 && why !== null) return r.resolve(null);
+    // A process retires between programs: the one at the front had not begun.
+    if (r.results.length === 0 && this.retiredBetween) return r.resolve(null);
     const results = r.tests.map((_, i): TestResult => {
       if (i < r.results.length) return r.results[i];
-      if (i === Math.max(r.current, 0)) {
+      if (i === r.results.length) {
         if (why === null) return { status: 'timeout', detail: `ran past the wall-clock limit of ${this.limits.wallMs} ms; the sandbox process was killed and replaced` };
         return { status: /out of memory|heap limit/i.test(this.stderr) ? 'memory' : 'error', detail: `the sandbox process ${why}; it was replaced` };
       }

@@ -33,12 +33,11 @@ export const RUN_STATUSES = ['ok', 'output', 'error', 'timeout', 'memory'] as co
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export type Run = { status: RunStatus; out: string; result: string | null; detail: string };
 
-/** Process -> pool. `ready` once the runtime has loaded; `start` before test i of job id runs,
- * `run` when it ended; `retire` when the process should not take another program (its state could
- * not be proven clean). */
+/** Process -> pool. `ready` once the runtime has loaded; `run` when test i of job id ended (the next
+ * test starts at once, so the pool times each test from the previous one's message); `retire` when
+ * the process should not take another program (its state could not be proven clean). */
 export type Message =
   | { t: 'ready' }
-  | { t: 'start'; id: number; i: number }
   | { t: 'run'; id: number; i: number; run: Run }
   | { t: 'retire'; why: string };
 
@@ -62,8 +61,6 @@ export function parseMessage(line: string, outputBytes: number): Message | strin
       return { t: 'ready' };
     case 'retire':
       return { t: 'retire', why: String(o.why).slice(0, DETAIL_CHARS) };
-    case 'start':
-      return isInt(o.id) && isInt(o.i) ? { t: 'start', id: o.id, i: o.i } : 'a start message without id and test index';
     case 'run': {
       if (!isInt(o.id) || !isInt(o.i)) return 'a run message without id and test index';
       const r = o.run as Record<string, unknown> | null;

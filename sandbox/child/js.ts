@@ -152,15 +152,13 @@ export async function prepare(runtimeDir: string): Promise<void> {
 /** Every test has its own context: nothing of a program is reachable from the next (see the header). */
 export const taint = (): string | null => null;
 
-/** Runs every test of the program, each in a fresh context, reporting each run through `started`
- * and `ran`. A disposed isolate (timeout, memory) is replaced, and the program compiled again,
+/** Runs every test of the program, each in a fresh context, reporting each run through `ran`. A disposed isolate (timeout, memory) is replaced, and the program compiled again,
  * before the next test. */
-export async function runProgram(job: Job, started: (i: number) => void, ran: (i: number, run: Run) => void): Promise<void> {
+export async function runProgram(job: Job, ran: (i: number, run: Run) => void): Promise<void> {
   let compiled: ivm.Script | string | null = null;
   let c: Compiled | null = null;
   try {
     for (let i = 0; i < job.tests.length; i++) {
-      started(i);
       if (c === null || c.isolate.isDisposed) {
         c = isolateFor(job.limits.memoryMb);
         try {

@@ -200,7 +200,7 @@ export async function prepare(pyodideDir: string): Promise<void> {
 /** Why the process must not run another program, or null. */
 export const taint = () => tainted;
 
-export async function runProgram(job: Job, started: (i: number) => void, ran: (i: number, run: Run) => void): Promise<void> {
+export async function runProgram(job: Job, ran: (i: number, run: Run) => void): Promise<void> {
   const s = state!;
   const { timeMs, memoryMb, outputBytes } = job.limits;
   const compiled = s.runner.compile(job.code) as PyProxy;
@@ -208,7 +208,6 @@ export async function runProgram(job: Job, started: (i: number) => void, ran: (i
   compiled.destroy();
   try {
     for (let i = 0; i < job.tests.length; i++) {
-      started(i);
       if (syntaxError !== undefined) {
         ran(i, fault('error', errorDetail(syntaxError)));
         continue;

@@ -1,11 +1,11 @@
 // The job loop of a sandbox process: jobs in on standard input (one JSON line each, from the pool,
-// which is trusted), messages out on file descriptor 3, synchronously, so the pool sees `start` the
-// moment a test begins even while Python runs without returning to the event loop.
+// which is trusted), messages out on file descriptor 3, synchronously, so the pool sees each run the
+// moment it ends even while Python runs without returning to the event loop.
 import { writeSync } from 'node:fs';
 import type { Job, Message, Run } from '../protocol.ts';
 
 export type LanguageRunner = {
-  runProgram(job: Job, started: (i: number) => void, ran: (i: number, run: Run) => void): Promise<void>;
+  runProgram(job: Job, ran: (i: number, run: Run) => void): Promise<void>;
   /** Why the process must not take another program, or null. */
   taint(): string | null;
 };
@@ -31,7 +31,7 @@ export function serve(runner: LanguageRunner): void {
     busy = true;
     for (let job = queue.shift(); job; job = queue.shift()) {
       const id = job.id;
-      await runner.runProgram(job, (i) => send({ t: 'start', id, i }), (i, run) => send({ t: 'run', id, i, run }));
+      await runner.runProgram(job, (i, run) => send({ t: 'run', id, i, run }));
       const why = runner.taint();
       if (why !== null) {
         send({ t: 'retire', why });
