@@ -1,13 +1,28 @@
-// Checkpoints on disk in Hugging Face's Llama layout: model.safetensors (HF tensor names, [out, in]
-// projections) and config.json, so a trained model opens in other tools. A checkpoint directory is
+// Checkpoints on disk in Hugging Face layout: config.json, model.safetensors (or shards named in
+// model.safetensors.index.json) with the family's tensor names and [out, in] projections, and
+// generation_config.json, so a model trained here opens in other tools and theirs open here.
+// Loading checks every tensor against config.json: a missing, extra or misshapen one is an error
+// naming the file and the tensor, never a silently different model. A checkpoint directory is
 // staged beside its final name and renamed into place: a crash leaves the old one or the new one.
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { type NamedArray, readSafetensors, writeSafetensors } from '../engine/safetensors.ts';
-import { type ModelConfig, headDim, validateConfig } from './config.ts';
-import { type Params, Transformer, parameterShapes, uniqueName } from './transformer.ts';
+import { type Dtype, type NamedArray, type TensorEntry, readSafetensors, readSafetensorsHeader, writeSafetensors } from '../engine/safetensors.ts';
+import { type ModelConfig, biases, family, hasQkNorm, headDim } from './config.ts';
+import { hfConfig, originConfig, parseHfConfig } from './hf-config.ts';
+import { resolveModelDir } from './hub.ts';
+import { type Origin, type Params, Transformer, parameterShapes, uniqueName } from './transformer.ts';
+
+const SINGLE = 'model.safetensors';
+const INDEX = 'model.safetensors.index.json';
+/** save_pretrained's default max_shard_size ("5GB"). */
+export const MAX_SHARD_BYTES = 5e9;
+/** The tokenizer's files in a model directory (generation_config.json is written with the weights). */
+const COMPANIONS = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja',
+  'chat_template.json', 'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json'];
+
+type Special = { bos?: number; eos?: number; pad?: number };
 
 /** Writes a directory atomically: `fill` writes into a staging directory, which then replaces `dir`. */
 export function writeDirAtomic(dir: string, fill: (staging: string) => void): void {
@@ -27,93 +42,195 @@ export function writeDirAtomic(dir: string, fill: (staging: string) => void): vo
   rmSync(old, { recursive: true, force: true });
 }
 
+/** One internal parameter and the Hugging Face tensors it is made of: their rows stacked (q, k, v;
+ * gate, up), then transposed to [in, out] where `transpose` (projections; not the embedding). */
+type Mapping = { param: string; parts: { name: string; shape: number[] }[]; transpose: boolean };
+
+function mappings(c: ModelConfig): Mapping[] {
+  const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size, V = c.vocab_size;
+  const b = biases(c);
+  const one = (param: string, name: string, shape: number[], transpose = false): Mapping => ({ param, parts: [{ name, shape }], transpose });
+  const out: Mapping[] = [one('embed', 'model.embed_tokens.weight', [V, C]), one('norm', 'model.norm.weight', [C])];
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const l = `layers.${i}.`, a = `model.layers.${i}.self_attn.`, m = `model.layers.${i}.mlp.`;
+    const qkv = (suffix: string, shape: (rows: number) => number[]) =>
+      [['q', H], ['k', Hkv], ['v', Hkv]].map(([p, n]) => ({ name: `${a}${p}_proj.${suffix}`, shape: shape((n as number) * D) }));
+    const gateUp = (suffix: string, shape: number[]) => ['gate', 'up'].map((p) => ({ name: `${m}${p}_proj.${suffix}`, shape }));
+    out.push(one(l + 'attn_norm', `model.layers.${i}.input_layernorm.weight`, [C]));
+    out.push({ param: l + 'wqkv', parts: qkv('weight', (rows) => [rows, C]), transpose: true });
+    if (b.qkv) out.push({ param: l + 'bqkv', parts: qkv('bias', (rows) => [rows]), transpose: false });
+    if (hasQkNorm(c)) out.push(one(l + 'q_norm', `${a}q_norm.weight`, [D]), one(l + 'k_norm', `${a}k_norm.weight`, [D]));
+    out.push(one(l + 'wo', `${a}o_proj.weight`, [C, H * D], true));
+    if (b.o) out.push(one(l + 'bo', `${a}o_proj.bias`, [C]));
+    out.push(one(l + 'mlp_norm', `model.layers.${i}.post_attention_layernorm.weight`, [C]));
+    out.push({ param: l + 'w_gate_up', parts: gateUp('weight', [F, C]), transpose: true });
+    if (b.mlp) out.push({ param: l + 'b_gate_up', parts: gateUp('bias', [F]), transpose: false });
+    out.push(one(l + 'w_down', `${m}down_proj.weight`, [C, F], true));
+    if (b.mlp) out.push(one(l + 'b_down', `${m}down_proj.bias`, [C]));
+  }
+  if (!c.tie_word_embeddings) out.push(one('lm_head', 'lm_head.weight', [V, C], true));
+  return out;
+}
+
 function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(data.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
   return out;
 }
 
-/** Columns [from, from + n) of a row-major [rows, cols] matrix, transposed to [n, rows]. */
-function columnsT(data: Float32Array, rows: number, cols: number, from: number, n: number): Float32Array {
-  const out = new Float32Array(n * rows);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < n; c++) out[c * rows + r] = data[r * cols + from + c];
-  return out;
-}
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** Our parameters -> Hugging Face Llama tensors. */
+/** Our parameters -> the family's Hugging Face tensors, in model order. */
 export function toHuggingFace(c: ModelConfig, values: Record<string, Float32Array>): Record<string, NamedArray> {
-  const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size;
-  const out: Record<string, NamedArray> = {
-    'model.embed_tokens.weight': { shape: [c.vocab_size, C], data: values.embed },
-    'model.norm.weight': { shape: [C], data: values.norm },
-  };
-  if (!c.tie_word_embeddings) out['lm_head.weight'] = { shape: [c.vocab_size, C], data: transpose(values.lm_head, C, c.vocab_size) };
-  const qkvCols = (H + 2 * Hkv) * D;
-  for (let i = 0; i < c.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`, qkv = values[`layers.${i}.wqkv`], gu = values[`layers.${i}.w_gate_up`];
-    out[`${p}.input_layernorm.weight`] = { shape: [C], data: values[`layers.${i}.attn_norm`] };
-    out[`${p}.post_attention_layernorm.weight`] = { shape: [C], data: values[`layers.${i}.mlp_norm`] };
-    out[`${p}.self_attn.q_proj.weight`] = { shape: [H * D, C], data: columnsT(qkv, C, qkvCols, 0, H * D) };
-    out[`${p}.self_attn.k_proj.weight`] = { shape: [Hkv * D, C], data: columnsT(qkv, C, qkvCols, H * D, Hkv * D) };
-    out[`${p}.self_attn.v_proj.weight`] = { shape: [Hkv * D, C], data: columnsT(qkv, C, qkvCols, (H + Hkv) * D, Hkv * D) };
-    out[`${p}.self_attn.o_proj.weight`] = { shape: [C, H * D], data: transpose(values[`layers.${i}.wo`], H * D, C) };
-    out[`${p}.mlp.gate_proj.weight`] = { shape: [F, C], data: columnsT(gu, C, 2 * F, 0, F) };
-    out[`${p}.mlp.up_proj.weight`] = { shape: [F, C], data: columnsT(gu, C, 2 * F, F, F) };
-    out[`${p}.mlp.down_proj.weight`] = { shape: [C, F], data: transpose(values[`layers.${i}.w_down`], F, C) };
+  const out: Record<string, NamedArray> = {};
+  for (const { param, parts, transpose: t } of mappings(c)) {
+    const rows = parts.reduce((n, p) => n + p.shape[0], 0);
+    const hf = t ? transpose(values[param], size(parts[0].shape.slice(1)), rows) : values[param];
+    let offset = 0;
+    for (const { name, shape } of parts) {
+      out[name] = { shape, data: hf.slice(offset, offset + size(shape)) };
+      offset += size(shape);
+    }
   }
   return out;
 }
 
-/** Hugging Face Llama tensors -> our parameters; names the missing or misshapen tensor. */
-export function fromHuggingFace(c: ModelConfig, hf: Record<string, NamedArray>, file: string): Record<string, Float32Array> {
-  const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size;
-  const get = (name: string, shape: number[]): Float32Array => {
-    const t = hf[name];
-    if (!t) throw new UserError(`checkpoint ${file} has no tensor ${name}`);
-    if (t.shape.join() !== shape.join()) throw new UserError(`checkpoint ${file}: ${name} has shape [${t.shape}], config.json implies [${shape}]`);
-    return t.data;
-  };
-  const values: Record<string, Float32Array> = {
-    embed: get('model.embed_tokens.weight', [c.vocab_size, C]),
-    norm: get('model.norm.weight', [C]),
-  };
-  if (!c.tie_word_embeddings) values.lm_head = transpose(get('lm_head.weight', [c.vocab_size, C]), c.vocab_size, C);
-  for (let i = 0; i < c.num_hidden_layers; i++) {
-    const p = `model.layers.${i}`;
-    values[`layers.${i}.attn_norm`] = get(`${p}.input_layernorm.weight`, [C]);
-    values[`layers.${i}.mlp_norm`] = get(`${p}.post_attention_layernorm.weight`, [C]);
-    const q = get(`${p}.self_attn.q_proj.weight`, [H * D, C]);
-    const k = get(`${p}.self_attn.k_proj.weight`, [Hkv * D, C]);
-    const v = get(`${p}.self_attn.v_proj.weight`, [Hkv * D, C]);
-    const qkvT = new Float32Array((H + 2 * Hkv) * D * C);
-    qkvT.set(q, 0);
-    qkvT.set(k, q.length);
-    qkvT.set(v, q.length + k.length);
-    values[`layers.${i}.wqkv`] = transpose(qkvT, (H + 2 * Hkv) * D, C);
-    values[`layers.${i}.wo`] = transpose(get(`${p}.self_attn.o_proj.weight`, [C, H * D]), C, H * D);
-    const gu = new Float32Array(2 * F * C);
-    gu.set(get(`${p}.mlp.gate_proj.weight`, [F, C]), 0);
-    gu.set(get(`${p}.mlp.up_proj.weight`, [F, C]), F * C);
-    values[`layers.${i}.w_gate_up`] = transpose(gu, 2 * F, C);
-    values[`layers.${i}.w_down`] = transpose(get(`${p}.mlp.down_proj.weight`, [C, F]), C, F);
+/** Checks the tensors a checkpoint holds (names and shapes) against what config.json implies.
+ * `fileOf` names the file holding each tensor, for the error. */
+export function checkTensors(c: ModelConfig, shapes: Record<string, number[]>, fileOf: (name: string) => string, configFile: string): void {
+  const expected = new Map(mappings(c).flatMap((m) => m.parts.map((p) => [p.name, p.shape] as const)));
+  const what = `a ${family(c)} model as ${configFile} describes it`;
+  for (const [name, shape] of expected) {
+    const got = shapes[name];
+    if (!got) throw new UserError(`checkpoint ${dirname(configFile)} has no tensor ${name}, which ${what} needs`);
+    if (got.join() !== shape.join()) throw new UserError(`${fileOf(name)}: tensor ${name} has shape [${got}]; ${configFile} implies [${shape}]`);
+  }
+  for (const name of Object.keys(shapes)) {
+    if (!expected.has(name)) {
+      const hint = name === 'lm_head.weight' ? ' (tie_word_embeddings is true: the head is the embedding)'
+        : /\.bias$/.test(name) ? ' (check attention_bias / mlp_bias)' : '';
+      throw new UserError(`${fileOf(name)}: tensor ${name} is not part of ${what}${hint}`);
+    }
+  }
+}
+
+/** Hugging Face tensors (checked by checkTensors) -> our parameters. */
+export function fromHuggingFace(c: ModelConfig, hf: Record<string, NamedArray>): Record<string, Float32Array> {
+  const values: Record<string, Float32Array> = {};
+  for (const { param, parts, transpose: t } of mappings(c)) {
+    const rows = parts.reduce((n, p) => n + p.shape[0], 0);
+    const stacked = parts.length === 1 ? hf[parts[0].name].data : new Float32Array(parts.reduce((n, p) => n + size(p.shape), 0));
+    if (parts.length > 1) {
+      let offset = 0;
+      for (const p of parts) {
+        stacked.set(hf[p.name].data, offset);
+        offset += size(p.shape);
+      }
+    }
+    values[param] = t ? transpose(stacked, rows, size(parts[0].shape.slice(1))) : stacked;
   }
   return values;
 }
 
-export function hfConfig(c: ModelConfig, special: { bos?: number; eos?: number; pad?: number } = {}): Record<string, unknown> {
-  return {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    hidden_act: 'silu',
-    torch_dtype: 'float32',
-    attention_bias: false,
-    mlp_bias: false,
-    head_dim: headDim(c),
-    bos_token_id: special.bos,
-    eos_token_id: special.eos,
-    pad_token_id: special.pad,
-    ...c,
+/** The weight files of a model directory: one file, or the shards its index names (name -> file). */
+function weightFiles(dir: string): { files: string[]; index: Record<string, string> | null } {
+  const single = existsSync(join(dir, SINGLE)), indexed = existsSync(join(dir, INDEX));
+  if (single && indexed) throw new UserError(`${dir} holds both ${SINGLE} and ${INDEX}: remove the stale one`);
+  if (single) return { files: [SINGLE], index: null };
+  if (!indexed) throw new UserError(`${dir} is not a checkpoint: it has neither ${SINGLE} nor ${INDEX}`);
+  const file = join(dir, INDEX);
+  let map: unknown;
+  try {
+    map = JSON.parse(readFileSync(file, 'utf8')).weight_map;
+  } catch (e) {
+    throw new UserError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (typeof map !== 'object' || map === null || Object.values(map).some((f) => typeof f !== 'string' || f !== basename(f) || !f.endsWith('.safetensors'))) {
+    throw new UserError(`${file}: weight_map must map tensor names to .safetensors files of the same folder`);
+  }
+  const index = map as Record<string, string>;
+  const files = [...new Set(Object.values(index))].sort();
+  for (const f of files) {
+    if (!existsSync(join(dir, f))) throw new UserError(`${file} names shard ${f}, which is missing from ${dir}`);
+  }
+  return { files, index };
+}
+
+/** Checks that each shard holds exactly the tensors the index assigns to it. */
+function checkShard(dir: string, index: Record<string, string> | null, file: string, names: string[]): void {
+  if (!index) return;
+  for (const name of names) {
+    if (index[name] !== file) throw new UserError(`${join(dir, file)}: tensor ${name} is not listed for this file in ${join(dir, INDEX)}`);
+  }
+  const held = new Set(names);
+  for (const [name, f] of Object.entries(index)) {
+    if (f === file && !held.has(name)) throw new UserError(`${join(dir, INDEX)} lists tensor ${name} in ${f}, which does not hold it`);
+  }
+}
+
+/** True when `dir` holds weights (one file or an index). */
+export function checkpointExists(dir: string): boolean {
+  return existsSync(join(dir, SINGLE)) || existsSync(join(dir, INDEX));
+}
+
+function readJson(file: string): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new UserError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new UserError(`${file}: expected a JSON object`);
+  return raw as Record<string, unknown>;
+}
+
+/** config.json of a model directory, parsed (ModelConfig) and as written (raw). */
+export function readModelConfig(dir: string): { config: ModelConfig; raw: Record<string, unknown> } {
+  const file = join(dir, 'config.json');
+  const raw = readJson(file);
+  return { config: parseHfConfig(raw, file), raw };
+}
+
+/** What a checkpoint holds, from its headers alone: tensor entries by name, and the file of each. */
+export function checkpointHeaders(dir: string): { entries: Record<string, TensorEntry>; fileOf: Record<string, string> } {
+  const { files, index } = weightFiles(dir);
+  const entries: Record<string, TensorEntry> = {}, fileOf: Record<string, string> = {};
+  for (const f of files) {
+    const header = readSafetensorsHeader(join(dir, f));
+    checkShard(dir, index, f, Object.keys(header));
+    for (const [name, e] of Object.entries(header)) {
+      entries[name] = e;
+      fileOf[name] = join(dir, f);
+    }
+  }
+  return { entries, fileOf };
+}
+
+/** Loads a model directory or an `hf:` name: config.json, then every weight file, checked. */
+export function loadModel(spec: string): Transformer {
+  const dir = resolveModelDir(spec);
+  const { config, raw } = readModelConfig(dir);
+  const { files, index } = weightFiles(dir);
+  const tensors: Record<string, NamedArray> = {}, fileOf: Record<string, string> = {};
+  for (const f of files) {
+    const part = readSafetensors(join(dir, f)).tensors;
+    checkShard(dir, index, f, Object.keys(part));
+    for (const [name, t] of Object.entries(part)) {
+      tensors[name] = t;
+      fileOf[name] = join(dir, f);
+    }
+  }
+  checkTensors(config, Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.shape])), (n) => fileOf[n], join(dir, 'config.json'));
+  const values = fromHuggingFace(config, tensors);
+  const params: Params = {};
+  for (const [name, shape] of Object.entries(parameterShapes(config))) params[name] = tf.variable(tf.tensor(values[name], shape), true, uniqueName(name));
+  const generation = join(dir, 'generation_config.json');
+  const origin: Origin = {
+    config: raw,
+    generationConfig: existsSync(generation) ? readJson(generation) : null,
+    dtype: tensors['model.embed_tokens.weight'].dtype ?? 'F32',
   };
+  return new Transformer(config, params, origin);
 }
 
 export function modelValues(model: Transformer): Record<string, Float32Array> {
@@ -122,45 +239,63 @@ export function modelValues(model: Transformer): Record<string, Float32Array> {
   return values;
 }
 
-/** Writes model.safetensors and config.json into `dir` (not atomic on its own: call inside
- * writeDirAtomic, or use saveModel). */
-export function writeModelFiles(dir: string, model: Transformer, special: { bos?: number; eos?: number; pad?: number } = {}): void {
-  writeSafetensors(join(dir, 'model.safetensors'), toHuggingFace(model.config, modelValues(model)), { format: 'pt' });
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(hfConfig(model.config, special), null, 2) + '\n');
-}
-
-export function saveModel(dir: string, model: Transformer, special: { bos?: number; eos?: number; pad?: number } = {}): void {
-  writeDirAtomic(dir, (staging) => writeModelFiles(staging, model, special));
-}
-
-export function readModelConfig(dir: string): ModelConfig {
-  const file = join(dir, 'config.json');
-  let raw: Record<string, any>;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new UserError(`cannot read model config ${file}: ${(e as Error).message}`);
+/** Tensors into one file, or into shards of at most `maxBytes` each (a larger tensor gets one of its
+ * own) named model-0000i-of-0000n.safetensors with the index, as save_pretrained splits them. */
+function writeWeights(dir: string, tensors: Record<string, NamedArray>, dtype: Dtype, maxBytes: number): void {
+  const width = dtype === 'F32' ? 4 : 2;
+  const shards: string[][] = [[]];
+  let bytes = 0, total = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    const n = t.data.length * width;
+    if (bytes > 0 && bytes + n > maxBytes) {
+      shards.push([]);
+      bytes = 0;
+    }
+    shards[shards.length - 1].push(name);
+    bytes += n;
+    total += n;
   }
-  const c: ModelConfig = {
-    vocab_size: raw.vocab_size,
-    hidden_size: raw.hidden_size,
-    num_hidden_layers: raw.num_hidden_layers,
-    num_attention_heads: raw.num_attention_heads,
-    num_key_value_heads: raw.num_key_value_heads ?? raw.num_attention_heads,
-    intermediate_size: raw.intermediate_size,
-    max_position_embeddings: raw.max_position_embeddings,
-    rope_theta: raw.rope_theta ?? 10000,
-    rms_norm_eps: raw.rms_norm_eps ?? 1e-6,
-    tie_word_embeddings: raw.tie_word_embeddings ?? false,
-  };
-  return validateConfig(c, file);
+  const meta = { format: 'pt' };
+  if (shards.length === 1) return writeSafetensors(join(dir, SINGLE), tensors, meta, dtype);
+  const pad = (i: number) => String(i).padStart(5, '0');
+  const weightMap: Record<string, string> = {};
+  shards.forEach((names, i) => {
+    const file = `model-${pad(i + 1)}-of-${pad(shards.length)}.safetensors`;
+    writeSafetensors(join(dir, file), Object.fromEntries(names.map((n) => [n, tensors[n]])), meta, dtype);
+    for (const n of names) weightMap[n] = file;
+  });
+  const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  writeFileSync(join(dir, INDEX), JSON.stringify({ metadata: { total_size: total }, weight_map: sorted }, null, 2) + '\n');
 }
 
-export function loadModel(dir: string): Transformer {
-  const config = readModelConfig(dir);
-  const file = join(dir, 'model.safetensors');
-  const values = fromHuggingFace(config, readSafetensors(file).tensors, file);
-  const params: Params = {};
-  for (const [name, shape] of Object.entries(parameterShapes(config))) params[name] = tf.variable(tf.tensor(values[name], shape), true, uniqueName(name));
-  return new Transformer(config, params);
+export type SaveOptions = {
+  /** Storage dtype; default: the dtype the model was loaded in (F32 for a model made here). */
+  dtype?: Dtype;
+  /** Largest shard in bytes (default MAX_SHARD_BYTES). */
+  maxShardBytes?: number;
+};
+
+/** Writes the weights, config.json and generation_config.json into `dir` (not atomic on its own: call
+ * inside writeDirAtomic, or use saveModel). A loaded model keeps its family, config fields and dtype;
+ * `special` (the tokenizer's ids) fills in the ids a loaded config.json lacks. */
+export function writeModelFiles(dir: string, model: Transformer, special: Special = {}, opts: SaveOptions = {}): void {
+  const origin = model.origin, dtype = opts.dtype ?? origin?.dtype ?? 'F32';
+  writeWeights(dir, toHuggingFace(model.config, modelValues(model)), dtype, opts.maxShardBytes ?? MAX_SHARD_BYTES);
+  const config = origin ? originConfig(origin.config, dtype, special) : hfConfig(model.config, dtype, special);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  const ids = { bos_token_id: special.bos, eos_token_id: special.eos, pad_token_id: special.pad };
+  const generation = origin?.generationConfig ?? { _from_model_config: true, ...Object.fromEntries(Object.entries(ids).filter(([, v]) => v !== undefined && v >= 0)) };
+  writeFileSync(join(dir, 'generation_config.json'), JSON.stringify(generation, null, 2) + '\n');
+}
+
+export function saveModel(dir: string, model: Transformer, special: Special = {}, opts: SaveOptions = {}): void {
+  writeDirAtomic(dir, (staging) => writeModelFiles(staging, model, special, opts));
+}
+
+/** Copies the tokenizer files of one model directory into another; returns their names. */
+export function copyCompanions(from: string, to: string): string[] {
+  const present = new Set(readdirSync(from));
+  const copied = COMPANIONS.filter((f) => present.has(f));
+  for (const f of copied) copyFileSync(join(from, f), join(to, f));
+  return copied;
 }

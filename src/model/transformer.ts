@@ -1,46 +1,66 @@
-// A LLaMA-style decoder, as in DeepSeek LLM: pre-norm RMSNorm, SwiGLU feed-forward, rotary position
-// embeddings (rotate-half, as Hugging Face's Llama), grouped-query attention, optional tied embeddings.
+// A LLaMA-style decoder, as in DeepSeek LLM and the llama / qwen2 / qwen3 families of Hugging Face:
+// pre-norm RMSNorm, attention (attention.ts: grouped-query, rotary, qwen2's biases, qwen3's q/k norm),
+// a SwiGLU feed-forward, optional tied embeddings.
 //
 // Weights live in the layout that is fast here, not the one on disk: projections are [in, out]
 // (a plain matMul; transposed matMuls are slow on WebAssembly), q/k/v are one fused matrix and
 // gate/up another, so a layer is four matMuls. checkpoint.ts converts to Hugging Face names.
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, cachedAttention, rmsNorm, rope, swiglu, type KVCache } from '../engine/kernels/index.ts';
+import { type KVCache, rmsNorm, swiglu } from '../engine/kernels/index.ts';
 import { Rng } from '../engine/rng.ts';
-import { type ModelConfig, headDim, validateConfig } from './config.ts';
+import type { Dtype } from '../engine/safetensors.ts';
+import { selfAttention } from './attention.ts';
+import { type ModelConfig, biases, hasQkNorm, headDim, validateConfig } from './config.ts';
+import { linear } from './linear.ts';
+import { RopeTables } from './rope.ts';
 
 export type Params = Record<string, tf.Variable>;
 
-/** Internal parameter names and shapes. */
+/** Internal parameter names and shapes, in a fixed order (the workers' flat weights follow it). */
 export function parameterShapes(c: ModelConfig): Record<string, number[]> {
-  const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size;
+  const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size, b = biases(c);
   const shapes: Record<string, number[]> = { embed: [c.vocab_size, C], norm: [C] };
   for (let i = 0; i < c.num_hidden_layers; i++) {
-    shapes[`layers.${i}.attn_norm`] = [C];
-    shapes[`layers.${i}.wqkv`] = [C, (H + 2 * Hkv) * D];
-    shapes[`layers.${i}.wo`] = [H * D, C];
-    shapes[`layers.${i}.mlp_norm`] = [C];
-    shapes[`layers.${i}.w_gate_up`] = [C, 2 * F];
-    shapes[`layers.${i}.w_down`] = [F, C];
+    const l = `layers.${i}.`;
+    shapes[l + 'attn_norm'] = [C];
+    shapes[l + 'wqkv'] = [C, (H + 2 * Hkv) * D];
+    if (b.qkv) shapes[l + 'bqkv'] = [(H + 2 * Hkv) * D];
+    if (hasQkNorm(c)) {
+      shapes[l + 'q_norm'] = [D];
+      shapes[l + 'k_norm'] = [D];
+    }
+    shapes[l + 'wo'] = [H * D, C];
+    if (b.o) shapes[l + 'bo'] = [C];
+    shapes[l + 'mlp_norm'] = [C];
+    shapes[l + 'w_gate_up'] = [C, 2 * F];
+    if (b.mlp) shapes[l + 'b_gate_up'] = [2 * F];
+    shapes[l + 'w_down'] = [F, C];
+    if (b.mlp) shapes[l + 'b_down'] = [C];
   }
   if (!c.tie_word_embeddings) shapes.lm_head = [C, c.vocab_size];
   return shapes;
 }
 
+/** Where a model's weights came from, so saving writes the same files back: the checkpoint's
+ * config.json and generation_config.json as read, and the dtype its tensors were stored in. */
+export type Origin = { config: Record<string, unknown>; generationConfig: Record<string, unknown> | null; dtype: Dtype };
+
 export class Transformer {
   readonly config: ModelConfig;
   readonly params: Params;
-  private readonly cos: tf.Tensor2D;
-  private readonly sin: tf.Tensor2D;
+  /** Set when loaded from a checkpoint (checkpoint.ts). */
+  readonly origin: Origin | null;
+  private readonly rope: RopeTables;
 
-  constructor(config: ModelConfig, params: Params) {
+  constructor(config: ModelConfig, params: Params, origin: Origin | null = null) {
     this.config = validateConfig(config);
     this.params = params;
-    [this.cos, this.sin] = ropeTables(config);
+    this.origin = origin;
+    this.rope = new RopeTables(config);
   }
 
   /** Fresh weights: normal(0, 0.02), residual output projections scaled by 1/sqrt(2 * layers) (GPT-2),
-   * norms at 1. Drawn from a seeded JS RNG so every backend starts from the same numbers. */
+   * norms at 1, biases at 0. Drawn from a seeded JS RNG so every backend starts from the same numbers. */
   static init(config: ModelConfig, seed = 0): Transformer {
     validateConfig(config);
     const rng = new Rng(seed);
@@ -49,7 +69,7 @@ export class Transformer {
       const size = shape.reduce((a, b) => a * b, 1);
       const data = new Float32Array(size);
       if (name.endsWith('norm')) data.fill(1);
-      else {
+      else if (!isBias(name)) {
         const std = /wo|w_down/.test(name) ? 0.02 / Math.sqrt(2 * config.num_hidden_layers) : 0.02;
         for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
       }
@@ -62,31 +82,18 @@ export class Transformer {
    * continue the cached positions and the cache grows by T. */
   hidden(ids: tf.Tensor2D, cache?: KVCache): tf.Tensor2D {
     return tf.tidy(() => {
-      const c = this.config, p = this.params;
+      const c = this.config, p = this.params, eps = c.rms_norm_eps;
       const [B, T] = ids.shape;
-      const D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads;
-      const start = cache ? cache.length : 0;
-      if (start + T > c.max_position_embeddings) {
-        throw new Error(`sequence of ${start + T} tokens exceeds max_position_embeddings ${c.max_position_embeddings}`);
-      }
-      const cos = tf.reshape(tf.slice(this.cos, [start, 0], [T, D]), [1, T, 1, D]);
-      const sin = tf.reshape(tf.slice(this.sin, [start, 0], [T, D]), [1, T, 1, D]);
-      const scale = 1 / Math.sqrt(D);
+      const { cos, sin } = this.rope.at(cache ? cache.length : 0, T);
       let x = tf.gather(p.embed, tf.reshape(ids, [B * T])) as tf.Tensor2D; // [B*T, C]
       for (let i = 0; i < c.num_hidden_layers; i++) {
-        const qkv = tf.matMul(rmsNorm(x, p[`layers.${i}.attn_norm`], c.rms_norm_eps), p[`layers.${i}.wqkv`]);
-        const heads = tf.reshape(qkv, [B, T, H + 2 * Hkv, D]);
-        // Rotate q and k together: one rotary application for both.
-        const qk = rope(tf.slice(heads, [0, 0, 0, 0], [B, T, H + Hkv, D]) as tf.Tensor4D, cos, sin);
-        const q = tf.slice(qk, [0, 0, 0, 0], [B, T, H, D]) as tf.Tensor4D;
-        const k = tf.slice(qk, [0, 0, H, 0], [B, T, Hkv, D]) as tf.Tensor4D;
-        const v = tf.slice(heads, [0, 0, H + Hkv, 0], [B, T, Hkv, D]) as tf.Tensor4D;
-        const att = cache ? cachedAttention(q, k, v, cache, i, scale) : attention(q, k, v, scale);
-        x = tf.add(x, tf.matMul(tf.reshape(att, [B * T, H * D]), p[`layers.${i}.wo`]));
-        const gateUp = tf.matMul(rmsNorm(x, p[`layers.${i}.mlp_norm`], c.rms_norm_eps), p[`layers.${i}.w_gate_up`]);
-        x = tf.add(x, tf.matMul(swiglu(gateUp as tf.Tensor2D), p[`layers.${i}.w_down`])); // silu(gate) * up
+        const w = (name: string) => p[`layers.${i}.${name}`];
+        const attn = { wqkv: w('wqkv'), bqkv: w('bqkv'), q_norm: w('q_norm'), k_norm: w('k_norm'), wo: w('wo'), bo: w('bo') };
+        x = tf.add(x, selfAttention(rmsNorm(x, w('attn_norm'), eps), attn, c, { B, T, cos, sin }, cache && { cache, layer: i }));
+        const gateUp = linear(rmsNorm(x, w('mlp_norm'), eps), w('w_gate_up'), w('b_gate_up'));
+        x = tf.add(x, linear(swiglu(gateUp), w('w_down'), w('b_down'))); // silu(gate) * up
       }
-      return rmsNorm(x, p.norm, c.rms_norm_eps) as tf.Tensor2D;
+      return rmsNorm(x, p.norm, eps);
     });
   }
 
@@ -113,7 +120,7 @@ export class Transformer {
   clone(trainable = false): Transformer {
     const params: Params = {};
     for (const [k, v] of Object.entries(this.params)) params[k] = tf.variable(v, trainable, uniqueName(k));
-    return new Transformer(this.config, params);
+    return new Transformer(this.config, params, this.origin);
   }
 
   /** Sets every parameter from one flat array laid out in parameterShapes order (weights that
@@ -135,8 +142,7 @@ export class Transformer {
 
   dispose(): void {
     for (const v of Object.values(this.params)) v.dispose();
-    this.cos.dispose();
-    this.sin.dispose();
+    this.rope.dispose();
   }
 }
 
@@ -147,16 +153,6 @@ export function uniqueName(name: string): string {
   return `${name}#${nameCounter++}`;
 }
 
-/** cos and sin tables [max_position, D], each frequency repeated for both halves (as HF Llama). */
-function ropeTables(c: ModelConfig): [tf.Tensor2D, tf.Tensor2D] {
-  const D = headDim(c), P = c.max_position_embeddings;
-  const cos = new Float32Array(P * D), sin = new Float32Array(P * D);
-  for (let p = 0; p < P; p++) {
-    for (let i = 0; i < D / 2; i++) {
-      const angle = p / Math.pow(c.rope_theta, (2 * i) / D);
-      cos[p * D + i] = cos[p * D + i + D / 2] = Math.cos(angle);
-      sin[p * D + i] = sin[p * D + i + D / 2] = Math.sin(angle);
-    }
-  }
-  return [tf.tensor2d(cos, [P, D]), tf.tensor2d(sin, [P, D])];
+function isBias(name: string): boolean {
+  return /\.(bqkv|bo|b_gate_up|b_down)$/.test(name);
 }

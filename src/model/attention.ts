@@ -1,0 +1,46 @@
+// The attention block of the llama family: q, k and v from one fused projection (with biases in
+// qwen2, or where attention_bias says), qwen3's RMSNorm over each head of q and of k, the rotary
+// embedding, grouped-query causal attention (fused WebAssembly kernels where the head size allows,
+// see engine/kernels/attention.ts), and the output projection.
+import * as tf from '@tensorflow/tfjs-core';
+import { attention, cachedAttention, rmsNorm, rope, type KVCache } from '../engine/kernels/index.ts';
+import { type ModelConfig, headDim } from './config.ts';
+import { linear } from './linear.ts';
+
+/** One layer's attention weights; the optional ones exist only in the families that have them. */
+export type AttentionWeights = {
+  wqkv: tf.Tensor;
+  bqkv?: tf.Tensor;
+  q_norm?: tf.Tensor;
+  k_norm?: tf.Tensor;
+  wo: tf.Tensor;
+  bo?: tf.Tensor;
+};
+
+/** x: normed hidden states [B*T, C] -> the block's output [B*T, C]. With a cache, the positions
+ * continue the cached ones and this layer's keys and values join it. */
+export function selfAttention(
+  x: tf.Tensor2D,
+  w: AttentionWeights,
+  c: ModelConfig,
+  shape: { B: number; T: number; cos: tf.Tensor4D; sin: tf.Tensor4D },
+  cache?: { cache: KVCache; layer: number },
+): tf.Tensor2D {
+  const { B, T, cos, sin } = shape;
+  const D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  const heads = tf.reshape(linear(x, w.wqkv, w.bqkv), [B, T, H + 2 * Hkv, D]) as tf.Tensor4D;
+  const part = (t: tf.Tensor4D, from: number, n: number) => tf.slice(t, [0, 0, from, 0], [B, T, n, D]) as tf.Tensor4D;
+  let q: tf.Tensor4D, k: tf.Tensor4D;
+  if (w.q_norm && w.k_norm) {
+    q = rope(rmsNorm(part(heads, 0, H), w.q_norm, c.rms_norm_eps), cos, sin);
+    k = rope(rmsNorm(part(heads, H, Hkv), w.k_norm, c.rms_norm_eps), cos, sin);
+  } else {
+    const qk = rope(part(heads, 0, H + Hkv), cos, sin); // q and k in one rotation
+    q = part(qk, 0, H);
+    k = part(qk, H, Hkv);
+  }
+  const v = part(heads, H + Hkv, Hkv);
+  const scale = 1 / Math.sqrt(D);
+  const att = cache ? cachedAttention(q, k, v, cache.cache, cache.layer, scale) : attention(q, k, v, scale);
+  return linear(tf.reshape(att, [B * T, H * D]), w.wo, w.bo);
+}

@@ -1,0 +1,77 @@
+// Rotary position embeddings, rotate-half convention (Hugging Face's Llama): the cos and sin tables,
+// with the config's frequency scaling. Computed in float32 steps, as modeling_rope_utils.py does, so
+// the tables match PyTorch's to the last bit or two, not merely to float64 precision.
+import * as tf from '@tensorflow/tfjs-core';
+import { type ModelConfig, headDim } from './config.ts';
+
+const f = Math.fround;
+
+/** Frequencies [D/2] of the rotation: theta^(-2i/D), then the config's rope_scaling. */
+export function inverseFrequencies(c: ModelConfig): Float32Array {
+  const D = headDim(c), s = c.rope_scaling;
+  const inv = new Float32Array(D / 2);
+  for (let i = 0; i < D / 2; i++) {
+    const base = f(1 / f(Math.pow(f(c.rope_theta), f((2 * i) / D))));
+    if (!s) inv[i] = base;
+    else if (s.rope_type === 'linear') inv[i] = f(base / f(s.factor));
+    else {
+      // llama3: wavelengths beyond the original context's long end are slowed by `factor`, those
+      // below its short end kept, and the band between blended smoothly.
+      const old = s.original_max_position_embeddings, lo = s.low_freq_factor, hi = s.high_freq_factor;
+      const wavelength = f(f(2 * Math.PI) / base);
+      if (wavelength > f(old / lo)) inv[i] = f(base / f(s.factor));
+      else if (wavelength < f(old / hi)) inv[i] = base;
+      else {
+        const smooth = f(f(f(old / wavelength) - lo) / f(hi - lo));
+        inv[i] = f(f(f(f(1 - smooth) * base) / f(s.factor)) + f(smooth * base));
+      }
+    }
+  }
+  return inv;
+}
+
+/** cos and sin of position x frequency, [positions, D] with each frequency repeated for both halves.
+ * Grown on demand (doubling, up to max_position_embeddings): real configs declare contexts of 32k and
+ * more, whose full tables a short sequence never reads. */
+export class RopeTables {
+  private readonly inv: Float32Array;
+  private cos: tf.Tensor2D | null = null;
+  private sin: tf.Tensor2D | null = null;
+
+  constructor(private readonly config: ModelConfig) {
+    this.inv = inverseFrequencies(config);
+  }
+
+  /** [1, T, 1, D] tables for positions start .. start + T - 1. */
+  at(start: number, T: number): { cos: tf.Tensor4D; sin: tf.Tensor4D } {
+    const max = this.config.max_position_embeddings;
+    if (start + T > max) throw new Error(`sequence of ${start + T} tokens exceeds max_position_embeddings ${max}`);
+    if (!this.cos || this.cos.shape[0] < start + T) this.grow(Math.min(max, Math.max(start + T, 2 * (this.cos?.shape[0] ?? 128))));
+    const D = 2 * this.inv.length;
+    return tf.tidy(() => ({
+      cos: tf.reshape(tf.slice(this.cos!, [start, 0], [T, D]), [1, T, 1, D]) as tf.Tensor4D,
+      sin: tf.reshape(tf.slice(this.sin!, [start, 0], [T, D]), [1, T, 1, D]) as tf.Tensor4D,
+    }));
+  }
+
+  private grow(P: number): void {
+    const half = this.inv.length, D = 2 * half;
+    const cos = new Float32Array(P * D), sin = new Float32Array(P * D);
+    for (let p = 0; p < P; p++) {
+      for (let i = 0; i < half; i++) {
+        const angle = f(p * this.inv[i]);
+        cos[p * D + i] = cos[p * D + i + half] = Math.cos(angle);
+        sin[p * D + i] = sin[p * D + i + half] = Math.sin(angle);
+      }
+    }
+    this.dispose();
+    this.cos = tf.keep(tf.tensor2d(cos, [P, D]));
+    this.sin = tf.keep(tf.tensor2d(sin, [P, D]));
+  }
+
+  dispose(): void {
+    this.cos?.dispose();
+    this.sin?.dispose();
+    this.cos = this.sin = null;
+  }
+}
