@@ -1,10 +1,14 @@
-// Byte-level BPE (GPT-2 / Llama 3 style): text is split into pre-tokens by a regex, each pre-token's
-// UTF-8 bytes become symbols, and learned merges join frequent adjacent pairs. Every string
-// round-trips, in any language. Saved as Hugging Face `tokenizer.json`, which other tools read.
+// Byte-level BPE tokenizers (GPT-2 / Llama 3 / Qwen / DeepSeek style): text is split into
+// pre-tokens, each pre-token's UTF-8 bytes become symbols, and merges join adjacent pairs, so every
+// string round-trips, in any language. Any such Hugging Face `tokenizer.json` is read, encoded and
+// decoded by Hugging Face's own JavaScript implementation (@huggingface/tokenizers); r1kit's trainer
+// learns new ones and writes a tokenizer.json that the same library (and transformers) reads.
+import { Tokenizer as HfLibrary } from '@huggingface/tokenizers';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { writeFileAtomic } from '../engine/safetensors.ts';
+import { ChatTemplate, tokenContent } from './chat-template.ts';
 
 export const SPECIAL_TOKENS: readonly string[] = [
   '<|begin_of_text|>', '<|end_of_text|>', '<|pad|>', '<|system|>', '<|user|>', '<|assistant|>', '<|end_of_turn|>',
@@ -34,9 +38,7 @@ function byteToChar(): string[] {
   return out;
 }
 const BYTE_CHAR = byteToChar();
-const CHAR_BYTE = new Map(BYTE_CHAR.map((c, b) => [c, b]));
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
 
 /** Counts the regex pre-tokens of texts, with special tokens cut out first. */
 function countWords(texts: Iterable<string>, specials: readonly string[], pattern: string): Map<string, number> {
@@ -51,54 +53,66 @@ function countWords(texts: Iterable<string>, specials: readonly string[], patter
   return counts;
 }
 
-export class Tokenizer {
-  readonly bosId: number;
-  readonly eosId: number;
-  readonly padId: number;
-  private readonly vocab: Map<string, number>;
-  private readonly tokens: string[];
-  private readonly merges: (readonly [string, string])[];
-  private readonly pairBase: number; // above every id
-  /** left id * pairBase + right id -> [rank, merged id]. */
-  private readonly mergeOf = new Map<number, readonly [number, number]>();
-  private readonly byteIds: number[];
-  private readonly specials: Map<string, number>;
-  private readonly specialPattern: RegExp | null;
-  private readonly splitter: RegExp;
-  /** The pre-tokenizer regex (saved in tokenizer.json). */
-  readonly pattern: string;
-  private readonly cache = new Map<string, number[]>();
+type Json = Record<string, unknown>;
 
-  /** vocab: token string -> id, holding the 256 byte characters and every merge result;
-   * merges in rank order as [left, right] (or "left right"); specials get new ids unless in vocab. */
-  constructor(vocab: Map<string, number>, merges: readonly (string | readonly [string, string])[], specials: readonly string[], pattern = PRETOKENIZE_PATTERN) {
-    this.pattern = pattern;
-    this.splitter = new RegExp(pattern, 'gu');
-    this.vocab = new Map(vocab);
-    this.specials = new Map();
-    let next = 0;
-    for (const id of this.vocab.values()) next = Math.max(next, id + 1);
-    for (const s of specials) {
-      const id = this.vocab.get(s) ?? next++;
-      this.vocab.set(s, id);
-      this.specials.set(s, id);
-    }
-    this.tokens = [];
-    for (const [t, id] of this.vocab) this.tokens[id] = t;
-    this.byteIds = BYTE_CHAR.map((c) => this.vocab.get(c)!);
-    this.pairBase = this.tokens.length;
-    this.merges = merges.map((m) => (typeof m === 'string' ? splitMerge(m) : [m[0], m[1]] as const));
-    this.merges.forEach(([l, r], rank) => {
-      const key = this.vocab.get(l)! * this.pairBase + this.vocab.get(r)!;
-      if (!this.mergeOf.has(key)) this.mergeOf.set(key, [rank, this.vocab.get(l + r)!]);
-    });
-    this.specialPattern = this.specials.size
-      ? new RegExp(`(${[...this.specials.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|')})`, 'g')
-      : null;
-    const id = (t: string) => this.specials.get(t) ?? -1;
-    this.bosId = id('<|begin_of_text|>');
-    this.eosId = id('<|end_of_text|>');
-    this.padId = id('<|pad|>') >= 0 ? id('<|pad|>') : this.eosId;
+/** What r1kit uses of @huggingface/tokenizers' Tokenizer, typed here: the package's declarations do
+ * not resolve under NodeNext (their relative imports have no file extensions), so it reads as any. */
+type HfTokenizer = {
+  encode(text: string, opts: { add_special_tokens: boolean }): { ids: number[] };
+  decode(ids: number[], opts: { skip_special_tokens: boolean; clean_up_tokenization_spaces: boolean }): string;
+  token_to_id(token: string): number | undefined;
+  id_to_token(id: number): string | undefined;
+  /** The BPE model: vocabulary with the added tokens, merges in rank order. */
+  model: { tokens_to_ids: Map<string, number>; merges: [string, string][] };
+};
+const isObj = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** What a tokenizer folder holds besides tokenizer.json, each with the file named in errors. */
+export type TokenizerCompanions = {
+  /** tokenizer_config.json: special tokens, chat template. */
+  config?: { file: string; json: unknown };
+  /** generation_config.json: the ids that end a generation. */
+  generation?: { file: string; json: unknown };
+  /** chat_template.jinja, which newer transformers versions write instead of config.chat_template. */
+  chatTemplate?: { file: string; text: string };
+};
+
+export class Tokenizer {
+  /** -1 when the tokenizer has none (Qwen). */
+  readonly bosId: number;
+  /** The first of eosIds: what training appends after a completion. */
+  readonly eosId: number;
+  /** Every id that ends a generation: generation_config.json's eos_token_id (an id or a list; an
+   * instruct model's end of turn is among them), else tokenizer_config.json's eos_token. */
+  readonly eosIds: readonly number[];
+  readonly padId: number;
+  /** Ids that go before a text that starts a sequence (a prompt, a training row), unless it starts
+   * with them already (a chat template that writes the BOS): the BOS of a tokenizer that adds one
+   * (transformers' `add_bos_token`, or its post-processor's template), and for r1kit's own
+   * tokenizers, which have no post-processor, the end-of-text token that separates pretraining
+   * documents, so a prompt looks like a document start. */
+  readonly documentStart: readonly number[];
+  readonly vocabSize: number;
+  /** The model's own chat template, when its tokenizer_config.json (or chat_template.jinja) has one. */
+  readonly chatTemplate: ChatTemplate | null;
+  private readonly lib: HfTokenizer;
+
+  private constructor(
+    private readonly json: Json,
+    private readonly config: Json,
+    private readonly templateJinja: string | null,
+    lib: HfTokenizer,
+    ids: { bos: number; eos: number[]; pad: number; documentStart: number[]; vocabSize: number },
+    chatTemplate: ChatTemplate | null,
+  ) {
+    this.lib = lib;
+    this.bosId = ids.bos;
+    this.eosIds = ids.eos;
+    this.eosId = ids.eos[0] ?? -1;
+    this.padId = ids.pad;
+    this.documentStart = ids.documentStart;
+    this.vocabSize = ids.vocabSize;
+    this.chatTemplate = chatTemplate;
   }
 
   /** Learns merges from texts until the vocabulary (bytes + merges + specials) reaches vocabSize,
@@ -196,187 +210,236 @@ export class Tokenizer {
         }
       }
     }
-    return new Tokenizer(symbolId, merges, specials, pattern);
-  }
-
-  get vocabSize(): number {
-    return this.tokens.length;
+    return Tokenizer.fromJSON(trainedJson(symbolId, merges, specials, pattern), 'the trained tokenizer');
   }
 
   tokenId(token: string): number | undefined {
-    return this.vocab.get(token);
+    return this.lib.token_to_id(token);
   }
 
-  /** Token ids of text; special tokens written in the text map to their single ids. */
+  /** Token ids of text, with no BOS/EOS added; special tokens written in the text map to their ids. */
   encode(text: string): number[] {
-    const out: number[] = [];
-    const parts = this.specialPattern ? text.split(this.specialPattern) : [text];
-    for (let p = 0; p < parts.length; p++) {
-      const part = parts[p];
-      if (!part) continue;
-      // split() with a capturing group puts the separators at odd indices.
-      if (p % 2 === 1 && this.specials.has(part)) {
-        out.push(this.specials.get(part)!);
-        continue;
-      }
-      for (const m of part.matchAll(this.splitter)) out.push(...this.encodeWord(m[0]));
-    }
-    return out;
+    return this.lib.encode(text, { add_special_tokens: false }).ids;
   }
 
-  /** BPE of one pre-token: repeatedly merge the lowest-rank pair present (all its occurrences). */
-  private encodeWord(word: string): number[] {
-    const hit = this.cache.get(word);
-    if (hit) return hit;
-    const ids = Array.from(utf8.encode(word), (b) => this.byteIds[b]);
-    for (;;) {
-      let bestRank = Infinity, bestKey = -1, into = -1;
-      for (let i = 0; i + 1 < ids.length; i++) {
-        const key = ids[i] * this.pairBase + ids[i + 1];
-        const m = this.mergeOf.get(key);
-        if (m && m[0] < bestRank) [bestRank, bestKey, into] = [m[0], key, m[1]];
-      }
-      if (bestKey < 0) break;
-      let j = 0;
-      for (let i = 0; i < ids.length; i++) {
-        if (i + 1 < ids.length && ids[i] * this.pairBase + ids[i + 1] === bestKey) {
-          ids[j++] = into;
-          i++;
-        } else ids[j++] = ids[i];
-      }
-      ids.length = j;
-    }
-    if (this.cache.size >= 100_000) this.cache.clear(); // bounds memory on endless unique words
-    this.cache.set(word, ids);
-    return ids;
-  }
-
-  /** Text of token ids. A cut UTF-8 sequence decodes to U+FFFD, never throws. */
+  /** Text of token ids; ids with no token (a model's padded embedding rows) are left out. A cut
+   * UTF-8 sequence decodes to U+FFFD, never throws. */
   decode(ids: readonly number[], opts: { skipSpecial?: boolean } = {}): string {
-    let out = '';
-    let bytes: number[] = [];
-    const flush = () => {
-      if (bytes.length) out += utf8Decoder.decode(Uint8Array.from(bytes));
-      bytes = [];
-    };
-    for (const id of ids) {
-      const t = this.tokens[id];
-      if (t === undefined) continue;
-      if (this.specials.has(t)) {
-        flush();
-        if (!opts.skipSpecial) out += t;
-        continue;
-      }
-      for (const ch of t) bytes.push(CHAR_BYTE.get(ch) ?? 63);
-    }
-    flush();
-    return out;
+    const known = ids.filter((id) => this.lib.id_to_token(id) !== undefined);
+    if (!known.length) return '';
+    // No clean-up of spaces before punctuation (transformers' default for some models): the text
+    // must be exactly what the model wrote, for rewards that read code and maths, and for round trips.
+    return this.lib.decode(known, { skip_special_tokens: opts.skipSpecial ?? false, clean_up_tokenization_spaces: false });
   }
 
-  /** Hugging Face tokenizer.json. */
+  /** The Hugging Face tokenizer.json content (a copy). */
   toJSON(): object {
-    const vocab: Record<string, number> = {};
-    this.tokens.forEach((t, id) => {
-      if (!this.specials.has(t)) vocab[t] = id;
-    });
-    return {
-      version: '1.0',
-      truncation: null,
-      padding: null,
-      added_tokens: [...this.specials].map(([content, id]) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-      normalizer: null,
-      pre_tokenizer: {
-        type: 'Sequence',
-        pretokenizers: [
-          { type: 'Split', pattern: { Regex: this.pattern }, behavior: 'Isolated', invert: false },
-          { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
-        ],
-      },
-      post_processor: null,
-      decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
-      model: {
-        type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-        fuse_unk: false, byte_fallback: false, ignore_merges: false,
-        vocab, merges: this.merges.map(([l, r]) => `${l} ${r}`),
-      },
-    };
+    return structuredClone(this.json);
   }
 
-  /** Tokenizer from tokenizer.json content; source names the file in errors. */
-  static fromJSON(json: unknown, source = 'tokenizer.json'): Tokenizer {
-    const bad = (why: string) => new UserError(`${source}: not a byte-level BPE tokenizer.json: ${why}`);
-    const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-    if (!isObj(json) || !isObj(json.model)) throw bad('no "model" object');
-    const model = json.model;
-    if (model.type !== 'BPE') throw bad(`model.type is ${JSON.stringify(model.type)}, expected "BPE"`);
-    if (!isObj(model.vocab)) throw bad('no model.vocab object');
-    if (!Array.isArray(model.merges)) throw bad('no model.merges array');
-    const vocab = new Map<string, number>();
-    for (const [t, id] of Object.entries(model.vocab)) {
-      if (!Number.isInteger(id) || (id as number) < 0) throw bad(`model.vocab[${JSON.stringify(t)}] is not a token id`);
-      vocab.set(t, id as number);
-    }
-    for (const c of BYTE_CHAR) if (!vocab.has(c)) throw bad(`model.vocab lacks the byte token ${JSON.stringify(c)}`);
-    const merges = model.merges.map((m: unknown, i): [string, string] => {
-      const pair = typeof m === 'string' ? splitMerge(m) : m;
-      const ok = Array.isArray(pair) && pair.length === 2 && pair.every((t) => typeof t === 'string' && vocab.has(t)) && vocab.has(pair[0] + pair[1]);
-      if (!ok) throw bad(`model.merges[${i}] ${JSON.stringify(m)} is not a pair of tokens merging into a token of model.vocab`);
-      return pair as [string, string];
-    });
-    const added = json.added_tokens ?? [];
-    if (!Array.isArray(added)) throw bad('added_tokens is not an array');
-    const specials: string[] = [];
-    added.forEach((a: unknown, i) => {
-      if (!isObj(a) || typeof a.content !== 'string' || !Number.isInteger(a.id)) throw bad(`added_tokens[${i}] needs a string "content" and an integer "id"`);
-      vocab.set(a.content, a.id as number);
-      specials.push(a.content);
-    });
-    // The pre-tokenizer regex, when the file names one (older files and other tools' may not).
-    const pre = isObj(json.pre_tokenizer) && Array.isArray(json.pre_tokenizer.pretokenizers) ? json.pre_tokenizer.pretokenizers : [];
-    const split = pre.find((p): p is Record<string, unknown> => isObj(p) && p.type === 'Split' && isObj(p.pattern) && typeof p.pattern.Regex === 'string');
-    const pattern = split ? String((split.pattern as Record<string, unknown>).Regex) : PRETOKENIZE_PATTERN;
+  /** Tokenizer from tokenizer.json content, with the other files of its folder when given; source
+   * names the file in errors. Without a tokenizer_config.json, special tokens go by r1kit's names. */
+  static fromJSON(json: unknown, source = 'tokenizer.json', more: TokenizerCompanions = {}): Tokenizer {
+    checkTokenizerJson(json, source);
+    const tokenizerJson = { ...json, added_tokens: json.added_tokens ?? [] };
+    let lib: HfTokenizer;
     try {
-      new RegExp(pattern, 'gu');
+      lib = new HfLibrary(tokenizerJson, {}) as HfTokenizer;
     } catch (e) {
-      throw bad(`pre_tokenizer pattern is not a valid regex here: ${(e as Error).message}`);
+      throw new UserError(`${source}: @huggingface/tokenizers cannot read it: ${(e as Error).message}`);
     }
-    return new Tokenizer(vocab, merges, specials, pattern);
+    checkVocabulary(lib, json, source);
+    const has = (t: string) => lib.token_to_id(t) !== undefined;
+    let config: Json, configFile: string;
+    if (more.config) {
+      if (!isObj(more.config.json)) throw new UserError(`${more.config.file}: not a JSON object`);
+      config = more.config.json;
+      configFile = more.config.file;
+    } else {
+      config = r1kitConfig(has);
+      configFile = `the default tokenizer_config of ${source}`;
+    }
+    /** Id of a special-token field of tokenizer_config.json; -1 when it is null or absent. */
+    const fieldId = (field: string): number => {
+      const value = config[field];
+      if (value === null || value === undefined) return -1;
+      const content = tokenContent(value);
+      if (content === undefined) throw new UserError(`${configFile}: ${field} must be a token string or an AddedToken object, got ${JSON.stringify(value)}`);
+      const id = lib.token_to_id(content);
+      if (id === undefined) throw new UserError(`${configFile}: ${field} ${JSON.stringify(content)} is not a token of ${source}`);
+      return id;
+    };
+    const bos = fieldId('bos_token');
+    const eos = (more.generation && generationEos(more.generation, lib, source)) || [fieldId('eos_token')].filter((id) => id >= 0);
+    const pad = fieldId('pad_token');
+    let vocabSize = 0;
+    for (const id of lib.model.tokens_to_ids.values()) vocabSize = Math.max(vocabSize, id + 1);
+    let template: ChatTemplate | null = null;
+    if (more.chatTemplate) template = new ChatTemplate(more.chatTemplate.file, more.chatTemplate.text, config);
+    else if (config.chat_template !== undefined && config.chat_template !== null) template = new ChatTemplate(configFile, chatTemplateText(config.chat_template, configFile), config);
+    const ids = { bos, eos, pad: pad >= 0 ? pad : (eos[0] ?? -1), documentStart: documentStart(json, config, lib, bos, eos[0] ?? -1), vocabSize };
+    return new Tokenizer(json, config, more.chatTemplate ? more.chatTemplate.text : null, lib, ids, template);
   }
 
-  /** Writes dir/tokenizer.json (atomically) and dir/tokenizer_config.json. */
+  /** Writes dir/tokenizer.json (atomically) and dir/tokenizer_config.json as they were read (or
+   * made by the trainer), and chat_template.jinja when the template came from one. */
   save(dir: string): void {
     mkdirSync(dir, { recursive: true });
-    writeFileAtomic(join(dir, 'tokenizer.json'), [JSON.stringify(this.toJSON())]);
-    const t = (id: number) => this.tokens[id] ?? null;
-    writeFileAtomic(join(dir, 'tokenizer_config.json'), [JSON.stringify({
-      tokenizer_class: 'PreTrainedTokenizerFast', bos_token: t(this.bosId), eos_token: t(this.eosId), pad_token: t(this.padId),
-      model_max_length: 1_000_000, clean_up_tokenization_spaces: false,
-    }, null, 2) + '\n']);
+    writeFileAtomic(join(dir, 'tokenizer.json'), [JSON.stringify(this.json)]);
+    writeFileAtomic(join(dir, 'tokenizer_config.json'), [JSON.stringify(this.config, null, 2) + '\n']);
+    if (this.templateJinja !== null) writeFileAtomic(join(dir, 'chat_template.jinja'), [this.templateJinja]);
   }
 
-  /** Loads a tokenizer.json file, or the one in a directory. */
+  /** Loads a tokenizer.json file, or the one in a directory, with the tokenizer_config.json,
+   * generation_config.json and chat_template.jinja beside it when there are. */
   static load(pathOrDir: string): Tokenizer {
-    const file = existsSync(pathOrDir) && statSync(pathOrDir).isDirectory() ? join(pathOrDir, 'tokenizer.json') : pathOrDir;
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new UserError(`cannot read tokenizer ${file}: ${(e as Error).message}`);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
-    }
-    return Tokenizer.fromJSON(json, file);
+    const isDir = existsSync(pathOrDir) && statSync(pathOrDir).isDirectory();
+    const file = isDir ? join(pathOrDir, 'tokenizer.json') : pathOrDir;
+    const dir = isDir ? pathOrDir : dirname(pathOrDir);
+    const json = readJson(file, `cannot read tokenizer ${file}`);
+    const companion = (name: string) => {
+      const path = join(dir, name);
+      return existsSync(path) ? { file: path, json: readJson(path, `cannot read ${path}`) } : undefined;
+    };
+    const templatePath = join(dir, 'chat_template.jinja');
+    return Tokenizer.fromJSON(json, file, {
+      config: companion('tokenizer_config.json'),
+      generation: companion('generation_config.json'),
+      chatTemplate: existsSync(templatePath) ? { file: templatePath, text: readFileSync(templatePath, 'utf8') } : undefined,
+    });
   }
 }
 
-/** "left right" -> [left, right]; byte-level tokens never hold a space. */
-function splitMerge(m: string): [string, string] {
-  const i = m.indexOf(' ');
-  return [m.slice(0, i), m.slice(i + 1)];
+function readJson(file: string, cannot: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${cannot}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+type TokenizerJson = Json & { model: Json & { vocab: Record<string, number>; merges: unknown[] }; added_tokens?: { id: number; content: string }[] };
+
+/** The shape of a byte-level BPE tokenizer.json, checked before the library reads it. */
+function checkTokenizerJson(json: unknown, source: string): asserts json is TokenizerJson {
+  const bad = (why: string) => new UserError(`${source}: not a byte-level BPE tokenizer.json: ${why}`);
+  if (!isObj(json) || !isObj(json.model)) throw bad('no "model" object');
+  const model = json.model;
+  if (model.type !== 'BPE') {
+    throw new UserError(`${source}: tokenizer model ${JSON.stringify(model.type)} is not supported: r1kit reads byte-level BPE tokenizers ` +
+      '(model.type "BPE" with a ByteLevel pre-tokenizer, as Llama 3, Qwen2, Qwen3 and DeepSeek-V3 use), not Unigram or WordPiece');
+  }
+  if (!isObj(model.vocab)) throw bad('no model.vocab object');
+  if (!Array.isArray(model.merges)) throw bad('no model.merges array');
+  const pre = json.pre_tokenizer;
+  const steps = isObj(pre) && pre.type === 'Sequence' && Array.isArray(pre.pretokenizers) ? pre.pretokenizers : [pre];
+  if (!steps.some((p) => isObj(p) && p.type === 'ByteLevel')) throw bad('its pre_tokenizer has no ByteLevel step');
+  const added = json.added_tokens ?? [];
+  if (!Array.isArray(added)) throw bad('added_tokens is not an array');
+  added.forEach((a: unknown, i) => {
+    if (!isObj(a) || typeof a.content !== 'string' || !Number.isInteger(a.id) || (a.id as number) < 0) throw bad(`added_tokens[${i}] needs a string "content" and an integer "id"`);
+  });
+}
+
+/** What the library would take silently from a broken file, and encode to unknown ids: every token
+ * id an integer, every byte a token, every merge joining tokens of the vocabulary into one. Checked
+ * on the library's own maps rather than on a second copy of a vocabulary of 150,000 tokens. */
+function checkVocabulary(lib: HfTokenizer, json: TokenizerJson, source: string): void {
+  const bad = (why: string) => new UserError(`${source}: not a byte-level BPE tokenizer.json: ${why}`);
+  const model = lib.model;
+  const ids = model.tokens_to_ids;
+  for (const [t, id] of ids) if (!Number.isInteger(id) || id < 0) throw bad(`model.vocab[${JSON.stringify(t)}] is not a token id`);
+  for (const c of BYTE_CHAR) if (!ids.has(c)) throw bad(`model.vocab lacks the byte token ${JSON.stringify(c)}`);
+  model.merges.forEach(([l, r], i) => {
+    if (!ids.has(l) || !ids.has(r) || !ids.has(l + r)) throw bad(`model.merges[${i}] ${JSON.stringify(json.model.merges[i])} is not a pair of tokens merging into a token of model.vocab`);
+  });
+}
+
+/** generation_config.json's eos_token_id: one id or a list, each a token of the tokenizer;
+ * undefined when the file has none. */
+function generationEos(generation: { file: string; json: unknown }, lib: HfTokenizer, source: string): number[] | undefined {
+  const { file, json } = generation;
+  if (!isObj(json)) throw new UserError(`${file}: not a JSON object`);
+  const value = json.eos_token_id;
+  if (value === undefined || value === null) return undefined;
+  const ids = Array.isArray(value) ? value : [value];
+  for (const id of ids) {
+    if (!Number.isInteger(id) || lib.id_to_token(id as number) === undefined) {
+      throw new UserError(`${file}: eos_token_id ${JSON.stringify(value)}: ${JSON.stringify(id)} is not a token id of ${source}`);
+    }
+  }
+  return ids as number[];
+}
+
+/** tokenizer_config.json's chat_template: a string, or transformers' list of named templates, of
+ * which `apply_chat_template` takes "default" when no template is named. */
+function chatTemplateText(value: unknown, file: string): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) {
+    const found = value.find((t) => isObj(t) && t.name === 'default' && typeof t.template === 'string') as { template: string } | undefined;
+    if (found) return found.template;
+    throw new UserError(`${file}: chat_template is a list of named templates without one named "default"`);
+  }
+  throw new UserError(`${file}: chat_template must be a string or a list of {name, template}, got ${JSON.stringify(value).slice(0, 80)}`);
+}
+
+/** See Tokenizer.documentStart. */
+function documentStart(json: TokenizerJson, config: Json, lib: HfTokenizer, bos: number, eos: number): number[] {
+  if (typeof config.add_bos_token === 'boolean') return config.add_bos_token && bos >= 0 ? [bos] : [];
+  if (json.post_processor === null || json.post_processor === undefined) return eos >= 0 ? [eos] : [];
+  // What the post-processor puts in front of a text when special tokens are asked for.
+  const bare: number[] = lib.encode('a', { add_special_tokens: false }).ids;
+  const full: number[] = lib.encode('a', { add_special_tokens: true }).ids;
+  const at = full.findIndex((_, i) => bare.every((id, k) => full[i + k] === id));
+  return full.slice(0, Math.max(0, at));
+}
+
+/** tokenizer_config.json of a tokenizer r1kit trained, and what a tokenizer.json read alone goes by:
+ * the special tokens by r1kit's names, where the vocabulary has them. */
+function r1kitConfig(has: (token: string) => boolean): Json {
+  const named = (t: string) => (has(t) ? t : null);
+  return {
+    tokenizer_class: 'PreTrainedTokenizerFast', bos_token: named('<|begin_of_text|>'), eos_token: named('<|end_of_text|>'),
+    pad_token: named('<|pad|>') ?? named('<|end_of_text|>'), model_max_length: 1_000_000, clean_up_tokenization_spaces: false,
+  };
+}
+
+/** tokenizer.json of a trained tokenizer. vocab: token -> id, holding the 256 byte characters and
+ * every merge result; merges in rank order; specials get the next ids unless in vocab. */
+function trainedJson(vocab: ReadonlyMap<string, number>, merges: readonly (readonly [string, string])[], specials: readonly string[], pattern: string): Json {
+  let next = 0;
+  for (const id of vocab.values()) next = Math.max(next, id + 1);
+  const added = specials.map((content) => ({ id: vocab.get(content) ?? next++, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const plain: Record<string, number> = {};
+  const specialSet = new Set(specials);
+  for (const [t, id] of vocab) if (!specialSet.has(t)) plain[t] = id;
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+    model: {
+      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+      fuse_unk: false, byte_fallback: false, ignore_merges: false,
+      vocab: plain, merges: merges.map(([l, r]) => `${l} ${r}`),
+    },
+  };
 }
 
 function escapeRegExp(s: string): string {

@@ -64,7 +64,7 @@ export type RewardSpec = z.infer<typeof RewardSpec>;
 const rewards = (names: string[], doc: string) =>
   z.array(RewardSpec).min(1, 'needs at least one reward function').default(names.map((name) => ({ name, weight: 1, options: {} }))).describe(doc);
 
-const TEMPLATE_DOC = 'prompt template: r1-zero | chat | none, or a custom string containing {prompt}';
+const TEMPLATE_DOC = "prompt template: r1-zero | chat (the model's own Jinja chat_template when its tokenizer_config.json has one, else r1kit's built-in chat format) | none, or a custom string containing {prompt}";
 const template = (def: string) => z.string().min(1).default(def).describe(TEMPLATE_DOC);
 
 /** Fields every stage has. */

@@ -55,8 +55,9 @@ export function trainThreads(setting: number | 'auto'): number {
   return setting === 'auto' ? availableParallelism() : setting;
 }
 
-/** Token ids of a text that starts a document: the end-of-text token first, as every document after
- * the first followed one in the packed pretraining stream, so prompts look like document starts. */
-export function documentIds(tok: { eosId: number; encode(text: string): number[] }, text: string): number[] {
-  return [tok.eosId, ...tok.encode(text)];
+/** Token ids of a text that starts a sequence: the tokenizer's document start first (see
+ * Tokenizer.documentStart), unless the text already begins with it. */
+export function documentIds(tok: { documentStart: readonly number[]; encode(text: string): number[] }, text: string): number[] {
+  const ids = tok.encode(text);
+  return tok.documentStart.every((id, i) => ids[i] === id) ? ids : [...tok.documentStart, ...ids];
 }

@@ -2,7 +2,7 @@
 // Logs TRL's names: rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies.
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.ts';
-import { applyTemplate, renderChat } from '../data/chat.ts';
+import { applyTemplate, renderReply } from '../data/chat.ts';
 import type { StageContext, StageResult } from '../pipeline/context.ts';
 import type { DpoStage } from '../recipe/index.ts';
 import { dpoLoss } from '../rl/index.ts';
@@ -24,10 +24,13 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
     if (typeof prompt !== 'string' || typeof chosen !== 'string' || typeof rejected !== 'string') {
       throw new UserError(`stage '${s.name}', row ${i + 1}: needs string fields prompt, chosen and rejected`);
     }
-    const promptText = s.template === 'chat' ? renderChat([{ role: 'user', content: prompt }], { addGenerationPrompt: true }) : applyTemplate(s.template, prompt);
-    const p = documentIds(tok, promptText);
-    for (const answer of [chosen, rejected]) {
-      pairs.inputs.push([...p, ...tok.encode(answer), tok.eosId].slice(0, maxLen));
+    // Through the chat template, a reply ends with the template's end of turn, as in SFT; otherwise with EOS.
+    const replies = s.template === 'chat'
+      ? [chosen, rejected].map((answer) => renderReply([{ role: 'user', content: prompt }], { role: 'assistant', content: answer }, tok.chatTemplate))
+      : [chosen, rejected].map((answer) => ({ prompt: applyTemplate(s.template, prompt), reply: answer }));
+    const p = documentIds(tok, replies[0].prompt);
+    for (const { reply } of replies) {
+      pairs.inputs.push([...p, ...tok.encode(reply), ...(s.template === 'chat' ? [] : [tok.eosId])].slice(0, maxLen));
       pairs.promptLengths.push(Math.min(p.length, maxLen - 1));
     }
   });

@@ -146,7 +146,7 @@ export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], 
   }
   const completions = generate(model, tok, ids, {
     maxNewTokens: o.maxNewTokens, temperature: o.temperature, topP: o.topP, topK: o.topK,
-    stopTokens: [tok.eosId], stopStrings: o.stop, rng: new Rng(o.seed),
+    stopTokens: [...tok.eosIds], stopStrings: o.stop, rng: new Rng(o.seed),
   });
   const texts = completions.map((c) => c.text);
   const scored = await scoreBatch(rewards, { prompts, completions: texts, rows: srcRows }, { onError: 'zero' });

@@ -79,7 +79,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     for (const row of picked) {
       const p = row[s.prompt_field];
       if (typeof p !== 'string') throw new UserError(`stage '${s.name}': a row has no string field '${s.prompt_field}'`);
-      const text = applyTemplate(s.template, p);
+      const text = applyTemplate(s.template, p, tok.chatTemplate);
       const ids = documentIds(tok, text).slice(-s.max_prompt_length);
       for (let g = 0; g < G; g++) {
         promptTexts.push(text);
@@ -87,7 +87,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
         groupRows.push(row);
       }
     }
-    const sampling = { maxNewTokens: s.max_completion_length, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stopTokens: [tok.eosId], stopStrings: s.stop };
+    const sampling = { maxNewTokens: s.max_completion_length, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stopTokens: [...tok.eosIds], stopStrings: s.stop };
     // Each worker's completions are scored as they arrive (code rewards run in the sandbox's own
     // threads), so scoring overlaps the generation still under way; time/score_s is what is left after.
     const parts: Promise<ScoreResult>[] = [];

@@ -1,6 +1,7 @@
 // Prompts as the sampling stages (grpo, eval, rejection sampling) feed them to the model.
 import { UserError } from '../errors.ts';
 import { applyTemplate } from '../data/chat.ts';
+import type { ChatTemplate } from '../model/chat-template.ts';
 import type { Row } from '../pipeline/context.ts';
 import { documentIds } from './batches.ts';
 
@@ -10,12 +11,12 @@ export type EncodedPrompt = { text: string; ids: number[]; row: Row };
  * error naming the stage, the row and the fields to change. */
 export function encodePrompts(
   rows: Row[], s: { name: string; template: string; prompt_field: string },
-  tok: { eosId: number; encode(t: string): number[] }, room: { context: number; newTokens: number; newTokensField: string },
+  tok: { documentStart: readonly number[]; chatTemplate: ChatTemplate | null; encode(t: string): number[] }, room: { context: number; newTokens: number; newTokensField: string },
 ): EncodedPrompt[] {
   return rows.map((row, i) => {
     const p = row[s.prompt_field];
     if (typeof p !== 'string') throw new UserError(`stage '${s.name}', row ${i + 1}: no string field '${s.prompt_field}' (set prompt_field)`);
-    const text = applyTemplate(s.template, p);
+    const text = applyTemplate(s.template, p, tok.chatTemplate);
     const ids = documentIds(tok, text);
     if (ids.length + room.newTokens > room.context) {
       throw new UserError(

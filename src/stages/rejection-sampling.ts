@@ -49,7 +49,7 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
   }
   const completions = generate(model, tok, ids, {
     maxNewTokens: s.max_new_tokens, temperature: s.temperature, topP: s.top_p, topK: s.top_k,
-    stopTokens: [tok.eosId], stopStrings: s.stop, rng: new Rng(ctx.recipe.seed),
+    stopTokens: [...tok.eosIds], stopStrings: s.stop, rng: new Rng(ctx.recipe.seed),
   });
   model.dispose();
   const texts = completions.map((c) => c.text);

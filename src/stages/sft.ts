@@ -1,7 +1,7 @@
 // Supervised fine-tuning on prompt/completion rows or chat rows (`messages`); by default the loss
 // covers only completion (assistant) tokens.
 import { UserError } from '../errors.ts';
-import { applyTemplate, renderChat, type ChatMessage } from '../data/chat.ts';
+import { applyTemplate, divergence, renderReply, templateName, type ChatMessage } from '../data/chat.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { SftStage } from '../recipe/index.ts';
@@ -12,34 +12,38 @@ import { batchIndices, padBatch, totalSteps, trainThreads, type WeightedSequence
 
 /** Token ids of one row with weight 1 on the tokens the loss covers. */
 export function sftExample(row: Row, tok: Tokenizer, template: string, completionOnly: boolean, where: string): WeightedSequence {
-  const ids: number[] = [tok.eosId], weights: number[] = [0];
+  const ids: number[] = [], weights: number[] = [];
   const push = (text: string, trained: boolean) => {
     for (const id of tok.encode(text)) {
       ids.push(id);
       weights.push(trained || !completionOnly ? 1 : 0);
     }
   };
+  const own = tok.chatTemplate;
   if (Array.isArray(row.messages)) {
     const messages = row.messages as ChatMessage[];
-    // Chat rows always use the chat template. Render growing prefixes so each assistant turn is exactly the text the template adds for it.
+    // Chat rows always use the chat template. Each assistant turn is exactly the text the template
+    // adds for it after the conversation before it, which must begin with what was pushed so far.
     let done = '';
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];
       if (typeof m?.content !== 'string' || typeof m?.role !== 'string') throw new UserError(`${where}: messages[${i}] needs string role and content`);
       if (m.role === 'assistant') {
-        const prompt = renderChat(messages.slice(0, i), { addGenerationPrompt: true });
+        const { prompt, reply } = renderReply(messages.slice(0, i), m, own);
+        if (!prompt.startsWith(done)) {
+          throw new UserError(`${where}: ${templateName(own)} writes the earlier turns differently once messages[${i}] follows them, so their replies cannot be trained as written: ${divergence(done, prompt)}`);
+        }
         push(prompt.slice(done.length), false);
-        const full = renderChat(messages.slice(0, i + 1), { addGenerationPrompt: false });
-        push(full.slice(prompt.length), true);
-        done = full;
+        push(reply, true);
+        done = prompt + reply;
       }
     }
     if (!weights.includes(1)) throw new UserError(`${where}: no assistant message to train on`);
   } else if (typeof row.prompt === 'string' && typeof row.completion === 'string') {
     if (template === 'chat') {
-      const prompt = renderChat([{ role: 'user', content: row.prompt }], { addGenerationPrompt: true });
+      const { prompt, reply } = renderReply([{ role: 'user', content: row.prompt }], { role: 'assistant', content: row.completion }, own);
       push(prompt, false);
-      push(renderChat([{ role: 'user', content: row.prompt }, { role: 'assistant', content: row.completion }], { addGenerationPrompt: false }).slice(prompt.length), true);
+      push(reply, true);
     } else {
       push(applyTemplate(template, row.prompt), false);
       push(row.completion, true);
@@ -49,7 +53,8 @@ export function sftExample(row: Row, tok: Tokenizer, template: string, completio
   } else {
     throw new UserError(`${where}: a row needs 'messages', or string 'prompt' and 'completion'`);
   }
-  return { ids, weights };
+  const start = tok.documentStart.every((id, i) => ids[i] === id) ? [] : tok.documentStart;
+  return { ids: [...start, ...ids], weights: [...start.map(() => 0), ...weights] };
 }
 
 export async function runSft(ctx: StageContext, s: SftStage): Promise<StageResult> {

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .option('--max-new-tokens <n>', 'tokens per completion', '128')
     .option('--temperature <t>', 'sampling temperature', '0.6')
     .option('--top-p <p>', 'nucleus sampling', '0.95')
-    .option('--template <name>', 'r1-zero | chat | none, or a string with {prompt}', 'r1-zero')
+    .option('--template <name>', 'r1-zero | chat (the model\'s own chat template when its tokenizer_config.json has one) | none, or a string with {prompt}', 'r1-zero')
     .option('--rewards <names>', 'comma-separated reward functions', 'accuracy,format')
     .option('--limit <n>', 'use at most n rows')
     .option('--seed <n>', 'sampling seed', '0')

@@ -6,7 +6,7 @@ export function register(program: Command): void {
     .description('sample completions from a checkpoint')
     .requiredOption('--model <dir>', 'checkpoint folder (model.safetensors, config.json, tokenizer.json)')
     .option('--prompt <text...>', 'prompt(s)', [])
-    .option('--template <name>', 'r1-zero | chat | none, or a string with {prompt}', 'none')
+    .option('--template <name>', 'r1-zero | chat (the model\'s own chat template when its tokenizer_config.json has one) | none, or a string with {prompt}', 'none')
     .option('--max-new-tokens <n>', 'tokens to generate', '64')
     .option('--temperature <t>', 'sampling temperature (0 = greedy)', '0.7')
     .option('--top-p <p>', 'nucleus sampling', '1')
@@ -32,11 +32,11 @@ export function register(program: Command): void {
       const model = loadModel(o.model);
       const prompts = o.prompt.length ? o.prompt : [''];
       const n = Number(o.num);
-      const texts = prompts.flatMap((p) => Array.from({ length: n }, () => applyTemplate(o.template, p)));
+      const texts = prompts.flatMap((p) => Array.from({ length: n }, () => applyTemplate(o.template, p, tok.chatTemplate)));
       const ids = texts.map((t) => documentIds(tok, t));
       const out = generate(model, tok, ids, {
         maxNewTokens: Number(o.maxNewTokens), temperature: Number(o.temperature), topP: Number(o.topP), topK: Number(o.topK),
-        stopTokens: [tok.eosId], rng: new Rng(Number(o.seed)),
+        stopTokens: [...tok.eosIds], rng: new Rng(Number(o.seed)),
       });
       out.forEach((c, i) => process.stdout.write(JSON.stringify({ prompt: texts[i], completion: c.text, finish_reason: c.finishReason, tokens: c.tokens.length }) + '\n'));
     });
