@@ -1,11 +1,10 @@
 // What a stage gets from the pipeline: its config, its folder, the tokenizer, and functions that
 // resolve its inputs (weights and rows) from the recipe.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { readRows } from '../data/io.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
-import { loadModel } from '../model/checkpoint.ts';
+import { checkpointExists, loadModel } from '../model/checkpoint.ts';
 import { Transformer } from '../model/transformer.ts';
 import { type Recipe, type Stage, datasetSources, modelSource } from '../recipe/index.ts';
 
@@ -52,7 +51,7 @@ export function makeContext(recipe: Recipe, index: number, runDir: string, hash:
         return Transformer.init({ ...recipe.model, ...(stage.init_config ?? {}), vocab_size: vocab }, recipe.seed);
       }
       const dir = src.kind === 'stage' ? stageCheckpoint(runDir, src.stage) : src.path;
-      if (!existsSync(join(dir, 'model.safetensors'))) {
+      if (!checkpointExists(dir)) {
         throw new UserError(`stage '${stage.name}': no checkpoint at ${dir}` + (src.kind === 'stage' ? ` (run stage '${src.stage}' first)` : ''));
       }
       return loadModel(dir);

@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../engine/safetensors.ts';
 import { UserError } from '../errors.ts';
 import { readRows } from '../data/io.ts';
 import { CJK_PRETOKENIZE_PATTERN, PRETOKENIZE_PATTERN, Tokenizer } from '../model/tokenizer.ts';
-import { type Recipe, type Stage, recipeHash, runDir as recipeRunDir, stageHash, canonicalJson } from '../recipe/index.ts';
+import { type Recipe, type Stage, modelSource, recipeHash, runDir as recipeRunDir, stageHash, canonicalJson } from '../recipe/index.ts';
 import { writeReport } from '../metrics/report.ts';
 import { makeContext, type StageContext, type StageResult } from './context.ts';
 import { dataDigest, tokenizerDigests } from './fingerprint.ts';
@@ -171,7 +171,7 @@ async function prepareTokenizer(recipe: Recipe, runDir: string, log: (l: string)
     return tok;
   }
   // No tokenizer given: take the one saved next to the first stage's starting checkpoint.
-  const first = recipe.stages[0].model;
-  if (first && first !== 'init' && existsSync(join(recipe.recipeDir, first, 'tokenizer.json'))) return Tokenizer.load(join(recipe.recipeDir, first));
+  const first = modelSource(recipe, 0);
+  if (first.kind === 'checkpoint' && existsSync(join(first.path, 'tokenizer.json'))) return Tokenizer.load(first.path);
   throw new UserError(`recipe ${recipe.file}: no tokenizer: set tokenizer.path or tokenizer.train`);
 }

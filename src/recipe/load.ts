@@ -8,6 +8,7 @@ import { Document, isMap, isNode, isPair, isScalar, isSeq, LineCounter, parse as
 import type { Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { UserError } from '../errors.ts';
+import { isHubName, locateHubModel } from '../model/hub.ts';
 import { isModulePath, rewardSpecProblem } from '../../rewards/registry.ts';
 import {
   CHECKPOINT_STAGES,
@@ -199,7 +200,10 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
     if (s.model !== null && s.model !== 'init') {
       const ref = stageRef(s.model, i, CHECKPOINT_STAGES, 'checkpoint');
       if (ref) add(['stages', i, 'model'], ref);
-      else if (ref === undefined && !isDir(at(s.model))) {
+      else if (ref === undefined && isHubName(s.model)) {
+        const found = locateHubModel(s.model);
+        if ('problem' in found) add(['stages', i, 'model'], found.problem);
+      } else if (ref === undefined && !isDir(at(s.model))) {
         add(['stages', i, 'model'], `'${s.model}' is neither an earlier stage (${stageList(stages, i)}) nor a checkpoint directory (${at(s.model)})`);
       }
     }
@@ -267,6 +271,10 @@ export function modelSource(recipe: Recipe, i: number): ModelSource {
     return CHECKPOINT_STAGES.includes(prev.type) ? { kind: 'stage', stage: prev.name } : modelSource(recipe, i - 1);
   }
   if (recipe.stages.slice(0, i).some((s) => s.name === m)) return { kind: 'stage', stage: m };
+  if (isHubName(m)) {
+    const found = locateHubModel(m); // a missing model is reported by the recipe checks, before any stage runs
+    return { kind: 'checkpoint', path: 'dir' in found ? found.dir : m };
+  }
   return { kind: 'checkpoint', path: resolve(recipe.recipeDir, m) };
 }
 

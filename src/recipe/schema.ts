@@ -75,7 +75,7 @@ const stageBase = <T extends StageType>(type: T) => ({
     .string()
     .nullable()
     .default(null)
-    .describe('where the weights come from: null = the previous stage (fresh init for the first), a stage name, "init", or a checkpoint directory'),
+    .describe('where the weights come from: null = the previous stage (fresh init for the first), a stage name, "init", a checkpoint directory (Hugging Face layout: llama, qwen2, qwen3), or hf:<org>/<name>[@revision] from the local Hugging Face cache'),
   datasets: z.array(z.string()).default([]).describe('dataset files (.jsonl/.json/.parquet) or names of earlier stages whose output dataset to read'),
   max_samples: int().positive().nullable().default(null).describe('use at most this many rows of the datasets (null = all)'),
   init_config: InitConfig

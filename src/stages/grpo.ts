@@ -1,7 +1,7 @@
 // GRPO (DeepSeekMath; DeepSeek-R1): for each prompt sample a group of G completions, score them with
 // rule-based rewards, use the group-normalised reward as every token's advantage, and maximise the
 // clipped surrogate with a k3 KL penalty to a frozen reference model, mu passes per batch.
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { applyTemplate } from '../data/chat.ts';
@@ -9,7 +9,7 @@ import { activeBackend } from '../engine/backend.ts';
 import type { Rng } from '../engine/rng.ts';
 import { RolloutPool, defaultWorkers } from '../rollout/pool.ts';
 import { generate, type Completion } from '../model/generate.ts';
-import { loadModel, saveModel } from '../model/checkpoint.ts';
+import { checkpointExists, loadModel, saveModel } from '../model/checkpoint.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { GrpoStage } from '../recipe/index.ts';
@@ -58,7 +58,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   const samplesFile = join(ctx.stageDir, 'samples.jsonl');
   mkdirSync(ctx.stageDir, { recursive: true });
   const refDir = join(ctx.stageDir, 'ref-model');
-  if (ref && s.sync_ref_model && existsSync(join(refDir, 'model.safetensors'))) {
+  if (ref && s.sync_ref_model && checkpointExists(refDir)) {
     // Resuming after a reference refresh: the saved reference, not the starting weights.
     ref.dispose();
     ref = loadModel(refDir);
@@ -72,7 +72,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     const t0 = performance.now();
     if (ref && s.sync_ref_model && step > 0 && step % s.ref_model_sync_steps === 0) {
       ref.assignFrom(policy);
-      saveModel(refDir, ref);
+      saveModel(refDir, ref, {}, { dtype: 'F32' }); // exact: a resumed run must see the same reference
     }
     const picked = batchIndices(step, P, rows.length, ctx.recipe.seed).map((i) => rows[i]);
     const promptTexts: string[] = [], promptIds: number[][] = [], groupRows: Row[] = [];
