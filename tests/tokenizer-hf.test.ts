@@ -139,6 +139,16 @@ describe('chat templates', () => {
     );
   });
 
+  it('render as Python\'s Jinja2 does in the environment transformers builds (fixture made by make-jinja2-renderings.py)', () => {
+    const { renderings } = readJson(new URL('./fixtures/tokenizer-hf/jinja2-renderings.json', import.meta.url).pathname) as
+      { renderings: { tokenizer: string; messages: ChatMessage[]; add_generation_prompt: boolean; text: string }[] };
+    expect(new Set(renderings.map((r) => r.tokenizer))).toEqual(new Set(REAL.map((r) => r.name)));
+    for (const r of renderings) {
+      const tok = REAL.find((x) => x.name === r.tokenizer)!.tok;
+      expect(tok.chatTemplate!.render(r.messages, { addGenerationPrompt: r.add_generation_prompt })).toBe(r.text);
+    }
+  });
+
   it('make `template: chat` the model\'s own template, and r1kit\'s format for a tokenizer without one', () => {
     expect(applyTemplate('chat', 'Hi', qwen3.tok.chatTemplate)).toBe('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
     expect(SMALL.chatTemplate).toBeNull();
