@@ -1,11 +1,13 @@
-// `r1 bench generate`: batch 64, prompt 16, 112 new tokens with the KV cache and sampling, as
+// `r1 bench generate`: batch 64, prompt 16, 112 new tokens with the KV cache and sampling, of the
+// reference model or of --model (a checkpoint), as
 // ../shared/anchors/torch_reference.py --mode generate does in PyTorch. One line on the main thread
 // and one with the rollout worker pool (one worker per core), as GRPO runs it.
 import { availableParallelism } from 'node:os';
 import type { BenchOptions } from '../commands/bench.ts';
 import { initBackend } from '../../engine/backend.ts';
 import { Rng } from '../../engine/rng.ts';
-import { TINY, parameterCount } from '../../model/config.ts';
+import { loadModel } from '../../model/checkpoint.ts';
+import { TINY, family, headDim, parameterCount } from '../../model/config.ts';
 import { generate } from '../../model/generate.ts';
 import { Tokenizer } from '../../model/tokenizer.ts';
 import { Transformer } from '../../model/transformer.ts';
@@ -14,14 +16,15 @@ import { RolloutPool } from '../../rollout/pool.ts';
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]> {
   const backend = await initBackend(opts.backend);
   const B = 64, P = 16, N = 112, reps = opts.quick ? 1 : 3;
-  const config = { ...TINY, max_position_embeddings: P + N };
-  const model = Transformer.init(config, 0);
+  // The reference model, fresh, or a checkpoint (--model: a Hugging Face family's layout and kernels).
+  const model = opts.model ? loadModel(opts.model as string) : Transformer.init({ ...TINY, max_position_embeddings: P + N }, 0);
+  const config = model.config;
   const rng = new Rng(0);
-  const prompts = Array.from({ length: B }, () => Array.from({ length: P }, () => rng.int(TINY.vocab_size)));
-  const n = parameterCount(TINY);
-  const flopsPerToken = 2 * n + 2 * 2 * (P + N / 2) * TINY.hidden_size * TINY.num_hidden_layers;
+  const prompts = Array.from({ length: B }, () => Array.from({ length: P }, () => rng.int(config.vocab_size)));
+  const n = parameterCount(config);
+  const flopsPerToken = 2 * n + 2 * 2 * (P + N / 2) * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
   const line = (workers: number, ms: number) => ({
-    bench: 'generate', backend, workers, n_params: n, batch: B, prompt: P, new_tokens: N,
+    bench: 'generate', backend, ...(opts.model ? { model: opts.model, family: family(config) } : {}), workers, n_params: n, batch: B, prompt: P, new_tokens: N,
     ms_per_run: +ms.toFixed(1), tokens_per_s: Math.round((B * N) / (ms / 1000)), gflops: +((flopsPerToken * B * N) / (ms / 1000) / 1e9).toFixed(2),
   });
   const time = async (once: () => unknown) => {

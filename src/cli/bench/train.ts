@@ -1,11 +1,12 @@
-// `r1 bench train`: AdamW steps of the reference model on batch 16 x 128 random tokens, as
-// ../shared/anchors/torch_reference.py --mode train does in PyTorch; on the main thread alone and
-// data-parallel over one thread per core.
+// `r1 bench train`: AdamW steps of the reference model (or of --model, a checkpoint) on batch 16 x 128
+// random tokens, as ../shared/anchors/torch_reference.py --mode train does in PyTorch; on the main
+// thread alone and data-parallel over one thread per core.
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import type { BenchOptions } from '../commands/bench.ts';
 import { initBackend } from '../../engine/backend.ts';
-import { TINY, parameterCount } from '../../model/config.ts';
+import { loadModel } from '../../model/checkpoint.ts';
+import { TINY, family, headDim, parameterCount } from '../../model/config.ts';
 import { Transformer } from '../../model/transformer.ts';
 import { AdamW } from '../../train/adamw.ts';
 import { Rng } from '../../engine/rng.ts';
@@ -15,19 +16,23 @@ import { clipGradients, disposeGrads, lossAndGrads } from '../../train/step.ts';
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]> {
   const backend = await initBackend(opts.backend);
-  const B = 16, T = 128, steps = opts.quick ? 3 : 10, V = TINY.vocab_size;
-  const config = { ...TINY, max_position_embeddings: T };
+  const B = 16, T = 128, steps = opts.quick ? 3 : 10;
+  // The reference model, fresh, or a checkpoint (--model: a Hugging Face family's layout and kernels).
+  const fresh = () => (opts.model ? loadModel(opts.model as string) : Transformer.init({ ...TINY, max_position_embeddings: T }, 0));
+  const probe = fresh();
+  const config = probe.config, V = config.vocab_size;
+  probe.dispose();
   const rng = new Rng(1);
   const batch: LmBatch = {
     inputs: Int32Array.from({ length: B * T }, () => rng.int(V)), targets: Int32Array.from({ length: B * T }, () => rng.int(V)), weights: null, B, T,
   };
-  const n = parameterCount(TINY);
+  const n = parameterCount(config);
   // 6 N flops per token for the dense weights, plus causal attention (fwd 2 T d per layer, x3 for backward).
-  const flopsPerToken = 6 * n + 3 * 2 * T * TINY.hidden_size * TINY.num_hidden_layers;
+  const flopsPerToken = 6 * n + 3 * 2 * T * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
   const out: Record<string, unknown>[] = [];
   const counts = opts.workers !== undefined ? [Math.max(1, Number(opts.workers))] : [1, availableParallelism()];
   for (const threads of counts) {
-    const model = Transformer.init(config, 0);
+    const model = fresh();
     const opt = new AdamW(model.params);
     const pool = threads > 1 ? new GradientPool(threads - 1, config, backend) : null;
     const step = async () => {
@@ -47,7 +52,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     opt.dispose();
     model.dispose();
     out.push({
-      bench: 'train', backend, threads, n_params: n, batch: B, seq: T,
+      bench: 'train', backend, ...(opts.model ? { model: opts.model, family: family(config) } : {}), threads, n_params: n, batch: B, seq: T,
       ms_per_step: +ms.toFixed(1), tokens_per_s: Math.round((B * T) / (ms / 1000)),
       gflops: +((flopsPerToken * B * T) / (ms / 1000) / 1e9).toFixed(2),
     });

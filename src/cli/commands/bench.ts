@@ -19,6 +19,7 @@ export function register(program: Command): void {
     .option('--backend <name>', 'auto | tensorflow | wasm | cpu', 'auto')
     .option('--quick', 'fewer repetitions (smoke run)', false)
     .option('--workers <n>', 'worker threads, where the benchmark uses them')
+    .option('--model <dir>', 'train, generate: measure this checkpoint (model directory or hf: name) instead of a fresh reference model')
     .option('--profile', 'train: also print kernel time by op (tf.profile) of one main-thread step', false)
     .action(async (what: string, opts: BenchOptions) => {
       const file = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', `${what}.ts`);
