@@ -24,7 +24,7 @@ export class ChatTemplate {
   /** source: the file the template comes from, named in errors; config: tokenizer_config.json. */
   constructor(
     readonly source: string,
-    readonly text: string,
+    private readonly text: string,
     config: Record<string, unknown>,
   ) {
     for (const field of SPECIAL_TOKEN_FIELDS) {
