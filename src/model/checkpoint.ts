@@ -276,12 +276,12 @@ export type SaveOptions = {
 };
 
 /** Writes the weights, config.json and generation_config.json into `dir` (not atomic on its own: call
- * inside writeDirAtomic, or use saveModel). A loaded model keeps its family, config fields and dtype;
- * `special` (the tokenizer's ids) fills in the ids a loaded config.json lacks. */
+ * inside writeDirAtomic, or use saveModel). A loaded model keeps its family, config files and dtype;
+ * a model made here gets the tokenizer's ids (`special`) in its config files. */
 export function writeModelFiles(dir: string, model: Transformer, special: Special = {}, opts: SaveOptions = {}): void {
   const origin = model.origin, dtype = opts.dtype ?? origin?.dtype ?? 'F32';
   writeWeights(dir, toHuggingFace(model.config, modelValues(model)), dtype, opts.maxShardBytes ?? MAX_SHARD_BYTES);
-  const config = origin ? originConfig(origin.config, dtype, special) : hfConfig(model.config, dtype, special);
+  const config = origin ? originConfig(origin.config, dtype) : hfConfig(model.config, dtype, special);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   const ids = { bos_token_id: special.bos, eos_token_id: special.eos, pad_token_id: special.pad };
   const generation = origin?.generationConfig ?? { _from_model_config: true, ...Object.fromEntries(Object.entries(ids).filter(([, v]) => v !== undefined && v >= 0)) };

@@ -131,13 +131,9 @@ export function hfConfig(c: ModelConfig, dtype: Dtype, special: { bos?: number; 
   };
 }
 
-/** A loaded checkpoint's config.json written back: every field as it was, the dtype as saved, and
- * the tokenizer's ids only where the file had none. */
-export function originConfig(origin: Raw, dtype: Dtype, special: { bos?: number; eos?: number; pad?: number } = {}): Raw {
+/** A loaded checkpoint's config.json written back: every field as it was, the dtype as saved. */
+export function originConfig(origin: Raw, dtype: Dtype): Raw {
   const out: Raw = { ...origin, torch_dtype: TORCH_DTYPE[dtype] };
   if ('dtype' in origin) out.dtype = TORCH_DTYPE[dtype]; // transformers 5 renamed torch_dtype
-  for (const [k, v] of [['bos_token_id', special.bos], ['eos_token_id', special.eos], ['pad_token_id', special.pad]] as const) {
-    if ((out[k] === undefined || out[k] === null) && v !== undefined && v >= 0) out[k] = v;
-  }
   return out;
 }
