@@ -4,7 +4,7 @@ export function register(program: Command): void {
   program
     .command('eval')
     .description('evaluate a checkpoint on a dataset: pass@1 (averaged over k), maj@k, format rate, mean length')
-    .requiredOption('--model <dir>', 'checkpoint folder (model.safetensors, config.json, tokenizer.json)')
+    .requiredOption('--model <dir>', 'checkpoint folder (config.json, safetensors, tokenizer.json) or hf:<org>/<name>[@revision]')
     .requiredOption('--dataset <file>', 'rows with a prompt and a reference answer (.jsonl/.json/.parquet)')
     .option('-k, --num-generations <k>', 'samples per prompt', '4')
     .option('--max-new-tokens <n>', 'tokens per completion', '128')
@@ -20,11 +20,13 @@ export function register(program: Command): void {
       const { readRows } = await import('../../data/io.ts');
       const { initBackend } = await import('../../engine/backend.ts');
       const { loadModel } = await import('../../model/checkpoint.ts');
+      const { resolveModelDir } = await import('../../model/hub.ts');
       const { Tokenizer } = await import('../../model/tokenizer.ts');
       const { evaluate } = await import('../../stages/eval.ts');
+      const dir = resolveModelDir(o.model);
       await initBackend(o.backend);
-      const tok = Tokenizer.load(o.model);
-      const model = loadModel(o.model);
+      const tok = Tokenizer.load(dir);
+      const model = loadModel(dir);
       let rows = await readRows(o.dataset);
       if (o.limit) rows = rows.slice(0, Number(o.limit));
       const { report } = await evaluate(model, tok, rows, {

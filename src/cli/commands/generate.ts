@@ -4,7 +4,7 @@ export function register(program: Command): void {
   program
     .command('generate')
     .description('sample completions from a checkpoint')
-    .requiredOption('--model <dir>', 'checkpoint folder (model.safetensors, config.json, tokenizer.json)')
+    .requiredOption('--model <dir>', 'checkpoint folder (config.json, safetensors, tokenizer.json) or hf:<org>/<name>[@revision]')
     .option('--prompt <text...>', 'prompt(s)', [])
     .option('--template <name>', 'r1-zero | chat (the model\'s own chat template when its tokenizer_config.json has one) | none, or a string with {prompt}', 'none')
     .option('--max-new-tokens <n>', 'tokens to generate', '64')
@@ -23,13 +23,15 @@ export function register(program: Command): void {
       const { Rng } = await import('../../engine/rng.ts');
       const { UserError } = await import('../../errors.ts');
       const { loadModel } = await import('../../model/checkpoint.ts');
+      const { resolveModelDir } = await import('../../model/hub.ts');
       const { generate } = await import('../../model/generate.ts');
       const { Tokenizer } = await import('../../model/tokenizer.ts');
       const { documentIds } = await import('../../stages/batches.ts');
-      if (!existsSync(join(o.model, 'tokenizer.json'))) throw new UserError(`--model ${o.model}: no tokenizer.json in that folder`);
+      const dir = resolveModelDir(o.model);
+      if (!existsSync(join(dir, 'tokenizer.json'))) throw new UserError(`--model ${o.model}: no tokenizer.json in that folder`);
       await initBackend(o.backend);
-      const tok = Tokenizer.load(o.model);
-      const model = loadModel(o.model);
+      const tok = Tokenizer.load(dir);
+      const model = loadModel(dir);
       const prompts = o.prompt.length ? o.prompt : [''];
       const n = Number(o.num);
       const texts = prompts.flatMap((p) => Array.from({ length: n }, () => applyTemplate(o.template, p, tok.chatTemplate)));
