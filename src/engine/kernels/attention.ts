@@ -30,25 +30,28 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale:
   return out as tf.Tensor4D;
 }
 
-/** The portable version, composed of TF.js ops (the reference for the kernels' tests). */
+/** The portable version, composed of TF.js ops (the reference for the kernels' tests, and what runs
+ * where they do not apply). Query heads are grouped by the key/value head they read (head h reads
+ * h / rep), so each group is one plain product with its keys and values: no copy of them per query
+ * head (tf.tile on wasm took 90% of a decoding step). */
 export function composedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number): tf.Tensor4D {
   return tf.tidy(() => {
     const [B, T, H, D] = q.shape;
     const [, S, Hkv] = k.shape;
     const rep = H / Hkv;
-    const expand = (x: tf.Tensor4D): tf.Tensor4D => {
-      const t = tf.transpose(x, [0, 2, 1, 3]); // [B, Hkv, S, D]
-      if (rep === 1) return t;
-      // Rank-4 tile: TF.js has no gradient for a rank-5 one. Query head h reads KV head h / rep.
-      return tf.reshape(tf.tile(tf.reshape(t, [B * Hkv, 1, S, D]), [1, rep, 1, 1]), [B, H, S, D]);
-    };
-    const qh = tf.transpose(q, [0, 2, 1, 3]); // [B, H, T, D]
-    const scores = tf.mul(tf.matMul(qh, expand(k), false, true), scale); // [B, H, T, S]
-    const allowed = tf.linalg.bandPart(tf.ones([T, S]), -1, S - T); // key j <= S - T + t
-    const masked = tf.add(scores, tf.mul(tf.sub(1, allowed), -1e9));
-    const out = tf.matMul(tf.softmax(masked), expand(v)); // [B, H, T, D]
-    return tf.transpose(out, [0, 2, 1, 3]) as tf.Tensor4D;
+    const grouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [B, Hkv, rep * T, D]);
+    const keys = tf.transpose(k, [0, 2, 1, 3]), values = tf.transpose(v, [0, 2, 1, 3]); // [B, Hkv, S, D]
+    const scores = tf.mul(tf.matMul(grouped, keys, false, true), scale); // [B, Hkv, rep * T, S]
+    const out = tf.matMul(tf.softmax(tf.add(scores, causalMask(rep, T, S))), values); // [B, Hkv, rep * T, D]
+    return tf.transpose(tf.reshape(out, [B, H, T, D]), [0, 2, 1, 3]) as tf.Tensor4D;
   });
+}
+
+/** [rep * T, S]: 0 where query t (at position S - T + t) may see key s, -1e9 where it may not. */
+function causalMask(rep: number, T: number, S: number): tf.Tensor2D {
+  const mask = new Float32Array(rep * T * S);
+  for (let r = 0; r < rep; r++) for (let t = 0; t < T; t++) mask.fill(-1e9, ((r * T + t) * S) + S - T + t + 1, (r * T + t + 1) * S);
+  return tf.tensor2d(mask, [rep * T, S]);
 }
 
 /** Keys and values of earlier positions for incremental decoding, one entry per layer.
