@@ -245,7 +245,7 @@ describe('r1 recipe', () => {
 });
 
 describe('shipped recipes', () => {
-  it('all validate against the shipped data (with the pretrain-tiny checkpoint the others start from)', async () => {
+  it('all validate against the shipped data (with the pretrain-tiny checkpoint and the hf-tiny directory the others start from)', async () => {
     const { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { loadRecipe } = await import('../src/recipe/index.ts');
@@ -254,6 +254,7 @@ describe('shipped recipes', () => {
       cpSync('recipes', join(root, 'recipes'), { recursive: true });
       symlinkSync(join(process.cwd(), 'data'), join(root, 'data'));
       mkdirSync(join(root, 'runs', 'pretrain-tiny', 'pretrain', 'checkpoint'), { recursive: true });
+      mkdirSync(join(root, 'runs', 'hf-tiny'), { recursive: true }); // what scripts/make-hf-tiny.ts writes
       const files = readdirSync(join(root, 'recipes')).filter((f) => f.endsWith('.yaml'));
       expect(files.length).toBeGreaterThanOrEqual(5);
       for (const f of files) expect(loadRecipe(join(root, 'recipes', f)).stages.length, f).toBeGreaterThan(0);

@@ -18,7 +18,7 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 /** A tiny model and a handful of steps, on top of the recipe's own quick: profile. */
 function tiny(recipeFile: string, extra: string[]) {
-  const recipe = loadRecipe(recipeFile, { quick: true, set: [`output_dir=${out}`] });
+  const recipe = loadRecipe(recipeFile, { quick: true, set: [`output_dir=${out}`, ...extra] });
   const set = [
     `output_dir=${out}`, 'model.hidden_size=32', 'model.num_hidden_layers=1', 'model.num_attention_heads=2', 'model.num_key_value_heads=1', 'model.intermediate_size=64',
   ];
@@ -93,4 +93,20 @@ describe('shipped recipes, shortened', () => {
     expect(student.hidden_size).toBe(init.hidden_size);
     expect(student.hidden_size).not.toBe(main.hidden_size);
   }, 600_000);
+
+  it('grpo-hf: GRPO from a Hugging Face-layout directory (scripts/make-hf-tiny.ts) with its own chat template', async () => {
+    // The tiny pretrained model the script expects, shortened like the others.
+    const pre = tiny('recipes/pretrain-tiny.yaml', ['stages.eval.max_samples=2', 'stages.eval.num_generations=1']);
+    const { runDir: preDir } = await runRecipe(pre, quiet);
+    const { makeHfTiny, CHAT_TEMPLATE } = await import('../scripts/make-hf-tiny.ts');
+    const hf = join(out, 'hf-tiny');
+    await makeHfTiny(join(preDir, 'pretrain', 'checkpoint'), hf);
+    expect(JSON.parse(readFileSync(join(hf, 'tokenizer_config.json'), 'utf8')).chat_template).toBe(CHAT_TEMPLATE);
+    expect(JSON.parse(readFileSync(join(hf, 'generation_config.json'), 'utf8')).eos_token_id).toHaveLength(2);
+    const { runDir } = await runAndCheck('recipes/grpo-hf.yaml', [`stages.grpo.model=${hf}`]);
+    // The prompts went through the model's own template; GRPO moved the weights it loaded.
+    const sample = JSON.parse(readFileSync(join(runDir, 'grpo', 'samples.jsonl'), 'utf8').split('\n')[0]);
+    expect(JSON.stringify(sample)).toContain('<|user|>');
+    expect(same(weights(join(preDir, 'pretrain')), weights(join(runDir, 'grpo')))).toBe(false);
+  }, 300_000);
 });
