@@ -112,8 +112,9 @@ export class SandboxPool {
         if (!queue.length || !p.free || p.load !== load) continue;
         const w = queue.shift()!;
         void p.run({ id: this.nextId++, code: w.program.code, tests: [], limits: this.limits }, w.program.tests).then((results) => {
-          if (results === null) queue.unshift(w); // the process ended before it began: run it elsewhere
-          else w.resolve(results);
+          if (results !== null) w.resolve(results);
+          else if (this.destroyed) w.resolve(w.program.tests.map(() => ({ status: 'error', detail: 'the sandbox pool was destroyed' })));
+          else queue.unshift(w); // the process ended before it began: run it elsewhere
           if (p.idle && p.retired) p.kill(p.retired);
           this.pump(language);
         });

@@ -97,3 +97,15 @@ describe('a process that lies', () => {
     expect(results[1].detail).toMatch(/not run/);
   });
 });
+
+describe('destroying the pool', () => {
+  it('resolves every program: the running one, the one queued behind it in its process, and the waiting ones', async () => {
+    const { SandboxPool } = await import('../sandbox/index.ts');
+    const pool = new SandboxPool({ workers: 1, isolation: 'process', limits: { timeMs: 5000 } });
+    const runs = [0, 1, 2].map(() => pool.run({ language: 'javascript', code: 'while (true) {}', tests: [{ input: '', output: '' }] }));
+    await new Promise((ok) => setTimeout(ok, 500));
+    await pool.destroy();
+    const results = await Promise.all(runs);
+    expect(results.map((r) => r.results[0].status)).toEqual(['error', 'error', 'error']);
+  });
+});
