@@ -143,6 +143,8 @@ describe('recipe errors name file:line:column and the field path', () => {
     expect(errorOf(grpo('    rewards: [{ name: rewards/none.ts }]\n'))).toMatch(/stages\.0\.rewards\.0\.name: reward module not found/);
     expect(errorOf(grpo('    max_prompt_length: 200\n    max_completion_length: 100\n'))).toMatch(/:8:5: stages\.0\.max_completion_length: max_prompt_length \+ max_completion_length = 300 exceeds the model context \(max_position_embeddings = 256\)/);
     expect(errorOf(grpo('    template: "Q: no placeholder"\n'))).toMatch(/stages\.0\.template: .*no \{prompt\} placeholder/);
+    // Greedy decoding has no log-probs to ratio: at 0 every weight became NaN and the stage still ended "done".
+    expect(errorOf(grpo('    temperature: 0\n'))).toMatch(/:7:5: stages\.0\.temperature: GRPO samples: the temperature must be > 0/);
   });
 
   it('model and tokenizer consistency', () => {

@@ -157,6 +157,11 @@ export const GrpoStage = z.strictObject({
   max_prompt_length: int().positive().default(128).describe('prompts are cut to their last N tokens'),
   max_completion_length: int().positive().default(128).describe('most tokens generated per completion'),
   ...generation({ temperature: 1, topP: 1 }),
+  temperature: z
+    .number()
+    .gt(0, 'GRPO samples: the temperature must be > 0 (greedy decoding has no probabilities to take the ratio of)')
+    .default(1)
+    .describe('sampling temperature, > 0 (the policy ratio needs sampled log-probs; greedy has none); 1 samples the model as it is'),
   beta: z.number().min(0).default(0.04).describe('weight of the KL penalty to the reference model (0 = no reference model)'),
   epsilon: z.number().positive().default(0.2).describe('clip range of the probability ratio: [1 - epsilon, 1 + epsilon_high]'),
   epsilon_high: z.number().positive().nullable().default(null).describe('upper clip range (DAPO clip-higher); null = epsilon'),

@@ -23,15 +23,24 @@ export function register(program: Command): void {
       const { resolveModelDir } = await import('../../model/hub.ts');
       const { Tokenizer } = await import('../../model/tokenizer.ts');
       const { evaluate } = await import('../../stages/eval.ts');
+      const { flagNumber } = await import('../numbers.ts');
+      const opts = {
+        k: flagNumber('--num-generations', o.numGenerations, { integer: true, min: 1 }),
+        maxNewTokens: flagNumber('--max-new-tokens', o.maxNewTokens, { integer: true, min: 1 }),
+        temperature: flagNumber('--temperature', o.temperature, { min: 0 }),
+        topP: flagNumber('--top-p', o.topP, { gt: 0, max: 1 }),
+        seed: flagNumber('--seed', o.seed, { integer: true, min: 0 }),
+        limit: o.limit === undefined ? undefined : flagNumber('--limit', o.limit, { integer: true, min: 1 }),
+      };
       const dir = resolveModelDir(o.model);
       await initBackend(o.backend);
       const tok = Tokenizer.load(dir);
       const model = loadModel(dir);
       let rows = await readRows(o.dataset);
-      if (o.limit) rows = rows.slice(0, Number(o.limit));
+      if (opts.limit !== undefined) rows = rows.slice(0, opts.limit);
       const { report } = await evaluate(model, tok, rows, {
-        k: Number(o.numGenerations), maxNewTokens: Number(o.maxNewTokens), temperature: Number(o.temperature), topP: Number(o.topP), topK: 0,
-        stop: [], template: o.template, promptField: 'prompt', seed: Number(o.seed), baseDir: process.cwd(), stage: 'eval',
+        k: opts.k, maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, topP: opts.topP, topK: 0,
+        stop: [], template: o.template, promptField: 'prompt', seed: opts.seed, baseDir: process.cwd(), stage: 'eval',
         rewards: o.rewards.split(',').map((name) => ({ name: name.trim(), weight: 1, options: {} })),
       });
       process.stdout.write(JSON.stringify(report, null, 2) + '\n');

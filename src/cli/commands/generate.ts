@@ -27,18 +27,26 @@ export function register(program: Command): void {
       const { generate } = await import('../../model/generate.ts');
       const { Tokenizer } = await import('../../model/tokenizer.ts');
       const { documentIds } = await import('../../stages/batches.ts');
+      const { flagNumber } = await import('../numbers.ts');
+      const n = flagNumber('--num', o.num, { integer: true, min: 1 });
+      const opts = {
+        maxNewTokens: flagNumber('--max-new-tokens', o.maxNewTokens, { integer: true, min: 1 }),
+        temperature: flagNumber('--temperature', o.temperature, { min: 0 }),
+        topP: flagNumber('--top-p', o.topP, { gt: 0, max: 1 }),
+        topK: flagNumber('--top-k', o.topK, { integer: true, min: 0 }),
+        seed: flagNumber('--seed', o.seed, { integer: true, min: 0 }),
+      };
       const dir = resolveModelDir(o.model);
       if (!existsSync(join(dir, 'tokenizer.json'))) throw new UserError(`--model ${o.model}: no tokenizer.json in that folder`);
       await initBackend(o.backend);
       const tok = Tokenizer.load(dir);
       const model = loadModel(dir);
       const prompts = o.prompt.length ? o.prompt : [''];
-      const n = Number(o.num);
       const texts = prompts.flatMap((p) => Array.from({ length: n }, () => applyTemplate(o.template, p, tok.chatTemplate)));
       const ids = texts.map((t) => documentIds(tok, t));
       const out = generate(model, tok, ids, {
-        maxNewTokens: Number(o.maxNewTokens), temperature: Number(o.temperature), topP: Number(o.topP), topK: Number(o.topK),
-        stopTokens: [...tok.eosIds], rng: new Rng(Number(o.seed)),
+        maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, topP: opts.topP, topK: opts.topK,
+        stopTokens: [...tok.eosIds], rng: new Rng(opts.seed),
       });
       out.forEach((c, i) => process.stdout.write(JSON.stringify({ prompt: texts[i], completion: c.text, finish_reason: c.finishReason, tokens: c.tokens.length }) + '\n'));
     });

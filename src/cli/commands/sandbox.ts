@@ -3,18 +3,14 @@ import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
+import { flagNumber } from '../numbers.ts';
 
 type SandboxCliOptions = { input?: string; check?: boolean; isolation?: string; output?: string; workers?: string; timeMs?: string; memoryMb?: string; outputBytes?: string };
 type Result = { passed: number; total: number; results: { status: string; detail?: string }[]; error?: string };
 
 const write = (out: Writable, text: string) => new Promise<void>((ok, fail) => out.write(text, (err) => (err ? fail(err) : ok())));
 
-function positive(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UserError(`${flag} must be a positive number, got '${value}'`);
-  return n;
-}
+const positive = (flag: string, value: string | undefined, integer = false) => (value === undefined ? undefined : flagNumber(flag, value, { gt: 0, integer }));
 
 /** The program on a line, or what is wrong with the line. */
 export function parseProgramLine(line: string): { language: unknown; code: unknown; tests: unknown } | string {
@@ -48,7 +44,7 @@ export function register(program: Command): void {
       if (o.check) return check(o.isolation ?? 'standard');
       if (o.input === undefined) throw new UserError('--input <file> is required (or --check)');
       if (!existsSync(o.input)) throw new UserError(`--input: file not found: ${o.input}`);
-      const workers = positive('--workers', o.workers);
+      const workers = positive('--workers', o.workers, true);
       const limits = Object.fromEntries(
         Object.entries({ timeMs: positive('--time-ms', o.timeMs), memoryMb: positive('--memory-mb', o.memoryMb), outputBytes: positive('--output-bytes', o.outputBytes) }).filter(([, v]) => v !== undefined),
       );

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
+import { flagNumber } from '../numbers.ts';
 
 type Row = Record<string, unknown>;
 type ScoreOptions = { input: string; rewards: string; output?: string; onError: string; batchSize: string };
@@ -24,8 +25,7 @@ export function register(program: Command): void {
       const { closeRewards, loadRewards, scoreBatch } = await import('../../../rewards/registry.ts');
       if (!existsSync(o.input)) throw new UserError(`--input: file not found: ${o.input}`);
       if (o.onError !== 'fail' && o.onError !== 'zero') throw new UserError(`--on-error must be fail or zero, got '${o.onError}'`);
-      const batchSize = Number(o.batchSize);
-      if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`--batch-size must be a positive integer, got '${o.batchSize}'`);
+      const batchSize = flagNumber('--batch-size', o.batchSize, { integer: true, min: 1 });
       const specs = o.rewards.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
         const eq = s.lastIndexOf('=');
         if (eq === -1) return { name: s };
