@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../engine/rng.ts';
+import { UserError } from '../errors.ts';
 import { readSafetensors, writeSafetensors, type NamedArray } from '../engine/safetensors.ts';
 import { MetricsLogger } from '../metrics/logger.ts';
 import { Progress } from '../metrics/progress.ts';
@@ -123,6 +124,15 @@ export async function trainLoop(opts: TrainLoopOptions, hooks: StepHooks): Promi
           tokensSeen += mb.tokens;
         }
         gradNorm = clipGradients(grads!, c.max_grad_norm, 1 / c.gradient_accumulation_steps);
+        // A NaN or infinite loss or gradient would poison every weight and the stage would still end
+        // "done": stop before the update, so the weights and the last saved checkpoint stay good.
+        if (!Number.isFinite(lossSum) || !Number.isFinite(gradNorm)) {
+          disposeGrads(grads);
+          throw new UserError(
+            `stage '${opts.stage}': the ${Number.isFinite(lossSum) ? 'gradient norm' : 'loss'} is ${Number.isFinite(lossSum) ? gradNorm : lossSum} at step ${step + 1}; ` +
+              `stopped before updating the weights (the last saved checkpoint is intact${resumeNote(step, c.save_steps)}). Lower learning_rate, or check the data and the stage's settings`,
+          );
+        }
         opt.apply(grads!, lr);
         pool?.invalidate();
         disposeGrads(grads);
@@ -154,6 +164,12 @@ export async function trainLoop(opts: TrainLoopOptions, hooks: StepHooks): Promi
   opt.dispose();
   return { steps: totalSteps, finalLoss: lastLoss, resumedFrom: startStep };
 }
+
+/** Where a rerun would resume from, said in the stop message. */
+const resumeNote = (step: number, saveSteps: number) => {
+  const last = Math.floor(step / saveSteps) * saveSteps;
+  return last > 0 ? `: a rerun resumes from step ${last}` : '';
+};
 
 type ResumeState = { step: number; rng: number[]; extra: unknown; hash: string; tokens: number; loss: number };
 
