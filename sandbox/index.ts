@@ -8,7 +8,7 @@
 // bounded time.
 import { availableParallelism } from 'node:os';
 import { UserError } from '../src/errors.ts';
-import { describeLayers, layersFor, type Isolation, type Layers } from './launch.ts';
+import { announceOnce, describeLayers, layersFor, type Isolation, type Layers } from './launch.ts';
 import { DEFAULT_LIMITS, type Language, type Limits } from './protocol.ts';
 import { DEPTH, SandboxProcess } from './process.ts';
 import { normalizeTests, type TestResult } from './tests.ts';
@@ -33,12 +33,6 @@ export type SandboxOptions = {
 };
 
 const RECYCLE: Record<Language, number> = { javascript: 2000, python: 5000 };
-let noticed = false;
-const defaultNotice = (line: string) => {
-  if (noticed) return;
-  noticed = true;
-  process.stderr.write(line + '\n');
-};
 
 export function resolveLimits(limits: Partial<Limits> = {}): Required<Limits> {
   const l = { ...DEFAULT_LIMITS, ...limits };
@@ -68,7 +62,7 @@ export class SandboxPool {
     this.layers = layersFor(opts.isolation ?? 'standard');
     this.recycle = { ...RECYCLE, ...opts.recycleAfter };
     const [, os] = describeLayers(this.layers);
-    if ((opts.isolation ?? 'standard') === 'standard' && !this.layers.os) (opts.notice ?? defaultNotice)(`r1 sandbox: ${os}; programs run behind the process layer only`);
+    if ((opts.isolation ?? 'standard') === 'standard' && !this.layers.os) (opts.notice ?? ((l: string) => announceOnce(l)))(`r1 sandbox: ${os}; programs run behind the process layer only`);
   }
 
   /** Runs every test of the program; resolves with one result per test whatever the program does.

@@ -128,6 +128,15 @@ export function command(language: Language, layers: Layers, entry: Entry = 'main
   return layers.rlimits ? { file: p.prlimit!, args: ['--core=0', '--fsize=0', '--nofile=256', '--', ...inner] } : { file: inner[0], args: inner.slice(1) };
 }
 
+let announced = false;
+/** Writes the line about the layers to standard error once per host process: the pipeline says it at
+ * start, and a pool started later does not say it again. */
+export function announceOnce(line: string, write: (line: string) => void = (l) => process.stderr.write(l + '\n')): void {
+  if (announced) return;
+  announced = true;
+  write(line);
+}
+
 /** One line per layer, for `r1 sandbox --check` and the start-up notice. */
 export function describeLayers(layers: Layers): string[] {
   return [

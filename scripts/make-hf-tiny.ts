@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/engine/backend.ts';
 import { copyCompanions, loadModel, writeDirAtomic, writeModelFiles } from '../src/model/checkpoint.ts';
+import { Tokenizer } from '../src/model/tokenizer.ts';
 
 /** ChatML-like, in r1kit's special tokens: `<|user|>...<|end_of_turn|>`, then `<|assistant|>`. */
 export const CHAT_TEMPLATE =
@@ -24,14 +25,13 @@ export async function makeHfTiny(from: string, out: string): Promise<void> {
   writeDirAtomic(out, (dir) => {
     writeModelFiles(dir, model, {}, {});
     copyCompanions(from, dir);
-    const tokFile = join(dir, 'tokenizer.json');
-    const ids = new Map((JSON.parse(readFileSync(tokFile, 'utf8')) as { added_tokens: { id: number; content: string }[] }).added_tokens.map((t) => [t.content, t.id]));
+    const tok = Tokenizer.load(dir);
     const configFile = join(dir, 'tokenizer_config.json');
     const config = existsSync(configFile) ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) : {};
     writeFileSync(configFile, JSON.stringify({ ...config, bos_token: '<|begin_of_text|>', eos_token: '<|end_of_text|>', pad_token: '<|pad|>', chat_template: CHAT_TEMPLATE }, null, 2) + '\n');
     const genFile = join(dir, 'generation_config.json');
     const gen = existsSync(genFile) ? (JSON.parse(readFileSync(genFile, 'utf8')) as Record<string, unknown>) : {};
-    writeFileSync(genFile, JSON.stringify({ ...gen, bos_token_id: ids.get('<|begin_of_text|>'), eos_token_id: [ids.get('<|end_of_text|>'), ids.get('<|end_of_turn|>')] }, null, 2) + '\n');
+    writeFileSync(genFile, JSON.stringify({ ...gen, bos_token_id: tok.tokenId('<|begin_of_text|>'), eos_token_id: [tok.tokenId('<|end_of_text|>'), tok.tokenId('<|end_of_turn|>')] }, null, 2) + '\n');
   });
   model.dispose();
 }

@@ -88,10 +88,10 @@ async function checkSandbox(recipe: Recipe, log: (line: string) => void): Promis
     .filter((r) => r.name === 'code')
     .map((r) => String(r.options?.isolation ?? recipe.sandbox.isolation));
   if (!isolations.length) return;
-  const { layersFor, describeLayers } = await import('../../sandbox/launch.ts');
+  const { announceOnce, layersFor, describeLayers } = await import('../../sandbox/launch.ts');
   const strictest = isolations.includes('strict') ? 'strict' : isolations.includes('standard') ? 'standard' : 'process';
   const layers = layersFor(strictest);
-  log(`sandbox (${strictest}): ${describeLayers(layers).join('; ')}`);
+  announceOnce(`sandbox (${strictest}): ${describeLayers(layers).join('; ')}`, log);
 }
 
 export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<{ runDir: string; manifest: Manifest }> {
