@@ -11,6 +11,7 @@ import { code } from './code.ts';
 import { format, formatSoft, tagCountReward } from './format.ts';
 import { language } from './language.ts';
 import { cosineLength } from './length.ts';
+import { softOverlongReward } from './overlong.ts';
 import { repetition } from './repetition.ts';
 import type { BuiltinReward, RewardBatch, RewardFn, RewardValue } from './types.ts';
 
@@ -25,6 +26,7 @@ const BUILTINS: Record<string, BuiltinReward> = {
   repetition,
   cosine_length: cosineLength,
   length: cosineLength,
+  soft_overlong: softOverlongReward,
   code,
 };
 
@@ -145,7 +147,11 @@ function describe(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)?.slice(0, 60) ?? ''}`.trim();
 }
 
-const slice = (b: RewardBatch, i: number): RewardBatch => ({ prompts: [b.prompts[i]], completions: [b.completions[i]], rows: [b.rows[i]] });
+const slice = (b: RewardBatch, i: number): RewardBatch => ({
+  prompts: [b.prompts[i]], completions: [b.completions[i]], rows: [b.rows[i]],
+  ...(b.completionTokens ? { completionTokens: [b.completionTokens[i]] } : {}),
+  ...(b.maxCompletionTokens !== undefined ? { maxCompletionTokens: b.maxCompletionTokens } : {}),
+});
 
 /** Runs one reward and checks its output; returns the values or the message of what went wrong. */
 async function runOne(r: LoadedReward, batch: RewardBatch): Promise<{ values: RewardValue[] } | { error: string; cause?: unknown }> {
@@ -202,6 +208,9 @@ export async function scoreBatch(rewards: LoadedReward[], batch: RewardBatch, op
   const n = batch.completions.length;
   if (batch.prompts.length !== n || batch.rows.length !== n) {
     throw new Error(`scoreBatch: ${n} completions but ${batch.prompts.length} prompts and ${batch.rows.length} rows`);
+  }
+  if (batch.completionTokens !== undefined && batch.completionTokens.length !== n) {
+    throw new Error(`scoreBatch: ${n} completions but ${batch.completionTokens.length} completionTokens`);
   }
   const outcomes = await Promise.all(rewards.map((r) => runOne(r, batch)));
   const total = new Array<number>(n).fill(0);

@@ -1,6 +1,17 @@
 // The reward contract: one number per completion, or null where the reward does not apply.
 
-export type RewardBatch = { prompts: string[]; completions: string[]; rows: Record<string, unknown>[] };
+export type RewardBatch = {
+  prompts: string[];
+  completions: string[];
+  rows: Record<string, unknown>[];
+  /** Token count of each completion (its generated tokens, stop token included when one was sampled),
+   * one per completion. Optional: only length-in-tokens rewards (soft_overlong) need it, and callers
+   * that do not tokenise (r1 score) leave it out. */
+  completionTokens?: number[];
+  /** The most tokens a completion could have had: the stage's max_completion_length. Optional; the
+   * default of soft_overlong's max_length. */
+  maxCompletionTokens?: number;
+};
 export type RewardValue = number | null;
 export type RewardFn = (batch: RewardBatch) => RewardValue[] | Promise<RewardValue[]>;
 
