@@ -20,7 +20,8 @@ export type { GrpoLossInputs, GrpoLossOptions, DpoInputs } from './rl/index.ts';
 // Training pieces.
 export { AdamW } from './train/adamw.ts';
 export { learningRateAt } from './train/schedule.ts';
-export { crossEntropy, tokenLogprobs } from './train/loss.ts';
+export { crossEntropy } from './train/loss.ts';
+export { tokenLogprobs } from './rl/index.ts';
 
 // Data.
 export { readRows, writeJsonl } from './data/io.ts';

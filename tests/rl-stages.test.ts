@@ -24,7 +24,7 @@ describe('RL stages end to end (pretrain -> grpo -> dpo on toy tasks)', () => {
 
     const grpo = readMetrics(join(runDir, 'grpo', 'metrics.jsonl'));
     expect(grpo).toHaveLength(16);
-    for (const key of ['reward', 'reward_std', 'rewards/brevity/mean', 'kl', 'clip_ratio', 'entropy', 'completions/mean_length',
+    for (const key of ['reward', 'reward_std', 'rewards/brevity/mean', 'kl', 'clip_ratio/region_mean', 'clip_ratio/low_mean', 'clip_ratio/high_mean', 'frac_reward_zero_std', 'entropy', 'completions/mean_length',
       'completions/min_length', 'completions/max_length', 'completions/clipped_ratio', 'time/generate_s', 'time/score_s', 'learning_rate']) {
       expect(grpo[0], key).toHaveProperty(key);
     }

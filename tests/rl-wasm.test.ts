@@ -22,10 +22,10 @@ function losses(): number[][] {
     mask: tf.tensor2d([1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1], [3, 4]),
   };
   for (const lossType of ['grpo', 'dapo', 'bnpo', 'dr_grpo'] as const) {
-    const o = { epsilon: 0.2, epsilonHigh: 0.28, beta: 0.04, lossType };
+    const o = { epsilon: 0.2, epsilonHigh: 0.28, beta: 0.04, lossType, maxCompletionLength: 4 };
     const r = grpoLoss({ ...x, logprobs: lp }, o);
     const g = tf.grad((l: tf.Tensor) => grpoLoss({ ...x, logprobs: l as tf.Tensor2D }, o).loss)(lp);
-    out.push([r.loss, r.kl, r.clipFraction, g].flatMap((t) => Array.from(t.dataSync())));
+    out.push([r.loss, r.kl, r.clipRegion, g].flatMap((t) => Array.from(t.dataSync())));
   }
   const pc = tf.tensor1d([-3, -5, -2]);
   const d = { policyRejected: tf.tensor1d([-4, -4, -6]), refChosen: tf.tensor1d([-3.5, -4, -2.5]), refRejected: tf.tensor1d([-3.9, -4.2, -5]) };

@@ -40,13 +40,13 @@ describe('grpoLoss', () => {
     mask: t2([[1, 1], [1, 0]]),
     };
   });
-  const opts = { epsilon: 0.2, epsilonHigh: 0.2, beta: 0, lossType: 'grpo' as const };
+  const opts = { epsilon: 0.2, epsilonHigh: 0.2, beta: 0, lossType: 'grpo' as const, maxCompletionLength: 2 };
   // Token losses: row 0: ratio 1.5 (A=1) -> -min(1.5, 1.2) = -1.2; ratio 1 -> -1.
   //               row 1: ratio 0.5 (A=-1) -> -min(-0.5, -0.8) = 0.8; masked token ignored.
   it('clips the ratio and averages per sequence (grpo)', () => {
     const out = grpoLoss(base, opts);
     expect(val(out.loss)).toBeCloseTo(((-1.2 - 1) / 2 + 0.8) / 2, 5);
-    expect(val(out.clipFraction)).toBeCloseTo(2 / 3, 5); // both clipped tokens bind, 3 tokens
+    expect(val(out.clipRegion)).toBeCloseTo(2 / 3, 5); // both clipped tokens bind, 3 tokens
     expect(val(out.kl)).toBe(0);
   });
   it('averages over all tokens (dapo, bnpo) or divides the sum by B x T (dr_grpo)', () => {
@@ -57,7 +57,7 @@ describe('grpoLoss', () => {
   it('does not count a clip on the side that does not bind', () => {
     const out = grpoLoss({ ...base, advantages: [-1, 1] }, opts);
     // row 0 ratio 1.5 with A<0: min(-1.5, -1.2) = -1.5 (unclipped); row 1 ratio 0.5 with A>0: 0.5.
-    expect(val(out.clipFraction)).toBe(0);
+    expect(val(out.clipRegion)).toBe(0);
     expect(val(out.loss)).toBeCloseTo(((1.5 + 1) / 2 - 0.5) / 2, 5);
   });
   it('adds beta times the k3 KL estimator exp(ref - logp) - (ref - logp) - 1', () => {

@@ -39,9 +39,9 @@ describe('a non-finite loss', () => {
     const run = trainLoop(
       { stage: 'sft', stageDir, model, config, totalSteps: 6, seed: 0, hash: 'h', progressStream: quiet },
       {
-        microBatch: (step) => {
+        microBatches: (step) => {
           if (step === 3) before = (p as tf.Tensor).dataSync().slice() as Float32Array;
-          return { loss: loss(step), tokens: 1 };
+          return [{ kind: 'local', loss: loss(step), tokens: 1 }];
         },
       },
     );

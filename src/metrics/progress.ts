@@ -12,7 +12,15 @@ export type ProgressOptions = {
   /** Step the stage resumes from, so rates and ETA count only this run's steps. */
   startStep?: number;
   now?: () => number;
+  /** The metrics shown, in order (default: the loss). An RL stage shows reward, accuracy, KL and
+   * length: its loss hovers near 0 whether it learns or not. */
+  fields?: readonly ProgressField[];
 };
+
+/** A metric on the progress line: its key in the step's metrics, its label, its decimals. */
+export type ProgressField = { key: string; label: string; digits: number };
+
+export const LOSS_FIELD: ProgressField = { key: 'loss', label: 'loss', digits: 4 };
 
 export type ProgressMetrics = { loss?: number | null; tokens_per_s?: number | null; [name: string]: unknown };
 
@@ -25,6 +33,7 @@ export class Progress {
   private readonly now: () => number;
   private lastPrinted = -1;
   private stopped = false;
+  private readonly fields: readonly ProgressField[];
 
   constructor(private readonly opts: ProgressOptions) {
     this.stream = opts.stream ?? process.stderr;
@@ -32,12 +41,14 @@ export class Progress {
     this.startStep = opts.startStep ?? 0;
     this.now = opts.now ?? Date.now;
     this.start = this.now();
+    this.fields = opts.fields ?? [LOSS_FIELD];
+    const shown = this.fields.map((f, i) => `${f.label} {f${i}}`).join(' | ');
     const tty = (opts.stream ?? process.stderr).isTTY === true;
     this.bar = tty
       ? new cliProgress.SingleBar(
           {
             stream: this.stream,
-            format: `${opts.stage} |{bar}| {value}/{total} | loss {loss} | {tps} tok/s | ETA {eta_formatted}`,
+            format: `${opts.stage} |{bar}| {value}/{total} | ${shown} | {tps} tok/s | ETA {eta_formatted}`,
             barsize: 24,
             hideCursor: true,
             etaBuffer: 50,
@@ -45,32 +56,32 @@ export class Progress {
           cliProgress.Presets.shades_classic,
         )
       : null;
-    this.bar?.start(opts.total, this.startStep, { loss: '-', tps: '-' });
+    this.bar?.start(opts.total, this.startStep, { ...Object.fromEntries(this.fields.map((_, i) => [`f${i}`, '-'])), tps: '-' });
   }
 
   /** Record that `step` (1-based, out of total) is done. */
   update(step: number, metrics: ProgressMetrics = {}): void {
     if (this.stopped) return;
-    const loss = fmt(metrics.loss, 4);
+    const values = this.fields.map((f) => fmt(metrics[f.key], f.digits));
     const tps = fmt(metrics.tokens_per_s, 0);
     if (this.bar) {
-      this.bar.update(step, { loss, tps });
+      this.bar.update(step, { ...Object.fromEntries(values.map((v, i) => [`f${i}`, v])), tps });
       return;
     }
     if (step % this.every !== 0 && step !== this.opts.total) return;
     if (step === this.lastPrinted) return;
     this.lastPrinted = step;
-    this.stream.write(this.line(step, loss, tps) + '\n');
+    this.stream.write(this.line(step, this.fields.map((f, i) => `${f.label} ${values[i]}`).join(' | '), tps) + '\n');
   }
 
-  /** One plain progress line: stage, step/total, loss, tokens/s, elapsed and ETA. */
-  line(step: number, loss: string, tps: string): string {
+  /** One plain progress line: stage, step/total, the shown metrics, tokens/s, elapsed and ETA. */
+  line(step: number, shown: string, tps: string): string {
     const { stage, total } = this.opts;
     const elapsed = (this.now() - this.start) / 1000;
     const done = step - this.startStep;
     const eta = done > 0 ? (elapsed / done) * Math.max(0, total - step) : NaN;
     const pct = total > 0 ? Math.floor((100 * step) / total) : 100;
-    return `[${stage}] step ${step}/${total} (${pct}%) loss ${loss} | ${tps} tok/s | elapsed ${formatDuration(elapsed)} | eta ${formatDuration(eta)}`;
+    return `[${stage}] step ${step}/${total} (${pct}%) ${shown} | ${tps} tok/s | elapsed ${formatDuration(elapsed)} | eta ${formatDuration(eta)}`;
   }
 
   stop(): void {

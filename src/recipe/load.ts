@@ -153,7 +153,7 @@ export function validateRecipe(
 function resolveRecipe(data: z.infer<typeof RecipeSchema>, recipeDir: string, file: string): Recipe {
   const stages = data.stages.map((s) => {
     const named = { ...s, name: s.name ?? s.type };
-    return (named.type === 'grpo' ? { ...named, epsilon_high: named.epsilon_high ?? named.epsilon } : named) as Stage;
+    return (named.type === 'grpo' ? { ...named, epsilon_high: named.epsilon_high ?? (named.loss_type === 'cispo' ? 5 : named.epsilon) } : named) as Stage;
   });
   const fromFile = basename(file, extname(file)).replace(/[^A-Za-z0-9._-]+/g, '-');
   return { ...data, name: data.name ?? (fromFile || 'run'), stages, file, recipeDir: resolve(recipeDir) };
@@ -235,6 +235,16 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
         add(['stages', i, 'per_device_train_batch_size'], `${s.per_device_train_batch_size} completions per step is not divisible by num_generations (${s.num_generations})`);
       }
       tooLong('max_completion_length', s.max_prompt_length + s.max_completion_length, 'max_prompt_length + max_completion_length =');
+      if (s.gradient_accumulation_steps > s.per_device_train_batch_size) {
+        add(['stages', i, 'gradient_accumulation_steps'], `${s.gradient_accumulation_steps} micro-batches cannot split ${s.per_device_train_batch_size} completions (one completion at least in each)`);
+      }
+      if (s.kl_in_reward && s.beta === 0) add(['stages', i, 'kl_in_reward'], 'needs beta > 0 (beta weighs the KL subtracted from the reward)');
+      if (s.delta !== null && s.loss_type !== 'cispo' && s.delta <= 1 + (s.epsilon_high ?? s.epsilon)) {
+        add(['stages', i, 'delta'], `${s.delta} is not above 1 + epsilon_high (${1 + (s.epsilon_high ?? s.epsilon)}): the clipped term would always be the smaller`);
+      }
+      if (s.loss_type === 'cispo' && s.epsilon_high !== null && s.epsilon_high <= 1) {
+        add(['stages', i, 'epsilon_high'], `for cispo it caps the ratio itself and must be > 1 (got ${s.epsilon_high}; ScaleRL uses 5)`);
+      }
     }
     if (s.type === 'rejection-sampling' || s.type === 'eval') tooLong('max_new_tokens', s.max_new_tokens, 'max_new_tokens');
     if ('template' in s && !(['r1-zero', 'chat', 'none'].includes(s.template) || s.template.includes('{prompt}'))) {

@@ -162,16 +162,74 @@ export const GrpoStage = z.strictObject({
     .gt(0, 'GRPO samples: the temperature must be > 0 (greedy decoding has no probabilities to take the ratio of)')
     .default(1)
     .describe('sampling temperature, > 0 (the policy ratio needs sampled log-probs; greedy has none); 1 samples the model as it is'),
-  beta: z.number().min(0).default(0.04).describe('weight of the KL penalty to the reference model (0 = no reference model)'),
-  epsilon: z.number().positive().default(0.2).describe('clip range of the probability ratio: [1 - epsilon, 1 + epsilon_high]'),
-  epsilon_high: z.number().positive().nullable().default(null).describe('upper clip range (DAPO clip-higher); null = epsilon'),
-  num_iterations: int().positive().default(1).describe('optimisation passes over each batch of rollouts (mu)'),
-  loss_type: z.enum(['grpo', 'dapo', 'bnpo', 'dr_grpo']).default('grpo').describe('loss aggregation: per sequence (grpo), per token (dapo, bnpo) or constant (dr_grpo)'),
-  scale_rewards: z.enum(['group', 'batch', 'none']).default('group').describe('divide advantages by the std of the group, of the batch, or not at all'),
-  mask_truncated_completions: z.boolean().default(false).describe('no loss on completions that hit max_completion_length'),
-  drop_equal_reward_groups: z.boolean().default(false).describe('skip groups whose rewards are all equal (zero advantage)'),
-  sync_ref_model: z.boolean().default(false).describe('refresh the reference model from the policy every ref_model_sync_steps'),
+  beta: z
+    .number()
+    .min(0)
+    .default(0.04)
+    .describe('weight of the KL penalty to the reference model, in the loss (or in the reward with kl_in_reward); 0 = no reference model. DeepSeekMath 0.04; Dr. GRPO and DAPO use 0'),
+  kl_estimator: z
+    .enum(['k1', 'k2', 'k3'])
+    .default('k3')
+    .describe('per-token KL(pi || pi_ref) estimate from d = log pi - log pi_ref: k1 = d, k2 = d^2 / 2, k3 = exp(-d) - 1 + d (unbiased, >= 0; DeepSeekMath). Recommended k3 in the loss, k1 in the reward'),
+  kl_in_reward: z
+    .boolean()
+    .default(false)
+    .describe("subtract beta x the completion's summed KL estimate (sampling policy vs reference) from its reward before the advantages, instead of a KL term in the loss (RLOO, REINFORCE++ style)"),
+  advantage_estimator: z
+    .enum(['grpo', 'rloo', 'reinforce_pp'])
+    .default('grpo')
+    .describe(
+      "a completion's advantage from the rewards: grpo (r - group mean) / scale; rloo (r - mean of the group's other G - 1 rewards) / scale, the leave-one-out baseline; " +
+        'reinforce_pp (REINFORCE++-baseline) r - group mean, then normalised over the whole batch: (a - mean) / (std + 1e-4), ignoring scale_rewards. Recommended grpo',
+    ),
+  epsilon: z.number().positive().default(0.2).describe('clip range of the probability ratio: [1 - epsilon, 1 + epsilon_high]. Recommended 0.2'),
+  epsilon_high: z
+    .number()
+    .positive()
+    .nullable()
+    .default(null)
+    .describe('upper clip range (DAPO clip-higher, recommended 0.28); null = epsilon. For loss_type cispo it caps the ratio itself (null = 5.0, as ScaleRL recommends)'),
+  delta: z
+    .number()
+    .gt(1, 'delta caps the ratio from above and must be > 1 + epsilon_high to bite; typical 1.5 to 3')
+    .nullable()
+    .default(null)
+    .describe('two-sided clipping (INTELLECT-2): the unclipped ratio in the surrogate is capped at delta, so a negative advantage cannot push a huge ratio without bound; null = off. Recommended > 1 + epsilon_high, e.g. 4'),
+  importance_sampling_level: z
+    .enum(['token', 'sequence'])
+    .default('token')
+    .describe("token: one ratio per token (GRPO); sequence: every token of a completion shares exp(mean of its tokens' log-ratios) (GSPO, Zheng et al. 2025; pair it with loss_type grpo)"),
+  num_iterations: int().positive().default(1).describe('optimisation passes over each batch of rollouts (mu); 1 = on-policy, the ratio is 1 and clipping never binds'),
+  loss_type: z
+    .enum(['grpo', 'dapo', 'bnpo', 'dr_grpo', 'cispo'])
+    .default('grpo')
+    .describe(
+      'how token losses are summed and divided, over the whole optimiser step (all its accumulated micro-batches): ' +
+        "grpo: mean over each completion's tokens, then over completions (length bias: long answers' tokens weigh less); " +
+        'dapo: sum over every token / the tokens of the whole step (each token weighs the same; recommended); ' +
+        'bnpo: token mean within each micro-batch, micro-batches averaged; ' +
+        'dr_grpo: sum / (completions x max_completion_length), a constant (Dr. GRPO; pair with scale_rewards: none); ' +
+        'cispo: -sg(min(ratio, epsilon_high)) x advantage x log-prob, no clipping of the gradient, divided as dapo (MiniMax-M1)',
+    ),
+  top_entropy_quantile: z
+    .number()
+    .gt(0)
+    .max(1)
+    .default(1)
+    .describe("train the policy term only on the top share of tokens by the policy's entropy (the 'forking' tokens; Wang et al. 2025 keep 0.2); the threshold is that quantile of each micro-batch's kept tokens. 1 = every token"),
+  scale_rewards: z.enum(['group', 'batch', 'none']).default('group').describe('divide grpo and rloo advantages by the std of the group, of the batch, or not at all (Dr. GRPO: none)'),
+  mask_truncated_completions: z.boolean().default(false).describe('no loss on completions that hit max_completion_length (DAPO overlong filtering; they still count as rows)'),
+  drop_equal_reward_groups: z.boolean().default(false).describe('no loss on groups whose rewards are all equal (zero advantage); see dynamic_sampling to replace them instead'),
+  dynamic_sampling: z
+    .strictObject({
+      max_batches: int().min(2).default(3).describe('most prompt batches sampled per step to fill it; when reached, the step trains on the groups it has'),
+    })
+    .nullable()
+    .default(null)
+    .describe('DAPO dynamic sampling: groups whose rewards are all equal (no learning signal) are dropped and more prompts are sampled until the step holds per_device_train_batch_size / num_generations groups that differ; null = off'),
+  sync_ref_model: z.boolean().default(false).describe('refresh the reference model from the policy every ref_model_sync_steps (TR-DPO)'),
   ref_model_sync_steps: int().positive().default(512).describe('steps between reference model refreshes (when sync_ref_model)'),
+  ref_model_mixup_alpha: prob().default(0.6).describe('a refresh sets ref = alpha x policy + (1 - alpha) x ref; 1 = a hard copy. TRL default 0.6'),
   template: template('r1-zero'),
   prompt_field: z.string().default('prompt').describe('field of each row that holds the prompt'),
   rewards: rewards(['accuracy', 'format'], 'reward functions, summed with their weights'),
@@ -211,16 +269,42 @@ export const RejectionSamplingStage = z.strictObject({
   reward_error: z.enum(['fail', 'zero']).default('fail').describe('when a reward function throws: stop the run, or score the completion 0'),
 });
 
-export const EvalStage = z.strictObject({
-  ...stageBase('eval'),
-  num_generations: int().positive().default(4).describe('completions per prompt (k) for pass@1 averaged over k and maj@k'),
-  max_new_tokens: int().positive().default(128).describe('most tokens generated per completion'),
-  ...generation({ temperature: 0.6, topP: 0.95 }),
-  template: template('r1-zero'),
-  prompt_field: z.string().default('prompt').describe('field of each row that holds the prompt'),
-  rewards: rewards(['accuracy', 'format'], 'reward functions to score completions; accuracy gives pass@1'),
-  label: z.string().default('').describe('the row name of this eval in the results table'),
-});
+export const EvalStage = z
+  .strictObject({
+    ...stageBase('eval'),
+    num_generations: int()
+      .positive()
+      .default(4)
+      .describe(
+        'completions sampled per prompt (n). pass@1 = mean accuracy over the n samples (the unbiased c/n); maj@n = ' +
+          'share of prompts whose most common answer is right (answers that verify as equal, e.g. 0.5 and 1/2, are one vote); ' +
+          'pass@k is estimated from the n samples. Rows without a reference answer are left out of all three and counted ' +
+          'as no_reference. Recommended: 8 or more at temperature > 0 (R1 reports pass@1 over 64 samples), at least 2k for pass@k',
+      ),
+    pass_at_k: z
+      .array(int().min(2, 'pass@1 is always reported: list k >= 2'))
+      .optional()
+      .describe(
+        'k values (2 <= k <= num_generations) of pass@k to report, the chance that at least one of k samples is right, ' +
+          'with the unbiased estimator of Chen et al. 2021 (Codex): per prompt with c right of n samples, ' +
+          '1 - C(n-c, k)/C(n, k) = 1 - prod_{i=n-c+1..n} (1 - k/i), averaged over the prompts with a reference. ' +
+          'Unset = [num_generations] when that is >= 2 (the share of prompts solved at least once). Recommended: k <= n/2 ' +
+          '(e.g. num_generations 16, pass_at_k [4, 8]); the estimate gets less noisy as n grows past k',
+      ),
+    max_new_tokens: int().positive().default(128).describe('most tokens generated per completion'),
+    ...generation({ temperature: 0.6, topP: 0.95 }),
+    template: template('r1-zero'),
+    prompt_field: z.string().default('prompt').describe('field of each row that holds the prompt'),
+    rewards: rewards(['accuracy', 'format'], 'reward functions to score completions; accuracy decides which samples are right (pass@1, maj@n, pass@k; without it the built-in accuracy with its defaults does)'),
+    label: z.string().default('').describe('the row name of this eval in the results table'),
+  })
+  .superRefine((s, ctx) => {
+    for (const [i, k] of (s.pass_at_k ?? []).entries()) {
+      if (k > s.num_generations) {
+        ctx.addIssue({ code: 'custom', path: ['pass_at_k', i], message: `pass@${k} needs at least ${k} samples per prompt, but num_generations is ${s.num_generations}: raise num_generations or lower k` });
+      }
+    }
+  });
 
 export const Stage = z.discriminatedUnion('type', [PretrainStage, SftStage, DpoStage, GrpoStage, RejectionSamplingStage, EvalStage]);
 

@@ -1,20 +1,37 @@
-/** Group-relative advantages (GRPO): each reward minus its group's mean, divided by
- *   'group': the group's unbiased std + 1e-4 (as TRL), 'batch': the whole batch's std + 1e-4,
- *   'none': nothing (Dr. GRPO).
- * Groups are consecutive runs of `groupSize` rewards. A group whose rewards are all equal gets 0. */
-export function groupAdvantages(rewards: readonly number[], groupSize: number, opts: { scale: 'group' | 'batch' | 'none' }): number[] {
-  if (!Number.isInteger(groupSize) || groupSize < 1) throw new Error(`groupSize must be a positive integer (got ${groupSize})`);
-  if (rewards.length % groupSize !== 0) throw new Error(`${rewards.length} rewards do not split into groups of ${groupSize}`);
-  const out = new Array<number>(rewards.length);
+/** How a completion's advantage is estimated from the rewards of its group (consecutive runs of G
+ * rewards, one group per prompt):
+ *   grpo         (r_i - mean(group)) / scale                      (DeepSeekMath)
+ *   rloo         (r_i - mean of the OTHER G - 1 rewards) / scale    (Ahmadian et al. 2024: leave-one-out
+ *                = G / (G - 1) * (r_i - mean(group)) / scale         baseline, unbiased)
+ *   reinforce_pp (a_i - mean(a)) / (std(a) + 1e-4) over the whole batch, a_i = r_i - mean(group)
+ *                                                                    (REINFORCE++-baseline, Hu et al. 2025)
+ * scale (grpo, rloo): 'group': the group's unbiased std + 1e-4 (as TRL), 'batch': the whole batch's
+ * std + 1e-4, 'none': 1 (Dr. GRPO). A grpo or rloo group whose rewards are all equal gets 0. */
+export type AdvantageEstimator = 'grpo' | 'rloo' | 'reinforce_pp';
+
+export function advantages(rewards: readonly number[], groupSize: number, opts: { estimator: AdvantageEstimator; scale: 'group' | 'batch' | 'none' }): number[] {
+  const G = groupSize;
+  if (!Number.isInteger(G) || G < 1) throw new Error(`groupSize must be a positive integer (got ${G})`);
+  if (rewards.length % G !== 0) throw new Error(`${rewards.length} rewards do not split into groups of ${G}`);
+  if (opts.estimator === 'rloo' && G < 2) throw new Error('rloo needs groups of at least 2 (the baseline is the other completions)');
+  const centred = new Array<number>(rewards.length);
   const batchStd = std(rewards);
-  for (let g = 0; g < rewards.length; g += groupSize) {
-    const group = rewards.slice(g, g + groupSize);
+  for (let g = 0; g < rewards.length; g += G) {
+    const group = rewards.slice(g, g + G);
     const m = mean(group);
-    const scale = opts.scale === 'group' ? std(group) + 1e-4 : opts.scale === 'batch' ? batchStd + 1e-4 : 1;
     const allEqual = group.every((r) => r === group[0]);
-    for (let i = 0; i < groupSize; i++) out[g + i] = allEqual ? 0 : (group[i] - m) / scale;
+    const scale = opts.estimator === 'reinforce_pp' ? 1 : opts.scale === 'group' ? std(group) + 1e-4 : opts.scale === 'batch' ? batchStd + 1e-4 : 1;
+    const loo = opts.estimator === 'rloo' ? G / (G - 1) : 1;
+    for (let i = 0; i < G; i++) centred[g + i] = allEqual ? 0 : (loo * (group[i] - m)) / scale;
   }
-  return out;
+  if (opts.estimator !== 'reinforce_pp') return centred;
+  const m = mean(centred), s = std(centred) + 1e-4;
+  return centred.map((a) => (a - m) / s);
+}
+
+/** GRPO's group-relative advantages (advantages with the grpo estimator). */
+export function groupAdvantages(rewards: readonly number[], groupSize: number, opts: { scale: 'group' | 'batch' | 'none' }): number[] {
+  return advantages(rewards, groupSize, { estimator: 'grpo', scale: opts.scale });
 }
 
 export function mean(xs: readonly number[]): number {

@@ -1,4 +1,9 @@
+// The GRPO-family policy loss of one batch of completions (DeepSeekMath; DAPO; Dr. GRPO; GSPO;
+// CISPO), as TRL computes it, written so that batches of one optimiser step add up (see
+// normalisers.ts). Shapes: B completions, T completion positions (right-padded).
 import * as tf from '@tensorflow/tfjs-core';
+import { type KlEstimator, klEstimate } from './kl.ts';
+import { type LossType, lossRowWeights } from './normalisers.ts';
 
 export type GrpoLossInputs = {
   /** log pi_theta of each completion token [B, T] (differentiated). */
@@ -9,50 +14,124 @@ export type GrpoLossInputs = {
   refLogprobs: tf.Tensor2D | null;
   /** One advantage per completion [B]. */
   advantages: tf.Tensor1D | number[];
-  /** 1 on completion tokens that count, 0 on padding [B, T]. */
+  /** 1 on completion tokens that count, 0 on padding and dropped completions [B, T]. */
   mask: tf.Tensor2D;
+  /** Entropy of the policy's next-token distribution at each position [B, T]: logged, and the
+   * high-entropy token mask (topEntropyQuantile < 1). Null: neither. */
+  entropies?: tf.Tensor2D | null;
+  /** Each row's loss weight over the whole optimiser step (lossRowWeights); default: this batch is
+   * the whole step. */
+  rowWeights?: readonly number[];
+  /** Each kept token's share in the metrics (1 / the step's kept tokens); default: this batch's. */
+  metricWeight?: number;
 };
 
-export type GrpoLossOptions = { epsilon: number; epsilonHigh: number; beta: number; lossType: 'grpo' | 'dapo' | 'bnpo' | 'dr_grpo' };
+export type GrpoLossOptions = {
+  epsilon: number;
+  /** Upper clip: the ratio is clipped to [1 - epsilon, 1 + epsilonHigh]; for cispo the ratio's cap itself. */
+  epsilonHigh: number;
+  beta: number;
+  lossType: LossType;
+  /** Cap of the unclipped ratio in the surrogate (two-sided clipping); null = none. */
+  delta?: number | null;
+  klEstimator?: KlEstimator;
+  /** 'token' (GRPO): one ratio per token; 'sequence' (GSPO): exp of the mean log-ratio of the sequence. */
+  importanceSamplingLevel?: 'token' | 'sequence';
+  /** Train only on tokens whose entropy is at or above this quantile's share from the top (1 = all). */
+  topEntropyQuantile?: number;
+  /** The stage's max_completion_length (dr_grpo divides by it). */
+  maxCompletionLength?: number;
+};
 
-/** The clipped GRPO surrogate with a k3 KL penalty, per token:
- *   r = exp(logp - logp_old),  A = the completion's advantage
- *   l = -min(r A, clip(r, 1 - eps, 1 + eps_high) A) + beta * (exp(ref - logp) - (ref - logp) - 1)
- * aggregated by lossType: 'grpo' mean over each sequence's tokens then over sequences; 'dapo' and
- * 'bnpo' mean over all tokens of the batch; 'dr_grpo' masked sum / (B * T).
- * Also returns kl (masked token mean) and clipFraction (share of tokens clipped on the side that
- * binds: r < 1 - eps with A < 0, or r > 1 + eps_high with A > 0). */
-export function grpoLoss(x: GrpoLossInputs, o: GrpoLossOptions): { loss: tf.Scalar; kl: tf.Scalar; clipFraction: tf.Scalar } {
-  return tf.tidy(() => {
-    const [B, T] = x.logprobs.shape;
-    const adv = tf.reshape(Array.isArray(x.advantages) ? tf.tensor1d(x.advantages) : x.advantages, [B, 1]);
-    const ratio = tf.exp(tf.sub(x.logprobs, x.oldLogprobs));
-    const clipped = tf.clipByValue(ratio, 1 - o.epsilon, 1 + o.epsilonHigh);
-    let perToken = tf.neg(tf.minimum(tf.mul(ratio, adv), tf.mul(clipped, adv)));
-    let kl: tf.Tensor = tf.zerosLike(x.logprobs);
+/** Scalar terms of the step's metrics: token means over the kept tokens when summed over the step. */
+export type GrpoLossMetrics = { kl: tf.Scalar; entropy?: tf.Scalar; clipLow: tf.Scalar; clipHigh: tf.Scalar; clipRegion: tf.Scalar };
+
+/** Per token, with r the importance ratio and A the completion's advantage:
+ *   clipped objectives (grpo, dapo, bnpo, dr_grpo):
+ *     l = -min(min(r, delta) A, clip(r, 1 - eps, 1 + eps_high) A)
+ *   cispo (MiniMax-M1): l = -sg(min(r, eps_high)) A log pi_theta
+ *   then l *= high-entropy mask (when topEntropyQuantile < 1), and l += beta * KL estimate.
+ * The loss is sum_b rowWeight_b * sum_t l[b, t] mask[b, t]. Log-ratios are zeroed where the mask
+ * is 0 BEFORE any exp: a padded position's log-prob is junk and must never reach exp.
+ * Clip metrics count tokens clipped on the side that binds: r < 1 - eps with A < 0 (low), r > 1 + eps_high with A > 0 (high). */
+export function grpoLoss(x: GrpoLossInputs, o: GrpoLossOptions): { loss: tf.Scalar } & GrpoLossMetrics {
+  return tf.tidy((): { loss: tf.Scalar } & GrpoLossMetrics => {
+    const B = x.logprobs.shape[0];
+    const m = x.mask;
+    const keep = tf.greater(m, 0);
+    const zeros = tf.zerosLike(x.logprobs);
+    const adv = tf.reshape(Array.isArray(x.advantages) ? tf.tensor1d(x.advantages) : x.advantages, [B, 1]); // [B, 1]
+    const logRatio = tf.where(keep, tf.sub(x.logprobs, x.oldLogprobs), zeros); // [B, T], 0 where masked
+    const logWeight = o.importanceSamplingLevel === 'sequence'
+      ? tf.div(tf.sum(logRatio, 1, true), tf.maximum(tf.sum(m, 1, true), 1)) // [B, 1] (GSPO)
+      : logRatio;
+    const ratio = tf.mul(tf.exp(logWeight), tf.onesLike(x.logprobs)); // [B, T]
+    let perToken: tf.Tensor;
+    if (o.lossType === 'cispo') {
+      perToken = tf.neg(tf.mul(tf.mul(detach(tf.minimum(ratio, o.epsilonHigh)), adv), x.logprobs));
+    } else {
+      const capped = o.delta != null ? tf.minimum(ratio, o.delta) : ratio;
+      const clipped = tf.clipByValue(ratio, 1 - o.epsilon, 1 + o.epsilonHigh);
+      perToken = tf.neg(tf.minimum(tf.mul(capped, adv), tf.mul(clipped, adv)));
+    }
+    const entropyMask = x.entropies && (o.topEntropyQuantile ?? 1) < 1 ? highEntropyMask(x.entropies, m, o.topEntropyQuantile!) : null;
+    if (entropyMask) perToken = tf.mul(perToken, entropyMask);
+    let kl: tf.Tensor = zeros;
     if (x.refLogprobs && o.beta !== 0) {
-      const d = tf.sub(x.refLogprobs, x.logprobs);
-      kl = tf.sub(tf.sub(tf.exp(d), d), 1);
+      kl = klEstimate(tf.where(keep, tf.sub(x.logprobs, x.refLogprobs), zeros), o.klEstimator ?? 'k3');
       perToken = tf.add(perToken, tf.mul(kl, o.beta));
     }
-    const m = x.mask;
-    const tokens = tf.maximum(tf.sum(m), 1);
-    let loss: tf.Tensor;
-    if (o.lossType === 'grpo') {
-      const perSeq = tf.div(tf.sum(tf.mul(perToken, m), 1), tf.maximum(tf.sum(m, 1), 1));
-      loss = tf.mean(perSeq);
-    } else if (o.lossType === 'dr_grpo') {
-      loss = tf.div(tf.sum(tf.mul(perToken, m)), B * T);
-    } else {
-      loss = tf.div(tf.sum(tf.mul(perToken, m)), tokens);
-    }
-    const low = tf.logicalAnd(tf.less(ratio, 1 - o.epsilon), tf.less(adv, 0));
-    const high = tf.logicalAnd(tf.greater(ratio, 1 + o.epsilonHigh), tf.greater(adv, 0));
-    const isClipped = tf.cast(tf.logicalOr(low, high), 'float32');
+    const weights = x.rowWeights ?? lossRowWeights(o.lossType, {
+      tokens: (tf.sum(m, 1).arraySync() as number[]), microBatch: new Array<number>(B).fill(0),
+      maxCompletionLength: o.maxCompletionLength ?? missing('maxCompletionLength (dr_grpo divides by it)'),
+    });
+    const rowSums = tf.sum(tf.mul(perToken, m), 1); // [B]
+    const loss = tf.sum(tf.mul(rowSums, tf.tensor1d(weights as number[]))) as tf.Scalar;
+    const share = x.metricWeight ?? 1 / Math.max(1, tf.sum(m).dataSync()[0]);
+    const metric = (t: tf.Tensor) => tf.mul(tf.sum(tf.mul(t, m)), share) as tf.Scalar;
+    const low = o.lossType === 'cispo' ? tf.zerosLike(keep) : tf.logicalAnd(tf.less(ratio, 1 - o.epsilon), tf.less(adv, 0));
+    const high = tf.logicalAnd(tf.greater(ratio, o.lossType === 'cispo' ? o.epsilonHigh : 1 + o.epsilonHigh), tf.greater(adv, 0));
+    const f = (b: tf.Tensor) => tf.cast(b, 'float32');
     return {
-      loss: loss as tf.Scalar,
-      kl: tf.div(tf.sum(tf.mul(kl, m)), tokens) as tf.Scalar,
-      clipFraction: tf.div(tf.sum(tf.mul(isClipped, m)), tokens) as tf.Scalar,
+      loss,
+      kl: metric(kl),
+      ...(x.entropies ? { entropy: metric(x.entropies) } : {}),
+      clipLow: metric(f(low)),
+      clipHigh: metric(f(high)),
+      clipRegion: metric(f(tf.logicalOr(low, high))),
     };
   });
+}
+
+/** 1 on the kept tokens whose entropy is at least the (1 - q) quantile of the kept tokens'
+ * entropies (linear interpolation, as torch.quantile), 0 elsewhere: the top q share of "forking"
+ * tokens (Wang et al. 2025, "Beyond the 80/20 rule"). */
+export function highEntropyMask(entropies: tf.Tensor2D, mask: tf.Tensor2D, q: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const e = entropies.dataSync(), k = mask.dataSync();
+    const kept = Array.from(e).filter((_, i) => k[i] > 0).sort((a, b) => a - b);
+    if (!kept.length) return tf.zerosLike(mask);
+    const threshold = quantile(kept, 1 - q);
+    return tf.mul(tf.cast(tf.greaterEqual(entropies, threshold), 'float32'), tf.cast(tf.greater(mask, 0), 'float32')) as tf.Tensor2D;
+  });
+}
+
+/** The p-quantile of sorted values, interpolating linearly between neighbours (torch.quantile's default). */
+export function quantile(sorted: readonly number[], p: number): number {
+  const pos = p * (sorted.length - 1);
+  const lo = Math.floor(pos), hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** x with no gradient flowing back through it (PyTorch's .detach()). */
+export function detach<T extends tf.Tensor>(x: T): T {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const v = args[0] as tf.Tensor;
+    return { value: tf.clone(v), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
+  });
+  return f(x) as T;
+}
+
+function missing(what: string): never {
+  throw new Error(`grpoLoss needs ${what}`);
 }

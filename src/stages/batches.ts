@@ -2,7 +2,8 @@
 // whether a run went straight through or was killed and resumed.
 import { availableParallelism } from 'node:os';
 import { Rng } from '../engine/rng.ts';
-import type { LmBatch } from '../train/lm-loss.ts';
+import { LM_LOSS, type LmBatch, lossWeight } from '../train/lm-loss.ts';
+import type { MicroBatch } from '../train/trainer.ts';
 
 /** Row indices of micro-batch `index` (0-based, counted over the whole run). */
 export function batchIndices(index: number, batchSize: number, numRows: number, seed: number): number[] {
@@ -35,8 +36,9 @@ export function totalSteps(maxSteps: number, epochs: number, numRows: number, ro
 export type WeightedSequence = { ids: number[]; weights: number[] };
 
 /** Sequences of token ids with per-token loss weights, right-padded into one batch: inputs,
- * next-token targets and their weights (0 on padding and on tokens outside the loss). */
-export function padBatch(seqs: WeightedSequence[], padId: number): LmBatch {
+ * next-token targets and their weights (0 on padding and on tokens outside the loss), divided by
+ * `normaliser` (default: this batch's own loss weight). */
+export function padBatch(seqs: WeightedSequence[], padId: number, normaliser?: number): LmBatch {
   const T = Math.max(...seqs.map((s) => s.ids.length)) - 1;
   const B = seqs.length;
   const inputs = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(padId), weights = new Float32Array(B * T);
@@ -47,7 +49,21 @@ export function padBatch(seqs: WeightedSequence[], padId: number): LmBatch {
       weights[b * T + t] = s.weights[t + 1];
     }
   });
-  return { inputs, targets, weights, B, T };
+  return { inputs, targets, weights, B, T, normaliser: normaliser ?? Math.max(1, lossWeight({ weights, B, T })) };
+}
+
+/** The loss weight of a sequence: the weights of the tokens it predicts (all but the first). */
+const trainedWeight = (s: WeightedSequence) => s.weights.reduce((a, w, t) => (t > 0 ? a + w : a), 0);
+
+/** One optimiser step of next-token loss over several micro-batches of sequences: every micro-batch
+ * is divided by the loss weight of the WHOLE step, so each trained token counts the same whichever
+ * micro-batch holds it (a mean per micro-batch would weigh a token of a short micro-batch more). */
+export function lmStep(microBatches: WeightedSequence[][], padId: number): MicroBatch[] {
+  const normaliser = Math.max(1, microBatches.flat().reduce((a, s) => a + trainedWeight(s), 0));
+  return microBatches.map((seqs) => {
+    const lm = padBatch(seqs, padId, normaliser);
+    return { kind: 'sharded', tokens: seqs.reduce((a, s) => a + trainedWeight(s), 0), job: { module: LM_LOSS, data: lm, rows: lm.B } };
+  });
 }
 
 /** Gradient threads for a `train_workers` setting. */

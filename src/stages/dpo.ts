@@ -6,7 +6,7 @@ import { applyTemplate, renderReply } from '../data/chat.ts';
 import type { StageContext, StageResult } from '../pipeline/context.ts';
 import type { DpoStage } from '../recipe/index.ts';
 import { dpoLoss } from '../rl/index.ts';
-import { trainLoop } from '../train/trainer.ts';
+import { type MicroBatch, trainLoop } from '../train/trainer.ts';
 import { batchIndices, documentIds, totalSteps } from './batches.ts';
 import { completionLogprobs, completionMask, type PromptCompletions } from './logprobs.ts';
 
@@ -34,7 +34,7 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
       pairs.promptLengths.push(Math.min(p.length, maxLen - 1));
     }
   });
-  const n = rows.length, B = s.per_device_train_batch_size;
+  const n = rows.length, B = s.per_device_train_batch_size, accum = s.gradient_accumulation_steps;
   const steps = totalSteps(s.max_steps, s.num_train_epochs, n, B * s.gradient_accumulation_steps);
   const stats = { chosen: 0, rejected: 0, accuracy: 0, count: 0 };
   /** Summed log-probability of each sequence's completion: [2B] in (chosen, rejected) order. */
@@ -49,13 +49,16 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
     {
       prepare: () => {
         Object.assign(stats, { chosen: 0, rejected: 0, accuracy: 0, count: 0 });
-        return {};
+        return { data: undefined, metrics: {} };
       },
-      microBatch: (step, micro) => {
-        const idx = batchIndices(step * s.gradient_accumulation_steps + micro, B, n, ctx.recipe.seed);
+      // Every micro-batch holds B pairs: the mean over the step's B x accumulation pairs is the sum of
+      // the micro-batches' means divided by the accumulation steps.
+      microBatches: (step) => Array.from({ length: accum }, (_, micro): MicroBatch => {
+        const idx = batchIndices(step * accum + micro, B, n, ctx.recipe.seed);
         const seqRows = idx.flatMap((i) => [2 * i, 2 * i + 1]);
         const tokens = seqRows.reduce((a, i) => a + pairs.inputs[i].length, 0);
         return {
+          kind: 'local',
           tokens,
           loss: () => {
             const even = tf.tensor1d(idx.map((_, b) => 2 * b), 'int32'), odd = tf.tensor1d(idx.map((_, b) => 2 * b + 1), 'int32');
@@ -68,10 +71,10 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
             stats.rejected += tf.mean(out.rejectedRewards).dataSync()[0];
             stats.accuracy += out.accuracy.dataSync()[0];
             stats.count++;
-            return out.loss;
+            return tf.div(out.loss, accum) as tf.Scalar;
           },
         };
-      },
+      }),
       after: () => {
         const k = Math.max(1, stats.count);
         return { 'rewards/chosen': stats.chosen / k, 'rewards/rejected': stats.rejected / k, 'rewards/margins': (stats.chosen - stats.rejected) / k, 'rewards/accuracies': stats.accuracy / k };

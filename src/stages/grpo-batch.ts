@@ -1,12 +1,13 @@
-// The GRPO loss of a batch of rollouts as a shardable loss module (see src/train/sharded.ts), so
-// gradient workers can compute it on their share of the completions.
+// The GRPO loss of a micro-batch of episodes as a shardable loss module (see src/train/sharded.ts),
+// so gradient workers can compute it on their share of the completions. Its loss and metrics are
+// terms of the optimiser step's sums: each row carries its weight over the whole step.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Transformer } from '../model/transformer.ts';
 import { type GrpoLossOptions, grpoLoss } from '../rl/index.ts';
-import { completionLogprobs } from './logprobs.ts';
+import { completionLogprobsAndEntropy, completionMask } from './logprobs.ts';
 
-/** Rollouts as plain arrays: prompt + completion ids, the sampling policy's and the reference's
- * log-probs of each completion token, one advantage and one keep flag (0 = no loss) per row. */
+/** Episodes as plain arrays: prompt + completion ids, the sampling policy's and the reference's
+ * log-probs of each completion token, one advantage, keep flag (0 = no loss) and loss weight per row. */
 export type GrpoBatch = {
   inputs: number[][];
   promptLengths: number[];
@@ -14,7 +15,11 @@ export type GrpoBatch = {
   ref: number[][] | null;
   advantages: number[];
   keep: number[];
-  /** Completion width shared by all shards (dr_grpo divides by it). */
+  /** Each row's loss weight over the whole step (rl/normalisers.ts). */
+  rowWeights: number[];
+  /** Each kept token's share in the step's metrics (1 / the step's kept tokens). */
+  metricWeight: number;
+  /** Completion width of this micro-batch (its longest completion). */
   width: number;
   temperature: number;
   opts: GrpoLossOptions;
@@ -30,32 +35,29 @@ const padded = (rows: number[][], width: number) => {
 
 export function loss(model: Transformer, b: GrpoBatch): { loss: tf.Scalar; metrics: Record<string, tf.Scalar> } {
   const rows = b.inputs.map((_, i) => i);
-  const mask = new Float32Array(rows.length * b.width);
-  rows.forEach((i) => mask.fill(b.keep[i], i * b.width, i * b.width + Math.min(b.width, b.inputs[i].length - b.promptLengths[i])));
+  const { logprobs, entropies } = completionLogprobsAndEntropy(model, b, rows, b.temperature, b.width);
   const out = grpoLoss(
     {
-      logprobs: completionLogprobs(model, b, rows, b.temperature, b.width),
+      logprobs, entropies,
       oldLogprobs: padded(b.old, b.width),
       refLogprobs: b.ref ? padded(b.ref, b.width) : null,
       advantages: b.advantages,
-      mask: tf.tensor2d(mask, [rows.length, b.width]),
+      mask: completionMask(b, rows, b.width, (i) => b.keep[i]),
+      rowWeights: b.rowWeights,
+      metricWeight: b.metricWeight,
     },
     b.opts,
   );
-  return { loss: out.loss, metrics: { kl: out.kl, clip_ratio: out.clipFraction } };
+  const clip: Record<string, tf.Scalar> = b.opts.lossType === 'cispo'
+    ? { cispo_clip_ratio: out.clipHigh }
+    : { 'clip_ratio/low_mean': out.clipLow, 'clip_ratio/high_mean': out.clipHigh, 'clip_ratio/region_mean': out.clipRegion };
+  return { loss: out.loss, metrics: { ...(b.opts.beta > 0 ? { kl: out.kl } : {}), entropy: out.entropy!, ...clip } };
 }
 
 export function slice(b: GrpoBatch, from: number, to: number): GrpoBatch {
+  const cut = <T>(xs: T[]) => xs.slice(from, to);
   return {
-    ...b, inputs: b.inputs.slice(from, to), promptLengths: b.promptLengths.slice(from, to), old: b.old.slice(from, to),
-    ref: b.ref ? b.ref.slice(from, to) : null, advantages: b.advantages.slice(from, to), keep: b.keep.slice(from, to),
+    ...b, inputs: cut(b.inputs), promptLengths: cut(b.promptLengths), old: cut(b.old), ref: b.ref ? cut(b.ref) : null,
+    advantages: cut(b.advantages), keep: cut(b.keep), rowWeights: cut(b.rowWeights),
   };
-}
-
-/** Per-token losses (dapo, bnpo) weigh shards by their kept tokens; the others by rows. */
-export function weight(b: GrpoBatch): number {
-  if (b.opts.lossType === 'dapo' || b.opts.lossType === 'bnpo') {
-    return b.inputs.reduce((a, seq, i) => a + b.keep[i] * Math.min(b.width, seq.length - b.promptLengths[i]), 0);
-  }
-  return b.inputs.length;
 }

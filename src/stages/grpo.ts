@@ -1,7 +1,13 @@
-// GRPO (DeepSeekMath; DeepSeek-R1): for each prompt sample a group of G completions, score them with
-// rule-based rewards, use the group-normalised reward as every token's advantage, and maximise the
-// clipped surrogate with a k3 KL penalty to a frozen reference model, mu passes per batch.
-import { appendFileSync, mkdirSync } from 'node:fs';
+// GRPO (DeepSeekMath; DeepSeek-R1) and its relatives (DAPO, Dr. GRPO, GSPO, CISPO, RLOO,
+// REINFORCE++): for each prompt sample a group of G completions, score them with rule-based
+// rewards, turn the rewards into advantages, and maximise a clipped surrogate with a KL penalty to a
+// frozen reference model, num_iterations updates per batch.
+//
+// One step, as named functions with typed hand-offs:
+//   promptGroups -> generateAndScore (-> more batches: dynamic sampling) -> createEpisodes
+//   -> writeSamples, rolloutMetrics -> episodeMicroBatches (the trainer's updates)
+import * as tf from '@tensorflow/tfjs-core';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { applyTemplate } from '../data/chat.ts';
@@ -9,46 +15,273 @@ import { activeBackend } from '../engine/backend.ts';
 import type { Rng } from '../engine/rng.ts';
 import { RolloutPool, defaultWorkers } from '../rollout/pool.ts';
 import { generate, type Completion } from '../model/generate.ts';
-import { checkpointExists, loadModel, saveModel } from '../model/checkpoint.ts';
+import { loadModel, saveModel } from '../model/checkpoint.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
+import type { ProgressField } from '../metrics/progress.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { GrpoStage } from '../recipe/index.ts';
-import { groupAdvantages } from '../rl/index.ts';
-import { closeRewards, concatScores, loadRewards, scoreBatch, type ScoreResult } from '../../rewards/registry.ts';
-import { trainLoop } from '../train/trainer.ts';
+import { advantages, klEstimate, lossRowWeights, mean, std } from '../rl/index.ts';
+import { closeRewards, concatScores, loadRewards, scoreBatch, type LoadedReward, type ScoreResult } from '../../rewards/registry.ts';
+import { type MicroBatch, trainLoop } from '../train/trainer.ts';
 import { batchIndices, documentIds, trainThreads } from './batches.ts';
 import { GRPO_LOSS, type GrpoBatch } from './grpo-batch.ts';
-import { completionLogprobs, type PromptCompletions } from './logprobs.ts';
+import { completionLogprobs } from './logprobs.ts';
 
-/** One step's rollouts, ready for the updates. */
-type Rollouts = PromptCompletions & {
-  completions: Completion[];
-  /** The reference model's log-probs of each completion token (computed once per step). */
+/** A step's prompts, each repeated G times: one group of G consecutive rows per prompt. */
+export type PromptGroups = { texts: string[]; ids: number[][]; rows: Row[] };
+
+/** The groups' completions and their rewards. */
+export type ScoredGroups = PromptGroups & { completions: Completion[]; scores: ScoreResult };
+
+/** Training episodes: everything the updates need (the hand-off from rollouts to training). Row i
+ * is prompt ids + completion ids; `old` are the sampling policy's log-probs of the completion
+ * tokens, `ref` the reference's (null without one), `keep` 1 where the completion counts in the loss. */
+export type Episodes = {
+  inputs: number[][];
+  promptLengths: number[];
+  old: number[][];
   ref: number[][] | null;
+  rewards: number[];
   advantages: number[];
-  /** 1 where a completion counts in the loss (0: truncated and masked, or a dropped group). */
   keep: number[];
+  /** Each completion's summed KL estimate to the reference (kl_in_reward), else null. */
+  rewardKl: number[] | null;
 };
 
-/** The frozen reference's log-probs of every completion token, in chunks of `chunk` rows. */
-function referenceLogprobs(ref: Transformer, r: Rollouts, temperature: number, chunk: number): number[][] {
-  const out: number[][] = [];
-  for (let from = 0; from < r.inputs.length; from += chunk) {
-    const rows = Array.from({ length: Math.min(chunk, r.inputs.length - from) }, (_, j) => from + j);
-    const lp = completionLogprobs(ref, r, rows, temperature);
-    const values = lp.arraySync();
-    lp.dispose();
-    rows.forEach((i, b) => out.push(values[b].slice(0, r.completions[i].tokens.length)));
+/** What dynamic sampling did in a step. */
+type Sampling = { batches: number; sampledGroups: number; keptGroups: number };
+
+/** The rollout side of a step, handed from prepare to the updates and the logs. */
+type Step = { sampled: ScoredGroups; kept: ScoredGroups; episodes: Episodes; sampling: Sampling; seconds: { generate: number; score: number } };
+
+/** The prompt rows of prompt batch `index`, templated and tokenised, each repeated G times. */
+export function promptGroups(rows: Row[], index: number, s: GrpoStage, tok: Tokenizer, seed: number): PromptGroups {
+  const G = s.num_generations, P = s.per_device_train_batch_size / G;
+  const out: PromptGroups = { texts: [], ids: [], rows: [] };
+  for (const row of batchIndices(index, P, rows.length, seed).map((i) => rows[i])) {
+    const p = row[s.prompt_field];
+    if (typeof p !== 'string') throw new UserError(`stage '${s.name}': a row has no string field '${s.prompt_field}'`);
+    const text = applyTemplate(s.template, p, tok.chatTemplate);
+    const ids = documentIds(tok, text).slice(-s.max_prompt_length);
+    for (let g = 0; g < G; g++) {
+      out.texts.push(text);
+      out.ids.push(ids);
+      out.rows.push(row);
+    }
   }
   return out;
 }
+
+/** Where completions come from: rollout workers, or the main thread. */
+type Generator = { policy: Transformer; pool: RolloutPool | null; tok: Tokenizer };
+
+/** Samples G completions per prompt and scores them. Each worker's completions are scored as they
+ * arrive (code rewards run in the sandbox's own processes), so scoring overlaps the generation still
+ * under way; the score time is what is left after. */
+export async function generateAndScore(groups: PromptGroups, gen: Generator, rewards: LoadedReward[], s: GrpoStage, rng: Rng): Promise<ScoredGroups & { seconds: { generate: number; score: number } }> {
+  const t0 = performance.now();
+  const sampling = { maxNewTokens: s.max_completion_length, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stopTokens: [...gen.tok.eosIds], stopStrings: s.stop };
+  const parts: Promise<ScoreResult>[] = [];
+  const score = (offset: number, cs: Completion[]) => {
+    const at = <T>(xs: T[]) => xs.slice(offset, offset + cs.length);
+    const part = scoreBatch(
+      rewards,
+      { prompts: at(groups.texts), completions: cs.map((c) => c.text), rows: at(groups.rows), completionTokens: cs.map((c) => c.tokens.length), maxCompletionTokens: s.max_completion_length },
+      { onError: s.reward_error },
+    );
+    part.catch(() => {}); // awaited below; until then a failure must not count as unhandled
+    parts[offset] = part;
+  };
+  let completions: Completion[];
+  if (gen.pool) {
+    gen.pool.sync(gen.policy);
+    completions = await gen.pool.generate(groups.ids, sampling, rng, s.num_generations, score);
+  } else {
+    completions = generate(gen.policy, gen.tok, groups.ids, { ...sampling, rng });
+    score(0, completions);
+  }
+  const t1 = performance.now();
+  const scores = concatScores(await Promise.all(parts.filter(Boolean)));
+  return { ...groups, completions, scores, seconds: { generate: (t1 - t0) / 1000, score: (performance.now() - t1) / 1000 } };
+}
+
+/** Indices of the groups whose rewards are not all equal (the ones with a learning signal). */
+export function differingGroups(total: readonly number[], G: number): number[] {
+  const out: number[] = [];
+  for (let g = 0; g * G < total.length; g++) {
+    const group = total.slice(g * G, (g + 1) * G);
+    if (group.some((x) => x !== group[0])) out.push(g);
+  }
+  return out;
+}
+
+/** Groups `which` of a scored batch, in order (whole groups of G rows). */
+export function selectGroups(x: ScoredGroups, which: readonly number[], G: number): ScoredGroups {
+  const rows = which.flatMap((g) => Array.from({ length: G }, (_, j) => g * G + j));
+  const pick = <T>(xs: readonly T[]) => rows.map((i) => xs[i]);
+  const byFunction = Object.fromEntries(Object.entries(x.scores.byFunction).map(([k, v]) => [k, pick(v)]));
+  return {
+    texts: pick(x.texts), ids: pick(x.ids), rows: pick(x.rows), completions: pick(x.completions),
+    scores: { ...concatScores([{ total: pick(x.scores.total), byFunction, stats: {}, errors: [] }]), errors: x.scores.errors },
+  };
+}
+
+/** Concatenates scored batches. */
+function joinGroups(parts: ScoredGroups[]): ScoredGroups {
+  return {
+    texts: parts.flatMap((p) => p.texts), ids: parts.flatMap((p) => p.ids), rows: parts.flatMap((p) => p.rows),
+    completions: parts.flatMap((p) => p.completions), scores: concatScores(parts.map((p) => p.scores)),
+  };
+}
+
+/** The frozen reference's log-probs of every completion token, in chunks of `chunk` rows. */
+function referenceLogprobs(ref: Transformer, e: Pick<Episodes, 'inputs' | 'promptLengths'>, lengths: number[], temperature: number, chunk: number): number[][] {
+  const out: number[][] = [];
+  for (let from = 0; from < e.inputs.length; from += chunk) {
+    const rows = Array.from({ length: Math.min(chunk, e.inputs.length - from) }, (_, j) => from + j);
+    const lp = completionLogprobs(ref, e, rows, temperature);
+    const values = lp.arraySync();
+    lp.dispose();
+    rows.forEach((i, b) => out.push(values[b].slice(0, lengths[i])));
+  }
+  return out;
+}
+
+/** Each completion's KL estimate to the reference, summed over its tokens (from the sampling
+ * policy's log-probs: the policy the reward judges). */
+export function sequenceKl(old: number[][], ref: number[][], kind: GrpoStage['kl_estimator']): number[] {
+  return old.map((o, i) => {
+    if (!o.length) return 0;
+    return tf.tidy(() => tf.sum(klEstimate(tf.sub(tf.tensor1d(o), tf.tensor1d(ref[i])), kind)).dataSync()[0]);
+  });
+}
+
+/** Training episodes from scored groups: reference log-probs, rewards (minus the KL penalty with
+ * kl_in_reward), advantages, and which completions count. */
+export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: GrpoStage, chunk: number): Episodes {
+  const G = s.num_generations;
+  const lengths = x.completions.map((c) => c.tokens.length);
+  const base = { inputs: x.ids.map((p, i) => [...p, ...x.completions[i].tokens]), promptLengths: x.ids.map((p) => p.length) };
+  const old = x.completions.map((c) => c.logprobs);
+  const refLp = ref ? referenceLogprobs(ref, base, lengths, s.temperature, chunk) : null;
+  const rewardKl = s.kl_in_reward && refLp ? sequenceKl(old, refLp, s.kl_estimator) : null;
+  const rewards = rewardKl ? x.scores.total.map((r, i) => r - s.beta * rewardKl[i]) : x.scores.total;
+  const differing = new Set(differingGroups(x.scores.total, G));
+  const keep = x.completions.map((c, i) => {
+    if (s.mask_truncated_completions && c.finishReason === 'length') return 0;
+    if (s.drop_equal_reward_groups && !differing.has(Math.floor(i / G))) return 0;
+    return c.tokens.length > 0 ? 1 : 0;
+  });
+  return { ...base, old, ref: refLp, rewards, advantages: advantages(rewards, G, { estimator: s.advantage_estimator, scale: s.scale_rewards }), keep, rewardKl };
+}
+
+/** Appends one line per completion to the stage's samples.jsonl. */
+function writeSamples(file: string, step: number, x: ScoredGroups, e: Episodes): void {
+  const lines = x.completions.map((c, i) => JSON.stringify({
+    step: step + 1, prompt: x.texts[i], completion: c.text, reward: x.scores.total[i], advantage: e.advantages[i],
+    rewards: Object.fromEntries(Object.entries(x.scores.byFunction).map(([k, v]) => [k, v[i]])), finish_reason: c.finishReason,
+  }) + '\n');
+  appendFileSync(file, lines.join(''));
+}
+
+/** Mean, min and max of a list of lengths under TRL's names (`prefix` + mean_length, ...); none when empty. */
+function lengthStats(xs: number[], mean_: string, min: string, max: string): Record<string, number> {
+  return xs.length ? { [mean_]: mean(xs), [min]: Math.min(...xs), [max]: Math.max(...xs) } : {};
+}
+
+/** What TRL logs of a step's rollouts (the trained batch), under TRL's names. */
+export function rolloutMetrics(st: Step, G: number): Record<string, number> {
+  const { kept: x, episodes: e } = st;
+  const n = x.completions.length;
+  const lengths = x.completions.map((c) => c.tokens.length);
+  const terminated = x.completions.filter((c) => c.finishReason === 'stop').map((c) => c.tokens.length);
+  const groups = n / G;
+  const metrics: Record<string, number> = {
+    reward: mean(x.scores.total), reward_std: std(x.scores.total),
+    frac_reward_zero_std: groups ? (groups - differingGroups(x.scores.total, G).length) / groups : 0,
+    ...lengthStats(lengths, 'completions/mean_length', 'completions/min_length', 'completions/max_length'),
+    ...lengthStats(terminated, 'completions/mean_terminated_length', 'completions/min_terminated_length', 'completions/max_terminated_length'),
+    'completions/clipped_ratio': n ? (n - terminated.length) / n : 0,
+    'time/generate_s': st.seconds.generate, 'time/score_s': st.seconds.score,
+    reward_errors: st.sampled.scores.errors.length,
+  };
+  for (const [k, v] of Object.entries(x.scores.stats)) {
+    metrics[`rewards/${k}/mean`] = v.mean;
+    metrics[`rewards/${k}/std`] = v.std;
+  }
+  // With the KL in the reward the loss has none: log the reward's (mean per token).
+  if (e.rewardKl) metrics.kl = e.rewardKl.reduce((a, b) => a + b, 0) / Math.max(1, lengths.reduce((a, b) => a + b, 0));
+  if (st.sampling.batches > 1 || st.sampling.sampledGroups !== st.sampling.keptGroups) {
+    metrics['dynamic_sampling/batches'] = st.sampling.batches;
+    metrics['dynamic_sampling/sampled_groups'] = st.sampling.sampledGroups;
+    metrics['dynamic_sampling/kept_groups'] = st.sampling.keptGroups;
+  }
+  return metrics;
+}
+
+/** Sizes of `parts` nearly equal parts of n rows (the first ones one larger), none empty. */
+export function splitRows(n: number, parts: number): number[] {
+  const m = Math.min(parts, n);
+  return Array.from({ length: m }, (_, k) => Math.floor(n / m) + (k < n % m ? 1 : 0));
+}
+
+/** The micro-batches of one update: the episodes split into gradient_accumulation_steps parts of
+ * nearly equal rows, each row weighted by the loss type's normaliser over the WHOLE step (so the
+ * update is the same however the rows are split, and a shard of unequal size weighs what it holds). */
+export function episodeMicroBatches(e: Episodes, s: GrpoStage): MicroBatch[] {
+  const sizes = splitRows(e.inputs.length, s.gradient_accumulation_steps);
+  const micro = sizes.flatMap((n, k) => new Array<number>(n).fill(k));
+  const lengths = e.inputs.map((seq, i) => seq.length - e.promptLengths[i]);
+  const kept = lengths.map((n, i) => n * e.keep[i]);
+  const rowWeights = lossRowWeights(s.loss_type, { tokens: kept, microBatch: micro, maxCompletionLength: s.max_completion_length });
+  const metricWeight = 1 / Math.max(1, kept.reduce((a, b) => a + b, 0));
+  let from = 0;
+  return sizes.map((n) => {
+    const rows = Array.from({ length: n }, (_, j) => from + j);
+    from += n;
+    const pick = <T>(xs: readonly T[]) => rows.map((i) => xs[i]);
+    const batch: GrpoBatch = {
+      inputs: pick(e.inputs), promptLengths: pick(e.promptLengths), old: pick(e.old), ref: e.ref ? pick(e.ref) : null,
+      advantages: pick(e.advantages), keep: pick(e.keep), rowWeights: pick(rowWeights), metricWeight,
+      width: Math.max(1, ...pick(lengths)), temperature: s.temperature,
+      opts: {
+        epsilon: s.epsilon, epsilonHigh: s.epsilon_high, beta: s.kl_in_reward ? 0 : s.beta, lossType: s.loss_type, delta: s.delta,
+        klEstimator: s.kl_estimator, importanceSamplingLevel: s.importance_sampling_level, topEntropyQuantile: s.top_entropy_quantile,
+        maxCompletionLength: s.max_completion_length,
+      },
+    };
+    // The high-entropy threshold is a quantile over the whole micro-batch: its rows stay on one thread.
+    return { kind: 'sharded', tokens: pick(kept).reduce((a, b) => a + b, 0), job: { module: GRPO_LOSS, data: batch, rows: n, split: s.top_entropy_quantile >= 1 } };
+  });
+}
+
+/** ref <- alpha * policy + (1 - alpha) * ref (TR-DPO's soft update; alpha 1 is a hard copy). */
+export function mixReference(ref: Transformer, policy: Transformer, alpha: number): void {
+  if (alpha === 1) return ref.assignFrom(policy);
+  for (const [name, p] of Object.entries(ref.params)) {
+    tf.tidy(() => p.assign(tf.add(tf.mul(policy.params[name], alpha), tf.mul(p, 1 - alpha))));
+  }
+}
+
+/** The metrics on a GRPO stage's progress line: reward, accuracy (when an accuracy reward runs), KL, length. */
+function progressFields(s: GrpoStage): ProgressField[] {
+  return [
+    { key: 'reward', label: 'reward', digits: 3 },
+    ...(s.rewards.some((r) => r.name === 'accuracy') ? [{ key: 'rewards/accuracy/mean', label: 'accuracy', digits: 3 }] : []),
+    ...(s.beta > 0 ? [{ key: 'kl', label: 'kl', digits: 4 }] : []),
+    { key: 'completions/mean_length', label: 'length', digits: 0 },
+  ];
+}
+
+const REF_DIR = 'ref-model';
 
 export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageResult> {
   const rows = await ctx.readDatasets();
   if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
   const tok = ctx.tokenizer;
   const rewards = await loadRewards(s.rewards, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox });
-  const G = s.num_generations, B = s.per_device_train_batch_size, P = B / G;
+  const G = s.num_generations, P = s.per_device_train_batch_size / G;
   const policy = ctx.loadModel();
   const ctxLen = policy.config.max_position_embeddings;
   if (s.max_prompt_length + s.max_completion_length > ctxLen) {
@@ -57,127 +290,64 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   let ref: Transformer | null = s.beta > 0 ? policy.clone() : null;
   const samplesFile = join(ctx.stageDir, 'samples.jsonl');
   mkdirSync(ctx.stageDir, { recursive: true });
-  const refDir = join(ctx.stageDir, 'ref-model');
-  if (ref && s.sync_ref_model && checkpointExists(refDir)) {
-    // Resuming after a reference refresh: the saved reference, not the starting weights.
-    ref.dispose();
-    ref = loadModel(refDir);
-  }
   const workers = defaultWorkers(s.rollout_workers);
-  const pool = workers > 0 ? new RolloutPool(workers, policy.config, tok, activeBackend()) : null;
-  let rollouts: Rollouts | null = null;
-  const accum = s.gradient_accumulation_steps;
+  const gen: Generator = { policy, tok, pool: workers > 0 ? new RolloutPool(workers, policy.config, tok, activeBackend()) : null };
+  const chunk = Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps);
+  /** Prompt batches consumed so far (dynamic sampling takes more than one per step). */
+  let promptBatches = 0;
 
   const prepare = async (step: number, rng: Rng) => {
-    const t0 = performance.now();
-    if (ref && s.sync_ref_model && step > 0 && step % s.ref_model_sync_steps === 0) {
-      ref.assignFrom(policy);
-      saveModel(refDir, ref, {}, { dtype: 'F32' }); // exact: a resumed run must see the same reference
+    if (ref && s.sync_ref_model && step > 0 && step % s.ref_model_sync_steps === 0) mixReference(ref, policy, s.ref_model_mixup_alpha);
+    if (!s.dynamic_sampling) promptBatches = step; // one prompt batch per step: batch i is step i's
+    const maxBatches = s.dynamic_sampling?.max_batches ?? 1;
+    const parts: ScoredGroups[] = [];
+    const seconds = { generate: 0, score: 0 };
+    let keptGroups = 0, batches = 0;
+    while (batches < maxBatches && keptGroups < P) {
+      const r = await generateAndScore(promptGroups(rows, promptBatches++, s, tok, ctx.recipe.seed), gen, rewards, s, rng);
+      batches++;
+      seconds.generate += r.seconds.generate;
+      seconds.score += r.seconds.score;
+      parts.push(r);
+      if (s.dynamic_sampling) keptGroups += differingGroups(r.scores.total, G).length;
+      else keptGroups = P;
     }
-    const picked = batchIndices(step, P, rows.length, ctx.recipe.seed).map((i) => rows[i]);
-    const promptTexts: string[] = [], promptIds: number[][] = [], groupRows: Row[] = [];
-    for (const row of picked) {
-      const p = row[s.prompt_field];
-      if (typeof p !== 'string') throw new UserError(`stage '${s.name}': a row has no string field '${s.prompt_field}'`);
-      const text = applyTemplate(s.template, p, tok.chatTemplate);
-      const ids = documentIds(tok, text).slice(-s.max_prompt_length);
-      for (let g = 0; g < G; g++) {
-        promptTexts.push(text);
-        promptIds.push(ids);
-        groupRows.push(row);
-      }
-    }
-    const sampling = { maxNewTokens: s.max_completion_length, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stopTokens: [...tok.eosIds], stopStrings: s.stop };
-    // Each worker's completions are scored as they arrive (code rewards run in the sandbox's own
-    // threads), so scoring overlaps the generation still under way; time/score_s is what is left after.
-    const parts: Promise<ScoreResult>[] = [];
-    const score = (offset: number, cs: Completion[]) => {
-      const at = <T>(xs: T[]) => xs.slice(offset, offset + cs.length);
-      const part = scoreBatch(rewards, { prompts: at(promptTexts), completions: cs.map((c) => c.text), rows: at(groupRows) }, { onError: s.reward_error });
-      part.catch(() => {}); // awaited below; until then a failure must not count as unhandled
-      parts[offset] = part;
-    };
-    let completions: Completion[];
-    if (pool) {
-      pool.sync(policy);
-      completions = await pool.generate(promptIds, sampling, rng, G, score);
-    } else {
-      completions = generate(policy, tok, promptIds, { ...sampling, rng });
-      score(0, completions);
-    }
-    const t1 = performance.now();
-    const texts = completions.map((c) => c.text);
-    const scored = concatScores(await Promise.all(parts.filter(Boolean)));
-    const t2 = performance.now();
-    const advantages = groupAdvantages(scored.total, G, { scale: s.scale_rewards });
-    const keep = completions.map((c, i) => {
-      if (s.mask_truncated_completions && c.finishReason === 'length') return 0;
-      if (s.drop_equal_reward_groups) {
-        const g0 = Math.floor(i / G) * G;
-        const group = scored.total.slice(g0, g0 + G);
-        if (group.every((x) => x === group[0])) return 0;
-      }
-      return c.tokens.length > 0 ? 1 : 0;
-    });
-    rollouts = { inputs: promptIds.map((p, i) => [...p, ...completions[i].tokens]), promptLengths: promptIds.map((p) => p.length), completions, advantages, keep, ref: null };
-    if (ref) rollouts.ref = referenceLogprobs(ref, rollouts, s.temperature, Math.ceil(B / accum));
-    for (let i = 0; i < texts.length; i++) {
-      appendFileSync(samplesFile, JSON.stringify({
-        step: step + 1, prompt: promptTexts[i], completion: texts[i], reward: scored.total[i], advantage: advantages[i],
-        rewards: Object.fromEntries(Object.entries(scored.byFunction).map(([k, v]) => [k, v[i]])), finish_reason: completions[i].finishReason,
-      }) + '\n');
-    }
-    const lengths = completions.map((c) => c.tokens.length);
-    const tokens = lengths.reduce((a, b) => a + b, 0);
-    const metrics: Record<string, number> = {
-      reward: mean(scored.total), reward_std: std(scored.total),
-      'completions/mean_length': tokens / lengths.length, 'completions/min_length': Math.min(...lengths), 'completions/max_length': Math.max(...lengths),
-      'completions/clipped_ratio': completions.filter((c) => c.finishReason === 'length').length / completions.length,
-      // Monte-Carlo estimate of the policy's per-token entropy: the mean surprise of its own samples.
-      entropy: -completions.reduce((a, c) => a + c.logprobs.reduce((x, y) => x + y, 0), 0) / Math.max(1, tokens),
-      'time/generate_s': (t1 - t0) / 1000, 'time/score_s': (t2 - t1) / 1000,
-      reward_errors: scored.errors.length,
-    };
-    for (const [k, v] of Object.entries(scored.stats)) {
-      metrics[`rewards/${k}/mean`] = v.mean;
-      metrics[`rewards/${k}/std`] = v.std;
-    }
-    return metrics;
+    const sampled = joinGroups(parts);
+    const kept = s.dynamic_sampling ? selectGroups(sampled, differingGroups(sampled.scores.total, G).slice(0, P), G) : sampled;
+    const episodes = createEpisodes(kept, ref, s, chunk);
+    const st: Step = { sampled, kept, episodes, sampling: { batches, sampledGroups: sampled.completions.length / G, keptGroups: kept.completions.length / G }, seconds };
+    writeSamples(samplesFile, step, kept, episodes);
+    return { data: st, metrics: rolloutMetrics(st, G) };
   };
 
-  const microBatch = (_step: number, micro: number) => {
-    const r = rollouts!;
-    const m = micro % accum;
-    const per = Math.ceil(B / accum);
-    const rowsOf = Array.from({ length: Math.min(per, B - m * per) }, (_, j) => m * per + j);
-    const batch: GrpoBatch = {
-      inputs: rowsOf.map((i) => r.inputs[i]), promptLengths: rowsOf.map((i) => r.promptLengths[i]),
-      old: rowsOf.map((i) => r.completions[i].logprobs), ref: r.ref ? rowsOf.map((i) => r.ref![i]) : null,
-      advantages: rowsOf.map((i) => r.advantages[i]), keep: rowsOf.map((i) => r.keep[i]),
-      width: Math.max(1, ...rowsOf.map((i) => r.completions[i].tokens.length)), temperature: s.temperature,
-      opts: { epsilon: s.epsilon, epsilonHigh: s.epsilon_high, beta: s.beta, lossType: s.loss_type },
-    };
-    const tokens = rowsOf.reduce((a, i) => a + r.completions[i].tokens.length * r.keep[i], 0);
-    return { tokens, job: { module: GRPO_LOSS, data: batch, rows: rowsOf.length } };
-  };
-
-  const result = await trainLoop(
+  const result = await trainLoop<Step>(
     { stage: s.name, stageDir: ctx.stageDir, model: policy, config: s, totalSteps: s.max_steps, seed: ctx.recipe.seed, hash: ctx.hash,
       special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream,
-      threads: trainThreads(s.train_workers), backend: activeBackend() },
+      progressFields: progressFields(s), threads: trainThreads(s.train_workers), backend: activeBackend() },
     {
-      prepare, microBatch, updatesPerStep: s.num_iterations,
+      prepare,
+      microBatches: (_step, _update, st) => (st.episodes.inputs.length ? episodeMicroBatches(st.episodes, s) : []),
+      updatesPerStep: s.num_iterations,
+      saveState: () => ({ promptBatches }),
+      loadState: (state) => {
+        const saved = (state as { promptBatches?: number } | undefined)?.promptBatches;
+        if (typeof saved === 'number') promptBatches = saved;
+      },
+      // A refreshed reference is part of the run's state: a resumed run must see the one of its step.
+      saveFiles: (dir) => {
+        if (ref && s.sync_ref_model) saveModel(join(dir, REF_DIR), ref, {}, { dtype: 'F32' });
+      },
+      loadFiles: (dir) => {
+        if (ref && s.sync_ref_model && existsSync(join(dir, REF_DIR))) {
+          ref.dispose();
+          ref = loadModel(join(dir, REF_DIR));
+        }
+      },
     },
   );
-  await pool?.close();
+  await gen.pool?.close();
   await closeRewards(rewards);
   policy.dispose();
   ref?.dispose();
   return { checkpoint: `${ctx.stageDir}/checkpoint`, summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps } };
 }
-
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-const std = (xs: number[]) => {
-  const m = mean(xs);
-  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, xs.length - 1));
-};

@@ -2,15 +2,25 @@
 // completion (right-padded: causal attention makes the padding invisible to real positions).
 import * as tf from '@tensorflow/tfjs-core';
 import type { Transformer } from '../model/transformer.ts';
-import { tokenLogprobs } from '../train/loss.ts';
+import { tokenEntropy, tokenLogprobs } from '../rl/index.ts';
 
 /** Token sequences, each a prompt followed by its completion. */
 export type PromptCompletions = { inputs: number[][]; promptLengths: number[] };
 
 /** log pi(token) of the completion tokens of the given rows under `model` with logits divided by
- * `temperature`: [rows, width] (default: the longest completion); entries past a completion are junk
- * and must be masked. Differentiable with respect to the model's weights. */
+ * `temperature` (as the sampler draws them): [rows, width] (default width: the longest completion);
+ * entries past a completion are junk and must be masked. Differentiable with respect to the
+ * model's weights. With `entropy`, also the entropy of each of those positions' distributions. */
 export function completionLogprobs(model: Transformer, batch: PromptCompletions, rows: number[], temperature = 1, width?: number): tf.Tensor2D {
+  return completionForward(model, batch, rows, temperature, width, false).logprobs;
+}
+
+export function completionLogprobsAndEntropy(model: Transformer, batch: PromptCompletions, rows: number[], temperature: number, width: number): { logprobs: tf.Tensor2D; entropies: tf.Tensor2D } {
+  const out = completionForward(model, batch, rows, temperature, width, true);
+  return { logprobs: out.logprobs, entropies: out.entropies! };
+}
+
+function completionForward(model: Transformer, batch: PromptCompletions, rows: number[], temperature: number, width: number | undefined, entropy: boolean) {
   return tf.tidy(() => {
     const B = rows.length;
     const T = Math.max(...rows.map((i) => batch.inputs[i].length)) - 1;
@@ -25,14 +35,18 @@ export function completionLogprobs(model: Transformer, batch: PromptCompletions,
       // Completion token j is predicted at position promptLength - 1 + j.
       for (let j = 0; j < Tc; j++) pick[b * Tc + j] = b * T + Math.min(batch.promptLengths[i] - 1 + j, T - 1);
     });
-    let logits = model.logits(model.hidden(tf.tensor2d(inputs, [B, T], 'int32')));
+    let logits = model.logits(model.hidden(tf.tensor2d(inputs, [B, T], 'int32'))); // [B*T, V]
     if (temperature !== 1) logits = tf.div(logits, temperature);
+    const at = tf.tensor1d(pick, 'int32');
     const all = tokenLogprobs(logits, tf.tensor1d(targets, 'int32')); // [B*T]
-    return tf.reshape(tf.gather(all, tf.tensor1d(pick, 'int32')), [B, Tc]) as tf.Tensor2D;
-  });
+    const logprobs = tf.reshape(tf.gather(all, at), [B, Tc]) as tf.Tensor2D;
+    // Entropy only where it is read: the completion positions.
+    const entropies = entropy ? (tf.reshape(tokenEntropy(tf.gather(logits, at) as tf.Tensor2D), [B, Tc]) as tf.Tensor2D) : null;
+    return entropies ? { logprobs, entropies } : { logprobs };
+  }) as { logprobs: tf.Tensor2D; entropies?: tf.Tensor2D };
 }
 
-/** 1 on each row's completion tokens, 0 past them: [rows, Tc]. */
+/** 1 on each row's completion tokens (times `weight(row)`), 0 past them: [rows, width]. */
 export function completionMask(batch: PromptCompletions, rows: number[], width: number, weight: (i: number) => number = () => 1): tf.Tensor2D {
   const out = new Float32Array(rows.length * width);
   rows.forEach((i, b) => {

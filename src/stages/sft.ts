@@ -5,10 +5,9 @@ import { applyTemplate, divergence, renderReply, templateName, type ChatMessage 
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { SftStage } from '../recipe/index.ts';
-import { LM_LOSS } from '../train/lm-loss.ts';
 import { activeBackend } from '../engine/backend.ts';
 import { trainLoop } from '../train/trainer.ts';
-import { batchIndices, padBatch, totalSteps, trainThreads, type WeightedSequence } from './batches.ts';
+import { batchIndices, lmStep, totalSteps, trainThreads, type WeightedSequence } from './batches.ts';
 
 /** Token ids of one row with weight 1 on the tokens the loss covers. */
 export function sftExample(row: Row, tok: Tokenizer, template: string, completionOnly: boolean, where: string): WeightedSequence {
@@ -75,13 +74,13 @@ export async function runSft(ctx: StageContext, s: SftStage): Promise<StageResul
       special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream,
       threads: trainThreads(s.train_workers), backend: activeBackend() },
     {
-      microBatch: (step, micro) => {
-        const idx = batchIndices(step * s.gradient_accumulation_steps + micro, B, examples.length, ctx.recipe.seed);
-        const batch = idx.map((i) => examples[i]);
-        const tokens = batch.reduce((a, e) => a + e.weights.reduce((x, y) => x + y, 0), 0);
-        const lm = padBatch(batch, tok.padId);
-        return { tokens, job: { module: LM_LOSS, data: lm, rows: lm.B } };
-      },
+      microBatches: (step) =>
+        lmStep(
+          Array.from({ length: s.gradient_accumulation_steps }, (_, micro) =>
+            batchIndices(step * s.gradient_accumulation_steps + micro, B, examples.length, ctx.recipe.seed).map((i) => examples[i]),
+          ),
+          tok.padId,
+        ),
     },
   );
   model.dispose();

@@ -1,10 +1,14 @@
-// The language-model loss as a shardable module: next-token cross-entropy over weighted tokens.
+// The language-model loss as a shardable module (see sharded.ts): next-token cross-entropy over
+// weighted tokens, divided by the token count of the whole accumulated batch.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Transformer } from '../model/transformer.ts';
 import { crossEntropy } from './loss.ts';
 
-/** Next-token targets with per-token weights (null = all 1), as plain arrays. */
-export type LmBatch = { inputs: Int32Array; targets: Int32Array; weights: Float32Array | null; B: number; T: number };
+/** Next-token targets with per-token weights (null = all 1), as plain arrays. `normaliser` is the
+ * loss weight of the whole optimiser step (all its micro-batches): every token of the step then
+ * counts the same, whatever micro-batch it falls in (one token normaliser, as in Hugging Face's
+ * num_items_in_batch). */
+export type LmBatch = { inputs: Int32Array; targets: Int32Array; weights: Float32Array | null; B: number; T: number; normaliser: number };
 
 export const LM_LOSS = import.meta.url;
 
@@ -15,7 +19,7 @@ export function loss(model: Transformer, b: LmBatch): { loss: tf.Scalar } {
 export function lmLoss(model: Transformer, b: LmBatch): tf.Scalar {
   return tf.tidy(() => {
     const logits = model.logits(model.hidden(tf.tensor2d(b.inputs, [b.B, b.T], 'int32')));
-    return crossEntropy(logits, tf.tensor1d(b.targets, 'int32'), b.weights ? tf.tensor1d(b.weights) : null);
+    return crossEntropy(logits, tf.tensor1d(b.targets, 'int32'), b.weights ? tf.tensor1d(b.weights) : null, b.normaliser);
   });
 }
 
@@ -23,10 +27,11 @@ export function slice(b: LmBatch, from: number, to: number): LmBatch {
   const T = b.T;
   return {
     inputs: b.inputs.slice(from * T, to * T), targets: b.targets.slice(from * T, to * T),
-    weights: b.weights ? b.weights.slice(from * T, to * T) : null, B: to - from, T,
+    weights: b.weights ? b.weights.slice(from * T, to * T) : null, B: to - from, T, normaliser: b.normaliser,
   };
 }
 
-export function weight(b: LmBatch): number {
+/** The loss weight of a batch: its weights' sum (every position when unweighted). */
+export function lossWeight(b: Pick<LmBatch, 'weights' | 'B' | 'T'>): number {
   return b.weights ? b.weights.reduce((a, x) => a + x, 0) : b.B * b.T;
 }

@@ -1,8 +1,8 @@
 // Data-parallel gradients over worker threads: each micro-batch is split by rows; the main thread
 // computes one shard while each worker computes another on its replica of the model. Weights go to
 // the workers through one SharedArrayBuffer (written once per optimiser step); gradients come back
-// through one SharedArrayBuffer per worker. The main thread sums them, weighted by each shard's
-// share of the loss, and applies the optimiser, so replicas never drift. The loss is any module of
+// through one SharedArrayBuffer per worker. The main thread sums them (a shard's loss is a term of the
+// batch's sum, see sharded.ts) and applies the optimiser, so replicas never drift. The loss is any module of
 // the ShardableLoss shape, imported by URL on both sides.
 import * as tf from '@tensorflow/tfjs-core';
 import { Worker } from 'node:worker_threads';
@@ -83,35 +83,33 @@ export class GradientPool {
     this.synced = this.version;
   }
 
-  /** Loss, summed gradients and metrics of a job, its rows split across the main thread and the
-   * workers. Equal to localLossAndGrads up to float rounding. */
+  /** Loss, gradients and metrics of a job, its rows split across the main thread and the workers
+   * and the shards' terms summed. Equal to localLossAndGrads up to float rounding. */
   async lossAndGrads(model: Transformer, job: ShardedJob): Promise<ShardedResult> {
     await this.ready;
     this.publish(model);
     const mod = await lossModule(job.module);
-    const per = Math.ceil(job.rows / this.threads);
+    const threads = job.split === false ? 1 : Math.min(this.threads, job.rows);
+    if (threads <= 1) return localLossAndGrads(model, job.module, job.data);
+    const per = Math.ceil(job.rows / threads);
     const shards: unknown[] = [];
     for (let from = 0; from < job.rows; from += per) shards.push(mod.slice(job.data, from, Math.min(job.rows, from + per)));
-    const weights = shards.map((s) => mod.weight(s));
-    const total = weights.reduce((a, b) => a + b, 0) || 1;
     const remote = shards.slice(1).map((s, i) => this.call(i, job.module, s));
     const mine = await localLossAndGrads(model, job.module, shards[0]);
     const replies = await Promise.all(remote);
-    const share = weights.map((w) => w / total);
-    let loss = mine.loss * share[0];
-    const metrics: Record<string, number> = {};
-    for (const [k, v] of Object.entries(mine.metrics)) metrics[k] = v * share[0];
-    replies.forEach((r, i) => {
-      loss += r.loss! * share[i + 1];
-      for (const [k, v] of Object.entries(r.metrics ?? {})) metrics[k] = (metrics[k] ?? 0) + v * share[i + 1];
-    });
+    let loss = mine.loss;
+    const metrics: Record<string, number> = { ...mine.metrics };
+    for (const r of replies) {
+      loss += r.loss!;
+      for (const [k, v] of Object.entries(r.metrics ?? {})) metrics[k] = (metrics[k] ?? 0) + v;
+    }
     const grads: Grads = {};
     let off = 0;
     this.names.forEach((name, k) => {
       const size = this.shapes[k].reduce((a, b) => a * b, 1);
       grads[name] = tf.tidy(() => {
-        let g = tf.mul(mine.grads[name], share[0]);
-        replies.forEach((_, i) => (g = tf.add(g, tf.mul(tf.tensor(this.grads[i].subarray(off, off + size), this.shapes[k]), share[i + 1]))));
+        let g: tf.Tensor = mine.grads[name];
+        replies.forEach((_, i) => (g = tf.add(g, tf.tensor(this.grads[i].subarray(off, off + size), this.shapes[k]))));
         return g;
       });
       mine.grads[name].dispose();

@@ -8,14 +8,14 @@ import { Rng } from '../engine/rng.ts';
 import { UserError } from '../errors.ts';
 import { readSafetensors, writeSafetensors, type NamedArray } from '../engine/safetensors.ts';
 import { MetricsLogger } from '../metrics/logger.ts';
-import { Progress } from '../metrics/progress.ts';
+import { Progress, type ProgressField } from '../metrics/progress.ts';
 import { writeDirAtomic, writeModelFiles } from '../model/checkpoint.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { AdamW, type AdamWState } from './adamw.ts';
 import { learningRateAt, type ScheduleType } from './schedule.ts';
 import { GradientPool, localLossAndGrads } from './parallel.ts';
 import type { ShardedJob } from './sharded.ts';
-import { accumulate, clipGradients, disposeGrads, lossAndGrads } from './step.ts';
+import { accumulate, clipGradients, disposeGrads, type Grads, lossAndGrads } from './step.ts';
 
 /** The optimiser fields of a training stage (TRL names). */
 export type TrainingConfig = {
@@ -33,28 +33,35 @@ export type TrainingConfig = {
   save_steps: number;
 };
 
-export type MicroBatch = {
-  /** The loss of this micro-batch, computed on this thread; its gradient is averaged over the
-   * accumulation steps. */
-  loss?: () => tf.Scalar;
-  /** Or the batch for a shardable loss module, which gradient workers can split by rows. */
-  job?: ShardedJob;
-  /** Tokens the micro-batch trains on (for tokens/s). */
-  tokens: number;
-};
+/** One micro-batch of an optimiser update, computed on this thread (`local`) or as a shardable loss
+ * module that gradient workers split by rows (`sharded`). Its loss is one TERM of the update's
+ * loss: each stage divides it by the normaliser of the whole accumulated batch (its tokens or rows),
+ * so the update's gradient is the plain sum of its micro-batches' gradients, however many there are
+ * and however many rows each holds. `tokens` counts what it trains on (for tokens/s). */
+export type MicroBatch =
+  | { kind: 'local'; loss: () => tf.Scalar; tokens: number }
+  | { kind: 'sharded'; job: ShardedJob; tokens: number };
 
-export type StepHooks = {
-  /** Work before the optimiser steps of `step` (GRPO generates and scores here); its metrics are logged. */
-  prepare?: (step: number, rng: Rng) => Promise<Record<string, number>> | Record<string, number>;
-  /** Micro-batch `micro` of optimiser step `step` (0-based); data order must depend only on these. */
-  microBatch: (step: number, micro: number, rng: Rng) => MicroBatch;
-  /** Optimiser updates per step (GRPO's mu iterations x its micro-batches); default 1. */
+/** What `prepare` hands to the step's micro-batches: its data, and metrics to log. */
+export type Prepared<P> = { data: P; metrics: Record<string, number> };
+
+export type StepHooks<P = undefined> = {
+  /** Work before the optimiser updates of `step` (GRPO generates and scores here). */
+  prepare?: (step: number, rng: Rng) => Promise<Prepared<P>> | Prepared<P>;
+  /** The micro-batches of update `update` of optimiser step `step` (0-based), from what prepare
+   * made; data order must depend only on these. An empty list makes no update. */
+  microBatches: (step: number, update: number, prepared: P, rng: Rng) => MicroBatch[];
+  /** Optimiser updates per step (GRPO's mu iterations over one batch of rollouts); default 1. */
   updatesPerStep?: number;
   /** Metrics computed after the step's updates. */
   after?: (step: number) => Record<string, number>;
   /** Extra state saved in checkpoints and given back on resume. */
   saveState?: () => unknown;
   loadState?: (state: unknown) => void;
+  /** Extra files written into each resumable checkpoint (dir is its staging folder) and read back
+   * from it on resume (GRPO's reference model, when it is refreshed). */
+  saveFiles?: (dir: string) => void;
+  loadFiles?: (dir: string) => void;
 };
 
 export type TrainLoopOptions = {
@@ -71,6 +78,8 @@ export type TrainLoopOptions = {
   /** Called with the stage folder of each finished checkpoint (the tokenizer is copied in by the caller). */
   onCheckpoint?: (dir: string) => void;
   progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Metrics on the progress line (default: the loss). */
+  progressFields?: readonly ProgressField[];
   /** Threads computing gradients of sharded jobs (1 = the main thread alone). */
   threads?: number;
   backend?: string;
@@ -81,7 +90,7 @@ export type TrainResult = { steps: number; finalLoss: number; resumedFrom: numbe
 const RESUME_DIR = 'checkpoint-last';
 
 /** Runs (or resumes) the loop; writes `checkpoint-last/` every save_steps and `checkpoint/` at the end. */
-export async function trainLoop(opts: TrainLoopOptions, hooks: StepHooks): Promise<TrainResult> {
+export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: StepHooks<P>): Promise<TrainResult> {
   const { model, config: c, totalSteps, stageDir } = opts;
   const opt = new AdamW(model.params, { beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_epsilon, weightDecay: c.weight_decay });
   let rng = new Rng(opts.seed);
@@ -93,11 +102,12 @@ export async function trainLoop(opts: TrainLoopOptions, hooks: StepHooks): Promi
     startStep = saved.step;
     rng = Rng.fromState(saved.rng);
     hooks.loadState?.(saved.extra);
+    hooks.loadFiles?.(resumeDir);
   }
   const warmup = c.warmup_steps > 0 ? c.warmup_steps : Math.round(c.warmup_ratio * totalSteps);
   const schedule = { type: c.lr_scheduler_type, peak: c.learning_rate, warmupSteps: warmup, totalSteps };
   const logger = new MetricsLogger(join(stageDir, 'metrics.jsonl'), { resumeStep: startStep });
-  const progress = new Progress({ stage: opts.stage, total: totalSteps, startStep, stream: opts.progressStream, everySteps: c.logging_steps });
+  const progress = new Progress({ stage: opts.stage, total: totalSteps, startStep, stream: opts.progressStream, everySteps: c.logging_steps, fields: opts.progressFields });
   const threads = opts.threads ?? 1;
   const pool = threads > 1 ? new GradientPool(threads - 1, model.config, opts.backend ?? 'wasm') : null;
   let tokensSeen = saved?.tokens ?? 0;
@@ -105,50 +115,46 @@ export async function trainLoop(opts: TrainLoopOptions, hooks: StepHooks): Promi
   try {
     for (let step = startStep; step < totalSteps; step++) {
       const t0 = performance.now();
-      const prepared = hooks.prepare ? await hooks.prepare(step, rng) : {};
+      const prepared: Prepared<P> = hooks.prepare ? await hooks.prepare(step, rng) : { data: undefined as P, metrics: {} };
       const lr = learningRateAt(step, schedule);
       const updates = hooks.updatesPerStep ?? 1;
-      let lossSum = 0, gradNorm = 0, jobCount = 0;
+      let lossSum = 0, gradNorm = 0, applied = 0;
       const jobMetrics: Record<string, number> = {};
       for (let u = 0; u < updates; u++) {
-        let grads = null;
-        for (let micro = 0; micro < c.gradient_accumulation_steps; micro++) {
-          const mb = hooks.microBatch(step, u * c.gradient_accumulation_steps + micro, rng);
-          const r = mb.job
-            ? pool ? await pool.lossAndGrads(model, mb.job) : await localLossAndGrads(model, mb.job.module, mb.job.data)
-            : { ...lossAndGrads(model.params, mb.loss!), metrics: {} };
-          for (const [k, v] of Object.entries(r.metrics)) jobMetrics[k] = (jobMetrics[k] ?? 0) + v;
-          jobCount++;
-          grads = accumulate(grads, r.grads);
-          lossSum += r.loss;
-          tokensSeen += mb.tokens;
-        }
-        gradNorm = clipGradients(grads!, c.max_grad_norm, 1 / c.gradient_accumulation_steps);
+        const update = await updateGradients(model, hooks.microBatches(step, u, prepared.data, rng), pool);
+        if (!update) continue;
+        const { grads } = update;
+        for (const [k, v] of Object.entries(update.metrics)) jobMetrics[k] = (jobMetrics[k] ?? 0) + v;
+        tokensSeen += update.tokens;
+        gradNorm = clipGradients(grads, c.max_grad_norm);
         // A NaN or infinite loss or gradient would poison every weight and the stage would still end
         // "done": stop before the update, so the weights and the last saved checkpoint stay good.
-        if (!Number.isFinite(lossSum) || !Number.isFinite(gradNorm)) {
+        if (!Number.isFinite(update.loss) || !Number.isFinite(gradNorm)) {
           disposeGrads(grads);
           throw new UserError(
-            `stage '${opts.stage}': the ${Number.isFinite(lossSum) ? 'gradient norm' : 'loss'} is ${Number.isFinite(lossSum) ? gradNorm : lossSum} at step ${step + 1}; ` +
+            `stage '${opts.stage}': the ${Number.isFinite(update.loss) ? 'gradient norm' : 'loss'} is ${Number.isFinite(update.loss) ? gradNorm : update.loss} at step ${step + 1}; ` +
               `stopped before updating the weights (the last saved checkpoint is intact${resumeNote(step, c.save_steps)}). Lower learning_rate, or check the data and the stage's settings`,
           );
         }
-        opt.apply(grads!, lr);
+        opt.apply(grads, lr);
         pool?.invalidate();
         disposeGrads(grads);
+        lossSum += update.loss;
+        applied++;
       }
-      lastLoss = lossSum / (updates * c.gradient_accumulation_steps);
+      lastLoss = applied ? lossSum / applied : lastLoss;
       const done = step + 1;
       const extra = hooks.after?.(step) ?? {};
-      for (const [k, v] of Object.entries(jobMetrics)) extra[k] = v / jobCount;
+      for (const [k, v] of Object.entries(jobMetrics)) extra[k] = v / Math.max(1, applied);
+      if (applied < updates) extra.skipped_updates = updates - applied;
       if (done % c.logging_steps === 0 || done === totalSteps) {
-        const row = logger.log({ step: done, loss: lastLoss, learning_rate: lr, grad_norm: gradNorm, num_tokens: tokensSeen, step_time_s: (performance.now() - t0) / 1000, ...prepared, ...extra });
-        progress.update(done, { loss: lastLoss, tokens_per_s: row.tokens_per_s as number | null });
+        const row = logger.log({ step: done, loss: lastLoss, learning_rate: lr, grad_norm: gradNorm, num_tokens: tokensSeen, step_time_s: (performance.now() - t0) / 1000, ...prepared.metrics, ...extra });
+        progress.update(done, row);
       } else {
-        progress.update(done, { loss: lastLoss });
+        progress.update(done, { loss: lastLoss, ...prepared.metrics, ...extra });
       }
       if (done % c.save_steps === 0 && done < totalSteps) {
-        saveResumeState(resumeDir, model, opt, { step: done, rng: rng.state(), extra: hooks.saveState?.(), hash: opts.hash, tokens: tokensSeen, loss: lastLoss }, opts.special);
+        saveResumeState(resumeDir, model, opt, { step: done, rng: rng.state(), extra: hooks.saveState?.(), hash: opts.hash, tokens: tokensSeen, loss: lastLoss }, opts.special, hooks.saveFiles);
       }
     }
   } finally {
@@ -163,6 +169,25 @@ export async function trainLoop(opts: TrainLoopOptions, hooks: StepHooks): Promi
   });
   opt.dispose();
   return { steps: totalSteps, finalLoss: lastLoss, resumedFrom: startStep };
+}
+
+type UpdateGradients = { loss: number; grads: Grads; metrics: Record<string, number>; tokens: number };
+
+/** The summed loss terms, gradients and metric terms of one update's micro-batches; null for none. */
+async function updateGradients(model: Transformer, batches: MicroBatch[], pool: GradientPool | null): Promise<UpdateGradients | null> {
+  if (!batches.length) return null;
+  let grads: Grads | null = null, loss = 0, tokens = 0;
+  const metrics: Record<string, number> = {};
+  for (const mb of batches) {
+    const r = mb.kind === 'sharded'
+      ? pool ? await pool.lossAndGrads(model, mb.job) : await localLossAndGrads(model, mb.job.module, mb.job.data)
+      : { ...lossAndGrads(model.params, mb.loss), metrics: {} };
+    for (const [k, v] of Object.entries(r.metrics)) metrics[k] = (metrics[k] ?? 0) + v;
+    grads = accumulate(grads, r.grads);
+    loss += r.loss;
+    tokens += mb.tokens;
+  }
+  return { loss, grads: grads!, metrics, tokens };
 }
 
 /** Where a rerun would resume from, said in the stop message. */
@@ -180,9 +205,10 @@ function readResumeState(dir: string, hash: string): ResumeState | null {
   return state.hash === hash ? state : null;
 }
 
-function saveResumeState(dir: string, model: Transformer, opt: AdamW, state: ResumeState, special: TrainLoopOptions['special']): void {
+function saveResumeState(dir: string, model: Transformer, opt: AdamW, state: ResumeState, special: TrainLoopOptions['special'], extraFiles?: (dir: string) => void): void {
   writeDirAtomic(dir, (staging) => {
     writeModelFiles(staging, model, special);
+    extraFiles?.(staging);
     const s = opt.state();
     const tensors: Record<string, NamedArray> = {};
     for (const [name, p] of Object.entries(model.params)) {

@@ -24,7 +24,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   probe.dispose();
   const rng = new Rng(1);
   const batch: LmBatch = {
-    inputs: Int32Array.from({ length: B * T }, () => rng.int(V)), targets: Int32Array.from({ length: B * T }, () => rng.int(V)), weights: null, B, T,
+    inputs: Int32Array.from({ length: B * T }, () => rng.int(V)), targets: Int32Array.from({ length: B * T }, () => rng.int(V)), weights: null, B, T, normaliser: B * T,
   };
   const n = parameterCount(config);
   // 6 N flops per token for the dense weights, plus causal attention (fwd 2 T d per layer, x3 for backward).
