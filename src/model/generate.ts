@@ -11,9 +11,10 @@ export type SamplingOptions = {
   maxNewTokens: number;
   /** Softmax temperature; 0 picks the most likely token (greedy). */
   temperature?: number;
-  /** Keep only the k most likely tokens (0 = all). */
+  /** Keep only the k most likely tokens (0 = all); applied after the temperature. */
   topK?: number;
-  /** Keep the smallest set of tokens whose probability reaches p (1 = all). */
+  /** Then keep the smallest set of those tokens whose probability, renormalised over the top-k set,
+   * reaches p (1 = all), as Hugging Face's top-k then top-p logits warpers do. */
   topP?: number;
   /** Token ids that end a sequence (kept in its tokens, not in its text). */
   stopTokens?: number[];
@@ -29,8 +30,9 @@ export type Completion = {
   tokens: number[];
   /** Generated text, cut after the first stop string. */
   text: string;
-  /** log pi(token) of each generated token under the temperature-scaled model (before top-k/top-p),
-   * the quantity GRPO's ratio and KL use (as TRL). */
+  /** log pi(token) of each generated token under the temperature-scaled full-vocabulary softmax,
+   * log_softmax(logits / T), before top-k/top-p: what the trainer's forward recomputes, the quantity
+   * GRPO's ratio and KL use (as TRL). See sampleToken. */
   logprobs: number[];
   finishReason: 'stop' | 'length';
 };
@@ -127,8 +129,52 @@ function cutAtStop(text: string, stops: string[]): string {
   return text.slice(0, cut);
 }
 
-/** Draws a token from logits; returns it with its log-probability under softmax(logits / temperature). */
+/** The distribution a token is drawn from, in Hugging Face's order of logits processors:
+ * temperature, then top-k, then top-p applied to the renormalised top-k set.
+ * `ids` are the tokens that can be drawn, most likely first; `probs` their probabilities
+ * renormalised over that set (they sum to 1). At temperature 0 (greedy) it is the argmax alone. */
+export type SamplingDistribution = { ids: number[]; probs: number[] };
+
+/** The distribution `sampleToken` draws from for these logits (see SamplingDistribution). Pure. */
+export function samplingDistribution(logits: Float32Array, temperature: number, topK: number, topP: number): SamplingDistribution {
+  const { p, argmax } = scaledProbs(logits, temperature);
+  if (temperature <= 0) return { ids: [argmax], probs: [1] };
+  const ids = keptTokens(logits, p, topK, topP) ?? Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => p[b] - p[a] || a - b);
+  let total = 0;
+  for (const i of ids) total += p[i];
+  return { ids, probs: ids.map((i) => p[i] / total) };
+}
+
+/** Draws a token from logits as `samplingDistribution` describes and returns it with its
+ * log-probability under the temperature-scaled full-vocabulary softmax, log_softmax(logits / T),
+ * not under the top-k/top-p truncated distribution it was drawn from. That log-prob is GRPO's "old"
+ * policy log-prob: the trainer recomputes log_softmax(logits / T) over the whole vocabulary
+ * (completionLogprobs), so the importance ratio is exactly 1 on the first update with unchanged
+ * weights, as with TRL and vLLM, which also record the untruncated log-probs. Using the truncated
+ * distribution would put a constant log(kept mass) offset into every ratio and KL term.
+ * At temperature 0 the token is the argmax and its log-prob is log_softmax(logits) (T taken as 1). */
 export function sampleToken(logits: Float32Array, temperature: number, topK: number, topP: number, rng: Rng): [number, number] {
+  const V = logits.length;
+  const { p, sum, max, argmax } = scaledProbs(logits, temperature);
+  const t = temperature > 0 ? temperature : 1;
+  const logZ = Math.log(sum);
+  const logprob = (i: number) => (logits[i] - max) / t - logZ;
+  if (temperature <= 0) return [argmax, logprob(argmax)];
+  const pool = keptTokens(logits, p, topK, topP);
+  if (pool) {
+    let total = 0;
+    for (const i of pool) total += p[i];
+    let u = rng.next() * total;
+    for (const i of pool) if ((u -= p[i]) <= 0) return [i, logprob(i)];
+    return [pool[pool.length - 1], logprob(pool[pool.length - 1])];
+  }
+  let u = rng.next() * sum;
+  for (let i = 0; i < V; i++) if ((u -= p[i]) <= 0) return [i, logprob(i)];
+  return [argmax, logprob(argmax)];
+}
+
+/** exp((logits - max) / T) (unnormalised; T taken as 1 at temperature 0), their sum, the max logit and its index. */
+function scaledProbs(logits: Float32Array, temperature: number): { p: Float64Array; sum: number; max: number; argmax: number } {
   const V = logits.length;
   let max = -Infinity, argmax = 0;
   for (let i = 0; i < V; i++) {
@@ -141,34 +187,40 @@ export function sampleToken(logits: Float32Array, temperature: number, topK: num
   let sum = 0;
   const p = new Float64Array(V);
   for (let i = 0; i < V; i++) sum += p[i] = Math.exp((logits[i] - max) / t);
-  const logZ = Math.log(sum);
-  const logprob = (i: number) => (logits[i] - max) / t - logZ;
-  if (temperature <= 0) return [argmax, logprob(argmax)];
-  let candidates: number[] | null = null;
-  if ((topK > 0 && topK < V) || topP < 1) {
-    const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => p[b] - p[a]);
-    let keep = topK > 0 ? Math.min(topK, V) : V;
-    if (topP < 1) {
-      let acc = 0;
-      for (let j = 0; j < keep; j++) {
-        acc += p[order[j]] / sum;
-        if (acc >= topP) {
-          keep = j + 1;
-          break;
-        }
+  return { p, sum, max, argmax };
+}
+
+/** The tokens top-k then top-p keep, most likely first, or null when neither truncates.
+ * `p` holds the temperature-scaled unnormalised probabilities of `logits`.
+ * Top-k (HF TopKLogitsWarper) keeps every token whose logit is at least the k-th largest, so ties at
+ * the threshold survive. Top-p (HF TopPLogitsWarper) then works on that set renormalised: it keeps
+ * the most likely tokens up to and including the first whose cumulative probability, within the
+ * top-k set, reaches topP (HF drops those whose ascending cumulative probability is <= 1 - top_p),
+ * and always at least one. */
+function keptTokens(logits: Float32Array, p: Float64Array, topK: number, topP: number): number[] | null {
+  const V = logits.length;
+  const useK = topK > 0 && topK < V, useP = topP < 1;
+  if (!useK && !useP) return null;
+  let ids: number[];
+  if (useK) {
+    const kth = Float32Array.from(logits).sort()[V - topK];
+    ids = [];
+    for (let i = 0; i < V; i++) if (logits[i] >= kth) ids.push(i);
+  } else {
+    ids = Array.from({ length: V }, (_, i) => i);
+  }
+  ids.sort((a, b) => p[b] - p[a] || a - b);
+  if (useP) {
+    let mass = 0;
+    for (const i of ids) mass += p[i]; // the top-k set's total: top-p sees it renormalised
+    let acc = 0;
+    for (let j = 0; j < ids.length; j++) {
+      acc += p[ids[j]];
+      if (acc >= topP * mass) {
+        ids.length = j + 1;
+        break;
       }
     }
-    candidates = order.slice(0, keep);
   }
-  const pool = candidates ?? null;
-  let total = 0;
-  if (pool) for (const i of pool) total += p[i];
-  else total = sum;
-  let u = rng.next() * total;
-  if (pool) {
-    for (const i of pool) if ((u -= p[i]) <= 0) return [i, logprob(i)];
-    return [pool[pool.length - 1], logprob(pool[pool.length - 1])];
-  }
-  for (let i = 0; i < V; i++) if ((u -= p[i]) <= 0) return [i, logprob(i)];
-  return [argmax, logprob(argmax)];
+  return ids;
 }
