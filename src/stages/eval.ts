@@ -1,7 +1,9 @@
-// Evaluation: k samples per prompt, scored by the recipe's rewards. Reports pass@1 averaged over
-// the k samples (accuracy), maj@k (is the most common extracted answer right), the format rate,
-// language consistency of the chain of thought, the mean completion length, and pass@1 per task
-// and per language.
+// Evaluation: n samples per prompt (num_generations), scored by the recipe's rewards. Reports pass@1
+// averaged over the n samples (accuracy), maj@n (is the most common answer right, answers that verify
+// as equal being one vote), pass@k for k > 1 (the unbiased estimator of Chen et al. 2021), the format
+// rate, language consistency of the chain of thought, the mean completion length, and pass@1 per task
+// and per language. Rows without a reference answer are left out of pass@1, maj@n and pass@k (and
+// counted as no_reference); the format rate, language consistency and length cover every row.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
@@ -14,7 +16,8 @@ import { MetricsLogger } from '../metrics/logger.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { EvalStage } from '../recipe/index.ts';
 import { encodePrompts } from './prompts.ts';
-import { extractAnswer, answersMatch } from '../../rewards/accuracy.ts';
+import { accuracy as accuracyReward, extractAnswer, answersMatch } from '../../rewards/accuracy.ts';
+import { answersEqual, parseAnswer } from '../../rewards/answer.ts';
 import { rowLanguage, thoughtLanguageShare } from '../../rewards/language.ts';
 import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts';
 
@@ -25,6 +28,8 @@ export type EvalOptions = {
   k: number; maxNewTokens: number; temperature: number; topP: number; topK: number; stop: string[];
   template: string; promptField: string; rewards: { name: string; weight: number; options: Record<string, unknown> }[];
   seed: number; baseDir: string;
+  /** pass@k values to report besides pass@1 (each 2 <= k <= this.k); default [k] when k >= 2. */
+  passK?: number[];
   /** The recipe's sandbox section (code rewards). */
   sandbox?: { isolation: string };
   /** Name used in error messages. */
@@ -33,13 +38,20 @@ export type EvalOptions = {
 
 type PassAt1 = { prompts: number; 'pass@1': number };
 
-/** pass@1, maj@k (keyed `maj@<k>`), format_rate, language_consistency, mean_length, per-reward means,
- * and pass@1 per task and per language. */
+/** pass@1, maj@k (keyed `maj@<k>`, k = samples per prompt), pass@k for the asked k > 1 (keyed `pass@<k>`),
+ * no_reference, format_rate, language_consistency, mean_length, per-reward means, and pass@1 per task and
+ * per language. pass@1, maj@k and pass@k are over the rows with a reference (prompts - no_reference);
+ * null when no row has one. */
 export type EvalReport = {
+  /** Rows evaluated, with or without a reference. */
   prompts: number;
+  /** Samples per prompt (num_generations). */
   k: number;
-  'pass@1': number;
-  [majAtK: `maj@${number}`]: number;
+  /** Rows left out of pass@1, maj@k and pass@k: the accuracy reward found no reference answer for them. */
+  no_reference: number;
+  'pass@1': number | null;
+  [passAtK: `pass@${number}`]: number | null;
+  [majAtK: `maj@${number}`]: number | null;
   format_rate: number;
   /** Mean share of the chain of thought in the row's language, over completions where it is defined; null if none is. */
   language_consistency: number | null;
@@ -58,10 +70,13 @@ export type EvalSamples = {
   completions: string[];
   /** Completion lengths in tokens. */
   lengths: number[];
-  /** Per-reward scores per completion (null: does not apply). */
+  /** Per-reward scores per completion (null: does not apply). Correctness is `accuracy`; without it, the
+   * built-in accuracy reward with its default options scores the completions here. */
   byFunction: Record<string, (number | null)[]>;
   /** Mean of each reward over the completions. */
   rewardMeans: Record<string, number>;
+  /** pass@k values to report besides pass@1; default [k] when k >= 2. */
+  passK?: number[];
 };
 
 /** Mean language share over the completions where it is defined (completion i answers rows[i]); null if none. */
@@ -77,52 +92,136 @@ export function languageConsistency(prompts: string[], completions: string[], ro
   return n === 0 ? null : sum / n;
 }
 
-/** maj@k for one prompt: is the most frequent extracted answer right? Right when some sample with that
- * answer got accuracy 1, since tasks like Countdown have many right answers that the reference cannot
- * list; only when no sample has an accuracy score is the answer compared with the reference. */
-export function majorityCorrect(completions: string[], accuracy: (number | null)[] | null, reference: unknown): boolean {
-  const counts = new Map<string, number>();
-  const answers = completions.map((c) => extractAnswer(c));
-  for (const a of answers) if (a !== null) counts.set(a, (counts.get(a) ?? 0) + 1);
-  // Ties go to the answer seen first (Map keeps insertion order, the sort is stable).
-  const top = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
-  if (top === undefined) return false;
-  if (accuracy && accuracy.some((v) => v !== null && v !== undefined)) return answers.some((a, i) => a === top && accuracy[i] === 1);
-  return reference !== undefined && reference !== null && answersMatch(top, String(reference));
+/** Whether two extracted answers verify as equal, the way the accuracy reward compares an answer with a
+ * reference (rewards/answer.ts: 0.5, 1/2 and \frac{1}{2} are equal), in either direction. */
+export function sameAnswer(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    const pa = parseAnswer(a), pb = parseAnswer(b);
+    return answersEqual(pa, pb) || answersEqual(pb, pa);
+  } catch {
+    return false; // a parser bug on hostile text must not stop the eval: the two stay apart
+  }
 }
 
-/** The eval report from scored samples. Pure: no generation, no I/O. */
+/** One vote of maj@k: the answer (its first spelling), the samples that gave it, and whether the
+ * accuracy reward scored one of them 1 (null when it scored none of them). */
+export type Vote = { answer: string; samples: number[]; right: boolean | null };
+
+/** maj@k's vote among the k answers of one prompt (null: no answer). Answers are grouped by value:
+ * identical strings are one group; then each group joins the first earlier one whose first answer
+ * verifies as equal to its own (sameAnswer) and that the accuracy reward judged alike (both with a
+ * sample scored 1, or both without; a Countdown expression that makes the target with the wrong numbers
+ * stays apart from a right one of the same value). The biggest group wins; a tie goes to the group
+ * whose first answer came first among the samples. Null when no sample has an answer. */
+export function majorityVote(answers: (string | null)[], accuracy: (number | null)[] | null = null): Vote | null {
+  const scored = accuracy !== null && accuracy.some((v) => v !== null && v !== undefined);
+  const bySpelling = new Map<string, Vote>();
+  answers.forEach((a, i) => {
+    if (a === null) return;
+    const v = bySpelling.get(a) ?? { answer: a, samples: [], right: scored ? false : null };
+    v.samples.push(i);
+    if (scored && accuracy[i] === 1) v.right = true;
+    bySpelling.set(a, v);
+  });
+  const groups: Vote[] = [];
+  for (const v of bySpelling.values()) {
+    const g = groups.find((x) => x.right === v.right && sameAnswer(x.answer, v.answer));
+    if (g) g.samples.push(...v.samples);
+    else groups.push({ ...v, samples: [...v.samples] });
+  }
+  // Groups are in the order of their first sample; a stable sort keeps that order among ties.
+  return groups.sort((a, b) => b.samples.length - a.samples.length)[0] ?? null;
+}
+
+/** maj@k for one prompt: is the majority answer (majorityVote over the completions' final answers) right?
+ * When the accuracy reward scored the samples, right means a sample with that answer got accuracy 1
+ * (the reward knows the row's reference field and tasks like Countdown with many right answers); when
+ * it did not, the majority answer is compared with the reference. */
+export function majorityCorrect(completions: string[], accuracy: (number | null)[] | null, reference: unknown): boolean {
+  const vote = majorityVote(completions.map((c) => extractAnswer(c)), accuracy);
+  if (vote === null) return false;
+  if (vote.right !== null) return vote.right;
+  return reference !== undefined && reference !== null && answersMatch(vote.answer, String(reference));
+}
+
+/** The unbiased pass@k estimator of Chen et al. 2021 (the Codex paper) for one prompt with n samples of
+ * which c are right: 1 - C(n-c, k) / C(n, k), the chance that k of the n samples drawn without
+ * replacement include a right one; computed as 1 - prod_{i=n-c+1}^{n} (1 - k/i), which does not
+ * overflow. k = 1 gives c/n. Throws a RangeError when k > n (no k distinct samples to draw). */
+export function passAtK(n: number, c: number, k: number): number {
+  if (!Number.isInteger(n) || !Number.isInteger(c) || !Number.isInteger(k) || k < 1 || c < 0 || c > n) {
+    throw new RangeError(`pass@k needs integers 0 <= c <= n and k >= 1; got n ${n}, c ${c}, k ${k}`);
+  }
+  if (k > n) throw new RangeError(`pass@${k} needs at least ${k} samples per prompt, got ${n}`);
+  if (n - c < k) return 1;
+  let allWrong = 1;
+  for (let i = n - c + 1; i <= n; i++) allWrong *= 1 - k / i;
+  return 1 - allWrong;
+}
+
+/** The pass@k values to report: the asked k > 1 (default [n] when n >= 2), each at most n. */
+function passKs(n: number, asked: number[] | undefined): number[] {
+  const ks = [...new Set(asked ?? (n >= 2 ? [n] : []))].filter((k) => k !== 1).sort((a, b) => a - b);
+  for (const k of ks) {
+    if (!Number.isInteger(k) || k < 1) throw new UserError(`pass@${k}: k must be a positive integer`);
+    if (k > n) throw new UserError(`pass@${k} needs at least ${k} samples per prompt, but num_generations is ${n}: raise num_generations or drop ${k} from pass_at_k`);
+  }
+  return ks;
+}
+
+/** Scores of the built-in accuracy reward (default options) per completion, for an eval without one. */
+function defaultAccuracy(s: EvalSamples): (number | null)[] {
+  const rows = s.completions.map((_, i) => s.rows[Math.floor(i / s.k)]);
+  const scores = accuracyReward.make(accuracyReward.defaults)({ prompts: s.prompts, completions: s.completions, rows });
+  if (!Array.isArray(scores)) throw new Error('the built-in accuracy reward is synchronous');
+  return scores;
+}
+
+/** The eval report from scored samples. Pure: no generation, no I/O. A row has no reference when the
+ * accuracy reward scored none of its samples (null: it found no reference answer, e.g. a chat row). */
 export function summarizeEval(s: EvalSamples): EvalReport {
   const { rows, k } = s;
-  const acc = s.byFunction.accuracy ?? null;
+  const ks = passKs(k, s.passK);
+  const acc = s.byFunction.accuracy ?? defaultAccuracy(s);
   const fmt = s.byFunction.format ?? null;
-  let pass = 0, maj = 0, format = 0, length = 0;
+  let pass = 0, maj = 0, format = 0, length = 0, noReference = 0;
+  const passK = ks.map(() => 0);
   const byTask: Record<string, { prompts: number; correct: number }> = {};
   const byLanguage: Record<string, { prompts: number; correct: number }> = {};
   const perCompletionRows: Row[] = [];
   for (let r = 0; r < rows.length; r++) {
     const group = Array.from({ length: k }, (_, j) => r * k + j);
-    const correct = group.reduce((a, i) => a + (acc ? Number(acc[i] ?? 0) : 0), 0) / k;
+    for (const i of group) {
+      format += fmt ? Number(fmt[i] ?? 0) : 0;
+      length += s.lengths[i];
+      perCompletionRows.push(rows[r]);
+    }
+    const scores = group.map((i) => acc[i] ?? null);
+    if (scores.every((v) => v === null)) {
+      noReference++;
+      continue;
+    }
+    const correct = scores.reduce<number>((a, v) => a + Number(v ?? 0), 0) / k;
     pass += correct;
-    if (majorityCorrect(group.map((i) => s.completions[i]), acc && group.map((i) => acc[i]), rows[r].answer ?? rows[r].solution)) maj++;
+    if (majorityCorrect(group.map((i) => s.completions[i]), scores, rows[r].answer ?? rows[r].solution)) maj++;
+    const c = scores.filter((v) => v === 1).length;
+    ks.forEach((kk, j) => (passK[j] += passAtK(k, c, kk)));
     const task = typeof rows[r].task === 'string' ? (rows[r].task as string) : 'all';
     for (const [table, key] of [[byTask, task], [byLanguage, rowLanguage(rows[r])]] as const) {
       table[key] ??= { prompts: 0, correct: 0 };
       table[key].prompts++;
       table[key].correct += correct;
     }
-    for (const i of group) {
-      format += fmt ? Number(fmt[i] ?? 0) : 0;
-      length += s.lengths[i];
-      perCompletionRows.push(rows[r]);
-    }
   }
-  const n = rows.length, total = n * k;
+  const n = rows.length, total = n * k, scoredRows = n - noReference;
+  const rate = (x: number) => (scoredRows === 0 ? null : x / scoredRows);
   const passAt1 = (t: Record<string, { prompts: number; correct: number }>) =>
     Object.fromEntries(Object.entries(t).map(([key, v]) => [key, { prompts: v.prompts, 'pass@1': v.correct / v.prompts }]));
-  const majAtK: Record<`maj@${number}`, number> = { [`maj@${k}`]: maj / n };
+  const majAtK: Record<`maj@${number}`, number | null> = { [`maj@${k}`]: rate(maj) };
+  const passAtKs: Record<`pass@${number}`, number | null> = Object.fromEntries(ks.map((kk, j) => [`pass@${kk}`, rate(passK[j])]));
   return {
-    prompts: n, k, 'pass@1': pass / n, ...majAtK, format_rate: format / total,
+    prompts: n, k, no_reference: noReference, 'pass@1': rate(pass), ...majAtK, ...passAtKs, format_rate: format / total,
     language_consistency: languageConsistency(s.prompts, s.completions, perCompletionRows),
     mean_length: length / total,
     rewards: s.rewardMeans,
@@ -131,8 +230,9 @@ export function summarizeEval(s: EvalSamples): EvalReport {
   };
 }
 
-/** Samples k completions per row and scores them. Returns the report and one sample row per completion. */
+/** Samples k completions per row and scores them (pass@k values are checked before any generation). Returns the report and one sample row per completion. */
 export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], o: EvalOptions): Promise<{ report: EvalReport; samples: Row[] }> {
+  passKs(o.k, o.passK); // a k above the samples per prompt fails here, before any work
   const rewards = await loadRewards(o.rewards, o.baseDir, { sandbox: o.sandbox });
   const encoded = encodePrompts(rows, { name: o.stage, template: o.template, prompt_field: o.promptField }, tok,
     { context: model.config.max_position_embeddings, newTokens: o.maxNewTokens, newTokensField: 'max_new_tokens' });
@@ -154,6 +254,7 @@ export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], 
   const report = summarizeEval({
     rows, k: o.k, prompts, completions: texts, lengths: completions.map((c) => c.tokens.length),
     byFunction: scored.byFunction, rewardMeans: Object.fromEntries(Object.entries(scored.stats).map(([k, v]) => [k, v.mean])),
+    passK: o.passK,
   });
   const samples = texts.map((completion, i) => ({
     prompt: prompts[i], completion, answer: srcRows[i].answer ?? null, reward: scored.total[i],
@@ -169,7 +270,7 @@ export async function runEval(ctx: StageContext, s: EvalStage): Promise<StageRes
   const { report, samples } = await evaluate(model, ctx.tokenizer, rows, {
     k: s.num_generations, maxNewTokens: s.max_new_tokens, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stop: s.stop,
     template: s.template, promptField: s.prompt_field, rewards: s.rewards, seed: ctx.recipe.seed, baseDir: ctx.recipe.recipeDir, stage: s.name,
-    sandbox: ctx.recipe.sandbox,
+    sandbox: ctx.recipe.sandbox, passK: s.pass_at_k,
   });
   model.dispose();
   mkdirSync(ctx.stageDir, { recursive: true });
