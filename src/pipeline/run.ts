@@ -40,8 +40,9 @@ export type RunOptions = {
   log?: (line: string) => void;
 };
 
-type StageFn = (ctx: StageContext, stage: any) => Promise<StageResult>;
-const STAGES: Record<Stage['type'], () => Promise<StageFn>> = {
+/** The function that runs a stage of type T, given that stage's own config type. */
+type StageFn<T extends Stage['type']> = (ctx: StageContext, stage: Extract<Stage, { type: T }>) => Promise<StageResult>;
+const STAGES: { [T in Stage['type']]: () => Promise<StageFn<T>> } = {
   pretrain: async () => (await import('../stages/pretrain.ts')).runPretrain,
   sft: async () => (await import('../stages/sft.ts')).runSft,
   eval: async () => (await import('../stages/eval.ts')).runEval,
@@ -49,6 +50,12 @@ const STAGES: Record<Stage['type'], () => Promise<StageFn>> = {
   grpo: async () => (await import('../stages/grpo.ts')).runGrpo,
   'rejection-sampling': async () => (await import('../stages/rejection-sampling.ts')).runRejectionSampling,
 };
+
+/** Runs one stage with the function of its type (the lookup keeps the pairing typed). */
+async function runStage<T extends Stage['type']>(ctx: StageContext, stage: Extract<Stage, { type: T }>): Promise<StageResult> {
+  const run = await (STAGES[stage.type as T] as () => Promise<StageFn<T>>)();
+  return run(ctx, stage);
+}
 
 export function readManifest(runDir: string): Manifest | null {
   const file = join(runDir, 'manifest.json');
@@ -133,7 +140,7 @@ export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<
     log(`[${stage.name}] ${stage.type}${rec?.status === 'running' && rec.hash === hash ? ' (resuming)' : ''}`);
     const ctx = makeContext(recipe, i, dir, hash, tokenizer);
     ctx.progressStream = opts.progressStream;
-    const result = await (await STAGES[stage.type]())(ctx, stage);
+    const result = await runStage(ctx, stage);
     try {
       writeReport(stageDir);
     } catch (e) {
