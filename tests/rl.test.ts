@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
 import { dpoLoss, groupAdvantages, grpoLoss } from '../src/rl/index.ts';
+import { sequenceLogprobs } from '../src/rl/dpo-loss.ts';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -94,6 +95,26 @@ describe('dpoLoss', () => {
   it('computes the IPO loss', () => {
     const out = dpoLoss(x, { beta: 0.5, lossType: 'ipo' });
     expect(val(out.loss)).toBeCloseTo(((2 - 1) ** 2 + (-1 - 1) ** 2) / 2, 6);
+  });
+  it('sums the log-probs of a response for sigmoid, averages them over its tokens for ipo (as TRL)', () => {
+    // Responses of 3 and 1 tokens (the mask), padded to 3.
+    const lp = t2([[-1, -2, -3], [-4, -7, -7]]), mask = t2([[1, 1, 1], [1, 0, 0]]);
+    expect(Array.from(sequenceLogprobs(lp, mask, 'sigmoid').dataSync())).toEqual([-6, -4]);
+    expect(Array.from(sequenceLogprobs(lp, mask, 'ipo').dataSync())).toEqual([-2, -4]);
+    // One pair: chosen = row 0, rejected = row 1; the reference gives -1 per token. ipo, beta 0.25
+    // (target 1 / (2 beta) = 2): per-token means give h = (-2 + 1) - (-4 + 1) = 2 -> loss 0, where
+    // summed log-probs would give h = (-6 + 3) - (-4 + 1) = 0 -> loss 4.
+    const ref = sequenceLogprobs(t2([[-1, -1, -1], [-1, -7, -7]]), mask, 'ipo');
+    const pol = sequenceLogprobs(lp, mask, 'ipo');
+    const at = (t: tf.Tensor1D, i: number) => tf.slice(t, i, 1) as tf.Tensor1D;
+    const pair = { policyChosen: at(pol, 0), policyRejected: at(pol, 1), refChosen: at(ref, 0), refRejected: at(ref, 1) };
+    const out = dpoLoss(pair, { beta: 0.25, lossType: 'ipo' });
+    expect(val(out.loss)).toBe(0);
+    expect(out.chosenRewards.dataSync()[0]).toBeCloseTo(0.25 * (-2 + 1), 6);
+    expect(out.rejectedRewards.dataSync()[0]).toBeCloseTo(0.25 * (-4 + 1), 6);
+    // beta 0.5 (target 1): (2 - 1)^2 = 1. A response with no token counts 0, not NaN.
+    expect(val(dpoLoss(pair, { beta: 0.5, lossType: 'ipo' }).loss)).toBe(1);
+    expect(Array.from(sequenceLogprobs(t2([[-1, -1]]), t2([[0, 0]]), 'ipo').dataSync())).toEqual([0]);
   });
   it('has a gradient (no logSigmoid)', () => {
     const g = tf.grad((pc: tf.Tensor) => dpoLoss({ ...x, policyChosen: pc as tf.Tensor1D }, { beta: 0.1, lossType: 'sigmoid' }).loss)(x.policyChosen);

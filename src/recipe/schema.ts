@@ -143,7 +143,13 @@ export const DpoStage = z.strictObject({
   ...training({ lr: 1e-6, scheduler: 'linear', warmupRatio: 0, maxSteps: -1, batch: 8 }),
   ...epochs(1),
   beta: z.number().positive().default(0.1).describe('strength of the implicit KL to the reference model'),
-  loss_type: z.enum(['sigmoid', 'ipo']).default('sigmoid').describe('preference loss: sigmoid (DPO) or ipo'),
+  loss_type: z
+    .enum(['sigmoid', 'ipo'])
+    .default('sigmoid')
+    .describe(
+      'preference loss on the margin h = (log pi_c - log ref_c) - (log pi_r - log ref_r): sigmoid (DPO) -log sigmoid(beta h) with log-probs summed over the ' +
+        "response's tokens; ipo (h - 1/(2 beta))^2 with log-probs averaged over the response's tokens (TRL's length normalisation). Recommended sigmoid",
+    ),
   max_length: int().positive().nullable().default(null).describe('truncate prompt + response to this many tokens (null = the model context)'),
   template: template('chat'),
 });

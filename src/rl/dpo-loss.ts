@@ -1,14 +1,29 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 export type DpoInputs = {
-  /** Summed log-probabilities of each chosen / rejected response [B], under the policy and the reference. */
+  /** Log-probability of each chosen / rejected response [B], under the policy and the reference, as
+   * `sequenceLogprobs` aggregates it for the loss type: summed over the response's tokens (sigmoid),
+   * averaged over them (ipo). */
   policyChosen: tf.Tensor1D;
   policyRejected: tf.Tensor1D;
   refChosen: tf.Tensor1D;
   refRejected: tf.Tensor1D;
 };
 
-/** DPO, as TRL computes it. With h = (pc - rc) - (pr - rr), the log-ratio margin:
+/** A response's log-probability for DPO from its per-token log-probs [N, T] and a 0/1 mask [N, T] of
+ * its tokens, as TRL's DPOTrainer computes it: the sum over the response's tokens for 'sigmoid', and
+ * for 'ipo' that sum divided by the number of response tokens (the mean log-prob per token), so the
+ * IPO margin h below is a per-token log-ratio and its target 1 / (2 beta) does not depend on the
+ * responses' lengths (Azar et al.). Policy and reference alike. [N]. A row with no token gives 0. */
+export function sequenceLogprobs(logprobs: tf.Tensor2D, mask: tf.Tensor2D, lossType: 'sigmoid' | 'ipo'): tf.Tensor1D {
+  return tf.tidy(() => {
+    const sum = tf.sum(tf.mul(logprobs, mask), 1) as tf.Tensor1D;
+    return lossType === 'ipo' ? (tf.div(sum, tf.maximum(tf.sum(mask, 1), 1)) as tf.Tensor1D) : sum;
+  });
+}
+
+/** DPO, as TRL computes it, on sequence log-probs from `sequenceLogprobs` (summed for sigmoid,
+ * length-normalised for ipo). With h = (pc - rc) - (pr - rr), the log-ratio margin:
  *   sigmoid: loss = mean(-log sigmoid(beta h))       (Rafailov et al. 2023)
  *   ipo:     loss = mean((h - 1 / (2 beta))^2)       (Azar et al. 2023)
  * chosenRewards = beta (pc - rc), rejectedRewards = beta (pr - rr); accuracy = share with

@@ -6,6 +6,7 @@ import { applyTemplate, renderReply } from '../data/chat.ts';
 import type { StageContext, StageResult } from '../pipeline/context.ts';
 import type { DpoStage } from '../recipe/index.ts';
 import { dpoLoss } from '../rl/index.ts';
+import { sequenceLogprobs } from '../rl/dpo-loss.ts';
 import { type MicroBatch, trainLoop } from '../train/trainer.ts';
 import { batchIndices, documentIds, totalSteps } from './batches.ts';
 import { completionLogprobs, completionMask, type PromptCompletions } from './logprobs.ts';
@@ -37,11 +38,12 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
   const n = rows.length, B = s.per_device_train_batch_size, accum = s.gradient_accumulation_steps;
   const steps = totalSteps(s.max_steps, s.num_train_epochs, n, B * s.gradient_accumulation_steps);
   const stats = { chosen: 0, rejected: 0, accuracy: 0, count: 0 };
-  /** Summed log-probability of each sequence's completion: [2B] in (chosen, rejected) order. */
+  /** Log-probability of each sequence's completion: [2B] in (chosen, rejected) order; summed over
+   * its tokens (sigmoid) or their mean (ipo: TRL's length normalisation, see sequenceLogprobs). */
   const sums = (model: typeof policy, seqRows: number[]) =>
     tf.tidy(() => {
       const lp = completionLogprobs(model, pairs, seqRows);
-      return tf.sum(tf.mul(lp, completionMask(pairs, seqRows, lp.shape[1])), 1);
+      return sequenceLogprobs(lp, completionMask(pairs, seqRows, lp.shape[1]), s.loss_type);
     });
   const result = await trainLoop(
     { stage: s.name, stageDir: ctx.stageDir, model: policy, config: s, totalSteps: steps, seed: ctx.recipe.seed, hash: ctx.hash,
