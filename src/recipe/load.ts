@@ -230,6 +230,7 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
     };
     if (s.type === 'pretrain') tooLong('seq_length', s.seq_length, 'seq_length');
     if ((s.type === 'sft' || s.type === 'dpo') && s.max_length !== null) tooLong('max_length', s.max_length, 'max_length');
+    if (s.type === 'dpo' && s.max_length !== null && s.max_length < 2) add(['stages', i, 'max_length'], `${s.max_length} leaves no room for a prompt token and a reply token (needs >= 2)`);
     if (s.type === 'grpo') {
       if (s.per_device_train_batch_size % s.num_generations !== 0) {
         add(['stages', i, 'per_device_train_batch_size'], `${s.per_device_train_batch_size} completions per step is not divisible by num_generations (${s.num_generations})`);

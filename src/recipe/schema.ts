@@ -150,7 +150,22 @@ export const DpoStage = z.strictObject({
       'preference loss on the margin h = (log pi_c - log ref_c) - (log pi_r - log ref_r): sigmoid (DPO) -log sigmoid(beta h) with log-probs summed over the ' +
         "response's tokens; ipo (h - 1/(2 beta))^2 with log-probs averaged over the response's tokens (TRL's length normalisation). Recommended sigmoid",
     ),
-  max_length: int().positive().nullable().default(null).describe('truncate prompt + response to this many tokens (null = the model context)'),
+  max_prompt_length: int()
+    .positive()
+    .nullable()
+    .default(512)
+    .describe(
+      'a longer prompt is cut from the LEFT to its last N tokens (its end, next to the reply, is kept; so is the document start / BOS in front), as TRL; ' +
+        'null = no limit of its own (max_length still applies). Rows cut are counted in the summary (truncated_prompts). Recommended 512 (TRL), about half of max_length',
+    ),
+  max_length: int()
+    .positive()
+    .nullable()
+    .default(null)
+    .describe(
+      "most tokens of prompt + reply (null = the model context): each reply's end is cut to fit (TRL truncation_mode keep_start); a prompt that would leave no " +
+        'reply token is cut further from the left so chosen and rejected keep at least one token each (never a pair that trains nothing); must be >= 2. Recommended 1024 (TRL)',
+    ),
   template: template('chat'),
 });
 
