@@ -200,7 +200,7 @@ export const GrpoStage = z.strictObject({
     .enum(['grpo', 'rloo', 'reinforce_pp'])
     .default('grpo')
     .describe(
-      "a completion's advantage from the rewards: grpo (r - group mean) / scale; rloo (r - mean of the group's other G - 1 rewards) / scale, the leave-one-out baseline; " +
+      "a completion's advantage from the rewards: grpo (r - group mean) / scale; rloo (r - mean of the group's other G - 1 rewards) / scale, the leave-one-out baseline (TRL's RLOO: with scale_rewards none); " +
         'reinforce_pp (REINFORCE++-baseline) r - group mean, then normalised over the whole batch: (a - mean) / (std + 1e-4), ignoring scale_rewards. Recommended grpo',
     ),
   epsilon: z.number().positive().default(0.2).describe('clip range of the probability ratio: [1 - epsilon, 1 + epsilon_high]. Recommended 0.2'),
