@@ -15,7 +15,7 @@ import { runRecipe } from '../src/pipeline/run.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
 import { GrpoStage as GrpoSchema, type GrpoStage } from '../src/recipe/schema.ts';
 import { advantages } from '../src/rl/index.ts';
-import { type Episodes, episodeMicroBatches, splitRows } from '../src/stages/grpo.ts';
+import { type Episodes, type ScoredGroups, differingGroups, episodeMicroBatches, selectGroups, splitRows } from '../src/stages/grpo.ts';
 import { completionLogprobs } from '../src/stages/logprobs.ts';
 import { GradientPool, localLossAndGrads } from '../src/train/parallel.ts';
 import { type Grads, accumulate, disposeGrads } from '../src/train/step.ts';
@@ -145,6 +145,23 @@ function pickRows(e: Episodes, rows: number[]): Episodes {
   const pick = <T>(xs: T[]) => rows.map((i) => xs[i]);
   return { inputs: pick(e.inputs), promptLengths: pick(e.promptLengths), old: pick(e.old), ref: e.ref ? pick(e.ref) : null, rewards: pick(e.rewards), advantages: pick(e.advantages), keep: pick(e.keep), rewardKl: null };
 }
+
+describe('dynamic sampling', () => {
+  it('finds the groups whose rewards differ and keeps them whole, in order, with their scores', () => {
+    expect(differingGroups([1, 1, 0, 1, 0.5, 0.5, 0, 1], 2)).toEqual([1, 3]);
+    const x: ScoredGroups = {
+      texts: ['a', 'a', 'b', 'b', 'c', 'c'], ids: [[1], [1], [2], [2], [3], [3]], rows: [{}, {}, {}, {}, {}, {}],
+      completions: [0, 1, 2, 3, 4, 5].map((i) => ({ tokens: [i], text: String(i), logprobs: [-1], finishReason: 'stop' as const })),
+      scores: { total: [1, 1, 0, 1, 1, 0], byFunction: { acc: [1, 1, 0, 1, 1, 0] }, stats: {}, errors: [] },
+    };
+    const kept = selectGroups(x, differingGroups(x.scores.total, 2), 2);
+    expect(kept.texts).toEqual(['b', 'b', 'c', 'c']);
+    expect(kept.completions.map((c) => c.text)).toEqual(['2', '3', '4', '5']);
+    expect(kept.scores.total).toEqual([0, 1, 1, 0]);
+    expect(kept.scores.byFunction.acc).toEqual([0, 1, 1, 0]);
+    expect(kept.scores.stats.acc.mean).toBe(0.5);
+  });
+});
 
 describe('GRPO loss on gradient threads', () => {
   let pool: GradientPool;

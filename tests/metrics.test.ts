@@ -95,6 +95,27 @@ describe('Progress', () => {
     expect(text()).not.toMatch(/\[sft\] step/);
   });
 
+  it('shows the fields a stage asks for (an RL stage: reward, accuracy, KL, length), plain and on a terminal', () => {
+    const fields = [
+      { key: 'reward', label: 'reward', digits: 3 }, { key: 'rewards/accuracy/mean', label: 'accuracy', digits: 3 },
+      { key: 'kl', label: 'kl', digits: 4 }, { key: 'completions/mean_length', label: 'length', digits: 0 },
+    ];
+    const plain = sink(false);
+    const p = new Progress({ stage: 'grpo', total: 2, stream: plain.s, everySteps: 1, fields, now: clock([0, 1000, 2000]) });
+    p.update(1, { loss: 0.0001, reward: 0.61234, 'rewards/accuracy/mean': 0.5, kl: 0.00431, 'completions/mean_length': 40.6, tokens_per_s: 612 });
+    p.update(2, { reward: 0.7 }); // what a step does not log shows as -
+    p.stop();
+    const lines = plain.text().trim().split('\n');
+    expect(lines[0]).toMatch(/^\[grpo\] step 1\/2 \(50%\) reward 0\.612 \| accuracy 0\.500 \| kl 0\.0043 \| length 41 \| 612 tok\/s/);
+    expect(lines[0]).not.toMatch(/loss/);
+    expect(lines[1]).toMatch(/reward 0\.700 \| accuracy - \| kl - \| length - \| - tok\/s/);
+    const tty = sink(true);
+    const bar = new Progress({ stage: 'grpo', total: 2, stream: tty.s, fields });
+    bar.update(1, { reward: 0.5, 'rewards/accuracy/mean': 0.25, kl: 0.01, 'completions/mean_length': 12, tokens_per_s: 99 });
+    bar.stop();
+    expect(tty.text()).toMatch(/grpo \|.*\| 1\/2 \| reward 0\.500 \| accuracy 0\.250 \| kl 0\.0100 \| length 12 \| 99 tok\/s/);
+  });
+
   it('formats durations', () => {
     expect([5, 75, 3725, NaN].map(formatDuration)).toEqual(['5s', '1m15s', '1h02m', '?']);
   });

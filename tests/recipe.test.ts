@@ -147,6 +147,23 @@ describe('recipe errors name file:line:column and the field path', () => {
     expect(errorOf(grpo('    temperature: 0\n'))).toMatch(/:7:5: stages\.0\.temperature: GRPO samples: the temperature must be > 0/);
   });
 
+  it('GRPO options that cannot work together', () => {
+    const grpo = (body: string) => `${HEAD}  - type: grpo\n    datasets: [data/tasks.jsonl]\n    per_device_train_batch_size: 4\n    num_generations: 2\n${body}`;
+    expect(errorOf(grpo('    gradient_accumulation_steps: 5\n'))).toMatch(/:9:5: stages\.0\.gradient_accumulation_steps: 5 micro-batches cannot split 4 completions/);
+    expect(() => parseRecipe(grpo('    gradient_accumulation_steps: 3\n'), FILE)).not.toThrow(); // 2, 1, 1: fine
+    expect(errorOf(grpo('    kl_in_reward: true\n    beta: 0\n'))).toMatch(/stages\.0\.kl_in_reward: needs beta > 0/);
+    expect(errorOf(grpo('    delta: 1.1\n    epsilon_high: 0.28\n'))).toMatch(/stages\.0\.delta: 1\.1 is not above 1 \+ epsilon_high \(1\.28\)/);
+    expect(errorOf(grpo('    loss_type: cispo\n    epsilon_high: 0.2\n'))).toMatch(/stages\.0\.epsilon_high: for cispo it caps the ratio itself and must be > 1/);
+    expect(errorOf(grpo('    loss_type: spo\n'))).toMatch(/stages\.0\.loss_type: .*'grpo' \| 'dapo' \| 'bnpo' \| 'dr_grpo' \| 'cispo'|stages\.0\.loss_type: .*cispo/);
+    expect(errorOf(grpo('    dynamic_sampling: { max_batches: 1 }\n'))).toMatch(/stages\.0\.dynamic_sampling\.max_batches/);
+    expect(errorOf(grpo('    top_entropy_quantile: 0\n'))).toMatch(/stages\.0\.top_entropy_quantile/);
+  });
+
+  it('GRPO cispo caps the ratio at 5 unless told (epsilon_high is the cap itself)', () => {
+    const r = parseRecipe(`${HEAD}  - type: grpo\n    datasets: [data/tasks.jsonl]\n    loss_type: cispo\n`, FILE);
+    expect(r.stages[0]).toMatchObject({ loss_type: 'cispo', epsilon_high: 5 });
+  });
+
   it('model and tokenizer consistency', () => {
     expect(errorOf(`model: { vocab_size: 1000 }\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/:1:10: model\.vocab_size: is 1000 but tokenizer\.train\.vocab_size is 512/);
     expect(errorOf(`model: { num_key_value_heads: 3 }\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/model\.num_key_value_heads: must divide num_attention_heads/);
