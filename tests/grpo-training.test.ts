@@ -15,7 +15,7 @@ import { runRecipe } from '../src/pipeline/run.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
 import { GrpoStage as GrpoSchema, type GrpoStage } from '../src/recipe/schema.ts';
 import { advantages } from '../src/rl/index.ts';
-import { type Episodes, type ScoredGroups, differingGroups, episodeMicroBatches, selectGroups, splitRows } from '../src/stages/grpo.ts';
+import { type Episodes, type ScoredGroups, differingGroups, episodeMicroBatches, mixReference, selectGroups, splitRows } from '../src/stages/grpo.ts';
 import { completionLogprobs } from '../src/stages/logprobs.ts';
 import { GradientPool, localLossAndGrads } from '../src/train/parallel.ts';
 import { type Grads, accumulate, disposeGrads } from '../src/train/step.ts';
@@ -124,6 +124,38 @@ describe('GRPO micro-batches and accumulation', () => {
     expect(masked.loss).not.toBeCloseTo(all.loss, 4);
     expect(masked.metrics.entropy).toBeCloseTo(all.metrics.entropy, 6); // the metric covers every kept token
     [all, masked].forEach((r) => disposeGrads(r.grads));
+  });
+
+  it("logs the entropy of the policy's temperature-scaled distribution at the kept completion tokens", async () => {
+    const e = episodes(model);
+    const out = await update(model, episodeMicroBatches(e, stage({ loss_type: 'dapo' })));
+    // Independently: each row alone, full softmax of logits / 0.7 in plain JavaScript.
+    let sum = 0, n = 0;
+    e.inputs.forEach((seq, i) => {
+      if (!e.keep[i]) return;
+      const logits = tf.tidy(() => model.logits(model.hidden(tf.tensor2d([seq.slice(0, -1)], [1, seq.length - 1], 'int32'))).arraySync() as number[][]);
+      for (let t = e.promptLengths[i] - 1; t < seq.length - 1; t++) {
+        const z = logits[t].map((v) => v / 0.7), m = Math.max(...z);
+        const p = z.map((v) => Math.exp(v - m)), total = p.reduce((a, b) => a + b, 0);
+        sum -= p.reduce((a, v) => a + (v / total) * Math.log(v / total), 0);
+        n++;
+      }
+    });
+    expect(out.metrics.entropy).toBeCloseTo(sum / n, 4);
+    disposeGrads(out.grads);
+  });
+
+  it('a reference refresh mixes alpha of the policy into the reference', () => {
+    const ref = model.clone(), policy = Transformer.init(CONFIG, 9);
+    const name = Object.keys(ref.params)[0];
+    const r0 = ref.params[name].dataSync().slice(), p0 = policy.params[name].dataSync();
+    mixReference(ref, policy, 0.6);
+    const r1 = ref.params[name].dataSync();
+    for (let i = 0; i < r1.length; i += 5) expect(r1[i]).toBeCloseTo(0.6 * p0[i] + 0.4 * r0[i], 6);
+    mixReference(ref, policy, 1);
+    expect(Array.from(ref.params[name].dataSync())).toEqual(Array.from(p0));
+    ref.dispose();
+    policy.dispose();
   });
 
   it('junk log-probs at padded positions never reach exp: loss and gradient stay finite', async () => {
