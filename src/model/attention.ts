@@ -1,9 +1,10 @@
 // The attention block of the llama family: q, k and v from one fused projection (with biases in
 // qwen2, or where attention_bias says), qwen3's RMSNorm over each head of q and of k, the rotary
 // embedding, grouped-query causal attention (fused WebAssembly kernels where the head size allows,
-// see engine/kernels/attention.ts), and the output projection.
+// see engine/kernels/attention.ts), and the output projection. Packed sequences (several documents
+// in a row) bring per-token rotary tables and a document mask instead (documentAttention).
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, cachedAttention, rmsNorm, rope, type KVCache } from '../engine/kernels/index.ts';
+import { attention, cachedAttention, rmsNorm, rope as ropeKernel, type KVCache } from '../engine/kernels/index.ts';
 import { type ModelConfig, headDim } from './config.ts';
 import { linear } from './linear.ts';
 
@@ -17,30 +18,60 @@ export type AttentionWeights = {
   bo?: tf.Tensor;
 };
 
-/** x: normed hidden states [B*T, C] -> the block's output [B*T, C]. With a cache, the positions
- * continue the cached ones and this layer's keys and values join it. */
+/** x: normed hidden states [B*T, C] -> the block's output [B*T, C]. cos and sin: the rotary tables,
+ * [1, T, 1, D] for positions 0..T-1 of every row, or [B, T, 1, D] with a position per token (packed
+ * rows). `mask` ([B, 1, T, T], additive: 0 where a query may see a key, -1e9 where not) replaces the
+ * causal mask: packed rows, causal within each document only. With a cache, the positions continue
+ * the cached ones and this layer's keys and values join it. */
 export function selfAttention(
   x: tf.Tensor2D,
   w: AttentionWeights,
   c: ModelConfig,
-  shape: { B: number; T: number; cos: tf.Tensor4D; sin: tf.Tensor4D },
+  shape: { B: number; T: number; cos: tf.Tensor4D; sin: tf.Tensor4D; mask?: tf.Tensor4D },
   cache?: { cache: KVCache; layer: number },
 ): tf.Tensor2D {
-  const { B, T, cos, sin } = shape;
+  const { B, T, cos, sin, mask } = shape;
   const D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads;
   const heads = tf.reshape(linear(x, w.wqkv, w.bqkv), [B, T, H + 2 * Hkv, D]) as tf.Tensor4D;
   const part = (t: tf.Tensor4D, from: number, n: number) => tf.slice(t, [0, 0, from, 0], [B, T, n, D]) as tf.Tensor4D;
+  // Tables per token: the rotation is pointwise per (token, head), so [B, T, h, D] rotates as one row
+  // of B*T tokens [1, B*T, h, D] against [B*T, D] tables (the fused kernel's shape).
+  const rope = (t: tf.Tensor4D): tf.Tensor4D => {
+    if (cos.shape[0] === 1) return ropeKernel(t, cos, sin);
+    const h = t.shape[2];
+    return tf.reshape(ropeKernel(tf.reshape(t, [1, B * T, h, D]), cos, sin), [B, T, h, D]);
+  };
   let q: tf.Tensor4D, k: tf.Tensor4D;
   if (w.q_norm && w.k_norm) {
-    q = rope(rmsNorm(part(heads, 0, H), w.q_norm, c.rms_norm_eps), cos, sin);
-    k = rope(rmsNorm(part(heads, H, Hkv), w.k_norm, c.rms_norm_eps), cos, sin);
+    q = rope(rmsNorm(part(heads, 0, H), w.q_norm, c.rms_norm_eps));
+    k = rope(rmsNorm(part(heads, H, Hkv), w.k_norm, c.rms_norm_eps));
   } else {
-    const qk = rope(part(heads, 0, H + Hkv), cos, sin); // q and k in one rotation
+    const qk = rope(part(heads, 0, H + Hkv)); // q and k in one rotation
     q = part(qk, 0, H);
     k = part(qk, H, Hkv);
   }
   const v = part(heads, H + Hkv, Hkv);
   const scale = 1 / Math.sqrt(D);
-  const att = cache ? cachedAttention(q, k, v, cache.cache, cache.layer, scale) : attention(q, k, v, scale);
+  if (mask && cache) throw new Error('selfAttention: a document mask (packed rows) cannot be used with a KV cache');
+  const att = mask ? documentAttention(q, k, v, scale, mask) : cache ? cachedAttention(q, k, v, cache.cache, cache.layer, scale) : attention(q, k, v, scale);
   return linear(tf.reshape(att, [B * T, H * D]), w.wo, w.bo);
+}
+
+/** Grouped-query attention under an additive mask [B, 1, T, T] instead of the causal one: q [B, T, H, D],
+ * k, v [B, T, Hkv, D] -> [B, T, H, D]. Composed of TF.js ops, as composedAttention is (the fused
+ * WebAssembly kernels are causal-only and take no mask, so packed rows take this slower path).
+ * Differentiable. */
+export function documentAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number, mask: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [B, T, H, D] = q.shape;
+    const [, S, Hkv] = k.shape;
+    const rep = H / Hkv;
+    // Query heads grouped by the key/value head they read (h reads h / rep): one product per group.
+    const grouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [B, Hkv, rep * T, D]);
+    const keys = tf.transpose(k, [0, 2, 1, 3]), values = tf.transpose(v, [0, 2, 1, 3]); // [B, Hkv, S, D]
+    const scores = tf.reshape(tf.mul(tf.matMul(grouped, keys, false, true), scale), [B, H, T, S]); // head h = group h / rep, row h % rep
+    const probs = tf.reshape(tf.softmax(tf.add(scores, mask)), [B, Hkv, rep * T, S]);
+    const out = tf.matMul(probs, values); // [B, Hkv, rep * T, D]
+    return tf.transpose(tf.reshape(out, [B, H, T, D]), [0, 2, 1, 3]) as tf.Tensor4D;
+  });
 }

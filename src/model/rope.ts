@@ -54,6 +54,28 @@ export class RopeTables {
     }));
   }
 
+  /** [B, T, 1, D] tables for a position per token (positions [B*T], row-major), as packed
+   * sequences need them: each document's positions restart at 0. */
+  gather(positions: Int32Array, B: number, T: number): { cos: tf.Tensor4D; sin: tf.Tensor4D } {
+    const max = this.config.max_position_embeddings;
+    if (positions.length !== B * T) throw new Error(`rope: ${positions.length} positions for a batch of ${B} x ${T} tokens`);
+    let top = 0;
+    for (const p of positions) {
+      if (!(p >= 0)) throw new Error(`rope: position ${p} is negative`);
+      top = Math.max(top, p);
+    }
+    if (top >= max) throw new Error(`position ${top} exceeds max_position_embeddings ${max}`);
+    if (!this.cos || this.cos.shape[0] <= top) this.grow(Math.min(max, Math.max(top + 1, 2 * (this.cos?.shape[0] ?? 128))));
+    const D = 2 * this.inv.length;
+    return tf.tidy(() => {
+      const at = tf.tensor1d(positions, 'int32');
+      return {
+        cos: tf.reshape(tf.gather(this.cos!, at), [B, T, 1, D]) as tf.Tensor4D,
+        sin: tf.reshape(tf.gather(this.sin!, at), [B, T, 1, D]) as tf.Tensor4D,
+      };
+    });
+  }
+
   private grow(P: number): void {
     const half = this.inv.length, D = 2 * half;
     const cos = new Float32Array(P * D), sin = new Float32Array(P * D);

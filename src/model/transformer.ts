@@ -41,6 +41,26 @@ export function parameterShapes(c: ModelConfig): Record<string, number[]> {
   return shapes;
 }
 
+/** Several documents packed into each row of a [B, T] batch (TRL's padding-free packing with
+ * position_ids): for each token, row-major [B*T], its position within its document (0 at the
+ * document's first token) and its document's id (any number; a document is a contiguous run of
+ * tokens with one id; padding may be a document of its own). */
+export type Packed = { positions: Int32Array; documents: Int32Array };
+
+/** The additive attention mask of packed rows, [B, 1, T, T]: 0 where query t may see key s (s <= t,
+ * same document), -1e9 elsewhere. */
+export function documentMask(documents: Int32Array, B: number, T: number): tf.Tensor4D {
+  if (documents.length !== B * T) throw new Error(`documentMask: ${documents.length} document ids for a batch of ${B} x ${T} tokens`);
+  const mask = new Float32Array(B * T * T).fill(-1e9);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const doc = documents[b * T + t];
+      for (let s = t; s >= 0 && documents[b * T + s] === doc; s--) mask[(b * T + t) * T + s] = 0;
+    }
+  }
+  return tf.tensor4d(mask, [B, 1, T, T]);
+}
+
 /** Where a model's weights came from, so saving writes the same files back: the checkpoint's
  * config.json and generation_config.json as read, and the dtype its tensors were stored in. */
 export type Origin = { config: Record<string, unknown>; generationConfig: Record<string, unknown> | null; dtype: Dtype };
@@ -79,17 +99,21 @@ export class Transformer {
   }
 
   /** Final hidden states [B*T, C] (after the last norm) for token ids [B, T]. With a cache, the ids
-   * continue the cached positions and the cache grows by T. */
-  hidden(ids: tf.Tensor2D, cache?: KVCache): tf.Tensor2D {
+   * continue the cached positions and the cache grows by T. With `packed`, each row holds several
+   * documents: every token takes its own position (restarting at 0 per document) and attends to the
+   * earlier tokens of its own document only, so each document's states are those it would have alone. */
+  hidden(ids: tf.Tensor2D, cache?: KVCache, packed?: Packed): tf.Tensor2D {
     return tf.tidy(() => {
       const c = this.config, p = this.params, eps = c.rms_norm_eps;
       const [B, T] = ids.shape;
-      const { cos, sin } = this.rope.at(cache ? cache.length : 0, T);
+      if (packed && cache) throw new Error('Transformer.hidden: packed rows cannot continue a KV cache');
+      const { cos, sin } = packed ? this.rope.gather(packed.positions, B, T) : this.rope.at(cache ? cache.length : 0, T); // [1 or B, T, 1, D]
+      const mask = packed ? documentMask(packed.documents, B, T) : undefined; // [B, 1, T, T]
       let x = tf.gather(p.embed, tf.reshape(ids, [B * T])) as tf.Tensor2D; // [B*T, C]
       for (let i = 0; i < c.num_hidden_layers; i++) {
         const w = (name: string) => p[`layers.${i}.${name}`];
         const attn = { wqkv: w('wqkv'), bqkv: w('bqkv'), q_norm: w('q_norm'), k_norm: w('k_norm'), wo: w('wo'), bo: w('bo') };
-        x = tf.add(x, selfAttention(rmsNorm(x, w('attn_norm'), eps), attn, c, { B, T, cos, sin }, cache && { cache, layer: i }));
+        x = tf.add(x, selfAttention(rmsNorm(x, w('attn_norm'), eps), attn, c, { B, T, cos, sin, mask }, cache && { cache, layer: i }));
         const gateUp = linear(rmsNorm(x, w('mlp_norm'), eps), w('w_gate_up'), w('b_gate_up'));
         x = tf.add(x, linear(swiglu(gateUp), w('w_down'), w('b_down'))); // silu(gate) * up
       }
@@ -104,11 +128,11 @@ export class Transformer {
     return tf.tidy(() => tf.matMul(hidden, p.lm_head ?? tf.transpose(p.embed)));
   }
 
-  /** Logits [B, T, V] for token ids [B, T]. */
-  forward(ids: tf.Tensor2D, cache?: KVCache): tf.Tensor3D {
+  /** Logits [B, T, V] for token ids [B, T] (see hidden for `cache` and `packed`). */
+  forward(ids: tf.Tensor2D, cache?: KVCache, packed?: Packed): tf.Tensor3D {
     return tf.tidy(() => {
       const [B, T] = ids.shape;
-      return tf.reshape(this.logits(this.hidden(ids, cache)), [B, T, this.config.vocab_size]) as tf.Tensor3D;
+      return tf.reshape(this.logits(this.hidden(ids, cache, packed)), [B, T, this.config.vocab_size]) as tf.Tensor3D;
     });
   }
 

@@ -133,7 +133,14 @@ export const SftStage = z.strictObject({
   ...training({ lr: 2e-5, scheduler: 'linear', warmupRatio: 0, maxSteps: -1, batch: 8 }),
   ...epochs(3),
   max_length: int().positive().nullable().default(null).describe('truncate sequences to this many tokens (null = the model context)'),
-  packing: z.boolean().default(false).describe('pack several short examples into each sequence'),
+  packing: z
+    .boolean()
+    .default(false)
+    .describe(
+      'pack consecutive examples into sequences of up to max_length tokens (less padding), as TRL padding-free packing with position ids: each example keeps its own ' +
+        "positions (from 0) and attends only within itself, and its last token is not trained to predict the next example's first, so the loss is the unpacked one. " +
+        'Packed batches take the composed attention path (the fused WebAssembly kernels take no mask): worth it when examples are much shorter than max_length',
+    ),
   completion_only_loss: z.boolean().default(true).describe('loss on completion (assistant) tokens only, not on the prompt'),
   template: template('chat'),
 });

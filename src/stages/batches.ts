@@ -33,27 +33,41 @@ export function totalSteps(maxSteps: number, epochs: number, numRows: number, ro
   return maxSteps > 0 ? maxSteps : Math.max(1, Math.ceil((epochs * numRows) / rowsPerStep));
 }
 
-export type WeightedSequence = { ids: number[]; weights: number[] };
+/** Token ids with per-token loss weights. `documents` (packed sequences, see sft.ts): each token's
+ * document id, a contiguous run per document; absent = one document. */
+export type WeightedSequence = { ids: number[]; weights: number[]; documents?: number[] };
 
 /** Sequences of token ids with per-token loss weights, right-padded into one batch: inputs,
  * next-token targets and their weights (0 on padding and on tokens outside the loss), divided by
- * `normaliser` (default: this batch's own loss weight). */
+ * `normaliser` (default: this batch's own loss weight). When a sequence is packed (`documents`), the
+ * batch carries each input token's position in its document (restarting at 0) and its document id,
+ * so the model attends within documents only, and the weight where a document's last token would
+ * predict the next document's first token is 0: each document trains as it would alone. */
 export function padBatch(seqs: WeightedSequence[], padId: number, normaliser?: number): LmBatch {
   const T = Math.max(...seqs.map((s) => s.ids.length)) - 1;
   const B = seqs.length;
   const inputs = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(padId), weights = new Float32Array(B * T);
+  // Padding: a document of its own (id -1), positions 0.
+  const packed = seqs.some((s) => s.documents) ? { positions: new Int32Array(B * T), documents: new Int32Array(B * T).fill(-1) } : undefined;
   seqs.forEach((s, b) => {
+    const doc = (t: number) => s.documents?.[t] ?? 0;
+    let start = 0; // where the current document began
     for (let t = 0; t < s.ids.length - 1; t++) {
+      if (doc(t) !== doc(t - 1)) start = t;
       inputs[b * T + t] = s.ids[t];
       targets[b * T + t] = s.ids[t + 1];
-      weights[b * T + t] = s.weights[t + 1];
+      weights[b * T + t] = doc(t + 1) === doc(t) ? s.weights[t + 1] : 0;
+      if (packed) {
+        packed.positions[b * T + t] = t - start;
+        packed.documents[b * T + t] = doc(t);
+      }
     }
   });
-  return { inputs, targets, weights, B, T, normaliser: normaliser ?? Math.max(1, lossWeight({ weights, B, T })) };
+  return { inputs, targets, weights, B, T, normaliser: normaliser ?? Math.max(1, lossWeight({ weights, B, T })), ...(packed && { packed }) };
 }
 
-/** The loss weight of a sequence: the weights of the tokens it predicts (all but the first). */
-const trainedWeight = (s: WeightedSequence) => s.weights.reduce((a, w, t) => (t > 0 ? a + w : a), 0);
+/** The loss weight of a sequence: the weights of the tokens it predicts (all but each document's first). */
+const trainedWeight = (s: WeightedSequence) => s.weights.reduce((a, w, t) => (t > 0 && (s.documents?.[t] ?? 0) === (s.documents?.[t - 1] ?? 0) ? a + w : a), 0);
 
 /** One optimiser step of next-token loss over several micro-batches of sequences: every micro-batch
  * is divided by the loss weight of the WHOLE step, so each trained token counts the same whichever

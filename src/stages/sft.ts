@@ -87,17 +87,25 @@ export async function runSft(ctx: StageContext, s: SftStage): Promise<StageResul
   return { checkpoint: `${ctx.stageDir}/checkpoint`, summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps, examples: examples.length } };
 }
 
-/** Greedy packing: concatenates examples (in order) into sequences of at most maxLen tokens. */
-function pack(examples: WeightedSequence[], maxLen: number): WeightedSequence[] {
+/** Greedy packing (TRL's padding-free packing with position ids): concatenates examples, in order,
+ * into sequences of at most maxLen tokens, each token tagged with its example's index in the
+ * sequence. padBatch turns the tags into positions restarting at 0 per example and a document mask:
+ * no token attends across examples, and no example's last token is trained to predict the next
+ * one's first, so a packed example trains as it would alone, with less padding. */
+export function pack(examples: WeightedSequence[], maxLen: number): WeightedSequence[] {
   const out: WeightedSequence[] = [];
-  let cur: WeightedSequence = { ids: [], weights: [] };
+  let cur: Required<WeightedSequence> = { ids: [], weights: [], documents: [] };
+  let doc = 0;
   for (const e of examples) {
     if (cur.ids.length && cur.ids.length + e.ids.length > maxLen) {
       out.push(cur);
-      cur = { ids: [], weights: [] };
+      cur = { ids: [], weights: [], documents: [] };
+      doc = 0;
     }
     cur.ids.push(...e.ids);
     cur.weights.push(...e.weights);
+    cur.documents.push(...e.ids.map(() => doc));
+    doc++;
   }
   if (cur.ids.length) out.push(cur);
   return out;

@@ -1,14 +1,16 @@
 // The language-model loss as a shardable module (see sharded.ts): next-token cross-entropy over
 // weighted tokens, divided by the token count of the whole accumulated batch.
 import * as tf from '@tensorflow/tfjs-core';
-import type { Transformer } from '../model/transformer.ts';
+import type { Packed, Transformer } from '../model/transformer.ts';
 import { crossEntropy } from './loss.ts';
 
 /** Next-token targets with per-token weights (null = all 1), as plain arrays. `normaliser` is the
  * loss weight of the whole optimiser step (all its micro-batches): every token of the step then
  * counts the same, whatever micro-batch it falls in (one token normaliser, as in Hugging Face's
- * num_items_in_batch). */
-export type LmBatch = { inputs: Int32Array; targets: Int32Array; weights: Float32Array | null; B: number; T: number; normaliser: number };
+ * num_items_in_batch). `packed` (optional): rows holding several documents, with each input token's
+ * position in its document and document id ([B*T] each, see Transformer.hidden); the weights must
+ * then be 0 where a target is the next document's first token. */
+export type LmBatch = { inputs: Int32Array; targets: Int32Array; weights: Float32Array | null; B: number; T: number; normaliser: number; packed?: Packed };
 
 export const LM_LOSS = import.meta.url;
 
@@ -18,7 +20,7 @@ export function loss(model: Transformer, b: LmBatch): { loss: tf.Scalar } {
 
 export function lmLoss(model: Transformer, b: LmBatch): tf.Scalar {
   return tf.tidy(() => {
-    const logits = model.logits(model.hidden(tf.tensor2d(b.inputs, [b.B, b.T], 'int32')));
+    const logits = model.logits(model.hidden(tf.tensor2d(b.inputs, [b.B, b.T], 'int32'), undefined, b.packed));
     return crossEntropy(logits, tf.tensor1d(b.targets, 'int32'), b.weights ? tf.tensor1d(b.weights) : null, b.normaliser);
   });
 }
@@ -28,6 +30,7 @@ export function slice(b: LmBatch, from: number, to: number): LmBatch {
   return {
     inputs: b.inputs.slice(from * T, to * T), targets: b.targets.slice(from * T, to * T),
     weights: b.weights ? b.weights.slice(from * T, to * T) : null, B: to - from, T, normaliser: b.normaliser,
+    ...(b.packed && { packed: { positions: b.packed.positions.slice(from * T, to * T), documents: b.packed.documents.slice(from * T, to * T) } }),
   };
 }
 
