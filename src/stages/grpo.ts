@@ -190,9 +190,10 @@ function lengthStats(xs: number[], mean_: string, min: string, max: string): Rec
   return xs.length ? { [mean_]: mean(xs), [min]: Math.min(...xs), [max]: Math.max(...xs) } : {};
 }
 
-/** What TRL logs of a step's rollouts (the trained batch), under TRL's names. */
+/** What TRL logs of a step's rollouts, under TRL's names: rewards and lengths of everything sampled
+ * (what the policy does; with dynamic sampling also the groups it dropped). */
 export function rolloutMetrics(st: Step, G: number): Record<string, number> {
-  const { kept: x, episodes: e } = st;
+  const { sampled: x, episodes: e } = st;
   const n = x.completions.length;
   const lengths = x.completions.map((c) => c.tokens.length);
   const terminated = x.completions.filter((c) => c.finishReason === 'stop').map((c) => c.tokens.length);
@@ -210,8 +211,8 @@ export function rolloutMetrics(st: Step, G: number): Record<string, number> {
     metrics[`rewards/${k}/mean`] = v.mean;
     metrics[`rewards/${k}/std`] = v.std;
   }
-  // With the KL in the reward the loss has none: log the reward's (mean per token).
-  if (e.rewardKl) metrics.kl = e.rewardKl.reduce((a, b) => a + b, 0) / Math.max(1, lengths.reduce((a, b) => a + b, 0));
+  // With the KL in the reward the loss has none: log the reward's (mean per token of the trained batch).
+  if (e.rewardKl) metrics.kl = e.rewardKl.reduce((a, b) => a + b, 0) / Math.max(1, e.inputs.reduce((a, seq, i) => a + seq.length - e.promptLengths[i], 0));
   if (st.sampling.batches > 1 || st.sampling.sampledGroups !== st.sampling.keptGroups) {
     metrics['dynamic_sampling/batches'] = st.sampling.batches;
     metrics['dynamic_sampling/sampled_groups'] = st.sampling.sampledGroups;

@@ -118,6 +118,7 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
       const prepared: Prepared<P> = hooks.prepare ? await hooks.prepare(step, rng) : { data: undefined as P, metrics: {} };
       const lr = learningRateAt(step, schedule);
       const updates = hooks.updatesPerStep ?? 1;
+      const tUpdate = performance.now();
       let lossSum = 0, gradNorm = 0, applied = 0;
       const jobMetrics: Record<string, number> = {};
       for (let u = 0; u < updates; u++) {
@@ -143,12 +144,13 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
         applied++;
       }
       lastLoss = applied ? lossSum / applied : lastLoss;
+      const updateSeconds = (performance.now() - tUpdate) / 1000;
       const done = step + 1;
       const extra = hooks.after?.(step) ?? {};
       for (const [k, v] of Object.entries(jobMetrics)) extra[k] = v / Math.max(1, applied);
       if (applied < updates) extra.skipped_updates = updates - applied;
       if (done % c.logging_steps === 0 || done === totalSteps) {
-        const row = logger.log({ step: done, loss: lastLoss, learning_rate: lr, grad_norm: gradNorm, num_tokens: tokensSeen, step_time_s: (performance.now() - t0) / 1000, ...prepared.metrics, ...extra });
+        const row = logger.log({ step: done, loss: lastLoss, learning_rate: lr, grad_norm: gradNorm, num_tokens: tokensSeen, step_time_s: (performance.now() - t0) / 1000, 'time/update_s': updateSeconds, ...prepared.metrics, ...extra });
         progress.update(done, row);
       } else {
         progress.update(done, { loss: lastLoss, ...prepared.metrics, ...extra });
