@@ -5,7 +5,8 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
 import { applyTemplate, R1_ZERO_TEMPLATE, renderChat } from '../src/data/chat.ts';
 import { readRows, writeJsonl } from '../src/data/io.ts';
-import { packSequences, RowReader } from '../src/data/packing.ts';
+import { packSequences } from '../src/data/packing.ts';
+import { batchIndices } from '../src/stages/batches.ts';
 import { distinctProblems, makeProblem, problemKey, taskRows, workedSteps } from '../src/data/tasks.ts';
 import { Rng } from '../src/engine/rng.ts';
 import { UserError } from '../src/errors.ts';
@@ -106,28 +107,22 @@ describe('packing', () => {
     expect(packSequences([[1, 2]], 4, 9)).toEqual([]);
     expect(() => packSequences([[1]], 0, 0)).toThrow(/positive integer/);
   });
+});
 
-  it('reads every row once per epoch, in a seeded order that changes by epoch', () => {
-    const rows = Array.from({ length: 10 }, (_, i) => i);
-    const r = new RowReader(rows, 3);
-    const e0 = r.next(10), e1 = r.next(10);
-    expect([...e0].sort((a, b) => a - b)).toEqual(rows);
-    expect([...e1].sort((a, b) => a - b)).toEqual(rows);
+describe('batch order (stages/batches.ts)', () => {
+  it('serves every row once per epoch, in a seeded order that changes by epoch', () => {
+    const epoch = (e: number, seed: number) => Array.from({ length: 5 }, (_, i) => batchIndices(e * 5 + i, 2, 10, seed)).flat();
+    const e0 = epoch(0, 3), e1 = epoch(1, 3);
+    expect([...e0].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect([...e1].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
     expect(e1).not.toEqual(e0);
-    expect(r.position).toEqual({ epoch: 1, index: 10 });
-    expect(new RowReader(rows, 3).next(20)).toEqual([...e0, ...e1]);
-    expect(new RowReader(rows, 4).next(10)).not.toEqual(e0);
+    expect(epoch(0, 4)).not.toEqual(e0);
   });
 
-  it('resumes mid-epoch from a saved position with the same rows', () => {
-    const rows = Array.from({ length: 7 }, (_, i) => [i]);
-    const a = new RowReader(rows, 11);
-    a.next(5);
-    const saved = a.position;
-    const rest = a.next(6); // crosses into epoch 1
-    const b = new RowReader(rows, 11, saved);
-    expect(b.next(6)).toEqual(rest);
-    expect(b.position).toEqual(a.position);
+  it('gives batch i the same rows whenever it is asked (a resumed run reads what a straight run reads)', () => {
+    const straight = Array.from({ length: 9 }, (_, i) => batchIndices(i, 3, 7, 11));
+    expect(batchIndices(6, 3, 7, 11)).toEqual(straight[6]); // crosses epochs: 7 rows, 3 per batch
+    expect(Array.from({ length: 4 }, (_, i) => batchIndices(5 + i, 3, 7, 11))).toEqual(straight.slice(5));
   });
 });
 
