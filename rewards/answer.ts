@@ -2,12 +2,30 @@
 // percentages), expressions (symbolic equivalence: equal at random points, evaluated by mathjs),
 // tuples, intervals, sets, unions, relations and inequalities, matrices, and plain text.
 import { all, create, type MathNode } from 'mathjs';
+import { BudgetExceeded, spend } from './budget.ts';
 import { KNOWN_NAMES, latexToMathjs, normalizeLatex, stripUnits } from './latex.ts';
 
 const math = create(all);
+// mathjs's factorial and binomial loop over their argument (binom(10^9, 5 * 10^8) ran 30 s): past
+// where a double overflows, the answer is Infinity or a log-gamma value, in constant time.
+const lgamma = math.lgamma as (x: number) => number;
+const mathFactorial = math.factorial as (n: number) => number;
+const mathCombinations = math.combinations as (n: number, k: number) => number;
+math.import(
+  {
+    factorial: (n: number) => (typeof n !== 'number' ? NaN : n > 170 ? Infinity : mathFactorial(n)),
+    combinations: (n: number, k: number) => {
+      if (typeof n !== 'number' || typeof k !== 'number' || !Number.isInteger(n) || !Number.isInteger(k) || k < 0 || k > n) return NaN;
+      return n <= 1000 ? mathCombinations(n, k) : Math.round(Math.exp(lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1)));
+    },
+  },
+  { override: true },
+);
 
 /** Longer answers are compared as text only: parsing stays cheap and bounded on hostile input. */
 export const MAX_ANSWER_CHARS = 1000;
+/** Deeper bracket nesting is given up before parsing (mathjs and our converter recurse per level). */
+const MAX_DEPTH = 40;
 
 type Complex = [re: number, im: number];
 export type Expr = {
@@ -72,11 +90,13 @@ function toComplex(v: unknown): Complex | null {
 
 /** A checked, compiled expression from mathjs source; throws when it is not one. */
 export function compileExpr(src: string, raw: string, decimals: number | null = null, percent = false): Expr {
+  spend();
   const node = math.parse(src);
   const seen = new Set<string>();
   checkNode(node, seen);
   const code = node.compile();
   const evalAt = (scope: Record<string, number>): Complex | null => {
+    spend();
     try {
       return toComplex(code.evaluate({ ...scope }));
     } catch {
@@ -95,9 +115,15 @@ function constant(value: number, raw: string): Expr {
 
 const OPENERS = '([{', CLOSERS = ')]}';
 
+/** A word separator ("or", "and") between two answers: not inside a word (`for`, `random`), and not
+ * run into a following lower-case word; `1orW(x)` still splits. */
+function wordSepAt(s: string, i: number, w: string): boolean {
+  return s.startsWith(w, i) && !/[a-zA-Z\\]/.test(s[i - 1] ?? ' ') && !/[a-z]/.test(s[i + w.length] ?? ' ');
+}
+
 /** Splits at separators outside brackets. A separator that is a LaTeX command must not run into a
- * letter (`\le` is not `\left`); a word separator needs spaces around it. */
-function splitTop(s: string, seps: readonly string[]): { parts: string[]; found: string[] } {
+ * letter (`\le` is not `\left`); `words` are separators only where wordSepAt says so. */
+function splitTop(s: string, seps: readonly string[], words: readonly string[] = []): { parts: string[]; found: string[] } {
   const parts: string[] = [], found: string[] = [];
   let depth = 0, start = 0;
   for (let i = 0; i < s.length; i++) {
@@ -105,7 +131,7 @@ function splitTop(s: string, seps: readonly string[]): { parts: string[]; found:
     if (OPENERS.includes(c)) depth++;
     else if (CLOSERS.includes(c)) depth = Math.max(0, depth - 1);
     else if (depth === 0) {
-      const sep = seps.find((p) => s.startsWith(p, i) && !(/[a-zA-Z]$/.test(p) && /[a-zA-Z]/.test(s[i + p.length] ?? '')));
+      const sep = seps.find((p) => s.startsWith(p, i) && !(/[a-zA-Z]$/.test(p) && /[a-zA-Z]/.test(s[i + p.length] ?? ''))) ?? words.find((w) => wordSepAt(s, i, w));
       if (sep === undefined) continue;
       parts.push(s.slice(start, i));
       found.push(sep.trim());
@@ -128,19 +154,53 @@ function wrapped(s: string): boolean {
   return false;
 }
 
+/** The deepest bracket nesting in `s` (any of ( [ {). */
+function nesting(s: string): number {
+  let depth = 0, most = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (OPENERS.includes(s[i])) most = Math.max(most, ++depth);
+    else if (CLOSERS.includes(s[i])) depth--;
+  }
+  return most;
+}
+
+/** Whether every bracket closes, in order. */
+export function balanced(s: string): boolean {
+  const stack: string[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '\\' && (s[i + 1] === '{' || s[i + 1] === '}')) i++;
+    else if (OPENERS.includes(c)) stack.push(c);
+    else if (CLOSERS.includes(c)) {
+      const open = stack.pop();
+      // An interval closes with either bracket: [1, 2) and (1, 2] are fine, only braces must pair.
+      if (open === undefined || (c === '}') !== (open === '{')) return false;
+    }
+  }
+  return stack.length === 0;
+}
+
 const RELATIONS = ['\\le', '\\ge', '\\ne', '\\approx', '<', '>', '='];
 const PLAIN_WORDS = /(?:^|[^\\a-zA-Z])([a-zA-Z]{3,})/g;
 const ALLOWED_WORDS = new Set(['sin', 'cos', 'tan', 'sec', 'csc', 'cot', 'exp', 'log', 'sqrt', 'abs', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'tanh', 'inf', 'infty', 'Infinity']);
+const PERCENT = /\s*(?:%|percent(?:age)?|pct)$/i;
+const SCIENTIFIC = /^[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d{1,4}$/;
+
+const rethrowBudget = (err: unknown) => {
+  if (err instanceof BudgetExceeded) throw err;
+};
 
 function scalar(raw: string): Answer {
-  const percent = /(?:%|\spercent)$/i.test(raw);
-  const s = stripUnits(percent ? raw.replace(/\s*(?:%|percent)$/i, '') : raw);
+  const percent = PERCENT.test(raw) && /\d/.test(raw);
+  const s = stripUnits(percent ? raw.replace(PERCENT, '') : raw);
   if (s === '') return { kind: 'text', raw };
   if (/^[+-]?(?:\d+\.?\d*|\.\d+)$/.test(s)) {
     const dot = s.indexOf('.');
     const e = constant(Number(s), raw);
-    return { ...e, src: s, decimals: dot === -1 ? 0 : s.length - dot - 1, percent };
+    return { ...e, src: s, decimals: dot === -1 || dot === s.length - 1 ? 0 : s.length - dot - 1, percent };
   }
+  // 1.5e3 is scientific notation (an exact value), not 1.5 * e * 3.
+  if (SCIENTIFIC.test(s)) return { ...constant(Number(s), raw), percent };
   // A mixed number: 3\frac{1}{2} is 3.5, not 3 * 1/2.
   const mixed = /^(-?)(\d+)\s*\\frac\s*\{(\d+)\}\s*\{(\d+)\}$/.exec(s);
   if (mixed && Number(mixed[4]) !== 0) {
@@ -151,19 +211,36 @@ function scalar(raw: string): Answer {
   for (const m of s.matchAll(PLAIN_WORDS)) if (!ALLOWED_WORDS.has(m[1])) return { kind: 'text', raw };
   try {
     return compileExpr(latexToMathjs(s), raw, null, percent);
-  } catch {
+  } catch (err) {
+    rethrowBudget(err);
     return { kind: 'text', raw };
   }
 }
 
+/** Thousands separators: 1,000,000 and 1 000 000 (a first group of 1-3 digits not starting with 0, so
+ * 0,111 stays a decimal comma) are one number, read before commas split lists. */
+function joinThousands(s: string): string {
+  if (/^-?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?$/.test(s)) return s.replace(/ /g, '');
+  if (/[([{]/.test(s)) return s;
+  return s.replace(/(^|[^\d.,])([1-9]\d{0,2}(?:,\d{3})+)(?![\d,])/g, (_m, pre: string, num: string) => pre + num.replace(/,/g, ''));
+}
+
+/** Items of a tuple's inside: split at commas, or at semicolons when there is no comma ((0;-2;6)). */
+function tupleItems(inner: string): string[] {
+  const byComma = splitTop(inner, [',']).parts;
+  return byComma.length > 1 ? byComma : splitTop(inner, [';']).parts;
+}
+
 /** Parses a normalised answer into a value; anything unparseable becomes text. */
 function parseNormalized(s: string, depth: number): Answer {
+  spend();
   const raw = s;
   if (depth > 8 || s.length > MAX_ANSWER_CHARS) return { kind: 'text', raw };
-  s = s.replace(/^[a-zA-Z]\s*\\in(?![a-zA-Z])\s*/, '').trim();
+  s = s.replace(/^[a-zA-Z](?:_\{?\w+\}?)?\s*\\in(?![a-zA-Z])\s*/, '').trim();
   if (s === '\\emptyset' || s === '\\varnothing' || s === '\\{\\}' || s === '\\{ \\}') return { kind: 'set', raw, items: [], braces: true, decimalComma: null };
-  const mat = /^\\begin\{([pbBvV]?matrix|array)\}(?:\{[lcr|]*\})?([\s\S]*)\\end\{\1\}$/.exec(s);
-  if (mat) {
+  // A matrix, bare or inside brackets: \left[ \begin{array}{cc} ... \end{array} \right].
+  const mat = /^[[(]?\s*\\begin\{([pbBvV]?matrix|array)\}(?:\{[lcr| ]*\})?([\s\S]*)\\end\{\1\}\s*[\])]?$/.exec(s);
+  if (mat && (/^[[(]/.test(s) === /[\])]$/.test(s))) {
     const rows = mat[2].split('\\\\').map((r) => r.trim()).filter(Boolean).map((r) => r.split('&').map((c) => parseNormalized(c.trim(), depth + 1)));
     return { kind: 'matrix', raw, rows };
   }
@@ -174,19 +251,41 @@ function parseNormalized(s: string, depth: number): Answer {
   }
   const union = splitTop(s, ['\\cup']);
   if (union.parts.length > 1) return { kind: 'union', raw, parts: union.parts.map((p) => parseNormalized(p, depth + 1)) };
-  // Thousands separators (1,000,000) are read before commas split lists.
-  if (!/[([{]/.test(s)) s = s.replace(/(^|[^\d.,])(\d{1,3}(?:,\d{3})+)(?![\d,])/g, (_m, pre: string, num: string) => pre + num.replace(/,/g, ''));
-  const list = splitTop(s, [',', ';', ' or ', ' and ', '或']);
+  s = joinThousands(s);
+  // Solutions separated by ';', each a list of values (p=5, q=2; p=7, q=2): a set of tuples.
+  const groups = splitTop(s, [';']);
+  if (groups.parts.length > 1 && groups.parts.some((g) => splitTop(g, [',']).parts.length > 1)) {
+    const items = groups.parts.filter(Boolean).map((g): Answer => {
+      const vals = splitTop(g, [',']).parts;
+      return vals.length > 1 ? { kind: 'tuple', raw: g, open: '(', close: ')', items: vals.map((v) => parseNormalized(v, depth + 1)) } : parseNormalized(g, depth + 1);
+    });
+    return { kind: 'set', raw, items, braces: false, decimalComma: null };
+  }
+  const list = splitTop(s, [',', ';', '或'], ['or', 'and']);
   if (list.parts.length > 1) {
     const [a, b] = list.parts;
-    const decimalComma = list.parts.length === 2 && list.found[0] === ',' && /^-?\d+$/.test(a) && /^\d+$/.test(b) && b.length !== 3 ? Number(`${a}.${b}`) : null;
+    // 1000,99 or 0,111 is a decimal comma; 1,234 was read above as a thousands separator.
+    const decimalComma = list.parts.length === 2 && list.found[0] === ',' && /^-?\d+$/.test(a) && /^\d+$/.test(b) && (b.length !== 3 || /^-?0$/.test(a)) ? Number(`${a}.${b}`) : null;
     return { kind: 'set', raw, items: list.parts.filter(Boolean).map((p) => parseNormalized(p, depth + 1)), braces: false, decimalComma };
   }
   const rel = splitTop(s, RELATIONS);
   if (rel.parts.length > 1) return { kind: 'rel', raw, ops: rel.found, sides: rel.parts.map((p) => parseNormalized(p, depth + 1)) };
+  // A ratio a:b is the number a/b (7:32 = 14:64); three or more terms stay an ordered tuple.
+  const ratio = splitTop(s, [':']);
+  if (ratio.parts.length > 1 && ratio.parts.every((p) => p !== '')) {
+    const terms = ratio.parts.map((p) => parseNormalized(p, depth + 1));
+    if (terms.every((t): t is Expr => t.kind === 'expr')) {
+      if (terms.length > 2) return { kind: 'tuple', raw, open: '(', close: ')', items: terms };
+      try {
+        return compileExpr(`(${terms[0].src}) / (${terms[1].src})`, raw);
+      } catch (err) {
+        rethrowBudget(err);
+      }
+    }
+  }
   if (wrapped(s)) {
     const inner = s.slice(1, -1).trim();
-    const items = splitTop(inner, [',']).parts;
+    const items = tupleItems(inner);
     if (items.length > 1) return { kind: 'tuple', raw, open: s[0], close: s[s.length - 1], items: items.map((p) => parseNormalized(p, depth + 1)) };
     if (s[0] === '{' && s.endsWith('}')) return parseNormalized(inner, depth + 1);
   }
@@ -201,35 +300,70 @@ function parseNormalized(s: string, depth: number): Answer {
 const cache = new Map<string, Answer>();
 
 /** The value of an extracted answer (LaTeX or plain text). Parses are cached: a reference is scored
- * against many completions. */
+ * against many completions. Throws BudgetExceeded past the nesting limit or the time budget. */
 export function parseAnswer(text: string): Answer {
   const hit = cache.get(text);
   if (hit) return hit;
-  const a = text.length > MAX_ANSWER_CHARS ? ({ kind: 'text', raw: text } as const) : parseNormalized(normalizeLatex(text), 0);
+  let a: Answer;
+  if (text.length > MAX_ANSWER_CHARS) a = { kind: 'text', raw: text };
+  else {
+    const s = normalizeLatex(text);
+    if (nesting(s) > MAX_DEPTH) throw new BudgetExceeded('too_complex', `brackets nested deeper than ${MAX_DEPTH}`);
+    a = parseNormalized(s, 0);
+  }
   if (cache.size >= 20000) cache.clear();
   cache.set(text, a);
   return a;
 }
 
+/** Whether a parsed reference is broken rather than a text answer: unbalanced brackets, or a part
+ * that is neither a value nor plain words (a LaTeX command left unread). */
+export function unparsable(a: Answer): boolean {
+  switch (a.kind) {
+    case 'text':
+      return !balanced(a.raw) || /\\[a-zA-Z]/.test(a.raw);
+    case 'expr':
+      return false;
+    case 'tuple':
+    case 'set':
+      return a.items.some(unparsable);
+    case 'union':
+      return a.parts.some(unparsable);
+    case 'rel':
+      return a.sides.some(unparsable);
+    case 'matrix':
+      return a.rows.some((r) => r.some(unparsable));
+  }
+}
+
 // ---- equivalence -----------------------------------------------------------------------------
 
-/** Relative tolerance 1e-6 (with an absolute floor); infinities equal only themselves. */
+/** Equal up to floating-point error (relative 1e-9, absolute 1e-12): exact values must be equal, so
+ * 1000000 is not 1000001; infinities equal only themselves. */
 export function closeTo(x: number, y: number): boolean {
   if (!Number.isFinite(x) || !Number.isFinite(y)) return x === y;
-  return Math.abs(x - y) <= 1e-9 + 1e-6 * Math.max(Math.abs(x), Math.abs(y));
+  return Math.abs(x - y) <= 1e-12 + 1e-9 * Math.max(Math.abs(x), Math.abs(y));
 }
 
 const complexClose = (a: Complex, b: Complex) => closeTo(a[0], b[0]) && closeTo(a[1], b[1]);
 
-/** A predicted decimal with d digits matches a reference that rounds to it (0.33 for 1/3, 3.14 for
- * 3.14159); a reference decimal matches a predicted exact expression that rounds to it. A decimal
- * given more precisely than the reference is not rounded (3.48 is not 3.5). */
-function roundsTo(lit: Expr, other: Expr, litValue: number, otherValue: number, otherIsPred: boolean): boolean {
-  const d = lit.decimals;
-  if (d === null || d < 1) return false;
-  if (otherIsPred ? other.decimals !== null : other.decimals !== null && other.decimals <= d) return false;
-  // Strictly inside half a unit of the last digit: a value exactly half-way rounds either way.
-  return Math.abs(litValue - otherValue) < 0.5 * 10 ** -d * (1 - 1e-9);
+/** Digits after the point of a prediction that stands for an exact value (Math-Verify rounds both
+ * sides to 6 places by default: 0.333333 is 1/3, 0.33 is not). */
+const PRED_PLACES = 6;
+
+/** Rounding: a decimal reference with d places accepts any prediction that rounds to it at d places
+ * (gold 3.14: pi, 3.14159 and 157/50 are right; 3.1 is not, it says less). A predicted decimal is an
+ * exact value unless it has at least 6 places, then it matches an exact reference at 6 places. */
+function roundsTo(pred: Expr, gold: Expr, x: number, y: number): boolean {
+  const d = gold.decimals;
+  if (d !== null && d >= 1 && (pred.decimals === null || pred.decimals > d)) {
+    // Half a unit of the last place, inclusive (3.45 rounds up to 3.5), plus floating-point slack.
+    return Math.abs(x - y) <= 0.5 * 10 ** -d * (1 + 1e-9) + 1e-12;
+  }
+  if (!gold.decimals && pred.decimals !== null && pred.decimals >= PRED_PLACES) {
+    return Math.abs(x - y) < 10 ** -PRED_PLACES * Math.max(1, Math.abs(y) * 1e-3);
+  }
+  return false;
 }
 
 // Fixed pseudo-random points in [0.35, 2.65]: positive (so sqrt and log stay real), away from 0, 1
@@ -253,7 +387,7 @@ function constValues(e: Expr): number[] {
 export function exprEqual(a: Expr, b: Expr): boolean {
   if (a.value && b.value) {
     if (complexClose(a.value, b.value)) return true;
-    for (const x of constValues(a)) for (const y of constValues(b)) if (closeTo(x, y) || roundsTo(a, b, x, y, false) || roundsTo(b, a, y, x, true)) return true;
+    for (const x of constValues(a)) for (const y of constValues(b)) if (closeTo(x, y) || roundsTo(a, b, x, y)) return true;
     return false;
   }
   const vars = [...new Set([...a.vars, ...b.vars])];
@@ -288,8 +422,8 @@ export function normalizeText(s: string): string {
   return s
     .toLowerCase()
     .replace(/\\text\{|\\mathrm\{|[{}$\s]/g, '')
-    .replace(/^\((.)\)$/, '$1')
-    .replace(/[.,;:!]+$/, '');
+    .replace(/[.,;:!]+$/, '')
+    .replace(/^\((.)\)$|^(.)\)$/, '$1$2');
 }
 
 const FLIP: Record<string, string> = { '>': '<', '\\ge': '\\le', '<': '>', '\\le': '\\ge' };
@@ -300,7 +434,8 @@ function orient(r: Extract<Answer, { kind: 'rel' }>): { ops: string[]; sides: An
   return { ops: r.ops, sides: r.sides };
 }
 
-const isVariable = (a: Answer) => a.kind === 'expr' && a.vars.length === 1 && a.value === null && /^[a-zA-Z](?:_\{?\w+\}?)?$|^\\[a-zA-Z]+$/.test(a.raw.trim());
+const isVariable = (a: Answer) =>
+  a.kind === 'expr' && a.value === null && (/^[a-zA-Z](?:_\{?\w+\}?)?$|^\\[a-zA-Z]+$/.test(a.raw.trim()) || /^[a-zA-Z]\s*\(\s*[a-zA-Z]\s*\)$/.test(a.raw.trim()));
 const isConstant = (a: Answer): a is Expr => a.kind === 'expr' && a.value !== null;
 
 /** A one-variable inequality as an interval: 3 < x -> (3, oo), 1 <= x < 2 -> [1, 2). */
@@ -321,7 +456,8 @@ function difference(l: Answer, r: Answer): Expr | null {
   if (l.kind !== 'expr' || r.kind !== 'expr') return null;
   try {
     return compileExpr(`(${l.src}) - (${r.src})`, `${l.raw}-${r.raw}`);
-  } catch {
+  } catch (err) {
+    rethrowBudget(err);
     return null;
   }
 }
@@ -340,39 +476,77 @@ function relEqual(a: Extract<Answer, { kind: 'rel' }>, b: Extract<Answer, { kind
   return r !== null && (symmetric || r > 0);
 }
 
-/** Matches every item of `a` to a distinct equal item of `b` (order free). */
+/** Sets: every item of each has an equal item in the other (order and repeats free). */
 function sameMembers(a: Answer[], b: Answer[]): boolean {
-  if (a.length !== b.length) return false;
-  const used = new Array<boolean>(b.length).fill(false);
-  return a.every((x) => {
-    const k = b.findIndex((y, j) => !used[j] && answersEqual(x, y));
-    if (k === -1) return false;
-    used[k] = true;
-    return true;
-  });
+  if ((a.length === 0) !== (b.length === 0)) return false;
+  return a.every((x) => b.some((y) => answersEqual(x, y))) && b.every((y) => a.some((x) => answersEqual(x, y)));
 }
 
 const sameSequence = (a: Answer[], b: Answer[]) => a.length === b.length && a.every((x, k) => answersEqual(x, b[k]));
 
-/** Whether two parsed answers denote the same value. */
+// A label names what an answer is (x, a_1, f(2), (p, q), |AB|, \angle ABC, NO/BO, S_{ABC}:S): letters
+// and grouping only, no digits or sums, so `2x + z = 1` or `7 = 11a + c` is an equation, not a label.
+const LABEL_NOISE = /_\{[^{}]*\}|_[A-Za-z0-9]|\\(?:frac|angle|measuredangle|overline|triangle|vec|mathbf|operatorname|bar|hat)(?![a-zA-Z])|[{}\s]/g;
+function isLabel(a: Answer): boolean {
+  const raw = a.raw.trim();
+  if (/^[a-zA-Z]\w*\s*\([^()]*\)$/.test(raw)) return true; // f(x), f(2), P(A)
+  const t = raw.replace(LABEL_NOISE, '').replace(/\\[a-zA-Z]+/g, 'g');
+  return /[a-zA-Z]/.test(t) && /^[A-Za-z|/:(),]+$/.test(t);
+}
+
+/** The answer a relation states: the side after the last `=` before any `\approx` in a chain
+ * (x = 5 + 5 + 1 = 11 -> 11; x = 1/3 \approx 0.33 -> 1/3), the value after `\approx` when there is
+ * no `=` (x \approx 11), or for two sides the right one when the left is a label (k = 1, (p, q) =
+ * (3, 2), |AB| = 1). A prediction's last side counts even without a label (2 + 2 = 4 -> 4), a
+ * reference's does not (7 = 11a + c is an equation to match). */
+function stated(r: Extract<Answer, { kind: 'rel' }>, isPred: boolean): Answer | null {
+  if (!r.ops.every((o) => o === '=' || o === '\\approx')) return null;
+  const firstApprox = r.ops.indexOf('\\approx');
+  const eqs = firstApprox === -1 ? r.ops.length : firstApprox;
+  const lastEq = r.ops.lastIndexOf('=', eqs - 1);
+  const k = lastEq === -1 ? r.ops.length - 1 : lastEq;
+  if (r.sides.length > 2 || isPred || isLabel(r.sides[0])) return r.sides[k + 1];
+  return null;
+}
+
+/** Multiple-choice letters: (B), B), B., \text{(B)} and a bare capital B are choice B. A reference
+ * must be only the letter; a prediction may go on with the option's text ((B) 12). */
+function choiceOf(raw: string, isPred: boolean): string | null {
+  const t = raw.trim();
+  const m = /^\(?([A-J])\)?\.?$/.exec(t) ?? (isPred ? /^\(?([A-J])[).:](?:\s|$)/.exec(t) : null);
+  return m ? m[1] : null;
+}
+
+/** Whether two parsed answers denote the same value: `a` is the prediction, `b` the reference. */
 export function answersEqual(a: Answer, b: Answer): boolean {
+  spend();
   if (a.raw === b.raw) return true;
+  const goldChoice = choiceOf(b.raw, false);
+  if (goldChoice !== null) {
+    const predChoice = choiceOf(a.raw, true);
+    if (predChoice !== null) return predChoice === goldChoice;
+  }
   if (a.kind === 'text' || b.kind === 'text') return normalizeText(a.raw) === normalizeText(b.raw);
   if (a.kind === 'rel' || b.kind === 'rel') {
-    if (a.kind === 'rel' && b.kind === 'rel') return relEqual(a, b) || (isAssignment(a) && isAssignment(b) && answersEqual(a.sides[1], b.sides[1]));
+    if (a.kind === 'rel' && b.kind === 'rel') {
+      if (relEqual(a, b)) return true;
+      const x = stated(a, true), y = stated(b, false);
+      return x !== null && y !== null && answersEqual(x, y);
+    }
     if (a.kind === 'rel') {
-      // A predicted chain of equalities (2 + 2 = 4, x = 2 + 2 = 4) ends with its answer.
-      if (a.ops.every((o) => o === '=')) return answersEqual(a.sides[a.sides.length - 1], b);
+      const x = stated(a, true);
+      if (x !== null) return answersEqual(x, b);
       const interval = relToInterval(a);
       return interval !== null && answersEqual(interval, b);
     }
     const r = b as Extract<Answer, { kind: 'rel' }>;
-    if (isAssignment(r)) return answersEqual(a, r.sides[1]);
+    const y = stated(r, false);
+    if (y !== null) return answersEqual(a, y);
     const interval = relToInterval(r);
     return interval !== null && answersEqual(a, interval);
   }
   if (a.kind === 'expr' && b.kind === 'expr') return exprEqual(a, b);
-  if (a.kind === 'set' && b.kind === 'set') return sameMembers(a.items, b.items);
+  if (a.kind === 'set' && b.kind === 'set') return sameMembers(a.items, b.items) || (a.decimalComma !== null && b.decimalComma !== null && closeTo(a.decimalComma, b.decimalComma));
   if (a.kind === 'set') return setEqualsOther(a, b, false);
   if (b.kind === 'set') return setEqualsOther(b, a, true);
   if (a.kind === 'tuple' && b.kind === 'tuple') {
@@ -388,13 +562,10 @@ export function answersEqual(a: Answer, b: Answer): boolean {
 /** A set or bare list against a single value, keeping the prediction first in every comparison. */
 function setEqualsOther(s: Extract<Answer, { kind: 'set' }>, o: Answer, setIsRef: boolean): boolean {
   const eq = (x: Answer, y: Answer) => (setIsRef ? answersEqual(y, x) : answersEqual(x, y));
-  if (o.kind === 'tuple') return !s.braces && s.items.length === o.items.length && s.items.every((x, k) => eq(x, o.items[k]));
-  if (o.kind !== 'expr') return false;
-  if (s.decimalComma !== null && o.value && closeTo(s.decimalComma, o.value[0])) return true;
-  return s.items.length === 1 && eq(s.items[0], o);
-}
-
-/** `x = ...`, `a_1 = ...` or `f(x) = ...`: the right side is the answer. */
-function isAssignment(r: Extract<Answer, { kind: 'rel' }>): boolean {
-  return r.ops.length === 1 && r.ops[0] === '=' && (isVariable(r.sides[0]) || /^[a-zA-Z]\s*\(\s*[a-zA-Z]\s*\)$/.test(r.sides[0].raw.trim()));
+  if (o.kind === 'tuple') {
+    // A bare list is the tuple's items in order (1, 3 is (1, 3)), or a one-item list holds the tuple.
+    if (!s.braces && s.items.length === o.items.length && s.items.every((x, k) => eq(x, o.items[k]))) return true;
+  }
+  if (s.decimalComma !== null && o.kind === 'expr' && o.value && closeTo(s.decimalComma, o.value[0])) return true;
+  return s.items.length > 0 && s.items.every((x) => eq(x, o));
 }

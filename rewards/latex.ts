@@ -59,7 +59,8 @@ export function normalizeLatex(input: string): string {
   let s = input;
   for (const [from, to] of UNICODE) if (s.includes(from)) s = s.split(from).join(to);
   s = s.replace(/\\\$/g, '$').replace(/\\[()[\]]/g, ' ');
-  s = s.replace(/(\d)\\[,!;: ](?=\d{3}(?!\d))/g, '$1').replace(/\{,\}/g, ',');
+  // Thousands separators LaTeX-style: 1\,000, 11,\!111 and 14{,}916 (before \! and \, become spaces).
+  s = s.replace(/(\d)(?:,|\{,\})?\\[,!;: ]\s*(?=\d{3}(?!\d))/g, '$1').replace(/\{,\}/g, ',');
   for (const [re, to] of COMMAND_ALIASES) s = s.replace(re, to);
   s = unwrapCommands(s, TEXT_COMMANDS);
   s = s.replace(/\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|°|\\degree(?![a-zA-Z])/g, '');

@@ -13,6 +13,7 @@ import { language } from './language.ts';
 import { cosineLength } from './length.ts';
 import { softOverlongReward } from './overlong.ts';
 import { repetition } from './repetition.ts';
+import type { NotingRewardFn } from './notes.ts';
 import type { BuiltinReward, RewardBatch, RewardFn, RewardValue } from './types.ts';
 
 export type { RewardBatch, RewardFn, RewardValue } from './types.ts';
@@ -128,6 +129,8 @@ export type ScoreResult = {
   byFunction: Record<string, RewardValue[]>;
   stats: Record<string, { mean: number; std: number }>;
   errors: string[];
+  /** What rewards counted while scoring (notes.ts), keyed 'reward/what' (accuracy/timeout): set when any did. */
+  counts?: Record<string, number>;
 };
 
 /** A reward function that broke its contract; the message names the function, the row and the value. */
@@ -198,7 +201,14 @@ export function concatScores(parts: ScoreResult[]): ScoreResult {
     byFunction,
     stats: Object.fromEntries(Object.entries(byFunction).map(([k, v]) => [k, meanStd(v)])),
     errors: parts.flatMap((p) => p.errors),
+    ...mergedCounts(parts),
   };
+}
+
+function mergedCounts(parts: ScoreResult[]): { counts?: Record<string, number> } {
+  const counts: Record<string, number> = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.counts ?? {})) counts[k] = (counts[k] ?? 0) + v;
+  return Object.keys(counts).length ? { counts } : {};
 }
 
 /** Scores a batch with every reward: the weighted total (null counts 0), each function's values and
@@ -217,7 +227,14 @@ export async function scoreBatch(rewards: LoadedReward[], batch: RewardBatch, op
   const byFunction: Record<string, RewardValue[]> = {};
   const stats: ScoreResult['stats'] = {};
   const errors: string[] = [];
+  const counts: Record<string, number> = {};
   rewards.forEach((r, k) => {
+    // Things the reward counted (a comparison over its time budget, a reference that does not parse):
+    // counted in the result and said as warnings, which r1 score prints and GRPO counts as reward_errors.
+    for (const [what, n] of Object.entries((r.fn as NotingRewardFn).notes?.(batch) ?? {})) {
+      counts[`${r.name}/${what}`] = n.count;
+      errors.push(`reward '${r.name}': ${n.count} x ${what} (e.g. ${n.example})`);
+    }
     const o = outcomes[k];
     let values: RewardValue[];
     if ('error' in o) {
@@ -229,5 +246,5 @@ export async function scoreBatch(rewards: LoadedReward[], batch: RewardBatch, op
     stats[r.name] = meanStd(values);
     for (let i = 0; i < n; i++) total[i] += r.weight * (values[i] ?? 0);
   });
-  return { total, byFunction, stats, errors };
+  return { total, byFunction, stats, errors, ...(Object.keys(counts).length ? { counts } : {}) };
 }

@@ -13,7 +13,7 @@ const EQUIVALENT: [string, string, boolean][] = [
   ['3.0', '3', true],
   ['0.5', '.5', true],
   ['+5', '5', true],
-  ['1e3', '1000', false], // exponent notation is not read: "1e3" is 1*e*3
+  ['1e3', '1000', true], // scientific notation (issue 13; Math-Verify reads it too)
   // thousands separators, decimal comma, spaces
   ['1,000', '1000', true],
   ['1,234,567', '1234567', true],
@@ -41,12 +41,16 @@ const EQUIVALENT: [string, string, boolean][] = [
   ['30^{\\circ}', '30', true],
   ['45°', '45', true],
   // rounding tolerance
-  ['0.33', '\\frac13', true],
-  ['0.333', '1/3', true],
+  // A predicted decimal is an exact value (under 6 places): 0.33 is not 1/3 (issue 13, Math-Verify's float_rounding 6).
+  ['0.33', '\\frac13', false],
+  ['0.333333', '1/3', true],
   ['0.34', '1/3', false],
-  ['3.14', '\\pi', true],
-  ['3.14', '3.14159', true],
-  ['3.48', '3.5', false],
+  ['3.14', '\\pi', false],
+  ['\\pi', '3.14', true], // a decimal reference allows rounding to its own places
+  ['3.14', '3.14159', false],
+  ['3.14159', '3.14', true],
+  ['3.48', '3.5', true],
+  ['3.4', '3.5', false],
   ['\\frac{1}{3}', '0.33', true],
   ['3', '3.4', false],
   ['1.0000001', '1', true],
