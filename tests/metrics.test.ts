@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { MetricsLogger, Progress, formatDuration, readMetrics, renderReport, writeRunReport } from '../src/metrics/index.ts';
+import { MetricsLogger, Progress, formatDuration, readMetrics, stageView, writeRunReport } from '../src/metrics/index.ts';
+import { samplesData } from '../src/report/samples.ts';
 import { series, thin, ticks } from '../src/metrics/report.ts';
 
 const made: string[] = [];
@@ -132,26 +133,26 @@ describe('report', () => {
     grad_norm: i === 4 ? null : 1,
   }));
 
-  it('plots every numeric metric vs step, loss and learning rate first, and tabulates the last values', () => {
-    const html = renderReport({ title: 'grpo <1>', rows });
-    const plotted = [...html.matchAll(/aria-label="([^"]+) vs step"/g)].map((m) => m[1]);
-    expect(plotted).toEqual(['loss', 'learning_rate', 'kl', 'reward', 'grad_norm']);
-    expect(html).toContain('<title>grpo &lt;1&gt;</title>');
-    expect(html).toMatch(/<tr><td>loss<\/td><td>1\.067<\/td><td>1\.067<\/td><td>3<\/td><td>30<\/td><\/tr>/);
-    expect(html).not.toMatch(/<script|src="http|href="http/);
-    // the plotted line goes down for loss: first y (top = small) above last y
-    const loss = html.match(/<polyline points="([^"]+)"/)![1].split(' ').map((p) => p.split(',').map(Number));
-    expect(loss).toHaveLength(30);
-    expect(loss[0][1]).toBeLessThan(loss[29][1]);
+  it('charts each varying metric vs step, loss first; a constant is a number, not a chart', () => {
+    const { charts, numbers } = stageView('pretrain', rows);
+    expect(charts.map((c) => c.title)).toEqual(['loss', 'kl', 'reward']);
+    // 30 noisy-or-not points get a moving average drawn over the faint per-step line.
+    expect(charts[0].series.map((s) => [s.faint ?? false, s.values.length])).toEqual([[true, 30], [false, 30]]);
+    expect(numbers).toContainEqual({ key: 'learning_rate', value: 1e-3, note: 'same at all 30 steps' });
+    // grad_norm is 1 wherever it was logged (step 5 has none): a number too.
+    expect(numbers).toContainEqual({ key: 'grad_norm', value: 1, note: 'same at all 29 steps' });
   });
 
-  it('shows the last sample rows, escaped, and results when present', () => {
-    const samples = Array.from({ length: 8 }, (_, i) => ({ step: i, completion: `<think>x${i}</think>\n<answer>4</answer>`, reward: 1 }));
-    const html = renderReport({ title: 't', rows, samples, results: { pass_at_1: 0.25, per_task: { sum: 0.5 } } });
-    expect(html).toContain('Samples (last 5 of 8)');
-    expect(html).toContain('&lt;think&gt;x7&lt;/think&gt;');
-    expect(html).not.toContain('x2&lt;');
-    expect(html).toMatch(/<td>per_task\.sum<\/td><td>0\.5<\/td>/);
+  it('the samples browser gets every row with prompts stored once, and drops the earliest whole steps past its budget', () => {
+    const raw = Array.from({ length: 8 }, (_, i) => ({ step: 1 + Math.floor(i / 2), prompt: 'P', completion: `<think>x${i}</think>`, reward: i % 2, rewards: { acc: i % 2 }, finish_reason: 'stop' }));
+    const all = samplesData(raw);
+    expect(all.prompts).toEqual(['P']);
+    expect(all.rows.map((r) => r.completion)).toEqual(raw.map((r) => r.completion));
+    expect(all.steps).toEqual([1, 2, 3, 4]);
+    expect(all.fns).toEqual(['acc']);
+    const cut = samplesData(raw, 5 * 120);
+    expect(cut.steps).toEqual([3, 4]);
+    expect(cut.dropped).toBe(4);
   });
 
   it('thins long series without losing spikes, and picks round ticks', () => {
@@ -178,13 +179,16 @@ describe('report', () => {
     const manifest = { stages: { pretrain: { status: 'done', summary: { final_loss: 1.25 } }, grpo: { status: 'running' }, eval: { status: 'done' } } };
     writeFileSync(join(run, 'manifest.json'), JSON.stringify(manifest));
     const index = readFileSync(writeRunReport(run), 'utf8');
-    expect([...index.matchAll(/href="([^"]+)\/report\.html"/g)].map((m) => m[1])).toEqual(['pretrain', 'grpo', 'eval', 'final-eval']);
-    expect(index).toMatch(/pretrain<\/a> — 30 steps; done, final_loss 1\.25/);
-    expect(index).toMatch(/grpo<\/a> — 30 steps; running, loss 1\.067, reward 0\.9667/);
+    expect([...index.matchAll(/class="stage" data-stage="[^"]+" href="([^"]+)\/report\.html"/g)].map((m) => m[1])).toEqual(['pretrain', 'grpo', 'eval', 'final-eval']);
+    const card = (name: string) => index.match(new RegExp(`data-stage="${name}"[^]*?</a>`))![0].replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+    expect(card('pretrain')).toMatch(/pretrain done pretrain · 30 steps 1\.067 final loss/);
+    // an undeclared stage that logged a reward is read as GRPO: its headline is the reward of the last 10 steps
+    expect(card('grpo')).toMatch(/grpo running grpo · 30 steps .*0\.8167 reward \(mean of last 10 steps\)/);
     expect(existsSync(join(run, 'grpo', 'report.html'))).toBe(true);
     expect(existsSync(join(run, 'empty', 'report.html'))).toBe(false);
     expect(index).toContain('final-eval/report.html');
-    expect(readFileSync(join(run, 'final-eval', 'report.html'), 'utf8')).toMatch(/<td>pass@1<\/td><td>0\.75<\/td>/);
+    expect(readFileSync(join(run, 'final-eval', 'report.html'), 'utf8')).toMatch(/<td>pass@1<\/td><td class="num">75\.0%<\/td>/);
+    expect(index).toMatch(/<td>pass@1<\/td><td class="num">75\.0%<\/td>/);
 
     const { Command } = await import('commander');
     const { register } = await import('../src/cli/commands/report.ts');

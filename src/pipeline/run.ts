@@ -11,7 +11,7 @@ import { UserError } from '../errors.ts';
 import { readRows } from '../data/io.ts';
 import { CJK_PRETOKENIZE_PATTERN, PRETOKENIZE_PATTERN, Tokenizer } from '../model/tokenizer.ts';
 import { type Recipe, type Stage, modelSource, recipeHash, runDir as recipeRunDir, stageHash, canonicalJson } from '../recipe/index.ts';
-import { writeReport } from '../metrics/report.ts';
+import { liveReports } from '../report/live.ts';
 import { makeContext, type StageContext, type StageResult } from './context.ts';
 import { dataDigest, tokenizerDigests } from './fingerprint.ts';
 
@@ -110,7 +110,7 @@ export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<
   await checkSandbox(recipe, log);
   const dir = recipeRunDir(recipe);
   if (opts.fresh) rmSync(dir, { recursive: true, force: true });
-  const backend = await initBackend(recipe.backend);
+  const backend = await initBackend(recipe.backend, { allowSoftwareGpu: recipe.allow_software_gpu });
   mkdirSync(dir, { recursive: true });
   if (recipe.file) copyFileSync(recipe.file, join(dir, 'recipe.yaml'));
   const old = readManifest(dir);
@@ -140,14 +140,12 @@ export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<
     log(`[${stage.name}] ${stage.type}${rec?.status === 'running' && rec.hash === hash ? ' (resuming)' : ''}`);
     const ctx = makeContext(recipe, i, dir, hash, tokenizer);
     ctx.progressStream = opts.progressStream;
-    const result = await runStage(ctx, stage);
-    try {
-      writeReport(stageDir);
-    } catch (e) {
-      log(`[${stage.name}] report not written: ${(e as Error).message}`);
-    }
+    // The stage's pages and the run's index.html, rewritten every few steps and once the stage is done.
+    const pages = liveReports(dir, stageDir, log);
+    const result = await runStage(ctx, stage).finally(() => pages.stop());
     manifest.stages[stage.name] = { hash, status: 'done', started_at: manifest.stages[stage.name].started_at, finished_at: new Date().toISOString(), summary: result.summary };
     writeManifest(dir, manifest);
+    pages.refresh();
     log(`[${stage.name}] done ${canonicalJson(result.summary)}`);
   }
   return { runDir: dir, manifest };

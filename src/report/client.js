@@ -1,0 +1,218 @@
+// The script of every report page (inlined by html.ts after uPlot). It draws the charts described in
+// the page's JSON data, runs the samples browser, and, on a page served by `r1 serve`, listens for
+// changes and swaps in the fresh page body without a reload, so filters and scroll stay where they are.
+// Plain browser JavaScript with no build step: it is inlined as written.
+(function () {
+  'use strict';
+  const state = { data: null, plots: new Map(), updates: 0, limit: 200 };
+  window.r1 = state;
+
+  const fmt = (v) => {
+    if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+    const a = Math.abs(v);
+    if (Number.isInteger(v) && a < 1e6) return String(v);
+    return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(2) : String(Number(v.toPrecision(4)));
+  };
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+  const alpha = (hex, a) => {
+    const n = parseInt(hex.slice(1), 16);
+    return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${a})`;
+  };
+
+  // ---- charts -------------------------------------------------------------------------------
+  function drawCharts(charts) {
+    for (const p of state.plots.values()) p.destroy();
+    state.plots.clear();
+    for (const spec of charts || []) {
+      const box = document.querySelector(`[data-chart="${CSS.escape(spec.id)}"] .plot`);
+      if (!box) continue;
+      const right = spec.series.some((s) => s.right);
+      const opts = {
+        width: Math.max(300, box.clientWidth || 440),
+        height: 220,
+        scales: { x: { time: false } },
+        legend: { live: true },
+        cursor: { drag: { x: true, y: false } },
+        series: [
+          { label: 'step' },
+          ...spec.series.map((s) => ({
+            label: s.label,
+            stroke: s.faint ? alpha(s.color, 0.28) : s.color,
+            width: s.width || 1.5,
+            dash: s.dash || undefined,
+            scale: s.right ? 'y2' : 'y',
+            spanGaps: true,
+            value: (u, v) => fmt(v),
+          })),
+        ],
+        axes: [
+          { label: 'step', size: 36 },
+          { size: 58, values: (u, vals) => vals.map(fmt) },
+          ...(right ? [{ scale: 'y2', side: 1, size: 64, grid: { show: false }, values: (u, vals) => vals.map(fmt), label: spec.rightLabel || '' }] : []),
+        ],
+        bands: (spec.bands || []).map((b) => ({ series: [b.upper + 1, b.lower + 1], fill: b.color })),
+      };
+      if (right) opts.scales.y2 = {};
+      const plot = new uPlot(opts, [spec.x, ...spec.series.map((s) => s.values)], box);
+      // Series marked quiet (raw lines under their average, a band's edges) stay out of the legend.
+      const legend = plot.root.querySelectorAll('.u-legend .u-series');
+      spec.series.forEach((s, i) => { if (s.quiet && legend[i + 1]) legend[i + 1].style.display = 'none'; });
+      box.parentElement.dataset.points = String(spec.x.length);
+      state.plots.set(spec.id, plot);
+    }
+  }
+  let resizeTimer = 0;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      for (const p of state.plots.values()) p.setSize({ width: Math.max(300, p.root.parentElement.clientWidth), height: 220 });
+    }, 150);
+  });
+
+  // ---- samples browser -------------------------------------------------------------------------
+  const $ = (id) => document.getElementById(id);
+  function ranges(s) {
+    const out = { reward: [Infinity, -Infinity] };
+    for (const f of s.fns) out[f] = [Infinity, -Infinity];
+    const see = (k, v) => {
+      if (v === null || v === undefined) return;
+      out[k][0] = Math.min(out[k][0], v);
+      out[k][1] = Math.max(out[k][1], v);
+    };
+    for (const r of s.rows) {
+      see('reward', r.reward);
+      for (const f of s.fns) see(f, r.rewards[f]);
+    }
+    return out;
+  }
+  function chip(label, v, range) {
+    if (v === null || v === undefined) return `<span class="r" title="${esc(label)}: not applicable">${esc(label)} –</span>`;
+    const t = range && range[1] > range[0] ? (v - range[0]) / (range[1] - range[0]) : 0.5;
+    return `<span class="r" style="background:hsl(${Math.round(120 * t)},70%,84%)" title="${esc(label)}">${esc(label)} ${fmt(v)}</span>`;
+  }
+  function filters() {
+    const num = (id) => ($(id).value.trim() === '' ? null : Number($(id).value));
+    return { step: $('f-step').value, min: num('f-min'), max: num('f-max'), finish: $('f-finish').value, text: $('f-text').value.trim().toLowerCase(), groups: $('f-groups').checked };
+  }
+  function passes(r, f, s) {
+    if (f.step !== '' && String(r.step) !== f.step) return false;
+    if (f.min !== null && !(r.reward !== null && r.reward >= f.min)) return false;
+    if (f.max !== null && !(r.reward !== null && r.reward <= f.max)) return false;
+    if (f.finish && r.finish !== f.finish) return false;
+    if (f.text && !r.completion.toLowerCase().includes(f.text) && !s.prompts[r.p].toLowerCase().includes(f.text)) return false;
+    return true;
+  }
+  function rewardCells(r, s, rg) {
+    return chip('reward', r.reward, rg.reward) + s.fns.map((f) => chip(f, r.rewards[f], rg[f])).join('');
+  }
+  function renderSamples() {
+    const s = state.data.samples;
+    const box = $('r1-samples');
+    if (!s || !box) return;
+    const sel = $('f-step');
+    const keep = sel.value;
+    const want = ['', ...s.steps.slice().reverse().map(String)];
+    if (sel.options.length !== want.length || [...sel.options].some((o, i) => o.value !== want[i])) {
+      sel.innerHTML = want.map((v) => `<option value="${v}">${v === '' ? 'all' : v}</option>`).join('');
+      sel.value = want.includes(keep) ? keep : '';
+    }
+    const f = filters();
+    const rg = ranges(s);
+    // Latest steps first: what a user watching a run wants to see.
+    const order = s.rows.map((r, i) => i).sort((a, b) => (s.rows[b].step ?? 0) - (s.rows[a].step ?? 0) || a - b);
+    const hits = order.filter((i) => passes(s.rows[i], f, s));
+    let html = '';
+    let shown = 0;
+    if (f.groups) {
+      const groups = new Map();
+      for (const i of hits) {
+        const r = s.rows[i];
+        const key = `${r.step}|${r.p}`;
+        if (!groups.has(key)) groups.set(key, []);
+        groups.get(key).push(r);
+      }
+      const list = [...groups.values()];
+      for (const g of list.slice(0, state.limit)) {
+        const sorted = g.slice().sort((a, b) => (b.reward ?? -Infinity) - (a.reward ?? -Infinity));
+        const best = sorted[0], worst = sorted[sorted.length - 1];
+        const side = (title, r) => `<div><h4>${title} ${chip('reward', r.reward, rg.reward)}</h4><pre>${esc(r.completion)}</pre><div>${s.fns.map((fn) => chip(fn, r.rewards[fn], rg[fn])).join('')}<span class="r">adv ${fmt(r.advantage)}</span><span class="r fin-${esc(r.finish)}">${esc(r.finish ?? '')}</span></div></div>`;
+        html += `<div class="group sample-group"><div class="head">${best.step !== null ? `step ${best.step} · ` : ''}${g.length} completions · rewards ${sorted.map((r) => fmt(r.reward)).join(', ')}</div><pre class="gp">${esc(s.prompts[best.p].slice(-300))}</pre><div class="pair">${side('best', best)}${g.length > 1 ? side('worst', worst) : '<div class="empty">one completion only</div>'}</div></div>`;
+      }
+      shown = Math.min(list.length, state.limit);
+      $('r1-count').textContent = `${list.length} groups (${hits.length} of ${s.rows.length} completions)`;
+      if (list.length > shown) html += `<button id="r1-more">show more groups</button>`;
+    } else {
+      const rows = hits.slice(0, state.limit).map((i) => {
+        const r = s.rows[i];
+        const adv = r.advantage === null ? '–' : `<span class="${r.advantage > 0 ? 'up' : r.advantage < 0 ? 'down' : 'flat'}">${fmt(r.advantage)}</span>`;
+        return `<tr class="sample"><td class="num">${r.step ?? ''}</td><td class="prompt"><pre>${esc(s.prompts[r.p].slice(-400))}</pre></td><td class="completion"><pre>${esc(r.completion)}</pre>${r.answer !== undefined ? `<div class="r">answer ${esc(r.answer)}</div>` : ''}</td><td>${rewardCells(r, s, rg)}</td><td class="num">${adv}</td><td class="fin-${esc(r.finish)}">${esc(r.finish ?? '')}</td></tr>`;
+      });
+      shown = rows.length;
+      html = `<table class="samples"><tr><th>step</th><th>prompt (end)</th><th>completion</th><th>rewards</th><th>advantage</th><th>finish</th></tr>${rows.join('')}</table>`;
+      if (hits.length > shown) html += `<button id="r1-more">show more</button>`;
+      $('r1-count').textContent = `${hits.length} of ${s.rows.length} completions${hits.length > shown ? ` (first ${shown} shown)` : ''}`;
+    }
+    if (!hits.length) html = '<p class="empty">No completion matches the filters.</p>';
+    box.innerHTML = html;
+    const more = $('r1-more');
+    if (more) more.onclick = () => { state.limit += 200; renderSamples(); };
+  }
+  function wireSamples() {
+    if (!$('r1-controls') || wireSamples.done) return;
+    wireSamples.done = true;
+    for (const id of ['f-step', 'f-min', 'f-max', 'f-finish', 'f-text', 'f-groups']) {
+      $(id).addEventListener('input', () => { state.limit = 200; renderSamples(); });
+      $(id).addEventListener('change', () => { state.limit = 200; renderSamples(); });
+    }
+  }
+
+  // ---- page ----------------------------------------------------------------------------------
+  function render() {
+    state.data = JSON.parse($('r1-data').textContent);
+    drawCharts(state.data.charts);
+    if (state.data.page === 'samples') { wireSamples(); renderSamples(); }
+  }
+
+  // ---- live updates ----------------------------------------------------------------------------
+  let busy = false, again = false;
+  async function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      const res = await fetch(location.href, { cache: 'no-store' });
+      if (res.ok) {
+        const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
+        const main = doc.getElementById('r1-main'), data = doc.getElementById('r1-data');
+        if (main && data) {
+          $('r1-main').innerHTML = main.innerHTML;
+          $('r1-data').textContent = data.textContent;
+          render();
+          state.updates++;
+          document.dispatchEvent(new Event('r1:updated'));
+        }
+      }
+    } catch (err) {
+      console.warn('r1: live update failed', err);
+    } finally {
+      busy = false;
+      if (again) { again = false; refresh(); }
+    }
+  }
+  function listen() {
+    const here = decodeURIComponent(location.pathname.replace(/\/[^/]*$/, ''));
+    const everything = state.data.page === 'compare' || state.data.page === 'runs';
+    $('r1-live').hidden = false;
+    const events = new EventSource('/__r1/events');
+    events.onmessage = (e) => {
+      const dir = '/' + String(JSON.parse(e.data).dir || '').replace(/^\/+/, '');
+      if (everything || here.startsWith(dir) || dir.startsWith(here + '/') || dir === here) refresh();
+    };
+    events.onerror = () => { $('r1-live').textContent = 'reconnecting'; };
+    events.onopen = () => { $('r1-live').textContent = 'live'; };
+  }
+
+  render();
+  if (state.data.live && 'EventSource' in window) listen();
+  // Opened from disk while the stage runs: `r1 run` rewrites the file as it goes, so look again now and then.
+  else if (state.data.running && location.protocol === 'file:') setTimeout(() => location.reload(), 20000);
+})();
