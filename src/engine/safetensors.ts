@@ -8,8 +8,9 @@ export type Dtype = 'F32' | 'F16' | 'BF16';
 export const DTYPES: readonly Dtype[] = ['F32', 'F16', 'BF16'];
 const WIDTH: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2 };
 
-/** A tensor in float32; `dtype` is what it was stored as (on reading). */
-export type NamedArray = { shape: number[]; data: Float32Array; dtype?: Dtype };
+/** A tensor in float32; `dtype` is what it was stored as (on reading); `store` (on writing) the dtype
+ * to store it in whatever the file's (DeepSeek-V3 keeps e_score_correction_bias in F32). */
+export type NamedArray = { shape: number[]; data: Float32Array; dtype?: Dtype; store?: Dtype };
 /** A tensor as the header describes it. */
 export type TensorEntry = { shape: number[]; dtype: Dtype; begin: number; end: number };
 
@@ -37,8 +38,8 @@ export function writeSafetensors(path: string, tensors: Record<string, NamedArra
   for (const name of names) {
     const { shape, data } = tensors[name];
     if (shape.reduce((a, b) => a * b, 1) !== data.length) throw new Error(`tensor ${name}: shape [${shape}] does not match ${data.length} values`);
-    const bytes = data.length * WIDTH[dtype];
-    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
+    const stored = tensors[name].store ?? dtype, bytes = data.length * WIDTH[stored];
+    header[name] = { dtype: stored, shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);
@@ -46,7 +47,7 @@ export function writeSafetensors(path: string, tensors: Record<string, NamedArra
   const jsonBytes = Buffer.from(json);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(jsonBytes.length));
-  writeFileAtomic(path, [len, jsonBytes, ...names.map((name) => encode(tensors[name].data, dtype))]);
+  writeFileAtomic(path, [len, jsonBytes, ...names.map((name) => encode(tensors[name].data, tensors[name].store ?? dtype))]);
 }
 
 /** The header of a safetensors file, checked against the file's size: every tensor's range fits its

@@ -9,10 +9,10 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameS
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { type Dtype, type NamedArray, type TensorEntry, readSafetensors, readSafetensorsHeader, writeSafetensors } from '../engine/safetensors.ts';
-import { type ModelConfig, biases, family, hasQkNorm, headDim } from './config.ts';
+import { type ModelConfig, biases, deepseek, family, hasQkNorm, headDim, isMoeLayer } from './config.ts';
 import { hfConfig, originConfig, parseHfConfig } from './hf-config.ts';
 import { resolveModelDir } from './hub.ts';
-import { type Origin, type Params, Transformer, parameterShapes, uniqueName } from './transformer.ts';
+import { type Origin, type Params, Transformer, isTrainable, parameterShapes, uniqueName } from './transformer.ts';
 
 const SINGLE = 'model.safetensors';
 const INDEX = 'model.safetensors.index.json';
@@ -43,10 +43,13 @@ export function writeDirAtomic(dir: string, fill: (staging: string) => void): vo
 }
 
 /** One internal parameter and the Hugging Face tensors it is made of: their rows stacked (q, k, v;
- * gate, up), then transposed to [in, out] where `transpose` (projections; not the embedding). */
-type Mapping = { param: string; parts: { name: string; shape: number[] }[]; transpose: boolean };
+ * gate, up), then transposed to [in, out] where `transpose` (projections; not the embedding).
+ * `store`: the dtype it is saved in whatever the checkpoint's (DeepSeek keeps its routers' correction
+ * biases in F32). */
+type Mapping = { param: string; parts: { name: string; shape: number[] }[]; transpose: boolean; store?: Dtype };
 
 function mappings(c: ModelConfig): Mapping[] {
+  if (family(c) === 'deepseek_v3') return deepseekMappings(c);
   const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size, V = c.vocab_size;
   const b = biases(c);
   const one = (param: string, name: string, shape: number[], transpose = false): Mapping => ({ param, parts: [{ name, shape }], transpose });
@@ -72,6 +75,50 @@ function mappings(c: ModelConfig): Mapping[] {
   return out;
 }
 
+/** DeepSeek-V3's names: MLA projections, dense or MoE feed-forwards (mlp.gate = the router), and the
+ * MTP module as layer num_hidden_layers (enorm, hnorm, eh_proj, its block, shared_head). */
+function deepseekMappings(c: ModelConfig): Mapping[] {
+  const d = deepseek(c), C = c.hidden_size, H = c.num_attention_heads, V = c.vocab_size, bias = c.attention_bias ?? false;
+  const { q_lora_rank: qr, kv_lora_rank: r, qk_nope_head_dim: dn, qk_rope_head_dim: dr, v_head_dim: dv } = d;
+  const one = (param: string, name: string, shape: number[], transpose = false): Mapping => ({ param, parts: [{ name, shape }], transpose });
+  const swiglu = (param: string, hf: string, F: number): Mapping[] => [
+    { param: param + 'w_gate_up', parts: ['gate', 'up'].map((p) => ({ name: `${hf}${p}_proj.weight`, shape: [F, C] })), transpose: true },
+    one(param + 'w_down', `${hf}down_proj.weight`, [C, F], true),
+  ];
+  const out: Mapping[] = [one('embed', 'model.embed_tokens.weight', [V, C]), one('norm', 'model.norm.weight', [C])];
+  const block = (i: number) => {
+    const l = `layers.${i}.`, m = `model.layers.${i}.`, a = `${m}self_attn.`;
+    out.push(one(l + 'attn_norm', `${m}input_layernorm.weight`, [C]));
+    if (qr === null) out.push(one(l + 'wq', `${a}q_proj.weight`, [H * (dn + dr), C], true));
+    else {
+      out.push(one(l + 'wq_a', `${a}q_a_proj.weight`, [qr, C], true));
+      if (bias) out.push(one(l + 'bq_a', `${a}q_a_proj.bias`, [qr]));
+      out.push(one(l + 'q_a_norm', `${a}q_a_layernorm.weight`, [qr]), one(l + 'wq_b', `${a}q_b_proj.weight`, [H * (dn + dr), qr], true));
+    }
+    out.push(one(l + 'wkv_a', `${a}kv_a_proj_with_mqa.weight`, [r + dr, C], true));
+    if (bias) out.push(one(l + 'bkv_a', `${a}kv_a_proj_with_mqa.bias`, [r + dr]));
+    out.push(one(l + 'kv_a_norm', `${a}kv_a_layernorm.weight`, [r]), one(l + 'wkv_b', `${a}kv_b_proj.weight`, [H * (dn + dv), r], true));
+    out.push(one(l + 'wo', `${a}o_proj.weight`, [C, H * dv], true));
+    if (bias) out.push(one(l + 'bo', `${a}o_proj.bias`, [C]));
+    out.push(one(l + 'mlp_norm', `${m}post_attention_layernorm.weight`, [C]));
+    if (!isMoeLayer(c, i)) return out.push(...swiglu(l, `${m}mlp.`, c.intermediate_size));
+    const E = d.n_routed_experts;
+    out.push(one(l + 'router', `${m}mlp.gate.weight`, [E, C], true));
+    out.push({ ...one(l + 'router_bias', `${m}mlp.gate.e_score_correction_bias`, [E]), store: 'F32' });
+    for (let e = 0; e < E; e++) out.push(...swiglu(`${l}experts.${e}.`, `${m}mlp.experts.${e}.`, d.moe_intermediate_size));
+    if (d.n_shared_experts > 0) out.push(...swiglu(`${l}shared.`, `${m}mlp.shared_experts.`, d.moe_intermediate_size * d.n_shared_experts));
+  };
+  for (let i = 0; i < c.num_hidden_layers; i++) block(i);
+  if (d.num_nextn_predict_layers) {
+    const L = c.num_hidden_layers, l = `layers.${L}.`, m = `model.layers.${L}.`;
+    out.push(one(l + 'enorm', `${m}enorm.weight`, [C]), one(l + 'hnorm', `${m}hnorm.weight`, [C]), one(l + 'eh_proj', `${m}eh_proj.weight`, [C, 2 * C], true));
+    block(L);
+    out.push(one(l + 'head_norm', `${m}shared_head.norm.weight`, [C]), one(l + 'head', `${m}shared_head.head.weight`, [V, C], true));
+  }
+  if (!c.tie_word_embeddings) out.push(one('lm_head', 'lm_head.weight', [V, C], true));
+  return out;
+}
+
 function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(data.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
@@ -83,12 +130,12 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 /** Our parameters -> the family's Hugging Face tensors, in model order. */
 export function toHuggingFace(c: ModelConfig, values: Record<string, Float32Array>): Record<string, NamedArray> {
   const out: Record<string, NamedArray> = {};
-  for (const { param, parts, transpose: t } of mappings(c)) {
+  for (const { param, parts, transpose: t, store } of mappings(c)) {
     const rows = parts.reduce((n, p) => n + p.shape[0], 0);
     const hf = t ? transpose(values[param], size(parts[0].shape.slice(1)), rows) : values[param];
     let offset = 0;
     for (const { name, shape } of parts) {
-      out[name] = { shape, data: hf.slice(offset, offset + size(shape)) };
+      out[name] = { shape, data: hf.slice(offset, offset + size(shape)), ...(store && { store }) };
       offset += size(shape);
     }
   }
@@ -223,7 +270,7 @@ export function loadModel(spec: string): Transformer {
   checkTensors(config, Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.shape])), (n) => fileOf[n], join(dir, 'config.json'));
   const values = fromHuggingFace(config, tensors);
   const params: Params = {};
-  for (const [name, shape] of Object.entries(parameterShapes(config))) params[name] = tf.variable(tf.tensor(values[name], shape), true, uniqueName(name));
+  for (const [name, shape] of Object.entries(parameterShapes(config))) params[name] = tf.variable(tf.tensor(values[name], shape), isTrainable(name), uniqueName(name));
   const generation = join(dir, 'generation_config.json');
   const origin: Origin = {
     config: raw,

@@ -2,7 +2,6 @@
 // padding or an attention mask: the batch stays exact, and the log-probabilities returned here are
 // the ones a training forward pass over prompt + completion recomputes.
 import * as tf from '@tensorflow/tfjs-core';
-import { KVCache } from '../engine/kernels/attention.ts';
 import { Rng } from '../engine/rng.ts';
 import type { Transformer } from './transformer.ts';
 
@@ -72,7 +71,7 @@ function generateBatch(model: Transformer, decoder: Decoder, prompts: number[][]
   const tailTokens = stopStrings.length ? Math.max(...stopStrings.map((s) => s.length)) + 4 : 0;
   const rows = prompts.map((): Completion => ({ tokens: [], text: '', logprobs: [], finishReason: 'length' }));
   const finished = new Array<boolean>(B).fill(false);
-  const cache = new KVCache(model.config.num_hidden_layers, prompts[0].length + opts.maxNewTokens);
+  const cache = model.newCache(prompts[0].length + opts.maxNewTokens);
   try {
     let input = tf.tensor2d(prompts.flat(), [B, prompts[0].length], 'int32');
     for (let step = 0; step < opts.maxNewTokens; step++) {

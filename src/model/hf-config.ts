@@ -3,15 +3,25 @@
 // names the file, the field and what is supported: a field ignored here would be a different model.
 import { UserError } from '../errors.ts';
 import type { Dtype } from '../engine/safetensors.ts';
-import { FAMILIES, type Family, type ModelConfig, type RopeScaling, headDim, validateConfig } from './config.ts';
+import { FAMILIES, type Family, type ModelConfig, type RopeScaling, deepseek, headDim, validateConfig } from './config.ts';
 
-const ARCHITECTURE: Record<Family, string> = { llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM' };
+const ARCHITECTURE: Record<Family, string> = {
+  llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', deepseek_v3: 'DeepseekV3ForCausalLM',
+};
 /** The defaults of each family's configuration class where a config.json leaves a field out. */
-const DEFAULT_CONTEXT: Record<Family, number> = { llama: 2048, qwen2: 32768, qwen3: 32768 };
+const DEFAULT_CONTEXT: Record<Family, number> = { llama: 2048, qwen2: 32768, qwen3: 32768, deepseek_v3: 4096 };
 const ROPE_FIELDS: Record<string, string[]> = {
   default: [],
   linear: ['factor'],
   llama3: ['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
+  yarn: ['factor', 'original_max_position_embeddings', 'beta_fast', 'beta_slow', 'mscale', 'mscale_all_dim', 'attention_factor', 'truncate'],
+};
+/** DeepseekV3Config's defaults (DeepSeek-V3's sizes) for fields a config.json leaves out. */
+const DEEPSEEK_DEFAULTS: Record<string, unknown> = {
+  q_lora_rank: 1536, kv_lora_rank: 512, qk_nope_head_dim: 128, qk_rope_head_dim: 64, v_head_dim: 128, n_routed_experts: 256,
+  n_shared_experts: 1, moe_intermediate_size: 2048, num_experts_per_tok: 8, n_group: 8, topk_group: 4, first_k_dense_replace: 3,
+  norm_topk_prob: true, routed_scaling_factor: 2.5, rope_interleave: true, scoring_func: 'sigmoid', topk_method: 'noaux_tc',
+  moe_layer_freq: 1, num_nextn_predict_layers: 0,
 };
 export const TORCH_DTYPE: Record<Dtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
@@ -68,6 +78,23 @@ export function parseHfConfig(raw: Raw, file: string): ModelConfig {
     attention_bias: bool('attention_bias'),
     mlp_bias: bool('mlp_bias'),
   };
+  if (fam === 'deepseek_v3') {
+    // Types only here; validateConfig checks the sizes fit (naming this file and the field).
+    const field = (k: string) => (raw[k] === undefined ? DEEPSEEK_DEFAULTS[k] : raw[k]);
+    const d = c as Record<string, unknown>;
+    for (const k of Object.keys(DEEPSEEK_DEFAULTS)) {
+      const v = field(k), want = typeof DEEPSEEK_DEFAULTS[k];
+      if (k === 'q_lora_rank' && v === null) d[k] = null;
+      else if (typeof v !== want) fail(`${k} must be a ${want === 'boolean' ? 'boolean' : want} (got ${JSON.stringify(v)})`);
+      else d[k] = v;
+    }
+    if (raw.aux_loss_alpha !== undefined) {
+      if (typeof raw.aux_loss_alpha !== 'number') fail(`aux_loss_alpha must be a number (got ${JSON.stringify(raw.aux_loss_alpha)})`);
+      c.aux_loss_alpha = raw.aux_loss_alpha as number;
+    }
+    delete c.mlp_bias;
+    return validateConfig(c, file);
+  }
   // Qwen3Config's head_dim defaults to 128; the others' to hidden_size / heads.
   if (raw.head_dim !== undefined && raw.head_dim !== null) c.head_dim = int('head_dim');
   else if (fam === 'qwen3') c.head_dim = 128;
@@ -102,6 +129,17 @@ function parseRope(raw: Raw, fail: (msg: string) => never): { theta: number; sca
   if (typeof thetaGiven !== 'number' || !(thetaGiven > 0)) fail(`rope_theta must be a positive number (got ${JSON.stringify(thetaGiven)})`);
   const theta = thetaGiven as number;
   if (type === 'linear') return { theta, scaling: { rope_type: 'linear', factor: value('factor') } };
+  if (type === 'yarn') {
+    const optional = (k: string) => (p[k] === undefined || p[k] === null ? undefined : value(k));
+    if (p.truncate !== undefined && typeof p.truncate !== 'boolean') fail(`${key}.truncate must be true or false (got ${JSON.stringify(p.truncate)})`);
+    const yarn: RopeScaling = { rope_type: 'yarn', factor: value('factor') };
+    for (const k of ['original_max_position_embeddings', 'beta_fast', 'beta_slow', 'mscale', 'mscale_all_dim', 'attention_factor'] as const) {
+      const v = optional(k);
+      if (v !== undefined) yarn[k] = v;
+    }
+    if (p.truncate !== undefined) yarn.truncate = p.truncate as boolean;
+    return { theta, scaling: yarn };
+  }
   if (type === 'llama3') {
     const scaling = {
       rope_type: 'llama3' as const, factor: value('factor'), low_freq_factor: value('low_freq_factor'),
@@ -116,6 +154,14 @@ function parseRope(raw: Raw, fail: (msg: string) => never): { theta: number; sca
 /** config.json for a model made here: the family's architecture and every field its config class reads. */
 export function hfConfig(c: ModelConfig, dtype: Dtype, special: { bos?: number; eos?: number; pad?: number } = {}): Raw {
   const fam = c.model_type ?? 'llama';
+  if (fam === 'deepseek_v3') {
+    // Every field written out: DeepseekV3Config's defaults are DeepSeek-V3's sizes, not r1kit's.
+    return {
+      architectures: [ARCHITECTURE[fam]], model_type: fam, hidden_act: 'silu', torch_dtype: TORCH_DTYPE[dtype], attention_bias: false,
+      scoring_func: 'sigmoid', topk_method: 'noaux_tc', moe_layer_freq: 1, bos_token_id: special.bos, eos_token_id: special.eos,
+      pad_token_id: special.pad, ...c, ...deepseek(c), rope_scaling: c.rope_scaling ?? null,
+    };
+  }
   return {
     architectures: [ARCHITECTURE[fam]],
     model_type: fam,

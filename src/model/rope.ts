@@ -1,19 +1,26 @@
 // Rotary position embeddings, rotate-half convention (Hugging Face's Llama): the cos and sin tables,
-// with the config's frequency scaling. Computed in float32 steps, as modeling_rope_utils.py does, so
+// with the config's frequency scaling (linear, llama3, yarn). Computed in float32 steps, as modeling_rope_utils.py does, so
 // the tables match PyTorch's to the last bit or two, not merely to float64 precision.
 import * as tf from '@tensorflow/tfjs-core';
-import { type ModelConfig, headDim } from './config.ts';
+import { type ModelConfig, type RopeScaling, headDim } from './config.ts';
 
 const f = Math.fround;
 
-/** Frequencies [D/2] of the rotation: theta^(-2i/D), then the config's rope_scaling. */
-export function inverseFrequencies(c: ModelConfig): Float32Array {
-  const D = headDim(c), s = c.rope_scaling;
+/** yarn's attention scaling of a context extension by `scale`: 0.1 m ln(scale) + 1 (1 when not extending). */
+export function yarnMscale(scale: number, m = 1): number {
+  return scale <= 1 ? 1 : 0.1 * m * Math.log(scale) + 1;
+}
+
+/** Frequencies [D/2] of the rotation: theta^(-2i/D), then the config's rope_scaling. D: the rotated
+ * size (the head size; qk_rope_head_dim in MLA). */
+export function inverseFrequencies(c: ModelConfig, D = headDim(c)): Float32Array {
+  const s = c.rope_scaling;
   const inv = new Float32Array(D / 2);
   for (let i = 0; i < D / 2; i++) {
     const base = f(1 / f(Math.pow(f(c.rope_theta), f((2 * i) / D))));
     if (!s) inv[i] = base;
     else if (s.rope_type === 'linear') inv[i] = f(base / f(s.factor));
+    else if (s.rope_type === 'yarn') inv[i] = yarnFrequency(c, D, i);
     else {
       // llama3: wavelengths beyond the original context's long end are slowed by `factor`, those
       // below its short end kept, and the band between blended smoothly.
@@ -30,16 +37,43 @@ export function inverseFrequencies(c: ModelConfig): Float32Array {
   return inv;
 }
 
+/** yarn: frequency i keeps its value above beta_fast rotations over the original context, is divided
+ * by `factor` below beta_slow rotations, and blends linearly between (modeling_rope_utils.py). */
+function yarnFrequency(c: ModelConfig, D: number, i: number): number {
+  const s = c.rope_scaling as Extract<RopeScaling, { rope_type: 'yarn' }>, base = c.rope_theta;
+  const orig = s.original_max_position_embeddings ?? c.max_position_embeddings;
+  const correction = (rotations: number) => (D * Math.log(orig / (rotations * 2 * Math.PI))) / (2 * Math.log(base));
+  let lo = correction(s.beta_fast ?? 32), hi = correction(s.beta_slow ?? 1);
+  if (s.truncate ?? true) [lo, hi] = [Math.floor(lo), Math.ceil(hi)];
+  lo = Math.max(lo, 0);
+  hi = Math.min(hi, D - 1);
+  const ramp = Math.min(1, Math.max(0, f(f(i - lo) / f(hi === lo ? 0.001 : hi - lo))));
+  const pos = f(Math.pow(f(base), f((2 * i) / D)));
+  return f(f(f(1 / f(s.factor * pos)) * ramp) + f(f(1 / pos) * f(1 - ramp)));
+}
+
+/** What cos and sin are multiplied by: yarn's attention_factor (default mscale(factor, mscale) /
+ * mscale(factor, mscale_all_dim) when both are set, else mscale(factor)); 1 for the other types. */
+export function ropeAttentionFactor(c: ModelConfig): number {
+  const s = c.rope_scaling;
+  if (s?.rope_type !== 'yarn') return 1;
+  if (s.attention_factor !== undefined) return s.attention_factor;
+  return s.mscale && s.mscale_all_dim ? yarnMscale(s.factor, s.mscale) / yarnMscale(s.factor, s.mscale_all_dim) : yarnMscale(s.factor);
+}
+
 /** cos and sin of position x frequency, [positions, D] with each frequency repeated for both halves.
  * Grown on demand (doubling, up to max_position_embeddings): real configs declare contexts of 32k and
  * more, whose full tables a short sequence never reads. */
 export class RopeTables {
   private readonly inv: Float32Array;
+  private readonly factor: number;
   private cos: tf.Tensor2D | null = null;
   private sin: tf.Tensor2D | null = null;
 
-  constructor(private readonly config: ModelConfig) {
-    this.inv = inverseFrequencies(config);
+  /** `dim`: the rotated size (default the head size). */
+  constructor(private readonly config: ModelConfig, dim = headDim(config)) {
+    this.inv = inverseFrequencies(config, dim);
+    this.factor = ropeAttentionFactor(config);
   }
 
   /** [1, T, 1, D] tables for positions start .. start + T - 1. */
@@ -82,8 +116,8 @@ export class RopeTables {
     for (let p = 0; p < P; p++) {
       for (let i = 0; i < half; i++) {
         const angle = f(p * this.inv[i]);
-        cos[p * D + i] = cos[p * D + i + half] = Math.cos(angle);
-        sin[p * D + i] = sin[p * D + i + half] = Math.sin(angle);
+        cos[p * D + i] = cos[p * D + i + half] = this.factor === 1 ? Math.cos(angle) : f(Math.cos(angle)) * this.factor;
+        sin[p * D + i] = sin[p * D + i + half] = this.factor === 1 ? Math.sin(angle) : f(Math.sin(angle)) * this.factor;
       }
     }
     this.dispose();

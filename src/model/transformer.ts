@@ -1,23 +1,32 @@
 // A LLaMA-style decoder, as in DeepSeek LLM and the llama / qwen2 / qwen3 families of Hugging Face:
 // pre-norm RMSNorm, attention (attention.ts: grouped-query, rotary, qwen2's biases, qwen3's q/k norm),
-// a SwiGLU feed-forward, optional tied embeddings.
+// a SwiGLU feed-forward, optional tied embeddings. deepseek_v3 swaps the blocks: multi-head latent
+// attention (mla.ts), DeepSeekMoE after the first dense layers (moe.ts), and a multi-token prediction
+// module after the last layer (mtp.ts).
 //
 // Weights live in the layout that is fast here, not the one on disk: projections are [in, out]
 // (a plain matMul; transposed matMuls are slow on WebAssembly), q/k/v are one fused matrix and
 // gate/up another, so a layer is four matMuls. checkpoint.ts converts to Hugging Face names.
 import * as tf from '@tensorflow/tfjs-core';
-import { type KVCache, rmsNorm, swiglu } from '../engine/kernels/index.ts';
+import { KVCache, rmsNorm, swiglu } from '../engine/kernels/index.ts';
 import { Rng } from '../engine/rng.ts';
 import type { Dtype } from '../engine/safetensors.ts';
 import { selfAttention } from './attention.ts';
-import { type ModelConfig, biases, hasQkNorm, headDim, validateConfig } from './config.ts';
+import { type ModelConfig, biases, deepseek, family, hasQkNorm, headDim, isMoeLayer, validateConfig } from './config.ts';
 import { linear } from './linear.ts';
+import { LatentCache, type MlaWeights, mlaAttention, mlaShapes } from './mla.ts';
+import { type ExpertLoad, type MoeWeights, moe, moeShapes } from './moe.ts';
+import { type LossBatch, mtpLoss, mtpShapes } from './mtp.ts';
 import { RopeTables } from './rope.ts';
 
 export type Params = Record<string, tf.Variable>;
 
+/** What generation keeps between steps: keys and values per head (GQA), or MLA's latents. */
+export type Cache = KVCache | LatentCache;
+
 /** Internal parameter names and shapes, in a fixed order (the workers' flat weights follow it). */
 export function parameterShapes(c: ModelConfig): Record<string, number[]> {
+  if (family(c) === 'deepseek_v3') return deepseekShapes(c);
   const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size, b = biases(c);
   const shapes: Record<string, number[]> = { embed: [c.vocab_size, C], norm: [C] };
   for (let i = 0; i < c.num_hidden_layers; i++) {
@@ -40,6 +49,29 @@ export function parameterShapes(c: ModelConfig): Record<string, number[]> {
   if (!c.tie_word_embeddings) shapes.lm_head = [C, c.vocab_size];
   return shapes;
 }
+
+/** deepseek_v3: MLA in every layer, dense SwiGLU before first_k_dense_replace and MoE from there on;
+ * the MTP module's block is layer num_hidden_layers. */
+function deepseekShapes(c: ModelConfig): Record<string, number[]> {
+  const C = c.hidden_size, F = c.intermediate_size;
+  const shapes: Record<string, number[]> = { embed: [c.vocab_size, C], norm: [C] };
+  const block = (i: number) => {
+    const l = `layers.${i}.`;
+    Object.assign(shapes, { [l + 'attn_norm']: [C] }, mlaShapes(c, l), { [l + 'mlp_norm']: [C] });
+    Object.assign(shapes, isMoeLayer(c, i) ? moeShapes(c, l) : { [l + 'w_gate_up']: [C, 2 * F], [l + 'w_down']: [F, C] });
+  };
+  for (let i = 0; i < c.num_hidden_layers; i++) block(i);
+  if (deepseek(c).num_nextn_predict_layers) Object.assign(shapes, mtpShapes(c, block));
+  if (!c.tie_word_embeddings) shapes.lm_head = [C, c.vocab_size];
+  return shapes;
+}
+
+/** What a decoder block needs beside its input: rotary tables, the packed rows' mask, the cache,
+ * where to record expert loads, and the list the MoE layers add their balance losses to. */
+export type BlockContext = {
+  B: number; T: number; cos: tf.Tensor4D; sin: tf.Tensor4D; mask?: tf.Tensor4D; cache?: Cache;
+  load?: ExpertLoad; balance: tf.Scalar[];
+};
 
 /** Several documents packed into each row of a [B, T] batch (TRL's padding-free packing with
  * position_ids): for each token, row-major [B*T], its position within its document (0 at the
@@ -70,13 +102,15 @@ export class Transformer {
   readonly params: Params;
   /** Set when loaded from a checkpoint (checkpoint.ts). */
   readonly origin: Origin | null;
+  /** When set, every forward adds its tokens per expert to it (deepseek_v3's MoE layers; see moe.ts). */
+  expertLoad: ExpertLoad | null = null;
   private readonly rope: RopeTables;
 
   constructor(config: ModelConfig, params: Params, origin: Origin | null = null) {
     this.config = validateConfig(config);
     this.params = params;
     this.origin = origin;
-    this.rope = new RopeTables(config);
+    this.rope = new RopeTables(config, family(config) === 'deepseek_v3' ? deepseek(config).qk_rope_head_dim : headDim(config));
   }
 
   /** Fresh weights: normal(0, 0.02), residual output projections scaled by 1/sqrt(2 * layers) (GPT-2),
@@ -93,7 +127,7 @@ export class Transformer {
         const std = /wo|w_down/.test(name) ? 0.02 / Math.sqrt(2 * config.num_hidden_layers) : 0.02;
         for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
       }
-      params[name] = tf.variable(tf.tensor(data, shape), true, uniqueName(name));
+      params[name] = tf.variable(tf.tensor(data, shape), isTrainable(name), uniqueName(name));
     }
     return new Transformer(config, params);
   }
@@ -102,22 +136,84 @@ export class Transformer {
    * continue the cached positions and the cache grows by T. With `packed`, each row holds several
    * documents: every token takes its own position (restarting at 0 per document) and attends to the
    * earlier tokens of its own document only, so each document's states are those it would have alone. */
-  hidden(ids: tf.Tensor2D, cache?: KVCache, packed?: Packed): tf.Tensor2D {
+  hidden(ids: tf.Tensor2D, cache?: Cache, packed?: Packed): tf.Tensor2D {
     return tf.tidy(() => {
-      const c = this.config, p = this.params, eps = c.rms_norm_eps;
+      const { hidden, balance } = this.run(ids, { cache, packed });
+      balance?.dispose();
+      return hidden;
+    });
+  }
+
+  /** hidden(), with what MoE layers add: the sum of their balance losses (deepseek_v3 with
+   * aux_loss_alpha > 0; else undefined), and the tokens per expert added to `this.expertLoad`. */
+  run(ids: tf.Tensor2D, opts: { cache?: Cache; packed?: Packed } = {}): { hidden: tf.Tensor2D; balance?: tf.Scalar } {
+    return tf.tidy(() => {
+      const { cache, packed } = opts, c = this.config, p = this.params;
       const [B, T] = ids.shape;
       if (packed && cache) throw new Error('Transformer.hidden: packed rows cannot continue a KV cache');
-      const { cos, sin } = packed ? this.rope.gather(packed.positions, B, T) : this.rope.at(cache ? cache.length : 0, T); // [1 or B, T, 1, D]
-      const mask = packed ? documentMask(packed.documents, B, T) : undefined; // [B, 1, T, T]
+      const ctx: BlockContext = { ...this.blockContext(B, T, packed, cache), balance: [] };
       let x = tf.gather(p.embed, tf.reshape(ids, [B * T])) as tf.Tensor2D; // [B*T, C]
-      for (let i = 0; i < c.num_hidden_layers; i++) {
-        const w = (name: string) => p[`layers.${i}.${name}`];
-        const attn = { wqkv: w('wqkv'), bqkv: w('bqkv'), q_norm: w('q_norm'), k_norm: w('k_norm'), wo: w('wo'), bo: w('bo') };
-        x = tf.add(x, selfAttention(rmsNorm(x, w('attn_norm'), eps), attn, c, { B, T, cos, sin, mask }, cache && { cache, layer: i }));
-        const gateUp = linear(rmsNorm(x, w('mlp_norm'), eps), w('w_gate_up'), w('b_gate_up'));
-        x = tf.add(x, linear(swiglu(gateUp), w('w_down'), w('b_down'))); // silu(gate) * up
+      for (let i = 0; i < c.num_hidden_layers; i++) x = this.block(i, x, ctx);
+      const hidden = rmsNorm(x, p.norm, c.rms_norm_eps);
+      return { hidden, balance: ctx.balance.length ? (tf.addN(ctx.balance) as tf.Scalar) : undefined };
+    });
+  }
+
+  /** Rotary tables ([1 or B, T, 1, D]), packed rows' mask ([B, 1, T, T]), cache and expert-load
+   * recorder for a block over [B, T] tokens. */
+  blockContext(B: number, T: number, packed?: Packed, cache?: Cache): Omit<BlockContext, 'balance'> {
+    const { cos, sin } = packed ? this.rope.gather(packed.positions, B, T) : this.rope.at(cache ? cache.length : 0, T);
+    const mask = packed ? documentMask(packed.documents, B, T) : undefined;
+    return { B, T, cos, sin, mask, cache, load: this.expertLoad ?? undefined };
+  }
+
+  /** Decoder block `i` (pre-norm residual): x [B*T, C] -> [B*T, C]. */
+  block(i: number, x: tf.Tensor2D, ctx: BlockContext): tf.Tensor2D {
+    const c = this.config, eps = c.rms_norm_eps, { B, T, cos, sin, mask, cache } = ctx;
+    const w = (name: string) => this.params[`layers.${i}.${name}`];
+    const shape = { B, T, cos, sin, mask };
+    if (family(c) !== 'deepseek_v3') {
+      const attn = { wqkv: w('wqkv'), bqkv: w('bqkv'), q_norm: w('q_norm'), k_norm: w('k_norm'), wo: w('wo'), bo: w('bo') };
+      x = tf.add(x, selfAttention(rmsNorm(x, w('attn_norm'), eps), attn, c, shape, cache && { cache: cache as KVCache, layer: i }));
+    } else {
+      const names = ['wq', 'wq_a', 'bq_a', 'q_a_norm', 'wq_b', 'wkv_a', 'bkv_a', 'kv_a_norm', 'wkv_b', 'wo', 'bo'];
+      const attn = Object.fromEntries(names.map((n) => [n, w(n)])) as unknown as MlaWeights;
+      x = tf.add(x, mlaAttention(rmsNorm(x, w('attn_norm'), eps), attn, c, shape, cache && { cache: cache as LatentCache, layer: i }));
+    }
+    const h = rmsNorm(x, w('mlp_norm'), eps);
+    if (isMoeLayer(c, i)) {
+      const expert = (pre: string) => ({ w_gate_up: w(pre + 'w_gate_up'), w_down: w(pre + 'w_down') });
+      const weights: MoeWeights = {
+        router: w('router'), router_bias: w('router_bias'),
+        experts: Array.from({ length: deepseek(c).n_routed_experts }, (_, e) => expert(`experts.${e}.`)),
+        shared: w('shared.w_gate_up') ? expert('shared.') : undefined,
+      };
+      const { out, balance } = moe(h, weights, c, B, ctx.load && { load: ctx.load, layer: i });
+      if (balance) ctx.balance.push(balance);
+      return tf.add(x, out);
+    }
+    return tf.add(x, linear(swiglu(linear(h, w('w_gate_up'), w('b_gate_up'))), w('w_down'), w('b_down'))); // silu(gate) * up
+  }
+
+  /** A cache for generation of up to `capacity` positions: per-head keys and values, or MLA's latents. */
+  newCache(capacity: number): Cache {
+    return family(this.config) === 'deepseek_v3' ? new LatentCache(this.config.num_hidden_layers) : new KVCache(this.config.num_hidden_layers, capacity);
+  }
+
+  /** Loss terms a training step adds to the next-token loss, each already divided by the batch's
+   * normaliser: deepseek_v3's mtp_loss_weight x the MTP cross-entropy (tokens i+2) and the MoE balance
+   * loss (`run`'s, weighted by the batch's share of the step's tokens). Undefined for dense models. */
+  auxiliaryLoss(run: { hidden: tf.Tensor2D; balance?: tf.Scalar }, b: LossBatch): tf.Scalar | undefined {
+    if (family(this.config) !== 'deepseek_v3') return undefined;
+    return tf.tidy(() => {
+      const terms: tf.Scalar[] = [];
+      const mtp = mtpLoss(this, run.hidden, b);
+      if (mtp) terms.push(mtp);
+      if (run.balance) {
+        const tokens = b.weights ? b.weights.reduce((a, x) => a + x, 0) : b.B * b.T;
+        terms.push(tf.mul(run.balance, tokens / b.normaliser));
       }
-      return rmsNorm(x, p.norm, eps);
+      return terms.length ? (tf.addN(terms) as tf.Scalar) : tf.scalar(0);
     });
   }
 
@@ -129,7 +225,7 @@ export class Transformer {
   }
 
   /** Logits [B, T, V] for token ids [B, T] (see hidden for `cache` and `packed`). */
-  forward(ids: tf.Tensor2D, cache?: KVCache, packed?: Packed): tf.Tensor3D {
+  forward(ids: tf.Tensor2D, cache?: Cache, packed?: Packed): tf.Tensor3D {
     return tf.tidy(() => {
       const [B, T] = ids.shape;
       return tf.reshape(this.logits(this.hidden(ids, cache, packed)), [B, T, this.config.vocab_size]) as tf.Tensor3D;
@@ -143,7 +239,7 @@ export class Transformer {
   /** A frozen copy (the reference model of GRPO and DPO). */
   clone(trainable = false): Transformer {
     const params: Params = {};
-    for (const [k, v] of Object.entries(this.params)) params[k] = tf.variable(v, trainable, uniqueName(k));
+    for (const [k, v] of Object.entries(this.params)) params[k] = tf.variable(v, trainable && isTrainable(k), uniqueName(k));
     return new Transformer(this.config, params, this.origin);
   }
 
@@ -178,5 +274,10 @@ export function uniqueName(name: string): string {
 }
 
 function isBias(name: string): boolean {
-  return /\.(bqkv|bo|b_gate_up|b_down)$/.test(name);
+  return /\.(bqkv|bo|b_gate_up|b_down|bq_a|bkv_a|router_bias)$/.test(name);
+}
+
+/** MoE routers' correction biases move by load (moe.ts updateRouterBias), not by gradients. */
+export function isTrainable(name: string): boolean {
+  return !name.endsWith('.router_bias');
 }

@@ -8,16 +8,24 @@ export function register(program: Command): void {
     .requiredOption('--ids <list>', 'token ids: sequences separated by ";", ids by ","; e.g. "1,2,3;4,5,6"')
     .requiredOption('--output <file>', 'the JSON file to write')
     .option('--backend <name>', 'auto | tensorflow | wasm | cpu', 'auto')
-    .action(async (o: Record<string, string>) => {
+    .option('--mtp', 'also write "mtp_logits": [B][T-1][V], the multi-token prediction module\'s logits (row i predicts token i+2; deepseek_v3 with num_nextn_predict_layers 1)')
+    .action(async (o: Record<string, string | boolean>) => {
       // Loaded on use: `r1 --help` and light commands stay fast.
       const tf = await import('@tensorflow/tfjs-core');
       const { initBackend } = await import('../../engine/backend.ts');
       const { writeFileAtomic } = await import('../../engine/safetensors.ts');
       const { UserError } = await import('../../errors.ts');
       const { loadModel } = await import('../../model/checkpoint.ts');
-      const ids = parseIds(o.ids, (msg) => new UserError(`--ids: ${msg}`));
-      await initBackend(o.backend);
-      const model = loadModel(o.model);
+      const { deepseek, family } = await import('../../model/config.ts');
+      const { mtpLogits } = await import('../../model/mtp.ts');
+      const ids = parseIds(o.ids as string, (msg) => new UserError(`--ids: ${msg}`));
+      await initBackend(o.backend as string);
+      const model = loadModel(o.model as string);
+      const mtp = o.mtp === true;
+      if (mtp && (family(model.config) !== 'deepseek_v3' || !deepseek(model.config).num_nextn_predict_layers)) {
+        throw new UserError(`--mtp: ${o.model} has no multi-token prediction module (a deepseek_v3 model with num_nextn_predict_layers 1)`);
+      }
+      if (mtp && ids.some((s) => s.length < 2)) throw new UserError('--mtp: every sequence needs at least 2 tokens (row i predicts token i+2)');
       const { vocab_size: V, max_position_embeddings: ctx } = model.config;
       ids.forEach((seq, i) => {
         const bad = seq.find((t) => t >= V);
@@ -25,21 +33,27 @@ export function register(program: Command): void {
         if (seq.length > ctx) throw new UserError(`--ids: sequence ${i + 1} has ${seq.length} tokens, more than the model's context of ${ctx}`);
       });
       // Sequences of one length run as one batch; each row is written as soon as it is read back.
-      const rows = new Array<string>(ids.length);
+      const rows = new Array<string>(ids.length), mtpRows = new Array<string>(ids.length);
       const byLength = new Map<number, number[]>();
       ids.forEach((s, i) => byLength.set(s.length, [...(byLength.get(s.length) ?? []), i]));
+      const write = (data: Float32Array, members: number[], T: number, into: string[]) => members.forEach((i, b) => {
+        const steps: string[] = [];
+        for (let t = 0; t < T; t++) steps.push(JSON.stringify(Array.from(data.subarray((b * T + t) * V, (b * T + t + 1) * V))));
+        into[i] = `[${steps.join(',')}]`;
+      });
       for (const [T, members] of byLength) {
-        const logits = tf.tidy(() => model.forward(tf.tensor2d(members.map((i) => ids[i]), [members.length, T], 'int32')));
-        const data = logits.dataSync() as Float32Array;
-        logits.dispose();
-        members.forEach((i, b) => {
-          const steps: string[] = [];
-          for (let t = 0; t < T; t++) steps.push(JSON.stringify(Array.from(data.subarray((b * T + t) * V, (b * T + t + 1) * V))));
-          rows[i] = `[${steps.join(',')}]`;
+        const [logits, extra] = tf.tidy(() => {
+          const input = tf.tensor2d(members.map((i) => ids[i]), [members.length, T], 'int32');
+          const hidden = model.hidden(input);
+          return [model.logits(hidden), ...(mtp ? [mtpLogits(model, hidden, input)] : [])];
         });
+        write(logits.dataSync() as Float32Array, members, T, rows);
+        if (extra) write(extra.dataSync() as Float32Array, members, T - 1, mtpRows);
+        tf.dispose([logits, extra]);
       }
       model.dispose();
-      writeFileAtomic(o.output, [`{"ids":${JSON.stringify(ids)},"logits":[`, rows.join(','), ']}\n']);
+      const tail = mtp ? ['],"mtp_logits":[', mtpRows.join(',')] : [];
+      writeFileAtomic(o.output as string, [`{"ids":${JSON.stringify(ids)},"logits":[`, rows.join(','), ...tail, ']}\n']);
     });
 }
 
