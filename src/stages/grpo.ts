@@ -14,6 +14,7 @@ import { applyTemplate } from '../data/chat.ts';
 import { activeBackend } from '../engine/backend.ts';
 import type { Rng } from '../engine/rng.ts';
 import { RolloutPool, defaultWorkers } from '../rollout/pool.ts';
+import { loadClusterRewards, openStageCluster, type Rollouts } from '../cluster/index.ts';
 import { generate, type Completion } from '../model/generate.ts';
 import { loadModel, saveModel } from '../model/checkpoint.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
@@ -74,7 +75,7 @@ export function promptGroups(rows: Row[], index: number, s: GrpoStage, tok: Toke
 }
 
 /** Where completions come from: rollout workers, or the main thread. */
-type Generator = { policy: Transformer; pool: RolloutPool | null; tok: Tokenizer };
+type Generator = { policy: Transformer; pool: Rollouts | null; tok: Tokenizer };
 
 /** Samples G completions per prompt and scores them. Each worker's completions are scored as they
  * arrive (code rewards run in the sandbox's own processes), so scoring overlaps the generation still
@@ -281,7 +282,11 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   const rows = await ctx.readDatasets();
   if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
   const tok = ctx.tokenizer;
-  const rewards = await loadRewards(s.rewards, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox });
+  // With cluster.url (or R1_CLUSTER_URL) rollouts and remote rewards are jobs for `r1 worker` processes.
+  const cluster = await openStageCluster(ctx.recipe, ctx.stageDir, ctx.tokenizer);
+  const rewards = cluster
+    ? await loadClusterRewards(s.rewards, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox }, cluster).catch(async (e: unknown) => { await cluster.close(); throw e; })
+    : await loadRewards(s.rewards, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox });
   const G = s.num_generations, P = s.per_device_train_batch_size / G;
   const policy = ctx.loadModel();
   const ctxLen = policy.config.max_position_embeddings;
@@ -292,7 +297,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   const samplesFile = join(ctx.stageDir, 'samples.jsonl');
   mkdirSync(ctx.stageDir, { recursive: true });
   const workers = defaultWorkers(s.rollout_workers);
-  const gen: Generator = { policy, tok, pool: workers > 0 ? new RolloutPool(workers, policy.config, tok, activeBackend()) : null };
+  const gen: Generator = { policy, tok, pool: cluster ?? (workers > 0 ? new RolloutPool(workers, policy.config, tok, activeBackend()) : null) };
   const chunk = Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps);
   /** Prompt batches consumed so far (dynamic sampling takes more than one per step). */
   let promptBatches = 0;
@@ -318,7 +323,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     const episodes = createEpisodes(kept, ref, s, chunk);
     const st: Step = { sampled, kept, episodes, sampling: { batches, sampledGroups: sampled.completions.length / G, keptGroups: kept.completions.length / G }, seconds };
     writeSamples(samplesFile, step, kept, episodes);
-    return { data: st, metrics: rolloutMetrics(st, G) };
+    return { data: st, metrics: { ...rolloutMetrics(st, G), ...cluster?.takeMetrics() } };
   };
 
   const result = await trainLoop<Step>(
@@ -345,7 +350,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
         }
       },
     },
-  );
+  ).finally(() => cluster?.close());
   await gen.pool?.close();
   await closeRewards(rewards);
   policy.dispose();

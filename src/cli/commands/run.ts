@@ -10,7 +10,9 @@ export function register(program: Command): void {
     .option('--fresh', 'delete the run folder and start over', false)
     .option('--only <stage>', 'run only this stage')
     .option('--from <stage>', 'rerun this stage and every stage after it')
-    .action(async (file: string, opts: { set: string[]; quick: boolean; fresh: boolean; only?: string; from?: string }) => {
+    .option('--on-no-workers <mode>', 'with a cluster: when no worker is alive, wait (saying so) or fail (exit non-zero); sets cluster.on_no_workers')
+    .action(async (file: string, opts: { set: string[]; quick: boolean; fresh: boolean; only?: string; from?: string; onNoWorkers?: string }) => {
+      if (opts.onNoWorkers) opts.set = [...opts.set, `cluster.on_no_workers=${opts.onNoWorkers}`];
       // Loaded on use: `r1 --help` and light commands stay fast.
       const { loadRecipe } = await import('../../recipe/index.ts');
       const { runRecipe } = await import('../../pipeline/run.ts');
