@@ -79,7 +79,8 @@ function afterPhrase(text: string): string | null {
 }
 
 // A number not inside a word (AZYUK2A states no answer): 1,234.5, 1 000 (groups of three), .5, 3/4, 20%.
-const NUMBER = /(?<![\w.])-?(?:[1-9]\d{0,2}(?: \d{3})+(?![\d.,])|\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s*\/\s*\d+)?%?/g;
+// Scientific notation (1.5e3, 1.5 \times 10^{3}) is one number.
+const NUMBER = /(?<![\w.])-?(?:[1-9]\d{0,2}(?: \d{3})+(?![\d.,])|\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+(?![\w.])|\s*(?:\\times|\\cdot|×)\s*10\^(?:\{-?\d+\}|-?\d))?(?:\s*\/\s*\d+)?%?/g;
 
 /** The last inline math segment or number in the text, whichever ends later. */
 function lastMathOrNumber(text: string): string | null {

@@ -321,7 +321,7 @@ export function parseAnswer(text: string): Answer {
 export function unparsable(a: Answer): boolean {
   switch (a.kind) {
     case 'text':
-      return !balanced(a.raw) || /\\[a-zA-Z]/.test(a.raw);
+      return choiceOf(a.raw, false) === null && (!balanced(a.raw) || /\\[a-zA-Z]/.test(a.raw));
     case 'expr':
       return false;
     case 'tuple':
@@ -330,7 +330,8 @@ export function unparsable(a: Answer): boolean {
     case 'union':
       return a.parts.some(unparsable);
     case 'rel':
-      return a.sides.some(unparsable);
+      // The left side may be a label we do not evaluate (\angle ABC = 90): the stated value must parse.
+      return unparsable(a.sides[a.sides.length - 1]);
     case 'matrix':
       return a.rows.some((r) => r.some(unparsable));
   }
