@@ -3,34 +3,48 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
 import { UserError } from '../errors.ts';
 import { installWasmPatches } from './kernels/index.ts';
+import { registerWebGPU, SOFTWARE_GPU_ENV, softwareAllowedByEnv, webgpuAdapter, type AdapterReport } from './webgpu.ts';
 
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
+
+export type BackendOptions = {
+  /** Allow WebGPU on a software adapter (llvmpipe): only for `webgpu` asked by name, never `auto`.
+   * Also allowed by the environment variable R1_ALLOW_SOFTWARE_GPU=1. */
+  allowSoftwareGpu?: boolean;
+};
 
 const require = createRequire(import.meta.url);
 
-/** Packages that provide each concrete backend, in the order `auto` tries them. */
-const PROVIDERS: { name: Exclude<BackendName, 'auto'>; pkg: string; tfName: string }[] = [
+type Provider = { name: Exclude<BackendName, 'auto'>; pkg: string; tfName: string };
+
+/** Packages that provide each concrete backend, in the order `auto` tries them: TensorFlow's CUDA
+ * build, WebGPU on a hardware adapter, TensorFlow's CPU build, WebAssembly, plain JavaScript. */
+export const PROVIDERS: Provider[] = [
   { name: 'tensorflow', pkg: '@tensorflow/tfjs-node-gpu', tfName: 'tensorflow' },
+  { name: 'webgpu', pkg: '@tensorflow/tfjs-backend-webgpu', tfName: 'webgpu' },
   { name: 'tensorflow', pkg: '@tensorflow/tfjs-node', tfName: 'tensorflow' },
   { name: 'wasm', pkg: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm' },
   { name: 'cpu', pkg: '@tensorflow/tfjs-backend-cpu', tfName: 'cpu' },
 ];
 
-function tryLoad(pkg: string): boolean {
+/** Loads a package; the error message when it does not load. */
+export function loadError(pkg: string): string | null {
   try {
     require(pkg);
-    return true;
-  } catch {
-    return false;
+    return null;
+  } catch (e) {
+    return (e as Error).message.split('\n')[0];
   }
 }
 
 let active: string | null = null;
 
-/** Selects and initialises a backend. `auto` takes the CUDA build of TensorFlow, then the native
- * CPU build, when installed and loadable, else WebAssembly, else plain JavaScript. Idempotent. */
-export async function initBackend(name: string = 'auto'): Promise<string> {
+/** Selects and initialises a backend. `auto` takes the CUDA build of TensorFlow, then WebGPU on a
+ * hardware adapter, then the native CPU build of TensorFlow, when installed and loadable, else
+ * WebAssembly, else plain JavaScript. `webgpu` by name fails, saying what is missing, when there
+ * is no adapter (or only a software one and `allowSoftwareGpu` is off). Idempotent. */
+export async function initBackend(name: string = 'auto', opts: BackendOptions = {}): Promise<string> {
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new UserError(`unknown backend '${name}'; valid backends: ${BACKENDS.join(', ')}`);
   }
@@ -38,11 +52,26 @@ export async function initBackend(name: string = 'auto'): Promise<string> {
   require('@tensorflow/tfjs');
   // PROD silences TF.js's console advice and skips debug-only checks.
   tf.env().set('PROD', true);
+  const allowSoftware = Boolean(opts.allowSoftwareGpu) || softwareAllowedByEnv();
+  // Worker threads (rollouts, gradients) start from this process's environment: they follow.
+  if (opts.allowSoftwareGpu) process.env[SOFTWARE_GPU_ENV] = '1';
   const wanted = PROVIDERS.filter((p) => name === 'auto' || p.name === name);
+  let why = '';
   for (const p of wanted) {
-    if (!tryLoad(p.pkg)) continue;
+    if (p.tfName === 'webgpu') {
+      if (active === 'webgpu' && tf.getBackend() === 'webgpu') return active;
+      try {
+        await registerWebGPU(name === 'webgpu' && allowSoftware, name === 'webgpu');
+      } catch (e) {
+        if (name === 'webgpu') throw new UserError(`backend 'webgpu' is not available: ${(e as Error).message}`);
+        continue;
+      }
+    } else if (loadError(p.pkg)) continue;
     if (active === p.tfName && tf.getBackend() === p.tfName) return active;
-    if (!(await tf.setBackend(p.tfName))) continue;
+    if (!(await tf.setBackend(p.tfName))) {
+      why = ` (${p.tfName} did not initialise)`;
+      continue;
+    }
     await tf.ready();
     if (p.tfName === 'wasm') installWasmPatches();
     tf.env().set('DEBUG', false);
@@ -51,13 +80,18 @@ export async function initBackend(name: string = 'auto'): Promise<string> {
   }
   const pkgs = wanted.map((p) => p.pkg).join(' or ');
   throw new UserError(
-    `backend '${name}' is not available: install ${pkgs}` +
+    `backend '${name}' is not available${why}: install ${pkgs}` +
       (name === 'tensorflow' ? ' (npm install @tensorflow/tfjs-node-gpu for CUDA, @tensorflow/tfjs-node for CPU)' : ''),
   );
 }
 
 export function activeBackend(): string {
   return active ?? tf.getBackend();
+}
+
+/** The WebGPU adapter in use when the active backend is webgpu. */
+export function activeAdapter(): AdapterReport | null {
+  return activeBackend() === 'webgpu' ? webgpuAdapter() : null;
 }
 
 export { tf };

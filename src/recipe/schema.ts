@@ -2,7 +2,7 @@
 // Keys are snake_case and follow TRL / Hugging Face names, so a TRL or open-r1 user knows them.
 import { z } from 'zod';
 
-export const BACKEND_NAMES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export const STAGE_TYPES = ['pretrain', 'sft', 'dpo', 'grpo', 'rejection-sampling', 'eval'] as const;
 export type StageType = (typeof STAGE_TYPES)[number];
 /** Stages whose output is a checkpoint another stage can start from. */
@@ -384,7 +384,9 @@ export const RecipeSchema = z.strictObject({
   name: z.string().regex(SAFE_NAME, SAFE_NAME_MSG).optional().describe('run name; the run folder is <output_dir>/<name>; default = the file name without extension'),
   description: z.string().default('').describe('free text, for people'),
   seed: int().min(0).default(0).describe('seed of every random choice (init, data order, sampling)'),
-  backend: z.enum(BACKEND_NAMES).default('auto').describe('compute backend: auto | tensorflow | wasm | cpu'),
+  backend: z.enum(BACKEND_NAMES).default('auto').describe('compute backend: auto (tfjs-node-gpu, WebGPU on a hardware adapter, tfjs-node, wasm, cpu: the first available) | tensorflow | webgpu | wasm | cpu'),
+  allow_software_gpu: z.boolean().default(false)
+    .describe('backend webgpu may run on a software adapter (Mesa llvmpipe, slower than wasm: for testing the GPU path); auto never picks one'),
   output_dir: z.string().default('runs').describe('parent of the run folder, relative to the recipe file'),
   model: ModelConfig.prefault({}),
   tokenizer: TokenizerConfig.prefault({}),

@@ -1,0 +1,193 @@
+// The report pages opened in a real browser (Debian's chromium, driven by puppeteer-core): no console
+// errors; the charts named in the README are there and drawn with data; the samples filters narrow
+// the rows; a page served by `r1 serve` shows a step a run writes after it was opened. Without
+// chromium these tests are skipped with one line saying so; with CI=true that is a failure.
+import { appendFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Browser, Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeRunPages } from '../src/report/pages.ts';
+import { serveRuns, type RunningServer } from '../src/report/serve.ts';
+import { GENERATIONS, GROUPS_PER_STEP, GRPO_STEPS, grpoRow, grpoSamples, makeRun } from './fixtures/report/make-run.ts';
+
+const CHROMIUM = process.env.R1_CHROMIUM ?? '/usr/bin/chromium';
+const haveBrowser = existsSync(CHROMIUM);
+const inCI = process.env.CI === 'true';
+if (!haveBrowser && !inCI) process.stderr.write(`\n  report browser tests SKIPPED: no browser at ${CHROMIUM} (apt-get install chromium, or set R1_CHROMIUM)\n\n`);
+
+describe.runIf(!haveBrowser && inCI)('browser', () => {
+  it('is installed on CI', () => {
+    expect.fail(`CI=true but no browser at ${CHROMIUM}: .ci/run installs Debian's chromium; the report pages must be tested in it`);
+  });
+});
+
+describe.runIf(haveBrowser)('report pages in chromium', () => {
+  let browser: Browser;
+  let root: string, run: string;
+  const errors: string[] = [];
+
+  /** A new page that records console errors, uncaught exceptions and failed requests into `errors`. */
+  async function open(url: string): Promise<Page> {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(`${url}: console: ${m.text()}`); });
+    page.on('pageerror', (e) => errors.push(`${url}: ${(e as Error).message}`));
+    page.on('requestfailed', (r) => errors.push(`${url}: request failed: ${r.url()}`));
+    await page.goto(url, { waitUntil: 'load' });
+    return page;
+  }
+  const file = (...p: string[]) => pathToFileURL(join(run, ...p)).href;
+
+  /** For each chart: its id, title, the number of steps, and whether its canvas has coloured pixels. */
+  const charts = (page: Page) => page.$$eval('[data-chart]', (els) => els.map((el) => {
+    const canvas = el.querySelector('canvas');
+    let inked = 0;
+    if (canvas) {
+      const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+      // Lines are drawn in colour (r, g, b apart); grid and text are grey.
+      for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) inked++;
+    }
+    return { id: (el as HTMLElement).dataset.chart!, title: el.querySelector('h3')!.textContent, points: Number((el as HTMLElement).dataset.points ?? 0), inked, axes: el.querySelectorAll('.u-axis').length };
+  }));
+
+  beforeAll(async () => {
+    const { default: puppeteer } = await import('puppeteer-core');
+    root = mkdtempSync(join(tmpdir(), 'r1-browser-'));
+    run = makeRun(join(root, 'fixture'));
+    writeRunPages(run);
+    browser = await puppeteer.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('run page: the pipeline as stage cards with status and headline, every eval in one table with deltas, links to stages', async () => {
+    const page = await open(file('index.html'));
+    const cards = await page.$$eval('.stage', (els) => els.map((e) => ({ name: (e as HTMLElement).dataset.stage, text: e.textContent!.replace(/\s+/g, ' '), href: e.getAttribute('href') })));
+    expect(cards.map((c) => c.name)).toEqual(['pretrain', 'eval-base', 'grpo', 'eval', 'dpo']);
+    expect(cards[0].text).toMatch(/done.*20 steps · 30s.*final loss/);
+    expect(cards[1].text).toMatch(/20\.0%pass@1/);
+    expect(cards[2].text).toMatch(/reward \(mean of last 10 steps\)/);
+    expect(cards[4].text).toMatch(/running.*preference accuracy/);
+    expect(cards.every((c) => c.href === `${c.name}/report.html`)).toBe(true);
+    const table = await page.$eval('table.evals', (t) => [...t.querySelectorAll('tr')].map((r) => [...r.children].map((c) => c.textContent!.trim())));
+    expect(table[0]).toEqual(['', 'eval-base', 'eval']);
+    expect(table).toContainEqual(['pass@1', '20.0%', '72.5%+52.5 pp']);
+    expect(table).toContainEqual(['countdown', '12.5%', '46.3%+33.8 pp']);
+    expect(table).toContainEqual(['mean length (tokens)', '31.5', '24.25−7.3']);
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
+  it('GRPO page: reward and each reward function first, then length band, KL, clip ratio, entropy, truncation, time; all drawn; constants as numbers', async () => {
+    const page = await open(file('grpo', 'report.html'));
+    const all = await charts(page);
+    const main = all.filter((c) => c.id.startsWith('main:')).map((c) => c.id);
+    expect(main).toEqual(['main:reward', 'main:rewards/accuracy', 'main:rewards/format', 'main:length', 'main:kl', 'main:clip', 'main:entropy', 'main:truncated', 'main:time']);
+    for (const c of all) {
+      expect(c.points, c.id).toBe(GRPO_STEPS);
+      expect(c.inked, `${c.id} has drawn lines`).toBeGreaterThan(100);
+    }
+    // the reward is smoothed: a faint per-step line and a moving average
+    expect(await page.evaluate(() => (window as any).r1.plots.get('main:reward').series.map((s: any) => s.label))).toEqual(['step', 'reward per step', 'reward (avg of 3)']);
+    // completion length: a band between the shortest and longest completion
+    expect(await page.evaluate(() => (window as any).r1.plots.get('main:length').bands.length)).toBe(1);
+    const numbers = await page.$$eval('[data-number]', (els) => els.map((e) => (e as HTMLElement).dataset.number));
+    expect(numbers).toEqual(expect.arrayContaining(['learning_rate', 'clip_ratio/region_mean', 'time/score_s']));
+    expect(all.map((c) => c.id)).not.toContain('more:learning_rate');
+    expect(await page.$eval('a[href="samples.html"]', (a) => a.textContent)).toMatch(/samples/);
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
+  it('pretrain page: loss with the learning rate on a second axis; DPO page: preference accuracy and margins first; eval page: a table, no one-point charts', async () => {
+    let page = await open(file('pretrain', 'report.html'));
+    let all = await charts(page);
+    expect(all[0]).toMatchObject({ id: 'main:loss', points: 20, axes: 3 });
+    expect(all[0].inked).toBeGreaterThan(100);
+    await page.close();
+    page = await open(file('dpo', 'report.html'));
+    all = await charts(page);
+    expect(all.slice(0, 2).map((c) => c.id)).toEqual(['main:accuracy', 'main:margins']);
+    expect(all.every((c) => c.inked > 50)).toBe(true);
+    await page.close();
+    page = await open(file('eval', 'report.html'));
+    expect(await charts(page)).toEqual([]);
+    expect(await page.$eval('table.evals', (t) => t.textContent)).toMatch(/pass@172\.5%/);
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
+  it('samples browser: filters by text, step and reward narrow the rows; best and worst of each group side by side', async () => {
+    const page = await open(file('grpo', 'samples.html'));
+    const rows = () => page.$$eval('tr.sample', (r) => r.length);
+    const total = GRPO_STEPS * GROUPS_PER_STEP * GENERATIONS;
+    expect(await rows()).toBe(total);
+    // the latest step comes first, its rewards coloured
+    expect(await page.$eval('tr.sample td', (td) => td.textContent)).toBe(String(GRPO_STEPS));
+    expect(await page.$eval('tr.sample .r', (s) => getComputedStyle(s).backgroundColor)).not.toBe('rgba(0, 0, 0, 0)');
+    await page.type('#f-text', 'and more words');
+    expect(await rows()).toBe(GRPO_STEPS * GROUPS_PER_STEP);
+    await page.select('#f-step', '5');
+    expect(await rows()).toBe(GROUPS_PER_STEP);
+    expect(await page.$$eval('tr.sample td:first-child', (tds) => tds.map((t) => t.textContent))).toEqual(['5', '5']);
+    await page.$eval('#f-text', (i) => { (i as HTMLInputElement).value = ''; i.dispatchEvent(new Event('input')); });
+    expect(await rows()).toBe(GROUPS_PER_STEP * GENERATIONS);
+    await page.type('#f-min', '2');
+    const kept = grpoSamples(5).filter((s) => (s.reward as number) >= 2).length;
+    expect(await rows()).toBe(kept);
+    expect(await page.$eval('#r1-count', (e) => e.textContent)).toBe(`${kept} of ${total} completions`);
+    await page.$eval('#f-min', (i) => { (i as HTMLInputElement).value = ''; i.dispatchEvent(new Event('input')); });
+    await page.click('#f-groups');
+    const groups = await page.$$eval('.sample-group', (gs) => gs.map((g) => [...g.querySelectorAll('.pair h4')].map((h) => h.textContent)));
+    expect(groups).toHaveLength(GROUPS_PER_STEP);
+    expect(groups[0][0]).toMatch(/^best reward 2/);
+    expect(groups[0][1]).toMatch(/^worst reward 0/);
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
+  describe('served live', () => {
+    let server: RunningServer;
+    beforeAll(async () => {
+      server = await serveRuns(root, { port: 0, pollMs: 100 });
+    });
+    afterAll(() => server?.close());
+
+    it('a served stage page shows a new step after the run writes one, without a reload; the run page follows', async () => {
+      const page = await open(`${server.url}fixture/grpo/report.html`);
+      const index = await open(`${server.url}fixture/index.html`);
+      expect(await page.$eval('#r1-live', (e) => (e as HTMLElement).hidden)).toBe(false);
+      expect(await page.$eval('#r1-last-step', (e) => e.textContent)).toBe(String(GRPO_STEPS));
+      await page.evaluate(() => ((window as any).marker = 'same page'));
+      await page.waitForFunction(() => document.querySelector('#r1-live')!.textContent === 'live', { polling: 100 });
+      // the run writes step 13 (and its samples) as the pipeline does: appended lines
+      const next = GRPO_STEPS + 1;
+      appendFileSync(join(run, 'grpo', 'metrics.jsonl'), JSON.stringify({ ...grpoRow(next), reward: 1.5 }) + '\n');
+      await page.waitForFunction((n) => document.querySelector('#r1-last-step')?.textContent === String(n), { timeout: 5000, polling: 100 }, next);
+      expect(await page.evaluate(() => (window as any).marker)).toBe('same page');
+      const reward = await page.evaluate(() => (window as any).r1.plots.get('main:reward').data);
+      expect(reward[0].at(-1)).toBe(next);
+      expect(reward[1].at(-1)).toBe(1.5);
+      await index.waitForFunction((n) => document.querySelector('[data-stage="grpo"]')?.textContent?.includes(`${n} steps`), { timeout: 5000, polling: 100 }, next);
+      await page.close();
+      await index.close();
+      expect(errors).toEqual([]);
+    });
+
+    it('the served root lists the runs; two runs overlay on the compare page', async () => {
+      makeRun(join(root, 'fixture-b'));
+      const page = await open(server.url);
+      expect(await page.$$eval('input[name="runs"]', (i) => i.map((e) => (e as HTMLInputElement).value))).toEqual(['fixture', 'fixture-b']);
+      await page.goto(`${server.url}__r1/compare?runs=fixture&runs=fixture-b`, { waitUntil: 'load' });
+      const all = await charts(page);
+      expect(all.map((c) => c.id)).toContain('grpo:main:reward');
+      expect(await page.evaluate(() => (window as any).r1.plots.get('grpo:main:reward').series.map((s: any) => s.label))).toEqual(['step', 'fixture · reward (avg of 3)', 'fixture-b · reward (avg of 3)']);
+      await page.close();
+      expect(errors).toEqual([]);
+    });
+  });
+});

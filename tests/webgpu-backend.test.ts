@@ -1,0 +1,93 @@
+// WebGPU (tfjs's WebGPU backend on Dawn) against WebAssembly: a training step's loss and gradients,
+// and greedy generation, on the same weights. Runs where Dawn finds an adapter: a GPU, or on a
+// machine without one Mesa's llvmpipe through Dawn's OpenGL ES backend (the software adapter,
+// allowed here as R1_ALLOW_SOFTWARE_GPU=1 does). Skipped, saying why, where neither exists.
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { activeAdapter, initBackend } from '../src/engine/backend.ts';
+import { probeWebGPU, webgpuMissing } from '../src/engine/webgpu.ts';
+import { generate } from '../src/model/generate.ts';
+import { TINY, type ModelConfig } from '../src/model/config.ts';
+import { Transformer } from '../src/model/transformer.ts';
+import { Rng } from '../src/engine/rng.ts';
+import { type LmBatch, lmLoss } from '../src/train/lm-loss.ts';
+import { lossAndGrads } from '../src/train/step.ts';
+
+const probe = await probeWebGPU(true);
+const missing = webgpuMissing(probe, true);
+if (missing) console.warn(`webgpu tests skipped: ${missing}`);
+
+afterAll(async () => {
+  await initBackend('wasm');
+});
+
+const CONFIG: ModelConfig = { ...TINY, num_hidden_layers: 2, max_position_embeddings: 64 };
+
+function batch(B: number, T: number, V: number): LmBatch {
+  const rng = new Rng(7);
+  const inputs = Int32Array.from({ length: B * T }, () => rng.int(V));
+  const targets = Int32Array.from({ length: B * T }, () => rng.int(V));
+  const weights = Float32Array.from({ length: B * T }, (_, i) => (i % 5 === 0 ? 0 : 1));
+  return { inputs, targets, weights, B, T, normaliser: weights.reduce((a, x) => a + x, 0) };
+}
+
+/** The loss and every parameter's gradient of one training step, on the active backend. */
+function step(config: ModelConfig): { loss: number; grads: Record<string, Float32Array> } {
+  const model = Transformer.init(config, 3);
+  const b = batch(4, 24, config.vocab_size);
+  const { loss, grads } = lossAndGrads(model.params, () => lmLoss(model, b));
+  const out: Record<string, Float32Array> = {};
+  for (const [k, g] of Object.entries(grads)) {
+    out[k] = g.dataSync() as Float32Array;
+    g.dispose();
+  }
+  model.dispose();
+  return { loss, grads: out };
+}
+
+function greedy(config: ModelConfig): number[][] {
+  const model = Transformer.init(config, 5);
+  // Sharper logits than a fresh init's, so greedy choices are not near-ties.
+  tf.tidy(() => model.params.lm_head?.assign(tf.mul(model.params.lm_head, 40)));
+  if (!model.params.lm_head) tf.tidy(() => model.params.embed.assign(tf.mul(model.params.embed, 40)));
+  const decoder = { decode: (ids: readonly number[]) => ids.join(' ') };
+  const prompts = [[1, 2, 3, 4], [9, 8, 7, 6], [100, 200, 300, 400]];
+  const out = generate(model, decoder, prompts, { maxNewTokens: 12, temperature: 0 }).map((c) => c.tokens);
+  model.dispose();
+  return out;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+describe.skipIf(missing !== null)('backend webgpu', () => {
+  it('runs on the adapter Dawn found, reported as software or not', async () => {
+    expect(await initBackend('webgpu', { allowSoftwareGpu: true })).toBe('webgpu');
+    const a = activeAdapter();
+    expect(a).not.toBeNull();
+    expect(typeof a!.software).toBe('boolean');
+  });
+
+  it('a training step gives the loss and gradients of wasm to 1e-4', async () => {
+    await initBackend('wasm');
+    const ref = step(CONFIG);
+    await initBackend('webgpu', { allowSoftwareGpu: true });
+    const got = step(CONFIG);
+    expect(Math.abs(got.loss - ref.loss)).toBeLessThan(1e-4);
+    expect(Object.keys(got.grads).sort()).toEqual(Object.keys(ref.grads).sort());
+    let worst = 0;
+    for (const k of Object.keys(ref.grads)) worst = Math.max(worst, maxAbsDiff(got.grads[k], ref.grads[k]));
+    console.log(`webgpu vs wasm: loss ${got.loss} vs ${ref.loss} (|d| ${Math.abs(got.loss - ref.loss).toExponential(2)}), max |d grad| ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-4);
+  });
+
+  it('greedy generation gives the tokens of wasm', async () => {
+    await initBackend('wasm');
+    const ref = greedy(CONFIG);
+    await initBackend('webgpu', { allowSoftwareGpu: true });
+    expect(greedy(CONFIG)).toEqual(ref);
+  });
+});
