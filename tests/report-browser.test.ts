@@ -12,6 +12,10 @@ import { writeRunPages } from '../src/report/pages.ts';
 import { serveRuns, type RunningServer } from '../src/report/serve.ts';
 import { GENERATIONS, GROUPS_PER_STEP, GRPO_STEPS, grpoRow, grpoSamples, makeRun } from './fixtures/report/make-run.ts';
 
+// The callbacks below run in the page; the project compiles without the DOM library, so its few names are declared here.
+declare const window: any, document: any;
+declare function getComputedStyle(el: unknown): { backgroundColor: string };
+
 const CHROMIUM = process.env.R1_CHROMIUM ?? '/usr/bin/chromium';
 const haveBrowser = existsSync(CHROMIUM);
 const inCI = process.env.CI === 'true';
@@ -49,7 +53,7 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
       // Lines are drawn in colour (r, g, b apart); grid and text are grey.
       for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) inked++;
     }
-    return { id: (el as HTMLElement).dataset.chart!, title: el.querySelector('h3')!.textContent, points: Number((el as HTMLElement).dataset.points ?? 0), inked, axes: el.querySelectorAll('.u-axis').length };
+    return { id: (el as any).dataset.chart!, title: el.querySelector('h3')!.textContent, points: Number((el as any).dataset.points ?? 0), inked, axes: el.querySelectorAll('.u-axis').length };
   }));
 
   beforeAll(async () => {
@@ -66,7 +70,7 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
 
   it('run page: the pipeline as stage cards with status and headline, every eval in one table with deltas, links to stages', async () => {
     const page = await open(file('index.html'));
-    const cards = await page.$$eval('.stage', (els) => els.map((e) => ({ name: (e as HTMLElement).dataset.stage, text: e.textContent!.replace(/\s+/g, ' '), href: e.getAttribute('href') })));
+    const cards = await page.$$eval('.stage', (els) => els.map((e) => ({ name: (e as any).dataset.stage, text: e.textContent!.replace(/\s+/g, ' '), href: e.getAttribute('href') })));
     expect(cards.map((c) => c.name)).toEqual(['pretrain', 'eval-base', 'grpo', 'eval', 'dpo']);
     expect(cards[0].text).toMatch(/done.*20 steps · 30s.*final loss/);
     expect(cards[1].text).toMatch(/20\.0%pass@1/);
@@ -95,7 +99,7 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     expect(await page.evaluate(() => (window as any).r1.plots.get('main:reward').series.map((s: any) => s.label))).toEqual(['step', 'reward per step', 'reward (avg of 3)']);
     // completion length: a band between the shortest and longest completion
     expect(await page.evaluate(() => (window as any).r1.plots.get('main:length').bands.length)).toBe(1);
-    const numbers = await page.$$eval('[data-number]', (els) => els.map((e) => (e as HTMLElement).dataset.number));
+    const numbers = await page.$$eval('[data-number]', (els) => els.map((e) => (e as any).dataset.number));
     expect(numbers).toEqual(expect.arrayContaining(['learning_rate', 'clip_ratio/region_mean', 'time/score_s']));
     expect(all.map((c) => c.id)).not.toContain('more:learning_rate');
     expect(await page.$eval('a[href="samples.html"]', (a) => a.textContent)).toMatch(/samples/);
@@ -134,13 +138,13 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     await page.select('#f-step', '5');
     expect(await rows()).toBe(GROUPS_PER_STEP);
     expect(await page.$$eval('tr.sample td:first-child', (tds) => tds.map((t) => t.textContent))).toEqual(['5', '5']);
-    await page.$eval('#f-text', (i) => { (i as HTMLInputElement).value = ''; i.dispatchEvent(new Event('input')); });
+    await page.$eval('#f-text', (i) => { (i as any).value = ''; i.dispatchEvent(new Event('input')); });
     expect(await rows()).toBe(GROUPS_PER_STEP * GENERATIONS);
     await page.type('#f-min', '2');
     const kept = grpoSamples(5).filter((s) => (s.reward as number) >= 2).length;
     expect(await rows()).toBe(kept);
     expect(await page.$eval('#r1-count', (e) => e.textContent)).toBe(`${kept} of ${total} completions`);
-    await page.$eval('#f-min', (i) => { (i as HTMLInputElement).value = ''; i.dispatchEvent(new Event('input')); });
+    await page.$eval('#f-min', (i) => { (i as any).value = ''; i.dispatchEvent(new Event('input')); });
     await page.click('#f-groups');
     const groups = await page.$$eval('.sample-group', (gs) => gs.map((g) => [...g.querySelectorAll('.pair h4')].map((h) => h.textContent)));
     expect(groups).toHaveLength(GROUPS_PER_STEP);
@@ -160,7 +164,7 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     it('a served stage page shows a new step after the run writes one, without a reload; the run page follows', async () => {
       const page = await open(`${server.url}fixture/grpo/report.html`);
       const index = await open(`${server.url}fixture/index.html`);
-      expect(await page.$eval('#r1-live', (e) => (e as HTMLElement).hidden)).toBe(false);
+      expect(await page.$eval('#r1-live', (e) => (e as any).hidden)).toBe(false);
       expect(await page.$eval('#r1-last-step', (e) => e.textContent)).toBe(String(GRPO_STEPS));
       await page.evaluate(() => ((window as any).marker = 'same page'));
       await page.waitForFunction(() => document.querySelector('#r1-live')!.textContent === 'live', { polling: 100 });
@@ -181,7 +185,7 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     it('the served root lists the runs; two runs overlay on the compare page', async () => {
       makeRun(join(root, 'fixture-b'));
       const page = await open(server.url);
-      expect(await page.$$eval('input[name="runs"]', (i) => i.map((e) => (e as HTMLInputElement).value))).toEqual(['fixture', 'fixture-b']);
+      expect(await page.$$eval('input[name="runs"]', (i) => i.map((e) => (e as any).value))).toEqual(['fixture', 'fixture-b']);
       await page.goto(`${server.url}__r1/compare?runs=fixture&runs=fixture-b`, { waitUntil: 'load' });
       const all = await charts(page);
       expect(all.map((c) => c.id)).toContain('grpo:main:reward');
