@@ -58,6 +58,18 @@ export function route(scores: Float32Array, bias: Float32Array | null, r: Routin
   return out;
 }
 
+/** The gates [N, K] of the chosen experts [N * K]: their unbiased scores (scores [N, E], differentiable),
+ * divided by their sum (norm_topk_prob), times routed_scaling_factor. */
+export function routerGates(scores: tf.Tensor2D, experts: Int32Array, d: Routing & Pick<Deepseek, 'norm_topk_prob' | 'routed_scaling_factor'>): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [N, E] = scores.shape, K = d.num_experts_per_tok;
+    const at = Int32Array.from(experts, (e, i) => Math.floor(i / K) * E + e);
+    let gates = tf.reshape(tf.gather(tf.reshape(scores, [N * E]), tf.tensor1d(at, 'int32')), [N, K]) as tf.Tensor2D; // [N, K]
+    if (d.norm_topk_prob) gates = tf.div(gates, tf.add(tf.sum(gates, 1, true), 1e-20));
+    return tf.mul(gates, d.routed_scaling_factor);
+  });
+}
+
 /** Tokens routed to each expert, per MoE layer (by layer index; the MTP block is layer
  * num_hidden_layers), summed over every forward pass since the last reset. Set a Transformer's
  * `expertLoad` to one to record; the trainer reads it after a step, updates the biases
@@ -115,10 +127,7 @@ export function moe(
   const experts = route(scores.dataSync() as Float32Array, w.router_bias.dataSync() as Float32Array, d); // [N*K]
   record?.load.add(record.layer, experts, E);
 
-  const at = Int32Array.from(experts, (e, i) => Math.floor(i / K) * E + e);
-  let gates = tf.reshape(tf.gather(tf.reshape(scores, [N * E]), tf.tensor1d(at, 'int32')), [N, K]); // [N, K]
-  if (d.norm_topk_prob) gates = tf.div(gates, tf.add(tf.sum(gates, 1, true), 1e-20));
-  gates = tf.mul(gates, d.routed_scaling_factor);
+  const gates = routerGates(scores, experts, d); // [N, K]
 
   // Dispatch: the (token, slot) pairs sorted by expert, each expert one SwiGLU over its rows, then
   // every output gathered back to its (token, slot) place and mixed by the gates.

@@ -22,7 +22,11 @@ parentPort!.on('message', async (req: GradRequest) => {
     }
     const r = await localLossAndGrads(model, req.module, req.data);
     let off = 0;
-    for (const [name] of shapes) {
+    for (const [name, shape] of shapes) {
+      if (!r.grads[name]) { // not trained by gradients (a MoE router's bias)
+        off += shape.reduce((a, b) => a * b, 1);
+        continue;
+      }
       const g = r.grads[name].dataSync() as Float32Array;
       grads.set(g, off);
       off += g.length;

@@ -18,10 +18,15 @@ export function loss(model: Transformer, b: LmBatch): { loss: tf.Scalar } {
   return { loss: lmLoss(model, b) };
 }
 
+/** The next-token loss, plus the model's own training terms where it has them (deepseek_v3: the MTP
+ * cross-entropy x mtp_loss_weight and the MoE balance loss; see Transformer.auxiliaryLoss), each a
+ * term already divided by the step's normaliser. */
 export function lmLoss(model: Transformer, b: LmBatch): tf.Scalar {
   return tf.tidy(() => {
-    const logits = model.logits(model.hidden(tf.tensor2d(b.inputs, [b.B, b.T], 'int32'), undefined, b.packed));
-    return crossEntropy(logits, tf.tensor1d(b.targets, 'int32'), b.weights ? tf.tensor1d(b.weights) : null, b.normaliser);
+    const run = model.run(tf.tensor2d(b.inputs, [b.B, b.T], 'int32'), { packed: b.packed });
+    const main = crossEntropy(model.logits(run.hidden), tf.tensor1d(b.targets, 'int32'), b.weights ? tf.tensor1d(b.weights) : null, b.normaliser);
+    const extra = model.auxiliaryLoss(run, b);
+    return extra ? tf.add(main, extra) : main;
   });
 }
 

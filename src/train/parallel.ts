@@ -107,6 +107,7 @@ export class GradientPool {
     let off = 0;
     this.names.forEach((name, k) => {
       const size = this.shapes[k].reduce((a, b) => a * b, 1);
+      if (!mine.grads[name]) return void (off += size); // not trained by gradients (a MoE router's bias)
       grads[name] = tf.tidy(() => {
         let g: tf.Tensor = mine.grads[name];
         replies.forEach((_, i) => (g = tf.add(g, tf.tensor(this.grads[i].subarray(off, off + size), this.shapes[k]))));

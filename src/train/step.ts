@@ -4,13 +4,18 @@ import * as tf from '@tensorflow/tfjs-core';
 
 export type Grads = Record<string, tf.Tensor>;
 
-/** Loss value and gradients of `loss` with respect to `params` (keyed by parameter name). */
+/** Loss value and gradients of `loss` with respect to the trainable `params` (keyed by parameter name;
+ * a non-trainable one, such as a MoE router's correction bias, gets none; one the loss does not reach
+ * gets zeros). */
 export function lossAndGrads(params: Record<string, tf.Variable>, loss: () => tf.Scalar): { loss: number; grads: Grads } {
-  const names = Object.keys(params);
+  const names = Object.keys(params).filter((n) => params[n].trainable);
   const { value, grads } = tf.variableGrads(loss, names.map((n) => params[n]));
   const out: Grads = {};
   const byVarName = new Map(names.map((n) => [params[n].name, n]));
-  for (const [varName, g] of Object.entries(grads)) out[byVarName.get(varName) ?? varName] = g;
+  for (const [varName, g] of Object.entries(grads)) if (g) out[byVarName.get(varName) ?? varName] = g;
+  // A parameter the loss did not reach (a MoE expert no token chose) gets a zero gradient: every
+  // micro-batch then has the same keys to accumulate and to clip.
+  for (const n of names) out[n] ??= tf.zerosLike(params[n]);
   const lossValue = value.dataSync()[0];
   value.dispose();
   return { loss: lossValue, grads: out };
