@@ -24,24 +24,31 @@ export function liveReports(runDir: string, stageDir: string, log: (line: string
       warned = true;
     }
   };
-  const check = () => {
-    const file = join(stageDir, 'metrics.jsonl');
+  const file = join(stageDir, 'metrics.jsonl');
+  /** The step of the last logged row; null when the file has not changed since the last look. */
+  const newStep = (): number | null => {
     let now: number;
     try {
       now = statSync(file).size;
     } catch {
-      return;
+      return null;
     }
-    if (now === size) return;
+    if (now === size) return null;
     size = now;
     const text = readFileSync(file, 'utf8');
     const tail = text.slice(text.lastIndexOf('\n', text.length - 2) + 1);
     const step = Number(/"step":\s*(\d+)/.exec(tail)?.[1] ?? NaN);
-    if (Number.isFinite(step) && step - lastStep >= every && Date.now() - lastWrite >= minInterval) {
+    return Number.isFinite(step) ? step : null;
+  };
+  const check = () => {
+    const step = newStep();
+    if (step !== null && step - lastStep >= every && Date.now() - lastWrite >= minInterval) {
       lastStep = step;
       refresh();
     }
   };
+  // A resumed stage starts from the steps it logged before.
+  lastStep = newStep() ?? 0;
   refresh();
   const timer = setInterval(check, opts.checkMs ?? 1000);
   timer.unref();
