@@ -102,13 +102,16 @@ function lastMathOrNumber(text: string): string | null {
 /** A short answer rather than a sentence: fewer than three plain words. */
 function answerLike(s: string): boolean {
   if (s.length > MAX_EXTRACTED) return false;
-  const words = s.replace(/\\[a-zA-Z]+/g, ' ').match(/[a-zA-Z]{2,}/g) ?? [];
+  // Environment names (\begin{array}{cc}) are markup, not words.
+  const words = s.replace(/\\(?:begin|end)\{[a-zA-Z*]+\}(?:\{[lcr| ]*\})?|\\[a-zA-Z]+/g, ' ').match(/[a-zA-Z]{2,}/g) ?? [];
   const cjk = s.match(/[\u3400-\u9fff]/g) ?? [];
   return words.length < 3 && cjk.length < 3;
 }
 
 /** The answer stated in a piece of text: boxed, the whole text when it is short, a phrase, the last number. */
 function fromText(text: string, wholeMayBeAnswer: boolean): string | null {
+  // An escaped dollar is a currency sign, never part of the value; left in, it breaks $...$ math.
+  if (text.includes('\\$')) text = text.replace(/\\\$/g, ' ');
   const boxed = lastBoxed(text);
   if (boxed !== null) return boxed;
   const t = text.trim();

@@ -295,6 +295,12 @@ class Converter {
           const n = this.group();
           return `nthRoot(${this.arg()}, ${n})`;
         }
+        // \sqrt 10 is written meaning the root of 10 (TeX would take one digit, as \frac12 does).
+        const t = this.peek();
+        if (t?.t === 'num' && /^\d+$/.test(t.v)) {
+          this.i++;
+          return `sqrt(${t.v})`;
+        }
         return `sqrt(${this.arg()})`;
       }
       case 'cdot':
