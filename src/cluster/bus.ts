@@ -34,11 +34,10 @@ export async function openBus(settings: ClusterSettings, name: string, owner = f
   await ensureStream(jsm, { name: RESULTS_STREAM, subjects: ['r1.results.>'], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: nanos(3600), duplicate_window: nanos(600) });
   for (const role of ROLES) {
     const config = { durable_name: role, filter_subject: subjects.job(role), ack_policy: AckPolicy.Explicit, ack_wait: nanos(settings.jobTimeoutS), max_deliver: settings.maxDeliver, deliver_policy: DeliverPolicy.All, max_ack_pending: 1000 };
-    try {
-      await jsm.consumers.add(JOBS_STREAM, config);
-    } catch {
-      if (owner) await jsm.consumers.update(JOBS_STREAM, role, { ack_wait: config.ack_wait, max_deliver: config.max_deliver });
-    }
+    const exists = await jsm.consumers.info(JOBS_STREAM, role).then(() => true, () => false);
+    // Only the trainer sets a consumer's timings (before 2.10 the server updates a durable on add).
+    if (!exists) await jsm.consumers.add(JOBS_STREAM, config);
+    else if (owner) await jsm.consumers.update(JOBS_STREAM, role, { ack_wait: config.ack_wait, max_deliver: config.max_deliver });
   }
   const kv = await new Kvm(js).create(STATE_BUCKET, { history: 1, storage: StorageType.File });
   const os = await new Objm(js).create(POLICY_BUCKET, { storage: StorageType.File });

@@ -221,6 +221,11 @@ export class ClusterPool implements Rollouts {
     this.policy.ready.catch(() => {});
   }
 
+  /** The policy version generate() will name, once its upload is done (null before any sync). */
+  published(): Promise<PolicyRef | null> {
+    return this.policy.ready;
+  }
+
   async generate(prompts: number[][], sampling: Sampling, rng: Rng, align = 1, onPart?: (offset: number, part: Completion[]) => void): Promise<Completion[]> {
     const policy = await this.policy.ready;
     if (!policy) throw new Error('cluster pool: generate() before sync()');
