@@ -12,6 +12,8 @@ const tf = require('@tensorflow/tfjs-core');
 const byId = new Map();
 const ids = new Map();
 let backend = null;
+let gpuError = null;
+let madeHere = 0;
 const encoder = new TextEncoder();
 
 function reply(ctl, buf, status, text) {
@@ -25,8 +27,7 @@ function reply(ctl, buf, status, text) {
 function idOf(dataId) {
   let id = ids.get(dataId);
   if (id === undefined) {
-    id = -(ids.size + 1); // ids made here are negative; the main thread's are positive
-    while (byId.has(id)) id--;
+    id = --madeHere; // ids made here are negative, the main thread's positive; never reused
     ids.set(dataId, id);
     byId.set(id, dataId);
   }
@@ -68,12 +69,36 @@ async function start() {
       maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
       maxComputeWorkgroupSizeZ: l.maxComputeWorkgroupSizeZ,
       maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      // The adapter's own maxima: tfjs's kernels bind many buffers (AddN one per input).
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      maxBindGroups: l.maxBindGroups,
     },
+  });
+  // Validation errors (a kernel the device cannot run) are reported asynchronously: keep the
+  // first, and fail the next call with it rather than compute on silently.
+  device.addEventListener?.('uncapturederror', (e) => {
+    gpuError ??= e.error?.message ?? String(e);
   });
   tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info), 1);
   tf.env().set('PROD', true);
   if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs could not start its WebGPU backend');
   backend = tf.backend();
+}
+
+/** AddN binds one storage buffer per input, and tfjs's kernel does not split (Concat does):
+ * sums of at most (limit - 1) inputs, then their sum. */
+function addN(config, inputs) {
+  const most = Math.max(2, backend.device.limits.maxStorageBuffersPerShaderStage - 1);
+  if (inputs.length <= most) return config.kernelFunc({ inputs, backend, attrs: {} });
+  const partial = [];
+  for (let i = 0; i < inputs.length; i += most) {
+    const chunk = inputs.slice(i, i + most);
+    partial.push(chunk.length === 1 ? null : config.kernelFunc({ inputs: chunk, backend, attrs: {} }));
+    if (chunk.length === 1) partial[partial.length - 1] = chunk[0];
+  }
+  const out = addN(config, partial);
+  for (const t of partial) if (!inputs.includes(t)) backend.disposeData(t.dataId);
+  return out;
 }
 
 parentPort.on('message', async (m) => {
@@ -98,7 +123,8 @@ parentPort.on('message', async (m) => {
         const config = tf.getKernel(m.name, 'webgpu');
         if (!config) throw new Error(`kernel ${m.name} is not registered for the webgpu backend`);
         const inputs = m.array ? m.inputs.map(info) : Object.fromEntries(Object.entries(m.inputs).map(([k, t]) => [k, info(t)]));
-        const out = config.kernelFunc({ inputs, backend, attrs: m.attrs });
+        const out = m.name === 'AddN' ? addN(config, inputs) : config.kernelFunc({ inputs, backend, attrs: m.attrs });
+        if (gpuError) throw new Error(`the GPU refused a kernel (${gpuError.split('\n')[0]})`);
         const list = (Array.isArray(out) ? out : [out]).map((o) => ({ id: idOf(o.dataId), shape: o.shape, dtype: o.dtype }));
         reply(m.ctl, m.buf, 1, JSON.stringify({ array: Array.isArray(out), list }));
         break;

@@ -1,5 +1,6 @@
 // `r1 bench generate`: batch 64, prompt 16, 112 new tokens with the KV cache and sampling, of the
-// reference model or of --model (a checkpoint), as
+// reference model (--model tiny, the default; small, base: see sizes.ts) or of --model DIR (a
+// checkpoint), as
 // ../shared/anchors/torch_reference.py --mode generate does in PyTorch. One line on the main thread
 // and one with the rollout worker pool (one worker per core), as GRPO runs it.
 import { availableParallelism } from 'node:os';
@@ -7,7 +8,8 @@ import type { BenchOptions } from '../commands/bench.ts';
 import { initBackend } from '../../engine/backend.ts';
 import { Rng } from '../../engine/rng.ts';
 import { loadModel } from '../../model/checkpoint.ts';
-import { TINY, family, headDim, parameterCount } from '../../model/config.ts';
+import { family, headDim, parameterCount } from '../../model/config.ts';
+import { SIZES, repetitions, runTorch, sizeNamed, torchLine } from './sizes.ts';
 import { generate } from '../../model/generate.ts';
 import { Tokenizer } from '../../model/tokenizer.ts';
 import { Transformer } from '../../model/transformer.ts';
@@ -15,16 +17,17 @@ import { RolloutPool } from '../../rollout/pool.ts';
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]> {
   const backend = await initBackend(opts.backend);
-  const B = 64, P = 16, N = 112, reps = opts.quick ? 1 : 3;
-  // The reference model, fresh, or a checkpoint (--model: a Hugging Face family's layout and kernels).
-  const model = opts.model ? loadModel(opts.model as string) : Transformer.init({ ...TINY, max_position_embeddings: P + N }, 0);
+  const size = sizeNamed(opts.model ?? 'tiny');
+  const B = 64, P = 16, N = 112, reps = repetitions(size ?? 'tiny', Boolean(opts.quick), 3);
+  // A fresh model of a named size, or a checkpoint (--model DIR: a Hugging Face family's layout and kernels).
+  const model = size ? Transformer.init({ ...SIZES[size], max_position_embeddings: P + N }, 0) : loadModel(opts.model as string);
   const config = model.config;
   const rng = new Rng(0);
   const prompts = Array.from({ length: B }, () => Array.from({ length: P }, () => rng.int(config.vocab_size)));
   const n = parameterCount(config);
   const flopsPerToken = 2 * n + 2 * 2 * (P + N / 2) * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
   const line = (workers: number, ms: number) => ({
-    bench: 'generate', backend, ...(opts.model ? { model: opts.model, family: family(config) } : {}), workers, n_params: n, batch: B, prompt: P, new_tokens: N,
+    bench: 'generate', backend, model: size ?? opts.model, family: family(config), workers, n_params: n, batch: B, prompt: P, new_tokens: N,
     ms_per_run: +ms.toFixed(1), tokens_per_s: Math.round((B * N) / (ms / 1000)), gflops: +((flopsPerToken * B * N) / (ms / 1000) / 1e9).toFixed(2),
   });
   const time = async (once: () => unknown) => {
@@ -35,7 +38,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   };
   const sampling = { maxNewTokens: N, temperature: 1 };
   const out: Record<string, unknown>[] = [];
-  const counts = opts.workers !== undefined ? [Number(opts.workers)] : [0, availableParallelism()];
+  const counts = opts.workers !== undefined ? [Number(opts.workers)] : backend === 'webgpu' ? [0] : [0, availableParallelism()];
   for (const workers of counts) {
     if (workers === 0) {
       out.push(line(0, await time(() => generate(model, { decode: () => '' }, prompts, { ...sampling, rng }))));
@@ -48,5 +51,9 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     await pool.close();
   }
   model.dispose();
+  if (opts.torch && size) {
+    const best = Math.max(...out.map((l) => Number(l.tokens_per_s)));
+    out.push(torchLine('generate', size, runTorch('generate', config, { 'gen-batch': B, 'prompt-len': P, 'new-tokens': N, steps: 5 * reps }), best));
+  }
   return out;
 }

@@ -1,4 +1,5 @@
-// `r1 bench grpo`: seconds per GRPO step of the reference model (8 prompts x G = 8, 96 new tokens)
+// `r1 bench grpo`: seconds per GRPO step of the reference model (--model tiny, the default; small,
+// base: see sizes.ts) (8 prompts x G = 8, 96 new tokens)
 // and its split into generate / score / update, with rollouts on the main thread and in the worker
 // pool. Runs the real stage through a throwaway recipe, so it measures what a user's run does.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,11 +9,15 @@ import { Writable } from 'node:stream';
 import type { BenchOptions } from '../commands/bench.ts';
 import { Rng } from '../../engine/rng.ts';
 import { readMetrics } from '../../metrics/logger.ts';
-import { TINY } from '../../model/config.ts';
+import { UserError } from '../../errors.ts';
+import { SIZES, sizeNamed } from './sizes.ts';
 import { runRecipe } from '../../pipeline/run.ts';
 import { loadRecipe } from '../../recipe/index.ts';
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]> {
+  const size = sizeNamed(opts.model ?? 'tiny');
+  if (!size) throw new UserError(`bench grpo --model takes a size (${Object.keys(SIZES).join(', ')}), not a checkpoint`);
+  const config = SIZES[size];
   const dir = mkdtempSync(join(tmpdir(), 'r1-bench-grpo-'));
   const rng = new Rng(0);
   const rows = Array.from({ length: 64 }, () => {
@@ -21,7 +26,8 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   });
   writeFileSync(join(dir, 'rows.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   const steps = opts.quick ? 2 : 4;
-  const workerCounts = opts.workers !== undefined ? [Number(opts.workers)] : [0, availableParallelism()];
+  const steps2 = size === 'tiny' ? steps : 2;
+  const workerCounts = opts.workers !== undefined ? [Number(opts.workers)] : opts.backend === 'webgpu' ? [0] : [0, availableParallelism()];
   const out: Record<string, unknown>[] = [];
   for (const workers of workerCounts) {
     const yaml = `
@@ -29,8 +35,8 @@ name: bench-grpo-${workers}
 seed: 0
 backend: ${opts.backend}
 output_dir: runs
-model: ${JSON.stringify({ ...TINY, vocab_size: 0 })}
-tokenizer: { train: { datasets: [rows.jsonl], vocab_size: ${TINY.vocab_size} } }
+model: ${JSON.stringify({ ...config, vocab_size: 0 })}
+tokenizer: { train: { datasets: [rows.jsonl], vocab_size: ${config.vocab_size} } }
 stages:
   - name: grpo
     type: grpo
@@ -40,7 +46,8 @@ stages:
     per_device_train_batch_size: 64
     max_prompt_length: 96
     max_completion_length: 96
-    max_steps: ${steps}
+    max_steps: ${steps2}
+    train_workers: ${opts.backend === 'webgpu' ? 1 : '\'auto\''}
     rollout_workers: ${workers}
     rewards: [{ name: accuracy }, { name: format }]
 `;
@@ -52,7 +59,7 @@ stages:
     const avg = (k: string) => m.reduce((a, r) => a + Number(r[k] ?? 0), 0) / m.length;
     const total = avg('step_time_s'), gen = avg('time/generate_s'), score = avg('time/score_s');
     out.push({
-      bench: 'grpo', rollout_workers: workers, prompts: 8, group: 8, new_tokens_max: 96,
+      bench: 'grpo', backend: opts.backend, model: size, rollout_workers: workers, prompts: 8, group: 8, new_tokens_max: 96,
       s_per_step: +total.toFixed(3), generate_s: +gen.toFixed(3), score_s: +score.toFixed(3), update_s: +(total - gen - score).toFixed(3),
       mean_completion_tokens: +avg('completions/mean_length').toFixed(1),
     });

@@ -1,12 +1,14 @@
-// `r1 bench train`: AdamW steps of the reference model (or of --model, a checkpoint) on batch 16 x 128
-// random tokens, as ../shared/anchors/torch_reference.py --mode train does in PyTorch; on the main
-// thread alone and data-parallel over one thread per core.
+// `r1 bench train`: AdamW steps of the reference model (--model tiny, the default; small, base: see
+// sizes.ts; or a checkpoint directory) on batch 16 x 128 random tokens, as
+// ../shared/anchors/torch_reference.py --mode train does in PyTorch (--torch runs it at the same
+// size); on the main thread alone and data-parallel over one thread per core (one thread on webgpu).
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import type { BenchOptions } from '../commands/bench.ts';
 import { initBackend } from '../../engine/backend.ts';
 import { loadModel } from '../../model/checkpoint.ts';
-import { TINY, family, headDim, parameterCount } from '../../model/config.ts';
+import { family, headDim, parameterCount } from '../../model/config.ts';
+import { SIZES, repetitions, runTorch, sizeNamed, torchLine } from './sizes.ts';
 import { Transformer } from '../../model/transformer.ts';
 import { AdamW } from '../../train/adamw.ts';
 import { Rng } from '../../engine/rng.ts';
@@ -16,9 +18,10 @@ import { clipGradients, disposeGrads, lossAndGrads } from '../../train/step.ts';
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]> {
   const backend = await initBackend(opts.backend);
-  const B = 16, T = 128, steps = opts.quick ? 3 : 10;
-  // The reference model, fresh, or a checkpoint (--model: a Hugging Face family's layout and kernels).
-  const fresh = () => (opts.model ? loadModel(opts.model as string) : Transformer.init({ ...TINY, max_position_embeddings: T }, 0));
+  const size = sizeNamed(opts.model ?? 'tiny');
+  const B = 16, T = 128, steps = repetitions(size ?? 'tiny', Boolean(opts.quick), 10);
+  // A fresh model of a named size, or a checkpoint (--model DIR: a Hugging Face family's layout and kernels).
+  const fresh = () => (size ? Transformer.init({ ...SIZES[size], max_position_embeddings: T }, 0) : loadModel(opts.model as string));
   const probe = fresh();
   const config = probe.config, V = config.vocab_size;
   probe.dispose();
@@ -30,7 +33,8 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   // 6 N flops per token for the dense weights, plus causal attention (fwd 2 T d per layer, x3 for backward).
   const flopsPerToken = 6 * n + 3 * 2 * T * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
   const out: Record<string, unknown>[] = [];
-  const counts = opts.workers !== undefined ? [Math.max(1, Number(opts.workers))] : [1, availableParallelism()];
+  // One GPU: data-parallel threads would share it.
+  const counts = opts.workers !== undefined ? [Math.max(1, Number(opts.workers))] : backend === 'webgpu' ? [1] : [1, availableParallelism()];
   for (const threads of counts) {
     const model = fresh();
     const opt = new AdamW(model.params);
@@ -43,7 +47,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
       disposeGrads(grads);
     };
     await step();
-    await step();
+    if (steps > 2) await step();
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) await step();
     const ms = (performance.now() - t0) / steps;
@@ -52,10 +56,14 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     opt.dispose();
     model.dispose();
     out.push({
-      bench: 'train', backend, ...(opts.model ? { model: opts.model, family: family(config) } : {}), threads, n_params: n, batch: B, seq: T,
+      bench: 'train', backend, model: size ?? opts.model, family: family(config), threads, n_params: n, batch: B, seq: T,
       ms_per_step: +ms.toFixed(1), tokens_per_s: Math.round((B * T) / (ms / 1000)),
       gflops: +((flopsPerToken * B * T) / (ms / 1000) / 1e9).toFixed(2),
     });
+  }
+  if (opts.torch && size) {
+    const best = Math.max(...out.filter((l) => l.bench === 'train').map((l) => Number(l.tokens_per_s)));
+    out.push(torchLine('train', size, runTorch('train', config, { seq: T, batch: B, steps: Math.max(2, steps) }), best));
   }
   return out;
 }

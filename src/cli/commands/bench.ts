@@ -16,10 +16,11 @@ export function register(program: Command): void {
     .command('bench')
     .description(`measure speed; prints one JSON line per measurement (${BENCHES.join(', ')})`)
     .argument('<what>', BENCHES.join(' | '))
-    .option('--backend <name>', 'auto | tensorflow | wasm | cpu', 'auto')
+    .option('--backend <name>', 'auto | tensorflow | webgpu | wasm | cpu (webgpu on a software adapter only with R1_ALLOW_SOFTWARE_GPU=1)', 'auto')
     .option('--quick', 'fewer repetitions (smoke run)', false)
     .option('--workers <n>', 'worker threads, where the benchmark uses them')
-    .option('--model <dir>', 'train, generate: measure this checkpoint (model directory or hf: name) instead of a fresh reference model')
+    .option('--model <size|dir>', 'train, generate, grpo: a fresh model of size tiny (the reference, default), small (~10M parameters) or base (~50M), all llama layout; train, generate: or this checkpoint (model directory or hf: name)')
+    .option('--torch', 'train, generate: also run ../shared/anchors/torch_reference.py at the same size and print the ratio', false)
     .option('--profile', 'train: also print kernel time by op (tf.profile) of one main-thread step', false)
     .action(async (what: string, opts: BenchOptions) => {
       const file = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', `${what}.ts`);
