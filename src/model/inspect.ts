@@ -3,7 +3,7 @@
 // tokenizer files, chat template and generation settings come with it.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { biases, family, hasQkNorm, headDim } from './config.ts';
+import { biases, deepseek, family, hasQkNorm, headDim, kvCacheBytesPerToken, parameterCount } from './config.ts';
 import { checkTensors, checkpointHeaders, readModelConfig } from './checkpoint.ts';
 import { resolveModelDir } from './hub.ts';
 
@@ -42,10 +42,23 @@ export function describeModel(spec: string): Record<string, unknown> {
     tie_word_embeddings: c.tie_word_embeddings,
     biases: biases(c),
     qk_norm: hasQkNorm(c),
+    kv_cache_bytes_per_token: kvCacheBytesPerToken(c),
+    ...(family(c) === 'deepseek_v3' && deepseekFields(c)),
     weight_files: files.length,
     weight_bytes: files.reduce((n, f) => n + statSync(f).size, 0),
     tokenizer: existsSync(join(dir, 'tokenizer.json')),
     chat_template: tokenizerConfig?.chat_template !== undefined || existsSync(join(dir, 'chat_template.jinja')) || existsSync(join(dir, 'chat_template.json')),
     eos_token_id: generation?.eos_token_id ?? raw.eos_token_id ?? null,
+  };
+}
+
+/** MLA, MoE and MTP sizes of a deepseek_v3 model. */
+function deepseekFields(c: Parameters<typeof deepseek>[0]): Record<string, unknown> {
+  const d = deepseek(c);
+  return {
+    q_lora_rank: d.q_lora_rank, kv_lora_rank: d.kv_lora_rank, qk_nope_head_dim: d.qk_nope_head_dim, qk_rope_head_dim: d.qk_rope_head_dim,
+    v_head_dim: d.v_head_dim, dense_layers: d.first_k_dense_replace, routed_experts: d.n_routed_experts, shared_experts: d.n_shared_experts,
+    experts_per_token: d.num_experts_per_tok, expert_groups: `${d.topk_group} of ${d.n_group}`, moe_intermediate_size: d.moe_intermediate_size,
+    mtp_layers: d.num_nextn_predict_layers, active_parameters: parameterCount(c, true),
   };
 }
