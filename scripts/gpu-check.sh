@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The GPU check in one command: r1 doctor, the WebGPU-vs-WebAssembly equality tests (a training
+# step's loss and gradients, greedy generation), a short GRPO run on WebGPU that must learn, and
+# the benchmarks on WebGPU. On a machine with a GPU it runs on the hardware adapter (all three
+# model sizes); without one, on the software adapter (Mesa llvmpipe; tiny model only, --quick).
+# The last line is a one-line summary. Usage: bash scripts/gpu-check.sh [--no-grpo]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+t0=$SECONDS
+log=$(mktemp -d)
+r1() { node bin/r1.js "$@"; }
+
+echo "== r1 doctor"
+r1 doctor | tee "$log/doctor.txt"
+r1 doctor --json > "$log/doctor.json" 2>/dev/null
+read -r adapter kind < <(node -e '
+  const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const a = d.adapters.find((x) => !x.software) ?? d.adapters[0];
+  console.log(a ? `${a.name.replace(/\s+/g, "_")} ${a.software ? "software" : "hardware"}` : "none none");' "$log/doctor.json")
+if [ "$kind" = none ]; then
+  echo "gpu-check: FAIL - no WebGPU adapter at all (see r1 doctor above); ${SECONDS}s"
+  exit 1
+fi
+export R1_ALLOW_SOFTWARE_GPU=1
+if [ "$kind" = hardware ]; then sizes="tiny small base"; quick=""; else sizes="tiny"; quick="--quick"; fi
+
+echo "== equality tests (webgpu vs wasm) and r1 doctor's tests on $adapter ($kind)"
+tests="tests/webgpu-backend.test.ts tests/doctor.test.ts"
+[ "${1:-}" = --no-grpo ] || tests="$tests tests/webgpu-grpo.test.ts"
+if R1_WEBGPU_SLOW=1 npx vitest run $tests 2>&1 | grep -vE '^(Warning: max|validation:| - While)' | tee "$log/tests.txt"; then :; fi
+if grep -qE 'Tests +.*failed' "$log/tests.txt" || ! grep -qE 'Tests +.*passed' "$log/tests.txt"; then tests_ok=FAIL; else tests_ok=pass; fi
+eq=$(grep -o 'max |d grad| [0-9.e+-]*' "$log/tests.txt" | head -1)
+grpo=$(grep -o 'webgpu GRPO reward: .*' "$log/tests.txt" | head -1 | sed 's/webgpu GRPO reward: //')
+
+echo "== benchmarks on webgpu ($sizes)"
+bench=""
+for size in $sizes; do
+  for what in train generate; do
+    line=$(r1 bench $what --backend webgpu --model $size $quick 2>/dev/null | grep '"tokens_per_s"' | head -1)
+    echo "$line"
+    tps=$(echo "$line" | node -e 'let s="";process.stdin.on("data",(c)=>s+=c).on("end",()=>{try{console.log(JSON.parse(s).tokens_per_s)}catch{console.log("failed")}})')
+    bench="$bench $what/$size ${tps} tok/s;"
+  done
+done
+echo "gpu-check: adapter $adapter ($kind); tests $tests_ok (webgpu vs wasm $eq${grpo:+; GRPO reward $grpo});${bench} $((SECONDS - t0))s"
+[ "$tests_ok" = pass ]
