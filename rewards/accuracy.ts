@@ -204,7 +204,8 @@ export function accuracyScore(completion: string, reference: unknown, taggedOnly
 }
 
 export const accuracy: BuiltinReward = {
-  defaults: { field: null, answer_field: null, gold_from: 'auto', tagged_only: false, timeout_s: 1 },
+  // `field` is the older name of answer_field; the error for an unknown option lists them in this order.
+  defaults: { field: null, tagged_only: false, answer_field: null, gold_from: 'auto', timeout_s: 1 },
   doc:
     `1 when the final answer equals the reference (Countdown rows with numbers and target: when it is an expression using each number once that reaches the target), else 0; ` +
     `null when the row has no reference or its reference does not parse (counted as gold_unparsable). ` +
