@@ -9,7 +9,7 @@ import { UserError } from '../../errors.ts';
 export type BenchOptions = { backend: string; quick: boolean; [key: string]: unknown };
 export type Bench = { run(opts: BenchOptions): Promise<Record<string, unknown>[]> };
 
-export const BENCHES = ['train', 'generate', 'rewards', 'sandbox', 'grpo', 'kernels'] as const;
+export const BENCHES = ['train', 'generate', 'rewards', 'sandbox', 'grpo', 'kernels', 'cluster'] as const;
 
 export function register(program: Command): void {
   program
