@@ -15,7 +15,7 @@ import { runRecipe } from '../src/pipeline/run.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
 import { GrpoStage as GrpoSchema, type GrpoStage } from '../src/recipe/schema.ts';
 import { advantages } from '../src/rl/index.ts';
-import { type Episodes, type ScoredGroups, differingGroups, episodeMicroBatches, mixReference, selectGroups, splitRows } from '../src/stages/grpo.ts';
+import { type Episodes, type ScoredGroups, differingGroups, episodeMicroBatches, mixReference, rolloutMetrics, selectGroups, splitRows } from '../src/stages/grpo.ts';
 import { completionLogprobs } from '../src/stages/logprobs.ts';
 import { GradientPool, localLossAndGrads } from '../src/train/parallel.ts';
 import { type Grads, accumulate, disposeGrads } from '../src/train/step.ts';
@@ -192,6 +192,22 @@ describe('dynamic sampling', () => {
     expect(kept.scores.total).toEqual([0, 1, 1, 0]);
     expect(kept.scores.byFunction.acc).toEqual([0, 1, 1, 0]);
     expect(kept.scores.stats.acc.mean).toBe(0.5);
+  });
+
+  it("logs TRL's rollout metrics over everything sampled, and what the rewards counted", () => {
+    const x: ScoredGroups = {
+      texts: ['a', 'a', 'b', 'b'], ids: [[1], [1], [2], [2]], rows: [{}, {}, {}, {}],
+      completions: [[5, 6], [7], [8, 9, 10], [11, 12, 13, 14]].map((tokens, i) => ({ tokens, text: '', logprobs: tokens.map(() => -1), finishReason: i === 3 ? ('length' as const) : ('stop' as const) })),
+      scores: { total: [1, 0, 0.5, 0.5], byFunction: { accuracy: [1, 0, 0.5, 0.5] }, stats: { accuracy: { mean: 0.5, std: 0.41 } }, errors: [], counts: { 'accuracy/timeout': 2 } },
+    };
+    const kept = selectGroups(x, [0], 2);
+    const e = { inputs: [[1, 5, 6], [1, 7]], promptLengths: [1, 1], old: [[-1, -1], [-1]], ref: null, rewards: [1, 0], advantages: [0.7, -0.7], keep: [1, 1], rewardKl: null };
+    const m = rolloutMetrics({ sampled: x, kept, episodes: e, sampling: { batches: 2, sampledGroups: 2, keptGroups: 1 }, seconds: { generate: 1.5, score: 0.25 } }, 2);
+    expect(m).toMatchObject({
+      reward: 0.5, frac_reward_zero_std: 0.5, 'completions/mean_length': 2.5, 'completions/min_length': 1, 'completions/max_length': 4,
+      'completions/mean_terminated_length': 2, 'completions/clipped_ratio': 0.25, 'rewards/accuracy/mean': 0.5, 'rewards/accuracy/timeout': 2,
+      'dynamic_sampling/batches': 2, 'dynamic_sampling/kept_groups': 1, 'time/generate_s': 1.5, 'time/score_s': 0.25,
+    });
   });
 });
 

@@ -231,7 +231,7 @@ export function summarizeEval(s: EvalSamples): EvalReport {
 }
 
 /** Samples k completions per row and scores them (pass@k values are checked before any generation). Returns the report and one sample row per completion. */
-export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], o: EvalOptions): Promise<{ report: EvalReport; samples: Row[] }> {
+export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], o: EvalOptions): Promise<{ report: EvalReport; samples: Row[]; counts: Record<string, number> }> {
   passKs(o.k, o.passK); // a k above the samples per prompt fails here, before any work
   const rewards = await loadRewards(o.rewards, o.baseDir, { sandbox: o.sandbox });
   const encoded = encodePrompts(rows, { name: o.stage, template: o.template, prompt_field: o.promptField }, tok,
@@ -260,14 +260,15 @@ export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], 
     prompt: prompts[i], completion, answer: srcRows[i].answer ?? null, reward: scored.total[i],
     rewards: Object.fromEntries(Object.entries(scored.byFunction).map(([k, v]) => [k, v[i]])),
   }));
-  return { report, samples };
+  // What the rewards counted while scoring (accuracy/timeout, accuracy/gold_unparsable, ...).
+  return { report, samples, counts: scored.counts ?? {} };
 }
 
 export async function runEval(ctx: StageContext, s: EvalStage): Promise<StageResult> {
   const rows = await ctx.readDatasets();
   if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
   const model = ctx.loadModel();
-  const { report, samples } = await evaluate(model, ctx.tokenizer, rows, {
+  const { report, samples, counts } = await evaluate(model, ctx.tokenizer, rows, {
     k: s.num_generations, maxNewTokens: s.max_new_tokens, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stop: s.stop,
     template: s.template, promptField: s.prompt_field, rewards: s.rewards, seed: ctx.recipe.seed, baseDir: ctx.recipe.recipeDir, stage: s.name,
     sandbox: ctx.recipe.sandbox, passK: s.pass_at_k,
@@ -275,12 +276,13 @@ export async function runEval(ctx: StageContext, s: EvalStage): Promise<StageRes
   model.dispose();
   mkdirSync(ctx.stageDir, { recursive: true });
   // The label names this eval's row in the README results table (`r1 report --results`).
-  writeFileSync(join(ctx.stageDir, 'eval.json'), JSON.stringify({ label: s.label, ...report }, null, 2) + '\n');
+  writeFileSync(join(ctx.stageDir, 'eval.json'), JSON.stringify({ label: s.label, ...report, ...(Object.keys(counts).length ? { reward_counts: counts } : {}) }, null, 2) + '\n');
   writeJsonl(join(ctx.stageDir, 'samples.jsonl'), samples);
   const logger = new MetricsLogger(join(ctx.stageDir, 'metrics.jsonl'));
   const flat: Record<string, number> = {};
   for (const [k, v] of Object.entries(report)) if (typeof v === 'number') flat[k] = v;
   for (const [k, v] of Object.entries(report.rewards)) flat[`rewards/${k}/mean`] = v;
+  for (const [k, n] of Object.entries(counts)) flat[`rewards/${k}`] = n;
   logger.log({ step: 1, ...flat });
   logger.close();
   return { summary: flat };

@@ -51,10 +51,10 @@ export type Episodes = {
 };
 
 /** What dynamic sampling did in a step. */
-type Sampling = { batches: number; sampledGroups: number; keptGroups: number };
+export type Sampling = { batches: number; sampledGroups: number; keptGroups: number };
 
 /** The rollout side of a step, handed from prepare to the updates and the logs. */
-type Step = { sampled: ScoredGroups; kept: ScoredGroups; episodes: Episodes; sampling: Sampling; seconds: { generate: number; score: number } };
+export type Step = { sampled: ScoredGroups; kept: ScoredGroups; episodes: Episodes; sampling: Sampling; seconds: { generate: number; score: number } };
 
 /** The prompt rows of prompt batch `index`, templated and tokenised, each repeated G times. */
 export function promptGroups(rows: Row[], index: number, s: GrpoStage, tok: Tokenizer, seed: number): PromptGroups {
@@ -212,6 +212,8 @@ export function rolloutMetrics(st: Step, G: number): Record<string, number> {
     metrics[`rewards/${k}/mean`] = v.mean;
     metrics[`rewards/${k}/std`] = v.std;
   }
+  // What the rewards counted while scoring (e.g. rewards/accuracy/timeout, rewards/accuracy/gold_unparsable).
+  for (const [k, n] of Object.entries(x.scores.counts ?? {})) metrics[`rewards/${k}`] = n;
   // With the KL in the reward the loss has none: log the reward's (mean per token of the trained batch).
   if (e.rewardKl) metrics.kl = e.rewardKl.reduce((a, b) => a + b, 0) / Math.max(1, e.inputs.reduce((a, seq, i) => a + seq.length - e.promptLengths[i], 0));
   if (st.sampling.batches > 1 || st.sampling.sampledGroups !== st.sampling.keptGroups) {
