@@ -106,7 +106,7 @@ const training = (d: { lr: number; scheduler: string; warmupRatio: number; maxSt
   train_workers: z
     .union([z.literal('auto'), int().positive()])
     .default('auto')
-    .describe('threads computing gradients data-parallel (pretrain, sft, grpo); 1 = the main thread alone, auto = one per core'),
+    .describe('threads computing gradients data-parallel (pretrain, sft, grpo); 1 = the main thread alone, auto = one per core on wasm and cpu, one on webgpu and tensorflow (which use the GPU or every core themselves)'),
 });
 
 const epochs = (def: number) => ({

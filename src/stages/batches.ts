@@ -1,6 +1,7 @@
 // Turning rows into training batches: a fixed, seeded order per epoch, so batch i is the same batch
 // whether a run went straight through or was killed and resumed.
 import { availableParallelism } from 'node:os';
+import { activeBackend } from '../engine/backend.ts';
 import { Rng } from '../engine/rng.ts';
 import { LM_LOSS, type LmBatch, lossWeight } from '../train/lm-loss.ts';
 import type { MicroBatch } from '../train/trainer.ts';
@@ -80,9 +81,11 @@ export function lmStep(microBatches: WeightedSequence[][], padId: number): Micro
   });
 }
 
-/** Gradient threads for a `train_workers` setting. */
-export function trainThreads(setting: number | 'auto'): number {
-  return setting === 'auto' ? availableParallelism() : setting;
+/** Gradient threads for a `train_workers` setting: auto is one per core on the CPU backends, and
+ * one on a GPU (every extra thread would open a device of its own and compete for it). */
+export function trainThreads(setting: number | 'auto', backend: string = activeBackend()): number {
+  if (setting !== 'auto') return setting;
+  return backend === 'webgpu' || backend === 'tensorflow' ? 1 : availableParallelism();
 }
 
 /** Token ids of a text that starts a sequence: the tokenizer's document start first (see
