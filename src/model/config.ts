@@ -103,6 +103,7 @@ export function validateConfig(c: ModelConfig, where = 'model'): ModelConfig {
   if (c.model_type !== undefined && !FAMILIES.includes(c.model_type)) bad.push(`${where}.model_type must be one of ${FAMILIES.join(', ')} (got ${JSON.stringify(c.model_type)})`);
   else if (family(c) === 'deepseek_v3') bad.push(...deepseekProblems(c, where));
   else {
+    if (c.rope_scaling?.rope_type === 'yarn') bad.push(`${where}.rope_scaling: rope type yarn is supported for model_type deepseek_v3 only`);
     const stray = DEEPSEEK_KEYS.filter((k) => c[k] !== undefined && k !== 'aux_loss_alpha' && k !== 'mtp_loss_weight');
     if (stray.length) bad.push(`${where}: ${stray.join(', ')} belong to model_type deepseek_v3 (got model_type ${family(c)})`);
   }

@@ -61,7 +61,7 @@ export function parseHfConfig(raw: Raw, file: string): ModelConfig {
     return v as boolean;
   };
   const heads = int('num_attention_heads');
-  const rope = parseRope(raw, fail);
+  const rope = parseRope(raw, fail, fam);
   const c: ModelConfig = {
     model_type: fam,
     vocab_size: int('vocab_size'),
@@ -102,7 +102,7 @@ export function parseHfConfig(raw: Raw, file: string): ModelConfig {
 }
 
 /** rope_theta and rope_scaling, from transformers 4.x `rope_scaling` + `rope_theta` or 5.x `rope_parameters`. */
-function parseRope(raw: Raw, fail: (msg: string) => never): { theta: number; scaling: RopeScaling | null } {
+function parseRope(raw: Raw, fail: (msg: string) => never, fam: Family): { theta: number; scaling: RopeScaling | null } {
   const key = raw.rope_parameters ? 'rope_parameters' : 'rope_scaling';
   for (const k of ['rope_scaling', 'rope_parameters']) {
     if (raw[k] !== undefined && raw[k] !== null && (typeof raw[k] !== 'object' || Array.isArray(raw[k]))) fail(`${k} must be an object or null`);
@@ -114,8 +114,10 @@ function parseRope(raw: Raw, fail: (msg: string) => never): { theta: number; sca
   const p: Raw = { ...scaling, ...parameters };
   if (p.type !== undefined && p.rope_type !== undefined && p.type !== p.rope_type) fail(`${key}: type ${JSON.stringify(p.type)} and rope_type ${JSON.stringify(p.rope_type)} disagree`);
   const type = p.rope_type ?? p.type ?? 'default';
-  const fields = ROPE_FIELDS[type as string];
-  if (!fields) fail(`${key}: rope type ${JSON.stringify(type)} is not supported; supported: ${Object.keys(ROPE_FIELDS).join(', ')}`);
+  // yarn is checked against the reference for deepseek_v3 only.
+  const types = Object.keys(ROPE_FIELDS).filter((t) => t !== 'yarn' || fam === 'deepseek_v3');
+  const fields = types.includes(type as string) ? ROPE_FIELDS[type as string] : undefined;
+  if (!fields) fail(`${key}: rope type ${JSON.stringify(type)} is not supported; supported: ${types.join(', ')}${type === 'yarn' ? ' (yarn: model_type deepseek_v3 only)' : ''}`);
   for (const k of Object.keys(p)) {
     if (k === 'type' || k === 'rope_type' || k === 'rope_theta' || fields.includes(k)) continue;
     if (k === 'partial_rotary_factor' && p[k] === 1) continue;
