@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { applyTemplate } from '../data/chat.ts';
 import { activeBackend } from '../engine/backend.ts';
-import type { Rng } from '../engine/rng.ts';
+import { Rng } from '../engine/rng.ts';
 import { RolloutPool, defaultWorkers } from '../rollout/pool.ts';
 import { loadClusterRewards, openStageCluster, type Rollouts } from '../cluster/index.ts';
+import { Ahead, batchSeed, correctStale } from '../cluster/staleness.ts';
 import { generate, type Completion } from '../model/generate.ts';
 import { loadModel, saveModel } from '../model/checkpoint.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
@@ -301,6 +302,12 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   const workers = defaultWorkers(s.rollout_workers);
   const gen: Generator = { policy, tok, pool: cluster ?? (workers > 0 ? new RolloutPool(workers, policy.config, tok, activeBackend()) : null) };
   const chunk = Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps);
+  const rolloutOf = (batch: number, r: Rng) => generateAndScore(promptGroups(rows, batch, s, tok, ctx.recipe.seed), gen, rewards, s, r);
+  // cluster.max_staleness k > 0: the workers generate batches n+1..n+k while step n trains (each with
+  // its own seed); a stale batch is corrected by truncated importance sampling (cluster/staleness.ts).
+  const ahead = cluster && cluster.settings.maxStaleness > 0 && !s.dynamic_sampling
+    ? new Ahead(cluster.settings.maxStaleness, (b) => rolloutOf(b, new Rng(batchSeed(ctx.recipe.seed, b))), s.max_steps) : null;
+  let staleness = 0;
   /** Prompt batches consumed so far (dynamic sampling takes more than one per step). */
   let promptBatches = 0;
 
@@ -312,7 +319,9 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     const seconds = { generate: 0, score: 0 };
     let keptGroups = 0, batches = 0;
     while (batches < maxBatches && keptGroups < P) {
-      const r = await generateAndScore(promptGroups(rows, promptBatches++, s, tok, ctx.recipe.seed), gen, rewards, s, rng);
+      let r: Awaited<ReturnType<typeof rolloutOf>>;
+      if (ahead) ({ value: r, staleness } = await ahead.take(promptBatches++, step));
+      else r = await rolloutOf(promptBatches++, rng);
       batches++;
       seconds.generate += r.seconds.generate;
       seconds.score += r.seconds.score;
@@ -323,9 +332,11 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     const sampled = joinGroups(parts);
     const kept = s.dynamic_sampling ? selectGroups(sampled, differingGroups(sampled.scores.total, G).slice(0, P), G) : sampled;
     const episodes = createEpisodes(kept, ref, s, chunk);
+    const stale = staleness > 0 ? correctStale(episodes, referenceLogprobs(policy, episodes, episodes.old.map((o) => o.length), s.temperature, chunk)) : null;
     const st: Step = { sampled, kept, episodes, sampling: { batches, sampledGroups: sampled.completions.length / G, keptGroups: kept.completions.length / G }, seconds };
     writeSamples(samplesFile, step, kept, episodes);
-    return { data: st, metrics: { ...rolloutMetrics(st, G), ...cluster?.takeMetrics() } };
+    const staleMetrics = cluster ? { staleness, ...(stale ? { 'staleness/is_weight_mean': stale.mean_weight, 'staleness/is_capped': stale.capped } : {}) } : {};
+    return { data: st, metrics: { ...rolloutMetrics(st, G), ...cluster?.takeMetrics(), ...staleMetrics } };
   };
 
   const result = await trainLoop<Step>(
