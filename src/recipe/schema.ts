@@ -362,27 +362,6 @@ export const SandboxConfig = z
 /** Rollout and reward workers on other machines over NATS JetStream (src/cluster/). */
 export const ClusterConfig = z
   .strictObject({
-    url: z.string().regex(/^(nats|tls|wss?):\/\//, 'a NATS url such as nats://host:4222').optional()
-      .describe('the NATS server (JetStream on); unset = the R1_CLUSTER_URL environment variable; neither = everything in this process (worker threads)'),
-    token: z.string().regex(/^env:[A-Za-z_][A-Za-z0-9_]*$/, 'name an environment variable (token: env:R1_CLUSTER_TOKEN): a secret in the recipe would be copied into the run folder').optional()
-      .describe('env:NAME = the auth token is in environment variable NAME (default R1_CLUSTER_TOKEN when set); never logged or written into the run folder'),
-    tls: z.union([z.boolean(), z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() })]).default(false)
-      .describe('TLS to the server: true, or files { ca, cert, key } (paths relative to the recipe)'),
-    max_staleness: int().min(0).default(0)
-      .describe('0 = on-policy (each step waits for its own rollouts); k > 0 = rollouts of step n+k may be generated while step n trains (truncated importance sampling corrects them)'),
-    job_timeout_s: z.number().positive().default(60)
-      .describe('a job not finished (nor kept alive) by a worker within this many seconds goes to another worker; also how soon the trainer says that no worker is alive'),
-    max_deliver: int().min(1).default(5).describe('deliveries of one job at most before the run fails naming it'),
-    on_no_workers: z.enum(['wait', 'fail']).default('wait')
-      .describe('no worker alive for a role: wait (saying so every job_timeout_s) or fail (exit non-zero); r1 run --on-no-workers sets it'),
-    remote_rewards: z.array(z.string()).default(['code'])
-      .describe('rewards (by name as in the stage) that reward workers compute; the code reward runs model-written programs there, not on the trainer'),
-  })
-  .describe('several machines: rollout and reward workers (npx r1 worker --connect URL) over NATS JetStream; unset = one process');
-
-/** Rollout and reward workers on other machines over NATS JetStream (src/cluster/). */
-export const ClusterConfig = z
-  .strictObject({
     url: z.string().regex(/^(nats|tls|wss?):\/\//, 'a NATS url such as nats://host:4222')
       .refine((u) => !/^\w+:\/\/[^/]*@/.test(u), 'no user or password in the url: the recipe is copied into the run folder; use token: env:NAME or R1_CLUSTER_URL').optional()
       .describe('the NATS server (JetStream on); unset = the R1_CLUSTER_URL environment variable; neither = everything in this process (worker threads)'),
@@ -415,7 +394,6 @@ export const RecipeSchema = z.strictObject({
   stages: z.array(Stage).min(1).describe('the stages, run in order'),
   sandbox: SandboxConfig.prefault({}),
   cluster: ClusterConfig.optional(),
-  cluster: ClusterConfig.optional(),
   quick: z
     .record(z.string(), z.unknown())
     .default({})
@@ -425,7 +403,6 @@ export const RecipeSchema = z.strictObject({
 export type ModelConfig = z.infer<typeof ModelConfig>;
 export type TokenizerConfig = z.infer<typeof TokenizerConfig>;
 export type SandboxConfig = z.infer<typeof SandboxConfig>;
-export type ClusterConfig = z.infer<typeof ClusterConfig>;
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
 type WithName<T> = Omit<T, 'name'> & { name: string };
 export type PretrainStage = WithName<z.infer<typeof PretrainStage>>;
