@@ -148,8 +148,8 @@ export function deepseek(c: ModelConfig): Deepseek {
   };
 }
 
-/** What does not fit in a deepseek_v3 config, each naming its field. */
-function deepseekProblems(c: ModelConfig, where: string): string[] {
+/** What does not fit in a deepseek_v3 config, each naming its field (`${where}.<field> ...`). */
+export function deepseekProblems(c: ModelConfig, where: string): string[] {
   const bad: string[] = [];
   const positive = (k: keyof DeepseekFields, optional = false, zero = false) => {
     const v = c[k] as unknown;

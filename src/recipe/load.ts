@@ -8,7 +8,13 @@ import { Document, isMap, isNode, isPair, isScalar, isSeq, LineCounter, parse as
 import type { Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { UserError } from '../errors.ts';
+import { type ModelConfig as ModelConfigOfModel, deepseekProblems } from '../model/config.ts';
 import { isHubName, locateHubModel } from '../model/hub.ts';
+
+/** Recipe model fields that only a deepseek_v3 model reads. */
+const DEEPSEEK_ONLY = ['q_lora_rank', 'kv_lora_rank', 'qk_nope_head_dim', 'qk_rope_head_dim', 'v_head_dim', 'first_k_dense_replace', 'n_routed_experts',
+  'n_shared_experts', 'moe_intermediate_size', 'num_experts_per_tok', 'n_group', 'topk_group', 'norm_topk_prob', 'routed_scaling_factor',
+  'num_nextn_predict_layers'] as const;
 import { isModulePath, rewardSpecProblem } from '../../rewards/registry.ts';
 import {
   CHECKPOINT_STAGES,
@@ -168,9 +174,19 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
   const { model, tokenizer, stages } = recipe;
   const at = (p: string) => resolve(recipe.recipeDir, p);
 
-  if (model.hidden_size % model.num_attention_heads !== 0) add(['model', 'hidden_size'], `must be divisible by num_attention_heads (${model.num_attention_heads})`);
-  else if ((model.hidden_size / model.num_attention_heads) % 2 !== 0) add(['model', 'hidden_size'], 'hidden_size / num_attention_heads must be even (rotary embeddings)');
-  if (model.num_attention_heads % model.num_key_value_heads !== 0) add(['model', 'num_key_value_heads'], `must divide num_attention_heads (${model.num_attention_heads})`);
+  if (model.model_type === 'deepseek_v3') {
+    // MLA's head sizes are explicit: the deepseek_v3 checks instead (each message names its field).
+    for (const problem of deepseekProblems(model as ModelConfigOfModel, 'model')) {
+      const field = /^model\.(\w+)/.exec(problem)?.[1] ?? 'model_type';
+      add(['model', field], problem.replace(/^model\.\w+\s*/, ''));
+    }
+  } else {
+    const stray = DEEPSEEK_ONLY.filter((k) => model[k] !== undefined);
+    if (stray.length) add(['model', stray[0]], `belongs to model_type deepseek_v3 (set model_type: deepseek_v3, or remove ${stray.join(', ')})`);
+    if (model.hidden_size % model.num_attention_heads !== 0) add(['model', 'hidden_size'], `must be divisible by num_attention_heads (${model.num_attention_heads})`);
+    else if ((model.hidden_size / model.num_attention_heads) % 2 !== 0) add(['model', 'hidden_size'], 'hidden_size / num_attention_heads must be even (rotary embeddings)');
+    if (model.num_attention_heads % model.num_key_value_heads !== 0) add(['model', 'num_key_value_heads'], `must divide num_attention_heads (${model.num_attention_heads})`);
+  }
   if (tokenizer.train && model.vocab_size !== 0 && tokenizer.train.vocab_size !== model.vocab_size) {
     add(['model', 'vocab_size'], `is ${model.vocab_size} but tokenizer.train.vocab_size is ${tokenizer.train.vocab_size}; make them equal or set 0 (= the tokenizer's)`);
   }

@@ -27,8 +27,27 @@ export const ModelConfig = z
     rope_theta: z.number().positive().default(10000).describe('base of the rotary position embedding frequencies'),
     rms_norm_eps: z.number().positive().default(1e-6).describe('epsilon of RMSNorm'),
     tie_word_embeddings: z.boolean().default(true).describe('share the input embedding with the output projection'),
+    // DeepSeek-V3 (model_type deepseek_v3; DeepseekV3Config names). Left out: the dense llama model.
+    model_type: z.enum(['llama', 'deepseek_v3']).optional().describe('llama (default) or deepseek_v3: MLA, DeepSeekMoE and multi-token prediction (the fields below)'),
+    q_lora_rank: int().positive().nullable().optional().describe('deepseek_v3 MLA: rank of the query compression (null or absent: one q projection)'),
+    kv_lora_rank: int().positive().optional().describe('deepseek_v3 MLA: rank of the shared key/value latent, what the KV cache keeps per token'),
+    qk_nope_head_dim: int().positive().optional().describe('deepseek_v3 MLA: per-head query/key size without rotation'),
+    qk_rope_head_dim: int().positive().optional().describe('deepseek_v3 MLA: per-head rotated query size, and the one rope key shared by all heads (even)'),
+    v_head_dim: int().positive().optional().describe('deepseek_v3 MLA: per-head value size'),
+    first_k_dense_replace: int().min(0).optional().describe('deepseek_v3: the first layers with a dense SwiGLU (intermediate_size); the rest are MoE (default 1)'),
+    n_routed_experts: int().positive().optional().describe('deepseek_v3 MoE: routed experts per MoE layer'),
+    n_shared_experts: int().min(0).optional().describe('deepseek_v3 MoE: always-on shared experts (default 1)'),
+    moe_intermediate_size: int().positive().optional().describe('deepseek_v3 MoE: hidden width of each expert'),
+    num_experts_per_tok: int().positive().optional().describe('deepseek_v3 MoE: routed experts per token'),
+    n_group: int().positive().optional().describe('deepseek_v3 MoE: expert groups for group-limited routing (default 1)'),
+    topk_group: int().positive().optional().describe('deepseek_v3 MoE: groups a token may route into (default 1)'),
+    norm_topk_prob: z.boolean().optional().describe('deepseek_v3 MoE: normalise the chosen gates to sum 1 (default true)'),
+    routed_scaling_factor: z.number().positive().optional().describe('deepseek_v3 MoE: factor on the routed experts\' gates (default 1)'),
+    num_nextn_predict_layers: int().min(0).max(1).optional().describe('deepseek_v3: multi-token prediction modules, 0 or 1 (default 0)'),
+    aux_loss_alpha: z.number().min(0).optional().describe('deepseek_v3 MoE: weight of the sequence-wise balance loss (default 0.0001)'),
+    mtp_loss_weight: z.number().min(0).optional().describe('deepseek_v3: weight of the MTP cross-entropy in training losses (default 0.3)'),
   })
-  .describe('the architecture for stages that start from scratch (Hugging Face Llama config names)');
+  .describe('the architecture for stages that start from scratch (Hugging Face Llama / DeepseekV3 config names)');
 
 /** ModelConfig without its defaults: an init_config holds only the fields it changes, the rest come
  * from the recipe's model (a plain .partial() would fill in the defaults and override them all). */
