@@ -11,7 +11,7 @@ import { LatentCache } from '../src/model/mla.ts';
 import { ExpertLoad, route, routerGates, updateRouterBias } from '../src/model/moe.ts';
 import { mtpLoss } from '../src/model/mtp.ts';
 import { Transformer, parameterShapes } from '../src/model/transformer.ts';
-import { lmLoss } from '../src/train/lm-loss.ts';
+import { lmLoss, loss as lossModule } from '../src/train/lm-loss.ts';
 import { disposeGrads, lossAndGrads } from '../src/train/step.ts';
 
 beforeAll(() => initBackend('wasm'));
@@ -183,6 +183,14 @@ describe('MTP and training', () => {
     expect(mtp).toBeGreaterThan(0);
     expect(withTerms - without).toBeGreaterThan(mtp * 0.999); // plus a small positive balance term
     expect(withTerms - without - mtp).toBeLessThan(0.01);
+    const parts = tf.tidy(() => {
+      const out = lossModule(m, b);
+      return { total: out.loss.dataSync()[0], ...Object.fromEntries(Object.entries(out.metrics!).map(([k, v]) => [k, v.dataSync()[0]])) };
+    });
+    expect(parts.mtp_loss).toBeCloseTo(mtp, 5);
+    expect(parts.lm_loss).toBeCloseTo(without, 4);
+    expect(parts.balance_loss).toBeGreaterThan(0);
+    expect(parts.total).toBeCloseTo(withTerms, 5);
     const { grads } = lossAndGrads(m.params, () => lmLoss(m, b));
     expect(grads['layers.1.router_bias']).toBeUndefined();
     expect(grads['layers.2.router_bias']).toBeUndefined(); // the MTP block's MoE too

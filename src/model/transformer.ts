@@ -202,18 +202,14 @@ export class Transformer {
 
   /** Loss terms a training step adds to the next-token loss, each already divided by the batch's
    * normaliser: deepseek_v3's mtp_loss_weight x the MTP cross-entropy (tokens i+2) and the MoE balance
-   * loss (`run`'s, weighted by the batch's share of the step's tokens). Undefined for dense models. */
-  auxiliaryLoss(run: { hidden: tf.Tensor2D; balance?: tf.Scalar }, b: LossBatch): tf.Scalar | undefined {
-    if (family(this.config) !== 'deepseek_v3') return undefined;
+   * loss (`run`'s, weighted by the batch's share of the step's tokens). Empty for dense models. */
+  auxiliaryLoss(run: { hidden: tf.Tensor2D; balance?: tf.Scalar }, b: LossBatch): { mtp?: tf.Scalar; balance?: tf.Scalar } {
+    if (family(this.config) !== 'deepseek_v3') return {};
     return tf.tidy(() => {
-      const terms: tf.Scalar[] = [];
-      const mtp = mtpLoss(this, run.hidden, b);
-      if (mtp) terms.push(mtp);
-      if (run.balance) {
-        const tokens = b.weights ? b.weights.reduce((a, x) => a + x, 0) : b.B * b.T;
-        terms.push(tf.mul(run.balance, tokens / b.normaliser));
-      }
-      return terms.length ? (tf.addN(terms) as tf.Scalar) : tf.scalar(0);
+      const mtp = mtpLoss(this, run.hidden, b) ?? undefined;
+      const tokens = b.weights ? b.weights.reduce((a, x) => a + x, 0) : b.B * b.T;
+      const balance = run.balance ? (tf.mul(run.balance, tokens / b.normaliser) as tf.Scalar) : undefined;
+      return { mtp, balance };
     });
   }
 

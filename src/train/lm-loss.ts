@@ -14,8 +14,15 @@ export type LmBatch = { inputs: Int32Array; targets: Int32Array; weights: Float3
 
 export const LM_LOSS = import.meta.url;
 
-export function loss(model: Transformer, b: LmBatch): { loss: tf.Scalar } {
-  return { loss: lmLoss(model, b) };
+/** The loss; for a model with its own training terms (deepseek_v3), metrics with each term apart
+ * (lm_loss: next-token, mtp_loss: mtp_loss_weight x MTP, balance_loss), sums like the loss. */
+export function loss(model: Transformer, b: LmBatch): { loss: tf.Scalar; metrics?: Record<string, tf.Scalar> } {
+  const t = lmTerms(model, b);
+  if (!t.mtp && !t.balance) return { loss: t.main };
+  const metrics: Record<string, tf.Scalar> = { lm_loss: t.main };
+  if (t.mtp) metrics.mtp_loss = t.mtp;
+  if (t.balance) metrics.balance_loss = t.balance;
+  return { loss: tf.addN(Object.values(metrics)) as tf.Scalar, metrics };
 }
 
 /** The next-token loss, plus the model's own training terms where it has them (deepseek_v3: the MTP
@@ -23,10 +30,16 @@ export function loss(model: Transformer, b: LmBatch): { loss: tf.Scalar } {
  * term already divided by the step's normaliser. */
 export function lmLoss(model: Transformer, b: LmBatch): tf.Scalar {
   return tf.tidy(() => {
+    const { main, mtp, balance } = lmTerms(model, b);
+    return mtp || balance ? (tf.addN([main, ...(mtp ? [mtp] : []), ...(balance ? [balance] : [])]) as tf.Scalar) : main;
+  });
+}
+
+function lmTerms(model: Transformer, b: LmBatch): { main: tf.Scalar; mtp?: tf.Scalar; balance?: tf.Scalar } {
+  return tf.tidy(() => {
     const run = model.run(tf.tensor2d(b.inputs, [b.B, b.T], 'int32'), { packed: b.packed });
     const main = crossEntropy(model.logits(run.hidden), tf.tensor1d(b.targets, 'int32'), b.weights ? tf.tensor1d(b.weights) : null, b.normaliser);
-    const extra = model.auxiliaryLoss(run, b);
-    return extra ? tf.add(main, extra) : main;
+    return { main, ...model.auxiliaryLoss(run, b) };
   });
 }
 
