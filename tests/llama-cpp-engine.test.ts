@@ -1,6 +1,7 @@
 // The llama.cpp rollout engine against the tfjs one on a tiny llama model: the GGUF export loads,
 // greedy completions are the same tokens, and sampled tokens' log-probs are within 5e-3 of what
 // the trainer recomputes (llama.cpp's KV cache is F16).
+import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +51,7 @@ describe.skipIf(llamaCppProblems('cpu').length > 0)('llama.cpp rollouts', () => 
     await initBackend('wasm');
     model = Transformer.init(config, 3);
     // Larger weights than the init's make the distributions peaked, so greedy has clear winners.
-    for (const [k, v] of Object.entries(model.params)) if (!k.includes('norm')) v.assign(v.mul(4));
+    for (const [k, v] of Object.entries(model.params)) if (!k.includes('norm')) v.assign(tf.mul(v, 4));
     engine = await LlamaCppRollouts.open(config, tok, { device: 'cpu', threads: 1 });
     engine.sync(model);
   }, 60_000);
