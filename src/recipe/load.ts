@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { UserError } from '../errors.ts';
 import { type ModelConfig as ModelConfigOfModel, deepseekProblems } from '../model/config.ts';
 import { isHubName, locateHubModel } from '../model/hub.ts';
+import { llamaCppModelProblem, llamaCppProblems } from '../rollout/llama-cpp.ts';
 
 /** Recipe model fields that only a deepseek_v3 model reads. */
 const DEEPSEEK_ONLY = ['q_lora_rank', 'kv_lora_rank', 'qk_nope_head_dim', 'qk_rope_head_dim', 'v_head_dim', 'first_k_dense_replace', 'n_routed_experts',
@@ -262,6 +263,14 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
       if (s.loss_type === 'cispo' && s.epsilon_high !== null && s.epsilon_high <= 1) {
         add(['stages', i, 'epsilon_high'], `for cispo it caps the ratio itself and must be > 1 (got ${s.epsilon_high}; ScaleRL uses 5)`);
       }
+      if (s.rollout.engine === 'llama.cpp') {
+        // Before any stage runs: the package, the device's driver, and an architecture llama.cpp has.
+        const missing = llamaCppProblems(s.rollout.device);
+        if (missing.length) add(['stages', i, 'rollout', /^rollout\.device/.test(missing[0]) ? 'device' : 'engine'], missing[0]);
+        const born = bornConfig(recipe, i);
+        const arch = born && llamaCppModelProblem(born as unknown as Parameters<typeof llamaCppModelProblem>[0]);
+        if (arch) add(['stages', i, 'rollout', 'engine'], arch);
+      }
     }
     if (s.type === 'rejection-sampling' || s.type === 'eval') tooLong('max_new_tokens', s.max_new_tokens, 'max_new_tokens');
     if ('template' in s && !(['r1-zero', 'chat', 'none'].includes(s.template) || s.template.includes('{prompt}'))) {
@@ -334,6 +343,24 @@ function contextLength(recipe: Recipe, i: number): number | null {
   try {
     const cfg = JSON.parse(readFileSync(resolve(s.path, 'config.json'), 'utf8')) as { max_position_embeddings?: unknown };
     return typeof cfg.max_position_embeddings === 'number' ? cfg.max_position_embeddings : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The config of the model stage i starts from (the recipe's model, or the checkpoint's config.json
+ * where the weights were born), or null when unknown yet. */
+function bornConfig(recipe: Recipe, i: number): Record<string, unknown> | null {
+  let s: ModelSource = modelSource(recipe, i);
+  while (s.kind === 'stage') {
+    const name = s.stage;
+    const j = recipe.stages.findIndex((x) => x.name === name);
+    if (j < 0) return null;
+    s = modelSource(recipe, j);
+  }
+  if (s.kind === 'init') return recipe.model as unknown as Record<string, unknown>;
+  try {
+    return JSON.parse(readFileSync(resolve(s.path, 'config.json'), 'utf8')) as Record<string, unknown>;
   } catch {
     return null;
   }

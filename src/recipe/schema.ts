@@ -285,6 +285,27 @@ export const GrpoStage = z.strictObject({
     .union([z.literal('auto'), int().min(0)])
     .default('auto')
     .describe('worker threads generating rollouts; 0 = the main thread, auto = one per core'),
+  rollout: z
+    .strictObject({
+      engine: z
+        .enum(['tfjs', 'llama.cpp'])
+        .default('tfjs')
+        .describe("what samples the completions: tfjs (the policy itself, in rollout_workers threads) or llama.cpp (node-llama-cpp fed a GGUF export of the policy at each weight sync; llama, qwen2 and qwen3 models; needs `npm install --save-exact node-llama-cpp@3.21.1`)"),
+      device: z
+        .enum(['auto', 'cpu', 'vulkan', 'cuda'])
+        .default('auto')
+        .describe('llama.cpp only: where it runs; auto = CUDA, else Vulkan, else the CPU. cuda needs the NVIDIA driver (CUDA 12), vulkan a Vulkan driver (on a machine without a GPU, Mesa lavapipe with GGML_VK_VISIBLE_DEVICES=0)'),
+      is_cap: z
+        .number()
+        .gt(1)
+        .default(2)
+        .describe(
+          "llama.cpp only: C of the truncated importance-sampling correction of the engine mismatch (TRL's vllm_importance_sampling_cap, verl's rollout correction): " +
+            "the trainer recomputes each token's log-prob for the ratio (pi_old = pi_train at sampling time) and multiplies the token's policy loss by w_t = min(pi_train(y_t) / pi_rollout(y_t), C). Recommended 2",
+        ),
+    })
+    .prefault({})
+    .describe("the rollout engine; with llama.cpp, GRPO logs rollout_correction/kl (the rollout-vs-train KL, k3 estimate per token), rollout_correction/truncated_frac (share of weights capped at is_cap) and rollout_correction/is_weight_mean"),
 });
 
 export const RejectionSamplingStage = z.strictObject({
