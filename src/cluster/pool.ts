@@ -119,7 +119,8 @@ export class ClusterPool implements Rollouts {
       }));
     }
     const consumer = await this.bus.js.consumers.get(RESULTS_STREAM, { filter_subjects: subjects.results(this.session) });
-    const messages = await consumer.consume();
+    // Short pulls: after a server restart a lost pull is noticed within seconds (heartbeats of expires / 2).
+    const messages = await consumer.consume({ expires: 5000 });
     void (async () => {
       for await (const m of messages) {
         const r = decode<JobResult>(m.data, ['completions', 'rewards', 'refused', 'failed']);
