@@ -2,7 +2,11 @@
 // killed mid-job (the job is redelivered, its completions counted once), no worker alive (said
 // within job_timeout_s; wait or fail), a corrupt policy blob (refused and reported), a worker of
 // another version (refused at hello).
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runRecipe } from '../src/pipeline/run.ts';
+import { loadRecipe } from '../src/recipe/index.ts';
 import { connect } from '@nats-io/transport-node';
 import { Objm } from '@nats-io/obj';
 import { initBackend } from '../src/engine/backend.ts';
@@ -13,7 +17,7 @@ import { Transformer } from '../src/model/transformer.ts';
 import { resolveCluster } from '../src/cluster/config.ts';
 import { ClusterPool } from '../src/cluster/pool.ts';
 import { POLICY_BUCKET, encode, subjects } from '../src/cluster/protocol.ts';
-import { HAVE_NATS, startCluster, startWorker, until, type Cluster } from './cluster-helpers.ts';
+import { HAVE_NATS, quiet, startCluster, startWorker, until, type Cluster } from './cluster-helpers.ts';
 
 const sampling = { maxNewTokens: 6, temperature: 1 };
 
@@ -130,5 +134,19 @@ describe.skipIf(!HAVE_NATS)('cluster failure cases', () => {
     expect(m['cluster/duplicates']).toBe(1);
     expect(m['cluster/served/ghost']).toBeUndefined();
     await nc.close();
+  }, 60_000);
+
+  it('r1 run --on-no-workers fail with no worker alive exits 1 within job_timeout_s, saying how to start one', async () => {
+    for (const w of c.workers) w.child.kill('SIGKILL');
+    const RECIPE = resolve('tests/fixtures/rl/rl.yaml');
+    const set = [`output_dir=${join(c.dir, 'cli')}`, `cluster.url=${c.server.url}`, 'cluster.job_timeout_s=2'];
+    await runRecipe(loadRecipe(RECIPE, { set }), { ...quiet, only: 'pretrain' });
+    await new Promise((r) => setTimeout(r, 3000)); // the killed workers' heartbeats go stale
+    const child = spawn(process.execPath, [resolve('bin/r1.js'), 'run', RECIPE, '--only', 'grpo', '--on-no-workers', 'fail', ...set.flatMap((x) => ['--set', x])], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code, err).toBe(1);
+    expect(err).toMatch(/no rollout worker alive on nats:\/\/127\.0\.0\.1:\d+ for \d+ s .*npx r1 worker --connect/);
   }, 60_000);
 });
