@@ -149,4 +149,20 @@ describe.skipIf(!HAVE_NATS)('cluster failure cases', () => {
     expect(code, err).toBe(1);
     expect(err).toMatch(/no rollout worker alive on nats:\/\/127\.0\.0\.1:\d+ for \d+ s .*npx r1 worker --connect/);
   }, 60_000);
+
+  it('a job delivered max_deliver times without a result fails the run naming the job', async () => {
+    for (const w of c.workers) w.child.kill('SIGKILL');
+    const pool = await openPool({ max_deliver: 1 });
+    const slow = startWorker(c, 'slow2', 'rollout', { R1_WORKER_JOB_DELAY_MS: '60000' });
+    const nc = await connect({ servers: c.server.url });
+    let started = 0;
+    nc.subscribe(subjects.started(pool.session), { callback: () => void started++ });
+    const result = pool.generate([[1, 2]], sampling, new Rng(0), 1);
+    result.catch(() => {});
+    await until(() => started === 1, 30_000, 'the slow worker to take the job');
+    slow.child.kill('SIGKILL');
+    startWorker(c, 'puller', 'rollout'); // a pull for the server to try the redelivery on
+    await expect(result).rejects.toThrow(/rollout job \S+ was delivered 1 times \(max_deliver\)/);
+    await nc.close();
+  }, 60_000);
 });
