@@ -24,6 +24,9 @@ export type GrpoLossInputs = {
   rowWeights?: readonly number[];
   /** Each kept token's share in the metrics (1 / the step's kept tokens); default: this batch's. */
   metricWeight?: number;
+  /** Per-token importance weights [B, T] multiplying the policy term (not the KL): the truncated IS
+   * correction of a rollout engine's mismatch, min(pi_train / pi_rollout, C). Default: none. */
+  isWeights?: tf.Tensor2D | null;
 };
 
 export type GrpoLossOptions = {
@@ -50,7 +53,8 @@ export type GrpoLossMetrics = { kl: tf.Scalar; entropy?: tf.Scalar; clipLow: tf.
  *   clipped objectives (grpo, dapo, bnpo, dr_grpo):
  *     l = -min(min(r, delta) A, clip(r, 1 - eps, 1 + eps_high) A)
  *   cispo (MiniMax-M1): l = -sg(min(r, eps_high)) A log pi_theta
- *   then l *= high-entropy mask (when topEntropyQuantile < 1), and l += beta * KL estimate.
+ *   then l *= high-entropy mask (when topEntropyQuantile < 1), l *= the IS weight (isWeights, when
+ *   given), and l += beta * KL estimate.
  * The loss is sum_b rowWeight_b * sum_t l[b, t] mask[b, t]. Log-ratios are zeroed where the mask
  * is 0 BEFORE any exp: a padded position's log-prob is junk and must never reach exp.
  * Clip metrics count tokens clipped on the side that binds: r < 1 - eps with A < 0 (low), r > 1 + eps_high with A > 0 (high). */
@@ -76,6 +80,7 @@ export function grpoLoss(x: GrpoLossInputs, o: GrpoLossOptions): { loss: tf.Scal
     }
     const entropyMask = x.entropies && (o.topEntropyQuantile ?? 1) < 1 ? highEntropyMask(x.entropies, m, o.topEntropyQuantile!) : null;
     if (entropyMask) perToken = tf.mul(perToken, entropyMask);
+    if (x.isWeights) perToken = tf.mul(perToken, x.isWeights); // as TRL, before the KL term is added
     let kl: tf.Tensor = zeros;
     if (x.refLogprobs && o.beta !== 0) {
       kl = klEstimate(tf.where(keep, tf.sub(x.logprobs, x.refLogprobs), zeros), o.klEstimator ?? 'k3');

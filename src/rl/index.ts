@@ -10,3 +10,5 @@ export type { LossType, StepShape } from './normalisers.ts';
 export { dpoLoss } from './dpo-loss.ts';
 export type { DpoInputs } from './dpo-loss.ts';
 export { tokenEntropy, tokenLogprobs } from './logprobs.ts';
+export { truncatedIsWeights } from './rollout-correction.ts';
+export type { RolloutCorrection } from './rollout-correction.ts';

@@ -23,6 +23,8 @@ export type GrpoBatch = {
   width: number;
   temperature: number;
   opts: GrpoLossOptions;
+  /** Per-token truncated IS weights of the rollout engine's mismatch (rl/rollout-correction.ts); absent: none. */
+  isWeights?: number[][] | null;
 };
 
 export const GRPO_LOSS = import.meta.url;
@@ -45,6 +47,7 @@ export function loss(model: Transformer, b: GrpoBatch): { loss: tf.Scalar; metri
       mask: completionMask(b, rows, b.width, (i) => b.keep[i]),
       rowWeights: b.rowWeights,
       metricWeight: b.metricWeight,
+      isWeights: b.isWeights ? padded(b.isWeights, b.width) : null,
     },
     b.opts,
   );
@@ -59,5 +62,6 @@ export function slice(b: GrpoBatch, from: number, to: number): GrpoBatch {
   return {
     ...b, inputs: cut(b.inputs), promptLengths: cut(b.promptLengths), old: cut(b.old), ref: b.ref ? cut(b.ref) : null,
     advantages: cut(b.advantages), keep: cut(b.keep), rowWeights: cut(b.rowWeights),
+    ...(b.isWeights ? { isWeights: cut(b.isWeights) } : {}),
   };
 }

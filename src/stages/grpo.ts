@@ -14,6 +14,7 @@ import { applyTemplate } from '../data/chat.ts';
 import { activeBackend } from '../engine/backend.ts';
 import { Rng } from '../engine/rng.ts';
 import { RolloutPool, defaultWorkers } from '../rollout/pool.ts';
+import { LlamaCppRollouts } from '../rollout/llama-cpp.ts';
 import { loadClusterRewards, openStageCluster, type Rollouts } from '../cluster/index.ts';
 import { Ahead, batchSeed, correctStale } from '../cluster/staleness.ts';
 import { generate, type Completion } from '../model/generate.ts';
@@ -23,7 +24,7 @@ import type { Transformer } from '../model/transformer.ts';
 import type { ProgressField } from '../metrics/progress.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { GrpoStage } from '../recipe/index.ts';
-import { advantages, klEstimate, lossRowWeights, mean, std } from '../rl/index.ts';
+import { advantages, klEstimate, lossRowWeights, mean, std, truncatedIsWeights } from '../rl/index.ts';
 import { closeRewards, concatScores, loadRewards, scoreBatch, type LoadedReward, type ScoreResult } from '../../rewards/registry.ts';
 import { type MicroBatch, trainLoop } from '../train/trainer.ts';
 import { batchIndices, documentIds, trainThreads } from './batches.ts';
@@ -49,6 +50,10 @@ export type Episodes = {
   keep: number[];
   /** Each completion's summed KL estimate to the reference (kl_in_reward), else null. */
   rewardKl: number[] | null;
+  /** rollout.engine llama.cpp: per-token truncated IS weights min(pi_train / pi_rollout, is_cap) of
+   * the engine mismatch (`old` are then the trainer's recomputed log-probs), and their statistics. */
+  isWeights?: number[][] | null;
+  rolloutCorrection?: Record<string, number> | null;
 };
 
 /** What dynamic sampling did in a step. */
@@ -160,12 +165,26 @@ export function sequenceKl(old: number[][], ref: number[][], kind: GrpoStage['kl
 }
 
 /** Training episodes from scored groups: reference log-probs, rewards (minus the KL penalty with
- * kl_in_reward), advantages, and which completions count. */
-export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: GrpoStage, chunk: number): Episodes {
+ * kl_in_reward), advantages, and which completions count. `policy`: given when llama.cpp sampled
+ * (rollout.engine), for the trainer's log-probs and the truncated IS weights. */
+export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: GrpoStage, chunk: number, policy: Transformer | null = null): Episodes {
   const G = s.num_generations;
   const lengths = x.completions.map((c) => c.tokens.length);
   const base = { inputs: x.ids.map((p, i) => [...p, ...x.completions[i].tokens]), promptLengths: x.ids.map((p) => p.length) };
-  const old = x.completions.map((c) => c.logprobs);
+  let old = x.completions.map((c) => c.logprobs);
+  // Another engine sampled (llama.cpp): the ratio's pi_old is the trainer's own forward at sampling
+  // time, and each token's policy loss is weighted by min(pi_train / pi_rollout, is_cap) (TRL's vLLM
+  // importance-sampling correction).
+  let correction: ReturnType<typeof truncatedIsWeights> | null = null;
+  if (s.rollout.engine === 'llama.cpp' && policy) {
+    const train = referenceLogprobs(policy, base, lengths, s.temperature, chunk);
+    correction = truncatedIsWeights(train, old, s.rollout.is_cap);
+    old = train;
+  }
+  const rolloutCorrection = correction && {
+    'rollout_correction/kl': correction.kl, 'rollout_correction/truncated_frac': correction.truncatedFrac,
+    'rollout_correction/is_weight_mean': correction.meanWeight, 'rollout_correction/logp_diff_max': correction.maxLogpDiff,
+  };
   const refLp = ref ? referenceLogprobs(ref, base, lengths, s.temperature, chunk) : null;
   const rewardKl = s.kl_in_reward && refLp ? sequenceKl(old, refLp, s.kl_estimator) : null;
   const rewards = rewardKl ? x.scores.total.map((r, i) => r - s.beta * rewardKl[i]) : x.scores.total;
@@ -175,7 +194,10 @@ export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: Grpo
     if (s.drop_equal_reward_groups && !differing.has(Math.floor(i / G))) return 0;
     return c.tokens.length > 0 ? 1 : 0;
   });
-  return { ...base, old, ref: refLp, rewards, advantages: advantages(rewards, G, { estimator: s.advantage_estimator, scale: s.scale_rewards }), keep, rewardKl };
+  return {
+    ...base, old, ref: refLp, rewards, advantages: advantages(rewards, G, { estimator: s.advantage_estimator, scale: s.scale_rewards }), keep, rewardKl,
+    ...(correction ? { isWeights: correction.weights, rolloutCorrection } : {}),
+  };
 }
 
 /** Appends one line per completion to the stage's samples.jsonl. */
@@ -208,6 +230,7 @@ export function rolloutMetrics(st: Step, G: number): Record<string, number> {
     'completions/clipped_ratio': n ? (n - terminated.length) / n : 0,
     'time/generate_s': st.seconds.generate, 'time/score_s': st.seconds.score,
     reward_errors: st.sampled.scores.errors.length,
+    ...e.rolloutCorrection,
   };
   for (const [k, v] of Object.entries(x.scores.stats)) {
     metrics[`rewards/${k}/mean`] = v.mean;
@@ -249,7 +272,7 @@ export function episodeMicroBatches(e: Episodes, s: GrpoStage): MicroBatch[] {
     const batch: GrpoBatch = {
       inputs: pick(e.inputs), promptLengths: pick(e.promptLengths), old: pick(e.old), ref: e.ref ? pick(e.ref) : null,
       advantages: pick(e.advantages), keep: pick(e.keep), rowWeights: pick(rowWeights), metricWeight,
-      width: Math.max(1, ...pick(lengths)), temperature: s.temperature,
+      width: Math.max(1, ...pick(lengths)), temperature: s.temperature, ...(e.isWeights ? { isWeights: pick(e.isWeights) } : {}),
       opts: {
         epsilon: s.epsilon, epsilonHigh: s.epsilon_high, beta: s.kl_in_reward ? 0 : s.beta, lossType: s.loss_type, delta: s.delta,
         klEstimator: s.kl_estimator, importanceSamplingLevel: s.importance_sampling_level, topEntropyQuantile: s.top_entropy_quantile,
@@ -300,7 +323,11 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   const samplesFile = join(ctx.stageDir, 'samples.jsonl');
   mkdirSync(ctx.stageDir, { recursive: true });
   const workers = defaultWorkers(s.rollout_workers);
-  const gen: Generator = { policy, tok, pool: cluster ?? (workers > 0 ? new RolloutPool(workers, policy.config, tok, activeBackend()) : null) };
+  // The rollout source: the cluster's workers, else llama.cpp (rollout.engine), else tfjs worker threads or the main thread.
+  const local = cluster ? null : s.rollout.engine === 'llama.cpp'
+    ? await LlamaCppRollouts.open(policy.config, tok, { device: s.rollout.device }).catch(async (e: unknown) => { await closeRewards(rewards); throw e; })
+    : workers > 0 ? new RolloutPool(workers, policy.config, tok, activeBackend()) : null;
+  const gen: Generator = { policy, tok, pool: cluster ?? local };
   const chunk = Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps);
   const rolloutOf = (batch: number, r: Rng) => generateAndScore(promptGroups(rows, batch, s, tok, ctx.recipe.seed), gen, rewards, s, r);
   // cluster.max_staleness k > 0: the workers generate batches n+1..n+k while step n trains (each with
@@ -331,7 +358,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     }
     const sampled = joinGroups(parts);
     const kept = s.dynamic_sampling ? selectGroups(sampled, differingGroups(sampled.scores.total, G).slice(0, P), G) : sampled;
-    const episodes = createEpisodes(kept, ref, s, chunk);
+    const episodes = createEpisodes(kept, ref, s, chunk, local instanceof LlamaCppRollouts ? policy : null);
     const stale = staleness > 0 ? correctStale(episodes, referenceLogprobs(policy, episodes, episodes.old.map((o) => o.length), s.temperature, chunk)) : null;
     const st: Step = { sampled, kept, episodes, sampling: { batches, sampledGroups: sampled.completions.length / G, keptGroups: kept.completions.length / G }, seconds };
     writeSamples(samplesFile, step, kept, episodes);
