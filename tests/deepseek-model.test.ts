@@ -183,7 +183,7 @@ describe('MTP and training', () => {
     expect(mtp).toBeGreaterThan(0);
     expect(withTerms - without).toBeGreaterThan(mtp * 0.999); // plus a small positive balance term
     expect(withTerms - without - mtp).toBeLessThan(0.01);
-    const parts = tf.tidy(() => {
+    const parts: Record<string, number> = tf.tidy(() => {
       const out = lossModule(m, b);
       return { total: out.loss.dataSync()[0], ...Object.fromEntries(Object.entries(out.metrics!).map(([k, v]) => [k, v.dataSync()[0]])) };
     });
