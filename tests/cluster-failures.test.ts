@@ -165,4 +165,14 @@ describe.skipIf(!HAVE_NATS)('cluster failure cases', () => {
     await expect(result).rejects.toThrow(/rollout job \S+ was delivered 1 times \(max_deliver\)/);
     await nc.close();
   }, 60_000);
+
+  it('the code reward runs on a reward worker (its sandbox), not on the trainer', async () => {
+    const pool = await openPool({ job_timeout_s: 30 });
+    startWorker(c, 'rewarder', 'reward');
+    const code = pool.remoteReward({ name: 'code', options: { isolation: 'process' } }, 'code', process.cwd());
+    const program = "```js\nconst n = +require('fs').readFileSync(0, 'utf8'); console.log(n * 2);\n```";
+    const values = await code.fn({ prompts: ['p', 'p'], completions: [program, 'no code'], rows: [{ tests: [{ input: '2', output: '4' }, { input: '3', output: '7' }] }, { tests: [{ input: '1', output: '2' }] }] });
+    expect(values).toEqual([0.5, 0]);
+    expect(pool.takeMetrics()['cluster/served/rewarder']).toBe(1);
+  }, 90_000);
 });
