@@ -24,16 +24,17 @@ describe('staleness pieces', () => {
     expect(launchedAt).toEqual([[0, 0], [1, 0], [2, 0], [3, 1], [4, 2]]); // never past the last batch
   });
 
-  it('correctStale: old <- current, advantage x min(exp(mean log-ratio), cap)', () => {
-    const e = { old: [[-1, -1], [-2], []], advantages: [1, -1, 0.5] };
-    const current = [[-0.5, -0.5, 99], [0], []];
+  it('correctStale: old <- current, per-token weights min(pi_current / pi_sampler, cap)', () => {
+    const e: { old: number[][]; isWeights?: number[][] | null } = { old: [[-1, -1], [-2], []] };
+    const current = [[-0.5, -1.5, 99], [0], []];
     const r = correctStale(e, current, 2);
-    expect(e.old).toEqual([[-0.5, -0.5], [0], []]);
-    expect(e.advantages[0]).toBeCloseTo(Math.exp(0.5), 12);
-    expect(e.advantages[1]).toBe(-2); // exp(2) capped at 2
-    expect(e.advantages[2]).toBe(0.5);
+    expect(e.old).toEqual([[-0.5, -1.5], [0], []]);
+    expect(e.isWeights![0][0]).toBeCloseTo(Math.exp(0.5), 12);
+    expect(e.isWeights![0][1]).toBeCloseTo(Math.exp(-0.5), 12);
+    expect(e.isWeights![1]).toEqual([2]); // exp(2) capped at 2
+    expect(e.isWeights![2]).toEqual([]);
     expect(r.capped).toBeCloseTo(1 / 3, 12);
-    expect(r.mean_weight).toBeCloseTo((Math.exp(0.5) + 2 + 1) / 3, 12);
+    expect(r.mean_weight).toBeCloseTo((Math.exp(0.5) + Math.exp(-0.5) + 2) / 3, 12);
   });
 
   it('batch seeds differ by batch and are stable', () => {

@@ -359,10 +359,10 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     const sampled = joinGroups(parts);
     const kept = s.dynamic_sampling ? selectGroups(sampled, differingGroups(sampled.scores.total, G).slice(0, P), G) : sampled;
     const episodes = createEpisodes(kept, ref, s, chunk, local instanceof LlamaCppRollouts ? policy : null);
-    const stale = staleness > 0 ? correctStale(episodes, referenceLogprobs(policy, episodes, episodes.old.map((o) => o.length), s.temperature, chunk)) : null;
+    const stale = staleness > 0 ? correctStale(episodes, referenceLogprobs(policy, episodes, episodes.old.map((o) => o.length), s.temperature, chunk), s.rollout.is_cap) : null;
     const st: Step = { sampled, kept, episodes, sampling: { batches, sampledGroups: sampled.completions.length / G, keptGroups: kept.completions.length / G }, seconds };
     writeSamples(samplesFile, step, kept, episodes);
-    const staleMetrics = cluster ? { staleness, ...(stale ? { 'staleness/is_weight_mean': stale.mean_weight, 'staleness/is_capped': stale.capped } : {}) } : {};
+    const staleMetrics = cluster ? { staleness, ...(stale ? { 'staleness/is_weight_mean': stale.mean_weight, 'staleness/is_truncated_frac': stale.capped, 'staleness/kl': stale.kl } : {}) } : {};
     return { data: st, metrics: { ...rolloutMetrics(st, G), ...cluster?.takeMetrics(), ...staleMetrics } };
   };
 
