@@ -2,7 +2,8 @@
 // reference model (--model tiny, the default; small, base: see sizes.ts) or of --model DIR (a
 // checkpoint), as
 // ../shared/anchors/torch_reference.py --mode generate does in PyTorch. One line on the main thread
-// and one with the rollout worker pool (one worker per core), as GRPO runs it.
+// and one with the rollout worker pool (one worker per core), as GRPO runs it; with --engine llama.cpp
+// one line of the llama.cpp rollout engine instead (GGUF export, --device, every prompt a parallel sequence).
 import { availableParallelism } from 'node:os';
 import type { BenchOptions } from '../commands/bench.ts';
 import { initBackend } from '../../engine/backend.ts';
@@ -14,6 +15,8 @@ import { generate } from '../../model/generate.ts';
 import { Tokenizer } from '../../model/tokenizer.ts';
 import { Transformer } from '../../model/transformer.ts';
 import { RolloutPool } from '../../rollout/pool.ts';
+import { LLAMA_CPP_DEVICES, LlamaCppRollouts, type LlamaCppDevice } from '../../rollout/llama-cpp.ts';
+import { UserError } from '../../errors.ts';
 
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]> {
   const backend = await initBackend(opts.backend);
@@ -26,8 +29,8 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   const prompts = Array.from({ length: B }, () => Array.from({ length: P }, () => rng.int(config.vocab_size)));
   const n = parameterCount(config);
   const flopsPerToken = 2 * n + 2 * 2 * (P + N / 2) * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
-  const line = (workers: number, ms: number) => ({
-    bench: 'generate', backend, model: size ?? opts.model, family: family(config), workers, n_params: n, batch: B, prompt: P, new_tokens: N,
+  const line = (workers: number, ms: number, engine = 'tfjs') => ({
+    bench: 'generate', engine, backend, model: size ?? opts.model, family: family(config), workers, n_params: n, batch: B, prompt: P, new_tokens: N,
     ms_per_run: +ms.toFixed(1), tokens_per_s: Math.round((B * N) / (ms / 1000)), gflops: +((flopsPerToken * B * N) / (ms / 1000) / 1e9).toFixed(2),
   });
   const time = async (once: () => unknown) => {
@@ -38,6 +41,17 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   };
   const sampling = { maxNewTokens: N, temperature: 1 };
   const out: Record<string, unknown>[] = [];
+  if (opts.engine === 'llama.cpp') {
+    const device = String(opts.device ?? 'auto') as LlamaCppDevice;
+    if (!LLAMA_CPP_DEVICES.includes(device)) throw new UserError(`--device ${device}: use one of ${LLAMA_CPP_DEVICES.join(', ')}`);
+    const engine = await LlamaCppRollouts.open(config, { decode: () => '' }, { device, ...(opts.workers !== undefined && { threads: Number(opts.workers) }) });
+    engine.sync(model);
+    out.push({ ...line(0, await time(() => engine.generate(prompts, sampling, rng)), 'llama.cpp'), device: engine.gpu || 'cpu' });
+    await engine.close();
+    model.dispose();
+    return out;
+  }
+  if (opts.engine !== undefined && opts.engine !== 'tfjs') throw new UserError(`--engine ${String(opts.engine)}: use tfjs or llama.cpp`);
   const counts = opts.workers !== undefined ? [Number(opts.workers)] : backend === 'webgpu' ? [0] : [0, availableParallelism()];
   for (const workers of counts) {
     if (workers === 0) {

@@ -20,6 +20,8 @@ export function register(program: Command): void {
     .option('--quick', 'fewer repetitions (smoke run)', false)
     .option('--workers <n>', 'worker threads, where the benchmark uses them')
     .option('--model <size|dir>', 'train, generate, grpo: a fresh model of size tiny (the reference, default), small (~10M parameters) or base (~50M), all llama layout; train, generate: or this checkpoint (model directory or hf: name)')
+    .option('--engine <name>', 'generate: tfjs (default: the main thread and the rollout worker pool) or llama.cpp (node-llama-cpp on a GGUF export)', 'tfjs')
+    .option('--device <name>', 'generate --engine llama.cpp: auto | cpu | vulkan | cuda', 'auto')
     .option('--torch', 'train, generate: also run ../shared/anchors/torch_reference.py at the same size and print the ratio', false)
     .option('--profile', 'train: also print kernel time by op (tf.profile) of one main-thread step', false)
     .action(async (what: string, opts: BenchOptions) => {
