@@ -122,6 +122,13 @@ const training = (d: { lr: number; scheduler: string; warmupRatio: number; maxSt
   adam_epsilon: z.number().positive().default(1e-8).describe('AdamW epsilon'),
   logging_steps: int().positive().default(1).describe('log metrics every N optimiser steps'),
   save_steps: int().positive().default(100).describe('write a checkpoint every N optimiser steps (and always at the end)'),
+  bias_update_speed: z
+    .number()
+    .min(0)
+    .optional()
+    .describe(
+      "MoE models (deepseek_v3): DeepSeek-V3's auxiliary-loss-free balancing - after every optimiser update each routed expert's selection bias moves by -speed x sign(its load - its layer's mean load) over the update's tokens (the bias steers the choice only, never the gate values); 0 = off. Default and DeepSeek-V3's value: 0.001",
+    ),
   train_workers: z
     .union([z.literal('auto'), int().positive()])
     .default('auto')

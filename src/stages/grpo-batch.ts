@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Transformer } from '../model/transformer.ts';
 import { type GrpoLossOptions, grpoLoss } from '../rl/index.ts';
+import { withExpertLoad } from '../train/expert-load.ts';
 import { completionLogprobsAndEntropy, completionMask } from './logprobs.ts';
 
 /** Episodes as plain arrays: prompt + completion ids, the sampling policy's and the reference's
@@ -36,6 +37,10 @@ const padded = (rows: number[][], width: number) => {
 };
 
 export function loss(model: Transformer, b: GrpoBatch): { loss: tf.Scalar; metrics: Record<string, tf.Scalar> } {
+  return withExpertLoad(model, () => grpoTerms(model, b));
+}
+
+function grpoTerms(model: Transformer, b: GrpoBatch): { loss: tf.Scalar; metrics: Record<string, tf.Scalar> } {
   const rows = b.inputs.map((_, i) => i);
   const { logprobs, entropies } = completionLogprobsAndEntropy(model, b, rows, b.temperature, b.width);
   const out = grpoLoss(

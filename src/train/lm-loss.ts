@@ -2,6 +2,7 @@
 // weighted tokens, divided by the token count of the whole accumulated batch.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Packed, Transformer } from '../model/transformer.ts';
+import { withExpertLoad } from './expert-load.ts';
 import { crossEntropy } from './loss.ts';
 
 /** Next-token targets with per-token weights (null = all 1), as plain arrays. `normaliser` is the
@@ -17,6 +18,10 @@ export const LM_LOSS = import.meta.url;
 /** The loss; for a model with its own training terms (deepseek_v3), metrics with each term apart
  * (lm_loss: next-token, mtp_loss: mtp_loss_weight x MTP, balance_loss), sums like the loss. */
 export function loss(model: Transformer, b: LmBatch): { loss: tf.Scalar; metrics?: Record<string, tf.Scalar> } {
+  return withExpertLoad(model, () => lossTerms(model, b));
+}
+
+function lossTerms(model: Transformer, b: LmBatch): { loss: tf.Scalar; metrics?: Record<string, tf.Scalar> } {
   const t = lmTerms(model, b);
   if (!t.mtp && !t.balance) return { loss: t.main };
   const metrics: Record<string, tf.Scalar> = { lm_loss: t.main };

@@ -15,6 +15,7 @@ import { AdamW, type AdamWState } from './adamw.ts';
 import { learningRateAt, type ScheduleType } from './schedule.ts';
 import { GradientPool, localLossAndGrads } from './parallel.ts';
 import type { ShardedJob } from './sharded.ts';
+import { balanceExperts } from './expert-load.ts';
 import { accumulate, clipGradients, disposeGrads, type Grads, lossAndGrads } from './step.ts';
 
 /** The optimiser fields of a training stage (TRL names). */
@@ -31,6 +32,9 @@ export type TrainingConfig = {
   adam_epsilon: number;
   logging_steps: number;
   save_steps: number;
+  /** MoE models: each expert's selection bias moves by -speed x sign(load - mean load) after every
+   * update (DeepSeek-V3); absent = 0.001, 0 = off. */
+  bias_update_speed?: number;
 };
 
 /** One micro-batch of an optimiser update, computed on this thread (`local`) or as a shardable loss
@@ -121,6 +125,7 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
       const tUpdate = performance.now();
       let lossSum = 0, gradNorm = 0, applied = 0;
       const jobMetrics: Record<string, number> = {};
+      const balance: Record<string, number> = {};
       for (let u = 0; u < updates; u++) {
         const update = await updateGradients(model, hooks.microBatches(step, u, prepared.data, rng), pool);
         if (!update) continue;
@@ -138,6 +143,7 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
           );
         }
         opt.apply(grads, lr);
+        Object.assign(balance, balanceExperts(model, update.metrics, c.bias_update_speed ?? 0.001));
         pool?.invalidate();
         disposeGrads(grads);
         lossSum += update.loss;
@@ -148,6 +154,7 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
       const done = step + 1;
       const extra = hooks.after?.(step) ?? {};
       for (const [k, v] of Object.entries(jobMetrics)) extra[k] = v / Math.max(1, applied);
+      Object.assign(extra, balance);
       if (applied < updates) extra.skipped_updates = updates - applied;
       if (done % c.logging_steps === 0 || done === totalSteps) {
         const row = logger.log({ step: done, loss: lastLoss, learning_rate: lr, grad_norm: gradNorm, num_tokens: tokensSeen, step_time_s: (performance.now() - t0) / 1000, 'time/update_s': updateSeconds, ...prepared.metrics, ...extra });
