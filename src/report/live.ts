@@ -2,7 +2,7 @@
 // few logged steps and when the stage ends, so a page opened from disk (it reloads itself while its
 // stage runs) or served by `r1 serve` follows the run. A stage's work happens between awaits, so the
 // check runs on a timer that fires whenever the stage yields; it only stats metrics.jsonl unless it grew.
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic } from './common.ts';
 import { renderRunPage, writeStagePages } from './pages.ts';
@@ -15,7 +15,8 @@ export function liveReports(runDir: string, stageDir: string, log: (line: string
   let size = -1, lastStep = 0, lastWrite = 0, warned = false;
   const refresh = () => {
     try {
-      writeStagePages(stageDir);
+      // At the start of a stage its folder may not exist yet: the run's page comes first.
+      if (existsSync(stageDir)) writeStagePages(stageDir);
       writeAtomic(join(runDir, 'index.html'), renderRunPage(runDir));
       lastWrite = Date.now();
     } catch (e) {
