@@ -78,6 +78,18 @@ describe('shipped recipes, shortened', () => {
     expect(recipe.stages.map((s) => s.type)).toEqual(['pretrain', 'eval', 'grpo', 'eval']);
   }, 300_000);
 
+  it('r1-zero-moe: the same pipeline on a DeepSeek-V3-style model (MLA, MoE, MTP while pretraining)', async () => {
+    const small = ['model.num_hidden_layers=2', 'model.num_attention_heads=2', 'model.num_key_value_heads=2', 'model.kv_lora_rank=16', 'model.qk_nope_head_dim=8', 'model.qk_rope_head_dim=4',
+      'model.v_head_dim=8', 'model.moe_intermediate_size=16'];
+    const { runDir, recipe } = await runAndCheck('recipes/r1-zero-moe.yaml', small);
+    expect(recipe.stages.map((s) => s.type)).toEqual(['pretrain', 'eval', 'grpo', 'eval']);
+    const config = JSON.parse(readFileSync(join(runDir, 'grpo', 'checkpoint', 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ model_type: 'deepseek_v3', n_routed_experts: 8, num_nextn_predict_layers: 1 });
+    const pre = readMetrics(join(runDir, 'pretrain', 'metrics.jsonl')).at(-1)!;
+    for (const k of ['mtp_loss', 'lm_loss', 'moe/max_over_mean', 'moe/load/1/0']) expect(pre, k).toHaveProperty(k);
+    expect(readMetrics(join(runDir, 'grpo', 'metrics.jsonl')).at(-1)!).toHaveProperty('moe/max_over_mean');
+  }, 300_000);
+
   it('r1: cold start -> reasoning RL -> rejection sampling + general data -> SFT from base -> RL -> eval; distillation', async () => {
     const { runDir, recipe } = await runAndCheck('recipes/r1.yaml');
     expect(recipe.stages.map((s) => s.type)).toEqual([
