@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { accuracy, judge } from '../rewards/accuracy.ts';
 import { loadRewards, rewardSpecProblem, scoreBatch } from '../rewards/registry.ts';
 import { readRows } from '../src/data/io.ts';
@@ -539,18 +539,25 @@ describe('pathological input', () => {
     for (const c of hostile) {
       const t0 = performance.now();
       const v = judge(c, Array.from({ length: 150 }, (_, i) => `(${i}, x+${i + 1})`).join(', '));
-      expect(performance.now() - t0).toBeLessThan(1500);
+      expect(performance.now() - t0).toBeLessThan(5000);
       expect(v.score).toBe(0);
     }
   });
 
   it('a comparison over its budget scores 0 with the reason counted; the batch goes on', async () => {
-    // Two sets of 100 expressions in opposite orders: thousands of item comparisons, past a 5 ms budget.
+    // Two sets of 100 expressions in opposite orders: thousands of item comparisons. The clock is
+    // made to advance 1 ms at every look, so the 50 ms budget runs out after 50 steps of the
+    // comparison whatever the machine's speed (a real clock made this test pass or fail by load).
     const items = Array.from({ length: 100 }, (_, i) => `x^{${(i % 7) + 1}}+${i}`);
     const gold = '\\{' + items.join(',') + '\\}', pred = '\\{' + [...items].reverse().join(',') + '\\}';
-    const t0 = performance.now();
-    const res = await score({ timeout_s: 0.005 }, [{ answer: gold }, { answer: '4' }], [`\\boxed{${pred}}`, '\\boxed{4}']);
-    expect(performance.now() - t0).toBeLessThan(2000);
+    let fake = 0;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => ++fake);
+    let res: Awaited<ReturnType<typeof score>>;
+    try {
+      res = await score({ timeout_s: 0.05 }, [{ answer: gold }, { answer: '4' }], [`\\boxed{${pred}}`, '\\boxed{4}']);
+    } finally {
+      clock.mockRestore();
+    }
     expect(res.byFunction.accuracy).toEqual([0, 1]);
     expect(res.counts).toEqual({ 'accuracy/timeout': 1 });
     expect(judge('\\boxed{' + '('.repeat(60) + '1' + ')'.repeat(60) + '}', '1')).toEqual({ score: 0, note: 'too_complex' });
