@@ -2,7 +2,8 @@
 # The GPU check in one command: r1 doctor, the WebGPU-vs-WebAssembly equality tests (a training
 # step's loss and gradients, greedy generation), a short GRPO run on WebGPU that must learn, and
 # the benchmarks on WebGPU. On a machine with a GPU it runs on the hardware adapter (all three
-# model sizes); without one, on the software adapter (Mesa llvmpipe; tiny model only, --quick).
+# model sizes); without one, on the software adapter (Mesa llvmpipe; the tiny model's training step
+# only, --quick). Then llama.cpp's generation on its best device.
 # The last line is a one-line summary. Usage: bash scripts/gpu-check.sh [--no-grpo]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,9 @@ if [ "$kind" = none ]; then
   exit 1
 fi
 export R1_ALLOW_SOFTWARE_GPU=1
-if [ "$kind" = hardware ]; then sizes="tiny small base"; quick=""; else sizes="tiny"; quick="--quick"; fi
+# On the software adapter only the tiny model's training step is timed (its generation alone took
+# over 2 minutes on llvmpipe, which would break the 5-minute budget; the equality test covers it).
+if [ "$kind" = hardware ]; then sizes="tiny small base"; quick=""; whats="train generate"; else sizes="tiny"; quick="--quick"; whats="train"; fi
 
 echo "== equality tests (webgpu vs wasm) and r1 doctor's tests on $adapter ($kind)"
 tests="tests/webgpu-backend.test.ts tests/doctor.test.ts"
@@ -35,12 +38,18 @@ grpo=$(grep -o 'webgpu GRPO reward: .*' "$log/tests.txt" | head -1 | sed 's/webg
 echo "== benchmarks on webgpu ($sizes)"
 bench=""
 for size in $sizes; do
-  for what in train generate; do
+  for what in $whats; do
     line=$(r1 bench $what --backend webgpu --model $size $quick 2>/dev/null | grep '"tokens_per_s"' | head -1)
     echo "$line"
     tps=$(echo "$line" | node -e 'let s="";process.stdin.on("data",(c)=>s+=c).on("end",()=>{try{console.log(JSON.parse(s).tokens_per_s)}catch{console.log("failed")}})')
     bench="$bench $what/$size ${tps} tok/s;"
   done
 done
+echo "== llama.cpp rollout engine (device auto: CUDA, Vulkan or CPU)"
+line=$(r1 bench generate --engine llama.cpp --model tiny 2>/dev/null | grep '"tokens_per_s"' | head -1)
+echo "$line"
+llama=$(echo "$line" | node -e 'let s="";process.stdin.on("data",(c)=>s+=c).on("end",()=>{try{const j=JSON.parse(s);console.log(j.tokens_per_s+" tok/s on "+j.device)}catch{console.log("failed")}})')
+bench="$bench llama.cpp generate/tiny ${llama};"
+
 echo "gpu-check: adapter $adapter ($kind); tests $tests_ok (webgpu vs wasm $eq${grpo:+; GRPO reward $grpo});${bench} $((SECONDS - t0))s"
 [ "$tests_ok" = pass ]
