@@ -118,8 +118,8 @@ function endsWithStop(tail: string, stops: string[]): boolean {
   return stops.some((s) => tail.includes(s));
 }
 
-/** Text up to and including the first stop string. */
-function cutAtStop(text: string, stops: string[]): string {
+/** Text up to and including the first stop string (every rollout engine cuts its text this way). */
+export function cutAtStop(text: string, stops: string[]): string {
   let cut = text.length;
   for (const s of stops) {
     const i = text.indexOf(s);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { Rng } from '../engine/rng.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { type Completion, type Decoder, type SamplingOptions, sampleToken } from '../model/generate.ts';
+import { type Completion, type Decoder, type SamplingOptions, cutAtStop, sampleToken } from '../model/generate.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { ggufUnsupported, writeGguf } from './gguf.ts';
 
@@ -228,14 +228,4 @@ async function sampleSequence(seq: LlamaSequence, prompt: number[], o: Sampling,
   const ids = c.finishReason === 'stop' && stopTokens.has(c.tokens[c.tokens.length - 1]) ? c.tokens.slice(0, -1) : c.tokens;
   c.text = cutAtStop(decoder.decode(ids), stopStrings);
   return c;
-}
-
-/** Text up to and including the first stop string (as generate.ts cuts it). */
-function cutAtStop(text: string, stops: string[]): string {
-  let cut = text.length;
-  for (const s of stops) {
-    const i = text.indexOf(s);
-    if (i >= 0 && i + s.length < cut) cut = i + s.length;
-  }
-  return text.slice(0, cut);
 }
