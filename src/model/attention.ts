@@ -2,9 +2,10 @@
 // qwen2, or where attention_bias says), qwen3's RMSNorm over each head of q and of k, the rotary
 // embedding, grouped-query causal attention (fused WebAssembly kernels where the head size allows,
 // see engine/kernels/attention.ts), and the output projection. Packed sequences (several documents
-// in a row) bring per-token rotary tables and a document mask instead (documentAttention).
+// in a row) bring per-token rotary tables and a document mask, which takes the composed path
+// (composedAttention with a mask: the fused kernels are causal-only).
 import * as tf from '@tensorflow/tfjs-core';
-import { attention, cachedAttention, rmsNorm, rope as ropeKernel, type KVCache } from '../engine/kernels/index.ts';
+import { attention, cachedAttention, composedAttention, rmsNorm, rope as ropeKernel, type KVCache } from '../engine/kernels/index.ts';
 import { type ModelConfig, headDim } from './config.ts';
 import { linear } from './linear.ts';
 
@@ -53,25 +54,6 @@ export function selfAttention(
   const v = part(heads, H + Hkv, Hkv);
   const scale = 1 / Math.sqrt(D);
   if (mask && cache) throw new Error('selfAttention: a document mask (packed rows) cannot be used with a KV cache');
-  const att = mask ? documentAttention(q, k, v, scale, mask) : cache ? cachedAttention(q, k, v, cache.cache, cache.layer, scale) : attention(q, k, v, scale);
+  const att = mask ? composedAttention(q, k, v, scale, mask) : cache ? cachedAttention(q, k, v, cache.cache, cache.layer, scale) : attention(q, k, v, scale);
   return linear(tf.reshape(att, [B * T, H * D]), w.wo, w.bo);
-}
-
-/** Grouped-query attention under an additive mask [B, 1, T, T] instead of the causal one: q [B, T, H, D],
- * k, v [B, T, Hkv, D] -> [B, T, H, D]. Composed of TF.js ops, as composedAttention is (the fused
- * WebAssembly kernels are causal-only and take no mask, so packed rows take this slower path).
- * Differentiable. */
-export function documentAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number, mask: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [B, T, H, D] = q.shape;
-    const [, S, Hkv] = k.shape;
-    const rep = H / Hkv;
-    // Query heads grouped by the key/value head they read (h reads h / rep): one product per group.
-    const grouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [B, Hkv, rep * T, D]);
-    const keys = tf.transpose(k, [0, 2, 1, 3]), values = tf.transpose(v, [0, 2, 1, 3]); // [B, Hkv, S, D]
-    const scores = tf.reshape(tf.mul(tf.matMul(grouped, keys, false, true), scale), [B, H, T, S]); // head h = group h / rep, row h % rep
-    const probs = tf.reshape(tf.softmax(tf.add(scores, mask)), [B, Hkv, rep * T, S]);
-    const out = tf.matMul(probs, values); // [B, Hkv, rep * T, D]
-    return tf.transpose(tf.reshape(out, [B, H, T, D]), [0, 2, 1, 3]) as tf.Tensor4D;
-  });
 }

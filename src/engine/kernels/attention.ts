@@ -33,8 +33,10 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale:
 /** The portable version, composed of TF.js ops (the reference for the kernels' tests, and what runs
  * where they do not apply). Query heads are grouped by the key/value head they read (head h reads
  * h / rep), so each group is one plain product with its keys and values: no copy of them per query
- * head (tf.tile on wasm took 90% of a decoding step). */
-export function composedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number): tf.Tensor4D {
+ * head (tf.tile on wasm took 90% of a decoding step). `mask` (additive, [B, 1, T, S]: 0 where a query
+ * may see a key, -1e9 where not) replaces the causal mask, e.g. for packed rows, causal within each
+ * document only (the fused kernels are causal-only and take no mask). */
+export function composedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number, mask?: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const [B, T, H, D] = q.shape;
     const [, S, Hkv] = k.shape;
@@ -42,7 +44,10 @@ export function composedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D
     const grouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [B, Hkv, rep * T, D]);
     const keys = tf.transpose(k, [0, 2, 1, 3]), values = tf.transpose(v, [0, 2, 1, 3]); // [B, Hkv, S, D]
     const scores = tf.mul(tf.matMul(grouped, keys, false, true), scale); // [B, Hkv, rep * T, S]
-    const out = tf.matMul(tf.softmax(tf.add(scores, causalMask(rep, T, S))), values); // [B, Hkv, rep * T, D]
+    const masked = mask
+      ? tf.reshape(tf.add(tf.reshape(scores, [B, H, T, S]), mask), [B, Hkv, rep * T, S]) // head h = group h / rep, row h % rep
+      : tf.add(scores, causalMask(rep, T, S));
+    const out = tf.matMul(tf.softmax(masked), values); // [B, Hkv, rep * T, D]
     return tf.transpose(tf.reshape(out, [B, H, T, D]), [0, 2, 1, 3]) as tf.Tensor4D;
   });
 }
