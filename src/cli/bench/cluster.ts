@@ -4,25 +4,22 @@
 // workers. The workers run on this machine, on the same cores as the trainer: the numbers measure
 // the overhead of the cluster path, not a speed-up from more machines.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Writable } from 'node:stream';
 import type { BenchOptions } from '../commands/bench.ts';
 import { initBackend } from '../../engine/backend.ts';
 import { Rng } from '../../engine/rng.ts';
-import { readMetrics } from '../../metrics/logger.ts';
 import { TINY } from '../../model/config.ts';
 import { Tokenizer } from '../../model/tokenizer.ts';
 import { Transformer } from '../../model/transformer.ts';
-import { runRecipe } from '../../pipeline/run.ts';
-import { loadRecipe } from '../../recipe/index.ts';
 import { openBus } from '../../cluster/bus.ts';
 import { resolveCluster } from '../../cluster/config.ts';
 import { ClusterPool } from '../../cluster/pool.ts';
 import { PolicyCache, publishPolicy, publishTokenizer } from '../../cluster/policy.ts';
 import { startNatsServer } from '../../cluster/server.ts';
+import { runGrpoBench, writeSumRows } from './grpo.ts';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../../../bin/r1.js');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -94,41 +91,14 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     await bus.nc.drain();
 
     // GRPO seconds per step: in-process, then through 1 and 2 workers.
-    const grng = new Rng(0);
-    const rows = Array.from({ length: 64 }, () => {
-      const a = grng.int(100), b = grng.int(100);
-      return { prompt: `What is ${a} + ${b}?`, answer: String(a + b), text: `${a} + ${b} = ${a + b}. <think> add </think> <answer> ${a + b} </answer>` };
-    });
-    writeFileSync(join(dir, 'rows.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    writeSumRows(dir);
     const steps = opts.quick ? 2 : 4;
     for (const remote of [0, 1, 2]) {
       const ws = remote ? startWorkers(url, remote, backend) : [];
-      const yaml = `
-name: bench-cluster-${remote}
-seed: 0
-backend: ${backend}
-output_dir: runs
-model: ${JSON.stringify({ ...TINY, vocab_size: 0 })}
-tokenizer: { train: { datasets: [rows.jsonl], vocab_size: ${TINY.vocab_size} } }
-${remote ? `cluster: { url: ${JSON.stringify(url)}, job_timeout_s: 120, remote_rewards: [] }` : ''}
-stages:
-  - name: grpo
-    type: grpo
-    model: init
-    datasets: [rows.jsonl]
-    num_generations: 8
-    per_device_train_batch_size: 64
-    max_prompt_length: 96
-    max_completion_length: 96
-    max_steps: ${steps}
-    rollout_workers: 0
-    rewards: [{ name: accuracy }, { name: format }]
-`;
-      writeFileSync(join(dir, `bench-${remote}.yaml`), yaml);
-      const sink = Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false });
-      const { runDir } = await runRecipe(loadRecipe(join(dir, `bench-${remote}.yaml`)), { fresh: true, log: () => {}, progressStream: sink });
-      const m = readMetrics(join(runDir, 'grpo', 'metrics.jsonl')).slice(1);
-      const avg = (k: string) => m.reduce((a, r) => a + Number(r[k] ?? 0), 0) / m.length;
+      const avg = await runGrpoBench(dir, {
+        name: `bench-cluster-${remote}`, backend, config: TINY, steps, rolloutWorkers: 0,
+        extra: remote ? `cluster: { url: ${JSON.stringify(url)}, job_timeout_s: 120, remote_rewards: [] }` : '',
+      });
       out.push({ bench: 'cluster', what: 'grpo_step', remote_workers: remote, s_per_step: +avg('step_time_s').toFixed(3), generate_s: +avg('time/generate_s').toFixed(3), prompts: 8, group: 8, new_tokens_max: 96, note });
       await stopWorkers(ws);
     }
