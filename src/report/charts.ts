@@ -4,6 +4,7 @@
 // never changes, or was logged once, is a number in a table, not a chart.
 import type { LoggedRow } from '../metrics/logger.ts';
 import type { StageType } from './common.ts';
+import { isExpertLoad } from './expert-load.ts';
 
 export const PALETTE = ['#1f6feb', '#d1242f', '#1a7f37', '#8250df', '#bc4c00', '#0598bc', '#953800', '#bf3989'];
 
@@ -158,6 +159,17 @@ function lmCharts(b: Builder, rows: LoggedRow[]): void {
   add(b, rows, 'loss', 'loss', [{ key: 'loss' }, { key: 'learning_rate', label: 'learning rate', right: true, smooth: false }], { rightLabel: 'learning rate' });
 }
 
+/** A MoE model's balance: max over mean expert load, over all layers and per layer (the loads
+ * themselves are the page's heatmap, not a chart each). */
+function moeCharts(b: Builder, rows: LoggedRow[]): void {
+  const layers = numericKeys(rows).filter((k) => /^moe\/max_over_mean\/\d+$/.test(k));
+  if (!layers.length) return;
+  add(b, rows, 'balance', 'expert load balance (max / mean load; 1 = even)', [
+    { key: 'moe/max_over_mean', label: 'worst layer' },
+    ...layers.map((key) => ({ key, label: `layer ${key.split('/').at(-1)}` })),
+  ]);
+}
+
 function dpoCharts(b: Builder, rows: LoggedRow[]): void {
   add(b, rows, 'accuracy', 'preference accuracy (chosen above rejected)', [{ key: 'rewards/accuracies', label: 'accuracy' }]);
   add(b, rows, 'margins', 'reward margin (chosen − rejected)', [{ key: 'rewards/margins', label: 'margin' }]);
@@ -172,10 +184,11 @@ export function stageView(type: StageType, rows: LoggedRow[]): StageView {
   if (type === 'grpo') grpoCharts(b, rows);
   else if (type === 'pretrain' || type === 'sft') lmCharts(b, rows);
   else if (type === 'dpo') dpoCharts(b, rows);
+  moeCharts(b, rows);
   const headline = b.charts.length;
-  for (const key of numericKeys(rows)) if (!b.used.has(key)) add(b, rows, key, key, [{ key }]);
+  for (const key of numericKeys(rows)) if (!b.used.has(key) && !isExpertLoad(key)) add(b, rows, key, key, [{ key }]);
   b.charts.forEach((c, i) => (c.id = `${i < headline ? 'main' : 'more'}:${c.id}`));
-  const numbers = numericKeys(rows).filter((k) => !varies(rows, k)).map((key) => {
+  const numbers = numericKeys(rows).filter((k) => !varies(rows, k) && !isExpertLoad(k)).map((key) => {
     const vs = finite(column(rows, key));
     return { key, value: vs[0], note: vs.length === 1 ? 'logged once' : `same at all ${vs.length} steps` };
   });

@@ -10,6 +10,7 @@ import {
   esc, fmtDuration, fmtNum, manifestRecords, readResults, readSamples, readStageRows, recipeStages, stageDirs, stageType, writeAtomic,
   type StageRecord, type StageType, readJson,
 } from './common.ts';
+import { expertLoadSection } from './expert-load.ts';
 import { crumbs, page } from './html.ts';
 import { samplesData } from './samples.ts';
 
@@ -210,6 +211,8 @@ export function renderStagePage(stageDir: string, opts: RenderOptions = {}): str
   if (card?.headline) parts.push(`<div class="numbers">${[card.headline, ...card.secondary].map((h) => `<div class="number"><b>${show(h)}</b><div>${esc(h.label)}</div></div>`).join('')}</div>`);
   if (type === 'eval' && results) parts.push('<h2>Results</h2>', evalTable([{ label: stage, results }]));
   if (main.length) parts.push('<h2>Training</h2>', chartGrid(main));
+  const load = expertLoadSection(rows);
+  if (load) parts.push(load);
   if (more.length) parts.push(`<h2>${main.length ? 'More metrics' : 'Metrics'}</h2>`, chartGrid(more));
   if (view.numbers.length) {
     parts.push('<h2>Constants and one-off values</h2>', `<div class="numbers">${view.numbers.map((n) => `<div class="number" data-number="${esc(n.key)}"><b>${fmtNum(n.value)}</b><div>${esc(n.key)} · ${esc(n.note)}</div></div>`).join('')}</div>`);
