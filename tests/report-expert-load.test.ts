@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { expertLoadHeatmaps, shareColor } from '../src/report/expert-load.ts';
 import { renderStagePage } from '../src/report/pages.ts';
 import { stageView } from '../src/report/charts.ts';
+import type { LoggedRow } from '../src/metrics/logger.ts';
 import { makeRun } from './fixtures/report/make-run.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'r1-load-'));
@@ -15,10 +16,10 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** A pretrain row of a model with MoE layers 1 and 2 of 4 experts: layer 1 starts on expert 0 and
  * evens out, layer 2 is even throughout. */
-function row(step: number, steps: number): Record<string, number> {
+function row(step: number, steps: number): LoggedRow {
   const t = step / steps;
   const l1 = [400 - 300 * t, 100 + (100 * t) / 3, (200 * t) / 3 + 50 * (1 - t), 100 * t + 50 * (1 - t)].map(Math.round); // step 10: 390, 101, 51, 52
-  const out: Record<string, number> = { step, loss: 5 - t, learning_rate: 1e-3, lm_loss: 4 - t, balance_loss: 1e-4 * (1 + t) };
+  const out: LoggedRow & Record<string, number> = { step, loss: 5 - t, learning_rate: 1e-3, lm_loss: 4 - t, balance_loss: 1e-4 * (1 + t) };
   l1.forEach((n, e) => (out[`moe/load/1/${e}`] = n));
   for (let e = 0; e < 4; e++) out[`moe/load/2/${e}`] = 150;
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
