@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
+import { ATTENTION } from '../src/engine/kernels/attention-wasm.ts';
 import { type ModelConfig, kvCacheBytesPerToken, parameterCount, validateConfig } from '../src/model/config.ts';
 import { generate } from '../src/model/generate.ts';
 import { LatentCache } from '../src/model/mla.ts';
@@ -133,6 +134,27 @@ describe('MLA', () => {
       });
       m.dispose();
     }
+  });
+
+  it('runs the fused attention kernels when dn + dr = dv, with the loss and gradients of the composed path', async () => {
+    const m = model({ ...DS, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 16, num_nextn_predict_layers: 0, aux_loss_alpha: 0 });
+    const rows = [[5, 9, 11, 3, 60, 2, 2, 40], [1, 2, 3, 4, 5, 6, 7, 8]];
+    const batch = { inputs: Int32Array.from(rows.flatMap((r) => r.slice(0, -1))), targets: Int32Array.from(rows.flatMap((r) => r.slice(1))), weights: null, B: 2, T: 7, normaliser: 14 };
+    // One document per row: the packed path's document mask is the causal mask, and it runs composedAttention.
+    const packed = { ...batch, packed: { positions: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6]), documents: new Int32Array(14) } };
+    const kernels = async (b: typeof batch) => (await tf.profile(() => tf.tidy(() => lmLoss(m, b)))).kernels.map((k) => k.name);
+    expect(await kernels(batch)).toContain(ATTENTION);
+    expect(await kernels(packed)).not.toContain(ATTENTION);
+    const fused = lossAndGrads(m.params, () => lmLoss(m, batch)), composed = lossAndGrads(m.params, () => lmLoss(m, packed));
+    expect(Math.abs(fused.loss - composed.loss)).toBeLessThan(1e-5);
+    for (const [name, g] of Object.entries(fused.grads)) {
+      const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(g, composed.grads[name]))).dataSync()[0]);
+      const size = tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0]);
+      expect(diff, name).toBeLessThanOrEqual(1e-4 * Math.max(1, size));
+    }
+    disposeGrads(fused.grads);
+    disposeGrads(composed.grads);
+    m.dispose();
   });
 
   it('caches kv_lora_rank + qk_rope_head_dim numbers per token and layer', () => {

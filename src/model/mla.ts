@@ -13,7 +13,7 @@
 //   absorbed: the query's nope part goes into latent space (q W_uk), scores are taken against the
 //   latents themselves, and the weighted latent is expanded through W_uv once per query.
 import * as tf from '@tensorflow/tfjs-core';
-import { rmsNorm, rope as ropeKernel } from '../engine/kernels/index.ts';
+import { attention, composedAttention, rmsNorm, rope as ropeKernel } from '../engine/kernels/index.ts';
 import { type ModelConfig, deepseek } from './config.ts';
 import { linear } from './linear.ts';
 import { yarnMscale } from './rope.ts';
@@ -159,12 +159,13 @@ export function mlaAttention(
     out = absorbedAttention(qNope as tf.Tensor4D, qRope, held.latent, held.ropeKey, w.wkv_b, d, H, scale);
   } else {
     const kv = tf.reshape(linear(latent, w.wkv_b), [B, T, H, dn + dv]);
-    const k = tf.concat([tf.slice(kv, [0, 0, 0, 0], [B, T, H, dn]), tf.tile(kRope, [1, 1, H, 1])], 3); // [B, T, H, dn + dr]
-    const v = tf.slice(kv, [0, 0, 0, dn], [B, T, H, dv]); // [B, T, H, dv]
-    const heads = (t: tf.Tensor) => tf.transpose(t, [0, 2, 1, 3]); // [B, H, T, .]
-    const scores = tf.mul(tf.matMul(heads(tf.concat([qNope, qRope], 3)), heads(k), false, true), scale); // [B, H, T, T]
-    const probs = tf.softmax(tf.add(scores, mask ?? causalMask(T, T))); // mask [B, 1, T, T] or [T, T]
-    out = tf.reshape(tf.transpose(tf.matMul(probs, heads(v)), [0, 2, 1, 3]), [B * T, H * dv]); // [B*T, H*dv]
+    const k = tf.concat([tf.slice(kv, [0, 0, 0, 0], [B, T, H, dn]), tf.tile(kRope, [1, 1, H, 1])], 3) as tf.Tensor4D; // [B, T, H, dn + dr]
+    const v = tf.slice(kv, [0, 0, 0, dn], [B, T, H, dv]) as tf.Tensor4D; // [B, T, H, dv]
+    const qk = tf.concat([qNope, qRope], 3) as tf.Tensor4D; // [B, T, H, dn + dr]
+    // After the expansion this is plain multi-head attention. The fused kernels take one head size for
+    // q, k and v, so they serve when dn + dr = dv (r1-zero-moe's 24 + 8 = 32), not DeepSeek-V3's 192 / 128.
+    const att = !mask && dn + dr === dv ? attention(qk, k, v, scale) : composedAttention(qk, k, v, scale, mask); // [B, T, H, dv]
+    out = tf.reshape(att, [B * T, H * dv]); // [B*T, H*dv]
   }
   return linear(out as tf.Tensor2D, w.wo, w.bo);
 }

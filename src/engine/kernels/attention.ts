@@ -35,7 +35,8 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale:
  * h / rep), so each group is one plain product with its keys and values: no copy of them per query
  * head (tf.tile on wasm took 90% of a decoding step). `mask` (additive, [B, 1, T, S]: 0 where a query
  * may see a key, -1e9 where not) replaces the causal mask, e.g. for packed rows, causal within each
- * document only (the fused kernels are causal-only and take no mask). */
+ * document only (the fused kernels are causal-only and take no mask). The values may have a head
+ * size of their own (MLA's v_head_dim): the result is [B, T, H, Dv]. */
 export function composedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number, mask?: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const [B, T, H, D] = q.shape;
@@ -47,8 +48,8 @@ export function composedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D
     const masked = mask
       ? tf.reshape(tf.add(tf.reshape(scores, [B, H, T, S]), mask), [B, Hkv, rep * T, S]) // head h = group h / rep, row h % rep
       : tf.add(scores, causalMask(rep, T, S));
-    const out = tf.matMul(tf.softmax(masked), values); // [B, Hkv, rep * T, D]
-    return tf.transpose(tf.reshape(out, [B, H, T, D]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const out = tf.matMul(tf.softmax(masked), values); // [B, Hkv, rep * T, Dv]
+    return tf.transpose(tf.reshape(out, [B, H, T, v.shape[3]]), [0, 2, 1, 3]) as tf.Tensor4D;
   });
 }
 
