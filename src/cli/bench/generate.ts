@@ -27,10 +27,12 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   const config = model.config;
   const rng = new Rng(0);
   const prompts = Array.from({ length: B }, () => Array.from({ length: P }, () => rng.int(config.vocab_size)));
-  const n = parameterCount(config);
-  const flopsPerToken = 2 * n + 2 * 2 * (P + N / 2) * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
+  // Weights a generated token goes through: a MoE model's routed experts count num_experts_per_tok, and
+  // the MTP module is unused at inference.
+  const n = parameterCount(config), active = parameterCount({ ...config, num_nextn_predict_layers: 0 }, true);
+  const flopsPerToken = 2 * active + 2 * 2 * (P + N / 2) * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
   const line = (workers: number, ms: number, engine = 'tfjs') => ({
-    bench: 'generate', engine, backend, model: size ?? opts.model, family: family(config), workers, n_params: n, batch: B, prompt: P, new_tokens: N,
+    bench: 'generate', engine, backend, model: size ?? opts.model, family: family(config), workers, n_params: n, ...(active !== n && { n_params_active: active }), batch: B, prompt: P, new_tokens: N,
     ms_per_run: +ms.toFixed(1), tokens_per_s: Math.round((B * N) / (ms / 1000)), gflops: +((flopsPerToken * B * N) / (ms / 1000) / 1e9).toFixed(2),
   });
   const time = async (once: () => unknown) => {

@@ -29,9 +29,10 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   const batch: LmBatch = {
     inputs: Int32Array.from({ length: B * T }, () => rng.int(V)), targets: Int32Array.from({ length: B * T }, () => rng.int(V)), weights: null, B, T, normaliser: B * T,
   };
-  const n = parameterCount(config);
-  // 6 N flops per token for the dense weights, plus causal attention (fwd 2 T d per layer, x3 for backward).
-  const flopsPerToken = 6 * n + 3 * 2 * T * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
+  const n = parameterCount(config), active = parameterCount(config, true);
+  // 6 N flops per token for the weights a token goes through (a MoE model's routed experts: only its
+  // num_experts_per_tok), plus causal attention (fwd 2 T d per layer, x3 for backward).
+  const flopsPerToken = 6 * active + 3 * 2 * T * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
   const out: Record<string, unknown>[] = [];
   // One GPU: data-parallel threads would share it.
   const counts = opts.workers !== undefined ? [Math.max(1, Number(opts.workers))] : backend === 'webgpu' ? [1] : [1, availableParallelism()];
@@ -56,7 +57,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     opt.dispose();
     model.dispose();
     out.push({
-      bench: 'train', backend, model: size ?? opts.model, family: family(config), threads, n_params: n, batch: B, seq: T,
+      bench: 'train', backend, model: size ?? opts.model, family: family(config), threads, n_params: n, ...(active !== n && { n_params_active: active }), batch: B, seq: T,
       ms_per_step: +ms.toFixed(1), tokens_per_s: Math.round((B * T) / (ms / 1000)),
       gflops: +((flopsPerToken * B * T) / (ms / 1000) / 1e9).toFixed(2),
     });
