@@ -24,7 +24,7 @@ import {
 import { exchange, proseDoc, sentencePair } from './make-data.ts';
 
 const SEED = 20250120;
-const COUNTS = { train: 2000, test: 200, corpus: 16000, coldStart: 400, general: 400 };
+const COUNTS = { train: 2000, test: 200, corpus: 16000, coldStart: 400, general: 400, heldOut: 500 };
 /** Shares of corpus documents; the rest are arithmetic facts. */
 const SHARE = { word: 0.24, countdown: 0.14, template: 0.1, chat: 0.07, prose: 0.12 };
 /** Share of worked solutions whose steps switch language. */
@@ -186,13 +186,22 @@ export function makeR1Data(seed = SEED): [string, unknown[]][] {
   const [test, train] = [pool.slice(0, COUNTS.test), pool.slice(COUNTS.test)];
   const testKeys = new Set(test.map((p) => p.key));
   const rng = new Rng(seed);
+  const pretraining = corpus(rng, testKeys);
   return [
     ['train.jsonl', train.map(reasoningRow)],
     ['test.jsonl', test.map(reasoningRow)],
-    ['corpus.jsonl', corpus(rng, testKeys)],
+    ['corpus.jsonl', pretraining],
     ['cold-start.jsonl', coldStart(rng, testKeys)],
     ['general.jsonl', general(rng)],
+    ['heldout.jsonl', heldOut(new Rng(seed + 3), testKeys, pretraining)],
   ];
+}
+
+/** Documents drawn as the corpus's (its own generator) that the corpus does not hold: what a
+ * pretraining stage's eval_datasets scores as held-out loss. */
+function heldOut(rng: Rng, test: Keys, pretraining: { text: string }[]): { text: string }[] {
+  const seen = new Set(pretraining.map((d) => d.text));
+  return corpus(rng, test).filter((d) => !seen.has(d.text)).slice(0, COUNTS.heldOut);
 }
 
 function main(outDir: string): void {

@@ -16,7 +16,7 @@ import { countdownScore } from '../rewards/countdown.ts';
 import { makeR1Data } from '../scripts/r1-data.ts';
 
 const DATA = join(import.meta.dirname, '..', 'data', 'r1');
-const FILES = ['train.jsonl', 'test.jsonl', 'corpus.jsonl', 'cold-start.jsonl', 'general.jsonl'];
+const FILES = ['train.jsonl', 'test.jsonl', 'corpus.jsonl', 'cold-start.jsonl', 'general.jsonl', 'heldout.jsonl'];
 const rows: Record<string, Row[]> = {};
 beforeAll(async () => {
   for (const f of FILES) rows[f] = await readRows(join(DATA, f));
@@ -65,6 +65,16 @@ describe('data/r1', () => {
     expect(train.filter((p) => testKeys.has(p.key))).toEqual([]);
     const trainingText = [...rows['corpus.jsonl'].map((r) => r.text), ...rows['cold-start.jsonl'].map((r) => r.prompt), ...rows['train.jsonl'].map((r) => r.prompt)].join('\n');
     for (const r of rows['test.jsonl']) expect(trainingText.includes(r.prompt as string), r.prompt as string).toBe(false);
+  });
+
+  it('holds out corpus-like documents that the corpus does not have, for the pretraining eval loss', () => {
+    const corpus = new Set(rows['corpus.jsonl'].map((r) => r.text));
+    const held = rows['heldout.jsonl'].map((r) => r.text as string);
+    expect(held).toHaveLength(500);
+    expect(held.filter((t) => corpus.has(t))).toEqual([]);
+    expect(new Set(held).size).toBeGreaterThan(450); // short arithmetic facts may repeat among themselves
+    for (const r of rows['test.jsonl']) expect(held.some((t) => t.includes(r.prompt as string)), r.prompt as string).toBe(false);
+    expect(share(rows['heldout.jsonl'], (r) => /[\u4e00-\u9fff]/.test(r.text as string))).toBeGreaterThan(0.3); // both languages, as the corpus
   });
 
   it('excludes by problem, not by wording: the same numbers in the other language are the same problem', () => {

@@ -6,7 +6,7 @@ import { readRows } from '../data/io.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { checkpointExists, loadModel } from '../model/checkpoint.ts';
 import { Transformer } from '../model/transformer.ts';
-import { type Recipe, type Stage, datasetSources, modelSource } from '../recipe/index.ts';
+import { type DatasetField, type Recipe, type Stage, datasetSources, modelSource } from '../recipe/index.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -20,7 +20,7 @@ export type StageContext = {
   /** The weights this stage starts from (a fresh init, an earlier stage's checkpoint, or a path). */
   loadModel: () => Transformer;
   /** Rows of the stage's `datasets` (or of rejection sampling's `mix.datasets`), max_samples applied. */
-  readDatasets: (field?: 'datasets' | 'mix') => Promise<Row[]>;
+  readDatasets: (field?: DatasetField) => Promise<Row[]>;
   progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
 };
 

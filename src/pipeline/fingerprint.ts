@@ -36,7 +36,7 @@ export function tokenizerDigests(recipe: Recipe): Record<string, string> {
 export function dataDigest(recipe: Recipe, i: number): string {
   const hash = createHash('sha256').update(JSON.stringify(tokenizerDigests(recipe)));
   for (let k = 0; k <= i; k++) {
-    for (const field of ['datasets', 'mix'] as const) {
+    for (const field of ['datasets', 'mix', 'eval_datasets'] as const) {
       for (const src of datasetSources(recipe, k, field)) if (src.kind === 'file') hash.update(`${src.path}\0${fileDigest(src.path)}\0`);
     }
   }

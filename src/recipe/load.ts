@@ -235,6 +235,13 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
       });
     if (s.datasets.length === 0) add(['stages', i, 'datasets'], 'this stage needs at least one dataset');
     checkDatasets(s.datasets, ['stages', i, 'datasets']);
+    if (s.type === 'pretrain' && s.eval_datasets.length) {
+      checkDatasets(s.eval_datasets, ['stages', i, 'eval_datasets']);
+      const every = s.eval_steps ?? s.save_steps;
+      if (every % s.logging_steps !== 0) {
+        add(['stages', i, s.eval_steps === null ? 'save_steps' : 'eval_steps'], `${every} is not a multiple of logging_steps (${s.logging_steps}): the eval loss would land in no logged row${s.eval_steps === null ? ' (eval_steps is null, so evaluation follows save_steps)' : ''}`);
+      }
+    }
     if (s.type === 'rejection-sampling') {
       checkDatasets(s.mix.datasets, ['stages', i, 'mix', 'datasets']);
       if (s.mix.fraction > 0 && s.mix.datasets.length === 0) add(['stages', i, 'mix', 'fraction'], 'is above 0 but mix.datasets is empty');
@@ -315,9 +322,14 @@ export function modelSource(recipe: Recipe, i: number): ModelSource {
 }
 
 /** Where stage i reads its rows from (its `datasets`, or for rejection sampling also `mix.datasets`). */
-export function datasetSources(recipe: Recipe, i: number, field: 'datasets' | 'mix' = 'datasets'): DatasetSource[] {
+/** The stage fields that name datasets: what it trains on, rejection sampling's mix, the held-out set. */
+export type DatasetField = 'datasets' | 'mix' | 'eval_datasets';
+
+export function datasetSources(recipe: Recipe, i: number, field: DatasetField = 'datasets'): DatasetSource[] {
   const s = recipe.stages[i];
-  const list = field === 'mix' ? (s.type === 'rejection-sampling' ? s.mix.datasets : []) : s.datasets;
+  const list = field === 'mix' ? (s.type === 'rejection-sampling' ? s.mix.datasets : [])
+    : field === 'eval_datasets' ? (s.type === 'pretrain' ? s.eval_datasets : [])
+    : s.datasets;
   const earlier = new Set(recipe.stages.slice(0, i).map((x) => x.name));
   return list.map((d) => (earlier.has(d) ? { kind: 'stage', stage: d } : { kind: 'file', path: resolve(recipe.recipeDir, d) }));
 }

@@ -135,6 +135,23 @@ const training = (d: { lr: number; scheduler: string; warmupRatio: number; maxSt
     .describe('threads computing gradients data-parallel (pretrain, sft, grpo); 1 = the main thread alone, auto = one per core on wasm and cpu, one on webgpu and tensorflow (which use the GPU or every core themselves)'),
 });
 
+/** A held-out loss during training (Hugging Face's eval_dataset / eval_steps / eval_loss). */
+const heldOut = () => ({
+  eval_datasets: z
+    .array(z.string())
+    .default([])
+    .describe(
+      "held-out dataset files (or earlier stages' datasets), read as the stage reads its own; their mean next-token loss is logged as eval/loss every " +
+        'eval_steps and at the end, and kept in the summary as eval_loss. Forward passes only, and the next-token loss alone (no MTP or balance terms), so it ' +
+        'compares across architectures. Empty = no evaluation. Recommended: a few hundred rows the stage does not train on (data/r1/heldout.jsonl)',
+    ),
+  eval_steps: int()
+    .positive()
+    .nullable()
+    .default(null)
+    .describe('evaluate eval_datasets every N optimiser steps (and at the last); a multiple of logging_steps, so each value lands in a logged row. null = every save_steps'),
+});
+
 const epochs = (def: number) => ({
   num_train_epochs: z.number().positive().default(def).describe('passes over the dataset (when max_steps is -1)'),
 });
@@ -150,6 +167,7 @@ export const PretrainStage = z.strictObject({
   ...stageBase('pretrain'),
   ...training({ lr: 1e-3, scheduler: 'multistep', warmupRatio: 0.05, maxSteps: 1000, batch: 16 }),
   ...epochs(1),
+  ...heldOut(),
   text_field: z.string().default('text').describe('field of each row that holds the text'),
   seq_length: int().positive().default(128).describe('tokens per packed training sequence'),
 });

@@ -156,7 +156,11 @@ function grpoCharts(b: Builder, rows: LoggedRow[]): void {
 }
 
 function lmCharts(b: Builder, rows: LoggedRow[]): void {
-  add(b, rows, 'loss', 'loss', [{ key: 'loss' }, { key: 'learning_rate', label: 'learning rate', right: true, smooth: false }], { rightLabel: 'learning rate' });
+  add(b, rows, 'loss', 'loss', [
+    { key: 'loss' },
+    { key: 'eval/loss', label: 'held-out loss', smooth: false },
+    { key: 'learning_rate', label: 'learning rate', right: true, smooth: false },
+  ], { rightLabel: 'learning rate' });
 }
 
 /** A MoE model's balance: max over mean expert load, over all layers and per layer (the loads

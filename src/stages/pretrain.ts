@@ -7,25 +7,31 @@ import { activeBackend } from '../engine/backend.ts';
 import { type MicroBatch, trainLoop } from '../train/trainer.ts';
 import { batchIndices, totalSteps, trainThreads } from './batches.ts';
 import { packSequences } from '../data/packing.ts';
+import { heldOutLoss } from '../train/held-out.ts';
 
 export async function runPretrain(ctx: StageContext, s: PretrainStage): Promise<StageResult> {
-  const rows = await ctx.readDatasets();
   const tok = ctx.tokenizer;
-  const docs: number[][] = [];
-  rows.forEach((row, i) => {
-    const text = row[s.text_field];
-    if (typeof text !== 'string') throw new UserError(`stage '${s.name}': row ${i + 1} has no string field '${s.text_field}'`);
-    docs.push(tok.encode(text));
-  });
-  // Windows of seq_length + 1 tokens: inputs are the first seq_length, targets the last.
-  const windows = packSequences(docs, s.seq_length + 1, tok.eosId);
-  if (windows.length === 0) throw new UserError(`stage '${s.name}': the datasets hold fewer than ${s.seq_length + 1} tokens`);
+  /** Windows of seq_length + 1 tokens: inputs are the first seq_length, targets the last. */
+  const windowsOf = async (field: 'datasets' | 'eval_datasets'): Promise<number[][]> => {
+    const docs = (await ctx.readDatasets(field)).map((row, i) => {
+      const text = row[s.text_field];
+      if (typeof text !== 'string') throw new UserError(`stage '${s.name}': ${field === 'datasets' ? '' : 'eval_datasets '}row ${i + 1} has no string field '${s.text_field}'`);
+      return tok.encode(text);
+    });
+    const windows = packSequences(docs, s.seq_length + 1, tok.eosId);
+    if (windows.length === 0) throw new UserError(`stage '${s.name}': the ${field} hold fewer than ${s.seq_length + 1} tokens`);
+    return windows;
+  };
+  const windows = await windowsOf('datasets');
+  const evalWindows = s.eval_datasets.length ? await windowsOf('eval_datasets') : null;
   const model = ctx.loadModel();
   if (s.seq_length > model.config.max_position_embeddings) {
     throw new UserError(`stage '${s.name}': seq_length ${s.seq_length} exceeds the model's max_position_embeddings ${model.config.max_position_embeddings}`);
   }
   const B = s.per_device_train_batch_size, T = s.seq_length, accum = s.gradient_accumulation_steps;
   const steps = totalSteps(s.max_steps, s.num_train_epochs, windows.length, B * s.gradient_accumulation_steps);
+  const evalEvery = s.eval_steps ?? s.save_steps;
+  const last: { evalLoss: number | null } = { evalLoss: null }; // the latest held-out loss, for the summary
   const result = await trainLoop(
     { stage: s.name, stageDir: ctx.stageDir, model, config: s, totalSteps: steps, seed: ctx.recipe.seed, hash: ctx.hash,
       special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream,
@@ -41,8 +47,18 @@ export async function runPretrain(ctx: StageContext, s: PretrainStage): Promise<
           };
           return { kind: 'sharded', tokens: B * T, job: { module: LM_LOSS, data: lm, rows: B } };
         }),
+      // The held-out loss after the step's update, every eval_steps and at the last step.
+      after: (step): Record<string, number> => {
+        const done = step + 1;
+        if (!evalWindows || (done % evalEvery !== 0 && done !== steps)) return {};
+        last.evalLoss = heldOutLoss(model, evalWindows, B, T);
+        return { 'eval/loss': last.evalLoss };
+      },
     },
   );
   model.dispose();
-  return { checkpoint: `${ctx.stageDir}/checkpoint`, summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps, sequences: windows.length } };
+  return {
+    checkpoint: `${ctx.stageDir}/checkpoint`,
+    summary: { final_loss: +result.finalLoss.toFixed(4), ...(last.evalLoss !== null && { eval_loss: +last.evalLoss.toFixed(4) }), steps: result.steps, sequences: windows.length },
+  };
 }

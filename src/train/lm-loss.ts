@@ -43,9 +43,18 @@ export function lmLoss(model: Transformer, b: LmBatch): tf.Scalar {
 function lmTerms(model: Transformer, b: LmBatch): { main: tf.Scalar; mtp?: tf.Scalar; balance?: tf.Scalar } {
   return tf.tidy(() => {
     const run = model.run(tf.tensor2d(b.inputs, [b.B, b.T], 'int32'), { packed: b.packed });
-    const main = crossEntropy(model.logits(run.hidden), tf.tensor1d(b.targets, 'int32'), b.weights ? tf.tensor1d(b.weights) : null, b.normaliser);
-    return { main, ...model.auxiliaryLoss(run, b) };
+    return { main: nextToken(model, run.hidden, b), ...model.auxiliaryLoss(run, b) };
   });
+}
+
+/** The next-token loss alone, without the model's training terms (MTP, balance): a held-out set's
+ * score, comparable across architectures. A term divided by b.normaliser, as the loss. */
+export function nextTokenLoss(model: Transformer, b: LmBatch): tf.Scalar {
+  return tf.tidy(() => nextToken(model, model.run(tf.tensor2d(b.inputs, [b.B, b.T], 'int32'), { packed: b.packed }).hidden, b));
+}
+
+function nextToken(model: Transformer, hidden: tf.Tensor2D, b: LmBatch): tf.Scalar {
+  return crossEntropy(model.logits(hidden), tf.tensor1d(b.targets, 'int32'), b.weights ? tf.tensor1d(b.weights) : null, b.normaliser);
 }
 
 export function slice(b: LmBatch, from: number, to: number): LmBatch {
