@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
-import { canonicalJson, explain, fieldAt, loadRecipe, modelSource, stageHash, type ModelSource } from '../../recipe/index.ts';
+import type { ModelSource } from '../../recipe/index.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -15,7 +15,9 @@ export function register(program: Command): void {
     .option('--check <file>', 'validate a recipe; exit code 2 and located messages if it is bad')
     .option('--set <field=value>', 'override a field, e.g. stages.1.learning_rate=1e-4 or stages.grpo.max_steps=10 (repeatable)', collect, [])
     .option('--quick', "check the recipe with its quick: overrides applied (what r1 run --quick runs)", false)
-    .action((file: string | undefined, opts: { explain?: string | boolean; check?: string; set: string[]; quick: boolean }) => {
+    .action(async (file: string | undefined, opts: { explain?: string | boolean; check?: string; set: string[]; quick: boolean }) => {
+      // Loaded on use: `r1 --help` and light commands stay fast.
+      const { canonicalJson, explain, fieldAt, loadRecipe, modelSource, stageHash } = await import('../../recipe/index.ts');
       if (opts.explain !== undefined) {
         process.stdout.write(explain(typeof opts.explain === 'string' ? opts.explain : undefined) + '\n');
         return;

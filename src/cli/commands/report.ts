@@ -2,9 +2,6 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
-import { collectEvals, collectGrpo, stageDirs, writeReport, writeResults, writeRunReport } from '../../metrics/index.ts';
-import { writeAtomic } from '../../report/common.ts';
-import { renderComparePage } from '../../report/pages.ts';
 
 export function register(program: Command): void {
   program
@@ -14,7 +11,11 @@ export function register(program: Command): void {
     .option('--results <file.md>', 'write a table of every eval stage and GRPO training curves between <!-- r1:results:start --> and <!-- r1:results:end --> in this file (appended, or a new file, when the markers are absent)')
     .option('--plots <dir>', 'folder for the GRPO plots (SVG); default docs/results next to the --results file')
     .option('--compare <file.html>', 'with two or more run folders: the page overlaying their curves (default: compare-<a>-vs-<b>.html beside the first run)')
-    .action((dirs: string[], o: { results?: string; plots?: string; compare?: string }) => {
+    .action(async (dirs: string[], o: { results?: string; plots?: string; compare?: string }) => {
+      // Loaded on use: `r1 --help` and light commands stay fast.
+      const { collectEvals, collectGrpo, stageDirs, writeReport, writeResults, writeRunReport } = await import('../../metrics/index.ts');
+      const { writeAtomic } = await import('../../report/common.ts');
+      const { renderComparePage } = await import('../../report/pages.ts');
       for (const dir of dirs) if (!existsSync(dir)) throw new UserError(`no such folder: ${dir}`);
       if (o.plots !== undefined && o.results === undefined) throw new UserError('--plots goes with --results');
       for (const dir of dirs) {

@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.ts';
 import { flagNumber } from '../numbers.ts';
-import { findRuns, serveRuns } from '../../report/serve.ts';
 
 export function register(program: Command): void {
   program
@@ -12,6 +11,8 @@ export function register(program: Command): void {
     .option('-p, --port <n>', 'port (0: any free one)', '8765')
     .option('--host <host>', 'address to listen on; the default keeps it on this machine', '127.0.0.1')
     .action(async (dir: string, o: { port: string; host: string }) => {
+      // Loaded on use: `r1 --help` and light commands stay fast.
+      const { findRuns, serveRuns } = await import('../../report/serve.ts');
       if (!existsSync(dir)) throw new UserError(`no such folder: ${dir}`);
       const port = flagNumber('--port', o.port, { integer: true, min: 0 });
       const s = await serveRuns(dir, { port, host: o.host }).catch((e: NodeJS.ErrnoException) => {
