@@ -99,6 +99,14 @@ describe('deepseek_v3 checkpoints against hf_reference.py', () => {
     const d = describeModel(path('q-lora-f32'));
     expect(d).toMatchObject({ family: 'deepseek_v3', layers: 2, mtp_layers: 1, routed_experts: 16, experts_per_token: 4, shared_experts: 1, kv_lora_rank: 32 });
     expect(d.kv_cache_bytes_per_token).toBe(2 * (32 + 8) * 4);
+    // The MTP module is the model's layers.<num_hidden_layers>.* tensors; a token at inference goes
+    // through fewer weights than the main model holds (4 of 16 routed experts).
+    const m = loadModel(path('q-lora-f32'));
+    const count = (keep: (name: string) => boolean) => Object.entries(m.params).filter(([n]) => keep(n)).reduce((a, [, v]) => a + v.size, 0);
+    expect(d.parameters).toBe(count(() => true));
+    expect(d.mtp_parameters).toBe(count((n) => n.startsWith('layers.2.')));
+    expect(d.active_parameters).toBeLessThan((d.parameters as number) - (d.mtp_parameters as number));
+    m.dispose();
   });
 
   it('generates from a loaded checkpoint with the latent cache, as the full forward predicts', () => {

@@ -59,6 +59,10 @@ function deepseekFields(c: Parameters<typeof deepseek>[0]): Record<string, unkno
     q_lora_rank: d.q_lora_rank, kv_lora_rank: d.kv_lora_rank, qk_nope_head_dim: d.qk_nope_head_dim, qk_rope_head_dim: d.qk_rope_head_dim,
     v_head_dim: d.v_head_dim, dense_layers: d.first_k_dense_replace, routed_experts: d.n_routed_experts, shared_experts: d.n_shared_experts,
     experts_per_token: d.num_experts_per_tok, expert_groups: `${d.topk_group} of ${d.n_group}`, moe_intermediate_size: d.moe_intermediate_size,
-    mtp_layers: d.num_nextn_predict_layers, active_parameters: parameterCount(c, true),
+    mtp_layers: d.num_nextn_predict_layers,
+    // What a token goes through at inference (num_experts_per_tok routed experts; MTP is off then), and the
+    // MTP module, which training runs besides.
+    active_parameters: parameterCount({ ...c, num_nextn_predict_layers: 0 }, true),
+    mtp_parameters: parameterCount(c) - parameterCount({ ...c, num_nextn_predict_layers: 0 }),
   };
 }
