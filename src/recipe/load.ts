@@ -235,13 +235,7 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
       });
     if (s.datasets.length === 0) add(['stages', i, 'datasets'], 'this stage needs at least one dataset');
     checkDatasets(s.datasets, ['stages', i, 'datasets']);
-    if (s.type === 'pretrain' && s.eval_datasets.length) {
-      checkDatasets(s.eval_datasets, ['stages', i, 'eval_datasets']);
-      const every = s.eval_steps ?? s.save_steps;
-      if (every % s.logging_steps !== 0) {
-        add(['stages', i, s.eval_steps === null ? 'save_steps' : 'eval_steps'], `${every} is not a multiple of logging_steps (${s.logging_steps}): the eval loss would land in no logged row${s.eval_steps === null ? ' (eval_steps is null, so evaluation follows save_steps)' : ''}`);
-      }
-    }
+    if (s.type === 'pretrain') checkDatasets(s.eval_datasets, ['stages', i, 'eval_datasets']);
     if (s.type === 'rejection-sampling') {
       checkDatasets(s.mix.datasets, ['stages', i, 'mix', 'datasets']);
       if (s.mix.fraction > 0 && s.mix.datasets.length === 0) add(['stages', i, 'mix', 'fraction'], 'is above 0 but mix.datasets is empty');

@@ -149,7 +149,7 @@ const heldOut = () => ({
     .positive()
     .nullable()
     .default(null)
-    .describe('evaluate eval_datasets every N optimiser steps (and at the last); a multiple of logging_steps, so each value lands in a logged row. null = every save_steps'),
+    .describe('evaluate eval_datasets every N optimiser steps and at the last (those steps are logged whatever logging_steps says); null = every save_steps'),
 });
 
 const epochs = (def: number) => ({

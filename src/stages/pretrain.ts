@@ -31,6 +31,7 @@ export async function runPretrain(ctx: StageContext, s: PretrainStage): Promise<
   const B = s.per_device_train_batch_size, T = s.seq_length, accum = s.gradient_accumulation_steps;
   const steps = totalSteps(s.max_steps, s.num_train_epochs, windows.length, B * s.gradient_accumulation_steps);
   const evalEvery = s.eval_steps ?? s.save_steps;
+  const evalDue = (done: number) => done % evalEvery === 0 || done === steps;
   const last: { evalLoss: number | null } = { evalLoss: null }; // the latest held-out loss, for the summary
   const result = await trainLoop(
     { stage: s.name, stageDir: ctx.stageDir, model, config: s, totalSteps: steps, seed: ctx.recipe.seed, hash: ctx.hash,
@@ -47,13 +48,13 @@ export async function runPretrain(ctx: StageContext, s: PretrainStage): Promise<
           };
           return { kind: 'sharded', tokens: B * T, job: { module: LM_LOSS, data: lm, rows: B } };
         }),
-      // The held-out loss after the step's update, every eval_steps and at the last step.
+      // The held-out loss after the step's update, every eval_steps and at the last step, each in a logged row.
       after: (step): Record<string, number> => {
-        const done = step + 1;
-        if (!evalWindows || (done % evalEvery !== 0 && done !== steps)) return {};
+        if (!evalWindows || !evalDue(step + 1)) return {};
         last.evalLoss = heldOutLoss(model, evalWindows, B, T);
         return { 'eval/loss': last.evalLoss };
       },
+      logged: (done) => evalWindows !== null && evalDue(done),
     },
   );
   model.dispose();

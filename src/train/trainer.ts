@@ -59,6 +59,8 @@ export type StepHooks<P = undefined> = {
   updatesPerStep?: number;
   /** Metrics computed after the step's updates. */
   after?: (step: number) => Record<string, number>;
+  /** Steps (1-based) whose row is logged whatever logging_steps says: a stage's evaluation steps. */
+  logged?: (done: number) => boolean;
   /** Extra state saved in checkpoints and given back on resume. */
   saveState?: () => unknown;
   loadState?: (state: unknown) => void;
@@ -156,7 +158,7 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
       for (const [k, v] of Object.entries(jobMetrics)) extra[k] = v / Math.max(1, applied);
       Object.assign(extra, balance);
       if (applied < updates) extra.skipped_updates = updates - applied;
-      if (done % c.logging_steps === 0 || done === totalSteps) {
+      if (done % c.logging_steps === 0 || done === totalSteps || hooks.logged?.(done)) {
         const row = logger.log({ step: done, loss: lastLoss, learning_rate: lr, grad_norm: gradNorm, num_tokens: tokensSeen, step_time_s: (performance.now() - t0) / 1000, 'time/update_s': updateSeconds, ...prepared.metrics, ...extra });
         progress.update(done, row);
       } else {
