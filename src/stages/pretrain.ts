@@ -2,7 +2,7 @@
 import { UserError } from '../errors.ts';
 import type { StageContext, StageResult } from '../pipeline/context.ts';
 import type { PretrainStage } from '../recipe/index.ts';
-import { LM_LOSS, type LmBatch } from '../train/lm-loss.ts';
+import { LM_LOSS, windowBatch } from '../train/lm-loss.ts';
 import { activeBackend } from '../engine/backend.ts';
 import { type MicroBatch, trainLoop } from '../train/trainer.ts';
 import { batchIndices, totalSteps, trainThreads } from './batches.ts';
@@ -42,10 +42,7 @@ export async function runPretrain(ctx: StageContext, s: PretrainStage): Promise<
       microBatches: (step) =>
         Array.from({ length: accum }, (_, micro): MicroBatch => {
           const idx = batchIndices(step * accum + micro, B, windows.length, ctx.recipe.seed);
-          const lm: LmBatch = {
-            inputs: Int32Array.from(idx.flatMap((i) => windows[i].slice(0, T))), targets: Int32Array.from(idx.flatMap((i) => windows[i].slice(1))),
-            weights: null, B, T, normaliser: B * T * accum,
-          };
+          const lm = windowBatch(idx.map((i) => windows[i]), T, B * T * accum);
           return { kind: 'sharded', tokens: B * T, job: { module: LM_LOSS, data: lm, rows: B } };
         }),
       // The held-out loss after the step's update, every eval_steps and at the last step, each in a logged row.

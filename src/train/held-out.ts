@@ -2,20 +2,14 @@
 // it does not train on, in forward passes only. The windows are the pretraining stage's own shape
 // (T + 1 tokens: inputs are the first T, targets the last T), so the number reads like its loss.
 import type { Transformer } from '../model/transformer.ts';
-import { type LmBatch, nextTokenLoss } from './lm-loss.ts';
+import { nextTokenLoss, windowBatch } from './lm-loss.ts';
 
 /** Mean next-token loss (nats per token) over `windows` of T + 1 tokens, B windows per forward pass. */
 export function heldOutLoss(model: Transformer, windows: readonly number[][], B: number, T: number): number {
   if (!windows.length) throw new Error('heldOutLoss: no windows to score');
-  const normaliser = windows.length * T;
   let sum = 0;
   for (let i = 0; i < windows.length; i += B) {
-    const rows = windows.slice(i, i + B);
-    const batch: LmBatch = {
-      inputs: Int32Array.from(rows.flatMap((w) => w.slice(0, T))), targets: Int32Array.from(rows.flatMap((w) => w.slice(1, T + 1))),
-      weights: null, B: rows.length, T, normaliser,
-    };
-    const term = nextTokenLoss(model, batch);
+    const term = nextTokenLoss(model, windowBatch(windows.slice(i, i + B), T, windows.length * T));
     sum += term.dataSync()[0];
     term.dispose();
   }

@@ -57,6 +57,15 @@ function nextToken(model: Transformer, hidden: tf.Tensor2D, b: LmBatch): tf.Scal
   return crossEntropy(model.logits(hidden), tf.tensor1d(b.targets, 'int32'), b.weights ? tf.tensor1d(b.weights) : null, b.normaliser);
 }
 
+/** Windows of T + 1 tokens (pretraining's packed text) as one unweighted batch: inputs are each
+ * window's first T tokens, targets its last T. `normaliser`: the tokens the loss is divided over. */
+export function windowBatch(windows: readonly number[][], T: number, normaliser: number): LmBatch {
+  return {
+    inputs: Int32Array.from(windows.flatMap((w) => w.slice(0, T))), targets: Int32Array.from(windows.flatMap((w) => w.slice(1, T + 1))),
+    weights: null, B: windows.length, T, normaliser,
+  };
+}
+
 export function slice(b: LmBatch, from: number, to: number): LmBatch {
   const T = b.T;
   return {
