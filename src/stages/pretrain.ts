@@ -6,19 +6,15 @@ import { LM_LOSS, windowBatch } from '../train/lm-loss.ts';
 import { activeBackend } from '../engine/backend.ts';
 import { type MicroBatch, trainLoop } from '../train/trainer.ts';
 import { batchIndices, totalSteps, trainThreads } from './batches.ts';
-import { packSequences } from '../data/packing.ts';
+import { packText } from '../data/packing.ts';
 import { heldOutLoss } from '../train/held-out.ts';
 
 export async function runPretrain(ctx: StageContext, s: PretrainStage): Promise<StageResult> {
   const tok = ctx.tokenizer;
   /** Windows of seq_length + 1 tokens: inputs are the first seq_length, targets the last. */
   const windowsOf = async (field: 'datasets' | 'eval_datasets'): Promise<number[][]> => {
-    const docs = (await ctx.readDatasets(field)).map((row, i) => {
-      const text = row[s.text_field];
-      if (typeof text !== 'string') throw new UserError(`stage '${s.name}': ${field === 'datasets' ? '' : 'eval_datasets '}row ${i + 1} has no string field '${s.text_field}'`);
-      return tok.encode(text);
-    });
-    const windows = packSequences(docs, s.seq_length + 1, tok.eosId);
+    const windows = packText(await ctx.readDatasets(field), s.text_field, tok, s.seq_length + 1,
+      (i) => new UserError(`stage '${s.name}': ${field === 'datasets' ? '' : 'eval_datasets '}row ${i + 1} has no string field '${s.text_field}'`));
     if (windows.length === 0) throw new UserError(`stage '${s.name}': the ${field} hold fewer than ${s.seq_length + 1} tokens`);
     return windows;
   };

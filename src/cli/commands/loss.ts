@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .action(async (o: { model: string; dataset: string; textField: string; seqLength?: string; batch: string; backend: string }) => {
       // Loaded on use: `r1 --help` and light commands stay fast.
       const { readRows } = await import('../../data/io.ts');
-      const { packSequences } = await import('../../data/packing.ts');
+      const { packText } = await import('../../data/packing.ts');
       const { initBackend } = await import('../../engine/backend.ts');
       const { UserError } = await import('../../errors.ts');
       const { loadModel } = await import('../../model/checkpoint.ts');
@@ -32,12 +32,8 @@ export function register(program: Command): void {
       const context = model.config.max_position_embeddings;
       const T = o.seqLength === undefined ? Math.min(256, context) : flagNumber('--seq-length', o.seqLength, { integer: true, min: 1 });
       if (T > context) throw new UserError(`--seq-length ${T} exceeds the model's context (max_position_embeddings ${context})`);
-      const docs = (await readRows(o.dataset)).map((row, i) => {
-        const text = row[o.textField];
-        if (typeof text !== 'string') throw new UserError(`${o.dataset}: row ${i + 1} has no string field '${o.textField}' (--text-field)`);
-        return tok.encode(text);
-      });
-      const windows = packSequences(docs, T + 1, tok.eosId);
+      const windows = packText(await readRows(o.dataset), o.textField, tok, T + 1,
+        (i) => new UserError(`${o.dataset}: row ${i + 1} has no string field '${o.textField}' (--text-field)`));
       if (!windows.length) throw new UserError(`${o.dataset}: fewer than ${T + 1} tokens, not one window of --seq-length ${T} (+1 for the last target)`);
       const loss = heldOutLoss(model, windows, batch, T);
       model.dispose();
