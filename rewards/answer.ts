@@ -351,11 +351,15 @@ const complexClose = (a: Complex, b: Complex) => closeTo(a[0], b[0]) && closeTo(
 /** Digits after the point of a prediction that stands for an exact value (Math-Verify rounds both
  * sides to 6 places by default: 0.333333 is 1/3, 0.33 is not). */
 const PRED_PLACES = 6;
+/** Fewest places of a decimal standing for an exact value inside an interval, a tuple or a matrix. */
+const PART_PLACES = 2;
 
 /** Rounding: a decimal reference with d places accepts any prediction that rounds to it at d places
  * (gold 3.14: pi, 3.14159 and 157/50 are right; 3.1 is not, it says less). A predicted decimal is an
- * exact value unless it has at least 6 places, then it matches an exact reference at 6 places. */
-function roundsTo(pred: Expr, gold: Expr, x: number, y: number): boolean {
+ * exact value unless it has at least 6 places, then it matches an exact reference at 6 places; inside
+ * an interval, a tuple or a matrix (`inPart`) a predicted decimal of 2 or more places also stands for
+ * the exact value it rounds to ((0.25, 1.3333] is (1/4, 4/3]; 1.33 is 4/3 there, 1.3 and 1.34 are not). */
+function roundsTo(pred: Expr, gold: Expr, x: number, y: number, inPart: boolean): boolean {
   const d = gold.decimals;
   if (d !== null && d >= 1 && (pred.decimals === null || pred.decimals > d)) {
     // Half a unit of the last place, inclusive (3.45 rounds up to 3.5), plus floating-point slack.
@@ -363,6 +367,9 @@ function roundsTo(pred: Expr, gold: Expr, x: number, y: number): boolean {
   }
   if (!gold.decimals && pred.decimals !== null && pred.decimals >= PRED_PLACES) {
     return Math.abs(x - y) < 10 ** -PRED_PLACES * Math.max(1, Math.abs(y) * 1e-3);
+  }
+  if (inPart && !gold.decimals && pred.decimals !== null && pred.decimals >= PART_PLACES) {
+    return Math.abs(x - y) <= 0.5 * 10 ** -pred.decimals * (1 + 1e-9) + 1e-12;
   }
   return false;
 }
@@ -384,11 +391,11 @@ function constValues(e: Expr): number[] {
 }
 
 /** Symbolic equivalence: equal values at every sample point where both are defined. `a` is the
- * prediction, `b` the reference (they differ only in how rounding is allowed). */
-export function exprEqual(a: Expr, b: Expr): boolean {
+ * prediction, `b` the reference (they differ only in how rounding is allowed; `inPart`: see roundsTo). */
+export function exprEqual(a: Expr, b: Expr, inPart = false): boolean {
   if (a.value && b.value) {
     if (complexClose(a.value, b.value)) return true;
-    for (const x of constValues(a)) for (const y of constValues(b)) if (closeTo(x, y) || roundsTo(a, b, x, y)) return true;
+    for (const x of constValues(a)) for (const y of constValues(b)) if (closeTo(x, y) || roundsTo(a, b, x, y, inPart)) return true;
     return false;
   }
   const vars = [...new Set([...a.vars, ...b.vars])];
@@ -453,6 +460,38 @@ function relToInterval(r: Extract<Answer, { kind: 'rel' }>): Answer | null {
   return null;
 }
 
+/** The intervals an answer stands for: a union's parts, one interval, an inequality (x \ne 2 is two),
+ * or inequalities joined by "or" (x < -2 or x > 3); null when it is none of these. */
+function asIntervals(a: Answer): Answer[] | null {
+  switch (a.kind) {
+    case 'union':
+      return a.parts;
+    case 'tuple':
+      return a.items.length === 2 ? [a] : null;
+    case 'rel': {
+      if (a.ops.length === 1 && a.ops[0] === '\\ne') {
+        const [l, r] = a.sides;
+        const c = isVariable(l) && isConstant(r) ? r : isConstant(l) && isVariable(r) ? l : null;
+        if (c === null) return null;
+        const lo = constant(-Infinity, '-\\infty'), hi = constant(Infinity, '\\infty');
+        return [
+          { kind: 'tuple', raw: `(-\\infty, ${c.raw})`, open: '(', close: ')', items: [lo, c] },
+          { kind: 'tuple', raw: `(${c.raw}, \\infty)`, open: '(', close: ')', items: [c, hi] },
+        ];
+      }
+      const interval = relToInterval(a);
+      return interval === null ? null : [interval];
+    }
+    case 'set': {
+      if (a.braces || a.items.length < 2) return null;
+      const parts = a.items.map((x) => (x.kind === 'rel' ? relToInterval(x) : null));
+      return parts.every((p): p is Answer => p !== null) ? parts : null;
+    }
+    default:
+      return null;
+  }
+}
+
 function difference(l: Answer, r: Answer): Expr | null {
   if (l.kind !== 'expr' || r.kind !== 'expr') return null;
   try {
@@ -483,7 +522,7 @@ function sameMembers(a: Answer[], b: Answer[]): boolean {
   return a.every((x) => b.some((y) => answersEqual(x, y))) && b.every((y) => a.some((x) => answersEqual(x, y)));
 }
 
-const sameSequence = (a: Answer[], b: Answer[]) => a.length === b.length && a.every((x, k) => answersEqual(x, b[k]));
+const sameSequence = (a: Answer[], b: Answer[], inPart = false) => a.length === b.length && a.every((x, k) => answersEqual(x, b[k], inPart));
 
 // A label names what an answer is (x, a_1, f(2), (p, q), |AB|, \angle ABC, NO/BO, S_{ABC}:S): letters
 // and grouping only, no digits or sums, so `2x + z = 1` or `7 = 11a + c` is an equation, not a label.
@@ -518,8 +557,9 @@ function choiceOf(raw: string, isPred: boolean): string | null {
   return m ? m[1] : null;
 }
 
-/** Whether two parsed answers denote the same value: `a` is the prediction, `b` the reference. */
-export function answersEqual(a: Answer, b: Answer): boolean {
+/** Whether two parsed answers denote the same value: `a` is the prediction, `b` the reference.
+ * `inPart`: they are entries of an interval, a tuple or a matrix (see roundsTo). */
+export function answersEqual(a: Answer, b: Answer, inPart = false): boolean {
   spend();
   if (a.raw === b.raw) return true;
   const goldChoice = choiceOf(b.raw, false);
@@ -528,6 +568,11 @@ export function answersEqual(a: Answer, b: Answer): boolean {
     if (predChoice !== null) return predChoice === goldChoice;
   }
   if (a.kind === 'text' || b.kind === 'text') return normalizeText(a.raw) === normalizeText(b.raw);
+  if (a.kind === 'union' || b.kind === 'union') {
+    // A union of intervals and the inequalities joined by "or" that describe it, either way round.
+    const x = asIntervals(a), y = asIntervals(b);
+    return x !== null && y !== null && sameMembers(x, y);
+  }
   if (a.kind === 'rel' || b.kind === 'rel') {
     if (a.kind === 'rel' && b.kind === 'rel') {
       if (relEqual(a, b)) return true;
@@ -546,17 +591,16 @@ export function answersEqual(a: Answer, b: Answer): boolean {
     const interval = relToInterval(r);
     return interval !== null && answersEqual(a, interval);
   }
-  if (a.kind === 'expr' && b.kind === 'expr') return exprEqual(a, b);
+  if (a.kind === 'expr' && b.kind === 'expr') return exprEqual(a, b, inPart);
   if (a.kind === 'set' && b.kind === 'set') return sameMembers(a.items, b.items) || (a.decimalComma !== null && b.decimalComma !== null && closeTo(a.decimalComma, b.decimalComma));
   if (a.kind === 'set') return setEqualsOther(a, b, false);
   if (b.kind === 'set') return setEqualsOther(b, a, true);
   if (a.kind === 'tuple' && b.kind === 'tuple') {
     const interval = (t: typeof a) => t.open === '[' || t.close === ']';
     if ((interval(a) || interval(b)) && (a.open !== b.open || a.close !== b.close)) return false;
-    return sameSequence(a.items, b.items);
+    return sameSequence(a.items, b.items, true);
   }
-  if (a.kind === 'union' && b.kind === 'union') return sameMembers(a.parts, b.parts);
-  if (a.kind === 'matrix' && b.kind === 'matrix') return a.rows.length === b.rows.length && a.rows.every((r, k) => sameSequence(r, b.rows[k]));
+  if (a.kind === 'matrix' && b.kind === 'matrix') return a.rows.length === b.rows.length && a.rows.every((r, k) => sameSequence(r, b.rows[k], true));
   return false;
 }
 
