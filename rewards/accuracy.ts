@@ -7,7 +7,7 @@
 import { answersEqual, parseAnswer, unparsable, type Answer } from './answer.ts';
 import { BudgetExceeded, withBudget } from './budget.ts';
 import { countdownOf, countdownScore } from './countdown.ts';
-import { allBoxed, answerRegion, extractAnswer, extractReference, fromText, GOLD_FROM, type GoldFrom } from './extract.ts';
+import { answerRegion, boxedParts, extractAnswer, extractReference, fromText, GOLD_FROM, type GoldFrom } from './extract.ts';
 import { NoteBook, type NotingRewardFn } from './notes.ts';
 import { withPromptTag } from './tags.ts';
 import type { BuiltinReward, RewardBatch, RewardValue } from './types.ts';
@@ -64,17 +64,22 @@ export function judge(completion: string, reference: unknown, opts: JudgeOptions
 }
 
 /** A reference with several parts (a set, a tuple, two equations) against a completion that boxes
- * its parts apart, with words or units between them (x = \boxed{2} cm and y = \boxed{3} cm; (a)
- * \boxed{4} ... (b) \boxed{5}): every distinct box of the answer, in order, read as one list (a set
- * reference) or one tuple with the reference's brackets. All boxes count, so boxing extra candidates
- * makes the list differ from the reference instead of hedging. */
+ * its parts apart. A set: the last boxes of one paragraph with words or units between them (x =
+ * \boxed{2} cm and y = \boxed{3} cm), read as one list; boxing more candidates than the set has
+ * members makes the list differ. A tuple (the parts of a multi-part question, (a) \boxed{4} ... (b)
+ * \boxed{5}): every distinct box of the answer, in order, when there are as many as the tuple has
+ * items. */
 function multiPartMatches(completion: string, gold: Answer): boolean {
-  const parts = gold.kind === 'set' ? gold.items.length : gold.kind === 'tuple' && gold.open === '(' && gold.close === ')' ? gold.items.length : 0;
-  if (parts < 2) return false;
-  const boxes = allBoxed(answerRegion(completion));
-  if (boxes.length < 2 || boxes.length > parts) return false;
-  const list = boxes.join(', ');
-  return answersEqual(parseAnswer(gold.kind === 'tuple' ? `(${list})` : list), gold);
+  const region = answerRegion(completion);
+  if (gold.kind === 'set' && gold.items.length >= 2) {
+    const boxes = boxedParts(region, true);
+    return boxes.length >= 2 && boxes.length <= gold.items.length && answersEqual(parseAnswer(boxes.join(', ')), gold);
+  }
+  if (gold.kind === 'tuple' && gold.open === '(' && gold.close === ')' && gold.items.length >= 2) {
+    const boxes = boxedParts(region, false);
+    return boxes.length === gold.items.length && answersEqual(parseAnswer(`(${boxes.join(', ')})`), gold);
+  }
+  return false;
 }
 
 /** 1 if correct, 0 if wrong or no answer, null when the row has no reference (or one that does not parse). */

@@ -3,7 +3,8 @@
 // gives the same answer it gives as a reference. Steps, first that finds something wins:
 //   1. the last \boxed{} (with the boxes just before it joined: \boxed{1}, \boxed{2} is 1, 2);
 //   2. the whole text when it is only an answer: a bare LaTeX or plain math line (\frac{7}{3},
-//      [2, +\infty), g(x) = 2x), or, for a reference, any short text (fewer than three plain words);
+//      [2, +\infty), g(x) = 2x) or a choice letter ((B)), or, for a reference, any short text (fewer
+//      than three plain words);
 //   3. what follows "the final answer is", "Answer:" and the like, read to the end of its sentence;
 //      when that sentence is prose ("The smallest $k$ is 12"), the part after its last "is" or "=";
 //   4. the last delimited math ($...$, $$...$$, \(...\), \[...\]), bare math ending the text
@@ -59,20 +60,29 @@ export function lastBoxed(text: string): string | null {
   return [...new Set(contents)].join(', ');
 }
 
-/** The distinct contents of every `\boxed{}` in the text, in order (at most MAX_BOXES, the last ones). */
-export function allBoxed(text: string): string[] {
+/** The distinct contents of the `\boxed{}`s in the text, in order: every one (`near` false, at most
+ * MAX_BOXES, the last ones), or only the last and those before it in the same paragraph with at most
+ * NEAR_CHARS between two (`near` true: \boxed{3} cm and \boxed{5} cm). */
+export function boxedParts(text: string, near: boolean): string[] {
   const found: string[] = [];
+  let after: Span | null = null;
   for (let box = boxBefore(text, text.length); box && found.length < MAX_BOXES; box = box.start > 0 ? boxBefore(text, box.start - 1) : null) {
+    if (after && (box.end > after.start || (near && (after.start - box.end > NEAR_CHARS || /\n\s*\n/.test(text.slice(box.end, after.start)))))) break;
     found.unshift(box.content);
+    after = box;
   }
   return [...new Set(found)];
 }
+const NEAR_CHARS = 100;
 
 // ---- delimited math --------------------------------------------------------------------------
 
 /** Math segments in order: $$...$$, $...$ (one line), \[...\], \(...\). Content is trimmed. */
 export function mathSegments(text: string): Span[] {
   const out: Span[] = [];
+  // Once a closer is missing from some point on, it is missing from every later point: searching
+  // for it again would make the scan quadratic on hostile text (\[\[\[...).
+  let noBracketClose = false, noParenClose = false;
   for (let i = 0; i < text.length; ) {
     const c = text[i];
     if (c === '$') {
@@ -90,13 +100,15 @@ export function mathSegments(text: string): Span[] {
       i = close + open;
     } else if (c === '\\') {
       const n = text[i + 1];
-      if (n === '[' || n === '(') {
+      if ((n === '[' && !noBracketClose) || (n === '(' && !noParenClose)) {
         const close = text.indexOf(n === '[' ? '\\]' : '\\)', i + 2);
         if (close !== -1) {
           out.push({ start: i, end: close + 2, content: text.slice(i + 2, close).trim() });
           i = close + 2;
           continue;
         }
+        if (n === '[') noBracketClose = true;
+        else noParenClose = true;
       }
       i += 2; // an escaped character (\\, \{) is never a delimiter
     } else i++;
@@ -106,6 +118,7 @@ export function mathSegments(text: string): Span[] {
 
 /** The inside of a text that is one math segment and nothing else ($$x$$, \[x\], \(x\), $x$), or null. */
 function onlySegment(t: string): string | null {
+  if (t.length > MAX_EXTRACTED + 4) return null;
   const segs = mathSegments(t);
   return segs.length === 1 && segs[0].start === 0 && segs[0].end === t.length ? segs[0].content : null;
 }
@@ -125,11 +138,14 @@ export function answerLike(s: string): boolean {
 const MATH_WORDS = new Set(['sin', 'cos', 'tan', 'sec', 'csc', 'cot', 'log', 'ln', 'exp', 'sqrt', 'and', 'or', 'inf', 'infty']);
 const ENVIRONMENT = /\\(?:begin|end)\{[a-zA-Z*]+\}(?:\{[lcr| ]*\})?/g;
 
-/** One line of math and nothing else: no plain words but functions and "and"/"or", balanced, with a
- * digit or a LaTeX command (\frac{7}{3}, [2, +\infty), g(x) = 2x, x \in (1, 2]). */
+// A unit written as text: \text{ cm}, \mbox{ m}^2.
+const TEXT_UNIT = /\\(?:text|mbox|mathrm|textnormal)\s*\{\s*[a-zA-Z]{1,8}(?:\/[a-zA-Z]{1,3})?\s*\}/g;
+
+/** One line of math and nothing else: no plain words but functions, "and"/"or" and units in \text{},
+ * balanced, with a digit or a LaTeX command (\frac{7}{3}, [2, +\infty), g(x) = 2x, 15\text{ cm}). */
 function pureMath(t: string): boolean {
   if (t.length > MAX_EXTRACTED || t.includes('\n') || !/[\d\\]/.test(t) || !balanced(t)) return false;
-  const bare = t.replace(ENVIRONMENT, ' ').replace(/\\[a-zA-Z]+/g, ' ');
+  const bare = t.replace(ENVIRONMENT, ' ').replace(TEXT_UNIT, ' ').replace(/\\[a-zA-Z]+/g, ' ');
   if (/[\u3400-\u9fff]/.test(bare)) return false;
   for (const w of bare.match(/[a-zA-Z]{2,}/g) ?? []) if (!MATH_WORDS.has(w.toLowerCase())) return false;
   return true;
@@ -171,7 +187,8 @@ function afterPhrase(text: string): string | null {
   let verbEnd = -1;
   for (const m of sentence.matchAll(VERB)) verbEnd = m.index + m[0].length;
   if (verbEnd !== -1) {
-    const stated = sentence.slice(verbEnd).trim();
+    // A clause after a comma is not part of it: "is 12, since 13 fails".
+    const stated = sentence.slice(verbEnd).replace(/,\s*[a-zA-Z]{2,}[^]*$/, '').trim();
     if (stated && answerLike(stated)) return onlySegment(stated) ?? stated;
   }
   return lastMathOrNumber(sentence) ?? sentence;
@@ -181,7 +198,7 @@ function afterPhrase(text: string): string | null {
 
 // A number not inside a word (AZYUK2A states no answer): 1,234.5, 1 000 (groups of three), .5, 3/4, 20%.
 // Scientific notation (1.5e3, 1.5 \times 10^{3}) is one number.
-const NUMBER = /(?<![\w.])-?(?:[1-9]\d{0,2}(?: \d{3})+(?![\d.,])|\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+(?![\w.])|\s*(?:\\times|\\cdot|×)\s*10\^(?:\{-?\d+\}|-?\d))?(?:\s*\/\s*\d+)?%?/g;
+const NUMBER = /(?<![\w.^_])-?(?:[1-9]\d{0,2}(?: \d{3})+(?![\d.,])|\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+(?![\w.])|\s*(?:\\times|\\cdot|×)\s*10\^(?:\{-?\d+\}|-?\d))?(?:\s*\/\s*\d+)?%?/g;
 
 const TEXT_GROUP = /^\\(?:text|textbf|textit|textrm|mathrm|mbox|textnormal)\s*\{/;
 // A token of a line: a command, an escaped character, a word, a number, one other character.
@@ -192,7 +209,10 @@ const TOKEN = /\\[a-zA-Z]+|\\.|[a-zA-Z]+|\d+(?:\.\d+)?|\s+|[^]/g;
  * braces; a word inside \text{} (a unit) does not end it. Null unless it is more than a number (a
  * command or an operator) and reads as a value. */
 function trailingMath(line: string): string | null {
-  const t = line.replace(/[\s.,;!?。]+$/, '');
+  let t = line.replace(/[\s.,;!?。]+$/, '');
+  // One word after a value is its unit: x = \frac{15}{2} dollars.
+  const unit = /[\d}]\s+[a-zA-Z]{2,12}$/.exec(t);
+  if (unit) t = t.slice(0, unit.index + 1);
   if (t.length > MAX_EXTRACTED || !/\\[a-zA-Z]|\d\s*[-+*/^=<>]\s*[\d\\(a-zA-Z]/.test(t)) return null;
   let start = 0, depth = 0;
   for (const m of t.matchAll(TOKEN)) {
@@ -210,7 +230,8 @@ function trailingMath(line: string): string | null {
         const open = t.indexOf('{', at);
         const close = matchBrace(t, open);
         if (close === -1) return null;
-        if (/[a-zA-Z]{2,}/.test(t.slice(open, close)) && /[\d\\]/.test(t.slice(close + 1))) start = close + 1;
+        const after = t.slice(close + 1).replace(/^\s*\^\s*\{?\s*[23]\s*\}?/, ''); // \text{ cm}^2 is a unit
+        if (/[a-zA-Z]{2,}/.test(t.slice(open, close)) && /[\d\\]/.test(after)) start = close + 1;
       }
     }
   }
@@ -256,9 +277,18 @@ export function fromText(text: string, isReference: boolean): string | null {
   if (boxed !== null) return boxed;
   const t = text.trim();
   if (!t) return null;
+  // GSM8K's convention: the answer follows ####.
+  const hash = t.lastIndexOf('####');
+  if (hash !== -1) {
+    const stated = t.slice(hash + 4).split('\n')[0].trim();
+    if (stated && answerLike(stated) && !/[a-zA-Z]{2,}/.test(stated.replace(/\\[a-zA-Z]+/g, '')) && parsesAsValue(stated)) return stated;
+  }
   if (isReference && answerLike(t)) return t;
   const whole = onlySegment(t) ?? t;
   if (pureMath(whole) && parsesAsValue(whole)) return whole;
+  // A completion that is only a choice letter ((B), B), B.) or a word or two (yes, Evelyn, no
+  // solution) states that answer; "It is 17" states 17, found below.
+  if (/^\(?[A-J]\)?\.?$/.test(whole) || (answerLike(t) && /^[a-zA-Z][a-zA-Z -]*\.?$/.test(t))) return whole;
   return afterPhrase(t) ?? lastMathOrNumber(t) ?? textAnswer(t);
 }
 

@@ -63,6 +63,8 @@ export function normalizeLatex(input: string): string {
   s = s.replace(/(\d)(?:,|\{,\})?\\[,!;: ]\s*(?=\d{3}(?!\d))/g, '$1').replace(/\{,\}/g, ',');
   for (const [re, to] of COMMAND_ALIASES) s = s.replace(re, to);
   s = unwrapCommands(s, TEXT_COMMANDS);
+  // The real line: \mathbb{R}, \mathbb R, ℝ are the interval (-\infty, \infty).
+  s = s.replace(/\\mathbb\s*\{?\s*R\s*\}?(?![a-zA-Z])|ℝ/g, '(-\\infty, \\infty)');
   s = s.replace(/\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|°|\\degree(?![a-zA-Z])/g, '');
   s = s.replace(/\\%/g, '%').replace(/\$/g, ' ');
   s = s.replace(/\s+/g, ' ').trim();
