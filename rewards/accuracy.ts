@@ -1,9 +1,9 @@
 // Accuracy reward: 1 when the completion's final answer equals the row's reference, else 0 (null when
-// the row has no reference, or one that does not parse). The answer comes from `<answer>`, else the
-// last `\boxed{}` (with the boxes right before it: `\boxed{1}, \boxed{2}` is the answer 1, 2), else
-// a "the answer is" phrase, else the last number or math expression; the reference may be a bare
-// answer or a worked solution (`\boxed{}`, GSM8K's `#### 42`). Equality is decided in answer.ts,
-// under a time budget per comparison (budget.ts).
+// the row has no reference, or one that does not parse). A completion identical to its reference is
+// right whatever the form; otherwise the answer is found the same way in both (extract.ts: \boxed{},
+// a bare answer, "the final answer is", the last delimited math, bare math or number) and compared
+// in answer.ts, under a time budget per comparison (budget.ts). A reference with several parts may
+// also be matched by the completion's boxes taken together (multiPartMatches).
 import { answersEqual, parseAnswer, unparsable, type Answer } from './answer.ts';
 import { BudgetExceeded, withBudget } from './budget.ts';
 import { countdownOf, countdownScore } from './countdown.ts';

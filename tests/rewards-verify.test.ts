@@ -426,6 +426,109 @@ describe('multiple-choice letters', () => {
   ]);
 });
 
+describe('issue 29: misses after the rewrite', () => {
+  // Display math and \( \): Math-Verify reads $$...$$ and \[...\] across lines, \(...\) on one line,
+  // and evaluates what it reads (tests/test_all.py test_latex_notation).
+  check([
+    ['$$[2, +\\infty)$$', 'The range is $$[2, +\\infty)$$', 1],
+    ['$$[2, +\\infty)$$', 'The range is $$[2, \\infty)$$', 1],
+    ['$$[2, +\\infty)$$', 'The range is $$(2, +\\infty)$$', 0],
+    ['$$g(x) = 2x$$', 'so we find\n$$\ng(x) = x + x\n$$', 1],
+    ['$$g(x) = 2x$$', 'so we find\n$$\ng(x) = 2x + 1\n$$', 0],
+    ['$4$', 'Result: \\[\n4\n\\]', 1],
+    ['$8$', 'Answer \\( (5+3) \\)', 1],
+    ['$8$', 'Answer \\( (5+4) \\)', 0],
+    ['$\\frac{2}{5}$', 'We get \\(\\frac{4}{10}\\).', 1],
+  ]);
+  // A bare LaTeX completion: no delimiters, no box, no tags (Math-Verify reads a bare \frac{a}{b} and a
+  // plain expression after the last =); the same answer in $...$ or <answer> already scored 1.
+  check([
+    ['7/3', '\\frac{7}{3}', 1],
+    ['7/3', '\\frac{3}{7}', 0],
+    ['7/3', '<think>Divide.</think>\n\\dfrac{14}{6}', 1],
+    ['[2, +\\infty)', '<think>Domain.</think> [2, \\infty)', 1],
+    ['\\sqrt{2}', 'so the side is s = \\sqrt{2}', 1],
+    ['\\sqrt{2}', 'so the side is s = \\sqrt{3}', 0],
+    ['13', '8 + 2 + 3', 1],
+    ['15/2', 'So the cost is x = \\frac{15}{2} dollars.', 1],
+    ['2', 'So the cost is x = \\frac{15}{2} dollars.', 0],
+    ['2', 'we get 2^{10}', 0], // an exponent is not a number stated on its own
+    ['1024', '$2^{10}.$', 1],
+  ]);
+  // "Final Answer:" phrasing with a variable in dollars before the number: the answer is what the
+  // sentence says after its last "is" (Math-Verify: "final answer" ... "is" within 100 characters).
+  check([
+    ['$12$', 'Final Answer: The smallest $k$ is 12.', 1],
+    ['$12$', 'Final Answer: The smallest $k$ is 13.', 0],
+    ['$34$', '**Final Answer:** the largest possible $n$ is $34$.', 1],
+    ['12', 'Final Answer: The smallest $k$ is 12, since 13 fails.', 1],
+    ['12', 'Final Answer: The smallest $k$ is 13, since 12 fails.', 0],
+    ['$\\frac{1}{2}$', 'Answer: the probability that $X > Y$ equals \\(\\frac{1}{2}\\).', 1],
+  ]);
+  // Matrices inside longer text, in display math or bare.
+  check([
+    ['\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}', 'So the matrix is \\[\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}\\] as required.', 1],
+    ['\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}', 'Hence M = \\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}.', 1],
+    ['\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}', 'Hence M = \\begin{pmatrix}1 & 2 \\\\ 3 & 5\\end{pmatrix}.', 0],
+    ['\\begin{pmatrix} 2 \\\\ -1 \\end{pmatrix}', 'The projection is\n$$\n\\begin{pmatrix} 2 \\\\ -1 \\end{pmatrix}\n$$\nwhich we check.', 1],
+  ]);
+  // Decimal approximations inside intervals, tuples and vectors: 2 or more places stand for the exact
+  // value they round to (a bare 0.33 is still not 1/3: see 'Rounding' above).
+  check([
+    ['(\\frac{1}{4}, \\frac{4}{3}]', '(0.25, 1.3333]', 1],
+    ['(\\frac{1}{4}, \\frac{4}{3}]', '(0.25, 1.33]', 1],
+    ['(\\frac{1}{4}, \\frac{4}{3}]', '(0.25, 1.3]', 0],
+    ['(\\frac{1}{4}, \\frac{4}{3}]', '(0.25, 1.3334]', 0],
+    ['(\\frac{1}{4}, \\frac{4}{3}]', '(0.25, 1.3333)', 0],
+    ['(\\frac{2}{3}, \\sqrt{2})', '(0.67, 1.41)', 1],
+    ['(\\frac{2}{3}, \\sqrt{2})', '(0.66, 1.41)', 0],
+    ['\\begin{pmatrix}\\frac{1}{3} \\\\ \\frac{1}{5}\\end{pmatrix}', '\\begin{pmatrix}0.33 \\\\ 0.2\\end{pmatrix}', 1],
+    ['\\begin{pmatrix}\\frac{1}{3} \\\\ \\frac{1}{5}\\end{pmatrix}', '\\begin{pmatrix}0.3 \\\\ 0.2\\end{pmatrix}', 0],
+  ]);
+  // An interval gold against an inequality answer and the reverse, unions against inequalities joined
+  // by "or", x \ne c against the two open intervals it leaves.
+  check([
+    ['[\\frac{1}{2}, \\infty)', '\\boxed{x \\geq \\frac{1}{2}}', 1],
+    ['x \\geq \\frac{1}{2}', '\\boxed{[\\frac{1}{2}, \\infty)}', 1],
+    ['x \\geq \\frac{1}{2}', '\\boxed{(\\frac{1}{2}, \\infty)}', 0],
+    ['(-1, 2]', '\\boxed{-1 < x \\leq 2}', 1],
+    ['(-1, 2]', '\\boxed{-1 \\leq x \\leq 2}', 0],
+    ['(-\\infty, -2) \\cup (3, \\infty)', '\\boxed{x < -2 \\text{ or } x > 3}', 1],
+    ['x < -2 \\text{ or } x > 3', '\\boxed{(3, \\infty) \\cup (-\\infty, -2)}', 1],
+    ['x < -2 \\text{ or } x > 3', '\\boxed{(-\\infty, -2] \\cup (3, \\infty)}', 0],
+    ['(-\\infty,-1]\\cup[1,+\\infty)', '\\boxed{x \\le -1 \\text{ or } x > 1}', 0],
+    ['(-\\infty, 2) \\cup (2, \\infty)', '\\boxed{x \\neq 2}', 1],
+    ['(-\\infty, 2) \\cup (2, \\infty)', '\\boxed{x \\neq 3}', 0],
+    ['\\mathbb{R}', '\\boxed{(-\\infty, \\infty)}', 1],
+    ['\\mathbb{R}', '\\boxed{(0, \\infty)}', 0],
+  ]);
+  // Several \boxed{} separated by units or words against a set gold (one paragraph; boxing extra
+  // candidates is not rewarded), boxed parts of a multi-part answer against a tuple gold, and a gold
+  // of two equations against two boxed equations.
+  check([
+    ['3, 5', 'The sides are \\boxed{3} cm and \\boxed{5} cm.', 1],
+    ['\\{3, 5\\}', 'The first root is \\boxed{5}, the second one \\boxed{3}.', 1],
+    ['3, 5', 'The sides are \\boxed{3} cm and \\boxed{6} cm.', 0],
+    ['3, 5', 'It is \\boxed{1} cm, \\boxed{3} cm or \\boxed{5} cm.', 0],
+    ['1, 2', 'At first \\boxed{1}.\n\nAfter checking, the answer is \\boxed{2}.', 0],
+    ['(4, 5)', '(a) The area is \\boxed{4}.\n\n(b) Working on the perimeter, it is \\boxed{5}.', 1],
+    ['(4, 5)', '(a) The area is \\boxed{5}.\n\n(b) Working on the perimeter, it is \\boxed{4}.', 0],
+    ['(4, 5)', '(a) \\boxed{4}. (b) \\boxed{5}. (c) \\boxed{6}.', 0],
+    ['[4, 5]', '(a) The area is \\boxed{4}.\n\n(b) The perimeter is \\boxed{5}.', 0], // an interval is not two parts
+    ['y = 2x + 1, y = -x + 4', 'The two lines are \\boxed{y = 2x + 1} and \\boxed{y = 4 - x}.', 1],
+    ['x + y = 5, x - y = 1', 'First: \\boxed{x + y = 5}. Second: \\boxed{x - y = 1}.', 1],
+    ['x + y = 5, x - y = 1', 'First: \\boxed{x + y = 5}. Second: \\boxed{x - y = 2}.', 0],
+  ]);
+  // Completions that are only the answer: a word, a choice letter, GSM8K's #### line.
+  check([
+    ['yes', '<think>Check both cases.</think>\nyes', 1],
+    ['yes', '<think>Check both cases.</think>\nno', 0],
+    ['(D)', '<think>Compare the options.</think>\nD', 1],
+    ['18', 'She makes 9 * 2 = 18 dollars.\n#### 18', 1],
+    ['19', 'She makes 9 * 2 = 18 dollars.\n#### 18', 0],
+  ]);
+});
+
 // ---- dataset rows, notes in the metrics, pathological input ----------------------------------
 
 const dir = mkdtempSync(join(tmpdir(), 'r1-verify-'));
