@@ -159,8 +159,9 @@ function parsesAsValue(s: string): boolean {
 // ---- "the answer is" ---------------------------------------------------------------------------
 
 const PHRASES = ['final answer is', 'answer is', 'answer:', 'result is', '答案是', '答案为', '答案：', '答案:', '结果是'];
-// In a prose sentence after the phrase, the answer follows its last verb or equals sign.
+// In a prose sentence after the phrase, the answer follows a verb or an equals sign.
 const VERB = /(?:\s(?:is|are|was|equals|be)\s|=)/g;
+const WORD_VERB = /\s(?:is|are|was|equals|be)\s/;
 
 /** What follows the last "the answer is" (or 答案是) phrase, up to the end of the sentence. */
 function afterPhrase(text: string): string | null {
@@ -182,16 +183,27 @@ function afterPhrase(text: string): string | null {
   const stop = rest.search(/\.\s|。|，|;|\.$/);
   const sentence = (stop === -1 ? rest : rest.slice(0, stop)).replace(/\*+$/, '').trim();
   if (!sentence || !balanced(sentence)) return null;
-  if (answerLike(sentence)) return sentence;
-  // "The smallest $k$ is 12": the answer is what the sentence's last verb or = states.
-  let verbEnd = -1;
-  for (const m of sentence.matchAll(VERB)) verbEnd = m.index + m[0].length;
-  if (verbEnd !== -1) {
-    // A clause after a comma is not part of it: "is 12, since 13 fails".
-    const stated = sentence.slice(verbEnd).replace(/,\s*[a-zA-Z]{2,}[^]*$/, '').trim();
-    if (stated && answerLike(stated)) return onlySegment(stated) ?? stated;
+  if (answerLike(sentence) && !WORD_VERB.test(sentence)) return sentence;
+  // A sentence that opens with the value ("12, since 13 fails"), else the value right after the
+  // first verb that is followed by one ("The smallest $k$ is 12", "that x is 4").
+  const lead = leadingValue(sentence);
+  if (lead !== null) return lead;
+  for (const m of sentence.matchAll(VERB)) {
+    const stated = leadingValue(sentence.slice(m.index + m[0].length).trim());
+    if (stated !== null) return stated;
   }
   return lastMathOrNumber(sentence) ?? sentence;
+}
+
+/** The value a piece of a sentence opens with: math in delimiters, the whole piece when it is short
+ * ("12 cm", "\frac{7}{3}") up to a clause after a comma, else a number; null if it opens with words. */
+function leadingValue(s: string): string | null {
+  const seg = mathSegments(s)[0];
+  if (seg && seg.start === 0 && seg.content) return seg.content;
+  const piece = s.replace(/,\s*[a-zA-Z]{2,}[^]*$/, '').trim();
+  if (piece && /^[-+(\[\\\d.]/.test(piece) && answerLike(piece) && !WORD_VERB.test(piece)) return piece;
+  const m = /^-?(?:\d[\d,]*(?:\.\d+)?|\.\d+)%?/.exec(s);
+  return m ? m[0].replace(/,+$/, '') : null;
 }
 
 // ---- the last number or math -----------------------------------------------------------------

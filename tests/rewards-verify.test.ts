@@ -464,6 +464,12 @@ describe('issue 29: misses after the rewrite', () => {
     ['12', 'Final Answer: The smallest $k$ is 12, since 13 fails.', 1],
     ['12', 'Final Answer: The smallest $k$ is 13, since 12 fails.', 0],
     ['$\\frac{1}{2}$', 'Answer: the probability that $X > Y$ equals \\(\\frac{1}{2}\\).', 1],
+    ['5', 'Final Answer: The number of ways is 5 if order is ignored, otherwise 10.', 1],
+    ['10', 'Final Answer: The number of ways is 5 if order is ignored, otherwise 10.', 0],
+    ['4', 'The answer is that x is 4', 1],
+    ['4', 'The answer is that x is 3', 0],
+    ['3', 'The final answer is 3 because x is 2.', 1],
+    ['2', 'The final answer is 3 because x is 2.', 0],
   ]);
   // Matrices inside longer text, in display math or bare.
   check([
