@@ -6,7 +6,8 @@
 //      [2, +\infty), g(x) = 2x) or a choice letter ((B)), or, for a reference, any short text (fewer
 //      than three plain words);
 //   3. what follows "the final answer is", "Answer:" and the like, read to the end of its sentence;
-//      when that sentence is prose ("The smallest $k$ is 12"), the part after its last "is" or "=";
+//      when that sentence is prose, the value it opens with, else the value right after its first
+//      verb or "=" that has one ("The smallest $k$ is 12" is 12);
 //   4. the last delimited math ($...$, $$...$$, \(...\), \[...\]), bare math ending the text
 //      (so x = \frac{7}{3}) or number, whichever ends last;
 //   5. a text answer written as \text{...}, taken whole.
