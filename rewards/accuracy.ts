@@ -39,10 +39,10 @@ const hasReference = (ref: unknown) =>
 /** The accuracy of one completion against one reference, with the reason when it is not a plain 1/0. */
 export function judge(completion: string, reference: unknown, opts: JudgeOptions = {}): Verdict {
   if (!hasReference(reference)) return { score: null };
-  const g = extractReference(reference, opts.goldFrom ?? 'auto');
-  if (g === null) return { score: null, note: 'gold_unparsable' };
   let gold: Answer;
   try {
+    const g = extractReference(reference, opts.goldFrom ?? 'auto');
+    if (g === null) return { score: null, note: 'gold_unparsable' };
     gold = parseAnswer(g);
   } catch {
     return { score: null, note: 'gold_unparsable' };
@@ -55,7 +55,7 @@ export function judge(completion: string, reference: unknown, opts: JudgeOptions
     return withBudget(opts.timeoutMs ?? 1000, (): Verdict => {
       const p = extractAnswer(completion, opts.taggedOnly === true);
       if (p !== null && answersEqual(parseAnswer(p), gold)) return { score: 1 };
-      return { score: opts.taggedOnly !== true && multiPartMatches(completion, gold) ? 1 : 0 };
+      return { score: multiPartMatches(completion, gold) ? 1 : 0 };
     });
   } catch (err) {
     // Hostile or pathological text costs this completion, never the run.

@@ -13,6 +13,7 @@
 //   5. a text answer written as \text{...}, taken whole.
 // Everything is a linear scan or a regex without nested quantifiers over a bounded tail of the text.
 import { balanced, parseAnswer } from './answer.ts';
+import { BudgetExceeded } from './budget.ts';
 import { matchBrace } from './latex.ts';
 import { ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, lastBlock } from './tags.ts';
 
@@ -152,9 +153,15 @@ function pureMath(t: string): boolean {
   return true;
 }
 
-/** Whether the text reads as a value (not as plain text) when parsed. */
+/** Whether the text reads as a value (not as plain text) when parsed. Past a structural limit or the
+ * time budget (BudgetExceeded) the comparison ends, as it would when the answer is parsed. */
 function parsesAsValue(s: string): boolean {
-  return parseAnswer(s).kind !== 'text';
+  try {
+    return parseAnswer(s).kind !== 'text';
+  } catch (err) {
+    if (err instanceof BudgetExceeded) throw err;
+    return false;
+  }
 }
 
 // ---- "the answer is" ---------------------------------------------------------------------------

@@ -670,5 +670,9 @@ describe('pathological input', () => {
     expect(res.byFunction.accuracy).toEqual([0, 1]);
     expect(res.counts).toEqual({ 'accuracy/timeout': 1 });
     expect(judge('\\boxed{' + '('.repeat(60) + '1' + ')'.repeat(60) + '}', '1')).toEqual({ score: 0, note: 'too_complex' });
+    // Bare math past the nesting limit ends the comparison the same way; in a gold it makes the row null.
+    const deep = '\\frac{1}{2} + ' + '('.repeat(60) + '1' + ')'.repeat(60);
+    expect(judge(`so x = ${deep}`, '1')).toEqual({ score: 0, note: 'too_complex' });
+    expect(judge('1', `The value is so x = ${deep}`)).toEqual({ score: null, note: 'gold_unparsable' });
   });
 });
