@@ -215,7 +215,7 @@ function snapshotFs(fs: Fs): () => void {
 }
 
 /** A function that puts the WebAssembly memory back to this moment: the static data and the stack
- * in use (below the stack pointer lies only dead stack) copied back, memory above the start-up heap
+ * in use (below the stack pointer lies only dead stack) copied back and the stack pointer reset, memory above the start-up heap
  * zeroed up to where this test's heap reached. */
 function snapshotMemory(): { restore: (dirtyEnd: number) => void; clean: number; sp: number } {
   const heap = M.HEAPU8, staticEnd = M._emscripten_stack_get_end(), sp = M.___stack_pointer.value;
@@ -227,7 +227,10 @@ function snapshotMemory(): { restore: (dirtyEnd: number) => void; clean: number;
     clean,
     sp,
     restore(dirtyEnd: number) {
-      if ((M.___stack_pointer.value) !== sp) throw new Error('the stack pointer is not where it was at the snapshot');
+      // No WebAssembly frame is live between tests, so the stack pointer belongs where it was at the
+      // snapshot. (A JavaScript exception that crossed WebAssembly frames, as pyodide's handling of a
+      // deep recursion's memory error does, leaves it lower by the frames it skipped.)
+      M.___stack_pointer.value = sp;
       const h = M.HEAPU8;
       h.set(low, 0);
       h.set(high, sp);
