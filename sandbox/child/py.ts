@@ -78,6 +78,8 @@ const io = { input: new Uint8Array(0), pos: 0, out: [] as Uint8Array[], outBytes
  * memory; `files`: bytes of the files it made (an upper bound, made exact when near the cap). */
 const watch = { active: false, deadline: Infinity, brk0: 0, capBytes: Infinity, files: 0, overMemory: false, overTime: false, brkMax: 0 };
 let M: Emscripten;
+/** Bytes of the files the running test made, counted exactly (set up by chargeFiles). */
+let liveFileBytes = () => 0;
 const heapGrowth = () => M._sbrk(0) - watch.brk0;
 /** What the interrupt check reads: a signal (2, SIGINT) once the running test is past its deadline
  * or its memory cap, or wrote past its output cap. pyodide asks every 50 bytecodes or so; no thread
@@ -89,7 +91,11 @@ const interrupt = {
     if (performance.now() > watch.deadline) return ((watch.overTime = true), 2);
     const brk = M._sbrk(0);
     if (brk > watch.brkMax) watch.brkMax = brk;
-    if (brk - watch.brk0 + watch.files > watch.capBytes) return ((watch.overMemory = true), 2);
+    if (brk - watch.brk0 + watch.files > watch.capBytes) {
+      // The file count is an upper bound (deleted files stay in it): made exact before it decides.
+      watch.files = liveFileBytes();
+      if (brk - watch.brk0 + watch.files > watch.capBytes) return ((watch.overMemory = true), 2);
+    }
     return 0;
   },
   set 0(_v: number) {},
@@ -273,7 +279,7 @@ function deleteBuiltinModule(name: string, builtins: Set<string>): number {
 function chargeFiles(fs: Fs): void {
   const memfs = fs.filesystems.MEMFS;
   const baseline = new Set([...allNodes(fs)].filter((n) => fs.isFile(n.mode)));
-  const liveFileBytes = () => {
+  liveFileBytes = () => {
     let total = 0;
     for (const n of allNodes(fs)) if (fs.isFile(n.mode) && !baseline.has(n)) total += capacity(n) + NODE_BYTES;
     return total;
@@ -286,13 +292,18 @@ function chargeFiles(fs: Fs): void {
     watch.overMemory = true;
     throw new fs.ErrnoError(ENOSPC);
   };
+  // A write grows its file through expandFileStorage: only the outermost call charges.
+  let depth = 0;
   const charged = <A extends unknown[]>(f: (...a: A) => unknown, nodeOf: (...a: A) => FsNode, wanted: (...a: A) => number) =>
     function (this: unknown, ...a: A) {
+      if (depth > 0) return f.apply(this, a);
       const node = nodeOf(...a), before = capacity(node);
       admit(wanted(...a) - before);
+      depth++;
       try {
         return f.apply(this, a);
       } finally {
+        depth--;
         if (watch.active) watch.files += capacity(node) - before;
       }
     };
