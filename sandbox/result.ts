@@ -27,6 +27,12 @@ class Reader {
     throw new SyntaxError(`${what} at character ${this.pos}`);
   }
 
+  /** Fails naming the character just read. */
+  failBefore(what: string): never {
+    this.pos--;
+    this.fail(what);
+  }
+
   skip(): void {
     WHITE.lastIndex = this.pos;
     WHITE.exec(this.text);
@@ -77,7 +83,7 @@ class Reader {
       this.skip();
       const c = this.text[this.pos++];
       if (c === ']') return out;
-      if (c !== ',') this.pos--, this.fail("',' or ']' expected");
+      if (c !== ',') this.failBefore("',' or ']' expected");
     }
   }
 
@@ -92,12 +98,12 @@ class Reader {
       const key = this.string();
       if (Object.hasOwn(out, key)) this.fail(`duplicate key ${JSON.stringify(key).slice(0, 40)}`);
       this.skip();
-      if (this.text[this.pos++] !== ':') this.pos--, this.fail("':' expected");
+      if (this.text[this.pos++] !== ':') this.failBefore("':' expected");
       out[key] = this.value(depth + 1);
       this.skip();
       const c = this.text[this.pos++];
       if (c === '}') return out;
-      if (c !== ',') this.pos--, this.fail("',' or '}' expected");
+      if (c !== ',') this.failBefore("',' or '}' expected");
     }
   }
 }
