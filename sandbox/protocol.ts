@@ -27,7 +27,9 @@ export const testInput = (t: Test): TestInput => ('fn' in t ? { fn: t.fn, args: 
 export type Job = { id: number; code: string; tests: TestInput[]; limits: Required<Limits> };
 
 /** How one test execution ended, as the process reports it. `ok`: the program ran to the end and
- * `out` (standard output) or `result` (the function's return value as JSON) is to be judged;
+ * `out` (standard output) or `result` (the function's return value in the result notation of
+ * result.ts: JSON whose integer literals are exact integers of any size, decimal or 0x-hexadecimal,
+ * plus NaN and Infinity; the judge refuses anything else) is to be judged;
  * `output`: it wrote past the cap; the others are failures the program caused. */
 export const RUN_STATUSES = ['ok', 'output', 'error', 'timeout', 'memory'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];

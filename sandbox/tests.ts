@@ -2,6 +2,7 @@
 // deep equality of function results. Pure functions, shared by the pool and its workers.
 import { UserError } from '../src/errors.ts';
 import type { Run } from './protocol.ts';
+import { parseResult, type ResultValue } from './result.ts';
 
 export type StdioTest = { input: string; output: string };
 export type CallTest = { fn: string; args: unknown[]; expected: unknown };
@@ -11,11 +12,17 @@ export type TestResult = { status: Status; detail?: string };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown) => {
-  const s = JSON.stringify(v) ?? String(v);
+  // Integers of any size and non-finite floats shown as the literals they are.
+  const literal = (_k: string, x: unknown) => (typeof x === 'bigint' || (typeof x === 'number' && !Number.isFinite(x)) ? `\u0000${String(x)}\u0000` : x);
+  const s = (JSON.stringify(v, literal) ?? String(v)).replace(/"\\u0000([^"]*)\\u0000"/g, '$1');
   return s.length > 80 ? s.slice(0, 80) + '...' : s;
 };
 /** Inputs and outputs may come as a list of lines (some datasets store them so). */
 const text = (v: unknown): string | null => (typeof v === 'string' ? v : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join('\n') : null);
+
+/** Arguments travel to the sandbox as JSON: integers read exactly become numbers again there. */
+const withoutBigints = (v: unknown): unknown =>
+  typeof v === 'bigint' ? Number(v) : Array.isArray(v) ? v.map(withoutBigints) : isObject(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withoutBigints(x)])) : v;
 
 function oneTest(t: unknown, where: string): Test {
   if (!isObject(t)) throw new UserError(`${where}: a test is an object, got ${show(t)}`);
@@ -23,7 +30,7 @@ function oneTest(t: unknown, where: string): Test {
     const fn = t.fn ?? t.fn_name, args = t.args ?? t.input, expected = 'expected' in t ? t.expected : t.output;
     if (typeof fn !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(fn)) throw new UserError(`${where}.fn: a function name, got ${show(fn)}`);
     if (!Array.isArray(args)) throw new UserError(`${where}.args: an array of arguments, got ${show(args)}`);
-    return { fn, args, expected };
+    return { fn, args: args.map(withoutBigints), expected };
   }
   const input = text(t.input ?? ''), output = text(t.output);
   if (input === null) throw new UserError(`${where}.input: a string, got ${show(t.input)}`);
@@ -38,9 +45,11 @@ function oneTest(t: unknown, where: string): Test {
 export function normalizeTests(tests: unknown, where = 'tests'): Test[] {
   if (typeof tests === 'string') {
     try {
-      tests = JSON.parse(tests);
-    } catch {
-      throw new UserError(`${where}: a string must hold JSON tests, got ${show(tests)}`);
+      // Read exactly, so an expected integer past 2^53 keeps every digit (oneTest keeps bigints in
+      // expected values only).
+      tests = parseResult(tests);
+    } catch (e) {
+      throw new UserError(`${where}: a string must hold JSON tests (${(e as Error).message}), got ${show(tests)}`);
     }
   }
   if (Array.isArray(tests)) return tests.map((t, i) => oneTest(t, `${where}[${i}]`));
@@ -71,16 +80,39 @@ export function compareOutput(got: string, expected: string): TestResult {
   return { status: 'pass' };
 }
 
-/** Deep equality of JSON-like values; floats within 1e-9 relative; null and undefined are one. */
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b || (a == null && b == null)) return true;
-  if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b)) || (Number.isNaN(a) && Number.isNaN(b));
-  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  if (isObject(a) && isObject(b)) {
-    const ka = Object.keys(a), kb = Object.keys(b);
-    return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
+/** Two finite floats within 1e-9 relative; a non-finite one only equals itself (NaN equals NaN). */
+function sameFloat(a: number, b: number): boolean {
+  if (Number.isFinite(a) && Number.isFinite(b)) return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+  return a === b || (Number.isNaN(a) && Number.isNaN(b));
+}
+
+/** An exact integer against an expected number: exactly when the number is a safe integer; when it is
+ * an integer past 2^53 the test's own value was rounded to a double when it was read, so the integer
+ * must round to that same double; against a fraction, the float tolerance. Never equal to a
+ * non-finite number, and an integer too large for a double is never equal to a finite one. */
+function intMatchesNumber(got: bigint, expected: number): boolean {
+  if (!Number.isFinite(expected)) return false;
+  if (Number.isSafeInteger(expected)) return got === BigInt(expected);
+  const g = Number(got);
+  if (!Number.isFinite(g)) return false;
+  return Number.isInteger(expected) ? g === expected : sameFloat(g, expected);
+}
+
+/** Deep equality of a result against the expected value. Integers (bigint) compare exactly, floats
+ * (number) within 1e-9 relative when both are finite and only exactly otherwise; strings never
+ * equal numbers; null and undefined are one; objects compare by their own keys. */
+export function deepEqual(got: unknown, expected: unknown): boolean {
+  if (got == null || expected == null) return got == null && expected == null;
+  if (typeof got === 'bigint') return typeof expected === 'bigint' ? got === expected : typeof expected === 'number' && intMatchesNumber(got, expected);
+  if (typeof got === 'number') {
+    if (typeof expected === 'number') return sameFloat(got, expected);
+    return typeof expected === 'bigint' && (Number.isFinite(got) ? intMatchesNumber(expected, got) : false);
   }
-  return false;
+  if (typeof got !== 'object' || typeof expected !== 'object') return got === expected;
+  if (Array.isArray(got) || Array.isArray(expected)) return Array.isArray(got) && Array.isArray(expected) && got.length === expected.length && got.every((x, i) => deepEqual(x, expected[i]));
+  const a = got as Record<string, unknown>, b = expected as Record<string, unknown>;
+  const ka = Object.keys(a), kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
 }
 
 export function compareValue(got: unknown, expected: unknown): TestResult {
@@ -99,11 +131,11 @@ export function judge(test: Test, run: Run, outputBytes: number): TestResult {
   if (run.status === 'output') return { status: 'fail', detail: `output limit of ${outputBytes} bytes exceeded` };
   if (run.status !== 'ok') return run.detail ? { status: run.status, detail: run.detail } : { status: run.status };
   if (!('fn' in test)) return compareOutput(run.out, test.output);
-  let value: unknown = null;
+  let value: ResultValue = null;
   try {
-    value = run.result === null ? null : JSON.parse(run.result);
-  } catch {
-    return { status: 'error', detail: 'the function returned a value that is not JSON-like' };
+    value = run.result === null ? null : parseResult(run.result);
+  } catch (e) {
+    return { status: 'error', detail: `the sandbox reported a result that is not in the result notation (${(e as Error).message})` };
   }
   return compareValue(value, test.expected);
 }

@@ -1,22 +1,21 @@
 # The Python side of the sandbox process (py.ts), loaded once into a namespace only JavaScript holds.
-# setup() cuts pyodide's bridges to JavaScript and installs the guard; py.ts then snapshots the whole
-# interpreter and copies it back after every program, so nothing here has to undo a program. Per
-# test py.ts calls begin(), then the driver begin() returns, then (between tests of one program)
-# end(), which gives the next test fresh module state. The driver is called from JavaScript, so its
-# frame is the bottom of the Python stack and it lives in globals of its own, made fresh for each
-# test: a program that walks frames or tracebacks finds its own code and the driver, never this
-# module. An audit hook, closed over its own state, refuses what a program must not do (blocked
-# imports, processes, sockets, trace hooks, gc introspection, new code objects) and, between tests,
-# any frame access at all, so a finaliser that runs during the clean-up cannot climb into it.
+# setup() cuts pyodide's bridges to JavaScript, takes what no program may have (the `_ctypes` module
+# is removed from the interpreter by py.ts; blocked modules leave sys.modules), installs the guard,
+# and readies the driver; py.ts then snapshots the whole interpreter and puts it back after every
+# test, so nothing here has to undo a program. Per test py.ts calls the driver (its frame is the
+# bottom of the Python stack, in globals of its own: a program that walks frames or tracebacks finds
+# its own code and the driver, never this module), then `finish`, which writes the function's result
+# in the result notation (sandbox/result.ts) with builtins captured here before any program ran, and
+# runs no code of the program, so nothing the program did can change how its result is written.
+# An audit hook, closed over its own state, refuses what a program must not do (blocked imports,
+# processes, sockets, trace hooks, gc introspection, new code objects).
 import builtins
 import io
-import os
 import signal
 import sys
-from operator import is_
 
 # importlib stays importable (dataclasses and inspect need it); its own import path meets the
-# blocker that begin() puts first on sys.meta_path, the plain import statement meets the guard.
+# blocker that setup() puts first on sys.meta_path, the plain import statement meets the guard.
 BLOCKED = frozenset("""
 js pyodide pyodide_js _pyodide _pyodide_core micropip ctypes _ctypes socket _socket ssl _ssl
 subprocess _posixsubprocess multiprocessing _multiprocessing signal _signal gc select selectors
@@ -31,8 +30,8 @@ sys._current_exceptions sys.addaudithook sys._setprofileallthreads sys._settrace
 code.__new__ function.__new__ cpython._PySys_ClearAuditHooks cpython.remote_debugger_script
 """.split())
 DENIED_PREFIXES = ("ctypes.", "socket.", "gc.", "sys.monitoring", "_posixsubprocess", "mmap.", "winreg.")
-# Between tests (a finaliser running in the clean-up) not even frames.
-FRAME_EVENTS = frozenset(("sys._getframe", "sys._getframemodulename", "object.__getattr__"))
+# Builtin modules that must not exist at all: py.ts deletes them from the interpreter's table.
+REMOVED = ("_ctypes",)
 
 DRIVER = '''
 import json as _json
@@ -46,15 +45,19 @@ def _describe(e):
     return text + (f" (line {lines[-1]})" if lines else "")
 
 
-def drive(program, fn, args_json, user_builtins):
-    """Runs the program (and the called function). (status, detail, result JSON): status '' means it
-    ran to the end and the caller compares output or result; else error / timeout / memory."""
-    g = {"__name__": "__main__", "__builtins__": user_builtins, "__file__": "/main.py"}
-    # pyodide's C code imports its (emptied) core module again when a call from JavaScript needs it:
-    # out of sys.modules before the program starts.
-    for name in [n for n in _sys.modules if n.partition(".")[0] in HOST]:
-        del _sys.modules[name]
+def drive(code, stdin, fn, args_json):
+    """Runs the program (and the called function) on one test's input. (status, detail, value):
+    status '' means it ran to the end and value is the function's result (None for a script);
+    else error / timeout / memory. Everything here happens before the program's first line or is
+    the program's own business: nothing in these globals is worth changing."""
+    _sys.stdin = _TextIOWrapper(_BytesIO(stdin.encode()), encoding="utf-8")
+    args = _json.loads(args_json) if fn is not None else None
+    g = {"__name__": "__main__", "__builtins__": _builtins, "__file__": "/main.py"}
     try:
+        try:
+            program = compile(code, "<main>", "exec")
+        except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
+            return "error", _traceback.format_exception_only(type(e), e)[-1].strip()[:300], None
         exec(program, g)
         if fn is None:
             return "", "", None
@@ -63,11 +66,7 @@ def drive(program, fn, args_json, user_builtins):
             f = getattr(g["Solution"](), fn, None)
         if not callable(f):
             raise NameError(f"no function named {fn}")
-        value = f(*_json.loads(args_json))
-        try:
-            return "", "", _json.dumps(value)
-        except (TypeError, ValueError):
-            return "", "", _json.dumps(repr(value))
+        return "", "", f(*args)
     except SystemExit as e:
         code = e.code
         if code not in (None, 0):
@@ -81,10 +80,17 @@ def drive(program, fn, args_json, user_builtins):
         return "memory", _describe(e), None
     except BaseException as e:  # noqa: BLE001 - anything the program raises is its result
         return "error", _describe(e), None
+    finally:
+        # The standard streams the test started with: what the program printed reaches py.ts.
+        for stream in (_stdout, _stderr):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001 - a full output is reported by py.ts
+                pass
 
 
 class Blocker:
-    """First on sys.meta_path during a test, for imports that do not pass the audit hook."""
+    """First on sys.meta_path, for imports that do not pass the audit hook."""
 
     @staticmethod
     def find_spec(name, path=None, target=None):
@@ -100,38 +106,41 @@ def setrecursionlimit(limit, /):
     return _set(min(limit, MAX_RECURSION) if isinstance(limit, int) else limit)
 '''
 
-_modules, _dicts, _lists = {}, {}, {}
-_dict_views = []  # (live module dict, saved keys, saved values, saved dict): compared at C speed
-_recursion = sys.getrecursionlimit()
-_home = os.getcwd()
-_stdout, _stderr = sys.stdout, sys.stderr
-_driver = compile(DRIVER, "<driver>", "exec")
-_hidden = {}
-_user_time = None  # set by setup(): switches the audit hook between a test and the clean-up
+# pyodide's own time.sleep asks its (cut) JavaScript side whether it may suspend. This one sleeps in
+# short slices, so the time-limit check (pyodide's interrupt, read between bytecodes) stops a long
+# sleep at the limit. Defined in globals of its own: a program reaching them finds only these two.
+SLEEP = '''
+def sleep(seconds, /):
+    """Delay execution for a given number of seconds (in slices of at most 5 ms)."""
+    if seconds != seconds or seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    end = _monotonic() + seconds
+    while True:
+        left = end - _monotonic()
+        if left <= 0:
+            return None
+        _sleep(min(left, 0.005))
+'''
 
-
-def _unchanged(d, keys, values):
-    """Whether a dict still holds exactly these keys and values (identity, at C speed)."""
-    return len(d) == len(keys) and all(map(is_, d.values(), values)) and all(map(is_, d, keys))
+# Nesting the result may have; the judge refuses deeper text (sandbox/result.ts MAX_DEPTH).
+MAX_DEPTH = 1000
+# Integers wider than this go out in hexadecimal: CPython writes wider ones in decimal with Python
+# code (_pylong), which a program could have replaced, and past 4,300 digits not at all.
+DECIMAL_BITS = 2000
 
 
 def _install_guard():
-    """Adds the audit hook; returns the switch (a one-item list) only this module holds."""
-    user = [False]
+    """Adds the audit hook, active from here on."""
 
     def guard(event, args):
-        if user[0]:
-            if event == "import":
-                if args[0].partition(".")[0] in BLOCKED:
-                    raise ImportError(f"module {args[0]!r} is not available in the sandbox")
-                return
-            if event in DENIED or event.startswith(DENIED_PREFIXES) or (event == "object.__setattr__" and args[1] == "__code__"):
-                raise PermissionError(f"{event} is not available in the sandbox")
-        elif event in FRAME_EVENTS:
+        if event == "import":
+            if args[0].partition(".")[0] in BLOCKED:
+                raise ImportError(f"module {args[0]!r} is not available in the sandbox")
+            return
+        if event in DENIED or event.startswith(DENIED_PREFIXES) or (event == "object.__setattr__" and args[1] == "__code__"):
             raise PermissionError(f"{event} is not available in the sandbox")
 
     sys.addaudithook(guard)
-    return user
 
 
 HOST = ("js", "pyodide_js", "pyodide", "_pyodide", "_pyodide_core", "micropip")
@@ -207,96 +216,163 @@ def _cut_host_bridges():
     return cut
 
 
+def _plain_sleep():
+    """time.sleep as CPython has it (pyodide wrapped it), in slices the time limit can interrupt."""
+    import time
+
+    original = time.sleep
+    while hasattr(original, "__wrapped__"):
+        original = original.__wrapped__
+    ns = {"_sleep": original, "_monotonic": time.monotonic}
+    exec(SLEEP, ns)
+    time.sleep = ns["sleep"]
+
+
+def _make_finish():
+    """The function py.ts calls after the driver: (status, detail, result text). Everything it uses
+    is captured now, before any program runs; it calls only C methods of the built-in types on the
+    value (never a method the program could define or replace), with the cyclic garbage collector
+    off so that no finaliser of the program runs while its frame is on the stack."""
+    import gc
+    from _json import encode_basestring_ascii as quote
+
+    # Names looked up at call time would go through the builtins module, which the program may have
+    # changed: every one is a local of this closure instead.
+    t_type, t_len, t_issubclass, t_list, t_str, t_tuple, t_range = type, len, issubclass, list, str, tuple, range
+    t_none, t_bool, t_int, t_float, t_dict = type(None), bool, int, float, dict
+    seq_types = (list, tuple)
+    list_iter, tuple_iter, dict_items = list.__iter__, tuple.__iter__, dict.items
+    int_repr, int_bits, int_abs, int_format, int_lt, float_repr = int.__repr__, int.bit_length, int.__abs__, int.__format__, int.__lt__, float.__repr__
+    str_copy, type_name = str.__str__, type.__dict__["__name__"].__get__
+    gc_disable = gc.disable
+    special = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+    statuses = frozenset(("", "error", "timeout", "memory"))
+    VALUE, TEXT = 0, 1
+
+    def name_of(t):
+        try:
+            return str_copy(type_name(t))
+        except BaseException:  # noqa: BLE001 - an odd type's name is not worth failing over
+            return "object"
+
+    def number(v, t):
+        if t_issubclass(t, t_float):
+            r = float_repr(v)
+            return special.get(r, r)
+        if int_bits(v) <= DECIMAL_BITS:
+            return int_repr(v)
+        h = int_format(int_abs(v), "x")
+        return ("-0x" if int_lt(v, 0) else "0x") + h
+
+    def key_text(k):
+        t = t_type(k)
+        if t_issubclass(t, t_str):
+            return quote(k)
+        if t is t_bool:
+            return '"true"' if k else '"false"'
+        if t is t_none:
+            return '"null"'
+        if t_issubclass(t, (t_int, t_float)):
+            return '"' + number(k, t) + '"'
+        return None
+
+    def encode(value, cap):
+        """(result text, '') or (None, why)."""
+        parts, size, stack = [], 0, [(VALUE, value, 0)]
+        while stack:
+            kind, v, depth = stack.pop()
+            if kind == TEXT:
+                text = v
+            else:
+                t = t_type(v)
+                if t is t_none:
+                    text = "null"
+                elif t is t_bool:
+                    text = "true" if v else "false"
+                elif t_issubclass(t, (t_int, t_float)):
+                    text = number(v, t)
+                elif t_issubclass(t, t_str):
+                    text = quote(v)
+                elif t_issubclass(t, seq_types) or t_issubclass(t, t_dict):
+                    if depth >= MAX_DEPTH:
+                        return None, f"the function's result is nested deeper than {MAX_DEPTH}"
+                    if t_issubclass(t, t_dict):
+                        items = t_list(dict_items(v))
+                        stack.append((TEXT, "}", 0))
+                        for i in t_range(t_len(items) - 1, -1, -1):
+                            k, x = items[i]
+                            kt = key_text(k)
+                            if kt is None:
+                                return None, f"the function's result has a dict key of type {name_of(t_type(k))}, which JSON cannot hold"
+                            stack.append((VALUE, x, depth + 1))
+                            stack.append((TEXT, ("," if i else "") + kt + ":", 0))
+                        text = "{"
+                    else:
+                        items = t_list(list_iter(v) if t_issubclass(t, t_list) else tuple_iter(v))
+                        stack.append((TEXT, "]", 0))
+                        for i in t_range(t_len(items) - 1, -1, -1):
+                            stack.append((VALUE, items[i], depth + 1))
+                            if i:
+                                stack.append((TEXT, ",", 0))
+                        text = "["
+                else:
+                    return None, f"the function returned a {name_of(t)}, which is not JSON-like"
+            parts.append(text)
+            size += t_len(text)
+            if size > cap:
+                return None, "output"
+        return "".join(parts), ""
+
+    def finish(ran, cap):
+        gc_disable()
+        if t_type(ran) is not t_tuple or t_len(ran) != 3:
+            return "error", "the driver did not report", None
+        status, detail, value = ran
+        if t_type(status) is not t_str or status not in statuses:
+            return "error", "the driver did not report", None
+        if status:
+            return status, detail[:300] if t_type(detail) is t_str else "", None
+        if value is None:
+            return "", "", None
+        text, why = encode(value, cap)
+        if text is None:
+            return ("output", "", None) if why == "output" else ("error", why, None)
+        return "", "", text
+
+    return finish
+
+
+finish = None
+drive = None
+
+
 def setup():
-    """Cuts the bridges to the JavaScript host (_cut_host_bridges), takes the snapshot each test of a
-    program is rolled back to, then installs the guard. Called once, after the worker has set up its
-    streams; the sandbox process then snapshots the whole interpreter for the next programs."""
-    global _user_time
+    """Cuts the bridges to the JavaScript host, readies the driver and the result writer, puts the
+    blocked modules out of reach and installs the guard. Called once, after the worker has set up
+    its streams; the sandbox process then snapshots the whole interpreter for every test."""
+    global finish, drive
     _cut_host_bridges()
-    # Unwinding an exception through more frames than the worker's stack holds (256 MB, set by the
-    # pool) is a fatal error for pyodide, so a runaway recursion under a raised limit would cost a
-    # worker reload: clamp the limit where unwinding is still safe. (Defined in globals of its own.)
+    _plain_sleep()
+    # Unwinding an exception through more frames than the worker's stack holds is a fatal error for
+    # pyodide, so a runaway recursion under a raised limit would cost a worker reload: clamp the
+    # limit where unwinding is still safe. (Defined in globals of its own.)
     clamp = {"_set": sys.setrecursionlimit, "MAX_RECURSION": MAX_RECURSION}
     exec(CLAMP, clamp)
     sys.setrecursionlimit = clamp["setrecursionlimit"]
+    finish = _make_finish()
     import json  # noqa: F401 - the driver's imports load here, not in a test
     import traceback  # noqa: F401
 
-    _modules.update(sys.modules)
-    _dicts.update({name: dict(m.__dict__) for name, m in _modules.items() if isinstance(getattr(m, "__dict__", None), dict)})
-    _dict_views.extend((m.__dict__, tuple(_dicts[name]), tuple(_dicts[name].values()), _dicts[name]) for name, m in _modules.items() if name in _dicts)
-    _lists.update({name: list(getattr(sys, name)) for name in ("path", "meta_path", "path_hooks", "argv")})
-    _user_time = _install_guard()
-
-
-def compile_program(code):
-    """The program's code object, or the text of its SyntaxError."""
-    try:
-        return compile(code, "<main>", "exec"), None
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-        import traceback
-
-        return None, traceback.format_exception_only(type(e), e)[-1].strip()[:300]
-
-
-def begin(stdin):
-    """Gets the interpreter ready for one test; returns the driver to call and the builtins the
-    program sees (a copy: it may replace them)."""
-    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
-    _hidden.update({k: sys.modules.pop(k) for k in list(sys.modules) if k.partition(".")[0] in BLOCKED})
-    d = {"__name__": "r1_driver", "__builtins__": builtins, "BLOCKED": BLOCKED, "HOST": HOST}
-    exec(_driver, d)
+    d = {
+        "__name__": "r1_driver", "__builtins__": builtins, "_builtins": builtins, "BLOCKED": BLOCKED,
+        "_TextIOWrapper": io.TextIOWrapper, "_BytesIO": io.BytesIO, "_stdout": sys.stdout, "_stderr": sys.stderr,
+    }
+    exec(compile(DRIVER, "<driver>", "exec"), d)
+    drive = d["drive"]
     sys.meta_path.insert(0, d["Blocker"])
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    _user_time[0] = True
-    return d["drive"], dict(_dicts["builtins"])
-
-
-def end():
-    """Between two tests of one program: module attributes, sys lists, standard streams and
-    descriptors, the directory and the recursion limit back to the snapshot (class attributes the
-    program changed stay, for its own later tests; the next program starts from py.ts's memory
-    snapshot). False when something could not be put back, and the process should retire."""
-    _user_time[0] = False
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.settrace(None)
-    sys.setprofile(None)
-    sys.stdin = _dicts["sys"]["stdin"]  # begin() replaced it; put back, sys needs no restore for that
-    sys.modules.update(_hidden)
-    _hidden.clear()
-    ok = True
-    for _ in range(3):  # a finaliser run by one pass may change something again
-        changed = len(sys.modules) != len(_modules)
-        for name in [k for k in sys.modules if k not in _modules]:
-            del sys.modules[name]
-        sys.modules.update(_modules)
-        for d, keys, values, saved in _dict_views:
-            if not _unchanged(d, keys, values):
-                d.clear()
-                d.update(saved)
-                changed = True
-        for name, saved in _lists.items():
-            getattr(sys, name)[:] = saved
-        if not changed:
-            break
-    sys.path_importer_cache.clear()
-    sys.setrecursionlimit(_recursion)
-    # `open(0)` closes standard input when collected; the next test needs it back.
-    for fd, path, flags in ((0, "/dev/stdin", os.O_RDONLY), (1, "/dev/stdout", os.O_WRONLY), (2, "/dev/stderr", os.O_WRONLY)):
-        try:
-            os.fstat(fd)
-        except OSError:
-            new = os.open(path, flags)
-            if new != fd:
-                os.dup2(new, fd)
-                os.close(new)
-    try:
-        os.chdir(_home)
-    except OSError:
-        ok = False
-    for stream in (_stdout, _stderr):
-        try:
-            stream.flush()
-        except BaseException:  # noqa: BLE001 - a full output is reported by the worker
-            pass
-    return ok
+    # The blocked modules already loaded leave sys.modules (this module keeps the ones it uses).
+    for name in [k for k in sys.modules if k.partition(".")[0] in BLOCKED]:
+        del sys.modules[name]
+    sys.builtin_module_names = tuple(n for n in sys.builtin_module_names if n not in REMOVED)
+    _install_guard()
