@@ -7,12 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMetrics } from '../src/metrics/logger.ts';
 import { runRecipe } from '../src/pipeline/run.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
-import { HAVE_NATS, MISSING_NATS_LINE, quiet, startCluster, startWorker, type Cluster } from './cluster-helpers.ts';
-
-if (!HAVE_NATS) {
-  if (process.env.CI === 'true') throw new Error(`CI=true and nats-server is missing: ${MISSING_NATS_LINE}`);
-  process.stderr.write(`\n${MISSING_NATS_LINE}\n`);
-}
+import { HAVE_NATS, quiet, startCluster, startWorker, type Cluster } from './cluster-helpers.ts';
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const RECIPE = resolve('tests/fixtures/rl/rl.yaml');

@@ -6,10 +6,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { natsServerBinary, startNatsServer, type NatsServer } from '../src/cluster/server.ts';
+import { optionalPresent } from './optional.ts';
 
-/** Whether the distributed tests run: nats-server is installed. With CI=true its absence is a failure. */
-export const HAVE_NATS = natsServerBinary() !== null;
-export const MISSING_NATS_LINE = 'distributed tests (tests/cluster-*.test.ts) skipped: nats-server is not installed; enable them with `apt-get install nats-server` (Debian 12: 2.9)';
+/** Whether the distributed tests run: nats-server is installed. Each test file that imports this says
+ * so in one line when it is not; with CI=true its absence fails the file. */
+export const HAVE_NATS = optionalPresent('distributed tests (tests/cluster-*.test.ts)', natsServerBinary() === null ? 'nats-server is not installed' : null,
+  '`apt-get install nats-server` (Debian 12: 2.9)');
 
 export const quiet = { log: () => {}, progressStream: Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }) };
 

@@ -1,9 +1,10 @@
-// DeepSeek-V3 checkpoints against the independent PyTorch reference ../shared/anchors/hf_reference.py
+// DeepSeek-V3 checkpoints against the project's own PyTorch reference, tests/reference/hf_reference.py
 // (as tests/hf-models.test.ts for the dense families): random tiny checkpoints with MLA (with and
 // without q_lora_rank), yarn, sigmoid group-limited MoE with shared experts and one MTP layer;
-// `r1 logits --mtp` must give the reference's logits and MTP logits, `r1 convert` must write files the
-// reference reads back to the same numbers (no unused tensor, the correction bias still F32), and a
-// config that does not fit is refused naming the file and field.
+// `r1 logits --mtp` must give the reference's logits and MTP logits, `r1 convert` and saving a loaded
+// model must write the reference's tensors back (the correction bias still F32), and a config that does
+// not fit is refused naming the file and field. Live against PyTorch where it runs; elsewhere against
+// the checked-in fixtures (tests/reference/fixtures/deepseek-hf.json).
 import * as tf from '@tensorflow/tfjs-core';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,8 +18,10 @@ import { type ModelConfig, kvCacheBytesPerToken } from '../src/model/config.ts';
 import { generate } from '../src/model/generate.ts';
 import { describeModel } from '../src/model/inspect.ts';
 import { Transformer } from '../src/model/transformer.ts';
-import { Rng } from '../src/engine/rng.ts';
-import { reference } from './hf-reference.ts';
+import { TORCH, announceTorch, reference, referenceBatch } from './hf-reference.ts';
+import { REGENERATE, loadSuite, storedDigest, summaryDiff, writeCheckpoint } from './reference/checkpoint.ts';
+
+announceTorch('tests/deepseek-hf.test.ts');
 
 const dir = mkdtempSync(join(tmpdir(), 'r1-deepseek-'));
 beforeAll(() => initBackend('wasm'));
@@ -45,23 +48,35 @@ async function r1(...args: string[]): Promise<{ code: number; stderr: string }> 
   }
 }
 
-// Two rows of one length and a ragged one, past yarn's original context of 128 for one of them.
-const rng = new Rng(11);
-const IDS = [140, 140, 9].map((n) => Array.from({ length: n }, () => rng.int(1000))).map((s) => s.join(',')).join(';');
+// The checkpoints of tests/reference/cases.json: with and without q_lora_rank, f32 and bf16, one with
+// attention biases and no rope scaling. Two rows of one length and a ragged one, past yarn's original
+// context of 128 for one of them.
+const { cases: CASES, fixtures: FIXTURES } = loadSuite('deepseek-hf');
+const IDS = FIXTURES['q-lora-f32'].ids.map((s) => s.join(',')).join(';');
 const path = (name: string) => join(dir, name);
 
-type Case = { name: string; dtype: string; set?: string[] };
-const CASES: Case[] = [
-  { name: 'q-lora-f32', dtype: 'f32' },
-  { name: 'q-lora-bf16', dtype: 'bf16' },
-  { name: 'no-q-lora-f32', dtype: 'f32', set: ['q_lora_rank=null'] },
-  { name: 'no-q-lora-bf16-bias', dtype: 'bf16', set: ['q_lora_rank=null', 'attention_bias=true', 'rope_scaling=null'] },
-];
-
+// By PyTorch where it runs (and its logits, MTP logits included, in <name>.ref.json), else from the
+// fixtures; either way the tensors are the fixture's.
 beforeAll(async () => {
-  await Promise.all(CASES.map((c) =>
-    reference('make', '--family', 'deepseek_v3', '--out', path(c.name), '--dtype', c.dtype, '--shards', '2', ...(c.set ?? []).flatMap((s) => ['--set', s]))));
-}, 120_000);
+  if (TORCH) {
+    await referenceBatch(CASES.flatMap((c) => [
+      ['make', '--family', c.family, '--out', path(c.name), '--dtype', c.dtype, '--shards', String(c.shards),
+        ...Object.entries(c.set ?? {}).flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`])],
+      ['logits', '--model', path(c.name), '--ids', IDS, '--out', path(`${c.name}.ref.json`)],
+    ]));
+  }
+  for (const c of CASES) {
+    if (TORCH) {
+      const ref = JSON.parse(readFileSync(path(`${c.name}.ref.json`), 'utf8'));
+      const stale = `${c.name}: the fixture's logits are stale: ${REGENERATE}`;
+      expect(summaryDiff(ref.logits, FIXTURES[c.name].logits), stale).toBeLessThanOrEqual(1e-6);
+      expect(summaryDiff(ref.mtp_logits, FIXTURES[c.name].mtp_logits!), stale).toBeLessThanOrEqual(1e-6);
+    } else {
+      writeCheckpoint(FIXTURES[c.name], path(c.name));
+    }
+    expect(storedDigest(path(c.name)), `${c.name}: the tensors are not the fixture's: ${REGENERATE}`).toBe(FIXTURES[c.name].digest);
+  }
+}, 180_000);
 
 describe('deepseek_v3 checkpoints against hf_reference.py', () => {
   for (const c of CASES) {
@@ -71,19 +86,24 @@ describe('deepseek_v3 checkpoints against hf_reference.py', () => {
       const mine = JSON.parse(readFileSync(path(`${c.name}.r1.json`), 'utf8'));
       expect(mine.mtp_logits).toHaveLength(3);
       expect(mine.mtp_logits[2]).toHaveLength(8); // T - 1 rows
-      const res = await compare(path(c.name), IDS, path(`${c.name}.r1.json`));
-      expect(res).toMatchObject({ ok: true, logits_compared: true, mtp_logits_compared: true });
-      expect(res.max_abs_diff).toBeLessThanOrEqual(1e-4);
-      expect(res.mtp_logits_max_abs_diff).toBeLessThanOrEqual(1e-4);
+      expect(summaryDiff(mine.logits, FIXTURES[c.name].logits)).toBeLessThanOrEqual(1e-4);
+      expect(summaryDiff(mine.mtp_logits, FIXTURES[c.name].mtp_logits!)).toBeLessThanOrEqual(1e-4);
+      if (TORCH) {
+        const res = await compare(path(c.name), IDS, path(`${c.name}.r1.json`));
+        expect(res).toMatchObject({ ok: true, logits_compared: true, mtp_logits_compared: true, unused_weights: [] });
+        expect(res.max_abs_diff).toBeLessThanOrEqual(1e-4);
+        expect(res.mtp_logits_max_abs_diff).toBeLessThanOrEqual(1e-4);
+      }
 
       const copy = path(`${c.name}-copy`);
       expect(await r1('convert', '--model', path(c.name), '--output', copy, '--max-shard-size', '400KB')).toEqual({ code: 0, stderr: '' });
-      const back = await reference('logits', '--model', copy, '--ids', IDS, '--out', path(`${c.name}.copy.json`));
-      expect(back.unused_weights).toEqual([]);
-      // The copy holds the same tensors with the same values: the reference's logits of both are equal.
-      const ref = await reference('logits', '--model', path(c.name), '--ids', IDS, '--out', path(`${c.name}.ref.json`));
-      expect(ref.unused_weights).toEqual([]);
-      expect(readFileSync(path(`${c.name}.copy.json`), 'utf8')).toBe(readFileSync(path(`${c.name}.ref.json`), 'utf8'));
+      // The copy holds the reference's tensors, byte for byte, in new shards.
+      expect(storedDigest(copy)).toBe(FIXTURES[c.name].digest);
+      if (TORCH) {
+        const back = await reference('logits', '--model', copy, '--ids', IDS, '--out', path(`${c.name}.copy.json`));
+        expect(back.unused_weights).toEqual([]);
+        expect(readFileSync(path(`${c.name}.copy.json`), 'utf8')).toBe(readFileSync(path(`${c.name}.ref.json`), 'utf8'));
+      }
       expect(JSON.parse(readFileSync(join(copy, 'config.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(path(c.name), 'config.json'), 'utf8')));
       // DeepSeek keeps the routers' correction biases in F32 whatever the checkpoint's dtype.
       const headers = readdirSync(copy).filter((f) => f.endsWith('.safetensors')).map((f) => readSafetensorsHeader(join(copy, f)));
@@ -118,7 +138,17 @@ describe('deepseek_v3 checkpoints against hf_reference.py', () => {
     m.dispose();
   });
 
-  it('saves a model made here in a layout the reference reads to the same logits', async () => {
+  it('saves a loaded checkpoint back to the reference\'s tensors, MTP module and F32 correction biases included', () => {
+    for (const name of ['q-lora-f32', 'no-q-lora-bf16-bias']) {
+      const m = loadModel(path(name));
+      const cfg = FIXTURES[name].config as { bos_token_id: number; eos_token_id: number };
+      saveModel(path(`${name}-saved`), m, { bos: cfg.bos_token_id, eos: cfg.eos_token_id });
+      m.dispose();
+      expect(storedDigest(path(`${name}-saved`)), name).toBe(FIXTURES[name].digest);
+    }
+  });
+
+  it.skipIf(!TORCH)('saves a model made here in a layout the reference reads to the same logits', async () => {
     const config: ModelConfig = {
       model_type: 'deepseek_v3', vocab_size: 1000, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 2,
       intermediate_size: 48, max_position_embeddings: 64, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,

@@ -2,7 +2,8 @@
 // loss module -> summed gradients, with accumulation and gradient threads; and the stage end to end
 // with the new options, including resuming with a refreshed reference model.
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -234,8 +235,11 @@ describe('GRPO loss on gradient threads', () => {
 
 describe('GRPO stage end to end with the new options', () => {
   const recipeFile = resolve('tests/fixtures/rl/rl.yaml');
+  // The runs go to a temporary folder, not the fixture's output_dir (the repository's runs/test).
+  const runs = mkdtempSync(join(tmpdir(), 'r1-grpo-training-'));
+  afterAll(() => rmSync(runs, { recursive: true, force: true }));
   const only = (name: string, sets: string[]) =>
-    loadRecipe(recipeFile, { set: [`name=${name}`, 'stages.2.max_steps=1', ...sets] });
+    loadRecipe(recipeFile, { set: [`output_dir=${runs}`, `name=${name}`, 'stages.2.max_steps=1', ...sets] });
   const grpoSets = [
     'stages.1.per_device_train_batch_size=4', 'stages.1.num_generations=2', 'stages.1.gradient_accumulation_steps=3',
     'stages.1.max_steps=4', 'stages.1.max_completion_length=6', 'stages.1.train_workers=2',
@@ -244,7 +248,6 @@ describe('GRPO stage end to end with the new options', () => {
   it('rloo + dapo + kl_in_reward + dynamic sampling, B = 4, G = 2, accumulation 3: trains and logs what it did', async () => {
     const recipe = only('rl-options', [...grpoSets, 'stages.1.advantage_estimator=rloo', 'stages.1.loss_type=dapo', 'stages.1.kl_in_reward=true',
       'stages.1.dynamic_sampling={max_batches: 3}', 'stages.1.kl_estimator=k1']);
-    rmSync(resolve('runs/test/rl-options'), { recursive: true, force: true });
     const { runDir, manifest } = await runRecipe(recipe, quiet);
     expect(manifest.stages.grpo.status).toBe('done');
     const rows = readMetrics(join(runDir, 'grpo', 'metrics.jsonl'));
@@ -266,8 +269,6 @@ describe('GRPO stage end to end with the new options', () => {
   it('a run stopped and resumed with a refreshed reference ends where the uninterrupted run ends', async () => {
     const sets = [...grpoSets, 'stages.1.sync_ref_model=true', 'stages.1.ref_model_sync_steps=1', 'stages.1.ref_model_mixup_alpha=0.5', 'stages.1.save_steps=2',
       'stages.1.rewards=[{name: ./crash.ts#crashy}]'];
-    rmSync(resolve('runs/test/rl-ref-straight'), { recursive: true, force: true });
-    rmSync(resolve('runs/test/rl-ref-resumed'), { recursive: true, force: true });
     const straight = await runRecipe(only('rl-ref-straight', sets), quiet);
     // Reward call 4 is step 4's: the stage stops after the checkpoint of step 2 and after step 3's
     // and step 4's reference refreshes (the old ref-model folder would hold step 4's).
@@ -277,7 +278,7 @@ describe('GRPO stage end to end with the new options', () => {
     } finally {
       delete process.env.R1_TEST_CRASH_AT;
     }
-    const dir = resolve('runs/test/rl-ref-resumed/grpo/checkpoint-last');
+    const dir = join(runs, 'rl-ref-resumed', 'grpo', 'checkpoint-last');
     expect(existsSync(join(dir, 'ref-model', 'model.safetensors'))).toBe(true);
     expect(JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')).step).toBe(2);
     const resumed = await runRecipe(only('rl-ref-resumed', sets), quiet);

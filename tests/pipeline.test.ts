@@ -1,14 +1,18 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadRecipe } from '../src/recipe/index.ts';
 import { runRecipe, readManifest } from '../src/pipeline/run.ts';
 import { readMetrics } from '../src/metrics/logger.ts';
 
 const RECIPE = resolve('tests/fixtures/e2e/micro.yaml');
-const RUNS = resolve('runs/test');
+// The runs go to a temporary folder (the fixture's own output_dir is the repository's runs/test).
+const RUNS = mkdtempSync(join(tmpdir(), 'r1-pipeline-'));
+const OUT = `output_dir=${RUNS}`;
+afterAll(() => rmSync(RUNS, { recursive: true, force: true }));
 const quiet = { log: () => {}, progressStream: Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }) };
 
 function finalLoss(runDir: string, stage: string): number {
@@ -36,7 +40,7 @@ function runAndKill(args: string[], metricsFile: string, killAt: number): Promis
 describe('pipeline end to end (pretrain -> sft -> eval)', () => {
   it('writes the run folder, skips finished stages, reruns changed ones', async () => {
     rmSync(join(RUNS, 'micro'), { recursive: true, force: true });
-    const recipe = loadRecipe(RECIPE);
+    const recipe = loadRecipe(RECIPE, { set: [OUT] });
     const { runDir, manifest } = await runRecipe(recipe, quiet);
     expect(Object.values(manifest.stages).map((s) => s.status)).toEqual(['done', 'done', 'done']);
     for (const f of ['manifest.json', 'recipe.yaml', 'tokenizer/tokenizer.json', 'pretrain/checkpoint/model.safetensors', 'pretrain/checkpoint/config.json',
@@ -55,7 +59,7 @@ describe('pipeline end to end (pretrain -> sft -> eval)', () => {
     await runRecipe(recipe, { ...quiet, log: (l) => logs.push(l) });
     expect(logs.filter((l) => l.includes('skipped'))).toHaveLength(3);
 
-    const changed = loadRecipe(RECIPE, { set: ['stages.1.learning_rate=5e-4'] });
+    const changed = loadRecipe(RECIPE, { set: [OUT, 'stages.1.learning_rate=5e-4'] });
     const logs2: string[] = [];
     await runRecipe(changed, { ...quiet, log: (l) => logs2.push(l) });
     expect(logs2.some((l) => l.startsWith('[pretrain] done earlier, skipped'))).toBe(true);
@@ -89,18 +93,18 @@ describe('pipeline end to end (pretrain -> sft -> eval)', () => {
   }, 120_000);
 
   it('resumes a stage killed with SIGKILL and ends with the same loss as an uninterrupted run', async () => {
-    const straight = loadRecipe(RECIPE, { set: ['name=micro-straight', 'stages.2.max_new_tokens=2'] });
+    const straight = loadRecipe(RECIPE, { set: [OUT, 'name=micro-straight', 'stages.2.max_new_tokens=2'] });
     rmSync(join(RUNS, 'micro-straight'), { recursive: true, force: true });
     const a = await runRecipe(straight, quiet);
 
     const killedDir = join(RUNS, 'micro-killed');
     rmSync(killedDir, { recursive: true, force: true });
-    const set = ['--set', 'name=micro-killed', '--set', 'stages.2.max_new_tokens=2'];
+    const set = ['--set', OUT, '--set', 'name=micro-killed', '--set', 'stages.2.max_new_tokens=2'];
     await runAndKill(set, join(killedDir, 'pretrain', 'metrics.jsonl'), 10);
     expect(readManifest(killedDir)!.stages.pretrain.status).toBe('running');
     expect(existsSync(join(killedDir, 'pretrain', 'checkpoint-last', 'trainer_state.json'))).toBe(true);
     const logs: string[] = [];
-    const b = await runRecipe(loadRecipe(RECIPE, { set: ['name=micro-killed', 'stages.2.max_new_tokens=2'] }), { ...quiet, log: (l) => logs.push(l) });
+    const b = await runRecipe(loadRecipe(RECIPE, { set: [OUT, 'name=micro-killed', 'stages.2.max_new_tokens=2'] }), { ...quiet, log: (l) => logs.push(l) });
     expect(logs).toContain('[pretrain] pretrain (resuming)');
     const steps = readMetrics(join(b.runDir, 'pretrain', 'metrics.jsonl')).map((r) => r.step);
     expect(steps).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));

@@ -1,4 +1,5 @@
-import { rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,11 +16,13 @@ import { RolloutPool } from '../src/rollout/pool.ts';
 
 const quiet = { log: () => {}, progressStream: Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }) };
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+// The runs go to a temporary folder, not the fixtures' output_dir (the repository's runs/test).
+const RUNS = mkdtempSync(join(tmpdir(), 'r1-rl-stages-'));
+afterAll(() => rmSync(RUNS, { recursive: true, force: true }));
 
 describe('RL stages end to end (pretrain -> grpo -> dpo on toy tasks)', () => {
   it('GRPO raises the reward and DPO the preference accuracy', async () => {
-    const recipe = loadRecipe(resolve('tests/fixtures/rl/rl.yaml'));
-    rmSync(resolve('runs/test/rl-micro'), { recursive: true, force: true });
+    const recipe = loadRecipe(resolve('tests/fixtures/rl/rl.yaml'), { set: [`output_dir=${RUNS}`] });
     const { runDir } = await runRecipe(recipe, quiet);
 
     const grpo = readMetrics(join(runDir, 'grpo', 'metrics.jsonl'));
@@ -83,8 +86,7 @@ describe('rollout worker pool', () => {
 
 describe('rejection sampling', () => {
   it('keeps samples over the threshold, dedupes per prompt, mixes in other rows, logs acceptance, feeds SFT', async () => {
-    rmSync(resolve('runs/test/rs-micro'), { recursive: true, force: true });
-    const { runDir, manifest } = await runRecipe(loadRecipe(resolve('tests/fixtures/rl/rs.yaml')), quiet);
+    const { runDir, manifest } = await runRecipe(loadRecipe(resolve('tests/fixtures/rl/rs.yaml'), { set: [`output_dir=${RUNS}`] }), quiet);
     expect(manifest.stages.sft.status).toBe('done');
     const read = (f: string) => readFileSync(join(runDir, 'rejection-sampling', f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const rows = read('dataset.jsonl'), acceptance = read('acceptance.jsonl');

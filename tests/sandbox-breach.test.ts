@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { optionalPresent } from './optional.ts';
 import { command, layersFor, runtimeDir, type Layers } from '../sandbox/launch.ts';
 import type { Language } from '../sandbox/protocol.ts';
 
@@ -133,14 +134,15 @@ const hostUnchanged = () => {
 const osAvailable = layersFor('standard');
 const LAYERS: [string, Layers][] = [
   ['process layer only', layersFor('process')],
-  ['process and os layers', { ...osAvailable, os: true, rlimits: osAvailable.rlimits }],
+  // The os layer's walls need bubblewrap; without it they are skipped (saying so), and fail under CI.
+  ...(optionalPresent('sandbox-breach tests of the os layer', osAvailable.os ? null : osAvailable.why ?? 'the os layer is not available', '`apt-get install bubblewrap`')
+    ? [['process and os layers', { ...osAvailable, os: true, rlimits: osAvailable.rlimits }] as [string, Layers]] : []),
 ];
 
 describe.each(['python', 'javascript'] as const)('assume breach: arbitrary JavaScript inside the %s sandbox process', (language) => {
   describe.each(LAYERS)('with the %s', (label, layers) => {
     let b: Breach;
     beforeAll(async () => {
-      if (layers.os && !osAvailable.os) throw new Error(`the os layer is not available here (${osAvailable.why}); CI installs bubblewrap`);
       b = new Breach(language, layers);
       await b.ready;
     }, 60_000);

@@ -1,7 +1,8 @@
 // WebGPU (tfjs's WebGPU backend on Dawn) against WebAssembly: a training step's loss and gradients,
 // and greedy generation, on the same weights. Runs where Dawn finds an adapter: a GPU, or on a
 // machine without one Mesa's llvmpipe through Dawn's OpenGL ES backend (the software adapter,
-// allowed here as R1_ALLOW_SOFTWARE_GPU=1 does). Skipped, saying why, where neither exists.
+// allowed here as R1_ALLOW_SOFTWARE_GPU=1 does). Skipped, saying why, where neither exists; with CI=true
+// (.ci/run installs Mesa) that is a failure.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { activeAdapter, initBackend } from '../src/engine/backend.ts';
@@ -11,11 +12,11 @@ import { TINY, type ModelConfig } from '../src/model/config.ts';
 import { Transformer } from '../src/model/transformer.ts';
 import { Rng } from '../src/engine/rng.ts';
 import { type LmBatch, lmLoss } from '../src/train/lm-loss.ts';
+import { optionalPresent } from './optional.ts';
 import { lossAndGrads } from '../src/train/step.ts';
 
 const probe = await probeWebGPU(true);
-const missing = webgpuMissing(probe, true);
-if (missing) console.warn(`webgpu tests skipped: ${missing}`);
+const HAVE_WEBGPU = optionalPresent('webgpu tests', webgpuMissing(probe, true), 'a GPU driver, or for Mesa\'s llvmpipe `apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri`');
 
 afterAll(async () => {
   await initBackend('wasm');
@@ -63,7 +64,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-describe.skipIf(missing !== null)('backend webgpu', () => {
+describe.skipIf(!HAVE_WEBGPU)('backend webgpu', () => {
   it('runs on the adapter Dawn found, reported as software or not', async () => {
     expect(await initBackend('webgpu', { allowSoftwareGpu: true })).toBe('webgpu');
     const a = activeAdapter();

@@ -2,7 +2,8 @@
 // and GRPO stages with backend: webgpu. On the software adapter it takes a few minutes, so it runs
 // only with R1_WEBGPU_SLOW=1 (scripts/gpu-check.sh sets it); the fast equality checks are in
 // webgpu-backend.test.ts.
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -24,17 +25,21 @@ afterAll(async () => {
 
 describe.skipIf(missing !== null)('GRPO on backend webgpu', () => {
   it('raises the reward', async () => {
-    const recipe = loadRecipe(resolve('tests/fixtures/rl/rl.yaml'));
-    recipe.name = 'rl-micro-webgpu';
-    recipe.backend = 'webgpu';
-    recipe.allow_software_gpu = softwareAllowedByEnv() || true;
-    recipe.stages = recipe.stages.slice(0, 2);
-    for (const s of recipe.stages) (s as { train_workers?: number }).train_workers = 1;
-    rmSync(resolve('runs/test/rl-micro-webgpu'), { recursive: true, force: true });
-    const { runDir, manifest } = await runRecipe(recipe, quiet);
-    expect(manifest.backend).toBe('webgpu');
-    const rewards = readMetrics(join(runDir, 'grpo', 'metrics.jsonl')).map((r) => r.reward as number);
-    console.log(`webgpu GRPO reward: first 3 ${mean(rewards.slice(0, 3)).toFixed(3)} -> last 3 ${mean(rewards.slice(-3)).toFixed(3)}`);
-    expect(mean(rewards.slice(-3))).toBeGreaterThan(mean(rewards.slice(0, 3)) + 0.2);
+    const runs = mkdtempSync(join(tmpdir(), 'r1-webgpu-grpo-'));
+    try {
+      const recipe = loadRecipe(resolve('tests/fixtures/rl/rl.yaml'), { set: [`output_dir=${runs}`] });
+      recipe.name = 'rl-micro-webgpu';
+      recipe.backend = 'webgpu';
+      recipe.allow_software_gpu = softwareAllowedByEnv() || true;
+      recipe.stages = recipe.stages.slice(0, 2);
+      for (const s of recipe.stages) (s as { train_workers?: number }).train_workers = 1;
+      const { runDir, manifest } = await runRecipe(recipe, quiet);
+      expect(manifest.backend).toBe('webgpu');
+      const rewards = readMetrics(join(runDir, 'grpo', 'metrics.jsonl')).map((r) => r.reward as number);
+      console.log(`webgpu GRPO reward: first 3 ${mean(rewards.slice(0, 3)).toFixed(3)} -> last 3 ${mean(rewards.slice(-3)).toFixed(3)}`);
+      expect(mean(rewards.slice(-3))).toBeGreaterThan(mean(rewards.slice(0, 3)) + 0.2);
+    } finally {
+      rmSync(runs, { recursive: true, force: true });
+    }
   }, 600_000);
 });

@@ -1,7 +1,6 @@
 // `r1 bench generate`: batch 64, prompt 16, 112 new tokens with the KV cache and sampling, of the
 // reference model (--model tiny, the default; small, base: see sizes.ts) or of --model DIR (a
-// checkpoint), as
-// ../shared/anchors/torch_reference.py --mode generate does in PyTorch. One line on the main thread
+// checkpoint), as scripts/torch_baseline.py --mode generate does in PyTorch. One line on the main thread
 // and one with the rollout worker pool (one worker per core), as GRPO runs it; with --engine llama.cpp
 // one line of the llama.cpp rollout engine instead (GGUF export, --device, every prompt a parallel sequence).
 import { availableParallelism } from 'node:os';

@@ -1,6 +1,6 @@
 // Model sizes for the benchmarks (all llama layout, vocabulary 512): tiny is the reference model of
 // DESIGN.md; small (about 10 M parameters) and base (about 50 M) show how cost grows with the model.
-// `--torch` runs ../shared/anchors/torch_reference.py at the same size, next to ours.
+// `--torch` runs the project's PyTorch baseline, scripts/torch_baseline.py, at the same size, next to ours.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -26,14 +26,16 @@ export function repetitions(size: SizeName, quick: boolean, full: number): numbe
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const TORCH_REFERENCE = resolve(here, '..', '..', '..', '..', 'shared', 'anchors', 'torch_reference.py');
+export const TORCH_BASELINE = resolve(here, '..', '..', '..', 'scripts', 'torch_baseline.py');
 
-/** torch_reference.py's line at this size: { tokens_per_s, ms_per_step | ms_per_run, threads, ... },
- * or { error } when Python, PyTorch or the script is missing. */
+/** torch_baseline.py's line at this size: { tokens_per_s, ms_per_step | ms_per_run, threads, ... },
+ * or { error } when Python or PyTorch is missing (saying how to install it). R1_PYTHON names the Python. */
 export function runTorch(mode: 'train' | 'generate', c: ModelConfig, extra: Record<string, number>): Record<string, unknown> {
-  if (!existsSync(TORCH_REFERENCE)) return { error: `${TORCH_REFERENCE} not found` };
-  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const args = [TORCH_REFERENCE, '--mode', mode, '--vocab', String(c.vocab_size), '--d-model', String(c.hidden_size), '--layers', String(c.num_hidden_layers),
+  const python = process.env.R1_PYTHON || (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  if (spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) {
+    return { error: `${python} cannot import torch: install it with \`apt-get install python3-torch libopenblas0-pthread\` (or set R1_PYTHON to a Python that has it)` };
+  }
+  const args = [TORCH_BASELINE, '--mode', mode, '--rope-theta', String(c.rope_theta ?? 10000), '--vocab', String(c.vocab_size), '--d-model', String(c.hidden_size), '--layers', String(c.num_hidden_layers),
     '--heads', String(c.num_attention_heads), '--kv-heads', String(c.num_key_value_heads), '--ffn', String(c.intermediate_size),
     ...Object.entries(extra).flatMap(([k, v]) => [`--${k}`, String(v)])];
   const r = spawnSync(python, args, { encoding: 'utf8', timeout: 900_000 });
@@ -41,7 +43,7 @@ export function runTorch(mode: 'train' | 'generate', c: ModelConfig, extra: Reco
   try {
     return JSON.parse(last ?? '') as Record<string, unknown>;
   } catch {
-    return { error: `torch_reference.py failed: ${(r.stderr || r.error?.message || 'no output').trim().split('\n').at(-1)}` };
+    return { error: `torch_baseline.py failed: ${(r.stderr || r.error?.message || 'no output').trim().split('\n').at(-1)}` };
   }
 }
 

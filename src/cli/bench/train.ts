@@ -1,7 +1,7 @@
 // `r1 bench train`: AdamW steps of the reference model (--model tiny, the default; small, base: see
 // sizes.ts; or a checkpoint directory) on batch 16 x 128 random tokens, as
-// ../shared/anchors/torch_reference.py --mode train does in PyTorch (--torch runs it at the same
-// size); on the main thread alone and data-parallel over one thread per core (one thread on webgpu).
+// scripts/torch_baseline.py --mode train does in PyTorch (--torch runs it at the same size); on
+// the main thread alone and data-parallel over one thread per core (one thread on webgpu).
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import type { BenchOptions } from '../commands/bench.ts';

@@ -22,7 +22,7 @@ export function register(program: Command): void {
     .option('--model <size|dir>', 'train, generate, grpo: a fresh model of size tiny (the reference, default), small (~10M parameters) or base (~50M), all llama layout; train, generate: or this checkpoint (model directory or hf: name)')
     .option('--engine <name>', 'generate: tfjs (default: the main thread and the rollout worker pool) or llama.cpp (node-llama-cpp on a GGUF export)', 'tfjs')
     .option('--device <name>', 'generate --engine llama.cpp: auto | cpu | vulkan | cuda', 'auto')
-    .option('--torch', 'train, generate: also run ../shared/anchors/torch_reference.py at the same size and print the ratio', false)
+    .option('--torch', 'train, generate: also run the PyTorch baseline (scripts/torch_baseline.py; needs python3-torch) at the same size and print the ratio', false)
     .option('--profile', 'train: also print kernel time by op (tf.profile) of one main-thread step', false)
     .action(async (what: string, opts: BenchOptions) => {
       const file = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', `${what}.ts`);
