@@ -20,6 +20,20 @@
   };
 
   // ---- charts -------------------------------------------------------------------------------
+  // A value axis as wide as its longest tick label (measured in the axis's font), so a label such as
+  // 5.00e-4 is never cut off at the chart's edge. uPlot asks again after laying out the ticks; from
+  // the third ask on, the last width stands, so the layout settles.
+  function axisWidth(u, values, axisIdx, cycle) {
+    const axis = u.axes[axisIdx];
+    if (cycle > 1 && axis._size) return axis._size;
+    let width = (axis.ticks && axis.ticks.show !== false ? axis.ticks.size : 0) + (axis.gap || 0) + 6;
+    const longest = (values || []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), '');
+    if (longest) {
+      u.ctx.font = axis.font[0];
+      width += u.ctx.measureText(longest).width / (window.devicePixelRatio || 1);
+    }
+    return Math.max(40, Math.ceil(width));
+  }
   function drawCharts(charts) {
     for (const p of state.plots.values()) p.destroy();
     state.plots.clear();
@@ -47,8 +61,8 @@
         ],
         axes: [
           { label: 'step', size: 36 },
-          { size: 58, values: (u, vals) => vals.map(fmt) },
-          ...(right ? [{ scale: 'y2', side: 1, size: 64, grid: { show: false }, values: (u, vals) => vals.map(fmt), label: spec.rightLabel || '' }] : []),
+          { size: axisWidth, values: (u, vals) => vals.map(fmt) },
+          ...(right ? [{ scale: 'y2', side: 1, size: axisWidth, grid: { show: false }, values: (u, vals) => vals.map(fmt), label: spec.rightLabel || '' }] : []),
         ],
         bands: (spec.bands || []).map((b) => ({ series: [b.upper + 1, b.lower + 1], fill: b.color })),
       };
@@ -102,6 +116,18 @@
     if (f.text && !r.completion.toLowerCase().includes(f.text) && !s.prompts[r.p].toLowerCase().includes(f.text)) return false;
     return true;
   }
+  // A prompt as the reader wants it: the question in full, first; the whole prompt the model saw (the
+  // template around the question) folded under it. Without a known question, the prompt's end is what
+  // differs between rows, so that is shown.
+  function promptHtml(s, p) {
+    const full = s.prompts[p];
+    const q = s.questions ? s.questions[p] : null;
+    const shown = q !== null && q !== undefined ? q : (full.length > 400 ? '…' + full.slice(-400) : full);
+    const fold = q !== null && q !== undefined || full.length > 400
+      ? `<details class="template"><summary>${q !== null && q !== undefined ? 'with the template' : 'whole prompt'} (${full.length} chars)</summary><pre>${esc(full)}</pre></details>`
+      : '';
+    return `<pre class="question">${esc(shown)}</pre>${fold}`;
+  }
   function rewardCells(r, s, rg) {
     return chip('reward', r.reward, rg.reward) + s.fns.map((f) => chip(f, r.rewards[f], rg[f])).join('');
   }
@@ -136,7 +162,7 @@
         const sorted = g.slice().sort((a, b) => (b.reward ?? -Infinity) - (a.reward ?? -Infinity));
         const best = sorted[0], worst = sorted[sorted.length - 1];
         const side = (title, r) => `<div><h4>${title} ${chip('reward', r.reward, rg.reward)}</h4><pre>${esc(r.completion)}</pre><div>${s.fns.map((fn) => chip(fn, r.rewards[fn], rg[fn])).join('')}<span class="r">adv ${fmt(r.advantage)}</span><span class="r fin-${esc(r.finish)}">${esc(r.finish ?? '')}</span></div></div>`;
-        html += `<div class="group sample-group"><div class="head">${best.step !== null ? `step ${best.step} · ` : ''}${g.length} completions · rewards ${sorted.map((r) => fmt(r.reward)).join(', ')}</div><pre class="gp">${esc(s.prompts[best.p].slice(-300))}</pre><div class="pair">${side('best', best)}${g.length > 1 ? side('worst', worst) : '<div class="empty">one completion only</div>'}</div></div>`;
+        html += `<div class="group sample-group"><div class="head">${best.step !== null ? `step ${best.step} · ` : ''}${g.length} completions · rewards ${sorted.map((r) => fmt(r.reward)).join(', ')}</div><div class="gp">${promptHtml(s, best.p)}</div><div class="pair">${side('best', best)}${g.length > 1 ? side('worst', worst) : '<div class="empty">one completion only</div>'}</div></div>`;
       }
       shown = Math.min(list.length, state.limit);
       $('r1-count').textContent = `${list.length} groups (${hits.length} of ${s.rows.length} completions)`;
@@ -145,10 +171,10 @@
       const rows = hits.slice(0, state.limit).map((i) => {
         const r = s.rows[i];
         const adv = r.advantage === null ? '–' : `<span class="${r.advantage > 0 ? 'up' : r.advantage < 0 ? 'down' : 'flat'}">${fmt(r.advantage)}</span>`;
-        return `<tr class="sample"><td class="num">${r.step ?? ''}</td><td class="prompt"><pre>${esc(s.prompts[r.p].slice(-400))}</pre></td><td class="completion"><pre>${esc(r.completion)}</pre>${r.answer !== undefined ? `<div class="r">answer ${esc(r.answer)}</div>` : ''}</td><td>${rewardCells(r, s, rg)}</td><td class="num">${adv}</td><td class="fin-${esc(r.finish)}">${esc(r.finish ?? '')}</td></tr>`;
+        return `<tr class="sample"><td class="num">${r.step ?? ''}</td><td class="prompt">${promptHtml(s, r.p)}</td><td class="completion"><pre>${esc(r.completion)}</pre>${r.answer !== undefined ? `<div class="r">answer ${esc(r.answer)}</div>` : ''}</td><td>${rewardCells(r, s, rg)}</td><td class="num">${adv}</td><td class="fin-${esc(r.finish)}">${esc(r.finish ?? '')}</td></tr>`;
       });
       shown = rows.length;
-      html = `<table class="samples"><tr><th>step</th><th>prompt (end)</th><th>completion</th><th>rewards</th><th>advantage</th><th>finish</th></tr>${rows.join('')}</table>`;
+      html = `<table class="samples"><tr><th>step</th><th>prompt</th><th>completion</th><th>rewards</th><th>advantage</th><th>finish</th></tr>${rows.join('')}</table>`;
       if (hits.length > shown) html += `<button id="r1-more">show more</button>`;
       $('r1-count').textContent = `${hits.length} of ${s.rows.length} completions${hits.length > shown ? ` (first ${shown} shown)` : ''}`;
     }
