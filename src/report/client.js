@@ -21,11 +21,10 @@
 
   // ---- charts -------------------------------------------------------------------------------
   // A value axis as wide as its longest tick label (measured in the axis's font), so a label such as
-  // 5.00e-4 is never cut off at the chart's edge. uPlot asks again after laying out the ticks; from
-  // the third ask on, the last width stands, so the layout settles.
-  function axisWidth(u, values, axisIdx, cycle) {
+  // 5.00e-4 is never cut off at the chart's edge. uPlot asks on each of its (at most 3) layout passes
+  // with that pass's labels; the answer always fits the labels it is given, so the last pass's do.
+  function axisWidth(u, values, axisIdx) {
     const axis = u.axes[axisIdx];
-    if (cycle > 1 && axis._size) return axis._size;
     let width = (axis.ticks && axis.ticks.show !== false ? axis.ticks.size : 0) + (axis.gap || 0) + 6;
     const longest = (values || []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), '');
     if (longest) {

@@ -74,9 +74,10 @@ function headlineOf(type: StageType, rows: LoggedRow[], results: Record<string, 
 /** Steps a stage has run (see StageCard.steps). */
 function stepsRun(type: StageType, rows: LoggedRow[], rec: StageRecord): number | null {
   if (type === 'eval' || type === 'rejection-sampling') return null;
+  const lastLogged = rows.reduce<number | null>((most, r) => (Number.isFinite(r.step) && r.step > (most ?? -Infinity) ? r.step : most), null);
   const fromSummary = rec.status === 'done' ? rec.summary?.steps : undefined;
-  if (typeof fromSummary === 'number' && Number.isFinite(fromSummary)) return fromSummary;
-  return rows.reduce<number | null>((most, r) => (Number.isFinite(r.step) && r.step > (most ?? -Infinity) ? r.step : most), null);
+  if (typeof fromSummary !== 'number' || !Number.isFinite(fromSummary)) return lastLogged;
+  return Math.max(fromSummary, lastLogged ?? 0);
 }
 
 /** The stages of a run, in pipeline order, with those the recipe lists but that have not started yet. */
