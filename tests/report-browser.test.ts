@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { stageCards, writeRunPages } from '../src/report/pages.ts';
 import { serveRuns, type RunningServer } from '../src/report/serve.ts';
 import { GENERATIONS, GROUPS_PER_STEP, GRPO_STEPS, grpoRow, grpoSamples, makeRun } from './fixtures/report/make-run.ts';
@@ -213,11 +213,15 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
       if (given) {
         if (!existsSync(join(given, 'manifest.json'))) throw new Error(`R1_SCREENSHOT_RUN=${given}: not a run folder (no manifest.json)`);
         // A copy without the checkpoints, its pages drawn by this code: the run folder stays as it was.
-        shotRun = join(root, 'screenshots', basename(resolve(given)));
+        // (Outside `root`, which the served tests below list as runs.)
+        const copies = mkdtempSync(join(tmpdir(), 'r1-screenshots-'));
+        onTestFinished(() => rmSync(copies, { recursive: true, force: true }));
+        shotRun = join(copies, basename(resolve(given)));
         cpSync(given, shotRun, { recursive: true, filter: (f) => !/[\\/]checkpoint[^\\/]*$/.test(f) });
         writeRunPages(shotRun);
       }
-      const outDir = resolve(process.env.R1_SCREENSHOT_DIR ?? join(root, 'shots'));
+      const outDir = resolve(process.env.R1_SCREENSHOT_DIR ?? join(root, '..', `${basename(root)}-shots`));
+      if (!process.env.R1_SCREENSHOT_DIR) onTestFinished(() => rmSync(outDir, { recursive: true, force: true }));
       mkdirSync(outDir, { recursive: true });
       const grpo = stageCards(shotRun).find((c) => c.type === 'grpo' && c.hasPage);
       expect(grpo, `${shotRun} has no GRPO stage with pages`).toBeDefined();

@@ -33,6 +33,17 @@
     }
     return Math.max(40, Math.ceil(width));
   }
+  // Steps are whole numbers: the step axis ticks at 1, 2, 5, 10, ... apart, never at 1.5.
+  const STEP_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000, 100000];
+  // A value range for a metric that never moves (a reward at 0 for every step): the line near the
+  // bottom of a small range ([0, 1] for 0), not in the middle of uPlot's [-100, 100]-style default.
+  function valueRange(u, min, max) {
+    if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+    if (min !== max) return uPlot.rangeNum(min, max, 0.1, true);
+    if (min === 0) return [0, 1];
+    const pad = Math.abs(min) / 2;
+    return [min - pad, min + pad];
+  }
   function drawCharts(charts) {
     for (const p of state.plots.values()) p.destroy();
     state.plots.clear();
@@ -43,7 +54,7 @@
       const opts = {
         width: Math.max(300, box.clientWidth || 440),
         height: 220,
-        scales: { x: { time: false } },
+        scales: { x: { time: false }, y: { range: valueRange } },
         legend: { live: true },
         cursor: { drag: { x: true, y: false } },
         series: [
@@ -59,13 +70,13 @@
           })),
         ],
         axes: [
-          { label: 'step', size: 36 },
+          { label: 'step', size: 36, incrs: STEP_INCRS },
           { size: axisWidth, values: (u, vals) => vals.map(fmt) },
           ...(right ? [{ scale: 'y2', side: 1, size: axisWidth, grid: { show: false }, values: (u, vals) => vals.map(fmt), label: spec.rightLabel || '' }] : []),
         ],
         bands: (spec.bands || []).map((b) => ({ series: [b.upper + 1, b.lower + 1], fill: b.color })),
       };
-      if (right) opts.scales.y2 = {};
+      if (right) opts.scales.y2 = { range: valueRange };
       const plot = new uPlot(opts, [spec.x, ...spec.series.map((s) => s.values)], box);
       // Series marked quiet (raw lines under their average, a band's edges) stay out of the legend.
       const legend = plot.root.querySelectorAll('.u-legend .u-series');

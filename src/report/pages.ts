@@ -302,7 +302,7 @@ export function renderSamplesPage(stageDir: string, opts: RenderOptions = {}): s
 <span id="r1-count"></span></div>`;
   const main = [
     `<h1>Samples of ${esc(stage)}</h1>`,
-    `<p class="sub">${data.rows.length} completions${data.steps.length ? ` from ${data.steps.length} steps` : ''}${data.dropped ? ` (the earliest ${data.dropped} of ${data.total} left out to keep the page light)` : ''}. Rewards coloured from red (the lowest seen) to green (the highest).</p>`,
+    `<p class="sub">${plural(data.rows.length, 'completion')}${data.steps.length > 1 ? ` from ${data.steps.length} steps` : ''}${data.dropped ? ` (the earliest ${data.dropped} of ${data.total} left out to keep the page light)` : ''}. Rewards coloured from red (the lowest seen) to green (the highest).</p>`,
     '<div id="r1-samples"></div>',
   ].join('\n');
   return page({
