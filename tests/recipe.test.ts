@@ -217,9 +217,9 @@ describe('recipe hashes', () => {
 });
 
 describe('explain', () => {
-  it('gives every field of every stage type a doc and lists it', () => {
+  it('gives every field of every stage type a doc and lists it (the shared model fields with all)', () => {
     for (const [type, schema] of Object.entries(STAGE_SCHEMAS)) {
-      const text = explain(type);
+      const text = explain(type, { all: true });
       for (const f of describeFields(schema, '')) {
         expect(f.doc, `${type}.${f.path}`).not.toBe('');
         expect(text).toContain(f.path);
@@ -230,9 +230,46 @@ describe('explain', () => {
 
   it('shows defaults', () => {
     expect(explain('grpo')).toMatch(/beta\s+number = 0\.04\s+weight of the KL penalty/);
+    expect(explain('grpo', { width: 200 })).toMatch(/beta\s+number = 0\.04\n\s+weight of the KL penalty/);
     expect(explain('grpo')).toMatch(/rewards\s+list of mapping = \[accuracy, format\]/);
     expect(explain()).toMatch(/model\.max_position_embeddings\s+int = 256/);
     expect(() => explain('ppo')).toThrow(/unknown stage type 'ppo'/);
+  });
+
+  it("lists a stage type's own fields first, by group, the shared model fields last and only with all, wrapped to the width", () => {
+    const text = explain('grpo', { width: 80 });
+    const lines = text.split('\n');
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(80);
+    expect(explain('grpo', { width: 50 }).split('\n').every((l) => l.length <= 50)).toBe(true);
+    // groups in order, each field under its group
+    const at = (line: string) => lines.findIndex((l) => l.startsWith(line));
+    const groups = ['the stage', 'sampling', 'rewards', 'loss and advantages', 'KL to the reference model', 'data and prompts', 'schedule and optimiser'].map(at);
+    expect(groups.every((i) => i > 0)).toBe(true);
+    expect([...groups].sort((a, b) => a - b)).toEqual(groups);
+    const field = (name: string) => lines.findIndex((l) => new RegExp(`^  ${name.replace('.', '\\.')}\\s`).test(l));
+    const groupOf = (name: string) => groups.filter((g) => g < field(name)).length - 1;
+    expect(groupOf('num_generations')).toBe(1);
+    expect(groupOf('temperature')).toBe(1);
+    expect(groupOf('rewards')).toBe(2);
+    expect(groupOf('loss_type')).toBe(3);
+    expect(groupOf('epsilon')).toBe(3);
+    expect(groupOf('advantage_estimator')).toBe(3);
+    expect(groupOf('beta')).toBe(4);
+    expect(groupOf('datasets')).toBe(5);
+    expect(groupOf('learning_rate')).toBe(6);
+    // the loss fields come early (on the first screen at 100 columns), not after the model fields
+    expect(explain('grpo', { width: 100 }).split('\n').findIndex((l) => /^  advantage_estimator\s/.test(l))).toBeLessThan(50);
+    // shared model fields: one line saying how to list them; with all, listed after every own field
+    expect(text).not.toMatch(/init_config\.hidden_size/);
+    expect(text).toMatch(/--explain grpo --all/);
+    const all = explain('grpo', { all: true, width: 80 }).split('\n');
+    const lastOwn = all.findIndex((l) => /^  rollout\.is_cap\s/.test(l));
+    expect(all.findIndex((l) => /^  init_config\.hidden_size\s/.test(l))).toBeGreaterThan(lastOwn);
+    // DPO's beta is its loss's temperature: grouped with the loss there
+    const dpo = explain('dpo', { width: 100 }).split('\n');
+    const dpoLoss = dpo.findIndex((l) => l.startsWith('loss and advantages'));
+    expect(dpo.findIndex((l) => /^  beta\s/.test(l))).toBeGreaterThan(dpoLoss);
+    expect(dpo.some((l) => l.startsWith('KL to the reference'))).toBe(false);
   });
 });
 

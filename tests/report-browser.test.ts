@@ -2,13 +2,20 @@
 // errors; the charts named in the README are there and drawn with data; the samples filters narrow
 // the rows; a page served by `r1 serve` shows a step a run writes after it was opened. Without
 // chromium these tests are skipped with one line saying so; with CI=true that is a failure.
-import { appendFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+//
+// It also takes the screenshots in docs/ (the run page, the GRPO page, the samples browser), of the
+// test's own tiny run or of any run folder:
+//   R1_SCREENSHOT_RUN=runs/r1-zero-quick R1_SCREENSHOT_DIR=docs npx vitest run tests/report-browser.test.ts -t screenshots
+// R1_SCREENSHOT_RUN: the run folder (copied without its checkpoints and its pages drawn afresh, so the
+// folder itself is untouched); R1_SCREENSHOT_DIR: where the PNGs go (default: a temporary folder, so a
+// plain test run checks the step without changing docs/).
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeRunPages } from '../src/report/pages.ts';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { stageCards, writeRunPages } from '../src/report/pages.ts';
 import { serveRuns, type RunningServer } from '../src/report/serve.ts';
 import { GENERATIONS, GROUPS_PER_STEP, GRPO_STEPS, grpoRow, grpoSamples, makeRun } from './fixtures/report/make-run.ts';
 
@@ -56,6 +63,22 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     return { id: (el as any).dataset.chart!, title: el.querySelector('h3')!.textContent, points: Number((el as any).dataset.points ?? 0), inked, axes: el.querySelectorAll('.u-axis').length };
   }));
 
+  /** Value axes narrower than their widest tick label: "chart id / axis: label needs N px, has M". */
+  const axesTooNarrow = (page: Page) => page.evaluate(() => {
+    const out: string[] = [];
+    for (const [id, plot] of (window as any).r1.plots as Map<string, any>) {
+      plot.axes.forEach((axis: any, i: number) => {
+        if (axis.side !== 1 && axis.side !== 3) return; // the step axis runs along the bottom
+        const ctx = plot.ctx;
+        ctx.font = axis.font[0];
+        const widest = Math.max(0, ...(axis._values ?? []).map((v: string) => ctx.measureText(String(v)).width / window.devicePixelRatio));
+        const need = widest + axis.ticks.size + axis.gap;
+        if (axis._size < need) out.push(`${id} / axis ${i}: '${axis._values.join(', ')}' needs ${need.toFixed(1)} px, has ${axis._size}`);
+      });
+    }
+    return out;
+  });
+
   beforeAll(async () => {
     const { default: puppeteer } = await import('puppeteer-core');
     root = mkdtempSync(join(tmpdir(), 'r1-browser-'));
@@ -74,7 +97,8 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     expect(cards.map((c) => c.name)).toEqual(['pretrain', 'eval-base', 'grpo', 'eval', 'dpo']);
     expect(cards[0].text).toMatch(/done.*20 steps · 30s.*final loss/);
     expect(cards[1].text).toMatch(/20\.0%pass@1/);
-    expect(cards[2].text).toMatch(/reward \(mean of last 10 steps\)/);
+    // GRPO's headline is a rate, so a percentage like the eval cards; the reward beside it
+    expect(cards[2].text).toMatch(/grpo · 12 steps · 18s\s*\d+\.\d%\s*accuracy \(mean of last 10 steps\)\s*reward \d\.\d+/);
     expect(cards[4].text).toMatch(/running.*preference accuracy/);
     expect(cards.every((c) => c.href === `${c.name}/report.html`)).toBe(true);
     const table = await page.$eval('table.evals', (t) => [...t.querySelectorAll('tr')].map((r) => [...r.children].map((c) => c.textContent!.trim())));
@@ -95,6 +119,10 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
       expect(c.points, c.id).toBe(GRPO_STEPS);
       expect(c.inked, `${c.id} has drawn lines`).toBeGreaterThan(100);
     }
+    // every value axis is wide enough for its tick labels (the KL's 5.00e-4 was cut off at the left)
+    const tight = await axesTooNarrow(page);
+    expect(tight).toEqual([]);
+    expect(await page.evaluate(() => (window as any).r1.plots.get('main:kl').axes[1]._values.join(' '))).toMatch(/e-4/);
     // the reward is smoothed: a faint per-step line and a moving average
     expect(await page.evaluate(() => (window as any).r1.plots.get('main:reward').series.map((s: any) => s.label))).toEqual(['step', 'reward per step', 'reward (avg of 3)']);
     // completion length: a band between the shortest and longest completion
@@ -117,9 +145,11 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     all = await charts(page);
     expect(all.slice(0, 2).map((c) => c.id)).toEqual(['main:accuracy', 'main:margins']);
     expect(all.every((c) => c.inked > 50)).toBe(true);
+    expect(await axesTooNarrow(page)).toEqual([]);
     await page.close();
     page = await open(file('eval', 'report.html'));
     expect(await charts(page)).toEqual([]);
+    expect(await page.$eval('.sub', (e) => e.textContent)).toMatch(/^eval · 10 prompts × 4 samples · 2\.0s/);
     expect(await page.$eval('table.evals', (t) => t.textContent)).toMatch(/pass@172\.5%/);
     await page.close();
     expect(errors).toEqual([]);
@@ -132,6 +162,14 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     expect(await rows()).toBe(total);
     // the latest step comes first, its rewards coloured
     expect(await page.$eval('tr.sample td', (td) => td.textContent)).toBe(String(GRPO_STEPS));
+    // each row shows its question first, whole; the template around it is folded away
+    const prompt = await page.$eval('tr.sample td.prompt', (td) => ({
+      first: td.firstElementChild!.className, question: td.querySelector('pre.question')!.textContent,
+      folded: !(td.querySelector('details') as any).open, whole: td.querySelector('details pre')!.textContent,
+    }));
+    expect(prompt).toEqual({ first: 'question', question: `What is ${GRPO_STEPS} + 0?`, folded: true, whole: `User: What is ${GRPO_STEPS} + 0? Assistant:` });
+    expect(await page.$eval('tr.sample td.prompt pre.question', (e) => (e as any).checkVisibility())).toBe(true);
+    expect(await page.$eval('tr.sample td.prompt details pre', (e) => (e as any).checkVisibility())).toBe(false);
     expect(await page.$eval('tr.sample .r', (s) => getComputedStyle(s).backgroundColor)).not.toBe('rgba(0, 0, 0, 0)');
     await page.type('#f-text', 'and more words');
     expect(await rows()).toBe(GRPO_STEPS * GROUPS_PER_STEP);
@@ -152,6 +190,56 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     expect(groups[0][1]).toMatch(/^worst reward 0/);
     await page.close();
     expect(errors).toEqual([]);
+  });
+
+  describe('screenshots', () => {
+    /** Width and height of a PNG, from its IHDR chunk. */
+    const pngSize = (png: Buffer) => ({ width: png.readUInt32BE(16), height: png.readUInt32BE(20) });
+
+    /** The whole page at 1280 px wide, cut at `maxHeight` (a GRPO page of many charts runs long). */
+    async function shoot(url: string, out: string, maxHeight: number): Promise<void> {
+      const page = await open(url);
+      // Charts are drawn by the page's script; the samples browser fills its table the same way.
+      await page.waitForFunction(() => document.readyState === 'complete', { polling: 50 });
+      const height = Math.min(maxHeight, await page.evaluate(() => document.documentElement.scrollHeight));
+      await page.setViewport({ width: 1280, height });
+      await page.screenshot({ path: out as `${string}.png`, clip: { x: 0, y: 0, width: 1280, height } });
+      await page.close();
+    }
+
+    it('screenshots of the run page, the GRPO page and the samples browser (R1_SCREENSHOT_RUN, R1_SCREENSHOT_DIR)', async () => {
+      const given = process.env.R1_SCREENSHOT_RUN;
+      let shotRun = run;
+      if (given) {
+        if (!existsSync(join(given, 'manifest.json'))) throw new Error(`R1_SCREENSHOT_RUN=${given}: not a run folder (no manifest.json)`);
+        // A copy without the checkpoints, its pages drawn by this code: the run folder stays as it was.
+        // (Outside `root`, which the served tests below list as runs.)
+        const copies = mkdtempSync(join(tmpdir(), 'r1-screenshots-'));
+        onTestFinished(() => rmSync(copies, { recursive: true, force: true }));
+        shotRun = join(copies, basename(resolve(given)));
+        cpSync(given, shotRun, { recursive: true, filter: (f) => !/[\\/]checkpoint[^\\/]*$/.test(f) });
+        writeRunPages(shotRun);
+      }
+      const outDir = resolve(process.env.R1_SCREENSHOT_DIR ?? join(root, '..', `${basename(root)}-shots`));
+      if (!process.env.R1_SCREENSHOT_DIR) onTestFinished(() => rmSync(outDir, { recursive: true, force: true }));
+      mkdirSync(outDir, { recursive: true });
+      const grpo = stageCards(shotRun).find((c) => c.type === 'grpo' && c.hasPage);
+      expect(grpo, `${shotRun} has no GRPO stage with pages`).toBeDefined();
+      const shots: [string, string, number][] = [
+        ['report-run.png', 'index.html', 1000],
+        ['report-grpo.png', join(grpo!.name, 'report.html'), 2000],
+        ['report-samples.png', join(grpo!.name, 'samples.html'), 1200],
+      ];
+      for (const [name, page, maxHeight] of shots) {
+        await shoot(pathToFileURL(join(shotRun, page)).href, join(outDir, name), maxHeight);
+        const png = readFileSync(join(outDir, name));
+        expect(png.subarray(1, 4).toString(), name).toBe('PNG');
+        expect(pngSize(png).width, name).toBe(1280);
+        expect(pngSize(png).height, name).toBeGreaterThan(300);
+      }
+      if (process.env.R1_SCREENSHOT_DIR) process.stderr.write(`\n  screenshots of ${shotRun}: ${shots.map(([n]) => join(outDir, n)).join(', ')}\n`);
+      expect(errors).toEqual([]);
+    }, 60_000);
   });
 
   describe('served live', () => {

@@ -1,18 +1,23 @@
 // The report pages without a browser: the pipeline's refresh hook, the live server's routes and
 // events, and the eval table's deltas. (tests/report-browser.test.ts opens the pages in chromium.)
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { liveReports } from '../src/report/live.ts';
-import { evalTable } from '../src/report/pages.ts';
+import { fmtDuration } from '../src/report/common.ts';
+import { stageView } from '../src/report/charts.ts';
+import { evalTable, renderRunPage, renderStagePage, stageCards, stageDoneLine } from '../src/report/pages.ts';
+import { questionOf, samplesData } from '../src/report/samples.ts';
 import { serveRuns } from '../src/report/serve.ts';
 import { GRPO_STEPS, grpoRow, makeRun } from './fixtures/report/make-run.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'r1-pages-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A page's visible text, tags dropped and spaces collapsed (the inlined scripts and styles left out). */
+const text = (html: string) => html.replace(/<(script|style)[^>]*>[\s\S]*?<\/\1>/g, '').replace(/<[^>]+>/g, ' ').replace(/&nbsp;/g, ' ').replace(/\s+/g, ' ');
 const lastStep = (file: string) => /id="r1-last-step">(\d+)/.exec(readFileSync(file, 'utf8'))?.[1];
 
 describe('pages during a run', () => {
@@ -101,5 +106,73 @@ describe('eval table', () => {
     expect(html).toMatch(/class="delta down">−25\.0 pp/);
     // no language consistency in either: no row for it
     expect(text).not.toContain('language consistency');
+  });
+});
+
+describe('numbers on the pages', () => {
+  it('durations are rounded once, to the unit shown: never 1m60s', () => {
+    expect([0, 4.25, 9.96, 12.4, 59.6, 75, 119.7, 3599.7, 3725, 7199.9].map(fmtDuration)).toEqual(
+      ['0.0s', '4.3s', '10s', '12s', '1m00s', '1m15s', '2m00s', '1h00m', '1h02m', '2h00m'],
+    );
+    expect(fmtDuration(NaN)).toBe('–');
+  });
+
+  it('a stage logged every 10 steps shows the steps it ran, not the rows it logged; a done stage its summary', () => {
+    const run = makeRun(join(root, 'sparse-log'));
+    // pretrain logged every 10 of 150 steps, as logging_steps 10 does
+    writeFileSync(join(run, 'pretrain', 'metrics.jsonl'), Array.from({ length: 15 }, (_, i) => JSON.stringify({ step: (i + 1) * 10, loss: 5 - i * 0.2, elapsed_s: (i + 1) * 8 })).join('\n') + '\n');
+    const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
+    manifest.stages.pretrain.summary = { final_loss: 2.2, steps: 150 };
+    manifest.stages.pretrain.finished_at = new Date(Date.parse(manifest.stages.pretrain.started_at) + 119_700).toISOString();
+    writeFileSync(join(run, 'manifest.json'), JSON.stringify(manifest));
+    const cards = stageCards(run);
+    expect(cards.find((c) => c.name === 'pretrain')).toMatchObject({ steps: 150, seconds: 119.7 });
+    // the running DPO stage: its last logged step
+    expect(cards.find((c) => c.name === 'dpo')!.steps).toBe(8);
+    // evals have no steps
+    expect(cards.find((c) => c.name === 'eval')!.steps).toBeNull();
+    const index = text(renderRunPage(run));
+    expect(index).toContain('pretrain · 150 steps · 2m00s');
+    expect(index).not.toMatch(/\b15 steps|1m60s/);
+    expect(text(renderStagePage(join(run, 'pretrain')))).toContain('pretrain · 150 steps (15 logged) · 2m00s');
+    expect(stageDoneLine(run, 'pretrain')).toBe('done in 2m00s: 150 steps · final loss 2.2');
+  });
+
+  it("GRPO's card leads with the accuracy reward as a percentage; the eval page gives prompts × samples, not logged steps", () => {
+    const run = makeRun(join(root, 'rates'));
+    const grpo = stageCards(run).find((c) => c.name === 'grpo')!;
+    expect(grpo.headline).toMatchObject({ label: 'accuracy (mean of last 10 steps)', percent: true });
+    expect(grpo.secondary.map((s) => [s.label, s.percent])).toEqual([['reward', false], ['format', true], ['length', false]]);
+    const card = text(renderRunPage(run)).split('grpo').slice(1).join('grpo');
+    expect(card).toMatch(/^\s*done\s*grpo · 12 steps · 18s\s*\d+\.\d%\s*accuracy \(mean of last 10 steps\)\s*reward \d\.\d+ · format \d+\.\d% · length/);
+    const evalPage = text(renderStagePage(join(run, 'eval')));
+    expect(evalPage).toContain('eval · 10 prompts × 4 samples · 2.0s');
+    expect(evalPage).not.toMatch(/logged steps|last step \d/);
+    expect(stageDoneLine(run, 'eval')).toBe('done in 2.0s: pass@1 72.5% · maj@4 75.0% · format 100.0% (10 prompts × 4 samples)');
+  });
+
+  it('a reward that stays 0 at every step is a chart (the news of the stage), not a constant', () => {
+    const rows = Array.from({ length: 6 }, (_, i) => ({ step: i + 1, reward: 0, 'rewards/accuracy/mean': 0, 'rewards/format/mean': 0.1 * i, learning_rate: 1e-4, kl: 0.001 * i }));
+    const view = stageView('grpo', rows);
+    expect(view.charts.map((c) => c.id).slice(0, 3)).toEqual(['main:reward', 'main:rewards/accuracy', 'main:rewards/format']);
+    expect(view.numbers.map((n) => n.key)).toEqual(['learning_rate']);
+    // one logged value is still a number, not a one-point chart
+    expect(stageView('grpo', rows.slice(0, 1)).charts).toEqual([]);
+  });
+});
+
+describe('samples', () => {
+  it('each prompt carries its question: the one the stage wrote, or the part inside a named template', () => {
+    const r1zero = 'A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The assistant first thinks about the reasoning process in the mind and then provides the user with the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> </answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here </answer>. User: What is 2 + 2?. Assistant:';
+    expect(questionOf(r1zero, undefined)).toBe('What is 2 + 2?');
+    expect(questionOf('Q: x A:', 'x')).toBe('x');
+    expect(questionOf('<|user|>hi<|assistant|>', undefined)).toBeNull();
+    const data = samplesData([
+      { step: 1, prompt: r1zero, completion: 'a' },
+      { step: 1, prompt: r1zero, completion: 'b' },
+      { step: 1, prompt: 'Q: x A:', question: 'x', completion: 'c' },
+    ]);
+    expect(data.prompts).toHaveLength(2);
+    expect(data.questions).toEqual(['What is 2 + 2?', 'x']);
   });
 });

@@ -37,6 +37,9 @@ describe('RL stages end to end (pretrain -> grpo -> dpo on toy tasks)', () => {
     const samples = readFileSync(join(runDir, 'grpo', 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(samples).toHaveLength(16 * 16);
     expect(samples[0]).toHaveProperty('advantage');
+    // the question before the template, which the samples browser shows first
+    const questions = new Set(readFileSync(resolve('tests/fixtures/rl/prompts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).prompt));
+    expect(samples.every((x: { question: unknown }) => questions.has(x.question))).toBe(true);
 
     const dpo = readMetrics(join(runDir, 'dpo', 'metrics.jsonl'));
     const acc = dpo.map((r) => r['rewards/accuracies'] as number);

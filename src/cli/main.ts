@@ -8,6 +8,9 @@ import { UserError } from '../errors.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/** Exit code of every usage error: bad flags, missing options, bad input files (UserError's default). */
+export const USAGE_ERROR = 2;
+
 export async function buildProgram(): Promise<Command> {
   const program = new Command('r1')
     .description('r1kit: reinforcement-learning post-training of language models, the DeepSeek-R1 way')
@@ -27,7 +30,9 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    // Commander has already printed what was wrong (a missing option, an unknown flag or command) and the
+    // usage. It exits 1 by default; a usage error is exit 2 here, like every other bad input (UserError).
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : USAGE_ERROR;
     if (err instanceof UserError) {
       process.stderr.write(`r1: ${err.message}\n`);
       return err.exitCode;

@@ -4,7 +4,7 @@
 // (path, size, mtime), in 1 MB chunks.
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { datasetSources, type Recipe } from '../recipe/index.ts';
 
 const digests = new Map<string, string>();
@@ -26,10 +26,11 @@ export function fileDigest(path: string): string {
   return digest;
 }
 
-/** Digests of the tokenizer's training files, keyed by the path the recipe gives. */
+/** Digests of the tokenizer's training files, keyed by the path the recipe gives. A path is relative to
+ * the recipe's folder, or absolute (resolve, not join: join would put an absolute path under the folder). */
 export function tokenizerDigests(recipe: Recipe): Record<string, string> {
   const files = recipe.tokenizer.train?.datasets ?? [];
-  return Object.fromEntries(files.map((d) => [d, fileDigest(join(recipe.recipeDir, d))]));
+  return Object.fromEntries(files.map((d) => [d, fileDigest(resolve(recipe.recipeDir, d))]));
 }
 
 /** One digest over every dataset file that stages 0..i and the tokenizer read. */

@@ -4,7 +4,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { initBackend } from '../engine/backend.ts';
 import { writeFileAtomic } from '../engine/safetensors.ts';
 import { UserError } from '../errors.ts';
@@ -12,6 +12,7 @@ import { readRows } from '../data/io.ts';
 import { CJK_PRETOKENIZE_PATTERN, PRETOKENIZE_PATTERN, Tokenizer } from '../model/tokenizer.ts';
 import { type Recipe, type Stage, modelSource, recipeHash, runDir as recipeRunDir, stageHash, canonicalJson } from '../recipe/index.ts';
 import { liveReports } from '../report/live.ts';
+import { stageDoneLine } from '../report/pages.ts';
 import { makeContext, type StageContext, type StageResult } from './context.ts';
 import { dataDigest, tokenizerDigests } from './fingerprint.ts';
 
@@ -146,7 +147,8 @@ export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<
     manifest.stages[stage.name] = { hash, status: 'done', started_at: manifest.stages[stage.name].started_at, finished_at: new Date().toISOString(), summary: result.summary };
     writeManifest(dir, manifest);
     pages.refresh();
-    log(`[${stage.name}] done ${canonicalJson(result.summary)}`);
+    // A short line for people; the summary itself is in manifest.json.
+    log(`[${stage.name}] ${stageDoneLine(dir, stage.name)}`);
   }
   return { runDir: dir, manifest };
 }
@@ -155,7 +157,8 @@ export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<
  * folder under the hash of its config), or the one saved with the starting checkpoint. */
 async function prepareTokenizer(recipe: Recipe, runDir: string, log: (l: string) => void): Promise<Tokenizer> {
   const t = recipe.tokenizer;
-  if (t.path) return Tokenizer.load(join(recipe.recipeDir, t.path));
+  // Recipe paths are relative to the recipe's folder or absolute: resolve, never join, onto the folder.
+  if (t.path) return Tokenizer.load(resolve(recipe.recipeDir, t.path));
   const dir = join(runDir, 'tokenizer');
   if (t.train) {
     const key = canonicalJson({ ...t.train, digests: tokenizerDigests(recipe) });
@@ -163,7 +166,7 @@ async function prepareTokenizer(recipe: Recipe, runDir: string, log: (l: string)
     if (existsSync(keyFile) && readFileSync(keyFile, 'utf8') === key) return Tokenizer.load(dir);
     const texts: string[] = [];
     for (const d of t.train.datasets) {
-      for (const row of await readRows(join(recipe.recipeDir, d))) {
+      for (const row of await readRows(resolve(recipe.recipeDir, d))) {
         const text = row[t.train.text_field];
         if (typeof text === 'string') texts.push(text);
       }

@@ -90,10 +90,18 @@ function metricSeries(rows: LoggedRow[], key: string, label: string, color: stri
 
 type Builder = { charts: Chart[]; used: Set<string> };
 
-/** One chart of the given keys (those that vary); nothing when none varies. Keys are marked used either way. */
-function add(b: Builder, rows: LoggedRow[], id: string, title: string, keys: { key: string; label?: string; right?: boolean; smooth?: boolean }[], extra: Partial<Chart> = {}): Chart | null {
+/** A metric of a chart. `always`: drawn whenever it was logged at two steps or more, even flat: a
+ * headline (the reward, the loss) that stays at 0 is the news of the stage, not a constant. */
+type ChartKey = { key: string; label?: string; right?: boolean; smooth?: boolean; always?: boolean };
+
+/** Logged (finite) at two steps or more. */
+const plottable = (rows: LoggedRow[], key: string) => finite(column(rows, key)).length > 1;
+
+/** One chart of the given keys (those that vary, and the `always` ones); nothing when none is left.
+ * Keys are marked used either way. */
+function add(b: Builder, rows: LoggedRow[], id: string, title: string, keys: ChartKey[], extra: Partial<Chart> = {}): Chart | null {
   for (const k of keys) b.used.add(k.key);
-  const live = keys.filter((k) => varies(rows, k.key));
+  const live = keys.filter((k) => (k.always ? plottable(rows, k.key) : varies(rows, k.key)));
   if (!live.length) return null;
   const series = live.flatMap((k, i) => metricSeries(rows, k.key, k.label ?? k.key, PALETTE[i % PALETTE.length], { smooth: k.smooth, right: k.right }));
   // With several metrics on a chart, the legend lists each metric once (its moving average); one metric
@@ -118,8 +126,8 @@ export function rewardFunctions(rows: LoggedRow[]): string[] {
 }
 
 function grpoCharts(b: Builder, rows: LoggedRow[]): void {
-  add(b, rows, 'reward', 'reward', [{ key: 'reward' }]);
-  for (const fn of rewardFunctions(rows)) add(b, rows, `rewards/${fn}`, fn === 'accuracy' ? 'accuracy (reward)' : `reward: ${fn}`, [{ key: `rewards/${fn}/mean`, label: fn }]);
+  add(b, rows, 'reward', 'reward', [{ key: 'reward', always: true }]);
+  for (const fn of rewardFunctions(rows)) add(b, rows, `rewards/${fn}`, fn === 'accuracy' ? 'accuracy (reward)' : `reward: ${fn}`, [{ key: `rewards/${fn}/mean`, label: fn, always: true }]);
   // Completion length: the mean as a line, the shortest and longest of each step as a band around it.
   b.used.add('completions/min_length').add('completions/max_length');
   const len = add(b, rows, 'length', 'completion length (tokens)', [{ key: 'completions/mean_length', label: 'mean' }, { key: 'completions/mean_terminated_length', label: 'mean of finished' }]);
@@ -157,7 +165,7 @@ function grpoCharts(b: Builder, rows: LoggedRow[]): void {
 
 function lmCharts(b: Builder, rows: LoggedRow[]): void {
   add(b, rows, 'loss', 'loss', [
-    { key: 'loss' },
+    { key: 'loss', always: true },
     { key: 'eval/loss', label: 'held-out loss', smooth: false },
     { key: 'learning_rate', label: 'learning rate', right: true, smooth: false },
   ], { rightLabel: 'learning rate' });
@@ -175,8 +183,8 @@ function moeCharts(b: Builder, rows: LoggedRow[]): void {
 }
 
 function dpoCharts(b: Builder, rows: LoggedRow[]): void {
-  add(b, rows, 'accuracy', 'preference accuracy (chosen above rejected)', [{ key: 'rewards/accuracies', label: 'accuracy' }]);
-  add(b, rows, 'margins', 'reward margin (chosen − rejected)', [{ key: 'rewards/margins', label: 'margin' }]);
+  add(b, rows, 'accuracy', 'preference accuracy (chosen above rejected)', [{ key: 'rewards/accuracies', label: 'accuracy', always: true }]);
+  add(b, rows, 'margins', 'reward margin (chosen − rejected)', [{ key: 'rewards/margins', label: 'margin', always: true }]);
   add(b, rows, 'loss', 'loss', [{ key: 'loss' }, { key: 'learning_rate', label: 'learning rate', right: true, smooth: false }], { rightLabel: 'learning rate' });
   add(b, rows, 'chosen-rejected', 'implicit rewards', [{ key: 'rewards/chosen', label: 'chosen' }, { key: 'rewards/rejected', label: 'rejected' }]);
 }
@@ -192,7 +200,9 @@ export function stageView(type: StageType, rows: LoggedRow[]): StageView {
   const headline = b.charts.length;
   for (const key of numericKeys(rows)) if (!b.used.has(key) && !isExpertLoad(key)) add(b, rows, key, key, [{ key }]);
   b.charts.forEach((c, i) => (c.id = `${i < headline ? 'main' : 'more'}:${c.id}`));
-  const numbers = numericKeys(rows).filter((k) => !varies(rows, k) && !isExpertLoad(k)).map((key) => {
+  // A metric drawn in a chart is not also a number (a flat reward is on its chart, not among the constants).
+  const charted = new Set(b.charts.flatMap((c) => c.series.map((s) => s.key)));
+  const numbers = numericKeys(rows).filter((k) => !varies(rows, k) && !charted.has(k) && !isExpertLoad(k)).map((key) => {
     const vs = finite(column(rows, key));
     return { key, value: vs[0], note: vs.length === 1 ? 'logged once' : `same at all ${vs.length} steps` };
   });

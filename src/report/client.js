@@ -20,6 +20,30 @@
   };
 
   // ---- charts -------------------------------------------------------------------------------
+  // A value axis as wide as its longest tick label (measured in the axis's font), so a label such as
+  // 5.00e-4 is never cut off at the chart's edge. uPlot asks on each of its (at most 3) layout passes
+  // with that pass's labels; the answer always fits the labels it is given, so the last pass's do.
+  function axisWidth(u, values, axisIdx) {
+    const axis = u.axes[axisIdx];
+    let width = (axis.ticks && axis.ticks.show !== false ? axis.ticks.size : 0) + (axis.gap || 0) + 6;
+    const longest = (values || []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), '');
+    if (longest) {
+      u.ctx.font = axis.font[0];
+      width += u.ctx.measureText(longest).width / (window.devicePixelRatio || 1);
+    }
+    return Math.max(40, Math.ceil(width));
+  }
+  // Steps are whole numbers: the step axis ticks at 1, 2, 5, 10, ... apart, never at 1.5.
+  const STEP_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000, 100000];
+  // A value range for a metric that never moves (a reward at 0 for every step): the line near the
+  // bottom of a small range ([0, 1] for 0), not in the middle of uPlot's [-100, 100]-style default.
+  function valueRange(u, min, max) {
+    if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+    if (min !== max) return uPlot.rangeNum(min, max, 0.1, true);
+    if (min === 0) return [0, 1];
+    const pad = Math.abs(min) / 2;
+    return [min - pad, min + pad];
+  }
   function drawCharts(charts) {
     for (const p of state.plots.values()) p.destroy();
     state.plots.clear();
@@ -30,7 +54,7 @@
       const opts = {
         width: Math.max(300, box.clientWidth || 440),
         height: 220,
-        scales: { x: { time: false } },
+        scales: { x: { time: false }, y: { range: valueRange } },
         legend: { live: true },
         cursor: { drag: { x: true, y: false } },
         series: [
@@ -46,13 +70,13 @@
           })),
         ],
         axes: [
-          { label: 'step', size: 36 },
-          { size: 58, values: (u, vals) => vals.map(fmt) },
-          ...(right ? [{ scale: 'y2', side: 1, size: 64, grid: { show: false }, values: (u, vals) => vals.map(fmt), label: spec.rightLabel || '' }] : []),
+          { label: 'step', size: 36, incrs: STEP_INCRS },
+          { size: axisWidth, values: (u, vals) => vals.map(fmt) },
+          ...(right ? [{ scale: 'y2', side: 1, size: axisWidth, grid: { show: false }, values: (u, vals) => vals.map(fmt), label: spec.rightLabel || '' }] : []),
         ],
         bands: (spec.bands || []).map((b) => ({ series: [b.upper + 1, b.lower + 1], fill: b.color })),
       };
-      if (right) opts.scales.y2 = {};
+      if (right) opts.scales.y2 = { range: valueRange };
       const plot = new uPlot(opts, [spec.x, ...spec.series.map((s) => s.values)], box);
       // Series marked quiet (raw lines under their average, a band's edges) stay out of the legend.
       const legend = plot.root.querySelectorAll('.u-legend .u-series');
@@ -102,6 +126,18 @@
     if (f.text && !r.completion.toLowerCase().includes(f.text) && !s.prompts[r.p].toLowerCase().includes(f.text)) return false;
     return true;
   }
+  // A prompt as the reader wants it: the question in full, first; the whole prompt the model saw (the
+  // template around the question) folded under it. Without a known question, the prompt's end is what
+  // differs between rows, so that is shown.
+  function promptHtml(s, p) {
+    const full = s.prompts[p];
+    const q = s.questions ? s.questions[p] : null;
+    const shown = q !== null && q !== undefined ? q : (full.length > 400 ? '…' + full.slice(-400) : full);
+    const fold = q !== null && q !== undefined || full.length > 400
+      ? `<details class="template"><summary>${q !== null && q !== undefined ? 'with the template' : 'whole prompt'} (${full.length} chars)</summary><pre>${esc(full)}</pre></details>`
+      : '';
+    return `<pre class="question">${esc(shown)}</pre>${fold}`;
+  }
   function rewardCells(r, s, rg) {
     return chip('reward', r.reward, rg.reward) + s.fns.map((f) => chip(f, r.rewards[f], rg[f])).join('');
   }
@@ -136,7 +172,7 @@
         const sorted = g.slice().sort((a, b) => (b.reward ?? -Infinity) - (a.reward ?? -Infinity));
         const best = sorted[0], worst = sorted[sorted.length - 1];
         const side = (title, r) => `<div><h4>${title} ${chip('reward', r.reward, rg.reward)}</h4><pre>${esc(r.completion)}</pre><div>${s.fns.map((fn) => chip(fn, r.rewards[fn], rg[fn])).join('')}<span class="r">adv ${fmt(r.advantage)}</span><span class="r fin-${esc(r.finish)}">${esc(r.finish ?? '')}</span></div></div>`;
-        html += `<div class="group sample-group"><div class="head">${best.step !== null ? `step ${best.step} · ` : ''}${g.length} completions · rewards ${sorted.map((r) => fmt(r.reward)).join(', ')}</div><pre class="gp">${esc(s.prompts[best.p].slice(-300))}</pre><div class="pair">${side('best', best)}${g.length > 1 ? side('worst', worst) : '<div class="empty">one completion only</div>'}</div></div>`;
+        html += `<div class="group sample-group"><div class="head">${best.step !== null ? `step ${best.step} · ` : ''}${g.length} completions · rewards ${sorted.map((r) => fmt(r.reward)).join(', ')}</div><div class="gp">${promptHtml(s, best.p)}</div><div class="pair">${side('best', best)}${g.length > 1 ? side('worst', worst) : '<div class="empty">one completion only</div>'}</div></div>`;
       }
       shown = Math.min(list.length, state.limit);
       $('r1-count').textContent = `${list.length} groups (${hits.length} of ${s.rows.length} completions)`;
@@ -145,10 +181,10 @@
       const rows = hits.slice(0, state.limit).map((i) => {
         const r = s.rows[i];
         const adv = r.advantage === null ? '–' : `<span class="${r.advantage > 0 ? 'up' : r.advantage < 0 ? 'down' : 'flat'}">${fmt(r.advantage)}</span>`;
-        return `<tr class="sample"><td class="num">${r.step ?? ''}</td><td class="prompt"><pre>${esc(s.prompts[r.p].slice(-400))}</pre></td><td class="completion"><pre>${esc(r.completion)}</pre>${r.answer !== undefined ? `<div class="r">answer ${esc(r.answer)}</div>` : ''}</td><td>${rewardCells(r, s, rg)}</td><td class="num">${adv}</td><td class="fin-${esc(r.finish)}">${esc(r.finish ?? '')}</td></tr>`;
+        return `<tr class="sample"><td class="num">${r.step ?? ''}</td><td class="prompt">${promptHtml(s, r.p)}</td><td class="completion"><pre>${esc(r.completion)}</pre>${r.answer !== undefined ? `<div class="r">answer ${esc(r.answer)}</div>` : ''}</td><td>${rewardCells(r, s, rg)}</td><td class="num">${adv}</td><td class="fin-${esc(r.finish)}">${esc(r.finish ?? '')}</td></tr>`;
       });
       shown = rows.length;
-      html = `<table class="samples"><tr><th>step</th><th>prompt (end)</th><th>completion</th><th>rewards</th><th>advantage</th><th>finish</th></tr>${rows.join('')}</table>`;
+      html = `<table class="samples"><tr><th>step</th><th>prompt</th><th>completion</th><th>rewards</th><th>advantage</th><th>finish</th></tr>${rows.join('')}</table>`;
       if (hits.length > shown) html += `<button id="r1-more">show more</button>`;
       $('r1-count').textContent = `${hits.length} of ${s.rows.length} completions${hits.length > shown ? ` (first ${shown} shown)` : ''}`;
     }

@@ -119,13 +119,16 @@ export function fmtNum(v: number): string {
   return a !== 0 && (a < 1e-3 || a >= 1e6) ? Number(v.toPrecision(3)).toExponential() : String(Number(v.toPrecision(4)));
 }
 
-/** A duration in seconds as 12s, 3m05s, 1h02m. */
+/** A duration in seconds as 4.2s, 12s, 3m05s, 1h02m. Rounded once, to the unit shown, before it is split
+ * into minutes and seconds: 119.7 s is 2m00s, never 1m60s. */
 export function fmtDuration(s: number): string {
   if (!Number.isFinite(s) || s < 0) return '–';
-  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.round(s - m * 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  if (s < 9.95) return `${s.toFixed(1)}s`;
+  const whole = Math.round(s);
+  if (whole < 60) return `${whole}s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
+  const minutes = Math.round(s / 60);
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
 }
 
 export function esc(s: string): string {

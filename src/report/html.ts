@@ -96,7 +96,9 @@ tr.group td{background:var(--bg2);font-weight:600}
 #r1-count{color:var(--muted)}
 table.samples{width:100%}table.samples td{font-size:13px}
 pre{margin:0;white-space:pre-wrap;word-break:break-word;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
-td.prompt pre{color:var(--muted);max-height:6em;overflow:auto}td.completion{min-width:320px}
+td.prompt{min-width:240px;max-width:420px}td.completion{min-width:320px}
+.question{font:13px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;white-space:pre-wrap;word-break:break-word;margin:0;max-height:12em;overflow:auto}
+details.template summary{color:var(--muted);font-size:12px;cursor:pointer}details.template pre{color:var(--muted);max-height:10em;overflow:auto}
 .r{display:inline-block;border-radius:4px;padding:0 5px;margin:1px 3px 1px 0;font-size:12px;white-space:nowrap;font-variant-numeric:tabular-nums}
 .fin-length{color:var(--bad)}
 .group{border:1px solid var(--line);border-radius:8px;margin:0 0 12px;padding:8px 10px}

@@ -24,7 +24,9 @@ export type StageCard = {
   type: StageType;
   status: 'done' | 'running' | 'pending';
   seconds: number | null;
-  steps: number;
+  /** Steps the stage has run: its last logged step (rows are logged every logging_steps, so counting
+   * them undercounts), or the summary's count once done; null for a stage without steps (an eval). */
+  steps: number | null;
   headline: { label: string; value: number; percent: boolean } | null;
   secondary: { label: string; value: number; percent: boolean }[];
   spark: number[];
@@ -38,8 +40,17 @@ function headlineOf(type: StageType, rows: LoggedRow[], results: Record<string, 
   const sparkOf = (key: string) => rows.flatMap((r) => (typeof r[key] === 'number' ? [r[key] as number] : []));
   const n = Math.min(10, rows.length);
   if (type === 'grpo') {
-    const [h] = item(`reward (mean of last ${n} steps)`, lastMean(rows, 'reward'));
-    return { headline: h ?? null, secondary: [...item('accuracy', lastMean(rows, 'rewards/accuracy/mean'), true), ...item('length', lastMean(rows, 'completions/mean_length'))], spark: sparkOf('reward') };
+    // The accuracy reward is a rate (each completion scores 0 or 1): the headline, as a percentage, like
+    // the eval cards. The total reward is a weighted sum of any rewards, so a plain number beside it.
+    const last = `(mean of last ${n} steps)`;
+    const acc = item(`accuracy ${last}`, lastMean(rows, 'rewards/accuracy/mean'), true);
+    const reward = item(acc.length ? 'reward' : `reward ${last}`, lastMean(rows, 'reward'));
+    const [h, ...rest] = [...acc, ...reward];
+    return {
+      headline: h ?? null,
+      secondary: [...rest, ...item('format', lastMean(rows, 'rewards/format/mean'), true), ...item('length', lastMean(rows, 'completions/mean_length'))],
+      spark: sparkOf(acc.length ? 'rewards/accuracy/mean' : 'reward'),
+    };
   }
   if (type === 'dpo') {
     const [h] = item(`preference accuracy (last ${n} steps)`, lastMean(rows, 'rewards/accuracies'), true);
@@ -57,7 +68,16 @@ function headlineOf(type: StageType, rows: LoggedRow[], results: Record<string, 
     return { headline: h ?? null, secondary: item('rows written', (last as any).rows_written ?? summary.rows_written), spark: [] };
   }
   const [h] = item('final loss', lastMean(rows, 'loss', 1) ?? summary.final_loss);
-  return { headline: h ?? null, secondary: item('tokens', lastMean(rows, 'num_tokens', 1)), spark: sparkOf('loss') };
+  return { headline: h ?? null, secondary: [...item('held-out loss', lastMean(rows, 'eval/loss', 1) ?? summary.eval_loss), ...item('tokens', lastMean(rows, 'num_tokens', 1))], spark: sparkOf('loss') };
+}
+
+/** Steps a stage has run (see StageCard.steps). */
+function stepsRun(type: StageType, rows: LoggedRow[], rec: StageRecord): number | null {
+  if (type === 'eval' || type === 'rejection-sampling') return null;
+  const lastLogged = rows.reduce<number | null>((most, r) => (Number.isFinite(r.step) && r.step > (most ?? -Infinity) ? r.step : most), null);
+  const fromSummary = rec.status === 'done' ? rec.summary?.steps : undefined;
+  if (typeof fromSummary !== 'number' || !Number.isFinite(fromSummary)) return lastLogged;
+  return Math.max(fromSummary, lastLogged ?? 0);
 }
 
 /** The stages of a run, in pipeline order, with those the recipe lists but that have not started yet. */
@@ -77,7 +97,7 @@ export function stageCards(runDir: string, now = Date.now()): StageCard[] {
     const end = rec.finished_at ? Date.parse(rec.finished_at) : status === 'running' ? now : NaN;
     const lastElapsed = rows.at(-1)?.elapsed_s;
     const seconds = Number.isFinite(end - start) ? (end - start) / 1000 : typeof lastElapsed === 'number' ? lastElapsed : null;
-    return { name, type, status, seconds, steps: rows.length, hasPage: withFiles.has(name), ...headlineOf(type, rows, readResults(dir), rec.summary ?? {}) };
+    return { name, type, status, seconds, steps: stepsRun(type, rows, rec), hasPage: withFiles.has(name), ...headlineOf(type, rows, readResults(dir), rec.summary ?? {}) };
   });
 }
 
@@ -95,17 +115,34 @@ function sparkline(values: number[]): string {
   return `<svg class="spark" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" aria-hidden="true"><polyline points="${xy.join(' ')}" fill="none" stroke="#1f6feb" stroke-width="1.5"/></svg>`;
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 const show = (h: { value: number; percent: boolean }) => (h.percent ? pct(h.value) : fmtNum(h.value));
 
 function stageCardHtml(c: StageCard): string {
   const inner = [
     `<div class="name">${esc(c.name)}<span class="badge ${c.status}">${c.status}</span></div>`,
-    `<div class="type">${esc(c.type)}${c.steps > 1 ? ` · ${c.steps} steps` : ''}${c.seconds !== null ? ` · ${fmtDuration(c.seconds)}` : ''}</div>`,
+    `<div class="type">${esc(c.type)}${c.steps !== null ? ` · ${plural(c.steps, 'step')}` : ''}${c.seconds !== null ? ` · ${fmtDuration(c.seconds)}` : ''}</div>`,
     c.headline ? `<div class="big">${show(c.headline)}</div><div class="label">${esc(c.headline.label)}</div>` : '<div class="big">–</div>',
     c.secondary.length ? `<div class="more">${c.secondary.map((s) => `${esc(s.label)} ${show(s)}`).join(' · ')}</div>` : '',
     sparkline(c.spark),
   ].join('');
   return c.hasPage ? `<a class="stage" data-stage="${esc(c.name)}" href="${encodeURIComponent(c.name)}/report.html">${inner}</a>` : `<div class="stage" data-stage="${esc(c.name)}">${inner}</div>`;
+}
+
+/** A finished stage's line in the log of `r1 run`: its time, steps and headline numbers as the run
+ * page's card shows them ("done in 1m59s: 150 steps · final loss 0.9233 · held-out loss 1.102").
+ * The full summary stays in manifest.json. */
+export function stageDoneLine(runDir: string, stage: string): string {
+  const card = stageCards(runDir).find((c) => c.name === stage);
+  if (!card) return 'done';
+  const facts = [
+    ...(card.steps !== null ? [plural(card.steps, 'step')] : []),
+    ...[card.headline, ...card.secondary].flatMap((h) => (h ? [`${h.label} ${show(h)}`] : [])),
+  ];
+  const results = readResults(join(runDir, stage));
+  const size = card.type === 'eval' && typeof results?.prompts === 'number' && typeof results?.k === 'number' ? ` (${plural(results.prompts, 'prompt')} × ${plural(results.k, 'sample')})` : '';
+  return `done${card.seconds !== null ? ` in ${fmtDuration(card.seconds)}` : ''}${facts.length ? `: ${facts.join(' · ')}` : ''}${size}`;
 }
 
 export type EvalColumn = { label: string; href?: string; results: Record<string, any> };
@@ -189,6 +226,23 @@ function chartGrid(charts: Chart[]): string {
   return `<div class="charts">${charts.map((c) => `<div class="chart" data-chart="${esc(c.id)}"><h3>${esc(c.title)}</h3><div class="plot"></div>${c.note ? `<p class="note">${esc(c.note)}</p>` : ''}</div>`).join('')}</div>`;
 }
 
+/** The sub-title: the stage type; the steps run (and how many were logged, when fewer), or an eval's
+ * prompts × samples; the stage's time (the manifest's start to end: an eval logs its one row at the end).
+ * The last logged step carries the id the live tests and readers look for. */
+function stageSubtitle(type: StageType, rows: LoggedRow[], results: Record<string, any> | null, card: StageCard | undefined): string {
+  const facts = [esc(type)];
+  const last = rows.at(-1)?.step;
+  if (type === 'eval') {
+    if (typeof results?.prompts === 'number' && typeof results?.k === 'number') facts.push(esc(`${plural(results.prompts, 'prompt')} × ${plural(results.k, 'sample')}`));
+  } else if (card?.steps != null) {
+    const logged = rows.length && rows.length < card.steps ? ` (${rows.length} logged)` : '';
+    facts.push(last === card.steps ? `<b id="r1-last-step">${last}</b> ${card.steps === 1 ? 'step' : 'steps'}${logged}` : `${plural(card.steps, 'step')}${logged}`);
+    if (last !== undefined && last !== card.steps) facts.push(`last logged step <b id="r1-last-step">${last}</b>`);
+  }
+  if (card?.seconds != null) facts.push(fmtDuration(card.seconds));
+  return facts.join(' · ');
+}
+
 /** runs/<name>/<stage>/report.html. */
 export function renderStagePage(stageDir: string, opts: RenderOptions = {}): string {
   const runDir = resolve(stageDir, '..');
@@ -203,10 +257,9 @@ export function renderStagePage(stageDir: string, opts: RenderOptions = {}): str
   const more = view.charts.filter((c) => !c.id.startsWith('main:'));
   const [card] = stageCards(runDir).filter((c) => c.name === stage);
   const hasSamples = existsSync(join(stageDir, 'samples.jsonl'));
-  const last = rows.at(-1);
   const parts = [
     `<h1>${esc(stage)} <span class="badge ${card?.status ?? 'running'}">${esc(card?.status ?? (record?.status || 'running'))}</span></h1>`,
-    `<p class="sub">${esc(type)} · ${rows.length} logged steps${last ? ` · last step <b id="r1-last-step">${last.step}</b>` : ''}${card?.seconds ? ` · ${fmtDuration(card.seconds)}` : ''}${hasSamples ? ` · <a href="samples.html">browse the samples →</a>` : ''}</p>`,
+    `<p class="sub">${stageSubtitle(type, rows, results, card)}${hasSamples ? ` · <a href="samples.html">browse the samples →</a>` : ''}</p>`,
   ];
   if (card?.headline) parts.push(`<div class="numbers">${[card.headline, ...card.secondary].map((h) => `<div class="number"><b>${show(h)}</b><div>${esc(h.label)}</div></div>`).join('')}</div>`);
   if (type === 'eval' && results) parts.push('<h2>Results</h2>', evalTable([{ label: stage, results }]));
@@ -249,7 +302,7 @@ export function renderSamplesPage(stageDir: string, opts: RenderOptions = {}): s
 <span id="r1-count"></span></div>`;
   const main = [
     `<h1>Samples of ${esc(stage)}</h1>`,
-    `<p class="sub">${data.rows.length} completions${data.steps.length ? ` from ${data.steps.length} steps` : ''}${data.dropped ? ` (the earliest ${data.dropped} of ${data.total} left out to keep the page light)` : ''}. Rewards coloured from red (the lowest seen) to green (the highest).</p>`,
+    `<p class="sub">${plural(data.rows.length, 'completion')}${data.steps.length > 1 ? ` from ${data.steps.length} steps` : ''}${data.dropped ? ` (the earliest ${data.dropped} of ${data.total} left out to keep the page light)` : ''}. Rewards coloured from red (the lowest seen) to green (the highest).</p>`,
     '<div id="r1-samples"></div>',
   ].join('\n');
   return page({

@@ -1,5 +1,8 @@
 // The samples browser's data: the rows of samples.jsonl, trimmed to what a page can carry. Prompts
-// repeat across a group (and across steps), so each is stored once and rows point at it.
+// repeat across a group (and across steps), so each is stored once and rows point at it. The page
+// shows each prompt's question first and the template around it folded: the template's boilerplate
+// is the same in every row and would hide the one part that differs.
+import { TEMPLATES } from '../data/chat.ts';
 
 /** Text budget of one samples page; past it the earliest steps are left out (the latest matter most while training). */
 export const SAMPLES_BUDGET_CHARS = 8_000_000;
@@ -20,7 +23,10 @@ export type SampleRow = {
 };
 
 export type SamplesData = {
+  /** The prompts as the model saw them (template applied). */
   prompts: string[];
+  /** The question inside each prompt (the row's prompt field), by the same index; null when unknown. */
+  questions: (string | null)[];
   rows: SampleRow[];
   steps: number[];
   fns: string[];
@@ -30,6 +36,18 @@ export type SamplesData = {
 };
 
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? Number(v.toPrecision(5)) : null);
+
+/** The question inside a templated prompt: the row's own field when the stage wrote it (`question`),
+ * else the part a named template (r1-zero) wrapped; null when neither applies (a chat template). */
+export function questionOf(prompt: string, written: unknown): string | null {
+  if (typeof written === 'string') return written;
+  for (const t of Object.values(TEMPLATES)) {
+    const [head, tail, ...more] = t.split('{prompt}');
+    if (more.length || tail === undefined || (head === '' && tail === '')) continue;
+    if (prompt.length >= head.length + tail.length && prompt.startsWith(head) && prompt.endsWith(tail)) return prompt.slice(head.length, prompt.length - tail.length);
+  }
+  return null;
+}
 
 export function samplesData(raw: Record<string, unknown>[], budget = SAMPLES_BUDGET_CHARS): SamplesData {
   // Keep the latest rows within the budget, whole steps only.
@@ -45,11 +63,15 @@ export function samplesData(raw: Record<string, unknown>[], budget = SAMPLES_BUD
   }
   const kept = raw.slice(from);
   const prompts: string[] = [];
+  const questions: (string | null)[] = [];
   const index = new Map<string, number>();
   const fns = new Set<string>();
   const rows = kept.map((r): SampleRow => {
     const prompt = String(r.prompt ?? '');
-    if (!index.has(prompt)) index.set(prompt, prompts.push(prompt) - 1);
+    if (!index.has(prompt)) {
+      index.set(prompt, prompts.push(prompt) - 1);
+      questions.push(questionOf(prompt, r.question));
+    }
     const rewards: Record<string, number | null> = {};
     if (r.rewards && typeof r.rewards === 'object') for (const [k, v] of Object.entries(r.rewards)) { fns.add(k); rewards[k] = num(v); }
     const text = String(r.completion ?? '');
@@ -62,5 +84,5 @@ export function samplesData(raw: Record<string, unknown>[], budget = SAMPLES_BUD
     };
   });
   const steps = [...new Set(rows.flatMap((r) => (r.step === null ? [] : [r.step])))].sort((a, b) => a - b);
-  return { prompts, rows, steps, fns: [...fns], total: raw.length, dropped: from };
+  return { prompts, questions, rows, steps, fns: [...fns], total: raw.length, dropped: from };
 }

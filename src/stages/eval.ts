@@ -15,7 +15,7 @@ import type { Tokenizer } from '../model/tokenizer.ts';
 import { MetricsLogger } from '../metrics/logger.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { EvalStage } from '../recipe/index.ts';
-import { encodePrompts } from './prompts.ts';
+import { encodePrompts, type PromptSource } from './prompts.ts';
 import { accuracy as accuracyReward, extractAnswer, answersMatch } from '../../rewards/accuracy.ts';
 import { answersEqual, parseAnswer } from '../../rewards/answer.ts';
 import { rowLanguage, thoughtLanguageShare } from '../../rewards/language.ts';
@@ -34,6 +34,8 @@ export type EvalOptions = {
   sandbox?: { isolation: string };
   /** Name used in error messages. */
   stage: string;
+  /** Where the rows come from and which flags set the prompt field, when a command (not a stage) evaluates. */
+  source?: PromptSource;
 };
 
 type PassAt1 = { prompts: number; 'pass@1': number };
@@ -234,7 +236,7 @@ export function summarizeEval(s: EvalSamples): EvalReport {
 export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], o: EvalOptions): Promise<{ report: EvalReport; samples: Row[]; counts: Record<string, number> }> {
   passKs(o.k, o.passK); // a k above the samples per prompt fails here, before any work
   const rewards = await loadRewards(o.rewards, o.baseDir, { sandbox: o.sandbox });
-  const encoded = encodePrompts(rows, { name: o.stage, template: o.template, prompt_field: o.promptField }, tok,
+  const encoded = encodePrompts(rows, { name: o.stage, template: o.template, prompt_field: o.promptField, source: o.source }, tok,
     { context: model.config.max_position_embeddings, newTokens: o.maxNewTokens, newTokensField: 'max_new_tokens' });
   const prompts: string[] = [], ids: number[][] = [], srcRows: Row[] = [];
   for (const e of encoded) {
@@ -256,34 +258,40 @@ export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], 
     byFunction: scored.byFunction, rewardMeans: Object.fromEntries(Object.entries(scored.stats).map(([k, v]) => [k, v.mean])),
     passK: o.passK,
   });
+  // step: the eval's one logged step (its metrics.jsonl row); question: the row's prompt before the
+  // template, which the samples browser shows first.
   const samples = texts.map((completion, i) => ({
-    prompt: prompts[i], completion, answer: srcRows[i].answer ?? null, reward: scored.total[i],
-    rewards: Object.fromEntries(Object.entries(scored.byFunction).map(([k, v]) => [k, v[i]])),
+    step: 1, prompt: prompts[i], question: srcRows[i][o.promptField], completion, answer: srcRows[i].answer ?? null, reward: scored.total[i],
+    rewards: Object.fromEntries(Object.entries(scored.byFunction).map(([k, v]) => [k, v[i]])), finish_reason: completions[i].finishReason,
   }));
   // What the rewards counted while scoring (accuracy/timeout, accuracy/gold_unparsable, ...).
   return { report, samples, counts: scored.counts ?? {} };
 }
 
 export async function runEval(ctx: StageContext, s: EvalStage): Promise<StageResult> {
-  const rows = await ctx.readDatasets();
-  if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
-  const model = ctx.loadModel();
-  const { report, samples, counts } = await evaluate(model, ctx.tokenizer, rows, {
-    k: s.num_generations, maxNewTokens: s.max_new_tokens, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stop: s.stop,
-    template: s.template, promptField: s.prompt_field, rewards: s.rewards, seed: ctx.recipe.seed, baseDir: ctx.recipe.recipeDir, stage: s.name,
-    sandbox: ctx.recipe.sandbox, passK: s.pass_at_k,
-  });
-  model.dispose();
-  mkdirSync(ctx.stageDir, { recursive: true });
-  // The label names this eval's row in the README results table (`r1 report --results`).
-  writeFileSync(join(ctx.stageDir, 'eval.json'), JSON.stringify({ label: s.label, ...report, ...(Object.keys(counts).length ? { reward_counts: counts } : {}) }, null, 2) + '\n');
-  writeJsonl(join(ctx.stageDir, 'samples.jsonl'), samples);
+  // Opened first, so the row it logs at the end says how long the whole eval took (elapsed_s).
   const logger = new MetricsLogger(join(ctx.stageDir, 'metrics.jsonl'));
-  const flat: Record<string, number> = {};
-  for (const [k, v] of Object.entries(report)) if (typeof v === 'number') flat[k] = v;
-  for (const [k, v] of Object.entries(report.rewards)) flat[`rewards/${k}/mean`] = v;
-  for (const [k, n] of Object.entries(counts)) flat[`rewards/${k}`] = n;
-  logger.log({ step: 1, ...flat });
-  logger.close();
-  return { summary: flat };
+  try {
+    const rows = await ctx.readDatasets();
+    if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
+    const model = ctx.loadModel();
+    const { report, samples, counts } = await evaluate(model, ctx.tokenizer, rows, {
+      k: s.num_generations, maxNewTokens: s.max_new_tokens, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stop: s.stop,
+      template: s.template, promptField: s.prompt_field, rewards: s.rewards, seed: ctx.recipe.seed, baseDir: ctx.recipe.recipeDir, stage: s.name,
+      sandbox: ctx.recipe.sandbox, passK: s.pass_at_k,
+    });
+    model.dispose();
+    mkdirSync(ctx.stageDir, { recursive: true });
+    // The label names this eval's row in the README results table (`r1 report --results`).
+    writeFileSync(join(ctx.stageDir, 'eval.json'), JSON.stringify({ label: s.label, ...report, ...(Object.keys(counts).length ? { reward_counts: counts } : {}) }, null, 2) + '\n');
+    writeJsonl(join(ctx.stageDir, 'samples.jsonl'), samples);
+    const flat: Record<string, number> = {};
+    for (const [k, v] of Object.entries(report)) if (typeof v === 'number') flat[k] = v;
+    for (const [k, v] of Object.entries(report.rewards)) flat[`rewards/${k}/mean`] = v;
+    for (const [k, n] of Object.entries(counts)) flat[`rewards/${k}`] = n;
+    logger.log({ step: 1, ...flat });
+    return { summary: flat };
+  } finally {
+    logger.close();
+  }
 }

@@ -200,10 +200,11 @@ export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: Grpo
   };
 }
 
-/** Appends one line per completion to the stage's samples.jsonl. */
-function writeSamples(file: string, step: number, x: ScoredGroups, e: Episodes): void {
+/** Appends one line per completion to the stage's samples.jsonl; `question` is the row's prompt before
+ * the template (the samples browser shows it first). */
+function writeSamples(file: string, step: number, x: ScoredGroups, e: Episodes, promptField: string): void {
   const lines = x.completions.map((c, i) => JSON.stringify({
-    step: step + 1, prompt: x.texts[i], completion: c.text, reward: x.scores.total[i], advantage: e.advantages[i],
+    step: step + 1, prompt: x.texts[i], question: x.rows[i][promptField], completion: c.text, reward: x.scores.total[i], advantage: e.advantages[i],
     rewards: Object.fromEntries(Object.entries(x.scores.byFunction).map(([k, v]) => [k, v[i]])), finish_reason: c.finishReason,
   }) + '\n');
   appendFileSync(file, lines.join(''));
@@ -361,7 +362,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     const episodes = createEpisodes(kept, ref, s, chunk, local instanceof LlamaCppRollouts ? policy : null);
     const stale = staleness > 0 ? correctStale(episodes, referenceLogprobs(policy, episodes, episodes.old.map((o) => o.length), s.temperature, chunk), s.rollout.is_cap) : null;
     const st: Step = { sampled, kept, episodes, sampling: { batches, sampledGroups: sampled.completions.length / G, keptGroups: kept.completions.length / G }, seconds };
-    writeSamples(samplesFile, step, kept, episodes);
+    writeSamples(samplesFile, step, kept, episodes, s.prompt_field);
     const staleMetrics = cluster ? { staleness, ...(stale ? { 'staleness/is_weight_mean': stale.mean_weight, 'staleness/is_truncated_frac': stale.capped, 'staleness/kl': stale.kl } : {}) } : {};
     return { data: st, metrics: { ...rolloutMetrics(st, G), ...cluster?.takeMetrics(), ...staleMetrics } };
   };

@@ -7,21 +7,27 @@ import { documentIds } from './batches.ts';
 
 export type EncodedPrompt = { text: string; ids: number[]; row: Row };
 
+/** Where the rows come from and what sets the prompt field, for the error messages: a recipe stage
+ * (the default: `stage 'x'`, the prompt_field field) or a command (its file and its flags). */
+export type PromptSource = { where?: string; promptFieldHint?: string; newTokensHint?: string };
+
 /** Each row's prompt through the template, tokenized. Too long for `room` tokens of context: an
  * error naming the stage, the row and the fields to change. */
 export function encodePrompts(
-  rows: Row[], s: { name: string; template: string; prompt_field: string },
+  rows: Row[], s: { name: string; template: string; prompt_field: string; source?: PromptSource },
   tok: { documentStart: readonly number[]; chatTemplate: ChatTemplate | null; encode(t: string): number[] }, room: { context: number; newTokens: number; newTokensField: string },
 ): EncodedPrompt[] {
+  const where = s.source?.where ?? `stage '${s.name}'`;
+  const fieldHint = s.source?.promptFieldHint ?? 'set prompt_field';
   return rows.map((row, i) => {
     const p = row[s.prompt_field];
-    if (typeof p !== 'string') throw new UserError(`stage '${s.name}', row ${i + 1}: no string field '${s.prompt_field}' (set prompt_field)`);
+    if (typeof p !== 'string') throw new UserError(`${where}, row ${i + 1}: no string field '${s.prompt_field}' (${fieldHint})`);
     const text = applyTemplate(s.template, p, tok.chatTemplate);
     const ids = documentIds(tok, text);
     if (ids.length + room.newTokens > room.context) {
       throw new UserError(
-        `stage '${s.name}', row ${i + 1}: the prompt is ${ids.length} tokens with template '${s.template.slice(0, 40)}', and with ` +
-          `${room.newTokensField} ${room.newTokens} it exceeds the model's context of ${room.context} (max_position_embeddings)`,
+        `${where}, row ${i + 1}: the prompt is ${ids.length} tokens with template '${s.template.slice(0, 40)}', and with ` +
+          `${s.source?.newTokensHint ?? room.newTokensField} ${room.newTokens} it exceeds the model's context of ${room.context} (max_position_embeddings)`,
       );
     }
     return { text, ids, row };

@@ -15,7 +15,7 @@ export function register(program: Command): void {
       const { initBackend } = await import('../../engine/backend.ts');
       const { UserError } = await import('../../errors.ts');
       const { copyCompanions, loadModel, writeDirAtomic, writeModelFiles } = await import('../../model/checkpoint.ts');
-      const { resolveModelDir } = await import('../../model/hub.ts');
+      const { modelDirFlag } = await import('../paths.ts');
       const dtypes = { f32: 'F32', bf16: 'BF16', f16: 'F16' } as const;
       const dtype = o.dtype === undefined ? undefined : dtypes[o.dtype as keyof typeof dtypes];
       if (o.dtype !== undefined && !dtype) throw new UserError(`--dtype ${o.dtype}: supported: ${Object.keys(dtypes).join(', ')}`);
@@ -25,7 +25,7 @@ export function register(program: Command): void {
       if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(join(out, 'config.json'))) {
         throw new UserError(`--output ${o.output} exists and is not a model directory (no config.json): refusing to replace it`);
       }
-      const source = resolveModelDir(o.model!);
+      const source = modelDirFlag('--model', o.model!);
       // No arithmetic here: the plain JS backend holds weights in JS memory, not in the 4 GB wasm heap.
       await initBackend('cpu');
       const model = loadModel(source);

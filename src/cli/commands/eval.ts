@@ -11,6 +11,7 @@ export function register(program: Command): void {
     .option('--temperature <t>', 'sampling temperature', '0.6')
     .option('--top-p <p>', 'nucleus sampling', '0.95')
     .option('--template <name>', 'r1-zero | chat (the model\'s own chat template when its tokenizer_config.json has one) | none, or a string with {prompt}', 'r1-zero')
+    .option('--prompt-field <name>', 'field of each row that holds the prompt', 'prompt')
     .option('--rewards <names>', 'comma-separated reward functions', 'accuracy,format')
     .option('--limit <n>', 'use at most n rows')
     .option('--seed <n>', 'sampling seed', '0')
@@ -20,10 +21,10 @@ export function register(program: Command): void {
       const { readRows } = await import('../../data/io.ts');
       const { initBackend } = await import('../../engine/backend.ts');
       const { loadModel } = await import('../../model/checkpoint.ts');
-      const { resolveModelDir } = await import('../../model/hub.ts');
       const { Tokenizer } = await import('../../model/tokenizer.ts');
       const { evaluate } = await import('../../stages/eval.ts');
       const { flagNumber } = await import('../numbers.ts');
+      const { inputFileFlag, modelDirFlag } = await import('../paths.ts');
       const opts = {
         k: flagNumber('--num-generations', o.numGenerations, { integer: true, min: 1 }),
         maxNewTokens: flagNumber('--max-new-tokens', o.maxNewTokens, { integer: true, min: 1 }),
@@ -32,7 +33,8 @@ export function register(program: Command): void {
         seed: flagNumber('--seed', o.seed, { integer: true, min: 0 }),
         limit: o.limit === undefined ? undefined : flagNumber('--limit', o.limit, { integer: true, min: 1 }),
       };
-      const dir = resolveModelDir(o.model);
+      const dir = modelDirFlag('--model', o.model, ['config.json', 'tokenizer.json']);
+      inputFileFlag('--dataset', o.dataset);
       await initBackend(o.backend);
       const tok = Tokenizer.load(dir);
       const model = loadModel(dir);
@@ -40,7 +42,8 @@ export function register(program: Command): void {
       if (opts.limit !== undefined) rows = rows.slice(0, opts.limit);
       const { report } = await evaluate(model, tok, rows, {
         k: opts.k, maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, topP: opts.topP, topK: 0,
-        stop: [], template: o.template, promptField: 'prompt', seed: opts.seed, baseDir: process.cwd(), stage: 'eval',
+        stop: [], template: o.template, promptField: o.promptField, seed: opts.seed, baseDir: process.cwd(), stage: 'eval',
+        source: { where: o.dataset, promptFieldHint: 'set --prompt-field', newTokensHint: '--max-new-tokens' },
         rewards: o.rewards.split(',').map((name) => ({ name: name.trim(), weight: 1, options: {} })),
       });
       process.stdout.write(JSON.stringify(report, null, 2) + '\n');

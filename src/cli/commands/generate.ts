@@ -16,18 +16,15 @@ export function register(program: Command): void {
     .option('--backend <name>', 'auto | tensorflow | wasm | cpu', 'auto')
     .action(async (o: Record<string, string> & { prompt: string[] }) => {
       // Loaded on use: `r1 --help` and light commands stay fast.
-      const { existsSync } = await import('node:fs');
-      const { join } = await import('node:path');
       const { applyTemplate } = await import('../../data/chat.ts');
       const { initBackend } = await import('../../engine/backend.ts');
       const { Rng } = await import('../../engine/rng.ts');
-      const { UserError } = await import('../../errors.ts');
       const { loadModel } = await import('../../model/checkpoint.ts');
-      const { resolveModelDir } = await import('../../model/hub.ts');
       const { generate } = await import('../../model/generate.ts');
       const { Tokenizer } = await import('../../model/tokenizer.ts');
       const { documentIds } = await import('../../stages/batches.ts');
       const { flagNumber } = await import('../numbers.ts');
+      const { modelDirFlag } = await import('../paths.ts');
       const n = flagNumber('--num', o.num, { integer: true, min: 1 });
       const opts = {
         maxNewTokens: flagNumber('--max-new-tokens', o.maxNewTokens, { integer: true, min: 1 }),
@@ -36,8 +33,7 @@ export function register(program: Command): void {
         topK: flagNumber('--top-k', o.topK, { integer: true, min: 0 }),
         seed: flagNumber('--seed', o.seed, { integer: true, min: 0 }),
       };
-      const dir = resolveModelDir(o.model);
-      if (!existsSync(join(dir, 'tokenizer.json'))) throw new UserError(`--model ${o.model}: no tokenizer.json in that folder`);
+      const dir = modelDirFlag('--model', o.model, ['config.json', 'tokenizer.json']);
       await initBackend(o.backend);
       const tok = Tokenizer.load(dir);
       const model = loadModel(dir);

@@ -8,6 +8,8 @@ export function register(program: Command): void {
     .action(async (o: Record<string, string>) => {
       // Loaded on use: `r1 --help` and light commands stay fast.
       const { describeModel } = await import('../../model/inspect.ts');
+      const { modelDirFlag } = await import('../paths.ts');
+      modelDirFlag('--model', o.model);
       process.stdout.write(JSON.stringify(describeModel(o.model), null, 2) + '\n');
     });
 }

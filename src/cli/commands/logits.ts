@@ -18,9 +18,11 @@ export function register(program: Command): void {
       const { loadModel } = await import('../../model/checkpoint.ts');
       const { deepseek, family } = await import('../../model/config.ts');
       const { mtpLogits } = await import('../../model/mtp.ts');
+      const { modelDirFlag } = await import('../paths.ts');
+      const dir = modelDirFlag('--model', o.model as string);
       const ids = parseIds(o.ids as string, (msg) => new UserError(`--ids: ${msg}`));
       await initBackend(o.backend as string);
-      const model = loadModel(o.model as string);
+      const model = loadModel(dir);
       const mtp = o.mtp === true;
       if (mtp && (family(model.config) !== 'deepseek_v3' || !deepseek(model.config).num_nextn_predict_layers)) {
         throw new UserError(`--mtp: ${o.model} has no multi-token prediction module (a deepseek_v3 model with num_nextn_predict_layers 1)`);

@@ -20,11 +20,12 @@ export function register(program: Command): void {
       const { initBackend } = await import('../../engine/backend.ts');
       const { UserError } = await import('../../errors.ts');
       const { loadModel } = await import('../../model/checkpoint.ts');
-      const { resolveModelDir } = await import('../../model/hub.ts');
       const { Tokenizer } = await import('../../model/tokenizer.ts');
       const { heldOutLoss } = await import('../../train/held-out.ts');
       const { flagNumber } = await import('../numbers.ts');
-      const dir = resolveModelDir(o.model);
+      const { inputFileFlag, modelDirFlag } = await import('../paths.ts');
+      const dir = modelDirFlag('--model', o.model, ['config.json', 'tokenizer.json']);
+      inputFileFlag('--dataset', o.dataset);
       const batch = flagNumber('--batch', o.batch, { integer: true, min: 1 });
       await initBackend(o.backend);
       const tok = Tokenizer.load(dir);

@@ -11,15 +11,16 @@ export function register(program: Command): void {
     .command('recipe')
     .description('explain the recipe fields, or check a recipe file without running it')
     .argument('[file]', 'a recipe to check (same as --check <file>)')
-    .option('--explain [stage-type]', 'print every field with its default and doc (of one stage type if given)')
+    .option('--explain [stage-type]', 'print every field with its default and doc (of one stage type if given: its own fields by group, the shared model fields with --all)')
+    .option('--all', 'with --explain <stage-type>: also list the model architecture fields every stage type shares (init_config.*)', false)
     .option('--check <file>', 'validate a recipe; exit code 2 and located messages if it is bad')
     .option('--set <field=value>', 'override a field, e.g. stages.1.learning_rate=1e-4 or stages.grpo.max_steps=10 (repeatable)', collect, [])
     .option('--quick', "check the recipe with its quick: overrides applied (what r1 run --quick runs)", false)
-    .action(async (file: string | undefined, opts: { explain?: string | boolean; check?: string; set: string[]; quick: boolean }) => {
+    .action(async (file: string | undefined, opts: { explain?: string | boolean; all: boolean; check?: string; set: string[]; quick: boolean }) => {
       // Loaded on use: `r1 --help` and light commands stay fast.
       const { canonicalJson, explain, fieldAt, loadRecipe, modelSource, stageHash } = await import('../../recipe/index.ts');
       if (opts.explain !== undefined) {
-        process.stdout.write(explain(typeof opts.explain === 'string' ? opts.explain : undefined) + '\n');
+        process.stdout.write(explain(typeof opts.explain === 'string' ? opts.explain : undefined, { all: opts.all }) + '\n');
         return;
       }
       if (file !== undefined && opts.check !== undefined && file !== opts.check) throw new UserError(`two recipes given (${file} and --check ${opts.check}); check one at a time`);
