@@ -8,7 +8,9 @@
 //             IPC, UTS and mount namespaces: no network interface but loopback of its own, no other
 //             process visible, a file system of the system's read-only /usr and the same three
 //             folders read-only, an empty /tmp; plus resource limits (no core files, no file growth,
-//             few descriptors) through prlimit.
+//             few descriptors) through prlimit, and, set inside the new user namespace (where the
+//             kernel counts only that namespace's tasks), at most NPROC processes and threads, so a
+//             process that has also lost the permission model cannot fork without bound.
 //
 // `isolation`: `strict` refuses to start without the os layer; `standard` (default) needs the process
 // layer and adds the os layer where the machine allows, saying once which are on; `process` skips
@@ -59,6 +61,10 @@ export function bundle(entry: Entry): string {
   }
   return join(bundleDir, `${entry}.mjs`);
 }
+
+/** Tasks (processes and threads) one sandbox may have: node uses about 12 threads, isolated-vm a few
+ * per core; the rest is what a breached process could start. */
+export const NPROC = 64;
 
 let probed: { bwrap: string | null; prlimit: string | null; why: string | null } | null = null;
 const which = (cmd: string) => [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/bin'].filter(Boolean).map((d) => join(d, cmd)).find((p) => existsSync(p)) ?? null;
@@ -124,7 +130,11 @@ export function command(language: Language, layers: Layers, entry: Entry = 'main
   ];
   if (!layers.os) return { file: process.execPath, args: node };
   const p = probe();
-  const inner = [p.bwrap!, ...bwrapArgs(readable), '--', process.execPath, ...node];
+  // The process count is limited from inside the namespace: set outside it, the kernel would count
+  // every process of the host user against it.
+  const prlimitInside = layers.rlimits && p.prlimit ? realpathSync(p.prlimit) : null;
+  const nproc = prlimitInside?.startsWith('/usr/') ? [prlimitInside, `--nproc=${NPROC}`, '--'] : [];
+  const inner = [p.bwrap!, ...bwrapArgs(readable), '--', ...nproc, process.execPath, ...node];
   return layers.rlimits ? { file: p.prlimit!, args: ['--core=0', '--fsize=0', '--nofile=256', '--', ...inner] } : { file: inner[0], args: inner.slice(1) };
 }
 
@@ -141,6 +151,6 @@ export function announceOnce(line: string, write: (line: string) => void = (l) =
 export function describeLayers(layers: Layers): string[] {
   return [
     'process: on (Node permission model: reads only the runtime and its own code; no file writes, processes, threads; addons only for isolated-vm)',
-    layers.os ? `os: on (bubblewrap: user, pid, network, ipc, uts and mount namespaces${layers.rlimits ? '; prlimit: no core files, no file growth, 256 descriptors' : ''})` : `os: off (${layers.why})`,
+    layers.os ? `os: on (bubblewrap: user, pid, network, ipc, uts and mount namespaces${layers.rlimits ? `; prlimit: no core files, no file growth, 256 descriptors, ${NPROC} processes and threads` : ''})` : `os: off (${layers.why})`,
   ];
 }
