@@ -41,7 +41,7 @@ const IDLE_GRACE_MS = 250;
 /** An idle process is sampled over windows of this length... */
 const IDLE_WINDOW_MS = 500;
 /** ...and retired when it used more than this share of a core in one. */
-const IDLE_CPU_SHARE = 0.3;
+const IDLE_CPU_SHARE = 0.1;
 /** Memory checks after programs, at most this often per process (a /proc walk costs ~0.2 ms). */
 const RSS_EVERY_MS = 200;
 /** Memory above the start-up size, on top of one program's cap, that a process may keep (JIT code,
@@ -138,10 +138,10 @@ export class SandboxProcess {
     /** Programs it may hold at once (1: none waits in its input). */
     private readonly depth: number = DEPTH,
   ) {
-    const { file, args } = command(language, layers, entry);
+    const { file, args, uid, gid } = command(language, layers, entry);
     // Its own process group (a signal to "every process of my group" reaches only itself), no
     // environment of ours, no terminal.
-    this.child = spawn(file, args, { stdio: ['pipe', 'ignore', 'pipe', 'pipe'], env: {}, detached: true });
+    this.child = spawn(file, args, { stdio: ['pipe', 'ignore', 'pipe', 'pipe'], env: {}, detached: true, uid, gid });
     // A run's message holds its output and result, each within the cap, JSON-escaped (up to 6x).
     this.maxLine = 12 * limits.outputBytes + 65_536;
     let ready!: () => void, failed!: (e: Error) => void;

@@ -125,7 +125,10 @@ if (typeof NativeRegistry === 'function') {
     constructor(cleanup) {
       if (new.target === undefined) throw new TypeError("Constructor FinalizationRegistry requires 'new'");
       if (typeof cleanup !== 'function') throw new TypeError('FinalizationRegistry: cleanup must be callable');
-      wmSet.call(natives, this, new NativeRegistry((held) => { task(() => cleanup(held)); }));
+      // Held values collect here; one task per batch calls the program's callback for each.
+      const pending = [];
+      const flush = () => { const batch = pending.splice(0); for (let i = 0; i < batch.length; i++) cleanup(batch[i]); };
+      wmSet.call(natives, this, new NativeRegistry((held) => { if (pending.push(held) === 1) task(flush); }));
     }
     register(target, held, token) { register.call(native(this), target, held, token); }
     unregister(token) { return unregister.call(native(this), token); }
