@@ -177,8 +177,8 @@ export class SandboxPool {
   }
 
   /** Starts processes (up to `workers` while programs wait, and more, up to `maxProcesses`, for programs
-   * no live process may take under the replay rule); when that cap is reached, retires the idle
-   * process used longest ago that no waiting program can use, to make room. */
+   * no live process may take under the replay rule; `workers` at most at a time); when that cap is
+   * reached, retires the idle process used longest ago that no waiting program can use, to make room. */
   private provide(language: Language): void {
     const procs = this.processes[language], queue = this.queues[language];
     if (!queue.length) return;
@@ -201,10 +201,12 @@ export class SandboxPool {
       }
     }
     let wanted = Math.max(planned.length, Math.min(this.workers, queue.length) - live.length);
-    for (; wanted > 0 && procs.size < this.maxProcesses; wanted--) this.start(language);
+    // At most `workers` start at once: a start is seconds of CPU (pyodide), taken from running programs.
+    let starting = live.filter((p) => p.starting).length;
+    for (; wanted > 0 && procs.size < this.maxProcesses && starting < this.workers; wanted--, starting++) this.start(language);
     // Room for the rest: idle processes no waiting program can use go, the longest idle first.
     const spare = live.filter((p) => p.idle && p.isReady && claims.get(p)!.size === 0).sort((a, b) => a.lastUsed - b.lastUsed);
-    for (const p of spare.slice(0, wanted)) p.kill('replaced: no waiting program may run in it', 'replaced');
+    if (procs.size >= this.maxProcesses) for (const p of spare.slice(0, wanted)) p.kill('replaced: no waiting program may run in it', 'replaced');
   }
 
   private start(language: Language): void {

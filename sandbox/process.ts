@@ -179,6 +179,11 @@ export class SandboxProcess {
     return this.jobs.length === 0;
   }
 
+  /** Whether it is still loading its runtime. */
+  get starting(): boolean {
+    return !this.started && this.retired === null;
+  }
+
   /** Whether it has said ready (and is still alive). */
   get isReady(): boolean {
     return this.started && this.retired === null;
