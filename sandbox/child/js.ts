@@ -94,7 +94,6 @@ async function runTest(c: Compiled, script: ivm.Script, test: TestInput, job: Jo
     } catch (e) {
       failure = e;
     }
-    checkHeap(isolate, job.limits.memoryMb);
     // Runs the due timers one by one until none is left; resolves with the state. POLL runs after the
     // previous run's microtasks, so timers those set are seen too.
     const drain = async (): Promise<string> => {
