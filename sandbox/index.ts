@@ -122,6 +122,14 @@ export class SandboxPool {
     return { passed: results.filter((r) => r.status === 'pass').length, total: results.length, results };
   }
 
+  /** Each live process's memory now and at start-up (bytes), from the host's /proc. */
+  memory(language: Language): { rssBytes: number; baselineBytes: number | null }[] {
+    return [...this.processes[language]].flatMap((p) => {
+      const u = p.usage();
+      return u ? [{ rssBytes: u.rssBytes, baselineBytes: p.baselineRss }] : [];
+    });
+  }
+
   async destroy(): Promise<void> {
     this.destroyed = true;
     if (this.timer) clearInterval(this.timer);

@@ -179,6 +179,11 @@ export class SandboxProcess {
     return this.jobs.length === 0;
   }
 
+  /** Its process tree's CPU time and resident memory now (host /proc), or null where that cannot be read. */
+  usage(): { cpuMs: number; rssBytes: number } | null {
+    return this.child.pid === undefined ? null : treeUsage(this.child.pid);
+  }
+
   /** Whether it is still loading its runtime. */
   get starting(): boolean {
     return !this.started && this.retired === null;

@@ -81,6 +81,26 @@ describe.skipIf(!linux)('a breached process between programs', () => {
   }, 60_000);
 });
 
+describe.skipIf(!linux)('per-process peak memory of honest programs', () => {
+  it('JavaScript programs using up to half the cap: RSS after each stays under the retirement line, none retired', async () => {
+    const memoryMb = 128;
+    const p = (pool = new SandboxPool({ workers: 1, isolation: 'process', notice: () => {}, limits: { memoryMb } }));
+    let peak = 0, baseline = 0;
+    for (let k = 0; k < 12; k++) {
+      const code = `const a = []; for (let i = 0; i < 1_000_000; i++) a.push({ i, k: ${k} }); console.log(a.length);`; // ~60 MB of objects
+      expect((await p.run({ language: 'javascript', code, tests: [{ input: String(k), output: '1000000' }] })).passed).toBe(1);
+      const [m] = p.memory('javascript');
+      peak = Math.max(peak, m.rssBytes);
+      baseline = m.baselineBytes!;
+    }
+    const mb = (b: number) => Math.round(b / 2 ** 20);
+    console.log(`JavaScript process: ${mb(baseline)} MB at start-up, at most ${mb(peak)} MB after each of 12 programs of ~60 MB`);
+    expect(peak).toBeLessThan(baseline + (memoryMb + 96) * 2 ** 20);
+    expect(p.stats.javascript.started).toBe(1);
+    expect(p.stats.javascript.ended).toEqual({});
+  }, 60_000);
+});
+
 describe('JavaScript: a flattened 512 MB string', () => {
   const BIG = `let s = 'x'.repeat(2 ** 29 - 100); console.log(s.indexOf('y'), s.length);`;
 
