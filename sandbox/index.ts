@@ -6,12 +6,27 @@
 // snapshot), a process that ignores its limits is killed and replaced, and processes are recycled
 // after a number of programs, so even a breach of the in-language layer stays in one process for a
 // bounded time.
+//
+// Replay. A program that broke out of its interpreter owns its process: it reads every job the process
+// gets later and can write any message for them. With the tests' inputs only, it cannot know what
+// would pass, unless the process also runs another program of the same tests: then it can replay that
+// program's output (or make a sibling fail). `reuse` decides what a process may run in its life:
+//   distinct (default)  never two tests with the same input and expected output: a breached process
+//                       never sees a second program of a test it has seen, so it has no output of
+//                       another program to replay for it, and in GRPO no sibling of its own group to
+//                       sabotage. A group of G programs sharing their tests runs in G processes: the
+//                       pool keeps up to `maxProcesses` alive (idle ones cost memory, not CPU).
+//   never               one program per process: a verdict depends on nothing but that program's own
+//                       run (processes are started ahead; each start costs ~0.15 s of CPU for
+//                       JavaScript, ~2.5 s for Python).
+//   any                 no rule (the layers still hold the host): for measuring what the rule costs.
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { UserError } from '../src/errors.ts';
-import { announceOnce, describeLayers, layersFor, type Isolation, type Layers } from './launch.ts';
-import { DEFAULT_LIMITS, type Language, type Limits } from './protocol.ts';
-import { DEPTH, SandboxProcess } from './process.ts';
-import { normalizeTests, type TestResult } from './tests.ts';
+import { announceOnce, describeLayers, layersFor, type Entry, type Isolation, type Layers } from './launch.ts';
+import { DEFAULT_LIMITS, testInput, type Language, type Limits } from './protocol.ts';
+import { DEPTH, SandboxProcess, type RetireKind } from './process.ts';
+import { normalizeTests, type Test, type TestResult } from './tests.ts';
 
 export { normalizeTests, compareOutput, deepEqual, judge } from './tests.ts';
 export type { CallTest, StdioTest, Test, TestResult } from './tests.ts';
@@ -28,11 +43,25 @@ export type SandboxOptions = {
   isolation?: Isolation;
   /** Programs a process runs before it is replaced (default: 2,000 JavaScript, 5,000 Python). */
   recycleAfter?: Partial<Record<Language, number>>;
+  /** What one process may run in its life (see the header): distinct (default), never, any. */
+  reuse?: Reuse;
+  /** Processes kept alive per language, busy or idle (default: workers + 8); at most `workers` run at once. */
+  maxProcesses?: number;
   /** Where the one-line notice of the active layers goes (default: standard error, once per host process). */
   notice?: (line: string) => void;
 };
 
 const RECYCLE: Record<Language, number> = { javascript: 2000, python: 5000 };
+export const REUSES = ['distinct', 'never', 'any'] as const;
+export type Reuse = (typeof REUSES)[number];
+
+/** What identifies a test for the replay wall: what the process sees (the input or the call) and what
+ * would pass (the expected output, compared as the judge compares it). */
+function fingerprint(t: Test): string {
+  const expected = 'fn' in t ? JSON.stringify(t.expected ?? null) : t.output.replace(/\r\n?/g, '\n').split('\n').map((l) => l.trimEnd()).join('\n').replace(/\n+$/, '');
+  return createHash('sha256').update(JSON.stringify(testInput(t))).update('\0').update(expected).digest('base64').slice(0, 22);
+}
+
 
 export function resolveLimits(limits: Partial<Limits> = {}): Required<Limits> {
   const l = { ...DEFAULT_LIMITS, ...limits };
@@ -42,7 +71,9 @@ export function resolveLimits(limits: Partial<Limits> = {}): Required<Limits> {
   return { ...l, wallMs: l.wallMs ?? 2 * l.timeMs + 250 };
 }
 
-type Waiting = { program: Program & { tests: ReturnType<typeof normalizeTests> }; resolve: (r: TestResult[]) => void };
+type Waiting = { program: Program & { tests: Test[] }; prints: string[]; resolve: (r: TestResult[]) => void };
+/** Counts of what the pool did, per language: processes started, and why processes ended. */
+export type PoolStats = Record<Language, { started: number; ended: Partial<Record<RetireKind, number>> }>;
 
 export class SandboxPool {
   readonly workers: number;
@@ -52,12 +83,22 @@ export class SandboxPool {
   private readonly processes: Record<Language, Set<SandboxProcess>> = { javascript: new Set(), python: new Set() };
   private readonly queues: Record<Language, Waiting[]> = { javascript: [], python: [] };
   private readonly recycle: Record<Language, number>;
+  readonly reuse: Reuse;
+  readonly maxProcesses: number;
+  readonly stats: PoolStats = { javascript: { started: 0, ended: {} }, python: { started: 0, ended: {} } };
   private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
   private destroyed = false;
 
-  constructor(opts: SandboxOptions = {}) {
+  /** `entry` is for the assume-breach tests only (sandbox/child/breach.ts); programs never choose it. */
+  constructor(
+    opts: SandboxOptions = {},
+    private readonly entry: Entry = 'main',
+  ) {
     this.workers = Math.max(1, opts.workers ?? availableParallelism());
+    this.reuse = opts.reuse ?? 'distinct';
+    if (!REUSES.includes(this.reuse)) throw new UserError(`sandbox reuse: one of ${REUSES.join(', ')}, got ${JSON.stringify(this.reuse)}`);
+    this.maxProcesses = Math.max(this.workers, opts.maxProcesses ?? this.workers + 8);
     this.limits = resolveLimits(opts.limits ?? {});
     this.layers = layersFor(opts.isolation ?? 'standard');
     this.recycle = { ...RECYCLE, ...opts.recycleAfter };
@@ -74,10 +115,19 @@ export class SandboxPool {
     const tests = normalizeTests(program.tests);
     if (!tests.length) return { passed: 0, total: 0, results: [] };
     const results = await new Promise<TestResult[]>((resolve) => {
-      this.queues[program.language].push({ program: { ...program, tests }, resolve });
+      const prints = this.reuse === 'distinct' ? [...new Set(tests.map(fingerprint))] : [];
+      this.queues[program.language].push({ program: { ...program, tests }, prints, resolve });
       this.pump(program.language);
     });
     return { passed: results.filter((r) => r.status === 'pass').length, total: results.length, results };
+  }
+
+  /** Each live process's memory now and at start-up (bytes), from the host's /proc. */
+  memory(language: Language): { rssBytes: number; baselineBytes: number | null }[] {
+    return [...this.processes[language]].flatMap((p) => {
+      const u = p.usage();
+      return u ? [{ rssBytes: u.rssBytes, baselineBytes: p.baselineRss }] : [];
+    });
   }
 
   async destroy(): Promise<void> {
@@ -91,31 +141,87 @@ export class SandboxPool {
     }
   }
 
-  /** Starts processes up to `workers` and gives each idle, ready one the next program. */
+  /** Whether the process may take this program under the replay rule. */
+  private mayTake(p: SandboxProcess, w: Waiting, claimed?: Set<string>): boolean {
+    if (this.reuse === 'never') return p.programs + p.load === 0 && !claimed?.size;
+    if (this.reuse === 'any') return true;
+    return w.prints.every((f) => !p.seen.has(f) && !claimed?.has(f));
+  }
+
+  /** Gives each free process a waiting program it may take (at most `workers` processes busy), then
+   * starts or retires processes so that every waiting program has one that may take it. */
   private pump(language: Language): void {
     if (this.destroyed) return;
     const procs = this.processes[language], queue = this.queues[language];
-    while (procs.size < this.workers && queue.length) {
-      const p = new SandboxProcess(language, this.layers, this.limits, (dead) => this.exited(dead));
-      procs.add(p);
-      p.ready.then(() => this.pump(language), () => {});
-    }
+    const depth = this.reuse === 'never' ? 1 : DEPTH;
+    let busy = [...procs].filter((p) => p.load > 0).length;
     // Round by round, so two programs go to two processes before one waits behind another.
-    for (let load = 0; load < DEPTH && queue.length; load++) {
+    for (let load = 0; load < depth && queue.length; load++) {
       for (const p of procs) {
-        if (!queue.length || !p.free || p.load !== load) continue;
-        const w = queue.shift()!;
-        void p.run({ id: this.nextId++, code: w.program.code, tests: [], limits: this.limits }, w.program.tests).then((results) => {
-          if (results !== null) w.resolve(results);
-          else if (this.destroyed) w.resolve(w.program.tests.map(() => ({ status: 'error', detail: 'the sandbox pool was destroyed' })));
-          else queue.unshift(w); // the process ended before it began: run it elsewhere
-          if (p.idle && p.retired) p.kill(p.retired);
-          this.pump(language);
-        });
-        if (p.programs + p.load >= this.recycle[language]) p.retired ??= 'recycled';
+        if (!queue.length) break;
+        if (!p.free || p.load !== load || (load === 0 && busy >= this.workers)) continue;
+        const k = queue.findIndex((w) => this.mayTake(p, w));
+        if (k === -1) continue;
+        if (load === 0) busy++;
+        this.give(p, queue.splice(k, 1)[0]);
       }
     }
+    this.provide(language);
     this.tick();
+  }
+
+  private give(p: SandboxProcess, w: Waiting): void {
+    const language = p.language, queue = this.queues[language];
+    for (const f of w.prints) p.seen.add(f);
+    void p.run({ id: this.nextId++, code: w.program.code, tests: [], limits: this.limits }, w.program.tests).then((results) => {
+      if (results !== null) w.resolve(results);
+      else if (this.destroyed) w.resolve(w.program.tests.map(() => ({ status: 'error', detail: 'the sandbox pool was destroyed' })));
+      else queue.unshift(w); // the process ended before it began: run it elsewhere
+      if (p.idle && p.retired) p.kill(p.retired);
+      this.pump(language);
+    });
+    if (this.reuse === 'never') p.retire('ran its one program', 'one-program');
+    else if (p.programs + p.load >= this.recycle[language]) p.retire('recycled', 'recycled');
+  }
+
+  /** Starts processes (up to `workers` while programs wait, and more, up to `maxProcesses`, for programs
+   * no live process may take under the replay rule; `workers` at most at a time); when that cap is
+   * reached, retires the idle process used longest ago that no waiting program can use, to make room. */
+  private provide(language: Language): void {
+    const procs = this.processes[language], queue = this.queues[language];
+    if (!queue.length) return;
+    const live = [...procs].filter((p) => p.retired === null);
+    // Which waiting programs (the first 64) would have no process: each live process, and each one
+    // about to start, is claimed by the programs it would serve, in queue order.
+    const claims = new Map<SandboxProcess, Set<string>>(live.map((p) => [p, new Set<string>()]));
+    const planned: Set<string>[] = [];
+    for (const w of queue.slice(0, 64)) {
+      const claim = (set: Set<string>) => {
+        for (const f of w.prints) set.add(f);
+        if (this.reuse === 'never') set.add('');
+      };
+      const p = live.find((q) => this.mayTake(q, w, claims.get(q)));
+      if (p) claim(claims.get(p)!);
+      else {
+        const fresh = planned.find((set) => (this.reuse === 'never' ? set.size === 0 : w.prints.every((f) => !set.has(f))));
+        if (fresh) claim(fresh);
+        else if (this.reuse !== 'any') planned.push(new Set(this.reuse === 'never' ? [''] : w.prints));
+      }
+    }
+    let wanted = Math.max(planned.length, Math.min(this.workers, queue.length) - live.length);
+    // At most `workers` start at once: a start is seconds of CPU (pyodide), taken from running programs.
+    let starting = live.filter((p) => p.starting).length;
+    for (; wanted > 0 && procs.size < this.maxProcesses && starting < this.workers; wanted--, starting++) this.start(language);
+    // Room for the rest: idle processes no waiting program can use go, the longest idle first.
+    const spare = live.filter((p) => p.idle && p.isReady && claims.get(p)!.size === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    if (procs.size >= this.maxProcesses) for (const p of spare.slice(0, wanted)) p.kill('replaced: no waiting program may run in it', 'replaced');
+  }
+
+  private start(language: Language): void {
+    const p = new SandboxProcess(language, this.layers, this.limits, (dead) => this.exited(dead), this.entry, this.reuse === 'never' ? 1 : DEPTH);
+    this.processes[language].add(p);
+    this.stats[language].started++;
+    p.ready.then(() => this.pump(language), () => {});
   }
 
   /** A process ended. One that never got ready fails the waiting programs (starting another would
@@ -123,6 +229,8 @@ export class SandboxPool {
   private exited(p: SandboxProcess): void {
     const procs = this.processes[p.language];
     procs.delete(p);
+    const ended = this.stats[p.language].ended, kind = p.retiredKind ?? 'exited';
+    ended[kind] = (ended[kind] ?? 0) + 1;
     if (p.startError !== null && ![...procs].some((q) => q.isReady)) {
       for (const w of this.queues[p.language].splice(0)) w.resolve(w.program.tests.map(() => ({ status: 'error', detail: p.startError! })));
       return;

@@ -8,13 +8,18 @@
 //             IPC, UTS and mount namespaces: no network interface but loopback of its own, no other
 //             process visible, a file system of the system's read-only /usr and the same three
 //             folders read-only, an empty /tmp; plus resource limits (no core files, no file growth,
-//             few descriptors) through prlimit.
+//             few descriptors) through prlimit, and, set inside the new user namespace (where the
+//             kernel counts only that namespace's tasks), at most NPROC processes and threads, so a
+//             process that has also lost the permission model cannot fork without bound. When r1kit
+//             runs as root, this layer starts as the unprivileged user `nobody` (65534): the
+//             namespace's root is then no one on the host, and the kernel enforces NPROC (it exempts
+//             the host's root).
 //
 // `isolation`: `strict` refuses to start without the os layer; `standard` (default) needs the process
 // layer and adds the os layer where the machine allows, saying once which are on; `process` skips
 // the os layer (tests compare both).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -53,11 +58,22 @@ export function bundle(entry: Entry): string {
       // The runtimes are loaded from their own folders (the child imports them by path).
       external: ['pyodide', 'isolated-vm'],
     });
-    for (const f of result.outputFiles) writeFileSync(f.path, f.contents);
+    for (const f of result.outputFiles) writeFileSync(f.path, f.contents, { mode: 0o644 });
+    // Readable by the unprivileged user the os layer runs as under a root host (see `sandboxUser`).
+    chmodSync(dir, 0o755);
     bundleDir = dir;
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
   return join(bundleDir, `${entry}.mjs`);
+}
+
+/** Tasks (processes and threads) one sandbox may have: node uses about 12 threads, isolated-vm a few
+ * per core; the rest is what a breached process could start. */
+export const NPROC = 64;
+
+/** The host user the os layer's processes run as: themselves, unless that is root, then `nobody`. */
+export function sandboxUser(): { uid?: number; gid?: number } {
+  return process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
 }
 
 let probed: { bwrap: string | null; prlimit: string | null; why: string | null } | null = null;
@@ -73,7 +89,7 @@ function probe(): NonNullable<typeof probed> {
   if (process.platform !== 'linux') why = `the os layer needs Linux (this is ${process.platform})`;
   else if (!bwrap) why = `bubblewrap is not ${given ? `at R1_BWRAP=${given}` : 'installed'} (Debian/Ubuntu: apt-get install bubblewrap)`;
   else {
-    const r = spawnSync(bwrap, [...bwrapArgs([]), '--', process.execPath, '-e', '0'], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync(bwrap, [...bwrapArgs([]), '--', process.execPath, '-e', '0'], { encoding: 'utf8', timeout: 10_000, ...sandboxUser() });
     if (r.status !== 0) why = `bubblewrap cannot make namespaces here (${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n')[0]}); user namespaces may be off (sysctl kernel.unprivileged_userns_clone=1)`;
   }
   return (probed = { bwrap, prlimit, why });
@@ -104,8 +120,8 @@ export function layersFor(isolation: Isolation): Layers {
   return { process: true, os: p.why === null, rlimits: p.why === null && p.prlimit !== null, why: p.why };
 }
 
-/** The command that starts one sandbox process for the language. */
-export function command(language: Language, layers: Layers, entry: Entry = 'main'): { file: string; args: string[] } {
+/** The command that starts one sandbox process for the language, and the user it runs as. */
+export function command(language: Language, layers: Layers, entry: Entry = 'main'): { file: string; args: string[]; uid?: number; gid?: number } {
   const script = bundle(entry), runtime = runtimeDir(language);
   const readable = [dirname(script), runtime];
   const node = [
@@ -124,8 +140,13 @@ export function command(language: Language, layers: Layers, entry: Entry = 'main
   ];
   if (!layers.os) return { file: process.execPath, args: node };
   const p = probe();
-  const inner = [p.bwrap!, ...bwrapArgs(readable), '--', process.execPath, ...node];
-  return layers.rlimits ? { file: p.prlimit!, args: ['--core=0', '--fsize=0', '--nofile=256', '--', ...inner] } : { file: inner[0], args: inner.slice(1) };
+  // The process count is limited from inside the namespace: set outside it, the kernel would count
+  // every process of the host user against it.
+  const prlimitInside = layers.rlimits && p.prlimit ? realpathSync(p.prlimit) : null;
+  const nproc = prlimitInside?.startsWith('/usr/') ? [prlimitInside, `--nproc=${NPROC}`, '--'] : [];
+  const inner = [p.bwrap!, ...bwrapArgs(readable), '--', ...nproc, process.execPath, ...node];
+  const user = sandboxUser();
+  return layers.rlimits ? { file: p.prlimit!, args: ['--core=0', '--fsize=0', '--nofile=256', '--', ...inner], ...user } : { file: inner[0], args: inner.slice(1), ...user };
 }
 
 let announced = false;
@@ -141,6 +162,6 @@ export function announceOnce(line: string, write: (line: string) => void = (l) =
 export function describeLayers(layers: Layers): string[] {
   return [
     'process: on (Node permission model: reads only the runtime and its own code; no file writes, processes, threads; addons only for isolated-vm)',
-    layers.os ? `os: on (bubblewrap: user, pid, network, ipc, uts and mount namespaces${layers.rlimits ? '; prlimit: no core files, no file growth, 256 descriptors' : ''})` : `os: off (${layers.why})`,
+    layers.os ? `os: on (bubblewrap: user, pid, network, ipc, uts and mount namespaces${layers.rlimits ? `; prlimit: no core files, no file growth, 256 descriptors, ${NPROC} processes and threads` : ''})` : `os: off (${layers.why})`,
   ];
 }

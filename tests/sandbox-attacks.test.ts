@@ -182,7 +182,9 @@ class Lane {
   private pool: SandboxPool | null = null;
   constructor(readonly limits: Limits) {}
   get(): SandboxPool {
-    return (this.pool ??= new SandboxPool({ workers: 1, limits: this.limits }));
+    // reuse: any: every program in the one process, so a program that poisons its process is followed
+    // there by the next (the replay wall, tests/sandbox-replay.test.ts, would run them apart).
+    return (this.pool ??= new SandboxPool({ workers: 1, limits: this.limits, reuse: 'any' }));
   }
   async close(): Promise<void> {
     const p = this.pool;

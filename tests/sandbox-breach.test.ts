@@ -11,6 +11,8 @@
 //   load an addon (JS process)        no: isolated-vm needs addons on    holds (file not there)  holds (dlopen removed)
 //   TCP / UDP to the host's loopback  no                                 holds                   -
 //   signal the host process           no                                 holds (pid namespace)   holds (kill removed)
+//   start processes without bound     holds (no processes at all)        holds (NPROC, counted   -
+//     (the process layer also off)                                       in its user namespace)
 //
 // `raw.kill` and `raw.dlopen` are the functions the realm hardening removes, captured before it: with
 // them the attacker has also undone the in-language layer, so those rows show what the os layer holds
@@ -24,7 +26,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { optionalPresent } from './optional.ts';
-import { command, layersFor, runtimeDir, type Layers } from '../sandbox/launch.ts';
+import { NPROC, command, layersFor, runtimeDir, type Layers } from '../sandbox/launch.ts';
 import type { Language } from '../sandbox/protocol.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'r1-breach-host-'));
@@ -79,9 +81,13 @@ class Breach {
   private id = 1;
   readonly ready: Promise<void>;
 
-  constructor(language: Language, layers: Layers) {
-    const { file, args } = command(language, layers, 'breach');
-    this.child = spawn(file, args, { stdio: ['pipe', 'ignore', 'ignore', 'pipe'], env: {}, detached: true });
+  /** `withoutPermission`: the process layer taken off too (Node's permission flags dropped), for the
+   * walls the os layer must hold alone. Only ever with the os layer on. */
+  constructor(language: Language, layers: Layers, withoutPermission = false) {
+    const { file, args: all, uid, gid } = command(language, layers, 'breach');
+    if (withoutPermission && !layers.os) throw new Error('internal: a breach process without the permission model needs the os layer');
+    const args = withoutPermission ? all.filter((a) => !/^--(experimental-)?permission$|^--allow-/.test(a)) : all;
+    this.child = spawn(file, args, { stdio: ['pipe', 'ignore', 'ignore', 'pipe'], env: {}, detached: true, uid, gid });
     (this.child.stdio[3] as Readable).setEncoding('utf8').on('data', (s: string) => {
       this.buffered += s;
       for (let nl = this.buffered.indexOf('\n'); nl !== -1; nl = this.buffered.indexOf('\n')) {
@@ -203,4 +209,35 @@ describe.each(['python', 'javascript'] as const)('assume breach: arbitrary JavaS
       }
     });
   });
+});
+
+describe('assume breach, the process layer off too: the os layer alone bounds the process count', () => {
+  // Spawns up to 150 `sleep` processes and reports how many started. The wall: prlimit's NPROC, set
+  // inside the sandbox's user namespace, where the kernel counts only that namespace's tasks.
+  const SPAWN_MANY = `const { spawn } = require('child_process');
+let started = 0;
+for (let i = 0; i < 150; i++) {
+  try {
+    const ok = await new Promise((done) => { const c = spawn('/usr/bin/sleep', ['30'], { stdio: 'ignore' }); c.once('spawn', () => done(true)); c.once('error', () => done(false)); });
+    if (!ok) break;
+    started++;
+  } catch { break; }
+}
+return String(started);`;
+  const os = layersFor('standard');
+  const cases: [string, Layers, (n: number) => void][] = [
+    ['without the NPROC limit (no prlimit): every spawn succeeds', { ...os, os: true, rlimits: false }, (n) => expect(n).toBe(150)],
+    [`with it: fewer than ${NPROC} processes and threads in all`, { ...os, os: true, rlimits: true }, (n) => expect(n).toBeLessThan(NPROC)],
+  ];
+  it.each(cases)('%s', async (_, layers, check) => {
+    if (!os.os) throw new Error(`the os layer is not available here (${os.why}); CI installs bubblewrap`);
+    const b = new Breach('javascript', layers, true);
+    try {
+      await b.ready;
+      // The harness really runs without the permission model: it can spawn at all.
+      check(Number(await b.run(SPAWN_MANY)));
+    } finally {
+      b.stop();
+    }
+  }, 60_000);
 });

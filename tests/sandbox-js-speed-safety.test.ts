@@ -6,7 +6,9 @@ import { SandboxPool, type Test } from '../sandbox/index.ts';
 
 let pool: SandboxPool;
 beforeAll(() => {
-  pool = new SandboxPool({ workers: 1, limits: { timeMs: 300, memoryMb: 48, outputBytes: 1 << 16 } });
+  // reuse: any: every program in the one process, so a program that poisons its process is followed
+  // there by the next (the replay wall, tests/sandbox-replay.test.ts, would run them apart).
+  pool = new SandboxPool({ workers: 1, limits: { timeMs: 300, memoryMb: 48, outputBytes: 1 << 16 }, reuse: 'any' });
 });
 afterAll(async () => {
   await pool?.destroy();

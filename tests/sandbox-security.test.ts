@@ -87,7 +87,9 @@ const HOSTILE: Hostile[] = [
 ];
 
 // Timeouts short to keep the suite fast; one worker per language so hostile programs share it.
-const pool = new SandboxPool({ workers: 1, limits: { timeMs: 500, memoryMb: 64, outputBytes: 1 << 16 } });
+// reuse: any: every program in the one process, so a program that poisons its process is followed
+// there by the next (the replay wall, tests/sandbox-replay.test.ts, would run them apart).
+const pool = new SandboxPool({ workers: 1, limits: { timeMs: 500, memoryMb: 64, outputBytes: 1 << 16 }, reuse: 'any' });
 const hostBefore = { globals: Object.keys(globalThis).sort(), object: Object.getOwnPropertyNames(Object.prototype).sort(), array: Object.getOwnPropertyNames(Array.prototype).sort(), cwd: process.cwd() };
 const results = new Map<string, TestResult>();
 

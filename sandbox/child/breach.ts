@@ -2,8 +2,10 @@
 // up, runtime loaded and realm closed, that then runs each job's code as JavaScript: what a program
 // that escaped its interpreter would hold, and more. The code gets a `require` and, as `raw`, the
 // process functions the realm hardening removes (kill, dlopen), captured before it: an attacker who
-// also undid the in-language layer. The tests show which walls hold against that. The pool never
-// starts this entry.
+// also undid the in-language layer, and, as `input`, the test's input. The tests show which walls
+// hold against that. Setting `globalThis.retireWith` to a reason makes the process ask to retire
+// after the program, as one whose clean-up failed does. Only tests start this entry (SandboxPool's
+// `entry`, or a process of their own).
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { hardenRealm } from './harden.ts';
@@ -24,12 +26,13 @@ const raw = {
 };
 hardenRealm();
 serve({
-  taint: () => null,
+  taint: () => ((globalThis as { retireWith?: unknown }).retireWith as string | undefined) ?? null,
   async runProgram(job, ran) {
     for (let i = 0; i < job.tests.length; i++) {
       let out: string;
       try {
-        out = String(await new AsyncFunction('require', 'raw', job.code)(require, raw));
+        const test = job.tests[i];
+        out = String(await new AsyncFunction('require', 'raw', 'input', job.code)(require, raw, 'input' in test ? test.input : ''));
       } catch (e) {
         out = `denied: ${(e as Error)?.message ?? String(e)}`.slice(0, 300);
       }

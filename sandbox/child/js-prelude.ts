@@ -18,8 +18,12 @@ const input = String(g.__r1_in), cap = g.__r1_cap;
 delete g.__r1_in; delete g.__r1_cap;
 // Shared memory, Atomics.wait and WebAssembly memory are ways around the limits; programs rarely need them.
 delete g.SharedArrayBuffer; delete g.Atomics; delete g.WebAssembly;
-// Their callbacks run whenever the collector decides, which may be during a later program's test.
-delete g.FinalizationRegistry; delete g.WeakRef;
+// A FinalizationRegistry's callbacks run whenever the collector decides, which may be during a later
+// program's test (contexts share the isolate). The program gets a registry whose native callback only
+// queues the program's callback as a task on this test's timer queue: it runs as a timer would, under
+// the test's time limit, or never (after the test, nobody ticks this context again). WeakRef has no
+// callback and stays as V8 has it.
+const NativeRegistry = g.FinalizationRegistry;
 // Captured now: the program may replace any of these.
 const stringify = JSON.stringify, parse = JSON.parse, keys = Object.keys, isArray = Array.isArray, is = Object.is;
 const freeze = Object.freeze, create = Object.create, define = Object.defineProperty, setPrototypeOf = Object.setPrototypeOf, ErrorCtor = Error, StringCtor = String, NumberCtor = Number;
@@ -113,6 +117,25 @@ function clearTimer(h) {
   for (let i = 0; i < timers.length; i++) { const t = timers[i]; if (t.handle === h || t.id === n) t.cancelled = true; }
 }
 const task = (fn) => { addTimer(fn, 0, [], false, true); };
+if (typeof NativeRegistry === 'function') {
+  const natives = new WeakMap(), wmGet = WeakMap.prototype.get, wmSet = WeakMap.prototype.set;
+  const native = (self) => { const n = wmGet.call(natives, self); if (n === undefined) throw new TypeError('not a FinalizationRegistry'); return n; };
+  const register = NativeRegistry.prototype.register, unregister = NativeRegistry.prototype.unregister;
+  class FinalizationRegistry {
+    constructor(cleanup) {
+      if (new.target === undefined) throw new TypeError("Constructor FinalizationRegistry requires 'new'");
+      if (typeof cleanup !== 'function') throw new TypeError('FinalizationRegistry: cleanup must be callable');
+      // Held values collect here; one task per batch calls the program's callback for each.
+      const pending = [];
+      const flush = () => { const batch = pending.splice(0); for (let i = 0; i < batch.length; i++) cleanup(batch[i]); };
+      wmSet.call(natives, this, new NativeRegistry((held) => { if (pending.push(held) === 1) task(flush); }));
+    }
+    register(target, held, token) { register.call(native(this), target, held, token); }
+    unregister(token) { return unregister.call(native(this), token); }
+  }
+  define(FinalizationRegistry.prototype, Symbol.toStringTag, { __proto__: null, value: 'FinalizationRegistry', configurable: true });
+  define(g, 'FinalizationRegistry', { __proto__: null, value: FinalizationRegistry, writable: true, enumerable: false, configurable: true });
+}
 g.setTimeout = (fn, ms, ...args) => addTimer(fn, ms, args, false, false);
 g.setInterval = (fn, ms, ...args) => addTimer(fn, ms, args, true, false);
 g.setImmediate = (fn, ...args) => addTimer(fn, 0, args, false, false);

@@ -1,13 +1,17 @@
 // JavaScript inside the sandbox process: every test runs in a fresh isolated-vm context, a new V8
 // realm with its own globals and built-ins, so no object of one program is reachable from the next.
-// What a V8 isolate shares between its contexts cannot carry a program's state either: the prelude
-// removes FinalizationRegistry and WeakRef (whose callbacks would run during a later program) along
-// with shared memory, Atomics and WebAssembly; the microtask queue is drained within each run's time
-// limit; symbols in the registry hold no data. A fresh isolate per program would cost about 3.5 ms
+// What a V8 isolate shares between its contexts cannot carry a program's state either: a
+// FinalizationRegistry's callbacks reach the program only as tasks of the prelude's own timer queue,
+// run (under the test's time limit) by the host while that test runs, and never after it; the prelude
+// removes shared memory, Atomics and WebAssembly; the microtask queue is drained within each run's
+// time limit; symbols in the registry hold no data. A fresh isolate per program would cost about 3.5 ms
 // (creating it, and running the prelude cold), half the JavaScript throughput (measured: 842 against
 // 1,634 executions/s); the isolate is replaced after a time or memory limit and every 100 programs.
-// It has a heap cap; runs get the test's remaining time as their timeout, and a wall-clock watchdog
-// disposes the isolate when a run escapes it; the pool kills the whole process if even that fails.
+// It has a heap cap, and after each run its whole heap is measured: V8 lets one large object (a
+// flattened 512 MB string) past the cap, and the isolate would then fail the next program, so an
+// isolate over its cap is disposed and the test gets `memory`. Runs get the test's remaining time as
+// their timeout, and a wall-clock watchdog disposes the isolate when a run escapes it; the pool kills
+// the whole process if even that fails.
 //
 // Round trips: every run of program code (the program, a timer, a function call) is asynchronous, so
 // this thread's wall-clock watchdog can still dispose the isolate if a run escapes its timeout. An
@@ -49,9 +53,21 @@ type StateRow = [string, string, boolean, number | null, boolean, string | null,
 function message(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   const stack = e.stack && e.stack.startsWith(e.name) ? e.stack : `${e.name}: ${e.message}`;
-  return stack.split('\n').filter((l) => !/isolated-vm boundary|\(node:|\(file:|\/sandbox\/|^\s+at (tracked|runJavaScript|async)/.test(l)).join('\n');
+  return stack.split('\n').filter((l) => !/isolated-vm boundary|\(node:|file:\/\/|\/sandbox\/|^\s+at (tracked|runJavaScript|async)/.test(l)).join('\n');
 }
 const isTimeout = (e: unknown) => e instanceof Error && /timed out/i.test(e.message);
+
+/** Thrown when the isolate's heap (with memory outside it that V8 charges to it) is over its cap. */
+class OverMemory extends Error {}
+/** Disposes the isolate and throws when its heap is over the cap. Costs ~15 us. */
+function checkHeap(isolate: ivm.Isolate, memoryMb: number): void {
+  if (isolate.isDisposed) return;
+  const h = isolate.getHeapStatisticsSync();
+  if (h.used_heap_size + h.externally_allocated_size > memoryMb * 2 ** 20) {
+    isolate.dispose();
+    throw new OverMemory(`memory limit of ${memoryMb} MB exceeded (heap at ${Math.round((h.used_heap_size + h.externally_allocated_size) / 2 ** 20)} MB)`);
+  }
+}
 
 /** One test in a fresh context. `script` is the program compiled in `c.isolate`. */
 async function runTest(c: Compiled, script: ivm.Script, test: TestInput, job: Job): Promise<Run> {
@@ -65,9 +81,10 @@ async function runTest(c: Compiled, script: ivm.Script, test: TestInput, job: Jo
     killed = true;
     if (!isolate.isDisposed) isolate.dispose();
   }, wallMs);
-  const context = isolate.createContextSync();
+  let context: ivm.Context | null = null;
   let failure: unknown = null;
   try {
+    context = isolate.createContextSync();
     const global = context.global;
     global.setSync('__r1_in', 'input' in test ? test.input : '');
     global.setSync('__r1_cap', outputBytes);
@@ -80,11 +97,12 @@ async function runTest(c: Compiled, script: ivm.Script, test: TestInput, job: Jo
     // Runs the due timers one by one until none is left; resolves with the state. POLL runs after the
     // previous run's microtasks, so timers those set are seen too.
     const drain = async (): Promise<string> => {
-      for (;;) {
-        const s = c.poll.runSync(context, { timeout: 1000 }) as string | null;
+      for (let ticks = 1; ; ticks++) {
+        const s = c.poll.runSync(context!, { timeout: 1000 }) as string | null;
         if (s !== null) return s;
         if (performance.now() > deadline) throw new Error('Script execution timed out.');
-        await c.tick.run(context, { timeout: left() });
+        await c.tick.run(context!, { timeout: left() });
+        if (ticks % 32 === 0) checkHeap(isolate, job.limits.memoryMb);
       }
     };
     let json: string | null = null;
@@ -104,21 +122,24 @@ async function runTest(c: Compiled, script: ivm.Script, test: TestInput, job: Jo
         json = await drain();
       }
     } catch (e) {
+      if (e instanceof OverMemory) throw e;
       failure ??= e;
       json = null;
     }
+    checkHeap(isolate, job.limits.memoryMb);
     if (isolate.isDisposed) throw failure ?? new Error('isolate disposed');
     const [out, err, truncated, exitCode, callDone, callResult, callError] = JSON.parse(json ?? (c.state.runSync(context, { timeout: 1000 }) as string)) as StateRow;
     const state: State = { out, err, truncated, exitCode, callDone, callResult, callError };
     return outcome(test, state, failure);
   } catch (e) {
+    if (e instanceof OverMemory) return fault('memory', e.message);
     if (killed) return fault('timeout', `ran past the wall-clock limit of ${wallMs} ms`);
     if (isTimeout(e)) return fault('timeout', `time limit of ${timeMs} ms exceeded`);
     if (isolate.isDisposed) return fault('memory', `memory limit of ${job.limits.memoryMb} MB exceeded`);
     return fault('error', errorDetail(message(e)));
   } finally {
     clearTimeout(watchdog);
-    if (!isolate.isDisposed) context.release();
+    if (context && !isolate.isDisposed) context.release();
   }
 }
 
