@@ -11,6 +11,7 @@ import { UserError } from '../errors.ts';
 import { type ModelConfig as ModelConfigOfModel, deepseekProblems } from '../model/config.ts';
 import { isHubName, locateHubModel } from '../model/hub.ts';
 import { llamaCppModelProblem, llamaCppProblems } from '../rollout/llama-cpp.ts';
+import { LOSS_TYPES } from '../rl/loss-types.ts';
 
 /** Recipe model fields that only a deepseek_v3 model reads. */
 const DEEPSEEK_ONLY = ['q_lora_rank', 'kv_lora_rank', 'qk_nope_head_dim', 'qk_rope_head_dim', 'v_head_dim', 'first_k_dense_replace', 'n_routed_experts',
@@ -160,7 +161,8 @@ export function validateRecipe(
 function resolveRecipe(data: z.infer<typeof RecipeSchema>, recipeDir: string, file: string): Recipe {
   const stages = data.stages.map((s) => {
     const named = { ...s, name: s.name ?? s.type };
-    return (named.type === 'grpo' ? { ...named, epsilon_high: named.epsilon_high ?? (named.loss_type === 'cispo' ? 5 : named.epsilon) } : named) as Stage;
+    if (named.type !== 'grpo') return named as Stage;
+    return { ...named, epsilon_high: named.epsilon_high ?? LOSS_TYPES[named.loss_type].defaultEpsilonHigh(named.epsilon) } as Stage;
   });
   const fromFile = basename(file, extname(file)).replace(/[^A-Za-z0-9._-]+/g, '-');
   return { ...data, name: data.name ?? (fromFile || 'run'), stages, file, recipeDir: resolve(recipeDir) };
@@ -258,12 +260,7 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
         add(['stages', i, 'gradient_accumulation_steps'], `${s.gradient_accumulation_steps} micro-batches cannot split ${s.per_device_train_batch_size} completions (one completion at least in each)`);
       }
       if (s.kl_in_reward && s.beta === 0) add(['stages', i, 'kl_in_reward'], 'needs beta > 0 (beta weighs the KL subtracted from the reward)');
-      if (s.delta !== null && s.loss_type !== 'cispo' && s.delta <= 1 + (s.epsilon_high ?? s.epsilon)) {
-        add(['stages', i, 'delta'], `${s.delta} is not above 1 + epsilon_high (${1 + (s.epsilon_high ?? s.epsilon)}): the clipped term would always be the smaller`);
-      }
-      if (s.loss_type === 'cispo' && s.epsilon_high !== null && s.epsilon_high <= 1) {
-        add(['stages', i, 'epsilon_high'], `for cispo it caps the ratio itself and must be > 1 (got ${s.epsilon_high}; ScaleRL uses 5)`);
-      }
+      for (const p of LOSS_TYPES[s.loss_type].problems(s)) add(['stages', i, p.field], p.message);
       if (s.rollout.engine === 'llama.cpp') {
         // Before any stage runs: the package, the device's driver, and an architecture llama.cpp has.
         const missing = llamaCppProblems(s.rollout.device);

@@ -1,6 +1,7 @@
 // The recipe schema: every field with its type, range, default and a one-line doc, in one place.
 // Keys are snake_case and follow TRL / Hugging Face names, so a TRL or open-r1 user knows them.
 import { z } from 'zod';
+import { LOSS_TYPE_NAMES, LOSS_TYPES } from '../rl/loss-types.ts';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export const STAGE_TYPES = ['pretrain', 'sft', 'dpo', 'grpo', 'rejection-sampling', 'eval'] as const;
@@ -273,15 +274,11 @@ export const GrpoStage = z.strictObject({
     .describe("token: one ratio per token (GRPO); sequence: every token of a completion shares exp(mean of its tokens' log-ratios) (GSPO, Zheng et al. 2025; pair it with loss_type grpo)"),
   num_iterations: int().positive().default(1).describe('optimisation passes over each batch of rollouts (mu); 1 = on-policy, the ratio is 1 and clipping never binds'),
   loss_type: z
-    .enum(['grpo', 'dapo', 'bnpo', 'dr_grpo', 'cispo'])
+    .enum(LOSS_TYPE_NAMES)
     .default('grpo')
     .describe(
       'how token losses are summed and divided, over the whole optimiser step (all its accumulated micro-batches): ' +
-        "grpo: mean over each completion's tokens, then over completions (length bias: long answers' tokens weigh less); " +
-        'dapo: sum over every token / the tokens of the whole step (each token weighs the same; recommended); ' +
-        'bnpo: token mean within each micro-batch, micro-batches averaged; ' +
-        'dr_grpo: sum / (completions x max_completion_length), a constant (Dr. GRPO; pair with scale_rewards: none); ' +
-        'cispo: -sg(min(ratio, epsilon_high)) x advantage x log-prob, no clipping of the gradient, divided as dapo (MiniMax-M1)',
+        LOSS_TYPE_NAMES.map((t) => LOSS_TYPES[t].doc).join('; '),
     ),
   top_entropy_quantile: z
     .number()
