@@ -13,11 +13,10 @@ import { UserError } from '../errors.ts';
 import { applyTemplate } from '../data/chat.ts';
 import { activeBackend } from '../engine/backend.ts';
 import { Rng } from '../engine/rng.ts';
-import { RolloutPool, defaultWorkers } from '../rollout/pool.ts';
-import { LlamaCppRollouts } from '../rollout/llama-cpp.ts';
-import { loadClusterRewards, openStageCluster, type Rollouts } from '../cluster/index.ts';
+import { openRollouts } from '../cluster/index.ts';
+import type { Rollouts } from '../rollout/rollouts.ts';
 import { Ahead, batchSeed, correctStale } from '../cluster/staleness.ts';
-import { generate, type Completion } from '../model/generate.ts';
+import type { Completion } from '../model/generate.ts';
 import { loadModel, saveModel } from '../model/checkpoint.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
@@ -25,7 +24,7 @@ import type { ProgressField } from '../metrics/progress.ts';
 import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
 import type { GrpoStage } from '../recipe/index.ts';
 import { advantages, klEstimate, lossRowWeights, mean, std, truncatedIsWeights } from '../rl/index.ts';
-import { closeRewards, concatScores, loadRewards, scoreBatch, type LoadedReward, type ScoreResult } from '../../rewards/registry.ts';
+import { closeRewards, concatScores, scoreBatch, type LoadedReward, type ScoreResult } from '../../rewards/registry.ts';
 import { type MicroBatch, trainLoop } from '../train/trainer.ts';
 import { batchIndices, documentIds, trainThreads } from './batches.ts';
 import { GRPO_LOSS, type GrpoBatch } from './grpo-batch.ts';
@@ -80,8 +79,8 @@ export function promptGroups(rows: Row[], index: number, s: GrpoStage, tok: Toke
   return out;
 }
 
-/** Where completions come from: rollout workers, or the main thread. */
-type Generator = { policy: Transformer; pool: Rollouts | null; tok: Tokenizer };
+/** Where completions come from (rollout/rollouts.ts), and the policy they sample. */
+type Generator = { policy: Transformer; rollouts: Rollouts; tok: Tokenizer };
 
 /** Samples G completions per prompt and scores them. Each worker's completions are scored as they
  * arrive (code rewards run in the sandbox's own processes), so scoring overlaps the generation still
@@ -100,14 +99,8 @@ export async function generateAndScore(groups: PromptGroups, gen: Generator, rew
     part.catch(() => {}); // awaited below; until then a failure must not count as unhandled
     parts[offset] = part;
   };
-  let completions: Completion[];
-  if (gen.pool) {
-    gen.pool.sync(gen.policy);
-    completions = await gen.pool.generate(groups.ids, sampling, rng, s.num_generations, score);
-  } else {
-    completions = generate(gen.policy, gen.tok, groups.ids, { ...sampling, rng });
-    score(0, completions);
-  }
+  gen.rollouts.sync(gen.policy);
+  const completions = await gen.rollouts.generate(groups.ids, sampling, rng, s.num_generations, score);
   const t1 = performance.now();
   const scores = concatScores(await Promise.all(parts.filter(Boolean)));
   return { ...groups, completions, scores, seconds: { generate: (t1 - t0) / 1000, score: (performance.now() - t1) / 1000 } };
@@ -308,11 +301,6 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   const rows = await ctx.readDatasets();
   if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
   const tok = ctx.tokenizer;
-  // With cluster.url (or R1_CLUSTER_URL) rollouts and remote rewards are jobs for `r1 worker` processes.
-  const cluster = await openStageCluster(ctx.recipe, ctx.stageDir, ctx.tokenizer);
-  const rewards = cluster
-    ? await loadClusterRewards(s.rewards, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox }, cluster).catch(async (e: unknown) => { await cluster.close(); throw e; })
-    : await loadRewards(s.rewards, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox });
   const G = s.num_generations, P = s.per_device_train_batch_size / G;
   const policy = ctx.loadModel();
   const ctxLen = policy.config.max_position_embeddings;
@@ -322,18 +310,16 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   let ref: Transformer | null = s.beta > 0 ? policy.clone() : null;
   const samplesFile = join(ctx.stageDir, 'samples.jsonl');
   mkdirSync(ctx.stageDir, { recursive: true });
-  const workers = defaultWorkers(s.rollout_workers);
-  // The rollout source: the cluster's workers, else llama.cpp (rollout.engine), else tfjs worker threads or the main thread.
-  const local = cluster ? null : s.rollout.engine === 'llama.cpp'
-    ? await LlamaCppRollouts.open(policy.config, tok, { device: s.rollout.device }).catch(async (e: unknown) => { await closeRewards(rewards); throw e; })
-    : workers > 0 ? new RolloutPool(workers, policy.config, tok, activeBackend()) : null;
-  const gen: Generator = { policy, tok, pool: cluster ?? local };
+  // With cluster.url (or R1_CLUSTER_URL) rollouts and remote rewards are jobs for `r1 worker`
+  // processes; else rollout.engine samples here (tfjs threads or the main thread, or llama.cpp).
+  const { rollouts, rewards } = await openRollouts(s, { recipe: ctx.recipe, stageDir: ctx.stageDir, tokenizer: tok, config: policy.config, backend: activeBackend() });
+  const gen: Generator = { policy, tok, rollouts };
   const chunk = Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps);
   const rolloutOf = (batch: number, r: Rng) => generateAndScore(promptGroups(rows, batch, s, tok, ctx.recipe.seed), gen, rewards, s, r);
   // cluster.max_staleness k > 0: the workers generate batches n+1..n+k while step n trains (each with
   // its own seed); a stale batch is corrected by truncated importance sampling (cluster/staleness.ts).
-  const ahead = cluster && cluster.settings.maxStaleness > 0 && !s.dynamic_sampling
-    ? new Ahead(cluster.settings.maxStaleness, (b) => rolloutOf(b, new Rng(batchSeed(ctx.recipe.seed, b))), s.max_steps) : null;
+  const ahead = rollouts.staleness && rollouts.staleness.max > 0 && !s.dynamic_sampling
+    ? new Ahead(rollouts.staleness.max, (b) => rolloutOf(b, new Rng(batchSeed(ctx.recipe.seed, b))), s.max_steps) : null;
   let staleness = 0;
   /** Prompt batches consumed so far (dynamic sampling takes more than one per step). */
   let promptBatches = 0;
@@ -358,12 +344,12 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
     }
     const sampled = joinGroups(parts);
     const kept = s.dynamic_sampling ? selectGroups(sampled, differingGroups(sampled.scores.total, G).slice(0, P), G) : sampled;
-    const episodes = createEpisodes(kept, ref, s, chunk, local instanceof LlamaCppRollouts ? policy : null);
+    const episodes = createEpisodes(kept, ref, s, chunk, rollouts.samplesElsewhere ? policy : null);
     const stale = staleness > 0 ? correctStale(episodes, referenceLogprobs(policy, episodes, episodes.old.map((o) => o.length), s.temperature, chunk), s.rollout.is_cap) : null;
     const st: Step = { sampled, kept, episodes, sampling: { batches, sampledGroups: sampled.completions.length / G, keptGroups: kept.completions.length / G }, seconds };
     writeSamples(samplesFile, step, kept, episodes);
-    const staleMetrics = cluster ? { staleness, ...(stale ? { 'staleness/is_weight_mean': stale.mean_weight, 'staleness/is_truncated_frac': stale.capped, 'staleness/kl': stale.kl } : {}) } : {};
-    return { data: st, metrics: { ...rolloutMetrics(st, G), ...cluster?.takeMetrics(), ...staleMetrics } };
+    const staleMetrics = rollouts.staleness ? { staleness, ...(stale ? { 'staleness/is_weight_mean': stale.mean_weight, 'staleness/is_truncated_frac': stale.capped, 'staleness/kl': stale.kl } : {}) } : {};
+    return { data: st, metrics: { ...rolloutMetrics(st, G), ...rollouts.takeMetrics(), ...staleMetrics } };
   };
 
   const result = await trainLoop<Step>(
@@ -390,8 +376,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
         }
       },
     },
-  ).finally(() => cluster?.close());
-  await gen.pool?.close();
+  ).finally(() => rollouts.close());
   await closeRewards(rewards);
   policy.dispose();
   ref?.dispose();
