@@ -12,7 +12,7 @@ import { readRows } from '../data/io.ts';
 import { CJK_PRETOKENIZE_PATTERN, PRETOKENIZE_PATTERN, Tokenizer } from '../model/tokenizer.ts';
 import { type Recipe, type Stage, modelSource, recipeHash, runDir as recipeRunDir, stageHash, canonicalJson } from '../recipe/index.ts';
 import { liveReports } from '../report/live.ts';
-import { makeContext, type StageContext, type StageResult } from './context.ts';
+import { makeContext, type StageContext, type StageResult } from '../stages/context.ts';
 import { dataDigest, tokenizerDigests } from './fingerprint.ts';
 
 const require = createRequire(import.meta.url);

@@ -1,6 +1,6 @@
 // What every report page needs: reading a run folder (manifest, recipe, stage folders, metrics,
 // samples, results) and formatting for HTML. Imports only the metrics logger, so the pages here can be
-// used by metrics/report.ts, the pipeline and the CLI without import cycles.
+// used by plot.ts, results.ts, the pipeline and the CLI without import cycles.
 import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';

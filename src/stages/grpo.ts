@@ -21,7 +21,7 @@ import { loadModel, saveModel } from '../model/checkpoint.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { ProgressField } from '../metrics/progress.ts';
-import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
+import type { Row, StageContext, StageResult } from './context.ts';
 import type { GrpoStage } from '../recipe/index.ts';
 import { advantages, klEstimate, lossRowWeights, mean, std, truncatedIsWeights } from '../rl/index.ts';
 import { closeRewards, concatScores, scoreBatch, type LoadedReward, type ScoreResult } from '../../rewards/registry.ts';
