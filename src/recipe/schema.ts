@@ -2,6 +2,7 @@
 // Keys are snake_case and follow TRL / Hugging Face names, so a TRL or open-r1 user knows them.
 import { z } from 'zod';
 import { LOSS_TYPE_NAMES, LOSS_TYPES } from '../rl/loss-types.ts';
+import { ROLLOUT_ENGINE_NAMES } from '../rollout/recipe-check.ts';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export const STAGE_TYPES = ['pretrain', 'sft', 'dpo', 'grpo', 'rejection-sampling', 'eval'] as const;
@@ -310,7 +311,7 @@ export const GrpoStage = z.strictObject({
   rollout: z
     .strictObject({
       engine: z
-        .enum(['tfjs', 'llama.cpp'])
+        .enum(ROLLOUT_ENGINE_NAMES)
         .default('tfjs')
         .describe("what samples the completions: tfjs (the policy itself, in rollout_workers threads) or llama.cpp (node-llama-cpp fed a GGUF export of the policy at each weight sync; llama, qwen2 and qwen3 models; needs `npm install --save-exact node-llama-cpp@3.21.1`)"),
       device: z

@@ -1,21 +1,21 @@
 // The local rollout engines in one table, keyed by the recipe's rollout.engine: adding an engine is
-// one entry here (and its name in the recipe schema). The cluster, when there is one, stands in
+// one entry here (and its name and checks in recipe-check.ts, which the recipe schema reads). The cluster, when there is one, stands in
 // front of them (cluster/index.ts openRollouts).
 import type { ModelConfig } from '../model/config.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
-import type { GrpoStage } from '../recipe/schema.ts';
 import { LlamaCppRollouts } from './llama-cpp.ts';
 import { RolloutPool, defaultWorkers } from './pool.ts';
+import type { RolloutEngineName, RolloutFields } from './recipe-check.ts';
 import { MainThreadRollouts, type Rollouts } from './rollouts.ts';
 
 /** What opening a local engine needs: the policy's architecture, the tokenizer, the tfjs backend. */
 export type EngineContext = { config: ModelConfig; tokenizer: Tokenizer; backend: string };
 
 /** The stage fields the local engines read. */
-export type EngineStage = Pick<GrpoStage, 'rollout' | 'rollout_workers'>;
+export type EngineStage = { rollout: RolloutFields; rollout_workers: number | 'auto' };
 
 /** The local rollout engines, by recipe name (rollout.engine). */
-export const ROLLOUT_ENGINES: Record<GrpoStage['rollout']['engine'], (s: EngineStage, ctx: EngineContext) => Promise<Rollouts>> = {
+export const ROLLOUT_ENGINES: Record<RolloutEngineName, (s: EngineStage, ctx: EngineContext) => Promise<Rollouts>> = {
   /** The policy itself: in rollout_workers threads, or on the main thread with 0. */
   tfjs: async (s, ctx) => {
     const workers = defaultWorkers(s.rollout_workers);
