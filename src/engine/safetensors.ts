@@ -1,8 +1,9 @@
 // safetensors: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
 // shape and byte range, then the raw little-endian data. F32, F16 and BF16 are read into float32
 // and written from it (rounded to nearest even, as PyTorch casts). Written atomically.
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, writeSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { UserError } from '../errors.ts';
+import { writeFileAtomic } from '../files.ts';
 
 export type Dtype = 'F32' | 'F16' | 'BF16';
 export const DTYPES: readonly Dtype[] = ['F32', 'F16', 'BF16'];
@@ -13,22 +14,6 @@ const WIDTH: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2 };
 export type NamedArray = { shape: number[]; data: Float32Array; dtype?: Dtype; store?: Dtype };
 /** A tensor as the header describes it. */
 export type TensorEntry = { shape: number[]; dtype: Dtype; begin: number; end: number };
-
-/** Writes `path` via a temporary file and a rename, so a crash never leaves a half-written file. */
-export function writeFileAtomic(path: string, chunks: (Uint8Array | string)[]): void {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    for (const c of chunks) writeSync(fd, typeof c === 'string' ? Buffer.from(c) : c);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-}
 
 /** Writes float32 tensors stored as `dtype`, names sorted, data 8-byte aligned. */
 export function writeSafetensors(path: string, tensors: Record<string, NamedArray>, metadata: Record<string, string> = {}, dtype: Dtype = 'F32'): void {

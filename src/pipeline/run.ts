@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { initBackend } from '../engine/backend.ts';
-import { writeFileAtomic } from '../engine/safetensors.ts';
+import { writeFileAtomic } from '../files.ts';
 import { UserError } from '../errors.ts';
 import { readRows } from '../data/io.ts';
 import { CJK_PRETOKENIZE_PATTERN, PRETOKENIZE_PATTERN, Tokenizer } from '../model/tokenizer.ts';

@@ -38,9 +38,10 @@ export function mean(xs: readonly number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
 }
 
-/** Unbiased (n - 1) standard deviation; 0 for fewer than two values. */
-export function std(xs: readonly number[]): number {
-  if (xs.length < 2) return 0;
+/** Standard deviation with `correction` subtracted from n in the divisor (as torch.std): 1, the
+ * default, is the unbiased (n - 1) one; 0 the population one. 0 when n - correction < 1. */
+export function std(xs: readonly number[], correction: 0 | 1 = 1): number {
+  if (xs.length - correction < 1) return 0;
   const m = mean(xs);
-  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - correction));
 }
