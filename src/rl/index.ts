@@ -1,6 +1,6 @@
 // Pure RL maths: advantages, KL estimators, policy and preference losses, per-token log-probabilities. No I/O.
-export { advantages, groupAdvantages, mean, std } from './advantages.ts';
-export type { AdvantageEstimator } from './advantages.ts';
+export { advantages, groupAdvantages, mean, std, tokenWhitened } from './advantages.ts';
+export type { AdvantageEstimator, AdvantageOptions } from './advantages.ts';
 export { grpoLoss, highEntropyMask, quantile } from './grpo-loss.ts';
 export type { GrpoLossInputs, GrpoLossMetrics, GrpoLossOptions } from './grpo-loss.ts';
 export { klEstimate } from './kl.ts';

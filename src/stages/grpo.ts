@@ -189,7 +189,7 @@ export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: Grpo
     return c.tokens.length > 0 ? 1 : 0;
   });
   return {
-    ...base, old, ref: refLp, rewards, advantages: advantages(rewards, G, { estimator: s.advantage_estimator, scale: s.scale_rewards }), keep, rewardKl,
+    ...base, old, ref: refLp, rewards, advantages: advantages(rewards, G, { estimator: s.advantage_estimator, scale: s.scale_rewards, whiten: s.reinforce_pp_whitening, lengths }), keep, rewardKl,
     ...(correction ? { isWeights: correction.weights, rolloutCorrection } : {}),
   };
 }
