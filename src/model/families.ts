@@ -30,13 +30,14 @@ const GQA: AttentionKind = {
   ropeDim: headDim,
 };
 
-const MLA_WEIGHTS = ['wq', 'wq_a', 'bq_a', 'q_a_norm', 'wq_b', 'wkv_a', 'bkv_a', 'kv_a_norm', 'wkv_b', 'wo', 'bo'];
-
 /** Multi-head latent attention (DeepSeek-V2/V3): the cache keeps one latent per token. */
 const MLA: AttentionKind = {
   shapes: mlaShapes,
   forward: (x, w, c, shape, cache) => {
-    const weights = Object.fromEntries(MLA_WEIGHTS.map((n) => [n, w(n)])) as unknown as MlaWeights;
+    const weights: MlaWeights = {
+      wq: w('wq'), wq_a: w('wq_a'), bq_a: w('bq_a'), q_a_norm: w('q_a_norm'), wq_b: w('wq_b'),
+      wkv_a: w('wkv_a'), bkv_a: w('bkv_a'), kv_a_norm: w('kv_a_norm'), wkv_b: w('wkv_b'), wo: w('wo'), bo: w('bo'),
+    };
     return mlaAttention(x, weights, c, shape, cache && { cache: cache.cache as LatentCache, layer: cache.layer });
   },
   newCache: (c) => new LatentCache(c.num_hidden_layers),

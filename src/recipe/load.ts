@@ -18,11 +18,13 @@ import {
   CHECKPOINT_STAGES,
   DATASET_STAGES,
   RecipeSchema,
+  type SchemaNode,
   STAGE_SCHEMAS,
   STAGE_TYPES,
   type Recipe,
   type Stage,
   type StageType,
+  schemaNode,
 } from './schema.ts';
 
 export type FieldPath = (string | number)[];
@@ -328,7 +330,7 @@ function contextLength(recipe: Recipe, i: number): number | null {
 
 /** The config of the model stage i starts from (the recipe's model, or the checkpoint's config.json
  * where the weights were born), or null when unknown yet. */
-function bornConfig(recipe: Recipe, i: number): Record<string, unknown> | null {
+function bornConfig(recipe: Recipe, i: number): object | null {
   let s: ModelSource = modelSource(recipe, i);
   while (s.kind === 'stage') {
     const name = s.stage;
@@ -336,9 +338,9 @@ function bornConfig(recipe: Recipe, i: number): Record<string, unknown> | null {
     if (j < 0) return null;
     s = modelSource(recipe, j);
   }
-  if (s.kind === 'init') return recipe.model as unknown as Record<string, unknown>;
+  if (s.kind === 'init') return recipe.model;
   try {
-    return JSON.parse(readFileSync(resolve(s.path, 'config.json'), 'utf8')) as Record<string, unknown>;
+    return JSON.parse(readFileSync(resolve(s.path, 'config.json'), 'utf8')) as object;
   } catch {
     return null;
   }
@@ -485,23 +487,24 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): RecipeIssue[] {
 
 /** The keys the schema allows at `path` (a mapping), to suggest the nearest one for a typo. */
 function validKeys(path: FieldPath, input: unknown): string[] {
-  let schema: any = RecipeSchema;
+  let schema: SchemaNode | undefined = schemaNode(RecipeSchema);
   for (let d = 0; d <= path.length; d++) {
     for (;;) {
-      const t = schema?.def?.type;
-      if (t === 'default' || t === 'prefault' || t === 'nullable' || t === 'optional') schema = schema.def.innerType;
-      else if (t === 'union' && schema.def.discriminator === 'type') {
+      const t = schema?.def.type;
+      if (t === 'default' || t === 'prefault' || t === 'nullable' || t === 'optional') schema = schema?.def.innerType;
+      else if (t === 'union' && schema?.def.discriminator === 'type') {
         const type = (valueAt(input, path.slice(0, d)) as { type?: string } | undefined)?.type;
-        schema = STAGE_SCHEMAS[type as StageType];
+        const stage = STAGE_SCHEMAS[type as StageType] as z.ZodType | undefined;
+        schema = stage && schemaNode(stage);
       } else break;
     }
     if (d === path.length) break;
-    const t = schema?.def?.type;
-    if (t === 'object') schema = schema.shape[path[d]];
-    else if (t === 'array') schema = schema.def.element;
+    const t = schema?.def.type;
+    if (t === 'object') schema = schema?.shape?.[path[d]];
+    else if (t === 'array') schema = schema?.def.element;
     else return [];
   }
-  return schema?.def?.type === 'object' ? Object.keys(schema.shape) : [];
+  return schema?.def.type === 'object' ? Object.keys(schema.shape ?? {}) : [];
 }
 
 function suggest(word: string, options: string[]): string {

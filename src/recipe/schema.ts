@@ -509,3 +509,26 @@ export type Recipe = Omit<z.infer<typeof RecipeSchema>, 'stages' | 'name'> & {
   /** Directory that relative paths in the recipe are resolved against. */
   recipeDir: string;
 };
+
+/** The parts of a zod schema that the --explain table and the typo hints walk (zod 4's `def`). */
+export type SchemaNode = {
+  description?: string;
+  isInt?: boolean;
+  shape?: Record<string, SchemaNode>;
+  def: {
+    type: string;
+    innerType?: SchemaNode;
+    defaultValue?: unknown;
+    element?: SchemaNode;
+    options?: SchemaNode[];
+    discriminator?: string;
+    entries?: Record<string, string>;
+    values?: unknown[];
+    checks?: { _zod?: { def?: { format?: string } } }[];
+  };
+};
+
+/** A schema as the walkable node it is at run time (zod's static types hide `def`'s fields). */
+export function schemaNode(schema: z.ZodType): SchemaNode {
+  return schema as unknown as SchemaNode;
+}

@@ -12,20 +12,20 @@ export type RolloutFields = { engine: RolloutEngineName; device: LlamaCppDevice 
 
 /** Problems of each engine: its package, the device's driver, an architecture it has (`born`: reads
  * the config of the model the stage starts from, or null when unknown yet). */
-const ENGINE_CHECKS: Record<RolloutEngineName, (r: RolloutFields, born: () => Record<string, unknown> | null) => { field: 'engine' | 'device'; message: string }[]> = {
+const ENGINE_CHECKS: Record<RolloutEngineName, (r: RolloutFields, born: () => object | null) => { field: 'engine' | 'device'; message: string }[]> = {
   tfjs: () => [],
   'llama.cpp': (r, born) => {
     const out: { field: 'engine' | 'device'; message: string }[] = [];
     const missing = llamaCppProblems(r.device);
     if (missing.length) out.push({ field: /^rollout\.device/.test(missing[0]) ? 'device' : 'engine', message: missing[0] });
     const config = born();
-    const arch = config && llamaCppModelProblem(config as unknown as ModelConfig);
+    const arch = config && llamaCppModelProblem(config as ModelConfig);
     if (arch) out.push({ field: 'engine', message: arch });
     return out;
   },
 };
 
 /** Problems of a stage's rollout fields (under rollout.). */
-export function rolloutProblems(r: RolloutFields, born: () => Record<string, unknown> | null): { field: 'engine' | 'device'; message: string }[] {
+export function rolloutProblems(r: RolloutFields, born: () => object | null): { field: 'engine' | 'device'; message: string }[] {
   return ENGINE_CHECKS[r.engine](r, born);
 }
