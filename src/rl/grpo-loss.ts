@@ -79,7 +79,8 @@ export function grpoLoss(x: GrpoLossInputs, o: GrpoLossOptions): { loss: tf.Scal
     const ratio = tf.mul(tf.exp(logWeight), tf.onesLike(x.logprobs)); // [B, T]
     const type = LOSS_TYPES[o.lossType];
     let perToken = type.tokenLoss({ ratio, adv, logprobs: x.logprobs }, o);
-    const entropyMask = x.entropies && (o.topEntropyQuantile ?? 1) < 1 ? highEntropyMask(x.entropies, m, o.topEntropyQuantile!) : null;
+    const q = o.topEntropyQuantile ?? 1;
+    const entropyMask = x.entropies && q < 1 ? highEntropyMask(x.entropies, m, q) : null;
     if (entropyMask) perToken = tf.mul(perToken, entropyMask);
     if (x.isWeights) perToken = tf.mul(perToken, x.isWeights); // as TRL, before the KL term is added
     let kl: tf.Tensor = zeros;
