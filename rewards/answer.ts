@@ -3,7 +3,7 @@
 // tuples, intervals, sets, unions, relations and inequalities, matrices, and plain text.
 import { all, create, type MathNode } from 'mathjs';
 import { BudgetExceeded, spend } from './budget.ts';
-import { KNOWN_NAMES, latexToMathjs, normalizeLatex, stripUnits } from './latex.ts';
+import { FUNCTIONS, KNOWN_NAMES, latexToMathjs, normalizeLatex, stripUnits } from './latex.ts';
 
 const math = create(all);
 // mathjs's factorial and binomial loop over their argument (binom(10^9, 5 * 10^8) ran 30 s): past
@@ -50,7 +50,8 @@ export type Answer =
 // ---- safe expressions ------------------------------------------------------------------------
 
 const OPERATORS = new Set(['add', 'subtract', 'multiply', 'divide', 'pow', 'unaryMinus', 'unaryPlus', 'factorial']);
-const CALLABLE = new Set(['sin', 'cos', 'tan', 'sec', 'csc', 'cot', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'tanh', 'exp', 'log', 'sqrt', 'abs', 'nthRoot', 'combinations']);
+/** The functions an answer may call: the ones latex.ts turns names into. */
+const CALLABLE = FUNCTIONS;
 
 /** Only arithmetic, a fixed list of functions, numbers and symbols: no assignment, no imports, no units. */
 function checkNode(node: MathNode, vars: Set<string>): void {

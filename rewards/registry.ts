@@ -6,6 +6,7 @@ import { basename, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { closest } from 'fastest-levenshtein';
 import { UserError } from '../src/errors.ts';
+import { mean, std } from '../src/rl/index.ts';
 import { accuracy } from './accuracy.ts';
 import { code } from './code.ts';
 import { format, formatSoft, tagCountReward } from './format.ts';
@@ -187,9 +188,7 @@ async function runOne(r: LoadedReward, batch: RewardBatch): Promise<{ values: Re
 /** Mean and (population) standard deviation of the values that apply (null skipped); 0 when none. */
 export function meanStd(values: RewardValue[]): { mean: number; std: number } {
   const xs = values.filter((v): v is number => v !== null);
-  if (!xs.length) return { mean: 0, std: 0 };
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return { mean, std: Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length) };
+  return { mean: mean(xs), std: std(xs, 0) };
 }
 
 /** The scores of consecutive parts of one batch (each scored as it arrived), as one result. */

@@ -10,7 +10,7 @@ import { initBackend } from '../src/engine/backend.ts';
 import { readMetrics } from '../src/metrics/logger.ts';
 import { Tokenizer } from '../src/model/tokenizer.ts';
 import { Transformer } from '../src/model/transformer.ts';
-import type { StageContext } from '../src/pipeline/context.ts';
+import type { StageContext } from '../src/stages/context.ts';
 import { type Recipe, DpoStage, loadRecipe } from '../src/recipe/index.ts';
 import { dpoPair, runDpo } from '../src/stages/dpo.ts';
 

@@ -10,7 +10,7 @@ import { UserError } from '../src/errors.ts';
 import type { Completion } from '../src/model/generate.ts';
 import { Tokenizer } from '../src/model/tokenizer.ts';
 import type { Transformer } from '../src/model/transformer.ts';
-import type { StageContext } from '../src/pipeline/context.ts';
+import type { StageContext } from '../src/stages/context.ts';
 import { parseRecipe, type EvalStage } from '../src/recipe/index.ts';
 import { majorityCorrect, majorityVote, passAtK, runEval, summarizeEval, type EvalSamples } from '../src/stages/eval.ts';
 

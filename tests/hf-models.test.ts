@@ -237,9 +237,12 @@ function refusal(model: string): string {
   throw new Error(`${model} loaded`);
 }
 
+/** A config.json as these edits see it: rope_scaling is a mapping of its own. */
+type HfConfig = Record<string, unknown> & { rope_scaling: Record<string, unknown> };
+
 describe('bad checkpoints are refused, naming the file, the tensor or the field', () => {
   it('an unknown model_type, an unsupported rope_scaling type or field, an architecture feature not implemented', () => {
-    const cfg = (name: string, edit: (c: Record<string, any>) => void) => refusal(broken('llama-f32', name, { config: edit }));
+    const cfg = (name: string, edit: (c: HfConfig) => void) => refusal(broken('llama-f32', name, { config: (c) => edit(c as HfConfig) }));
     expect(cfg('type', (c) => (c.model_type = 'mistral'))).toMatch(/bad-type\/config\.json: model_type "mistral" is not supported; supported: llama, qwen2, qwen3/);
     expect(cfg('yarn', (c) => (c.rope_scaling = { rope_type: 'yarn', factor: 4 }))).toMatch(/config\.json: rope_scaling: rope type "yarn" is not supported; supported: default, linear, llama3/);
     expect(cfg('mscale', (c) => (c.rope_scaling.mscale = 1))).toMatch(

@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { MetricsLogger, Progress, formatDuration, readMetrics, stageView, writeRunReport } from '../src/metrics/index.ts';
+import { MetricsLogger, Progress, formatDuration, readMetrics } from '../src/metrics/index.ts';
+import { stageView, writeRunReport } from '../src/report/index.ts';
 import { samplesData } from '../src/report/samples.ts';
-import { series, thin, ticks } from '../src/metrics/report.ts';
+import { series, thin, ticks } from '../src/report/plot.ts';
 
 const made: string[] = [];
 const tmp = () => {

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { register } from '../src/cli/commands/report.ts';
-import { RESULTS_END, RESULTS_START, collectEvals, resultsTable, spliceResults, writeResults } from '../src/metrics/index.ts';
-import { firstLast, movingAverage, trendLine, collectGrpo } from '../src/metrics/results.ts';
+import { RESULTS_END, RESULTS_START, collectEvals, resultsTable, spliceResults, writeResults } from '../src/report/index.ts';
+import { firstLast, movingAverage, trendLine, collectGrpo } from '../src/report/results.ts';
 import { languageConsistency, majorityCorrect, rowLanguage, summarizeEval } from '../src/stages/eval.ts';
 
 const made: string[] = [];
@@ -259,7 +259,7 @@ describe('r1 report --results', () => {
 
 describe('pass@1 breakdown table', () => {
   it('has a column per task and per language any eval reports, and – where one does not', async () => {
-    const { breakdownTable } = await import('../src/metrics/index.ts');
+    const { breakdownTable } = await import('../src/report/index.ts');
     const evals = [
       { run: 'a', stage: 'eval', results: { label: 'base', by_task: { word: { prompts: 3, 'pass@1': 0.5 }, countdown: { prompts: 2, 'pass@1': 0 } }, by_language: { en: { prompts: 4, 'pass@1': 0.25 } } } },
       { run: 'b', stage: 'eval', results: { by_language: { zh: { prompts: 1, 'pass@1': 1 } } } },

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
-import { dpoLoss, groupAdvantages, grpoLoss } from '../src/rl/index.ts';
+import { advantages, dpoLoss, groupAdvantages, grpoLoss, tokenWhitened } from '../src/rl/index.ts';
 import { sequenceLogprobs } from '../src/rl/dpo-loss.ts';
 
 beforeAll(async () => {
@@ -30,6 +30,23 @@ describe('groupAdvantages', () => {
   });
 });
 
+describe('reinforce_pp whitening', () => {
+  it('whitens over tokens when asked (verl): each completion counts once per token', () => {
+    // Centred [0.5, -0.5] over 3 and 1 tokens: token mean 0.25, unbiased token variance
+    // (3 x 0.0625 + 0.5625) / 3 = 0.25, so (a - 0.25) / 0.5.
+    const a = advantages([1, 0], 2, { estimator: 'reinforce_pp', scale: 'group', whiten: 'token', lengths: [3, 1] });
+    expect(a[0]).toBeCloseTo(0.5, 6);
+    expect(a[1]).toBeCloseTo(-1.5, 6);
+    // Per sequence (the default) the two completions weigh the same: symmetric.
+    const s = advantages([1, 0], 2, { estimator: 'reinforce_pp', scale: 'group' });
+    expect(s[0]).toBeCloseTo(-s[1], 6);
+  });
+  it('gives 0 with fewer than two tokens, and needs one length per completion', () => {
+    expect(tokenWhitened([0.5, -0.5], [1, 0])).toEqual([0, 0]);
+    expect(() => advantages([1, 0], 2, { estimator: 'reinforce_pp', scale: 'group', whiten: 'token', lengths: [3] })).toThrow(/one length per reward/);
+  });
+});
+
 describe('grpoLoss', () => {
   let base: Parameters<typeof grpoLoss>[0];
   beforeAll(() => {
@@ -54,6 +71,12 @@ describe('grpoLoss', () => {
     expect(val(grpoLoss(base, { ...opts, lossType: 'dapo' }).loss)).toBeCloseTo((-1.2 - 1 + 0.8) / 3, 5);
     expect(val(grpoLoss(base, { ...opts, lossType: 'bnpo' }).loss)).toBeCloseTo((-1.2 - 1 + 0.8) / 3, 5);
     expect(val(grpoLoss(base, { ...opts, lossType: 'dr_grpo' }).loss)).toBeCloseTo((-1.2 - 1 + 0.8) / 4, 5);
+  });
+  it('needs maxCompletionLength only for dr_grpo when no row weights are given', () => {
+    const { maxCompletionLength: _, ...withoutLength } = opts;
+    expect(val(grpoLoss(base, withoutLength).loss)).toBeCloseTo(((-1.2 - 1) / 2 + 0.8) / 2, 5);
+    expect(val(grpoLoss(base, { ...withoutLength, lossType: 'cispo', epsilonHigh: 5 }).loss)).toBeLessThan(0);
+    expect(() => grpoLoss(base, { ...withoutLength, lossType: 'dr_grpo' })).toThrow(/dr_grpo divides by max_completion_length/);
   });
   it('does not count a clip on the side that does not bind', () => {
     const out = grpoLoss({ ...base, advantages: [-1, 1] }, opts);

@@ -6,6 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { PRETOKENIZE_PATTERN, SPECIAL_TOKENS, Tokenizer, CJK_PRETOKENIZE_PATTERN } from '../src/model/tokenizer.ts';
 
+/** The fields of a tokenizer.json (Tokenizer.toJSON) these tests read or edit. */
+type TokenizerJson = {
+  model: { type: string; vocab: Record<string, number>; merges: (string | string[])[] };
+  added_tokens: { special: boolean }[];
+  pre_tokenizer: { pretokenizers: { type: string; pattern: { Regex: string } }[] };
+  decoder: { type: string };
+};
+const jsonOf = (t: Tokenizer) => t.toJSON() as TokenizerJson;
+
 const corpus = [
   'The quick brown fox jumps over the lazy dog. 12 + 30 = 42.',
   '我们今天学习加法。十二加三十等于四十二。',
@@ -21,7 +30,7 @@ function referenceMerges(texts: string[], vocabSize: number): string[] {
   const counts = new Map<string, number>();
   const specials = /<\|[a-z_]+\|>|<\/?(?:think|answer)>/;
   for (const t of texts) for (const part of t.split(specials)) for (const [w] of part.matchAll(re)) counts.set(w, (counts.get(w) ?? 0) + 1);
-  const byteChar = (tok.toJSON() as any).model.vocab as Record<string, number>;
+  const byteChar = jsonOf(tok).model.vocab;
   const chars: string[] = [];
   for (const [c, id] of Object.entries(byteChar)) if (id < 256) chars[id] = c;
   let words = [...counts].map(([w, c]) => ({ ids: Array.from(new TextEncoder().encode(w)), c }));
@@ -96,11 +105,11 @@ describe('byte-level BPE tokenizer', () => {
     tok.save(dir);
     const loaded = Tokenizer.load(dir);
     for (const s of corpus) expect(loaded.encode(s)).toEqual(tok.encode(s));
-    const json = tok.toJSON() as any;
+    const json = jsonOf(tok);
     expect(json.model.type).toBe('BPE');
     expect(Object.keys(json.model.vocab).length + json.added_tokens.length).toBe(tok.vocabSize);
     expect(json.model.merges.length).toBe(tok.vocabSize - 256 - SPECIAL_TOKENS.length);
-    expect(json.added_tokens.every((t: any) => t.special === true)).toBe(true);
+    expect(json.added_tokens.every((t) => t.special === true)).toBe(true);
     expect(json.pre_tokenizer.pretokenizers[1].type).toBe('ByteLevel');
     expect(json.decoder.type).toBe('ByteLevel');
   });
@@ -113,7 +122,7 @@ describe('byte-level BPE tokenizer', () => {
     expect(() => Tokenizer.load(file)).toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: tokenizer model "WordPiece" is not supported: r1kit reads byte-level BPE`));
     writeFileSync(file, '{"model": ');
     expect(() => Tokenizer.load(dir)).toThrow(/tokenizer\.json: not valid JSON/);
-    const json = tok.toJSON() as any;
+    const json = jsonOf(tok);
     json.model.merges[3] = 'no such';
     writeFileSync(file, JSON.stringify(json));
     expect(() => Tokenizer.load(file)).toThrow(/tokenizer\.json: .*model\.merges\[3\] "no such"/);
@@ -132,15 +141,15 @@ describe('byte-level BPE tokenizer', () => {
   });
 
   it('loads merges written as pairs (newer HF format)', () => {
-    const json = tok.toJSON() as any;
-    json.model.merges = json.model.merges.map((m: string) => m.split(' '));
+    const json = jsonOf(tok);
+    json.model.merges = json.model.merges.map((m) => (m as string).split(' '));
     const loaded = Tokenizer.fromJSON(json);
     for (const s of corpus) expect(loaded.encode(s)).toEqual(tok.encode(s));
     expect(loaded.vocabSize).toBe(tok.vocabSize);
   });
 
   it('learns the same merges as textbook BPE (incremental pair counts are exact)', () => {
-    const m = (t: Tokenizer) => (t.toJSON() as any).model.merges;
+    const m = (t: Tokenizer) => jsonOf(t).model.merges;
     expect(m(Tokenizer.train(texts, { vocabSize: 400 }))).toEqual(referenceMerges(texts, 400));
     // Runs of one letter, alternations and shared CJK bytes stress overlapping and neighbouring merges.
     const word = fc.array(fc.constantFrom('a', 'b', 'ab', '中', '文', ' ', '1'), { maxLength: 12 }).map((p) => p.join(''));
@@ -151,9 +160,9 @@ describe('byte-level BPE tokenizer', () => {
 
   it('encodes with the learned merges as a plain BPE would', () => {
     // After training, every corpus word must come out as the reference BPE merges it.
-    const merges: string[] = (tok.toJSON() as any).model.merges;
+    const merges = jsonOf(tok).model.merges as string[];
     const rank = new Map(merges.map((x, i) => [x, i]));
-    const vocab = (tok.toJSON() as any).model.vocab as Record<string, number>;
+    const vocab = jsonOf(tok).model.vocab;
     const byteChar: string[] = [];
     for (const [c, id] of Object.entries(vocab)) if (id < 256) byteChar[id] = c;
     const re = new RegExp(PRETOKENIZE_PATTERN, 'gu');
@@ -199,7 +208,7 @@ describe('split_cjk pre-tokenizer', () => {
   it('round-trips every string and keeps its pattern through tokenizer.json', () => {
     const tok = Tokenizer.train(texts, { vocabSize: 400, pattern: CJK_PRETOKENIZE_PATTERN });
     const again = Tokenizer.fromJSON(JSON.parse(JSON.stringify(tok.toJSON())));
-    expect((again.toJSON() as any).pre_tokenizer.pretokenizers[0].pattern.Regex).toBe(CJK_PRETOKENIZE_PATTERN);
+    expect(jsonOf(again).pre_tokenizer.pretokenizers[0].pattern.Regex).toBe(CJK_PRETOKENIZE_PATTERN);
     for (const s of ['汤姆有5个苹果，又买了3个。', 'mixed 中文 and English 12 + 3 = 15。', '日本語のテキスト', '🙂 emoji']) {
       expect(tok.decode(tok.encode(s))).toBe(s);
       expect(again.encode(s)).toEqual(tok.encode(s));

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.ts';
-import type { ClusterConfig } from '../recipe/schema.ts';
+import { ClusterConfig } from '../recipe/schema.ts';
 
 export type TlsSettings = { ca?: string; cert?: string; key?: string } | null;
 
@@ -20,7 +20,9 @@ export type ClusterSettings = {
   remoteRewards: string[];
 };
 
-export const CLUSTER_DEFAULTS = { max_staleness: 0, job_timeout_s: 60, max_deliver: 5, on_no_workers: 'wait', remote_rewards: ['code'], tls: false } as const;
+/** The recipe schema's defaults (the one place they are written), for settings that come without a
+ * recipe section: R1_CLUSTER_URL alone, or a worker's command line. */
+export const CLUSTER_DEFAULTS = ClusterConfig.parse({});
 
 /** The url without user, password or token, for messages. */
 export function redactUrl(url: string): string {

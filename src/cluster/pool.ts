@@ -13,7 +13,7 @@ import type { ModelConfig } from '../model/config.ts';
 import type { Completion } from '../model/generate.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
-import type { RolloutPool } from '../rollout/pool.ts';
+import type { Rollouts } from '../rollout/rollouts.ts';
 import type { LoadedReward, RewardBatch, RewardValue } from '../../rewards/registry.ts';
 import { type Bus, openBus, publishDurable, sha256 } from './bus.ts';
 import { type ClusterSettings, redactUrl } from './config.ts';
@@ -23,17 +23,6 @@ import {
   type Heartbeat, type Hello, type HelloReply, type Job, type JobResult, type PolicyRef, type RewardSpecWire, type Role, type Sampling, type Started,
 } from './protocol.ts';
 
-/** What GRPO needs of a rollout source: the in-process pool and the cluster pool both are one. */
-export interface Rollouts {
-  /** Makes the policy's current weights the ones later generate() calls sample from. */
-  sync(model: Transformer): void;
-  generate(prompts: number[][], sampling: Sampling, rng: Rng, align?: number, onPart?: (offset: number, part: Completion[]) => void): Promise<Completion[]>;
-  close(): Promise<void>;
-}
-
-/** The in-process pool is a Rollouts (checked here, where the interface lives). */
-export const inProcess = (p: RolloutPool): Rollouts => p satisfies Rollouts;
-
 type Pending = { job: Job; role: Role; resolve: (r: JobResult) => void; reject: (e: Error) => void; seq?: number };
 type WorkerSeen = { last: number; roles: Role[]; busy: string | null };
 
@@ -42,6 +31,8 @@ const HEARTBEAT_WINDOW_MS = 2500;
 export type ClusterPoolOptions = { tok: Tokenizer; stageDir: string; log: (line: string) => void };
 
 export class ClusterPool implements Rollouts {
+  /** The workers sample with the trainer's own tfjs forward pass. */
+  readonly samplesElsewhere = false;
   readonly session = randomBytes(4).toString('hex');
   private pending = new Map<string, Pending>();
   private done = new Set<string>();
@@ -65,6 +56,11 @@ export class ClusterPool implements Rollouts {
 
   get settings(): ClusterSettings {
     return this.bus.settings;
+  }
+
+  /** Rollouts may run ahead of training by cluster.max_staleness steps. */
+  get staleness(): { max: number } {
+    return { max: this.bus.settings.maxStaleness };
   }
 
   /** Connects, drops what a previous trainer left (its pending jobs and policies), starts listening. */

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parquetReadObjects } from 'hyparquet';
 import { UserError } from '../errors.ts';
-import { writeFileAtomic } from '../engine/safetensors.ts';
+import { writeFileAtomic } from '../files.ts';
 
 export type Row = Record<string, unknown>;
 

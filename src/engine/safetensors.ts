@@ -1,8 +1,9 @@
 // safetensors: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
 // shape and byte range, then the raw little-endian data. F32, F16 and BF16 are read into float32
 // and written from it (rounded to nearest even, as PyTorch casts). Written atomically.
-import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, writeSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { UserError } from '../errors.ts';
+import { writeFileAtomic } from '../files.ts';
 
 export type Dtype = 'F32' | 'F16' | 'BF16';
 export const DTYPES: readonly Dtype[] = ['F32', 'F16', 'BF16'];
@@ -13,22 +14,6 @@ const WIDTH: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2 };
 export type NamedArray = { shape: number[]; data: Float32Array; dtype?: Dtype; store?: Dtype };
 /** A tensor as the header describes it. */
 export type TensorEntry = { shape: number[]; dtype: Dtype; begin: number; end: number };
-
-/** Writes `path` via a temporary file and a rename, so a crash never leaves a half-written file. */
-export function writeFileAtomic(path: string, chunks: (Uint8Array | string)[]): void {
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    for (const c of chunks) writeSync(fd, typeof c === 'string' ? Buffer.from(c) : c);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-}
 
 /** Writes float32 tensors stored as `dtype`, names sorted, data 8-byte aligned. */
 export function writeSafetensors(path: string, tensors: Record<string, NamedArray>, metadata: Record<string, string> = {}, dtype: Dtype = 'F32'): void {
@@ -59,24 +44,25 @@ export function parseHeader(path: string, head: Buffer, bytes: number): { entrie
   const n = Number(head.readBigUInt64LE(0));
   if (n <= 0 || 8 + n > bytes) throw bad(`header length ${n} does not fit in ${bytes} bytes`);
   if (head.length < 8 + n) throw new Error(`parseHeader: given ${head.length} bytes of a ${8 + n}-byte header`);
-  let header: Record<string, any>;
+  let header: unknown;
   try {
     header = JSON.parse(head.subarray(8, 8 + n).toString('utf8'));
   } catch (e) {
     throw bad(`header is not JSON (${(e as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not a JSON object');
+  const fields = header as Record<string, unknown>;
   const entries: Record<string, TensorEntry> = {};
-  for (const [name, info] of Object.entries(header)) {
+  for (const [name, info] of Object.entries(fields)) {
     if (name === '__metadata__') continue;
-    const { dtype, shape, data_offsets: off } = info ?? {};
-    if (!DTYPES.includes(dtype)) throw bad(`tensor ${name} has dtype ${dtype}; supported: ${DTYPES.join(', ')}`);
+    const { dtype, shape, data_offsets: off } = (info ?? {}) as { dtype?: Dtype; shape?: unknown; data_offsets?: unknown };
+    if (dtype === undefined || !DTYPES.includes(dtype)) throw bad(`tensor ${name} has dtype ${dtype}; supported: ${DTYPES.join(', ')}`);
     const isCount = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
     if (!Array.isArray(shape) || !shape.every(isCount) || !Array.isArray(off) || off.length !== 2 || !off.every(isCount)) {
       throw bad(`tensor ${name} has a malformed entry ${JSON.stringify(info)}`);
     }
-    const count = shape.reduce((a: number, b: number) => a * b, 1);
-    if (off[1] - off[0] !== count * WIDTH[dtype as Dtype]) throw bad(`tensor ${name}: data_offsets [${off}] do not hold shape [${shape}] of ${dtype}`);
+    const count = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (off[1] - off[0] !== count * WIDTH[dtype]) throw bad(`tensor ${name}: data_offsets [${off}] do not hold shape [${shape}] of ${dtype}`);
     entries[name] = { shape, dtype, begin: off[0], end: off[1] };
   }
   const dataStart = 8 + n;
@@ -87,7 +73,7 @@ export function parseHeader(path: string, head: Buffer, bytes: number): { entrie
   }
   if (dataStart + end > bytes) throw bad(`the tensors need ${dataStart + end} bytes, the file has ${bytes}`);
   if (dataStart + end < bytes) throw bad(`${bytes - dataStart - end} unexpected trailing bytes`);
-  return { entries, metadata: (header.__metadata__ as Record<string, string>) ?? {}, dataStart };
+  return { entries, metadata: (fields.__metadata__ as Record<string, string> | undefined) ?? {}, dataStart };
 }
 
 /** The header alone (names, shapes, dtypes), without reading the data. */

@@ -1,7 +1,8 @@
 // metrics.jsonl: one JSON object per logged step, appended and flushed line by line, so a killed
 // process loses at most its last line. Names follow TRL's logs (loss, learning_rate, grad_norm,
 // reward, reward_std, rewards/<fn>/mean, kl, clip_ratio, entropy, completions/mean_length, ...).
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { writeFileAtomic } from '../files.ts';
 import { dirname } from 'node:path';
 
 export type MetricValue = number | string | boolean | null;
@@ -54,9 +55,7 @@ export class MetricsLogger {
     // Keep what an earlier (possibly killed) run logged up to the resume point; drop a torn last line.
     const kept = readMetrics(file).filter((r) => opts.resumeStep === undefined || r.step <= opts.resumeStep);
     if (existsSync(file)) {
-      const tmp = `${file}.tmp`;
-      writeFileSync(tmp, kept.map((r) => JSON.stringify(r) + '\n').join(''));
-      renameSync(tmp, file);
+      writeFileAtomic(file, [kept.map((r) => JSON.stringify(r) + '\n').join('')]);
     }
     const last = kept.at(-1);
     this.elapsedBefore = typeof last?.elapsed_s === 'number' ? last.elapsed_s : 0;

@@ -6,7 +6,7 @@
 // (composedAttention with a mask: the fused kernels are causal-only).
 import * as tf from '@tensorflow/tfjs-core';
 import { attention, cachedAttention, composedAttention, rmsNorm, rope as ropeKernel, type KVCache } from '../engine/kernels/index.ts';
-import { type ModelConfig, headDim } from './config.ts';
+import { type ModelConfig, biases, hasQkNorm, headDim } from './config.ts';
 import { linear } from './linear.ts';
 
 /** One layer's attention weights; the optional ones exist only in the families that have them. */
@@ -18,6 +18,21 @@ export type AttentionWeights = {
   wo: tf.Tensor;
   bo?: tf.Tensor;
 };
+
+/** Internal parameter names and shapes of one layer's attention under `prefix`: the fused q/k/v
+ * projection (and its bias), qwen3's q/k norms, the output projection (and its bias). */
+export function attentionShapes(c: ModelConfig, prefix: string): Record<string, number[]> {
+  const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, b = biases(c);
+  const s: Record<string, number[]> = { [prefix + 'wqkv']: [C, (H + 2 * Hkv) * D] };
+  if (b.qkv) s[prefix + 'bqkv'] = [(H + 2 * Hkv) * D];
+  if (hasQkNorm(c)) {
+    s[prefix + 'q_norm'] = [D];
+    s[prefix + 'k_norm'] = [D];
+  }
+  s[prefix + 'wo'] = [H * D, C];
+  if (b.o) s[prefix + 'bo'] = [C];
+  return s;
+}
 
 /** x: normed hidden states [B*T, C] -> the block's output [B*T, C]. cos and sin: the rotary tables,
  * [1, T, 1, D] for positions 0..T-1 of every row, or [B, T, 1, D] with a position per token (packed

@@ -9,20 +9,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import { rmsNorm } from '../engine/kernels/index.ts';
 import { type ModelConfig, deepseek } from './config.ts';
 import { linear } from './linear.ts';
-import type { Packed, Transformer } from './transformer.ts';
+import type { MtpHost, Packed } from './blocks.ts';
 
-/** The MTP module's parameters: its norms, eh_proj [2C, C], head [C, V], and block L's (added by `block`). */
-export function mtpShapes(c: ModelConfig, block: (layer: number) => void): Record<string, number[]> {
+/** The MTP module's parameters: block L's (`block`, the model's layer shapes for L), then its norms,
+ * eh_proj [2C, C] and head [C, V]. */
+export function mtpShapes(c: ModelConfig, block: Record<string, number[]>): Record<string, number[]> {
   const C = c.hidden_size, l = `layers.${c.num_hidden_layers}.`;
-  const shapes: Record<string, number[]> = { [l + 'enorm']: [C], [l + 'hnorm']: [C], [l + 'eh_proj']: [2 * C, C] };
-  block(c.num_hidden_layers);
-  return { ...shapes, [l + 'head_norm']: [C], [l + 'head']: [C, c.vocab_size] };
+  return { ...block, [l + 'enorm']: [C], [l + 'hnorm']: [C], [l + 'eh_proj']: [2 * C, C], [l + 'head_norm']: [C], [l + 'head']: [C, c.vocab_size] };
 }
 
 /** The MTP block's final states [B*(T-1), C] (after shared_head.norm): hidden [B*T, C] the main
  * model's, next [B, T-1] the ids of tokens 1..T-1 of each row (row i's token i+1). `packed`: the
  * main batch's (first T-1 columns used). */
-export function mtpHidden(model: Transformer, hidden: tf.Tensor2D, next: tf.Tensor2D, packed?: Packed): tf.Tensor2D {
+export function mtpHidden(model: MtpHost, hidden: tf.Tensor2D, next: tf.Tensor2D, packed?: Packed): tf.Tensor2D {
   return tf.tidy(() => {
     const c = model.config, p = model.params, eps = c.rms_norm_eps, L = c.num_hidden_layers, l = `layers.${L}.`;
     const [B, S] = next.shape, T = S + 1, C = c.hidden_size;
@@ -39,7 +38,7 @@ export function mtpHidden(model: Transformer, hidden: tf.Tensor2D, next: tf.Tens
 
 /** MTP logits [B, T-1, V] for ids [B, T] given the main model's final hidden states [B*T, C]:
  * row i predicts token i+2. */
-export function mtpLogits(model: Transformer, hidden: tf.Tensor2D, ids: tf.Tensor2D): tf.Tensor3D {
+export function mtpLogits(model: MtpHost, hidden: tf.Tensor2D, ids: tf.Tensor2D): tf.Tensor3D {
   return tf.tidy(() => {
     const [B, T] = ids.shape;
     const next = tf.slice(ids, [0, 1], [B, T - 1]) as tf.Tensor2D;
@@ -57,7 +56,7 @@ export type LossBatch = {
  * token after next), weighted by that target's weight and, in packed rows, only where tokens i and i+1
  * are in one document; divided by the batch's normaliser. Null without an MTP module, with weight 0
  * or with rows of one token. */
-export function mtpLoss(model: Transformer, hidden: tf.Tensor2D, b: LossBatch): tf.Scalar | null {
+export function mtpLoss(model: MtpHost, hidden: tf.Tensor2D, b: LossBatch): tf.Scalar | null {
   const d = deepseek(model.config);
   if (!d.num_nextn_predict_layers || d.mtp_loss_weight === 0 || b.T < 2) return null;
   return tf.tidy(() => {

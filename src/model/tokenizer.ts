@@ -7,7 +7,7 @@ import { Tokenizer as HfLibrary } from '@huggingface/tokenizers';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../errors.ts';
-import { writeFileAtomic } from '../engine/safetensors.ts';
+import { writeFileAtomic } from '../files.ts';
 import { ChatTemplate, tokenContent } from './chat-template.ts';
 
 export const SPECIAL_TOKENS: readonly string[] = [

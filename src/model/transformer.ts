@@ -1,84 +1,41 @@
 // A LLaMA-style decoder, as in DeepSeek LLM and the llama / qwen2 / qwen3 families of Hugging Face:
-// pre-norm RMSNorm, attention (attention.ts: grouped-query, rotary, qwen2's biases, qwen3's q/k norm),
-// a SwiGLU feed-forward, optional tied embeddings. deepseek_v3 swaps the blocks: multi-head latent
-// attention (mla.ts), DeepSeekMoE after the first dense layers (moe.ts), and a multi-token prediction
-// module after the last layer (mtp.ts).
+// embedding, pre-norm residual blocks (attention, then a feed-forward), a final RMSNorm, optional
+// tied embeddings. Which attention and feed-forward a block holds is the family's entry in
+// families.ts: grouped-query attention (attention.ts) and SwiGLU (mlp.ts) for llama / qwen2 / qwen3;
+// multi-head latent attention (mla.ts), DeepSeekMoE after the first dense layers (moe.ts) and a
+// multi-token prediction module after the last layer (mtp.ts) for deepseek_v3.
 //
 // Weights live in the layout that is fast here, not the one on disk: projections are [in, out]
 // (a plain matMul; transposed matMuls are slow on WebAssembly), q/k/v are one fused matrix and
 // gate/up another, so a layer is four matMuls. checkpoint.ts converts to Hugging Face names.
 import * as tf from '@tensorflow/tfjs-core';
-import { KVCache, rmsNorm, swiglu } from '../engine/kernels/index.ts';
+import { rmsNorm } from '../engine/kernels/index.ts';
 import { Rng } from '../engine/rng.ts';
 import type { Dtype } from '../engine/safetensors.ts';
-import { selfAttention } from './attention.ts';
-import { type ModelConfig, biases, deepseek, family, hasQkNorm, headDim, isMoeLayer, validateConfig } from './config.ts';
-import { linear } from './linear.ts';
-import { LatentCache, type MlaWeights, mlaAttention, mlaShapes } from './mla.ts';
-import { type ExpertLoad, type MoeWeights, moe, moeShapes } from './moe.ts';
+import type { BlockContext, Cache, Packed, Params } from './blocks.ts';
+import { type ModelConfig, deepseek, family, validateConfig } from './config.ts';
+import { FAMILY_BLOCKS, type FamilyBlocks } from './families.ts';
+import type { ExpertLoad } from './moe.ts';
 import { type LossBatch, mtpLoss, mtpShapes } from './mtp.ts';
 import { RopeTables } from './rope.ts';
 
-export type Params = Record<string, tf.Variable>;
+export type { BlockContext, Cache, Packed, Params } from './blocks.ts';
 
-/** What generation keeps between steps: keys and values per head (GQA), or MLA's latents. */
-export type Cache = KVCache | LatentCache;
-
-/** Internal parameter names and shapes, in a fixed order (the workers' flat weights follow it). */
+/** Internal parameter names and shapes, in a fixed order (the workers' flat weights follow it):
+ * embed, norm, each layer's attn_norm, attention, mlp_norm and feed-forward, the MTP module (with
+ * its block as layer num_hidden_layers), lm_head when the embedding is not tied. */
 export function parameterShapes(c: ModelConfig): Record<string, number[]> {
-  if (family(c) === 'deepseek_v3') return deepseekShapes(c);
-  const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size, b = biases(c);
+  const blocks = FAMILY_BLOCKS[family(c)], C = c.hidden_size;
   const shapes: Record<string, number[]> = { embed: [c.vocab_size, C], norm: [C] };
-  for (let i = 0; i < c.num_hidden_layers; i++) {
+  const block = (i: number): Record<string, number[]> => {
     const l = `layers.${i}.`;
-    shapes[l + 'attn_norm'] = [C];
-    shapes[l + 'wqkv'] = [C, (H + 2 * Hkv) * D];
-    if (b.qkv) shapes[l + 'bqkv'] = [(H + 2 * Hkv) * D];
-    if (hasQkNorm(c)) {
-      shapes[l + 'q_norm'] = [D];
-      shapes[l + 'k_norm'] = [D];
-    }
-    shapes[l + 'wo'] = [H * D, C];
-    if (b.o) shapes[l + 'bo'] = [C];
-    shapes[l + 'mlp_norm'] = [C];
-    shapes[l + 'w_gate_up'] = [C, 2 * F];
-    if (b.mlp) shapes[l + 'b_gate_up'] = [2 * F];
-    shapes[l + 'w_down'] = [F, C];
-    if (b.mlp) shapes[l + 'b_down'] = [C];
-  }
-  if (!c.tie_word_embeddings) shapes.lm_head = [C, c.vocab_size];
-  return shapes;
-}
-
-/** deepseek_v3: MLA in every layer, dense SwiGLU before first_k_dense_replace and MoE from there on;
- * the MTP module's block is layer num_hidden_layers. */
-function deepseekShapes(c: ModelConfig): Record<string, number[]> {
-  const C = c.hidden_size, F = c.intermediate_size;
-  const shapes: Record<string, number[]> = { embed: [c.vocab_size, C], norm: [C] };
-  const block = (i: number) => {
-    const l = `layers.${i}.`;
-    Object.assign(shapes, { [l + 'attn_norm']: [C] }, mlaShapes(c, l), { [l + 'mlp_norm']: [C] });
-    Object.assign(shapes, isMoeLayer(c, i) ? moeShapes(c, l) : { [l + 'w_gate_up']: [C, 2 * F], [l + 'w_down']: [F, C] });
+    return { [l + 'attn_norm']: [C], ...blocks.attention.shapes(c, l), [l + 'mlp_norm']: [C], ...blocks.feedForward(c, i).shapes(c, l) };
   };
-  for (let i = 0; i < c.num_hidden_layers; i++) block(i);
-  if (deepseek(c).num_nextn_predict_layers) Object.assign(shapes, mtpShapes(c, block));
+  for (let i = 0; i < c.num_hidden_layers; i++) Object.assign(shapes, block(i));
+  if (blocks.mtp && deepseek(c).num_nextn_predict_layers) Object.assign(shapes, mtpShapes(c, block(c.num_hidden_layers)));
   if (!c.tie_word_embeddings) shapes.lm_head = [C, c.vocab_size];
   return shapes;
 }
-
-/** What a decoder block needs beside its input: rotary tables, the packed rows' mask, the cache,
- * where to record expert loads, and the list the MoE layers add their balance losses to. */
-export type BlockContext = {
-  B: number; T: number; cos: tf.Tensor4D; sin: tf.Tensor4D; mask?: tf.Tensor4D; cache?: Cache;
-  load?: ExpertLoad; balance: tf.Scalar[];
-};
-
-/** Several documents packed into each row of a [B, T] batch (TRL's padding-free packing with
- * position_ids): for each token, row-major [B*T], its position within its document (0 at the
- * document's first token) and its document's id (any number; a document is a contiguous run of
- * tokens with one id; padding may be a document of its own). */
-export type Packed = { positions: Int32Array; documents: Int32Array };
-
 /** The additive attention mask of packed rows, [B, 1, T, T]: 0 where query t may see key s (s <= t,
  * same document), -1e9 elsewhere. */
 export function documentMask(documents: Int32Array, B: number, T: number): tf.Tensor4D {
@@ -105,12 +62,15 @@ export class Transformer {
   /** When set, every forward adds its tokens per expert to it (deepseek_v3's MoE layers; see moe.ts). */
   expertLoad: ExpertLoad | null = null;
   private readonly rope: RopeTables;
+  /** The family's block kinds (families.ts). */
+  private readonly blocks: FamilyBlocks;
 
   constructor(config: ModelConfig, params: Params, origin: Origin | null = null) {
     this.config = validateConfig(config);
     this.params = params;
     this.origin = origin;
-    this.rope = new RopeTables(config, family(config) === 'deepseek_v3' ? deepseek(config).qk_rope_head_dim : headDim(config));
+    this.blocks = FAMILY_BLOCKS[family(config)];
+    this.rope = new RopeTables(config, this.blocks.attention.ropeDim(config));
   }
 
   /** Fresh weights: normal(0, 0.02), residual output projections scaled by 1/sqrt(2 * layers) (GPT-2),
@@ -171,40 +131,22 @@ export class Transformer {
   block(i: number, x: tf.Tensor2D, ctx: BlockContext): tf.Tensor2D {
     const c = this.config, eps = c.rms_norm_eps, { B, T, cos, sin, mask, cache } = ctx;
     const w = (name: string) => this.params[`layers.${i}.${name}`];
-    const shape = { B, T, cos, sin, mask };
-    if (family(c) !== 'deepseek_v3') {
-      const attn = { wqkv: w('wqkv'), bqkv: w('bqkv'), q_norm: w('q_norm'), k_norm: w('k_norm'), wo: w('wo'), bo: w('bo') };
-      x = tf.add(x, selfAttention(rmsNorm(x, w('attn_norm'), eps), attn, c, shape, cache && { cache: cache as KVCache, layer: i }));
-    } else {
-      const names = ['wq', 'wq_a', 'bq_a', 'q_a_norm', 'wq_b', 'wkv_a', 'bkv_a', 'kv_a_norm', 'wkv_b', 'wo', 'bo'];
-      const attn = Object.fromEntries(names.map((n) => [n, w(n)])) as unknown as MlaWeights;
-      x = tf.add(x, mlaAttention(rmsNorm(x, w('attn_norm'), eps), attn, c, shape, cache && { cache: cache as LatentCache, layer: i }));
-    }
-    const h = rmsNorm(x, w('mlp_norm'), eps);
-    if (isMoeLayer(c, i)) {
-      const expert = (pre: string) => ({ w_gate_up: w(pre + 'w_gate_up'), w_down: w(pre + 'w_down') });
-      const weights: MoeWeights = {
-        router: w('router'), router_bias: w('router_bias'),
-        experts: Array.from({ length: deepseek(c).n_routed_experts }, (_, e) => expert(`experts.${e}.`)),
-        shared: w('shared.w_gate_up') ? expert('shared.') : undefined,
-      };
-      const { out, balance } = moe(h, weights, c, B, ctx.load && { load: ctx.load, layer: i });
-      if (balance) ctx.balance.push(balance);
-      return tf.add(x, out);
-    }
-    return tf.add(x, linear(swiglu(linear(h, w('w_gate_up'), w('b_gate_up'))), w('w_down'), w('b_down'))); // silu(gate) * up
+    x = tf.add(x, this.blocks.attention.forward(rmsNorm(x, w('attn_norm'), eps), w, c, { B, T, cos, sin, mask }, cache && { cache, layer: i }));
+    const { out, balance } = this.blocks.feedForward(c, i).forward(rmsNorm(x, w('mlp_norm'), eps), w, c, ctx, i);
+    if (balance) ctx.balance.push(balance);
+    return tf.add(x, out);
   }
 
   /** A cache for generation of up to `capacity` positions: per-head keys and values, or MLA's latents. */
   newCache(capacity: number): Cache {
-    return family(this.config) === 'deepseek_v3' ? new LatentCache(this.config.num_hidden_layers) : new KVCache(this.config.num_hidden_layers, capacity);
+    return this.blocks.attention.newCache(this.config, capacity);
   }
 
   /** Loss terms a training step adds to the next-token loss, each already divided by the batch's
    * normaliser: deepseek_v3's mtp_loss_weight x the MTP cross-entropy (tokens i+2) and the MoE balance
    * loss (`run`'s, weighted by the batch's share of the step's tokens). Empty for dense models. */
   auxiliaryLoss(run: { hidden: tf.Tensor2D; balance?: tf.Scalar }, b: LossBatch): { mtp?: tf.Scalar; balance?: tf.Scalar } {
-    if (family(this.config) !== 'deepseek_v3') return {};
+    if (!this.blocks.mtp) return {};
     return tf.tidy(() => {
       const mtp = mtpLoss(this, run.hidden, b) ?? undefined;
       const tokens = b.weights ? b.weights.reduce((a, x) => a + x, 0) : b.B * b.T;

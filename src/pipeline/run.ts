@@ -6,14 +6,14 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../engine/backend.ts';
-import { writeFileAtomic } from '../engine/safetensors.ts';
+import { writeFileAtomic } from '../files.ts';
 import { UserError } from '../errors.ts';
 import { readRows } from '../data/io.ts';
 import { CJK_PRETOKENIZE_PATTERN, PRETOKENIZE_PATTERN, Tokenizer } from '../model/tokenizer.ts';
 import { type Recipe, type Stage, modelSource, recipeHash, runDir as recipeRunDir, stageHash, canonicalJson } from '../recipe/index.ts';
 import { liveReports } from '../report/live.ts';
 import { stageDoneLine } from '../report/pages.ts';
-import { makeContext, type StageContext, type StageResult } from './context.ts';
+import { makeContext, type StageContext, type StageResult } from '../stages/context.ts';
 import { dataDigest, tokenizerDigests } from './fingerprint.ts';
 
 const require = createRequire(import.meta.url);

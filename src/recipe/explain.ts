@@ -3,7 +3,8 @@
 // groups a reader looks for (sampling, rewards, loss, KL, data, schedule); the model fields every stage
 // shares (init_config.*) come last, and only with --all. Lines are wrapped to the terminal.
 import { UserError } from '../errors.ts';
-import { RecipeSchema, STAGE_SCHEMAS, STAGE_TYPES, type StageType } from './schema.ts';
+import type { z } from 'zod';
+import { RecipeSchema, STAGE_SCHEMAS, STAGE_TYPES, type SchemaNode, type StageType, schemaNode } from './schema.ts';
 
 type Field = { path: string; type: string; default: string; doc: string };
 
@@ -102,9 +103,13 @@ function terminalWidth(): number {
 }
 
 /** Flatten an object schema into one row per leaf field (nested objects get dotted names). */
-export function describeFields(schema: any, prefix: string): Field[] {
+export function describeFields(schema: z.ZodType, prefix: string): Field[] {
+  return describeNode(schemaNode(schema), prefix);
+}
+
+function describeNode(schema: SchemaNode, prefix: string): Field[] {
   const rows: Field[] = [];
-  for (const [key, field] of Object.entries(schema.shape as Record<string, any>)) {
+  for (const [key, field] of Object.entries(schema.shape ?? {})) {
     const path = prefix + key;
     const { inner, def, doc } = unwrap(field);
     if (key === 'stages') {
@@ -113,7 +118,7 @@ export function describeFields(schema: any, prefix: string): Field[] {
     }
     if (inner.def.type === 'object') {
       rows.push({ path, type: def === 'null' ? 'mapping | null' : 'mapping', default: def === 'null' ? 'null' : '', doc });
-      rows.push(...describeFields(inner, path + '.'));
+      rows.push(...describeNode(inner, path + '.'));
       continue;
     }
     rows.push({ path, type: typeName(field), default: def, doc });
@@ -122,7 +127,7 @@ export function describeFields(schema: any, prefix: string): Field[] {
 }
 
 /** Strip default/optional/nullable wrappers, remembering the default and the doc. */
-function unwrap(field: any): { inner: any; def: string; doc: string } {
+function unwrap(field: SchemaNode): { inner: SchemaNode; def: string; doc: string } {
   let s = field;
   let def = '(required)';
   let doc = '';
@@ -134,20 +139,21 @@ function unwrap(field: any): { inner: any; def: string; doc: string } {
       def = formatDefault(v);
     } else if (t === 'optional' && def === '(required)') def = '(optional)';
     if (t !== 'default' && t !== 'prefault' && t !== 'optional' && t !== 'nullable') break;
+    if (!s.def.innerType) break;
     s = s.def.innerType;
   }
   return { inner: s, def, doc };
 }
 
-function typeName(field: any): string {
-  const t = field.def.type;
-  if (t === 'default' || t === 'prefault' || t === 'optional') return typeName(field.def.innerType);
-  if (t === 'nullable') return `${typeName(field.def.innerType)} | null`;
-  if (t === 'number') return field.def.checks?.some((c: any) => c._zod?.def?.format === 'safeint') || field.isInt ? 'int' : 'number';
-  if (t === 'enum') return Object.values(field.def.entries as Record<string, string>).join(' | ');
-  if (t === 'literal') return (field.def.values as unknown[]).map((v) => JSON.stringify(v)).join(' | ');
-  if (t === 'array') return `list of ${typeName(field.def.element)}`;
-  if (t === 'union') return (field.def.options as any[]).map(typeName).join(' | ');
+function typeName(field: SchemaNode): string {
+  const { type: t, innerType, element } = field.def;
+  if ((t === 'default' || t === 'prefault' || t === 'optional') && innerType) return typeName(innerType);
+  if (t === 'nullable' && innerType) return `${typeName(innerType)} | null`;
+  if (t === 'number') return field.def.checks?.some((c) => c._zod?.def?.format === 'safeint') || field.isInt ? 'int' : 'number';
+  if (t === 'enum') return Object.values(field.def.entries ?? {}).join(' | ');
+  if (t === 'literal') return (field.def.values ?? []).map((v) => JSON.stringify(v)).join(' | ');
+  if (t === 'array' && element) return `list of ${typeName(element)}`;
+  if (t === 'union') return (field.def.options ?? []).map(typeName).join(' | ');
   if (t === 'record') return 'mapping';
   if (t === 'object') return 'mapping';
   return t;

@@ -8,24 +8,23 @@ import { Document, isMap, isNode, isPair, isScalar, isSeq, LineCounter, parse as
 import type { Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { UserError } from '../errors.ts';
-import { type ModelConfig as ModelConfigOfModel, deepseekProblems } from '../model/config.ts';
-import { isHubName, locateHubModel } from '../model/hub.ts';
-import { llamaCppModelProblem, llamaCppProblems } from '../rollout/llama-cpp.ts';
-
-/** Recipe model fields that only a deepseek_v3 model reads. */
-const DEEPSEEK_ONLY = ['q_lora_rank', 'kv_lora_rank', 'qk_nope_head_dim', 'qk_rope_head_dim', 'v_head_dim', 'first_k_dense_replace', 'n_routed_experts',
-  'n_shared_experts', 'moe_intermediate_size', 'num_experts_per_tok', 'n_group', 'topk_group', 'norm_topk_prob', 'routed_scaling_factor',
-  'num_nextn_predict_layers'] as const;
-import { isModulePath, rewardSpecProblem } from '../../rewards/registry.ts';
+// The owners' checks come through one small seam each (model/, rollout/, rewards/ recipe-check.ts;
+// the loss types' table in rl/): this file knows what a recipe is, they know what their part needs.
+import { type ModelConfig as ModelConfigOfModel, isHubName, locateHubModel, modelFieldProblems } from '../model/recipe-check.ts';
+import { rolloutProblems } from '../rollout/recipe-check.ts';
+import { LOSS_TYPES } from '../rl/loss-types.ts';
+import { rewardProblems } from '../../rewards/recipe-check.ts';
 import {
   CHECKPOINT_STAGES,
   DATASET_STAGES,
   RecipeSchema,
+  type SchemaNode,
   STAGE_SCHEMAS,
   STAGE_TYPES,
   type Recipe,
   type Stage,
   type StageType,
+  schemaNode,
 } from './schema.ts';
 
 export type FieldPath = (string | number)[];
@@ -160,7 +159,8 @@ export function validateRecipe(
 function resolveRecipe(data: z.infer<typeof RecipeSchema>, recipeDir: string, file: string): Recipe {
   const stages = data.stages.map((s) => {
     const named = { ...s, name: s.name ?? s.type };
-    return (named.type === 'grpo' ? { ...named, epsilon_high: named.epsilon_high ?? (named.loss_type === 'cispo' ? 5 : named.epsilon) } : named) as Stage;
+    if (named.type !== 'grpo') return named as Stage;
+    return { ...named, epsilon_high: named.epsilon_high ?? LOSS_TYPES[named.loss_type].defaultEpsilonHigh(named.epsilon) } as Stage;
   });
   const fromFile = basename(file, extname(file)).replace(/[^A-Za-z0-9._-]+/g, '-');
   return { ...data, name: data.name ?? (fromFile || 'run'), stages, file, recipeDir: resolve(recipeDir) };
@@ -175,19 +175,7 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
   const { model, tokenizer, stages } = recipe;
   const at = (p: string) => resolve(recipe.recipeDir, p);
 
-  if (model.model_type === 'deepseek_v3') {
-    // MLA's head sizes are explicit: the deepseek_v3 checks instead (each message names its field).
-    for (const problem of deepseekProblems(model as ModelConfigOfModel, 'model')) {
-      const field = /^model\.(\w+)/.exec(problem)?.[1] ?? 'model_type';
-      add(['model', field], problem.replace(/^model\.\w+\s*/, ''));
-    }
-  } else {
-    const stray = DEEPSEEK_ONLY.filter((k) => model[k] !== undefined);
-    if (stray.length) add(['model', stray[0]], `belongs to model_type deepseek_v3 (set model_type: deepseek_v3, or remove ${stray.join(', ')})`);
-    if (model.hidden_size % model.num_attention_heads !== 0) add(['model', 'hidden_size'], `must be divisible by num_attention_heads (${model.num_attention_heads})`);
-    else if ((model.hidden_size / model.num_attention_heads) % 2 !== 0) add(['model', 'hidden_size'], 'hidden_size / num_attention_heads must be even (rotary embeddings)');
-    if (model.num_attention_heads % model.num_key_value_heads !== 0) add(['model', 'num_key_value_heads'], `must divide num_attention_heads (${model.num_attention_heads})`);
-  }
+  for (const p of modelFieldProblems(model as ModelConfigOfModel)) add(['model', p.field], p.message);
   if (tokenizer.train && model.vocab_size !== 0 && tokenizer.train.vocab_size !== model.vocab_size) {
     add(['model', 'vocab_size'], `is ${model.vocab_size} but tokenizer.train.vocab_size is ${tokenizer.train.vocab_size}; make them equal or set 0 (= the tokenizer's)`);
   }
@@ -258,20 +246,8 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
         add(['stages', i, 'gradient_accumulation_steps'], `${s.gradient_accumulation_steps} micro-batches cannot split ${s.per_device_train_batch_size} completions (one completion at least in each)`);
       }
       if (s.kl_in_reward && s.beta === 0) add(['stages', i, 'kl_in_reward'], 'needs beta > 0 (beta weighs the KL subtracted from the reward)');
-      if (s.delta !== null && s.loss_type !== 'cispo' && s.delta <= 1 + (s.epsilon_high ?? s.epsilon)) {
-        add(['stages', i, 'delta'], `${s.delta} is not above 1 + epsilon_high (${1 + (s.epsilon_high ?? s.epsilon)}): the clipped term would always be the smaller`);
-      }
-      if (s.loss_type === 'cispo' && s.epsilon_high !== null && s.epsilon_high <= 1) {
-        add(['stages', i, 'epsilon_high'], `for cispo it caps the ratio itself and must be > 1 (got ${s.epsilon_high}; ScaleRL uses 5)`);
-      }
-      if (s.rollout.engine === 'llama.cpp') {
-        // Before any stage runs: the package, the device's driver, and an architecture llama.cpp has.
-        const missing = llamaCppProblems(s.rollout.device);
-        if (missing.length) add(['stages', i, 'rollout', /^rollout\.device/.test(missing[0]) ? 'device' : 'engine'], missing[0]);
-        const born = bornConfig(recipe, i);
-        const arch = born && llamaCppModelProblem(born as unknown as Parameters<typeof llamaCppModelProblem>[0]);
-        if (arch) add(['stages', i, 'rollout', 'engine'], arch);
-      }
+      for (const p of LOSS_TYPES[s.loss_type].problems(s)) add(['stages', i, p.field], p.message);
+      for (const p of rolloutProblems(s.rollout, () => bornConfig(recipe, i))) add(['stages', i, 'rollout', p.field], p.message);
     }
     if (s.type === 'rejection-sampling' || s.type === 'eval') tooLong('max_new_tokens', s.max_new_tokens, 'max_new_tokens');
     if ('template' in s && !(['r1-zero', 'chat', 'none'].includes(s.template) || s.template.includes('{prompt}'))) {
@@ -279,9 +255,7 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
     }
     if ('rewards' in s) {
       s.rewards.forEach((r, k) => {
-        if (isModulePath(r.name) && !existsSync(at(r.name.split('#')[0]))) add(['stages', i, 'rewards', k, 'name'], `reward module not found: ${at(r.name.split('#')[0])}`);
-        const problem = rewardSpecProblem(r);
-        if (problem) add(['stages', i, 'rewards', k, problem.field], problem.message);
+        for (const p of rewardProblems(r, recipe.recipeDir)) add(['stages', i, 'rewards', k, p.field], p.message);
       });
     }
   });
@@ -356,7 +330,7 @@ function contextLength(recipe: Recipe, i: number): number | null {
 
 /** The config of the model stage i starts from (the recipe's model, or the checkpoint's config.json
  * where the weights were born), or null when unknown yet. */
-function bornConfig(recipe: Recipe, i: number): Record<string, unknown> | null {
+function bornConfig(recipe: Recipe, i: number): object | null {
   let s: ModelSource = modelSource(recipe, i);
   while (s.kind === 'stage') {
     const name = s.stage;
@@ -364,9 +338,9 @@ function bornConfig(recipe: Recipe, i: number): Record<string, unknown> | null {
     if (j < 0) return null;
     s = modelSource(recipe, j);
   }
-  if (s.kind === 'init') return recipe.model as unknown as Record<string, unknown>;
+  if (s.kind === 'init') return recipe.model;
   try {
-    return JSON.parse(readFileSync(resolve(s.path, 'config.json'), 'utf8')) as Record<string, unknown>;
+    return JSON.parse(readFileSync(resolve(s.path, 'config.json'), 'utf8')) as object;
   } catch {
     return null;
   }
@@ -513,23 +487,24 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): RecipeIssue[] {
 
 /** The keys the schema allows at `path` (a mapping), to suggest the nearest one for a typo. */
 function validKeys(path: FieldPath, input: unknown): string[] {
-  let schema: any = RecipeSchema;
+  let schema: SchemaNode | undefined = schemaNode(RecipeSchema);
   for (let d = 0; d <= path.length; d++) {
     for (;;) {
-      const t = schema?.def?.type;
-      if (t === 'default' || t === 'prefault' || t === 'nullable' || t === 'optional') schema = schema.def.innerType;
-      else if (t === 'union' && schema.def.discriminator === 'type') {
+      const t = schema?.def.type;
+      if (t === 'default' || t === 'prefault' || t === 'nullable' || t === 'optional') schema = schema?.def.innerType;
+      else if (t === 'union' && schema?.def.discriminator === 'type') {
         const type = (valueAt(input, path.slice(0, d)) as { type?: string } | undefined)?.type;
-        schema = STAGE_SCHEMAS[type as StageType];
+        const stage = STAGE_SCHEMAS[type as StageType] as z.ZodType | undefined;
+        schema = stage && schemaNode(stage);
       } else break;
     }
     if (d === path.length) break;
-    const t = schema?.def?.type;
-    if (t === 'object') schema = schema.shape[path[d]];
-    else if (t === 'array') schema = schema.def.element;
+    const t = schema?.def.type;
+    if (t === 'object') schema = schema?.shape?.[path[d]];
+    else if (t === 'array') schema = schema?.def.element;
     else return [];
   }
-  return schema?.def?.type === 'object' ? Object.keys(schema.shape) : [];
+  return schema?.def.type === 'object' ? Object.keys(schema.shape ?? {}) : [];
 }
 
 function suggest(word: string, options: string[]): string {

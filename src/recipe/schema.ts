@@ -1,6 +1,8 @@
 // The recipe schema: every field with its type, range, default and a one-line doc, in one place.
 // Keys are snake_case and follow TRL / Hugging Face names, so a TRL or open-r1 user knows them.
 import { z } from 'zod';
+import { LOSS_TYPE_NAMES, LOSS_TYPES } from '../rl/loss-types.ts';
+import { ROLLOUT_ENGINE_NAMES } from '../rollout/recipe-check.ts';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export const STAGE_TYPES = ['pretrain', 'sft', 'dpo', 'grpo', 'rejection-sampling', 'eval'] as const;
@@ -252,9 +254,24 @@ export const GrpoStage = z.strictObject({
     .default('grpo')
     .describe(
       "a completion's advantage from the rewards: grpo (r - group mean) / scale; rloo (r - mean of the group's other G - 1 rewards) / scale, the leave-one-out baseline (TRL's RLOO: with scale_rewards none); " +
-        'reinforce_pp (REINFORCE++-baseline) r - group mean, then normalised over the whole batch: (a - mean) / (std + 1e-4), ignoring scale_rewards. Recommended grpo',
+        'reinforce_pp (REINFORCE++-baseline) r - group mean, then normalised over the whole batch: (a - mean) / (std + 1e-4), ignoring scale_rewards (see reinforce_pp_whitening). ' +
+        'Note: rloo with scale_rewards group is exactly G/(G-1) x grpo\'s advantage (the same direction, a larger step); set scale_rewards: none for TRL\'s RLOO. Recommended grpo',
     ),
-  epsilon: z.number().positive().default(0.2).describe('clip range of the probability ratio: [1 - epsilon, 1 + epsilon_high]. Recommended 0.2'),
+  reinforce_pp_whitening: z
+    .enum(['sequence', 'token'])
+    .optional()
+    .describe(
+      "advantage_estimator reinforce_pp only: whiten over completions (sequence, the default when unset: each completion one value) or over tokens (token, verl's REINFORCE++: " +
+        "each completion's value counts once per token, so long completions weigh more in the mean and variance: (a - m) / sqrt(v + 1e-8), unbiased token variance)",
+    ),
+  epsilon: z
+    .number()
+    .positive()
+    .default(0.2)
+    .describe(
+      'clip range of the probability ratio: [1 - epsilon, 1 + epsilon_high]. Recommended 0.2 with importance_sampling_level token; with sequence (GSPO) the ' +
+        'sequence ratio rarely leaves [0.8, 1.2], so 0.2 almost never clips: GSPO uses epsilon 3e-4 and epsilon_high 4e-4',
+    ),
   epsilon_high: z
     .number()
     .positive()
@@ -270,26 +287,29 @@ export const GrpoStage = z.strictObject({
   importance_sampling_level: z
     .enum(['token', 'sequence'])
     .default('token')
-    .describe("token: one ratio per token (GRPO); sequence: every token of a completion shares exp(mean of its tokens' log-ratios) (GSPO, Zheng et al. 2025; pair it with loss_type grpo)"),
+    .describe(
+      "token: one ratio per token (GRPO); sequence: every token of a completion shares exp(mean of its tokens' log-ratios) (GSPO, Zheng et al. 2025; pair it with loss_type grpo " +
+        'and GSPO\'s epsilon 3e-4 / epsilon_high 4e-4: the default 0.2 almost never clips a sequence ratio). The clip_ratio metrics stay token means (each completion counts ' +
+        'once per token; TRL logs the share of sequences)',
+    ),
   num_iterations: int().positive().default(1).describe('optimisation passes over each batch of rollouts (mu); 1 = on-policy, the ratio is 1 and clipping never binds'),
   loss_type: z
-    .enum(['grpo', 'dapo', 'bnpo', 'dr_grpo', 'cispo'])
+    .enum(LOSS_TYPE_NAMES)
     .default('grpo')
     .describe(
       'how token losses are summed and divided, over the whole optimiser step (all its accumulated micro-batches): ' +
-        "grpo: mean over each completion's tokens, then over completions (length bias: long answers' tokens weigh less); " +
-        'dapo: sum over every token / the tokens of the whole step (each token weighs the same; recommended); ' +
-        'bnpo: token mean within each micro-batch, micro-batches averaged; ' +
-        'dr_grpo: sum / (completions x max_completion_length), a constant (Dr. GRPO; pair with scale_rewards: none); ' +
-        'cispo: -sg(min(ratio, epsilon_high)) x advantage x log-prob, no clipping of the gradient, divided as dapo (MiniMax-M1)',
+        LOSS_TYPE_NAMES.map((t) => LOSS_TYPES[t].doc).join('; '),
     ),
   top_entropy_quantile: z
     .number()
     .gt(0)
     .max(1)
     .default(1)
-    .describe("train the policy term only on the top share of tokens by the policy's entropy (the 'forking' tokens; Wang et al. 2025 keep 0.2); the threshold is that quantile of each micro-batch's kept tokens. 1 = every token"),
-  scale_rewards: z.enum(['group', 'batch', 'none']).default('group').describe('divide grpo and rloo advantages by the std of the group, of the batch, or not at all (Dr. GRPO: none)'),
+    .describe("train the policy term only on the top share of tokens by the policy's entropy (the 'forking' tokens; Wang et al. 2025 keep 0.2); the threshold is that quantile of each micro-batch's kept tokens (as TRL), so unlike the rest of the loss it depends on gradient_accumulation_steps. 1 = every token"),
+  scale_rewards: z
+    .enum(['group', 'batch', 'none'])
+    .default('group')
+    .describe('divide grpo and rloo advantages by the std of the group, of the batch, or not at all (Dr. GRPO: none; TRL\'s RLOO: none, as with group rloo is G/(G-1) x grpo)'),
   mask_truncated_completions: z.boolean().default(false).describe('no loss on completions that hit max_completion_length (DAPO overlong filtering; they still count as rows)'),
   drop_equal_reward_groups: z.boolean().default(false).describe('no loss on groups whose rewards are all equal (zero advantage); see dynamic_sampling to replace them instead'),
   dynamic_sampling: z
@@ -313,7 +333,7 @@ export const GrpoStage = z.strictObject({
   rollout: z
     .strictObject({
       engine: z
-        .enum(['tfjs', 'llama.cpp'])
+        .enum(ROLLOUT_ENGINE_NAMES)
         .default('tfjs')
         .describe("what samples the completions: tfjs (the policy itself, in rollout_workers threads) or llama.cpp (node-llama-cpp fed a GGUF export of the policy at each weight sync; llama, qwen2 and qwen3 models; needs `npm install --save-exact node-llama-cpp@3.21.1`)"),
       device: z
@@ -489,3 +509,26 @@ export type Recipe = Omit<z.infer<typeof RecipeSchema>, 'stages' | 'name'> & {
   /** Directory that relative paths in the recipe are resolved against. */
   recipeDir: string;
 };
+
+/** The parts of a zod schema that the --explain table and the typo hints walk (zod 4's `def`). */
+export type SchemaNode = {
+  description?: string;
+  isInt?: boolean;
+  shape?: Record<string, SchemaNode>;
+  def: {
+    type: string;
+    innerType?: SchemaNode;
+    defaultValue?: unknown;
+    element?: SchemaNode;
+    options?: SchemaNode[];
+    discriminator?: string;
+    entries?: Record<string, string>;
+    values?: unknown[];
+    checks?: { _zod?: { def?: { format?: string } } }[];
+  };
+};
+
+/** A schema as the walkable node it is at run time (zod's static types hide `def`'s fields). */
+export function schemaNode(schema: z.ZodType): SchemaNode {
+  return schema as unknown as SchemaNode;
+}

@@ -1,9 +1,10 @@
 // What every report page needs: reading a run folder (manifest, recipe, stage folders, metrics,
 // samples, results) and formatting for HTML. Imports only the metrics logger, so the pages here can be
-// used by metrics/report.ts, the pipeline and the CLI without import cycles.
-import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+// used by plot.ts, results.ts, the pipeline and the CLI without import cycles.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { writeFileAtomic } from '../files.ts';
 import { parseJsonLines, readMetrics, type LoggedRow } from '../metrics/logger.ts';
 
 /** Files a stage may write with its headline results (the eval stage writes eval.json). */
@@ -135,8 +136,7 @@ export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-/** Write through a temporary file and a rename, so a reader (or the live server) never sees half a file. */
+/** Write a page through a temporary file and a rename (files.ts), so a reader (or the live server) never sees half a file. */
 export function writeAtomic(file: string, text: string): void {
-  writeFileSync(`${file}.tmp`, text);
-  renameSync(`${file}.tmp`, file);
+  writeFileAtomic(file, [text]);
 }

@@ -6,10 +6,22 @@
  *   reinforce_pp (a_i - mean(a)) / (std(a) + 1e-4) over the whole batch, a_i = r_i - mean(group)
  *                                                                    (REINFORCE++-baseline, Hu et al. 2025)
  * scale (grpo, rloo): 'group': the group's unbiased std + 1e-4 (as TRL), 'batch': the whole batch's
- * std + 1e-4, 'none': 1 (Dr. GRPO). A grpo or rloo group whose rewards are all equal gets 0. */
+ * std + 1e-4, 'none': 1 (Dr. GRPO). A grpo or rloo group whose rewards are all equal gets 0.
+ * reinforce_pp's whitening is per sequence by default (every completion one value, as above);
+ * whiten 'token' takes verl's instead, over the tokens of the batch, each completion counting once
+ * per token (lengths: its tokens): see tokenWhitened. */
 export type AdvantageEstimator = 'grpo' | 'rloo' | 'reinforce_pp';
 
-export function advantages(rewards: readonly number[], groupSize: number, opts: { estimator: AdvantageEstimator; scale: 'group' | 'batch' | 'none' }): number[] {
+export type AdvantageOptions = {
+  estimator: AdvantageEstimator;
+  scale: 'group' | 'batch' | 'none';
+  /** reinforce_pp only: whiten over completions ('sequence', the default) or over tokens ('token', verl). */
+  whiten?: 'sequence' | 'token';
+  /** Each completion's token count (whiten 'token'). */
+  lengths?: readonly number[];
+};
+
+export function advantages(rewards: readonly number[], groupSize: number, opts: AdvantageOptions): number[] {
   const G = groupSize;
   if (!Number.isInteger(G) || G < 1) throw new Error(`groupSize must be a positive integer (got ${G})`);
   if (rewards.length % G !== 0) throw new Error(`${rewards.length} rewards do not split into groups of ${G}`);
@@ -25,8 +37,24 @@ export function advantages(rewards: readonly number[], groupSize: number, opts: 
     for (let i = 0; i < G; i++) centred[g + i] = allEqual ? 0 : (loo * (group[i] - m)) / scale;
   }
   if (opts.estimator !== 'reinforce_pp') return centred;
+  if (opts.whiten === 'token') {
+    if (!opts.lengths || opts.lengths.length !== rewards.length) throw new Error(`whiten 'token' needs one length per reward (${rewards.length}), got ${opts.lengths?.length ?? 'none'}`);
+    return tokenWhitened(centred, opts.lengths);
+  }
   const m = mean(centred), s = std(centred) + 1e-4;
   return centred.map((a) => (a - m) / s);
+}
+
+/** verl's REINFORCE++ whitening: each completion's value a_i spread over its n_i tokens, then
+ * whitened over all N = sum n_i tokens of the batch: (a_i - m) / sqrt(v + 1e-8), with the token mean
+ * m = sum n_i a_i / N and the unbiased token variance v = sum n_i (a_i - m)^2 / (N - 1). A long
+ * completion weighs more in m and v. Fewer than 2 tokens: all 0 (nothing to whiten by). */
+export function tokenWhitened(values: readonly number[], lengths: readonly number[]): number[] {
+  const N = lengths.reduce((a, b) => a + b, 0);
+  if (N < 2) return values.map(() => 0);
+  const m = values.reduce((a, v, i) => a + lengths[i] * v, 0) / N;
+  const v = values.reduce((a, x, i) => a + lengths[i] * (x - m) ** 2, 0) / (N - 1);
+  return values.map((x) => (x - m) / Math.sqrt(v + 1e-8));
 }
 
 /** GRPO's group-relative advantages (advantages with the grpo estimator). */
@@ -38,9 +66,10 @@ export function mean(xs: readonly number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
 }
 
-/** Unbiased (n - 1) standard deviation; 0 for fewer than two values. */
-export function std(xs: readonly number[]): number {
-  if (xs.length < 2) return 0;
+/** Standard deviation with `correction` subtracted from n in the divisor (as torch.std): 1, the
+ * default, is the unbiased (n - 1) one; 0 the population one. 0 when n - correction < 1. */
+export function std(xs: readonly number[], correction: 0 | 1 = 1): number {
+  if (xs.length - correction < 1) return 0;
   const m = mean(xs);
-  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - correction));
 }

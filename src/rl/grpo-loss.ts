@@ -1,9 +1,10 @@
 // The GRPO-family policy loss of one batch of completions (DeepSeekMath; DAPO; Dr. GRPO; GSPO;
 // CISPO), as TRL computes it, written so that batches of one optimiser step add up (see
-// normalisers.ts). Shapes: B completions, T completion positions (right-padded).
+// loss-types.ts, which holds what each loss type does). Shapes: B completions, T completion
+// positions (right-padded).
 import * as tf from '@tensorflow/tfjs-core';
 import { type KlEstimator, klEstimate } from './kl.ts';
-import { type LossType, lossRowWeights } from './normalisers.ts';
+import { type LossType, LOSS_TYPES, lossRowWeights } from './loss-types.ts';
 
 export type GrpoLossInputs = {
   /** log pi_theta of each completion token [B, T] (differentiated). */
@@ -42,14 +43,18 @@ export type GrpoLossOptions = {
   importanceSamplingLevel?: 'token' | 'sequence';
   /** Train only on tokens whose entropy is at or above this quantile's share from the top (1 = all). */
   topEntropyQuantile?: number;
-  /** The stage's max_completion_length (dr_grpo divides by it). */
+  /** The stage's max_completion_length: dr_grpo divides by it, and needs it when rowWeights are not given. */
   maxCompletionLength?: number;
 };
 
-/** Scalar terms of the step's metrics: token means over the kept tokens when summed over the step. */
-export type GrpoLossMetrics = { kl: tf.Scalar; entropy?: tf.Scalar; clipLow: tf.Scalar; clipHigh: tf.Scalar; clipRegion: tf.Scalar };
+/** Scalar terms of the step's metrics: token means over the kept tokens when summed over the step.
+ * `clipMetrics` holds the clip fractions under the loss type's own log names (loss-types.ts). */
+export type GrpoLossMetrics = {
+  kl: tf.Scalar; entropy?: tf.Scalar; clipLow: tf.Scalar; clipHigh: tf.Scalar; clipRegion: tf.Scalar; clipMetrics: Record<string, tf.Scalar>;
+};
 
-/** Per token, with r the importance ratio and A the completion's advantage:
+/** Per token, with r the importance ratio and A the completion's advantage, l is the loss type's
+ * token loss (LOSS_TYPES[lossType].tokenLoss), e.g.
  *   clipped objectives (grpo, dapo, bnpo, dr_grpo):
  *     l = -min(min(r, delta) A, clip(r, 1 - eps, 1 + eps_high) A)
  *   cispo (MiniMax-M1): l = -sg(min(r, eps_high)) A log pi_theta
@@ -57,7 +62,9 @@ export type GrpoLossMetrics = { kl: tf.Scalar; entropy?: tf.Scalar; clipLow: tf.
  *   given), and l += beta * KL estimate.
  * The loss is sum_b rowWeight_b * sum_t l[b, t] mask[b, t]. Log-ratios are zeroed where the mask
  * is 0 BEFORE any exp: a padded position's log-prob is junk and must never reach exp.
- * Clip metrics count tokens clipped on the side that binds: r < 1 - eps with A < 0 (low), r > 1 + eps_high with A > 0 (high). */
+ * Clip metrics count tokens clipped on the side that binds: r < 1 - eps with A < 0 (low), r > 1 + eps_high with A > 0 (high).
+ * With sequence-level ratios (GSPO) every token of a completion shares its sequence's flag, so the
+ * fractions are token-weighted (TRL logs the share of sequences; the two agree when lengths do). */
 export function grpoLoss(x: GrpoLossInputs, o: GrpoLossOptions): { loss: tf.Scalar } & GrpoLossMetrics {
   return tf.tidy((): { loss: tf.Scalar } & GrpoLossMetrics => {
     const B = x.logprobs.shape[0];
@@ -70,15 +77,10 @@ export function grpoLoss(x: GrpoLossInputs, o: GrpoLossOptions): { loss: tf.Scal
       ? tf.div(tf.sum(logRatio, 1, true), tf.maximum(tf.sum(m, 1, true), 1)) // [B, 1] (GSPO)
       : logRatio;
     const ratio = tf.mul(tf.exp(logWeight), tf.onesLike(x.logprobs)); // [B, T]
-    let perToken: tf.Tensor;
-    if (o.lossType === 'cispo') {
-      perToken = tf.neg(tf.mul(tf.mul(detach(tf.minimum(ratio, o.epsilonHigh)), adv), x.logprobs));
-    } else {
-      const capped = o.delta != null ? tf.minimum(ratio, o.delta) : ratio;
-      const clipped = tf.clipByValue(ratio, 1 - o.epsilon, 1 + o.epsilonHigh);
-      perToken = tf.neg(tf.minimum(tf.mul(capped, adv), tf.mul(clipped, adv)));
-    }
-    const entropyMask = x.entropies && (o.topEntropyQuantile ?? 1) < 1 ? highEntropyMask(x.entropies, m, o.topEntropyQuantile!) : null;
+    const type = LOSS_TYPES[o.lossType];
+    let perToken = type.tokenLoss({ ratio, adv, logprobs: x.logprobs }, o);
+    const q = o.topEntropyQuantile ?? 1;
+    const entropyMask = x.entropies && q < 1 ? highEntropyMask(x.entropies, m, q) : null;
     if (entropyMask) perToken = tf.mul(perToken, entropyMask);
     if (x.isWeights) perToken = tf.mul(perToken, x.isWeights); // as TRL, before the KL term is added
     let kl: tf.Tensor = zeros;
@@ -88,22 +90,21 @@ export function grpoLoss(x: GrpoLossInputs, o: GrpoLossOptions): { loss: tf.Scal
     }
     const weights = x.rowWeights ?? lossRowWeights(o.lossType, {
       tokens: (tf.sum(m, 1).arraySync() as number[]), microBatch: new Array<number>(B).fill(0),
-      maxCompletionLength: o.maxCompletionLength ?? missing('maxCompletionLength (dr_grpo divides by it)'),
+      maxCompletionLength: o.maxCompletionLength,
     });
     const rowSums = tf.sum(tf.mul(perToken, m), 1); // [B]
     const loss = tf.sum(tf.mul(rowSums, tf.tensor1d(weights as number[]))) as tf.Scalar;
     const share = x.metricWeight ?? 1 / Math.max(1, tf.sum(m).dataSync()[0]);
     const metric = (t: tf.Tensor) => tf.mul(tf.sum(tf.mul(t, m)), share) as tf.Scalar;
-    const low = o.lossType === 'cispo' ? tf.zerosLike(keep) : tf.logicalAnd(tf.less(ratio, 1 - o.epsilon), tf.less(adv, 0));
-    const high = tf.logicalAnd(tf.greater(ratio, o.lossType === 'cispo' ? o.epsilonHigh : 1 + o.epsilonHigh), tf.greater(adv, 0));
+    const { low, high } = type.clipped({ ratio, adv }, o);
     const f = (b: tf.Tensor) => tf.cast(b, 'float32');
+    const clipLow = metric(f(low)), clipHigh = metric(f(high)), clipRegion = metric(f(tf.logicalOr(low, high)));
     return {
       loss,
       kl: metric(kl),
       ...(x.entropies ? { entropy: metric(x.entropies) } : {}),
-      clipLow: metric(f(low)),
-      clipHigh: metric(f(high)),
-      clipRegion: metric(f(tf.logicalOr(low, high))),
+      clipLow, clipHigh, clipRegion,
+      clipMetrics: type.clipMetrics({ low: clipLow, high: clipHigh, region: clipRegion }),
     };
   });
 }
@@ -126,17 +127,4 @@ export function quantile(sorted: readonly number[], p: number): number {
   const pos = p * (sorted.length - 1);
   const lo = Math.floor(pos), hi = Math.ceil(pos);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-}
-
-/** x with no gradient flowing back through it (PyTorch's .detach()). */
-export function detach<T extends tf.Tensor>(x: T): T {
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const v = args[0] as tf.Tensor;
-    return { value: tf.clone(v), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
-  });
-  return f(x) as T;
-}
-
-function missing(what: string): never {
-  throw new Error(`grpoLoss needs ${what}`);
 }

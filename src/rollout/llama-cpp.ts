@@ -17,6 +17,7 @@ import type { ModelConfig } from '../model/config.ts';
 import { type Completion, type Decoder, type SamplingOptions, cutAtStop, sampleToken } from '../model/generate.ts';
 import type { Transformer } from '../model/transformer.ts';
 import { ggufUnsupported, writeGguf } from './gguf.ts';
+import type { Rollouts } from './rollouts.ts';
 
 export const LLAMA_CPP_PACKAGE = 'node-llama-cpp';
 export const LLAMA_CPP_VERSION = '3.21.1';
@@ -108,7 +109,10 @@ export function resetLlamas(): void {
 }
 
 /** Rollouts from llama.cpp: sync() exports the policy, generate() samples from the last export. */
-export class LlamaCppRollouts {
+export class LlamaCppRollouts implements Rollouts {
+  /** The trainer recomputes pi_old: llama.cpp's log-probs differ from the policy's own. */
+  readonly samplesElsewhere = true;
+  readonly staleness = null;
   private readonly dir: string;
   private model: LlamaModel | null = null;
   private pending: string | null = null;
@@ -181,6 +185,10 @@ export class LlamaCppRollouts {
       }
     }
     return out;
+  }
+
+  takeMetrics(): Record<string, number> {
+    return {};
   }
 
   async close(): Promise<void> {

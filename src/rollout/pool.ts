@@ -10,6 +10,7 @@ import type { Completion, SamplingOptions } from '../model/generate.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { type Transformer, parameterShapes } from '../model/transformer.ts';
 import type { Rng } from '../engine/rng.ts';
+import type { Rollouts } from './rollouts.ts';
 
 export type WorkerInit = { backend: string; tokenizer: unknown; weights: SharedArrayBuffer };
 export type WorkerRequest = { id: number; version: number; config: ModelConfig; prompts: number[][]; sampling: Omit<SamplingOptions, 'rng'>; seed: number };
@@ -19,7 +20,9 @@ export function defaultWorkers(setting: number | 'auto'): number {
   return setting === 'auto' ? Math.max(1, availableParallelism()) : setting;
 }
 
-export class RolloutPool {
+export class RolloutPool implements Rollouts {
+  readonly samplesElsewhere = false;
+  readonly staleness = null;
   private readonly workers: Worker[] = [];
   private readonly shared: Float32Array;
   private version = 0;
@@ -92,6 +95,10 @@ export class RolloutPool {
       w.once('error', reject);
       w.postMessage(req);
     });
+  }
+
+  takeMetrics(): Record<string, number> {
+    return {};
   }
 
   async close(): Promise<void> {

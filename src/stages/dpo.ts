@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.ts';
 import { applyTemplate, renderReply } from '../data/chat.ts';
-import type { StageContext, StageResult } from '../pipeline/context.ts';
+import type { StageContext, StageResult } from './context.ts';
 import type { DpoStage } from '../recipe/index.ts';
 import { dpoLoss } from '../rl/index.ts';
 import { sequenceLogprobs } from '../rl/dpo-loss.ts';

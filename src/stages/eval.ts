@@ -13,7 +13,7 @@ import { generate } from '../model/generate.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { MetricsLogger } from '../metrics/logger.ts';
-import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
+import type { Row, StageContext, StageResult } from './context.ts';
 import type { EvalStage } from '../recipe/index.ts';
 import { encodePrompts, type PromptSource } from './prompts.ts';
 import { accuracy as accuracyReward, extractAnswer, answersMatch } from '../../rewards/accuracy.ts';

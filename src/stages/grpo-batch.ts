@@ -16,7 +16,7 @@ export type GrpoBatch = {
   ref: number[][] | null;
   advantages: number[];
   keep: number[];
-  /** Each row's loss weight over the whole step (rl/normalisers.ts). */
+  /** Each row's loss weight over the whole step (rl/loss-types.ts). */
   rowWeights: number[];
   /** Each kept token's share in the step's metrics (1 / the step's kept tokens). */
   metricWeight: number;
@@ -56,10 +56,7 @@ function grpoTerms(model: Transformer, b: GrpoBatch): { loss: tf.Scalar; metrics
     },
     b.opts,
   );
-  const clip: Record<string, tf.Scalar> = b.opts.lossType === 'cispo'
-    ? { cispo_clip_ratio: out.clipHigh }
-    : { 'clip_ratio/low_mean': out.clipLow, 'clip_ratio/high_mean': out.clipHigh, 'clip_ratio/region_mean': out.clipRegion };
-  return { loss: out.loss, metrics: { ...(b.opts.beta > 0 ? { kl: out.kl } : {}), entropy: out.entropy!, ...clip } };
+  return { loss: out.loss, metrics: { ...(b.opts.beta > 0 ? { kl: out.kl } : {}), entropy: out.entropy!, ...out.clipMetrics } };
 }
 
 export function slice(b: GrpoBatch, from: number, to: number): GrpoBatch {

@@ -3,9 +3,10 @@
 // rewards, turn the rewards into advantages, and maximise a clipped surrogate with a KL penalty to a
 // frozen reference model, num_iterations updates per batch.
 //
-// One step, as named functions with typed hand-offs:
-//   promptGroups -> generateAndScore (-> more batches: dynamic sampling) -> createEpisodes
-//   -> writeSamples, rolloutMetrics -> episodeMicroBatches (the trainer's updates)
+// One step, as named functions with typed hand-offs (prepareStep runs 1-5, the trainer 6):
+//   1 refreshReference -> 2 sampleGroups (promptGroups -> generateAndScore, more batches with
+//   dynamic sampling) -> 3 createEpisodes, THE hand-off from rollouts to training (Episodes) ->
+//   4 correctStaleness -> 5 writeSamples, rolloutMetrics -> 6 episodeMicroBatches (the updates)
 import * as tf from '@tensorflow/tfjs-core';
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,19 +14,18 @@ import { UserError } from '../errors.ts';
 import { applyTemplate } from '../data/chat.ts';
 import { activeBackend } from '../engine/backend.ts';
 import { Rng } from '../engine/rng.ts';
-import { RolloutPool, defaultWorkers } from '../rollout/pool.ts';
-import { LlamaCppRollouts } from '../rollout/llama-cpp.ts';
-import { loadClusterRewards, openStageCluster, type Rollouts } from '../cluster/index.ts';
+import { openRollouts } from '../cluster/index.ts';
+import type { Rollouts } from '../rollout/rollouts.ts';
 import { Ahead, batchSeed, correctStale } from '../cluster/staleness.ts';
-import { generate, type Completion } from '../model/generate.ts';
+import type { Completion } from '../model/generate.ts';
 import { loadModel, saveModel } from '../model/checkpoint.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { ProgressField } from '../metrics/progress.ts';
-import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
+import type { Row, StageContext, StageResult } from './context.ts';
 import type { GrpoStage } from '../recipe/index.ts';
 import { advantages, klEstimate, lossRowWeights, mean, std, truncatedIsWeights } from '../rl/index.ts';
-import { closeRewards, concatScores, loadRewards, scoreBatch, type LoadedReward, type ScoreResult } from '../../rewards/registry.ts';
+import { closeRewards, concatScores, scoreBatch, type LoadedReward, type ScoreResult } from '../../rewards/registry.ts';
 import { type MicroBatch, trainLoop } from '../train/trainer.ts';
 import { batchIndices, documentIds, trainThreads } from './batches.ts';
 import { GRPO_LOSS, type GrpoBatch } from './grpo-batch.ts';
@@ -80,8 +80,8 @@ export function promptGroups(rows: Row[], index: number, s: GrpoStage, tok: Toke
   return out;
 }
 
-/** Where completions come from: rollout workers, or the main thread. */
-type Generator = { policy: Transformer; pool: Rollouts | null; tok: Tokenizer };
+/** Where completions come from (rollout/rollouts.ts), and the policy they sample. */
+type Generator = { policy: Transformer; rollouts: Rollouts; tok: Tokenizer };
 
 /** Samples G completions per prompt and scores them. Each worker's completions are scored as they
  * arrive (code rewards run in the sandbox's own processes), so scoring overlaps the generation still
@@ -100,14 +100,8 @@ export async function generateAndScore(groups: PromptGroups, gen: Generator, rew
     part.catch(() => {}); // awaited below; until then a failure must not count as unhandled
     parts[offset] = part;
   };
-  let completions: Completion[];
-  if (gen.pool) {
-    gen.pool.sync(gen.policy);
-    completions = await gen.pool.generate(groups.ids, sampling, rng, s.num_generations, score);
-  } else {
-    completions = generate(gen.policy, gen.tok, groups.ids, { ...sampling, rng });
-    score(0, completions);
-  }
+  gen.rollouts.sync(gen.policy);
+  const completions = await gen.rollouts.generate(groups.ids, sampling, rng, s.num_generations, score);
   const t1 = performance.now();
   const scores = concatScores(await Promise.all(parts.filter(Boolean)));
   return { ...groups, completions, scores, seconds: { generate: (t1 - t0) / 1000, score: (performance.now() - t1) / 1000 } };
@@ -195,7 +189,7 @@ export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: Grpo
     return c.tokens.length > 0 ? 1 : 0;
   });
   return {
-    ...base, old, ref: refLp, rewards, advantages: advantages(rewards, G, { estimator: s.advantage_estimator, scale: s.scale_rewards }), keep, rewardKl,
+    ...base, old, ref: refLp, rewards, advantages: advantages(rewards, G, { estimator: s.advantage_estimator, scale: s.scale_rewards, whiten: s.reinforce_pp_whitening, lengths }), keep, rewardKl,
     ...(correction ? { isWeights: correction.weights, rolloutCorrection } : {}),
   };
 }
@@ -305,96 +299,146 @@ function progressFields(s: GrpoStage): ProgressField[] {
 
 const REF_DIR = 'ref-model';
 
-export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageResult> {
+/** What a GRPO stage holds across its steps: the policy, the frozen reference, where completions
+ * come from and what scores them, and how far through the prompts it is. */
+type GrpoRun = {
+  s: GrpoStage;
+  rows: Row[];
+  seed: number;
+  gen: Generator;
+  ref: Transformer | null;
+  rewards: LoadedReward[];
+  samplesFile: string;
+  /** Rows per chunk of the reference's and the policy's log-prob passes (one micro-batch). */
+  chunk: number;
+  /** cluster.max_staleness k > 0: batches n+1..n+k generate while step n trains; else null. */
+  ahead: Ahead<Rollout> | null;
+  /** Prompt batches consumed so far (dynamic sampling takes more than one per step). */
+  promptBatches: number;
+  /** Optimiser steps between the policy that sampled the last batch taken and the one training on it. */
+  staleness: number;
+};
+
+type Rollout = Awaited<ReturnType<typeof generateAndScore>>;
+
+/** Prompt batch `batch`, sampled and scored. */
+function rolloutOf(run: GrpoRun, batch: number, rng: Rng): Promise<Rollout> {
+  return generateAndScore(promptGroups(run.rows, batch, run.s, run.gen.tok, run.seed), run.gen, run.rewards, run.s, rng);
+}
+
+/** Opens what the stage's steps share: policy and reference, the rollout source and its rewards
+ * (the cluster's workers when a server is named, else rollout.engine here), and the look-ahead. */
+async function openRun(ctx: StageContext, s: GrpoStage): Promise<GrpoRun> {
   const rows = await ctx.readDatasets();
   if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
   const tok = ctx.tokenizer;
-  // With cluster.url (or R1_CLUSTER_URL) rollouts and remote rewards are jobs for `r1 worker` processes.
-  const cluster = await openStageCluster(ctx.recipe, ctx.stageDir, ctx.tokenizer);
-  const rewards = cluster
-    ? await loadClusterRewards(s.rewards, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox }, cluster).catch(async (e: unknown) => { await cluster.close(); throw e; })
-    : await loadRewards(s.rewards, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox });
-  const G = s.num_generations, P = s.per_device_train_batch_size / G;
   const policy = ctx.loadModel();
   const ctxLen = policy.config.max_position_embeddings;
   if (s.max_prompt_length + s.max_completion_length > ctxLen) {
     throw new UserError(`stage '${s.name}': max_prompt_length + max_completion_length (${s.max_prompt_length + s.max_completion_length}) exceeds the model's context ${ctxLen}`);
   }
-  let ref: Transformer | null = s.beta > 0 ? policy.clone() : null;
-  const samplesFile = join(ctx.stageDir, 'samples.jsonl');
+  const ref = s.beta > 0 ? policy.clone() : null;
   mkdirSync(ctx.stageDir, { recursive: true });
-  const workers = defaultWorkers(s.rollout_workers);
-  // The rollout source: the cluster's workers, else llama.cpp (rollout.engine), else tfjs worker threads or the main thread.
-  const local = cluster ? null : s.rollout.engine === 'llama.cpp'
-    ? await LlamaCppRollouts.open(policy.config, tok, { device: s.rollout.device }).catch(async (e: unknown) => { await closeRewards(rewards); throw e; })
-    : workers > 0 ? new RolloutPool(workers, policy.config, tok, activeBackend()) : null;
-  const gen: Generator = { policy, tok, pool: cluster ?? local };
-  const chunk = Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps);
-  const rolloutOf = (batch: number, r: Rng) => generateAndScore(promptGroups(rows, batch, s, tok, ctx.recipe.seed), gen, rewards, s, r);
-  // cluster.max_staleness k > 0: the workers generate batches n+1..n+k while step n trains (each with
-  // its own seed); a stale batch is corrected by truncated importance sampling (cluster/staleness.ts).
-  const ahead = cluster && cluster.settings.maxStaleness > 0 && !s.dynamic_sampling
-    ? new Ahead(cluster.settings.maxStaleness, (b) => rolloutOf(b, new Rng(batchSeed(ctx.recipe.seed, b))), s.max_steps) : null;
-  let staleness = 0;
-  /** Prompt batches consumed so far (dynamic sampling takes more than one per step). */
-  let promptBatches = 0;
-
-  const prepare = async (step: number, rng: Rng) => {
-    if (ref && s.sync_ref_model && step > 0 && step % s.ref_model_sync_steps === 0) mixReference(ref, policy, s.ref_model_mixup_alpha);
-    if (!s.dynamic_sampling) promptBatches = step; // one prompt batch per step: batch i is step i's
-    const maxBatches = s.dynamic_sampling?.max_batches ?? 1;
-    const parts: ScoredGroups[] = [];
-    const seconds = { generate: 0, score: 0 };
-    let keptGroups = 0, batches = 0;
-    while (batches < maxBatches && keptGroups < P) {
-      let r: Awaited<ReturnType<typeof rolloutOf>>;
-      if (ahead) ({ value: r, staleness } = await ahead.take(promptBatches++, step));
-      else r = await rolloutOf(promptBatches++, rng);
-      batches++;
-      seconds.generate += r.seconds.generate;
-      seconds.score += r.seconds.score;
-      parts.push(r);
-      if (s.dynamic_sampling) keptGroups += differingGroups(r.scores.total, G).length;
-      else keptGroups = P;
-    }
-    const sampled = joinGroups(parts);
-    const kept = s.dynamic_sampling ? selectGroups(sampled, differingGroups(sampled.scores.total, G).slice(0, P), G) : sampled;
-    const episodes = createEpisodes(kept, ref, s, chunk, local instanceof LlamaCppRollouts ? policy : null);
-    const stale = staleness > 0 ? correctStale(episodes, referenceLogprobs(policy, episodes, episodes.old.map((o) => o.length), s.temperature, chunk), s.rollout.is_cap) : null;
-    const st: Step = { sampled, kept, episodes, sampling: { batches, sampledGroups: sampled.completions.length / G, keptGroups: kept.completions.length / G }, seconds };
-    writeSamples(samplesFile, step, kept, episodes, s.prompt_field);
-    const staleMetrics = cluster ? { staleness, ...(stale ? { 'staleness/is_weight_mean': stale.mean_weight, 'staleness/is_truncated_frac': stale.capped, 'staleness/kl': stale.kl } : {}) } : {};
-    return { data: st, metrics: { ...rolloutMetrics(st, G), ...cluster?.takeMetrics(), ...staleMetrics } };
+  const { rollouts, rewards } = await openRollouts(s, { recipe: ctx.recipe, stageDir: ctx.stageDir, tokenizer: tok, config: policy.config, backend: activeBackend() });
+  const run: GrpoRun = {
+    s, rows, seed: ctx.recipe.seed, gen: { policy, tok, rollouts }, ref, rewards, samplesFile: join(ctx.stageDir, 'samples.jsonl'),
+    chunk: Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps), ahead: null, promptBatches: 0, staleness: 0,
   };
+  // Each batch generated ahead has its own seed; a stale batch is corrected by truncated importance
+  // sampling (correctStaleness). Dynamic sampling needs each batch's groups before the next: none.
+  if (rollouts.staleness && rollouts.staleness.max > 0 && !s.dynamic_sampling) {
+    run.ahead = new Ahead(rollouts.staleness.max, (b) => rolloutOf(run, b, new Rng(batchSeed(run.seed, b))), s.max_steps);
+  }
+  return run;
+}
 
+/** Step 1: TR-DPO's reference refresh, every ref_model_sync_steps. */
+function refreshReference(run: GrpoRun, step: number): void {
+  const { s, ref } = run;
+  if (ref && s.sync_ref_model && step > 0 && step % s.ref_model_sync_steps === 0) mixReference(ref, run.gen.policy, s.ref_model_mixup_alpha);
+}
+
+/** Step 2: the step's scored groups: one prompt batch, or with dynamic sampling more batches until
+ * P groups whose rewards differ are kept (at most max_batches). `sampled` is everything generated,
+ * `kept` what trains. */
+async function sampleGroups(run: GrpoRun, step: number, rng: Rng): Promise<Omit<Step, 'episodes'>> {
+  const { s } = run, G = s.num_generations, P = s.per_device_train_batch_size / G;
+  if (!s.dynamic_sampling) run.promptBatches = step; // one prompt batch per step: batch i is step i's
+  const maxBatches = s.dynamic_sampling?.max_batches ?? 1;
+  const parts: ScoredGroups[] = [];
+  const seconds = { generate: 0, score: 0 };
+  let keptGroups = 0, batches = 0;
+  while (batches < maxBatches && keptGroups < P) {
+    let r: Rollout;
+    if (run.ahead) ({ value: r, staleness: run.staleness } = await run.ahead.take(run.promptBatches++, step));
+    else r = await rolloutOf(run, run.promptBatches++, rng);
+    batches++;
+    seconds.generate += r.seconds.generate;
+    seconds.score += r.seconds.score;
+    parts.push(r);
+    if (s.dynamic_sampling) keptGroups += differingGroups(r.scores.total, G).length;
+    else keptGroups = P;
+  }
+  const sampled = joinGroups(parts);
+  const kept = s.dynamic_sampling ? selectGroups(sampled, differingGroups(sampled.scores.total, G).slice(0, P), G) : sampled;
+  return { sampled, kept, sampling: { batches, sampledGroups: sampled.completions.length / G, keptGroups: kept.completions.length / G }, seconds };
+}
+
+/** Step 4: episodes sampled by an older policy (cluster look-ahead) take the current policy's
+ * log-probs as pi_old and truncated IS weights; their statistics, for the logs. */
+function correctStaleness(run: GrpoRun, e: Episodes): Record<string, number> {
+  if (!run.gen.rollouts.staleness) return {};
+  const { policy } = run.gen;
+  const stale = run.staleness > 0
+    ? correctStale(e, referenceLogprobs(policy, e, e.old.map((o) => o.length), run.s.temperature, run.chunk), run.s.rollout.is_cap) : null;
+  return { staleness: run.staleness, ...(stale ? { 'staleness/is_weight_mean': stale.mean_weight, 'staleness/is_truncated_frac': stale.capped, 'staleness/kl': stale.kl } : {}) };
+}
+
+/** The rollout side of GRPO step `step`, handed to the trainer's updates:
+ *   1 refreshReference -> 2 sampleGroups -> 3 createEpisodes (the hand-off: Episodes hold all the
+ *   updates need) -> 4 correctStaleness -> 5 writeSamples and the step's metrics.
+ * The updates (6) are the trainer's: episodeMicroBatches, num_iterations times. */
+async function prepareStep(run: GrpoRun, step: number, rng: Rng): Promise<{ data: Step; metrics: Record<string, number> }> {
+  const { s, gen } = run;
+  refreshReference(run, step);
+  const groups = await sampleGroups(run, step, rng);
+  const episodes = createEpisodes(groups.kept, run.ref, s, run.chunk, gen.rollouts.samplesElsewhere ? gen.policy : null);
+  const staleMetrics = correctStaleness(run, episodes);
+  const st: Step = { ...groups, episodes };
+  writeSamples(run.samplesFile, step, groups.kept, episodes, s.prompt_field);
+  return { data: st, metrics: { ...rolloutMetrics(st, s.num_generations), ...gen.rollouts.takeMetrics(), ...staleMetrics } };
+}
+
+export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageResult> {
+  const run = await openRun(ctx, s);
+  const { policy, tok, rollouts } = run.gen;
   const result = await trainLoop<Step>(
     { stage: s.name, stageDir: ctx.stageDir, model: policy, config: s, totalSteps: s.max_steps, seed: ctx.recipe.seed, hash: ctx.hash,
       special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream,
       progressFields: progressFields(s), threads: trainThreads(s.train_workers), backend: activeBackend() },
     {
-      prepare,
+      prepare: (step, rng) => prepareStep(run, step, rng),
       microBatches: (_step, _update, st) => (st.episodes.inputs.length ? episodeMicroBatches(st.episodes, s) : []),
       updatesPerStep: s.num_iterations,
-      saveState: () => ({ promptBatches }),
+      saveState: () => ({ promptBatches: run.promptBatches }),
       loadState: (state) => {
         const saved = (state as { promptBatches?: number } | undefined)?.promptBatches;
-        if (typeof saved === 'number') promptBatches = saved;
+        if (typeof saved === 'number') run.promptBatches = saved;
       },
       // A refreshed reference is part of the run's state: a resumed run must see the one of its step.
       saveFiles: (dir) => {
-        if (ref && s.sync_ref_model) saveModel(join(dir, REF_DIR), ref, {}, { dtype: 'F32' });
+        if (run.ref && s.sync_ref_model) saveModel(join(dir, REF_DIR), run.ref, {}, { dtype: 'F32' });
       },
       loadFiles: (dir) => {
-        if (ref && s.sync_ref_model && existsSync(join(dir, REF_DIR))) {
-          ref.dispose();
-          ref = loadModel(join(dir, REF_DIR));
+        if (run.ref && s.sync_ref_model && existsSync(join(dir, REF_DIR))) {
+          run.ref.dispose();
+          run.ref = loadModel(join(dir, REF_DIR));
         }
       },
     },
-  ).finally(() => cluster?.close());
-  await gen.pool?.close();
-  await closeRewards(rewards);
+  ).finally(() => rollouts.close());
+  await closeRewards(run.rewards);
   policy.dispose();
-  ref?.dispose();
+  run.ref?.dispose();
   return { checkpoint: `${ctx.stageDir}/checkpoint`, summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps } };
 }

@@ -1,6 +1,6 @@
 // Pretraining: next-token loss over text packed into fixed-length sequences.
 import { UserError } from '../errors.ts';
-import type { StageContext, StageResult } from '../pipeline/context.ts';
+import type { StageContext, StageResult } from './context.ts';
 import type { PretrainStage } from '../recipe/index.ts';
 import { LM_LOSS, windowBatch } from '../train/lm-loss.ts';
 import { activeBackend } from '../engine/backend.ts';

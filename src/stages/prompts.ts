@@ -2,7 +2,7 @@
 import { UserError } from '../errors.ts';
 import { applyTemplate } from '../data/chat.ts';
 import type { ChatTemplate } from '../model/chat-template.ts';
-import type { Row } from '../pipeline/context.ts';
+import type { Row } from './context.ts';
 import { documentIds } from './batches.ts';
 
 export type EncodedPrompt = { text: string; ids: number[]; row: Row };

@@ -8,7 +8,7 @@ import { writeJsonl } from '../data/io.ts';
 import { Rng } from '../engine/rng.ts';
 import { generate } from '../model/generate.ts';
 import { MetricsLogger } from '../metrics/logger.ts';
-import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
+import type { Row, StageContext, StageResult } from './context.ts';
 import type { RejectionSamplingStage } from '../recipe/index.ts';
 import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts';
 import { encodePrompts } from './prompts.ts';

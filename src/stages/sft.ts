@@ -3,7 +3,7 @@
 import { UserError } from '../errors.ts';
 import { applyTemplate, divergence, renderReply, templateName, type ChatMessage } from '../data/chat.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
-import type { Row, StageContext, StageResult } from '../pipeline/context.ts';
+import type { Row, StageContext, StageResult } from './context.ts';
 import type { SftStage } from '../recipe/index.ts';
 import { activeBackend } from '../engine/backend.ts';
 import { trainLoop } from '../train/trainer.ts';

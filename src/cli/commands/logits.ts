@@ -13,7 +13,7 @@ export function register(program: Command): void {
       // Loaded on use: `r1 --help` and light commands stay fast.
       const tf = await import('@tensorflow/tfjs-core');
       const { initBackend } = await import('../../engine/backend.ts');
-      const { writeFileAtomic } = await import('../../engine/safetensors.ts');
+      const { writeFileAtomic } = await import('../../files.ts');
       const { UserError } = await import('../../errors.ts');
       const { loadModel } = await import('../../model/checkpoint.ts');
       const { deepseek, family } = await import('../../model/config.ts');

@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .option('--compare <file.html>', 'with two or more run folders: the page overlaying their curves (default: compare-<a>-vs-<b>.html beside the first run)')
     .action(async (dirs: string[], o: { results?: string; plots?: string; compare?: string }) => {
       // Loaded on use: `r1 --help` and light commands stay fast.
-      const { collectEvals, collectGrpo, stageDirs, writeReport, writeResults, writeRunReport } = await import('../../metrics/index.ts');
+      const { collectEvals, collectGrpo, stageDirs, writeReport, writeResults, writeRunReport } = await import('../../report/index.ts');
       const { writeAtomic } = await import('../../report/common.ts');
       const { renderComparePage } = await import('../../report/pages.ts');
       for (const dir of dirs) if (!existsSync(dir)) throw new UserError(`no such folder: ${dir}`);

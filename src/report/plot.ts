@@ -1,12 +1,12 @@
 // The report pages of a run folder: each stage's report.html (and samples.html) and the run's
-// index.html, drawn by src/report/ (uPlot charts bundled into each page). What stays here: the
+// index.html, drawn by pages.ts (uPlot charts bundled into each page). What is drawn here: the
 // inline-SVG plot that the README results block (results.ts) uses for images GitHub can show, where
 // no script runs.
 import { basename } from 'node:path';
-import { esc, fmtNum } from '../report/common.ts';
-import { writeRunPages, writeStagePages } from '../report/pages.ts';
+import { esc, fmtNum } from './common.ts';
+import { writeRunPages, writeStagePages } from './pages.ts';
 
-export { esc, fmtNum, readJson, series, stageDirs, writeAtomic } from '../report/common.ts';
+export { esc, fmtNum, readJson, series, stageDirs, writeAtomic } from './common.ts';
 
 const MAX_POINTS = 800;
 

@@ -4,9 +4,9 @@
 // the rest of the file, written by people, is never touched.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { readMetrics, type LoggedRow } from './logger.ts';
+import { readMetrics, type LoggedRow } from '../metrics/logger.ts';
 import { UserError } from '../errors.ts';
-import { esc, readJson, series, stageDirs, svgPlot, SVG_CSS, writeAtomic } from './report.ts';
+import { esc, readJson, series, stageDirs, svgPlot, SVG_CSS, writeAtomic } from './plot.ts';
 
 export const RESULTS_START = '<!-- r1:results:start -->';
 export const RESULTS_END = '<!-- r1:results:end -->';

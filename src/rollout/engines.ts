@@ -1,0 +1,31 @@
+// The local rollout engines in one table, keyed by the recipe's rollout.engine: adding an engine is
+// one entry here (and its name and checks in recipe-check.ts, which the recipe schema reads). The cluster, when there is one, stands in
+// front of them (cluster/index.ts openRollouts).
+import type { ModelConfig } from '../model/config.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { LlamaCppRollouts } from './llama-cpp.ts';
+import { RolloutPool, defaultWorkers } from './pool.ts';
+import type { RolloutEngineName, RolloutFields } from './recipe-check.ts';
+import { MainThreadRollouts, type Rollouts } from './rollouts.ts';
+
+/** What opening a local engine needs: the policy's architecture, the tokenizer, the tfjs backend. */
+export type EngineContext = { config: ModelConfig; tokenizer: Tokenizer; backend: string };
+
+/** The stage fields the local engines read. */
+export type EngineStage = { rollout: RolloutFields; rollout_workers: number | 'auto' };
+
+/** The local rollout engines, by recipe name (rollout.engine). */
+export const ROLLOUT_ENGINES: Record<RolloutEngineName, (s: EngineStage, ctx: EngineContext) => Promise<Rollouts>> = {
+  /** The policy itself: in rollout_workers threads, or on the main thread with 0. */
+  tfjs: async (s, ctx) => {
+    const workers = defaultWorkers(s.rollout_workers);
+    return workers > 0 ? new RolloutPool(workers, ctx.config, ctx.tokenizer, ctx.backend) : new MainThreadRollouts(ctx.tokenizer);
+  },
+  /** node-llama-cpp fed a GGUF export of the policy at each sync. */
+  'llama.cpp': (s, ctx) => LlamaCppRollouts.open(ctx.config, ctx.tokenizer, { device: s.rollout.device }),
+};
+
+/** The stage's local rollout engine. */
+export function openLocalRollouts(s: EngineStage, ctx: EngineContext): Promise<Rollouts> {
+  return ROLLOUT_ENGINES[s.rollout.engine](s, ctx);
+}
