@@ -13,7 +13,8 @@ import { Rng } from '../engine/rng.ts';
 import type { Dtype } from '../engine/safetensors.ts';
 import { selfAttention } from './attention.ts';
 import { type ModelConfig, biases, deepseek, family, hasQkNorm, headDim, isMoeLayer, validateConfig } from './config.ts';
-import { linear } from './linear.ts';
+import { AdaptedWeight, type Weight, linear } from './linear.ts';
+import type { LoraAdapters } from './lora.ts';
 import { LatentCache, type MlaWeights, mlaAttention, mlaShapes } from './mla.ts';
 import { type ExpertLoad, type MoeWeights, moe, moeShapes } from './moe.ts';
 import { type LossBatch, mtpLoss, mtpShapes } from './mtp.ts';
@@ -104,7 +105,12 @@ export class Transformer {
   readonly origin: Origin | null;
   /** When set, every forward adds its tokens per expert to it (deepseek_v3's MoE layers; see moe.ts). */
   expertLoad: ExpertLoad | null = null;
+  /** LoRA adapters on the block projections (lora.ts): when set, they are what trains, and the
+   * base weights stay frozen. */
+  adapters: LoraAdapters | null = null;
   private readonly rope: RopeTables;
+  /** False for a view sharing another model's weights (baseView): disposing it frees only its own. */
+  private ownsParams = true;
 
   constructor(config: ModelConfig, params: Params, origin: Origin | null = null) {
     this.config = validateConfig(config);
@@ -171,18 +177,19 @@ export class Transformer {
   block(i: number, x: tf.Tensor2D, ctx: BlockContext): tf.Tensor2D {
     const c = this.config, eps = c.rms_norm_eps, { B, T, cos, sin, mask, cache } = ctx;
     const w = (name: string) => this.params[`layers.${i}.${name}`];
+    const proj = (name: string) => this.projection(`layers.${i}.${name}`);
     const shape = { B, T, cos, sin, mask };
     if (family(c) !== 'deepseek_v3') {
-      const attn = { wqkv: w('wqkv'), bqkv: w('bqkv'), q_norm: w('q_norm'), k_norm: w('k_norm'), wo: w('wo'), bo: w('bo') };
+      const attn = { wqkv: proj('wqkv'), bqkv: w('bqkv'), q_norm: w('q_norm'), k_norm: w('k_norm'), wo: proj('wo'), bo: w('bo') };
       x = tf.add(x, selfAttention(rmsNorm(x, w('attn_norm'), eps), attn, c, shape, cache && { cache: cache as KVCache, layer: i }));
     } else {
-      const names = ['wq', 'wq_a', 'bq_a', 'q_a_norm', 'wq_b', 'wkv_a', 'bkv_a', 'kv_a_norm', 'wkv_b', 'wo', 'bo'];
-      const attn = Object.fromEntries(names.map((n) => [n, w(n)])) as unknown as MlaWeights;
+      const names = ['bq_a', 'q_a_norm', 'bkv_a', 'kv_a_norm', 'wkv_b', 'bo'], projections = ['wq', 'wq_a', 'wq_b', 'wkv_a', 'wo'];
+      const attn = Object.fromEntries([...names.map((n) => [n, w(n)]), ...projections.map((n) => [n, w(n) && proj(n)])]) as unknown as MlaWeights;
       x = tf.add(x, mlaAttention(rmsNorm(x, w('attn_norm'), eps), attn, c, shape, cache && { cache: cache as LatentCache, layer: i }));
     }
     const h = rmsNorm(x, w('mlp_norm'), eps);
     if (isMoeLayer(c, i)) {
-      const expert = (pre: string) => ({ w_gate_up: w(pre + 'w_gate_up'), w_down: w(pre + 'w_down') });
+      const expert = (pre: string) => ({ w_gate_up: proj(pre + 'w_gate_up'), w_down: proj(pre + 'w_down') });
       const weights: MoeWeights = {
         router: w('router'), router_bias: w('router_bias'),
         experts: Array.from({ length: deepseek(c).n_routed_experts }, (_, e) => expert(`experts.${e}.`)),
@@ -192,7 +199,33 @@ export class Transformer {
       if (balance) ctx.balance.push(balance);
       return tf.add(x, out);
     }
-    return tf.add(x, linear(swiglu(linear(h, w('w_gate_up'), w('b_gate_up'))), w('w_down'), w('b_down'))); // silu(gate) * up
+    return tf.add(x, linear(swiglu(linear(h, proj('w_gate_up'), w('b_gate_up'))), proj('w_down'), w('b_down'))); // silu(gate) * up
+  }
+
+  /** A block projection by parameter name, with its LoRA adapter when one is on. */
+  projection(name: string): Weight {
+    const base = this.params[name], lora = this.adapters;
+    if (!lora?.enabled || !lora.slots.has(name)) return base;
+    return new AdaptedWeight(base, (x, y) => lora.apply(name, x, y));
+  }
+
+  /** What a training step updates: the adapters' variables under LoRA, else every trainable weight. */
+  trainableParams(): Params {
+    return this.adapters ? this.adapters.params() : this.params;
+  }
+
+  /** Attaches LoRA adapters: from now on only they train (the base weights are frozen in place). */
+  attachAdapters(adapters: LoraAdapters): void {
+    this.adapters = adapters;
+    for (const v of Object.values(this.params)) v.trainable = false;
+  }
+
+  /** The base model under LoRA, sharing this model's weights (no copy) with the adapters off: the
+   * reference model of GRPO and DPO, as TRL takes it with PEFT. */
+  baseView(): Transformer {
+    const view = new Transformer(this.config, this.params, this.origin);
+    view.ownsParams = false;
+    return view;
   }
 
   /** A cache for generation of up to `capacity` positions: per-head keys and values, or MLA's latents. */
@@ -257,7 +290,10 @@ export class Transformer {
   }
 
   dispose(): void {
-    for (const v of Object.values(this.params)) v.dispose();
+    if (this.ownsParams) {
+      for (const v of Object.values(this.params)) v.dispose();
+      this.adapters?.dispose();
+    }
     this.rope.dispose();
   }
 }
