@@ -6,13 +6,14 @@
 // staged beside its final name and renamed into place: a crash leaves the old one or the new one.
 import * as tf from '@tensorflow/tfjs-core';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import { type Dtype, type NamedArray, type TensorEntry, readSafetensors, readSafetensorsHeader, writeSafetensors } from '../engine/safetensors.ts';
 import { type ModelConfig, biases, deepseek, family, hasQkNorm, headDim, isMoeLayer } from './config.ts';
 import { hfConfig, originConfig, parseHfConfig } from './hf-config.ts';
 import { resolveModelDir } from './hub.ts';
-import { LoraAdapters, type ProjectionParam, adaptersFromPeft, resolveLoraConfig } from './lora.ts';
+import type { z } from 'zod';
+import { LoraAdapters, type LoraConfig, type ProjectionParam, adaptersFromPeft, loraScale, resolveLoraConfig } from './lora.ts';
 import { type Origin, type Params, Transformer, isTrainable, parameterShapes, uniqueName } from './transformer.ts';
 
 const SINGLE = 'model.safetensors';
@@ -235,7 +236,7 @@ function checkShard(dir: string, index: Record<string, string> | null, file: str
 
 /** True when `dir` holds weights (one file or an index). */
 export function checkpointExists(dir: string): boolean {
-  return existsSync(join(dir, SINGLE)) || existsSync(join(dir, INDEX));
+  return existsSync(join(dir, SINGLE)) || existsSync(join(dir, INDEX)) || isAdapterDir(dir);
 }
 
 function readJson(file: string): Record<string, unknown> {
@@ -320,6 +321,28 @@ export function writeAdapterFiles(dir: string, adapters: LoraAdapters): void {
   writeFileSync(join(dir, ADAPTER_CONFIG), JSON.stringify(adapters.peftConfig(), null, 2) + '\n');
 }
 
+/** Puts a stage's `lora:` block on a loaded model. A model loaded from an adapter folder keeps
+ * training its adapters when the block describes the same ones (r, alpha, targets, rsLoRA), as PEFT's
+ * is_trainable does; other settings are an error (merge first with r1 convert --merge). Fresh
+ * adapters name `base` (the stage's input) in their adapter_config.json. Without a block, a loaded
+ * adapter is merged into its base: the stage trains every weight. */
+export function prepareStageAdapters(model: Transformer, raw: z.input<typeof LoraConfig> | undefined, base: string, where: string, seed: number): void {
+  if (!raw) return mergeAdapters(model);
+  const cfg = resolveLoraConfig(model.config, raw, where);
+  const held = model.adapters;
+  if (held) {
+    const a = held.config, same = a.r === cfg.r && loraScale(a) === loraScale(cfg) && a.use_rslora === cfg.use_rslora
+      && [...a.target_modules].sort().join() === [...cfg.target_modules].sort().join();
+    if (!same) {
+      throw new UserError(`${where}: the input ${base} is a LoRA adapter with r ${a.r}, alpha ${a.alpha ?? 2 * a.r}, targets ${a.target_modules.join(', ')}; ` +
+        'this stage asks for other adapters: give the same settings to keep training it, or merge it first (r1 convert --model ADAPTER --merge --output DIR)');
+    }
+    held.config.dropout = cfg.dropout;
+    return;
+  }
+  model.attachAdapters(LoraAdapters.init(model.config, projectionParams(model.config), cfg, base.startsWith('hf:') ? base.slice(3) : resolve(base), seed));
+}
+
 /** Folds a model's adapters into its base weights (W + s B A) and drops them: the merged model. */
 export function mergeAdapters(model: Transformer): void {
   const lora = model.adapters;
@@ -364,7 +387,7 @@ export function loadModel(spec: string): Transformer {
 
 export function modelValues(model: Transformer): Record<string, Float32Array> {
   const values: Record<string, Float32Array> = {};
-  for (const [k, v] of Object.entries(model.params)) values[k] = v.dataSync() as Float32Array;
+  for (const k of Object.keys(model.params)) values[k] = model.weightData(k);
   return values;
 }
 

@@ -209,6 +209,17 @@ export class Transformer {
     return new AdaptedWeight(base, (x, y) => lora.apply(name, x, y));
   }
 
+  /** A weight's values as a plain model holds them: W + s B A where an adapter is on (what rollout
+   * workers, llama.cpp exports and cluster workers run, none of which know LoRA). */
+  weightData(name: string): Float32Array {
+    const lora = this.adapters;
+    if (!lora?.enabled || !lora.slots.has(name)) return this.params[name].dataSync() as Float32Array;
+    const merged = lora.merged(name, this.params[name]);
+    const data = merged.dataSync() as Float32Array;
+    merged.dispose();
+    return data;
+  }
+
   /** What a training step updates: the adapters' variables under LoRA, else every trainable weight. */
   trainableParams(): Params {
     return this.adapters ? this.adapters.params() : this.params;
@@ -265,7 +276,13 @@ export class Transformer {
     return Object.values(this.params);
   }
 
-  /** A frozen copy (the reference model of GRPO and DPO). */
+  /** The frozen reference of GRPO and DPO: under LoRA the base with the adapters off (no second
+   * copy of the weights), else a frozen copy. */
+  reference(): Transformer {
+    return this.adapters ? this.baseView() : this.clone();
+  }
+
+  /** A frozen copy. */
   clone(trainable = false): Transformer {
     const params: Params = {};
     for (const [k, v] of Object.entries(this.params)) params[k] = tf.variable(v, trainable && isTrainable(k), uniqueName(k));

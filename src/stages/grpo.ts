@@ -319,7 +319,7 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   if (s.max_prompt_length + s.max_completion_length > ctxLen) {
     throw new UserError(`stage '${s.name}': max_prompt_length + max_completion_length (${s.max_prompt_length + s.max_completion_length}) exceeds the model's context ${ctxLen}`);
   }
-  let ref: Transformer | null = s.beta > 0 ? policy.clone() : null;
+  let ref: Transformer | null = s.beta > 0 ? policy.reference() : null;
   const samplesFile = join(ctx.stageDir, 'samples.jsonl');
   mkdirSync(ctx.stageDir, { recursive: true });
   const workers = defaultWorkers(s.rollout_workers);
