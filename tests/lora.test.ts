@@ -20,6 +20,14 @@ const LLAMA: ModelConfig = {
   intermediate_size: 24, max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
 };
 const QWEN2: ModelConfig = { ...LLAMA, model_type: 'qwen2', tie_word_embeddings: false };
+/** deepseek_v3 with q compression, a dense first layer then MoE (8 experts, 1 shared), and MTP. */
+const DS: ModelConfig = {
+  model_type: 'deepseek_v3', vocab_size: 40, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 2,
+  intermediate_size: 48, max_position_embeddings: 64, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false,
+  q_lora_rank: 16, kv_lora_rank: 12, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8,
+  first_k_dense_replace: 1, n_routed_experts: 8, n_shared_experts: 1, moe_intermediate_size: 16, num_experts_per_tok: 2,
+  n_group: 4, topk_group: 2, routed_scaling_factor: 2.5, num_nextn_predict_layers: 1,
+} as ModelConfig;
 const IDS = [[1, 5, 9, 3, 7, 2], [4, 4, 8, 1, 0, 6]];
 
 const logits = (m: Transformer) => tf.tidy(() => m.forward(tf.tensor2d(IDS, [2, 6], 'int32')).dataSync() as Float32Array);
@@ -71,9 +79,10 @@ describe('LoRA adapters', () => {
     m.dispose();
   });
 
-  for (const [name, c] of [['llama', LLAMA], ['qwen2', QWEN2]] as const) {
+  const partial = { llama: ['q_proj', 'v_proj', 'o_proj', 'up_proj', 'down_proj'], deepseek_v3: ['q_b_proj', 'kv_a_proj_with_mqa', 'o_proj', 'up_proj', 'down_proj'] };
+  for (const [name, c, targets] of [['llama', LLAMA, partial.llama], ['qwen2', QWEN2, partial.llama], ['deepseek_v3', DS, partial.deepseek_v3], ['deepseek_v3 (defaults)', DS, undefined]] as const) {
     it(`${name}: the adapted model equals its merged weights (W + s B A), and the base view equals the base`, () => {
-      const m = withLora(c, { r: 4, alpha: 8, target_modules: ['q_proj', 'v_proj', 'o_proj', 'up_proj', 'down_proj'] });
+      const m = withLora(c, { r: 4, alpha: 8, target_modules: targets && [...targets] });
       randomiseB(m.adapters!);
       const adapted = logits(m), base = logits(m.baseView());
       const before = Transformer.init(c, 3);

@@ -81,7 +81,11 @@ export class LoraAdapters {
   static init(c: ModelConfig, projections: ProjectionParam[], raw: z.input<typeof LoraConfig>, baseModel: string, seed = 0): LoraAdapters {
     const cfg = resolveLoraConfig(c, raw, 'lora');
     const rng = new Rng(seed ^ 0x10a4);
-    const slots = selectTargets(projections, cfg.target_modules).map(({ param, width, targets }) => {
+    // The family's default list names every form a family's layers may take (deepseek_v3's q_proj or
+    // q_a_proj + q_b_proj): only a list the user wrote must match in full.
+    const chosen = selectTargets(projections, cfg.target_modules, raw.target_modules === undefined);
+    cfg.target_modules = [...new Set(chosen.flatMap((s) => s.targets.map((t) => t.module.slice(t.module.lastIndexOf('.') + 1))))];
+    const slots = chosen.map(({ param, width, targets }) => {
       const inW = targets[0].in, r = cfg.r;
       const bound = 1 / Math.sqrt(inW);
       const a = new Float32Array(inW * r * targets.length);
@@ -204,7 +208,7 @@ export function resolveLoraConfig(c: ModelConfig, raw: z.input<typeof LoraConfig
 
 /** The projections whose module's last name is a target, grouped by fused parameter. A target that
  * matches nothing is an error (PEFT raises too). */
-export function selectTargets(projections: ProjectionParam[], targets: readonly string[]): { param: string; width: number; targets: Projection[] }[] {
+export function selectTargets(projections: ProjectionParam[], targets: readonly string[], lenient = false): { param: string; width: number; targets: Projection[] }[] {
   const hit = new Set<string>();
   const out: { param: string; width: number; targets: Projection[] }[] = [];
   for (const { param, projections: ps } of projections) {
@@ -217,7 +221,7 @@ export function selectTargets(projections: ProjectionParam[], targets: readonly 
     if (chosen.length) out.push({ param, width: fusedWidth(ps), targets: chosen });
   }
   const missing = targets.filter((t) => !hit.has(t));
-  if (missing.length) throw new UserError(`lora.target_modules: ${missing.join(', ')} match${missing.length === 1 ? 'es' : ''} no module of this model`);
+  if (missing.length && !lenient) throw new UserError(`lora.target_modules: ${missing.join(', ')} match${missing.length === 1 ? 'es' : ''} no module of this model`);
   return out;
 }
 
