@@ -15,7 +15,7 @@ export function flatWeights(model: Transformer): Float32Array {
   const out = new Float32Array(total);
   let offset = 0;
   for (const name of Object.keys(shapes)) {
-    const data = model.params[name].dataSync() as Float32Array;
+    const data = model.weightData(name);
     out.set(data, offset);
     offset += data.length;
   }

@@ -7,15 +7,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attention, cachedAttention, composedAttention, rmsNorm, rope as ropeKernel, type KVCache } from '../engine/kernels/index.ts';
 import { type ModelConfig, biases, hasQkNorm, headDim } from './config.ts';
-import { linear } from './linear.ts';
+import { type Weight, linear } from './linear.ts';
 
 /** One layer's attention weights; the optional ones exist only in the families that have them. */
 export type AttentionWeights = {
-  wqkv: tf.Tensor;
+  wqkv: Weight;
   bqkv?: tf.Tensor;
   q_norm?: tf.Tensor;
   k_norm?: tf.Tensor;
-  wo: tf.Tensor;
+  wo: Weight;
   bo?: tf.Tensor;
 };
 

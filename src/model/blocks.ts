@@ -4,6 +4,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { KVCache } from '../engine/kernels/index.ts';
 import type { ModelConfig } from './config.ts';
+import type { Weight } from './linear.ts';
 import type { LatentCache } from './mla.ts';
 import type { ExpertLoad } from './moe.ts';
 
@@ -25,8 +26,12 @@ export type BlockContext = {
   load?: ExpertLoad; balance: tf.Scalar[];
 };
 
-/** Layer i's weight `name` (undefined when the layer has none of that name, e.g. a bias). */
-export type LayerWeight = (name: string) => tf.Variable;
+/** Layer i's weight `name` (undefined when the layer has none of that name, e.g. a bias), and its
+ * projections as the products should see them: with their LoRA adapter where one is on (lora.ts). */
+export type LayerWeight = {
+  (name: string): tf.Variable;
+  projection(name: string): Weight;
+};
 
 /** The sizes and tables of one attention call. */
 export type AttentionShape = { B: number; T: number; cos: tf.Tensor4D; sin: tf.Tensor4D; mask?: tf.Tensor4D };

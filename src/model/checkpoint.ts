@@ -6,12 +6,14 @@
 // staged beside its final name and renamed into place: a crash leaves the old one or the new one.
 import * as tf from '@tensorflow/tfjs-core';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import { type Dtype, type NamedArray, type TensorEntry, readSafetensors, readSafetensorsHeader, writeSafetensors } from '../engine/safetensors.ts';
 import { type ModelConfig, biases, deepseek, family, hasQkNorm, headDim, isMoeLayer } from './config.ts';
 import { hfConfig, originConfig, parseHfConfig } from './hf-config.ts';
 import { resolveModelDir } from './hub.ts';
+import type { z } from 'zod';
+import { LoraAdapters, type LoraConfig, type ProjectionParam, adaptersFromPeft, loraScale, resolveLoraConfig } from './lora.ts';
 import { type Origin, type Params, Transformer, isTrainable, parameterShapes, uniqueName } from './transformer.ts';
 
 const SINGLE = 'model.safetensors';
@@ -119,6 +121,23 @@ function deepseekMappings(c: ModelConfig): Mapping[] {
   return out;
 }
 
+/** The block projections of a model as LoRA sees them: each fused [in, out] parameter and the
+ * Hugging Face modules stacked in it, with their columns (the heads, routers and MTP's input
+ * projection are not block projections). */
+export function projectionParams(c: ModelConfig): ProjectionParam[] {
+  return mappings(c)
+    .filter((m) => m.transpose && /^layers\.\d+\./.test(m.param) && Number(m.param.split('.')[1]) < c.num_hidden_layers && !/\.router$/.test(m.param))
+    .map(({ param, parts }) => {
+      let offset = 0;
+      const projections = parts.map(({ name, shape }) => {
+        const p = { module: name.replace(/\.weight$/, ''), in: shape[1], out: shape[0], offset };
+        offset += shape[0];
+        return p;
+      });
+      return { param, projections };
+    });
+}
+
 function transpose(data: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(data.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
@@ -217,7 +236,7 @@ function checkShard(dir: string, index: Record<string, string> | null, file: str
 
 /** True when `dir` holds weights (one file or an index). */
 export function checkpointExists(dir: string): boolean {
-  return existsSync(join(dir, SINGLE)) || existsSync(join(dir, INDEX));
+  return existsSync(join(dir, SINGLE)) || existsSync(join(dir, INDEX)) || isAdapterDir(dir);
 }
 
 function readJson(file: string): Record<string, unknown> {
@@ -253,9 +272,95 @@ export function checkpointHeaders(dir: string): { entries: Record<string, Tensor
   return { entries, fileOf };
 }
 
-/** Loads a model directory or an `hf:` name: config.json, then every weight file, checked. */
+/** PEFT's adapter folder: these two files (plus the tokenizer's), the base named in the config. */
+export const ADAPTER_CONFIG = 'adapter_config.json';
+export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+
+/** True when `dir` is a PEFT adapter folder rather than a full checkpoint. */
+export function isAdapterDir(dir: string): boolean {
+  return existsSync(join(dir, ADAPTER_CONFIG));
+}
+
+/** The base model an adapter folder names (base_model_name_or_path): a hub name, an absolute path,
+ * or a path relative to the adapter folder (as r1kit writes it) or to the working directory. */
+export function adapterBase(dir: string): string {
+  const file = join(dir, ADAPTER_CONFIG), raw = readJson(file);
+  const base = raw.base_model_name_or_path;
+  if (typeof base !== 'string' || !base) throw new UserError(`${file}: base_model_name_or_path must name the base model (a folder or hf:<org>/<name>)`);
+  if (base.startsWith('hf:') || isAbsolute(base)) return base;
+  if (existsSync(join(dir, base))) return join(dir, base);
+  if (existsSync(base)) return base;
+  return `hf:${base}`;
+}
+
+/** A PEFT LoRA adapter folder on its base: the base loaded and frozen, the adapters attached.
+ * adapter_config.json is checked field by field (peft_type LORA, r, lora_alpha, target_modules as a
+ * list, lora_dropout, use_rslora), and every tensor against the base's projections. */
+function loadAdapterModel(dir: string): Transformer {
+  const file = join(dir, ADAPTER_CONFIG), raw = readJson(file);
+  if (raw.peft_type !== 'LORA') throw new UserError(`${file}: peft_type ${JSON.stringify(raw.peft_type)}: only LORA adapters are supported`);
+  if (raw.target_modules !== undefined && !Array.isArray(raw.target_modules)) {
+    throw new UserError(`${file}: target_modules must be a list of module names (a regular expression is not supported)`);
+  }
+  for (const k of ['use_dora', 'fan_in_fan_out'] as const) if (raw[k] === true) throw new UserError(`${file}: ${k} is not supported`);
+  const model = loadModel(adapterBase(dir));
+  const cfg = resolveLoraConfig(model.config, {
+    r: raw.r as number, alpha: raw.lora_alpha as number | undefined, dropout: (raw.lora_dropout as number | undefined) ?? 0,
+    target_modules: raw.target_modules as string[] | undefined, use_rslora: (raw.use_rslora as boolean | undefined) ?? false,
+  }, file);
+  const weights = join(dir, ADAPTER_WEIGHTS);
+  if (!existsSync(weights)) throw new UserError(`${dir} has ${ADAPTER_CONFIG} but no ${ADAPTER_WEIGHTS}`);
+  const { tensors } = readSafetensors(weights);
+  model.attachAdapters(adaptersFromPeft(projectionParams(model.config), cfg, tensors, weights, String(raw.base_model_name_or_path)));
+  return model;
+}
+
+/** Writes a model's adapters as a PEFT folder's two files (not atomic on its own: see saveModel). */
+export function writeAdapterFiles(dir: string, adapters: LoraAdapters): void {
+  writeSafetensors(join(dir, ADAPTER_WEIGHTS), adapters.toPeft(), { format: 'pt' });
+  writeFileSync(join(dir, ADAPTER_CONFIG), JSON.stringify(adapters.peftConfig(), null, 2) + '\n');
+}
+
+/** Puts a stage's `lora:` block on a loaded model. A model loaded from an adapter folder keeps
+ * training its adapters when the block describes the same ones (r, alpha, targets, rsLoRA), as PEFT's
+ * is_trainable does; other settings are an error (merge first with r1 convert --merge). Fresh
+ * adapters name `base` (the stage's input) in their adapter_config.json. Without a block, a loaded
+ * adapter is merged into its base: the stage trains every weight. */
+export function prepareStageAdapters(model: Transformer, raw: z.input<typeof LoraConfig> | undefined, base: string, where: string, seed: number): void {
+  if (!raw) return mergeAdapters(model);
+  const cfg = resolveLoraConfig(model.config, raw, where);
+  const held = model.adapters;
+  if (held) {
+    const a = held.config, same = a.r === cfg.r && loraScale(a) === loraScale(cfg) && a.use_rslora === cfg.use_rslora
+      && [...a.target_modules].sort().join() === [...cfg.target_modules].sort().join();
+    if (!same) {
+      throw new UserError(`${where}: the input ${base} is a LoRA adapter with r ${a.r}, alpha ${a.alpha ?? 2 * a.r}, targets ${a.target_modules.join(', ')}; ` +
+        'this stage asks for other adapters: give the same settings to keep training it, or merge it first (r1 convert --model ADAPTER --merge --output DIR)');
+    }
+    held.config.dropout = cfg.dropout;
+    return;
+  }
+  model.attachAdapters(LoraAdapters.init(model.config, projectionParams(model.config), cfg, base.startsWith('hf:') ? base.slice(3) : resolve(base), seed));
+}
+
+/** Folds a model's adapters into its base weights (W + s B A) and drops them: the merged model. */
+export function mergeAdapters(model: Transformer): void {
+  const lora = model.adapters;
+  if (!lora) return;
+  for (const param of lora.slots.keys()) {
+    const merged = lora.merged(param, model.params[param]);
+    model.params[param].assign(merged);
+    merged.dispose();
+  }
+  model.adapters = null;
+  lora.dispose();
+}
+
+/** Loads a model directory, a PEFT adapter folder (on its base), or an `hf:` name: config.json, then
+ * every weight file, checked. */
 export function loadModel(spec: string): Transformer {
   const dir = resolveModelDir(spec);
+  if (isAdapterDir(dir)) return loadAdapterModel(dir);
   const { config, raw } = readModelConfig(dir);
   const { files, index } = weightFiles(dir);
   const tensors: Record<string, NamedArray> = {}, fileOf: Record<string, string> = {};
@@ -282,7 +387,7 @@ export function loadModel(spec: string): Transformer {
 
 export function modelValues(model: Transformer): Record<string, Float32Array> {
   const values: Record<string, Float32Array> = {};
-  for (const [k, v] of Object.entries(model.params)) values[k] = v.dataSync() as Float32Array;
+  for (const k of Object.keys(model.params)) values[k] = model.weightData(k);
   return values;
 }
 
@@ -326,6 +431,7 @@ export type SaveOptions = {
  * inside writeDirAtomic, or use saveModel). A loaded model keeps its family, config files and dtype;
  * a model made here gets the tokenizer's ids (`special`) in its config files. */
 export function writeModelFiles(dir: string, model: Transformer, special: Special = {}, opts: SaveOptions = {}): void {
+  if (model.adapters) return writeAdapterFiles(dir, model.adapters);
   const origin = model.origin, dtype = opts.dtype ?? origin?.dtype ?? 'F32';
   writeWeights(dir, toHuggingFace(model.config, modelValues(model)), dtype, opts.maxShardBytes ?? MAX_SHARD_BYTES);
   const config = origin ? originConfig(origin.config, dtype) : hfConfig(model.config, dtype, special);

@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attention, composedAttention, rmsNorm, rope as ropeKernel } from '../engine/kernels/index.ts';
 import { type ModelConfig, deepseek } from './config.ts';
-import { linear } from './linear.ts';
+import { type Weight, linear } from './linear.ts';
 import { yarnMscale } from './rope.ts';
 
 /** q_a_layernorm and kv_a_layernorm use this eps whatever rms_norm_eps says (HF and DeepSeek's code). */
@@ -25,16 +25,16 @@ const LATENT_EPS = 1e-6;
  * latent and the rope key; wkv_b expands the latent to [nope key | value] per head. Biases (attention_bias)
  * on q_a, kv_a and o only. */
 export type MlaWeights = {
-  wq?: tf.Tensor;
-  wq_a?: tf.Tensor;
+  wq?: Weight;
+  wq_a?: Weight;
   bq_a?: tf.Tensor;
   q_a_norm?: tf.Tensor;
-  wq_b?: tf.Tensor;
-  wkv_a: tf.Tensor;
+  wq_b?: Weight;
+  wkv_a: Weight;
   bkv_a?: tf.Tensor;
   kv_a_norm: tf.Tensor;
   wkv_b: tf.Tensor;
-  wo: tf.Tensor;
+  wo: Weight;
   bo?: tf.Tensor;
 };
 

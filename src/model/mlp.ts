@@ -3,7 +3,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { swiglu } from '../engine/kernels/index.ts';
 import { type ModelConfig, biases } from './config.ts';
-import { linear } from './linear.ts';
+import { type Weight, linear } from './linear.ts';
 
 /** Internal parameter names and shapes of one layer's SwiGLU under `prefix`. */
 export function mlpShapes(c: ModelConfig, prefix: string): Record<string, number[]> {
@@ -16,6 +16,6 @@ export function mlpShapes(c: ModelConfig, prefix: string): Record<string, number
 }
 
 /** h: normed hidden states [B*T, C] -> [B*T, C]. */
-export function mlp(h: tf.Tensor2D, w: { w_gate_up: tf.Tensor; b_gate_up?: tf.Tensor; w_down: tf.Tensor; b_down?: tf.Tensor }): tf.Tensor2D {
+export function mlp(h: tf.Tensor2D, w: { w_gate_up: Weight; b_gate_up?: tf.Tensor; w_down: Weight; b_down?: tf.Tensor }): tf.Tensor2D {
   return linear(swiglu(linear(h, w.w_gate_up, w.b_gate_up)), w.w_down, w.b_down); // silu(gate) * up
 }

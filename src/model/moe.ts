@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { swiglu } from '../engine/kernels/index.ts';
 import { type Deepseek, type ModelConfig, deepseek } from './config.ts';
-import { linear } from './linear.ts';
+import { type Weight, linear } from './linear.ts';
 
 /** Internal parameter names and shapes of one MoE layer under `prefix`: the router [C, E] and its
  * correction bias [E] (not trained by gradients), each expert's fused gate/up [C, 2F] and down [F, C],
@@ -112,8 +112,8 @@ export function updateRouterBias(params: Record<string, tf.Variable>, load: Expe
 export type MoeWeights = {
   router: tf.Tensor;
   router_bias: tf.Tensor;
-  experts: { w_gate_up: tf.Tensor; w_down: tf.Tensor }[];
-  shared?: { w_gate_up: tf.Tensor; w_down: tf.Tensor };
+  experts: { w_gate_up: Weight; w_down: Weight }[];
+  shared?: { w_gate_up: Weight; w_down: Weight };
 };
 
 /** x: normed hidden states [B*T, C] -> the layer's output [B*T, C], and the sequence-wise balance loss

@@ -4,6 +4,7 @@
 import { type ModelConfig, deepseekProblems } from './config.ts';
 
 export { isHubName, locateHubModel } from './hub.ts';
+export { LoraConfig } from './lora.ts';
 export type { ModelConfig } from './config.ts';
 
 /** Recipe model fields that only a deepseek_v3 model reads. */

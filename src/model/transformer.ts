@@ -16,6 +16,8 @@ import type { BlockContext, Cache, Packed, Params } from './blocks.ts';
 import { type ModelConfig, deepseek, family, validateConfig } from './config.ts';
 import { FAMILY_BLOCKS, type FamilyBlocks } from './families.ts';
 import type { ExpertLoad } from './moe.ts';
+import { AdaptedWeight, type Weight } from './linear.ts';
+import type { LoraAdapters } from './lora.ts';
 import { type LossBatch, mtpLoss, mtpShapes } from './mtp.ts';
 import { RopeTables } from './rope.ts';
 
@@ -61,9 +63,14 @@ export class Transformer {
   readonly origin: Origin | null;
   /** When set, every forward adds its tokens per expert to it (deepseek_v3's MoE layers; see moe.ts). */
   expertLoad: ExpertLoad | null = null;
+  /** LoRA adapters on the block projections (lora.ts): when set, they are what trains, and the
+   * base weights stay frozen. */
+  adapters: LoraAdapters | null = null;
   private readonly rope: RopeTables;
   /** The family's block kinds (families.ts). */
   private readonly blocks: FamilyBlocks;
+  /** False for a view sharing another model's weights (baseView): disposing it frees only its own. */
+  private ownsParams = true;
 
   constructor(config: ModelConfig, params: Params, origin: Origin | null = null) {
     this.config = validateConfig(config);
@@ -131,10 +138,48 @@ export class Transformer {
   block(i: number, x: tf.Tensor2D, ctx: BlockContext): tf.Tensor2D {
     const c = this.config, eps = c.rms_norm_eps, { B, T, cos, sin, mask, cache } = ctx;
     const w = (name: string) => this.params[`layers.${i}.${name}`];
-    x = tf.add(x, this.blocks.attention.forward(rmsNorm(x, w('attn_norm'), eps), w, c, { B, T, cos, sin, mask }, cache && { cache, layer: i }));
-    const { out, balance } = this.blocks.feedForward(c, i).forward(rmsNorm(x, w('mlp_norm'), eps), w, c, ctx, i);
+    const layer = Object.assign(w, { projection: (name: string) => this.projection(`layers.${i}.${name}`) });
+    x = tf.add(x, this.blocks.attention.forward(rmsNorm(x, w('attn_norm'), eps), layer, c, { B, T, cos, sin, mask }, cache && { cache, layer: i }));
+    const { out, balance } = this.blocks.feedForward(c, i).forward(rmsNorm(x, w('mlp_norm'), eps), layer, c, ctx, i);
     if (balance) ctx.balance.push(balance);
     return tf.add(x, out);
+  }
+
+  /** A block projection by parameter name, with its LoRA adapter when one is on. */
+  projection(name: string): Weight {
+    const base = this.params[name], lora = this.adapters;
+    if (!lora?.enabled || !lora.slots.has(name)) return base;
+    return new AdaptedWeight(base, (x, y) => lora.apply(name, x, y));
+  }
+
+  /** A weight's values as a plain model holds them: W + s B A where an adapter is on (what rollout
+   * workers, llama.cpp exports and cluster workers run, none of which know LoRA). */
+  weightData(name: string): Float32Array {
+    const lora = this.adapters;
+    if (!lora?.enabled || !lora.slots.has(name)) return this.params[name].dataSync() as Float32Array;
+    const merged = lora.merged(name, this.params[name]);
+    const data = merged.dataSync() as Float32Array;
+    merged.dispose();
+    return data;
+  }
+
+  /** What a training step updates: the adapters' variables under LoRA, else every trainable weight. */
+  trainableParams(): Params {
+    return this.adapters ? this.adapters.params() : this.params;
+  }
+
+  /** Attaches LoRA adapters: from now on only they train (the base weights are frozen in place). */
+  attachAdapters(adapters: LoraAdapters): void {
+    this.adapters = adapters;
+    for (const v of Object.values(this.params)) v.trainable = false;
+  }
+
+  /** The base model under LoRA, sharing this model's weights (no copy) with the adapters off: the
+   * reference model of GRPO and DPO, as TRL takes it with PEFT. */
+  baseView(): Transformer {
+    const view = new Transformer(this.config, this.params, this.origin);
+    view.ownsParams = false;
+    return view;
   }
 
   /** A cache for generation of up to `capacity` positions: per-head keys and values, or MLA's latents. */
@@ -174,7 +219,13 @@ export class Transformer {
     return Object.values(this.params);
   }
 
-  /** A frozen copy (the reference model of GRPO and DPO). */
+  /** The frozen reference of GRPO and DPO: under LoRA the base with the adapters off (no second
+   * copy of the weights), else a frozen copy. */
+  reference(): Transformer {
+    return this.adapters ? this.baseView() : this.clone();
+  }
+
+  /** A frozen copy. */
   clone(trainable = false): Transformer {
     const params: Params = {};
     for (const [k, v] of Object.entries(this.params)) params[k] = tf.variable(v, trainable && isTrainable(k), uniqueName(k));
@@ -199,7 +250,10 @@ export class Transformer {
   }
 
   dispose(): void {
-    for (const v of Object.values(this.params)) v.dispose();
+    if (this.ownsParams) {
+      for (const v of Object.values(this.params)) v.dispose();
+      this.adapters?.dispose();
+    }
     this.rope.dispose();
   }
 }

@@ -249,6 +249,10 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
       for (const p of LOSS_TYPES[s.loss_type].problems(s)) add(['stages', i, p.field], p.message);
       for (const p of rolloutProblems(s.rollout, () => bornConfig(recipe, i))) add(['stages', i, 'rollout', p.field], p.message);
     }
+    if ((s.type === 'sft' || s.type === 'dpo' || s.type === 'grpo') && s.lora) {
+      if (modelSource(recipe, i).kind === 'init') add(['stages', i, 'lora'], 'needs a model to adapt: start the stage from a checkpoint or an earlier stage (model: ...), not a fresh init');
+      if (s.type === 'grpo' && s.sync_ref_model) add(['stages', i, 'sync_ref_model'], 'cannot be used with lora: the reference is the base model with the adapters off, as TRL takes it');
+    }
     if (s.type === 'rejection-sampling' || s.type === 'eval') tooLong('max_new_tokens', s.max_new_tokens, 'max_new_tokens');
     if ('template' in s && !(['r1-zero', 'chat', 'none'].includes(s.template) || s.template.includes('{prompt}'))) {
       add(['stages', i, 'template'], `'${s.template}' is not a named template (r1-zero, chat, none) and has no {prompt} placeholder`);

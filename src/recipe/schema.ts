@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { LOSS_TYPE_NAMES, LOSS_TYPES } from '../rl/loss-types.ts';
 import { ROLLOUT_ENGINE_NAMES } from '../rollout/recipe-check.ts';
+import { LoraConfig } from '../model/recipe-check.ts';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export const STAGE_TYPES = ['pretrain', 'sft', 'dpo', 'grpo', 'rejection-sampling', 'eval'] as const;
@@ -176,6 +177,7 @@ export const PretrainStage = z.strictObject({
 
 export const SftStage = z.strictObject({
   ...stageBase('sft'),
+  lora: LoraConfig.optional(),
   ...training({ lr: 2e-5, scheduler: 'linear', warmupRatio: 0, maxSteps: -1, batch: 8 }),
   ...epochs(3),
   max_length: int().positive().nullable().default(null).describe('truncate sequences to this many tokens (null = the model context)'),
@@ -193,6 +195,7 @@ export const SftStage = z.strictObject({
 
 export const DpoStage = z.strictObject({
   ...stageBase('dpo'),
+  lora: LoraConfig.optional(),
   ...training({ lr: 1e-6, scheduler: 'linear', warmupRatio: 0, maxSteps: -1, batch: 8 }),
   ...epochs(1),
   beta: z.number().positive().default(0.1).describe('strength of the implicit KL to the reference model'),
@@ -224,6 +227,7 @@ export const DpoStage = z.strictObject({
 
 export const GrpoStage = z.strictObject({
   ...stageBase('grpo'),
+  lora: LoraConfig.optional(),
   ...training({ lr: 1e-6, scheduler: 'constant', warmupRatio: 0, maxSteps: 100, batch: 64 }),
   max_steps: int().positive().default(100).describe('optimiser steps to run (each on a fresh batch of rollouts)'),
   per_device_train_batch_size: int().positive().default(64).describe('completions per step (prompts x num_generations); divisible by num_generations'),

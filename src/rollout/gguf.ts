@@ -132,7 +132,7 @@ export function ggufContents(model: Transformer, name = 'r1kit-policy'): { metad
     metadata[`${arch}.rope.scaling.type`] = { type: 'string', value: 'linear' };
     metadata[`${arch}.rope.scaling.factor`] = f32(c.rope_scaling.factor);
   }
-  const p = (k: string) => model.params[k].dataSync() as Float32Array;
+  const p = (k: string) => model.weightData(k);
   const tensors: GgufTensor[] = [{ name: 'token_embd.weight', dims: [C, V], data: p('embed') }, { name: 'output_norm.weight', dims: [C], data: p('norm') }];
   if (!c.tie_word_embeddings) tensors.push({ name: 'output.weight', dims: [C, V], data: rowsOf(p('lm_head'), C, V, 0, V) });
   const permute = fam === 'llama';

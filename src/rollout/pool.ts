@@ -55,7 +55,7 @@ export class RolloutPool implements Rollouts {
   sync(model: Transformer): void {
     let offset = 0;
     for (const name of Object.keys(parameterShapes(this.config))) {
-      const data = model.params[name].dataSync() as Float32Array;
+      const data = model.weightData(name);
       this.shared.set(data, offset);
       offset += data.length;
     }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { readRows } from '../data/io.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
-import { checkpointExists, loadModel } from '../model/checkpoint.ts';
+import { checkpointExists, loadModel, prepareStageAdapters } from '../model/checkpoint.ts';
 import { Transformer } from '../model/transformer.ts';
 import { type DatasetField, type Recipe, type Stage, datasetSources, modelSource } from '../recipe/index.ts';
 
@@ -54,7 +54,11 @@ export function makeContext(recipe: Recipe, index: number, runDir: string, hash:
       if (!checkpointExists(dir)) {
         throw new UserError(`stage '${stage.name}': no checkpoint at ${dir}` + (src.kind === 'stage' ? ` (run stage '${src.stage}' first)` : ''));
       }
-      return loadModel(dir);
+      const model = loadModel(dir);
+      if (stage.type === 'sft' || stage.type === 'dpo' || stage.type === 'grpo') {
+        prepareStageAdapters(model, stage.lora, dir, `stages.${stage.name}.lora`, recipe.seed);
+      }
+      return model;
     },
     readDatasets: async (field = 'datasets') => {
       const rows: Row[] = [];

@@ -16,7 +16,7 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
   if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
   const tok = ctx.tokenizer;
   const policy = ctx.loadModel();
-  const ref = policy.clone();
+  const ref = policy.reference();
   const maxLen = Math.min(s.max_length ?? Infinity, policy.config.max_position_embeddings + 1);
   const limits = { maxPromptLength: s.max_prompt_length, maxLength: maxLen, documentStart: tok.documentStart };
   // Pair i is rows 2i (chosen) and 2i + 1 (rejected) of one prompt-completions batch.

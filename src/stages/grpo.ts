@@ -337,7 +337,7 @@ async function openRun(ctx: StageContext, s: GrpoStage): Promise<GrpoRun> {
   if (s.max_prompt_length + s.max_completion_length > ctxLen) {
     throw new UserError(`stage '${s.name}': max_prompt_length + max_completion_length (${s.max_prompt_length + s.max_completion_length}) exceeds the model's context ${ctxLen}`);
   }
-  const ref = s.beta > 0 ? policy.clone() : null;
+  const ref = s.beta > 0 ? policy.reference() : null;
   mkdirSync(ctx.stageDir, { recursive: true });
   const { rollouts, rewards } = await openRollouts(s, { recipe: ctx.recipe, stageDir: ctx.stageDir, tokenizer: tok, config: policy.config, backend: activeBackend() });
   const run: GrpoRun = {

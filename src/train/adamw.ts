@@ -19,7 +19,10 @@ export class AdamW {
     private readonly params: Record<string, tf.Variable>,
     readonly config: AdamWConfig = ADAMW_DEFAULTS,
   ) {
+    // Moments only for what trains: a frozen weight (LoRA's base, a MoE router's correction bias)
+    // would hold two model-sized buffers for nothing.
     for (const [name, p] of Object.entries(params)) {
+      if (!p.trainable) continue;
       this.m.set(name, tf.variable(tf.zerosLike(p), false));
       this.v.set(name, tf.variable(tf.zerosLike(p), false));
     }
@@ -30,11 +33,13 @@ export class AdamW {
     const { beta1, beta2, eps, weightDecay } = this.config;
     this.step++;
     const c1 = 1 - Math.pow(beta1, this.step), c2 = 1 - Math.pow(beta2, this.step);
-    tf.tidy(() => {
-      for (const [name, p] of Object.entries(this.params)) {
-        const g = grads[name];
-        if (!g) continue;
-        const m = this.m.get(name)!, v = this.v.get(name)!;
+    // One parameter's temporaries at a time: a tidy around the whole loop would hold about a dozen
+    // model-sized temporaries at its end.
+    for (const [name, p] of Object.entries(this.params)) {
+      const g = grads[name];
+      const m = this.m.get(name), v = this.v.get(name);
+      if (!g || !m || !v) continue;
+      tf.tidy(() => {
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
         const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
         m.assign(mNew);
@@ -42,8 +47,8 @@ export class AdamW {
         let update = tf.div(tf.mul(mNew, 1 / c1), tf.add(tf.sqrt(tf.mul(vNew, 1 / c2)), eps));
         if (weightDecay > 0 && p.rank > 1) update = tf.add(update, tf.mul(p, weightDecay));
         p.assign(tf.sub(p, tf.mul(update, lr)));
-      }
-    });
+      });
+    }
   }
 
   state(): AdamWState {

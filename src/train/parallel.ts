@@ -21,7 +21,7 @@ export type ShardedResult = { loss: number; grads: Grads; metrics: Record<string
 export async function localLossAndGrads(model: Transformer, module: string, data: unknown): Promise<ShardedResult> {
   const mod = await lossModule(module);
   const metrics: Record<string, number> = {};
-  const r = lossAndGrads(model.params, () => {
+  const r = lossAndGrads(model.trainableParams(), () => {
     const out = mod.loss(model, data);
     for (const [k, v] of Object.entries(out.metrics ?? {})) metrics[k] = v.dataSync()[0];
     return out.loss;

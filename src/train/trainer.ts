@@ -98,7 +98,7 @@ const RESUME_DIR = 'checkpoint-last';
 /** Runs (or resumes) the loop; writes `checkpoint-last/` every save_steps and `checkpoint/` at the end. */
 export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: StepHooks<P>): Promise<TrainResult> {
   const { model, config: c, totalSteps, stageDir } = opts;
-  const opt = new AdamW(model.params, { beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_epsilon, weightDecay: c.weight_decay });
+  const opt = new AdamW(model.trainableParams(), { beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_epsilon, weightDecay: c.weight_decay });
   let rng = new Rng(opts.seed);
   let startStep = 0;
   const resumeDir = join(stageDir, RESUME_DIR);
@@ -115,7 +115,8 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
   const logger = new MetricsLogger(join(stageDir, 'metrics.jsonl'), { resumeStep: startStep });
   const progress = new Progress({ stage: opts.stage, total: totalSteps, startStep, stream: opts.progressStream, everySteps: c.logging_steps, fields: opts.progressFields });
   const threads = opts.threads ?? 1;
-  const pool = threads > 1 ? new GradientPool(threads - 1, model.config, opts.backend ?? 'wasm') : null;
+  // LoRA trains in the main thread: the gradient workers hold full-weight copies (see README, LoRA).
+  const pool = threads > 1 && !model.adapters ? new GradientPool(threads - 1, model.config, opts.backend ?? 'wasm') : null;
   let tokensSeen = saved?.tokens ?? 0;
   let lastLoss = saved?.loss ?? NaN;
   try {
@@ -192,7 +193,7 @@ async function updateGradients(model: Transformer, batches: MicroBatch[], pool: 
   for (const mb of batches) {
     const r = mb.kind === 'sharded'
       ? pool ? await pool.lossAndGrads(model, mb.job) : await localLossAndGrads(model, mb.job.module, mb.job.data)
-      : { ...lossAndGrads(model.params, mb.loss), metrics: {} };
+      : { ...lossAndGrads(model.trainableParams(), mb.loss), metrics: {} };
     for (const [k, v] of Object.entries(r.metrics)) metrics[k] = (metrics[k] ?? 0) + v;
     grads = accumulate(grads, r.grads);
     loss += r.loss;
@@ -222,9 +223,9 @@ function saveResumeState(dir: string, model: Transformer, opt: AdamW, state: Res
     extraFiles?.(staging);
     const s = opt.state();
     const tensors: Record<string, NamedArray> = {};
-    for (const [name, p] of Object.entries(model.params)) {
-      tensors[`m.${name}`] = { shape: p.shape, data: s.m[name] };
-      tensors[`v.${name}`] = { shape: p.shape, data: s.v[name] };
+    for (const [name, p] of Object.entries(resumedParams(model))) {
+      if (s.m[name]) tensors[`m.${name}`] = { shape: p.shape, data: s.m[name] };
+      if (s.v[name]) tensors[`v.${name}`] = { shape: p.shape, data: s.v[name] };
       tensors[`param.${name}`] = { shape: p.shape, data: p.dataSync() as Float32Array };
     }
     writeSafetensors(join(staging, 'optimizer.safetensors'), tensors, { step: String(s.step) });
@@ -232,14 +233,18 @@ function saveResumeState(dir: string, model: Transformer, opt: AdamW, state: Res
   });
 }
 
+/** What a resume point holds bit for bit: the adapters under LoRA (the base is the stage's input),
+ * else every weight, the frozen ones that move by other rules (MoE correction biases) included. */
+const resumedParams = (model: Transformer) => (model.adapters ? model.adapters.params() : model.params);
+
 /** Restores exact weights and optimizer moments (the internal layout, bit for bit). */
 function loadWeights(model: Transformer, opt: AdamW, dir: string): void {
   const { tensors, metadata } = readSafetensors(join(dir, 'optimizer.safetensors'));
   const state: AdamWState = { step: Number(metadata.step), m: {}, v: {} };
-  for (const [name, p] of Object.entries(model.params)) {
+  for (const [name, p] of Object.entries(resumedParams(model))) {
     tf.tidy(() => p.assign(tf.tensor(tensors[`param.${name}`].data, p.shape)));
-    state.m[name] = tensors[`m.${name}`].data;
-    state.v[name] = tensors[`v.${name}`].data;
+    if (tensors[`m.${name}`]) state.m[name] = tensors[`m.${name}`].data;
+    if (tensors[`v.${name}`]) state.v[name] = tensors[`v.${name}`].data;
   }
   opt.load(state);
 }

@@ -1,0 +1,113 @@
+// The memory a training stage needs, estimated before it runs, by part and by where it lives, so a
+// recipe that cannot fit is refused with the setting that would make it fit instead of dying inside
+// WebAssembly (4 GB per heap, one heap per thread) or on a GPU buffer limit.
+//
+// The estimate is the peak of one optimiser step in float32 (4 bytes a value):
+//   weights      every parameter
+//   packed       XNNPACK's packed copy of every matrix (WebAssembly without the BLAS path)
+//   adapters     LoRA's A and B
+//   gradients    one per trainable value (summed over micro-batches, so held once)
+//   optimizer    AdamW's two moments per trainable value
+//   activations  what the backward pass holds per layer of one micro-batch at its peak: about
+//                56 C + 8 F values a token (measured on this implementation across C, F, L, B and T:
+//                saved inputs and intermediates, the rotated q/k copies and the backward's own
+//                temporaries), plus the attention probabilities (H T a token) on the composed path
+//   logits       B x T x V six times (logits, log-softmax, their gradients and the loss's temporaries)
+//   reference    a second copy of the weights for GRPO / DPO with beta > 0, none under LoRA
+//   kv_cache     generation's keys and values (GRPO rollouts in the main thread)
+// Gradient workers each hold their own copy of the weights and one micro-batch's activations in
+// their own heap. The numbers are estimates: a test holds them against a measured peak.
+import { z } from 'zod';
+
+export const BYTES = 4;
+/** WebAssembly's heap: 4 GiB addressable per thread (memory64 is not in Node 20). */
+export const WASM_HEAP_BYTES = 4 * 2 ** 30;
+
+export type ModelShape = {
+  vocab_size: number; hidden_size: number; num_hidden_layers: number; num_attention_heads: number; num_key_value_heads: number;
+  intermediate_size: number; head_dim?: number; tie_word_embeddings?: boolean;
+};
+
+export const PlanInput = z.object({
+  kind: z.enum(['pretrain', 'sft', 'dpo', 'grpo']),
+  backend: z.enum(['wasm', 'cpu', 'webgpu', 'tensorflow']),
+  /** Parameters of the model, all of them. */
+  params: z.number().int().nonnegative(),
+  /** Matrix parameters (what XNNPACK packs: every projection and the embedding). */
+  matrixParams: z.number().int().nonnegative(),
+  /** Trainable parameters: the adapters under LoRA, else params. */
+  trainable: z.number().int().nonnegative(),
+  lora: z.boolean(),
+  /** Sequences in one micro-batch and their length in tokens. */
+  microBatch: z.number().int().positive(),
+  seqLength: z.number().int().positive(),
+  /** DPO doubles rows (chosen and rejected); GRPO's completions come in microBatch rows already. */
+  beta: z.number().min(0),
+  /** Threads computing gradients (workers = threads - 1 hold their own weights). */
+  threads: z.number().int().positive().default(1),
+  /** BLAS computes products straight on the heap: no packed copies. */
+  blas: z.boolean().default(false),
+  /** GRPO: completions generated at once in the main thread, and prompt + completion length. */
+  generationBatch: z.number().int().nonnegative().default(0),
+});
+export type PlanInput = z.input<typeof PlanInput>;
+
+export type Part = 'weights' | 'packed' | 'adapters' | 'gradients' | 'optimizer' | 'activations' | 'logits' | 'reference' | 'kv_cache';
+export type Plan = {
+  /** Bytes by part, in the main thread's heap. */
+  main: Record<Part, number>;
+  mainTotal: number;
+  /** Bytes in each gradient worker's heap (0 without workers). */
+  worker: number;
+  /** The whole process (main + workers). */
+  total: number;
+};
+
+/** The estimate for one stage on one model. */
+export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
+  const p = PlanInput.parse(raw);
+  const C = shape.hidden_size, L = shape.num_hidden_layers, H = shape.num_attention_heads, F = shape.intermediate_size, V = shape.vocab_size;
+  const D = shape.head_dim ?? C / H, Hkv = shape.num_key_value_heads;
+  const rows = p.microBatch * (p.kind === 'dpo' ? 2 : 1), T = p.seqLength, tokens = rows * T;
+  const weightBytes = p.params * BYTES;
+  const packed = p.backend === 'wasm' && !p.blas ? p.matrixParams * BYTES : 0;
+  const perLayer = tokens * (56 * C + 8 * F) + rows * H * T * T;
+  const activations = L * perLayer * BYTES;
+  const logits = 6 * tokens * V * BYTES;
+  const reference = p.beta > 0 && (p.kind === 'grpo' || p.kind === 'dpo') && !p.lora ? weightBytes + packed : 0;
+  const kv = p.kind === 'grpo' ? 2 * L * Hkv * D * p.generationBatch * T * BYTES : 0;
+  const main: Record<Part, number> = {
+    weights: weightBytes, packed, adapters: p.lora ? p.trainable * BYTES : 0, gradients: p.trainable * BYTES, optimizer: 2 * p.trainable * BYTES,
+    activations, logits, reference, kv_cache: kv,
+  };
+  const mainTotal = Object.values(main).reduce((a, b) => a + b, 0);
+  const worker = p.threads > 1 ? weightBytes + packed + main.adapters + main.gradients + activations + logits : 0;
+  return { main, mainTotal, worker, total: mainTotal + (p.threads - 1) * worker };
+}
+
+/** What a plan runs into, and the settings that would help, largest part first; [] when it fits. */
+export function planProblems(plan: Plan, p: PlanInput, limits: { heapBytes: number | null; machineBytes: number }): string[] {
+  const out: string[] = [];
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+  const heap = limits.heapBytes;
+  if (heap !== null && plan.mainTotal > heap) {
+    const parts = (Object.entries(plan.main) as [Part, number][]).filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]);
+    out.push(`needs about ${gib(plan.mainTotal)} in the main thread's heap, over its ${gib(heap)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')}); ${fixes(parts.map(([k]) => k), p).join('; ')}`);
+  }
+  if (heap !== null && plan.worker > heap) out.push(`each gradient worker needs about ${gib(plan.worker)}, over its ${gib(heap)} heap: set threads: 1`);
+  if (plan.total > limits.machineBytes) out.push(`needs about ${gib(plan.total)} in all, over the machine's ${gib(limits.machineBytes)}: ${fixes(['weights', 'activations'], p).join('; ')}`);
+  return out;
+}
+
+/** Settings that shrink the given parts, as a user would write them in the recipe. */
+function fixes(parts: Part[], p: PlanInput): string[] {
+  const out: string[] = [];
+  for (const part of parts) {
+    if ((part === 'optimizer' || part === 'gradients' || part === 'reference') && !p.lora) out.push('train LoRA adapters (lora: { r: 16 }) instead of every weight');
+    if (part === 'packed' && !p.blas) out.push('install OpenBLAS (apt-get install libopenblas0-pthread) so products run without packed copies');
+    if ((part === 'activations' || part === 'logits') && p.microBatch > 1) out.push('raise gradient_accumulation_steps so each micro-batch holds fewer rows');
+    if ((part === 'activations' || part === 'logits' || part === 'kv_cache') && p.microBatch === 1) out.push('shorten the sequences (seq_length, max_length or max_completion_length)');
+    if (part === 'weights') out.push('use the cpu backend (backend: cpu: not heap-bound, but slow) or a smaller model');
+  }
+  return [...new Set(out)];
+}
