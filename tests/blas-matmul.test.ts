@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, matmulEngine } from '../src/engine/backend.ts';
 import { loadBlas, MATMUL_ENV, resolveMatmul } from '../src/engine/kernels/blas.ts';
-import { matmulPath, setMatmulPath } from '../src/engine/kernels/index.ts';
+import { attention, matmulPath, setMatmulPath } from '../src/engine/kernels/index.ts';
 import { Rng } from '../src/engine/rng.ts';
 import { TINY } from '../src/model/config.ts';
 import { Transformer } from '../src/model/transformer.ts';
@@ -88,6 +88,21 @@ describe.runIf(blas.loaded)('matrix products: OpenBLAS against XNNPACK', () => {
         for (const w of worstRelative(viaBlas, viaXnnpack)) expect(w).toBeLessThan(1e-5);
       });
     }
+  }
+
+  // Causal attention's products go to sgemm per head on the BLAS path (S > T: queries see a prefix).
+  for (const [B, T, S, H, Hkv, D] of [[2, 7, 7, 4, 2, 8], [1, 5, 9, 3, 1, 16], [2, 33, 40, 2, 2, 4]]) {
+    it(`attention B=${B} T=${T} S=${S} H=${H} Hkv=${Hkv} D=${D}: output and gradients agree`, () => {
+      const rng = new Rng(B * 1000 + T * 10 + S);
+      const q = randn(rng, B * T * H * D), k = randn(rng, B * S * Hkv * D), v = randn(rng, B * S * Hkv * D), dy = randn(rng, B * T * H * D);
+      const run = () => {
+        const Q = tf.tensor4d(q, [B, T, H, D]), K = tf.tensor4d(k, [B, S, Hkv, D]), V = tf.tensor4d(v, [B, S, Hkv, D]), DY = tf.tensor4d(dy, [B, T, H, D]);
+        const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(attention(x as tf.Tensor4D, y as tf.Tensor4D, z as tf.Tensor4D, 0.4), DY));
+        return [attention(Q, K, V, 0.4), ...tf.grads(f)([Q, K, V])];
+      };
+      const viaBlas = onPath('blas', run), viaXnnpack = onPath('xnnpack', run);
+      for (const w of worstRelative(viaBlas, viaXnnpack)) expect(w).toBeLessThan(1e-5);
+    });
   }
 
   it('an empty inner dimension gives zeros, an empty output an empty tensor', () => {

@@ -28,6 +28,7 @@ export function installWasmPatches(): void {
   kernelModule(backend, 'matmul');
   kernelModule(backend, 'fused');
   kernelModule(backend, 'slice');
+  kernelModule(backend, 'softmax');
   setMatmulPath(resolveMatmul());
   if (!tf.getKernel('UnsortedSegmentSum', 'wasm')) tf.registerKernel(unsortedSegmentSumConfig);
   wrapKernel('BatchMatMul', patchBatchMatMul);
