@@ -1,7 +1,7 @@
 // Kernel patches for the TF.js WebAssembly backend, installed once by engine/backend.ts.
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionGradient, attentionKernels } from './attention-wasm.ts';
-import { fusedGradients, fusedKernels } from './fused.ts';
+import { fusedGradients, fusedKernels, patchExp } from './fused.ts';
 import { resolveMatmul } from './blas.ts';
 import { patchBatchMatMul, setMatmulPath } from './matmul.ts';
 import { patchGatherV2, patchSlice, patchSplitV, patchTranspose } from './slice.ts';
@@ -16,7 +16,7 @@ const PATCHED = Symbol.for('r1kit.patched');
 
 /** Registers on the active wasm backend: the missing UnsortedSegmentSum, BatchMatMul fast paths
  * (the machine's BLAS where it loads and R1_MATMUL allows, else XNNPACK with fewer transposes),
- * copy-free Identity, Slice and SplitV, row-copy GatherV2, SIMD Transpose, the attention kernels,
+ * copy-free Identity, Slice and SplitV, row-copy GatherV2, SIMD Transpose and Exp, the attention kernels,
  * fused RMSNorm, rotary embedding and SwiGLU.
  * Idempotent; a no-op where the wasm heap cannot be shared (the multi-threaded build), leaving the
  * portable versions. */
@@ -39,6 +39,7 @@ export function installWasmPatches(): void {
   wrapKernel('SplitV', patchSplitV);
   wrapKernel('GatherV2', patchGatherV2);
   wrapKernel('Transpose', patchTranspose);
+  wrapKernel('Exp', patchExp);
   for (const k of [...attentionKernels, ...fusedKernels]) if (!tf.getKernel(k.kernelName, 'wasm')) tf.registerKernel(k);
   for (const g of [attentionGradient, ...fusedGradients]) if (!tf.getGradient(g.kernelName)) tf.registerGradient(g);
 }
