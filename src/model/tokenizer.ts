@@ -517,11 +517,14 @@ class OwnBpe {
         out.push(this.specials.get(part)!);
         continue;
       }
+      const re = this.splitter;
+      re.lastIndex = 0;
       let end = 0;
-      for (const m of part.matchAll(this.splitter)) {
+      for (let m = re.exec(part); m !== null; m = re.exec(part)) {
         if (m.index > end) this.pushPiece(part.slice(end, m.index), out); // a gap the pattern missed
         this.pushPiece(m[0], out);
-        end = m.index + m[0].length;
+        end = re.lastIndex;
+        if (m[0] === '') re.lastIndex++; // an empty match would repeat forever
       }
       if (end < part.length) this.pushPiece(part.slice(end), out);
     }
