@@ -22,6 +22,20 @@ async function r1(...args: string[]): Promise<{ code: number; stdout: string; st
 }
 
 describe('r1 doctor', () => {
+  it('says which path runs matrix products on wasm, and how to get OpenBLAS when it is XNNPACK', async () => {
+    const { loadBlas } = await import('../src/engine/kernels/blas.ts');
+    const d = await doctor();
+    const text = formatDoctor(d);
+    if (loadBlas().loaded && process.env.R1_MATMUL !== 'xnnpack') {
+      expect(d.matmul.path).toBe('blas');
+      expect(text).toMatch(/matrix products on wasm:\n  blas: \S*libopenblas/);
+    } else {
+      expect(d.matmul.path).toBe('xnnpack');
+      expect(text).toMatch(/matrix products on wasm:\n  xnnpack/);
+      if (process.env.R1_MATMUL !== 'xnnpack') expect(d.matmul.why).toMatch(/apt-get install libopenblas0-pthread/);
+    }
+  });
+
   it('lists every backend in auto order, available or why not, and what auto picks', async () => {
     const d = await doctor();
     expect(d.backends.map((b) => b.backend)).toEqual(['tensorflow', 'webgpu', 'tensorflow', 'wasm', 'cpu']);

@@ -290,6 +290,21 @@ describe('attention kernels', () => {
 });
 
 describe('fused RMSNorm, rotary embedding and SwiGLU', () => {
+  it('exp (SIMD on wasm) matches cpu to float32 rounding over the whole range, with Infinity, 0, subnormals and NaN at the ends', async () => {
+    const rng = new Rng(11);
+    const edges = [-Infinity, -1e9, -200, -103, -100, -88, -87.3, -50, -1e-7, 0, 1e-7, 1, 50, 88.3, 88.5, 88.72, 88.8, 1e9, Infinity];
+    const xs = Float32Array.from([...edges, ...Array.from({ length: 4001 }, () => (rng.next() - 0.5) * 180)]);
+    const want = await on('cpu', () => [tf.exp(tf.tensor1d(xs))]);
+    const got = await on('wasm', () => [tf.exp(tf.tensor1d(xs))]);
+    for (let i = 0; i < xs.length; i++) {
+      const w = want[0][i], g = got[0][i];
+      if (!Number.isFinite(w) || w === 0) expect(g, `exp(${xs[i]})`).toBe(w);
+      else expect(Math.abs(g - w) / w, `exp(${xs[i]})`).toBeLessThan(w < 1.2e-38 ? 1e-3 : 1e-6); // subnormals keep fewer bits
+    }
+    const [nan] = await on('wasm', () => [tf.exp(tf.tensor1d([NaN]))]);
+    expect(nan[0]).toBeNaN();
+  });
+
   for (const [N, C] of [[6, 16], [5, 13]]) {
     it(`rmsNorm [${N}, ${C}] and its gradients match cpu`, async () => {
       const rng = new Rng(N * C);

@@ -123,3 +123,21 @@ export function swigluGrad(x: usize, dy: usize, dx: usize, N: i32, F: i32): void
     }
   }
 }
+
+/** exp over the full float range on 4 lanes: exp4 is accurate inside [-87.3, 88.3] (where it
+ * clamps); outside, exp(x) = exp(x - s) * e^s with s = 1 above (overflowing to +Infinity past
+ * 88.72, as exp does) and s = -20 below (subnormal results, then 0; exp(-Infinity) = 0). NaN stays NaN. */
+@inline function expFull4(x: v128): v128 {
+  const hi = f32x4.gt(x, f32x4.splat(88.3)), lo = f32x4.lt(x, f32x4.splat(-87.3));
+  const shift = v128.bitselect(f32x4.splat(1), v128.bitselect(f32x4.splat(-20), f32x4.splat(0), lo), hi);
+  const factor = v128.bitselect(f32x4.splat(2.7182817), v128.bitselect(f32x4.splat(2.0611537e-9), f32x4.splat(1), lo), hi);
+  return f32x4.mul(exp4(f32x4.sub(x, shift)), factor);
+}
+
+/** y = exp(x) elementwise over n floats (the wasm backend's Exp calls the C library once per
+ * element, ~50x the cost of a multiply). */
+export function expElementwise(x: usize, y: usize, n: i32): void {
+  const n4 = n & ~3, end4 = <usize>n4 << 2;
+  for (let o: usize = 0; o < end4; o += 16) v128.store(y + o, expFull4(v128.load(x + o)));
+  for (let i = n4; i < n; i++) store<f32>(y + (<usize>i << 2), f32x4.extract_lane(expFull4(f32x4.splat(load<f32>(x + (<usize>i << 2)))), 0));
+}

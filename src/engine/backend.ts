@@ -2,7 +2,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
 import { UserError } from '../errors.ts';
-import { installWasmPatches } from './kernels/index.ts';
+import { installWasmPatches, matmulPath } from './kernels/index.ts';
+import { loadBlas, MATMUL_CHOICES, MATMUL_ENV, type MatmulChoice } from './kernels/blas.ts';
 import { registerWebGPU, SOFTWARE_GPU_ENV, softwareAllowedByEnv, webgpuAdapter, type AdapterReport } from './webgpu.ts';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -12,6 +13,10 @@ export type BackendOptions = {
   /** Allow WebGPU on a software adapter (llvmpipe): only for `webgpu` asked by name, never `auto`.
    * Also allowed by the environment variable R1_ALLOW_SOFTWARE_GPU=1. */
   allowSoftwareGpu?: boolean;
+  /** Matrix products on the wasm backend: `auto` (the machine's OpenBLAS where it loads, else
+   * XNNPACK), `blas` (fail without it) or `xnnpack`. Default: the environment variable R1_MATMUL,
+   * else auto. Worker threads follow the choice. */
+  matmul?: MatmulChoice;
 };
 
 const require = createRequire(import.meta.url);
@@ -55,6 +60,12 @@ export async function initBackend(name: string = 'auto', opts: BackendOptions = 
   const allowSoftware = Boolean(opts.allowSoftwareGpu) || softwareAllowedByEnv();
   // Worker threads (rollouts, gradients) start from this process's environment: they follow.
   if (opts.allowSoftwareGpu) process.env[SOFTWARE_GPU_ENV] = '1';
+  if (opts.matmul) {
+    if (!(MATMUL_CHOICES as readonly string[]).includes(opts.matmul)) {
+      throw new UserError(`unknown matmul path '${opts.matmul}'; valid: ${MATMUL_CHOICES.join(', ')}`);
+    }
+    process.env[MATMUL_ENV] = opts.matmul;
+  }
   const wanted = PROVIDERS.filter((p) => name === 'auto' || p.name === name);
   let why = '';
   for (const p of wanted) {
@@ -67,7 +78,10 @@ export async function initBackend(name: string = 'auto', opts: BackendOptions = 
         continue;
       }
     } else if (loadError(p.pkg)) continue;
-    if (active === p.tfName && tf.getBackend() === p.tfName) return active;
+    if (active === p.tfName && tf.getBackend() === p.tfName) {
+      if (p.tfName === 'wasm' && opts.matmul) installWasmPatches(); // a new matmul choice
+      return active;
+    }
     if (!(await tf.setBackend(p.tfName))) {
       why = ` (${p.tfName} did not initialise)`;
       continue;
@@ -87,6 +101,15 @@ export async function initBackend(name: string = 'auto', opts: BackendOptions = 
 
 export function activeBackend(): string {
   return active ?? tf.getBackend();
+}
+
+/** What runs matrix products: 'blas (<library>, <threads> thread)' or 'xnnpack' on the wasm
+ * backend; the backend's name elsewhere. */
+export function matmulEngine(): string {
+  if (activeBackend() !== 'wasm') return activeBackend();
+  if (matmulPath() !== 'blas') return 'xnnpack';
+  const s = loadBlas();
+  return s.loaded ? `blas (${s.blas.library}, ${s.blas.threads} thread${s.blas.threads === 1 ? '' : 's'})` : 'xnnpack';
 }
 
 /** The WebGPU adapter in use when the active backend is webgpu. */

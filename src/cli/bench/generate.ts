@@ -14,6 +14,7 @@ import { generate } from '../../model/generate.ts';
 import { Tokenizer } from '../../model/tokenizer.ts';
 import { Transformer } from '../../model/transformer.ts';
 import { RolloutPool } from '../../rollout/pool.ts';
+import { matmulPath } from '../../engine/kernels/index.ts';
 import { LLAMA_CPP_DEVICES, LlamaCppRollouts, type LlamaCppDevice } from '../../rollout/llama-cpp.ts';
 import { UserError } from '../../errors.ts';
 
@@ -31,7 +32,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   const n = parameterCount(config), active = parameterCount({ ...config, num_nextn_predict_layers: 0 }, true);
   const flopsPerToken = 2 * active + 2 * 2 * (P + N / 2) * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
   const line = (workers: number, ms: number, engine = 'tfjs') => ({
-    bench: 'generate', engine, backend, model: size ?? opts.model, family: family(config), workers, n_params: n, ...(active !== n && { n_params_active: active }), batch: B, prompt: P, new_tokens: N,
+    bench: 'generate', engine, backend, ...(backend === 'wasm' && engine === 'tfjs' && { matmul: matmulPath() }), model: size ?? opts.model, family: family(config), workers, n_params: n, ...(active !== n && { n_params_active: active }), batch: B, prompt: P, new_tokens: N,
     ms_per_run: +ms.toFixed(1), tokens_per_s: Math.round((B * N) / (ms / 1000)), gflops: +((flopsPerToken * B * N) / (ms / 1000) / 1e9).toFixed(2),
   });
   const time = async (once: () => unknown) => {

@@ -1,10 +1,12 @@
 // `r1 bench kernels`: the wasm kernel patches at the reference model's shapes (batch 16 x 128,
 // 4 heads, 2 KV heads, head dim 32; decoding batch 64), one JSON line per kernel with ms per call
-// and GFLOP/s. Numbers on a shared 2-core machine are noisy: compare runs side by side.
+// and GFLOP/s, each on the matrix-product path in use (`matmul`); where the machine's BLAS loads,
+// the products and attention run on both paths back to back, for their ratio. Numbers on a shared
+// 2-core machine are noisy: compare runs side by side.
 import * as tf from '@tensorflow/tfjs-core';
 import type { BenchOptions } from '../commands/bench.ts';
 import { initBackend } from '../../engine/backend.ts';
-import { attention, cachedAttention, composedAttention, KVCache } from '../../engine/kernels/index.ts';
+import { attention, cachedAttention, composedAttention, KVCache, matmulPath, setMatmulPath } from '../../engine/kernels/index.ts';
 
 /** Median ms of `reps` calls of f (each call's tensors disposed). */
 function time(f: () => tf.Tensor | tf.Tensor[], reps: number): number {
@@ -31,12 +33,23 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   const pairs = (T * (T + 1)) / 2; // causal query-key pairs per (batch, head)
   const fwdFlops = 4 * B * H * D * pairs;
   const out: Record<string, unknown>[] = [];
+  const chosen = backend === 'wasm' ? matmulPath() : null;
+  // Both matrix-product paths where BLAS is the one in use (it loaded), else the one there is.
+  const paths = chosen === 'blas' ? (['blas', 'xnnpack'] as const) : [chosen];
+  const onEachPath = (measure: (extra: Record<string, unknown>) => void) => {
+    for (const p of paths) {
+      if (p) setMatmulPath(p);
+      measure({ backend, ...(p && { matmul: p }) });
+    }
+    if (chosen) setMatmulPath(chosen);
+  };
 
-  out.push(line('attention.forward', time(() => attention(q, k, v, scale), reps), fwdFlops, { backend }));
   const grad = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(attention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, scale)));
-  const both = time(() => grad([q, k, v]), reps);
-  out.push(line('attention.forward+backward', both, 3.5 * fwdFlops, { backend }));
-  out.push(line('attention.composed.forward', time(() => composedAttention(q, k, v, scale), reps), fwdFlops, { backend }));
+  onEachPath((extra) => {
+    out.push(line('attention.forward', time(() => attention(q, k, v, scale), reps), fwdFlops, extra));
+    out.push(line('attention.forward+backward', time(() => grad([q, k, v]), reps), 3.5 * fwdFlops, extra));
+    out.push(line('attention.composed.forward', time(() => composedAttention(q, k, v, scale), reps), fwdFlops, extra));
+  });
 
   // One decoding step of the generate benchmark: batch 64, one new token at position 71 of 128.
   const Bg = 64, pos = 71;
@@ -54,11 +67,13 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   // Batched products at the shapes of composed attention (B*H = 64 matrices of 128 x 32 x 128),
   // and the transposed 2-D products of linear-layer gradients.
   const a3 = tf.randomNormal([B * H, T, D]), b3 = tf.randomNormal([B * H, D, T]);
-  out.push(line('batchMatMul [64,128,32]x[64,32,128]', time(() => tf.matMul(a3, b3), reps), 2 * B * H * T * D * T, { backend }));
   const x = tf.randomNormal([B * T, 128]), dy = tf.randomNormal([B * T, 704]), w = tf.randomNormal([128, 704]);
-  out.push(line('matMul [2048,128]^T x [2048,704]', time(() => tf.matMul(x, dy, true, false), reps), 2 * B * T * 128 * 704, { backend }));
-  out.push(line('matMul [2048,704] x [128,704]^T', time(() => tf.matMul(dy, w, false, true), reps), 2 * B * T * 128 * 704, { backend }));
-  out.push(line('matMul [2048,128] x [128,704]', time(() => tf.matMul(x, w), reps), 2 * B * T * 128 * 704, { backend }));
+  onEachPath((extra) => {
+    out.push(line('batchMatMul [64,128,32]x[64,32,128]', time(() => tf.matMul(a3, b3), reps), 2 * B * H * T * D * T, extra));
+    out.push(line('matMul [2048,128]^T x [2048,704]', time(() => tf.matMul(x, dy, true, false), reps), 2 * B * T * 128 * 704, extra));
+    out.push(line('matMul [2048,704] x [128,704]^T', time(() => tf.matMul(dy, w, false, true), reps), 2 * B * T * 128 * 704, extra));
+    out.push(line('matMul [2048,128] x [128,704]', time(() => tf.matMul(x, w), reps), 2 * B * T * 128 * 704, extra));
+  });
   tf.dispose([q, k, v, kv0, q1, k1, a3, b3, x, dy, w]);
   return out;
 }

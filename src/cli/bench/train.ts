@@ -2,10 +2,12 @@
 // sizes.ts; or a checkpoint directory) on batch 16 x 128 random tokens, as
 // scripts/torch_baseline.py --mode train does in PyTorch (--torch runs it at the same size); on
 // the main thread alone and data-parallel over one thread per core (one thread on webgpu).
+// On wasm, `matmul` says which path ran the matrix products (R1_MATMUL=xnnpack to compare).
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import type { BenchOptions } from '../commands/bench.ts';
 import { initBackend } from '../../engine/backend.ts';
+import { matmulPath } from '../../engine/kernels/index.ts';
 import { loadModel } from '../../model/checkpoint.ts';
 import { family, headDim, parameterCount } from '../../model/config.ts';
 import { SIZES, repetitions, runTorch, sizeNamed, torchLine } from './sizes.ts';
@@ -57,7 +59,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     opt.dispose();
     model.dispose();
     out.push({
-      bench: 'train', backend, model: size ?? opts.model, family: family(config), threads, n_params: n, ...(active !== n && { n_params_active: active }), batch: B, seq: T,
+      bench: 'train', backend, ...(backend === 'wasm' && { matmul: matmulPath() }), model: size ?? opts.model, family: family(config), threads, n_params: n, ...(active !== n && { n_params_active: active }), batch: B, seq: T,
       ms_per_step: +ms.toFixed(1), tokens_per_s: Math.round((B * T) / (ms / 1000)),
       gflops: +((flopsPerToken * B * T) / (ms / 1000) / 1e9).toFixed(2),
     });

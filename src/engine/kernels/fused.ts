@@ -11,6 +11,7 @@ type FusedModule = {
   rope(x: number, cos: number, sin: number, y: number, B: number, T: number, Hx: number, D: number, backward: boolean): void;
   swiglu(x: number, y: number, N: number, F: number): void;
   swigluGrad(x: number, dy: number, dx: number, N: number, F: number): void;
+  expElementwise(x: number, y: number, n: number): void;
 };
 
 const mod = (backend: WasmBackend) => kernelModule<FusedModule>(backend, 'fused');
@@ -91,6 +92,20 @@ function swigluGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const dx = backend.makeOutput(x.shape, 'float32');
   mod(backend).swigluGrad(addr(backend, x), addr(backend, dy), addr(backend, dx), N, F2 / 2);
   return dx;
+}
+
+/** Exp of float32 tensors as SIMD (the backend's own calls the C library per element); other
+ * dtypes go to the original kernel. */
+export function patchExp(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const { inputs, backend } = args as unknown as KernelArgs;
+    const x = inputs.x;
+    if (x.dtype !== 'float32') return original(args);
+    const y = backend.makeOutput(x.shape, 'float32');
+    const n = tf.util.sizeFromShape(x.shape);
+    if (n > 0) mod(backend).expElementwise(addr(backend, x), addr(backend, y), n);
+    return y;
+  };
 }
 
 const kernel = (kernelName: string, f: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]): tf.KernelConfig => ({

@@ -1,4 +1,6 @@
-// Fast paths for BatchMatMul on the wasm backend. Its own kernel is fast only for a plain 2-D
+// Fast paths for BatchMatMul on the wasm backend. Where the machine's BLAS loads (blas.ts), every
+// float32 product (any transpose flags, batch, or one side broadcast) is one sgemm per matrix
+// straight on the heap. Otherwise, XNNPACK: its own kernel is fast only for a plain 2-D
 // product (XNNPACK, ~15-18 GFLOP/s); transpose flags or a real batch drop it to ~1.5. So:
 //   - one matrix each side (any rank, batch 1) with transpose flags: transpose explicitly, then
 //     the plain kernel;
@@ -6,7 +8,49 @@
 //   - a real batch: our SIMD kernel (kernels/assembly/matmul.ts), operands transposed first.
 // Anything else (non-float32, batch shapes broadcasting both ways) goes to the original kernel.
 import * as tf from '@tensorflow/tfjs-core';
+import { loadBlas, sgemmBatch, type Blas } from './blas.ts';
 import { addr, kernelModule, type KernelArgs, type WasmBackend } from './wasm.ts';
+
+let path: 'blas' | 'xnnpack' = 'xnnpack';
+
+/** Chooses the path of matrix products on this thread's wasm backend ('blas' needs the library
+ * loaded: see blas.ts's resolveMatmul). */
+export function setMatmulPath(p: 'blas' | 'xnnpack'): void {
+  if (p === 'blas' && !loadBlas().loaded) throw new Error('setMatmulPath: the BLAS library is not loaded');
+  path = p;
+}
+
+/** The path matrix products take now on this thread. */
+export function matmulPath(): 'blas' | 'xnnpack' {
+  return path;
+}
+
+const heapBase = new WeakMap<object, { buffer: ArrayBufferLike; base: number }>();
+
+/** Native address of the wasm heap, looked up again after the heap grows (a new buffer). */
+export function heapAddress(backend: WasmBackend, blas: Blas): number {
+  const buffer = backend.wasm.asm.memory.buffer;
+  const cur = heapBase.get(backend);
+  if (cur && cur.buffer === buffer) return cur.base;
+  const base = blas.addressOf(buffer);
+  heapBase.set(backend, { buffer, base });
+  return base;
+}
+
+/** The product on BLAS: op(A) [batchA, M, K] x op(B) [batchB, K, N], one side possibly broadcast. */
+function blasProduct(backend: WasmBackend, blas: Blas, a: tf.TensorInfo, b: tf.TensorInfo, batchA: number, batchB: number,
+  M: number, K: number, N: number, transposeA: boolean, transposeB: boolean): tf.TensorInfo {
+  const batch = Math.max(batchA, batchB);
+  const out = backend.makeOutput([batch, M, N], 'float32');
+  if (batch * M * N === 0) return out;
+  if (K === 0) {
+    backend.wasm.HEAPF32.fill(0, addr(backend, out) >>> 2, (addr(backend, out) >>> 2) + batch * M * N);
+    return out;
+  }
+  sgemmBatch(blas, heapAddress(backend, blas), addr(backend, a), addr(backend, b), addr(backend, out), batch, M, N, K,
+    transposeA, transposeB, batchA === 1 ? 0 : M * K, batchB === 1 ? 0 : K * N);
+  return out;
+}
 
 type MatmulModule = { bmm(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, aStride: number, bStride: number): void };
 
@@ -39,6 +83,10 @@ export function patchBatchMatMul(original: tf.KernelFunc): tf.KernelFunc {
     if (K !== Kb || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return original(args);
     if (batchA !== 1 && batchB !== 1 && !tf.util.arraysEqual(outerA, outerB)) return original(args);
     const outShape = [...(outerA.length >= outerB.length ? outerA : outerB), M, N];
+    if (path === 'blas') {
+      const s = loadBlas();
+      if (s.loaded) return { ...blasProduct(backend, s.blas, a, b, batchA, batchB, M, K, N, transposeA, transposeB), shape: outShape };
+    }
     if (batchA === 1 && batchB === 1 && !transposeA && !transposeB && ra === 2 && rb === 2) return original(args);
 
     // Operands in [batch, M, K] and [batch, K, N] layout; temporaries are freed at the end.
