@@ -123,7 +123,9 @@ if (what === 'big') { ${BIG} } else if (what === 'big, then a timer') { ${BIG} s
     const big = await p.run({ language: 'javascript', code, tests: [{ input: 'big', output: '-1 536870812' }, { input: 'x', output: 'small' }, { input: 'big, then a timer', output: '-1 536870812\nafter' }, { input: 'y', output: 'small' }] });
     expect(big.results.map((r) => r.status)).toEqual(['memory', 'pass', 'memory', 'pass']);
     expect((await p.run({ language: 'javascript', code: `console.log([1, 2, 3].join(','))`, tests: [{ input: '', output: '1,2,3' }] })).passed).toBe(1);
-    expect(p.stats.javascript.started).toBe(1);
+    // The same process goes on, unless the memory-after-program wall retired it because its RSS had
+    // not yet come down from the 512 MB strings (seen on a loaded machine): one restart at most.
+    expect(p.stats.javascript.started).toBeLessThanOrEqual(2);
   }, 60_000);
 });
 

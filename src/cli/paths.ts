@@ -7,7 +7,8 @@ import { UserError } from '../errors.ts';
 import { isHubName, resolveModelDir } from '../model/hub.ts';
 
 /** A model folder flag (`--model`): a hub name resolved to its local folder, or a folder that exists and
- * holds every file in `needs` (config.json by default). Returns the folder. */
+ * holds every file in `needs` (config.json by default). A LoRA adapter folder (PEFT's
+ * adapter_config.json) stands in for config.json: its base holds that. Returns the folder. */
 export function modelDirFlag(flag: string, value: string, needs: string[] = ['config.json']): string {
   const dir = resolveModelDir(value);
   if (!isHubName(value)) {
@@ -15,7 +16,8 @@ export function modelDirFlag(flag: string, value: string, needs: string[] = ['co
     if (!existsSync(abs)) throw new UserError(`${flag} ${value}: no such folder (${abs})`);
     if (!statSync(abs).isDirectory()) throw new UserError(`${flag} ${value}: not a folder (${abs}); give the model's folder`);
   }
-  const missing = needs.filter((f) => !existsSync(join(dir, f)));
+  const adapter = existsSync(join(dir, 'adapter_config.json'));
+  const missing = needs.filter((f) => !existsSync(join(dir, f)) && !(adapter && f === 'config.json'));
   if (missing.length) throw new UserError(`${flag} ${value}: the folder has no ${missing.join(' or ')} (is it a model folder?)`);
   return dir;
 }

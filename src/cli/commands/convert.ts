@@ -24,7 +24,7 @@ export function register(program: Command): void {
       const out = resolve(o.output);
       // The output replaces whatever is there: only ever a model directory, never a folder of other files.
       if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(join(out, 'config.json')) && !existsSync(join(out, 'adapter_config.json'))) {
-        throw new UserError(`--output ${o.output} exists and is not a model or adapter directory: refusing to replace it`);
+        throw new UserError(`--output ${o.output} exists and is not a model directory (no config.json): refusing to replace it (nor an adapter folder, no adapter_config.json)`);
       }
       const source = modelDirFlag('--model', o.model);
       // No arithmetic here: the plain JS backend holds weights in JS memory, not in the 4 GB wasm heap.
