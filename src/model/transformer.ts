@@ -9,7 +9,8 @@
 // (a plain matMul; transposed matMuls are slow on WebAssembly), q/k/v are one fused matrix and
 // gate/up another, so a layer is four matMuls. checkpoint.ts converts to Hugging Face names.
 import * as tf from '@tensorflow/tfjs-core';
-import { rmsNorm } from '../engine/kernels/index.ts';
+import { activeBackend } from '../engine/backend.ts';
+import { matmulPath, rmsNorm } from '../engine/kernels/index.ts';
 import { Rng } from '../engine/rng.ts';
 import type { Dtype } from '../engine/safetensors.ts';
 import type { BlockContext, Cache, Packed, Params } from './blocks.ts';
@@ -22,6 +23,12 @@ import { type LossBatch, mtpLoss, mtpShapes } from './mtp.ts';
 import { RopeTables } from './rope.ts';
 
 export type { BlockContext, Cache, Packed, Params } from './blocks.ts';
+
+/** True where a transposed product is slow (WebAssembly with XNNPACK running products), so the
+ * tied output layer is better off transposing the embedding first. */
+export function tiedHeadNeedsTranspose(): boolean {
+  return activeBackend() === 'wasm' && matmulPath() === 'xnnpack';
+}
 
 /** Internal parameter names and shapes, in a fixed order (the workers' flat weights follow it):
  * embed, norm, each layer's attn_norm, attention, mlp_norm and feed-forward, the MTP module (with
@@ -203,8 +210,12 @@ export class Transformer {
   /** Logits [N, V] of hidden states [N, C]. */
   logits(hidden: tf.Tensor2D): tf.Tensor2D {
     const p = this.params;
-    // A tied head multiplies by embed^T; transposing explicitly keeps the fast plain matMul.
-    return tf.tidy(() => tf.matMul(hidden, p.lm_head ?? tf.transpose(p.embed)));
+    if (p.lm_head) return tf.matMul(hidden, p.lm_head);
+    // A tied head multiplies by embed^T. XNNPACK's transposed product is slow, so there the
+    // embedding is transposed explicitly (a [C, V] copy each call, which XNNPACK then packs); BLAS
+    // and the other backends read embed transposed in place, with no copy.
+    if (tiedHeadNeedsTranspose()) return tf.tidy(() => tf.matMul(hidden, tf.transpose(p.embed)));
+    return tf.matMul(hidden, p.embed, false, true);
   }
 
   /** Logits [B, T, V] for token ids [B, T] (see hidden for `cache` and `packed`). */
