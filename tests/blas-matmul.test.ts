@@ -148,7 +148,7 @@ describe.runIf(blas.loaded)('matrix products: OpenBLAS against XNNPACK', () => {
     const kernelsOn = async (path: 'blas' | 'xnnpack') => {
       setMatmulPath(path);
       const info = await tf.profile(() => model.logits(hidden));
-      info.result instanceof tf.Tensor && info.result.dispose();
+      if (info.result instanceof tf.Tensor) info.result.dispose();
       return info.kernels.map((k) => k.name);
     };
     expect(await kernelsOn('blas')).not.toContain('Transpose');

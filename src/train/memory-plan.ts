@@ -94,19 +94,26 @@ export function planProblems(plan: Plan, p: PlanInput, limits: { heapBytes: numb
     const parts = (Object.entries(plan.main) as [Part, number][]).filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]);
     out.push(`needs about ${gib(plan.mainTotal)} in the main thread's heap, over its ${gib(heap)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')}); ${fixes(parts.map(([k]) => k), p).join('; ')}`);
   }
-  if (heap !== null && plan.worker > heap) out.push(`each gradient worker needs about ${gib(plan.worker)}, over its ${gib(heap)} heap: set threads: 1`);
+  if (heap !== null && plan.worker > heap) out.push(`each gradient worker needs about ${gib(plan.worker)}, over its ${gib(heap)} heap: set train_workers: 1`);
   if (plan.total > limits.machineBytes) out.push(`needs about ${gib(plan.total)} in all, over the machine's ${gib(limits.machineBytes)}: ${fixes(['weights', 'activations'], p).join('; ')}`);
   return out;
 }
 
-/** Settings that shrink the given parts, as a user would write them in the recipe. */
+/** The recipe field that sets a stage's sequence length. */
+const LENGTH_FIELD: Record<PlanInput['kind'], string> = {
+  pretrain: 'seq_length', sft: 'max_length', dpo: 'max_length', grpo: 'max_completion_length or max_prompt_length',
+};
+
+/** Settings that shrink the given parts, as a user would write them in the recipe (only fields the
+ * stage has: pretraining has no lora block). */
 function fixes(parts: Part[], p: PlanInput): string[] {
   const out: string[] = [];
   for (const part of parts) {
-    if ((part === 'optimizer' || part === 'gradients' || part === 'reference') && !p.lora) out.push('train LoRA adapters (lora: { r: 16 }) instead of every weight');
-    if (part === 'packed' && !p.blas) out.push('install OpenBLAS (apt-get install libopenblas0-pthread) so products run without packed copies');
+    if ((part === 'optimizer' || part === 'gradients' || part === 'reference') && !p.lora && p.kind !== 'pretrain') out.push('train LoRA adapters (lora: { r: 16 }) instead of every weight');
+    if (part === 'packed' && !p.blas) out.push('install OpenBLAS (apt-get install libopenblas0-pthread; and leave R1_MATMUL unset) so products run without packed copies');
     if ((part === 'activations' || part === 'logits') && p.microBatch > 1) out.push('raise gradient_accumulation_steps so each micro-batch holds fewer rows');
-    if ((part === 'activations' || part === 'logits' || part === 'kv_cache') && p.microBatch === 1) out.push('shorten the sequences (seq_length, max_length or max_completion_length)');
+    if ((part === 'activations' || part === 'logits' || part === 'kv_cache') && p.microBatch === 1) out.push(`shorten the sequences (${LENGTH_FIELD[p.kind]})`);
+    if (part === 'kv_cache' && (p.generationBatch ?? 0) > 0) out.push('generate in rollout workers (rollout_workers: auto or above 0) rather than the main thread');
     if (part === 'weights') out.push('use the cpu backend (backend: cpu: not heap-bound, but slow) or a smaller model');
   }
   return [...new Set(out)];
