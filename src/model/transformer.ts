@@ -9,13 +9,13 @@
 // (a plain matMul; transposed matMuls are slow on WebAssembly), q/k/v are one fused matrix and
 // gate/up another, so a layer is four matMuls. checkpoint.ts converts to Hugging Face names.
 import * as tf from '@tensorflow/tfjs-core';
-import { activeBackend } from '../engine/backend.ts';
-import { matmulPath, rmsNorm } from '../engine/kernels/index.ts';
+import { rmsNorm } from '../engine/kernels/index.ts';
 import { Rng } from '../engine/rng.ts';
 import type { Dtype } from '../engine/safetensors.ts';
 import type { BlockContext, Cache, Packed, Params } from './blocks.ts';
 import { type ModelConfig, deepseek, family, validateConfig } from './config.ts';
 import { FAMILY_BLOCKS, type FamilyBlocks } from './families.ts';
+import { tiedHeadNeedsTranspose } from './head-logprobs.ts';
 import type { ExpertLoad } from './moe.ts';
 import { AdaptedWeight, type Weight } from './linear.ts';
 import type { LoraAdapters } from './lora.ts';
@@ -23,12 +23,6 @@ import { type LossBatch, mtpLoss, mtpShapes } from './mtp.ts';
 import { RopeTables } from './rope.ts';
 
 export type { BlockContext, Cache, Packed, Params } from './blocks.ts';
-
-/** True where a transposed product is slow (WebAssembly with XNNPACK running products), so the
- * tied output layer is better off transposing the embedding first. */
-export function tiedHeadNeedsTranspose(): boolean {
-  return activeBackend() === 'wasm' && matmulPath() === 'xnnpack';
-}
 
 /** Internal parameter names and shapes, in a fixed order (the workers' flat weights follow it):
  * embed, norm, each layer's attn_norm, attention, mlp_norm and feed-forward, the MTP module (with

@@ -12,12 +12,15 @@
 //                56 C + 8 F values a token (measured on this implementation across C, F, L, B and T:
 //                saved inputs and intermediates, the rotated q/k copies and the backward's own
 //                temporaries), plus the attention probabilities (H T a token) on the composed path
-//   logits       B x T x V six times (logits, log-softmax, their gradients and the loss's temporaries)
+//   logits       B x T x V six times (logits, log-softmax, their gradients and the loss's temporaries);
+//                above logitsChunkValues the head runs in row slices (model/head-logprobs.ts) and
+//                only one slice's logits (about logitsChunkValues values) are held, six times
 //   reference    a second copy of the weights for GRPO / DPO with beta > 0, none under LoRA
 //   kv_cache     generation's keys and values (GRPO rollouts in the main thread)
 // Gradient workers each hold their own copy of the weights and one micro-batch's activations in
 // their own heap. The numbers are estimates: a test holds them against a measured peak.
 import { z } from 'zod';
+import { DEFAULT_LOGITS_CHUNK_VALUES } from '../model/head-logprobs.ts';
 
 export const BYTES = 4;
 /** WebAssembly's heap: 4 GiB addressable per thread (memory64 is not in Node 20). */
@@ -49,6 +52,8 @@ export const PlanInput = z.object({
   blas: z.boolean().default(false),
   /** GRPO: completions generated at once in the main thread, and prompt + completion length. */
   generationBatch: z.number().int().nonnegative().default(0),
+  /** Logit values above which the loss runs the head in row slices of at most this many values. */
+  logitsChunkValues: z.number().int().positive().default(DEFAULT_LOGITS_CHUNK_VALUES),
 });
 export type PlanInput = z.input<typeof PlanInput>;
 
@@ -73,7 +78,8 @@ export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
   const packed = p.backend === 'wasm' && !p.blas ? p.matrixParams * BYTES : 0;
   const perLayer = tokens * (56 * C + 8 * F) + rows * H * T * T;
   const activations = L * perLayer * BYTES;
-  const logits = 6 * tokens * V * BYTES;
+  const logitRows = tokens * V <= p.logitsChunkValues ? tokens : Math.min(tokens, Math.max(1, Math.floor(p.logitsChunkValues / V)));
+  const logits = 6 * logitRows * V * BYTES;
   const reference = p.beta > 0 && (p.kind === 'grpo' || p.kind === 'dpo') && !p.lora ? weightBytes + packed : 0;
   const kv = p.kind === 'grpo' ? 2 * L * Hkv * D * p.generationBatch * T * BYTES : 0;
   const main: Record<Part, number> = {
