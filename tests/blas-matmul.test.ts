@@ -134,6 +134,29 @@ describe.runIf(blas.loaded)('matrix products: OpenBLAS against XNNPACK', () => {
     worstRelative(viaBlas.arrays, viaXnnpack.arrays).forEach((w, i) => expect(w, viaBlas.names[i]).toBeLessThan(1e-4));
   });
 
+  it('the tied output layer reads the embedding transposed in place on BLAS (no copy) and equals the XNNPACK path, values and gradients', async () => {
+    const model = Transformer.init({ ...TINY, tie_word_embeddings: true }, 11);
+    const rng = new Rng(12);
+    const hidden = tf.tensor2d(randn(rng, 6 * TINY.hidden_size), [6, TINY.hidden_size]);
+    const head = (path: 'blas' | 'xnnpack') => onPath(path, () => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.logits(hidden), tf.range(0, TINY.vocab_size)) as tf.Scalar), [model.params.embed]);
+      return [value, grads[model.params.embed.name]];
+    });
+    const viaBlas = head('blas'), viaXnnpack = head('xnnpack');
+    worstRelative(viaBlas, viaXnnpack).forEach((w) => expect(w).toBeLessThan(1e-5));
+    // What each path runs: BLAS a transposeB product alone, XNNPACK an explicit transpose first.
+    const kernelsOn = async (path: 'blas' | 'xnnpack') => {
+      setMatmulPath(path);
+      const info = await tf.profile(() => model.logits(hidden));
+      if (info.result instanceof tf.Tensor) info.result.dispose();
+      return info.kernels.map((k) => k.name);
+    };
+    expect(await kernelsOn('blas')).not.toContain('Transpose');
+    expect(await kernelsOn('xnnpack')).toContain('Transpose');
+    hidden.dispose();
+    model.dispose();
+  });
+
   it('worker threads take the path of the environment they start from', async () => {
     const backend = fileURLToPath(new URL('../src/engine/backend.ts', import.meta.url));
     const engineIn = (env: NodeJS.ProcessEnv) => new Promise<string>((resolve, reject) => {

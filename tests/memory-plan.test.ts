@@ -63,11 +63,14 @@ describe('memory plan', () => {
     expect(xnn.main.reference).toBe(0);
     expect(xnn.main.optimizer).toBe(2 * 4 * loraParams(QWEN05));
     expect(planProblems(xnn, base, { heapBytes: WASM_HEAP_BYTES, machineBytes: 24 * 2 ** 30 }).join()).toMatch(/install OpenBLAS/);
-    // With BLAS (no packed copies) the frozen weights (1.98 GB), one 192-token row's activations and
-    // its 151,936-wide logits still pass 4 GiB: the plan says so and names the sequence length.
+    // With BLAS (no packed copies) and the logits in row slices, a 192-token row fits; the frozen
+    // weights (1.98 GB) and one 512-token row's activations still pass 4 GiB: the plan names the length.
     const blas = planMemory(QWEN05, { ...base, blas: true });
     expect(blas.mainTotal).toBeCloseTo(xnn.mainTotal - xnn.main.packed, -3);
-    expect(planProblems(blas, { ...base, blas: true }, { heapBytes: WASM_HEAP_BYTES, machineBytes: 24 * 2 ** 30 }).join()).toMatch(/activations .*shorten the sequences/);
+    expect(blas.main.logits).toBe(6 * Math.floor(2 ** 24 / 151936) * 151936 * 4);
+    expect(planProblems(blas, { ...base, blas: true }, { heapBytes: WASM_HEAP_BYTES, machineBytes: 24 * 2 ** 30 })).toEqual([]);
+    const long = { ...base, blas: true, seqLength: 512 };
+    expect(planProblems(planMemory(QWEN05, long), long, { heapBytes: WASM_HEAP_BYTES, machineBytes: 24 * 2 ** 30 }).join()).toMatch(/activations .*shorten the sequences/);
     const short = { ...base, blas: true, seqLength: 96 };
     expect(planProblems(planMemory(QWEN05, short), short, { heapBytes: WASM_HEAP_BYTES, machineBytes: 24 * 2 ** 30 })).toEqual([]);
   });

@@ -15,6 +15,7 @@ import type { Dtype } from '../engine/safetensors.ts';
 import type { BlockContext, Cache, Packed, Params } from './blocks.ts';
 import { type ModelConfig, deepseek, family, validateConfig } from './config.ts';
 import { FAMILY_BLOCKS, type FamilyBlocks } from './families.ts';
+import { tiedHeadNeedsTranspose } from './head-logprobs.ts';
 import type { ExpertLoad } from './moe.ts';
 import { AdaptedWeight, type Weight } from './linear.ts';
 import type { LoraAdapters } from './lora.ts';
@@ -203,8 +204,12 @@ export class Transformer {
   /** Logits [N, V] of hidden states [N, C]. */
   logits(hidden: tf.Tensor2D): tf.Tensor2D {
     const p = this.params;
-    // A tied head multiplies by embed^T; transposing explicitly keeps the fast plain matMul.
-    return tf.tidy(() => tf.matMul(hidden, p.lm_head ?? tf.transpose(p.embed)));
+    if (p.lm_head) return tf.matMul(hidden, p.lm_head);
+    // A tied head multiplies by embed^T. XNNPACK's transposed product is slow, so there the
+    // embedding is transposed explicitly (a [C, V] copy each call, which XNNPACK then packs); BLAS
+    // and the other backends read embed transposed in place, with no copy.
+    if (tiedHeadNeedsTranspose()) return tf.tidy(() => tf.matMul(hidden, tf.transpose(p.embed)));
+    return tf.matMul(hidden, p.embed, false, true);
   }
 
   /** Logits [B, T, V] for token ids [B, T] (see hidden for `cache` and `packed`). */

@@ -1,6 +1,7 @@
 // The language-model loss as a shardable module (see sharded.ts): next-token cross-entropy over
 // weighted tokens, divided by the token count of the whole accumulated batch.
 import * as tf from '@tensorflow/tfjs-core';
+import { chunkedTokenLogprobs, headWeight, logitsChunkRows } from '../model/head-logprobs.ts';
 import type { Packed, Transformer } from '../model/transformer.ts';
 import { withExpertLoad } from './expert-load.ts';
 import { crossEntropy } from './loss.ts';
@@ -53,8 +54,15 @@ export function nextTokenLoss(model: Transformer, b: LmBatch): tf.Scalar {
   return tf.tidy(() => nextToken(model, model.run(tf.tensor2d(b.inputs, [b.B, b.T], 'int32'), { packed: b.packed }).hidden, b));
 }
 
+/** Through the whole [N, V] logits at once, or in row slices when they would be large (see
+ * model/head-logprobs.ts): the same loss and gradient either way. */
 function nextToken(model: Transformer, hidden: tf.Tensor2D, b: LmBatch): tf.Scalar {
-  return crossEntropy(model.logits(hidden), tf.tensor1d(b.targets, 'int32'), b.weights ? tf.tensor1d(b.weights) : null, b.normaliser);
+  const targets = tf.tensor1d(b.targets, 'int32'), weights = b.weights ? tf.tensor1d(b.weights) : null;
+  const rows = logitsChunkRows(hidden.shape[0], model.config.vocab_size);
+  if (rows === null) return crossEntropy(model.logits(hidden), targets, weights, b.normaliser);
+  const { head, tied } = headWeight(model.params);
+  const lp = chunkedTokenLogprobs(hidden, head, tied, targets, rows);
+  return tf.div(tf.neg(weights ? tf.sum(tf.mul(lp, weights)) : tf.sum(lp)), b.normaliser) as tf.Scalar;
 }
 
 /** Windows of T + 1 tokens (pretraining's packed text) as one unweighted batch: inputs are each

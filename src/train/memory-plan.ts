@@ -12,12 +12,15 @@
 //                56 C + 8 F values a token (measured on this implementation across C, F, L, B and T:
 //                saved inputs and intermediates, the rotated q/k copies and the backward's own
 //                temporaries), plus the attention probabilities (H T a token) on the composed path
-//   logits       B x T x V six times (logits, log-softmax, their gradients and the loss's temporaries)
+//   logits       B x T x V six times (logits, log-softmax, their gradients and the loss's temporaries);
+//                above logitsChunkValues the head runs in row slices (model/head-logprobs.ts) and
+//                only one slice's logits (about logitsChunkValues values) are held, six times
 //   reference    a second copy of the weights for GRPO / DPO with beta > 0, none under LoRA
 //   kv_cache     generation's keys and values (GRPO rollouts in the main thread)
 // Gradient workers each hold their own copy of the weights and one micro-batch's activations in
 // their own heap. The numbers are estimates: a test holds them against a measured peak.
 import { z } from 'zod';
+import { DEFAULT_LOGITS_CHUNK_VALUES } from '../model/head-logprobs.ts';
 
 export const BYTES = 4;
 /** WebAssembly's heap: 4 GiB addressable per thread (memory64 is not in Node 20). */
@@ -49,6 +52,8 @@ export const PlanInput = z.object({
   blas: z.boolean().default(false),
   /** GRPO: completions generated at once in the main thread, and prompt + completion length. */
   generationBatch: z.number().int().nonnegative().default(0),
+  /** Logit values above which the loss runs the head in row slices of at most this many values. */
+  logitsChunkValues: z.number().int().positive().default(DEFAULT_LOGITS_CHUNK_VALUES),
 });
 export type PlanInput = z.input<typeof PlanInput>;
 
@@ -73,7 +78,8 @@ export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
   const packed = p.backend === 'wasm' && !p.blas ? p.matrixParams * BYTES : 0;
   const perLayer = tokens * (56 * C + 8 * F) + rows * H * T * T;
   const activations = L * perLayer * BYTES;
-  const logits = 6 * tokens * V * BYTES;
+  const logitRows = tokens * V <= p.logitsChunkValues ? tokens : Math.min(tokens, Math.max(1, Math.floor(p.logitsChunkValues / V)));
+  const logits = 6 * logitRows * V * BYTES;
   const reference = p.beta > 0 && (p.kind === 'grpo' || p.kind === 'dpo') && !p.lora ? weightBytes + packed : 0;
   const kv = p.kind === 'grpo' ? 2 * L * Hkv * D * p.generationBatch * T * BYTES : 0;
   const main: Record<Part, number> = {
@@ -94,19 +100,26 @@ export function planProblems(plan: Plan, p: PlanInput, limits: { heapBytes: numb
     const parts = (Object.entries(plan.main) as [Part, number][]).filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]);
     out.push(`needs about ${gib(plan.mainTotal)} in the main thread's heap, over its ${gib(heap)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')}); ${fixes(parts.map(([k]) => k), p).join('; ')}`);
   }
-  if (heap !== null && plan.worker > heap) out.push(`each gradient worker needs about ${gib(plan.worker)}, over its ${gib(heap)} heap: set threads: 1`);
+  if (heap !== null && plan.worker > heap) out.push(`each gradient worker needs about ${gib(plan.worker)}, over its ${gib(heap)} heap: set train_workers: 1`);
   if (plan.total > limits.machineBytes) out.push(`needs about ${gib(plan.total)} in all, over the machine's ${gib(limits.machineBytes)}: ${fixes(['weights', 'activations'], p).join('; ')}`);
   return out;
 }
 
-/** Settings that shrink the given parts, as a user would write them in the recipe. */
+/** The recipe field that sets a stage's sequence length. */
+const LENGTH_FIELD: Record<PlanInput['kind'], string> = {
+  pretrain: 'seq_length', sft: 'max_length', dpo: 'max_length', grpo: 'max_completion_length or max_prompt_length',
+};
+
+/** Settings that shrink the given parts, as a user would write them in the recipe (only fields the
+ * stage has: pretraining has no lora block). */
 function fixes(parts: Part[], p: PlanInput): string[] {
   const out: string[] = [];
   for (const part of parts) {
-    if ((part === 'optimizer' || part === 'gradients' || part === 'reference') && !p.lora) out.push('train LoRA adapters (lora: { r: 16 }) instead of every weight');
-    if (part === 'packed' && !p.blas) out.push('install OpenBLAS (apt-get install libopenblas0-pthread) so products run without packed copies');
+    if ((part === 'optimizer' || part === 'gradients' || part === 'reference') && !p.lora && p.kind !== 'pretrain') out.push('train LoRA adapters (lora: { r: 16 }) instead of every weight');
+    if (part === 'packed' && !p.blas) out.push('install OpenBLAS (apt-get install libopenblas0-pthread; and leave R1_MATMUL unset) so products run without packed copies');
     if ((part === 'activations' || part === 'logits') && p.microBatch > 1) out.push('raise gradient_accumulation_steps so each micro-batch holds fewer rows');
-    if ((part === 'activations' || part === 'logits' || part === 'kv_cache') && p.microBatch === 1) out.push('shorten the sequences (seq_length, max_length or max_completion_length)');
+    if ((part === 'activations' || part === 'logits' || part === 'kv_cache') && p.microBatch === 1) out.push(`shorten the sequences (${LENGTH_FIELD[p.kind]})`);
+    if (part === 'kv_cache' && (p.generationBatch ?? 0) > 0) out.push('generate in rollout workers (rollout_workers: auto or above 0) rather than the main thread');
     if (part === 'weights') out.push('use the cpu backend (backend: cpu: not heap-bound, but slow) or a smaller model');
   }
   return [...new Set(out)];

@@ -31,6 +31,10 @@ export function register(program: Command): void {
       recipe.stages.forEach((s, i) => {
         process.stdout.write(`  ${i}. ${s.name} (${s.type}) from ${showSource(modelSource(recipe, i))}, config hash ${stageHash(recipe, i)}\n`);
       });
+      // The memory each training stage needs, before any runs: a stage that will not fit is exit 2.
+      const { assertPlanFits, formatPlan, planRecipe } = await import('../../pipeline/memory-check.ts');
+      const plan = planRecipe(recipe);
+      if (plan.stages.length) process.stdout.write(formatPlan(plan).join('\n') + '\n');
       if (opts.quick) {
         // What the quick profile changes, next to the full recipe's value, so a reader sees how small it is.
         const full = loadRecipe(check, { set: opts.set });
@@ -39,5 +43,6 @@ export function register(program: Command): void {
           process.stdout.write(`  ${path}: ${canonicalJson(fieldAt(full, path))} -> ${canonicalJson(fieldAt(recipe, path) ?? value)}\n`);
         }
       }
+      assertPlanFits(plan);
     });
 }

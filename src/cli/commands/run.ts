@@ -17,6 +17,9 @@ export function register(program: Command): void {
       const { loadRecipe } = await import('../../recipe/index.ts');
       const { runRecipe } = await import('../../pipeline/run.ts');
       const recipe = loadRecipe(file, { set: opts.set, quick: opts.quick });
+      // Refused before any stage runs when a stage will not fit its memory (exit 2, with the fix).
+      const { assertPlanFits, planRecipe } = await import('../../pipeline/memory-check.ts');
+      assertPlanFits(planRecipe(recipe));
       const { runDir } = await runRecipe(recipe, { fresh: opts.fresh, only: opts.only, from: opts.from });
       process.stderr.write(`run folder: ${runDir}\n`);
     });

@@ -7,7 +7,11 @@
 //   - a batched A against one broadcast B: fold the batch into A's rows, one plain product;
 //   - a real batch: our SIMD kernel (kernels/assembly/matmul.ts), operands transposed first.
 // Anything else (non-float32, batch shapes broadcasting both ways) goes to the original kernel.
+// XNNPACK packs each weight matrix into a copy of its own; when the heap cannot hold that copy,
+// tfjs-backend-wasm only prints a warning and returns the output unwritten. Every product that
+// reaches the original kernel is therefore checked (checkedOriginal) and stops the run instead.
 import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../../errors.ts';
 import { loadBlas, sgemmBatch, type Blas } from './blas.ts';
 import { addr, kernelModule, type KernelArgs, type WasmBackend } from './wasm.ts';
 
@@ -61,7 +65,58 @@ function transposeLast(backend: WasmBackend, x: tf.TensorInfo, batch: number, ro
   return transpose({ inputs: { x: view }, backend: backend as unknown as tf.KernelBackend, attrs: { perm: [0, 2, 1] } }) as tf.TensorInfo;
 }
 
-export function patchBatchMatMul(original: tf.KernelFunc): tf.KernelFunc {
+/** Bits of a signalling NaN: arithmetic only ever produces quiet NaNs, so an output element still
+ * holding these after the product was never written. */
+export const UNWRITTEN = 0x7fbadbad;
+
+/** The product did not run: XNNPACK could not make (pack) its operator, almost always because the
+ * WebAssembly heap had no room for the packed copy of B. */
+export function unwrittenProductError(backend: WasmBackend, a: readonly number[], b: readonly number[]): UserError {
+  const K = b[b.length - 2], N = b[b.length - 1];
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  return new UserError(
+    `XNNPACK could not pack the [${K}, ${N}] matrix of the product [${a.join(', ')}] x [${b.join(', ')}] (its packed copy needs about ` +
+      `${mib(K * N * 4)}): the WebAssembly heap ran out of memory (${mib(backend.wasm.HEAPF32.buffer.byteLength)} of its 4096 MiB in use), ` +
+      'and the product was not computed. Install OpenBLAS (apt-get install libopenblas0-pthread) so products need no packed copies, ' +
+      'or train a smaller model, LoRA adapters or shorter sequences (npx r1 recipe FILE prints the memory plan)',
+    1,
+  );
+}
+
+/** Runs the original (XNNPACK) kernel with its output's first element marked UNWRITTEN, and throws
+ * when the mark survives: the kernel skipped the product. */
+export function checkedOriginal(original: tf.KernelFunc): tf.KernelFunc {
+  return (args) => {
+    const backend = (args as unknown as KernelArgs).backend;
+    const own = Object.getOwnPropertyDescriptor(backend, 'makeOutput');
+    const make = backend.makeOutput;
+    let marked: number | null = null;
+    backend.makeOutput = (shape: number[], dtype: tf.DataType) => {
+      const out = make.call(backend, shape, dtype);
+      if (marked === null && dtype === 'float32' && tf.util.sizeFromShape(shape) > 0) {
+        marked = addr(backend, out);
+        new Uint32Array(backend.wasm.HEAPF32.buffer)[marked >>> 2] = UNWRITTEN;
+      }
+      return out;
+    };
+    let result: tf.TensorInfo;
+    try {
+      result = original(args) as tf.TensorInfo;
+    } finally {
+      if (own) Object.defineProperty(backend, 'makeOutput', own);
+      else delete (backend as { makeOutput?: unknown }).makeOutput;
+    }
+    if (marked !== null && new Uint32Array(backend.wasm.HEAPF32.buffer)[marked >>> 2] === UNWRITTEN) {
+      backend.disposeData(result.dataId);
+      const { a, b } = (args as unknown as KernelArgs).inputs;
+      throw unwrittenProductError(backend, a.shape, b.shape);
+    }
+    return result;
+  };
+}
+
+export function patchBatchMatMul(unchecked: tf.KernelFunc): tf.KernelFunc {
+  const original = checkedOriginal(unchecked);
   const plain = (backend: WasmBackend, a: tf.TensorInfo, b: tf.TensorInfo, M: number, K: number, N: number): tf.TensorInfo =>
     original({
       inputs: { a: { ...a, shape: [M, K] }, b: { ...b, shape: [K, N] } },

@@ -1,0 +1,176 @@
+// The memory plan (train/memory-plan.ts) applied to a recipe before any stage runs: each training
+// stage's model config (the recipe's for a fresh model, else config.json where its weights were
+// born, read without loading a weight), its sizes and LoRA block, the backend the recipe chooses and
+// whether BLAS runs the products. `r1 recipe` prints the estimates; `r1 recipe` and `r1 run` refuse
+// (exit 2) a stage that will not fit, naming the part and the settings that would make it fit, so a
+// crash inside WebAssembly is not how a user learns it.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { UserError } from '../errors.ts';
+import { PROVIDERS, loadError } from '../engine/backend.ts';
+import { resolveMatmul } from '../engine/kernels/blas.ts';
+import { adapterBase, isAdapterDir, projectionParams, readModelConfig } from '../model/checkpoint.ts';
+import { type ModelConfig, parameterCount } from '../model/config.ts';
+import { locateHubModel } from '../model/hub.ts';
+import { resolveLoraConfig, selectTargets } from '../model/lora.ts';
+import { parameterShapes } from '../model/transformer.ts';
+import { type ModelSource, type Recipe, type Stage, type TrainingStage, modelSource } from '../recipe/index.ts';
+import { type Part, type Plan, type PlanInput, WASM_HEAP_BYTES, planMemory, planProblems } from '../train/memory-plan.ts';
+
+export type Limits = { heapBytes: number | null; machineBytes: number };
+export type StagePlan = {
+  index: number;
+  stage: string;
+  /** null when the stage's model config cannot be known before the run (say why in `unknown`). */
+  plan: Plan | null;
+  input?: PlanInput;
+  unknown?: string;
+  problems: string[];
+};
+export type RecipePlan = { backend: string; blas: boolean; limits: Limits; stages: StagePlan[] };
+
+const TRAINING: readonly Stage['type'][] = ['pretrain', 'sft', 'dpo', 'grpo'];
+
+/** The backend `auto` would pick, from the packages that load (WebGPU only when asked by name: its
+ * hardware adapter cannot be known without opening it). */
+export function plannedBackend(name: string): 'wasm' | 'cpu' | 'webgpu' | 'tensorflow' {
+  if (name !== 'auto') return name as 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
+  const p = PROVIDERS.find((x) => x.name !== 'webgpu' && loadError(x.pkg) === null);
+  return (p?.name ?? 'cpu') as 'wasm' | 'cpu' | 'tensorflow';
+}
+
+/** The config of the model stage i trains: following stage references to where the weights were
+ * born (a fresh init with its init_config, or a checkpoint's config.json; an adapter folder's base). */
+export function stageModelConfig(recipe: Recipe, i: number): { config: ModelConfig } | { unknown: string } {
+  let j = i;
+  let src: ModelSource = modelSource(recipe, i);
+  while (src.kind === 'stage') {
+    const name = src.stage;
+    j = recipe.stages.findIndex((s) => s.name === name);
+    if (j < 0) return { unknown: `stage '${name}' is not in the recipe` };
+    src = modelSource(recipe, j);
+  }
+  if (src.kind === 'init') {
+    const born = recipe.stages[j];
+    const vocab = born.init_config?.vocab_size || recipe.model.vocab_size || tokenizerVocab(recipe);
+    if (!vocab) return { unknown: 'the vocabulary size comes from a tokenizer not made yet' };
+    return { config: { ...recipe.model, ...(born.init_config ?? {}), vocab_size: vocab } as ModelConfig };
+  }
+  let dir = src.path;
+  if (dir.startsWith('hf:')) {
+    const found = locateHubModel(dir);
+    if (!('dir' in found)) return { unknown: found.problem };
+    dir = found.dir;
+  }
+  if (isAdapterDir(dir)) {
+    const base = adapterBase(dir);
+    if (base.startsWith('hf:')) {
+      const found = locateHubModel(base);
+      if (!('dir' in found)) return { unknown: found.problem };
+      dir = found.dir;
+    } else dir = resolve(base);
+  }
+  if (!existsSync(join(dir, 'config.json'))) return { unknown: `no config.json in ${dir}` };
+  return { config: readModelConfig(dir).config };
+}
+
+/** The vocabulary of the recipe's tokenizer: its training target, or the largest id of tokenizer.json. */
+function tokenizerVocab(recipe: Recipe): number {
+  if (recipe.tokenizer.train) return recipe.tokenizer.train.vocab_size;
+  if (recipe.tokenizer.path === null) return 0;
+  let file = resolve(recipe.recipeDir, recipe.tokenizer.path);
+  if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'tokenizer.json');
+  try {
+    const json = JSON.parse(readFileSync(file, 'utf8')) as { model?: { vocab?: Record<string, number> }; added_tokens?: { id: number }[] };
+    const ids = [...Object.values(json.model?.vocab ?? {}), ...(json.added_tokens ?? []).map((t) => t.id)];
+    return ids.length ? Math.max(...ids) + 1 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Values a LoRA block trains on this model: A (in x r per targeted module) and B (r x out). */
+export function loraTrainable(c: ModelConfig, raw: Parameters<typeof resolveLoraConfig>[1], where: string): number {
+  const cfg = resolveLoraConfig(c, raw, where);
+  return selectTargets(projectionParams(c), cfg.target_modules).reduce(
+    (n, slot) => n + slot.targets.reduce((m, t) => m + cfg.r * (t.in + t.out), 0), 0);
+}
+
+/** Matrix parameters (rank 2 and above: what XNNPACK packs). */
+function matrixParams(c: ModelConfig): number {
+  return Object.values(parameterShapes(c)).filter((s) => s.length >= 2).reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
+}
+
+/** The plan's input for one training stage on its model. */
+export function stagePlanInput(s: TrainingStage, c: ModelConfig, backend: PlanInput['backend'], blas: boolean, where: string): PlanInput {
+  const params = parameterCount(c);
+  const lora = 'lora' in s && s.lora !== undefined;
+  const trainable = lora ? loraTrainable(c, s.lora!, `${where}.lora`) : params;
+  const threads = backend === 'webgpu' || backend === 'tensorflow' ? 1 : s.train_workers === 'auto' ? availableParallelism() : s.train_workers;
+  const base = { backend, params, matrixParams: matrixParams(c), trainable, lora, threads, blas };
+  const context = c.max_position_embeddings;
+  switch (s.type) {
+    case 'pretrain':
+      return { ...base, kind: 'pretrain', microBatch: s.per_device_train_batch_size, seqLength: s.seq_length, beta: 0 };
+    case 'sft':
+      return { ...base, kind: 'sft', microBatch: s.per_device_train_batch_size, seqLength: s.max_length ?? context, beta: 0 };
+    case 'dpo':
+      return { ...base, kind: 'dpo', microBatch: s.per_device_train_batch_size, seqLength: s.max_length ?? context, beta: s.beta };
+    case 'grpo':
+      return {
+        ...base, kind: 'grpo', microBatch: Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps),
+        seqLength: s.max_prompt_length + s.max_completion_length, beta: s.beta,
+        generationBatch: s.rollout.engine === 'tfjs' && s.rollout_workers === 0 ? s.per_device_train_batch_size : 0,
+      };
+  }
+}
+
+/** Every training stage's estimate for the recipe's backend, and what will not fit. */
+export function planRecipe(recipe: Recipe, limits?: Partial<Limits>): RecipePlan {
+  const backend = plannedBackend(recipe.backend);
+  const blas = backend === 'wasm' && resolveMatmul() === 'blas';
+  const full: Limits = { heapBytes: backend === 'wasm' ? WASM_HEAP_BYTES : null, machineBytes: totalmem(), ...limits };
+  const stages: StagePlan[] = [];
+  recipe.stages.forEach((s, index) => {
+    if (!TRAINING.includes(s.type)) return;
+    const where = `stages.${index}`;
+    const found = stageModelConfig(recipe, index);
+    if ('unknown' in found) {
+      stages.push({ index, stage: s.name, plan: null, unknown: found.unknown, problems: [] });
+      return;
+    }
+    const input = stagePlanInput(s as TrainingStage, found.config, backend, blas, where);
+    const plan = planMemory(found.config, input);
+    stages.push({ index, stage: s.name, plan, input, problems: planProblems(plan, input, full) });
+  });
+  return { backend, blas, limits: full, stages };
+}
+
+const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
+/** The plan as `r1 recipe` prints it: one line per training stage, its parts largest first. */
+export function formatPlan(p: RecipePlan): string[] {
+  const engine = p.backend === 'wasm' ? `, products on ${p.blas ? 'BLAS' : 'XNNPACK'}` : '';
+  const heap = p.limits.heapBytes === null ? '' : `, ${gib(p.limits.heapBytes)} heap per thread`;
+  const lines = [`memory plan (backend ${p.backend}${engine}${heap}, machine ${gib(p.limits.machineBytes)}):`];
+  for (const s of p.stages) {
+    if (!s.plan) {
+      lines.push(`  ${s.index}. ${s.stage}: not estimated (${s.unknown})`);
+      continue;
+    }
+    const parts = (Object.entries(s.plan.main) as [Part, number][]).filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]);
+    const workers = (s.input?.threads ?? 1) - 1;
+    lines.push(`  ${s.index}. ${s.stage}: main thread ${gib(s.plan.mainTotal)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')})` +
+      (workers > 0 ? `; ${workers} gradient worker${workers === 1 ? '' : 's'} ${gib(s.plan.worker)} each` : '') + `; in all ${gib(s.plan.total)}` +
+      (s.problems.length ? ' - DOES NOT FIT' : ''));
+  }
+  return lines;
+}
+
+/** Throws a UserError (exit 2) naming every stage that will not fit, with its fixes. */
+export function assertPlanFits(p: RecipePlan): void {
+  const bad = p.stages.filter((s) => s.problems.length > 0);
+  if (!bad.length) return;
+  throw new UserError(bad.map((s) => `stages.${s.index} (${s.stage}) will not fit on backend ${p.backend}: ${s.problems.join('; and ')}`).join('\n'));
+}
