@@ -9,10 +9,4 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
-  {
-    // The report pages read run folders' JSON as loose records; they get types of their own with
-    // the pages' rework, and this exception goes then.
-    files: ['src/report/**', 'tests/report-browser.test.ts'],
-    rules: { '@typescript-eslint/no-explicit-any': 'off' },
-  },
 );

@@ -1,21 +1,16 @@
 // Code reward: runs the last fenced code block of the completion against the row's tests in the
-// sandbox (sandbox/index.ts, loaded on first use) and returns the share of tests passed.
+// sandbox (sandbox/index.ts, loaded on first use) and returns the share of tests passed. The
+// languages and their names come from the sandbox's table (sandbox/languages.ts, which loads nothing).
+import type { Isolation, Language, Limits, Reuse, SandboxOptions, SandboxPool } from '../sandbox/index.ts';
+import { languageNamed } from '../sandbox/languages.ts';
 import type { BuiltinReward, RewardBatch, RewardValue } from './types.ts';
 
-export type CodeLanguage = 'javascript' | 'python';
-export type CodeJob = { language: CodeLanguage; code: string; tests: unknown };
-export type CodeResult = { passed: number; total: number; results: { status: string; detail?: string }[] };
 /** What the reward needs from the sandbox pool; tests pass a fake. */
-export type CodeRunner = { run(job: CodeJob): Promise<CodeResult>; destroy(): Promise<void> };
+export type CodeRunner = Pick<SandboxPool, 'run' | 'destroy'>;
 
-const FENCE_LANGUAGES: Record<string, CodeLanguage> = {
-  js: 'javascript', javascript: 'javascript', node: 'javascript', mjs: 'javascript',
-  py: 'python', python: 'python', python3: 'python',
-};
-
-/** A language name from a fence or a row ('Python', 'js'), or null when unsupported. */
-export function codeLanguage(name: unknown): CodeLanguage | null {
-  return typeof name === 'string' ? (FENCE_LANGUAGES[name.trim().toLowerCase()] ?? null) : null;
+/** A language name from a fence or a row ('Python', 'js'), or null when the sandbox does not run it. */
+export function codeLanguage(name: unknown): Language | null {
+  return languageNamed(name);
 }
 
 /** The last fenced block (```lang ... ```) and its language tag; an unclosed last fence runs to the end. */
@@ -49,17 +44,33 @@ export function rowTests(row: Record<string, unknown>): { tests: unknown; langua
   return null;
 }
 
-async function sandboxPool(options: Record<string, unknown>): Promise<CodeRunner> {
-  // Loaded lazily: the other rewards work without the sandbox (and its workers) present.
-  const url = new URL('../sandbox/index.ts', import.meta.url).href;
-  const mod = (await import(url).catch((err: Error) => {
-    throw new Error(`the code reward runs programs in the sandbox (sandbox/index.ts), which failed to load: ${err.message}`);
-  })) as { SandboxPool: new (o: Record<string, unknown>) => CodeRunner };
-  return new mod.SandboxPool({ workers: options.workers ?? undefined, limits: options.limits ?? undefined, isolation: options.isolation ?? undefined });
+/** The pool's options from the reward's (null: the pool's default). The pool checks isolation and
+ * reuse and names a bad value; the rest is checked here. */
+export function sandboxOptions(options: Record<string, unknown>): SandboxOptions {
+  const { workers, limits, isolation, reuse } = options;
+  if (workers != null && (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1)) throw new Error(`option workers: a positive integer, got ${JSON.stringify(workers)}`);
+  if (limits != null && (typeof limits !== 'object' || Array.isArray(limits))) throw new Error(`option limits: an object ({ timeMs, memoryMb, outputBytes }), got ${JSON.stringify(limits)}`);
+  return {
+    workers: (workers ?? undefined) as number | undefined,
+    limits: (limits ?? undefined) as Partial<Limits> | undefined,
+    isolation: (isolation ?? undefined) as Isolation | undefined,
+    reuse: (reuse ?? undefined) as Reuse | undefined,
+  };
 }
 
-/** The code reward with an explicit runner factory (the sandbox pool by default). */
-export function makeCodeReward(options: Record<string, unknown>, createRunner: () => Promise<CodeRunner> = () => sandboxPool(options)) {
+/** A sandbox pool with these options, the sandbox loaded on first use. */
+export async function sandboxPool(options: SandboxOptions): Promise<SandboxPool> {
+  // Loaded lazily: the other rewards work without the sandbox (and its workers) present.
+  const { SandboxPool } = await import('../sandbox/index.ts').catch((err: Error) => {
+    throw new Error(`the code reward runs programs in the sandbox (sandbox/index.ts), which failed to load: ${err.message}`);
+  });
+  return new SandboxPool(options);
+}
+
+/** The code reward with an explicit runner factory (the sandbox pool by default), given the pool's
+ * options read from the reward's. */
+export function makeCodeReward(options: Record<string, unknown>, createRunner: (pool: SandboxOptions) => Promise<CodeRunner> = sandboxPool) {
+  const pool = sandboxOptions(options);
   let runner: Promise<CodeRunner> | null = null;
   const fn = async (b: RewardBatch): Promise<RewardValue[]> =>
     Promise.all(
@@ -70,7 +81,7 @@ export function makeCodeReward(options: Record<string, unknown>, createRunner: (
         if (block === null) return 0;
         const language = codeLanguage(block.lang) ?? codeLanguage(spec.language) ?? codeLanguage(options.language);
         if (language === null) return 0;
-        runner ??= createRunner();
+        runner ??= createRunner(pool);
         const res = await (await runner).run({ language, code: block.code, tests: spec.tests });
         return res.total > 0 ? res.passed / res.total : 0;
       }),
@@ -84,7 +95,7 @@ export function makeCodeReward(options: Record<string, unknown>, createRunner: (
 }
 
 export const code: BuiltinReward = {
-  defaults: { language: null, workers: null, limits: null, isolation: null },
+  defaults: { language: null, workers: null, limits: null, isolation: null, reuse: null },
   doc: "share of the row's tests (tests or verification_info) passed by the last fenced code block, run in the sandbox",
   make: (options) => makeCodeReward(options),
 };

@@ -63,8 +63,11 @@ export function rewardSpecProblem(spec: RewardSpec): { field: 'name' | 'options'
 function builtin(spec: RewardSpec, defaults: RewardDefaults): LoadedReward['fn'] & { close?: () => Promise<void> } {
   const b = BUILTINS[spec.name];
   const options = { ...spec.options };
-  // The recipe's sandbox section is the default of the code reward's isolation.
-  if (spec.name === 'code' && options.isolation == null && defaults.sandbox) options.isolation = defaults.sandbox.isolation;
+  // The recipe's sandbox section is the default of the code reward's isolation and reuse.
+  if (spec.name === 'code' && defaults.sandbox) {
+    if (options.isolation == null) options.isolation = defaults.sandbox.isolation;
+    if (options.reuse == null && defaults.sandbox.reuse !== undefined) options.reuse = defaults.sandbox.reuse;
+  }
   const problem = rewardSpecProblem(spec);
   if (problem) throw new UserError(problem.message);
   try {
@@ -98,7 +101,7 @@ async function userModule(spec: RewardSpec, baseDir: string): Promise<{ name: st
 
 /** Built-ins and user modules (paths relative to baseDir, the recipe's folder), ready to score. */
 /** Settings of the recipe that built-in rewards read when their own options leave them unset. */
-export type RewardDefaults = { sandbox?: { isolation: string } };
+export type RewardDefaults = { sandbox?: { isolation: string; reuse?: string } };
 
 export async function loadRewards(specs: RewardSpec[], baseDir: string, defaults: RewardDefaults = {}): Promise<LoadedReward[]> {
   const out: LoadedReward[] = [];

@@ -1,6 +1,6 @@
-// The sandbox: runs untrusted programs against test cases. Each language has its own pool of
-// sandbox processes (process.ts), each a separate Node process walled in by the layers of launch.ts,
-// running JavaScript in isolated-vm isolates and Python in pyodide (sandbox/child/). A process gets
+// The sandbox: runs untrusted programs against test cases. Each language (languages.ts) has its own
+// pool of sandbox processes (process.ts), each a separate Node process walled in by the layers of
+// launch.ts, running JavaScript in isolated-vm isolates and Python in pyodide (sandbox/child/). A process gets
 // one program at a time, with the tests' inputs only; its reports are untrusted and every verdict is
 // made here. Every program starts from a clean interpreter (a fresh isolate; pyodide's memory
 // snapshot), a process that ignores its limits is killed and replaced, and processes are recycled
@@ -24,13 +24,15 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { UserError } from '../src/errors.ts';
 import { announceOnce, describeLayers, layersFor, type Entry, type Isolation, type Layers } from './launch.ts';
-import { DEFAULT_LIMITS, testInput, type Language, type Limits } from './protocol.ts';
+import { LANGUAGES, LANGUAGE_NAMES, isLanguage, languageList, perLanguage, type Language } from './languages.ts';
+import { DEFAULT_LIMITS, type Limits } from './protocol.ts';
 import { DEPTH, SandboxProcess, type RetireKind } from './process.ts';
-import { normalizeTests, type Test, type TestResult } from './tests.ts';
+import { normalizeTests, testInput, type Test, type TestResult } from './tests.ts';
 
 export { normalizeTests, compareOutput, deepEqual, judge } from './tests.ts';
 export type { CallTest, StdioTest, Test, TestResult } from './tests.ts';
-export { DEFAULT_LIMITS, type Language, type Limits } from './protocol.ts';
+export { DEFAULT_LIMITS, type Limits } from './protocol.ts';
+export { LANGUAGES, LANGUAGE_NAMES, isLanguage, languageNamed, type Language } from './languages.ts';
 export { ISOLATIONS, describeLayers, layersFor, type Isolation, type Layers } from './launch.ts';
 
 export type ProgramResult = { passed: number; total: number; results: TestResult[] };
@@ -41,7 +43,7 @@ export type SandboxOptions = {
   limits?: Partial<Limits>;
   /** strict: refuse to run without the os layer; standard (default): use it where the machine allows; process: never. */
   isolation?: Isolation;
-  /** Programs a process runs before it is replaced (default: 2,000 JavaScript, 5,000 Python). */
+  /** Programs a process runs before it is replaced (default: each language's recycleAfter, languages.ts). */
   recycleAfter?: Partial<Record<Language, number>>;
   /** What one process may run in its life (see the header): distinct (default), never, any. */
   reuse?: Reuse;
@@ -51,7 +53,6 @@ export type SandboxOptions = {
   notice?: (line: string) => void;
 };
 
-const RECYCLE: Record<Language, number> = { javascript: 2000, python: 5000 };
 export const REUSES = ['distinct', 'never', 'any'] as const;
 export type Reuse = (typeof REUSES)[number];
 
@@ -80,12 +81,12 @@ export class SandboxPool {
   readonly limits: Required<Limits>;
   /** The walls every process of this pool gets. */
   readonly layers: Layers;
-  private readonly processes: Record<Language, Set<SandboxProcess>> = { javascript: new Set(), python: new Set() };
-  private readonly queues: Record<Language, Waiting[]> = { javascript: [], python: [] };
+  private readonly processes: Record<Language, Set<SandboxProcess>> = perLanguage(() => new Set());
+  private readonly queues: Record<Language, Waiting[]> = perLanguage(() => []);
   private readonly recycle: Record<Language, number>;
   readonly reuse: Reuse;
   readonly maxProcesses: number;
-  readonly stats: PoolStats = { javascript: { started: 0, ended: {} }, python: { started: 0, ended: {} } };
+  readonly stats: PoolStats = perLanguage(() => ({ started: 0, ended: {} }));
   private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
   private destroyed = false;
@@ -101,7 +102,7 @@ export class SandboxPool {
     this.maxProcesses = Math.max(this.workers, opts.maxProcesses ?? this.workers + 8);
     this.limits = resolveLimits(opts.limits ?? {});
     this.layers = layersFor(opts.isolation ?? 'standard');
-    this.recycle = { ...RECYCLE, ...opts.recycleAfter };
+    this.recycle = { ...perLanguage((l) => LANGUAGES[l].recycleAfter), ...opts.recycleAfter };
     const [, os] = describeLayers(this.layers);
     if ((opts.isolation ?? 'standard') === 'standard' && !this.layers.os) (opts.notice ?? ((l: string) => announceOnce(l)))(`r1 sandbox: ${os}; programs run behind the process layer only`);
   }
@@ -109,7 +110,7 @@ export class SandboxPool {
   /** Runs every test of the program; resolves with one result per test whatever the program does.
    * Rejects only on bad input (unknown language, malformed tests). */
   async run(program: Program): Promise<ProgramResult> {
-    if (program.language !== 'javascript' && program.language !== 'python') throw new UserError(`language: javascript or python, got ${JSON.stringify(program.language)}`);
+    if (!isLanguage(program.language)) throw new UserError(`language: ${languageList()}, got ${JSON.stringify(program.language)}`);
     if (typeof program.code !== 'string') throw new UserError('code: a string');
     if (this.destroyed) throw new Error('the sandbox pool was destroyed');
     const tests = normalizeTests(program.tests);
@@ -134,7 +135,7 @@ export class SandboxPool {
     this.destroyed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    for (const lang of ['javascript', 'python'] as const) {
+    for (const lang of LANGUAGE_NAMES) {
       for (const w of this.queues[lang].splice(0)) w.resolve(w.program.tests.map(() => ({ status: 'error', detail: 'the sandbox pool was destroyed' })));
       for (const p of this.processes[lang]) p.kill('stopped: the pool was destroyed');
       this.processes[lang].clear();
@@ -240,11 +241,11 @@ export class SandboxPool {
 
   /** The clock that kills processes past their limits runs while any process is busy or starting. */
   private tick(): void {
-    const any = () => [...this.processes.javascript, ...this.processes.python].length > 0;
+    const any = () => LANGUAGE_NAMES.some((l) => this.processes[l].size > 0);
     if (this.timer || !any()) return;
     this.timer = setInterval(() => {
       const now = performance.now();
-      for (const lang of ['javascript', 'python'] as const) for (const p of this.processes[lang]) p.check(now);
+      for (const lang of LANGUAGE_NAMES) for (const p of this.processes[lang]) p.check(now);
       if (!any() && this.timer) {
         clearInterval(this.timer);
         this.timer = null;

@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../src/errors.ts';
-import type { Language } from './protocol.ts';
+import { LANGUAGES, LANGUAGE_NAMES, type Language } from './languages.ts';
 
 export const ISOLATIONS = ['strict', 'standard', 'process'] as const;
 export type Isolation = (typeof ISOLATIONS)[number];
@@ -34,7 +34,7 @@ export type Layers = { process: true; os: boolean; rlimits: boolean; why: string
 
 const require = createRequire(import.meta.url);
 /** The runtime folder each language's process may read. */
-export const runtimeDir = (language: Language) => dirname(realpathSync(require.resolve(language === 'python' ? 'pyodide/package.json' : 'isolated-vm/package.json')));
+export const runtimeDir = (language: Language) => dirname(realpathSync(require.resolve(`${LANGUAGES[language].runtimePackage}/package.json`)));
 
 let bundleDir: string | null = null;
 /** The child code, bundled into plain JavaScript files (one per entry) in a private temporary
@@ -56,7 +56,7 @@ export function bundle(entry: Entry): string {
       write: false,
       logLevel: 'silent',
       // The runtimes are loaded from their own folders (the child imports them by path).
-      external: ['pyodide', 'isolated-vm'],
+      external: LANGUAGE_NAMES.map((l) => LANGUAGES[l].runtimePackage),
     });
     for (const f of result.outputFiles) writeFileSync(f.path, f.contents, { mode: 0o644 });
     // Readable by the unprivileged user the os layer runs as under a root host (see `sandboxUser`).
@@ -128,7 +128,7 @@ export function command(language: Language, layers: Layers, entry: Entry = 'main
     // Node 20 calls the permission model experimental; 22 and later name it --permission.
     Number(process.versions.node.split('.')[0]) >= 22 ? '--permission' : '--experimental-permission',
     ...readable.map((p) => `--allow-fs-read=${p}/`),
-    ...(language === 'javascript' ? ['--allow-addons'] : []),
+    ...(LANGUAGES[language].addons ? ['--allow-addons'] : []),
     '--no-warnings',
     '--disable-proto=throw',
     // The heap of this process (isolates have their own caps); pyodide's memory is WebAssembly's.

@@ -13,8 +13,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { command, type Entry, type Layers } from './launch.ts';
-import { parseMessage, testInput, type Job, type Language, type Limits, type Message } from './protocol.ts';
-import { judge, type Test, type TestResult } from './tests.ts';
+import type { Language } from './languages.ts';
+import { parseMessage, type Job, type Limits, type Message } from './protocol.ts';
+import { judge, testInput, type Test, type TestResult } from './tests.ts';
 
 /** A process that has not said ready after this long (pyodide loads in seconds) is stuck. */
 export const START_MS = 120_000;

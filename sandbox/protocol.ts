@@ -2,8 +2,8 @@
 // process's standard input; the process writes one message per line to file descriptor 3. A job
 // carries the program and the tests' inputs, never their expected outputs, so nothing inside the
 // sandbox can know what would pass. Everything the process writes is untrusted: the pool parses it
-// with `parseMessage`, bounded in size, and judges each run itself (tests.ts `judge`).
-import type { Test } from './tests.ts';
+// with `parseMessage`, bounded in size, and judges each run itself (tests.ts `judge`). It imports
+// nothing: the tests, the languages and the child all build on it.
 
 export type Limits = {
   /** Time budget of one test execution (program start to its last timer or function result). */
@@ -17,11 +17,8 @@ export type Limits = {
 };
 export const DEFAULT_LIMITS: Limits = { timeMs: 2000, memoryMb: 128, outputBytes: 1 << 20 };
 
-export type Language = 'javascript' | 'python';
-
 /** A test as the sandbox sees it: its input or its call, without the expected answer. */
 export type TestInput = { input: string } | { fn: string; args: unknown[] };
-export const testInput = (t: Test): TestInput => ('fn' in t ? { fn: t.fn, args: t.args } : { input: t.input });
 
 /** Pool -> process: one program and its tests. */
 export type Job = { id: number; code: string; tests: TestInput[]; limits: Required<Limits> };

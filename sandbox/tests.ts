@@ -1,7 +1,7 @@
 // Test cases and how a run is judged: the accepted test layouts, line-by-line output comparison and
 // deep equality of function results. Pure functions, shared by the pool and its workers.
 import { UserError } from '../src/errors.ts';
-import type { Run } from './protocol.ts';
+import type { Run, TestInput } from './protocol.ts';
 import { parseResult, type ResultValue } from './result.ts';
 
 export type StdioTest = { input: string; output: string };
@@ -9,6 +9,9 @@ export type CallTest = { fn: string; args: unknown[]; expected: unknown };
 export type Test = StdioTest | CallTest;
 export type Status = 'pass' | 'fail' | 'error' | 'timeout' | 'memory';
 export type TestResult = { status: Status; detail?: string };
+
+/** What the sandbox is given of a test: its input or its call, without the expected answer. */
+export const testInput = (t: Test): TestInput => ('fn' in t ? { fn: t.fn, args: t.args } : { input: t.input });
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown) => {

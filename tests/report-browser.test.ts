@@ -19,8 +19,14 @@ import { stageCards, writeRunPages } from '../src/report/pages.ts';
 import { serveRuns, type RunningServer } from '../src/report/serve.ts';
 import { GENERATIONS, GROUPS_PER_STEP, GRPO_STEPS, grpoRow, grpoSamples, makeRun } from './fixtures/report/make-run.ts';
 
-// The callbacks below run in the page; the project compiles without the DOM library, so its few names are declared here.
-declare const window: any, document: any;
+// The callbacks below run in the page; the project compiles without the DOM library, so its few names
+// are declared here, as far as the callbacks use them: uPlot's plots as the report keeps them
+// (window.r1.plots), and the element properties the checks read.
+type PlotAxis = { side: number; font: string[]; _values?: unknown[]; ticks: { size: number }; gap: number; _size: number };
+type Plot = { axes: PlotAxis[]; ctx: { font: string; measureText(text: string): { width: number } }; series: { label: string }[]; bands: unknown[]; data: number[][] };
+declare const window: { r1: { plots: Map<string, Plot> }; marker?: string; devicePixelRatio: number };
+declare const document: { readyState: string; documentElement: { scrollHeight: number }; querySelector(selector: string): { textContent: string | null } | null };
+type PageElement = { dataset: Record<string, string | undefined>; value: string; hidden: boolean; open: boolean; checkVisibility(): boolean };
 declare function getComputedStyle(el: unknown): { backgroundColor: string };
 
 const CHROMIUM = process.env.R1_CHROMIUM ?? '/usr/bin/chromium';
@@ -60,20 +66,20 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
       // Lines are drawn in colour (r, g, b apart); grid and text are grey.
       for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) inked++;
     }
-    return { id: (el as any).dataset.chart!, title: el.querySelector('h3')!.textContent, points: Number((el as any).dataset.points ?? 0), inked, axes: el.querySelectorAll('.u-axis').length };
+    return { id: (el as PageElement).dataset.chart!, title: el.querySelector('h3')!.textContent, points: Number((el as PageElement).dataset.points ?? 0), inked, axes: el.querySelectorAll('.u-axis').length };
   }));
 
   /** Value axes narrower than their widest tick label: "chart id / axis: label needs N px, has M". */
   const axesTooNarrow = (page: Page) => page.evaluate(() => {
     const out: string[] = [];
-    for (const [id, plot] of (window as any).r1.plots as Map<string, any>) {
-      plot.axes.forEach((axis: any, i: number) => {
+    for (const [id, plot] of window.r1.plots) {
+      plot.axes.forEach((axis, i) => {
         if (axis.side !== 1 && axis.side !== 3) return; // the step axis runs along the bottom
         const ctx = plot.ctx;
         ctx.font = axis.font[0];
-        const widest = Math.max(0, ...(axis._values ?? []).map((v: string) => ctx.measureText(String(v)).width / window.devicePixelRatio));
+        const widest = Math.max(0, ...(axis._values ?? []).map((v) => ctx.measureText(String(v)).width / window.devicePixelRatio));
         const need = widest + axis.ticks.size + axis.gap;
-        if (axis._size < need) out.push(`${id} / axis ${i}: '${axis._values.join(', ')}' needs ${need.toFixed(1)} px, has ${axis._size}`);
+        if (axis._size < need) out.push(`${id} / axis ${i}: '${(axis._values ?? []).join(', ')}' needs ${need.toFixed(1)} px, has ${axis._size}`);
       });
     }
     return out;
@@ -93,7 +99,7 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
 
   it('run page: the pipeline as stage cards with status and headline, every eval in one table with deltas, links to stages', async () => {
     const page = await open(file('index.html'));
-    const cards = await page.$$eval('.stage', (els) => els.map((e) => ({ name: (e as any).dataset.stage, text: e.textContent!.replace(/\s+/g, ' '), href: e.getAttribute('href') })));
+    const cards = await page.$$eval('.stage', (els) => els.map((e) => ({ name: (e as PageElement).dataset.stage, text: e.textContent!.replace(/\s+/g, ' '), href: e.getAttribute('href') })));
     expect(cards.map((c) => c.name)).toEqual(['pretrain', 'eval-base', 'grpo', 'eval', 'dpo']);
     expect(cards[0].text).toMatch(/done.*20 steps · 30s.*final loss/);
     expect(cards[1].text).toMatch(/20\.0%pass@1/);
@@ -122,12 +128,12 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     // every value axis is wide enough for its tick labels (the KL's 5.00e-4 was cut off at the left)
     const tight = await axesTooNarrow(page);
     expect(tight).toEqual([]);
-    expect(await page.evaluate(() => (window as any).r1.plots.get('main:kl').axes[1]._values.join(' '))).toMatch(/e-4/);
+    expect(await page.evaluate(() => window.r1.plots.get('main:kl')!.axes[1]._values!.join(' '))).toMatch(/e-4/);
     // the reward is smoothed: a faint per-step line and a moving average
-    expect(await page.evaluate(() => (window as any).r1.plots.get('main:reward').series.map((s: any) => s.label))).toEqual(['step', 'reward per step', 'reward (avg of 3)']);
+    expect(await page.evaluate(() => window.r1.plots.get('main:reward')!.series.map((s) => s.label))).toEqual(['step', 'reward per step', 'reward (avg of 3)']);
     // completion length: a band between the shortest and longest completion
-    expect(await page.evaluate(() => (window as any).r1.plots.get('main:length').bands.length)).toBe(1);
-    const numbers = await page.$$eval('[data-number]', (els) => els.map((e) => (e as any).dataset.number));
+    expect(await page.evaluate(() => window.r1.plots.get('main:length')!.bands.length)).toBe(1);
+    const numbers = await page.$$eval('[data-number]', (els) => els.map((e) => (e as PageElement).dataset.number));
     expect(numbers).toEqual(expect.arrayContaining(['learning_rate', 'clip_ratio/region_mean', 'time/score_s']));
     expect(all.map((c) => c.id)).not.toContain('more:learning_rate');
     expect(await page.$eval('a[href="samples.html"]', (a) => a.textContent)).toMatch(/samples/);
@@ -165,24 +171,24 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     // each row shows its question first, whole; the template around it is folded away
     const prompt = await page.$eval('tr.sample td.prompt', (td) => ({
       first: td.firstElementChild!.className, question: td.querySelector('pre.question')!.textContent,
-      folded: !(td.querySelector('details') as any).open, whole: td.querySelector('details pre')!.textContent,
+      folded: !(td.querySelector('details') as PageElement).open, whole: td.querySelector('details pre')!.textContent,
     }));
     expect(prompt).toEqual({ first: 'question', question: `What is ${GRPO_STEPS} + 0?`, folded: true, whole: `User: What is ${GRPO_STEPS} + 0? Assistant:` });
-    expect(await page.$eval('tr.sample td.prompt pre.question', (e) => (e as any).checkVisibility())).toBe(true);
-    expect(await page.$eval('tr.sample td.prompt details pre', (e) => (e as any).checkVisibility())).toBe(false);
+    expect(await page.$eval('tr.sample td.prompt pre.question', (e) => (e as PageElement).checkVisibility())).toBe(true);
+    expect(await page.$eval('tr.sample td.prompt details pre', (e) => (e as PageElement).checkVisibility())).toBe(false);
     expect(await page.$eval('tr.sample .r', (s) => getComputedStyle(s).backgroundColor)).not.toBe('rgba(0, 0, 0, 0)');
     await page.type('#f-text', 'and more words');
     expect(await rows()).toBe(GRPO_STEPS * GROUPS_PER_STEP);
     await page.select('#f-step', '5');
     expect(await rows()).toBe(GROUPS_PER_STEP);
     expect(await page.$$eval('tr.sample td:first-child', (tds) => tds.map((t) => t.textContent))).toEqual(['5', '5']);
-    await page.$eval('#f-text', (i) => { (i as any).value = ''; i.dispatchEvent(new Event('input')); });
+    await page.$eval('#f-text', (i) => { (i as PageElement).value = ''; i.dispatchEvent(new Event('input')); });
     expect(await rows()).toBe(GROUPS_PER_STEP * GENERATIONS);
     await page.type('#f-min', '2');
     const kept = grpoSamples(5).filter((s) => (s.reward as number) >= 2).length;
     expect(await rows()).toBe(kept);
     expect(await page.$eval('#r1-count', (e) => e.textContent)).toBe(`${kept} of ${total} completions`);
-    await page.$eval('#f-min', (i) => { (i as any).value = ''; i.dispatchEvent(new Event('input')); });
+    await page.$eval('#f-min', (i) => { (i as PageElement).value = ''; i.dispatchEvent(new Event('input')); });
     await page.click('#f-groups');
     const groups = await page.$$eval('.sample-group', (gs) => gs.map((g) => [...g.querySelectorAll('.pair h4')].map((h) => h.textContent)));
     expect(groups).toHaveLength(GROUPS_PER_STEP);
@@ -252,16 +258,16 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     it('a served stage page shows a new step after the run writes one, without a reload; the run page follows', async () => {
       const page = await open(`${server.url}fixture/grpo/report.html`);
       const index = await open(`${server.url}fixture/index.html`);
-      expect(await page.$eval('#r1-live', (e) => (e as any).hidden)).toBe(false);
+      expect(await page.$eval('#r1-live', (e) => (e as PageElement).hidden)).toBe(false);
       expect(await page.$eval('#r1-last-step', (e) => e.textContent)).toBe(String(GRPO_STEPS));
-      await page.evaluate(() => ((window as any).marker = 'same page'));
+      await page.evaluate(() => (window.marker = 'same page'));
       await page.waitForFunction(() => document.querySelector('#r1-live')!.textContent === 'live', { polling: 100 });
       // the run writes step 13 (and its samples) as the pipeline does: appended lines
       const next = GRPO_STEPS + 1;
       appendFileSync(join(run, 'grpo', 'metrics.jsonl'), JSON.stringify({ ...grpoRow(next), reward: 1.5 }) + '\n');
       await page.waitForFunction((n) => document.querySelector('#r1-last-step')?.textContent === String(n), { timeout: 5000, polling: 100 }, next);
-      expect(await page.evaluate(() => (window as any).marker)).toBe('same page');
-      const reward = await page.evaluate(() => (window as any).r1.plots.get('main:reward').data);
+      expect(await page.evaluate(() => window.marker)).toBe('same page');
+      const reward = await page.evaluate(() => window.r1.plots.get('main:reward')!.data);
       expect(reward[0].at(-1)).toBe(next);
       expect(reward[1].at(-1)).toBe(1.5);
       await index.waitForFunction((n) => document.querySelector('[data-stage="grpo"]')?.textContent?.includes(`${n} steps`), { timeout: 5000, polling: 100 }, next);
@@ -273,11 +279,11 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     it('the served root lists the runs; two runs overlay on the compare page', async () => {
       makeRun(join(root, 'fixture-b'));
       const page = await open(server.url);
-      expect(await page.$$eval('input[name="runs"]', (i) => i.map((e) => (e as any).value))).toEqual(['fixture', 'fixture-b']);
+      expect(await page.$$eval('input[name="runs"]', (i) => i.map((e) => (e as PageElement).value))).toEqual(['fixture', 'fixture-b']);
       await page.goto(`${server.url}__r1/compare?runs=fixture&runs=fixture-b`, { waitUntil: 'load' });
       const all = await charts(page);
       expect(all.map((c) => c.id)).toContain('grpo:main:reward');
-      expect(await page.evaluate(() => (window as any).r1.plots.get('grpo:main:reward').series.map((s: any) => s.label))).toEqual(['step', 'fixture · reward (avg of 3)', 'fixture-b · reward (avg of 3)']);
+      expect(await page.evaluate(() => window.r1.plots.get('grpo:main:reward')!.series.map((s) => s.label))).toEqual(['step', 'fixture · reward (avg of 3)', 'fixture-b · reward (avg of 3)']);
       await page.close();
       expect(errors).toEqual([]);
     });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { codeLanguage, lastCodeBlock, makeCodeReward, rowTests, type CodeJob } from '../rewards/code.ts';
+import { codeLanguage, lastCodeBlock, makeCodeReward, rowTests } from '../rewards/code.ts';
+import type { Program as CodeJob } from '../sandbox/index.ts';
 import { format, formatSoft, softFormat, strictFormat, tagCount } from '../rewards/format.ts';
 import { language, languageCode, languageShare } from '../rewards/language.ts';
 import { cosineLength, cosineScaled } from '../rewards/length.ts';

@@ -27,7 +27,7 @@ import type { Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { optionalPresent } from './optional.ts';
 import { NPROC, command, layersFor, runtimeDir, type Layers } from '../sandbox/launch.ts';
-import type { Language } from '../sandbox/protocol.ts';
+import type { Language } from '../sandbox/languages.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'r1-breach-host-'));
 const canary = join(dir, 'canary.txt');

@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { layersFor } from '../sandbox/launch.ts';
 import { SandboxProcess } from '../sandbox/process.ts';
-import { parseMessage, testInput, type Job } from '../sandbox/protocol.ts';
+import { parseMessage, type Job } from '../sandbox/protocol.ts';
+import { testInput } from '../sandbox/tests.ts';
 import { judge, type Test } from '../sandbox/tests.ts';
 
 const limits = { timeMs: 1000, memoryMb: 64, outputBytes: 4096, wallMs: 2000 };

@@ -9,10 +9,11 @@
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { hardenRealm } from './harden.ts';
+import { loadRunner } from './runner.ts';
 import { serve } from './serve.ts';
 
 const [language, runtimeDir] = process.argv.slice(2);
-const runner = language === 'python' ? await import('./py.ts') : await import('./js.ts');
+const runner = await loadRunner(language);
 await runner.prepare(runtimeDir);
 const AsyncFunction = (async () => {}).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<unknown>;
 const require = createRequire(import.meta.url);

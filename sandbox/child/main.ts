@@ -4,10 +4,11 @@
 // then runs one job (a program and its tests' inputs) per line of standard input, reporting `start`
 // and `run` for each test. It never sees expected outputs and never judges a run.
 import { hardenRealm } from './harden.ts';
+import { loadRunner } from './runner.ts';
 import { serve } from './serve.ts';
 
 const [language, runtimeDir] = process.argv.slice(2);
-const runner = language === 'python' ? await import('./py.ts') : await import('./js.ts');
+const runner = await loadRunner(language);
 await runner.prepare(runtimeDir);
 hardenRealm();
 serve(runner);

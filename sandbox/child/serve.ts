@@ -2,13 +2,8 @@
 // which is trusted), messages out on file descriptor 3, synchronously, so the pool sees each run the
 // moment it ends even while Python runs without returning to the event loop.
 import { writeSync } from 'node:fs';
-import type { Job, Message, Run } from '../protocol.ts';
-
-export type LanguageRunner = {
-  runProgram(job: Job, ran: (i: number, run: Run) => void): Promise<void>;
-  /** Why the process must not take another program, or null. */
-  taint(): string | null;
-};
+import type { LanguageRunner } from '../languages.ts';
+import type { Job, Message } from '../protocol.ts';
 
 const MESSAGES = 3;
 
@@ -23,7 +18,7 @@ export function send(m: Message): void {
   }
 }
 
-export function serve(runner: LanguageRunner): void {
+export function serve(runner: Pick<LanguageRunner, 'runProgram' | 'taint'>): void {
   const queue: Job[] = [];
   let buffered = '', busy = false;
   const next = async () => {

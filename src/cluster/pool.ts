@@ -240,7 +240,7 @@ export class ClusterPool implements Rollouts {
   }
 
   /** A reward computed by reward workers: same name and weight, its function a reward job. */
-  remoteReward(spec: RewardSpecWire, name: string, recipeDir: string, sandbox?: { isolation: string }): LoadedReward {
+  remoteReward(spec: RewardSpecWire, name: string, recipeDir: string, sandbox?: { isolation: string; reuse?: string }): LoadedReward {
     return {
       name, weight: spec.weight ?? 1,
       fn: async (batch: RewardBatch): Promise<RewardValue[]> => {

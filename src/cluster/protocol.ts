@@ -35,7 +35,7 @@ export type Sampling = Omit<SamplingOptions, 'rng'>;
 export type RolloutJob = { kind: 'rollout'; protocol: number; id: string; session: string; policy: PolicyRef; prompts: number[][]; sampling: Sampling; seed: number };
 export type RewardSpecWire = { name: string; weight?: number; options?: Record<string, unknown> };
 export type RewardJob = {
-  kind: 'reward'; protocol: number; id: string; session: string; spec: RewardSpecWire; recipeDir: string; sandbox?: { isolation: string };
+  kind: 'reward'; protocol: number; id: string; session: string; spec: RewardSpecWire; recipeDir: string; sandbox?: { isolation: string; reuse?: string };
   batch: { prompts: string[]; completions: string[]; rows: Record<string, unknown>[]; completionTokens?: number[]; maxCompletionTokens?: number };
 };
 export type Job = RolloutJob | RewardJob;

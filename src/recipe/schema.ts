@@ -445,6 +445,17 @@ export const SandboxConfig = z
           'standard adds Linux namespaces (bubblewrap: no network, no host paths, no other processes) where the machine allows and says once at start when it cannot; ' +
           'strict refuses to start (exit 2, before any stage) without them; process never uses them. Recommended: strict on machines you set up, standard elsewhere',
       ),
+    // The values are sandbox/index.ts REUSES (tests/recipe.test.ts checks they agree).
+    reuse: z
+      .enum(['distinct', 'never', 'any'])
+      .default('distinct')
+      .describe(
+        'what one sandbox process may run in its life, against a program that broke out of its interpreter and owns its process: ' +
+          'distinct (default) never gives a process two programs of the same test, so an owned process has no other program\'s output to replay and, in GRPO, no sibling of its group to sabotage; ' +
+          'costs up to G process starts for a group of G programs sharing tests on the first step (then free: the processes are kept, up to workers + 8 per language, ~45 MB each for JavaScript, ~210 MB for Python); ' +
+          'never runs one program per process, so a verdict depends on nothing but that program\'s run; costs a process start per program (~0.15 s of CPU for JavaScript, ~2.5 s for Python: tens to a hundred times slower); ' +
+          'any has no rule (an owned process can pass a wrong program by replaying another\'s output); for measuring what the rule costs',
+      ),
   })
   .describe('the sandbox that runs model-written code (the code reward)');
 

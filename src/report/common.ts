@@ -17,11 +17,11 @@ export type StageType = 'pretrain' | 'sft' | 'grpo' | 'dpo' | 'eval' | 'rejectio
 export type StageRecord = { status?: string; started_at?: string; finished_at?: string; summary?: Record<string, unknown>; hash?: string };
 
 /** A JSON object file, or null when it is missing, unreadable or not an object. */
-export function readJson(file: string): Record<string, any> | null {
+export function readJson(file: string): Record<string, unknown> | null {
   if (!existsSync(file)) return null;
   try {
     const v = JSON.parse(readFileSync(file, 'utf8')) as unknown;
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, any>) : null;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null;
   }
@@ -34,7 +34,7 @@ export function readSamples(stageDir: string): Record<string, unknown>[] {
 }
 
 /** The stage's results (results.json or eval.json), or null. */
-export function readResults(stageDir: string): Record<string, any> | null {
+export function readResults(stageDir: string): Record<string, unknown> | null {
   return RESULT_FILES.map((f) => readJson(join(stageDir, f))).find((r) => r !== null) ?? null;
 }
 

@@ -34,7 +34,7 @@ export type StageCard = {
 };
 
 /** The one number that matters for each kind of stage, and one or two beside it. */
-function headlineOf(type: StageType, rows: LoggedRow[], results: Record<string, any> | null, summary: Record<string, unknown>): Pick<StageCard, 'headline' | 'secondary' | 'spark'> {
+function headlineOf(type: StageType, rows: LoggedRow[], results: Record<string, unknown> | null, summary: Record<string, unknown>): Pick<StageCard, 'headline' | 'secondary' | 'spark'> {
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
   const item = (label: string, v: unknown, percent = false) => (num(v) === null ? [] : [{ label, value: num(v)!, percent }]);
   const sparkOf = (key: string) => rows.flatMap((r) => (typeof r[key] === 'number' ? [r[key] as number] : []));
@@ -63,9 +63,9 @@ function headlineOf(type: StageType, rows: LoggedRow[], results: Record<string, 
     return { headline: h ?? null, secondary: [...(maj ? item(maj, r[maj], true) : []), ...item('format', r.format_rate, true)], spark: [] };
   }
   if (type === 'rejection-sampling') {
-    const last = rows.at(-1) ?? {};
-    const [h] = item('acceptance rate', (last as any).acceptance_rate ?? summary.acceptance_rate, true);
-    return { headline: h ?? null, secondary: item('rows written', (last as any).rows_written ?? summary.rows_written), spark: [] };
+    const last: Partial<LoggedRow> = rows.at(-1) ?? {};
+    const [h] = item('acceptance rate', last.acceptance_rate ?? summary.acceptance_rate, true);
+    return { headline: h ?? null, secondary: item('rows written', last.rows_written ?? summary.rows_written), spark: [] };
   }
   const [h] = item('final loss', lastMean(rows, 'loss', 1) ?? summary.final_loss);
   return { headline: h ?? null, secondary: [...item('held-out loss', lastMean(rows, 'eval/loss', 1) ?? summary.eval_loss), ...item('tokens', lastMean(rows, 'num_tokens', 1))], spark: sparkOf('loss') };
@@ -145,18 +145,22 @@ export function stageDoneLine(runDir: string, stage: string): string {
   return `done${card.seconds !== null ? ` in ${fmtDuration(card.seconds)}` : ''}${facts.length ? `: ${facts.join(' · ')}` : ''}${size}`;
 }
 
-export type EvalColumn = { label: string; href?: string; results: Record<string, any> };
+/** The value at a path of keys through nested JSON objects, or undefined where one is missing. */
+const fieldAt = (v: unknown, ...path: string[]): unknown =>
+  path.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), v);
+
+export type EvalColumn = { label: string; href?: string; results: Record<string, unknown> };
 
 /** One table of every eval: a row per measure, a column per eval stage, each cell with its change from
  * the column before (percentage points for rates). By task and by language where the evals have them. */
 export function evalTable(cols: EvalColumn[]): string {
   if (!cols.length) return '';
-  type Row = { label: string; get: (r: Record<string, any>) => unknown; rate: boolean; group?: boolean };
+  type Row = { label: string; get: (r: Record<string, unknown>) => unknown; rate: boolean; group?: boolean };
   const keysMatching = (re: RegExp) => [...new Set(cols.flatMap((c) => Object.keys(c.results).filter((k) => re.test(k))))].sort((a, b) => Number(a.split('@')[1]) - Number(b.split('@')[1]));
   const rows: Row[] = [
     { label: 'pass@1', get: (r) => r['pass@1'], rate: true },
-    ...keysMatching(/^maj@\d+$/).map((k) => ({ label: k, get: (r: Record<string, any>) => r[k], rate: true })),
-    ...keysMatching(/^pass@\d+$/).filter((k) => k !== 'pass@1').map((k) => ({ label: k, get: (r: Record<string, any>) => r[k], rate: true })),
+    ...keysMatching(/^maj@\d+$/).map((k) => ({ label: k, get: (r: Record<string, unknown>) => r[k], rate: true })),
+    ...keysMatching(/^pass@\d+$/).filter((k) => k !== 'pass@1').map((k) => ({ label: k, get: (r: Record<string, unknown>) => r[k], rate: true })),
     { label: 'format', get: (r) => r.format_rate, rate: true },
     { label: 'language consistency', get: (r) => r.language_consistency, rate: true },
     { label: 'mean length (tokens)', get: (r) => r.mean_length, rate: false },
@@ -166,7 +170,7 @@ export function evalTable(cols: EvalColumn[]): string {
     const keys = [...new Set(cols.flatMap((c) => Object.keys((c.results[g] as object | undefined) ?? {})))].sort();
     if (!keys.length) continue;
     rows.push({ label: title, get: () => undefined, rate: false, group: true });
-    for (const k of keys) rows.push({ label: `  ${k}`, get: (r) => r[g]?.[k]?.['pass@1'], rate: true });
+    for (const k of keys) rows.push({ label: `  ${k}`, get: (r) => fieldAt(r, g, k, 'pass@1'), rate: true });
   }
   const present = rows.filter((row) => row.group || cols.some((c) => row.get(c.results) !== undefined && row.get(c.results) !== null));
   const head = `<tr><th></th>${cols.map((c) => `<th class="num">${c.href ? `<a href="${esc(c.href)}">${esc(c.label)}</a>` : esc(c.label)}</th>`).join('')}</tr>`;
@@ -229,7 +233,7 @@ function chartGrid(charts: Chart[]): string {
 /** The sub-title: the stage type; the steps run (and how many were logged, when fewer), or an eval's
  * prompts × samples; the stage's time (the manifest's start to end: an eval logs its one row at the end).
  * The last logged step carries the id the live tests and readers look for. */
-function stageSubtitle(type: StageType, rows: LoggedRow[], results: Record<string, any> | null, card: StageCard | undefined): string {
+function stageSubtitle(type: StageType, rows: LoggedRow[], results: Record<string, unknown> | null, card: StageCard | undefined): string {
   const facts = [esc(type)];
   const last = rows.at(-1)?.step;
   if (type === 'eval') {

@@ -31,7 +31,7 @@ export type EvalOptions = {
   /** pass@k values to report besides pass@1 (each 2 <= k <= this.k); default [k] when k >= 2. */
   passK?: number[];
   /** The recipe's sandbox section (code rewards). */
-  sandbox?: { isolation: string };
+  sandbox?: { isolation: string; reuse?: string };
   /** Name used in error messages. */
   stage: string;
   /** Where the rows come from and which flags set the prompt field, when a command (not a stage) evaluates. */

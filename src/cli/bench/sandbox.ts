@@ -14,7 +14,9 @@ import { availableParallelism } from 'node:os';
 import type { BenchOptions } from '../commands/bench.ts';
 import { SandboxPool, layersFor, type Program, type Reuse } from '../../../sandbox/index.ts';
 
-type Task = { make: (lang: 'javascript' | 'python', i: number) => string; cases: (i: number) => { input: string; output: string }[] };
+/** The languages the bench has workloads for (its programs are written per language). */
+type Benched = 'javascript' | 'python';
+type Task = { make: (lang: Benched, i: number) => string; cases: (i: number) => { input: string; output: string }[] };
 
 // Each program differs a little (a constant in it), so no cache can serve a later one, and every test
 // of program i has i in its input: programs of different i are different problems.
@@ -52,7 +54,7 @@ const TASKS: Task[] = [
 
 /** `n` programs; with `group` > 1, each run of `group` consecutive programs solves one problem (the
  * same tests), as the G completions of one GRPO prompt do. `from` offsets the problems. */
-export function benchPrograms(language: 'javascript' | 'python', n: number, group = 1, from = 0): Program[] {
+export function benchPrograms(language: Benched, n: number, group = 1, from = 0): Program[] {
   return Array.from({ length: n }, (_, k) => {
     const i = from + Math.floor(k / group), t = TASKS[i % TASKS.length];
     return { language, code: t.make(language, i), tests: t.cases(i) };
@@ -84,7 +86,7 @@ async function runAll(pool: SandboxPool, programs: Program[], window: number) {
 }
 
 /** GRPO's shape: batches of `prompts` x `group` programs submitted at once, each batch after the last. */
-async function runGroups(pool: SandboxPool, language: 'javascript' | 'python', batches: number, prompts: number, group: number, from: number) {
+async function runGroups(pool: SandboxPool, language: Benched, batches: number, prompts: number, group: number, from: number) {
   let passed = 0, executions = 0;
   const t0 = performance.now();
   for (let b = 0; b < batches; b++) {
@@ -141,7 +143,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   // starts the processes the rule needs (reported as its own line); the timed ones after it are the
   // steady state of a training run, whose processes persist from step to step.
   const group = 8, prompts = 16;
-  const timed: Record<Reuse, Record<'javascript' | 'python', number>> = {
+  const timed: Record<Reuse, Record<Benched, number>> = {
     any: { javascript: opts.quick ? 1 : 4, python: 1 },
     distinct: { javascript: opts.quick ? 1 : 4, python: 1 },
     never: { javascript: 1, python: opts.quick ? 0 : 1 },
