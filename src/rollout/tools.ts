@@ -12,17 +12,14 @@
 // not kept (its partial effects are lost, as if the interpreter had been reset after the error).
 import { randomBytes } from 'node:crypto';
 import { SandboxPool, type Language, type TestResult } from '../../sandbox/index.ts';
+import type { ToolCall } from '../../rewards/types.ts';
+import { TOOL_NAMES, type ToolName } from './recipe-check.ts';
 
-/** The tools a recipe may name, and the language each runs. */
-export const TOOL_LANGUAGES = { python: 'python', javascript: 'javascript' } as const satisfies Record<string, Language>;
-export type ToolName = keyof typeof TOOL_LANGUAGES;
-export const TOOL_NAMES = Object.keys(TOOL_LANGUAGES) as [ToolName, ...ToolName[]];
+export type { ToolName };
 
-/** One tool call of a trajectory, as rewards and samples.jsonl see it. */
-export type ToolCall = { tool: string; code: string; output: string; error: string | null };
+/** The language each tool a recipe may name (recipe-check.ts TOOL_NAMES) runs. */
+export const TOOL_LANGUAGES = { python: 'python', javascript: 'javascript' } as const satisfies Record<ToolName, Language>;
 
-/** One turn: what the model wrote, and the call it ended with (null: the turn ended otherwise). */
-export type Turn = { text: string; call: ToolCall | null };
 
 /** The state of one trajectory's tool calls: its earlier cells that ran without error, per language. */
 export class ToolSession {
@@ -98,6 +95,12 @@ export class ToolRunner {
     }
     if (result.status === 'timeout') this.metrics.timeouts++;
     return this.failed({ tool, code, output, error: describeFailure(result) });
+  }
+
+  /** A call the model wrote wrongly (no code to run): counted as a call with an error. */
+  malformed(error: string): ToolCall {
+    this.metrics.calls++;
+    return this.failed({ tool: '', code: '', output: '', error: `malformed tool call: ${error}` });
   }
 
   private failed(call: ToolCall): ToolCall {
