@@ -88,11 +88,12 @@ describe('tool tokens through the GRPO stage (episodes -> micro-batches -> loss 
     const model = Transformer.init(config, 3);
     const [mb] = episodeMicroBatches(episodes(OLD, REF), stage);
     expect(mb.tokens).toBe(4 + 4); // model tokens of the two rows, not 14
-    const job = mb.job as { data: Parameters<typeof grpoBatchLoss>[1] };
+    const batchOf = (m: typeof mb) => (m as { job: { data: Parameters<typeof grpoBatchLoss>[1] } }).job.data;
+    const job = { data: batchOf(mb) };
     expect(job.data.rowWeights).toEqual([1 / 8, 1 / 8]);
     const lossOf = (old: number[][], ref: number[][]) => {
       const [m] = episodeMicroBatches(episodes(old, ref), stage);
-      return tf.tidy(() => grpoBatchLoss(model, (m.job as typeof job).data).loss.dataSync()[0]);
+      return tf.tidy(() => grpoBatchLoss(model, batchOf(m)).loss.dataSync()[0]);
     };
     const base = lossOf(OLD, REF);
     const scramble = (rows: number[][]) => rows.map((r, b) => r.map((v, j) => (MASKS[b][j] ? v : v * 3 - 7)));

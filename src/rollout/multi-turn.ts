@@ -10,7 +10,7 @@
 // token is the one the sampler drew it with; the trainer's forward over the same token sequence
 // recomputes it. Tool tokens carry log-prob 0 and modelTokens 0: the loss never sees them.
 import type { Rng } from '../engine/rng.ts';
-import { type Completion, cutAtStop, generate } from '../model/generate.ts';
+import { type Completion, type SamplingOptions, cutAtStop, generate } from '../model/generate.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { ToolCall, Turn } from '../../rewards/types.ts';
@@ -77,8 +77,11 @@ function outputTokens(tok: Tokenizer, call: ToolCall, maxOutputTokens: number): 
   return { ids: [...tok.encode(open), ...bodyIds, ...tok.encode(close)], text };
 }
 
+/** What samples a turn: one completion per context (the policy's generate(); tests script it). */
+export type TurnSampler = (contexts: number[][], opts: SamplingOptions) => Completion[];
+
 /** Samples one trajectory per prompt with tool calls (R1 form). See the header. */
-export async function generateWithTools(policy: Transformer, tok: Tokenizer, runner: ToolRunner, prompts: number[][], sampling: Sampling, rng: Rng, tools: ToolsConfig): Promise<Completion[]> {
+export async function generateWithTools(policy: TurnSampler, tok: Tokenizer, runner: ToolRunner, prompts: number[][], sampling: Sampling, rng: Rng, tools: ToolsConfig): Promise<Completion[]> {
   const budget = sampling.maxNewTokens;
   const userStops = sampling.stopStrings ?? [];
   const stopTokens = new Set(sampling.stopTokens ?? []);
@@ -104,7 +107,7 @@ export async function generateWithTools(policy: Transformer, tok: Tokenizer, run
 /** Generates the next turn of each running trajectory (rows with the same remaining budget in one
  * generate() call); returns the calls the turns ended with. */
 function generateTurn(
-  policy: Transformer, tok: Tokenizer, active: Trajectory[], sampling: Sampling, rng: Rng, tools: ToolsConfig,
+  policy: TurnSampler, tok: Tokenizer, active: Trajectory[], sampling: Sampling, rng: Rng, tools: ToolsConfig,
   budget: number, userStops: string[], stopTokens: Set<number>,
 ): { row: Trajectory; parsed: ReturnType<typeof parseR1Call> }[] {
   const calls: { row: Trajectory; parsed: ReturnType<typeof parseR1Call> }[] = [];
@@ -117,7 +120,7 @@ function generateTurn(
   for (const [key, group] of byRemaining) {
     const [remaining, mayCall] = [Number(key.split(':')[0]), key.endsWith('true')];
     const stopStrings = mayCall ? [...userStops, CODE_CLOSE] : userStops;
-    const out = generate(policy, tok, group.map((r) => [...r.prompt, ...r.tokens]), { ...sampling, maxNewTokens: remaining, stopStrings, rng });
+    const out = policy(group.map((r) => [...r.prompt, ...r.tokens]), { ...sampling, maxNewTokens: remaining, stopStrings, rng });
     group.forEach((r, j) => {
       const c = out[j];
       r.tokens.push(...c.tokens);
@@ -174,7 +177,8 @@ export class ToolRollouts implements Rollouts {
 
   async generate(prompts: number[][], sampling: Sampling, rng: Rng, _align = 1, onPart?: (offset: number, part: Completion[]) => void): Promise<Completion[]> {
     if (!this.policy) throw new Error('tool rollouts: generate() before sync(): sync the policy first');
-    const completions = await generateWithTools(this.policy, this.tok, this.runner, prompts, sampling, rng, this.tools);
+    const policy = this.policy;
+    const completions = await generateWithTools((contexts, opts) => generate(policy, this.tok, contexts, opts), this.tok, this.runner, prompts, sampling, rng, this.tools);
     onPart?.(0, completions);
     return completions;
   }

@@ -1,0 +1,130 @@
+// Multi-turn rollouts with tools (r1 form): generation stops at </code>, the code runs in the
+// trajectory's session, <output> is appended as tool tokens, generation continues; the recipe check
+// refuses what does not run yet.
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Completion, SamplingOptions } from '../src/model/generate.ts';
+import { Tokenizer } from '../src/model/tokenizer.ts';
+import { validateRecipe } from '../src/recipe/load.ts';
+import { Rng } from '../src/engine/rng.ts';
+import { type ToolsConfig, generateWithTools, outputBlock, parseR1Call } from '../src/rollout/multi-turn.ts';
+import { ToolRunner } from '../src/rollout/tools.ts';
+
+const tok = Tokenizer.train(['<code>print(x * 7)</code> <output>\n42\n</output> <answer>42</answer> let x = 6; console.log("ok") abcdefghijklmnopqrstuvwxyz 0123456789'], { vocabSize: 300, specialTokens: ['<|eos|>'] });
+const EOS = tok.tokenId('<|eos|>')!;
+const tools = (over: Partial<ToolsConfig> = {}): ToolsConfig => ({ names: ['javascript', 'python'], max_turns: 4, max_output_tokens: 64, timeout_s: 1, format: 'r1', ...over });
+
+/** A policy that writes scripted turns: turn k of a trajectory (k = the outputs in its context so
+ * far) is script[k]; it stops at a stop string it was given, else at the end of the turn with EOS. */
+function scripted(scripts: Map<string, string[]>, seen: { context: string; stops: string[] }[]) {
+  return (contexts: number[][], opts: SamplingOptions): Completion[] => contexts.map((ctx) => {
+    const text = tok.decode(ctx);
+    seen.push({ context: text, stops: opts.stopStrings ?? [] });
+    const prompt = [...scripts.keys()].find((p) => text.startsWith(p))!;
+    const turn = scripts.get(prompt)![(text.match(/<output>/g) ?? []).length];
+    const stop = (opts.stopStrings ?? []).map((s) => [s, turn.indexOf(s)] as const).filter(([, i]) => i >= 0).sort((a, b) => a[1] - b[1])[0];
+    const out = stop ? turn.slice(0, stop[1] + stop[0].length) : turn;
+    let tokens = tok.encode(out);
+    if (!stop) tokens = [...tokens, EOS];
+    const finish = tokens.length > opts.maxNewTokens ? 'length' : 'stop';
+    tokens = tokens.slice(0, opts.maxNewTokens);
+    return { tokens, logprobs: tokens.map(() => -1), text: tok.decode(tokens.filter((t) => t !== EOS)), finishReason: finish };
+  });
+}
+
+describe('parseR1Call', () => {
+  it('reads the code, the tool named by lang, fenced code; a stray </code> is malformed', () => {
+    expect(parseR1Call('so <code>print(1)</code>', ['python'])).toEqual({ tool: 'python', code: 'print(1)' });
+    expect(parseR1Call('<code lang="javascript">\n```js\nconsole.log(1)\n```\n</code>', ['python'])).toEqual({ tool: 'javascript', code: 'console.log(1)\n' });
+    expect(parseR1Call('oops </code>', ['python'])).toHaveProperty('error');
+    expect(outputBlock({ tool: 'python', code: '', output: 'a\n', error: 'boom' })).toBe('\n<output>\na\nError: boom\n</output>\n');
+  });
+});
+
+describe('generateWithTools', () => {
+  const runner = new ToolRunner({ timeoutS: 1, outputChars: 1 << 16 }, { workers: 2, isolation: 'process' });
+  afterAll(() => runner.close());
+  const sampling = { maxNewTokens: 120, temperature: 1, stopTokens: [EOS] };
+
+  it('runs each call in its trajectory session, appends its output as tool tokens and continues to the answer', async () => {
+    const scripts = new Map([
+      ['A: ', ['let x = 6; <code>let x = 6; console.log("ok")</code>', ' then <code>console.log(x * 7)</code>', ' <answer>42</answer>']],
+      ['B: ', [' <answer>7</answer>']],
+    ]);
+    const seen: { context: string; stops: string[] }[] = [];
+    const [a, b] = await generateWithTools(scripted(scripts, seen), tok, runner, [tok.encode('A: '), tok.encode('B: ')], sampling, new Rng(0), tools());
+    expect(a.trajectory!.turns.map((t) => t.call && { output: t.call.output, error: t.call.error })).toEqual([{ output: 'ok\n', error: null }, { output: '42\n', error: null }, null]);
+    expect(a.text).toBe('let x = 6; <code>let x = 6; console.log("ok")</code>\n<output>\nok\n</output>\n then <code>console.log(x * 7)</code>\n<output>\n42\n</output>\n <answer>42</answer>');
+    expect(a.finishReason).toBe('stop');
+    // Tool tokens: exactly the output blocks' tokens, with log-prob 0; the rest the model's.
+    const { modelTokens } = a.trajectory!;
+    expect(modelTokens).toHaveLength(a.tokens.length);
+    expect(a.logprobs).toHaveLength(a.tokens.length);
+    const toolText = tok.decode(a.tokens.filter((_, j) => modelTokens[j] === 0));
+    expect(toolText).toBe('\n<output>\nok\n</output>\n\n<output>\n42\n</output>\n');
+    a.logprobs.forEach((lp, j) => expect(lp).toBe(modelTokens[j] ? -1 : 0));
+    // The third turn saw prompt + the whole trajectory so far.
+    expect(seen.some((s) => s.context === 'A: ' + a.text.slice(0, a.text.indexOf(' <answer>')))).toBe(true);
+    expect(b.trajectory!.turns).toEqual([{ text: ' <answer>7</answer>', call: null }]);
+    expect(b.trajectory!.modelTokens.every((m) => m === 1)).toBe(true);
+  }, 60_000);
+
+  it('keeps Python state within a trajectory only, and turns a crash and a malformed call into outputs the model sees', async () => {
+    const scripts = new Map([
+      ['A: ', ['<code lang="python">x = 6</code>', '<code lang="python">print(x * 7)</code>', '<answer>42</answer>']],
+      ['B: ', ['<code lang="python">print(x)</code>', 'oops </code>', '<answer>0</answer>']],
+    ]);
+    runner.takeMetrics();
+    const [a, b] = await generateWithTools(scripted(scripts, []), tok, runner, [tok.encode('A: '), tok.encode('B: ')], { ...sampling, maxNewTokens: 400 }, new Rng(0), tools({ max_output_tokens: 200 }));
+    expect(a.trajectory!.turns[1].call).toMatchObject({ output: '42\n', error: null });
+    expect(b.trajectory!.turns[0].call!.error).toMatch(/NameError/);
+    expect(b.trajectory!.turns[1].call!.error).toMatch(/malformed tool call/);
+    expect(b.text).toContain('Error: malformed tool call');
+    expect(runner.takeMetrics()).toMatchObject({ calls: 4, errors: 2 });
+  }, 60_000);
+
+  it('stops taking calls after max_turns and cuts long outputs to max_output_tokens', async () => {
+    const scripts = new Map([['A: ', ['<code>console.log("abcdefghij".repeat(50))</code>', '<code>console.log(1)</code> <answer>1</answer>']]]);
+    const seen: { context: string; stops: string[] }[] = [];
+    const [a] = await generateWithTools(scripted(scripts, seen), tok, runner, [tok.encode('A: ')], { ...sampling, maxNewTokens: 200 }, new Rng(0), tools({ max_turns: 1, max_output_tokens: 10 }));
+    expect(a.trajectory!.turns.filter((t) => t.call)).toHaveLength(1);
+    expect(seen[0].stops).toContain('</code>');
+    expect(seen[1].stops).not.toContain('</code>');
+    expect(a.text).toContain('...(truncated)');
+    const toolTokens = a.trajectory!.modelTokens.filter((m) => m === 0).length;
+    expect(toolTokens).toBeLessThanOrEqual(10 + tok.encode('\n<output>\n').length + tok.encode('\n...(truncated)\n</output>\n').length);
+    expect(a.text.endsWith('<answer>1</answer>')).toBe(true);
+  }, 60_000);
+
+  it('bounds the whole trajectory, tool output included, by max_completion_length', async () => {
+    const scripts = new Map([['A: ', ['<code>console.log("abcdefghij".repeat(9))</code>', 'abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz']]]);
+    const [a] = await generateWithTools(scripted(scripts, []), tok, runner, [tok.encode('A: ')], { ...sampling, maxNewTokens: 40 }, new Rng(0), tools());
+    expect(a.tokens.length).toBeLessThanOrEqual(40);
+    expect(a.finishReason).toBe('length');
+  }, 60_000);
+});
+
+describe('recipe check', () => {
+  const recipe = (stage: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    model: { hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32, max_position_embeddings: 256 },
+    tokenizer: { train: { vocab_size: 300, datasets: ['x.jsonl'] } },
+    stages: [{ type: 'grpo', datasets: ['x.jsonl'], per_device_train_batch_size: 4, num_generations: 2, tools: { names: ['python'] }, ...stage }],
+    ...extra,
+  });
+  const problems = (stage: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+    try {
+      validateRecipe(recipe(stage, extra), '/tmp');
+      return '';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+
+  it('refuses, naming the field and why, what cannot run with tools yet', () => {
+    expect(problems({ rollout_workers: 2 })).toMatch(/stages\.0\.rollout_workers: 2: rollout worker threads cannot run multi-turn rollouts/);
+    expect(problems({ rollout: { engine: 'llama.cpp' } })).toMatch(/stages\.0\.rollout\.engine: llama\.cpp cannot run multi-turn rollouts with tools yet/);
+    expect(problems({ tools: { format: 'chat' } })).toMatch(/stages\.0\.tools\.format: chat .* not supported yet/);
+    expect(problems({}, { cluster: { url: 'nats://localhost:4222' } })).toMatch(/stages\.0\.tools: cannot run on a cluster yet/);
+    expect(problems({ tools: { names: ['ruby'] } })).toMatch(/tools\.names/);
+    expect(problems({ rollout_workers: 0 })).not.toMatch(/tools|rollout_workers/);
+  });
+});
