@@ -1,7 +1,14 @@
 // Multi-turn rollouts with tools (r1 form): generation stops at </code>, the code runs in the
 // trajectory's session, <output> is appended as tool tokens, generation continues; the recipe check
 // refuses what does not run yet.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readMetrics } from '../src/metrics/logger.ts';
+import { runRecipe } from '../src/pipeline/run.ts';
+import { loadRecipe } from '../src/recipe/index.ts';
 import type { Completion, SamplingOptions } from '../src/model/generate.ts';
 import { Tokenizer } from '../src/model/tokenizer.ts';
 import { validateRecipe } from '../src/recipe/load.ts';
@@ -127,4 +134,29 @@ describe('recipe check', () => {
     expect(problems({ tools: { names: ['ruby'] } })).toMatch(/tools\.names/);
     expect(problems({ rollout_workers: 0 })).not.toMatch(/tools|rollout_workers/);
   });
+});
+
+describe('GRPO with tools end to end (pretrain on tool traces -> grpo with the JavaScript tool)', () => {
+  const RUNS = mkdtempSync(join(tmpdir(), 'r1-grpo-tools-'));
+  afterAll(() => rmSync(RUNS, { recursive: true, force: true }));
+
+  it('trains on trajectories with tool calls, logs tool metrics and writes the turns to the samples', async () => {
+    const recipe = loadRecipe(resolve('tests/fixtures/tools/tools.yaml'), { set: [`output_dir=${RUNS}`, 'sandbox.isolation=process'] });
+    const quiet = { log: () => {}, progressStream: Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }) };
+    const { runDir } = await runRecipe(recipe, quiet);
+    const metrics = readMetrics(join(runDir, 'grpo', 'metrics.jsonl'));
+    expect(metrics).toHaveLength(2);
+    for (const key of ['tools/calls_per_trajectory', 'tools/errors', 'tools/turns', 'tools/used_share', 'tools/timeouts', 'completions/mean_model_tokens', 'completions/mean_tool_tokens']) {
+      expect(metrics[0], key).toHaveProperty(key);
+    }
+    expect(metrics.every((m) => Number.isFinite(m.loss as number))).toBe(true);
+    const samples = readFileSync(join(runDir, 'grpo', 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const withCalls = samples.filter((x: { turns: { call: unknown }[] }) => x.turns.some((t) => t.call));
+    expect(withCalls.length).toBeGreaterThan(0); // the pretrained model writes <code> and the tool runs
+    const call = withCalls[0].turns.find((t: { call: unknown }) => t.call).call;
+    expect(withCalls[0].completion).toContain(`<output>\n`);
+    expect(call).toHaveProperty('code');
+    expect(withCalls[0].tool_tokens).toBeGreaterThan(0);
+    expect(withCalls[0].model_tokens + withCalls[0].tool_tokens).toBeLessThanOrEqual(48);
+  }, 300_000);
 });
