@@ -13,7 +13,10 @@ import type { Completion, SamplingOptions } from '../src/model/generate.ts';
 import { Tokenizer } from '../src/model/tokenizer.ts';
 import { validateRecipe } from '../src/recipe/load.ts';
 import { Rng } from '../src/engine/rng.ts';
-import { type ToolsConfig, generateWithTools, outputBlock, parseR1Call } from '../src/rollout/multi-turn.ts';
+import { type ToolsConfig, chatFormat, generateWithTools, outputBlock, parseChatCall, parseR1Call, toolSchemas } from '../src/rollout/multi-turn.ts';
+import { Template } from '@huggingface/jinja';
+import { ChatTemplate } from '../src/model/chat-template.ts';
+import { applyTemplate } from '../src/data/chat.ts';
 import { ToolRunner } from '../src/rollout/tools.ts';
 
 const tok = Tokenizer.train(['<code>print(x * 7)</code> <output>\n42\n</output> <answer>42</answer> let x = 6; console.log("ok") abcdefghijklmnopqrstuvwxyz 0123456789'], { vocabSize: 300, specialTokens: ['<|eos|>'] });
@@ -129,7 +132,7 @@ describe('recipe check', () => {
   it('refuses, naming the field and why, what cannot run with tools yet', () => {
     expect(problems({ rollout_workers: 2 })).toMatch(/stages\.0\.rollout_workers: 2: rollout worker threads cannot run multi-turn rollouts/);
     expect(problems({ rollout: { engine: 'llama.cpp' } })).toMatch(/stages\.0\.rollout\.engine: llama\.cpp cannot run multi-turn rollouts with tools yet/);
-    expect(problems({ tools: { format: 'chat' } })).toMatch(/stages\.0\.tools\.format: chat .* not supported yet/);
+    expect(problems({ tools: { format: 'chat' } })).toMatch(/stages\.0\.tools\.format: chat renders the prompt .* set template: chat/);
     expect(problems({}, { cluster: { url: 'nats://localhost:4222' } })).toMatch(/stages\.0\.tools: cannot run on a cluster yet/);
     expect(problems({ tools: { names: ['ruby'] } })).toMatch(/tools\.names/);
     expect(problems({ rollout_workers: 0 })).not.toMatch(/tools|rollout_workers/);
@@ -159,4 +162,59 @@ describe('GRPO with tools end to end (pretrain on tool traces -> grpo with the J
     expect(withCalls[0].tool_tokens).toBeGreaterThan(0);
     expect(withCalls[0].model_tokens + withCalls[0].tool_tokens).toBeLessThanOrEqual(48);
   }, 300_000);
+});
+
+describe('the chat form (a Qwen2.5 template with tools, tests/fixtures/tools/qwen2.5-tools.jinja)', () => {
+  const text = readFileSync(resolve('tests/fixtures/tools/qwen2.5-tools.jinja'), 'utf8');
+  const template = new ChatTemplate('qwen2.5-tools.jinja', text, { eos_token: '<|im_end|>' });
+  const schemas = toolSchemas(['python']);
+  const jinja = (messages: object[], addGenerationPrompt: boolean) =>
+    new Template(text).render({ eos_token: '<|im_end|>', messages, tools: schemas, add_generation_prompt: addGenerationPrompt });
+
+  it('renders the prompt with the tools through the template, as @huggingface/jinja does', () => {
+    const prompt = applyTemplate('chat', 'What is 6 x 7?', template, schemas);
+    expect(prompt).toBe(jinja([{ role: 'user', content: 'What is 6 x 7?' }], true));
+    expect(prompt).toContain('"name": "python"');
+    expect(prompt.endsWith('<|im_start|>assistant\n')).toBe(true);
+    expect(() => applyTemplate('chat', 'q', null, schemas)).toThrow(/own chat template/);
+  });
+
+  it('appends a tool result so that the context is the template rendering of the conversation', () => {
+    const turn = 'Let me compute.\n<tool_call>\n{"name": "python", "arguments": {"code": "print(6*7)"}}\n</tool_call>';
+    const around = chatFormat(template, schemas).around(turn);
+    const user = { role: 'user', content: 'What is 6 x 7?' };
+    const context = jinja([user], true) + turn + around.open + '42' + around.close;
+    expect(context).toBe(jinja([user, { role: 'assistant', content: turn }, { role: 'tool', content: '42' }], true));
+    expect(around).toEqual({ open: '<|im_end|>\n<|im_start|>user\n<tool_response>\n', close: '\n</tool_response><|im_end|>\n<|im_start|>assistant\n' });
+  });
+
+  it('reads tool calls as Qwen and Hermes write them; a malformed one is an error the model sees', () => {
+    expect(parseChatCall('<tool_call>\n{"name": "python", "arguments": {"code": "print(1)"}}\n</tool_call>')).toEqual({ tool: 'python', code: 'print(1)' });
+    expect(parseChatCall('<tool_call>{"name": "python", "arguments": "{\\"code\\": \\"x=1\\"}"}</tool_call>')).toEqual({ tool: 'python', code: 'x=1' });
+    expect(parseChatCall('<tool_call>{"name": python}</tool_call>')).toMatchObject({ error: expect.stringMatching(/not JSON/) });
+    expect(parseChatCall('<tool_call>{"arguments": {}}</tool_call>')).toMatchObject({ error: expect.stringMatching(/"name"/) });
+    expect(parseChatCall('<tool_call>{"name": "python", "arguments": {"src": 1}}</tool_call>')).toMatchObject({ error: expect.stringMatching(/"code"/) });
+  });
+
+  it('runs a chat-form trajectory: the call, the tool turn as tool tokens, then the answer', async () => {
+    const chatTok = Tokenizer.train([text, '<tool_call>{"name": "javascript", "arguments": {"code": "console.log(6*7)"}}</tool_call> 42 <answer>42</answer>'], { vocabSize: 400, specialTokens: ['<|eos|>'] });
+    const eos = chatTok.tokenId('<|eos|>')!;
+    const js = chatFormat(template, toolSchemas(['javascript']));
+    const turns = ['<tool_call>{"name": "javascript", "arguments": {"code": "console.log(6*7)"}}</tool_call>', '<answer>42</answer>'];
+    const sampler = (contexts: number[][], opts: SamplingOptions): Completion[] => contexts.map((ctx) => {
+      const k = (chatTok.decode(ctx).match(/<tool_response>/g) ?? []).length;
+      const stop = opts.stopStrings?.find((s) => turns[k].includes(s));
+      const ids = stop ? chatTok.encode(turns[k]) : [...chatTok.encode(turns[k]), eos];
+      return { tokens: ids, logprobs: ids.map(() => -1), text: turns[k], finishReason: 'stop' };
+    });
+    const runner = new ToolRunner({ timeoutS: 1, outputChars: 4096 }, { workers: 1, isolation: 'process' });
+    try {
+      const [c] = await generateWithTools(sampler, chatTok, runner, [chatTok.encode('Q')], { maxNewTokens: 200, stopTokens: [eos] }, new Rng(0), { ...tools(), names: ['javascript'], format: 'chat' }, js);
+      expect(c.trajectory!.turns[0].call).toMatchObject({ tool: 'javascript', output: '42\n', error: null });
+      expect(c.text).toBe(`${turns[0]}<|im_end|>\n<|im_start|>user\n<tool_response>\n42\n</tool_response><|im_end|>\n<|im_start|>assistant\n${turns[1]}`);
+      expect(chatTok.decode(c.tokens.filter((_, j) => c.trajectory!.modelTokens[j] === 0))).toBe('<|im_end|>\n<|im_start|>user\n<tool_response>\n42\n</tool_response><|im_end|>\n<|im_start|>assistant\n');
+    } finally {
+      await runner.close();
+    }
+  }, 60_000);
 });

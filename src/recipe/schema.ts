@@ -342,7 +342,7 @@ export const GrpoStage = z.strictObject({
       max_output_tokens: int().positive().default(128).describe('tokens of a call\'s output appended to the context at most (the rest is cut, marked ...(truncated))'),
       timeout_s: z.number().positive().default(2).describe('CPU-time limit of one call (the session\'s earlier cells re-run included); a call past it gets a timeout error in its output'),
       format: z.enum(TOOL_FORMATS).default('r1')
-        .describe('r1: the model writes <code>...</code>, generation stops there, the code runs and <output>...</output> is appended (models r1kit trains); chat: Hugging Face <tool_call> JSON with tool-role results (not supported yet: refused at recipe check)'),
+        .describe('r1: the model writes <code>...</code>, generation stops there, the code runs and <output>...</output> is appended (models r1kit trains); chat: Hugging Face models, the tools given to the chat template\'s `tools` argument, calls as <tool_call>{"name": ..., "arguments": {"code": ...}}</tool_call> (Qwen2.5, Qwen3, Hermes), outputs as tool-role messages rendered by the template; needs template: chat'),
     })
     .nullable()
     .default(null)

@@ -16,6 +16,7 @@ import { activeBackend } from '../engine/backend.ts';
 import { Rng } from '../engine/rng.ts';
 import { openRollouts } from '../cluster/index.ts';
 import type { Rollouts } from '../rollout/rollouts.ts';
+import { toolSchemas } from '../rollout/multi-turn.ts';
 import { Ahead, batchSeed, correctStale } from '../cluster/staleness.ts';
 import type { Completion } from '../model/generate.ts';
 import { loadModel, saveModel } from '../model/checkpoint.ts';
@@ -72,7 +73,7 @@ export function promptGroups(rows: Row[], index: number, s: GrpoStage, tok: Toke
   for (const row of batchIndices(index, P, rows.length, seed).map((i) => rows[i])) {
     const p = row[s.prompt_field];
     if (typeof p !== 'string') throw new UserError(`stage '${s.name}': a row has no string field '${s.prompt_field}'`);
-    const text = applyTemplate(s.template, p, tok.chatTemplate);
+    const text = applyTemplate(s.template, p, tok.chatTemplate, s.tools?.format === 'chat' ? toolSchemas(s.tools.names) : undefined);
     const ids = documentIds(tok, text).slice(-s.max_prompt_length);
     for (let g = 0; g < G; g++) {
       out.texts.push(text);
