@@ -18,6 +18,7 @@ import { Template } from '@huggingface/jinja';
 import { ChatTemplate } from '../src/model/chat-template.ts';
 import { applyTemplate } from '../src/data/chat.ts';
 import { ToolRunner } from '../src/rollout/tools.ts';
+import { EnvironmentRunner, loadEnvironment } from '../src/rollout/environment.ts';
 
 const tok = Tokenizer.train(['<code>print(x * 7)</code> <output>\n42\n</output> <answer>42</answer> let x = 6; console.log("ok") abcdefghijklmnopqrstuvwxyz 0123456789'], { vocabSize: 300, specialTokens: ['<|eos|>'] });
 const EOS = tok.tokenId('<|eos|>')!;
@@ -136,6 +137,8 @@ describe('recipe check', () => {
     expect(problems({}, { cluster: { url: 'nats://localhost:4222' } })).toMatch(/stages\.0\.tools: cannot run on a cluster yet/);
     expect(problems({ tools: { names: ['ruby'] } })).toMatch(/tools\.names/);
     expect(problems({ rollout_workers: 0 })).not.toMatch(/tools|rollout_workers/);
+    expect(problems({ tools: { environment: './missing-env.ts#Env' } })).toMatch(/stages\.0\.tools\.environment: module not found: .*missing-env\.ts/);
+    expect(problems({ template: 'chat', tools: { format: 'chat', environment: './missing-env.ts#Env' } })).toMatch(/tools\.environment: works with format r1 only/);
   });
 });
 
@@ -217,4 +220,27 @@ describe('the chat form (a Qwen2.5 template with tools, tests/fixtures/tools/qwe
       await runner.close();
     }
   }, 60_000);
+});
+
+describe('a user environment (tools.environment)', () => {
+  it('answers calls with step(state, call): state kept within a trajectory only; a throw, a hang and a bad call are errors the model sees', async () => {
+    const env = await loadEnvironment('./counter-env.ts#Counter', resolve('tests/fixtures/tools'));
+    const runner = new EnvironmentRunner(env, { timeoutS: 0.2, outputChars: 100 });
+    const scripts = new Map([
+      ['A: ', ['<code>5</code>', '<code>37</code>', '<code>hang</code>', '<answer>42</answer>']],
+      ['B: ', ['<code>1</code>', '<code>throw</code>', '<code>x</code>', '<answer>1</answer>']],
+    ]);
+    const [a, b] = await generateWithTools(scripted(scripts, []), tok, runner, [tok.encode('A: '), tok.encode('B: ')], { maxNewTokens: 400, stopTokens: [EOS] }, new Rng(0), tools({ max_output_tokens: 200 }));
+    const calls = (c: Completion) => c.trajectory!.turns.filter((t) => t.call).map((t) => [t.call!.output, t.call!.error]);
+    expect(calls(a)).toEqual([['5', null], ['42', null], ['', 'timed out after 0.2 s']]);
+    expect(calls(b)).toEqual([['1', null], ['', 'the counter broke'], ['', 'not a number: x']]);
+    expect(a.text).toContain('<output>\n42\n</output>');
+    expect(runner.takeMetrics()).toEqual({ calls: 6, errors: 3, timeouts: 1 });
+  });
+
+  it('names what is wrong with the module', async () => {
+    const dir = resolve('tests/fixtures/tools');
+    await expect(loadEnvironment('./counter-env.ts#notAnEnvironment', dir)).rejects.toThrow(/export 'notAnEnvironment' is neither a class nor an object with a step/);
+    await expect(loadEnvironment('./nowhere.ts#X', dir)).rejects.toThrow(/module not found/);
+  });
 });

@@ -249,6 +249,8 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
       for (const p of LOSS_TYPES[s.loss_type].problems(s)) add(['stages', i, p.field], p.message);
       for (const p of rolloutProblems(s.rollout, () => bornConfig(recipe, i))) add(['stages', i, 'rollout', p.field], p.message);
       for (const p of toolProblems(s, recipe.cluster !== undefined)) add(['stages', i, ...p.field], p.message);
+      const env = s.tools?.environment;
+      if (env && !existsSync(resolve(recipe.recipeDir, env.replace(/#[^#]*$/, '')))) add(['stages', i, 'tools', 'environment'], `module not found: ${resolve(recipe.recipeDir, env.replace(/#[^#]*$/, ''))}`);
     }
     if ((s.type === 'sft' || s.type === 'dpo' || s.type === 'grpo') && s.lora) {
       if (modelSource(recipe, i).kind === 'init') add(['stages', i, 'lora'], 'needs a model to adapt: start the stage from a checkpoint or an earlier stage (model: ...), not a fresh init');

@@ -343,6 +343,8 @@ export const GrpoStage = z.strictObject({
       timeout_s: z.number().positive().default(2).describe('CPU-time limit of one call (the session\'s earlier cells re-run included); a call past it gets a timeout error in its output'),
       format: z.enum(TOOL_FORMATS).default('r1')
         .describe('r1: the model writes <code>...</code>, generation stops there, the code runs and <output>...</output> is appended (models r1kit trains); chat: Hugging Face models, the tools given to the chat template\'s `tools` argument, calls as <tool_call>{"name": ..., "arguments": {"code": ...}}</tool_call> (Qwen2.5, Qwen3, Hermes), outputs as tool-role messages rendered by the template; needs template: chat'),
+      environment: z.string().nullable().default(null)
+        .describe('a user module answering the calls instead of the sandbox, by path like a reward (./my-env.ts#Calculator): a class or object with step(state, call) -> observation; state is the trajectory\'s own object; r1 form only'),
     })
     .nullable()
     .default(null)

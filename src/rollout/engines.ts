@@ -9,9 +9,10 @@ import type { RolloutEngineName, RolloutFields } from './recipe-check.ts';
 import { MainThreadRollouts, type Rollouts } from './rollouts.ts';
 import { ToolRollouts, type ToolsConfig } from './multi-turn.ts';
 import { ToolRunner } from './tools.ts';
+import { EnvironmentRunner, loadEnvironment } from './environment.ts';
 
 /** What opening a local engine needs: the policy's architecture, the tokenizer, the tfjs backend. */
-export type EngineContext = { config: ModelConfig; tokenizer: Tokenizer; backend: string; recipe?: { sandbox: { isolation: 'strict' | 'standard' | 'process' } } };
+export type EngineContext = { config: ModelConfig; tokenizer: Tokenizer; backend: string; recipe?: { sandbox: { isolation: 'strict' | 'standard' | 'process' }; recipeDir: string } };
 
 /** The stage fields the local engines read. */
 export type EngineStage = { rollout: RolloutFields; rollout_workers: number | 'auto'; tools?: ToolsConfig | null };
@@ -36,7 +37,10 @@ export async function openLocalRollouts(s: EngineStage, ctx: EngineContext): Pro
   // Multi-turn rollouts with tools: the policy on the main thread, the calls in a sandbox pool of
   // their own (the recipe check refuses the engines and workers that cannot run them yet).
   if (s.tools) {
-    const runner = new ToolRunner({ timeoutS: s.tools.timeout_s, outputChars: TOOL_OUTPUT_CHARS }, { isolation: ctx.recipe?.sandbox.isolation });
+    const limits = { timeoutS: s.tools.timeout_s, outputChars: TOOL_OUTPUT_CHARS };
+    const runner = s.tools.environment
+      ? new EnvironmentRunner(await loadEnvironment(s.tools.environment, ctx.recipe?.recipeDir ?? process.cwd()), limits)
+      : new ToolRunner(limits, { isolation: ctx.recipe?.sandbox.isolation });
     return new ToolRollouts(ctx.tokenizer, s.tools, runner);
   }
   return ROLLOUT_ENGINES[s.rollout.engine](s, ctx);

@@ -17,7 +17,7 @@ import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { ToolCall, Turn } from '../../rewards/types.ts';
 import type { Rollouts, Sampling } from './rollouts.ts';
-import { type ToolName, ToolRunner, ToolSession } from './tools.ts';
+import { type CallRunner, type ToolName, ToolSession } from './tools.ts';
 
 /** A stage's tools, as the recipe gives them (recipe/schema.ts). */
 export type ToolsConfig = {
@@ -26,6 +26,8 @@ export type ToolsConfig = {
   max_output_tokens: number;
   timeout_s: number;
   format: 'r1' | 'chat';
+  /** A user module answering the calls instead of the sandbox (`./my-env.ts#Name`); null: the sandbox. */
+  environment?: string | null;
 };
 
 /** The closing tag that ends a turn with a call (R1 form). */
@@ -186,7 +188,7 @@ function outputTokens(tok: Tokenizer, call: ToolCall, around: { open: string; cl
 export type TurnSampler = (contexts: number[][], opts: SamplingOptions) => Completion[];
 
 /** Samples one trajectory per prompt with tool calls (R1 form). See the header. */
-export async function generateWithTools(policy: TurnSampler, tok: Tokenizer, runner: ToolRunner, prompts: number[][], sampling: Sampling, rng: Rng, tools: ToolsConfig, format: CallFormat = R1_FORMAT): Promise<Completion[]> {
+export async function generateWithTools(policy: TurnSampler, tok: Tokenizer, runner: CallRunner, prompts: number[][], sampling: Sampling, rng: Rng, tools: ToolsConfig, format: CallFormat = R1_FORMAT): Promise<Completion[]> {
   const budget = sampling.maxNewTokens;
   const userStops = sampling.stopStrings ?? [];
   const stopTokens = new Set(sampling.stopTokens ?? []);
@@ -276,7 +278,7 @@ export class ToolRollouts implements Rollouts {
 
   private readonly format: CallFormat;
 
-  constructor(private readonly tok: Tokenizer, private readonly tools: ToolsConfig, private readonly runner: ToolRunner) {
+  constructor(private readonly tok: Tokenizer, private readonly tools: ToolsConfig, private readonly runner: CallRunner) {
     this.format = callFormat(tools, tok.chatTemplate);
   }
 

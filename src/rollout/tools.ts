@@ -21,9 +21,11 @@ export type { ToolName };
 export const TOOL_LANGUAGES = { python: 'python', javascript: 'javascript' } as const satisfies Record<ToolName, Language>;
 
 
-/** The state of one trajectory's tool calls: its earlier cells that ran without error, per language. */
+/** The state of one trajectory's tool calls: its earlier cells that ran without error, per language
+ * (sandboxed tools), and the object a user environment keeps its state in (environment.ts). */
 export class ToolSession {
   private readonly cells: Record<Language, string[]> = { python: [], javascript: [] };
+  readonly state: Record<string, unknown> = {};
 
   /** The cells a new call in `language` runs first. */
   history(language: Language): readonly string[] {
@@ -59,12 +61,22 @@ export function cellOutput(out: string, marker: string): string {
   return at < 0 ? out : out.slice(at + marker.length + 1);
 }
 
+/** What answers a trajectory's calls: the sandboxed tools (ToolRunner) or a user environment
+ * (environment.ts). Every failure is an error message in the returned call, never an exception. */
+export interface CallRunner {
+  call(session: ToolSession, tool: string, code: string): Promise<ToolCall>;
+  /** A call the model wrote wrongly: counted as a call with an error. */
+  malformed(error: string): ToolCall;
+  takeMetrics(): { calls: number; errors: number; timeouts: number };
+  close(): Promise<void>;
+}
+
 /** Limits of one tool call. */
 export type ToolLimits = { timeoutS: number; outputChars: number };
 
 /** Runs tool calls in a sandbox pool of its own (never the code reward's: no verdict shares a process
  * with a tool call). Every failure of the call becomes an error message, never an exception. */
-export class ToolRunner {
+export class ToolRunner implements CallRunner {
   private readonly pool: SandboxPool;
   private metrics = { calls: 0, errors: 0, timeouts: 0 };
 
