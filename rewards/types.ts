@@ -11,7 +11,18 @@ export type RewardBatch = {
   /** The most tokens a completion could have had: the stage's max_completion_length. Optional; the
    * default of soft_overlong's max_length. */
   maxCompletionTokens?: number;
+  /** Multi-turn rollouts (a stage with `tools`): each completion's turns, in order (what the model
+   * wrote, and the tool call each turn ended with, its output and error). Absent: single-turn. */
+  turns?: Turn[][];
 };
+
+/** One tool call of a trajectory: the tool, the code the model wrote, what it printed, and the error
+ * message the model saw (null when the call ran normally). */
+export type ToolCall = { tool: string; code: string; output: string; error: string | null };
+
+/** One turn of a trajectory: what the model wrote, and the tool call it ended with (null: the turn
+ * ended otherwise: the answer, the end of text, the length budget). */
+export type Turn = { text: string; call: ToolCall | null };
 export type RewardValue = number | null;
 export type RewardFn = (batch: RewardBatch) => RewardValue[] | Promise<RewardValue[]>;
 

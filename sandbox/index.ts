@@ -123,6 +123,21 @@ export class SandboxPool {
     return { passed: results.filter((r) => r.status === 'pass').length, total: results.length, results };
   }
 
+  /** Runs one program once on `input` and returns its standard output with how it ended (a tool
+   * call: nothing is judged). Its own pool's walls hold as for any program. No replay claims are
+   * made: the replay rule guards verdicts, and an execution has none. A tool pool is kept apart from
+   * the pool of code rewards (src/rollout/tools.ts) so that no verdict shares a process with it. */
+  async execute(language: Language, code: string, input = ''): Promise<TestResult> {
+    if (language !== 'javascript' && language !== 'python') throw new UserError(`language: javascript or python, got ${JSON.stringify(language)}`);
+    if (this.destroyed) throw new Error('the sandbox pool was destroyed');
+    const tests: Test[] = [{ input, output: '', capture: true }];
+    const [result] = await new Promise<TestResult[]>((resolve) => {
+      this.queues[language].push({ program: { language, code, tests }, prints: [], resolve });
+      this.pump(language);
+    });
+    return result;
+  }
+
   /** Each live process's memory now and at start-up (bytes), from the host's /proc. */
   memory(language: Language): { rssBytes: number; baselineBytes: number | null }[] {
     return [...this.processes[language]].flatMap((p) => {

@@ -4,11 +4,13 @@ import { UserError } from '../src/errors.ts';
 import type { Run, TestInput } from './protocol.ts';
 import { parseResult, type ResultValue } from './result.ts';
 
-export type StdioTest = { input: string; output: string };
+/** `capture`: the run's standard output is returned with its verdict (a tool call's output, shown to
+ * the model; set by SandboxPool.execute, never by a dataset's tests). */
+export type StdioTest = { input: string; output: string; capture?: boolean };
 export type CallTest = { fn: string; args: unknown[]; expected: unknown };
 export type Test = StdioTest | CallTest;
 export type Status = 'pass' | 'fail' | 'error' | 'timeout' | 'memory';
-export type TestResult = { status: Status; detail?: string };
+export type TestResult = { status: Status; detail?: string; out?: string };
 
 /** What the sandbox is given of a test: its input or its call, without the expected answer. */
 export const testInput = (t: Test): TestInput => ('fn' in t ? { fn: t.fn, args: t.args } : { input: t.input });
@@ -131,6 +133,7 @@ export function errorDetail(message: string, maxLines = 3): string {
 /** The verdict on one run, made on the pool's side from what the program printed or returned: the
  * sandbox process reports output, never a pass. A run that did not finish keeps its own status. */
 export function judge(test: Test, run: Run, outputBytes: number): TestResult {
+  if (!('fn' in test) && test.capture) return capturedRun(run, outputBytes);
   if (run.status === 'output') return { status: 'fail', detail: `output limit of ${outputBytes} bytes exceeded` };
   if (run.status !== 'ok') return run.detail ? { status: run.status, detail: run.detail } : { status: run.status };
   if (!('fn' in test)) return compareOutput(run.out, test.output);
@@ -141,4 +144,12 @@ export function judge(test: Test, run: Run, outputBytes: number): TestResult {
     return { status: 'error', detail: `the sandbox reported a result that is not in the result notation (${(e as Error).message})` };
   }
   return compareValue(value, test.expected);
+}
+
+/** A captured run (a tool call): no expected output to judge against; its standard output travels
+ * back with its status. */
+function capturedRun(run: Run, outputBytes: number): TestResult {
+  if (run.status === 'output') return { status: 'fail', detail: `output limit of ${outputBytes} bytes exceeded`, out: run.out };
+  if (run.status !== 'ok') return { status: run.status, ...(run.detail ? { detail: run.detail } : {}), out: run.out };
+  return { status: 'pass', out: run.out };
 }

@@ -3,7 +3,7 @@
 // special tokens that the tokenizer maps to single ids. The named prompt templates wrap a bare prompt
 // (R1-Zero's among them).
 import { UserError } from '../errors.ts';
-import type { ChatMessage, ChatTemplate } from '../model/chat-template.ts';
+import type { ChatMessage, ChatTemplate, ToolSchema } from '../model/chat-template.ts';
 
 export type { ChatMessage } from '../model/chat-template.ts';
 
@@ -60,7 +60,12 @@ export const TEMPLATES: Record<string, string> = { 'r1-zero': R1_ZERO_TEMPLATE, 
 
 /** The prompt as the model sees it: a named template (r1-zero, chat, none) or a custom string with
  * {prompt}; `chat` is the model's own chat template when given. */
-export function applyTemplate(template: string, prompt: string, own?: ChatTemplate | null): string {
+export function applyTemplate(template: string, prompt: string, own?: ChatTemplate | null, tools?: readonly ToolSchema[]): string {
+  if (template === 'chat' && tools) {
+    // Tool schemas reach the model through its own template's `tools` argument only.
+    if (!own) throw new UserError("tools with format chat need the model's own chat template (tokenizer_config.json chat_template); r1kit's built-in chat format has no tools");
+    return own.render([{ role: 'user', content: prompt }], { addGenerationPrompt: true, tools });
+  }
   if (template === 'chat') return renderChat([{ role: 'user', content: prompt }], { addGenerationPrompt: true }, own);
   const t = TEMPLATES[template] ?? template;
   if (!t.includes('{prompt}')) throw new Error(`template '${template}' is not a known name (${[...Object.keys(TEMPLATES), 'chat'].join(', ')}) and has no {prompt}`);

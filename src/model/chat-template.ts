@@ -4,7 +4,10 @@
 import { Template } from '@huggingface/jinja';
 import { UserError } from '../errors.ts';
 
-export type ChatMessage = { role: 'system' | 'user' | 'assistant' | string; content: string };
+export type ChatMessage = { role: 'system' | 'user' | 'assistant' | 'tool' | string; content: string };
+
+/** A tool as chat templates take it in their `tools` argument (an OpenAI-style function schema). */
+export type ToolSchema = { type: 'function'; function: { name: string; description: string; parameters: Record<string, unknown> } };
 
 /** tokenizer_config.json fields that transformers hands to the template as strings (its
  * `special_tokens_map`); an AddedToken object stands for its content. */
@@ -39,13 +42,14 @@ export class ChatTemplate {
   /** The conversation as the model reads it; with addGenerationPrompt, followed by what opens the
    * assistant's reply. Parsed on first use, so a template this Jinja cannot read only stops the
    * recipes that use it. */
-  render(messages: readonly ChatMessage[], opts: { addGenerationPrompt: boolean }): string {
+  render(messages: readonly ChatMessage[], opts: { addGenerationPrompt: boolean; tools?: readonly ToolSchema[] }): string {
     try {
       this.compiled ??= new Template(this.text);
       return this.compiled.render({
         ...this.specialTokens,
         messages,
         add_generation_prompt: opts.addGenerationPrompt,
+        ...(opts.tools ? { tools: opts.tools } : {}),
       });
     } catch (e) {
       throw new UserError(`${this.source}: the chat template failed to render: ${(e as Error).message}`);

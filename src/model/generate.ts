@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../engine/rng.ts';
 import type { Transformer } from './transformer.ts';
+import type { Turn } from '../../rewards/types.ts';
 
 export type SamplingOptions = {
   /** Tokens to generate at most per sequence. */
@@ -34,6 +35,10 @@ export type Completion = {
    * GRPO's ratio and KL use (as TRL). See sampleToken. */
   logprobs: number[];
   finishReason: 'stop' | 'length';
+  /** Multi-turn rollouts only (rollout/multi-turn.ts): the tokens are the model's turns interleaved
+   * with the tool outputs appended between them; `modelTokens` has 1 on each token the model sampled
+   * and 0 on each a tool wrote (whose `logprobs` entry is 0 and means nothing); `turns` the turns. */
+  trajectory?: { modelTokens: number[]; turns: Turn[] };
 };
 
 /** Anything that turns token ids into text (the tokenizer). */

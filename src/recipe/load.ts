@@ -11,7 +11,7 @@ import { UserError } from '../errors.ts';
 // The owners' checks come through one small seam each (model/, rollout/, rewards/ recipe-check.ts;
 // the loss types' table in rl/): this file knows what a recipe is, they know what their part needs.
 import { type ModelConfig as ModelConfigOfModel, isHubName, locateHubModel, modelFieldProblems } from '../model/recipe-check.ts';
-import { rolloutProblems } from '../rollout/recipe-check.ts';
+import { rolloutProblems, toolProblems } from '../rollout/recipe-check.ts';
 import { LOSS_TYPES } from '../rl/loss-types.ts';
 import { rewardProblems } from '../../rewards/recipe-check.ts';
 import {
@@ -248,6 +248,9 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
       if (s.kl_in_reward && s.beta === 0) add(['stages', i, 'kl_in_reward'], 'needs beta > 0 (beta weighs the KL subtracted from the reward)');
       for (const p of LOSS_TYPES[s.loss_type].problems(s)) add(['stages', i, p.field], p.message);
       for (const p of rolloutProblems(s.rollout, () => bornConfig(recipe, i))) add(['stages', i, 'rollout', p.field], p.message);
+      for (const p of toolProblems(s, recipe.cluster !== undefined)) add(['stages', i, ...p.field], p.message);
+      const env = s.tools?.environment;
+      if (env && !existsSync(resolve(recipe.recipeDir, env.replace(/#[^#]*$/, '')))) add(['stages', i, 'tools', 'environment'], `module not found: ${resolve(recipe.recipeDir, env.replace(/#[^#]*$/, ''))}`);
     }
     if ((s.type === 'sft' || s.type === 'dpo' || s.type === 'grpo') && s.lora) {
       if (modelSource(recipe, i).kind === 'init') add(['stages', i, 'lora'], 'needs a model to adapt: start the stage from a checkpoint or an earlier stage (model: ...), not a fresh init');

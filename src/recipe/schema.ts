@@ -2,7 +2,7 @@
 // Keys are snake_case and follow TRL / Hugging Face names, so a TRL or open-r1 user knows them.
 import { z } from 'zod';
 import { LOSS_TYPE_NAMES, LOSS_TYPES } from '../rl/loss-types.ts';
-import { ROLLOUT_ENGINE_NAMES } from '../rollout/recipe-check.ts';
+import { ROLLOUT_ENGINE_NAMES, TOOL_FORMATS, TOOL_NAMES } from '../rollout/recipe-check.ts';
 import { LoraConfig } from '../model/recipe-check.ts';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -334,6 +334,25 @@ export const GrpoStage = z.strictObject({
     .union([z.literal('auto'), int().min(0)])
     .default('auto')
     .describe('worker threads generating rollouts; 0 = the main thread, auto = one per core'),
+  tools: z
+    .strictObject({
+      names: z.array(z.enum(TOOL_NAMES)).min(1).default(['python'])
+        .describe('tools the model may call; in the r1 form <code> runs the first, <code lang="javascript"> names another. Each runs in the sandbox with all its walls'),
+      max_turns: int().positive().default(4).describe('tool calls per trajectory at most; after them a </code> no longer stops generation'),
+      max_output_tokens: int().positive().default(128).describe('tokens of a call\'s output appended to the context at most (the rest is cut, marked ...(truncated))'),
+      timeout_s: z.number().positive().default(2).describe('CPU-time limit of one call (the session\'s earlier cells re-run included); a call past it gets a timeout error in its output'),
+      format: z.enum(TOOL_FORMATS).default('r1')
+        .describe('r1: the model writes <code>...</code>, generation stops there, the code runs and <output>...</output> is appended (models r1kit trains); chat: Hugging Face models, the tools given to the chat template\'s `tools` argument, calls as <tool_call>{"name": ..., "arguments": {"code": ...}}</tool_call> (Qwen2.5, Qwen3, Hermes), outputs as tool-role messages rendered by the template; needs template: chat'),
+      environment: z.string().nullable().default(null)
+        .describe('a user module answering the calls instead of the sandbox, by path like a reward (./my-env.ts#Calculator): a class or object with step(state, call) -> observation; state is the trajectory\'s own object; r1 form only'),
+    })
+    .nullable()
+    .default(null)
+    .describe(
+      'multi-turn rollouts with tool calls (tool-integrated reasoning): the model runs code mid-reasoning and sees its output; max_completion_length bounds the whole trajectory, tool output included. ' +
+        'Tool-output tokens are in the context of every forward pass but carry no loss, KL or entropy and do not count in the normalisers. ' +
+        'Rollouts then run on the main thread (rollout_workers 0 or auto), engine tfjs, no cluster; null = single-turn',
+    ),
   rollout: z
     .strictObject({
       engine: z

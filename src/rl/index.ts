@@ -12,3 +12,5 @@ export type { DpoInputs } from './dpo-loss.ts';
 export { tokenEntropy, tokenLogprobs } from './logprobs.ts';
 export { truncatedIsWeights } from './rollout-correction.ts';
 export type { RolloutCorrection } from './rollout-correction.ts';
+export { lossMaskValues, modelTokenCount } from './tool-mask.ts';
+export type { ModelTokenMask } from './tool-mask.ts';

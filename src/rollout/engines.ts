@@ -7,12 +7,19 @@ import { LlamaCppRollouts } from './llama-cpp.ts';
 import { RolloutPool, defaultWorkers } from './pool.ts';
 import type { RolloutEngineName, RolloutFields } from './recipe-check.ts';
 import { MainThreadRollouts, type Rollouts } from './rollouts.ts';
+import { ToolRollouts, type ToolsConfig } from './multi-turn.ts';
+import { ToolRunner } from './tools.ts';
+import { EnvironmentRunner, loadEnvironment } from './environment.ts';
 
 /** What opening a local engine needs: the policy's architecture, the tokenizer, the tfjs backend. */
-export type EngineContext = { config: ModelConfig; tokenizer: Tokenizer; backend: string };
+export type EngineContext = { config: ModelConfig; tokenizer: Tokenizer; backend: string; recipe?: { sandbox: { isolation: 'strict' | 'standard' | 'process' }; recipeDir: string } };
 
 /** The stage fields the local engines read. */
-export type EngineStage = { rollout: RolloutFields; rollout_workers: number | 'auto' };
+export type EngineStage = { rollout: RolloutFields; rollout_workers: number | 'auto'; tools?: ToolsConfig | null };
+
+/** Standard output read back from one tool call at most (characters; the earlier cells' output of
+ * the session counts in it). What reaches the model is then cut to tools.max_output_tokens. */
+const TOOL_OUTPUT_CHARS = 1 << 16;
 
 /** The local rollout engines, by recipe name (rollout.engine). */
 export const ROLLOUT_ENGINES: Record<RolloutEngineName, (s: EngineStage, ctx: EngineContext) => Promise<Rollouts>> = {
@@ -26,6 +33,15 @@ export const ROLLOUT_ENGINES: Record<RolloutEngineName, (s: EngineStage, ctx: En
 };
 
 /** The stage's local rollout engine. */
-export function openLocalRollouts(s: EngineStage, ctx: EngineContext): Promise<Rollouts> {
+export async function openLocalRollouts(s: EngineStage, ctx: EngineContext): Promise<Rollouts> {
+  // Multi-turn rollouts with tools: the policy on the main thread, the calls in a sandbox pool of
+  // their own (the recipe check refuses the engines and workers that cannot run them yet).
+  if (s.tools) {
+    const limits = { timeoutS: s.tools.timeout_s, outputChars: TOOL_OUTPUT_CHARS };
+    const runner = s.tools.environment
+      ? new EnvironmentRunner(await loadEnvironment(s.tools.environment, ctx.recipe?.recipeDir ?? process.cwd()), limits)
+      : new ToolRunner(limits, { isolation: ctx.recipe?.sandbox.isolation });
+    return new ToolRollouts(ctx.tokenizer, s.tools, runner);
+  }
   return ROLLOUT_ENGINES[s.rollout.engine](s, ctx);
 }

@@ -26,6 +26,9 @@ export type GrpoBatch = {
   opts: GrpoLossOptions;
   /** Per-token truncated IS weights of the rollout engine's mismatch (rl/rollout-correction.ts); absent: none. */
   isWeights?: number[][] | null;
+  /** Multi-turn rollouts: per completion token 1 where the model sampled it, 0 where a tool wrote it
+   * (no loss, KL or entropy there; rl/tool-mask.ts). Absent: every token is the model's. */
+  modelTokens?: number[][] | null;
 };
 
 export const GRPO_LOSS = import.meta.url;
@@ -49,7 +52,7 @@ function grpoTerms(model: Transformer, b: GrpoBatch): { loss: tf.Scalar; metrics
       oldLogprobs: padded(b.old, b.width),
       refLogprobs: b.ref ? padded(b.ref, b.width) : null,
       advantages: b.advantages,
-      mask: completionMask(b, rows, b.width, (i) => b.keep[i]),
+      mask: completionMask(b, rows, b.width, (i) => b.keep[i], (i) => b.modelTokens?.[i]),
       rowWeights: b.rowWeights,
       metricWeight: b.metricWeight,
       isWeights: b.isWeights ? padded(b.isWeights, b.width) : null,
@@ -65,5 +68,6 @@ export function slice(b: GrpoBatch, from: number, to: number): GrpoBatch {
     ...b, inputs: cut(b.inputs), promptLengths: cut(b.promptLengths), old: cut(b.old), ref: b.ref ? cut(b.ref) : null,
     advantages: cut(b.advantages), keep: cut(b.keep), rowWeights: cut(b.rowWeights),
     ...(b.isWeights ? { isWeights: cut(b.isWeights) } : {}),
+    ...(b.modelTokens ? { modelTokens: cut(b.modelTokens) } : {}),
   };
 }

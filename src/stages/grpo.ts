@@ -16,6 +16,7 @@ import { activeBackend } from '../engine/backend.ts';
 import { Rng } from '../engine/rng.ts';
 import { openRollouts } from '../cluster/index.ts';
 import type { Rollouts } from '../rollout/rollouts.ts';
+import { toolSchemas } from '../rollout/multi-turn.ts';
 import { Ahead, batchSeed, correctStale } from '../cluster/staleness.ts';
 import type { Completion } from '../model/generate.ts';
 import { loadModel, saveModel } from '../model/checkpoint.ts';
@@ -24,7 +25,7 @@ import type { Transformer } from '../model/transformer.ts';
 import type { ProgressField } from '../metrics/progress.ts';
 import type { Row, StageContext, StageResult } from './context.ts';
 import type { GrpoStage } from '../recipe/index.ts';
-import { advantages, klEstimate, lossRowWeights, mean, std, truncatedIsWeights } from '../rl/index.ts';
+import { advantages, klEstimate, lossRowWeights, mean, modelTokenCount, std, truncatedIsWeights } from '../rl/index.ts';
 import { closeRewards, concatScores, scoreBatch, type LoadedReward, type ScoreResult } from '../../rewards/registry.ts';
 import { type MicroBatch, trainLoop } from '../train/trainer.ts';
 import { batchIndices, documentIds, trainThreads } from './batches.ts';
@@ -54,6 +55,9 @@ export type Episodes = {
    * the engine mismatch (`old` are then the trainer's recomputed log-probs), and their statistics. */
   isWeights?: number[][] | null;
   rolloutCorrection?: Record<string, number> | null;
+  /** Multi-turn rollouts (tools): per completion token 1 where the model sampled it, 0 where a tool
+   * wrote it; such tokens are context only (rl/tool-mask.ts). Null: single-turn. */
+  modelTokens?: number[][] | null;
 };
 
 /** What dynamic sampling did in a step. */
@@ -69,7 +73,7 @@ export function promptGroups(rows: Row[], index: number, s: GrpoStage, tok: Toke
   for (const row of batchIndices(index, P, rows.length, seed).map((i) => rows[i])) {
     const p = row[s.prompt_field];
     if (typeof p !== 'string') throw new UserError(`stage '${s.name}': a row has no string field '${s.prompt_field}'`);
-    const text = applyTemplate(s.template, p, tok.chatTemplate);
+    const text = applyTemplate(s.template, p, tok.chatTemplate, s.tools?.format === 'chat' ? toolSchemas(s.tools.names) : undefined);
     const ids = documentIds(tok, text).slice(-s.max_prompt_length);
     for (let g = 0; g < G; g++) {
       out.texts.push(text);
@@ -94,7 +98,10 @@ export async function generateAndScore(groups: PromptGroups, gen: Generator, rew
     const at = <T>(xs: T[]) => xs.slice(offset, offset + cs.length);
     const part = scoreBatch(
       rewards,
-      { prompts: at(groups.texts), completions: cs.map((c) => c.text), rows: at(groups.rows), completionTokens: cs.map((c) => c.tokens.length), maxCompletionTokens: s.max_completion_length },
+      {
+        prompts: at(groups.texts), completions: cs.map((c) => c.text), rows: at(groups.rows), completionTokens: cs.map((c) => c.tokens.length), maxCompletionTokens: s.max_completion_length,
+        ...(s.tools ? { turns: cs.map((c) => c.trajectory?.turns ?? [{ text: c.text, call: null }]) } : {}),
+      },
       { onError: s.reward_error },
     );
     part.catch(() => {}); // awaited below; until then a failure must not count as unhandled
@@ -151,10 +158,15 @@ function referenceLogprobs(ref: Transformer, e: Pick<Episodes, 'inputs' | 'promp
 
 /** Each completion's KL estimate to the reference, summed over its tokens (from the sampling
  * policy's log-probs: the policy the reward judges). */
-export function sequenceKl(old: number[][], ref: number[][], kind: GrpoStage['kl_estimator']): number[] {
+export function sequenceKl(old: number[][], ref: number[][], kind: GrpoStage['kl_estimator'], modelTokens: number[][] | null = null): number[] {
   return old.map((o, i) => {
     if (!o.length) return 0;
-    return tf.tidy(() => tf.sum(klEstimate(tf.sub(tf.tensor1d(o), tf.tensor1d(ref[i])), kind)).dataSync()[0]);
+    // Tool-output tokens (multi-turn) are no action of the policy: no KL there.
+    const m = modelTokens?.[i];
+    return tf.tidy(() => {
+      const kl = klEstimate(tf.sub(tf.tensor1d(o), tf.tensor1d(ref[i])), kind);
+      return tf.sum(m ? tf.mul(kl, tf.tensor1d(m)) : kl).dataSync()[0];
+    });
   });
 }
 
@@ -163,7 +175,10 @@ export function sequenceKl(old: number[][], ref: number[][], kind: GrpoStage['kl
  * (rollout.engine), for the trainer's log-probs and the truncated IS weights. */
 export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: GrpoStage, chunk: number, policy: Transformer | null = null): Episodes {
   const G = s.num_generations;
+  const modelTokens = x.completions.some((c) => c.trajectory) ? x.completions.map((c) => c.trajectory?.modelTokens ?? c.tokens.map(() => 1)) : null;
   const lengths = x.completions.map((c) => c.tokens.length);
+  // What the loss counts: the model's own tokens (tool output is context only).
+  const lossLengths = x.completions.map((c, i) => modelTokenCount(c.tokens.length, modelTokens?.[i]));
   const base = { inputs: x.ids.map((p, i) => [...p, ...x.completions[i].tokens]), promptLengths: x.ids.map((p) => p.length) };
   let old = x.completions.map((c) => c.logprobs);
   // Another engine sampled (llama.cpp): the ratio's pi_old is the trainer's own forward at sampling
@@ -180,17 +195,18 @@ export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: Grpo
     'rollout_correction/is_weight_mean': correction.meanWeight, 'rollout_correction/logp_diff_max': correction.maxLogpDiff,
   };
   const refLp = ref ? referenceLogprobs(ref, base, lengths, s.temperature, chunk) : null;
-  const rewardKl = s.kl_in_reward && refLp ? sequenceKl(old, refLp, s.kl_estimator) : null;
+  const rewardKl = s.kl_in_reward && refLp ? sequenceKl(old, refLp, s.kl_estimator, modelTokens) : null;
   const rewards = rewardKl ? x.scores.total.map((r, i) => r - s.beta * rewardKl[i]) : x.scores.total;
   const differing = new Set(differingGroups(x.scores.total, G));
   const keep = x.completions.map((c, i) => {
     if (s.mask_truncated_completions && c.finishReason === 'length') return 0;
     if (s.drop_equal_reward_groups && !differing.has(Math.floor(i / G))) return 0;
-    return c.tokens.length > 0 ? 1 : 0;
+    return lossLengths[i] > 0 ? 1 : 0;
   });
   return {
-    ...base, old, ref: refLp, rewards, advantages: advantages(rewards, G, { estimator: s.advantage_estimator, scale: s.scale_rewards, whiten: s.reinforce_pp_whitening, lengths }), keep, rewardKl,
+    ...base, old, ref: refLp, rewards, advantages: advantages(rewards, G, { estimator: s.advantage_estimator, scale: s.scale_rewards, whiten: s.reinforce_pp_whitening, lengths: lossLengths }), keep, rewardKl,
     ...(correction ? { isWeights: correction.weights, rolloutCorrection } : {}),
+    ...(modelTokens ? { modelTokens } : {}),
   };
 }
 
@@ -200,6 +216,7 @@ function writeSamples(file: string, step: number, x: ScoredGroups, e: Episodes, 
   const lines = x.completions.map((c, i) => JSON.stringify({
     step: step + 1, prompt: x.texts[i], question: x.rows[i][promptField], completion: c.text, reward: x.scores.total[i], advantage: e.advantages[i],
     rewards: Object.fromEntries(Object.entries(x.scores.byFunction).map(([k, v]) => [k, v[i]])), finish_reason: c.finishReason,
+    ...(c.trajectory ? { turns: c.trajectory.turns, model_tokens: modelTokenCount(c.tokens.length, c.trajectory.modelTokens), tool_tokens: c.tokens.length - modelTokenCount(c.tokens.length, c.trajectory.modelTokens) } : {}),
   }) + '\n');
   appendFileSync(file, lines.join(''));
 }
@@ -227,6 +244,7 @@ export function rolloutMetrics(st: Step, G: number): Record<string, number> {
     reward_errors: st.sampled.scores.errors.length,
     ...e.rolloutCorrection,
   };
+  Object.assign(metrics, toolMetrics(x.completions));
   for (const [k, v] of Object.entries(x.scores.stats)) {
     metrics[`rewards/${k}/mean`] = v.mean;
     metrics[`rewards/${k}/std`] = v.std;
@@ -234,13 +252,30 @@ export function rolloutMetrics(st: Step, G: number): Record<string, number> {
   // What the rewards counted while scoring (e.g. rewards/accuracy/timeout, rewards/accuracy/gold_unparsable).
   for (const [k, n] of Object.entries(x.scores.counts ?? {})) metrics[`rewards/${k}`] = n;
   // With the KL in the reward the loss has none: log the reward's (mean per token of the trained batch).
-  if (e.rewardKl) metrics.kl = e.rewardKl.reduce((a, b) => a + b, 0) / Math.max(1, e.inputs.reduce((a, seq, i) => a + seq.length - e.promptLengths[i], 0));
+  if (e.rewardKl) metrics.kl = e.rewardKl.reduce((a, b) => a + b, 0) / Math.max(1, e.inputs.reduce((a, seq, i) => a + modelTokenCount(seq.length - e.promptLengths[i], e.modelTokens?.[i]), 0));
   if (st.sampling.batches > 1 || st.sampling.sampledGroups !== st.sampling.keptGroups) {
     metrics['dynamic_sampling/batches'] = st.sampling.batches;
     metrics['dynamic_sampling/sampled_groups'] = st.sampling.sampledGroups;
     metrics['dynamic_sampling/kept_groups'] = st.sampling.keptGroups;
   }
   return metrics;
+}
+
+/** What the step's multi-turn rollouts did (none for single-turn): tool calls and errors per
+ * trajectory, turns, the share of trajectories that called a tool, and the lengths in model tokens
+ * and tool tokens apart (completions/mean_length counts both). */
+export function toolMetrics(completions: readonly Completion[]): Record<string, number> {
+  const trajectories = completions.filter((c) => c.trajectory).map((c) => c.trajectory!);
+  if (!trajectories.length) return {};
+  const calls = trajectories.map((t) => t.turns.filter((u) => u.call).length);
+  const errors = trajectories.map((t) => t.turns.filter((u) => u.call?.error).length);
+  const model = trajectories.map((t) => t.modelTokens.reduce((a, b) => a + b, 0));
+  const tool = trajectories.map((t, i) => t.modelTokens.length - model[i]);
+  return {
+    'tools/calls_per_trajectory': mean(calls), 'tools/errors': errors.reduce((a, b) => a + b, 0), 'tools/errors_per_trajectory': mean(errors),
+    'tools/turns': mean(trajectories.map((t) => t.turns.length)), 'tools/used_share': calls.filter((n) => n > 0).length / calls.length,
+    'completions/mean_model_tokens': mean(model), 'completions/mean_tool_tokens': mean(tool),
+  };
 }
 
 /** Sizes of `parts` nearly equal parts of n rows (the first ones one larger), none empty. */
@@ -256,7 +291,8 @@ export function episodeMicroBatches(e: Episodes, s: GrpoStage): MicroBatch[] {
   const sizes = splitRows(e.inputs.length, s.gradient_accumulation_steps);
   const micro = sizes.flatMap((n, k) => new Array<number>(n).fill(k));
   const lengths = e.inputs.map((seq, i) => seq.length - e.promptLengths[i]);
-  const kept = lengths.map((n, i) => n * e.keep[i]);
+  // The normalisers count the model's tokens only (tool output is context, rl/tool-mask.ts).
+  const kept = lengths.map((n, i) => modelTokenCount(n, e.modelTokens?.[i]) * e.keep[i]);
   const rowWeights = lossRowWeights(s.loss_type, { tokens: kept, microBatch: micro, maxCompletionLength: s.max_completion_length });
   const metricWeight = 1 / Math.max(1, kept.reduce((a, b) => a + b, 0));
   let from = 0;
@@ -268,6 +304,7 @@ export function episodeMicroBatches(e: Episodes, s: GrpoStage): MicroBatch[] {
       inputs: pick(e.inputs), promptLengths: pick(e.promptLengths), old: pick(e.old), ref: e.ref ? pick(e.ref) : null,
       advantages: pick(e.advantages), keep: pick(e.keep), rowWeights: pick(rowWeights), metricWeight,
       width: Math.max(1, ...pick(lengths)), temperature: s.temperature, ...(e.isWeights ? { isWeights: pick(e.isWeights) } : {}),
+      ...(e.modelTokens ? { modelTokens: pick(e.modelTokens) } : {}),
       opts: {
         epsilon: s.epsilon, epsilonHigh: s.epsilon_high, beta: s.kl_in_reward ? 0 : s.beta, lossType: s.loss_type, delta: s.delta,
         klEstimator: s.kl_estimator, importanceSamplingLevel: s.importance_sampling_level, topEntropyQuantile: s.top_entropy_quantile,

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { chunkedTokenLogprobs, headWeight, logitsChunkRows } from '../model/head-logprobs.ts';
 import type { Transformer } from '../model/transformer.ts';
-import { tokenEntropy, tokenLogprobs } from '../rl/index.ts';
+import { type ModelTokenMask, lossMaskValues, tokenEntropy, tokenLogprobs } from '../rl/index.ts';
 
 /** Token sequences, each a prompt followed by its completion. */
 export type PromptCompletions = { inputs: number[][]; promptLengths: number[] };
@@ -77,12 +77,9 @@ function chunkedEntropy(model: Transformer, hidden: tf.Tensor2D, rows: number, t
   return f(hidden) as tf.Tensor1D;
 }
 
-/** 1 on each row's completion tokens (times `weight(row)`), 0 past them: [rows, width]. */
-export function completionMask(batch: PromptCompletions, rows: number[], width: number, weight: (i: number) => number = () => 1): tf.Tensor2D {
-  const out = new Float32Array(rows.length * width);
-  rows.forEach((i, b) => {
-    const n = Math.min(width, batch.inputs[i].length - batch.promptLengths[i]);
-    out.fill(weight(i), b * width, b * width + n);
-  });
-  return tf.tensor2d(out, [rows.length, width]);
+/** 1 on each row's completion tokens (times `weight(row)`), 0 past them and, for a multi-turn
+ * rollout, on the tokens a tool wrote (`modelTokens(row)`, rl/tool-mask.ts): [rows, width]. */
+export function completionMask(batch: PromptCompletions, rows: number[], width: number, weight: (i: number) => number = () => 1, modelTokens: (i: number) => ModelTokenMask = () => null): tf.Tensor2D {
+  const lengths = rows.map((i) => batch.inputs[i].length - batch.promptLengths[i]);
+  return tf.tensor2d(lossMaskValues(lengths, width, (b) => weight(rows[b]), (b) => modelTokens(rows[b])), [rows.length, width]);
 }
