@@ -109,9 +109,8 @@ describe('quick: profile', () => {
   });
 });
 
-describe('quick: leaving a stage out (stages.<name>: null)', () => {
-  // The shape of r1-zero.yaml's quick profile: skip pretraining, start the rest from a checkpoint folder.
-  const SKIP = BASE.replace(/quick:\n[^]*$/, `quick:
+// The shape of r1-zero.yaml's quick profile: skip pretraining, start the rest from a checkpoint folder.
+const SKIP = BASE.replace(/quick:\n[^]*$/, `quick:
   stages.pretrain: null
   tokenizer.train: null
   tokenizer.path: data/corpus.jsonl
@@ -122,6 +121,8 @@ describe('quick: leaving a stage out (stages.<name>: null)', () => {
   stages.reasoning.max_completion_length: 16
   stages.eval.max_new_tokens: 16
 `); // ckpt's context is 64 tokens
+
+describe('quick: leaving a stage out (stages.<name>: null)', () => {
 
   it('drops the stage from the quick run only; the others keep their overrides, given by name or full-recipe index', () => {
     const quick = load(SKIP, { quick: true });
@@ -220,6 +221,12 @@ describe('CLI', () => {
       expect(out).toMatch(/ok: .*q\.yaml: recipe 't-quick'/);
       expect(out).toContain('quick overrides (run folder runs/t-quick):\n  stages.pretrain.max_steps: 1200 -> 30\n  stages.1.max_steps: 100 -> 5\n  stages.eval.max_samples: null -> 8\n');
       expect(await cli(registerRecipe, ['recipe', '--check', file])).toMatch(/recipe 't',/);
+      // A stage the profile leaves out is named, not printed in full.
+      writeFileSync(file, SKIP);
+      cpSync(join(DIR, 'ckpt'), join(root, 'ckpt'), { recursive: true });
+      const skipping = await cli(registerRecipe, ['recipe', file, '--quick']);
+      expect(skipping).toMatch(/ 0\. reasoning \(grpo\) from .*ckpt, config hash/);
+      expect(skipping).toContain('quick overrides (run folder runs/t-quick):\n  stages.pretrain: pretrain stage -> left out\n  tokenizer.train: {');
       writeFileSync(file, BASE.slice(0, BASE.indexOf('quick:')));
       await expect(cli(registerRecipe, ['recipe', file, '--quick'])).rejects.toThrow(/--quick: this recipe has no quick: section/);
     } finally {
