@@ -92,6 +92,31 @@ describe('pipeline end to end (pretrain -> sft -> eval)', () => {
     }
   }, 120_000);
 
+  it('reruns a stage whose starting checkpoint folder changed (a replaced shipped base model), and the stages after it', async () => {
+    const { cpSync, mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { dataDigest } = await import('../src/pipeline/fingerprint.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'r1-ckpt-digest-'));
+    try {
+      cpSync(resolve('tests/fixtures/recipes'), dir, { recursive: true });
+      writeFileSync(join(dir, 'r.yaml'), [
+        'tokenizer: { path: data/corpus.jsonl }', // any existing file: the digest never loads it
+        'stages:',
+        '  - { name: first, type: eval, model: ckpt, datasets: [data/tasks.jsonl], max_new_tokens: 8 }',
+        '  - { name: later, type: eval, model: ckpt, datasets: [data/tasks.jsonl], max_new_tokens: 8 }',
+        '',
+      ].join('\n'));
+      const load = () => loadRecipe(join(dir, 'r.yaml'));
+      const before = [0, 1].map((i) => dataDigest(load(), i));
+      expect([0, 1].map((i) => dataDigest(load(), i))).toEqual(before);
+      writeFileSync(join(dir, 'ckpt', 'config.json'), '{"max_position_embeddings": 64, "vocab_size": 1024}');
+      const after = [0, 1].map((i) => dataDigest(load(), i));
+      expect(after.map((d, i) => d === before[i])).toEqual([false, false]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('resumes a stage killed with SIGKILL and ends with the same loss as an uninterrupted run', async () => {
     const straight = loadRecipe(RECIPE, { set: [OUT, 'name=micro-straight', 'stages.2.max_new_tokens=2'] });
     rmSync(join(RUNS, 'micro-straight'), { recursive: true, force: true });

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { recipeError } from './fixtures/recipes/errors.ts';
 import { describe, expect, it, vi } from 'vitest';
-import { parseRecipe, runDir, stageHash, type EvalStage, type GrpoStage, type LoadOptions, type PretrainStage, type Recipe } from '../src/recipe/index.ts';
+import { modelSource, parseRecipe, runDir, stageHash, type EvalStage, type GrpoStage, type LoadOptions, type PretrainStage, type Recipe } from '../src/recipe/index.ts';
 
 // `r1 run` hands the loaded recipe to runRecipe; capture it instead of training.
 const ran: Recipe[] = [];
@@ -109,6 +109,52 @@ describe('quick: profile', () => {
   });
 });
 
+// The shape of r1-zero.yaml's quick profile: skip pretraining, start the rest from a checkpoint folder.
+const SKIP = BASE.replace(/quick:\n[^]*$/, `quick:
+  stages.pretrain: null
+  tokenizer.train: null
+  tokenizer.path: data/corpus.jsonl
+  stages.reasoning.model: ckpt
+  stages.reasoning.max_steps: 5
+  stages.2.max_samples: 8
+  stages.reasoning.max_prompt_length: 32
+  stages.reasoning.max_completion_length: 16
+  stages.eval.max_new_tokens: 16
+`); // ckpt's context is 64 tokens
+
+describe('quick: leaving a stage out (stages.<name>: null)', () => {
+
+  it('drops the stage from the quick run only; the others keep their overrides, given by name or full-recipe index', () => {
+    const quick = load(SKIP, { quick: true });
+    expect(quick.stages.map((s) => s.name)).toEqual(['reasoning', 'eval']);
+    const reasoning = quick.stages[0] as GrpoStage;
+    expect([reasoning.model, reasoning.max_steps, reasoning.max_completion_length]).toEqual(['ckpt', 5, 16]);
+    // stages.2 is the full recipe's eval, applied before the pretrain stage was removed.
+    expect(quick.stages[1].max_samples).toBe(8);
+    expect(modelSource(quick, 0)).toEqual({ kind: 'checkpoint', path: join(DIR, 'ckpt') });
+    expect(modelSource(quick, 1)).toEqual({ kind: 'stage', stage: 'reasoning' });
+    const full = load(SKIP);
+    expect(full.stages.map((s) => s.name)).toEqual(['pretrain', 'reasoning', 'eval']);
+  });
+
+  it('a stage that still names the left-out stage is an error naming it', () => {
+    const text = SKIP.replace('  stages.reasoning.model: ckpt\n', '  stages.reasoning.model: pretrain\n');
+    expect(errorOf(text, { quick: true })).toMatch(/quick stages\.reasoning\.model: stages\.0\.model: 'pretrain' is neither an earlier stage \(there are no earlier stages\) nor a checkpoint directory/);
+  });
+
+  it('an error in a later stage still names the override that caused it', () => {
+    const text = SKIP.replace('  stages.reasoning.max_steps: 5\n', '  stages.reasoning.max_steps: 0\n');
+    expect(errorOf(text, { quick: true })).toMatch(/inline\.yaml:16:3: quick stages\.reasoning\.max_steps: stages\.0\.max_steps: must be > 0, got 0/);
+  });
+
+  it('--set can leave a stage out too, but a null written in the stages list itself is still rejected', () => {
+    const r = load(BASE, { set: ['stages.eval=null'] });
+    expect(r.stages.map((s) => s.name)).toEqual(['pretrain', 'reasoning']);
+    const literal = BASE.replace('  - { type: eval, datasets: [data/tasks.jsonl] }\n', '  - null\n');
+    expect(errorOf(literal)).toMatch(/stages\.2/);
+  });
+});
+
 describe('field paths name list entries by index or by name', () => {
   it('a stage by its name (default: its type), in --set and in quick:', () => {
     const r = load(BASE, { set: ['stages.pretrain.max_steps=77', 'stages.reasoning.beta=0', 'stages.eval.num_generations=2'] });
@@ -175,6 +221,12 @@ describe('CLI', () => {
       expect(out).toMatch(/ok: .*q\.yaml: recipe 't-quick'/);
       expect(out).toContain('quick overrides (run folder runs/t-quick):\n  stages.pretrain.max_steps: 1200 -> 30\n  stages.1.max_steps: 100 -> 5\n  stages.eval.max_samples: null -> 8\n');
       expect(await cli(registerRecipe, ['recipe', '--check', file])).toMatch(/recipe 't',/);
+      // A stage the profile leaves out is named, not printed in full.
+      writeFileSync(file, SKIP);
+      cpSync(join(DIR, 'ckpt'), join(root, 'ckpt'), { recursive: true });
+      const skipping = await cli(registerRecipe, ['recipe', file, '--quick']);
+      expect(skipping).toMatch(/ 0\. reasoning \(grpo\) from .*ckpt, config hash/);
+      expect(skipping).toContain('quick overrides (run folder runs/t-quick):\n  stages.pretrain: pretrain stage -> left out\n  tokenizer.train: {');
       writeFileSync(file, BASE.slice(0, BASE.indexOf('quick:')));
       await expect(cli(registerRecipe, ['recipe', file, '--quick'])).rejects.toThrow(/--quick: this recipe has no quick: section/);
     } finally {

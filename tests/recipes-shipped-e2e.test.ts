@@ -1,10 +1,11 @@
 // The shipped R1-Zero and R1 recipes, shortened: their quick: profile plus a tiny model and a few
-// steps, run end to end on the shipped data. Checks that every stage ran, took its model or dataset
+// steps, run end to end on the shipped data (r1-zero's quick profile starts from the shipped base
+// model, data/r1-zero-base, so its stages run that model). Checks that every stage ran, took its model or dataset
 // from the stage the recipe names, and wrote its metrics and artifacts. The full runs are not tests;
 // their numbers are in the README.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadRecipe, modelSource, datasetSources } from '../src/recipe/index.ts';
@@ -35,10 +36,13 @@ function tiny(recipeFile: string, extra: string[]) {
 }
 
 type Tensors = Map<string, Float32Array>;
-const weights = (dir: string): Tensors => {
-  const { tensors } = readSafetensors(join(dir, 'checkpoint', 'model.safetensors'));
+/** The weights of a checkpoint folder (Hugging Face layout). */
+const checkpointWeights = (checkpoint: string): Tensors => {
+  const { tensors } = readSafetensors(join(checkpoint, 'model.safetensors'));
   return new Map(Object.entries(tensors).map(([k, v]) => [k, v.data as Float32Array]));
 };
+/** The weights a stage of a run wrote. */
+const weights = (stageDir: string): Tensors => checkpointWeights(join(stageDir, 'checkpoint'));
 const same = (a: Tensors, b: Tensors) => [...a].every(([k, v]) => b.has(k) && v.length === b.get(k)!.length && v.every((x, i) => x === b.get(k)![i]));
 
 async function runAndCheck(recipeFile: string, extra: string[] = []) {
@@ -61,9 +65,10 @@ async function runAndCheck(recipeFile: string, extra: string[] = []) {
     }
     // The hand-over: a trained stage starts from its source's weights (same shapes) and moves them.
     const src = modelSource(recipe, i);
-    if (src.kind === 'stage' && s.type !== 'eval' && s.type !== 'rejection-sampling') {
-      const [before, after] = [weights(join(runDir, src.stage)), weights(dir)];
-      expect([...after.keys()].sort(), `${s.name} from ${src.stage}`).toEqual([...before.keys()].sort());
+    if (src.kind !== 'init' && s.type !== 'eval' && s.type !== 'rejection-sampling') {
+      const from = src.kind === 'stage' ? src.stage : src.path;
+      const [before, after] = [src.kind === 'stage' ? weights(join(runDir, src.stage)) : checkpointWeights(src.path), weights(dir)];
+      expect([...after.keys()].sort(), `${s.name} from ${from}`).toEqual([...before.keys()].sort());
       for (const [k, v] of after) expect(v.length, `${s.name}.${k}`).toBe(before.get(k)!.length);
       expect(same(before, after), `${s.name} trained`).toBe(false);
     }
@@ -73,10 +78,33 @@ async function runAndCheck(recipeFile: string, extra: string[] = []) {
 }
 
 describe('shipped recipes, shortened', () => {
-  it('r1-zero: pretrain -> eval base -> GRPO -> eval', async () => {
-    const { recipe } = await runAndCheck('recipes/r1-zero.yaml');
-    expect(recipe.stages.map((s) => s.type)).toEqual(['pretrain', 'eval', 'grpo', 'eval']);
+  it('r1-zero: eval base -> GRPO -> eval, starting from the shipped base model (the full recipe pretrains it)', async () => {
+    const { runDir, recipe } = await runAndCheck('recipes/r1-zero.yaml');
+    expect(loadRecipe('recipes/r1-zero.yaml').stages.map((s) => s.type)).toEqual(['pretrain', 'eval', 'grpo', 'eval']);
+    // --quick skips pretraining: the base eval and GRPO load data/r1-zero-base, with its tokenizer.
+    expect(recipe.stages.map((s) => s.type)).toEqual(['eval', 'grpo', 'eval']);
+    const base = resolve('data/r1-zero-base');
+    for (const i of [0, 1]) expect(modelSource(recipe, i), recipe.stages[i].name).toEqual({ kind: 'checkpoint', path: base });
+    expect(modelSource(recipe, 2)).toEqual({ kind: 'stage', stage: 'grpo' });
+    expect(resolve(recipe.recipeDir, recipe.tokenizer.path!)).toBe(base);
+    expect(recipe.tokenizer.train).toBeNull();
+    // The run used the base's own tokenizer and architecture (the tiny model.* overrides do not apply to a checkpoint).
+    expect(readFileSync(join(runDir, 'grpo', 'checkpoint', 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(base, 'tokenizer.json'), 'utf8'));
+    expect(JSON.parse(readFileSync(join(runDir, 'grpo', 'checkpoint', 'config.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')));
   }, 300_000);
+
+  it("r1-zero: the shipped base has the architecture of the recipe's model and is a few MB", () => {
+    const full = loadRecipe('recipes/r1-zero.yaml');
+    const config = JSON.parse(readFileSync('data/r1-zero-base/config.json', 'utf8'));
+    const { model } = full;
+    expect(config).toMatchObject({
+      model_type: 'llama', vocab_size: model.vocab_size, hidden_size: model.hidden_size, num_hidden_layers: model.num_hidden_layers,
+      num_attention_heads: model.num_attention_heads, num_key_value_heads: model.num_key_value_heads, intermediate_size: model.intermediate_size,
+      max_position_embeddings: model.max_position_embeddings, tie_word_embeddings: model.tie_word_embeddings,
+    });
+    const bytes = readdirSync('data/r1-zero-base').reduce((a, f) => a + statSync(join('data/r1-zero-base', f)).size, 0);
+    expect(bytes).toBeLessThan(5 * 2 ** 20);
+  });
 
   it('r1-zero-moe: the same pipeline on a DeepSeek-V3-style model (MLA, MoE, MTP while pretraining)', async () => {
     const small = ['model.num_hidden_layers=2', 'model.num_attention_heads=2', 'model.num_key_value_heads=2', 'model.kv_lora_rank=16', 'model.qk_nope_head_dim=8', 'model.qk_rope_head_dim=4',

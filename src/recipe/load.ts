@@ -79,6 +79,7 @@ export function parseRecipe(text: string, file: string, opts: LoadOptions = {}):
       }
     }
     for (const arg of set) overrides.set(applySetIn(d, arg, shown).join('.'), `${shown}: --set ${arg}`);
+    dropNulledStages(d, overrides);
     const latestFirst = [...overrides].reverse();
     const where = (path: FieldPath): string => {
       // An error inside, or on a parent of, an overridden field is the override's doing.
@@ -110,6 +111,32 @@ export function parseRecipe(text: string, file: string, opts: LoadOptions = {}):
     }
   }
   return recipe;
+}
+
+/**
+ * Leave out the stages an override set to null (`stages.pretrain: null`), e.g. a quick: profile that
+ * starts from a shipped checkpoint instead of pretraining. Removed after every override is applied,
+ * so each override's stage index or name means the full recipe's stage; the paths in `overrides` are
+ * renumbered to the stages that remain, so an error still names the override that caused it. A null
+ * written in the recipe's own stages list is left for the schema to reject.
+ */
+function dropNulledStages(doc: Document, overrides: Map<string, string>): void {
+  const stages = doc.get('stages', true);
+  if (!isSeq(stages)) return;
+  const dropped = stages.items
+    .map((item, i) => (overrides.has(`stages.${i}`) && isScalar(item) && item.value === null ? i : -1))
+    .filter((i) => i >= 0);
+  if (!dropped.length) return;
+  for (const i of [...dropped].reverse()) stages.items.splice(i, 1);
+  const renumbered = [...overrides].flatMap(([path, label]): [string, string][] => {
+    const m = /^stages\.(\d+)(\..*)?$/.exec(path);
+    if (!m) return [[path, label]];
+    const i = Number(m[1]);
+    if (dropped.includes(i)) return [];
+    return [[`stages.${i - dropped.filter((k) => k < i).length}${m[2] ?? ''}`, label]];
+  });
+  overrides.clear();
+  for (const [path, label] of renumbered) overrides.set(path, label);
 }
 
 /** Appended to the run name of a --quick run. */

@@ -516,7 +516,7 @@ export const RecipeSchema = z.strictObject({
   quick: z
     .record(z.string(), z.unknown())
     .default({})
-    .describe('overrides for a run of minutes (r1 run --quick): field path (as --set takes; stages by index or name) -> value; the run is named <name>-quick'),
+    .describe('overrides for a run of minutes (r1 run --quick): field path (as --set takes; stages by index or name) -> value; a stage set to null is left out (e.g. a pretrain stage, when the others start from a shipped checkpoint); the run is named <name>-quick'),
 });
 
 export type ModelConfig = z.infer<typeof ModelConfig>;

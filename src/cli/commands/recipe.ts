@@ -40,7 +40,11 @@ export function register(program: Command): void {
         const full = loadRecipe(check, { set: opts.set });
         process.stdout.write(`quick overrides (run folder ${recipe.output_dir}/${recipe.name}):\n`);
         for (const [path, value] of Object.entries(recipe.quick)) {
-          process.stdout.write(`  ${path}: ${canonicalJson(fieldAt(full, path))} -> ${canonicalJson(fieldAt(recipe, path) ?? value)}\n`);
+          const before = fieldAt(full, path);
+          // A stage set to null is left out of the quick run: name it rather than print its whole config.
+          const leftOut = value === null && /^stages\.[^.]+$/.test(path) && typeof (before as { type?: unknown } | undefined)?.type === 'string';
+          if (leftOut) process.stdout.write(`  ${path}: ${(before as { type: string }).type} stage -> left out\n`);
+          else process.stdout.write(`  ${path}: ${canonicalJson(before)} -> ${canonicalJson(fieldAt(recipe, path) ?? value)}\n`);
         }
       }
       assertPlanFits(plan);
