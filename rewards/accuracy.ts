@@ -16,7 +16,8 @@ export { extractAnswer, extractReference, lastBoxed, GOLD_FROM, type GoldFrom } 
 
 /** Whether a predicted answer equals a reference (bare or a worked solution). */
 export function answersMatch(pred: string, ref: string): boolean {
-  const p = fromText(pred, true), g = extractReference(ref);
+  const p = fromText(pred, true),
+    g = extractReference(ref);
   if (p === null || g === null) return false;
   try {
     return answersEqual(parseAnswer(p), parseAnswer(g));
@@ -99,8 +100,10 @@ export const accuracy: BuiltinReward = {
     `timeout_s: time budget per comparison, after which the completion scores 0 (counted as timeout)`,
   make(options) {
     // Unset options take their defaults: tests and user code may call make() with a partial object.
-    const field = (options.answer_field ?? options.field ?? null) as string | null, taggedOnly = options.tagged_only === true;
-    const goldFrom = (options.gold_from ?? 'auto') as GoldFrom, timeout = (options.timeout_s ?? 1) as number;
+    const field = (options.answer_field ?? options.field ?? null) as string | null,
+      taggedOnly = options.tagged_only === true;
+    const goldFrom = (options.gold_from ?? 'auto') as GoldFrom,
+      timeout = (options.timeout_s ?? 1) as number;
     if (!GOLD_FROM.includes(goldFrom)) throw new Error(`gold_from must be one of ${GOLD_FROM.join(', ')}, got ${JSON.stringify(goldFrom)}`);
     if (typeof timeout !== 'number' || !(timeout > 0)) throw new Error(`timeout_s must be a number > 0, got ${JSON.stringify(timeout)}`);
     if (field !== null && typeof field !== 'string') throw new Error(`answer_field must be a field name, got ${JSON.stringify(field)}`);
@@ -111,7 +114,11 @@ export const accuracy: BuiltinReward = {
         // A Countdown row has many right answers: verify the expression instead of comparing.
         const puzzle = countdownOf(row);
         if (puzzle) return countdownScore(extractAnswer(withPromptTag(b.prompts[i], c), taggedOnly), puzzle.numbers, puzzle.target);
-        const key = field ?? (goldFrom === 'solution' && row.solution != null ? 'solution' : REFERENCE_FIELDS.find((f) => row[f] !== undefined && row[f] !== null));
+        const key =
+          field ??
+          (goldFrom === 'solution' && row.solution != null
+            ? 'solution'
+            : REFERENCE_FIELDS.find((f) => row[f] !== undefined && row[f] !== null));
         if (key === undefined) return null;
         const v = judge(withPromptTag(b.prompts[i], c), row[key], { taggedOnly, goldFrom, timeoutMs: timeout * 1000 });
         if (v.note) notes.add(b, v.note, v.note === 'gold_unparsable' ? `row ${i} ${key}: ${String(row[key])}` : `row ${i}`);

@@ -114,7 +114,8 @@ function constant(value: number, raw: string): Expr {
 
 // ---- parsing ---------------------------------------------------------------------------------
 
-const OPENERS = '([{', CLOSERS = ')]}';
+const OPENERS = '([{',
+  CLOSERS = ')]}';
 
 /** A word separator ("or", "and") between two answers: not inside a word (`for`, `random`), and not
  * run into a following lower-case word; `1orW(x)` still splits. */
@@ -125,14 +126,18 @@ function wordSepAt(s: string, i: number, w: string): boolean {
 /** Splits at separators outside brackets. A separator that is a LaTeX command must not run into a
  * letter (`\le` is not `\left`); `words` are separators only where wordSepAt says so. */
 function splitTop(s: string, seps: readonly string[], words: readonly string[] = []): { parts: string[]; found: string[] } {
-  const parts: string[] = [], found: string[] = [];
-  let depth = 0, start = 0;
+  const parts: string[] = [],
+    found: string[] = [];
+  let depth = 0,
+    start = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s[i];
     if (OPENERS.includes(c)) depth++;
     else if (CLOSERS.includes(c)) depth = Math.max(0, depth - 1);
     else if (depth === 0) {
-      const sep = seps.find((p) => s.startsWith(p, i) && !(/[a-zA-Z]$/.test(p) && /[a-zA-Z]/.test(s[i + p.length] ?? ''))) ?? words.find((w) => wordSepAt(s, i, w));
+      const sep =
+        seps.find((p) => s.startsWith(p, i) && !(/[a-zA-Z]$/.test(p) && /[a-zA-Z]/.test(s[i + p.length] ?? ''))) ??
+        words.find((w) => wordSepAt(s, i, w));
       if (sep === undefined) continue;
       parts.push(s.slice(start, i));
       found.push(sep.trim());
@@ -157,7 +162,8 @@ function wrapped(s: string): boolean {
 
 /** The deepest bracket nesting in `s` (any of ( [ {). */
 function nesting(s: string): number {
-  let depth = 0, most = 0;
+  let depth = 0,
+    most = 0;
   for (let i = 0; i < s.length; i++) {
     if (OPENERS.includes(s[i])) most = Math.max(most, ++depth);
     else if (CLOSERS.includes(s[i])) depth--;
@@ -183,7 +189,27 @@ export function balanced(s: string): boolean {
 
 const RELATIONS = ['\\le', '\\ge', '\\ne', '\\approx', '<', '>', '='];
 const PLAIN_WORDS = /(?:^|[^\\a-zA-Z])([a-zA-Z]{3,})/g;
-const ALLOWED_WORDS = new Set(['sin', 'cos', 'tan', 'sec', 'csc', 'cot', 'exp', 'log', 'sqrt', 'abs', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'tanh', 'inf', 'infty', 'Infinity']);
+const ALLOWED_WORDS = new Set([
+  'sin',
+  'cos',
+  'tan',
+  'sec',
+  'csc',
+  'cot',
+  'exp',
+  'log',
+  'sqrt',
+  'abs',
+  'asin',
+  'acos',
+  'atan',
+  'sinh',
+  'cosh',
+  'tanh',
+  'inf',
+  'infty',
+  'Infinity',
+]);
 const PERCENT = /\s*(?:%|percent(?:age)?|pct)$/i;
 const SCIENTIFIC = /^[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d{1,4}$/;
 
@@ -238,11 +264,16 @@ function parseNormalized(s: string, depth: number): Answer {
   const raw = s;
   if (depth > 8 || s.length > MAX_ANSWER_CHARS) return { kind: 'text', raw };
   s = s.replace(/^[a-zA-Z](?:_\{?\w+\}?)?\s*\\in(?![a-zA-Z])\s*/, '').trim();
-  if (s === '\\emptyset' || s === '\\varnothing' || s === '\\{\\}' || s === '\\{ \\}') return { kind: 'set', raw, items: [], braces: true, decimalComma: null };
+  if (s === '\\emptyset' || s === '\\varnothing' || s === '\\{\\}' || s === '\\{ \\}')
+    return { kind: 'set', raw, items: [], braces: true, decimalComma: null };
   // A matrix, bare or inside brackets: \left[ \begin{array}{cc} ... \end{array} \right].
   const mat = /^[[(]?\s*\\begin\{([pbBvV]?matrix|array)\}(?:\{[lcr| ]*\})?([\s\S]*)\\end\{\1\}\s*[\])]?$/.exec(s);
-  if (mat && (/^[[(]/.test(s) === /[\])]$/.test(s))) {
-    const rows = mat[2].split('\\\\').map((r) => r.trim()).filter(Boolean).map((r) => r.split('&').map((c) => parseNormalized(c.trim(), depth + 1)));
+  if (mat && /^[[(]/.test(s) === /[\])]$/.test(s)) {
+    const rows = mat[2]
+      .split('\\\\')
+      .map((r) => r.trim())
+      .filter(Boolean)
+      .map((r) => r.split('&').map((c) => parseNormalized(c.trim(), depth + 1)));
     return { kind: 'matrix', raw, rows };
   }
   if (s.startsWith('\\{') && s.endsWith('\\}') && wrapped(s.slice(1))) {
@@ -258,7 +289,9 @@ function parseNormalized(s: string, depth: number): Answer {
   if (groups.parts.length > 1 && groups.parts.some((g) => splitTop(g, [',']).parts.length > 1)) {
     const items = groups.parts.filter(Boolean).map((g): Answer => {
       const vals = splitTop(g, [',']).parts;
-      return vals.length > 1 ? { kind: 'tuple', raw: g, open: '(', close: ')', items: vals.map((v) => parseNormalized(v, depth + 1)) } : parseNormalized(g, depth + 1);
+      return vals.length > 1
+        ? { kind: 'tuple', raw: g, open: '(', close: ')', items: vals.map((v) => parseNormalized(v, depth + 1)) }
+        : parseNormalized(g, depth + 1);
     });
     return { kind: 'set', raw, items, braces: false, decimalComma: null };
   }
@@ -266,7 +299,10 @@ function parseNormalized(s: string, depth: number): Answer {
   if (list.parts.length > 1) {
     const [a, b] = list.parts;
     // 1000,99 or 0,111 is a decimal comma; 1,234 was read above as a thousands separator.
-    const decimalComma = list.parts.length === 2 && list.found[0] === ',' && /^-?\d+$/.test(a) && /^\d+$/.test(b) && (b.length !== 3 || /^-?0$/.test(a)) ? Number(`${a}.${b}`) : null;
+    const decimalComma =
+      list.parts.length === 2 && list.found[0] === ',' && /^-?\d+$/.test(a) && /^\d+$/.test(b) && (b.length !== 3 || /^-?0$/.test(a))
+        ? Number(`${a}.${b}`)
+        : null;
     return { kind: 'set', raw, items: list.parts.filter(Boolean).map((p) => parseNormalized(p, depth + 1)), braces: false, decimalComma };
   }
   const rel = splitTop(s, RELATIONS);
@@ -287,7 +323,8 @@ function parseNormalized(s: string, depth: number): Answer {
   if (wrapped(s)) {
     const inner = s.slice(1, -1).trim();
     const items = tupleItems(inner);
-    if (items.length > 1) return { kind: 'tuple', raw, open: s[0], close: s[s.length - 1], items: items.map((p) => parseNormalized(p, depth + 1)) };
+    if (items.length > 1)
+      return { kind: 'tuple', raw, open: s[0], close: s[s.length - 1], items: items.map((p) => parseNormalized(p, depth + 1)) };
     if (s[0] === '{' && s.endsWith('}')) return parseNormalized(inner, depth + 1);
   }
   const pm = s.indexOf('\\pm') !== -1 ? '\\pm' : s.indexOf('\\mp') !== -1 ? '\\mp' : null;
@@ -381,7 +418,12 @@ const POINTS = 5;
 // Factorials and binomials are sampled at small integers instead.
 function pointScope(vars: string[], p: number, integers = false): Record<string, number> {
   const scope: Record<string, number> = {};
-  vars.forEach((v, k) => (scope[v] = integers ? 2 + ((3 * p + 2 * k) % 5) : 0.35 + (((p + 1) * 0.6180339887 + (k + 1) * 0.7548776662 + p * k * 0.2207) % 1) * 2.3));
+  vars.forEach(
+    (v, k) =>
+      (scope[v] = integers
+        ? 2 + ((3 * p + 2 * k) % 5)
+        : 0.35 + (((p + 1) * 0.6180339887 + (k + 1) * 0.7548776662 + p * k * 0.2207) % 1) * 2.3),
+  );
   return scope;
 }
 const needsIntegers = (a: Expr, b: Expr) => /!|combinations/.test(a.src + b.src);
@@ -404,7 +446,8 @@ export function exprEqual(a: Expr, b: Expr, inPart = false): boolean {
   let compared = 0;
   for (let p = 0; p < POINTS; p++) {
     const scope = pointScope(vars, p, integers);
-    const x = a.eval(scope), y = b.eval(scope);
+    const x = a.eval(scope),
+      y = b.eval(scope);
     if (x === null && y === null) continue;
     if (x === null || y === null || !complexClose(x, y)) return false;
     compared++;
@@ -419,7 +462,8 @@ function ratio(a: Expr, b: Expr): number | null {
   let r: number | null = null;
   for (let p = 0; p < POINTS; p++) {
     const scope = pointScope(vars, p, integers);
-    const x = a.eval(scope), y = b.eval(scope);
+    const x = a.eval(scope),
+      y = b.eval(scope);
     if (!x || !y || x[1] !== 0 || y[1] !== 0 || y[0] === 0) return null;
     if (r === null) r = x[0] / y[0];
     else if (!closeTo(x[0] / y[0], r)) return null;
@@ -444,7 +488,9 @@ function orient(r: Extract<Answer, { kind: 'rel' }>): { ops: string[]; sides: An
 }
 
 const isVariable = (a: Answer) =>
-  a.kind === 'expr' && a.value === null && (/^[a-zA-Z](?:_\{?\w+\}?)?$|^\\[a-zA-Z]+$/.test(a.raw.trim()) || /^[a-zA-Z]\s*\(\s*[a-zA-Z]\s*\)$/.test(a.raw.trim()));
+  a.kind === 'expr' &&
+  a.value === null &&
+  (/^[a-zA-Z](?:_\{?\w+\}?)?$|^\\[a-zA-Z]+$/.test(a.raw.trim()) || /^[a-zA-Z]\s*\(\s*[a-zA-Z]\s*\)$/.test(a.raw.trim()));
 const isConstant = (a: Answer): a is Expr => a.kind === 'expr' && a.value !== null;
 
 /** A one-variable inequality as an interval: 3 < x -> (3, oo), 1 <= x < 2 -> [1, 2). */
@@ -452,9 +498,12 @@ function relToInterval(r: Extract<Answer, { kind: 'rel' }>): Answer | null {
   const { ops, sides } = orient(r);
   if (!ops.every((o) => o === '<' || o === '\\le')) return null;
   const bracket = (o: string, open: boolean) => (o === '<' ? (open ? '(' : ')') : open ? '[' : ']');
-  const lo = constant(-Infinity, '-\\infty'), hi = constant(Infinity, '\\infty');
-  if (sides.length === 2 && isVariable(sides[0]) && isConstant(sides[1])) return { kind: 'tuple', raw: r.raw, open: '(', close: bracket(ops[0], false), items: [lo, sides[1]] };
-  if (sides.length === 2 && isConstant(sides[0]) && isVariable(sides[1])) return { kind: 'tuple', raw: r.raw, open: bracket(ops[0], true), close: ')', items: [sides[0], hi] };
+  const lo = constant(-Infinity, '-\\infty'),
+    hi = constant(Infinity, '\\infty');
+  if (sides.length === 2 && isVariable(sides[0]) && isConstant(sides[1]))
+    return { kind: 'tuple', raw: r.raw, open: '(', close: bracket(ops[0], false), items: [lo, sides[1]] };
+  if (sides.length === 2 && isConstant(sides[0]) && isVariable(sides[1]))
+    return { kind: 'tuple', raw: r.raw, open: bracket(ops[0], true), close: ')', items: [sides[0], hi] };
   if (sides.length === 3 && isConstant(sides[0]) && isVariable(sides[1]) && isConstant(sides[2])) {
     return { kind: 'tuple', raw: r.raw, open: bracket(ops[0], true), close: bracket(ops[1], false), items: [sides[0], sides[2]] };
   }
@@ -474,7 +523,8 @@ function asIntervals(a: Answer): Answer[] | null {
         const [l, r] = a.sides;
         const c = isVariable(l) && isConstant(r) ? r : isConstant(l) && isVariable(r) ? l : null;
         if (c === null) return null;
-        const lo = constant(-Infinity, '-\\infty'), hi = constant(Infinity, '\\infty');
+        const lo = constant(-Infinity, '-\\infty'),
+          hi = constant(Infinity, '\\infty');
         return [
           { kind: 'tuple', raw: `(-\\infty, ${c.raw})`, open: '(', close: ')', items: [lo, c] },
           { kind: 'tuple', raw: `(${c.raw}, \\infty)`, open: '(', close: ')', items: [c, hi] },
@@ -504,13 +554,15 @@ function difference(l: Answer, r: Answer): Expr | null {
 }
 
 function relEqual(a: Extract<Answer, { kind: 'rel' }>, b: Extract<Answer, { kind: 'rel' }>): boolean {
-  const x = orient(a), y = orient(b);
+  const x = orient(a),
+    y = orient(b);
   if (x.ops.length !== y.ops.length || x.ops.some((o, k) => o !== y.ops[k])) return false;
   if (x.sides.every((s, k) => answersEqual(s, y.sides[k]))) return true;
   if (x.ops.length !== 1) return false;
   const symmetric = x.ops[0] === '=' || x.ops[0] === '\\ne' || x.ops[0] === '\\approx';
   if (symmetric && answersEqual(x.sides[0], y.sides[1]) && answersEqual(x.sides[1], y.sides[0])) return true;
-  const da = difference(x.sides[0], x.sides[1]), db = difference(y.sides[0], y.sides[1]);
+  const da = difference(x.sides[0], x.sides[1]),
+    db = difference(y.sides[0], y.sides[1]);
   if (!da || !db) return false;
   // Equations may be scaled by any factor, inequalities only by a positive one.
   const r = ratio(da, db);
@@ -523,11 +575,13 @@ function sameMembers(a: Answer[], b: Answer[]): boolean {
   return a.every((x) => b.some((y) => answersEqual(x, y))) && b.every((y) => a.some((x) => answersEqual(x, y)));
 }
 
-const sameSequence = (a: Answer[], b: Answer[], inPart = false) => a.length === b.length && a.every((x, k) => answersEqual(x, b[k], inPart));
+const sameSequence = (a: Answer[], b: Answer[], inPart = false) =>
+  a.length === b.length && a.every((x, k) => answersEqual(x, b[k], inPart));
 
 // A label names what an answer is (x, a_1, f(2), (p, q), |AB|, \angle ABC, NO/BO, S_{ABC}:S): letters
 // and grouping only, no digits or sums, so `2x + z = 1` or `7 = 11a + c` is an equation, not a label.
-const LABEL_NOISE = /_\{[^{}]*\}|_[A-Za-z0-9]|\\(?:frac|angle|measuredangle|overline|triangle|vec|mathbf|operatorname|bar|hat)(?![a-zA-Z])|[{}\s]/g;
+const LABEL_NOISE =
+  /_\{[^{}]*\}|_[A-Za-z0-9]|\\(?:frac|angle|measuredangle|overline|triangle|vec|mathbf|operatorname|bar|hat)(?![a-zA-Z])|[{}\s]/g;
 function isLabel(a: Answer): boolean {
   const raw = a.raw.trim();
   if (/^[a-zA-Z]\w*\s*\([^()]*\)$/.test(raw)) return true; // f(x), f(2), P(A)
@@ -571,13 +625,15 @@ export function answersEqual(a: Answer, b: Answer, inPart = false): boolean {
   if (a.kind === 'text' || b.kind === 'text') return normalizeText(a.raw) === normalizeText(b.raw);
   if (a.kind === 'union' || b.kind === 'union') {
     // A union of intervals and the inequalities joined by "or" that describe it, either way round.
-    const x = asIntervals(a), y = asIntervals(b);
+    const x = asIntervals(a),
+      y = asIntervals(b);
     return x !== null && y !== null && sameMembers(x, y);
   }
   if (a.kind === 'rel' || b.kind === 'rel') {
     if (a.kind === 'rel' && b.kind === 'rel') {
       if (relEqual(a, b)) return true;
-      const x = stated(a, true), y = stated(b, false);
+      const x = stated(a, true),
+        y = stated(b, false);
       return x !== null && y !== null && answersEqual(x, y);
     }
     if (a.kind === 'rel') {
@@ -593,7 +649,8 @@ export function answersEqual(a: Answer, b: Answer, inPart = false): boolean {
     return interval !== null && answersEqual(a, interval);
   }
   if (a.kind === 'expr' && b.kind === 'expr') return exprEqual(a, b, inPart);
-  if (a.kind === 'set' && b.kind === 'set') return sameMembers(a.items, b.items) || (a.decimalComma !== null && b.decimalComma !== null && closeTo(a.decimalComma, b.decimalComma));
+  if (a.kind === 'set' && b.kind === 'set')
+    return sameMembers(a.items, b.items) || (a.decimalComma !== null && b.decimalComma !== null && closeTo(a.decimalComma, b.decimalComma));
   if (a.kind === 'set') return setEqualsOther(a, b, false);
   if (b.kind === 'set') return setEqualsOther(b, a, true);
   if (a.kind === 'tuple' && b.kind === 'tuple') {
@@ -601,7 +658,8 @@ export function answersEqual(a: Answer, b: Answer, inPart = false): boolean {
     if ((interval(a) || interval(b)) && (a.open !== b.open || a.close !== b.close)) return false;
     return sameSequence(a.items, b.items, true);
   }
-  if (a.kind === 'matrix' && b.kind === 'matrix') return a.rows.length === b.rows.length && a.rows.every((r, k) => sameSequence(r, b.rows[k], true));
+  if (a.kind === 'matrix' && b.kind === 'matrix')
+    return a.rows.length === b.rows.length && a.rows.every((r, k) => sameSequence(r, b.rows[k], true));
   return false;
 }
 

@@ -6,7 +6,10 @@
 /** Thrown when a comparison is given up: its budget is used up ('timeout') or its input is past a
  * structural limit ('too_complex'). The reward scores 0 and counts the reason. */
 export class BudgetExceeded extends Error {
-  constructor(readonly reason: 'timeout' | 'too_complex', detail: string) {
+  constructor(
+    readonly reason: 'timeout' | 'too_complex',
+    detail: string,
+  ) {
     super(detail);
     this.name = 'BudgetExceeded';
   }
@@ -30,5 +33,6 @@ export function withBudget<T>(ms: number, fn: () => T): T {
 
 /** Throws BudgetExceeded when the running budget is over; free when none runs. */
 export function spend(): void {
-  if (deadline !== Infinity && performance.now() > deadline) throw new BudgetExceeded('timeout', `comparison took longer than ${limitMs} ms`);
+  if (deadline !== Infinity && performance.now() > deadline)
+    throw new BudgetExceeded('timeout', `comparison took longer than ${limitMs} ms`);
 }

@@ -48,8 +48,10 @@ export function rowTests(row: Record<string, unknown>): { tests: unknown; langua
  * reuse and names a bad value; the rest is checked here. */
 export function sandboxOptions(options: Record<string, unknown>): SandboxOptions {
   const { workers, limits, isolation, reuse } = options;
-  if (workers != null && (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1)) throw new Error(`option workers: a positive integer, got ${JSON.stringify(workers)}`);
-  if (limits != null && (typeof limits !== 'object' || Array.isArray(limits))) throw new Error(`option limits: an object ({ timeMs, memoryMb, outputBytes }), got ${JSON.stringify(limits)}`);
+  if (workers != null && (typeof workers !== 'number' || !Number.isInteger(workers) || workers < 1))
+    throw new Error(`option workers: a positive integer, got ${JSON.stringify(workers)}`);
+  if (limits != null && (typeof limits !== 'object' || Array.isArray(limits)))
+    throw new Error(`option limits: an object ({ timeMs, memoryMb, outputBytes }), got ${JSON.stringify(limits)}`);
   return {
     workers: (workers ?? undefined) as number | undefined,
     limits: (limits ?? undefined) as Partial<Limits> | undefined,
@@ -69,7 +71,10 @@ export async function sandboxPool(options: SandboxOptions): Promise<SandboxPool>
 
 /** The code reward with an explicit runner factory (the sandbox pool by default), given the pool's
  * options read from the reward's. */
-export function makeCodeReward(options: Record<string, unknown>, createRunner: (pool: SandboxOptions) => Promise<CodeRunner> = sandboxPool) {
+export function makeCodeReward(
+  options: Record<string, unknown>,
+  createRunner: (pool: SandboxOptions) => Promise<CodeRunner> = sandboxPool,
+) {
   const pool = sandboxOptions(options);
   let runner: Promise<CodeRunner> | null = null;
   const fn = async (b: RewardBatch): Promise<RewardValue[]> =>

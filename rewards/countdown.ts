@@ -18,7 +18,7 @@ export function arithmetic(expr: string): { numbers: number[]; value: number } |
   const numbers: number[] = [];
   const walk = (n: MathNode): number | null => {
     const x = n as MathNode & { op?: string; args?: MathNode[]; value?: unknown; content?: MathNode };
-    if (n.type === 'ConstantNode' && typeof x.value === 'number') return numbers.push(x.value), x.value;
+    if (n.type === 'ConstantNode' && typeof x.value === 'number') return (numbers.push(x.value), x.value);
     if (n.type === 'ParenthesisNode' && x.content) return walk(x.content);
     if (n.type !== 'OperatorNode' || !x.args || !OPS.has(x.op ?? '')) return null;
     if (x.args.length === 1 && x.op === '-') {
@@ -41,12 +41,15 @@ export function countdownScore(answer: string | null, numbers: readonly number[]
   const lhs = answer.split('=')[0].trim();
   const got = arithmetic(lhs);
   if (got === null || Math.abs(got.value - target) > 1e-9) return 0;
-  const want = [...numbers].sort((a, b) => a - b), used = [...got.numbers].sort((a, b) => a - b);
+  const want = [...numbers].sort((a, b) => a - b),
+    used = [...got.numbers].sort((a, b) => a - b);
   return want.length === used.length && want.every((n, i) => n === used[i]) ? 1 : 0;
 }
 
 /** The row's Countdown puzzle, when it is one: `numbers` (a list of numbers) and a numeric `target`. */
 export function countdownOf(row: Record<string, unknown>): { numbers: number[]; target: number } | null {
   const { numbers, target } = row;
-  return Array.isArray(numbers) && numbers.every((n) => typeof n === 'number') && typeof target === 'number' ? { numbers: numbers as number[], target } : null;
+  return Array.isArray(numbers) && numbers.every((n) => typeof n === 'number') && typeof target === 'number'
+    ? { numbers: numbers as number[], target }
+    : null;
 }

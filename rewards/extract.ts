@@ -68,8 +68,16 @@ export function lastBoxed(text: string): string | null {
 export function boxedParts(text: string, near: boolean): string[] {
   const found: string[] = [];
   let after: Span | null = null;
-  for (let box = boxBefore(text, text.length); box && found.length < MAX_BOXES; box = box.start > 0 ? boxBefore(text, box.start - 1) : null) {
-    if (after && (box.end > after.start || (near && (after.start - box.end > NEAR_CHARS || /\n\s*\n/.test(text.slice(box.end, after.start)))))) break;
+  for (
+    let box = boxBefore(text, text.length);
+    box && found.length < MAX_BOXES;
+    box = box.start > 0 ? boxBefore(text, box.start - 1) : null
+  ) {
+    if (
+      after &&
+      (box.end > after.start || (near && (after.start - box.end > NEAR_CHARS || /\n\s*\n/.test(text.slice(box.end, after.start)))))
+    )
+      break;
     found.unshift(box.content);
     after = box;
   }
@@ -84,7 +92,8 @@ export function mathSegments(text: string): Span[] {
   const out: Span[] = [];
   // Once a closer is missing from some point on, it is missing from every later point: searching
   // for it again would make the scan quadratic on hostile text (\[\[\[...).
-  let noBracketClose = false, noParenClose = false;
+  let noBracketClose = false,
+    noParenClose = false;
   for (let i = 0; i < text.length; ) {
     const c = text[i];
     if (c === '$') {
@@ -147,7 +156,10 @@ const TEXT_UNIT = /\\(?:text|mbox|mathrm|textnormal)\s*\{\s*[a-zA-Z]{1,8}(?:\/[a
  * balanced, with a digit or a LaTeX command (\frac{7}{3}, [2, +\infty), g(x) = 2x, 15\text{ cm}). */
 function pureMath(t: string): boolean {
   if (t.length > MAX_EXTRACTED || t.includes('\n') || !/[\d\\]/.test(t) || !balanced(t)) return false;
-  const bare = t.replace(ENVIRONMENT, ' ').replace(TEXT_UNIT, ' ').replace(/\\[a-zA-Z]+/g, ' ');
+  const bare = t
+    .replace(ENVIRONMENT, ' ')
+    .replace(TEXT_UNIT, ' ')
+    .replace(/\\[a-zA-Z]+/g, ' ');
   if (/[\u3400-\u9fff]/.test(bare)) return false;
   for (const w of bare.match(/[a-zA-Z]{2,}/g) ?? []) if (!MATH_WORDS.has(w.toLowerCase())) return false;
   return true;
@@ -175,7 +187,8 @@ const WORD_VERB = /\s(?:is|are|was|equals|be)\s/;
 function afterPhrase(text: string): string | null {
   const tail = text.slice(-TAIL_CHARS);
   const lower = tail.toLowerCase();
-  let at = -1, len = 0;
+  let at = -1,
+    len = 0;
   for (const p of PHRASES) {
     const k = lower.lastIndexOf(p);
     if (k > at) [at, len] = [k, p.length];
@@ -218,7 +231,8 @@ function leadingValue(s: string): string | null {
 
 // A number not inside a word (AZYUK2A states no answer): 1,234.5, 1 000 (groups of three), .5, 3/4, 20%.
 // Scientific notation (1.5e3, 1.5 \times 10^{3}) is one number.
-const NUMBER = /(?<![\w.^_])-?(?:[1-9]\d{0,2}(?: \d{3})+(?![\d.,])|\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+(?![\w.])|\s*(?:\\times|\\cdot|×)\s*10\^(?:\{-?\d+\}|-?\d))?(?:\s*\/\s*\d+)?%?/g;
+const NUMBER =
+  /(?<![\w.^_])-?(?:[1-9]\d{0,2}(?: \d{3})+(?![\d.,])|\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+(?![\w.])|\s*(?:\\times|\\cdot|×)\s*10\^(?:\{-?\d+\}|-?\d))?(?:\s*\/\s*\d+)?%?/g;
 
 const TEXT_GROUP = /^\\(?:text|textbf|textit|textrm|mathrm|mbox|textnormal)\s*\{/;
 // A token of a line: a command, an escaped character, a word, a number, one other character.
@@ -234,16 +248,21 @@ function trailingMath(line: string): string | null {
   const unit = /[\d}]\s+[a-zA-Z]{2,12}$/.exec(t);
   if (unit) t = t.slice(0, unit.index + 1);
   if (t.length > MAX_EXTRACTED || !/\\[a-zA-Z]|\d\s*[-+*/^=<>]\s*[\d\\(a-zA-Z]/.test(t)) return null;
-  let start = 0, depth = 0;
+  let start = 0,
+    depth = 0;
   for (const m of t.matchAll(TOKEN)) {
-    const tok = m[0], at = m.index;
+    const tok = m[0],
+      at = m.index;
     if (tok === '{') depth++;
     else if (tok === '}') {
       if (--depth < 0) [depth, start] = [0, at + 1];
     } else if (depth === 0) {
       const word = /^[a-zA-Z]{2,}$/.test(tok) && !MATH_WORDS.has(tok.toLowerCase());
       // A single letter before a space and a word is English ("a", "I"), not a variable.
-      const article = /^[aAI]$/.test(tok) && /^\s+[a-zA-Z\\]/.test(t.slice(at + 1)) && !/^\s+(?:=|\\(?:le|ge|ne|in|cdot|times)(?![a-zA-Z]))/.test(t.slice(at + 1));
+      const article =
+        /^[aAI]$/.test(tok) &&
+        /^\s+[a-zA-Z\\]/.test(t.slice(at + 1)) &&
+        !/^\s+(?:=|\\(?:le|ge|ne|in|cdot|times)(?![a-zA-Z]))/.test(t.slice(at + 1));
       if (word || article || tok === ':' || tok === '：' || tok === '$' || /[\u3400-\u9fff]/.test(tok)) start = at + tok.length;
       else if (tok.startsWith('\\') && TEXT_GROUP.test(t.slice(at))) {
         // \text{ cm} after a value is a unit and stays; \text{so we get} before it is prose.
@@ -255,7 +274,10 @@ function trailingMath(line: string): string | null {
       }
     }
   }
-  const run = t.slice(start).replace(/^[\s,=]+/, '').trim();
+  const run = t
+    .slice(start)
+    .replace(/^[\s,=]+/, '')
+    .trim();
   if (!run || !/[\d\\]/.test(run) || !balanced(run) || !/\\[a-zA-Z]|[-+*/^=<>]/.test(run.replace(/^-/, ''))) return null;
   return parsesAsValue(run) ? run : null;
 }
@@ -263,7 +285,8 @@ function trailingMath(line: string): string | null {
 /** The last delimited math, bare math ending the text, or number, whichever ends last. */
 function lastMathOrNumber(text: string): string | null {
   const tail = text.slice(-TAIL_CHARS);
-  let best: string | null = null, end = -1;
+  let best: string | null = null,
+    end = -1;
   for (const m of tail.matchAll(NUMBER)) {
     best = m[0].replace(/,+$/, '');
     end = m.index + m[0].length;
@@ -300,7 +323,10 @@ export function fromText(text: string, isReference: boolean): string | null {
   // GSM8K's convention: the answer follows ####.
   const hash = t.lastIndexOf('####');
   if (hash !== -1) {
-    const stated = t.slice(hash + 4).split('\n')[0].trim();
+    const stated = t
+      .slice(hash + 4)
+      .split('\n')[0]
+      .trim();
     if (stated && answerLike(stated) && !/[a-zA-Z]{2,}/.test(stated.replace(/\\[a-zA-Z]+/g, '')) && parsesAsValue(stated)) return stated;
   }
   if (isReference && answerLike(t)) return t;

@@ -12,9 +12,11 @@ export function strictFormat(text: string): number {
   const t = text.trim();
   if (!t.startsWith(THINK_OPEN) || !t.endsWith(ANSWER_CLOSE)) return 0;
   if (TAGS.some((tag) => countOf(t, tag) !== 1)) return 0;
-  const a = t.indexOf(THINK_CLOSE), b = t.indexOf(ANSWER_OPEN);
+  const a = t.indexOf(THINK_CLOSE),
+    b = t.indexOf(ANSWER_OPEN);
   if (b < a) return 0;
-  const thought = t.slice(THINK_OPEN.length, a), answer = t.slice(b + ANSWER_OPEN.length, t.length - ANSWER_CLOSE.length);
+  const thought = t.slice(THINK_OPEN.length, a),
+    answer = t.slice(b + ANSWER_OPEN.length, t.length - ANSWER_CLOSE.length);
   return t.slice(a + THINK_CLOSE.length, b).trim() === '' && thought.trim() !== '' && answer.trim() !== '' ? 1 : 0;
 }
 
@@ -36,8 +38,10 @@ export function tagCount(text: string): number {
   return TAGS.reduce((s, tag) => s + (countOf(text, tag) === 1 ? 0.25 : 0), 0);
 }
 
-const perCompletion = (score: (text: string) => number) => (b: RewardBatch): RewardValue[] =>
-  b.completions.map((c, i) => score(withPromptTag(b.prompts[i], c)));
+const perCompletion =
+  (score: (text: string) => number) =>
+  (b: RewardBatch): RewardValue[] =>
+    b.completions.map((c, i) => score(withPromptTag(b.prompts[i], c)));
 
 export const format: BuiltinReward = {
   defaults: {},

@@ -8,10 +8,41 @@ export type Script = 'latin' | 'han' | 'kana' | 'hangul' | 'cyrillic' | 'arabic'
 
 /** Scripts a language is written in (Japanese mixes kanji and kana). */
 const LANGUAGES: Record<string, Script[]> = {
-  en: ['latin'], fr: ['latin'], de: ['latin'], es: ['latin'], it: ['latin'], pt: ['latin'], nl: ['latin'], vi: ['latin'], id: ['latin'], tr: ['latin'], pl: ['latin'],
-  zh: ['han'], ja: ['han', 'kana'], ko: ['hangul'], ru: ['cyrillic'], uk: ['cyrillic'], ar: ['arabic'], el: ['greek'], hi: ['devanagari'], th: ['thai'], he: ['hebrew'],
+  en: ['latin'],
+  fr: ['latin'],
+  de: ['latin'],
+  es: ['latin'],
+  it: ['latin'],
+  pt: ['latin'],
+  nl: ['latin'],
+  vi: ['latin'],
+  id: ['latin'],
+  tr: ['latin'],
+  pl: ['latin'],
+  zh: ['han'],
+  ja: ['han', 'kana'],
+  ko: ['hangul'],
+  ru: ['cyrillic'],
+  uk: ['cyrillic'],
+  ar: ['arabic'],
+  el: ['greek'],
+  hi: ['devanagari'],
+  th: ['thai'],
+  he: ['hebrew'],
 };
-const NAMES: Record<string, string> = { english: 'en', chinese: 'zh', mandarin: 'zh', japanese: 'ja', korean: 'ko', russian: 'ru', french: 'fr', german: 'de', spanish: 'es', 中文: 'zh', 英文: 'en' };
+const NAMES: Record<string, string> = {
+  english: 'en',
+  chinese: 'zh',
+  mandarin: 'zh',
+  japanese: 'ja',
+  korean: 'ko',
+  russian: 'ru',
+  french: 'fr',
+  german: 'de',
+  spanish: 'es',
+  中文: 'zh',
+  英文: 'en',
+};
 
 /** A language code ('en', 'zh-CN', 'Chinese') as a key of LANGUAGES, or null if unknown. */
 export function languageCode(lang: string): string | null {
@@ -22,8 +53,26 @@ export function languageCode(lang: string): string | null {
 
 const CJK_CHAR = /[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[\u3040-\u30ff]|[\uac00-\ud7af\u1100-\u11ff]/g;
 // Words of two or more letters in an alphabetic script (one-letter tokens are variables: x, n, a).
-const WORD = /[A-Za-z\u00c0-\u024f]{2,}|[\u0400-\u04ff]{2,}|[\u0600-\u06ff]{2,}|[\u0370-\u03ff]{2,}|[\u0900-\u097f]{2,}|[\u0e00-\u0e7f]{2,}|[\u0590-\u05ff]{2,}/g;
-const MATH_WORDS = new Set(['sin', 'cos', 'tan', 'log', 'ln', 'exp', 'max', 'min', 'mod', 'gcd', 'lcm', 'lim', 'sqrt', 'frac', 'cdot', 'pi']);
+const WORD =
+  /[A-Za-z\u00c0-\u024f]{2,}|[\u0400-\u04ff]{2,}|[\u0600-\u06ff]{2,}|[\u0370-\u03ff]{2,}|[\u0900-\u097f]{2,}|[\u0e00-\u0e7f]{2,}|[\u0590-\u05ff]{2,}/g;
+const MATH_WORDS = new Set([
+  'sin',
+  'cos',
+  'tan',
+  'log',
+  'ln',
+  'exp',
+  'max',
+  'min',
+  'mod',
+  'gcd',
+  'lcm',
+  'lim',
+  'sqrt',
+  'frac',
+  'cdot',
+  'pi',
+]);
 
 function scriptOf(ch: string): Script {
   const c = ch.codePointAt(0)!;
@@ -41,7 +90,8 @@ function scriptOf(ch: string): Script {
 
 /** Drops every `open ... close` span (an unclosed one to the end): indexOf-based, so linear. */
 function dropSpans(text: string, open: string, close: string): string {
-  let out = '', pos = 0;
+  let out = '',
+    pos = 0;
   for (let i = text.indexOf(open); i !== -1; i = text.indexOf(open, pos)) {
     out += text.slice(pos, i) + ' ';
     const j = text.indexOf(close, i + open.length);
@@ -53,7 +103,12 @@ function dropSpans(text: string, open: string, close: string): string {
 /** The text with code blocks, inline code, LaTeX maths, URLs and LaTeX commands removed. */
 export function proseOnly(text: string): string {
   let s = dropSpans(text, '```', '```');
-  for (const [open, close] of [['$$', '$$'], ['\\[', '\\]'], ['\\(', '\\)']]) s = dropSpans(s, open, close);
+  for (const [open, close] of [
+    ['$$', '$$'],
+    ['\\[', '\\]'],
+    ['\\(', '\\)'],
+  ])
+    s = dropSpans(s, open, close);
   return s
     .replace(/`[^`\n]*`/g, ' ')
     .replace(/\$[^$\n]*\$/g, ' ')
@@ -79,7 +134,8 @@ export function languageShare(text: string, lang: string): number | null {
   const code = languageCode(lang);
   if (code === null) throw new Error(`unknown language '${lang}'; known: ${Object.keys(LANGUAGES).join(', ')}`);
   const counts = scriptCounts(text);
-  let total = 0, target = 0;
+  let total = 0,
+    target = 0;
   for (const [script, n] of Object.entries(counts) as [Script, number][]) {
     total += n;
     if (LANGUAGES[code].includes(script)) target += n;

@@ -3,9 +3,25 @@
 // caller, and nothing may backtrack catastrophically on hostile text.
 
 const UNICODE: [string, string][] = [
-  ['−', '-'], ['–', '-'], ['×', '\\times '], ['÷', '\\div '], ['·', '\\cdot '], ['⋅', '\\cdot '], ['≤', '\\le '], ['≥', '\\ge '],
-  ['≠', '\\ne '], ['∞', '\\infty '], ['π', '\\pi '], ['√', '\\sqrt '], ['∪', '\\cup '], ['∈', '\\in '], ['，', ','], ['：', ':'],
-  ['（', '('], ['）', ')'], ['。', '.'],
+  ['−', '-'],
+  ['–', '-'],
+  ['×', '\\times '],
+  ['÷', '\\div '],
+  ['·', '\\cdot '],
+  ['⋅', '\\cdot '],
+  ['≤', '\\le '],
+  ['≥', '\\ge '],
+  ['≠', '\\ne '],
+  ['∞', '\\infty '],
+  ['π', '\\pi '],
+  ['√', '\\sqrt '],
+  ['∪', '\\cup '],
+  ['∈', '\\in '],
+  ['，', ','],
+  ['：', ':'],
+  ['（', '('],
+  ['）', ')'],
+  ['。', '.'],
 ];
 
 const COMMAND_ALIASES: [RegExp, string][] = [
@@ -51,7 +67,20 @@ export function matchBrace(s: string, open: number): number {
   return -1;
 }
 
-const TEXT_COMMANDS = ['text', 'textbf', 'textit', 'textrm', 'mathrm', 'mathbf', 'mathit', 'mbox', 'operatorname', 'boldsymbol', 'mathsf', 'textnormal'];
+const TEXT_COMMANDS = [
+  'text',
+  'textbf',
+  'textit',
+  'textrm',
+  'mathrm',
+  'mathbf',
+  'mathit',
+  'mbox',
+  'operatorname',
+  'boldsymbol',
+  'mathsf',
+  'textnormal',
+];
 
 /** Surface clean-up of an extracted answer: math delimiters, sizing and spacing commands, text
  * wrappers, degree signs, unicode symbols, trailing punctuation. The result is still LaTeX. */
@@ -91,15 +120,79 @@ export function stripUnits(s: string): string {
 }
 
 // Names mathjs evaluates that an answer may use; any other run of letters is a product of variables.
-export const FUNCTIONS: ReadonlySet<string> = new Set(['sin', 'cos', 'tan', 'sec', 'csc', 'cot', 'asin', 'acos', 'atan', 'sinh', 'cosh', 'tanh', 'exp', 'log', 'sqrt', 'abs', 'nthRoot', 'combinations']);
+export const FUNCTIONS: ReadonlySet<string> = new Set([
+  'sin',
+  'cos',
+  'tan',
+  'sec',
+  'csc',
+  'cot',
+  'asin',
+  'acos',
+  'atan',
+  'sinh',
+  'cosh',
+  'tanh',
+  'exp',
+  'log',
+  'sqrt',
+  'abs',
+  'nthRoot',
+  'combinations',
+]);
 const LATEX_FUNCTIONS: Record<string, string> = {
-  sin: 'sin', cos: 'cos', tan: 'tan', sec: 'sec', csc: 'csc', cot: 'cot', arcsin: 'asin', arccos: 'acos', arctan: 'atan',
-  sinh: 'sinh', cosh: 'cosh', tanh: 'tanh', exp: 'exp', ln: 'log', log: 'log',
+  sin: 'sin',
+  cos: 'cos',
+  tan: 'tan',
+  sec: 'sec',
+  csc: 'csc',
+  cot: 'cot',
+  arcsin: 'asin',
+  arccos: 'acos',
+  arctan: 'atan',
+  sinh: 'sinh',
+  cosh: 'cosh',
+  tanh: 'tanh',
+  exp: 'exp',
+  ln: 'log',
+  log: 'log',
 };
 const PLAIN_FUNCTIONS: Record<string, string> = { ...LATEX_FUNCTIONS, sqrt: 'sqrt', abs: 'abs', asin: 'asin', acos: 'acos', atan: 'atan' };
 const GREEK = new Set([
-  'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'varepsilon', 'zeta', 'eta', 'theta', 'vartheta', 'iota', 'kappa', 'lambda', 'mu', 'nu',
-  'xi', 'rho', 'sigma', 'tau', 'upsilon', 'phi', 'varphi', 'chi', 'psi', 'omega', 'Gamma', 'Delta', 'Theta', 'Lambda', 'Xi', 'Sigma', 'Phi', 'Psi', 'Omega',
+  'alpha',
+  'beta',
+  'gamma',
+  'delta',
+  'epsilon',
+  'varepsilon',
+  'zeta',
+  'eta',
+  'theta',
+  'vartheta',
+  'iota',
+  'kappa',
+  'lambda',
+  'mu',
+  'nu',
+  'xi',
+  'rho',
+  'sigma',
+  'tau',
+  'upsilon',
+  'phi',
+  'varphi',
+  'chi',
+  'psi',
+  'omega',
+  'Gamma',
+  'Delta',
+  'Theta',
+  'Lambda',
+  'Xi',
+  'Sigma',
+  'Phi',
+  'Psi',
+  'Omega',
 ]);
 
 type Tok = { t: 'cmd' | 'num' | 'word' | 'op'; v: string };
@@ -260,7 +353,8 @@ class Converter {
   }
 
   private func(name: string): string {
-    let power: string | null = null, base: string | null = null;
+    let power: string | null = null,
+      base: string | null = null;
     for (let k = 0; k < 2; k++) {
       if (this.isOp('^')) {
         this.i++;
@@ -285,11 +379,13 @@ class Converter {
       case 'infin':
         return 'Infinity';
       case 'frac': {
-        const a = this.arg(), b = this.arg();
+        const a = this.arg(),
+          b = this.arg();
         return `((${a})/(${b}))`;
       }
       case 'binom': {
-        const a = this.arg(), b = this.arg();
+        const a = this.arg(),
+          b = this.arg();
         return `combinations(${a}, ${b})`;
       }
       case 'sqrt': {

@@ -17,15 +17,27 @@ export function cosineScaled(len: number, correct: boolean, o: CosineOptions): n
 }
 
 export const cosineLength: BuiltinReward = {
-  defaults: { min_value_correct: 0.5, max_value_correct: 1, min_value_wrong: -1, max_value_wrong: -0.5, max_len: 1000, unit: 'chars', field: null },
+  defaults: {
+    min_value_correct: 0.5,
+    max_value_correct: 1,
+    min_value_wrong: -1,
+    max_value_wrong: -0.5,
+    max_len: 1000,
+    unit: 'chars',
+    field: null,
+  },
   doc: 'cosine-scaled length reward: short correct answers best, long wrong answers least penalised; unit chars or words',
   make(options) {
     const o: CosineOptions = {
-      minCorrect: Number(options.min_value_correct), maxCorrect: Number(options.max_value_correct),
-      minWrong: Number(options.min_value_wrong), maxWrong: Number(options.max_value_wrong), maxLen: Number(options.max_len),
+      minCorrect: Number(options.min_value_correct),
+      maxCorrect: Number(options.max_value_correct),
+      minWrong: Number(options.min_value_wrong),
+      maxWrong: Number(options.max_value_wrong),
+      maxLen: Number(options.max_len),
     };
     if (!(o.maxLen > 0)) throw new Error(`max_len must be positive, got ${String(options.max_len)}`);
-    if (options.unit !== 'chars' && options.unit !== 'words') throw new Error(`unit must be 'chars' or 'words', got ${String(options.unit)}`);
+    if (options.unit !== 'chars' && options.unit !== 'words')
+      throw new Error(`unit must be 'chars' or 'words', got ${String(options.unit)}`);
     const field = options.field as string | null;
     const size = (s: string) => (options.unit === 'words' ? s.split(/\s+/).filter(Boolean).length : s.length);
     return (b: RewardBatch): RewardValue[] =>

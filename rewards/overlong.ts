@@ -20,18 +20,23 @@ export const softOverlongReward: BuiltinReward = {
   defaults: { max_length: null, cache: null },
   doc:
     'DAPO soft overlong punishment on the completion length in tokens: 0 up to max_length - cache, linear to -1 at ' +
-    'max_length, -1 beyond; max_length null = the stage\'s max_completion_length, cache null = 20% of max_length (DAPO: 20480 and 4096)',
+    "max_length, -1 beyond; max_length null = the stage's max_completion_length, cache null = 20% of max_length (DAPO: 20480 and 4096)",
   make(options) {
     const { max_length: maxOpt, cache: cacheOpt } = options;
-    if (maxOpt != null && !isCount(maxOpt, 1)) throw new Error(`max_length must be a positive integer (tokens) or null, got ${String(maxOpt)}`);
-    if (cacheOpt != null && !isCount(cacheOpt, 0)) throw new Error(`cache must be a non-negative integer (tokens) or null, got ${String(cacheOpt)}`);
-    if (maxOpt != null && cacheOpt != null && cacheOpt > maxOpt) throw new Error(`cache (${cacheOpt}) must not exceed max_length (${maxOpt})`);
+    if (maxOpt != null && !isCount(maxOpt, 1))
+      throw new Error(`max_length must be a positive integer (tokens) or null, got ${String(maxOpt)}`);
+    if (cacheOpt != null && !isCount(cacheOpt, 0))
+      throw new Error(`cache must be a non-negative integer (tokens) or null, got ${String(cacheOpt)}`);
+    if (maxOpt != null && cacheOpt != null && cacheOpt > maxOpt)
+      throw new Error(`cache (${cacheOpt}) must not exceed max_length (${maxOpt})`);
     return (b: RewardBatch): RewardValue[] => {
       let maxLen = maxOpt;
       if (maxLen == null) {
         const m = b.maxCompletionTokens;
         if (m === undefined) {
-          throw new Error('max_length is not set and the batch has no maxCompletionTokens (the stage\'s max_completion_length); set the option max_length');
+          throw new Error(
+            "max_length is not set and the batch has no maxCompletionTokens (the stage's max_completion_length); set the option max_length",
+          );
         }
         if (!isCount(m, 1)) throw new Error(`the batch's maxCompletionTokens must be a positive integer, got ${String(m)}`);
         maxLen = m;
@@ -40,10 +45,14 @@ export const softOverlongReward: BuiltinReward = {
       if (cache > maxLen) throw new Error(`cache (${cache}) must not exceed max_length (${maxLen})`);
       const tokens = b.completionTokens;
       if (tokens === undefined) {
-        throw new Error('soft_overlong needs token counts: the batch has no completionTokens (the caller must count each completion\'s tokens)');
+        throw new Error(
+          "soft_overlong needs token counts: the batch has no completionTokens (the caller must count each completion's tokens)",
+        );
       }
       if (!Array.isArray(tokens) || tokens.length !== b.completions.length) {
-        throw new Error(`the batch's completionTokens must hold one count per completion: ${Array.isArray(tokens) ? tokens.length : String(tokens)} for ${b.completions.length}`);
+        throw new Error(
+          `the batch's completionTokens must hold one count per completion: ${Array.isArray(tokens) ? tokens.length : String(tokens)} for ${b.completions.length}`,
+        );
       }
       return tokens.map((len) => {
         if (!isCount(len, 0)) throw new Error(`a token count in completionTokens must be a non-negative integer, got ${String(len)}`);

@@ -52,12 +52,18 @@ export function rewardSpecProblem(spec: RewardSpec): { field: 'name' | 'options'
   if (!b) {
     const near = closest(spec.name, [...BUILTIN_REWARDS]);
     const hint = near ? ` (did you mean '${near}'?)` : '';
-    return { field: 'name', message: `unknown reward '${spec.name}'${hint}; built-ins: ${BUILTIN_REWARDS.join(', ')}; or a module path like ./my-rewards.ts#name` };
+    return {
+      field: 'name',
+      message: `unknown reward '${spec.name}'${hint}; built-ins: ${BUILTIN_REWARDS.join(', ')}; or a module path like ./my-rewards.ts#name`,
+    };
   }
   const unknown = Object.keys(spec.options ?? {}).filter((k) => !(k in b.defaults));
   if (!unknown.length) return null;
   const valid = Object.keys(b.defaults);
-  return { field: 'options', message: `reward '${spec.name}': unknown option '${unknown[0]}'; valid: ${valid.length ? valid.join(', ') : '(none)'}` };
+  return {
+    field: 'options',
+    message: `reward '${spec.name}': unknown option '${unknown[0]}'; valid: ${valid.length ? valid.join(', ') : '(none)'}`,
+  };
 }
 
 function builtin(spec: RewardSpec, defaults: RewardDefaults): LoadedReward['fn'] & { close?: () => Promise<void> } {
@@ -107,7 +113,8 @@ export async function loadRewards(specs: RewardSpec[], baseDir: string, defaults
   const out: LoadedReward[] = [];
   for (const spec of specs) {
     const weight = spec.weight ?? 1;
-    if (typeof weight !== 'number' || !Number.isFinite(weight)) throw new UserError(`reward '${spec.name}': weight must be a finite number, got ${String(weight)}`);
+    if (typeof weight !== 'number' || !Number.isFinite(weight))
+      throw new UserError(`reward '${spec.name}': weight must be a finite number, got ${String(weight)}`);
     let name: string, fn: RewardFn, close: (() => Promise<void>) | undefined;
     if (isModulePath(spec.name)) {
       ({ name, fn } = await userModule(spec, baseDir));
@@ -155,7 +162,9 @@ function describe(v: unknown): string {
 }
 
 const slice = (b: RewardBatch, i: number): RewardBatch => ({
-  prompts: [b.prompts[i]], completions: [b.completions[i]], rows: [b.rows[i]],
+  prompts: [b.prompts[i]],
+  completions: [b.completions[i]],
+  rows: [b.rows[i]],
   ...(b.completionTokens ? { completionTokens: [b.completionTokens[i]] } : {}),
   ...(b.maxCompletionTokens !== undefined ? { maxCompletionTokens: b.maxCompletionTokens } : {}),
 });
@@ -175,7 +184,10 @@ async function runOne(r: LoadedReward, batch: RewardBatch): Promise<{ values: Re
         return { error: `reward '${r.name}', row ${i}: threw ${(rowErr as Error)?.message ?? String(rowErr)}`, cause: rowErr };
       }
     }
-    return { error: `reward '${r.name}': threw ${(err as Error)?.message ?? String(err)} on the batch of ${n} (no single row throws)`, cause: err };
+    return {
+      error: `reward '${r.name}': threw ${(err as Error)?.message ?? String(err)} on the batch of ${n} (no single row throws)`,
+      cause: err,
+    };
   }
   if (!Array.isArray(out)) return { error: `reward '${r.name}': returned ${describe(out)}, expected an array of ${n} numbers or nulls` };
   if (out.length !== n) return { error: `reward '${r.name}': returned ${out.length} values for ${n} completions` };
@@ -216,7 +228,11 @@ function mergedCounts(parts: ScoreResult[]): { counts?: Record<string, number> }
 /** Scores a batch with every reward: the weighted total (null counts 0), each function's values and
  * their mean/std. A reward that breaks its contract fails the call (onError 'fail', the default) or
  * scores 0 for the whole batch with its message in `errors` (onError 'zero'). */
-export async function scoreBatch(rewards: LoadedReward[], batch: RewardBatch, opts: { onError?: 'fail' | 'zero' } = {}): Promise<ScoreResult> {
+export async function scoreBatch(
+  rewards: LoadedReward[],
+  batch: RewardBatch,
+  opts: { onError?: 'fail' | 'zero' } = {},
+): Promise<ScoreResult> {
   const n = batch.completions.length;
   if (batch.prompts.length !== n || batch.rows.length !== n) {
     throw new Error(`scoreBatch: ${n} completions but ${batch.prompts.length} prompts and ${batch.rows.length} rows`);

@@ -41,7 +41,8 @@ export const repetition: BuiltinReward = {
   defaults: { ngram_size: 3, max_penalty: -1 },
   doc: 'max_penalty * (share of repeated word n-grams of size ngram_size): 0 without repeats, max_penalty (<= 0) at worst',
   make(options) {
-    const n = Number(options.ngram_size), max = Number(options.max_penalty);
+    const n = Number(options.ngram_size),
+      max = Number(options.max_penalty);
     if (!Number.isInteger(n) || n < 1) throw new Error(`ngram_size must be a positive integer, got ${String(options.ngram_size)}`);
     if (!(max <= 0)) throw new Error(`max_penalty must be a number <= 0, got ${String(options.max_penalty)}`);
     // `+ 0` turns -0 (no repeats times a negative penalty) into 0.

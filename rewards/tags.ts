@@ -1,7 +1,10 @@
 // Reasoning-template helpers shared by the format, language and accuracy rewards. All scans are
 // indexOf-based (linear), so huge or hostile completions cannot make them hang.
 
-export const THINK_OPEN = '<think>', THINK_CLOSE = '</think>', ANSWER_OPEN = '<answer>', ANSWER_CLOSE = '</answer>';
+export const THINK_OPEN = '<think>',
+  THINK_CLOSE = '</think>',
+  ANSWER_OPEN = '<answer>',
+  ANSWER_CLOSE = '</answer>';
 
 /** Occurrences of `needle` in `text`. */
 export function countOf(text: string, needle: string): number {

@@ -59,10 +59,22 @@ export type Reuse = (typeof REUSES)[number];
 /** What identifies a test for the replay wall: what the process sees (the input or the call) and what
  * would pass (the expected output, compared as the judge compares it). */
 function fingerprint(t: Test): string {
-  const expected = 'fn' in t ? JSON.stringify(t.expected ?? null) : t.output.replace(/\r\n?/g, '\n').split('\n').map((l) => l.trimEnd()).join('\n').replace(/\n+$/, '');
-  return createHash('sha256').update(JSON.stringify(testInput(t))).update('\0').update(expected).digest('base64').slice(0, 22);
+  const expected =
+    'fn' in t
+      ? JSON.stringify(t.expected ?? null)
+      : t.output
+          .replace(/\r\n?/g, '\n')
+          .split('\n')
+          .map((l) => l.trimEnd())
+          .join('\n')
+          .replace(/\n+$/, '');
+  return createHash('sha256')
+    .update(JSON.stringify(testInput(t)))
+    .update('\0')
+    .update(expected)
+    .digest('base64')
+    .slice(0, 22);
 }
-
 
 export function resolveLimits(limits: Partial<Limits> = {}): Required<Limits> {
   const l = { ...DEFAULT_LIMITS, ...limits };
@@ -104,7 +116,8 @@ export class SandboxPool {
     this.layers = layersFor(opts.isolation ?? 'standard');
     this.recycle = { ...perLanguage((l) => LANGUAGES[l].recycleAfter), ...opts.recycleAfter };
     const [, os] = describeLayers(this.layers);
-    if ((opts.isolation ?? 'standard') === 'standard' && !this.layers.os) (opts.notice ?? ((l: string) => announceOnce(l)))(`r1 sandbox: ${os}; programs run behind the process layer only`);
+    if ((opts.isolation ?? 'standard') === 'standard' && !this.layers.os)
+      (opts.notice ?? ((l: string) => announceOnce(l)))(`r1 sandbox: ${os}; programs run behind the process layer only`);
   }
 
   /** Runs every test of the program; resolves with one result per test whatever the program does.
@@ -128,7 +141,8 @@ export class SandboxPool {
    * made: the replay rule guards verdicts, and an execution has none. A tool pool is kept apart from
    * the pool of code rewards (src/rollout/tools.ts) so that no verdict shares a process with it. */
   async execute(language: Language, code: string, input = ''): Promise<TestResult> {
-    if (language !== 'javascript' && language !== 'python') throw new UserError(`language: javascript or python, got ${JSON.stringify(language)}`);
+    if (language !== 'javascript' && language !== 'python')
+      throw new UserError(`language: javascript or python, got ${JSON.stringify(language)}`);
     if (this.destroyed) throw new Error('the sandbox pool was destroyed');
     const tests: Test[] = [{ input, output: '', capture: true }];
     const [result] = await new Promise<TestResult[]>((resolve) => {
@@ -151,7 +165,8 @@ export class SandboxPool {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const lang of LANGUAGE_NAMES) {
-      for (const w of this.queues[lang].splice(0)) w.resolve(w.program.tests.map(() => ({ status: 'error', detail: 'the sandbox pool was destroyed' })));
+      for (const w of this.queues[lang].splice(0))
+        w.resolve(w.program.tests.map(() => ({ status: 'error', detail: 'the sandbox pool was destroyed' })));
       for (const p of this.processes[lang]) p.kill('stopped: the pool was destroyed');
       this.processes[lang].clear();
     }
@@ -168,7 +183,8 @@ export class SandboxPool {
    * starts or retires processes so that every waiting program has one that may take it. */
   private pump(language: Language): void {
     if (this.destroyed) return;
-    const procs = this.processes[language], queue = this.queues[language];
+    const procs = this.processes[language],
+      queue = this.queues[language];
     const depth = this.reuse === 'never' ? 1 : DEPTH;
     let busy = [...procs].filter((p) => p.load > 0).length;
     // Round by round, so two programs go to two processes before one waits behind another.
@@ -187,7 +203,8 @@ export class SandboxPool {
   }
 
   private give(p: SandboxProcess, w: Waiting): void {
-    const language = p.language, queue = this.queues[language];
+    const language = p.language,
+      queue = this.queues[language];
     for (const f of w.prints) p.seen.add(f);
     void p.run({ id: this.nextId++, code: w.program.code, tests: [], limits: this.limits }, w.program.tests).then((results) => {
       if (results !== null) w.resolve(results);
@@ -204,7 +221,8 @@ export class SandboxPool {
    * no live process may take under the replay rule; `workers` at most at a time); when that cap is
    * reached, retires the idle process used longest ago that no waiting program can use, to make room. */
   private provide(language: Language): void {
-    const procs = this.processes[language], queue = this.queues[language];
+    const procs = this.processes[language],
+      queue = this.queues[language];
     if (!queue.length) return;
     const live = [...procs].filter((p) => p.retired === null);
     // Which waiting programs (the first 64) would have no process: each live process, and each one
@@ -230,14 +248,25 @@ export class SandboxPool {
     for (; wanted > 0 && procs.size < this.maxProcesses && starting < this.workers; wanted--, starting++) this.start(language);
     // Room for the rest: idle processes no waiting program can use go, the longest idle first.
     const spare = live.filter((p) => p.idle && p.isReady && claims.get(p)!.size === 0).sort((a, b) => a.lastUsed - b.lastUsed);
-    if (procs.size >= this.maxProcesses) for (const p of spare.slice(0, wanted)) p.kill('replaced: no waiting program may run in it', 'replaced');
+    if (procs.size >= this.maxProcesses)
+      for (const p of spare.slice(0, wanted)) p.kill('replaced: no waiting program may run in it', 'replaced');
   }
 
   private start(language: Language): void {
-    const p = new SandboxProcess(language, this.layers, this.limits, (dead) => this.exited(dead), this.entry, this.reuse === 'never' ? 1 : DEPTH);
+    const p = new SandboxProcess(
+      language,
+      this.layers,
+      this.limits,
+      (dead) => this.exited(dead),
+      this.entry,
+      this.reuse === 'never' ? 1 : DEPTH,
+    );
     this.processes[language].add(p);
     this.stats[language].started++;
-    p.ready.then(() => this.pump(language), () => {});
+    p.ready.then(
+      () => this.pump(language),
+      () => {},
+    );
   }
 
   /** A process ended. One that never got ready fails the waiting programs (starting another would
@@ -245,7 +274,8 @@ export class SandboxPool {
   private exited(p: SandboxProcess): void {
     const procs = this.processes[p.language];
     procs.delete(p);
-    const ended = this.stats[p.language].ended, kind = p.retiredKind ?? 'exited';
+    const ended = this.stats[p.language].ended,
+      kind = p.retiredKind ?? 'exited';
     ended[kind] = (ended[kind] ?? 0) + 1;
     if (p.startError !== null && ![...procs].some((q) => q.isReady)) {
       for (const w of this.queues[p.language].splice(0)) w.resolve(w.program.tests.map(() => ({ status: 'error', detail: p.startError! })));

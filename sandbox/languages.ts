@@ -75,9 +75,11 @@ export const languageList = (quote = ''): string => {
 export function languageNamed(name: unknown): Language | null {
   if (typeof name !== 'string') return null;
   const n = name.trim().toLowerCase();
-  const named = (l: Language) => l === n || LANGUAGES[l].extension.slice(1) === n || (LANGUAGES[l].aliases as readonly string[]).includes(n);
+  const named = (l: Language) =>
+    l === n || LANGUAGES[l].extension.slice(1) === n || (LANGUAGES[l].aliases as readonly string[]).includes(n);
   return LANGUAGE_NAMES.find(named) ?? null;
 }
 
 /** A per-language record, each value made from its language (the pool's queues, process sets, stats). */
-export const perLanguage = <T>(make: (l: Language) => T): Record<Language, T> => Object.fromEntries(LANGUAGE_NAMES.map((l) => [l, make(l)])) as Record<Language, T>;
+export const perLanguage = <T>(make: (l: Language) => T): Record<Language, T> =>
+  Object.fromEntries(LANGUAGE_NAMES.map((l) => [l, make(l)])) as Record<Language, T>;

@@ -34,7 +34,8 @@ export type Layers = { process: true; os: boolean; rlimits: boolean; why: string
 
 const require = createRequire(import.meta.url);
 /** The runtime folder each language's process may read. */
-export const runtimeDir = (language: Language) => dirname(realpathSync(require.resolve(`${LANGUAGES[language].runtimePackage}/package.json`)));
+export const runtimeDir = (language: Language) =>
+  dirname(realpathSync(require.resolve(`${LANGUAGES[language].runtimePackage}/package.json`)));
 
 let bundleDir: string | null = null;
 /** The child code, bundled into plain JavaScript files (one per entry) in a private temporary
@@ -77,20 +78,30 @@ export function sandboxUser(): { uid?: number; gid?: number } {
 }
 
 let probed: { bwrap: string | null; prlimit: string | null; why: string | null } | null = null;
-const which = (cmd: string) => [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/bin'].filter(Boolean).map((d) => join(d, cmd)).find((p) => existsSync(p)) ?? null;
+const which = (cmd: string) =>
+  [...(process.env.PATH ?? '').split(':'), '/usr/bin', '/bin']
+    .filter(Boolean)
+    .map((d) => join(d, cmd))
+    .find((p) => existsSync(p)) ?? null;
 
 /** Whether the os layer can be set up here: bubblewrap present and able to make the namespaces. */
 function probe(): NonNullable<typeof probed> {
   if (probed) return probed;
   // R1_BWRAP names bubblewrap's path (an empty value: none), where PATH does not find it.
   const given = process.env.R1_BWRAP;
-  const bwrap = given === undefined ? which('bwrap') : given && existsSync(given) ? given : null, prlimit = which('prlimit');
+  const bwrap = given === undefined ? which('bwrap') : given && existsSync(given) ? given : null,
+    prlimit = which('prlimit');
   let why: string | null = null;
   if (process.platform !== 'linux') why = `the os layer needs Linux (this is ${process.platform})`;
   else if (!bwrap) why = `bubblewrap is not ${given ? `at R1_BWRAP=${given}` : 'installed'} (Debian/Ubuntu: apt-get install bubblewrap)`;
   else {
-    const r = spawnSync(bwrap, [...bwrapArgs([]), '--', process.execPath, '-e', '0'], { encoding: 'utf8', timeout: 10_000, ...sandboxUser() });
-    if (r.status !== 0) why = `bubblewrap cannot make namespaces here (${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n')[0]}); user namespaces may be off (sysctl kernel.unprivileged_userns_clone=1)`;
+    const r = spawnSync(bwrap, [...bwrapArgs([]), '--', process.execPath, '-e', '0'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      ...sandboxUser(),
+    });
+    if (r.status !== 0)
+      why = `bubblewrap cannot make namespaces here (${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n')[0]}); user namespaces may be off (sysctl kernel.unprivileged_userns_clone=1)`;
   }
   return (probed = { bwrap, prlimit, why });
 }
@@ -98,7 +109,22 @@ function probe(): NonNullable<typeof probed> {
 /** bubblewrap's arguments: every namespace, the system's /usr read-only, the given folders read-only
  * at their own paths, nothing else of the host. */
 function bwrapArgs(readable: string[]): string[] {
-  const args = ['--unshare-all', '--die-with-parent', '--new-session', '--cap-drop', 'ALL', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--ro-bind', '/usr', '/usr'];
+  const args = [
+    '--unshare-all',
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop',
+    'ALL',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--tmpfs',
+    '/tmp',
+    '--ro-bind',
+    '/usr',
+    '/usr',
+  ];
   // Merged-/usr systems link /lib, /lib64 and /bin into /usr; others have them as folders.
   for (const d of ['/lib', '/lib64', '/bin']) {
     if (!existsSync(d)) continue;
@@ -113,7 +139,8 @@ function bwrapArgs(readable: string[]): string[] {
 
 /** Which layers a process of this isolation gets here; throws a UserError for strict without the os layer. */
 export function layersFor(isolation: Isolation): Layers {
-  if (!ISOLATIONS.includes(isolation)) throw new UserError(`sandbox isolation: one of ${ISOLATIONS.join(', ')}, got ${JSON.stringify(isolation)}`);
+  if (!ISOLATIONS.includes(isolation))
+    throw new UserError(`sandbox isolation: one of ${ISOLATIONS.join(', ')}, got ${JSON.stringify(isolation)}`);
   if (isolation === 'process') return { process: true, os: false, rlimits: false, why: 'the os layer is off (isolation: process)' };
   const p = probe();
   if (isolation === 'strict' && p.why) throw new UserError(`sandbox.isolation is strict but the os layer is missing: ${p.why}`);
@@ -121,8 +148,13 @@ export function layersFor(isolation: Isolation): Layers {
 }
 
 /** The command that starts one sandbox process for the language, and the user it runs as. */
-export function command(language: Language, layers: Layers, entry: Entry = 'main'): { file: string; args: string[]; uid?: number; gid?: number } {
-  const script = bundle(entry), runtime = runtimeDir(language);
+export function command(
+  language: Language,
+  layers: Layers,
+  entry: Entry = 'main',
+): { file: string; args: string[]; uid?: number; gid?: number } {
+  const script = bundle(entry),
+    runtime = runtimeDir(language);
   const readable = [dirname(script), runtime];
   const node = [
     // Node 20 calls the permission model experimental; 22 and later name it --permission.
@@ -146,7 +178,9 @@ export function command(language: Language, layers: Layers, entry: Entry = 'main
   const nproc = prlimitInside?.startsWith('/usr/') ? [prlimitInside, `--nproc=${NPROC}`, '--'] : [];
   const inner = [p.bwrap!, ...bwrapArgs(readable), '--', ...nproc, process.execPath, ...node];
   const user = sandboxUser();
-  return layers.rlimits ? { file: p.prlimit!, args: ['--core=0', '--fsize=0', '--nofile=256', '--', ...inner], ...user } : { file: inner[0], args: inner.slice(1), ...user };
+  return layers.rlimits
+    ? { file: p.prlimit!, args: ['--core=0', '--fsize=0', '--nofile=256', '--', ...inner], ...user }
+    : { file: inner[0], args: inner.slice(1), ...user };
 }
 
 let announced = false;
@@ -162,6 +196,8 @@ export function announceOnce(line: string, write: (line: string) => void = (l) =
 export function describeLayers(layers: Layers): string[] {
   return [
     'process: on (Node permission model: reads only the runtime and its own code; no file writes, processes, threads; addons only for isolated-vm)',
-    layers.os ? `os: on (bubblewrap: user, pid, network, ipc, uts and mount namespaces${layers.rlimits ? `; prlimit: no core files, no file growth, 256 descriptors, ${NPROC} processes and threads` : ''})` : `os: off (${layers.why})`,
+    layers.os
+      ? `os: on (bubblewrap: user, pid, network, ipc, uts and mount namespaces${layers.rlimits ? `; prlimit: no core files, no file growth, 256 descriptors, ${NPROC} processes and threads` : ''})`
+      : `os: off (${layers.why})`,
   ];
 }

@@ -50,7 +50,17 @@ const RSS_EVERY_MS = 200;
 const RSS_SLACK_MB = 96;
 
 /** Why a process ended, by kind: the pool counts them (`SandboxPool.stats`). */
-export type RetireKind = 'recycled' | 'replaced' | 'one-program' | 'asked' | 'idle-cpu' | 'memory' | 'limit' | 'protocol' | 'exited' | 'stopped';
+export type RetireKind =
+  | 'recycled'
+  | 'replaced'
+  | 'one-program'
+  | 'asked'
+  | 'idle-cpu'
+  | 'memory'
+  | 'limit'
+  | 'protocol'
+  | 'exited'
+  | 'stopped';
 
 const CLOCK_TICKS_MS = 10; // USER_HZ is 100 on every Linux the sandbox supports
 const PAGE = 4096;
@@ -85,7 +95,9 @@ export function processTree(pid: number): number[] {
  * null where /proc cannot say (not Linux, or the process is gone). */
 export function treeUsage(pid: number): { cpuMs: number; rssBytes: number } | null {
   if (process.platform !== 'linux') return null;
-  let cpuMs = 0, rssBytes = 0, any = false;
+  let cpuMs = 0,
+    rssBytes = 0,
+    any = false;
   for (const p of processTree(pid)) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
@@ -159,8 +171,14 @@ export class SandboxProcess {
       this.die(this.startError);
     });
     this.child.on('exit', (code, signal) => {
-      const why = this.stderr.trim().split('\n').filter((l) => l && l.length < 300).slice(-2).join(' | ');
-      if (!this.started) this.startError = `the ${language} sandbox process exited before it was ready (${signal ?? `exit ${code}`})${why ? ': ' + why : ''}`;
+      const why = this.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l && l.length < 300)
+        .slice(-2)
+        .join(' | ');
+      if (!this.started)
+        this.startError = `the ${language} sandbox process exited before it was ready (${signal ?? `exit ${code}`})${why ? ': ' + why : ''}`;
       failed(new Error(this.startError ?? 'exited'));
       this.die(`ended (${signal ?? `exit ${code}`})`);
     });
@@ -251,7 +269,11 @@ export class SandboxProcess {
     const u = treeUsage(this.child.pid!);
     if (!u) return;
     const allowed = this.baselineRss + (this.limits.memoryMb + RSS_SLACK_MB) * 2 ** 20;
-    if (u.rssBytes > allowed) this.retire(`kept ${Math.round(u.rssBytes / 2 ** 20)} MB after a program (started at ${Math.round(this.baselineRss / 2 ** 20)} MB)`, 'memory');
+    if (u.rssBytes > allowed)
+      this.retire(
+        `kept ${Math.round(u.rssBytes / 2 ** 20)} MB after a program (started at ${Math.round(this.baselineRss / 2 ** 20)} MB)`,
+        'memory',
+      );
   }
 
   /** Takes no further program; the pool ends it once it is idle. */
@@ -283,7 +305,8 @@ export class SandboxProcess {
 
   private data(chunk: string, ready: () => void): void {
     this.buffered += chunk;
-    if (this.buffered.length > this.maxLine && this.buffered.indexOf('\n') === -1) return this.kill('sent a message over the size limit', 'protocol');
+    if (this.buffered.length > this.maxLine && this.buffered.indexOf('\n') === -1)
+      return this.kill('sent a message over the size limit', 'protocol');
     for (let nl = this.buffered.indexOf('\n'); nl !== -1; nl = this.buffered.indexOf('\n')) {
       const line = this.buffered.slice(0, nl);
       this.buffered = this.buffered.slice(nl + 1);
@@ -352,8 +375,15 @@ export class SandboxProcess {
     const results = r.tests.map((_, i): TestResult => {
       if (i < r.results.length) return r.results[i];
       if (i === r.results.length) {
-        if (why === null) return { status: 'timeout', detail: `ran past the wall-clock limit of ${this.limits.wallMs} ms; the sandbox process was killed and replaced` };
-        return { status: /out of memory|heap limit/i.test(this.stderr) ? 'memory' : 'error', detail: `the sandbox process ${why}; it was replaced` };
+        if (why === null)
+          return {
+            status: 'timeout',
+            detail: `ran past the wall-clock limit of ${this.limits.wallMs} ms; the sandbox process was killed and replaced`,
+          };
+        return {
+          status: /out of memory|heap limit/i.test(this.stderr) ? 'memory' : 'error',
+          detail: `the sandbox process ${why}; it was replaced`,
+        };
       }
       return { status: 'error', detail: 'not run: an earlier test had to be stopped' };
     });

@@ -35,10 +35,7 @@ export type Run = { status: RunStatus; out: string; result: string | null; detai
 /** Process -> pool. `ready` once the runtime has loaded; `run` when test i of job id ended (the next
  * test starts at once, so the pool times each test from the previous one's message); `retire` when
  * the process should not take another program (its state could not be proven clean). */
-export type Message =
-  | { t: 'ready' }
-  | { t: 'run'; id: number; i: number; run: Run }
-  | { t: 'retire'; why: string };
+export type Message = { t: 'ready' } | { t: 'run'; id: number; i: number; run: Run } | { t: 'retire'; why: string };
 
 /** A detail longer than this is cut by the pool. */
 export const DETAIL_CHARS = 300;
@@ -66,9 +63,15 @@ export function parseMessage(line: string, outputBytes: number): Message | strin
       if (typeof r !== 'object' || r === null) return 'a run message without a run';
       if (!RUN_STATUSES.includes(r.status as RunStatus)) return `a run with status ${JSON.stringify(r.status)}`;
       if (typeof r.out !== 'string' || r.out.length > outputBytes) return 'a run whose output is not a string within the output cap';
-      if (r.result !== null && (typeof r.result !== 'string' || r.result.length > outputBytes)) return 'a run whose result is not JSON text within the output cap';
+      if (r.result !== null && (typeof r.result !== 'string' || r.result.length > outputBytes))
+        return 'a run whose result is not JSON text within the output cap';
       if (typeof r.detail !== 'string') return 'a run without a detail string';
-      return { t: 'run', id: o.id, i: o.i, run: { status: r.status as RunStatus, out: r.out, result: r.result, detail: r.detail.slice(0, DETAIL_CHARS) } };
+      return {
+        t: 'run',
+        id: o.id,
+        i: o.i,
+        run: { status: r.status as RunStatus, out: r.out, result: r.result, detail: r.detail.slice(0, DETAIL_CHARS) },
+      };
     }
     default:
       return `a message of unknown type ${JSON.stringify(o.t)?.slice(0, 40)}`;

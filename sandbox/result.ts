@@ -17,7 +17,14 @@ export const MAX_DEPTH = 1000;
 const WHITE = /[ \t\n\r]*/y;
 const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 const NUMBER = /-?(?:0x[0-9a-f]+|(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)/y;
-const WORDS: [string, ResultValue][] = [['null', null], ['true', true], ['false', false], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]];
+const WORDS: [string, ResultValue][] = [
+  ['null', null],
+  ['true', true],
+  ['false', false],
+  ['NaN', NaN],
+  ['Infinity', Infinity],
+  ['-Infinity', -Infinity],
+];
 
 class Reader {
   pos = 0;
@@ -77,7 +84,7 @@ class Reader {
     this.pos++;
     const out: ResultValue[] = [];
     this.skip();
-    if (this.text[this.pos] === ']') return this.pos++, out;
+    if (this.text[this.pos] === ']') return (this.pos++, out);
     for (;;) {
       out.push(this.value(depth + 1));
       this.skip();
@@ -91,7 +98,7 @@ class Reader {
     this.pos++;
     const out = Object.create(null) as { [key: string]: ResultValue };
     this.skip();
-    if (this.text[this.pos] === '}') return this.pos++, out;
+    if (this.text[this.pos] === '}') return (this.pos++, out);
     for (;;) {
       this.skip();
       if (this.text[this.pos] !== '"') this.fail('a string key expected');

@@ -18,29 +18,41 @@ export const testInput = (t: Test): TestInput => ('fn' in t ? { fn: t.fn, args: 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const show = (v: unknown) => {
   // Integers of any size and non-finite floats shown as the literals they are.
-  const literal = (_k: string, x: unknown) => (typeof x === 'bigint' || (typeof x === 'number' && !Number.isFinite(x)) ? `\u0000${String(x)}\u0000` : x);
+  const literal = (_k: string, x: unknown) =>
+    typeof x === 'bigint' || (typeof x === 'number' && !Number.isFinite(x)) ? `\u0000${String(x)}\u0000` : x;
   const s = (JSON.stringify(v, literal) ?? String(v)).replace(/"\\u0000([^"]*)\\u0000"/g, '$1');
   return s.length > 80 ? s.slice(0, 80) + '...' : s;
 };
 /** Inputs and outputs may come as a list of lines (some datasets store them so). */
-const text = (v: unknown): string | null => (typeof v === 'string' ? v : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join('\n') : null);
+const text = (v: unknown): string | null =>
+  typeof v === 'string' ? v : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join('\n') : null;
 
 /** Arguments travel to the sandbox as JSON: integers read exactly become numbers again there. */
 const withoutBigints = (v: unknown): unknown =>
-  typeof v === 'bigint' ? Number(v) : Array.isArray(v) ? v.map(withoutBigints) : isObject(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withoutBigints(x)])) : v;
+  typeof v === 'bigint'
+    ? Number(v)
+    : Array.isArray(v)
+      ? v.map(withoutBigints)
+      : isObject(v)
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withoutBigints(x)]))
+        : v;
 
 function oneTest(t: unknown, where: string): Test {
   if (!isObject(t)) throw new UserError(`${where}: a test is an object, got ${show(t)}`);
   if ('fn' in t || 'fn_name' in t) {
-    const fn = t.fn ?? t.fn_name, args = t.args ?? t.input, expected = 'expected' in t ? t.expected : t.output;
+    const fn = t.fn ?? t.fn_name,
+      args = t.args ?? t.input,
+      expected = 'expected' in t ? t.expected : t.output;
     if (typeof fn !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(fn)) throw new UserError(`${where}.fn: a function name, got ${show(fn)}`);
     if (!Array.isArray(args)) throw new UserError(`${where}.args: an array of arguments, got ${show(args)}`);
     return { fn, args: args.map(withoutBigints), expected };
   }
-  const input = text(t.input ?? ''), output = text(t.output);
+  const input = text(t.input ?? ''),
+    output = text(t.output);
   if (input === null) throw new UserError(`${where}.input: a string, got ${show(t.input)}`);
   if (output === null) throw new UserError(`${where}.output: a string, got ${show(t.output)}`);
-  if (t.type !== undefined && t.type !== 'stdin_stdout') throw new UserError(`${where}.type: only 'stdin_stdout' is supported, got ${show(t.type)}`);
+  if (t.type !== undefined && t.type !== 'stdin_stdout')
+    throw new UserError(`${where}.type: only 'stdin_stdout' is supported, got ${show(t.type)}`);
   return { input, output };
 }
 
@@ -64,19 +76,26 @@ export function normalizeTests(tests: unknown, where = 'tests'): Test[] {
       const { inputs, outputs, fn_name } = tests;
       if (inputs.length !== outputs.length) throw new UserError(`${where}: ${inputs.length} inputs but ${outputs.length} outputs`);
       return inputs.map((input, i) =>
-        typeof fn_name === 'string' ? oneTest({ fn: fn_name, args: input, expected: outputs[i] }, `${where}.inputs[${i}]`) : oneTest({ input, output: outputs[i] }, `${where}.inputs[${i}]`),
+        typeof fn_name === 'string'
+          ? oneTest({ fn: fn_name, args: input, expected: outputs[i] }, `${where}.inputs[${i}]`)
+          : oneTest({ input, output: outputs[i] }, `${where}.inputs[${i}]`),
       );
     }
   }
   throw new UserError(`${where}: expected a list of { input, output } or { fn, args, expected } tests, got ${show(tests)}`);
 }
 
-const lines = (s: string) => s.replace(/\r\n?/g, '\n').split('\n').map((l) => l.trimEnd());
+const lines = (s: string) =>
+  s
+    .replace(/\r\n?/g, '\n')
+    .split('\n')
+    .map((l) => l.trimEnd());
 
 /** Output against the expected one, line by line, trailing white space and trailing blank lines
  * ignored; the first difference as detail. */
 export function compareOutput(got: string, expected: string): TestResult {
-  const a = lines(got), b = lines(expected);
+  const a = lines(got),
+    b = lines(expected);
   while (a.length && a[a.length - 1] === '') a.pop();
   while (b.length && b[b.length - 1] === '') b.pop();
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
@@ -108,15 +127,21 @@ function intMatchesNumber(got: bigint, expected: number): boolean {
  * equal numbers; null and undefined are one; objects compare by their own keys. */
 export function deepEqual(got: unknown, expected: unknown): boolean {
   if (got == null || expected == null) return got == null && expected == null;
-  if (typeof got === 'bigint') return typeof expected === 'bigint' ? got === expected : typeof expected === 'number' && intMatchesNumber(got, expected);
+  if (typeof got === 'bigint')
+    return typeof expected === 'bigint' ? got === expected : typeof expected === 'number' && intMatchesNumber(got, expected);
   if (typeof got === 'number') {
     if (typeof expected === 'number') return sameFloat(got, expected);
     return typeof expected === 'bigint' && (Number.isFinite(got) ? intMatchesNumber(expected, got) : false);
   }
   if (typeof got !== 'object' || typeof expected !== 'object') return got === expected;
-  if (Array.isArray(got) || Array.isArray(expected)) return Array.isArray(got) && Array.isArray(expected) && got.length === expected.length && got.every((x, i) => deepEqual(x, expected[i]));
-  const a = got as Record<string, unknown>, b = expected as Record<string, unknown>;
-  const ka = Object.keys(a), kb = Object.keys(b);
+  if (Array.isArray(got) || Array.isArray(expected))
+    return (
+      Array.isArray(got) && Array.isArray(expected) && got.length === expected.length && got.every((x, i) => deepEqual(x, expected[i]))
+    );
+  const a = got as Record<string, unknown>,
+    b = expected as Record<string, unknown>;
+  const ka = Object.keys(a),
+    kb = Object.keys(b);
   return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
 }
 
@@ -126,7 +151,11 @@ export function compareValue(got: unknown, expected: unknown): TestResult {
 
 /** The first lines of an error message, short enough for a log line. */
 export function errorDetail(message: string, maxLines = 3): string {
-  const s = message.split('\n').filter((l) => l.trim()).slice(0, maxLines).join('\n');
+  const s = message
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(0, maxLines)
+    .join('\n');
   return s.length > 300 ? s.slice(0, 300) + '...' : s;
 }
 

@@ -20,7 +20,9 @@ if (!existsSync(asc)) {
 function hasStaticData(bytes) {
   let i = 8;
   const leb = () => {
-    let v = 0, shift = 0, b;
+    let v = 0,
+      shift = 0,
+      b;
     do {
       b = bytes[i++];
       v |= (b & 0x7f) << shift;
@@ -29,7 +31,9 @@ function hasStaticData(bytes) {
     return v >>> 0;
   };
   while (i < bytes.length) {
-    const id = bytes[i++], size = leb(), end = i + size;
+    const id = bytes[i++],
+      size = leb(),
+      end = i + size;
     if (id === 11 && leb() > 0) return true;
     i = end;
   }
@@ -40,7 +44,23 @@ for (const file of readdirSync(src).filter((f) => f.endsWith('.ts') && !f.starts
   const name = file.replace(/\.ts$/, '');
   execFileSync(
     process.execPath,
-    [asc, join(src, file), '-o', join(out, `${name}.wasm`), '-O3', '--runtime', 'stub', '--enable', 'simd', '--noAssert', '--importMemory', '--initialMemory', '1', '--use', 'abort='],
+    [
+      asc,
+      join(src, file),
+      '-o',
+      join(out, `${name}.wasm`),
+      '-O3',
+      '--runtime',
+      'stub',
+      '--enable',
+      'simd',
+      '--noAssert',
+      '--importMemory',
+      '--initialMemory',
+      '1',
+      '--use',
+      'abort=',
+    ],
     { stdio: 'inherit' },
   );
   if (hasStaticData(readFileSync(join(out, `${name}.wasm`)))) {

@@ -20,8 +20,16 @@ import { codeProblems } from './code-problems.ts';
 import { applyTemplate } from '../src/data/chat.ts';
 import { Rng } from '../src/engine/rng.ts';
 import {
-  distinctProblems, expression, factKey, makeProblem, placeValueSteps, question, taskRow, workedSteps,
-  type Problem, type ProblemOptions,
+  distinctProblems,
+  expression,
+  factKey,
+  makeProblem,
+  placeValueSteps,
+  question,
+  taskRow,
+  workedSteps,
+  type Problem,
+  type ProblemOptions,
 } from '../src/data/tasks.ts';
 
 const SEED = 20250122;
@@ -82,22 +90,111 @@ const statement = (rng: Rng, p: Problem): string => pick(rng, SUM_PHRASES)(p);
 // ---- simple English and Chinese, aligned so the chat data can translate --------------------------
 
 type Pair = readonly [string, string];
-const NAMES: Pair[] = [['Tom', '汤姆'], ['Anna', '安娜'], ['Li Ming', '李明'], ['Mary', '玛丽'], ['Jack', '杰克'], ['Wang Fang', '王芳']];
-const SUBJECTS: Pair[] = [['The cat', '小猫'], ['A dog', '一只狗'], ['My friend', '我的朋友'], ['The teacher', '老师'],
-  ['The little bird', '小鸟'], ['My mother', '我的妈妈'], ['My father', '我的爸爸'], ['The boy', '男孩'], ['The girl', '女孩'], ...NAMES];
-const VERBS: Pair[] = [['likes', '喜欢'], ['sees', '看见'], ['has', '有'], ['draws', '画'], ['wants', '想要'], ['finds', '找到'], ['buys', '买']];
-const OBJECTS: Pair[] = [['a red ball', '一个红色的球'], ['an old book', '一本旧书'], ['a small house', '一座小房子'], ['a big apple', '一个大苹果'],
-  ['the blue sky', '蓝色的天空'], ['a long river', '一条长河'], ['green tea', '绿茶'], ['a white flower', '一朵白花'], ['a new pen', '一支新笔']];
-const TIMES: Pair[] = [['', ''], [' today', '今天'], [' in the morning', '早上'], [' at school', '在学校'], [' every day', '每天']];
-const PLACES: Pair[] = [['park', '公园'], ['school', '学校'], ['shop', '商店'], ['library', '图书馆'], ['garden', '花园'], ['kitchen', '厨房']];
+const NAMES: Pair[] = [
+  ['Tom', '汤姆'],
+  ['Anna', '安娜'],
+  ['Li Ming', '李明'],
+  ['Mary', '玛丽'],
+  ['Jack', '杰克'],
+  ['Wang Fang', '王芳'],
+];
+const SUBJECTS: Pair[] = [
+  ['The cat', '小猫'],
+  ['A dog', '一只狗'],
+  ['My friend', '我的朋友'],
+  ['The teacher', '老师'],
+  ['The little bird', '小鸟'],
+  ['My mother', '我的妈妈'],
+  ['My father', '我的爸爸'],
+  ['The boy', '男孩'],
+  ['The girl', '女孩'],
+  ...NAMES,
+];
+const VERBS: Pair[] = [
+  ['likes', '喜欢'],
+  ['sees', '看见'],
+  ['has', '有'],
+  ['draws', '画'],
+  ['wants', '想要'],
+  ['finds', '找到'],
+  ['buys', '买'],
+];
+const OBJECTS: Pair[] = [
+  ['a red ball', '一个红色的球'],
+  ['an old book', '一本旧书'],
+  ['a small house', '一座小房子'],
+  ['a big apple', '一个大苹果'],
+  ['the blue sky', '蓝色的天空'],
+  ['a long river', '一条长河'],
+  ['green tea', '绿茶'],
+  ['a white flower', '一朵白花'],
+  ['a new pen', '一支新笔'],
+];
+const TIMES: Pair[] = [
+  ['', ''],
+  [' today', '今天'],
+  [' in the morning', '早上'],
+  [' at school', '在学校'],
+  [' every day', '每天'],
+];
+const PLACES: Pair[] = [
+  ['park', '公园'],
+  ['school', '学校'],
+  ['shop', '商店'],
+  ['library', '图书馆'],
+  ['garden', '花园'],
+  ['kitchen', '厨房'],
+];
 /** Nouns with their Chinese measure words (这本书, 三支笔). */
 type Counted = readonly [string, string, string];
-const THINGS: Counted[] = [['book', '书', '本'], ['room', '房间', '个'], ['river', '河', '条'], ['tree', '树', '棵'], ['cake', '蛋糕', '个'], ['road', '路', '条']];
-const ADJECTIVES: Pair[] = [['big', '大'], ['small', '小'], ['long', '长'], ['old', '旧'], ['new', '新'], ['beautiful', '漂亮'], ['clean', '干净']];
-const WEATHER: Pair[] = [['sunny', '是晴天'], ['cold', '很冷'], ['hot', '很热'], ['rainy', '下雨'], ['windy', '刮风']];
-const FOODS: Pair[] = [['rice', '米饭'], ['noodles', '面条'], ['apples', '苹果'], ['fish', '鱼'], ['bread', '面包'], ['milk', '牛奶']];
-const SKILLS: Pair[] = [['swim', '游泳'], ['sing', '唱歌'], ['read', '读书'], ['cook', '做饭'], ['run fast', '跑得很快'], ['count to 100', '数到一百']];
-const ITEMS: Counted[] = [['apples', '苹果', '个'], ['books', '书', '本'], ['pens', '笔', '支'], ['stamps', '邮票', '张'], ['cards', '卡片', '张'], ['balls', '球', '个']];
+const THINGS: Counted[] = [
+  ['book', '书', '本'],
+  ['room', '房间', '个'],
+  ['river', '河', '条'],
+  ['tree', '树', '棵'],
+  ['cake', '蛋糕', '个'],
+  ['road', '路', '条'],
+];
+const ADJECTIVES: Pair[] = [
+  ['big', '大'],
+  ['small', '小'],
+  ['long', '长'],
+  ['old', '旧'],
+  ['new', '新'],
+  ['beautiful', '漂亮'],
+  ['clean', '干净'],
+];
+const WEATHER: Pair[] = [
+  ['sunny', '是晴天'],
+  ['cold', '很冷'],
+  ['hot', '很热'],
+  ['rainy', '下雨'],
+  ['windy', '刮风'],
+];
+const FOODS: Pair[] = [
+  ['rice', '米饭'],
+  ['noodles', '面条'],
+  ['apples', '苹果'],
+  ['fish', '鱼'],
+  ['bread', '面包'],
+  ['milk', '牛奶'],
+];
+const SKILLS: Pair[] = [
+  ['swim', '游泳'],
+  ['sing', '唱歌'],
+  ['read', '读书'],
+  ['cook', '做饭'],
+  ['run fast', '跑得很快'],
+  ['count to 100', '数到一百'],
+];
+const ITEMS: Counted[] = [
+  ['apples', '苹果', '个'],
+  ['books', '书', '本'],
+  ['pens', '笔', '支'],
+  ['stamps', '邮票', '张'],
+  ['cards', '卡片', '张'],
+  ['balls', '球', '个'],
+];
 
 type Frame = (rng: Rng, exclude: Exclude) => Pair;
 /** Sentence frames, each in both languages; the filled slots give a few thousand sentences. */
@@ -153,7 +250,10 @@ const FRAMES: Frame[] = [
   // A word problem: the sums of the corpus in a story.
   (r, exclude) => {
     const [n, i, { a, b, result }] = [pick(r, NAMES), pick(r, ITEMS), sum(r, exclude)];
-    return [`${n[0]} has ${a} ${i[0]} and gets ${b} more. Now ${n[0]} has ${result} ${i[0]}.`, `${n[1]}有${a}${i[2]}${i[1]}，又得到${b}${i[2]}，现在有${result}${i[2]}。`];
+    return [
+      `${n[0]} has ${a} ${i[0]} and gets ${b} more. Now ${n[0]} has ${result} ${i[0]}.`,
+      `${n[1]}有${a}${i[2]}${i[1]}，又得到${b}${i[2]}，现在有${result}${i[2]}。`,
+    ];
   },
 ];
 
@@ -172,8 +272,7 @@ const bareAnswer = (rng: Rng, p: Problem): string =>
 
 /** A short chain of thought for the think block: with the tags, within the recipes' 48 new tokens
  * (placeValueSteps can take 49). */
-const thought = (rng: Rng, p: Problem): string =>
-  pick(rng, [workedSteps(p), workedSteps(p), `${expression(p)} = ${p.result}.`]);
+const thought = (rng: Rng, p: Problem): string => pick(rng, [workedSteps(p), workedSteps(p), `${expression(p)} = ${p.result}.`]);
 
 /** One to three more turns, " User: What is 5 + 6?. Assistant: 11." (the template's punctuation). */
 function moreTurns(rng: Rng, exclude: Exclude): string {
@@ -200,7 +299,8 @@ const fullForm = (rng: Rng, p: Problem): string => ` <think> ${thought(rng, p)} 
 
 /** The tags, broken in one of several ways. */
 function malformed(rng: Rng, p: Problem, exclude: Exclude): string {
-  const t = thought(rng, p), r = p.result;
+  const t = thought(rng, p),
+    r = p.result;
   return pick(rng, [
     () => ` <think> ${t} </think> ${r}.${moreTurns(rng, exclude)}`, // no answer block
     () => ` <think> ${t} </think> The answer is ${r}.${moreTurns(rng, exclude)}`,
@@ -216,9 +316,12 @@ function malformed(rng: Rng, p: Problem, exclude: Exclude): string {
 function templateDoc(rng: Rng, exclude: Exclude): string {
   const p = sum(rng, exclude);
   const u = rng.next();
-  const reply = u < TEMPLATE_STYLE.full ? fullForm(rng, p)
-    : u < TEMPLATE_STYLE.full + TEMPLATE_STYLE.malformed ? malformed(rng, p, exclude)
-    : ` ${bareAnswer(rng, p)}${moreTurns(rng, exclude)}`;
+  const reply =
+    u < TEMPLATE_STYLE.full
+      ? fullForm(rng, p)
+      : u < TEMPLATE_STYLE.full + TEMPLATE_STYLE.malformed
+        ? malformed(rng, p, exclude)
+        : ` ${bareAnswer(rng, p)}${moreTurns(rng, exclude)}`;
   return applyTemplate('r1-zero', question(p)) + reply;
 }
 
@@ -250,18 +353,32 @@ function coldStart(rng: Rng, exclude: Exclude): { prompt: string; completion: st
 
 type Message = { role: string; content: string };
 const FACTS: Pair[] = [
-  ['What color is the sky?', 'The sky is blue.'], ['How many days are in a week?', 'There are 7 days in a week.'],
-  ['How many legs does a cat have?', 'A cat has 4 legs.'], ['What is the capital of China?', 'The capital of China is Beijing.'],
-  ['What is the capital of France?', 'The capital of France is Paris.'], ['What do bees make?', 'Bees make honey.'],
-  ['Is the sun a star?', 'Yes, the sun is a star.'], ['What do cows drink?', 'Cows drink water.'],
-  ['How many hours are in a day?', 'There are 24 hours in a day.'], ['What is ice made of?', 'Ice is frozen water.'],
-  ['中国的首都是哪里？', '中国的首都是北京。'], ['一年有几个月？', '一年有十二个月。'], ['天空是什么颜色的？', '天空是蓝色的。'],
-  ['一个星期有几天？', '一个星期有七天。'], ['熊猫喜欢吃什么？', '熊猫喜欢吃竹子。'],
+  ['What color is the sky?', 'The sky is blue.'],
+  ['How many days are in a week?', 'There are 7 days in a week.'],
+  ['How many legs does a cat have?', 'A cat has 4 legs.'],
+  ['What is the capital of China?', 'The capital of China is Beijing.'],
+  ['What is the capital of France?', 'The capital of France is Paris.'],
+  ['What do bees make?', 'Bees make honey.'],
+  ['Is the sun a star?', 'Yes, the sun is a star.'],
+  ['What do cows drink?', 'Cows drink water.'],
+  ['How many hours are in a day?', 'There are 24 hours in a day.'],
+  ['What is ice made of?', 'Ice is frozen water.'],
+  ['中国的首都是哪里？', '中国的首都是北京。'],
+  ['一年有几个月？', '一年有十二个月。'],
+  ['天空是什么颜色的？', '天空是蓝色的。'],
+  ['一个星期有几天？', '一个星期有七天。'],
+  ['熊猫喜欢吃什么？', '熊猫喜欢吃竹子。'],
 ];
 const GREETINGS: Pair[] = [
-  ['Hello!', 'Hello! How can I help you today?'], ['Hi, who are you?', 'I am a small assistant. I can do sums and translate short sentences.'],
-  ['Thank you.', 'You are welcome.'], ['Good morning.', 'Good morning! What would you like to do?'], ['Goodbye!', 'Goodbye! Have a nice day.'],
-  ['How are you?', 'I am fine, thank you. How can I help?'], ['你好！', '你好！有什么可以帮你的吗？'], ['谢谢！', '不客气。'], ['再见！', '再见！祝你今天愉快。'],
+  ['Hello!', 'Hello! How can I help you today?'],
+  ['Hi, who are you?', 'I am a small assistant. I can do sums and translate short sentences.'],
+  ['Thank you.', 'You are welcome.'],
+  ['Good morning.', 'Good morning! What would you like to do?'],
+  ['Goodbye!', 'Goodbye! Have a nice day.'],
+  ['How are you?', 'I am fine, thank you. How can I help?'],
+  ['你好！', '你好！有什么可以帮你的吗？'],
+  ['谢谢！', '不客气。'],
+  ['再见！', '再见！祝你今天愉快。'],
 ];
 
 /** One user/assistant exchange of a non-reasoning kind. */
@@ -306,14 +423,15 @@ function preferences(rng: Rng, exclude: Exclude): { prompt: string; chosen: stri
   return Array.from({ length: COUNTS.preferences }, () => {
     const p = sum(rng, exclude);
     const wrong = Math.max(0, p.result + pick(rng, [-10, -2, -1, 1, 2, 10]));
-    const rejected = rng.next() < 0.5
-      ? ` <think> ${expression(p)} = ${wrong}. </think> <answer> ${wrong} </answer>`
-      : pick(rng, [
-        () => ` ${p.result}.${moreTurns(rng, exclude)}`,
-        () => ` <answer> ${p.result} </answer>`,
-        () => ` <think> ${workedSteps(p)} </think> <answer> ${p.result}`,
-        () => ` <think> ${workedSteps(p)} <answer> ${p.result} </answer>`,
-      ])();
+    const rejected =
+      rng.next() < 0.5
+        ? ` <think> ${expression(p)} = ${wrong}. </think> <answer> ${wrong} </answer>`
+        : pick(rng, [
+            () => ` ${p.result}.${moreTurns(rng, exclude)}`,
+            () => ` <answer> ${p.result} </answer>`,
+            () => ` <think> ${workedSteps(p)} </think> <answer> ${p.result}`,
+            () => ` <think> ${workedSteps(p)} <answer> ${p.result} </answer>`,
+          ])();
     return { prompt: question(p), chosen: fullForm(rng, p), rejected };
   });
 }

@@ -19,7 +19,8 @@ export const CHAT_TEMPLATE =
   "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}";
 
 export async function makeHfTiny(from: string, out: string): Promise<void> {
-  if (!existsSync(join(from, 'config.json'))) throw new Error(`${from}: no checkpoint there; run \`npx r1 run recipes/pretrain-tiny.yaml\` first`);
+  if (!existsSync(join(from, 'config.json')))
+    throw new Error(`${from}: no checkpoint there; run \`npx r1 run recipes/pretrain-tiny.yaml\` first`);
   await initBackend('cpu');
   const model = loadModel(from);
   writeDirAtomic(out, (dir) => {
@@ -28,16 +29,39 @@ export async function makeHfTiny(from: string, out: string): Promise<void> {
     const tok = Tokenizer.load(dir);
     const configFile = join(dir, 'tokenizer_config.json');
     const config = existsSync(configFile) ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) : {};
-    writeFileSync(configFile, JSON.stringify({ ...config, bos_token: '<|begin_of_text|>', eos_token: '<|end_of_text|>', pad_token: '<|pad|>', chat_template: CHAT_TEMPLATE }, null, 2) + '\n');
+    writeFileSync(
+      configFile,
+      JSON.stringify(
+        { ...config, bos_token: '<|begin_of_text|>', eos_token: '<|end_of_text|>', pad_token: '<|pad|>', chat_template: CHAT_TEMPLATE },
+        null,
+        2,
+      ) + '\n',
+    );
     const genFile = join(dir, 'generation_config.json');
     const gen = existsSync(genFile) ? (JSON.parse(readFileSync(genFile, 'utf8')) as Record<string, unknown>) : {};
-    writeFileSync(genFile, JSON.stringify({ ...gen, bos_token_id: tok.tokenId('<|begin_of_text|>'), eos_token_id: [tok.tokenId('<|end_of_text|>'), tok.tokenId('<|end_of_turn|>')] }, null, 2) + '\n');
+    writeFileSync(
+      genFile,
+      JSON.stringify(
+        {
+          ...gen,
+          bos_token_id: tok.tokenId('<|begin_of_text|>'),
+          eos_token_id: [tok.tokenId('<|end_of_text|>'), tok.tokenId('<|end_of_turn|>')],
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   });
   model.dispose();
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { from: { type: 'string', default: 'runs/pretrain-tiny/pretrain/checkpoint' }, out: { type: 'string', default: 'runs/hf-tiny' } } });
+  const { values } = parseArgs({
+    options: {
+      from: { type: 'string', default: 'runs/pretrain-tiny/pretrain/checkpoint' },
+      out: { type: 'string', default: 'runs/hf-tiny' },
+    },
+  });
   await makeHfTiny(resolve(values.from!), resolve(values.out!));
   process.stdout.write(`wrote ${values.out}\n`);
 }

@@ -19,7 +19,13 @@ import { writeJsonl } from '../src/data/io.ts';
 import { applyTemplate } from '../src/data/chat.ts';
 import { Rng } from '../src/engine/rng.ts';
 import {
-  MAX_VALUE, distinctReasoningProblems, freshProblem, reasoningRow, wordReasoning, type Lang, type ReasoningProblem,
+  MAX_VALUE,
+  distinctReasoningProblems,
+  freshProblem,
+  reasoningRow,
+  wordReasoning,
+  type Lang,
+  type ReasoningProblem,
 } from '../src/data/reasoning.ts';
 import { exchange, proseDoc, sentencePair } from './make-data.ts';
 
@@ -70,19 +76,36 @@ function reasoningText(rng: Rng, p: ReasoningProblem, mixed: boolean): string {
   if (!mixed) return p.reasoning;
   // Regenerate the same problem's steps in both languages and interleave them sentence by sentence.
   const other_ = solutionIn(p, other(p.language));
-  const a = splitSentences(p.reasoning), b = splitSentences(other_);
+  const a = splitSentences(p.reasoning),
+    b = splitSentences(other_);
   if (a.length !== b.length) return rng.next() < 0.5 ? p.reasoning : other_;
-  return a.map((s, i) => (rng.next() < 0.5 ? s : b[i])).join(' ').replace(/ (?=[\u4e00-\u9fff])/g, '');
+  return a
+    .map((s, i) => (rng.next() < 0.5 ? s : b[i]))
+    .join(' ')
+    .replace(/ (?=[\u4e00-\u9fff])/g, '');
 }
 
 /** Countdown's search words in both languages. */
-const TRY_WORDS: [string, string][] = [['Try ', '试试'], ['Too big.', '太大了。'], ['Too small.', '太小了。'], ['That is it.', '对了。']];
+const TRY_WORDS: [string, string][] = [
+  ['Try ', '试试'],
+  ['Too big.', '太大了。'],
+  ['Too small.', '太小了。'],
+  ['That is it.', '对了。'],
+];
 
 /** The same worked steps in another language: word problems are rebuilt from their steps; in a
  * Countdown search only the words change (the facts keep their punctuation). */
 function solutionIn(p: ReasoningProblem, lang: Lang): string {
   if (p.task === 'word') return wordReasoning(p.start!, p.steps!, lang);
-  return TRY_WORDS.reduce((t, [en, zh]) => t.split(en).join(zh).split(zh).join(lang === 'zh' ? zh : en), p.reasoning);
+  return TRY_WORDS.reduce(
+    (t, [en, zh]) =>
+      t
+        .split(en)
+        .join(zh)
+        .split(zh)
+        .join(lang === 'zh' ? zh : en),
+    p.reasoning,
+  );
 }
 
 /** Sentences ending in . or 。 (or ，). */
@@ -99,7 +122,8 @@ function workedDoc(rng: Rng, p: ReasoningProblem): string {
 }
 
 /** The required form; the leading space follows "Assistant:". */
-const fullForm = (rng: Rng, p: ReasoningProblem): string => ` <think> ${reasoningText(rng, p, rng.next() < MIXED)} </think> <answer> ${p.answer} </answer>`;
+const fullForm = (rng: Rng, p: ReasoningProblem): string =>
+  ` <think> ${reasoningText(rng, p, rng.next() < MIXED)} </think> <answer> ${p.answer} </answer>`;
 
 /** A reply without tags: the answer, or the worked steps and the answer. */
 const bareReply = (rng: Rng, p: ReasoningProblem): string =>
@@ -107,7 +131,8 @@ const bareReply = (rng: Rng, p: ReasoningProblem): string =>
 
 /** The tags, broken in one of several ways. */
 function malformed(rng: Rng, p: ReasoningProblem): string {
-  const t = reasoningText(rng, p, rng.next() < MIXED), r = p.answer;
+  const t = reasoningText(rng, p, rng.next() < MIXED),
+    r = p.answer;
   return pick(rng, [
     () => ` <think> ${t} </think> ${answerPhrase(p)}`, // no answer block
     () => ` <think> ${t} <answer> ${r} </answer>`, // think never closed
@@ -120,7 +145,8 @@ function malformed(rng: Rng, p: ReasoningProblem): string {
 
 function templateDoc(rng: Rng, p: ReasoningProblem): string {
   const u = rng.next();
-  const reply = u < TEMPLATE_STYLE.full ? fullForm(rng, p) : u < TEMPLATE_STYLE.full + TEMPLATE_STYLE.malformed ? malformed(rng, p) : bareReply(rng, p);
+  const reply =
+    u < TEMPLATE_STYLE.full ? fullForm(rng, p) : u < TEMPLATE_STYLE.full + TEMPLATE_STYLE.malformed ? malformed(rng, p) : bareReply(rng, p);
   return applyTemplate('r1-zero', p.prompt) + reply;
 }
 
@@ -153,26 +179,48 @@ function coldStart(rng: Rng, test: Keys): { prompt: string; completion: string; 
   return Array.from({ length: COUNTS.coldStart }, () => {
     const p = freshProblem(rng, test);
     const sep = p.language === 'en' ? ' ' : '';
-    return { prompt: p.prompt, completion: ` <think> ${p.reasoning}${sep}${p.summary} </think> <answer> ${p.answer} </answer>`, language: p.language, task: p.task };
+    return {
+      prompt: p.prompt,
+      completion: ` <think> ${p.reasoning}${sep}${p.summary} </think> <answer> ${p.answer} </answer>`,
+      language: p.language,
+      task: p.task,
+    };
   });
 }
 
 const WRITING: [string, string][] = [
-  ['Write a short sentence.', '写一个短句。'], ['Write one sentence in English.', '用中文写一句话。'], ['Say something about your day.', '说一说你的一天。'],
+  ['Write a short sentence.', '写一个短句。'],
+  ['Write one sentence in English.', '用中文写一句话。'],
+  ['Say something about your day.', '说一说你的一天。'],
 ];
 
 /** R1's non-reasoning data (`prompt` too, so the final GRPO can use the prompts): short questions and answers, translations, greetings and writing prompts. */
 function general(rng: Rng): { prompt: string; messages: { role: string; content: string }[]; language: Lang }[] {
   return Array.from({ length: COUNTS.general }, () => {
     if (rng.next() < 0.3) {
-      const zh = rng.next() < 0.5, w = pick(rng, WRITING);
+      const zh = rng.next() < 0.5,
+        w = pick(rng, WRITING);
       const [en, zhText] = sentencePair(rng, new Set());
       const prompt = zh ? w[1] : w[0];
-      return { prompt, messages: [{ role: 'user', content: prompt }, { role: 'assistant', content: zh ? zhText : en }], language: zh ? 'zh' : 'en' };
+      return {
+        prompt,
+        messages: [
+          { role: 'user', content: prompt },
+          { role: 'assistant', content: zh ? zhText : en },
+        ],
+        language: zh ? 'zh' : 'en',
+      };
     }
     const [user, assistant] = exchange(rng, new Set());
     // A translation request is answered in the other language: the row's language is the answer's.
-    return { prompt: user, messages: [{ role: 'user', content: user }, { role: 'assistant', content: assistant }], language: /[\u4e00-\u9fff]/.test(assistant) ? 'zh' : 'en' };
+    return {
+      prompt: user,
+      messages: [
+        { role: 'user', content: user },
+        { role: 'assistant', content: assistant },
+      ],
+      language: /[\u4e00-\u9fff]/.test(assistant) ? 'zh' : 'en',
+    };
   });
 }
 
@@ -201,7 +249,9 @@ export function makeR1Data(seed = SEED): [string, unknown[]][] {
  * pretraining stage's eval_datasets scores as held-out loss. */
 function heldOut(rng: Rng, test: Keys, pretraining: { text: string }[]): { text: string }[] {
   const seen = new Set(pretraining.map((d) => d.text));
-  return corpus(rng, test).filter((d) => !seen.has(d.text)).slice(0, COUNTS.heldOut);
+  return corpus(rng, test)
+    .filter((d) => !seen.has(d.text))
+    .slice(0, COUNTS.heldOut);
 }
 
 function main(outDir: string): void {

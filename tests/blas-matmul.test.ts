@@ -61,46 +61,88 @@ describe.runIf(blas.loaded)('matrix products: OpenBLAS against XNNPACK', () => {
   });
 
   const cases: [number[], number[]][] = [
-    [[13, 9], [9, 11]],
-    [[1, 13, 9], [9, 11]],
-    [[5, 13, 9], [9, 11]],
-    [[13, 9], [5, 9, 11]],
-    [[5, 13, 9], [5, 9, 11]],
-    [[2, 3, 6, 32], [2, 3, 32, 40]],
-    [[64, 128], [128, 352]],
+    [
+      [13, 9],
+      [9, 11],
+    ],
+    [
+      [1, 13, 9],
+      [9, 11],
+    ],
+    [
+      [5, 13, 9],
+      [9, 11],
+    ],
+    [
+      [13, 9],
+      [5, 9, 11],
+    ],
+    [
+      [5, 13, 9],
+      [5, 9, 11],
+    ],
+    [
+      [2, 3, 6, 32],
+      [2, 3, 32, 40],
+    ],
+    [
+      [64, 128],
+      [128, 352],
+    ],
   ];
   for (const [sa, sb] of cases) {
-    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
       it(`${JSON.stringify(sa)} x ${JSON.stringify(sb)} transposeA=${ta} transposeB=${tb}: values and gradients agree`, () => {
         const rng = new Rng(sa.length * 31 + sb[sb.length - 1] + (ta ? 1 : 0) + (tb ? 2 : 0));
         const swap = (s: number[], t: boolean) => (t ? [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]] : s);
-        const shA = swap(sa, ta), shB = swap(sb, tb);
-        const a = randn(rng, tf.util.sizeFromShape(shA)), b = randn(rng, tf.util.sizeFromShape(shB));
+        const shA = swap(sa, ta),
+          shB = swap(sb, tb);
+        const a = randn(rng, tf.util.sizeFromShape(shA)),
+          b = randn(rng, tf.util.sizeFromShape(shB));
         const run = () => {
-          const A = tf.tensor(a, shA), B = tf.tensor(b, shB);
+          const A = tf.tensor(a, shA),
+            B = tf.tensor(b, shB);
           const out = tf.matMul(A, B, ta, tb);
           if (shA.length !== shB.length) return [out]; // TF.js's gradient cannot reduce a broadcast batch here
           const dy = tf.randomNormal(out.shape, 0, 1, 'float32', 7);
           const [dA, dB] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, ta, tb), dy)))([A, B]);
           return [out, dA, dB];
         };
-        const viaBlas = onPath('blas', run), viaXnnpack = onPath('xnnpack', run);
+        const viaBlas = onPath('blas', run),
+          viaXnnpack = onPath('xnnpack', run);
         for (const w of worstRelative(viaBlas, viaXnnpack)) expect(w).toBeLessThan(1e-5);
       });
     }
   }
 
   // Causal attention's products go to sgemm per head on the BLAS path (S > T: queries see a prefix).
-  for (const [B, T, S, H, Hkv, D] of [[2, 7, 7, 4, 2, 8], [1, 5, 9, 3, 1, 16], [2, 33, 40, 2, 2, 4]]) {
+  for (const [B, T, S, H, Hkv, D] of [
+    [2, 7, 7, 4, 2, 8],
+    [1, 5, 9, 3, 1, 16],
+    [2, 33, 40, 2, 2, 4],
+  ]) {
     it(`attention B=${B} T=${T} S=${S} H=${H} Hkv=${Hkv} D=${D}: output and gradients agree`, () => {
       const rng = new Rng(B * 1000 + T * 10 + S);
-      const q = randn(rng, B * T * H * D), k = randn(rng, B * S * Hkv * D), v = randn(rng, B * S * Hkv * D), dy = randn(rng, B * T * H * D);
+      const q = randn(rng, B * T * H * D),
+        k = randn(rng, B * S * Hkv * D),
+        v = randn(rng, B * S * Hkv * D),
+        dy = randn(rng, B * T * H * D);
       const run = () => {
-        const Q = tf.tensor4d(q, [B, T, H, D]), K = tf.tensor4d(k, [B, S, Hkv, D]), V = tf.tensor4d(v, [B, S, Hkv, D]), DY = tf.tensor4d(dy, [B, T, H, D]);
-        const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(attention(x as tf.Tensor4D, y as tf.Tensor4D, z as tf.Tensor4D, 0.4), DY));
+        const Q = tf.tensor4d(q, [B, T, H, D]),
+          K = tf.tensor4d(k, [B, S, Hkv, D]),
+          V = tf.tensor4d(v, [B, S, Hkv, D]),
+          DY = tf.tensor4d(dy, [B, T, H, D]);
+        const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+          tf.sum(tf.mul(attention(x as tf.Tensor4D, y as tf.Tensor4D, z as tf.Tensor4D, 0.4), DY));
         return [attention(Q, K, V, 0.4), ...tf.grads(f)([Q, K, V])];
       };
-      const viaBlas = onPath('blas', run), viaXnnpack = onPath('xnnpack', run);
+      const viaBlas = onPath('blas', run),
+        viaXnnpack = onPath('xnnpack', run);
       for (const w of worstRelative(viaBlas, viaXnnpack)) expect(w).toBeLessThan(1e-5);
     });
   }
@@ -113,10 +155,16 @@ describe.runIf(blas.loaded)('matrix products: OpenBLAS against XNNPACK', () => {
 
   it('a training step of the tiny model (loss and every gradient) agrees between the paths', () => {
     const rng = new Rng(3);
-    const B = 2, T = 32, V = TINY.vocab_size;
+    const B = 2,
+      T = 32,
+      V = TINY.vocab_size;
     const batch: LmBatch = {
-      inputs: Int32Array.from({ length: B * T }, () => rng.int(V)), targets: Int32Array.from({ length: B * T }, () => rng.int(V)),
-      weights: null, B, T, normaliser: B * T,
+      inputs: Int32Array.from({ length: B * T }, () => rng.int(V)),
+      targets: Int32Array.from({ length: B * T }, () => rng.int(V)),
+      weights: null,
+      B,
+      T,
+      normaliser: B * T,
     };
     const model = Transformer.init({ ...TINY, max_position_embeddings: T }, 5);
     const step = (path: 'blas' | 'xnnpack') => {
@@ -127,7 +175,8 @@ describe.runIf(blas.loaded)('matrix products: OpenBLAS against XNNPACK', () => {
       disposeGrads(grads);
       return { loss, names, arrays };
     };
-    const viaBlas = step('blas'), viaXnnpack = step('xnnpack');
+    const viaBlas = step('blas'),
+      viaXnnpack = step('xnnpack');
     model.dispose();
     expect(viaBlas.names).toEqual(viaXnnpack.names);
     expect(Math.abs(viaBlas.loss - viaXnnpack.loss)).toBeLessThan(1e-5 * Math.abs(viaXnnpack.loss));
@@ -138,11 +187,16 @@ describe.runIf(blas.loaded)('matrix products: OpenBLAS against XNNPACK', () => {
     const model = Transformer.init({ ...TINY, tie_word_embeddings: true }, 11);
     const rng = new Rng(12);
     const hidden = tf.tensor2d(randn(rng, 6 * TINY.hidden_size), [6, TINY.hidden_size]);
-    const head = (path: 'blas' | 'xnnpack') => onPath(path, () => {
-      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.logits(hidden), tf.range(0, TINY.vocab_size)) as tf.Scalar), [model.params.embed]);
-      return [value, grads[model.params.embed.name]];
-    });
-    const viaBlas = head('blas'), viaXnnpack = head('xnnpack');
+    const head = (path: 'blas' | 'xnnpack') =>
+      onPath(path, () => {
+        const { value, grads } = tf.variableGrads(
+          () => tf.sum(tf.mul(model.logits(hidden), tf.range(0, TINY.vocab_size)) as tf.Scalar),
+          [model.params.embed],
+        );
+        return [value, grads[model.params.embed.name]];
+      });
+    const viaBlas = head('blas'),
+      viaXnnpack = head('xnnpack');
     worstRelative(viaBlas, viaXnnpack).forEach((w) => expect(w).toBeLessThan(1e-5));
     // What each path runs: BLAS a transposeB product alone, XNNPACK an explicit transpose first.
     const kernelsOn = async (path: 'blas' | 'xnnpack') => {
@@ -159,15 +213,16 @@ describe.runIf(blas.loaded)('matrix products: OpenBLAS against XNNPACK', () => {
 
   it('worker threads take the path of the environment they start from', async () => {
     const backend = fileURLToPath(new URL('../src/engine/backend.ts', import.meta.url));
-    const engineIn = (env: NodeJS.ProcessEnv) => new Promise<string>((resolve, reject) => {
-      const code = `const { parentPort } = require('node:worker_threads');
+    const engineIn = (env: NodeJS.ProcessEnv) =>
+      new Promise<string>((resolve, reject) => {
+        const code = `const { parentPort } = require('node:worker_threads');
         import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(backend)}); })
           .then(async (m) => { await m.initBackend('wasm'); parentPort.postMessage(m.matmulEngine()); })
           .catch((e) => parentPort.postMessage('error: ' + e.message));`;
-      const w = new Worker(code, { eval: true, env });
-      w.once('message', (m: string) => void w.terminate().then(() => resolve(m)));
-      w.once('error', reject);
-    });
+        const w = new Worker(code, { eval: true, env });
+        w.once('message', (m: string) => void w.terminate().then(() => resolve(m)));
+        w.once('error', reject);
+      });
     expect(await engineIn({ ...process.env, [MATMUL_ENV]: 'auto' })).toMatch(/^blas \(/);
     expect(await engineIn({ ...process.env, [MATMUL_ENV]: 'xnnpack' })).toBe('xnnpack');
   }, 60_000);

@@ -16,7 +16,9 @@ beforeAll(async () => {
 });
 afterEach(() => setLogitsChunkValues(DEFAULT_LOGITS_CHUNK_VALUES));
 
-const B = 3, T = 10, V = TINY.vocab_size;
+const B = 3,
+  T = 10,
+  V = TINY.vocab_size;
 
 /** Loss (or summed output) and every gradient, copied out. */
 function run(model: Transformer, f: () => tf.Scalar): { value: number; grads: Record<string, Float32Array> } {
@@ -61,8 +63,16 @@ describe('vocabulary loss in row slices', () => {
 
   it('completion log-probs (temperature 0.7) and their gradients equal the unchunked ones; entropies too', () => {
     const model = Transformer.init({ ...TINY, tie_word_embeddings: true }, 4);
-    const batch = { inputs: [[1, 2, 3, 4, 5, 6, 7], [9, 8, 7, 6], [3, 3, 3, 3, 3]], promptLengths: [3, 2, 4] };
-    const rows = [0, 1, 2], width = 4;
+    const batch = {
+      inputs: [
+        [1, 2, 3, 4, 5, 6, 7],
+        [9, 8, 7, 6],
+        [3, 3, 3, 3, 3],
+      ],
+      promptLengths: [3, 2, 4],
+    };
+    const rows = [0, 1, 2],
+      width = 4;
     const pass = () => {
       let entropies: Float32Array = new Float32Array();
       const r = run(model, () => {

@@ -35,10 +35,18 @@ describe('r1 usage errors', () => {
     ['an unknown option', ['generate', '--model', notModel, '--bogus'], /unknown option '--bogus'/],
     ['an unknown command', ['bogus'], /unknown command 'bogus'/],
     ['a missing argument', ['run'], /missing required argument 'recipe'/],
-    ['a model folder that does not exist', ['generate', '--model', join(root, 'nowhere'), '--prompt', 'x'], /^r1: --model \S+nowhere: no such folder \(/],
+    [
+      'a model folder that does not exist',
+      ['generate', '--model', join(root, 'nowhere'), '--prompt', 'x'],
+      /^r1: --model \S+nowhere: no such folder \(/,
+    ],
     ['the same in eval', ['eval', '--model', join(root, 'nowhere'), '--dataset', data], /^r1: --model \S+nowhere: no such folder/],
     ['the same in loss', ['loss', '--model', join(root, 'nowhere'), '--dataset', data], /^r1: --model \S+nowhere: no such folder/],
-    ['a folder that is not a model', ['eval', '--model', notModel, '--dataset', data], /^r1: --model \S+not-a-model: the folder has no config\.json or tokenizer\.json/],
+    [
+      'a folder that is not a model',
+      ['eval', '--model', notModel, '--dataset', data],
+      /^r1: --model \S+not-a-model: the folder has no config\.json or tokenizer\.json/,
+    ],
     ['a file given as the model folder', ['inspect', '--model', data], /^r1: --model \S+rows\.jsonl: not a folder/],
   ])('%s: exit 2, the flag named', async (_what, args, message) => {
     const res = await r1(args);
@@ -54,7 +62,7 @@ describe('r1 usage errors', () => {
 });
 
 describe('hints name options that exist', () => {
-  it("r1 eval on rows without the prompt field names the file and --prompt-field, an option r1 eval has", async () => {
+  it('r1 eval on rows without the prompt field names the file and --prompt-field, an option r1 eval has', async () => {
     const program = await buildProgram();
     const evalFlags = program.commands.find((c) => c.name() === 'eval')!.options.map((o) => o.long);
     expect(evalFlags).toContain('--prompt-field');
@@ -62,12 +70,34 @@ describe('hints name options that exist', () => {
     const room = { context: 512, newTokens: 8, newTokensField: 'max_new_tokens' };
     const rows = [{ question: 'What is 1 + 1?' }];
     // as r1 eval calls it
-    const fromCli = () => encodePrompts(rows, { name: 'eval', template: 'none', prompt_field: 'prompt', source: { where: data, promptFieldHint: 'set --prompt-field', newTokensHint: '--max-new-tokens' } }, tok, room);
+    const fromCli = () =>
+      encodePrompts(
+        rows,
+        {
+          name: 'eval',
+          template: 'none',
+          prompt_field: 'prompt',
+          source: { where: data, promptFieldHint: 'set --prompt-field', newTokensHint: '--max-new-tokens' },
+        },
+        tok,
+        room,
+      );
     expect(fromCli).toThrow(`${data}, row 1: no string field 'prompt' (set --prompt-field)`);
-    const hinted = /\(set (--[a-z-]+)\)/.exec((() => { try { fromCli(); } catch (e) { return (e as Error).message; } return ''; })())![1];
+    const hinted = /\(set (--[a-z-]+)\)/.exec(
+      (() => {
+        try {
+          fromCli();
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return '';
+      })(),
+    )![1];
     expect(evalFlags).toContain(hinted);
     // in a recipe stage, the hint is the stage's field
-    expect(() => encodePrompts(rows, { name: 'grpo', template: 'none', prompt_field: 'prompt' }, tok, room)).toThrow("stage 'grpo', row 1: no string field 'prompt' (set prompt_field)");
+    expect(() => encodePrompts(rows, { name: 'grpo', template: 'none', prompt_field: 'prompt' }, tok, room)).toThrow(
+      "stage 'grpo', row 1: no string field 'prompt' (set prompt_field)",
+    );
     // and --prompt-field picks the field
     expect(encodePrompts(rows, { name: 'eval', template: 'none', prompt_field: 'question' }, tok, room)[0].text).toBe('What is 1 + 1?');
   });

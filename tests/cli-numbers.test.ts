@@ -12,7 +12,9 @@ describe('flagNumber', () => {
     expect(() => flagNumber('--n', 'abc', { integer: true, min: 1 })).toThrow("--n must be an integer >= 1, got 'abc'");
     expect(() => flagNumber('--n', '', { integer: true })).toThrow(/--n must be an integer/);
     expect(() => flagNumber('--n', '2.5', { integer: true })).toThrow(/--n must be an integer/);
-    expect(() => flagNumber('--max-new-tokens', '-5', { integer: true, min: 1 })).toThrow("--max-new-tokens must be an integer >= 1, got '-5'");
+    expect(() => flagNumber('--max-new-tokens', '-5', { integer: true, min: 1 })).toThrow(
+      "--max-new-tokens must be an integer >= 1, got '-5'",
+    );
     expect(() => flagNumber('--top-p', '0', { gt: 0, max: 1 })).toThrow("--top-p must be a number > 0 and <= 1, got '0'");
     expect(() => flagNumber('--t', 'Infinity')).toThrow(/--t must be a number/);
   });
@@ -25,7 +27,9 @@ describe('r1 generate with bad numbers', () => {
     [['--max-new-tokens', '-5'], /--max-new-tokens must be an integer >= 1, got '-5'/],
     [['--temperature', 'hot'], /--temperature must be a number >= 0/],
   ])('%j: exit 2 naming the flag', async (args, message) => {
-    const res = await promisify(execFile)(process.execPath, [cli, 'generate', '--model', 'nowhere', '--prompt', 'x', ...args], { timeout: 60_000 }).then(
+    const res = await promisify(execFile)(process.execPath, [cli, 'generate', '--model', 'nowhere', '--prompt', 'x', ...args], {
+      timeout: 60_000,
+    }).then(
       () => ({ code: 0, stderr: '' }),
       (e: { code: number; stderr: string }) => e,
     );

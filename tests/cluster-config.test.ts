@@ -15,7 +15,16 @@ describe('cluster settings', () => {
 
   it('R1_CLUSTER_URL alone turns it on, with the defaults', () => {
     const s = resolveCluster(undefined, '.', { R1_CLUSTER_URL: 'nats://h:4222' })!;
-    expect(s).toMatchObject({ url: 'nats://h:4222', token: null, tls: null, maxStaleness: 0, jobTimeoutS: 60, maxDeliver: 5, onNoWorkers: 'wait', remoteRewards: ['code'] });
+    expect(s).toMatchObject({
+      url: 'nats://h:4222',
+      token: null,
+      tls: null,
+      maxStaleness: 0,
+      jobTimeoutS: 60,
+      maxDeliver: 5,
+      onNoWorkers: 'wait',
+      remoteRewards: ['code'],
+    });
   });
 
   it('the recipe section and r1 run --on-no-workers (a --set) are read', () => {
@@ -36,7 +45,15 @@ describe('cluster settings', () => {
   });
 
   it('hello: another protocol or major.minor version is refused, a patch release is not', () => {
-    const hello = { kind: 'hello' as const, worker: 'w', host: 'h', pid: 1, roles: ['rollout' as const], protocol: PROTOCOL, version: R1KIT_VERSION };
+    const hello = {
+      kind: 'hello' as const,
+      worker: 'w',
+      host: 'h',
+      pid: 1,
+      roles: ['rollout' as const],
+      protocol: PROTOCOL,
+      version: R1KIT_VERSION,
+    };
     expect(helloProblem(hello)).toBeNull();
     expect(helloProblem({ ...hello, protocol: PROTOCOL + 1 })).toMatch(/protocol/);
     expect(helloProblem({ ...hello, version: '99.0.0' })).toMatch(/major.minor/);

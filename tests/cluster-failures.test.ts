@@ -41,8 +41,21 @@ describe.skipIf(!HAVE_NATS)('cluster failure cases', () => {
     await initBackend('wasm');
     c = await startCluster();
     tok = Tokenizer.train(['the cat sat on the mat', 'a dog ran'], { vocabSize: 280 });
-    model = Transformer.init({ vocab_size: tok.vocabSize, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1,
-      intermediate_size: 32, max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true }, 11);
+    model = Transformer.init(
+      {
+        vocab_size: tok.vocabSize,
+        hidden_size: 16,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        intermediate_size: 32,
+        max_position_embeddings: 32,
+        rope_theta: 10000,
+        rms_norm_eps: 1e-6,
+        tie_word_embeddings: true,
+      },
+      11,
+    );
   });
   afterAll(async () => {
     for (const p of pools) await p.close();
@@ -56,7 +69,10 @@ describe.skipIf(!HAVE_NATS)('cluster failure cases', () => {
     const nc = await connect({ servers: c.server.url });
     let started = 0;
     nc.subscribe(subjects.started(pool.session), { callback: () => void started++ });
-    const prompts = [[1, 2, 3], [1, 2, 3]];
+    const prompts = [
+      [1, 2, 3],
+      [1, 2, 3],
+    ];
     const t0 = Date.now();
     const result = pool.generate(prompts, sampling, new Rng(5), 2);
     await until(() => started === 1, 30_000, 'the slow worker to take the job');
@@ -106,7 +122,9 @@ describe.skipIf(!HAVE_NATS)('cluster failure cases', () => {
     const os = await new Objm(nc).open(POLICY_BUCKET);
     const bad = new Uint8Array(ref.bytes).fill(7);
     await os.putBlob({ name: ref.object }, bad);
-    await expect(pool.generate([[1, 2]], sampling, new Rng(0), 1)).rejects.toThrow(/refused .*sha256 .* does not match .*corrupt or partial/);
+    await expect(pool.generate([[1, 2]], sampling, new Rng(0), 1)).rejects.toThrow(
+      /refused .*sha256 .* does not match .*corrupt or partial/,
+    );
     await nc.close();
   }, 60_000);
 
@@ -127,7 +145,11 @@ describe.skipIf(!HAVE_NATS)('cluster failure cases', () => {
     const got = await result;
     // Publish the same job's result again, under another message id (as a redelivered job would).
     const id = `${pool.session}-0`;
-    await js.publish(subjects.result(pool.session, id), encode({ kind: 'completions', id, worker: 'ghost', delivery: 2, seconds: 0, completions: got, policyVersion: 1 }), { msgID: 'again' });
+    await js.publish(
+      subjects.result(pool.session, id),
+      encode({ kind: 'completions', id, worker: 'ghost', delivery: 2, seconds: 0, completions: got, policyVersion: 1 }),
+      { msgID: 'again' },
+    );
     await new Promise((r) => setTimeout(r, 500));
     const m = pool.takeMetrics();
     expect(m['cluster/jobs']).toBe(1);
@@ -142,7 +164,11 @@ describe.skipIf(!HAVE_NATS)('cluster failure cases', () => {
     const set = [`output_dir=${join(c.dir, 'cli')}`, `cluster.url=${c.server.url}`, 'cluster.job_timeout_s=2'];
     await runRecipe(loadRecipe(RECIPE, { set }), { ...quiet, only: 'pretrain' });
     await new Promise((r) => setTimeout(r, 3000)); // the killed workers' heartbeats go stale
-    const child = spawn(process.execPath, [resolve('bin/r1.js'), 'run', RECIPE, '--only', 'grpo', '--on-no-workers', 'fail', ...set.flatMap((x) => ['--set', x])], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [resolve('bin/r1.js'), 'run', RECIPE, '--only', 'grpo', '--on-no-workers', 'fail', ...set.flatMap((x) => ['--set', x])],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));
@@ -171,7 +197,19 @@ describe.skipIf(!HAVE_NATS)('cluster failure cases', () => {
     startWorker(c, 'rewarder', 'reward');
     const code = pool.remoteReward({ name: 'code', options: { isolation: 'process' } }, 'code', process.cwd());
     const program = "```js\nconst n = +require('fs').readFileSync(0, 'utf8'); console.log(n * 2);\n```";
-    const values = await code.fn({ prompts: ['p', 'p'], completions: [program, 'no code'], rows: [{ tests: [{ input: '2', output: '4' }, { input: '3', output: '7' }] }, { tests: [{ input: '1', output: '2' }] }] });
+    const values = await code.fn({
+      prompts: ['p', 'p'],
+      completions: [program, 'no code'],
+      rows: [
+        {
+          tests: [
+            { input: '2', output: '4' },
+            { input: '3', output: '7' },
+          ],
+        },
+        { tests: [{ input: '1', output: '2' }] },
+      ],
+    });
     expect(values).toEqual([0.5, 0]);
     expect(pool.takeMetrics()['cluster/served/rewarder']).toBe(1);
   }, 90_000);

@@ -38,7 +38,10 @@ describe.skipIf(!HAVE_NATS)('GRPO through two rollout/reward workers over NATS J
     expect(served('w1') + served('w2')).toBe(12 * 8);
     expect(served('w1')).toBeGreaterThan(0);
     expect(served('w2')).toBeGreaterThan(0);
-    const jobs = readFileSync(join(runDir, 'grpo', 'cluster-jobs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const jobs = readFileSync(join(runDir, 'grpo', 'cluster-jobs.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(jobs).toHaveLength(12 * 8);
     expect(new Set(jobs.map((j) => j.worker))).toEqual(new Set(['w1', 'w2']));
     expect(jobs.filter((j) => j.kind === 'rollout').every((j) => j.staleness === 0)).toBe(true);

@@ -10,8 +10,11 @@ import { optionalPresent } from './optional.ts';
 
 /** Whether the distributed tests run: nats-server is installed. Each test file that imports this says
  * so in one line when it is not; with CI=true its absence fails the file. */
-export const HAVE_NATS = optionalPresent('distributed tests (tests/cluster-*.test.ts)', natsServerBinary() === null ? 'nats-server is not installed' : null,
-  '`apt-get install nats-server` (Debian 12: 2.9)');
+export const HAVE_NATS = optionalPresent(
+  'distributed tests (tests/cluster-*.test.ts)',
+  natsServerBinary() === null ? 'nats-server is not installed' : null,
+  '`apt-get install nats-server` (Debian 12: 2.9)',
+);
 
 export const quiet = { log: () => {}, progressStream: Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }) };
 
@@ -22,7 +25,9 @@ export async function startCluster(): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'r1-cluster-'));
   const server = await startNatsServer(dir);
   const c: Cluster = {
-    server, dir, workers: [],
+    server,
+    dir,
+    workers: [],
     async close() {
       for (const w of c.workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
       await server.stop();
@@ -34,9 +39,14 @@ export async function startCluster(): Promise<Cluster> {
 
 /** Starts `r1 worker` in its own process. */
 export function startWorker(c: Cluster, name: string, roles = 'rollout,reward', env: Record<string, string> = {}): WorkerProc {
-  const child = spawn(process.execPath, [resolve('bin/r1.js'), 'worker', '--connect', c.server.url, '--roles', roles, '--name', name, '--backend', 'wasm'], {
-    env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [resolve('bin/r1.js'), 'worker', '--connect', c.server.url, '--roles', roles, '--name', name, '--backend', 'wasm'],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

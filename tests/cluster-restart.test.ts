@@ -17,7 +17,13 @@ const STEPS = 10;
 describe.skipIf(!HAVE_NATS)('a run through workers survives interruptions with the same result', () => {
   let c: Cluster;
   let straight: Record<string, unknown>[];
-  const set = (out: string) => [`output_dir=${out}`, `stages.grpo.max_steps=${STEPS}`, 'stages.grpo.save_steps=3', `cluster.url=${c.server.url}`, 'cluster.job_timeout_s=5'];
+  const set = (out: string) => [
+    `output_dir=${out}`,
+    `stages.grpo.max_steps=${STEPS}`,
+    'stages.grpo.save_steps=3',
+    `cluster.url=${c.server.url}`,
+    'cluster.job_timeout_s=5',
+  ];
   const lines = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).length : 0);
   const same = (a: Record<string, unknown>[], b: Record<string, unknown>[]) => {
     expect(a.map((r) => r.reward)).toEqual(b.map((r) => r.reward));

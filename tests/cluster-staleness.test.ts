@@ -20,8 +20,20 @@ describe('staleness pieces', () => {
       const { value, staleness } = await ahead.take(step, step);
       got.push([value, staleness]);
     }
-    expect(got).toEqual([[0, 0], [10, 1], [20, 2], [30, 2], [40, 2]]);
-    expect(launchedAt).toEqual([[0, 0], [1, 0], [2, 0], [3, 1], [4, 2]]); // never past the last batch
+    expect(got).toEqual([
+      [0, 0],
+      [10, 1],
+      [20, 2],
+      [30, 2],
+      [40, 2],
+    ]);
+    expect(launchedAt).toEqual([
+      [0, 0],
+      [1, 0],
+      [2, 0],
+      [3, 1],
+      [4, 2],
+    ]); // never past the last batch
   });
 
   it('correctStale: old <- current, per-token weights min(pi_current / pi_sampler, cap)', () => {
@@ -54,7 +66,13 @@ describe.skipIf(!HAVE_NATS)('GRPO with max_staleness 1 through two workers', () 
 
   it('learns, logs each batch staleness, corrects the stale ones', async () => {
     const RECIPE = resolve('tests/fixtures/rl/rl.yaml');
-    const set = [`output_dir=${join(c.dir, 'runs')}`, 'stages.grpo.max_steps=12', `cluster.url=${c.server.url}`, 'cluster.max_staleness=1', 'cluster.job_timeout_s=20'];
+    const set = [
+      `output_dir=${join(c.dir, 'runs')}`,
+      'stages.grpo.max_steps=12',
+      `cluster.url=${c.server.url}`,
+      'cluster.max_staleness=1',
+      'cluster.job_timeout_s=20',
+    ];
     await runRecipe(loadRecipe(RECIPE, { set }), { ...quiet, only: 'pretrain' });
     const { runDir } = await runRecipe(loadRecipe(RECIPE, { set }), { ...quiet, only: 'grpo' });
     const m = readMetrics(join(runDir, 'grpo', 'metrics.jsonl'));

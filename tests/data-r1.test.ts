@@ -22,7 +22,13 @@ beforeAll(async () => {
   for (const f of FILES) rows[f] = await readRows(join(DATA, f));
 });
 const share = (xs: Row[], f: (r: Row) => boolean) => xs.filter(f).length / xs.length;
-const score = (completion: string, row: Row) => (accuracy.make({ ...accuracy.defaults, tagged_only: true })({ prompts: [''], completions: [completion], rows: [row] }) as (number | null)[])[0];
+const score = (completion: string, row: Row) =>
+  (
+    accuracy.make({ ...accuracy.defaults, tagged_only: true })({ prompts: [''], completions: [completion], rows: [row] }) as (
+      | number
+      | null
+    )[]
+  )[0];
 
 /** Every "a + b = c" / "a - b = c" stated in a text. */
 const facts = (t: string) => [...t.matchAll(/(?<![-+] )\b(\d+) ([+-]) (\d+) = (\d+)/g)].map((m) => [+m[1], m[2], +m[3], +m[4]] as const);
@@ -49,7 +55,8 @@ describe('data/r1', () => {
       expect(new Set(xs.filter((r) => r.task === 'word').map((r) => r.difficulty))).toEqual(new Set([1, 2, 3]));
       expect(new Set(xs.filter((r) => r.task === 'countdown').map((r) => r.difficulty))).toEqual(new Set([2, 3]));
       for (const r of xs) {
-        if (r.task === 'countdown') expect(countdownScore(r.answer as string, r.numbers as number[], r.target as number), JSON.stringify(r)).toBe(1);
+        if (r.task === 'countdown')
+          expect(countdownScore(r.answer as string, r.numbers as number[], r.target as number), JSON.stringify(r)).toBe(1);
         else expect(String(r.answer)).toMatch(/^\d+$/);
         expect(score(` <think> x </think> <answer> ${r.answer} </answer>`, r)).toBe(1);
       }
@@ -63,7 +70,11 @@ describe('data/r1', () => {
     expect(train.map((p) => p.prompt)).toEqual(rows['train.jsonl'].map((r) => r.prompt));
     const testKeys = new Set(test.map((p) => p.key));
     expect(train.filter((p) => testKeys.has(p.key))).toEqual([]);
-    const trainingText = [...rows['corpus.jsonl'].map((r) => r.text), ...rows['cold-start.jsonl'].map((r) => r.prompt), ...rows['train.jsonl'].map((r) => r.prompt)].join('\n');
+    const trainingText = [
+      ...rows['corpus.jsonl'].map((r) => r.text),
+      ...rows['cold-start.jsonl'].map((r) => r.prompt),
+      ...rows['train.jsonl'].map((r) => r.prompt),
+    ].join('\n');
     for (const r of rows['test.jsonl']) expect(trainingText.includes(r.prompt as string), r.prompt as string).toBe(false);
   });
 
@@ -73,12 +84,17 @@ describe('data/r1', () => {
     expect(held).toHaveLength(500);
     expect(held.filter((t) => corpus.has(t))).toEqual([]);
     expect(new Set(held).size).toBeGreaterThan(450); // short arithmetic facts may repeat among themselves
-    for (const r of rows['test.jsonl']) expect(held.some((t) => t.includes(r.prompt as string)), r.prompt as string).toBe(false);
+    for (const r of rows['test.jsonl'])
+      expect(
+        held.some((t) => t.includes(r.prompt as string)),
+        r.prompt as string,
+      ).toBe(false);
     expect(share(rows['heldout.jsonl'], (r) => /[\u4e00-\u9fff]/.test(r.text as string))).toBeGreaterThan(0.3); // both languages, as the corpus
   });
 
   it('excludes by problem, not by wording: the same numbers in the other language are the same problem', () => {
-    const a = distinctReasoningProblems(1, 50, { zhShare: 0 }), keys = new Set(a.map((p) => p.key));
+    const a = distinctReasoningProblems(1, 50, { zhShare: 0 }),
+      keys = new Set(a.map((p) => p.key));
     const b = distinctReasoningProblems(1, 50, { zhShare: 1 }, keys);
     expect(b.some((p) => keys.has(p.key))).toBe(false);
     // The same draws in the other language give the same keys: they would all have been excluded.

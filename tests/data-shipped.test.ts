@@ -14,7 +14,15 @@ import { strictFormat } from '../rewards/format.ts';
 import { makeData } from '../scripts/make-data.ts';
 
 const DATA = join(import.meta.dirname, '..', 'data');
-const FILES = ['corpus.jsonl', 'sums.jsonl', 'sums-test.jsonl', 'cold-start.jsonl', 'chat.jsonl', 'preferences.jsonl', 'code-problems.jsonl'];
+const FILES = [
+  'corpus.jsonl',
+  'sums.jsonl',
+  'sums-test.jsonl',
+  'cold-start.jsonl',
+  'chat.jsonl',
+  'preferences.jsonl',
+  'code-problems.jsonl',
+];
 const rows: Record<string, Row[]> = {};
 const PREAMBLE = R1_ZERO_TEMPLATE.slice(0, R1_ZERO_TEMPLATE.indexOf('User: {prompt}'));
 const TAGGED = /^ <think> [^<]+ <\/think> <answer> \d+ <\/answer>$/;
@@ -39,7 +47,10 @@ describe('shipped data', () => {
     for (const [f, data] of made) {
       const out = join(tmp, f);
       writeJsonl(out, data);
-      expect(readFileSync(out).equals(readFileSync(join(DATA, f))), `${f} differs from the generator's output: rerun npx tsx scripts/make-data.ts`).toBe(true);
+      expect(
+        readFileSync(out).equals(readFileSync(join(DATA, f))),
+        `${f} differs from the generator's output: rerun npx tsx scripts/make-data.ts`,
+      ).toBe(true);
     }
     expect(JSON.stringify(makeData(7))).not.toBe(JSON.stringify(made)); // the seed matters
     const total = readdirSync(DATA).reduce((a, f) => a + statSync(join(DATA, f)).size, 0);
@@ -47,7 +58,8 @@ describe('shipped data', () => {
   });
 
   it('has 190 sum prompts and 20 held-out ones (every sum of 0-19 once), right answers, disjoint', () => {
-    const train = rows['sums.jsonl'], test = rows['sums-test.jsonl'];
+    const train = rows['sums.jsonl'],
+      test = rows['sums-test.jsonl'];
     expect(train.length).toBe(190);
     expect(test.length).toBe(20);
     for (const r of [...train, ...test]) {
@@ -55,18 +67,32 @@ describe('shipped data', () => {
       expect(r.answer, r.prompt as string).toBe(String(sumOf(r.prompt)));
       expect(operands(r.prompt).every((x) => x >= 0 && x <= 19)).toBe(true);
     }
-    const key = (r: Row) => operands(r.prompt).sort((x, y) => x - y).join('+'); // 23 + 45 is 45 + 23
+    const key = (r: Row) =>
+      operands(r.prompt)
+        .sort((x, y) => x - y)
+        .join('+'); // 23 + 45 is 45 + 23
     const trainKeys = new Set(train.map(key));
     expect(trainKeys.size).toBe(train.length);
     expect(test.filter((r) => trainKeys.has(key(r)))).toEqual([]);
   });
 
   it('keeps the held-out sums out of every training set, in either order and in worked steps', () => {
-    const text = ['corpus.jsonl', 'sums.jsonl', 'cold-start.jsonl', 'chat.jsonl', 'preferences.jsonl'].map((f) => JSON.stringify(rows[f])).join('\n');
+    const text = ['corpus.jsonl', 'sums.jsonl', 'cold-start.jsonl', 'chat.jsonl', 'preferences.jsonl']
+      .map((f) => JSON.stringify(rows[f]))
+      .join('\n');
     const stated = new Set<string>();
     // Every "a + b", "a plus b", "a 加 b", "a 和 b", "of a and b", "a and b make", "has a ... gets b" in the training text.
-    const patterns = [/(\d+) \+ (\d+)/g, /(\d+) plus (\d+)/g, /(\d+) 加 (\d+)/g, /(\d+) 和 (\d+)/g, /of (\d+) and (\d+)/g, /(\d+) and (\d+) make/g,
-      /Add (\d+) to (\d+)/g, /has (\d+) \w+ and gets (\d+)/g, /有(\d+)[^\d。]*，又得到(\d+)/g];
+    const patterns = [
+      /(\d+) \+ (\d+)/g,
+      /(\d+) plus (\d+)/g,
+      /(\d+) 加 (\d+)/g,
+      /(\d+) 和 (\d+)/g,
+      /of (\d+) and (\d+)/g,
+      /(\d+) and (\d+) make/g,
+      /Add (\d+) to (\d+)/g,
+      /has (\d+) \w+ and gets (\d+)/g,
+      /有(\d+)[^\d。]*，又得到(\d+)/g,
+    ];
     for (const re of patterns) for (const m of text.matchAll(re)) stated.add(factKey({ kind: 'sum', a: +m[1], b: +m[2], result: 0 }));
     expect(stated.size).toBeGreaterThan(190); // the patterns do find the training sums
     for (const r of rows['sums-test.jsonl']) {
@@ -104,7 +130,10 @@ describe('shipped data', () => {
   });
 
   it('gives the R1-Zero prompt of every sum well under 150 tokens with a tokenizer trained on the corpus', () => {
-    const tok = Tokenizer.train(rows['corpus.jsonl'].map((r) => r.text as string), { vocabSize: 512 });
+    const tok = Tokenizer.train(
+      rows['corpus.jsonl'].map((r) => r.text as string),
+      { vocabSize: 512 },
+    );
     let longest = 0;
     for (const r of [...rows['sums.jsonl'], ...rows['sums-test.jsonl']]) {
       longest = Math.max(longest, tok.encode(applyTemplate('r1-zero', r.prompt as string)).length);
@@ -112,8 +141,12 @@ describe('shipped data', () => {
     expect(longest).toBeLessThan(110);
     // ... and every tagged answer the data teaches fits the recipes' 48 new tokens.
     const p: Problem = { kind: 'sum', a: 87, b: 96, result: 183 };
-    const answers = [` <think> ${workedSteps(p)} </think> <answer> 183 </answer>`, ...rows['cold-start.jsonl'].map((r) => r.completion as string),
-      ...rows['preferences.jsonl'].map((r) => r.chosen as string), ...rows['corpus.jsonl'].map((r) => (r.text as string).split('. Assistant:')[1] ?? '').filter((a) => TAGGED.test(a))];
+    const answers = [
+      ` <think> ${workedSteps(p)} </think> <answer> 183 </answer>`,
+      ...rows['cold-start.jsonl'].map((r) => r.completion as string),
+      ...rows['preferences.jsonl'].map((r) => r.chosen as string),
+      ...rows['corpus.jsonl'].map((r) => (r.text as string).split('. Assistant:')[1] ?? '').filter((a) => TAGGED.test(a)),
+    ];
     expect(Math.max(...answers.map((a) => tok.encode(a).length))).toBeLessThanOrEqual(48);
   });
 

@@ -47,12 +47,23 @@ describe('readRows', () => {
     });
     const p = join(dir, 'rows.parquet');
     writeFileSync(p, new Uint8Array(buf));
-    expect(await readRows(p)).toEqual([{ prompt: 'What is 1 + 2?', answer: 3 }, { prompt: '你好', answer: 7 }]);
+    expect(await readRows(p)).toEqual([
+      { prompt: 'What is 1 + 2?', answer: 3 },
+      { prompt: '你好', answer: 7 },
+    ]);
     // INT64 columns come back from hyparquet as BigInt, which JSON and arithmetic reject: numbers here.
-    const wide = parquetWriteBuffer({ columnData: [{ name: 'n', data: [1n, 2n ** 40n], type: 'INT64' }, { name: 'tests', data: [[{ input: '1' }], []], type: 'JSON' }] });
+    const wide = parquetWriteBuffer({
+      columnData: [
+        { name: 'n', data: [1n, 2n ** 40n], type: 'INT64' },
+        { name: 'tests', data: [[{ input: '1' }], []], type: 'JSON' },
+      ],
+    });
     const q = join(dir, 'wide.parquet');
     writeFileSync(q, new Uint8Array(wide));
-    expect(await readRows(q)).toEqual([{ n: 1, tests: [{ input: '1' }] }, { n: 2 ** 40, tests: [] }]);
+    expect(await readRows(q)).toEqual([
+      { n: 1, tests: [{ input: '1' }] },
+      { n: 2 ** 40, tests: [] },
+    ]);
     await expect(readRows(file('junk.parquet', 'not parquet'))).rejects.toThrow(/junk\.parquet: not a readable Parquet file/);
   });
 
@@ -76,9 +87,17 @@ describe('writeJsonl', () => {
 
 describe('chat and prompt templates', () => {
   it('renders roles with special tokens and an optional generation prompt', () => {
-    const msgs = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }];
-    expect(renderChat(msgs, { addGenerationPrompt: false })).toBe('<|system|>Be brief.<|end_of_turn|><|user|>Hi<|end_of_turn|><|assistant|>Hello<|end_of_turn|>');
-    expect(renderChat(msgs.slice(0, 2), { addGenerationPrompt: true })).toBe('<|system|>Be brief.<|end_of_turn|><|user|>Hi<|end_of_turn|><|assistant|>');
+    const msgs = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello' },
+    ];
+    expect(renderChat(msgs, { addGenerationPrompt: false })).toBe(
+      '<|system|>Be brief.<|end_of_turn|><|user|>Hi<|end_of_turn|><|assistant|>Hello<|end_of_turn|>',
+    );
+    expect(renderChat(msgs.slice(0, 2), { addGenerationPrompt: true })).toBe(
+      '<|system|>Be brief.<|end_of_turn|><|user|>Hi<|end_of_turn|><|assistant|>',
+    );
     expect(() => renderChat([{ role: 'robot', content: 'x' }], { addGenerationPrompt: false })).toThrow(/unknown chat role 'robot'/);
   });
 
@@ -102,7 +121,11 @@ describe('chat and prompt templates', () => {
 
 describe('packing', () => {
   it('joins documents with EOS and cuts full rows, dropping the tail', () => {
-    expect(packSequences([[1, 2, 3], [4], [5, 6]], 3, 0)).toEqual([[1, 2, 3], [0, 4, 0], [5, 6, 0]]);
+    expect(packSequences([[1, 2, 3], [4], [5, 6]], 3, 0)).toEqual([
+      [1, 2, 3],
+      [0, 4, 0],
+      [5, 6, 0],
+    ]);
     expect(packSequences([[1, 2, 3], [4]], 4, 0)).toEqual([[1, 2, 3, 0]]); // [4, 0] does not fill a row
     expect(packSequences([[1, 2]], 4, 9)).toEqual([]);
     expect(() => packSequences([[1]], 0, 0)).toThrow(/positive integer/);
@@ -112,7 +135,8 @@ describe('packing', () => {
 describe('batch order (stages/batches.ts)', () => {
   it('serves every row once per epoch, in a seeded order that changes by epoch', () => {
     const epoch = (e: number, seed: number) => Array.from({ length: 5 }, (_, i) => batchIndices(e * 5 + i, 2, 10, seed)).flat();
-    const e0 = epoch(0, 3), e1 = epoch(1, 3);
+    const e0 = epoch(0, 3),
+      e1 = epoch(1, 3);
     expect([...e0].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
     expect([...e1].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
     expect(e1).not.toEqual(e0);

@@ -32,7 +32,12 @@ async function compare(model: string, ids: string, logits: string): Promise<Reco
   try {
     return await reference('compare', '--model', model, '--ids', ids, '--logits', logits);
   } catch (e) {
-    return JSON.parse(String((e as { stdout?: string }).stdout ?? '{}').trim().split('\n').at(-1) || '{}');
+    return JSON.parse(
+      String((e as { stdout?: string }).stdout ?? '{}')
+        .trim()
+        .split('\n')
+        .at(-1) || '{}',
+    );
   }
 }
 
@@ -59,11 +64,23 @@ const path = (name: string) => join(dir, name);
 // fixtures; either way the tensors are the fixture's.
 beforeAll(async () => {
   if (TORCH) {
-    await referenceBatch(CASES.flatMap((c) => [
-      ['make', '--family', c.family, '--out', path(c.name), '--dtype', c.dtype, '--shards', String(c.shards),
-        ...Object.entries(c.set ?? {}).flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`])],
-      ['logits', '--model', path(c.name), '--ids', IDS, '--out', path(`${c.name}.ref.json`)],
-    ]));
+    await referenceBatch(
+      CASES.flatMap((c) => [
+        [
+          'make',
+          '--family',
+          c.family,
+          '--out',
+          path(c.name),
+          '--dtype',
+          c.dtype,
+          '--shards',
+          String(c.shards),
+          ...Object.entries(c.set ?? {}).flatMap(([k, v]) => ['--set', `${k}=${JSON.stringify(v)}`]),
+        ],
+        ['logits', '--model', path(c.name), '--ids', IDS, '--out', path(`${c.name}.ref.json`)],
+      ]),
+    );
   }
   for (const c of CASES) {
     if (TORCH) {
@@ -82,7 +99,10 @@ describe('deepseek_v3 checkpoints against hf_reference.py', () => {
   for (const c of CASES) {
     it(`${c.name}: r1 logits --mtp equal the reference to 1e-4; the r1 convert copy reads back equal`, async () => {
       expect(readdirSync(path(c.name)).filter((f) => f.endsWith('.safetensors'))).toHaveLength(2);
-      expect(await r1('logits', '--model', path(c.name), '--ids', IDS, '--output', path(`${c.name}.r1.json`), '--mtp')).toEqual({ code: 0, stderr: '' });
+      expect(await r1('logits', '--model', path(c.name), '--ids', IDS, '--output', path(`${c.name}.r1.json`), '--mtp')).toEqual({
+        code: 0,
+        stderr: '',
+      });
       const mine = JSON.parse(readFileSync(path(`${c.name}.r1.json`), 'utf8'));
       expect(mine.mtp_logits).toHaveLength(3);
       expect(mine.mtp_logits[2]).toHaveLength(8); // T - 1 rows
@@ -104,9 +124,13 @@ describe('deepseek_v3 checkpoints against hf_reference.py', () => {
         expect(back.unused_weights).toEqual([]);
         expect(readFileSync(path(`${c.name}.copy.json`), 'utf8')).toBe(readFileSync(path(`${c.name}.ref.json`), 'utf8'));
       }
-      expect(JSON.parse(readFileSync(join(copy, 'config.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(path(c.name), 'config.json'), 'utf8')));
+      expect(JSON.parse(readFileSync(join(copy, 'config.json'), 'utf8'))).toEqual(
+        JSON.parse(readFileSync(join(path(c.name), 'config.json'), 'utf8')),
+      );
       // DeepSeek keeps the routers' correction biases in F32 whatever the checkpoint's dtype.
-      const headers = readdirSync(copy).filter((f) => f.endsWith('.safetensors')).map((f) => readSafetensorsHeader(join(copy, f)));
+      const headers = readdirSync(copy)
+        .filter((f) => f.endsWith('.safetensors'))
+        .map((f) => readSafetensorsHeader(join(copy, f)));
       expect(headers.length).toBeGreaterThan(1);
       const dtypes = Object.fromEntries(headers.flatMap((h) => Object.entries(h).map(([k, e]) => [k, e.dtype])));
       expect(dtypes['model.layers.1.mlp.gate.e_score_correction_bias']).toBe('F32');
@@ -117,12 +141,23 @@ describe('deepseek_v3 checkpoints against hf_reference.py', () => {
 
   it('inspects a deepseek_v3 directory: MLA cache size, experts, MTP', () => {
     const d = describeModel(path('q-lora-f32'));
-    expect(d).toMatchObject({ family: 'deepseek_v3', layers: 2, mtp_layers: 1, routed_experts: 16, experts_per_token: 4, shared_experts: 1, kv_lora_rank: 32 });
+    expect(d).toMatchObject({
+      family: 'deepseek_v3',
+      layers: 2,
+      mtp_layers: 1,
+      routed_experts: 16,
+      experts_per_token: 4,
+      shared_experts: 1,
+      kv_lora_rank: 32,
+    });
     expect(d.kv_cache_bytes_per_token).toBe(2 * (32 + 8) * 4);
     // The MTP module is the model's layers.<num_hidden_layers>.* tensors; a token at inference goes
     // through fewer weights than the main model holds (4 of 16 routed experts).
     const m = loadModel(path('q-lora-f32'));
-    const count = (keep: (name: string) => boolean) => Object.entries(m.params).filter(([n]) => keep(n)).reduce((a, [, v]) => a + v.size, 0);
+    const count = (keep: (name: string) => boolean) =>
+      Object.entries(m.params)
+        .filter(([n]) => keep(n))
+        .reduce((a, [, v]) => a + v.size, 0);
     expect(d.parameters).toBe(count(() => true));
     expect(d.mtp_parameters).toBe(count((n) => n.startsWith('layers.2.')));
     expect(d.active_parameters).toBeLessThan((d.parameters as number) - (d.mtp_parameters as number));
@@ -138,7 +173,7 @@ describe('deepseek_v3 checkpoints against hf_reference.py', () => {
     m.dispose();
   });
 
-  it('saves a loaded checkpoint back to the reference\'s tensors, MTP module and F32 correction biases included', () => {
+  it("saves a loaded checkpoint back to the reference's tensors, MTP module and F32 correction biases included", () => {
     for (const name of ['q-lora-f32', 'no-q-lora-bf16-bias']) {
       const m = loadModel(path(name));
       const cfg = FIXTURES[name].config as { bos_token_id: number; eos_token_id: number };
@@ -150,11 +185,31 @@ describe('deepseek_v3 checkpoints against hf_reference.py', () => {
 
   it.skipIf(!TORCH)('saves a model made here in a layout the reference reads to the same logits', async () => {
     const config: ModelConfig = {
-      model_type: 'deepseek_v3', vocab_size: 1000, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 2,
-      intermediate_size: 48, max_position_embeddings: 64, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
-      q_lora_rank: null, kv_lora_rank: 12, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8, first_k_dense_replace: 1,
-      n_routed_experts: 8, n_shared_experts: 1, moe_intermediate_size: 16, num_experts_per_tok: 2, n_group: 2, topk_group: 1,
-      routed_scaling_factor: 1.5, num_nextn_predict_layers: 1,
+      model_type: 'deepseek_v3',
+      vocab_size: 1000,
+      hidden_size: 32,
+      num_hidden_layers: 2,
+      num_attention_heads: 2,
+      num_key_value_heads: 2,
+      intermediate_size: 48,
+      max_position_embeddings: 64,
+      rope_theta: 10000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: true,
+      q_lora_rank: null,
+      kv_lora_rank: 12,
+      qk_nope_head_dim: 8,
+      qk_rope_head_dim: 8,
+      v_head_dim: 8,
+      first_k_dense_replace: 1,
+      n_routed_experts: 8,
+      n_shared_experts: 1,
+      moe_intermediate_size: 16,
+      num_experts_per_tok: 2,
+      n_group: 2,
+      topk_group: 1,
+      routed_scaling_factor: 1.5,
+      num_nextn_predict_layers: 1,
     };
     const m = Transformer.init(config, 3);
     for (const [name, v] of Object.entries(m.params)) if (!/norm|bias/.test(name)) tf.tidy(() => v.assign(tf.mul(v, 10)));
@@ -162,7 +217,10 @@ describe('deepseek_v3 checkpoints against hf_reference.py', () => {
     saveModel(path('made-here'), m, { bos: 0, eos: 1 });
     m.dispose();
     const ids = '1,2,3,4,5,6,7,8,9,10;11,12,13,14,15,16,17,18,19,20';
-    expect(await r1('logits', '--model', path('made-here'), '--ids', ids, '--output', path('made-here.json'), '--mtp')).toEqual({ code: 0, stderr: '' });
+    expect(await r1('logits', '--model', path('made-here'), '--ids', ids, '--output', path('made-here.json'), '--mtp')).toEqual({
+      code: 0,
+      stderr: '',
+    });
     expect(await compare(path('made-here'), ids, path('made-here.json'))).toMatchObject({ ok: true, mtp_logits_compared: true });
     expect(kvCacheBytesPerToken(config)).toBe(2 * 20 * 4);
   });

@@ -20,14 +20,42 @@ beforeAll(() => initBackend('wasm'));
 /** A tiny DeepSeek-V3: MLA with q compression and yarn, layer 0 dense, layer 1 MoE (8 experts in 4
  * groups, 2 groups and 2 experts per token, one shared), one MTP module. */
 const DS: ModelConfig = {
-  model_type: 'deepseek_v3', vocab_size: 64, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 2,
-  intermediate_size: 48, max_position_embeddings: 64, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false,
-  q_lora_rank: 16, kv_lora_rank: 12, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8,
-  first_k_dense_replace: 1, n_routed_experts: 8, n_shared_experts: 1, moe_intermediate_size: 16, num_experts_per_tok: 2,
-  n_group: 4, topk_group: 2, routed_scaling_factor: 2.5, num_nextn_predict_layers: 1, aux_loss_alpha: 0.001,
+  model_type: 'deepseek_v3',
+  vocab_size: 64,
+  hidden_size: 32,
+  num_hidden_layers: 2,
+  num_attention_heads: 2,
+  num_key_value_heads: 2,
+  intermediate_size: 48,
+  max_position_embeddings: 64,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: false,
+  q_lora_rank: 16,
+  kv_lora_rank: 12,
+  qk_nope_head_dim: 8,
+  qk_rope_head_dim: 8,
+  v_head_dim: 8,
+  first_k_dense_replace: 1,
+  n_routed_experts: 8,
+  n_shared_experts: 1,
+  moe_intermediate_size: 16,
+  num_experts_per_tok: 2,
+  n_group: 4,
+  topk_group: 2,
+  routed_scaling_factor: 2.5,
+  num_nextn_predict_layers: 1,
+  aux_loss_alpha: 0.001,
   rope_scaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 16, mscale: 1, mscale_all_dim: 0.8 },
 };
-const ROUTING = { n_routed_experts: 8, n_group: 4, topk_group: 2, num_experts_per_tok: 2, norm_topk_prob: true, routed_scaling_factor: 2.5 };
+const ROUTING = {
+  n_routed_experts: 8,
+  n_group: 4,
+  topk_group: 2,
+  num_experts_per_tok: 2,
+  norm_topk_prob: true,
+  routed_scaling_factor: 2.5,
+};
 
 /** A model whose weights are scaled up from the init (std 0.02 makes everything near-linear). */
 function model(config: ModelConfig = DS, seed = 1): Transformer {
@@ -62,7 +90,14 @@ describe('DeepSeekMoE routing', () => {
 
   it('has gradients through the gates that equal finite differences', () => {
     const m = model();
-    const ids = tf.tensor2d([[3, 9, 27, 1, 50, 8], [7, 7, 2, 33, 12, 60]], [2, 6], 'int32');
+    const ids = tf.tensor2d(
+      [
+        [3, 9, 27, 1, 50, 8],
+        [7, 7, 2, 33, 12, 60],
+      ],
+      [2, 6],
+      'int32',
+    );
     const probe = tf.randomNormal([12, 64], 0, 1, 'float32', 5);
     const router = m.params['layers.1.router'];
     const f = () => tf.sum(tf.mul(m.logits(m.hidden(ids)), probe)) as tf.Scalar;
@@ -92,8 +127,14 @@ describe('DeepSeekMoE routing', () => {
   it('counts tokens per expert when asked, and the bias update moves a skewed router toward balance', () => {
     const m = model(DS, 2);
     // Skew: every token's affinity to expert 3 gets a large constant push.
-    tf.tidy(() => m.params['layers.1.router'].assign(tf.add(m.params['layers.1.router'], tf.mul(tf.oneHot(tf.tensor1d([3], 'int32'), 8), 0.3))));
-    const ids = tf.tensor2d(Array.from({ length: 64 }, (_, i) => (i * 7) % 64), [4, 16], 'int32');
+    tf.tidy(() =>
+      m.params['layers.1.router'].assign(tf.add(m.params['layers.1.router'], tf.mul(tf.oneHot(tf.tensor1d([3], 'int32'), 8), 0.3))),
+    );
+    const ids = tf.tensor2d(
+      Array.from({ length: 64 }, (_, i) => (i * 7) % 64),
+      [4, 16],
+      'int32',
+    );
     const load = new ExpertLoad();
     m.expertLoad = load;
     tf.tidy(() => m.hidden(ids));
@@ -121,9 +162,24 @@ describe('MLA', () => {
   it('decodes from the latent cache with the tokens and log-probs of the full forward', () => {
     for (const q_lora_rank of [16, null]) {
       const m = model({ ...DS, q_lora_rank });
-      const prompts = [[5, 9, 11, 3], [60, 2, 2, 40]];
+      const prompts = [
+        [5, 9, 11, 3],
+        [60, 2, 2, 40],
+      ];
       const out = generate(m, { decode: (ids) => ids.join(' ') }, prompts, { maxNewTokens: 8, temperature: 0 });
-      const full = tf.tidy(() => tf.logSoftmax(m.forward(tf.tensor2d(prompts.map((p, i) => [...p, ...out[i].tokens]), [2, 12], 'int32'))).arraySync());
+      const full = tf.tidy(() =>
+        tf
+          .logSoftmax(
+            m.forward(
+              tf.tensor2d(
+                prompts.map((p, i) => [...p, ...out[i].tokens]),
+                [2, 12],
+                'int32',
+              ),
+            ),
+          )
+          .arraySync(),
+      );
       out.forEach((c, b) => {
         expect(c.tokens).toHaveLength(8);
         c.tokens.forEach((t, j) => {
@@ -138,14 +194,28 @@ describe('MLA', () => {
 
   it('runs the fused attention kernels when dn + dr = dv, with the loss and gradients of the composed path', async () => {
     const m = model({ ...DS, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 16, num_nextn_predict_layers: 0, aux_loss_alpha: 0 });
-    const rows = [[5, 9, 11, 3, 60, 2, 2, 40], [1, 2, 3, 4, 5, 6, 7, 8]];
-    const batch = { inputs: Int32Array.from(rows.flatMap((r) => r.slice(0, -1))), targets: Int32Array.from(rows.flatMap((r) => r.slice(1))), weights: null, B: 2, T: 7, normaliser: 14 };
+    const rows = [
+      [5, 9, 11, 3, 60, 2, 2, 40],
+      [1, 2, 3, 4, 5, 6, 7, 8],
+    ];
+    const batch = {
+      inputs: Int32Array.from(rows.flatMap((r) => r.slice(0, -1))),
+      targets: Int32Array.from(rows.flatMap((r) => r.slice(1))),
+      weights: null,
+      B: 2,
+      T: 7,
+      normaliser: 14,
+    };
     // One document per row: the packed path's document mask is the causal mask, and it runs composedAttention.
-    const packed = { ...batch, packed: { positions: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6]), documents: new Int32Array(14) } };
+    const packed = {
+      ...batch,
+      packed: { positions: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6]), documents: new Int32Array(14) },
+    };
     const kernels = async (b: typeof batch) => (await tf.profile(() => tf.tidy(() => lmLoss(m, b)))).kernels.map((k) => k.name);
     expect(await kernels(batch)).toContain(ATTENTION);
     expect(await kernels(packed)).not.toContain(ATTENTION);
-    const fused = lossAndGrads(m.params, () => lmLoss(m, batch)), composed = lossAndGrads(m.params, () => lmLoss(m, packed));
+    const fused = lossAndGrads(m.params, () => lmLoss(m, batch)),
+      composed = lossAndGrads(m.params, () => lmLoss(m, packed));
     expect(Math.abs(fused.loss - composed.loss)).toBeLessThan(1e-5);
     for (const [name, g] of Object.entries(fused.grads)) {
       const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(g, composed.grads[name]))).dataSync()[0]);
@@ -167,7 +237,8 @@ describe('MLA', () => {
     expect(kvCacheBytesPerToken(DS)).toBe(2 * (12 + 8) * 4);
     // A GQA model with the same heads and head size caches 2 x heads x head size per layer.
     const gqa: ModelConfig = { ...DS, model_type: 'llama', head_dim: 16 } as ModelConfig;
-    for (const k of Object.keys(gqa)) if (/lora|qk_|v_head|expert|group|first_k|nextn|routed|aux|rope_scaling/.test(k)) delete (gqa as Record<string, unknown>)[k];
+    for (const k of Object.keys(gqa))
+      if (/lora|qk_|v_head|expert|group|first_k|nextn|routed|aux|rope_scaling/.test(k)) delete (gqa as Record<string, unknown>)[k];
     expect(kvCacheBytesPerToken(gqa)).toBe(2 * 2 * 2 * 16 * 4);
     cache.dispose();
     m.dispose();
@@ -184,13 +255,16 @@ describe('MTP and training', () => {
   it('sends the MTP loss gradient into the main model', () => {
     const m = model();
     const b = batch();
-    const { value, grads } = tf.variableGrads(() => tf.tidy(() => {
-      const hidden = m.hidden(tf.tensor2d(b.inputs, [2, 12], 'int32'));
-      return mtpLoss(m, hidden, b)!;
-    }));
+    const { value, grads } = tf.variableGrads(() =>
+      tf.tidy(() => {
+        const hidden = m.hidden(tf.tensor2d(b.inputs, [2, 12], 'int32'));
+        return mtpLoss(m, hidden, b)!;
+      }),
+    );
     value.dispose();
     const norm = (name: string) => tf.tidy(() => tf.norm(grads[m.params[name].name]).dataSync()[0]);
-    for (const name of ['embed', 'layers.0.wq_a', 'layers.0.wkv_b', 'layers.1.router', 'norm', 'layers.2.eh_proj', 'layers.2.head']) expect(norm(name)).toBeGreaterThan(0);
+    for (const name of ['embed', 'layers.0.wq_a', 'layers.0.wkv_b', 'layers.1.router', 'norm', 'layers.2.eh_proj', 'layers.2.head'])
+      expect(norm(name)).toBeGreaterThan(0);
     expect(grads[m.params.lm_head.name]).toBeUndefined(); // the MTP head is its own
     disposeGrads(grads);
     m.dispose();
@@ -201,7 +275,8 @@ describe('MTP and training', () => {
     const b = batch();
     const plain = model({ ...DS, mtp_loss_weight: 0, aux_loss_alpha: 0 });
     const mtp = tf.tidy(() => mtpLoss(m, m.hidden(tf.tensor2d(b.inputs, [2, 12], 'int32')), b)!.dataSync()[0]);
-    const withTerms = tf.tidy(() => lmLoss(m, b).dataSync()[0]), without = tf.tidy(() => lmLoss(plain, b).dataSync()[0]);
+    const withTerms = tf.tidy(() => lmLoss(m, b).dataSync()[0]),
+      without = tf.tidy(() => lmLoss(plain, b).dataSync()[0]);
     expect(mtp).toBeGreaterThan(0);
     expect(withTerms - without).toBeGreaterThan(mtp * 0.999); // plus a small positive balance term
     expect(withTerms - without - mtp).toBeLessThan(0.01);
@@ -224,22 +299,37 @@ describe('MTP and training', () => {
 
   it('packs rows like separate documents (main and MTP loss)', () => {
     const m = model({ ...DS, aux_loss_alpha: 0 });
-    const doc1 = [3, 8, 13, 21, 34, 55], doc2 = [2, 7, 1, 8, 28, 18];
+    const doc1 = [3, 8, 13, 21, 34, 55],
+      doc2 = [2, 7, 1, 8, 28, 18];
     const shift = (d: number[]) => ({ inputs: d.slice(0, -1), targets: d.slice(1) });
-    const a = shift(doc1), c = shift(doc2);
+    const a = shift(doc1),
+      c = shift(doc2);
     const packed = {
-      inputs: Int32Array.from([...a.inputs, ...c.inputs]), targets: Int32Array.from([...a.targets, ...c.targets]),
-      weights: Float32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]), B: 1, T: 10, normaliser: 10,
+      inputs: Int32Array.from([...a.inputs, ...c.inputs]),
+      targets: Int32Array.from([...a.targets, ...c.targets]),
+      weights: Float32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+      B: 1,
+      T: 10,
+      normaliser: 10,
       packed: { positions: Int32Array.from([0, 1, 2, 3, 4, 0, 1, 2, 3, 4]), documents: Int32Array.from([0, 0, 0, 0, 0, 1, 1, 1, 1, 1]) },
     };
-    const rows = { inputs: Int32Array.from([...a.inputs, ...c.inputs]), targets: Int32Array.from([...a.targets, ...c.targets]), weights: null, B: 2, T: 5, normaliser: 10 };
-    const lp = tf.tidy(() => lmLoss(m, packed).dataSync()[0]), lr = tf.tidy(() => lmLoss(m, rows).dataSync()[0]);
+    const rows = {
+      inputs: Int32Array.from([...a.inputs, ...c.inputs]),
+      targets: Int32Array.from([...a.targets, ...c.targets]),
+      weights: null,
+      B: 2,
+      T: 5,
+      normaliser: 10,
+    };
+    const lp = tf.tidy(() => lmLoss(m, packed).dataSync()[0]),
+      lr = tf.tidy(() => lmLoss(m, rows).dataSync()[0]);
     expect(Math.abs(lp - lr)).toBeLessThan(1e-5);
     m.dispose();
   });
 
   it('builds from its config alone, as rollout and gradient workers do, and takes flat weights in parameterShapes order', () => {
-    const a = model(), b = Transformer.init(DS, 7);
+    const a = model(),
+      b = Transformer.init(DS, 7);
     const flat = new Float32Array(Object.values(parameterShapes(DS)).reduce((n, s) => n + s.reduce((x, y) => x * y, 1), 0));
     let o = 0;
     for (const name of Object.keys(parameterShapes(DS))) {
@@ -260,7 +350,8 @@ describe('MTP and training', () => {
 });
 
 describe('deepseek_v3 config checks', () => {
-  const bad = (patch: Partial<ModelConfig>, field: RegExp) => expect(() => validateConfig({ ...DS, ...patch } as ModelConfig, 'model')).toThrow(field);
+  const bad = (patch: Partial<ModelConfig>, field: RegExp) =>
+    expect(() => validateConfig({ ...DS, ...patch } as ModelConfig, 'model')).toThrow(field);
   it('names the field that does not fit', () => {
     bad({ num_experts_per_tok: 9 }, /model\.num_experts_per_tok \(9\) must not exceed model\.n_routed_experts/);
     bad({ topk_group: 5 }, /model\.topk_group \(5\) must not exceed model\.n_group/);

@@ -10,7 +10,8 @@ import { webgpuMissing, type WebGPUProbe } from '../src/engine/webgpu.ts';
 
 /** `r1 ...` in this process: exit code, stdout and stderr. */
 async function r1(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   const err = vi.spyOn(process.stderr, 'write').mockImplementation((c) => ((stderr += String(c)), true));
   const out = vi.spyOn(process.stdout, 'write').mockImplementation((c) => ((stdout += String(c)), true));
   try {
@@ -75,8 +76,14 @@ describe('r1 doctor', () => {
 
 describe('backend: webgpu where no adapter fits', () => {
   const none: WebGPUProbe = { packages: true, adapters: [] };
-  const soft: WebGPUProbe = { packages: true, adapters: [{ via: 'opengles', name: 'llvmpipe', vendor: '', architecture: '', description: 'Mesa', software: true }] };
-  const hard: WebGPUProbe = { packages: true, adapters: [{ via: 'default', name: 'RTX', vendor: 'nvidia', architecture: '', description: '', software: false }] };
+  const soft: WebGPUProbe = {
+    packages: true,
+    adapters: [{ via: 'opengles', name: 'llvmpipe', vendor: '', architecture: '', description: 'Mesa', software: true }],
+  };
+  const hard: WebGPUProbe = {
+    packages: true,
+    adapters: [{ via: 'default', name: 'RTX', vendor: 'nvidia', architecture: '', description: '', software: false }],
+  };
 
   it('says what is missing and how to get it', () => {
     expect(webgpuMissing(none, false)).toMatch(/no WebGPU adapter.*Vulkan.*apt-get install/);
@@ -92,11 +99,19 @@ describe('backend: webgpu where no adapter fits', () => {
     try {
       const dir = mkdtempSync(join(tmpdir(), 'r1-webgpu-'));
       writeFileSync(join(dir, 'corpus.jsonl'), '{"text": "abc"}\n');
-      writeFileSync(join(dir, 'r.yaml'), [
-        'name: needs-gpu', 'backend: webgpu', 'output_dir: runs', 'model: { vocab_size: 0, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 64 }',
-        'tokenizer: { train: { datasets: [corpus.jsonl], vocab_size: 270 } }',
-        'stages:', '  - { name: pretrain, type: pretrain, datasets: [corpus.jsonl], max_steps: 1, seq_length: 8 }', '',
-      ].join('\n'));
+      writeFileSync(
+        join(dir, 'r.yaml'),
+        [
+          'name: needs-gpu',
+          'backend: webgpu',
+          'output_dir: runs',
+          'model: { vocab_size: 0, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 64 }',
+          'tokenizer: { train: { datasets: [corpus.jsonl], vocab_size: 270 } }',
+          'stages:',
+          '  - { name: pretrain, type: pretrain, datasets: [corpus.jsonl], max_steps: 1, seq_length: 8 }',
+          '',
+        ].join('\n'),
+      );
       const r = await r1('run', join(dir, 'r.yaml'));
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/backend 'webgpu' is not available: /);

@@ -35,11 +35,23 @@ function choose(n: number, k: number): bigint {
 }
 
 /** summarizeEval input: k completions per row, answers tagged, given accuracy scores. */
-function samples(rows: Record<string, unknown>[], k: number, answers: string[], accuracy: (number | null)[] | null, passK?: number[]): EvalSamples {
+function samples(
+  rows: Record<string, unknown>[],
+  k: number,
+  answers: string[],
+  accuracy: (number | null)[] | null,
+  passK?: number[],
+): EvalSamples {
   const completions = answers.map(tagged);
   return {
-    rows, k, prompts: completions.map(() => 'Q'), completions, lengths: completions.map(() => 10),
-    byFunction: accuracy ? { accuracy } : {}, rewardMeans: {}, passK,
+    rows,
+    k,
+    prompts: completions.map(() => 'Q'),
+    completions,
+    lengths: completions.map(() => 10),
+    byFunction: accuracy ? { accuracy } : {},
+    rewardMeans: {},
+    passK,
   };
 }
 
@@ -100,13 +112,20 @@ describe('maj@k votes on answers that verify as equal', () => {
   });
 
   it('answers of equal value that the accuracy reward told apart stay apart (Countdown: 3*8 vs (1+2)*8 for 24)', () => {
-    expect(majorityVote(['3*8', '(1+2)*8', '3*8', '8*(2+1)', '8*(1+2)'], [0, 1, 0, 1, 1])).toEqual({ answer: '(1+2)*8', samples: [1, 3, 4], right: true });
+    expect(majorityVote(['3*8', '(1+2)*8', '3*8', '8*(2+1)', '8*(1+2)'], [0, 1, 0, 1, 1])).toEqual({
+      answer: '(1+2)*8',
+      samples: [1, 3, 4],
+      right: true,
+    });
   });
 });
 
 describe('summarizeEval', () => {
   it('a row without a reference does not lower pass@1, maj@k or pass@k, and is counted', () => {
-    const rows = [{ prompt: 'a', answer: '8', task: 'sum' }, { prompt: 'b', task: 'chat' }];
+    const rows = [
+      { prompt: 'a', answer: '8', task: 'sum' },
+      { prompt: 'b', task: 'chat' },
+    ];
     // Row a: 1 of 2 right; row b has no reference, so the accuracy reward gave null.
     const report = summarizeEval(samples(rows, 2, ['8', '9', 'hello', 'hi'], [1, 0, null, null]));
     expect(report['pass@1']).toBe(0.5); // the old code divided by 2 rows: 0.25
@@ -142,7 +161,10 @@ describe('summarizeEval', () => {
   });
 
   it('pass@k per prompt with the unbiased estimator, averaged over the prompts; default k = n', () => {
-    const rows = [{ prompt: 'a', answer: '1' }, { prompt: 'b', answer: '2' }];
+    const rows = [
+      { prompt: 'a', answer: '1' },
+      { prompt: 'b', answer: '2' },
+    ];
     // Row a: c = 2 of n = 5; row b: c = 0.
     const acc = [1, 0, 1, 0, 0, 0, 0, 0, 0, 0];
     const answers = ['1', '0', '1', '0', '0', '0', '0', '0', '0', '0'];
@@ -172,15 +194,25 @@ describe('eval stage: recipe fields and the end-to-end path', () => {
   made.push(dir);
   const TOKENIZER = resolve('tests/fixtures/tokenizer');
   const recipe = (evalFields: string) =>
-    parseRecipe(`name: t\ntokenizer: { path: ${TOKENIZER} }\nstages:\n  - { type: eval, model: init, datasets: [rows.jsonl], template: 'Q: {prompt} A:'${evalFields} }\n`, join(dir, 'recipe.yaml'));
-  writeFileSync(join(dir, 'rows.jsonl'), [
-    { prompt: 'What is 1/4 + 1/4?', answer: '1/2', task: 'frac' },
-    { prompt: 'What is 3 + 4?', answer: '7', task: 'sum' },
-    { prompt: 'Say hello.', task: 'chat' },
-  ].map((r) => JSON.stringify(r)).join('\n') + '\n');
+    parseRecipe(
+      `name: t\ntokenizer: { path: ${TOKENIZER} }\nstages:\n  - { type: eval, model: init, datasets: [rows.jsonl], template: 'Q: {prompt} A:'${evalFields} }\n`,
+      join(dir, 'recipe.yaml'),
+    );
+  writeFileSync(
+    join(dir, 'rows.jsonl'),
+    [
+      { prompt: 'What is 1/4 + 1/4?', answer: '1/2', task: 'frac' },
+      { prompt: 'What is 3 + 4?', answer: '7', task: 'sum' },
+      { prompt: 'Say hello.', task: 'chat' },
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n') + '\n',
+  );
 
   it('pass_at_k: each k must be >= 2 and <= num_generations, checked when the recipe loads', () => {
-    expect(() => recipe(', num_generations: 4, pass_at_k: [2, 8]')).toThrow(/stages\.0\.pass_at_k\.1: pass@8 needs at least 8 samples per prompt, but num_generations is 4/);
+    expect(() => recipe(', num_generations: 4, pass_at_k: [2, 8]')).toThrow(
+      /stages\.0\.pass_at_k\.1: pass@8 needs at least 8 samples per prompt, but num_generations is 4/,
+    );
     expect(() => recipe(', pass_at_k: [1]')).toThrow(/stages\.0\.pass_at_k\.0: pass@1 is always reported: list k >= 2/);
     const s = recipe('').stages[0] as EvalStage;
     expect(s.pass_at_k).toBeUndefined();
@@ -194,15 +226,26 @@ describe('eval stage: recipe fields and the end-to-end path', () => {
     canned.texts = [...['3', '0.5', '1/2', '\\frac{1}{2}'], ...['7', '1', '2', '5'], ...['hello', 'hi', 'hey', 'yo']].map(tagged);
     const stageDir = join(dir, 'run', 'eval');
     const ctx = {
-      recipe: r, index: 0, runDir: join(dir, 'run'), stageDir, hash: '', tokenizer: Tokenizer.load(TOKENIZER),
+      recipe: r,
+      index: 0,
+      runDir: join(dir, 'run'),
+      stageDir,
+      hash: '',
+      tokenizer: Tokenizer.load(TOKENIZER),
       loadModel: () => ({ config: { max_position_embeddings: 512 }, dispose: () => {} }) as unknown as Transformer,
-      readDatasets: async () => readFileSync(join(dir, 'rows.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>),
+      readDatasets: async () =>
+        readFileSync(join(dir, 'rows.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
     } satisfies StageContext;
     mkdirSync(stageDir, { recursive: true });
     const { summary } = await runEval(ctx, r.stages[0] as EvalStage);
     const report = JSON.parse(readFileSync(join(stageDir, 'eval.json'), 'utf8'));
     const want = {
-      prompts: 3, k: 4, no_reference: 1,
+      prompts: 3,
+      k: 4,
+      no_reference: 1,
       'pass@1': (3 / 4 + 1 / 4) / 2, // the old code: 1 / 3
       'maj@4': 1, // the old code: '3' won row 1's four-way tie, 1 / 3
       'pass@2': (1 + (1 - 3 / 6)) / 2, // row 1: C(1,2) = 0, so 1; row 2: 1 - C(3,2)/C(4,2)
@@ -210,7 +253,10 @@ describe('eval stage: recipe fields and the end-to-end path', () => {
     };
     expect(report).toMatchObject(want);
     expect(summary).toMatchObject(want);
-    const logged = readFileSync(join(stageDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const logged = readFileSync(join(stageDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(logged[0]).toMatchObject(want);
     expect(report.by_task).toEqual({ frac: { prompts: 1, 'pass@1': 0.75 }, sum: { prompts: 1, 'pass@1': 0.25 } });
   });

@@ -13,39 +13,66 @@ import type { Completion, SamplingOptions } from '../src/model/generate.ts';
 import { Tokenizer } from '../src/model/tokenizer.ts';
 import { validateRecipe } from '../src/recipe/load.ts';
 import { Rng } from '../src/engine/rng.ts';
-import { type ToolsConfig, chatFormat, generateWithTools, outputBlock, parseChatCall, parseR1Call, toolSchemas } from '../src/rollout/multi-turn.ts';
+import {
+  type ToolsConfig,
+  chatFormat,
+  generateWithTools,
+  outputBlock,
+  parseChatCall,
+  parseR1Call,
+  toolSchemas,
+} from '../src/rollout/multi-turn.ts';
 import { Template } from '@huggingface/jinja';
 import { ChatTemplate } from '../src/model/chat-template.ts';
 import { applyTemplate } from '../src/data/chat.ts';
 import { ToolRunner } from '../src/rollout/tools.ts';
 import { EnvironmentRunner, loadEnvironment } from '../src/rollout/environment.ts';
 
-const tok = Tokenizer.train(['<code>print(x * 7)</code> <output>\n42\n</output> <answer>42</answer> let x = 6; console.log("ok") abcdefghijklmnopqrstuvwxyz 0123456789'], { vocabSize: 300, specialTokens: ['<|eos|>'] });
+const tok = Tokenizer.train(
+  [
+    '<code>print(x * 7)</code> <output>\n42\n</output> <answer>42</answer> let x = 6; console.log("ok") abcdefghijklmnopqrstuvwxyz 0123456789',
+  ],
+  { vocabSize: 300, specialTokens: ['<|eos|>'] },
+);
 const EOS = tok.tokenId('<|eos|>')!;
-const tools = (over: Partial<ToolsConfig> = {}): ToolsConfig => ({ names: ['javascript', 'python'], max_turns: 4, max_output_tokens: 64, timeout_s: 1, format: 'r1', ...over });
+const tools = (over: Partial<ToolsConfig> = {}): ToolsConfig => ({
+  names: ['javascript', 'python'],
+  max_turns: 4,
+  max_output_tokens: 64,
+  timeout_s: 1,
+  format: 'r1',
+  ...over,
+});
 
 /** A policy that writes scripted turns: turn k of a trajectory (k = the outputs in its context so
  * far) is script[k]; it stops at a stop string it was given, else at the end of the turn with EOS. */
 function scripted(scripts: Map<string, string[]>, seen: { context: string; stops: string[] }[]) {
-  return (contexts: number[][], opts: SamplingOptions): Completion[] => contexts.map((ctx) => {
-    const text = tok.decode(ctx);
-    seen.push({ context: text, stops: opts.stopStrings ?? [] });
-    const prompt = [...scripts.keys()].find((p) => text.startsWith(p))!;
-    const turn = scripts.get(prompt)![(text.match(/<output>/g) ?? []).length];
-    const stop = (opts.stopStrings ?? []).map((s) => [s, turn.indexOf(s)] as const).filter(([, i]) => i >= 0).sort((a, b) => a[1] - b[1])[0];
-    const out = stop ? turn.slice(0, stop[1] + stop[0].length) : turn;
-    let tokens = tok.encode(out);
-    if (!stop) tokens = [...tokens, EOS];
-    const finish = tokens.length > opts.maxNewTokens ? 'length' : 'stop';
-    tokens = tokens.slice(0, opts.maxNewTokens);
-    return { tokens, logprobs: tokens.map(() => -1), text: tok.decode(tokens.filter((t) => t !== EOS)), finishReason: finish };
-  });
+  return (contexts: number[][], opts: SamplingOptions): Completion[] =>
+    contexts.map((ctx) => {
+      const text = tok.decode(ctx);
+      seen.push({ context: text, stops: opts.stopStrings ?? [] });
+      const prompt = [...scripts.keys()].find((p) => text.startsWith(p))!;
+      const turn = scripts.get(prompt)![(text.match(/<output>/g) ?? []).length];
+      const stop = (opts.stopStrings ?? [])
+        .map((s) => [s, turn.indexOf(s)] as const)
+        .filter(([, i]) => i >= 0)
+        .sort((a, b) => a[1] - b[1])[0];
+      const out = stop ? turn.slice(0, stop[1] + stop[0].length) : turn;
+      let tokens = tok.encode(out);
+      if (!stop) tokens = [...tokens, EOS];
+      const finish = tokens.length > opts.maxNewTokens ? 'length' : 'stop';
+      tokens = tokens.slice(0, opts.maxNewTokens);
+      return { tokens, logprobs: tokens.map(() => -1), text: tok.decode(tokens.filter((t) => t !== EOS)), finishReason: finish };
+    });
 }
 
 describe('parseR1Call', () => {
   it('reads the code, the tool named by lang, fenced code; a stray </code> is malformed', () => {
     expect(parseR1Call('so <code>print(1)</code>', ['python'])).toEqual({ tool: 'python', code: 'print(1)' });
-    expect(parseR1Call('<code lang="javascript">\n```js\nconsole.log(1)\n```\n</code>', ['python'])).toEqual({ tool: 'javascript', code: 'console.log(1)\n' });
+    expect(parseR1Call('<code lang="javascript">\n```js\nconsole.log(1)\n```\n</code>', ['python'])).toEqual({
+      tool: 'javascript',
+      code: 'console.log(1)\n',
+    });
     expect(parseR1Call('oops </code>', ['python'])).toHaveProperty('error');
     expect(outputBlock({ tool: 'python', code: '', output: 'a\n', error: 'boom' })).toBe('\n<output>\na\nError: boom\n</output>\n');
   });
@@ -62,9 +89,23 @@ describe('generateWithTools', () => {
       ['B: ', [' <answer>7</answer>']],
     ]);
     const seen: { context: string; stops: string[] }[] = [];
-    const [a, b] = await generateWithTools(scripted(scripts, seen), tok, runner, [tok.encode('A: '), tok.encode('B: ')], sampling, new Rng(0), tools());
-    expect(a.trajectory!.turns.map((t) => t.call && { output: t.call.output, error: t.call.error })).toEqual([{ output: 'ok\n', error: null }, { output: '42\n', error: null }, null]);
-    expect(a.text).toBe('let x = 6; <code>let x = 6; console.log("ok")</code>\n<output>\nok\n</output>\n then <code>console.log(x * 7)</code>\n<output>\n42\n</output>\n <answer>42</answer>');
+    const [a, b] = await generateWithTools(
+      scripted(scripts, seen),
+      tok,
+      runner,
+      [tok.encode('A: '), tok.encode('B: ')],
+      sampling,
+      new Rng(0),
+      tools(),
+    );
+    expect(a.trajectory!.turns.map((t) => t.call && { output: t.call.output, error: t.call.error })).toEqual([
+      { output: 'ok\n', error: null },
+      { output: '42\n', error: null },
+      null,
+    ]);
+    expect(a.text).toBe(
+      'let x = 6; <code>let x = 6; console.log("ok")</code>\n<output>\nok\n</output>\n then <code>console.log(x * 7)</code>\n<output>\n42\n</output>\n <answer>42</answer>',
+    );
     expect(a.finishReason).toBe('stop');
     // Tool tokens: exactly the output blocks' tokens, with log-prob 0; the rest the model's.
     const { modelTokens } = a.trajectory!;
@@ -85,7 +126,15 @@ describe('generateWithTools', () => {
       ['B: ', ['<code lang="python">print(x)</code>', 'oops </code>', '<answer>0</answer>']],
     ]);
     runner.takeMetrics();
-    const [a, b] = await generateWithTools(scripted(scripts, []), tok, runner, [tok.encode('A: '), tok.encode('B: ')], { ...sampling, maxNewTokens: 400 }, new Rng(0), tools({ max_output_tokens: 200 }));
+    const [a, b] = await generateWithTools(
+      scripted(scripts, []),
+      tok,
+      runner,
+      [tok.encode('A: '), tok.encode('B: ')],
+      { ...sampling, maxNewTokens: 400 },
+      new Rng(0),
+      tools({ max_output_tokens: 200 }),
+    );
     expect(a.trajectory!.turns[1].call).toMatchObject({ output: '42\n', error: null });
     expect(b.trajectory!.turns[0].call!.error).toMatch(/NameError/);
     expect(b.trajectory!.turns[1].call!.error).toMatch(/malformed tool call/);
@@ -94,9 +143,19 @@ describe('generateWithTools', () => {
   }, 60_000);
 
   it('stops taking calls after max_turns and cuts long outputs to max_output_tokens', async () => {
-    const scripts = new Map([['A: ', ['<code>console.log("abcdefghij".repeat(50))</code>', '<code>console.log(1)</code> <answer>1</answer>']]]);
+    const scripts = new Map([
+      ['A: ', ['<code>console.log("abcdefghij".repeat(50))</code>', '<code>console.log(1)</code> <answer>1</answer>']],
+    ]);
     const seen: { context: string; stops: string[] }[] = [];
-    const [a] = await generateWithTools(scripted(scripts, seen), tok, runner, [tok.encode('A: ')], { ...sampling, maxNewTokens: 200 }, new Rng(0), tools({ max_turns: 1, max_output_tokens: 10 }));
+    const [a] = await generateWithTools(
+      scripted(scripts, seen),
+      tok,
+      runner,
+      [tok.encode('A: ')],
+      { ...sampling, maxNewTokens: 200 },
+      new Rng(0),
+      tools({ max_turns: 1, max_output_tokens: 10 }),
+    );
     expect(a.trajectory!.turns.filter((t) => t.call)).toHaveLength(1);
     expect(seen[0].stops).toContain('</code>');
     expect(seen[1].stops).not.toContain('</code>');
@@ -107,8 +166,18 @@ describe('generateWithTools', () => {
   }, 60_000);
 
   it('bounds the whole trajectory, tool output included, by max_completion_length', async () => {
-    const scripts = new Map([['A: ', ['<code>console.log("abcdefghij".repeat(9))</code>', 'abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz']]]);
-    const [a] = await generateWithTools(scripted(scripts, []), tok, runner, [tok.encode('A: ')], { ...sampling, maxNewTokens: 40 }, new Rng(0), tools());
+    const scripts = new Map([
+      ['A: ', ['<code>console.log("abcdefghij".repeat(9))</code>', 'abcdefghijklmnopqrstuvwxyz abcdefghijklmnopqrstuvwxyz']],
+    ]);
+    const [a] = await generateWithTools(
+      scripted(scripts, []),
+      tok,
+      runner,
+      [tok.encode('A: ')],
+      { ...sampling, maxNewTokens: 40 },
+      new Rng(0),
+      tools(),
+    );
     expect(a.tokens.length).toBeLessThanOrEqual(40);
     expect(a.finishReason).toBe('length');
   }, 60_000);
@@ -116,9 +185,18 @@ describe('generateWithTools', () => {
 
 describe('recipe check', () => {
   const recipe = (stage: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
-    model: { hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32, max_position_embeddings: 256 },
+    model: {
+      hidden_size: 16,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      intermediate_size: 32,
+      max_position_embeddings: 256,
+    },
     tokenizer: { train: { vocab_size: 300, datasets: ['x.jsonl'] } },
-    stages: [{ type: 'grpo', datasets: ['x.jsonl'], per_device_train_batch_size: 4, num_generations: 2, tools: { names: ['python'] }, ...stage }],
+    stages: [
+      { type: 'grpo', datasets: ['x.jsonl'], per_device_train_batch_size: 4, num_generations: 2, tools: { names: ['python'] }, ...stage },
+    ],
     ...extra,
   });
   const problems = (stage: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
@@ -131,14 +209,22 @@ describe('recipe check', () => {
   };
 
   it('refuses, naming the field and why, what cannot run with tools yet', () => {
-    expect(problems({ rollout_workers: 2 })).toMatch(/stages\.0\.rollout_workers: 2: rollout worker threads cannot run multi-turn rollouts/);
-    expect(problems({ rollout: { engine: 'llama.cpp' } })).toMatch(/stages\.0\.rollout\.engine: llama\.cpp cannot run multi-turn rollouts with tools yet/);
+    expect(problems({ rollout_workers: 2 })).toMatch(
+      /stages\.0\.rollout_workers: 2: rollout worker threads cannot run multi-turn rollouts/,
+    );
+    expect(problems({ rollout: { engine: 'llama.cpp' } })).toMatch(
+      /stages\.0\.rollout\.engine: llama\.cpp cannot run multi-turn rollouts with tools yet/,
+    );
     expect(problems({ tools: { format: 'chat' } })).toMatch(/stages\.0\.tools\.format: chat renders the prompt .* set template: chat/);
     expect(problems({}, { cluster: { url: 'nats://localhost:4222' } })).toMatch(/stages\.0\.tools: cannot run on a cluster yet/);
     expect(problems({ tools: { names: ['ruby'] } })).toMatch(/tools\.names/);
     expect(problems({ rollout_workers: 0 })).not.toMatch(/tools|rollout_workers/);
-    expect(problems({ tools: { environment: './missing-env.ts#Env' } })).toMatch(/stages\.0\.tools\.environment: module not found: .*missing-env\.ts/);
-    expect(problems({ template: 'chat', tools: { format: 'chat', environment: './missing-env.ts#Env' } })).toMatch(/tools\.environment: works with format r1 only/);
+    expect(problems({ tools: { environment: './missing-env.ts#Env' } })).toMatch(
+      /stages\.0\.tools\.environment: module not found: .*missing-env\.ts/,
+    );
+    expect(problems({ template: 'chat', tools: { format: 'chat', environment: './missing-env.ts#Env' } })).toMatch(
+      /tools\.environment: works with format r1 only/,
+    );
   });
 });
 
@@ -152,11 +238,22 @@ describe('GRPO with tools end to end (pretrain on tool traces -> grpo with the J
     const { runDir } = await runRecipe(recipe, quiet);
     const metrics = readMetrics(join(runDir, 'grpo', 'metrics.jsonl'));
     expect(metrics).toHaveLength(2);
-    for (const key of ['tools/calls_per_trajectory', 'tools/errors', 'tools/turns', 'tools/used_share', 'tools/timeouts', 'completions/mean_model_tokens', 'completions/mean_tool_tokens']) {
+    for (const key of [
+      'tools/calls_per_trajectory',
+      'tools/errors',
+      'tools/turns',
+      'tools/used_share',
+      'tools/timeouts',
+      'completions/mean_model_tokens',
+      'completions/mean_tool_tokens',
+    ]) {
       expect(metrics[0], key).toHaveProperty(key);
     }
     expect(metrics.every((m) => Number.isFinite(m.loss as number))).toBe(true);
-    const samples = readFileSync(join(runDir, 'grpo', 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const samples = readFileSync(join(runDir, 'grpo', 'samples.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const withCalls = samples.filter((x: { turns: { call: unknown }[] }) => x.turns.some((t) => t.call));
     expect(withCalls.length).toBeGreaterThan(0); // the pretrained model writes <code> and the tool runs
     const call = withCalls[0].turns.find((t: { call: unknown }) => t.call).call;
@@ -188,34 +285,62 @@ describe('the chat form (a Qwen2.5 template with tools, tests/fixtures/tools/qwe
     const user = { role: 'user', content: 'What is 6 x 7?' };
     const context = jinja([user], true) + turn + around.open + '42' + around.close;
     expect(context).toBe(jinja([user, { role: 'assistant', content: turn }, { role: 'tool', content: '42' }], true));
-    expect(around).toEqual({ open: '<|im_end|>\n<|im_start|>user\n<tool_response>\n', close: '\n</tool_response><|im_end|>\n<|im_start|>assistant\n' });
+    expect(around).toEqual({
+      open: '<|im_end|>\n<|im_start|>user\n<tool_response>\n',
+      close: '\n</tool_response><|im_end|>\n<|im_start|>assistant\n',
+    });
   });
 
   it('reads tool calls as Qwen and Hermes write them; a malformed one is an error the model sees', () => {
-    expect(parseChatCall('<tool_call>\n{"name": "python", "arguments": {"code": "print(1)"}}\n</tool_call>')).toEqual({ tool: 'python', code: 'print(1)' });
-    expect(parseChatCall('<tool_call>{"name": "python", "arguments": "{\\"code\\": \\"x=1\\"}"}</tool_call>')).toEqual({ tool: 'python', code: 'x=1' });
+    expect(parseChatCall('<tool_call>\n{"name": "python", "arguments": {"code": "print(1)"}}\n</tool_call>')).toEqual({
+      tool: 'python',
+      code: 'print(1)',
+    });
+    expect(parseChatCall('<tool_call>{"name": "python", "arguments": "{\\"code\\": \\"x=1\\"}"}</tool_call>')).toEqual({
+      tool: 'python',
+      code: 'x=1',
+    });
     expect(parseChatCall('<tool_call>{"name": python}</tool_call>')).toMatchObject({ error: expect.stringMatching(/not JSON/) });
     expect(parseChatCall('<tool_call>{"arguments": {}}</tool_call>')).toMatchObject({ error: expect.stringMatching(/"name"/) });
-    expect(parseChatCall('<tool_call>{"name": "python", "arguments": {"src": 1}}</tool_call>')).toMatchObject({ error: expect.stringMatching(/"code"/) });
+    expect(parseChatCall('<tool_call>{"name": "python", "arguments": {"src": 1}}</tool_call>')).toMatchObject({
+      error: expect.stringMatching(/"code"/),
+    });
   });
 
   it('runs a chat-form trajectory: the call, the tool turn as tool tokens, then the answer', async () => {
-    const chatTok = Tokenizer.train([text, '<tool_call>{"name": "javascript", "arguments": {"code": "console.log(6*7)"}}</tool_call> 42 <answer>42</answer>'], { vocabSize: 400, specialTokens: ['<|eos|>'] });
+    const chatTok = Tokenizer.train(
+      [text, '<tool_call>{"name": "javascript", "arguments": {"code": "console.log(6*7)"}}</tool_call> 42 <answer>42</answer>'],
+      { vocabSize: 400, specialTokens: ['<|eos|>'] },
+    );
     const eos = chatTok.tokenId('<|eos|>')!;
     const js = chatFormat(template, toolSchemas(['javascript']));
     const turns = ['<tool_call>{"name": "javascript", "arguments": {"code": "console.log(6*7)"}}</tool_call>', '<answer>42</answer>'];
-    const sampler = (contexts: number[][], opts: SamplingOptions): Completion[] => contexts.map((ctx) => {
-      const k = (chatTok.decode(ctx).match(/<tool_response>/g) ?? []).length;
-      const stop = opts.stopStrings?.find((s) => turns[k].includes(s));
-      const ids = stop ? chatTok.encode(turns[k]) : [...chatTok.encode(turns[k]), eos];
-      return { tokens: ids, logprobs: ids.map(() => -1), text: turns[k], finishReason: 'stop' };
-    });
+    const sampler = (contexts: number[][], opts: SamplingOptions): Completion[] =>
+      contexts.map((ctx) => {
+        const k = (chatTok.decode(ctx).match(/<tool_response>/g) ?? []).length;
+        const stop = opts.stopStrings?.find((s) => turns[k].includes(s));
+        const ids = stop ? chatTok.encode(turns[k]) : [...chatTok.encode(turns[k]), eos];
+        return { tokens: ids, logprobs: ids.map(() => -1), text: turns[k], finishReason: 'stop' };
+      });
     const runner = new ToolRunner({ timeoutS: 1, outputChars: 4096 }, { workers: 1, isolation: 'process' });
     try {
-      const [c] = await generateWithTools(sampler, chatTok, runner, [chatTok.encode('Q')], { maxNewTokens: 200, stopTokens: [eos] }, new Rng(0), { ...tools(), names: ['javascript'], format: 'chat' }, js);
+      const [c] = await generateWithTools(
+        sampler,
+        chatTok,
+        runner,
+        [chatTok.encode('Q')],
+        { maxNewTokens: 200, stopTokens: [eos] },
+        new Rng(0),
+        { ...tools(), names: ['javascript'], format: 'chat' },
+        js,
+      );
       expect(c.trajectory!.turns[0].call).toMatchObject({ tool: 'javascript', output: '42\n', error: null });
-      expect(c.text).toBe(`${turns[0]}<|im_end|>\n<|im_start|>user\n<tool_response>\n42\n</tool_response><|im_end|>\n<|im_start|>assistant\n${turns[1]}`);
-      expect(chatTok.decode(c.tokens.filter((_, j) => c.trajectory!.modelTokens[j] === 0))).toBe('<|im_end|>\n<|im_start|>user\n<tool_response>\n42\n</tool_response><|im_end|>\n<|im_start|>assistant\n');
+      expect(c.text).toBe(
+        `${turns[0]}<|im_end|>\n<|im_start|>user\n<tool_response>\n42\n</tool_response><|im_end|>\n<|im_start|>assistant\n${turns[1]}`,
+      );
+      expect(chatTok.decode(c.tokens.filter((_, j) => c.trajectory!.modelTokens[j] === 0))).toBe(
+        '<|im_end|>\n<|im_start|>user\n<tool_response>\n42\n</tool_response><|im_end|>\n<|im_start|>assistant\n',
+      );
     } finally {
       await runner.close();
     }
@@ -230,17 +355,35 @@ describe('a user environment (tools.environment)', () => {
       ['A: ', ['<code>5</code>', '<code>37</code>', '<code>hang</code>', '<answer>42</answer>']],
       ['B: ', ['<code>1</code>', '<code>throw</code>', '<code>x</code>', '<answer>1</answer>']],
     ]);
-    const [a, b] = await generateWithTools(scripted(scripts, []), tok, runner, [tok.encode('A: '), tok.encode('B: ')], { maxNewTokens: 400, stopTokens: [EOS] }, new Rng(0), tools({ max_output_tokens: 200 }));
+    const [a, b] = await generateWithTools(
+      scripted(scripts, []),
+      tok,
+      runner,
+      [tok.encode('A: '), tok.encode('B: ')],
+      { maxNewTokens: 400, stopTokens: [EOS] },
+      new Rng(0),
+      tools({ max_output_tokens: 200 }),
+    );
     const calls = (c: Completion) => c.trajectory!.turns.filter((t) => t.call).map((t) => [t.call!.output, t.call!.error]);
-    expect(calls(a)).toEqual([['5', null], ['42', null], ['', 'timed out after 0.2 s']]);
-    expect(calls(b)).toEqual([['1', null], ['', 'the counter broke'], ['', 'not a number: x']]);
+    expect(calls(a)).toEqual([
+      ['5', null],
+      ['42', null],
+      ['', 'timed out after 0.2 s'],
+    ]);
+    expect(calls(b)).toEqual([
+      ['1', null],
+      ['', 'the counter broke'],
+      ['', 'not a number: x'],
+    ]);
     expect(a.text).toContain('<output>\n42\n</output>');
     expect(runner.takeMetrics()).toEqual({ calls: 6, errors: 3, timeouts: 1 });
   });
 
   it('names what is wrong with the module', async () => {
     const dir = resolve('tests/fixtures/tools');
-    await expect(loadEnvironment('./counter-env.ts#notAnEnvironment', dir)).rejects.toThrow(/export 'notAnEnvironment' is neither a class nor an object with a step/);
+    await expect(loadEnvironment('./counter-env.ts#notAnEnvironment', dir)).rejects.toThrow(
+      /export 'notAnEnvironment' is neither a class nor an object with a step/,
+    );
     await expect(loadEnvironment('./nowhere.ts#X', dir)).rejects.toThrow(/module not found/);
   });
 });

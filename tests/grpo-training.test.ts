@@ -16,17 +16,43 @@ import { runRecipe } from '../src/pipeline/run.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
 import { GrpoStage as GrpoSchema, type GrpoStage } from '../src/recipe/schema.ts';
 import { advantages } from '../src/rl/index.ts';
-import { type Episodes, type ScoredGroups, differingGroups, episodeMicroBatches, mixReference, rolloutMetrics, selectGroups, splitRows } from '../src/stages/grpo.ts';
+import {
+  type Episodes,
+  type ScoredGroups,
+  differingGroups,
+  episodeMicroBatches,
+  mixReference,
+  rolloutMetrics,
+  selectGroups,
+  splitRows,
+} from '../src/stages/grpo.ts';
 import { completionLogprobs } from '../src/stages/logprobs.ts';
 import { GradientPool, localLossAndGrads } from '../src/train/parallel.ts';
 import { type Grads, accumulate, disposeGrads } from '../src/train/step.ts';
 import type { MicroBatch } from '../src/train/trainer.ts';
 
 const quiet = { log: () => {}, progressStream: Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }) };
-const CONFIG = { ...TINY, vocab_size: 32, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32, max_position_embeddings: 32 };
+const CONFIG = {
+  ...TINY,
+  vocab_size: 32,
+  hidden_size: 16,
+  num_hidden_layers: 1,
+  num_attention_heads: 2,
+  num_key_value_heads: 1,
+  intermediate_size: 32,
+  max_position_embeddings: 32,
+};
 
 function stage(fields: Record<string, unknown>): GrpoStage {
-  const s = GrpoSchema.parse({ type: 'grpo', num_generations: 2, per_device_train_batch_size: 4, max_completion_length: 8, temperature: 0.7, beta: 0.05, ...fields });
+  const s = GrpoSchema.parse({
+    type: 'grpo',
+    num_generations: 2,
+    per_device_train_batch_size: 4,
+    max_completion_length: 8,
+    temperature: 0.7,
+    beta: 0.05,
+    ...fields,
+  });
   return { ...s, name: 'grpo', epsilon_high: s.epsilon_high ?? (s.loss_type === 'cispo' ? 5 : s.epsilon) } as GrpoStage;
 }
 
@@ -34,7 +60,12 @@ function stage(fields: Record<string, unknown>): GrpoStage {
  * +-0.4 (so ratios leave the clip range), one completion dropped. */
 function episodes(model: Transformer): Episodes {
   const rng = new Rng(11);
-  const prompts = [[1, 5, 7], [1, 5, 7], [1, 9, 3, 4, 2], [1, 9, 3, 4, 2]];
+  const prompts = [
+    [1, 5, 7],
+    [1, 5, 7],
+    [1, 9, 3, 4, 2],
+    [1, 9, 3, 4, 2],
+  ];
   const completions = [[4, 6, 8, 2], [3], [7, 7, 1, 5, 6, 9], [2, 2]];
   const inputs = prompts.map((p, i) => [...p, ...completions[i]]);
   const promptLengths = prompts.map((p) => p.length);
@@ -44,12 +75,22 @@ function episodes(model: Transformer): Episodes {
   const old = now.map((row) => row.map((v) => v + (rng.next() - 0.5) * 0.8));
   const ref = now.map((row) => row.map((v) => v + (rng.next() - 0.5) * 0.6));
   const rewards = [1, 0, 0.2, 0.9];
-  return { inputs, promptLengths, old, ref, rewards, advantages: advantages(rewards, 2, { estimator: 'grpo', scale: 'group' }), keep: [1, 1, 1, 0], rewardKl: null };
+  return {
+    inputs,
+    promptLengths,
+    old,
+    ref,
+    rewards,
+    advantages: advantages(rewards, 2, { estimator: 'grpo', scale: 'group' }),
+    keep: [1, 1, 1, 0],
+    rewardKl: null,
+  };
 }
 
 /** The update's loss, gradients and metrics from its micro-batches, as the trainer sums them. */
 async function update(model: Transformer, batches: MicroBatch[], pool: GradientPool | null = null) {
-  let grads: Grads | null = null, loss = 0;
+  let grads: Grads | null = null,
+    loss = 0;
   const metrics: Record<string, number> = {};
   for (const mb of batches) {
     if (mb.kind !== 'sharded') throw new Error('GRPO micro-batches are sharded jobs');
@@ -63,7 +104,8 @@ async function update(model: Transformer, batches: MicroBatch[], pool: GradientP
 
 function expectSameGrads(a: Grads, b: Grads, digits = 5) {
   for (const name of Object.keys(a)) {
-    const x = a[name].dataSync(), y = b[name].dataSync();
+    const x = a[name].dataSync(),
+      y = b[name].dataSync();
     const scale = Math.max(1e-3, ...Array.from(x, Math.abs));
     for (let i = 0; i < x.length; i++) expect(Math.abs(x[i] - y[i]) / scale, name).toBeLessThan(10 ** -digits);
   }
@@ -82,19 +124,30 @@ describe('GRPO micro-batches and accumulation', () => {
     expect(splitRows(7, 3)).toEqual([3, 2, 2]);
     expect(splitRows(2, 4)).toEqual([1, 1]);
     const e = episodes(model);
-    expect(episodeMicroBatches(e, stage({ gradient_accumulation_steps: 3 })).map((m) => (m.kind === 'sharded' ? m.job.rows : 0))).toEqual([2, 1, 1]);
+    expect(episodeMicroBatches(e, stage({ gradient_accumulation_steps: 3 })).map((m) => (m.kind === 'sharded' ? m.job.rows : 0))).toEqual([
+      2, 1, 1,
+    ]);
   });
 
   // The step's loss and gradient must not depend on how its rows are split: a micro-batch holding
   // one row weighs one row, not a third of the step.
   it.each([
-    ['grpo', {}], ['dapo', {}], ['dr_grpo', {}], ['cispo', {}],
-    ['grpo', { importance_sampling_level: 'sequence' }], ['dapo', { delta: 1.5, epsilon_high: 0.28 }], ['dapo', { kl_estimator: 'k1' }], ['grpo', { kl_estimator: 'k2' }],
+    ['grpo', {}],
+    ['dapo', {}],
+    ['dr_grpo', {}],
+    ['cispo', {}],
+    ['grpo', { importance_sampling_level: 'sequence' }],
+    ['dapo', { delta: 1.5, epsilon_high: 0.28 }],
+    ['dapo', { kl_estimator: 'k1' }],
+    ['grpo', { kl_estimator: 'k2' }],
   ])('%s %o: accumulation over 1, 3 or 4 micro-batches gives the same loss, gradient and metrics', async (lossType, extra) => {
     const e = episodes(model);
     const whole = await update(model, episodeMicroBatches(e, stage({ loss_type: lossType, ...extra, gradient_accumulation_steps: 1 })));
     for (const accum of [3, 4]) {
-      const split = await update(model, episodeMicroBatches(e, stage({ loss_type: lossType, ...extra, gradient_accumulation_steps: accum })));
+      const split = await update(
+        model,
+        episodeMicroBatches(e, stage({ loss_type: lossType, ...extra, gradient_accumulation_steps: accum })),
+      );
       expect(split.loss).toBeCloseTo(whole.loss, 6);
       expectSameGrads(whole.grads, split.grads);
       for (const [k, v] of Object.entries(whole.metrics)) expect(split.metrics[k], k).toBeCloseTo(v, 6);
@@ -131,13 +184,18 @@ describe('GRPO micro-batches and accumulation', () => {
     const e = episodes(model);
     const out = await update(model, episodeMicroBatches(e, stage({ loss_type: 'dapo' })));
     // Independently: each row alone, full softmax of logits / 0.7 in plain JavaScript.
-    let sum = 0, n = 0;
+    let sum = 0,
+      n = 0;
     e.inputs.forEach((seq, i) => {
       if (!e.keep[i]) return;
-      const logits = tf.tidy(() => model.logits(model.hidden(tf.tensor2d([seq.slice(0, -1)], [1, seq.length - 1], 'int32'))).arraySync() as number[][]);
+      const logits = tf.tidy(
+        () => model.logits(model.hidden(tf.tensor2d([seq.slice(0, -1)], [1, seq.length - 1], 'int32'))).arraySync() as number[][],
+      );
       for (let t = e.promptLengths[i] - 1; t < seq.length - 1; t++) {
-        const z = logits[t].map((v) => v / 0.7), m = Math.max(...z);
-        const p = z.map((v) => Math.exp(v - m)), total = p.reduce((a, b) => a + b, 0);
+        const z = logits[t].map((v) => v / 0.7),
+          m = Math.max(...z);
+        const p = z.map((v) => Math.exp(v - m)),
+          total = p.reduce((a, b) => a + b, 0);
         sum -= p.reduce((a, v) => a + (v / total) * Math.log(v / total), 0);
         n++;
       }
@@ -147,9 +205,11 @@ describe('GRPO micro-batches and accumulation', () => {
   });
 
   it('a reference refresh mixes alpha of the policy into the reference', () => {
-    const ref = model.clone(), policy = Transformer.init(CONFIG, 9);
+    const ref = model.clone(),
+      policy = Transformer.init(CONFIG, 9);
     const name = Object.keys(ref.params)[0];
-    const r0 = ref.params[name].dataSync().slice(), p0 = policy.params[name].dataSync();
+    const r0 = ref.params[name].dataSync().slice(),
+      p0 = policy.params[name].dataSync();
     mixReference(ref, policy, 0.6);
     const r1 = ref.params[name].dataSync();
     for (let i = 0; i < r1.length; i += 5) expect(r1[i]).toBeCloseTo(0.6 * p0[i] + 0.4 * r0[i], 6);
@@ -165,7 +225,11 @@ describe('GRPO micro-batches and accumulation', () => {
     // pass gives there. Make the old and reference log-probs of real tokens extreme instead, and check
     // a dropped row (keep 0) with extreme values changes nothing.
     const calm = await update(model, episodeMicroBatches(e, stage({ loss_type: 'dapo', kl_estimator: 'k3' })));
-    const wild = { ...e, old: e.old.map((r, i) => (e.keep[i] ? r : r.map(() => 1e4))), ref: e.ref!.map((r, i) => (e.keep[i] ? r : r.map(() => -1e4))) };
+    const wild = {
+      ...e,
+      old: e.old.map((r, i) => (e.keep[i] ? r : r.map(() => 1e4))),
+      ref: e.ref!.map((r, i) => (e.keep[i] ? r : r.map(() => -1e4))),
+    };
     const out = await update(model, episodeMicroBatches(wild, stage({ loss_type: 'dapo', kl_estimator: 'k3' })));
     expect(Number.isFinite(out.loss)).toBe(true);
     expect(out.loss).toBeCloseTo(calm.loss, 6);
@@ -176,14 +240,25 @@ describe('GRPO micro-batches and accumulation', () => {
 
 function pickRows(e: Episodes, rows: number[]): Episodes {
   const pick = <T>(xs: T[]) => rows.map((i) => xs[i]);
-  return { inputs: pick(e.inputs), promptLengths: pick(e.promptLengths), old: pick(e.old), ref: e.ref ? pick(e.ref) : null, rewards: pick(e.rewards), advantages: pick(e.advantages), keep: pick(e.keep), rewardKl: null };
+  return {
+    inputs: pick(e.inputs),
+    promptLengths: pick(e.promptLengths),
+    old: pick(e.old),
+    ref: e.ref ? pick(e.ref) : null,
+    rewards: pick(e.rewards),
+    advantages: pick(e.advantages),
+    keep: pick(e.keep),
+    rewardKl: null,
+  };
 }
 
 describe('dynamic sampling', () => {
   it('finds the groups whose rewards differ and keeps them whole, in order, with their scores', () => {
     expect(differingGroups([1, 1, 0, 1, 0.5, 0.5, 0, 1], 2)).toEqual([1, 3]);
     const x: ScoredGroups = {
-      texts: ['a', 'a', 'b', 'b', 'c', 'c'], ids: [[1], [1], [2], [2], [3], [3]], rows: [{}, {}, {}, {}, {}, {}],
+      texts: ['a', 'a', 'b', 'b', 'c', 'c'],
+      ids: [[1], [1], [2], [2], [3], [3]],
+      rows: [{}, {}, {}, {}, {}, {}],
       completions: [0, 1, 2, 3, 4, 5].map((i) => ({ tokens: [i], text: String(i), logprobs: [-1], finishReason: 'stop' as const })),
       scores: { total: [1, 1, 0, 1, 1, 0], byFunction: { acc: [1, 1, 0, 1, 1, 0] }, stats: {}, errors: [] },
     };
@@ -197,17 +272,55 @@ describe('dynamic sampling', () => {
 
   it("logs TRL's rollout metrics over everything sampled, and what the rewards counted", () => {
     const x: ScoredGroups = {
-      texts: ['a', 'a', 'b', 'b'], ids: [[1], [1], [2], [2]], rows: [{}, {}, {}, {}],
-      completions: [[5, 6], [7], [8, 9, 10], [11, 12, 13, 14]].map((tokens, i) => ({ tokens, text: '', logprobs: tokens.map(() => -1), finishReason: i === 3 ? ('length' as const) : ('stop' as const) })),
-      scores: { total: [1, 0, 0.5, 0.5], byFunction: { accuracy: [1, 0, 0.5, 0.5] }, stats: { accuracy: { mean: 0.5, std: 0.41 } }, errors: [], counts: { 'accuracy/timeout': 2 } },
+      texts: ['a', 'a', 'b', 'b'],
+      ids: [[1], [1], [2], [2]],
+      rows: [{}, {}, {}, {}],
+      completions: [[5, 6], [7], [8, 9, 10], [11, 12, 13, 14]].map((tokens, i) => ({
+        tokens,
+        text: '',
+        logprobs: tokens.map(() => -1),
+        finishReason: i === 3 ? ('length' as const) : ('stop' as const),
+      })),
+      scores: {
+        total: [1, 0, 0.5, 0.5],
+        byFunction: { accuracy: [1, 0, 0.5, 0.5] },
+        stats: { accuracy: { mean: 0.5, std: 0.41 } },
+        errors: [],
+        counts: { 'accuracy/timeout': 2 },
+      },
     };
     const kept = selectGroups(x, [0], 2);
-    const e = { inputs: [[1, 5, 6], [1, 7]], promptLengths: [1, 1], old: [[-1, -1], [-1]], ref: null, rewards: [1, 0], advantages: [0.7, -0.7], keep: [1, 1], rewardKl: null };
-    const m = rolloutMetrics({ sampled: x, kept, episodes: e, sampling: { batches: 2, sampledGroups: 2, keptGroups: 1 }, seconds: { generate: 1.5, score: 0.25 } }, 2);
+    const e = {
+      inputs: [
+        [1, 5, 6],
+        [1, 7],
+      ],
+      promptLengths: [1, 1],
+      old: [[-1, -1], [-1]],
+      ref: null,
+      rewards: [1, 0],
+      advantages: [0.7, -0.7],
+      keep: [1, 1],
+      rewardKl: null,
+    };
+    const m = rolloutMetrics(
+      { sampled: x, kept, episodes: e, sampling: { batches: 2, sampledGroups: 2, keptGroups: 1 }, seconds: { generate: 1.5, score: 0.25 } },
+      2,
+    );
     expect(m).toMatchObject({
-      reward: 0.5, frac_reward_zero_std: 0.5, 'completions/mean_length': 2.5, 'completions/min_length': 1, 'completions/max_length': 4,
-      'completions/mean_terminated_length': 2, 'completions/clipped_ratio': 0.25, 'rewards/accuracy/mean': 0.5, 'rewards/accuracy/timeout': 2,
-      'dynamic_sampling/batches': 2, 'dynamic_sampling/kept_groups': 1, 'time/generate_s': 1.5, 'time/score_s': 0.25,
+      reward: 0.5,
+      frac_reward_zero_std: 0.5,
+      'completions/mean_length': 2.5,
+      'completions/min_length': 1,
+      'completions/max_length': 4,
+      'completions/mean_terminated_length': 2,
+      'completions/clipped_ratio': 0.25,
+      'rewards/accuracy/mean': 0.5,
+      'rewards/accuracy/timeout': 2,
+      'dynamic_sampling/batches': 2,
+      'dynamic_sampling/kept_groups': 1,
+      'time/generate_s': 1.5,
+      'time/score_s': 0.25,
     });
   });
 });
@@ -241,13 +354,23 @@ describe('GRPO stage end to end with the new options', () => {
   const only = (name: string, sets: string[]) =>
     loadRecipe(recipeFile, { set: [`output_dir=${runs}`, `name=${name}`, 'stages.2.max_steps=1', ...sets] });
   const grpoSets = [
-    'stages.1.per_device_train_batch_size=4', 'stages.1.num_generations=2', 'stages.1.gradient_accumulation_steps=3',
-    'stages.1.max_steps=4', 'stages.1.max_completion_length=6', 'stages.1.train_workers=2',
+    'stages.1.per_device_train_batch_size=4',
+    'stages.1.num_generations=2',
+    'stages.1.gradient_accumulation_steps=3',
+    'stages.1.max_steps=4',
+    'stages.1.max_completion_length=6',
+    'stages.1.train_workers=2',
   ];
 
   it('rloo + dapo + kl_in_reward + dynamic sampling, B = 4, G = 2, accumulation 3: trains and logs what it did', async () => {
-    const recipe = only('rl-options', [...grpoSets, 'stages.1.advantage_estimator=rloo', 'stages.1.loss_type=dapo', 'stages.1.kl_in_reward=true',
-      'stages.1.dynamic_sampling={max_batches: 3}', 'stages.1.kl_estimator=k1']);
+    const recipe = only('rl-options', [
+      ...grpoSets,
+      'stages.1.advantage_estimator=rloo',
+      'stages.1.loss_type=dapo',
+      'stages.1.kl_in_reward=true',
+      'stages.1.dynamic_sampling={max_batches: 3}',
+      'stages.1.kl_estimator=k1',
+    ]);
     const { runDir, manifest } = await runRecipe(recipe, quiet);
     expect(manifest.stages.grpo.status).toBe('done');
     const rows = readMetrics(join(runDir, 'grpo', 'metrics.jsonl'));
@@ -259,7 +382,10 @@ describe('GRPO stage end to end with the new options', () => {
       expect(r['dynamic_sampling/kept_groups'] ?? 2).toBeLessThanOrEqual(2);
     }
     // Every kept group differs (dynamic sampling drops the equal ones), unless sampling ran out.
-    const samples = readFileSync(join(runDir, 'grpo', 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; reward: number });
+    const samples = readFileSync(join(runDir, 'grpo', 'samples.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number; reward: number });
     for (let i = 0; i < samples.length; i += 2) {
       const batches = rows[samples[i].step - 1]['dynamic_sampling/batches'] ?? 1;
       if ((batches as number) < 3) expect(samples[i].reward).not.toBe(samples[i + 1].reward);
@@ -267,8 +393,14 @@ describe('GRPO stage end to end with the new options', () => {
   }, 120_000);
 
   it('a run stopped and resumed with a refreshed reference ends where the uninterrupted run ends', async () => {
-    const sets = [...grpoSets, 'stages.1.sync_ref_model=true', 'stages.1.ref_model_sync_steps=1', 'stages.1.ref_model_mixup_alpha=0.5', 'stages.1.save_steps=2',
-      'stages.1.rewards=[{name: ./crash.ts#crashy}]'];
+    const sets = [
+      ...grpoSets,
+      'stages.1.sync_ref_model=true',
+      'stages.1.ref_model_sync_steps=1',
+      'stages.1.ref_model_mixup_alpha=0.5',
+      'stages.1.save_steps=2',
+      'stages.1.rewards=[{name: ./crash.ts#crashy}]',
+    ];
     const straight = await runRecipe(only('rl-ref-straight', sets), quiet);
     // Reward call 4 is step 4's: the stage stops after the checkpoint of step 2 and after step 3's
     // and step 4's reference refreshes (the old ref-model folder would hold step 4's).

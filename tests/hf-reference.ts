@@ -21,8 +21,11 @@ export const TORCH = process.env.R1_NO_TORCH !== '1' && spawnSync(PYTHON, ['-c',
 /** Says, once per test file, that the live comparison is skipped and how to enable it; with CI=true
  * (where .ci/run installs python3-torch) a missing torch fails the file instead. */
 export function announceTorch(file: string): void {
-  const why = TORCH ? null : process.env.R1_NO_TORCH === '1' ? 'R1_NO_TORCH=1 (checked against tests/reference/fixtures instead)'
-    : `${PYTHON} cannot import torch (checked against tests/reference/fixtures instead)`;
+  const why = TORCH
+    ? null
+    : process.env.R1_NO_TORCH === '1'
+      ? 'R1_NO_TORCH=1 (checked against tests/reference/fixtures instead)'
+      : `${PYTHON} cannot import torch (checked against tests/reference/fixtures instead)`;
   optionalPresent(`${file}: live PyTorch comparison`, why, '`apt-get install python3-torch` (or R1_PYTHON=<a python with torch>)');
 }
 

@@ -74,18 +74,50 @@ describe('wasm kernel patches', () => {
     const x = randn(rng, 3 * 4 * 5 * 6 * 2);
     const boxes: [number[], number[], number[]][] = [
       [[7], [2], [4]],
-      [[5, 8], [1, 2], [3, 5]],
-      [[5, 8], [0, 0], [5, 3]],
-      [[4, 6, 8], [1, 0, 3], [2, 6, 1]], // a strided single column
-      [[4, 6, 8], [0, 0, 0], [4, 6, 8]],
-      [[3, 4, 5, 6], [1, 1, 0, 2], [2, 3, 5, 4]],
-      [[3, 4, 5, 6, 2], [0, 1, 1, 2, 0], [3, 2, 3, 3, 2]],
-      [[3, 4, 5, 6, 2], [1, 1, 1, 1, 1], [2, 2, 2, 2, 1]], // five strided dims: the original kernel
+      [
+        [5, 8],
+        [1, 2],
+        [3, 5],
+      ],
+      [
+        [5, 8],
+        [0, 0],
+        [5, 3],
+      ],
+      [
+        [4, 6, 8],
+        [1, 0, 3],
+        [2, 6, 1],
+      ], // a strided single column
+      [
+        [4, 6, 8],
+        [0, 0, 0],
+        [4, 6, 8],
+      ],
+      [
+        [3, 4, 5, 6],
+        [1, 1, 0, 2],
+        [2, 3, 5, 4],
+      ],
+      [
+        [3, 4, 5, 6, 2],
+        [0, 1, 1, 2, 0],
+        [3, 2, 3, 3, 2],
+      ],
+      [
+        [3, 4, 5, 6, 2],
+        [1, 1, 1, 1, 1],
+        [2, 2, 2, 2, 1],
+      ], // five strided dims: the original kernel
     ];
     await agree(() =>
       boxes.flatMap(([sh, b, sz]) => {
         const t = tensor(x.subarray(0, tf.util.sizeFromShape(sh)), sh);
-        return [tf.slice(t, b, sz), tf.cast(tf.slice(tf.cast(t, 'int32'), b, sz), 'float32'), tf.cast(tf.slice(tf.greater(t, 0), b, sz), 'float32')];
+        return [
+          tf.slice(t, b, sz),
+          tf.cast(tf.slice(tf.cast(t, 'int32'), b, sz), 'float32'),
+          tf.cast(tf.slice(tf.greater(t, 0), b, sz), 'float32'),
+        ];
       }),
     );
   });
@@ -101,15 +133,36 @@ describe('wasm kernel patches', () => {
   it('gather matches cpu on each axis, with batch dims and int32 values, and rejects bad indices', async () => {
     const rng = new Rng(13);
     const x = randn(rng, 3 * 5 * 4);
-    const ids = Int32Array.from([4, 0, 2, 2]), small = Int32Array.from([1, 0, 3]);
+    const ids = Int32Array.from([4, 0, 2, 2]),
+      small = Int32Array.from([1, 0, 3]);
     await agree(() => {
       const t = tensor(x, [3, 5, 4]);
       return [
-        tf.gather(t, tf.tensor1d(ids.map((i) => i % 3), 'int32'), 0),
+        tf.gather(
+          t,
+          tf.tensor1d(
+            ids.map((i) => i % 3),
+            'int32',
+          ),
+          0,
+        ),
         tf.gather(t, tf.tensor2d(ids, [2, 2], 'int32'), 1),
         tf.gather(t, tf.tensor1d(small, 'int32'), 2),
         tf.cast(tf.gather(tf.cast(t, 'int32'), tf.tensor1d(ids, 'int32'), 1), 'float32'),
-        tf.gather(t, tf.tensor2d([[1, 0], [4, 4], [2, 3]], [3, 2], 'int32'), 1, 1), // batchDims 1
+        tf.gather(
+          t,
+          tf.tensor2d(
+            [
+              [1, 0],
+              [4, 4],
+              [2, 3],
+            ],
+            [3, 2],
+            'int32',
+          ),
+          1,
+          1,
+        ), // batchDims 1
       ];
     });
     expect(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([3], 'int32'))).toThrow(/index value 3/);
@@ -132,9 +185,19 @@ describe('wasm kernel patches', () => {
   it('gather stays right when allocating its output grows the heap', async () => {
     await initBackend('wasm');
     const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.byteLength;
-    const before = heap(), rows = Math.ceil((before + (16 << 20)) / 64); // output rows of 16 floats outgrow the heap
-    const ids = tf.tensor1d(Int32Array.from({ length: rows }, (_, i) => i % 3), 'int32');
-    const out = tf.gather(tf.tensor2d(Float32Array.from({ length: 48 }, (_, i) => i), [3, 16]), ids);
+    const before = heap(),
+      rows = Math.ceil((before + (16 << 20)) / 64); // output rows of 16 floats outgrow the heap
+    const ids = tf.tensor1d(
+      Int32Array.from({ length: rows }, (_, i) => i % 3),
+      'int32',
+    );
+    const out = tf.gather(
+      tf.tensor2d(
+        Float32Array.from({ length: 48 }, (_, i) => i),
+        [3, 16],
+      ),
+      ids,
+    );
     expect(heap()).toBeGreaterThan(before);
     const last = tf.slice(out, [rows - 1, 0], [1, 16]).dataSync();
     expect(Array.from(last)).toEqual(Array.from({ length: 16 }, (_, i) => ((rows - 1) % 3) * 16 + i));
@@ -143,13 +206,15 @@ describe('wasm kernel patches', () => {
 
   it('UnsortedSegmentSum matches cpu, dropping out-of-range ids', async () => {
     const rng = new Rng(1);
-    const x = randn(rng, 7 * 5), ids = Int32Array.from([0, 3, 3, -1, 2, 9, 0]);
+    const x = randn(rng, 7 * 5),
+      ids = Int32Array.from([0, 3, 3, -1, 2, 9, 0]);
     await agree(() => [tf.unsortedSegmentSum(tensor(x, [7, 5]), tf.tensor1d(ids, 'int32'), 4)]);
   });
 
   it('the gradient of gather (an embedding) matches cpu', async () => {
     const rng = new Rng(2);
-    const table = randn(rng, 11 * 6), w = randn(rng, 3 * 4 * 6);
+    const table = randn(rng, 11 * 6),
+      w = randn(rng, 3 * 4 * 6);
     const ids = Int32Array.from({ length: 12 }, () => rng.int(11));
     await agree(() => {
       const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, tf.tensor2d(ids, [3, 4], 'int32')), tensor(w, [3, 4, 6]))));
@@ -160,23 +225,52 @@ describe('wasm kernel patches', () => {
   // Every transpose combination, for 2-D, batch-1 rank-3, batch broadcast on either side, a real
   // batch (rank 4), and odd sizes that exercise the kernel's leftover rows and columns.
   const cases: [number[], number[]][] = [
-    [[13, 9], [9, 11]],
-    [[1, 13, 9], [9, 11]],
-    [[5, 13, 9], [9, 11]],
-    [[13, 9], [5, 9, 11]],
-    [[5, 13, 9], [5, 9, 11]],
-    [[2, 3, 6, 32], [2, 3, 32, 40]],
-    [[4, 16, 16], [4, 16, 16]],
+    [
+      [13, 9],
+      [9, 11],
+    ],
+    [
+      [1, 13, 9],
+      [9, 11],
+    ],
+    [
+      [5, 13, 9],
+      [9, 11],
+    ],
+    [
+      [13, 9],
+      [5, 9, 11],
+    ],
+    [
+      [5, 13, 9],
+      [5, 9, 11],
+    ],
+    [
+      [2, 3, 6, 32],
+      [2, 3, 32, 40],
+    ],
+    [
+      [4, 16, 16],
+      [4, 16, 16],
+    ],
   ];
   for (const [sa, sb] of cases) {
-    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+    for (const [ta, tb] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
       it(`matMul ${JSON.stringify(sa)} x ${JSON.stringify(sb)} transposeA=${ta} transposeB=${tb} matches cpu, with gradients`, async () => {
         const rng = new Rng(sa.length * 100 + sb[sb.length - 1] + (ta ? 1 : 0) + (tb ? 2 : 0));
         const swap = (s: number[], t: boolean) => (t ? [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]] : s);
-        const shA = swap(sa, ta), shB = swap(sb, tb);
-        const a = randn(rng, tf.util.sizeFromShape(shA)), b = randn(rng, tf.util.sizeFromShape(shB));
+        const shA = swap(sa, ta),
+          shB = swap(sb, tb);
+        const a = randn(rng, tf.util.sizeFromShape(shA)),
+          b = randn(rng, tf.util.sizeFromShape(shB));
         await agree(() => {
-          const A = tensor(a, shA), B = tensor(b, shB);
+          const A = tensor(a, shA),
+            B = tensor(b, shB);
           const out = tf.matMul(A, B, ta, tb);
           const dy = tf.randomNormal(out.shape, 0, 1, 'float32', 7);
           // TF.js's own matMul gradient cannot reduce a broadcast batch over a lower-rank operand.
@@ -205,12 +299,16 @@ describe('attention kernels', () => {
   for (const [B, T, S, H, Hkv, D] of shapes) {
     it(`forward and gradients match cpu for B=${B} T=${T} S=${S} H=${H} Hkv=${Hkv} D=${D}`, async () => {
       const rng = new Rng(B * 1000 + T * 10 + S);
-      const q = randn(rng, B * T * H * D), k = randn(rng, B * S * Hkv * D), v = randn(rng, B * S * Hkv * D);
+      const q = randn(rng, B * T * H * D),
+        k = randn(rng, B * S * Hkv * D),
+        v = randn(rng, B * S * Hkv * D);
       const w = randn(rng, B * T * H * D);
       const scale = 1 / Math.sqrt(D);
       await agree(() => {
-        const Q = tensor(q, [B, T, H, D]) as tf.Tensor4D, K = tensor(k, [B, S, Hkv, D]) as tf.Tensor4D;
-        const V = tensor(v, [B, S, Hkv, D]) as tf.Tensor4D, W = tensor(w, [B, T, H, D]);
+        const Q = tensor(q, [B, T, H, D]) as tf.Tensor4D,
+          K = tensor(k, [B, S, Hkv, D]) as tf.Tensor4D;
+        const V = tensor(v, [B, S, Hkv, D]) as tf.Tensor4D,
+          W = tensor(w, [B, T, H, D]);
         const loss = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
           tf.sum(tf.mul(attention(x as tf.Tensor4D, y as tf.Tensor4D, z as tf.Tensor4D, scale), W));
         return [attention(Q, K, V, scale), ...tf.grads(loss)([Q, K, V])];
@@ -233,8 +331,10 @@ describe('attention kernels', () => {
     const rng = new Rng(5);
     const [B, T, H, D] = [1, 6, 2, 8];
     const q = tensor(randn(rng, B * T * H * D), [B, T, H, D]) as tf.Tensor4D;
-    const k = randn(rng, B * T * H * D), v = randn(rng, B * T * H * D);
-    const k2 = k.slice(), v2 = v.slice();
+    const k = randn(rng, B * T * H * D),
+      v = randn(rng, B * T * H * D);
+    const k2 = k.slice(),
+      v2 = v.slice();
     for (let i = 3 * H * D; i < k2.length; i++) k2[i] = v2[i] = 100; // change positions 3..5
     const a = attention(q, tensor(k, [B, T, H, D]) as tf.Tensor4D, tensor(v, [B, T, H, D]) as tf.Tensor4D, 0.3).arraySync();
     const b = attention(q, tensor(k2, [B, T, H, D]) as tf.Tensor4D, tensor(v2, [B, T, H, D]) as tf.Tensor4D, 0.3).arraySync();
@@ -244,10 +344,15 @@ describe('attention kernels', () => {
 
   it('cached decoding equals full attention over the same sequence, across a capacity growth', async () => {
     const [B, T0, steps, H, Hkv, D] = [3, 9, 9, 4, 2, 8];
-    const S = T0 + steps, rng = new Rng(9);
-    const q = randn(rng, B * S * H * D), k = randn(rng, B * S * Hkv * D), v = randn(rng, B * S * Hkv * D);
+    const S = T0 + steps,
+      rng = new Rng(9);
+    const q = randn(rng, B * S * H * D),
+      k = randn(rng, B * S * Hkv * D),
+      v = randn(rng, B * S * Hkv * D);
     const run = () => {
-      const Q = tensor(q, [B, S, H, D]) as tf.Tensor4D, K = tensor(k, [B, S, Hkv, D]) as tf.Tensor4D, V = tensor(v, [B, S, Hkv, D]) as tf.Tensor4D;
+      const Q = tensor(q, [B, S, H, D]) as tf.Tensor4D,
+        K = tensor(k, [B, S, Hkv, D]) as tf.Tensor4D,
+        V = tensor(v, [B, S, Hkv, D]) as tf.Tensor4D;
       const part = (x: tf.Tensor4D, t0: number, n: number) => tf.slice(x, [0, t0, 0, 0], [B, n, x.shape[2], D]) as tf.Tensor4D;
       const cache = new KVCache(2, 4); // capacity 4: grows to 16 for the prompt, then to 32 by copying
       const outs: tf.Tensor[] = [];
@@ -258,8 +363,18 @@ describe('attention kernels', () => {
       expect(cache.length).toBe(S);
       cache.dispose();
       // Layer 0's outputs, stitched along time, against one full pass.
-      const stitched = tf.concat(outs.filter((_, i) => i % 2 === 0), 1);
-      return [stitched, attention(Q, K, V, 0.35), tf.concat(outs.filter((_, i) => i % 2 === 1), 1)];
+      const stitched = tf.concat(
+        outs.filter((_, i) => i % 2 === 0),
+        1,
+      );
+      return [
+        stitched,
+        attention(Q, K, V, 0.35),
+        tf.concat(
+          outs.filter((_, i) => i % 2 === 1),
+          1,
+        ),
+      ];
     };
     const [cached, full, layer1] = await on('wasm', run);
     for (let i = 0; i < full.length; i++) {
@@ -297,7 +412,8 @@ describe('fused RMSNorm, rotary embedding and SwiGLU', () => {
     const want = await on('cpu', () => [tf.exp(tf.tensor1d(xs))]);
     const got = await on('wasm', () => [tf.exp(tf.tensor1d(xs))]);
     for (let i = 0; i < xs.length; i++) {
-      const w = want[0][i], g = got[0][i];
+      const w = want[0][i],
+        g = got[0][i];
       if (!Number.isFinite(w) || w === 0) expect(g, `exp(${xs[i]})`).toBe(w);
       else expect(Math.abs(g - w) / w, `exp(${xs[i]})`).toBeLessThan(w < 1.2e-38 ? 1e-3 : 1e-6); // subnormals keep fewer bits
     }
@@ -305,12 +421,19 @@ describe('fused RMSNorm, rotary embedding and SwiGLU', () => {
     expect(nan[0]).toBeNaN();
   });
 
-  for (const [N, C] of [[6, 16], [5, 13]]) {
+  for (const [N, C] of [
+    [6, 16],
+    [5, 13],
+  ]) {
     it(`rmsNorm [${N}, ${C}] and its gradients match cpu`, async () => {
       const rng = new Rng(N * C);
-      const x = randn(rng, N * C), g = randn(rng, C), w = randn(rng, N * C);
+      const x = randn(rng, N * C),
+        g = randn(rng, C),
+        w = randn(rng, N * C);
       await agree(() => {
-        const X = tensor(x, [N, C]), G = tensor(g, [C]), W = tensor(w, [N, C]);
+        const X = tensor(x, [N, C]),
+          G = tensor(g, [C]),
+          W = tensor(w, [N, C]);
         const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(rmsNorm(a, b, 1e-5), W));
         return [rmsNorm(X, G, 1e-5), ...tf.grads(f)([X, G])];
       });
@@ -318,22 +441,30 @@ describe('fused RMSNorm, rotary embedding and SwiGLU', () => {
   }
 
   it('rope and its gradient match cpu (cos/sin given as [1, T, 1, D])', async () => {
-    const [B, T, H, D] = [2, 5, 3, 16], rng = new Rng(3);
-    const x = randn(rng, B * T * H * D), w = randn(rng, B * T * H * D);
-    const c = randn(rng, T * D), s = randn(rng, T * D); // not real tables: halves differ, which the kernel must respect
+    const [B, T, H, D] = [2, 5, 3, 16],
+      rng = new Rng(3);
+    const x = randn(rng, B * T * H * D),
+      w = randn(rng, B * T * H * D);
+    const c = randn(rng, T * D),
+      s = randn(rng, T * D); // not real tables: halves differ, which the kernel must respect
     await agree(() => {
-      const X = tensor(x, [B, T, H, D]) as tf.Tensor4D, W = tensor(w, [B, T, H, D]);
-      const cos = tensor(c, [1, T, 1, D]), sin = tensor(s, [1, T, 1, D]);
+      const X = tensor(x, [B, T, H, D]) as tf.Tensor4D,
+        W = tensor(w, [B, T, H, D]);
+      const cos = tensor(c, [1, T, 1, D]),
+        sin = tensor(s, [1, T, 1, D]);
       const f = (a: tf.Tensor) => tf.sum(tf.mul(rope(a as tf.Tensor4D, cos, sin), W));
       return [rope(X, cos, sin), tf.grad(f)(X)];
     });
   });
 
   it('swiglu and its gradient match cpu, including large gate values', async () => {
-    const [N, F] = [5, 12], rng = new Rng(4);
-    const x = randn(rng, N * 2 * F).map((v, i) => (i % 7 === 0 ? v * 30 : v)), w = randn(rng, N * F);
+    const [N, F] = [5, 12],
+      rng = new Rng(4);
+    const x = randn(rng, N * 2 * F).map((v, i) => (i % 7 === 0 ? v * 30 : v)),
+      w = randn(rng, N * F);
     await agree(() => {
-      const X = tensor(x, [N, 2 * F]) as tf.Tensor2D, W = tensor(w, [N, F]);
+      const X = tensor(x, [N, 2 * F]) as tf.Tensor2D,
+        W = tensor(w, [N, F]);
       return [swiglu(X), tf.grad((a: tf.Tensor) => tf.sum(tf.mul(swiglu(a as tf.Tensor2D), W)))(X)];
     });
   });
@@ -341,7 +472,11 @@ describe('fused RMSNorm, rotary embedding and SwiGLU', () => {
   it('run as single fused ops on wasm', async () => {
     await initBackend('wasm');
     const x = tf.ones([2, 3, 1, 8]) as tf.Tensor4D;
-    const info = await tf.profile(() => [rmsNorm(x, tf.ones([8]), 1e-5), rope(x, tf.ones([3, 8]), tf.zeros([3, 8])), swiglu(tf.ones([2, 8]))]);
+    const info = await tf.profile(() => [
+      rmsNorm(x, tf.ones([8]), 1e-5),
+      rope(x, tf.ones([3, 8]), tf.zeros([3, 8])),
+      swiglu(tf.ones([2, 8])),
+    ]);
     const names = info.kernels.map((k) => k.name);
     expect(names).toContain('R1RmsNorm');
     expect(names).toContain('R1Rope');

@@ -39,8 +39,26 @@ describe('truncatedIsWeights', () => {
 describe('grpoLoss isWeights', () => {
   it('multiplies the policy term per token and leaves the KL term alone', async () => {
     await initBackend('cpu');
-    const logprobs = tf.tensor2d([[-1, -2], [-0.5, -1.5]]);
-    const base = { logprobs, oldLogprobs: tf.tensor2d([[-1.1, -2], [-0.5, -1.4]]), refLogprobs: tf.tensor2d([[-1.2, -2.2], [-0.4, -1.5]]), advantages: [1, -0.5], mask: tf.tensor2d([[1, 1], [1, 0]]) };
+    const logprobs = tf.tensor2d([
+      [-1, -2],
+      [-0.5, -1.5],
+    ]);
+    const base = {
+      logprobs,
+      oldLogprobs: tf.tensor2d([
+        [-1.1, -2],
+        [-0.5, -1.4],
+      ]),
+      refLogprobs: tf.tensor2d([
+        [-1.2, -2.2],
+        [-0.4, -1.5],
+      ]),
+      advantages: [1, -0.5],
+      mask: tf.tensor2d([
+        [1, 1],
+        [1, 0],
+      ]),
+    };
     const opts = { epsilon: 0.2, epsilonHigh: 0.2, beta: 0, lossType: 'dapo' as const, maxCompletionLength: 2 };
     const plain = grpoLoss(base, opts).loss.dataSync()[0];
     expect(grpoLoss({ ...base, isWeights: tf.ones([2, 2]) as tf.Tensor2D }, opts).loss.dataSync()[0]).toBeCloseTo(plain, 6);
@@ -53,23 +71,45 @@ describe('grpoLoss isWeights', () => {
 });
 
 describe('GRPO episodes from the llama.cpp engine', () => {
-  it('take the trainer\'s recomputed log-probs as old and carry the truncated weights and their statistics', async () => {
+  it("take the trainer's recomputed log-probs as old and carry the truncated weights and their statistics", async () => {
     await initBackend('cpu');
     const r = parseRecipe(recipe(', rollout: { engine: llama.cpp, device: cpu, is_cap: 1.5 }'), FILE);
     const s = r.stages[0] as GrpoStage;
     expect(s.rollout).toEqual({ engine: 'llama.cpp', device: 'cpu', is_cap: 1.5 });
-    const config = { vocab_size: 64, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32,
-      max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true };
+    const config = {
+      vocab_size: 64,
+      hidden_size: 16,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      intermediate_size: 32,
+      max_position_embeddings: 32,
+      rope_theta: 10000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: true,
+    };
     const policy = Transformer.init(config, 5);
-    const ids = [[1, 2, 3], [1, 2, 3], [4, 5], [4, 5]];
+    const ids = [
+      [1, 2, 3],
+      [1, 2, 3],
+      [4, 5],
+      [4, 5],
+    ];
     const tokens = [[6, 7], [8], [9, 10, 11], [12]];
-    const lp = completionLogprobs(policy, { inputs: ids.map((p, i) => [...p, ...tokens[i]]), promptLengths: ids.map((p) => p.length) }, [0, 1, 2, 3], s.temperature);
+    const lp = completionLogprobs(
+      policy,
+      { inputs: ids.map((p, i) => [...p, ...tokens[i]]), promptLengths: ids.map((p) => p.length) },
+      [0, 1, 2, 3],
+      s.temperature,
+    );
     const train = lp.arraySync().map((row, i) => row.slice(0, tokens[i].length));
     lp.dispose();
     // The engine's log-probs: off by +0.01 everywhere, and by -1 on one token (its weight e^1 is capped).
     const rollout = train.map((row, i) => row.map((x, t) => (i === 2 && t === 1 ? x - 1 : x + 0.01)));
     const x: ScoredGroups = {
-      texts: ids.map(() => 'p'), ids, rows: ids.map(() => ({})),
+      texts: ids.map(() => 'p'),
+      ids,
+      rows: ids.map(() => ({})),
       completions: tokens.map((t, i) => ({ tokens: t, text: 'c', logprobs: rollout[i], finishReason: 'stop' as const })),
       scores: { total: [1, 0, 0, 1], byFunction: {}, stats: {}, errors: [] },
     };
@@ -97,11 +137,16 @@ describe('recipe check of rollout.engine llama.cpp', () => {
     return '';
   };
   it('names an architecture llama.cpp lacks before any stage runs', () => {
-    const deepseek = 'model: { model_type: deepseek_v3, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 4, q_lora_rank: null, kv_lora_rank: 16, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8, n_routed_experts: 4, moe_intermediate_size: 16, num_experts_per_tok: 2 }\n';
-    expect(errorOf(recipe(', rollout: { engine: llama.cpp }', deepseek))).toMatch(/stages\.0\.rollout\.engine.*not deepseek_v3.*rollout\.engine: tfjs/s);
+    const deepseek =
+      'model: { model_type: deepseek_v3, hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 4, q_lora_rank: null, kv_lora_rank: 16, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8, n_routed_experts: 4, moe_intermediate_size: 16, num_experts_per_tok: 2 }\n';
+    expect(errorOf(recipe(', rollout: { engine: llama.cpp }', deepseek))).toMatch(
+      /stages\.0\.rollout\.engine.*not deepseek_v3.*rollout\.engine: tfjs/s,
+    );
   });
   it.skipIf(llamaCppProblems('cuda').length === 0)('names a missing CUDA driver and how to get it', () => {
-    expect(errorOf(recipe(', rollout: { engine: llama.cpp, device: cuda }'))).toMatch(/stages\.0\.rollout\.device.*no CUDA driver.*install the NVIDIA driver.*rollout\.device: auto/s);
+    expect(errorOf(recipe(', rollout: { engine: llama.cpp, device: cuda }'))).toMatch(
+      /stages\.0\.rollout\.device.*no CUDA driver.*install the NVIDIA driver.*rollout\.device: auto/s,
+    );
   });
   it('accepts the tfjs default and rejects a cap of 1 or less', () => {
     expect((parseRecipe(recipe(''), FILE).stages[0] as GrpoStage).rollout).toEqual({ engine: 'tfjs', device: 'auto', is_cap: 2 });

@@ -17,9 +17,24 @@ import { completionLogprobs } from '../src/stages/logprobs.ts';
 import { optionalPresent } from './optional.ts';
 
 const tok = Tokenizer.train(['the cat sat on the mat', 'a dog ran far away', 'one two three four'], { vocabSize: 300 });
-const config = { vocab_size: tok.vocabSize, hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-  intermediate_size: 96, max_position_embeddings: 64, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false };
-const prompts = [[5, 6, 7, 8], [9, 10, 11], [12, 13, 14, 15, 16], [17, 18]];
+const config = {
+  vocab_size: tok.vocabSize,
+  hidden_size: 64,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  intermediate_size: 96,
+  max_position_embeddings: 64,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: false,
+};
+const prompts = [
+  [5, 6, 7, 8],
+  [9, 10, 11],
+  [12, 13, 14, 15, 16],
+  [17, 18],
+];
 
 describe('GGUF export', () => {
   it('writes the header of ggml docs/gguf.md and permutes rotate-half rows to adjacent pairs', async () => {
@@ -40,12 +55,18 @@ describe('GGUF export', () => {
   });
 
   it('names what it cannot export', () => {
-    expect(llamaCppModelProblem({ ...config, model_type: 'deepseek_v3' })).toMatch(/exports llama, qwen2, qwen3 models, not deepseek_v3.*rollout.engine: tfjs/);
+    expect(llamaCppModelProblem({ ...config, model_type: 'deepseek_v3' })).toMatch(
+      /exports llama, qwen2, qwen3 models, not deepseek_v3.*rollout.engine: tfjs/,
+    );
     expect(llamaCppModelProblem(config)).toBeNull();
   });
 });
 
-const LLAMA_CPP = optionalPresent('llama.cpp rollout tests', llamaCppProblems('cpu')[0] ?? null, '`npm install` (node-llama-cpp ships prebuilt CPU builds)');
+const LLAMA_CPP = optionalPresent(
+  'llama.cpp rollout tests',
+  llamaCppProblems('cpu')[0] ?? null,
+  '`npm install` (node-llama-cpp ships prebuilt CPU builds)',
+);
 
 describe.skipIf(!LLAMA_CPP)('llama.cpp rollouts', () => {
   let model: Transformer;
@@ -63,7 +84,7 @@ describe.skipIf(!LLAMA_CPP)('llama.cpp rollouts', () => {
     model?.dispose();
   });
 
-  it('greedy completions equal the tfjs engine\'s', async () => {
+  it("greedy completions equal the tfjs engine's", async () => {
     const sampling = { maxNewTokens: 8, temperature: 0, stopTokens: [tok.eosId] };
     const local = generate(model, tok, prompts, { ...sampling, rng: new Rng(0) });
     const parts: number[] = [];
@@ -74,7 +95,7 @@ describe.skipIf(!LLAMA_CPP)('llama.cpp rollouts', () => {
     remote.forEach((c, i) => c.logprobs.forEach((lp, j) => expect(Math.abs(lp - local[i].logprobs[j])).toBeLessThan(5e-3)));
   }, 60_000);
 
-  it('sampled log-probs are within 5e-3 of the trainer\'s recomputed ones', async () => {
+  it("sampled log-probs are within 5e-3 of the trainer's recomputed ones", async () => {
     const T = 0.9;
     const cs = await engine.generate(prompts, { maxNewTokens: 10, temperature: T, topK: 50, topP: 0.95 }, new Rng(7));
     const batch = { inputs: prompts.map((p, i) => [...p, ...cs[i].tokens]), promptLengths: prompts.map((p) => p.length) };

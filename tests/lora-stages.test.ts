@@ -14,7 +14,8 @@ import { loadRecipe } from '../src/recipe/index.ts';
 const quiet = { log: () => {}, progressStream: Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }) };
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const fixture = (f: string) => f; // copied beside the recipe
-const r1 = (...args: string[]) => execFileSync(process.execPath, [resolve('bin/r1.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const r1 = (...args: string[]) =>
+  execFileSync(process.execPath, [resolve('bin/r1.js'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 const recipe = (out: string) => `
 name: rl-lora
@@ -50,7 +51,8 @@ describe('LoRA stages', () => {
     const file = join(root, 'rl-lora.yaml');
     writeFileSync(file, recipe(join(root, 'runs')));
     const { runDir } = await runRecipe(loadRecipe(file), quiet);
-    const base = join(runDir, 'pretrain', 'checkpoint'), baseBytes = readFileSync(join(base, 'model.safetensors'));
+    const base = join(runDir, 'pretrain', 'checkpoint'),
+      baseBytes = readFileSync(join(base, 'model.safetensors'));
 
     const grpo = readMetrics(join(runDir, 'grpo', 'metrics.jsonl'));
     const rewards = grpo.map((r) => r.reward as number);
@@ -79,9 +81,13 @@ describe('LoRA stages', () => {
       r1('logits', '--model', model, '--ids', ids, '--output', out);
       return (JSON.parse(readFileSync(out, 'utf8')).logits as number[][][]).flat(2);
     };
-    const a = logits(adapter), m = logits(merged), b = logits(base);
+    const a = logits(adapter),
+      m = logits(merged),
+      b = logits(base);
     expect(Math.max(...a.map((x, i) => Math.abs(x - m[i])))).toBeLessThan(1e-5);
     expect(Math.max(...a.map((x, i) => Math.abs(x - b[i])))).toBeGreaterThan(1e-3);
-    expect(() => r1('convert', '--model', base, '--merge', '--output', join(root, 'x'))).toThrow(/--merge: .* is not a LoRA adapter folder/);
+    expect(() => r1('convert', '--model', base, '--merge', '--output', join(root, 'x'))).toThrow(
+      /--merge: .* is not a LoRA adapter folder/,
+    );
   }, 240_000);
 });

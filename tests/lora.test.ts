@@ -16,19 +16,50 @@ import { lossAndGrads, disposeGrads } from '../src/train/step.ts';
 
 const BACKEND = process.env.R1_TEST_BACKEND ?? 'wasm';
 const LLAMA: ModelConfig = {
-  vocab_size: 40, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-  intermediate_size: 24, max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+  vocab_size: 40,
+  hidden_size: 16,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  intermediate_size: 24,
+  max_position_embeddings: 32,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
 };
 const QWEN2: ModelConfig = { ...LLAMA, model_type: 'qwen2', tie_word_embeddings: false };
 /** deepseek_v3 with q compression, a dense first layer then MoE (8 experts, 1 shared), and MTP. */
 const DS: ModelConfig = {
-  model_type: 'deepseek_v3', vocab_size: 40, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 2,
-  intermediate_size: 48, max_position_embeddings: 64, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false,
-  q_lora_rank: 16, kv_lora_rank: 12, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8,
-  first_k_dense_replace: 1, n_routed_experts: 8, n_shared_experts: 1, moe_intermediate_size: 16, num_experts_per_tok: 2,
-  n_group: 4, topk_group: 2, routed_scaling_factor: 2.5, num_nextn_predict_layers: 1,
+  model_type: 'deepseek_v3',
+  vocab_size: 40,
+  hidden_size: 32,
+  num_hidden_layers: 2,
+  num_attention_heads: 2,
+  num_key_value_heads: 2,
+  intermediate_size: 48,
+  max_position_embeddings: 64,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: false,
+  q_lora_rank: 16,
+  kv_lora_rank: 12,
+  qk_nope_head_dim: 8,
+  qk_rope_head_dim: 8,
+  v_head_dim: 8,
+  first_k_dense_replace: 1,
+  n_routed_experts: 8,
+  n_shared_experts: 1,
+  moe_intermediate_size: 16,
+  num_experts_per_tok: 2,
+  n_group: 4,
+  topk_group: 2,
+  routed_scaling_factor: 2.5,
+  num_nextn_predict_layers: 1,
 } as ModelConfig;
-const IDS = [[1, 5, 9, 3, 7, 2], [4, 4, 8, 1, 0, 6]];
+const IDS = [
+  [1, 5, 9, 3, 7, 2],
+  [4, 4, 8, 1, 0, 6],
+];
 
 const logits = (m: Transformer) => tf.tidy(() => m.forward(tf.tensor2d(IDS, [2, 6], 'int32')).dataSync() as Float32Array);
 const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
@@ -67,7 +98,8 @@ describe('LoRA adapters', () => {
   });
 
   it('A is Kaiming-uniform within 1/sqrt(in), B is zero: a fresh adapter changes nothing', () => {
-    const base = Transformer.init(LLAMA, 3), m = withLora(LLAMA);
+    const base = Transformer.init(LLAMA, 3),
+      m = withLora(LLAMA);
     for (const s of m.adapters!.slots.values()) {
       const a = s.a.dataSync() as Float32Array;
       expect(Math.max(...a.map(Math.abs))).toBeLessThanOrEqual(1 / Math.sqrt(s.in));
@@ -79,12 +111,21 @@ describe('LoRA adapters', () => {
     m.dispose();
   });
 
-  const partial = { llama: ['q_proj', 'v_proj', 'o_proj', 'up_proj', 'down_proj'], deepseek_v3: ['q_b_proj', 'kv_a_proj_with_mqa', 'o_proj', 'up_proj', 'down_proj'] };
-  for (const [name, c, targets] of [['llama', LLAMA, partial.llama], ['qwen2', QWEN2, partial.llama], ['deepseek_v3', DS, partial.deepseek_v3], ['deepseek_v3 (defaults)', DS, undefined]] as const) {
+  const partial = {
+    llama: ['q_proj', 'v_proj', 'o_proj', 'up_proj', 'down_proj'],
+    deepseek_v3: ['q_b_proj', 'kv_a_proj_with_mqa', 'o_proj', 'up_proj', 'down_proj'],
+  };
+  for (const [name, c, targets] of [
+    ['llama', LLAMA, partial.llama],
+    ['qwen2', QWEN2, partial.llama],
+    ['deepseek_v3', DS, partial.deepseek_v3],
+    ['deepseek_v3 (defaults)', DS, undefined],
+  ] as const) {
     it(`${name}: the adapted model equals its merged weights (W + s B A), and the base view equals the base`, () => {
       const m = withLora(c, { r: 4, alpha: 8, target_modules: targets && [...targets] });
       randomiseB(m.adapters!);
-      const adapted = logits(m), base = logits(m.baseView());
+      const adapted = logits(m),
+        base = logits(m.baseView());
       const before = Transformer.init(c, 3);
       expect(maxDiff(base, logits(before))).toBeLessThan(1e-6);
       expect(maxDiff(adapted, base)).toBeGreaterThan(1e-3);
@@ -118,7 +159,9 @@ describe('LoRA adapters', () => {
 
 describe("PEFT's adapter folder", () => {
   it('saves adapter_config.json and adapter_model.safetensors in PEFT names and shapes, and loads back exactly', () => {
-    const root = mkdtempSync(join(tmpdir(), 'r1-lora-')), baseDir = join(root, 'base'), out = join(root, 'adapter');
+    const root = mkdtempSync(join(tmpdir(), 'r1-lora-')),
+      baseDir = join(root, 'base'),
+      out = join(root, 'adapter');
     const base = Transformer.init(QWEN2, 3);
     saveModel(baseDir, base);
     const m = loadModel(baseDir);
@@ -141,27 +184,36 @@ describe("PEFT's adapter folder", () => {
 
   it("loads an adapter written in PEFT's layout by hand: merged weight = W + (alpha / r) B A", () => {
     // The fixture's arithmetic in plain JS, independent of lora.ts: one adapter on layer 0's q_proj.
-    const root = mkdtempSync(join(tmpdir(), 'r1-peft-')), baseDir = join(root, 'base'), out = join(root, 'adapter');
+    const root = mkdtempSync(join(tmpdir(), 'r1-peft-')),
+      baseDir = join(root, 'base'),
+      out = join(root, 'adapter');
     const base = Transformer.init(LLAMA, 3);
     saveModel(baseDir, base);
     mkdirSync(out);
-    const r = 2, alpha = 6, C = 16, Q = 16; // q_proj: [H * D, C] = [16, 16]
+    const r = 2,
+      alpha = 6,
+      C = 16,
+      Q = 16; // q_proj: [H * D, C] = [16, 16]
     const A = Float32Array.from({ length: r * C }, (_, i) => Math.sin(i) * 0.3);
     const B = Float32Array.from({ length: Q * r }, (_, i) => Math.cos(i) * 0.3);
     writeSafetensors(join(out, 'adapter_model.safetensors'), {
       'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight': { shape: [r, C], data: A },
       'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight': { shape: [Q, r], data: B },
     });
-    writeFileSync(join(out, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r, lora_alpha: alpha, target_modules: ['q_proj'], base_model_name_or_path: '../base' }));
+    writeFileSync(
+      join(out, 'adapter_config.json'),
+      JSON.stringify({ peft_type: 'LORA', r, lora_alpha: alpha, target_modules: ['q_proj'], base_model_name_or_path: '../base' }),
+    );
     const adapted = loadModel(out);
     // The same model with W_q + (alpha / r) B A written into the base checkpoint's q_proj.
     const hf = readSafetensors(join(baseDir, 'model.safetensors')).tensors;
     const wq = hf['model.layers.0.self_attn.q_proj.weight'].data; // [out 16, in 16]
-    for (let o = 0; o < Q; o++) for (let i = 0; i < C; i++) {
-      let s = 0;
-      for (let k = 0; k < r; k++) s += B[o * r + k] * A[k * C + i];
-      wq[o * C + i] += (alpha / r) * s;
-    }
+    for (let o = 0; o < Q; o++)
+      for (let i = 0; i < C; i++) {
+        let s = 0;
+        for (let k = 0; k < r; k++) s += B[o * r + k] * A[k * C + i];
+        wq[o * C + i] += (alpha / r) * s;
+      }
     writeSafetensors(join(baseDir, 'model.safetensors'), hf);
     const merged = loadModel(baseDir);
     expect(maxDiff(logits(adapted), logits(merged))).toBeLessThan(1e-5);
@@ -169,23 +221,41 @@ describe("PEFT's adapter folder", () => {
   });
 
   it('a broken adapter folder is an error naming the file and the tensor', () => {
-    const root = mkdtempSync(join(tmpdir(), 'r1-peft-bad-')), baseDir = join(root, 'base'), out = join(root, 'adapter');
+    const root = mkdtempSync(join(tmpdir(), 'r1-peft-bad-')),
+      baseDir = join(root, 'base'),
+      out = join(root, 'adapter');
     const base = Transformer.init(LLAMA, 3);
     saveModel(baseDir, base);
     base.dispose();
     mkdirSync(out);
     const write = (tensors: Parameters<typeof writeSafetensors>[1], cfg: Record<string, unknown> = {}) => {
       writeSafetensors(join(out, 'adapter_model.safetensors'), tensors);
-      writeFileSync(join(out, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj'], base_model_name_or_path: baseDir, ...cfg }));
+      writeFileSync(
+        join(out, 'adapter_config.json'),
+        JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj'], base_model_name_or_path: baseDir, ...cfg }),
+      );
     };
-    const a = { shape: [2, 16], data: new Float32Array(32) }, b = { shape: [16, 2], data: new Float32Array(32) };
-    write({ 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight': { shape: [3, 16], data: new Float32Array(48) }, 'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight': b });
+    const a = { shape: [2, 16], data: new Float32Array(32) },
+      b = { shape: [16, 2], data: new Float32Array(32) };
+    write({
+      'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight': { shape: [3, 16], data: new Float32Array(48) },
+      'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight': b,
+    });
     expect(() => loadModel(out)).toThrow(/adapter_model\.safetensors: .*q_proj\.lora_A\.weight has shape \[3,16\], expected \[2, 16\]/);
     write({ 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight': a });
     expect(() => loadModel(out)).toThrow(/q_proj\.lora_A\.weight has no .*lora_B\.weight/);
-    write({ 'base_model.model.model.layers.9.self_attn.q_proj.lora_A.weight': a, 'base_model.model.model.layers.9.self_attn.q_proj.lora_B.weight': b });
+    write({
+      'base_model.model.model.layers.9.self_attn.q_proj.lora_A.weight': a,
+      'base_model.model.model.layers.9.self_attn.q_proj.lora_B.weight': b,
+    });
     expect(() => loadModel(out)).toThrow(/adapts model\.layers\.9\.self_attn\.q_proj, which this base model does not have/);
-    write({ 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight': a, 'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight': b }, { peft_type: 'IA3' });
+    write(
+      {
+        'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight': a,
+        'base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight': b,
+      },
+      { peft_type: 'IA3' },
+    );
     expect(() => loadModel(out)).toThrow(/adapter_config\.json: peft_type "IA3"/);
   });
 });

@@ -22,9 +22,20 @@ afterEach(() => {
 
 /** Qwen2.5-0.5B-Instruct's config.json as Hugging Face ships it (the fields r1kit reads). */
 const QWEN05 = {
-  architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2', vocab_size: 151936, hidden_size: 896, num_hidden_layers: 24,
-  num_attention_heads: 14, num_key_value_heads: 2, intermediate_size: 4864, max_position_embeddings: 32768, rope_theta: 1000000,
-  rms_norm_eps: 1e-6, tie_word_embeddings: true, hidden_act: 'silu', torch_dtype: 'bfloat16',
+  architectures: ['Qwen2ForCausalLM'],
+  model_type: 'qwen2',
+  vocab_size: 151936,
+  hidden_size: 896,
+  num_hidden_layers: 24,
+  num_attention_heads: 14,
+  num_key_value_heads: 2,
+  intermediate_size: 4864,
+  max_position_embeddings: 32768,
+  rope_theta: 1000000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
+  hidden_act: 'silu',
+  torch_dtype: 'bfloat16',
 };
 // Only the config: the plan never opens a weight file.
 const checkpoint = join(root, 'qwen05');
@@ -34,7 +45,9 @@ writeFileSync(join(root, 'prompts.jsonl'), '{"prompt": "What is 1 + 1?", "answer
 
 function recipeFile(name: string, lora: string): string {
   const file = join(root, `${name}.yaml`);
-  writeFileSync(file, `name: ${name}
+  writeFileSync(
+    file,
+    `name: ${name}
 backend: wasm
 stages:
   - type: grpo
@@ -48,13 +61,15 @@ stages:
     beta: 0.04
     train_workers: 1
     rollout_workers: 1
-${lora}`);
+${lora}`,
+  );
   return file;
 }
 
 /** `r1 <args>` in this process: its exit code, stdout and stderr. */
 async function r1(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [], err: string[] = [];
+  const out: string[] = [],
+    err: string[] = [];
   const spies = [
     vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true)),
     vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true)),
@@ -73,25 +88,40 @@ describe('memory plan before a recipe runs', () => {
     expect(checked.code).toBe(2);
     // The estimate by part is printed first, then the refusal names the stage, the heap and the fix.
     expect(checked.stdout).toMatch(/memory plan \(backend wasm, .*4\.00 GiB heap per thread/);
-    expect(checked.stdout).toMatch(/0\. grpo: main thread \d+\.\d+ GiB \(optimizer 3\.68 GiB, .*weights 1\.84 GiB.*reference .*DOES NOT FIT/);
-    expect(checked.stderr).toMatch(/stages\.0 \(grpo\) will not fit on backend wasm: needs about \d+\.\d+ GiB in the main thread's heap, over its 4\.00 GiB .*train LoRA adapters \(lora: \{ r: 16 \}\)/);
+    expect(checked.stdout).toMatch(
+      /0\. grpo: main thread \d+\.\d+ GiB \(optimizer 3\.68 GiB, .*weights 1\.84 GiB.*reference .*DOES NOT FIT/,
+    );
+    expect(checked.stderr).toMatch(
+      /stages\.0 \(grpo\) will not fit on backend wasm: needs about \d+\.\d+ GiB in the main thread's heap, over its 4\.00 GiB .*train LoRA adapters \(lora: \{ r: 16 \}\)/,
+    );
     const ran = await r1(['run', file]);
     expect(ran.code).toBe(2);
     expect(ran.stderr).toMatch(/will not fit .*train LoRA adapters/);
     expect(existsSync(join(root, 'runs', 'full'))).toBe(false);
   });
 
-  it('with LoRA the optimizer is the adapters\' alone; on XNNPACK the packed copies overflow and OpenBLAS is named', async () => {
+  it("with LoRA the optimizer is the adapters' alone; on XNNPACK the packed copies overflow and OpenBLAS is named", async () => {
     process.env.R1_MATMUL = 'xnnpack';
     const file = recipeFile('lora', '    lora: { r: 16 }\n');
     const plan = planRecipe(loadRecipe(file), { machineBytes: 64 * 2 ** 30 });
     const stage = plan.stages[0];
     const config = parseHfConfig(QWEN05, 'config.json');
     // r (in + out) for each of the seven projections of each of the 24 layers.
-    const C = 896, kv = 128, F = 4864, r = 16;
-    const adapters = 24 * r * ((C + C) + 2 * (C + kv) + (C + C) + 2 * (C + F) + (F + C));
+    const C = 896,
+      kv = 128,
+      F = 4864,
+      r = 16;
+    const adapters = 24 * r * (C + C + 2 * (C + kv) + (C + C) + 2 * (C + F) + (F + C));
     expect(loraTrainable(config, { r: 16 }, 'lora')).toBe(adapters);
-    expect(stage.input).toMatchObject({ kind: 'grpo', lora: true, trainable: adapters, params: parameterCount(config), microBatch: 1, seqLength: 96, blas: false });
+    expect(stage.input).toMatchObject({
+      kind: 'grpo',
+      lora: true,
+      trainable: adapters,
+      params: parameterCount(config),
+      microBatch: 1,
+      seqLength: 96,
+      blas: false,
+    });
     expect(stage.plan!.main.optimizer).toBe(2 * 4 * adapters);
     expect(stage.plan!.main.reference).toBe(0);
     expect(stage.problems.join()).toMatch(/packed .*install OpenBLAS/);

@@ -11,19 +11,40 @@ import { WASM_HEAP_BYTES, planMemory, planProblems } from '../src/train/memory-p
 import { disposeGrads, lossAndGrads } from '../src/train/step.ts';
 
 const TINY: ModelConfig = {
-  vocab_size: 512, hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2,
-  intermediate_size: 352, max_position_embeddings: 128, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+  vocab_size: 512,
+  hidden_size: 128,
+  num_hidden_layers: 4,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  intermediate_size: 352,
+  max_position_embeddings: 128,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
 };
 /** Qwen2.5-0.5B's config (494 M parameters). */
 const QWEN05: ModelConfig = {
-  model_type: 'qwen2', vocab_size: 151936, hidden_size: 896, num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2,
-  intermediate_size: 4864, max_position_embeddings: 32768, rope_theta: 1e6, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+  model_type: 'qwen2',
+  vocab_size: 151936,
+  hidden_size: 896,
+  num_hidden_layers: 24,
+  num_attention_heads: 14,
+  num_key_value_heads: 2,
+  intermediate_size: 4864,
+  max_position_embeddings: 32768,
+  rope_theta: 1e6,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
 };
 const matrices = (c: ModelConfig) => parameterCount(c) - c.num_hidden_layers * 2 * c.hidden_size - c.hidden_size;
 /** LoRA r = 16 on the seven projections of every layer. */
 const loraParams = (c: ModelConfig, r = 16) => {
-  const C = c.hidden_size, D = C / c.num_attention_heads, q = c.num_attention_heads * D, kv = c.num_key_value_heads * D, F = c.intermediate_size;
-  return c.num_hidden_layers * r * ((C + q) + 2 * (C + kv) + (q + C) + 2 * (C + F) + (F + C));
+  const C = c.hidden_size,
+    D = C / c.num_attention_heads,
+    q = c.num_attention_heads * D,
+    kv = c.num_key_value_heads * D,
+    F = c.intermediate_size;
+  return c.num_hidden_layers * r * (C + q + 2 * (C + kv) + (q + C) + 2 * (C + F) + (F + C));
 };
 
 beforeAll(async () => {
@@ -32,7 +53,9 @@ beforeAll(async () => {
 
 describe('memory plan', () => {
   it('is within a factor of 1.5 of the tensor peak a full training step reaches', async () => {
-    const model = Transformer.init(TINY, 0), B = 8, T = 64;
+    const model = Transformer.init(TINY, 0),
+      B = 8,
+      T = 64;
     const windows = Array.from({ length: B }, (_, b) => Array.from({ length: T + 1 }, (_, t) => (b * 31 + t * 7) % 512));
     const opt = new AdamW(model.params);
     const info = await tf.profile(() => {
@@ -40,7 +63,18 @@ describe('memory plan', () => {
       opt.apply(grads, 1e-3);
       disposeGrads(grads);
     });
-    const plan = planMemory(TINY, { kind: 'pretrain', backend: 'wasm', blas: true, params: parameterCount(TINY), matrixParams: matrices(TINY), trainable: parameterCount(TINY), lora: false, microBatch: B, seqLength: T, beta: 0 });
+    const plan = planMemory(TINY, {
+      kind: 'pretrain',
+      backend: 'wasm',
+      blas: true,
+      params: parameterCount(TINY),
+      matrixParams: matrices(TINY),
+      trainable: parameterCount(TINY),
+      lora: false,
+      microBatch: B,
+      seqLength: T,
+      beta: 0,
+    });
     const ratio = plan.mainTotal / info.peakBytes;
     expect(ratio).toBeGreaterThan(1 / 1.5);
     expect(ratio).toBeLessThan(1.5);
@@ -49,7 +83,18 @@ describe('memory plan', () => {
   });
 
   it('refuses a full GRPO fine-tune of Qwen2.5-0.5B on WebAssembly, naming the parts and LoRA as the fix', () => {
-    const p = { kind: 'grpo', backend: 'wasm', params: parameterCount(QWEN05), matrixParams: matrices(QWEN05), trainable: parameterCount(QWEN05), lora: false, microBatch: 4, seqLength: 192, beta: 0.04, generationBatch: 4 } as const;
+    const p = {
+      kind: 'grpo',
+      backend: 'wasm',
+      params: parameterCount(QWEN05),
+      matrixParams: matrices(QWEN05),
+      trainable: parameterCount(QWEN05),
+      lora: false,
+      microBatch: 4,
+      seqLength: 192,
+      beta: 0.04,
+      generationBatch: 4,
+    } as const;
     const plan = planMemory(QWEN05, p);
     expect(plan.main.optimizer).toBeCloseTo(2 * 4 * parameterCount(QWEN05), -3);
     expect(plan.main.reference).toBeGreaterThan(plan.main.weights - 1);
@@ -58,7 +103,18 @@ describe('memory plan', () => {
   });
 
   it('with LoRA the same step drops the optimizer, gradients and reference copy; the packed copies, then the sequence length, decide the rest', () => {
-    const base = { kind: 'grpo', backend: 'wasm', params: parameterCount(QWEN05), matrixParams: matrices(QWEN05), trainable: loraParams(QWEN05), lora: true, microBatch: 1, seqLength: 192, beta: 0.04, generationBatch: 4 } as const;
+    const base = {
+      kind: 'grpo',
+      backend: 'wasm',
+      params: parameterCount(QWEN05),
+      matrixParams: matrices(QWEN05),
+      trainable: loraParams(QWEN05),
+      lora: true,
+      microBatch: 1,
+      seqLength: 192,
+      beta: 0.04,
+      generationBatch: 4,
+    } as const;
     const xnn = planMemory(QWEN05, base);
     expect(xnn.main.reference).toBe(0);
     expect(xnn.main.optimizer).toBe(2 * 4 * loraParams(QWEN05));
@@ -70,7 +126,9 @@ describe('memory plan', () => {
     expect(blas.main.logits).toBe(6 * Math.floor(2 ** 24 / 151936) * 151936 * 4);
     expect(planProblems(blas, { ...base, blas: true }, { heapBytes: WASM_HEAP_BYTES, machineBytes: 24 * 2 ** 30 })).toEqual([]);
     const long = { ...base, blas: true, seqLength: 512 };
-    expect(planProblems(planMemory(QWEN05, long), long, { heapBytes: WASM_HEAP_BYTES, machineBytes: 24 * 2 ** 30 }).join()).toMatch(/activations .*shorten the sequences/);
+    expect(planProblems(planMemory(QWEN05, long), long, { heapBytes: WASM_HEAP_BYTES, machineBytes: 24 * 2 ** 30 }).join()).toMatch(
+      /activations .*shorten the sequences/,
+    );
     const short = { ...base, blas: true, seqLength: 96 };
     expect(planProblems(planMemory(QWEN05, short), short, { heapBytes: WASM_HEAP_BYTES, machineBytes: 24 * 2 ** 30 })).toEqual([]);
   });

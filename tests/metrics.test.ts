@@ -24,7 +24,10 @@ describe('MetricsLogger', () => {
     log.log({ step: 1, loss: 2.5, learning_rate: 1e-3, num_tokens: 4000 });
     log.log({ step: 2, loss: NaN, 'rewards/accuracy/mean': 0.5, num_tokens: 6000, note: 'x' });
     log.close();
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toEqual([
       { step: 1, loss: 2.5, learning_rate: 1e-3, num_tokens: 4000, tokens_per_s: 2000, elapsed_s: 2 },
       { step: 2, loss: null, 'rewards/accuracy/mean': 0.5, num_tokens: 6000, note: 'x', tokens_per_s: 2000, elapsed_s: 3 },
@@ -36,10 +39,13 @@ describe('MetricsLogger', () => {
     const file = join(dir, 'metrics.jsonl');
     const script = join(dir, 'child.ts');
     const logger = join(import.meta.dirname, '..', 'src', 'metrics', 'logger.ts');
-    writeFileSync(script, `import { MetricsLogger } from ${JSON.stringify(logger)};
+    writeFileSync(
+      script,
+      `import { MetricsLogger } from ${JSON.stringify(logger)};
 const log = new MetricsLogger(${JSON.stringify(file)});
 for (let step = 1; step <= 50; step++) log.log({ step, loss: 1 / step });
-process.kill(process.pid, 'SIGKILL');\n`);
+process.kill(process.pid, 'SIGKILL');\n`,
+    );
     const child = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: join(import.meta.dirname, '..') });
     expect(child.signal).toBe('SIGKILL');
     expect(readMetrics(file).map((r) => r.step)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
@@ -56,7 +62,11 @@ process.kill(process.pid, 'SIGKILL');\n`);
 
   it('on resume drops rows after the checkpoint step and a torn line, and keeps counting time', () => {
     const file = join(tmp(), 'metrics.jsonl');
-    writeFileSync(file, [1, 2, 3, 4].map((s) => JSON.stringify({ step: s, loss: 5 - s, num_tokens: s * 100, elapsed_s: s * 10 }) + '\n').join('') + '{"step":5,');
+    writeFileSync(
+      file,
+      [1, 2, 3, 4].map((s) => JSON.stringify({ step: s, loss: 5 - s, num_tokens: s * 100, elapsed_s: s * 10 }) + '\n').join('') +
+        '{"step":5,',
+    );
     const log = new MetricsLogger(file, { resumeStep: 2, now: clock([0, 5000]) });
     log.log({ step: 3, loss: 1.5, num_tokens: 300 });
     log.close();
@@ -99,12 +109,21 @@ describe('Progress', () => {
 
   it('shows the fields a stage asks for (an RL stage: reward, accuracy, KL, length), plain and on a terminal', () => {
     const fields = [
-      { key: 'reward', label: 'reward', digits: 3 }, { key: 'rewards/accuracy/mean', label: 'accuracy', digits: 3 },
-      { key: 'kl', label: 'kl', digits: 4 }, { key: 'completions/mean_length', label: 'length', digits: 0 },
+      { key: 'reward', label: 'reward', digits: 3 },
+      { key: 'rewards/accuracy/mean', label: 'accuracy', digits: 3 },
+      { key: 'kl', label: 'kl', digits: 4 },
+      { key: 'completions/mean_length', label: 'length', digits: 0 },
     ];
     const plain = sink(false);
     const p = new Progress({ stage: 'grpo', total: 2, stream: plain.s, everySteps: 1, fields, now: clock([0, 1000, 2000]) });
-    p.update(1, { loss: 0.0001, reward: 0.61234, 'rewards/accuracy/mean': 0.5, kl: 0.00431, 'completions/mean_length': 40.6, tokens_per_s: 612 });
+    p.update(1, {
+      loss: 0.0001,
+      reward: 0.61234,
+      'rewards/accuracy/mean': 0.5,
+      kl: 0.00431,
+      'completions/mean_length': 40.6,
+      tokens_per_s: 612,
+    });
     p.update(2, { reward: 0.7 }); // what a step does not log shows as -
     p.stop();
     const lines = plain.text().trim().split('\n');
@@ -138,14 +157,24 @@ describe('report', () => {
     const { charts, numbers } = stageView('pretrain', rows);
     expect(charts.map((c) => c.title)).toEqual(['loss', 'kl', 'reward']);
     // 30 noisy-or-not points get a moving average drawn over the faint per-step line.
-    expect(charts[0].series.map((s) => [s.faint ?? false, s.values.length])).toEqual([[true, 30], [false, 30]]);
+    expect(charts[0].series.map((s) => [s.faint ?? false, s.values.length])).toEqual([
+      [true, 30],
+      [false, 30],
+    ]);
     expect(numbers).toContainEqual({ key: 'learning_rate', value: 1e-3, note: 'same at all 30 steps' });
     // grad_norm is 1 wherever it was logged (step 5 has none): a number too.
     expect(numbers).toContainEqual({ key: 'grad_norm', value: 1, note: 'same at all 29 steps' });
   });
 
   it('the samples browser gets every row with prompts stored once, and drops the earliest whole steps past its budget', () => {
-    const raw = Array.from({ length: 8 }, (_, i) => ({ step: 1 + Math.floor(i / 2), prompt: 'P', completion: `<think>x${i}</think>`, reward: i % 2, rewards: { acc: i % 2 }, finish_reason: 'stop' }));
+    const raw = Array.from({ length: 8 }, (_, i) => ({
+      step: 1 + Math.floor(i / 2),
+      prompt: 'P',
+      completion: `<think>x${i}</think>`,
+      reward: i % 2,
+      rewards: { acc: i % 2 },
+      finish_reason: 'stop',
+    }));
     const all = samplesData(raw);
     expect(all.prompts).toEqual(['P']);
     expect(all.rows.map((r) => r.completion)).toEqual(raw.map((r) => r.completion));
@@ -164,7 +193,19 @@ describe('report', () => {
     expect(ticks(0, 1)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
     expect(ticks(5, 5)).toEqual([5]);
     expect(ticks(3, 97)).toEqual([20, 40, 60, 80]);
-    expect(series([{ step: 1, a: 1 }, { step: 2, a: null }, { step: 3, a: 2 }], 'a')).toEqual([[1, 1], [3, 2]]);
+    expect(
+      series(
+        [
+          { step: 1, a: 1 },
+          { step: 2, a: null },
+          { step: 3, a: 2 },
+        ],
+        'a',
+      ),
+    ).toEqual([
+      [1, 1],
+      [3, 2],
+    ]);
   });
 
   it('writes a report per stage and an index in manifest order; r1 report rebuilds them', async () => {
@@ -177,11 +218,22 @@ describe('report', () => {
     mkdirSync(join(run, 'final-eval'));
     writeFileSync(join(run, 'final-eval', 'eval.json'), JSON.stringify({ 'pass@1': 0.75, 'maj@4': 1 }));
     // the pipeline's manifest keys stages by name, in run order
-    const manifest = { stages: { pretrain: { status: 'done', summary: { final_loss: 1.25 } }, grpo: { status: 'running' }, eval: { status: 'done' } } };
+    const manifest = {
+      stages: { pretrain: { status: 'done', summary: { final_loss: 1.25 } }, grpo: { status: 'running' }, eval: { status: 'done' } },
+    };
     writeFileSync(join(run, 'manifest.json'), JSON.stringify(manifest));
     const index = readFileSync(writeRunReport(run), 'utf8');
-    expect([...index.matchAll(/class="stage" data-stage="[^"]+" href="([^"]+)\/report\.html"/g)].map((m) => m[1])).toEqual(['pretrain', 'grpo', 'eval', 'final-eval']);
-    const card = (name: string) => index.match(new RegExp(`data-stage="${name}"[^]*?</a>`))![0].replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+    expect([...index.matchAll(/class="stage" data-stage="[^"]+" href="([^"]+)\/report\.html"/g)].map((m) => m[1])).toEqual([
+      'pretrain',
+      'grpo',
+      'eval',
+      'final-eval',
+    ]);
+    const card = (name: string) =>
+      index
+        .match(new RegExp(`data-stage="${name}"[^]*?</a>`))![0]
+        .replace(/<[^>]+>/g, ' ')
+        .replace(/\s+/g, ' ');
     expect(card('pretrain')).toMatch(/pretrain done pretrain · 30 steps 1\.067 final loss/);
     // an undeclared stage that logged a reward is read as GRPO: its headline is the reward of the last 10 steps
     expect(card('grpo')).toMatch(/grpo running grpo · 30 steps .*0\.8167 reward \(mean of last 10 steps\)/);

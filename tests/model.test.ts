@@ -16,16 +16,32 @@ import { Rng } from '../src/engine/rng.ts';
 
 const BACKEND = process.env.R1_TEST_BACKEND ?? 'wasm';
 const MICRO: ModelConfig = {
-  vocab_size: 32, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-  intermediate_size: 24, max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+  vocab_size: 32,
+  hidden_size: 16,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  intermediate_size: 24,
+  max_position_embeddings: 32,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
 };
 const digits = { decode: (ids: readonly number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join('') };
 
 function batchLoss(m: Transformer, ids: number[][]): () => tf.Scalar {
-  const B = ids.length, T = ids[0].length - 1;
+  const B = ids.length,
+    T = ids[0].length - 1;
   return () => {
-    const x = tf.tensor2d(ids.map((r) => r.slice(0, -1)), [B, T], 'int32');
-    const y = tf.tensor1d(ids.flatMap((r) => r.slice(1)), 'int32');
+    const x = tf.tensor2d(
+      ids.map((r) => r.slice(0, -1)),
+      [B, T],
+      'int32',
+    );
+    const y = tf.tensor1d(
+      ids.flatMap((r) => r.slice(1)),
+      'int32',
+    );
     return crossEntropy(m.logits(m.hidden(x)), y);
   };
 }
@@ -50,8 +66,12 @@ beforeAll(async () => {
 
 describe('model config', () => {
   it('names the fields that do not fit', () => {
-    expect(() => validateConfig({ ...MICRO, hidden_size: 18 })).toThrow(/hidden_size \(18\) must be divisible by model.num_attention_heads \(4\)/);
-    expect(() => validateConfig({ ...MICRO, num_key_value_heads: 3 })).toThrow(/num_attention_heads \(4\) must be divisible by model.num_key_value_heads \(3\)/);
+    expect(() => validateConfig({ ...MICRO, hidden_size: 18 })).toThrow(
+      /hidden_size \(18\) must be divisible by model.num_attention_heads \(4\)/,
+    );
+    expect(() => validateConfig({ ...MICRO, num_key_value_heads: 3 })).toThrow(
+      /num_attention_heads \(4\) must be divisible by model.num_key_value_heads \(3\)/,
+    );
   });
   it('counts parameters', () => {
     const m = Transformer.init(MICRO);
@@ -107,7 +127,11 @@ describe(`transformer on ${BACKEND}`, () => {
   it('generates the same greedy tokens with and without the KV cache', () => {
     const m = Transformer.init(MICRO, 5);
     trainSteps(m, [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]], 10); // sharpen away from a flat distribution
-    const prompts = [[1, 2, 3], [4, 5, 6], [7, 8, 9, 10, 11]];
+    const prompts = [
+      [1, 2, 3],
+      [4, 5, 6],
+      [7, 8, 9, 10, 11],
+    ];
     const cached = generate(m, digits, prompts, { maxNewTokens: 12, temperature: 0 });
     for (let i = 0; i < prompts.length; i++) {
       const seq = [...prompts[i]];
@@ -125,7 +149,15 @@ describe(`transformer on ${BACKEND}`, () => {
   it('samples with temperature, top-k, top-p; stops per sequence; returns log-probs', () => {
     const m = Transformer.init(MICRO, 6);
     const prompts = Array.from({ length: 6 }, (_, i) => [i + 1, i + 2]);
-    const out = generate(m, digits, prompts, { maxNewTokens: 10, temperature: 1, topK: 5, topP: 0.9, stopTokens: [3], stopStrings: ['e'], rng: new Rng(3) });
+    const out = generate(m, digits, prompts, {
+      maxNewTokens: 10,
+      temperature: 1,
+      topK: 5,
+      topP: 0.9,
+      stopTokens: [3],
+      stopStrings: ['e'],
+      rng: new Rng(3),
+    });
     for (const c of out) {
       expect(c.logprobs.length).toBe(c.tokens.length);
       for (const lp of c.logprobs) expect(lp).toBeLessThanOrEqual(0);
@@ -153,7 +185,8 @@ describe(`transformer on ${BACKEND}`, () => {
     expect(cfg.model_type).toBe('llama');
     const l = loadModel(join(dir, 'ck'));
     const ids = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32');
-    const a = m.forward(ids).dataSync(), b = l.forward(ids).dataSync();
+    const a = m.forward(ids).dataSync(),
+      b = l.forward(ids).dataSync();
     expect(Array.from(b)).toEqual(Array.from(a));
     m.dispose();
     l.dispose();
@@ -166,7 +199,9 @@ describe(`transformer on ${BACKEND}`, () => {
     const file = join(dir, 'ck', 'model.safetensors');
     const bytes = readFileSync(file);
     writeFileSync(file, bytes.subarray(0, bytes.length - 100));
-    expect(() => loadModel(join(dir, 'ck'))).toThrow(new RegExp(`truncated safetensors file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    expect(() => loadModel(join(dir, 'ck'))).toThrow(
+      new RegExp(`truncated safetensors file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    );
     writeFileSync(file, Buffer.from('garbage!garbage!'));
     expect(() => loadModel(join(dir, 'ck'))).toThrow(/corrupt/);
     expect(readFileSync(file).toString()).toBe('garbage!garbage!');
@@ -184,7 +219,15 @@ describe(`transformer on ${BACKEND}`, () => {
       clipGradients(grads, 1);
       opt.apply(grads, 1e-3);
       disposeGrads(grads);
-      generate(m, digits, [[1, 2], [3, 4]], { maxNewTokens: 4, rng: new Rng(s) });
+      generate(
+        m,
+        digits,
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        { maxNewTokens: 4, rng: new Rng(s) },
+      );
       counts.push(tf.memory().numTensors);
     }
     expect(counts[49]).toBe(counts[0]);
@@ -192,8 +235,9 @@ describe(`transformer on ${BACKEND}`, () => {
     m.dispose();
   });
 
-  it('loads flat weights (the workers\' weight sync) without keeping a copy per call', () => {
-    const m = Transformer.init(MICRO, 10), src = Transformer.init(MICRO, 11);
+  it("loads flat weights (the workers' weight sync) without keeping a copy per call", () => {
+    const m = Transformer.init(MICRO, 10),
+      src = Transformer.init(MICRO, 11);
     const flat = new Float32Array(Object.values(src.params).flatMap((p) => [...(p.dataSync() as Float32Array)]));
     m.loadFlat(flat);
     const before = tf.memory();

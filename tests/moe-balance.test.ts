@@ -18,22 +18,58 @@ import { disposeGrads } from '../src/train/step.ts';
 import { type TrainingConfig, trainLoop } from '../src/train/trainer.ts';
 
 const DS: ModelConfig = {
-  model_type: 'deepseek_v3', vocab_size: 32, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 2,
-  intermediate_size: 32, max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: false,
-  q_lora_rank: null, kv_lora_rank: 8, qk_nope_head_dim: 8, qk_rope_head_dim: 4, v_head_dim: 8,
-  first_k_dense_replace: 1, n_routed_experts: 4, n_shared_experts: 1, moe_intermediate_size: 8, num_experts_per_tok: 1,
-  n_group: 1, topk_group: 1, num_nextn_predict_layers: 0,
+  model_type: 'deepseek_v3',
+  vocab_size: 32,
+  hidden_size: 16,
+  num_hidden_layers: 2,
+  num_attention_heads: 2,
+  num_key_value_heads: 2,
+  intermediate_size: 32,
+  max_position_embeddings: 32,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: false,
+  q_lora_rank: null,
+  kv_lora_rank: 8,
+  qk_nope_head_dim: 8,
+  qk_rope_head_dim: 4,
+  v_head_dim: 8,
+  first_k_dense_replace: 1,
+  n_routed_experts: 4,
+  n_shared_experts: 1,
+  moe_intermediate_size: 8,
+  num_experts_per_tok: 1,
+  n_group: 1,
+  topk_group: 1,
+  num_nextn_predict_layers: 0,
 };
 const quiet = Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false });
 const config: TrainingConfig = {
-  learning_rate: 1e-3, lr_scheduler_type: 'constant', warmup_steps: 0, warmup_ratio: 0, gradient_accumulation_steps: 2, max_grad_norm: 1,
-  weight_decay: 0, adam_beta1: 0.9, adam_beta2: 0.95, adam_epsilon: 1e-8, logging_steps: 1, save_steps: 100,
+  learning_rate: 1e-3,
+  lr_scheduler_type: 'constant',
+  warmup_steps: 0,
+  warmup_ratio: 0,
+  gradient_accumulation_steps: 2,
+  max_grad_norm: 1,
+  weight_decay: 0,
+  adam_beta1: 0.9,
+  adam_beta2: 0.95,
+  adam_epsilon: 1e-8,
+  logging_steps: 1,
+  save_steps: 100,
 };
 
 /** A batch of B x T random tokens, its loss divided by `normaliser`. */
 function batch(seed: number, B = 3, T = 6, normaliser = 36): LmBatch {
   const rng = new Rng(seed);
-  return { inputs: Int32Array.from({ length: B * T }, () => rng.int(32)), targets: Int32Array.from({ length: B * T }, () => rng.int(32)), weights: null, B, T, normaliser };
+  return {
+    inputs: Int32Array.from({ length: B * T }, () => rng.int(32)),
+    targets: Int32Array.from({ length: B * T }, () => rng.int(32)),
+    weights: null,
+    B,
+    T,
+    normaliser,
+  };
 }
 
 /** A model whose router sends every token to expert 0: its selection bias starts 1 above the others
@@ -76,8 +112,25 @@ describe('the bias update in the training loop', () => {
   async function train(speed: number, name: string) {
     const m = skewed();
     await trainLoop(
-      { stage: 'pretrain', stageDir: join(dir, name), model: m, config: { ...config, bias_update_speed: speed }, totalSteps: 40, seed: 0, hash: name, progressStream: quiet, threads: 1 },
-      { microBatches: (step) => [0, 1].map((k) => ({ kind: 'sharded' as const, tokens: 18, job: { module: LM_LOSS, data: batch(step * 2 + k, 3, 6, 36), rows: 3 } })) },
+      {
+        stage: 'pretrain',
+        stageDir: join(dir, name),
+        model: m,
+        config: { ...config, bias_update_speed: speed },
+        totalSteps: 40,
+        seed: 0,
+        hash: name,
+        progressStream: quiet,
+        threads: 1,
+      },
+      {
+        microBatches: (step) =>
+          [0, 1].map((k) => ({
+            kind: 'sharded' as const,
+            tokens: 18,
+            job: { module: LM_LOSS, data: batch(step * 2 + k, 3, 6, 36), rows: 3 },
+          })),
+      },
     );
     const bias = Array.from(m.params['layers.1.router_bias'].dataSync());
     m.dispose();

@@ -34,7 +34,9 @@ describe('optionalPresent', () => {
   it('throws under CI=true, where a skip would pass CI without testing', () => {
     process.env.CI = 'true';
     const out = written();
-    expect(() => optionalPresent('x tests', 'x is not installed', '`apt-get install x`')).toThrow(/^CI=true and x tests skipped: x is not installed; enable with `apt-get install x`$/);
+    expect(() => optionalPresent('x tests', 'x is not installed', '`apt-get install x`')).toThrow(
+      /^CI=true and x tests skipped: x is not installed; enable with `apt-get install x`$/,
+    );
     expect(out()).toBe('');
   });
 });

@@ -43,8 +43,18 @@ describe('pipeline end to end (pretrain -> sft -> eval)', () => {
     const recipe = loadRecipe(RECIPE, { set: [OUT] });
     const { runDir, manifest } = await runRecipe(recipe, quiet);
     expect(Object.values(manifest.stages).map((s) => s.status)).toEqual(['done', 'done', 'done']);
-    for (const f of ['manifest.json', 'recipe.yaml', 'tokenizer/tokenizer.json', 'pretrain/checkpoint/model.safetensors', 'pretrain/checkpoint/config.json',
-      'pretrain/checkpoint/tokenizer.json', 'pretrain/report.html', 'sft/checkpoint/model.safetensors', 'eval/eval.json', 'eval/samples.jsonl']) {
+    for (const f of [
+      'manifest.json',
+      'recipe.yaml',
+      'tokenizer/tokenizer.json',
+      'pretrain/checkpoint/model.safetensors',
+      'pretrain/checkpoint/config.json',
+      'pretrain/checkpoint/tokenizer.json',
+      'pretrain/report.html',
+      'sft/checkpoint/model.safetensors',
+      'eval/eval.json',
+      'eval/samples.jsonl',
+    ]) {
       expect(existsSync(join(runDir, f)), f).toBe(true);
     }
     const pre = readMetrics(join(runDir, 'pretrain', 'metrics.jsonl'));
@@ -99,13 +109,16 @@ describe('pipeline end to end (pretrain -> sft -> eval)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'r1-ckpt-digest-'));
     try {
       cpSync(resolve('tests/fixtures/recipes'), dir, { recursive: true });
-      writeFileSync(join(dir, 'r.yaml'), [
-        'tokenizer: { path: data/corpus.jsonl }', // any existing file: the digest never loads it
-        'stages:',
-        '  - { name: first, type: eval, model: ckpt, datasets: [data/tasks.jsonl], max_new_tokens: 8 }',
-        '  - { name: later, type: eval, model: ckpt, datasets: [data/tasks.jsonl], max_new_tokens: 8 }',
-        '',
-      ].join('\n'));
+      writeFileSync(
+        join(dir, 'r.yaml'),
+        [
+          'tokenizer: { path: data/corpus.jsonl }', // any existing file: the digest never loads it
+          'stages:',
+          '  - { name: first, type: eval, model: ckpt, datasets: [data/tasks.jsonl], max_new_tokens: 8 }',
+          '  - { name: later, type: eval, model: ckpt, datasets: [data/tasks.jsonl], max_new_tokens: 8 }',
+          '',
+        ].join('\n'),
+      );
       const load = () => loadRecipe(join(dir, 'r.yaml'));
       const before = [0, 1].map((i) => dataDigest(load(), i));
       expect([0, 1].map((i) => dataDigest(load(), i))).toEqual(before);
@@ -129,7 +142,10 @@ describe('pipeline end to end (pretrain -> sft -> eval)', () => {
     expect(readManifest(killedDir)!.stages.pretrain.status).toBe('running');
     expect(existsSync(join(killedDir, 'pretrain', 'checkpoint-last', 'trainer_state.json'))).toBe(true);
     const logs: string[] = [];
-    const b = await runRecipe(loadRecipe(RECIPE, { set: [OUT, 'name=micro-killed', 'stages.2.max_new_tokens=2'] }), { ...quiet, log: (l) => logs.push(l) });
+    const b = await runRecipe(loadRecipe(RECIPE, { set: [OUT, 'name=micro-killed', 'stages.2.max_new_tokens=2'] }), {
+      ...quiet,
+      log: (l) => logs.push(l),
+    });
     expect(logs).toContain('[pretrain] pretrain (resuming)');
     const steps = readMetrics(join(b.runDir, 'pretrain', 'metrics.jsonl')).map((r) => r.step);
     expect(steps).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
@@ -146,10 +162,15 @@ describe('manifest order', () => {
     const dir = mkdtempSync(join(tmpdir(), 'r1-order-'));
     try {
       cpSync(dirname(RECIPE), dir, { recursive: true });
-      const text = readFileSync(join(dir, 'micro.yaml'), 'utf8').replace('max_steps: 24', 'max_steps: 2').replace('max_steps: 8', 'max_steps: 2');
+      const text = readFileSync(join(dir, 'micro.yaml'), 'utf8')
+        .replace('max_steps: 24', 'max_steps: 2')
+        .replace('max_steps: 8', 'max_steps: 2');
       const load = (t: string) => parseRecipe(t, join(dir, 'micro.yaml'), { set: [`output_dir=${join(dir, 'runs')}`] });
       await runRecipe(load(text), quiet);
-      const inserted = text.replace('  - name: sft\n', '  - { name: eval-pretrain, type: eval, model: pretrain, datasets: [eval.jsonl], num_generations: 1, max_new_tokens: 2, template: "Q: {prompt} A:" }\n  - name: sft\n');
+      const inserted = text.replace(
+        '  - name: sft\n',
+        '  - { name: eval-pretrain, type: eval, model: pretrain, datasets: [eval.jsonl], num_generations: 1, max_new_tokens: 2, template: "Q: {prompt} A:" }\n  - name: sft\n',
+      );
       const { runDir } = await runRecipe(load(inserted), quiet);
       expect(Object.keys(readManifest(runDir)!.stages)).toEqual(['pretrain', 'eval-pretrain', 'sft', 'eval']);
     } finally {

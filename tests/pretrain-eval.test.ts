@@ -30,7 +30,10 @@ function recipeDir(name: string, extra: string): string {
   const corpus = readFileSync(join(dir, 'corpus.jsonl'), 'utf8').trim().split('\n');
   writeFileSync(join(dir, 'held.jsonl'), corpus.slice(-40).join('\n') + '\n');
   const micro = readFileSync(join(dir, 'micro.yaml'), 'utf8');
-  writeFileSync(join(dir, 'micro.yaml'), micro.slice(0, micro.indexOf('  - name: sft')).replace('output_dir: ../../../runs/test', 'output_dir: runs') + extra);
+  writeFileSync(
+    join(dir, 'micro.yaml'),
+    micro.slice(0, micro.indexOf('  - name: sft')).replace('output_dir: ../../../runs/test', 'output_dir: runs') + extra,
+  );
   return dir;
 }
 
@@ -51,7 +54,24 @@ describe('pretrain eval_datasets', () => {
 
     // `r1 loss` on the final checkpoint scores the same windows the same way.
     const ckpt = join(withEval.runDir, 'pretrain', 'checkpoint');
-    const out = execFileSync(process.execPath, ['bin/r1.js', 'loss', '--model', ckpt, '--dataset', join(dir, 'held.jsonl'), '--seq-length', '32', '--batch', '3', '--backend', 'wasm'], { encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      [
+        'bin/r1.js',
+        'loss',
+        '--model',
+        ckpt,
+        '--dataset',
+        join(dir, 'held.jsonl'),
+        '--seq-length',
+        '32',
+        '--batch',
+        '3',
+        '--backend',
+        'wasm',
+      ],
+      { encoding: 'utf8' },
+    );
     const line = JSON.parse(out.trim().split('\n').at(-1)!);
     expect(line.loss).toBeCloseTo(summary.eval_loss, 4);
     expect(line.perplexity).toBeCloseTo(Math.exp(line.loss), 3);
@@ -60,7 +80,10 @@ describe('pretrain eval_datasets', () => {
 
   it('logs the eval steps even between logging_steps, and eval_steps null follows save_steps', async () => {
     const dir = recipeDir('sparse', '    eval_datasets: [held.jsonl]\n');
-    const { runDir } = await runRecipe(loadRecipe(join(dir, 'micro.yaml'), { set: ['stages.pretrain.logging_steps=5', 'stages.pretrain.save_steps=3'] }), quiet);
+    const { runDir } = await runRecipe(
+      loadRecipe(join(dir, 'micro.yaml'), { set: ['stages.pretrain.logging_steps=5', 'stages.pretrain.save_steps=3'] }),
+      quiet,
+    );
     const rows = readMetrics(join(runDir, 'pretrain', 'metrics.jsonl'));
     expect(rows.map((r) => r.step)).toEqual([3, 5, 6, 9, 10, 12, 15, 18, 20, 21, 24]);
     expect(rows.filter((r) => 'eval/loss' in r).map((r) => r.step)).toEqual([3, 6, 9, 12, 15, 18, 21, 24]);
@@ -69,22 +92,53 @@ describe('pretrain eval_datasets', () => {
   it('refuses an eval dataset that is missing, naming the field', () => {
     const dir = recipeDir('bad', '');
     const text = readFileSync(join(dir, 'micro.yaml'), 'utf8');
-    expect(recipeError(text + '    eval_datasets: [nope.jsonl]\n', join(dir, 'micro.yaml'))).toMatch(/stages\.0\.eval_datasets\.0: dataset file not found: .*nope\.jsonl/);
+    expect(recipeError(text + '    eval_datasets: [nope.jsonl]\n', join(dir, 'micro.yaml'))).toMatch(
+      /stages\.0\.eval_datasets\.0: dataset file not found: .*nope\.jsonl/,
+    );
   });
 });
 
 describe('heldOutLoss', () => {
   it("is a MoE model's next-token loss alone, without its MTP and balance terms, over ragged batches", () => {
     const config: ModelConfig = {
-      model_type: 'deepseek_v3', vocab_size: 40, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 2,
-      intermediate_size: 24, max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
-      q_lora_rank: null, kv_lora_rank: 8, qk_nope_head_dim: 4, qk_rope_head_dim: 4, v_head_dim: 8,
-      first_k_dense_replace: 1, n_routed_experts: 4, n_shared_experts: 1, moe_intermediate_size: 8, num_experts_per_tok: 2,
-      n_group: 2, topk_group: 1, routed_scaling_factor: 1, num_nextn_predict_layers: 1, aux_loss_alpha: 0.01,
+      model_type: 'deepseek_v3',
+      vocab_size: 40,
+      hidden_size: 16,
+      num_hidden_layers: 2,
+      num_attention_heads: 2,
+      num_key_value_heads: 2,
+      intermediate_size: 24,
+      max_position_embeddings: 32,
+      rope_theta: 10000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: true,
+      q_lora_rank: null,
+      kv_lora_rank: 8,
+      qk_nope_head_dim: 4,
+      qk_rope_head_dim: 4,
+      v_head_dim: 8,
+      first_k_dense_replace: 1,
+      n_routed_experts: 4,
+      n_shared_experts: 1,
+      moe_intermediate_size: 8,
+      num_experts_per_tok: 2,
+      n_group: 2,
+      topk_group: 1,
+      routed_scaling_factor: 1,
+      num_nextn_predict_layers: 1,
+      aux_loss_alpha: 0.01,
     };
     const model = Transformer.init(config, 3);
-    const T = 6, windows = Array.from({ length: 5 }, (_, w) => Array.from({ length: T + 1 }, (_, t) => (w * 7 + t * 3) % 40));
-    const all = { inputs: Int32Array.from(windows.flatMap((w) => w.slice(0, T))), targets: Int32Array.from(windows.flatMap((w) => w.slice(1))), weights: null, B: 5, T, normaliser: 5 * T };
+    const T = 6,
+      windows = Array.from({ length: 5 }, (_, w) => Array.from({ length: T + 1 }, (_, t) => (w * 7 + t * 3) % 40));
+    const all = {
+      inputs: Int32Array.from(windows.flatMap((w) => w.slice(0, T))),
+      targets: Int32Array.from(windows.flatMap((w) => w.slice(1))),
+      weights: null,
+      B: 5,
+      T,
+      normaliser: 5 * T,
+    };
     const terms = tf.tidy(() => {
       const r = lmLossModule(model, all);
       return { loss: r.loss.dataSync()[0], lm: r.metrics!.lm_loss.dataSync()[0], mtp: r.metrics!.mtp_loss.dataSync()[0] };

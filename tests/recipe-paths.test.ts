@@ -27,7 +27,9 @@ function recipeWith(name: string, path: (file: string) => string, extra = ''): s
   const dir = join(root, 'recipes', name);
   cpSync(resolve('tests/fixtures/e2e'), dir, { recursive: true, filter: (f) => !f.endsWith('.jsonl') });
   const file = join(dir, 'recipe.yaml');
-  writeFileSync(file, `name: ${name}
+  writeFileSync(
+    file,
+    `name: ${name}
 seed: 1
 backend: wasm
 output_dir: ${path('runs')}
@@ -37,7 +39,8 @@ ${extra || `  train: { datasets: [${path('corpus.jsonl')}], vocab_size: 300 }`}
 stages:
   - { name: pretrain, type: pretrain, datasets: [${path('corpus.jsonl')}], eval_datasets: [${path('heldout.jsonl')}], seq_length: 32, per_device_train_batch_size: 2, max_steps: 4, logging_steps: 2, save_steps: 4 }
   - { name: eval, type: eval, datasets: [${path('eval.jsonl')}], num_generations: 2, max_new_tokens: 6, template: 'Q: {prompt} A:' }
-`);
+`,
+  );
   return file;
 }
 
@@ -73,7 +76,10 @@ describe('recipe paths', () => {
     expect(row.elapsed_s as number).toBeGreaterThan(0);
     expect(row.elapsed_s as number).toBeLessThanOrEqual(wall + 0.01);
     // eval samples carry their step, finish reason and the question before the template
-    const samples = readFileSync(join(runDir, 'eval', 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const samples = readFileSync(join(runDir, 'eval', 'samples.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(samples).toHaveLength(8);
     for (const s of samples) {
       expect(s.step).toBe(1);
@@ -95,7 +101,9 @@ describe('recipe paths', () => {
 
     const tokenizer = join(root, 'runs', 'absolute', 'tokenizer', 'tokenizer.json');
     expect(existsSync(tokenizer)).toBe(true);
-    const withTokenizer = loadRecipe(recipeWith('given-tokenizer', absolute, `  path: ${tokenizer}`), { set: ['stages.pretrain.max_steps=2'] });
+    const withTokenizer = loadRecipe(recipeWith('given-tokenizer', absolute, `  path: ${tokenizer}`), {
+      set: ['stages.pretrain.max_steps=2'],
+    });
     const { manifest } = await runRecipe(withTokenizer, { log: () => {}, progressStream, only: 'pretrain' });
     expect(manifest.stages.pretrain.status).toBe('done');
   }, 120_000);

@@ -2,7 +2,17 @@
 import { join } from 'node:path';
 import { recipeError } from './fixtures/recipes/errors.ts';
 import { describe, expect, it, vi } from 'vitest';
-import { modelSource, parseRecipe, runDir, stageHash, type EvalStage, type GrpoStage, type LoadOptions, type PretrainStage, type Recipe } from '../src/recipe/index.ts';
+import {
+  modelSource,
+  parseRecipe,
+  runDir,
+  stageHash,
+  type EvalStage,
+  type GrpoStage,
+  type LoadOptions,
+  type PretrainStage,
+  type Recipe,
+} from '../src/recipe/index.ts';
 
 // `r1 run` hands the loaded recipe to runRecipe; capture it instead of training.
 const ran: Recipe[] = [];
@@ -95,22 +105,40 @@ describe('quick: profile', () => {
     const bad = (entry: string) => BASE.replace('  stages.1.max_steps: 5\n', `  ${entry}\n`);
     // Without --quick too: a quick: section that rotted is found before someone needs it.
     for (const quick of [false, true]) {
-      expect(errorOf(bad('stages.7.max_steps: 5'), { quick })).toMatch(/inline\.yaml:13:3: quick stages\.7\.max_steps: stages is a list of 3 entries; '7' is not an index 0\.\.2/);
-      expect(errorOf(bad('stages.0.max_stepz: 5'), { quick })).toMatch(/inline\.yaml:13:3: quick stages\.0\.max_stepz: stages\.0\.max_stepz: unknown key 'max_stepz' \(did you mean 'max_steps'\?\)/);
-      expect(errorOf(bad('stages.grpo.max_steps: 5'), { quick })).toMatch(/inline\.yaml:13:3: quick stages\.grpo\.max_steps: stages is a list of 3 entries; 'grpo' is neither an index 0\.\.2 nor the name of an entry \(names: pretrain, reasoning, eval\)/);
-      expect(errorOf(bad('stages.reasoning.max_steps: 0'), { quick })).toMatch(/inline\.yaml:13:3: quick stages\.reasoning\.max_steps: stages\.1\.max_steps: must be > 0, got 0/);
+      expect(errorOf(bad('stages.7.max_steps: 5'), { quick })).toMatch(
+        /inline\.yaml:13:3: quick stages\.7\.max_steps: stages is a list of 3 entries; '7' is not an index 0\.\.2/,
+      );
+      expect(errorOf(bad('stages.0.max_stepz: 5'), { quick })).toMatch(
+        /inline\.yaml:13:3: quick stages\.0\.max_stepz: stages\.0\.max_stepz: unknown key 'max_stepz' \(did you mean 'max_steps'\?\)/,
+      );
+      expect(errorOf(bad('stages.grpo.max_steps: 5'), { quick })).toMatch(
+        /inline\.yaml:13:3: quick stages\.grpo\.max_steps: stages is a list of 3 entries; 'grpo' is neither an index 0\.\.2 nor the name of an entry \(names: pretrain, reasoning, eval\)/,
+      );
+      expect(errorOf(bad('stages.reasoning.max_steps: 0'), { quick })).toMatch(
+        /inline\.yaml:13:3: quick stages\.reasoning\.max_steps: stages\.1\.max_steps: must be > 0, got 0/,
+      );
       expect(errorOf(bad('name.x: 1'), { quick })).toMatch(/inline\.yaml:13:3: quick name\.x: name is a value, not a mapping or list/);
     }
-    expect(errorOf(bad('stages.7.max_steps: 5'))).toMatch(/inline\.yaml: the recipe with its quick: overrides applied \(what --quick runs\) is invalid:\n/);
+    expect(errorOf(bad('stages.7.max_steps: 5'))).toMatch(
+      /inline\.yaml: the recipe with its quick: overrides applied \(what --quick runs\) is invalid:\n/,
+    );
     // A cross-field problem the entry causes is reported too.
-    expect(errorOf(bad('stages.reasoning.num_generations: 3'))).toMatch(/per_device_train_batch_size: 16 completions per step is not divisible by num_generations \(3\)/);
-    expect(errorOf(BASE.replace(/quick:\n[^]*$/, 'quick: 5\n'))).toMatch(/inline\.yaml:11:8: quick: expected a mapping of field paths to values/);
-    expect(errorOf(BASE.replace('  stages.1.max_steps: 5\n', '  quick.x: 5\n'))).toMatch(/inline\.yaml:13:3: quick quick\.x: the quick: section cannot override itself/);
+    expect(errorOf(bad('stages.reasoning.num_generations: 3'))).toMatch(
+      /per_device_train_batch_size: 16 completions per step is not divisible by num_generations \(3\)/,
+    );
+    expect(errorOf(BASE.replace(/quick:\n[^]*$/, 'quick: 5\n'))).toMatch(
+      /inline\.yaml:11:8: quick: expected a mapping of field paths to values/,
+    );
+    expect(errorOf(BASE.replace('  stages.1.max_steps: 5\n', '  quick.x: 5\n'))).toMatch(
+      /inline\.yaml:13:3: quick quick\.x: the quick: section cannot override itself/,
+    );
   });
 });
 
 // The shape of r1-zero.yaml's quick profile: skip pretraining, start the rest from a checkpoint folder.
-const SKIP = BASE.replace(/quick:\n[^]*$/, `quick:
+const SKIP = BASE.replace(
+  /quick:\n[^]*$/,
+  `quick:
   stages.pretrain: null
   tokenizer.train: null
   tokenizer.path: data/corpus.jsonl
@@ -120,10 +148,10 @@ const SKIP = BASE.replace(/quick:\n[^]*$/, `quick:
   stages.reasoning.max_prompt_length: 32
   stages.reasoning.max_completion_length: 16
   stages.eval.max_new_tokens: 16
-`); // ckpt's context is 64 tokens
+`,
+); // ckpt's context is 64 tokens
 
 describe('quick: leaving a stage out (stages.<name>: null)', () => {
-
   it('drops the stage from the quick run only; the others keep their overrides, given by name or full-recipe index', () => {
     const quick = load(SKIP, { quick: true });
     expect(quick.stages.map((s) => s.name)).toEqual(['reasoning', 'eval']);
@@ -139,12 +167,16 @@ describe('quick: leaving a stage out (stages.<name>: null)', () => {
 
   it('a stage that still names the left-out stage is an error naming it', () => {
     const text = SKIP.replace('  stages.reasoning.model: ckpt\n', '  stages.reasoning.model: pretrain\n');
-    expect(errorOf(text, { quick: true })).toMatch(/quick stages\.reasoning\.model: stages\.0\.model: 'pretrain' is neither an earlier stage \(there are no earlier stages\) nor a checkpoint directory/);
+    expect(errorOf(text, { quick: true })).toMatch(
+      /quick stages\.reasoning\.model: stages\.0\.model: 'pretrain' is neither an earlier stage \(there are no earlier stages\) nor a checkpoint directory/,
+    );
   });
 
   it('an error in a later stage still names the override that caused it', () => {
     const text = SKIP.replace('  stages.reasoning.max_steps: 5\n', '  stages.reasoning.max_steps: 0\n');
-    expect(errorOf(text, { quick: true })).toMatch(/inline\.yaml:16:3: quick stages\.reasoning\.max_steps: stages\.0\.max_steps: must be > 0, got 0/);
+    expect(errorOf(text, { quick: true })).toMatch(
+      /inline\.yaml:16:3: quick stages\.reasoning\.max_steps: stages\.0\.max_steps: must be > 0, got 0/,
+    );
   });
 
   it('--set can leave a stage out too, but a null written in the stages list itself is still rejected', () => {
@@ -170,8 +202,10 @@ describe('field paths name list entries by index or by name', () => {
   });
 
   it('unknown or ambiguous names are errors that list the names', () => {
-    expect(errorOf(BASE, { set: ['stages.sft.max_steps=1'] })).toMatch(/inline\.yaml: --set stages\.sft\.max_steps=1: stages is a list of 3 entries; 'sft' is neither an index 0\.\.2 nor the name of an entry \(names: pretrain, reasoning, eval\)/);
-    const twice = BASE.replace("[{ name: accuracy }, { name: format, weight: 0.5 }]", '[{ name: format }, { name: format, weight: 0.5 }]');
+    expect(errorOf(BASE, { set: ['stages.sft.max_steps=1'] })).toMatch(
+      /inline\.yaml: --set stages\.sft\.max_steps=1: stages is a list of 3 entries; 'sft' is neither an index 0\.\.2 nor the name of an entry \(names: pretrain, reasoning, eval\)/,
+    );
+    const twice = BASE.replace('[{ name: accuracy }, { name: format, weight: 0.5 }]', '[{ name: format }, { name: format, weight: 0.5 }]');
     expect(errorOf(twice, { set: ['stages.reasoning.rewards.format.weight=1'] })).toMatch(/'format' names entries 0 and 1; give the index/);
   });
 
@@ -219,14 +253,18 @@ describe('CLI', () => {
       const { register: registerRecipe } = await import('../src/cli/commands/recipe.ts');
       const out = await cli(registerRecipe, ['recipe', file, '--quick']);
       expect(out).toMatch(/ok: .*q\.yaml: recipe 't-quick'/);
-      expect(out).toContain('quick overrides (run folder runs/t-quick):\n  stages.pretrain.max_steps: 1200 -> 30\n  stages.1.max_steps: 100 -> 5\n  stages.eval.max_samples: null -> 8\n');
+      expect(out).toContain(
+        'quick overrides (run folder runs/t-quick):\n  stages.pretrain.max_steps: 1200 -> 30\n  stages.1.max_steps: 100 -> 5\n  stages.eval.max_samples: null -> 8\n',
+      );
       expect(await cli(registerRecipe, ['recipe', '--check', file])).toMatch(/recipe 't',/);
       // A stage the profile leaves out is named, not printed in full.
       writeFileSync(file, SKIP);
       cpSync(join(DIR, 'ckpt'), join(root, 'ckpt'), { recursive: true });
       const skipping = await cli(registerRecipe, ['recipe', file, '--quick']);
       expect(skipping).toMatch(/ 0\. reasoning \(grpo\) from .*ckpt, config hash/);
-      expect(skipping).toContain('quick overrides (run folder runs/t-quick):\n  stages.pretrain: pretrain stage -> left out\n  tokenizer.train: {');
+      expect(skipping).toContain(
+        'quick overrides (run folder runs/t-quick):\n  stages.pretrain: pretrain stage -> left out\n  tokenizer.train: {',
+      );
       writeFileSync(file, BASE.slice(0, BASE.indexOf('quick:')));
       await expect(cli(registerRecipe, ['recipe', file, '--quick'])).rejects.toThrow(/--quick: this recipe has no quick: section/);
     } finally {

@@ -75,7 +75,9 @@ describe('loadRecipe', () => {
   });
 
   it('applies --set overrides, with the value parsed as YAML', () => {
-    const r = loadRecipe(join(DIR, 'r1.yaml'), { set: ['stages.1.learning_rate=3e-4', 'seed=9', 'stages.2.stop=["</answer>"]', 'model.rope_theta=500'] });
+    const r = loadRecipe(join(DIR, 'r1.yaml'), {
+      set: ['stages.1.learning_rate=3e-4', 'seed=9', 'stages.2.stop=["</answer>"]', 'model.rope_theta=500'],
+    });
     expect(r.stages[1].type === 'sft' && r.stages[1].learning_rate).toBe(3e-4);
     expect(r.seed).toBe(9);
     expect(r.stages[2].type === 'grpo' && r.stages[2].stop).toEqual(['</answer>']);
@@ -92,19 +94,29 @@ describe('recipe errors name file:line:column and the field path', () => {
   });
 
   it('unknown keys, with the nearest valid key', () => {
-    expect(errorOf(stage('    lerning_rate: 0.1\n'))).toMatch(/inline\.yaml:7:5: stages\.0\.lerning_rate: unknown key 'lerning_rate' \(did you mean 'learning_rate'\?\)/);
-    expect(errorOf(`mdoel: {}\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/inline\.yaml:1:1: mdoel: unknown key 'mdoel' \(did you mean 'model'\?\)/);
-    expect(errorOf(`model: { hiden_size: 64 }\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/:1:10: model\.hiden_size: .*did you mean 'hidden_size'/);
+    expect(errorOf(stage('    lerning_rate: 0.1\n'))).toMatch(
+      /inline\.yaml:7:5: stages\.0\.lerning_rate: unknown key 'lerning_rate' \(did you mean 'learning_rate'\?\)/,
+    );
+    expect(errorOf(`mdoel: {}\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(
+      /inline\.yaml:1:1: mdoel: unknown key 'mdoel' \(did you mean 'model'\?\)/,
+    );
+    expect(errorOf(`model: { hiden_size: 64 }\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(
+      /:1:10: model\.hiden_size: .*did you mean 'hidden_size'/,
+    );
     // a key of another stage type is unknown here, and nothing far off is suggested
     expect(errorOf(stage('    num_generations: 4\n'))).toMatch(/stages\.0\.num_generations: unknown key 'num_generations'$/m);
-    expect(errorOf(`${HEAD}  - type: pretrian\n`)).toMatch(/:5:5: stages\.0\.type: unknown stage type "pretrian" \(did you mean 'pretrain'\?\)/);
+    expect(errorOf(`${HEAD}  - type: pretrian\n`)).toMatch(
+      /:5:5: stages\.0\.type: unknown stage type "pretrian" \(did you mean 'pretrain'\?\)/,
+    );
   });
 
   it('wrong types and out-of-range values', () => {
     expect(errorOf(stage('    learning_rate: fast\n'))).toMatch(/:7:5: stages\.0\.learning_rate: expected number, got "fast"/);
     expect(errorOf(stage('    max_grad_norm: -1\n'))).toMatch(/:7:5: stages\.0\.max_grad_norm: must be >= 0, got -1$/);
     expect(errorOf(stage('    adam_beta2: 1\n'))).toMatch(/stages\.0\.adam_beta2: must be < 1, got 1$/);
-    expect(errorOf(stage('    lr_scheduler_type: cosin\n'))).toMatch(/stages\.0\.lr_scheduler_type: expected one of multistep, cosine, constant, linear; got "cosin" \(did you mean 'cosine'\?\)/);
+    expect(errorOf(stage('    lr_scheduler_type: cosin\n'))).toMatch(
+      /stages\.0\.lr_scheduler_type: expected one of multistep, cosine, constant, linear; got "cosin" \(did you mean 'cosine'\?\)/,
+    );
     expect(errorOf(stage('    max_samples: 0\n'))).toMatch(/stages\.0\.max_samples: must be > 0, got 0$/);
     expect(errorOf(stage(''), ['stages.0.datasets=[]'])).toMatch(/stages\.0\.datasets: this stage needs at least one dataset/);
     expect(errorOf(stage('    max_steps: 2.5\n'))).toMatch(/stages\.0\.max_steps: .*int/i);
@@ -114,47 +126,79 @@ describe('recipe errors name file:line:column and the field path', () => {
 
   it('unknown reward names and options, before any stage runs', () => {
     const grpo = (rewards: string) => `${HEAD}  - type: eval\n    datasets: [data/tasks.jsonl]\n    rewards:\n${rewards}`;
-    expect(errorOf(grpo('      - { name: acuracy }\n'))).toMatch(/:8:11: stages\.0\.rewards\.0\.name: unknown reward 'acuracy' \(did you mean 'accuracy'\?\)/);
-    expect(errorOf(grpo('      - { name: accuracy, options: { taged_only: true } }\n'))).toMatch(/stages\.0\.rewards\.0\.options: reward 'accuracy': unknown option 'taged_only'; valid: field, tagged_only/);
+    expect(errorOf(grpo('      - { name: acuracy }\n'))).toMatch(
+      /:8:11: stages\.0\.rewards\.0\.name: unknown reward 'acuracy' \(did you mean 'accuracy'\?\)/,
+    );
+    expect(errorOf(grpo('      - { name: accuracy, options: { taged_only: true } }\n'))).toMatch(
+      /stages\.0\.rewards\.0\.options: reward 'accuracy': unknown option 'taged_only'; valid: field, tagged_only/,
+    );
   });
 
   it('stage references that do not point backwards, and missing files', () => {
     const two = `${HEAD}  - type: sft\n    model: later\n    datasets: [data/chat.jsonl]\n  - name: later\n    type: pretrain\n    datasets: [data/corpus.jsonl]\n`;
     expect(errorOf(two)).toMatch(/:6:5: stages\.0\.model: names stage 'later' \(stages\.1\), which does not come before this stage/);
-    expect(errorOf(two, ['stages.0.model=nowhere'])).toMatch(/stages\.0\.model: 'nowhere' is neither an earlier stage .* nor a checkpoint directory/);
-    expect(errorOf(stage('  - { type: sft, model: eval, datasets: [data/chat.jsonl] }\n  - { type: eval, datasets: [data/tasks.jsonl] }\n'), ['stages.1.model=pretrain', 'stages.2.model=pretrain', 'stages.1.datasets=[eval]']))
-      .toMatch(/stages\.1\.datasets\.0: names stage 'eval' \(stages\.2\), which does not come before this stage/);
-    expect(errorOf(stage('  - { type: sft, datasets: [pretrain] }\n'))).toMatch(/stages\.1\.datasets\.0: names stage 'pretrain', a pretrain stage, which writes no dataset/);
-    expect(errorOf(stage('  - { type: sft, datasets: [data/missing.jsonl] }\n'))).toMatch(/:7:29: stages\.1\.datasets\.0: dataset file not found: .*missing\.jsonl/);
-    expect(errorOf(stage('  - { type: sft, datasets: [samples] }\n'))).toMatch(/dataset file not found: .*samples \(and no earlier stage is named 'samples'\)/);
+    expect(errorOf(two, ['stages.0.model=nowhere'])).toMatch(
+      /stages\.0\.model: 'nowhere' is neither an earlier stage .* nor a checkpoint directory/,
+    );
+    expect(
+      errorOf(stage('  - { type: sft, model: eval, datasets: [data/chat.jsonl] }\n  - { type: eval, datasets: [data/tasks.jsonl] }\n'), [
+        'stages.1.model=pretrain',
+        'stages.2.model=pretrain',
+        'stages.1.datasets=[eval]',
+      ]),
+    ).toMatch(/stages\.1\.datasets\.0: names stage 'eval' \(stages\.2\), which does not come before this stage/);
+    expect(errorOf(stage('  - { type: sft, datasets: [pretrain] }\n'))).toMatch(
+      /stages\.1\.datasets\.0: names stage 'pretrain', a pretrain stage, which writes no dataset/,
+    );
+    expect(errorOf(stage('  - { type: sft, datasets: [data/missing.jsonl] }\n'))).toMatch(
+      /:7:29: stages\.1\.datasets\.0: dataset file not found: .*missing\.jsonl/,
+    );
+    expect(errorOf(stage('  - { type: sft, datasets: [samples] }\n'))).toMatch(
+      /dataset file not found: .*samples \(and no earlier stage is named 'samples'\)/,
+    );
     expect(errorOf(stage(''), ['tokenizer.train.datasets=[nope.jsonl]'])).toMatch(/tokenizer\.train\.datasets\.0: dataset file not found/);
   });
 
   it('duplicate stage names', () => {
-    expect(errorOf(stage('  - { type: pretrain, datasets: [data/corpus.jsonl] }\n'))).toMatch(/:7:5: stages\.1\.name: duplicate stage name 'pretrain' \(also stages\.0\)/);
+    expect(errorOf(stage('  - { type: pretrain, datasets: [data/corpus.jsonl] }\n'))).toMatch(
+      /:7:5: stages\.1\.name: duplicate stage name 'pretrain' \(also stages\.0\)/,
+    );
   });
 
   it('GRPO group size, batch, rewards and lengths', () => {
     const grpo = (body: string) => `${HEAD}  - type: grpo\n    datasets: [data/tasks.jsonl]\n${body}`;
-    expect(errorOf(grpo('    num_generations: 3\n    per_device_train_batch_size: 16\n'))).toMatch(/:8:5: stages\.0\.per_device_train_batch_size: 16 completions per step is not divisible by num_generations \(3\)/);
+    expect(errorOf(grpo('    num_generations: 3\n    per_device_train_batch_size: 16\n'))).toMatch(
+      /:8:5: stages\.0\.per_device_train_batch_size: 16 completions per step is not divisible by num_generations \(3\)/,
+    );
     expect(errorOf(grpo('    max_steps: -1\n'))).toMatch(/stages\.0\.max_steps: must be > 0, got -1/);
     expect(errorOf(grpo('    num_generations: 1\n'))).toMatch(/:7:5: stages\.0\.num_generations: the group size must be at least 2/);
     expect(errorOf(grpo('    rewards: []\n'))).toMatch(/:7:5: stages\.0\.rewards: needs at least one reward function/);
     expect(errorOf(grpo('    rewards: [{ name: rewards/none.ts }]\n'))).toMatch(/stages\.0\.rewards\.0\.name: reward module not found/);
-    expect(errorOf(grpo('    max_prompt_length: 200\n    max_completion_length: 100\n'))).toMatch(/:8:5: stages\.0\.max_completion_length: max_prompt_length \+ max_completion_length = 300 exceeds the model context \(max_position_embeddings = 256\)/);
+    expect(errorOf(grpo('    max_prompt_length: 200\n    max_completion_length: 100\n'))).toMatch(
+      /:8:5: stages\.0\.max_completion_length: max_prompt_length \+ max_completion_length = 300 exceeds the model context \(max_position_embeddings = 256\)/,
+    );
     expect(errorOf(grpo('    template: "Q: no placeholder"\n'))).toMatch(/stages\.0\.template: .*no \{prompt\} placeholder/);
     // Greedy decoding has no log-probs to ratio: at 0 every weight became NaN and the stage still ended "done".
     expect(errorOf(grpo('    temperature: 0\n'))).toMatch(/:7:5: stages\.0\.temperature: GRPO samples: the temperature must be > 0/);
   });
 
   it('GRPO options that cannot work together', () => {
-    const grpo = (body: string) => `${HEAD}  - type: grpo\n    datasets: [data/tasks.jsonl]\n    per_device_train_batch_size: 4\n    num_generations: 2\n${body}`;
-    expect(errorOf(grpo('    gradient_accumulation_steps: 5\n'))).toMatch(/:9:5: stages\.0\.gradient_accumulation_steps: 5 micro-batches cannot split 4 completions/);
+    const grpo = (body: string) =>
+      `${HEAD}  - type: grpo\n    datasets: [data/tasks.jsonl]\n    per_device_train_batch_size: 4\n    num_generations: 2\n${body}`;
+    expect(errorOf(grpo('    gradient_accumulation_steps: 5\n'))).toMatch(
+      /:9:5: stages\.0\.gradient_accumulation_steps: 5 micro-batches cannot split 4 completions/,
+    );
     expect(() => parseRecipe(grpo('    gradient_accumulation_steps: 3\n'), FILE)).not.toThrow(); // 2, 1, 1: fine
     expect(errorOf(grpo('    kl_in_reward: true\n    beta: 0\n'))).toMatch(/stages\.0\.kl_in_reward: needs beta > 0/);
-    expect(errorOf(grpo('    delta: 1.1\n    epsilon_high: 0.28\n'))).toMatch(/stages\.0\.delta: 1\.1 is not above 1 \+ epsilon_high \(1\.28\)/);
-    expect(errorOf(grpo('    loss_type: cispo\n    epsilon_high: 0.2\n'))).toMatch(/stages\.0\.epsilon_high: for cispo it caps the ratio itself and must be > 1/);
-    expect(errorOf(grpo('    loss_type: spo\n'))).toMatch(/stages\.0\.loss_type: .*'grpo' \| 'dapo' \| 'bnpo' \| 'dr_grpo' \| 'cispo'|stages\.0\.loss_type: .*cispo/);
+    expect(errorOf(grpo('    delta: 1.1\n    epsilon_high: 0.28\n'))).toMatch(
+      /stages\.0\.delta: 1\.1 is not above 1 \+ epsilon_high \(1\.28\)/,
+    );
+    expect(errorOf(grpo('    loss_type: cispo\n    epsilon_high: 0.2\n'))).toMatch(
+      /stages\.0\.epsilon_high: for cispo it caps the ratio itself and must be > 1/,
+    );
+    expect(errorOf(grpo('    loss_type: spo\n'))).toMatch(
+      /stages\.0\.loss_type: .*'grpo' \| 'dapo' \| 'bnpo' \| 'dr_grpo' \| 'cispo'|stages\.0\.loss_type: .*cispo/,
+    );
     expect(errorOf(grpo('    dynamic_sampling: { max_batches: 1 }\n'))).toMatch(/stages\.0\.dynamic_sampling\.max_batches/);
     expect(errorOf(grpo('    top_entropy_quantile: 0\n'))).toMatch(/stages\.0\.top_entropy_quantile/);
   });
@@ -165,9 +209,15 @@ describe('recipe errors name file:line:column and the field path', () => {
   });
 
   it('model and tokenizer consistency', () => {
-    expect(errorOf(`model: { vocab_size: 1000 }\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/:1:10: model\.vocab_size: is 1000 but tokenizer\.train\.vocab_size is 512/);
-    expect(errorOf(`model: { num_key_value_heads: 3 }\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(/model\.num_key_value_heads: must divide num_attention_heads/);
-    expect(errorOf('stages:\n  - { type: eval, datasets: [data/tasks.jsonl] }\n')).toMatch(/tokenizer: the first stage starts from a fresh model/);
+    expect(errorOf(`model: { vocab_size: 1000 }\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(
+      /:1:10: model\.vocab_size: is 1000 but tokenizer\.train\.vocab_size is 512/,
+    );
+    expect(errorOf(`model: { num_key_value_heads: 3 }\n${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`)).toMatch(
+      /model\.num_key_value_heads: must divide num_attention_heads/,
+    );
+    expect(errorOf('stages:\n  - { type: eval, datasets: [data/tasks.jsonl] }\n')).toMatch(
+      /tokenizer: the first stage starts from a fresh model/,
+    );
   });
 
   it('reports every problem at once', () => {
@@ -177,12 +227,18 @@ describe('recipe errors name file:line:column and the field path', () => {
 
   it('bad --set paths', () => {
     const ok = `${HEAD}  - { type: eval, datasets: [data/tasks.jsonl] }\n`;
-    expect(errorOf(ok, ['stages.3.temperature=1'])).toMatch(/inline\.yaml: --set stages\.3\.temperature=1: stages is a list of 1 entries; '3' is not an index 0\.\.0/);
+    expect(errorOf(ok, ['stages.3.temperature=1'])).toMatch(
+      /inline\.yaml: --set stages\.3\.temperature=1: stages is a list of 1 entries; '3' is not an index 0\.\.0/,
+    );
     expect(errorOf(ok, ['seed.x=1'])).toMatch(/inline\.yaml: --set seed\.x=1: seed: expected number, got a mapping/);
     expect(errorOf(ok, ['name.x=1'])).toMatch(/--set name\.x=1: name is a value, not a mapping or list/);
-    expect(errorOf(ok, ['stages.0.temprature=1'])).toMatch(/inline\.yaml: --set stages\.0\.temprature=1: stages\.0\.temprature: unknown key 'temprature' \(did you mean 'temperature'\?\)/);
+    expect(errorOf(ok, ['stages.0.temprature=1'])).toMatch(
+      /inline\.yaml: --set stages\.0\.temprature=1: stages\.0\.temprature: unknown key 'temprature' \(did you mean 'temperature'\?\)/,
+    );
     expect(errorOf(ok, ['stages.0.temperature'])).toMatch(/expected field\.path=value/);
-    expect(errorOf(ok, ['stages.0.temperature=hot'])).toMatch(/--set stages\.0\.temperature=hot: stages\.0\.temperature: expected number, got "hot"/);
+    expect(errorOf(ok, ['stages.0.temperature=hot'])).toMatch(
+      /--set stages\.0\.temperature=hot: stages\.0\.temperature: expected number, got "hot"/,
+    );
   });
 });
 
@@ -240,10 +296,22 @@ describe('explain', () => {
     const text = explain('grpo', { width: 80 });
     const lines = text.split('\n');
     expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(80);
-    expect(explain('grpo', { width: 50 }).split('\n').every((l) => l.length <= 50)).toBe(true);
+    expect(
+      explain('grpo', { width: 50 })
+        .split('\n')
+        .every((l) => l.length <= 50),
+    ).toBe(true);
     // groups in order, each field under its group
     const at = (line: string) => lines.findIndex((l) => l.startsWith(line));
-    const groups = ['the stage', 'sampling', 'rewards', 'loss and advantages', 'KL to the reference model', 'data and prompts', 'schedule and optimiser'].map(at);
+    const groups = [
+      'the stage',
+      'sampling',
+      'rewards',
+      'loss and advantages',
+      'KL to the reference model',
+      'data and prompts',
+      'schedule and optimiser',
+    ].map(at);
     expect(groups.every((i) => i > 0)).toBe(true);
     expect([...groups].sort((a, b) => a - b)).toEqual(groups);
     const field = (name: string) => lines.findIndex((l) => new RegExp(`^  ${name.replace('.', '\\.')}\\s`).test(l));
@@ -258,7 +326,11 @@ describe('explain', () => {
     expect(groupOf('datasets')).toBe(5);
     expect(groupOf('learning_rate')).toBe(6);
     // the loss fields come early (on the first screen at 100 columns), not after the model fields
-    expect(explain('grpo', { width: 100 }).split('\n').findIndex((l) => /^  advantage_estimator\s/.test(l))).toBeLessThan(50);
+    expect(
+      explain('grpo', { width: 100 })
+        .split('\n')
+        .findIndex((l) => /^  advantage_estimator\s/.test(l)),
+    ).toBeLessThan(50);
     // shared model fields: one line saying how to list them; with all, listed after every own field
     expect(text).not.toMatch(/init_config\.hidden_size/);
     expect(text).toMatch(/--explain grpo --all/);
@@ -291,7 +363,9 @@ describe('r1 recipe', () => {
   }
 
   it('checks a good recipe, rejects a bad one with a UserError (exit code 2), and explains', async () => {
-    expect(await run(['--check', join(DIR, 'r1.yaml')])).toMatch(/ok: .*r1\.yaml.*\n  0\. pretrain \(pretrain\) from fresh init, config hash [0-9a-f]{16}/);
+    expect(await run(['--check', join(DIR, 'r1.yaml')])).toMatch(
+      /ok: .*r1\.yaml.*\n  0\. pretrain \(pretrain\) from fresh init, config hash [0-9a-f]{16}/,
+    );
     const bad = run(['--check', join(DIR, 'r1.yaml'), '--set', 'stages.2.num_generations=5', '--set', 'seed=1']);
     await expect(bad).rejects.toThrow(/not divisible by num_generations \(5\)/);
     await expect(bad).rejects.toMatchObject({ exitCode: 2 });

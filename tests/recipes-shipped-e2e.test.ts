@@ -21,16 +21,29 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 function tiny(recipeFile: string, extra: string[]) {
   const recipe = loadRecipe(recipeFile, { quick: true, set: [`output_dir=${out}`, ...extra] });
   const set = [
-    `output_dir=${out}`, 'model.hidden_size=32', 'model.num_hidden_layers=1', 'model.num_attention_heads=2', 'model.num_key_value_heads=1', 'model.intermediate_size=64',
+    `output_dir=${out}`,
+    'model.hidden_size=32',
+    'model.num_hidden_layers=1',
+    'model.num_attention_heads=2',
+    'model.num_key_value_heads=1',
+    'model.intermediate_size=64',
   ];
   for (const s of recipe.stages) {
     const at = `stages.${s.name}`;
     if (s.type === 'pretrain') set.push(`${at}.max_steps=3`, `${at}.per_device_train_batch_size=2`, `${at}.save_steps=2`);
     if (s.type === 'sft') set.push(`${at}.num_train_epochs=1`, `${at}.max_steps=2`);
-    if (s.type === 'grpo') set.push(`${at}.max_steps=2`, `${at}.per_device_train_batch_size=8`, `${at}.num_generations=4`, `${at}.max_completion_length=12`);
+    if (s.type === 'grpo')
+      set.push(`${at}.max_steps=2`, `${at}.per_device_train_batch_size=8`, `${at}.num_generations=4`, `${at}.max_completion_length=12`);
     if (s.type === 'eval') set.push(`${at}.max_samples=3`, `${at}.num_generations=2`, `${at}.max_new_tokens=12`);
     // An untrained model is never right: let every sample through, so the next stage gets data.
-    if (s.type === 'rejection-sampling') set.push(`${at}.max_samples=4`, `${at}.num_generations=2`, `${at}.max_new_tokens=12`, `${at}.reward_threshold=0`, `${at}.filters.language=null`);
+    if (s.type === 'rejection-sampling')
+      set.push(
+        `${at}.max_samples=4`,
+        `${at}.num_generations=2`,
+        `${at}.max_new_tokens=12`,
+        `${at}.reward_threshold=0`,
+        `${at}.filters.language=null`,
+      );
   }
   return loadRecipe(recipeFile, { quick: true, set: [...set, ...extra] });
 }
@@ -43,7 +56,8 @@ const checkpointWeights = (checkpoint: string): Tensors => {
 };
 /** The weights a stage of a run wrote. */
 const weights = (stageDir: string): Tensors => checkpointWeights(join(stageDir, 'checkpoint'));
-const same = (a: Tensors, b: Tensors) => [...a].every(([k, v]) => b.has(k) && v.length === b.get(k)!.length && v.every((x, i) => x === b.get(k)![i]));
+const same = (a: Tensors, b: Tensors) =>
+  [...a].every(([k, v]) => b.has(k) && v.length === b.get(k)!.length && v.every((x, i) => x === b.get(k)![i]));
 
 async function runAndCheck(recipeFile: string, extra: string[] = []) {
   const recipe = tiny(recipeFile, extra);
@@ -72,7 +86,8 @@ async function runAndCheck(recipeFile: string, extra: string[] = []) {
       for (const [k, v] of after) expect(v.length, `${s.name}.${k}`).toBe(before.get(k)!.length);
       expect(same(before, after), `${s.name} trained`).toBe(false);
     }
-    for (const d of datasetSources(recipe, i)) if (d.kind === 'stage') expect(manifest.stages[d.stage]?.status, `${s.name} reads ${d.stage}`).toBe('done');
+    for (const d of datasetSources(recipe, i))
+      if (d.kind === 'stage') expect(manifest.stages[d.stage]?.status, `${s.name} reads ${d.stage}`).toBe('done');
   });
   return { runDir, recipe };
 }
@@ -89,8 +104,12 @@ describe('shipped recipes, shortened', () => {
     expect(resolve(recipe.recipeDir, recipe.tokenizer.path!)).toBe(base);
     expect(recipe.tokenizer.train).toBeNull();
     // The run used the base's own tokenizer and architecture (the tiny model.* overrides do not apply to a checkpoint).
-    expect(readFileSync(join(runDir, 'grpo', 'checkpoint', 'tokenizer.json'), 'utf8')).toBe(readFileSync(join(base, 'tokenizer.json'), 'utf8'));
-    expect(JSON.parse(readFileSync(join(runDir, 'grpo', 'checkpoint', 'config.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')));
+    expect(readFileSync(join(runDir, 'grpo', 'checkpoint', 'tokenizer.json'), 'utf8')).toBe(
+      readFileSync(join(base, 'tokenizer.json'), 'utf8'),
+    );
+    expect(JSON.parse(readFileSync(join(runDir, 'grpo', 'checkpoint', 'config.json'), 'utf8'))).toEqual(
+      JSON.parse(readFileSync(join(base, 'config.json'), 'utf8')),
+    );
   }, 300_000);
 
   it("r1-zero: the shipped base has the architecture of the recipe's model and is a few MB", () => {
@@ -98,17 +117,31 @@ describe('shipped recipes, shortened', () => {
     const config = JSON.parse(readFileSync('data/r1-zero-base/config.json', 'utf8'));
     const { model } = full;
     expect(config).toMatchObject({
-      model_type: 'llama', vocab_size: model.vocab_size, hidden_size: model.hidden_size, num_hidden_layers: model.num_hidden_layers,
-      num_attention_heads: model.num_attention_heads, num_key_value_heads: model.num_key_value_heads, intermediate_size: model.intermediate_size,
-      max_position_embeddings: model.max_position_embeddings, tie_word_embeddings: model.tie_word_embeddings,
+      model_type: 'llama',
+      vocab_size: model.vocab_size,
+      hidden_size: model.hidden_size,
+      num_hidden_layers: model.num_hidden_layers,
+      num_attention_heads: model.num_attention_heads,
+      num_key_value_heads: model.num_key_value_heads,
+      intermediate_size: model.intermediate_size,
+      max_position_embeddings: model.max_position_embeddings,
+      tie_word_embeddings: model.tie_word_embeddings,
     });
     const bytes = readdirSync('data/r1-zero-base').reduce((a, f) => a + statSync(join('data/r1-zero-base', f)).size, 0);
     expect(bytes).toBeLessThan(5 * 2 ** 20);
   });
 
   it('r1-zero-moe: the same pipeline on a DeepSeek-V3-style model (MLA, MoE, MTP while pretraining)', async () => {
-    const small = ['model.num_hidden_layers=2', 'model.num_attention_heads=2', 'model.num_key_value_heads=2', 'model.kv_lora_rank=16', 'model.qk_nope_head_dim=8', 'model.qk_rope_head_dim=4',
-      'model.v_head_dim=8', 'model.moe_intermediate_size=16'];
+    const small = [
+      'model.num_hidden_layers=2',
+      'model.num_attention_heads=2',
+      'model.num_key_value_heads=2',
+      'model.kv_lora_rank=16',
+      'model.qk_nope_head_dim=8',
+      'model.qk_rope_head_dim=4',
+      'model.v_head_dim=8',
+      'model.moe_intermediate_size=16',
+    ];
     const { runDir, recipe } = await runAndCheck('recipes/r1-zero-moe.yaml', small);
     expect(recipe.stages.map((s) => s.type)).toEqual(['pretrain', 'eval', 'grpo', 'eval']);
     const config = JSON.parse(readFileSync(join(runDir, 'grpo', 'checkpoint', 'config.json'), 'utf8'));
@@ -121,7 +154,20 @@ describe('shipped recipes, shortened', () => {
   it('r1: cold start -> reasoning RL -> rejection sampling + general data -> SFT from base -> RL -> eval; distillation', async () => {
     const { runDir, recipe } = await runAndCheck('recipes/r1.yaml');
     expect(recipe.stages.map((s) => s.type)).toEqual([
-      'pretrain', 'sft', 'eval', 'grpo', 'eval', 'rejection-sampling', 'sft', 'grpo', 'eval', 'rejection-sampling', 'pretrain', 'eval', 'sft', 'eval',
+      'pretrain',
+      'sft',
+      'eval',
+      'grpo',
+      'eval',
+      'rejection-sampling',
+      'sft',
+      'grpo',
+      'eval',
+      'rejection-sampling',
+      'pretrain',
+      'eval',
+      'sft',
+      'eval',
     ]);
     // The general (non-reasoning) rows were mixed into the SFT data, and the student is the smaller model.
     const sft = readFileSync(join(runDir, 'rejection-sampling', 'dataset.jsonl'), 'utf8');

@@ -23,16 +23,33 @@ import { GENERATIONS, GROUPS_PER_STEP, GRPO_STEPS, grpoRow, grpoSamples, makeRun
 // are declared here, as far as the callbacks use them: uPlot's plots as the report keeps them
 // (window.r1.plots), and the element properties the checks read.
 type PlotAxis = { side: number; font: string[]; _values?: unknown[]; ticks: { size: number }; gap: number; _size: number };
-type Plot = { axes: PlotAxis[]; ctx: { font: string; measureText(text: string): { width: number } }; series: { label: string }[]; bands: unknown[]; data: number[][] };
+type Plot = {
+  axes: PlotAxis[];
+  ctx: { font: string; measureText(text: string): { width: number } };
+  series: { label: string }[];
+  bands: unknown[];
+  data: number[][];
+};
 declare const window: { r1: { plots: Map<string, Plot> }; marker?: string; devicePixelRatio: number };
-declare const document: { readyState: string; documentElement: { scrollHeight: number }; querySelector(selector: string): { textContent: string | null } | null };
-type PageElement = { dataset: Record<string, string | undefined>; value: string; hidden: boolean; open: boolean; checkVisibility(): boolean };
+declare const document: {
+  readyState: string;
+  documentElement: { scrollHeight: number };
+  querySelector(selector: string): { textContent: string | null } | null;
+};
+type PageElement = {
+  dataset: Record<string, string | undefined>;
+  value: string;
+  hidden: boolean;
+  open: boolean;
+  checkVisibility(): boolean;
+};
 declare function getComputedStyle(el: unknown): { backgroundColor: string };
 
 const CHROMIUM = process.env.R1_CHROMIUM ?? '/usr/bin/chromium';
 const haveBrowser = existsSync(CHROMIUM);
 const inCI = process.env.CI === 'true';
-if (!haveBrowser && !inCI) process.stderr.write(`\n  report browser tests SKIPPED: no browser at ${CHROMIUM} (apt-get install chromium, or set R1_CHROMIUM)\n\n`);
+if (!haveBrowser && !inCI)
+  process.stderr.write(`\n  report browser tests SKIPPED: no browser at ${CHROMIUM} (apt-get install chromium, or set R1_CHROMIUM)\n\n`);
 
 describe.runIf(!haveBrowser && inCI)('browser', () => {
   it('is installed on CI', () => {
@@ -49,7 +66,9 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
   async function open(url: string): Promise<Page> {
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 900 });
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(`${url}: console: ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`${url}: console: ${m.text()}`);
+    });
     page.on('pageerror', (e) => errors.push(`${url}: ${(e as Error).message}`));
     page.on('requestfailed', (r) => errors.push(`${url}: request failed: ${r.url()}`));
     await page.goto(url, { waitUntil: 'load' });
@@ -58,32 +77,44 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
   const file = (...p: string[]) => pathToFileURL(join(run, ...p)).href;
 
   /** For each chart: its id, title, the number of steps, and whether its canvas has coloured pixels. */
-  const charts = (page: Page) => page.$$eval('[data-chart]', (els) => els.map((el) => {
-    const canvas = el.querySelector('canvas');
-    let inked = 0;
-    if (canvas) {
-      const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-      // Lines are drawn in colour (r, g, b apart); grid and text are grey.
-      for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) inked++;
-    }
-    return { id: (el as PageElement).dataset.chart!, title: el.querySelector('h3')!.textContent, points: Number((el as PageElement).dataset.points ?? 0), inked, axes: el.querySelectorAll('.u-axis').length };
-  }));
+  const charts = (page: Page) =>
+    page.$$eval('[data-chart]', (els) =>
+      els.map((el) => {
+        const canvas = el.querySelector('canvas');
+        let inked = 0;
+        if (canvas) {
+          const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+          // Lines are drawn in colour (r, g, b apart); grid and text are grey.
+          for (let i = 0; i < d.length; i += 4)
+            if (d[i + 3] > 0 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) inked++;
+        }
+        return {
+          id: (el as PageElement).dataset.chart!,
+          title: el.querySelector('h3')!.textContent,
+          points: Number((el as PageElement).dataset.points ?? 0),
+          inked,
+          axes: el.querySelectorAll('.u-axis').length,
+        };
+      }),
+    );
 
   /** Value axes narrower than their widest tick label: "chart id / axis: label needs N px, has M". */
-  const axesTooNarrow = (page: Page) => page.evaluate(() => {
-    const out: string[] = [];
-    for (const [id, plot] of window.r1.plots) {
-      plot.axes.forEach((axis, i) => {
-        if (axis.side !== 1 && axis.side !== 3) return; // the step axis runs along the bottom
-        const ctx = plot.ctx;
-        ctx.font = axis.font[0];
-        const widest = Math.max(0, ...(axis._values ?? []).map((v) => ctx.measureText(String(v)).width / window.devicePixelRatio));
-        const need = widest + axis.ticks.size + axis.gap;
-        if (axis._size < need) out.push(`${id} / axis ${i}: '${(axis._values ?? []).join(', ')}' needs ${need.toFixed(1)} px, has ${axis._size}`);
-      });
-    }
-    return out;
-  });
+  const axesTooNarrow = (page: Page) =>
+    page.evaluate(() => {
+      const out: string[] = [];
+      for (const [id, plot] of window.r1.plots) {
+        plot.axes.forEach((axis, i) => {
+          if (axis.side !== 1 && axis.side !== 3) return; // the step axis runs along the bottom
+          const ctx = plot.ctx;
+          ctx.font = axis.font[0];
+          const widest = Math.max(0, ...(axis._values ?? []).map((v) => ctx.measureText(String(v)).width / window.devicePixelRatio));
+          const need = widest + axis.ticks.size + axis.gap;
+          if (axis._size < need)
+            out.push(`${id} / axis ${i}: '${(axis._values ?? []).join(', ')}' needs ${need.toFixed(1)} px, has ${axis._size}`);
+        });
+      }
+      return out;
+    });
 
   beforeAll(async () => {
     const { default: puppeteer } = await import('puppeteer-core');
@@ -99,7 +130,9 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
 
   it('run page: the pipeline as stage cards with status and headline, every eval in one table with deltas, links to stages', async () => {
     const page = await open(file('index.html'));
-    const cards = await page.$$eval('.stage', (els) => els.map((e) => ({ name: (e as PageElement).dataset.stage, text: e.textContent!.replace(/\s+/g, ' '), href: e.getAttribute('href') })));
+    const cards = await page.$$eval('.stage', (els) =>
+      els.map((e) => ({ name: (e as PageElement).dataset.stage, text: e.textContent!.replace(/\s+/g, ' '), href: e.getAttribute('href') })),
+    );
     expect(cards.map((c) => c.name)).toEqual(['pretrain', 'eval-base', 'grpo', 'eval', 'dpo']);
     expect(cards[0].text).toMatch(/done.*20 steps · 30s.*final loss/);
     expect(cards[1].text).toMatch(/20\.0%pass@1/);
@@ -107,7 +140,9 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     expect(cards[2].text).toMatch(/grpo · 12 steps · 18s\s*\d+\.\d%\s*accuracy \(mean of last 10 steps\)\s*reward \d\.\d+/);
     expect(cards[4].text).toMatch(/running.*preference accuracy/);
     expect(cards.every((c) => c.href === `${c.name}/report.html`)).toBe(true);
-    const table = await page.$eval('table.evals', (t) => [...t.querySelectorAll('tr')].map((r) => [...r.children].map((c) => c.textContent!.trim())));
+    const table = await page.$eval('table.evals', (t) =>
+      [...t.querySelectorAll('tr')].map((r) => [...r.children].map((c) => c.textContent!.trim())),
+    );
     expect(table[0]).toEqual(['', 'eval-base', 'eval']);
     expect(table).toContainEqual(['pass@1', '20.0%', '72.5%+52.5 pp']);
     expect(table).toContainEqual(['countdown', '12.5%', '46.3%+33.8 pp']);
@@ -120,7 +155,17 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     const page = await open(file('grpo', 'report.html'));
     const all = await charts(page);
     const main = all.filter((c) => c.id.startsWith('main:')).map((c) => c.id);
-    expect(main).toEqual(['main:reward', 'main:rewards/accuracy', 'main:rewards/format', 'main:length', 'main:kl', 'main:clip', 'main:entropy', 'main:truncated', 'main:time']);
+    expect(main).toEqual([
+      'main:reward',
+      'main:rewards/accuracy',
+      'main:rewards/format',
+      'main:length',
+      'main:kl',
+      'main:clip',
+      'main:entropy',
+      'main:truncated',
+      'main:time',
+    ]);
     for (const c of all) {
       expect(c.points, c.id).toBe(GRPO_STEPS);
       expect(c.inked, `${c.id} has drawn lines`).toBeGreaterThan(100);
@@ -130,7 +175,11 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     expect(tight).toEqual([]);
     expect(await page.evaluate(() => window.r1.plots.get('main:kl')!.axes[1]._values!.join(' '))).toMatch(/e-4/);
     // the reward is smoothed: a faint per-step line and a moving average
-    expect(await page.evaluate(() => window.r1.plots.get('main:reward')!.series.map((s) => s.label))).toEqual(['step', 'reward per step', 'reward (avg of 3)']);
+    expect(await page.evaluate(() => window.r1.plots.get('main:reward')!.series.map((s) => s.label))).toEqual([
+      'step',
+      'reward per step',
+      'reward (avg of 3)',
+    ]);
     // completion length: a band between the shortest and longest completion
     expect(await page.evaluate(() => window.r1.plots.get('main:length')!.bands.length)).toBe(1);
     const numbers = await page.$$eval('[data-number]', (els) => els.map((e) => (e as PageElement).dataset.number));
@@ -170,10 +219,17 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     expect(await page.$eval('tr.sample td', (td) => td.textContent)).toBe(String(GRPO_STEPS));
     // each row shows its question first, whole; the template around it is folded away
     const prompt = await page.$eval('tr.sample td.prompt', (td) => ({
-      first: td.firstElementChild!.className, question: td.querySelector('pre.question')!.textContent,
-      folded: !(td.querySelector('details') as PageElement).open, whole: td.querySelector('details pre')!.textContent,
+      first: td.firstElementChild!.className,
+      question: td.querySelector('pre.question')!.textContent,
+      folded: !(td.querySelector('details') as PageElement).open,
+      whole: td.querySelector('details pre')!.textContent,
     }));
-    expect(prompt).toEqual({ first: 'question', question: `What is ${GRPO_STEPS} + 0?`, folded: true, whole: `User: What is ${GRPO_STEPS} + 0? Assistant:` });
+    expect(prompt).toEqual({
+      first: 'question',
+      question: `What is ${GRPO_STEPS} + 0?`,
+      folded: true,
+      whole: `User: What is ${GRPO_STEPS} + 0? Assistant:`,
+    });
     expect(await page.$eval('tr.sample td.prompt pre.question', (e) => (e as PageElement).checkVisibility())).toBe(true);
     expect(await page.$eval('tr.sample td.prompt details pre', (e) => (e as PageElement).checkVisibility())).toBe(false);
     expect(await page.$eval('tr.sample .r', (s) => getComputedStyle(s).backgroundColor)).not.toBe('rgba(0, 0, 0, 0)');
@@ -182,13 +238,19 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     await page.select('#f-step', '5');
     expect(await rows()).toBe(GROUPS_PER_STEP);
     expect(await page.$$eval('tr.sample td:first-child', (tds) => tds.map((t) => t.textContent))).toEqual(['5', '5']);
-    await page.$eval('#f-text', (i) => { (i as PageElement).value = ''; i.dispatchEvent(new Event('input')); });
+    await page.$eval('#f-text', (i) => {
+      (i as PageElement).value = '';
+      i.dispatchEvent(new Event('input'));
+    });
     expect(await rows()).toBe(GROUPS_PER_STEP * GENERATIONS);
     await page.type('#f-min', '2');
     const kept = grpoSamples(5).filter((s) => (s.reward as number) >= 2).length;
     expect(await rows()).toBe(kept);
     expect(await page.$eval('#r1-count', (e) => e.textContent)).toBe(`${kept} of ${total} completions`);
-    await page.$eval('#f-min', (i) => { (i as PageElement).value = ''; i.dispatchEvent(new Event('input')); });
+    await page.$eval('#f-min', (i) => {
+      (i as PageElement).value = '';
+      i.dispatchEvent(new Event('input'));
+    });
     await page.click('#f-groups');
     const groups = await page.$$eval('.sample-group', (gs) => gs.map((g) => [...g.querySelectorAll('.pair h4')].map((h) => h.textContent)));
     expect(groups).toHaveLength(GROUPS_PER_STEP);
@@ -243,7 +305,8 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
         expect(pngSize(png).width, name).toBe(1280);
         expect(pngSize(png).height, name).toBeGreaterThan(300);
       }
-      if (process.env.R1_SCREENSHOT_DIR) process.stderr.write(`\n  screenshots of ${shotRun}: ${shots.map(([n]) => join(outDir, n)).join(', ')}\n`);
+      if (process.env.R1_SCREENSHOT_DIR)
+        process.stderr.write(`\n  screenshots of ${shotRun}: ${shots.map(([n]) => join(outDir, n)).join(', ')}\n`);
       expect(errors).toEqual([]);
     }, 60_000);
   });
@@ -265,12 +328,20 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
       // the run writes step 13 (and its samples) as the pipeline does: appended lines
       const next = GRPO_STEPS + 1;
       appendFileSync(join(run, 'grpo', 'metrics.jsonl'), JSON.stringify({ ...grpoRow(next), reward: 1.5 }) + '\n');
-      await page.waitForFunction((n) => document.querySelector('#r1-last-step')?.textContent === String(n), { timeout: 5000, polling: 100 }, next);
+      await page.waitForFunction(
+        (n) => document.querySelector('#r1-last-step')?.textContent === String(n),
+        { timeout: 5000, polling: 100 },
+        next,
+      );
       expect(await page.evaluate(() => window.marker)).toBe('same page');
       const reward = await page.evaluate(() => window.r1.plots.get('main:reward')!.data);
       expect(reward[0].at(-1)).toBe(next);
       expect(reward[1].at(-1)).toBe(1.5);
-      await index.waitForFunction((n) => document.querySelector('[data-stage="grpo"]')?.textContent?.includes(`${n} steps`), { timeout: 5000, polling: 100 }, next);
+      await index.waitForFunction(
+        (n) => document.querySelector('[data-stage="grpo"]')?.textContent?.includes(`${n} steps`),
+        { timeout: 5000, polling: 100 },
+        next,
+      );
       await page.close();
       await index.close();
       expect(errors).toEqual([]);
@@ -283,7 +354,11 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
       await page.goto(`${server.url}__r1/compare?runs=fixture&runs=fixture-b`, { waitUntil: 'load' });
       const all = await charts(page);
       expect(all.map((c) => c.id)).toContain('grpo:main:reward');
-      expect(await page.evaluate(() => window.r1.plots.get('grpo:main:reward')!.series.map((s) => s.label))).toEqual(['step', 'fixture · reward (avg of 3)', 'fixture-b · reward (avg of 3)']);
+      expect(await page.evaluate(() => window.r1.plots.get('grpo:main:reward')!.series.map((s) => s.label))).toEqual([
+        'step',
+        'fixture · reward (avg of 3)',
+        'fixture-b · reward (avg of 3)',
+      ]);
       await page.close();
       expect(errors).toEqual([]);
     });

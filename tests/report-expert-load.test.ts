@@ -39,7 +39,12 @@ describe('expert load heatmap', () => {
     expect(rest).toEqual([]);
     expect(h.layer).toBe(3);
     expect(h.steps).toEqual([10, 20]);
-    expect(h.share).toEqual([[3, 1], [1, 1], [0, 1], [0, 1]]);
+    expect(h.share).toEqual([
+      [3, 1],
+      [1, 1],
+      [0, 1],
+      [0, 1],
+    ]);
   });
 
   it('sums consecutive steps into one column when there are more than fit, keeping the last step as its label', () => {
@@ -70,7 +75,10 @@ describe('expert load heatmap', () => {
     writeFileSync(join(run, 'pretrain', 'metrics.jsonl'), rows.map((r) => JSON.stringify(r) + '\n').join(''));
     const html = renderStagePage(join(run, 'pretrain'));
     expect(html).toContain('<h2>Expert load</h2>');
-    expect(html.match(/<svg class="heatmap" data-layer="(\d+)"/g)).toEqual(['<svg class="heatmap" data-layer="1"', '<svg class="heatmap" data-layer="2"']);
+    expect(html.match(/<svg class="heatmap" data-layer="(\d+)"/g)).toEqual([
+      '<svg class="heatmap" data-layer="1"',
+      '<svg class="heatmap" data-layer="2"',
+    ]);
     expect(html.match(/<rect /g)?.length).toBe(2 * 4 * 30);
     expect(html).toContain('expert 0, step 10: 2.63x the mean load');
     const view = stageView('pretrain', rows);

@@ -17,7 +17,12 @@ const root = mkdtempSync(join(tmpdir(), 'r1-pages-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A page's visible text, tags dropped and spaces collapsed (the inlined scripts and styles left out). */
-const text = (html: string) => html.replace(/<(script|style)[^>]*>[\s\S]*?<\/\1>/g, '').replace(/<[^>]+>/g, ' ').replace(/&nbsp;/g, ' ').replace(/\s+/g, ' ');
+const text = (html: string) =>
+  html
+    .replace(/<(script|style)[^>]*>[\s\S]*?<\/\1>/g, '')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/\s+/g, ' ');
 const lastStep = (file: string) => /id="r1-last-step">(\d+)/.exec(readFileSync(file, 'utf8'))?.[1];
 
 describe('pages during a run', () => {
@@ -46,14 +51,15 @@ describe('pages during a run', () => {
 });
 
 describe('r1 serve', () => {
-  const get = (url: string, path: string) => new Promise<{ status: number; body: string }>((ok, fail) => {
-    // node:http sends the path as given (fetch would resolve the dots away).
-    const req = request(url, { path }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c)).on('end', () => ok({ status: res.statusCode!, body }));
+  const get = (url: string, path: string) =>
+    new Promise<{ status: number; body: string }>((ok, fail) => {
+      // node:http sends the path as given (fetch would resolve the dots away).
+      const req = request(url, { path }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c)).on('end', () => ok({ status: res.statusCode!, body }));
+      });
+      req.on('error', fail).end();
     });
-    req.on('error', fail).end();
-  });
 
   it('renders pages fresh and live, serves run files, refuses paths outside the folder, and tells listeners which folder changed', async () => {
     const run = makeRun(join(root, 'served'));
@@ -93,10 +99,19 @@ describe('r1 serve', () => {
 describe('eval table', () => {
   it('a column per eval, rates as percentages, each with its change from the eval before in percentage points', () => {
     const html = evalTable([
-      { label: 'base', results: { 'pass@1': 0.2, 'maj@8': 0.25, format_rate: 0.5, mean_length: 40, by_language: { zh: { 'pass@1': 0.1 } } } },
-      { label: 'rl', results: { 'pass@1': 0.35, 'maj@8': 0.25, format_rate: 0.25, mean_length: 30, by_language: { zh: { 'pass@1': 0.3 } } } },
+      {
+        label: 'base',
+        results: { 'pass@1': 0.2, 'maj@8': 0.25, format_rate: 0.5, mean_length: 40, by_language: { zh: { 'pass@1': 0.1 } } },
+      },
+      {
+        label: 'rl',
+        results: { 'pass@1': 0.35, 'maj@8': 0.25, format_rate: 0.25, mean_length: 30, by_language: { zh: { 'pass@1': 0.3 } } },
+      },
     ]);
-    const text = html.replace(/<\/t[dh]>/g, '|').replace(/<[^>]+>/g, '').replace(/&nbsp;/g, ' ');
+    const text = html
+      .replace(/<\/t[dh]>/g, '|')
+      .replace(/<[^>]+>/g, '')
+      .replace(/&nbsp;/g, ' ');
     expect(text).toContain('pass@1|20.0%|35.0%+15.0 pp|');
     expect(text).toContain('maj@8|25.0%|25.0%+0.0 pp|');
     expect(text).toContain('format|50.0%|25.0%−25.0 pp|');
@@ -111,16 +126,29 @@ describe('eval table', () => {
 
 describe('numbers on the pages', () => {
   it('durations are rounded once, to the unit shown: never 1m60s', () => {
-    expect([0, 4.25, 9.96, 12.4, 59.6, 75, 119.7, 3599.7, 3725, 7199.9].map(fmtDuration)).toEqual(
-      ['0.0s', '4.3s', '10s', '12s', '1m00s', '1m15s', '2m00s', '1h00m', '1h02m', '2h00m'],
-    );
+    expect([0, 4.25, 9.96, 12.4, 59.6, 75, 119.7, 3599.7, 3725, 7199.9].map(fmtDuration)).toEqual([
+      '0.0s',
+      '4.3s',
+      '10s',
+      '12s',
+      '1m00s',
+      '1m15s',
+      '2m00s',
+      '1h00m',
+      '1h02m',
+      '2h00m',
+    ]);
     expect(fmtDuration(NaN)).toBe('–');
   });
 
   it('a stage logged every 10 steps shows the steps it ran, not the rows it logged; a done stage its summary', () => {
     const run = makeRun(join(root, 'sparse-log'));
     // pretrain logged every 10 of 150 steps, as logging_steps 10 does
-    writeFileSync(join(run, 'pretrain', 'metrics.jsonl'), Array.from({ length: 15 }, (_, i) => JSON.stringify({ step: (i + 1) * 10, loss: 5 - i * 0.2, elapsed_s: (i + 1) * 8 })).join('\n') + '\n');
+    writeFileSync(
+      join(run, 'pretrain', 'metrics.jsonl'),
+      Array.from({ length: 15 }, (_, i) => JSON.stringify({ step: (i + 1) * 10, loss: 5 - i * 0.2, elapsed_s: (i + 1) * 8 })).join('\n') +
+        '\n',
+    );
     const manifest = JSON.parse(readFileSync(join(run, 'manifest.json'), 'utf8'));
     manifest.stages.pretrain.summary = { final_loss: 2.2, steps: 150 };
     manifest.stages.pretrain.finished_at = new Date(Date.parse(manifest.stages.pretrain.started_at) + 119_700).toISOString();
@@ -142,9 +170,15 @@ describe('numbers on the pages', () => {
     const run = makeRun(join(root, 'rates'));
     const grpo = stageCards(run).find((c) => c.name === 'grpo')!;
     expect(grpo.headline).toMatchObject({ label: 'accuracy (mean of last 10 steps)', percent: true });
-    expect(grpo.secondary.map((s) => [s.label, s.percent])).toEqual([['reward', false], ['format', true], ['length', false]]);
+    expect(grpo.secondary.map((s) => [s.label, s.percent])).toEqual([
+      ['reward', false],
+      ['format', true],
+      ['length', false],
+    ]);
     const card = text(renderRunPage(run)).split('grpo').slice(1).join('grpo');
-    expect(card).toMatch(/^\s*done\s*grpo · 12 steps · 18s\s*\d+\.\d%\s*accuracy \(mean of last 10 steps\)\s*reward \d\.\d+ · format \d+\.\d% · length/);
+    expect(card).toMatch(
+      /^\s*done\s*grpo · 12 steps · 18s\s*\d+\.\d%\s*accuracy \(mean of last 10 steps\)\s*reward \d\.\d+ · format \d+\.\d% · length/,
+    );
     const evalPage = text(renderStagePage(join(run, 'eval')));
     expect(evalPage).toContain('eval · 10 prompts × 4 samples · 2.0s');
     expect(evalPage).not.toMatch(/logged steps|last step \d/);
@@ -152,7 +186,14 @@ describe('numbers on the pages', () => {
   });
 
   it('a reward that stays 0 at every step is a chart (the news of the stage), not a constant', () => {
-    const rows = Array.from({ length: 6 }, (_, i) => ({ step: i + 1, reward: 0, 'rewards/accuracy/mean': 0, 'rewards/format/mean': 0.1 * i, learning_rate: 1e-4, kl: 0.001 * i }));
+    const rows = Array.from({ length: 6 }, (_, i) => ({
+      step: i + 1,
+      reward: 0,
+      'rewards/accuracy/mean': 0,
+      'rewards/format/mean': 0.1 * i,
+      learning_rate: 1e-4,
+      kl: 0.001 * i,
+    }));
     const view = stageView('grpo', rows);
     expect(view.charts.map((c) => c.id).slice(0, 3)).toEqual(['main:reward', 'main:rewards/accuracy', 'main:rewards/format']);
     expect(view.numbers.map((n) => n.key)).toEqual(['learning_rate']);
@@ -163,7 +204,8 @@ describe('numbers on the pages', () => {
 
 describe('samples', () => {
   it('each prompt carries its question: the one the stage wrote, or the part inside a named template', () => {
-    const r1zero = 'A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The assistant first thinks about the reasoning process in the mind and then provides the user with the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> </answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here </answer>. User: What is 2 + 2?. Assistant:';
+    const r1zero =
+      'A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The assistant first thinks about the reasoning process in the mind and then provides the user with the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> </answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here </answer>. User: What is 2 + 2?. Assistant:';
     expect(questionOf(r1zero, undefined)).toBe('What is 2 + 2?');
     expect(questionOf('Q: x A:', 'x')).toBe('x');
     expect(questionOf('<|user|>hi<|assistant|>', undefined)).toBeNull();

@@ -30,12 +30,15 @@ describe('eval metrics', () => {
   });
 
   it('language consistency: a zh chain of thought half in English gives 0.5; nothing countable is left out', () => {
-    const zh = { language: 'zh' }, en = { language: 'en' };
+    const zh = { language: 'zh' },
+      en = { language: 'en' };
     // 3 Han characters and 3 English words; the answer block does not count.
     const half = think('三加五 plus three equals', 'eight is the answer');
     expect(languageConsistency([PROMPT], [half], [zh])).toBe(0.5);
     // The same completion judged as English is also half; an all-English one is 1; digits only count for nothing.
-    expect(languageConsistency([PROMPT, PROMPT, PROMPT], [half, think('three plus five', '8'), think('3 + 5 = 8', '8')], [en, en, en])).toBe(0.75);
+    expect(
+      languageConsistency([PROMPT, PROMPT, PROMPT], [half, think('three plus five', '8'), think('3 + 5 = 8', '8')], [en, en, en]),
+    ).toBe(0.75);
     expect(languageConsistency([PROMPT], [think('3 + 5 = 8', '8')], [zh])).toBeNull();
     // Without the prompt's <think>, the chain of thought is what comes before </think>.
     expect(languageConsistency(['What is 3 + 5?'], ['三加五等于八 </think> <answer> 8 </answer>'], [zh])).toBe(1);
@@ -68,13 +71,21 @@ describe('eval metrics', () => {
       { prompt: 'c', answer: '10', task: 'sum' },
     ];
     const completions = [
-      think('三加五 plus three equals', '8'), think('三加五等于八', '8'),
-      think('four plus five', '9'), think('four plus five', '7'),
-      think('five plus five', '1'), think('five plus five', '2'),
+      think('三加五 plus three equals', '8'),
+      think('三加五等于八', '8'),
+      think('four plus five', '9'),
+      think('four plus five', '7'),
+      think('five plus five', '1'),
+      think('five plus five', '2'),
     ];
     const report = summarizeEval({
-      rows, k: 2, prompts: completions.map(() => PROMPT), completions, lengths: [10, 20, 30, 40, 50, 60],
-      byFunction: { accuracy: [1, 1, 1, 0, 0, 0], format: [1, 1, 1, 1, 0, 1] }, rewardMeans: { accuracy: 0.5, format: 5 / 6 },
+      rows,
+      k: 2,
+      prompts: completions.map(() => PROMPT),
+      completions,
+      lengths: [10, 20, 30, 40, 50, 60],
+      byFunction: { accuracy: [1, 1, 1, 0, 0, 0], format: [1, 1, 1, 1, 0, 1] },
+      rewardMeans: { accuracy: 0.5, format: 5 / 6 },
     });
     expect(report['pass@1']).toBeCloseTo(0.5);
     expect(report['maj@2']).toBeCloseTo(2 / 3);
@@ -98,26 +109,58 @@ const jsonl = (rows: Json[]) => rows.map((r) => JSON.stringify(r)).join('\n') + 
 
 /** 30 GRPO steps: accuracy = step/30, reward = step/50, length 40 - step/5. */
 const GRPO_ROWS = Array.from({ length: 30 }, (_, i) => ({
-  step: i + 1, loss: 0.01, reward: (i + 1) / 50, 'rewards/accuracy/mean': (i + 1) / 30, 'completions/mean_length': 40 - (i + 1) / 5,
+  step: i + 1,
+  loss: 0.01,
+  reward: (i + 1) / 50,
+  'rewards/accuracy/mean': (i + 1) / 30,
+  'completions/mean_length': 40 - (i + 1) / 5,
 }));
 
 /** Two runs like the real ones: `alpha` with a manifest whose order is not alphabetical, an old-format
  * eval (no label, no language consistency) and a GRPO stage; `beta` without a manifest. */
 function fixture(): { root: string; alpha: string; beta: string } {
   const root = tmp();
-  const alpha = join(root, 'runs', 'alpha'), beta = join(root, 'runs', 'beta');
+  const alpha = join(root, 'runs', 'alpha'),
+    beta = join(root, 'runs', 'beta');
   mkdirSync(alpha, { recursive: true });
-  writeFileSync(join(alpha, 'manifest.json'), json({ stages: { pretrain: { status: 'done' }, 'eval-base': { status: 'done' }, grpo: { status: 'done' }, eval: { status: 'done' } } }));
-  stage(alpha, 'pretrain', { 'metrics.jsonl': jsonl([{ step: 1, loss: 5 }, { step: 2, loss: 4 }]) });
+  writeFileSync(
+    join(alpha, 'manifest.json'),
+    json({ stages: { pretrain: { status: 'done' }, 'eval-base': { status: 'done' }, grpo: { status: 'done' }, eval: { status: 'done' } } }),
+  );
+  stage(alpha, 'pretrain', {
+    'metrics.jsonl': jsonl([
+      { step: 1, loss: 5 },
+      { step: 2, loss: 4 },
+    ]),
+  });
   stage(alpha, 'eval-base', {
-    'eval.json': json({ prompts: 20, k: 4, 'pass@1': 0.3375, 'maj@4': 0.4, format_rate: 0.125, mean_length: 37.3125, rewards: { accuracy: 0.3375 } }),
+    'eval.json': json({
+      prompts: 20,
+      k: 4,
+      'pass@1': 0.3375,
+      'maj@4': 0.4,
+      format_rate: 0.125,
+      mean_length: 37.3125,
+      rewards: { accuracy: 0.3375 },
+    }),
     'metrics.jsonl': jsonl([{ step: 1, 'pass@1': 0.3375, 'rewards/accuracy/mean': 0.3375 }]),
   });
   stage(alpha, 'grpo', { 'metrics.jsonl': jsonl(GRPO_ROWS) });
   stage(alpha, 'eval', {
-    'eval.json': json({ label: 'R1-Zero (GRPO)', prompts: 20, k: 4, 'pass@1': 0.9125, 'maj@4': 0.95, format_rate: 1, language_consistency: 0.98765, mean_length: 28.8 }),
+    'eval.json': json({
+      label: 'R1-Zero (GRPO)',
+      prompts: 20,
+      k: 4,
+      'pass@1': 0.9125,
+      'maj@4': 0.95,
+      format_rate: 1,
+      language_consistency: 0.98765,
+      mean_length: 28.8,
+    }),
   });
-  stage(beta, 'eval', { 'eval.json': json({ label: 'odd | name', 'pass@1': 0.413, 'maj@8': 0.5, language_consistency: null, format_rate: 0.5 }) });
+  stage(beta, 'eval', {
+    'eval.json': json({ label: 'odd | name', 'pass@1': 0.413, 'maj@8': 0.5, language_consistency: null, format_rate: 0.5 }),
+  });
   return { root, alpha, beta };
 }
 
@@ -136,7 +179,11 @@ describe('results table', () => {
     const { alpha, beta } = fixture();
     expect(collectEvals([alpha, beta]).map((e) => `${e.run}/${e.stage}`)).toEqual(['alpha/eval-base', 'alpha/eval', 'beta/eval']);
     expect(resultsTable(collectEvals([alpha, beta]))).toBe([...TABLE_HEAD, ...TABLE_ROWS].join('\n'));
-    expect(resultsTable(collectEvals([beta, alpha])).split('\n').slice(2)).toEqual([TABLE_ROWS[2], TABLE_ROWS[0], TABLE_ROWS[1]]);
+    expect(
+      resultsTable(collectEvals([beta, alpha]))
+        .split('\n')
+        .slice(2),
+    ).toEqual([TABLE_ROWS[2], TABLE_ROWS[0], TABLE_ROWS[1]]);
   });
 
   it('GRPO stages: first-10 vs last-10 step means over the run', () => {
@@ -147,13 +194,46 @@ describe('results table', () => {
     // Mean step of the first 10 is 5.5, of the last 10 25.5: accuracy 5.5/30 = 0.18 and 25.5/30 = 0.85,
     // reward 0.11 and 0.51, length 40 - 1.1 = 38.9 and 40 - 5.1 = 34.9.
     expect(trendLine(grpo[0])).toBe('alpha/grpo: accuracy 0.18 → 0.85, reward 0.11 → 0.51, length 39 → 35 tokens over 30 steps');
-    expect(firstLast([[1, 1], [2, 3]])).toEqual({ first: 2, last: 2 });
+    expect(
+      firstLast([
+        [1, 1],
+        [2, 3],
+      ]),
+    ).toEqual({ first: 2, last: 2 });
     expect(firstLast([])).toBeNull();
   });
 
   it('moving average: centered (an even window leans back), shorter at the ends', () => {
-    expect(movingAverage([[1, 1], [2, 2], [3, 6]], 3)).toEqual([[1, 1.5], [2, 3], [3, 4]]);
-    expect(movingAverage([[1, 0], [2, 3], [3, 6], [4, 9]], 2)).toEqual([[1, 0], [2, 1.5], [3, 4.5], [4, 7.5]]);
+    expect(
+      movingAverage(
+        [
+          [1, 1],
+          [2, 2],
+          [3, 6],
+        ],
+        3,
+      ),
+    ).toEqual([
+      [1, 1.5],
+      [2, 3],
+      [3, 4],
+    ]);
+    expect(
+      movingAverage(
+        [
+          [1, 0],
+          [2, 3],
+          [3, 6],
+          [4, 9],
+        ],
+        2,
+      ),
+    ).toEqual([
+      [1, 0],
+      [2, 1.5],
+      [3, 4.5],
+      [4, 7.5],
+    ]);
     expect(movingAverage([[1, 5]], 10)).toEqual([[1, 5]]);
   });
 });
@@ -217,7 +297,10 @@ describe('results block in a Markdown file', () => {
     expect(text.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(text).toContain('<style>');
     for (const title of ['>accuracy<', '>reward<', '>response length (tokens)<']) expect(text).toContain(title);
-    const lines = [...text.matchAll(/<polyline points="([^"]*)" class="(raw|line)"\/>/g)].map((m) => ({ cls: m[2], ys: m[1].split(' ').map((p) => Number(p.split(',')[1])) }));
+    const lines = [...text.matchAll(/<polyline points="([^"]*)" class="(raw|line)"\/>/g)].map((m) => ({
+      cls: m[2],
+      ys: m[1].split(' ').map((p) => Number(p.split(',')[1])),
+    }));
     expect(lines.map((l) => l.cls)).toEqual(['raw', 'line', 'raw', 'line', 'raw', 'line']);
     for (const l of lines) expect(l.ys).toHaveLength(30);
     // Accuracy and reward rise (SVG y grows downwards), length falls: the panels hold the right series.
@@ -261,7 +344,15 @@ describe('pass@1 breakdown table', () => {
   it('has a column per task and per language any eval reports, and – where one does not', async () => {
     const { breakdownTable } = await import('../src/report/index.ts');
     const evals = [
-      { run: 'a', stage: 'eval', results: { label: 'base', by_task: { word: { prompts: 3, 'pass@1': 0.5 }, countdown: { prompts: 2, 'pass@1': 0 } }, by_language: { en: { prompts: 4, 'pass@1': 0.25 } } } },
+      {
+        run: 'a',
+        stage: 'eval',
+        results: {
+          label: 'base',
+          by_task: { word: { prompts: 3, 'pass@1': 0.5 }, countdown: { prompts: 2, 'pass@1': 0 } },
+          by_language: { en: { prompts: 4, 'pass@1': 0.25 } },
+        },
+      },
       { run: 'b', stage: 'eval', results: { by_language: { zh: { prompts: 1, 'pass@1': 1 } } } },
     ];
     expect(breakdownTable(evals)!.split('\n')).toEqual([

@@ -182,17 +182,45 @@ const EQUIVALENT: [string, string, boolean][] = [
   ['\\displaystyle \\frac{1}{2}', '1/2', true],
   ['7.', '7', true],
   // more forms: mixed numbers, complex numbers, function notation, scientific notation, quadratic formula
-  ['\\frac{1}{2}x', 'x/2', true], ['x^{2}', 'x^2', true], ['\\left(\\frac{1}{2}\\right)^2', '1/4', true], ['2^{-1}', '0.5', true],
-  ['\\sqrt{\\frac{1}{4}}', '0.5', true], ['1.5\\times10^{3}', '1500', true], ['\\dfrac{\\pi}{4}', '\\frac{\\pi}{4}', true],
-  ['(0,\\infty)', 'x>0', true], ['x\\in[2,5]', '[2,5]', true], ['\\$1,000.50', '1000.5', true], ['100\\text{ m}^2', '100', true],
-  ['\\text{A}', 'A', true], ['10\\%', '\\frac{1}{10}', true], ['k=-1', '-1', true], ['-\\dfrac{3}{2}', '-1.5', true],
-  ['2+3i', '3i+2', true], ['2+3i', '2-3i', false], ['3\\sqrt{3}/2', '\\frac{3\\sqrt3}{2}', true], ['\\mathbf{(C)}', 'C', true],
-  ['x^2 - 4 = 0', 'x^2 = 4', true], ['\\frac{1}{2}', '\\frac{2}{4}', true], ['0.5', '50\\%', true], ['\\{-2, 2\\}', '\\pm 2', true],
-  ['(2, 3)', 'a=2, b=3', true], ['1/3', '0.3333', true], ['\\infty', '\\infty', true], ['2\\sqrt{2}', '\\sqrt{8}', true],
+  ['\\frac{1}{2}x', 'x/2', true],
+  ['x^{2}', 'x^2', true],
+  ['\\left(\\frac{1}{2}\\right)^2', '1/4', true],
+  ['2^{-1}', '0.5', true],
+  ['\\sqrt{\\frac{1}{4}}', '0.5', true],
+  ['1.5\\times10^{3}', '1500', true],
+  ['\\dfrac{\\pi}{4}', '\\frac{\\pi}{4}', true],
+  ['(0,\\infty)', 'x>0', true],
+  ['x\\in[2,5]', '[2,5]', true],
+  ['\\$1,000.50', '1000.5', true],
+  ['100\\text{ m}^2', '100', true],
+  ['\\text{A}', 'A', true],
+  ['10\\%', '\\frac{1}{10}', true],
+  ['k=-1', '-1', true],
+  ['-\\dfrac{3}{2}', '-1.5', true],
+  ['2+3i', '3i+2', true],
+  ['2+3i', '2-3i', false],
+  ['3\\sqrt{3}/2', '\\frac{3\\sqrt3}{2}', true],
+  ['\\mathbf{(C)}', 'C', true],
+  ['x^2 - 4 = 0', 'x^2 = 4', true],
+  ['\\frac{1}{2}', '\\frac{2}{4}', true],
+  ['0.5', '50\\%', true],
+  ['\\{-2, 2\\}', '\\pm 2', true],
+  ['(2, 3)', 'a=2, b=3', true],
+  ['1/3', '0.3333', true],
+  ['\\infty', '\\infty', true],
+  ['2\\sqrt{2}', '\\sqrt{8}', true],
   ['\\frac{-b \\pm \\sqrt{b^2-4ac}}{2a}', '\\frac{-b + \\sqrt{b^2-4ac}}{2a}, \\frac{-b - \\sqrt{b^2-4ac}}{2a}', true],
-  ['10', '10.0', true], ['0', '-0', true], ['1\\frac{1}{2}', '1.5', true], ['\\frac{7}{2}', '3\\frac{1}{2}', true],
-  ['y=-x+2', 'x+y=2', true], ['f(x) = 2x', '2x', true], ['6', '\\text{6 ways}', true], ['6', '6 \\text{ways}', true],
-  ['\\frac{1}{\\sqrt{3}}', '\\frac{\\sqrt{3}}{3}', true], ['\\sqrt{-1}', 'i', true], ['x+y', 'x+y+0', true],
+  ['10', '10.0', true],
+  ['0', '-0', true],
+  ['1\\frac{1}{2}', '1.5', true],
+  ['\\frac{7}{2}', '3\\frac{1}{2}', true],
+  ['y=-x+2', 'x+y=2', true],
+  ['f(x) = 2x', '2x', true],
+  ['6', '\\text{6 ways}', true],
+  ['6', '6 \\text{ways}', true],
+  ['\\frac{1}{\\sqrt{3}}', '\\frac{\\sqrt{3}}{3}', true],
+  ['\\sqrt{-1}', 'i', true],
+  ['x+y', 'x+y+0', true],
 ];
 
 describe('answersMatch', () => {
@@ -255,7 +283,13 @@ describe('extractAnswer', () => {
 describe('accuracy reward', () => {
   const fn = accuracy.make({ field: null });
   it('scores 1 for right, 0 for wrong or missing answers, null without a reference', async () => {
-    const completions = ['<think>a</think><answer>4</answer>', '<think>a</think><answer>5</answer>', 'I have no idea', '<answer>4</answer>', '<answer>x</answer>'];
+    const completions = [
+      '<think>a</think><answer>4</answer>',
+      '<think>a</think><answer>5</answer>',
+      'I have no idea',
+      '<answer>4</answer>',
+      '<answer>x</answer>',
+    ];
     const rows = [{ answer: '4' }, { answer: 4 }, { answer: '4' }, {}, { solution: 'so \\boxed{x}' }];
     expect(await fn({ prompts: completions.map(() => ''), completions, rows })).toEqual([1, 0, 0, null, 1]);
   });
@@ -285,7 +319,10 @@ describe('accuracy reward', () => {
 describe('properties', () => {
   it('an integer matches itself written with thousands separators', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1000, max: 1e9 }), (n) => answersMatch(n.toLocaleString('en-US'), String(n)) && answersMatch(String(n), n.toLocaleString('en-US'))),
+      fc.property(
+        fc.integer({ min: 1000, max: 1e9 }),
+        (n) => answersMatch(n.toLocaleString('en-US'), String(n)) && answersMatch(String(n), n.toLocaleString('en-US')),
+      ),
     );
   });
 
@@ -293,7 +330,9 @@ describe('properties', () => {
     fc.assert(
       fc.property(fc.integer({ min: -500, max: 500 }), fc.constantFrom(2, 4, 5, 8, 10, 20, 25), (p, q) => {
         const dec = String(p / q);
-        return answersMatch(`\\frac{${p}}{${q}}`, dec) && answersMatch(dec, `${p}/${q}`) && !answersMatch(`\\frac{${p + 1}}{${q}}`, `${p}/${q}`);
+        return (
+          answersMatch(`\\frac{${p}}{${q}}`, dec) && answersMatch(dec, `${p}/${q}`) && !answersMatch(`\\frac{${p + 1}}{${q}}`, `${p}/${q}`)
+        );
       }),
     );
   });
@@ -303,7 +342,8 @@ describe('properties', () => {
     fc.assert(
       fc.property(fc.array(term, { minLength: 1, maxLength: 5 }), (terms) => {
         const s = terms.map(([c, v]) => `${c}${v}`);
-        const a = s.join(' + '), b = [...s].reverse().join('+');
+        const a = s.join(' + '),
+          b = [...s].reverse().join('+');
         return answersMatch(a, b) && answersMatch(b, a) && !answersMatch(a, `${b} + 1`);
       }),
     );
@@ -311,14 +351,20 @@ describe('properties', () => {
 
   it('the LaTeX converter never throws anything but an Error and never hangs', () => {
     fc.assert(
-      fc.property(fc.string({ unit: fc.constantFrom('\\frac', '\\sqrt', '{', '}', '(', ')', '[', ']', '^', '_', 'x', '1', '2', '+', '-', '|', '\\pi', ' ', ','), maxLength: 40 }), (s) => {
-        try {
-          latexToMathjs(s);
-        } catch (err) {
-          expect(err).toBeInstanceOf(Error);
-        }
-        return [true, false].includes(answersMatch(s, s));
-      }),
+      fc.property(
+        fc.string({
+          unit: fc.constantFrom('\\frac', '\\sqrt', '{', '}', '(', ')', '[', ']', '^', '_', 'x', '1', '2', '+', '-', '|', '\\pi', ' ', ','),
+          maxLength: 40,
+        }),
+        (s) => {
+          try {
+            latexToMathjs(s);
+          } catch (err) {
+            expect(err).toBeInstanceOf(Error);
+          }
+          return [true, false].includes(answersMatch(s, s));
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -327,8 +373,18 @@ describe('properties', () => {
 describe('accuracy with tagged_only', () => {
   it('counts only an <answer> block or \\boxed{} as the final answer', () => {
     const score = (completions: string[], tagged: boolean) =>
-      accuracy.make({ ...accuracy.defaults, tagged_only: tagged })({ prompts: completions.map(() => 'q'), completions, rows: completions.map(() => ({ answer: '17' })) });
-    const cs = [' <think> 9 + 8 = 17 </think> <answer> 17 </answer>', ' 9 + 8 = 17', ' so it is \\boxed{17}', ' <think> 17 </think>', ' <answer> 16 </answer>'];
+      accuracy.make({ ...accuracy.defaults, tagged_only: tagged })({
+        prompts: completions.map(() => 'q'),
+        completions,
+        rows: completions.map(() => ({ answer: '17' })),
+      });
+    const cs = [
+      ' <think> 9 + 8 = 17 </think> <answer> 17 </answer>',
+      ' 9 + 8 = 17',
+      ' so it is \\boxed{17}',
+      ' <think> 17 </think>',
+      ' <answer> 16 </answer>',
+    ];
     expect(score(cs, false)).toEqual([1, 1, 1, 1, 0]);
     expect(score(cs, true)).toEqual([1, 0, 1, 0, 0]);
   });

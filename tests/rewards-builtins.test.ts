@@ -9,8 +9,14 @@ import { repetition, repetitionRate, words } from '../rewards/repetition.ts';
 import { chainOfThought } from '../rewards/tags.ts';
 import type { RewardBatch } from '../rewards/types.ts';
 
-const batch = (completions: string[], rows: Record<string, unknown>[] = completions.map(() => ({})), prompts = completions.map(() => '')): RewardBatch => ({
-  prompts, completions, rows,
+const batch = (
+  completions: string[],
+  rows: Record<string, unknown>[] = completions.map(() => ({})),
+  prompts = completions.map(() => ''),
+): RewardBatch => ({
+  prompts,
+  completions,
+  rows,
 });
 
 // [completion, strict, soft, tag count]
@@ -80,7 +86,13 @@ describe('hostile completions', () => {
   ];
   it.each(hostile.map((h, i) => [i, h]))('case %d scores in every built-in', async (_i, c) => {
     const b = batch([c as string], [{ answer: '1', language: 'en' }]);
-    const fns = [format.make({}), formatSoft.make({}), language.make({ language: 'en', field: 'language' }), repetition.make({ ngram_size: 3, max_penalty: -1 }), cosineLength.make(cosineLength.defaults)];
+    const fns = [
+      format.make({}),
+      formatSoft.make({}),
+      language.make({ language: 'en', field: 'language' }),
+      repetition.make({ ngram_size: 3, max_penalty: -1 }),
+      cosineLength.make(cosineLength.defaults),
+    ];
     for (const fn of fns) {
       const [v] = await fn(b);
       expect(v === null || Number.isFinite(v)).toBe(true);
@@ -143,7 +155,8 @@ describe('language consistency', () => {
     fc.assert(
       fc.property(fc.array(piece, { maxLength: 30 }), (ps) => {
         const t = ps.join(' ');
-        const en = languageShare(t, 'en'), zh = languageShare(t, 'zh');
+        const en = languageShare(t, 'en'),
+          zh = languageShare(t, 'zh');
         if (en === null) return zh === null;
         return en >= 0 && en <= 1 && Math.abs(en + (zh ?? 0) - 1) < 1e-12;
       }),
@@ -208,7 +221,8 @@ describe('cosine length reward', () => {
 
   it('uses accuracy and returns null without a reference', async () => {
     const fn = cosineLength.make({ ...cosineLength.defaults, max_len: 100 });
-    const right = '<answer>4</answer>', wrong = '<answer>5</answer>';
+    const right = '<answer>4</answer>',
+      wrong = '<answer>5</answer>';
     const out = (await fn(batch([right, wrong, right], [{ answer: '4' }, { answer: '4' }, {}]))) as number[];
     expect(out[0]).toBeCloseTo(0.5 + 0.25 * (1 + Math.cos((right.length / 100) * Math.PI)), 12);
     expect(out[1]).toBeLessThan(0);
@@ -243,7 +257,8 @@ describe('code reward', () => {
   it('reads tests from tests or verification_info, and fence or row languages', () => {
     expect(rowTests({ tests: ['assert f(1) == 2'], language: 'python' })).toEqual({ tests: ['assert f(1) == 2'], language: 'python' });
     expect(rowTests({ verification_info: JSON.stringify({ language: 'python', test_cases: [{ input: '1', output: '2' }] }) })).toEqual({
-      tests: [{ input: '1', output: '2' }], language: 'python',
+      tests: [{ input: '1', output: '2' }],
+      language: 'python',
     });
     expect(rowTests({})).toBeNull();
     expect(codeLanguage('Python3')).toBe('python');
@@ -253,7 +268,8 @@ describe('code reward', () => {
 
   it('scores the share of tests passed through the sandbox, created once and destroyed on close', async () => {
     const jobs: CodeJob[] = [];
-    let created = 0, destroyed = 0;
+    let created = 0,
+      destroyed = 0;
     const fake = async () => {
       created++;
       return {
@@ -269,7 +285,14 @@ describe('code reward', () => {
     const tests = ['t1', 't2', 't3', 't4'];
     const out = await fn(
       batch(
-        ['```python\ngood()\n```', '```js\nbad()\n```', 'no code here', '```\ngood()\n```', '```python\ngood()\n```', '```rust\ngood()\n```'],
+        [
+          '```python\ngood()\n```',
+          '```js\nbad()\n```',
+          'no code here',
+          '```\ngood()\n```',
+          '```python\ngood()\n```',
+          '```rust\ngood()\n```',
+        ],
         [{ tests }, { tests }, { tests }, { tests, language: 'javascript' }, {}, { tests }],
       ),
     );

@@ -21,7 +21,12 @@ describe('held-out accuracy', () => {
       if (c.right) [b.right, b.accepted] = [b.right + 1, b.accepted + (s === 1 ? 1 : 0)];
       else [b.wrong, b.rejected] = [b.wrong + 1, b.rejected + (s === 0 ? 1 : 0)];
     }
-    const all = Object.values(by).reduce((a, b) => ({ right: a.right + b.right, accepted: a.accepted + b.accepted, wrong: a.wrong + b.wrong, rejected: a.rejected + b.rejected }));
+    const all = Object.values(by).reduce((a, b) => ({
+      right: a.right + b.right,
+      accepted: a.accepted + b.accepted,
+      wrong: a.wrong + b.wrong,
+      rejected: a.rejected + b.rejected,
+    }));
     expect(cases.length).toBeGreaterThan(5000);
     expect(all.accepted / all.right).toBeGreaterThanOrEqual(0.97);
     expect(all.rejected / all.wrong).toBeGreaterThanOrEqual(0.97);

@@ -24,16 +24,18 @@ function jsonlFiles(dir: string): string[] {
 function repositoryGolds(): string[] {
   const golds = new Set<string>();
   for (const file of [...jsonlFiles(join(root, 'data')), ...jsonlFiles(join(root, 'tests/fixtures'))]) {
-    readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-      if (!line.trim()) return;
-      let row: Record<string, unknown>;
-      try {
-        row = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        throw new Error(`${file}:${i + 1}: not JSON`);
-      }
-      for (const f of REFERENCE_FIELDS) if (typeof row[f] === 'string' || typeof row[f] === 'number') golds.add(String(row[f]));
-    });
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (!line.trim()) return;
+        let row: Record<string, unknown>;
+        try {
+          row = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          throw new Error(`${file}:${i + 1}: not JSON`);
+        }
+        for (const f of REFERENCE_FIELDS) if (typeof row[f] === 'string' || typeof row[f] === 'number') golds.add(String(row[f]));
+      });
   }
   return [...golds];
 }
@@ -68,16 +70,66 @@ describe('a gold verified against itself is right', () => {
 
   // The shapes issue 29 lists, and the other answer kinds the verifier reads.
   const SHAPES = [
-    '$$[2, +\\infty)$$', '\\[ [2, +\\infty) \\]', '$$g(x) = 2x$$', '\\[ h(t) = -16t^2 + 5 \\]', 'g(x) = 2x', 'y = 2x + 1', '2x + 3y = 6',
-    '\\text{The sequence diverges because its terms grow without bound.}', '$\\text{No, such a triangle does not exist.}$', '\\text{Evelyn}',
-    'Evelyn', 'yes', 'No solution', '[2, +\\infty)', '(-\\infty, 3] \\cup (5, \\infty)', 'x \\in (1, 2]', '-2 \\le x \\le 7', 'x > 3',
-    'x \\ne 2', '\\{1, 2, 3\\}', '1, 2, 3', '(1, 2)', '(3, \\frac{\\pi}{2})', '\\emptyset', '\\mathbb{R}',
-    '\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}', '\\begin{pmatrix} 3 \\\\ 2 \\\\ -6 \\end{pmatrix}', '\\frac{7}{3}', '7/3',
-    '-\\frac{1}{2}', '3\\sqrt{13}', '2 \\sin b \\cos a', '28\\%', '90^\\circ', '15\\mbox{ cm}^2', '\\$12.50', '1,234', '3.14',
-    '1.5 \\times 10^{3}', 'x = 2 \\text{ or } x = 3', 'x + y = 5, x - y = 1', '(p, q) = (3, 2)', '|AB| = 1', '7:32', 'B', '(C)',
-    '\\text{(D)}', '204_5', 'f(2) < f(1) < f(4)', '1 \\pm \\sqrt{19}', '\\infty', '$x = 11$', '$$\\frac{1}{3}$$', '\\boxed{42}',
-    'So the answer is \\boxed{\\frac{3}{4}}.', 'Janet makes 9 * 2 = 18.\n#### 18', 'The roots are $\\boxed{2}$ and $\\boxed{3}$.',
-    'n^2 + n', 'a_n = 2n + 1', '\\sqrt[3]{2}',
+    '$$[2, +\\infty)$$',
+    '\\[ [2, +\\infty) \\]',
+    '$$g(x) = 2x$$',
+    '\\[ h(t) = -16t^2 + 5 \\]',
+    'g(x) = 2x',
+    'y = 2x + 1',
+    '2x + 3y = 6',
+    '\\text{The sequence diverges because its terms grow without bound.}',
+    '$\\text{No, such a triangle does not exist.}$',
+    '\\text{Evelyn}',
+    'Evelyn',
+    'yes',
+    'No solution',
+    '[2, +\\infty)',
+    '(-\\infty, 3] \\cup (5, \\infty)',
+    'x \\in (1, 2]',
+    '-2 \\le x \\le 7',
+    'x > 3',
+    'x \\ne 2',
+    '\\{1, 2, 3\\}',
+    '1, 2, 3',
+    '(1, 2)',
+    '(3, \\frac{\\pi}{2})',
+    '\\emptyset',
+    '\\mathbb{R}',
+    '\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}',
+    '\\begin{pmatrix} 3 \\\\ 2 \\\\ -6 \\end{pmatrix}',
+    '\\frac{7}{3}',
+    '7/3',
+    '-\\frac{1}{2}',
+    '3\\sqrt{13}',
+    '2 \\sin b \\cos a',
+    '28\\%',
+    '90^\\circ',
+    '15\\mbox{ cm}^2',
+    '\\$12.50',
+    '1,234',
+    '3.14',
+    '1.5 \\times 10^{3}',
+    'x = 2 \\text{ or } x = 3',
+    'x + y = 5, x - y = 1',
+    '(p, q) = (3, 2)',
+    '|AB| = 1',
+    '7:32',
+    'B',
+    '(C)',
+    '\\text{(D)}',
+    '204_5',
+    'f(2) < f(1) < f(4)',
+    '1 \\pm \\sqrt{19}',
+    '\\infty',
+    '$x = 11$',
+    '$$\\frac{1}{3}$$',
+    '\\boxed{42}',
+    'So the answer is \\boxed{\\frac{3}{4}}.',
+    'Janet makes 9 * 2 = 18.\n#### 18',
+    'The roots are $\\boxed{2}$ and $\\boxed{3}$.',
+    'n^2 + n',
+    'a_n = 2n + 1',
+    '\\sqrt[3]{2}',
   ];
   it.each(SHAPES)('%j', (gold) => {
     expect(misses(gold, statedAs(gold))).toEqual([]);
@@ -87,17 +139,31 @@ describe('a gold verified against itself is right', () => {
   // without display delimiters; a near miss (one number changed) of each scores 0 in every form.
   const num = fc.oneof(
     fc.integer({ min: -40, max: 40 }).map((n) => ({ tex: String(n), next: String(n + 1) })),
-    fc.tuple(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 2, max: 9 })).map(([p, q]) => ({ tex: `\\frac{${p}}{${q}}`, next: `\\frac{${p + q}}{${q}}` })),
+    fc
+      .tuple(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 2, max: 9 }))
+      .map(([p, q]) => ({ tex: `\\frac{${p}}{${q}}`, next: `\\frac{${p + q}}{${q}}` })),
   );
   const shape = fc.oneof(
-    fc.tuple(num, num, fc.constantFrom('(', '['), fc.constantFrom(')', ']')).map(([a, b, o, c]) => [`${o}${a.tex}, ${b.tex}${c}`, `${o}${a.tex}, ${b.next}${c}`]),
+    fc
+      .tuple(num, num, fc.constantFrom('(', '['), fc.constantFrom(')', ']'))
+      .map(([a, b, o, c]) => [`${o}${a.tex}, ${b.tex}${c}`, `${o}${a.tex}, ${b.next}${c}`]),
     fc.tuple(num, num, num).map(([a, b, c]) => [`\\{${a.tex}, ${b.tex}, ${c.tex}\\}`, `\\{${a.tex}, ${b.tex}, ${c.next}\\}`]),
     fc.tuple(num, num).map(([a, b]) => [`(${a.tex}, ${b.tex})`, `(${a.next}, ${b.tex})`]),
     fc.tuple(num, num).map(([a, b]) => [`y = ${a.tex}x + ${b.tex}`, `y = ${a.tex}x + ${b.next}`]),
-    fc.tuple(num, num, num, num).map(([a, b, c, d]) => [`\\begin{pmatrix} ${a.tex} & ${b.tex} \\\\ ${c.tex} & ${d.tex} \\end{pmatrix}`, `\\begin{pmatrix} ${a.tex} & ${b.tex} \\\\ ${c.tex} & ${d.next} \\end{pmatrix}`]),
+    fc
+      .tuple(num, num, num, num)
+      .map(([a, b, c, d]) => [
+        `\\begin{pmatrix} ${a.tex} & ${b.tex} \\\\ ${c.tex} & ${d.tex} \\end{pmatrix}`,
+        `\\begin{pmatrix} ${a.tex} & ${b.tex} \\\\ ${c.tex} & ${d.next} \\end{pmatrix}`,
+      ]),
     num.map((a) => [a.tex, a.next]),
   );
-  const wrap = fc.constantFrom((m: string) => m, (m: string) => `$$${m}$$`, (m: string) => `\\[ ${m} \\]`, (m: string) => `$${m}$`);
+  const wrap = fc.constantFrom(
+    (m: string) => m,
+    (m: string) => `$$${m}$$`,
+    (m: string) => `\\[ ${m} \\]`,
+    (m: string) => `$${m}$`,
+  );
 
   it('generated golds, display-wrapped or not, match themselves in every form and not a near miss', () => {
     fc.assert(

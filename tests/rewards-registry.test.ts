@@ -1,25 +1,44 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../src/errors.ts';
-import { BUILTIN_REWARDS, RewardError, concatScores, isModulePath, loadRewards, meanStd, scoreBatch, type LoadedReward } from '../rewards/registry.ts';
+import {
+  BUILTIN_REWARDS,
+  RewardError,
+  concatScores,
+  isModulePath,
+  loadRewards,
+  meanStd,
+  scoreBatch,
+  type LoadedReward,
+} from '../rewards/registry.ts';
 import type { RewardBatch } from '../rewards/types.ts';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'rewards');
 const batch = (completions: string[], rows: Record<string, unknown>[] = completions.map(() => ({}))): RewardBatch => ({
-  prompts: completions.map(() => ''), completions, rows,
+  prompts: completions.map(() => ''),
+  completions,
+  rows,
 });
 const fixed = (name: string, values: (number | null)[], weight = 1): LoadedReward => ({ name, weight, fn: () => values });
 
 describe('loadRewards', () => {
   it('loads every built-in by name with its default options', async () => {
-    const rewards = await loadRewards(BUILTIN_REWARDS.map((name) => ({ name })), DIR);
+    const rewards = await loadRewards(
+      BUILTIN_REWARDS.map((name) => ({ name })),
+      DIR,
+    );
     expect(rewards.map((r) => r.name)).toEqual([...BUILTIN_REWARDS]);
     expect(rewards.every((r) => r.weight === 1 && typeof r.fn === 'function')).toBe(true);
-    expect(BUILTIN_REWARDS).toEqual(expect.arrayContaining(['accuracy', 'format', 'format_soft', 'tag_count', 'language', 'repetition', 'cosine_length', 'code']));
+    expect(BUILTIN_REWARDS).toEqual(
+      expect.arrayContaining(['accuracy', 'format', 'format_soft', 'tag_count', 'language', 'repetition', 'cosine_length', 'code']),
+    );
   });
 
   it('loads TypeScript and JavaScript user modules relative to the base folder, passing options', async () => {
-    const [brevity, plain] = await loadRewards([{ name: './my-rewards.ts#brevity', weight: 0.5, options: { scale: 2 } }, { name: './plain.js' }], DIR);
+    const [brevity, plain] = await loadRewards(
+      [{ name: './my-rewards.ts#brevity', weight: 0.5, options: { scale: 2 } }, { name: './plain.js' }],
+      DIR,
+    );
     expect(brevity.name).toBe('brevity');
     expect(brevity.weight).toBe(0.5);
     expect(await brevity.fn(batch(['a', 'abc']))).toEqual([1, 0.5]);
@@ -42,9 +61,15 @@ describe('loadRewards', () => {
   });
 
   it('validates options and weights of built-ins', async () => {
-    await expect(loadRewards([{ name: 'format', options: { strict: true } }], DIR)).rejects.toThrow(/reward 'format': unknown option 'strict'; valid: \(none\)/);
-    await expect(loadRewards([{ name: 'repetition', options: { ngram: 2 } }], DIR)).rejects.toThrow(/unknown option 'ngram'; valid: ngram_size, max_penalty/);
-    await expect(loadRewards([{ name: 'language', options: { language: 'xx' } }], DIR)).rejects.toThrow(/reward 'language': unknown language 'xx'/);
+    await expect(loadRewards([{ name: 'format', options: { strict: true } }], DIR)).rejects.toThrow(
+      /reward 'format': unknown option 'strict'; valid: \(none\)/,
+    );
+    await expect(loadRewards([{ name: 'repetition', options: { ngram: 2 } }], DIR)).rejects.toThrow(
+      /unknown option 'ngram'; valid: ngram_size, max_penalty/,
+    );
+    await expect(loadRewards([{ name: 'language', options: { language: 'xx' } }], DIR)).rejects.toThrow(
+      /reward 'language': unknown language 'xx'/,
+    );
     await expect(loadRewards([{ name: 'format', weight: NaN }], DIR)).rejects.toThrow(/weight must be a finite number/);
   });
 
@@ -72,7 +97,10 @@ describe('scoreBatch', () => {
 
   it('runs built-ins and async user functions together', async () => {
     const rewards = await loadRewards([{ name: 'accuracy' }, { name: 'format', weight: 0.5 }, { name: './my-rewards.ts#hasKind' }], DIR);
-    const res = await scoreBatch(rewards, batch(['<think>t</think><answer>4</answer>', '<answer>5</answer>'], [{ answer: 4, kind: 'm' }, { answer: 4 }]));
+    const res = await scoreBatch(
+      rewards,
+      batch(['<think>t</think><answer>4</answer>', '<answer>5</answer>'], [{ answer: 4, kind: 'm' }, { answer: 4 }]),
+    );
     expect(res.byFunction).toEqual({ accuracy: [1, 0], format: [1, 0], hasKind: [1, null] });
     expect(res.total).toEqual([2.5, 0]);
   });
@@ -105,8 +133,17 @@ describe('scoreBatch', () => {
   });
 
   it('reports a batch-only failure when no single row throws', async () => {
-    const flaky: LoadedReward = { name: 'flaky', weight: 1, fn: (b) => { if (b.completions.length > 1) throw new Error('batch too big'); return [1]; } };
-    await expect(scoreBatch([flaky], batch(['a', 'b']))).rejects.toThrow(/reward 'flaky': threw batch too big on the batch of 2 \(no single row throws\)/);
+    const flaky: LoadedReward = {
+      name: 'flaky',
+      weight: 1,
+      fn: (b) => {
+        if (b.completions.length > 1) throw new Error('batch too big');
+        return [1];
+      },
+    };
+    await expect(scoreBatch([flaky], batch(['a', 'b']))).rejects.toThrow(
+      /reward 'flaky': threw batch too big on the batch of 2 \(no single row throws\)/,
+    );
   });
 
   it('rejects a batch whose parts differ in length', async () => {
@@ -129,7 +166,10 @@ describe('concatScores', () => {
     const completions = ['a', 'bb', 'ccc', 'dddd', 'eeeee'];
     const batch = (cs: string[]): RewardBatch => ({ prompts: cs.map(() => 'p'), completions: cs, rows: cs.map(() => ({})) });
     const whole = await scoreBatch(rewards, batch(completions));
-    const joined = concatScores([await scoreBatch(rewards, batch(completions.slice(0, 2))), await scoreBatch(rewards, batch(completions.slice(2)))]);
+    const joined = concatScores([
+      await scoreBatch(rewards, batch(completions.slice(0, 2))),
+      await scoreBatch(rewards, batch(completions.slice(2))),
+    ]);
     expect(joined).toEqual(whole);
     expect(joined.total).toEqual([3, 4, 7, 8, 11]);
   });

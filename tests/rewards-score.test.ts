@@ -16,13 +16,16 @@ afterEach(() => {
 
 /** Runs `r1 score ...args` in-process; returns what it wrote to stdout and stderr. */
 async function score(args: string[]): Promise<{ stdout: string; stderr: string; exitCode: number | undefined }> {
-  const out: string[] = [], err: string[] = [];
-  const capture = (sink: string[]) => (s: string | Uint8Array, ...rest: unknown[]) => {
-    sink.push(String(s));
-    const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
-    cb?.();
-    return true;
-  };
+  const out: string[] = [],
+    err: string[] = [];
+  const capture =
+    (sink: string[]) =>
+    (s: string | Uint8Array, ...rest: unknown[]) => {
+      sink.push(String(s));
+      const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+      cb?.();
+      return true;
+    };
   vi.spyOn(process.stdout, 'write').mockImplementation(capture(out) as typeof process.stdout.write);
   vi.spyOn(process.stderr, 'write').mockImplementation(capture(err) as typeof process.stderr.write);
   const program = new Command('r1').exitOverride();
@@ -48,12 +51,22 @@ const ROWS = [
 
 describe('r1 score', () => {
   it('scores good lines, reports malformed ones by line number and exits 1', async () => {
-    const input = join(dir, 'rows.jsonl'), output = join(dir, 'out.jsonl');
+    const input = join(dir, 'rows.jsonl'),
+      output = join(dir, 'out.jsonl');
     writeFileSync(input, ROWS.join('\n') + '\n');
     const { stderr, exitCode } = await score(['--input', input, '--rewards', 'accuracy,format=0.5', '--output', output]);
-    const rows = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const rows = readFileSync(output, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows).toEqual([
-      { prompt: 'What is 2+2?', completion: '<think>add</think><answer>4</answer>', answer: '4', rewards: { accuracy: 1, format: 1 }, reward: 1.5 },
+      {
+        prompt: 'What is 2+2?',
+        completion: '<think>add</think><answer>4</answer>',
+        answer: '4',
+        rewards: { accuracy: 1, format: 1 },
+        reward: 1.5,
+      },
       { completion: 'It is \\boxed{\\frac{1}{2}}', answer: '0.5', id: 7, rewards: { accuracy: 1, format: 0 }, reward: 1 },
       { completion: '<think>x</think><answer>5</answer>', answer: '4', rewards: { accuracy: 0, format: 1 }, reward: 0.5 },
     ]);
@@ -70,7 +83,10 @@ describe('r1 score', () => {
     const lines = Array.from({ length: 7 }, (_, i) => JSON.stringify({ completion: `<answer>${i}</answer>`, answer: String(i % 2) }));
     writeFileSync(input, lines.join('\n'));
     const { stdout, exitCode } = await score(['--input', input, '--rewards', 'accuracy', '--batch-size', '3']);
-    const rows = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const rows = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows.map((r) => r.rewards.accuracy)).toEqual([1, 1, 0, 0, 0, 0, 0]);
     expect(exitCode).toBeUndefined();
   });
@@ -80,7 +96,12 @@ describe('r1 score', () => {
     writeFileSync(input, [JSON.stringify({ completion: 'ok' }), JSON.stringify({ completion: 'bad' })].join('\n'));
     const fixture = join(import.meta.dirname, 'fixtures', 'rewards', 'my-rewards.ts');
     const { stdout, stderr } = await score(['--input', input, '--rewards', `${fixture}#throwsOnBad`, '--on-error', 'zero']);
-    expect(stdout.trim().split('\n').map((l) => JSON.parse(l).reward)).toEqual([0, 0]);
+    expect(
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).reward),
+    ).toEqual([0, 0]);
     expect(stderr).toMatch(/warning: reward 'throwsOnBad', row 1: threw cannot score "bad"; scored 0/);
     await expect(score(['--input', input, '--rewards', `${fixture}#throwsOnBad`])).rejects.toThrow(/row 1: threw/);
   });

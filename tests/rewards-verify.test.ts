@@ -213,7 +213,11 @@ describe('sets and tuples', () => {
   check([
     ['$\\boxed{1}\\boxed{2}$', '$\\boxed{1,2}$', 1],
     ['\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).', '$\\boxed{-2,1}$.', 1],
-    ['$(2,1),(1,2),(-1,-20),(-20,-1)$', 'solutions are:\n\n\\[\n\\boxed{(1, 2)}, \\boxed{(2, 1)}, \\boxed{(-1, -20)}, \\boxed{(-20, -1)}\n\\]', 1],
+    [
+      '$(2,1),(1,2),(-1,-20),(-20,-1)$',
+      'solutions are:\n\n\\[\n\\boxed{(1, 2)}, \\boxed{(2, 1)}, \\boxed{(-1, -20)}, \\boxed{(-20, -1)}\n\\]',
+      1,
+    ],
     ['$(2,1),(1,2),(-1,-20),(-20,-1)$', '\\boxed{(1, 2)}, \\boxed{(2, 1)}, \\boxed{(-1, -20)}', 0],
     ['$-2,1$', 'the only integer roots are $\\boxed{-2,1}.$', 1],
     ['$-2,1$', '$\\boxed{1,-2}$', 1],
@@ -230,8 +234,16 @@ describe('sets and tuples', () => {
     ['$-12;-11;-10;-8;-7;-6$', '$\\boxed{\\{-12, -11, -10, -8, -7\\}}$', 0],
     ['$(0;0;0),(0;-2;0),(4;0;6)$', '\\boxed{(4, 0, 6), (0, -2, 0), (0, 0, 0)}', 1],
     ['$(0;0;0),(0;-2;0),(4;0;6)$', '\\boxed{(4, 6, 0), (0, -2, 0), (0, 0, 0)}', 0],
-    ['$(37,3,3,13),(17,3,3,7),(3,37,3,13),(3,17,3,7),(3,3,2,3)$', '$\\boxed{(3, 37, 3, 13), (3, 17, 3, 7), (3, 3, 2, 3), (3,17,3,7), (17,3,3,7), (37,3,3,13)}$', 1],
-    ['$(37,3,3),(17,3,3,7),(3,37,3,13),(3,17,3,7),(3,3,2,3)$', '$\\boxed{(3, 37, 3, 13), (3, 17, 3, 7), (3, 3, 2, 3), (3,17,3,7), (17,3,3,7), (37,3,3,13)}$', 0],
+    [
+      '$(37,3,3,13),(17,3,3,7),(3,37,3,13),(3,17,3,7),(3,3,2,3)$',
+      '$\\boxed{(3, 37, 3, 13), (3, 17, 3, 7), (3, 3, 2, 3), (3,17,3,7), (17,3,3,7), (37,3,3,13)}$',
+      1,
+    ],
+    [
+      '$(37,3,3),(17,3,3,7),(3,37,3,13),(3,17,3,7),(3,3,2,3)$',
+      '$\\boxed{(3, 37, 3, 13), (3, 17, 3, 7), (3, 3, 2, 3), (3,17,3,7), (17,3,3,7), (37,3,3,13)}$',
+      0,
+    ],
     ['\\boxed{x = -5,\\ p = \\frac{14}{3}} ', '$\\boxed{-5, \\frac{14}{3}}$', 1],
     ['\\boxed{a=4,\\,-8,\\,-10}', '$\\boxed{-10,-8,4}$', 1],
     ['\\boxed{W(n) = 1 \\text{ and } W(n) = -1}', '$W(x)=1orW(x)=-1$', 1],
@@ -278,7 +290,11 @@ describe('intervals and inequalities', () => {
     ['$(-\\infty, 3]$', '\\boxed{x \\le 3}', 1],
     ['$(-\\infty, 3]$', '\\boxed{(-\\infty, 3)}', 0],
     ['$0<f(x)<1$', '$(0,1)$', 1],
-    ['$[-1, -\\frac{1}{2}) \\cup (-\\frac{1}{2}, 0) \\cup (0, 1) \\cup (1, \\infty)$', 'The solution set is $\\boxed{[-1, -\\tfrac12) \\cup (-\\tfrac12, 0) \\cup (0, 1) \\cup (1, \\infty)}.$', 1],
+    [
+      '$[-1, -\\frac{1}{2}) \\cup (-\\frac{1}{2}, 0) \\cup (0, 1) \\cup (1, \\infty)$',
+      'The solution set is $\\boxed{[-1, -\\tfrac12) \\cup (-\\tfrac12, 0) \\cup (0, 1) \\cup (1, \\infty)}.$',
+      1,
+    ],
     ['$(2, 12) \\cup (12, 102)$', 'Thus, the answer is $x \\in \\boxed{(2,12) \\cup (12,102)}$', 1],
     ['$(2, 12) \\cup (12, 102)$', '$x \\in \\boxed{(2,12) \\cup [12,102)}$', 0],
     ['$(-\\infty, -4] \\cup [4, \\infty)$', '\\boxed{[4, \\infty) \\cup (-\\infty, -4]}', 1],
@@ -296,13 +312,29 @@ describe('matrices', () => {
   check([
     ['$\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}$', 'The identity matrix is $ \\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix} $.', 1],
     ['$\\begin{bmatrix}0 & 0 \\\\0 & 0\\end{bmatrix}$', 'Here is a zero matrix: $ \\begin{pmatrix}0 & 0 \\\\0 & 0\\end{pmatrix} $', 1],
-    ['$\\begin{pmatrix}1 & 2 \\\\3 & 4\\end{pmatrix}$', 'Special matrix: $ \\left[\\begin{array}{cc}1 & 2 \\\\3 & 4\\end{array}\\right] $', 1],
-    ['$\\begin{pmatrix}\\frac{1}{2} & \\frac{3}{4} \\\\ \\frac{5}{6} & \\frac{7}{8}\\end{pmatrix}$', '$ \\begin{pmatrix}\\frac{1}{2} & \\frac{3}{4} \\\\ \\frac{5}{6} & \\frac{7}{8}\\end{pmatrix} $', 1],
+    [
+      '$\\begin{pmatrix}1 & 2 \\\\3 & 4\\end{pmatrix}$',
+      'Special matrix: $ \\left[\\begin{array}{cc}1 & 2 \\\\3 & 4\\end{array}\\right] $',
+      1,
+    ],
+    [
+      '$\\begin{pmatrix}\\frac{1}{2} & \\frac{3}{4} \\\\ \\frac{5}{6} & \\frac{7}{8}\\end{pmatrix}$',
+      '$ \\begin{pmatrix}\\frac{1}{2} & \\frac{3}{4} \\\\ \\frac{5}{6} & \\frac{7}{8}\\end{pmatrix} $',
+      1,
+    ],
     ['$\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}$', 'The matrix is $\\begin{pmatrix}1 & 2 \\\\ 3 & 5\\end{pmatrix}$', 0],
     ['$\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}$', '$\\begin{pmatrix}1 & 3 \\\\ 2 & 4\\end{pmatrix}$', 0],
-    ['\\boxed{\n\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}\n}.', '\\boxed{\n\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}\n}.', 1],
+    [
+      '\\boxed{\n\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}\n}.',
+      '\\boxed{\n\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}\n}.',
+      1,
+    ],
     ['$\\begin{pmatrix}-\\frac{7}{4}&-2\\\\4&\\frac{1}{4}\\\\\\end{pmatrix}$', '$\\begin{pmatrix}-1.75&-2\\\\4&0.25\\end{pmatrix}$', 1],
-    ['$\\begin{pmatrix}\\frac{1}{3\\sqrt[3]{x}^2}&0\\\\-\\sin(x)&0\\end{pmatrix}$', '$\\begin{pmatrix}\\frac{1}{3x^{2/3}}&0\\\\-\\sin(x)&0\\end{pmatrix}$', 1],
+    [
+      '$\\begin{pmatrix}\\frac{1}{3\\sqrt[3]{x}^2}&0\\\\-\\sin(x)&0\\end{pmatrix}$',
+      '$\\begin{pmatrix}\\frac{1}{3x^{2/3}}&0\\\\-\\sin(x)&0\\end{pmatrix}$',
+      1,
+    ],
     ['$\\begin{pmatrix}2x & 1\\\\ 0 & x^2\\end{pmatrix}$', '\\boxed{\\begin{bmatrix}x+x & 1\\\\ 0 & x\\cdot x\\end{bmatrix}}', 1],
     ['$\\begin{pmatrix}2x & 1\\\\ 0 & x^2\\end{pmatrix}$', '\\boxed{\\begin{bmatrix}2x & 1\\\\ 0 & 2x\\end{bmatrix}}', 0],
     ['$\\begin{pmatrix} 3 \\\\ 2 \\\\ -6 \\end{pmatrix}$', '\\boxed{\\begin{pmatrix} 3 \\\\ 2 \\\\ -6 \\end{pmatrix}}', 1],
@@ -383,8 +415,16 @@ describe('gold answers that are whole solutions', () => {
   check([
     ['Since $x<2$, it follows that $|x-2|=2-x$. Thus $x-p=\\boxed{2-2p}$.', '\\boxed{2-2p}', 1],
     ['Since $x<2$, it follows that $|x-2|=2-x$. Thus $x-p=\\boxed{2-2p}$.', '\\boxed{2-p}', 0],
-    ['In order for $N$ to be divisible by 12 ... the smallest is $14{,}912.$ However $\\boxed{14{,}916}$ is our answer.', 'Final Answer: The final answer is $14916$. I hope it is correct.', 1],
-    ['In order for $N$ to be divisible by 12 ... the smallest is $14{,}912.$ However $\\boxed{14{,}916}$ is our answer.', 'the answer is $14912$', 0],
+    [
+      'In order for $N$ to be divisible by 12 ... the smallest is $14{,}912.$ However $\\boxed{14{,}916}$ is our answer.',
+      'Final Answer: The final answer is $14916$. I hope it is correct.',
+      1,
+    ],
+    [
+      'In order for $N$ to be divisible by 12 ... the smallest is $14{,}912.$ However $\\boxed{14{,}916}$ is our answer.',
+      'the answer is $14912$',
+      0,
+    ],
     ['Janet sells 16 - 3 - 4 = 9 eggs a day. She makes 9 * 2 = $18 every day.\n#### 18', 'She makes \\boxed{18} dollars.', 1],
     ['Janet sells 16 - 3 - 4 = 9 eggs a day. She makes 9 * 2 = $18 every day.\n#### 18', 'She makes \\boxed{9} dollars.', 0],
     ['The total is 1,000 + 234 = 1,234.\n#### 1,234', '<think>add</think><answer>1234</answer>', 1],
@@ -473,10 +513,18 @@ describe('issue 29: misses after the rewrite', () => {
   ]);
   // Matrices inside longer text, in display math or bare.
   check([
-    ['\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}', 'So the matrix is \\[\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}\\] as required.', 1],
+    [
+      '\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}',
+      'So the matrix is \\[\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}\\] as required.',
+      1,
+    ],
     ['\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}', 'Hence M = \\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}.', 1],
     ['\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}', 'Hence M = \\begin{pmatrix}1 & 2 \\\\ 3 & 5\\end{pmatrix}.', 0],
-    ['\\begin{pmatrix} 2 \\\\ -1 \\end{pmatrix}', 'The projection is\n$$\n\\begin{pmatrix} 2 \\\\ -1 \\end{pmatrix}\n$$\nwhich we check.', 1],
+    [
+      '\\begin{pmatrix} 2 \\\\ -1 \\end{pmatrix}',
+      'The projection is\n$$\n\\begin{pmatrix} 2 \\\\ -1 \\end{pmatrix}\n$$\nwhich we check.',
+      1,
+    ],
   ]);
   // Decimal approximations inside intervals, tuples and vectors: 2 or more places stand for the exact
   // value they round to (a bare 0.33 is still not 1/3: see 'Rounding' above).
@@ -556,7 +604,10 @@ describe('dataset answer formats', () => {
   // MATH (hendrycks/competition_math) and NuminaMath-CoT: {problem, solution}, no separate answer:
   // the gold is the solution's last \boxed{} (gold_from: solution).
   it('MATH / NuminaMath rows: gold_from solution takes the last \\boxed{} of the solution field', async () => {
-    const row = { problem: 'p', solution: 'First $x = \\boxed{2}$ is wrong; in fact we get $\\frac{6}{8}$, so $x = \\boxed{\\dfrac{3}{4}}$.' };
+    const row = {
+      problem: 'p',
+      solution: 'First $x = \\boxed{2}$ is wrong; in fact we get $\\frac{6}{8}$, so $x = \\boxed{\\dfrac{3}{4}}$.',
+    };
     const res = await score({ gold_from: 'solution' }, [row, row, row], ['\\boxed{0.75}', '<answer>3/4</answer>', '\\boxed{2}']);
     expect(res.byFunction.accuracy).toEqual([1, 1, 0]);
     // A row that has both: gold_from solution reads the solution even though 'answer' comes first.
@@ -597,9 +648,15 @@ describe('dataset answer formats', () => {
       { question: 'a', answer: 'x\n#### 1,234' },
       { question: 'b', answer: 'y\n#### 72' },
     ];
-    const jsonl = join(dir, 'gsm.jsonl'), parquet = join(dir, 'gsm.parquet');
+    const jsonl = join(dir, 'gsm.jsonl'),
+      parquet = join(dir, 'gsm.parquet');
     writeFileSync(jsonl, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-    const buf = parquetWriteBuffer({ columnData: [{ name: 'question', data: rows.map((r) => r.question), type: 'STRING' }, { name: 'answer', data: rows.map((r) => r.answer), type: 'STRING' }] });
+    const buf = parquetWriteBuffer({
+      columnData: [
+        { name: 'question', data: rows.map((r) => r.question), type: 'STRING' },
+        { name: 'answer', data: rows.map((r) => r.answer), type: 'STRING' },
+      ],
+    });
     writeFileSync(parquet, new Uint8Array(buf));
     for (const file of [jsonl, parquet]) {
       const read = await readRows(file);
@@ -611,7 +668,12 @@ describe('dataset answer formats', () => {
 
 describe('a reference that does not parse', () => {
   it('scores null, not 0, and is counted in the metrics with a warning', async () => {
-    const rows = [{ answer: '\\frac{1}{' }, { answer: '\\boxed{3' }, { answer: '5' }, { solution: 'no boxed answer here at all, just words' }];
+    const rows = [
+      { answer: '\\frac{1}{' },
+      { answer: '\\boxed{3' },
+      { answer: '5' },
+      { solution: 'no boxed answer here at all, just words' },
+    ];
     const res = await score({ gold_from: 'solution' }, rows.slice(3), ['\\boxed{5}']);
     expect(res.byFunction.accuracy).toEqual([null]);
     const auto = await score({}, rows.slice(0, 3), ['\\boxed{\\frac{1}{', '\\boxed{3}', '\\boxed{5}']);
@@ -658,7 +720,8 @@ describe('pathological input', () => {
     // made to advance 1 ms at every look, so the 50 ms budget runs out after 50 steps of the
     // comparison whatever the machine's speed (a real clock made this test pass or fail by load).
     const items = Array.from({ length: 100 }, (_, i) => `x^{${(i % 7) + 1}}+${i}`);
-    const gold = '\\{' + items.join(',') + '\\}', pred = '\\{' + [...items].reverse().join(',') + '\\}';
+    const gold = '\\{' + items.join(',') + '\\}',
+      pred = '\\{' + [...items].reverse().join(',') + '\\}';
     let fake = 0;
     const clock = vi.spyOn(performance, 'now').mockImplementation(() => ++fake);
     let res: Awaited<ReturnType<typeof score>>;

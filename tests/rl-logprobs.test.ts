@@ -9,10 +9,17 @@ beforeAll(async () => {
 
 // N = 4 positions, V = 3. Row [0, ln 2, 0] has probabilities [1/4, 1/2, 1/4].
 const L2 = Math.log(2);
-const logits = () => tf.tensor2d([[0, 0, 0], [0, L2, 0], [L2, 0, 0], [1, 2, 3]]);
+const logits = () =>
+  tf.tensor2d([
+    [0, 0, 0],
+    [0, L2, 0],
+    [L2, 0, 0],
+    [1, 2, 3],
+  ]);
 const targets = () => tf.tensor1d([1, 1, 2, 0], 'int32');
 const softmax = (z: number[]) => {
-  const e = z.map(Math.exp), s = e.reduce((a, b) => a + b, 0);
+  const e = z.map(Math.exp),
+    s = e.reduce((a, b) => a + b, 0);
   return e.map((x) => x / s);
 };
 
@@ -27,8 +34,12 @@ describe('tokenLogprobs', () => {
 
   it('has the gradient dy * (onehot(target) - softmax) under tf.grad', () => {
     const w = tf.tensor1d([1, 2, 0, -1]); // per-token weights, as a mask or advantage would be
-    const g = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(tokenLogprobs(z as tf.Tensor2D, targets()), w)))(logits()).arraySync() as number[][];
-    const z = logits().arraySync(), y = targets().arraySync(), ws = w.arraySync();
+    const g = tf
+      .grad((z: tf.Tensor) => tf.sum(tf.mul(tokenLogprobs(z as tf.Tensor2D, targets()), w)))(logits())
+      .arraySync() as number[][];
+    const z = logits().arraySync(),
+      y = targets().arraySync(),
+      ws = w.arraySync();
     for (let n = 0; n < 4; n++) {
       const p = softmax(z[n]);
       for (let v = 0; v < 3; v++) expect(g[n][v]).toBeCloseTo(ws[n] * ((v === y[n] ? 1 : 0) - p[v]), 6);
@@ -41,7 +52,8 @@ describe('tokenLogprobs', () => {
     const oh = tf.oneHot(y, 5);
     const ref = (x: tf.Tensor) => tf.sum(tf.exp(tf.sum(tf.mul(tf.logSoftmax(x), oh), -1)));
     const ours = (x: tf.Tensor) => tf.sum(tf.exp(tokenLogprobs(x as tf.Tensor2D, y)));
-    const a = tf.grad(ours)(z).dataSync(), b = tf.grad(ref)(z).dataSync();
+    const a = tf.grad(ours)(z).dataSync(),
+      b = tf.grad(ref)(z).dataSync();
     a.forEach((v, i) => expect(v).toBeCloseTo(b[i], 5));
   });
 });
@@ -52,9 +64,14 @@ describe('tokenLogprobs on the wasm backend', () => {
   });
   it('gives the same values and gradient as on cpu', async () => {
     const run = () => {
-      const z = tf.tensor2d(Array.from({ length: 30 }, (_, i) => Math.sin(i * 1.7)), [6, 5]);
+      const z = tf.tensor2d(
+        Array.from({ length: 30 }, (_, i) => Math.sin(i * 1.7)),
+        [6, 5],
+      );
       const y = tf.tensor1d([0, 4, 2, 1, 1, 3], 'int32');
-      return [tokenLogprobs(z, y), tf.grad((x: tf.Tensor) => tf.sum(tf.exp(tokenLogprobs(x as tf.Tensor2D, y))))(z)].map((t) => Array.from(t.dataSync()));
+      return [tokenLogprobs(z, y), tf.grad((x: tf.Tensor) => tf.sum(tf.exp(tokenLogprobs(x as tf.Tensor2D, y))))(z)].map((t) =>
+        Array.from(t.dataSync()),
+      );
     };
     const cpu = run();
     await initBackend('wasm');

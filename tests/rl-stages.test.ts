@@ -27,18 +27,42 @@ describe('RL stages end to end (pretrain -> grpo -> dpo on toy tasks)', () => {
 
     const grpo = readMetrics(join(runDir, 'grpo', 'metrics.jsonl'));
     expect(grpo).toHaveLength(16);
-    for (const key of ['reward', 'reward_std', 'rewards/brevity/mean', 'kl', 'clip_ratio/region_mean', 'clip_ratio/low_mean', 'clip_ratio/high_mean', 'frac_reward_zero_std', 'entropy', 'completions/mean_length',
-      'completions/min_length', 'completions/max_length', 'completions/clipped_ratio', 'time/generate_s', 'time/score_s', 'learning_rate']) {
+    for (const key of [
+      'reward',
+      'reward_std',
+      'rewards/brevity/mean',
+      'kl',
+      'clip_ratio/region_mean',
+      'clip_ratio/low_mean',
+      'clip_ratio/high_mean',
+      'frac_reward_zero_std',
+      'entropy',
+      'completions/mean_length',
+      'completions/min_length',
+      'completions/max_length',
+      'completions/clipped_ratio',
+      'time/generate_s',
+      'time/score_s',
+      'learning_rate',
+    ]) {
       expect(grpo[0], key).toHaveProperty(key);
     }
     const rewards = grpo.map((r) => r.reward as number);
     expect(mean(rewards.slice(-3))).toBeGreaterThan(mean(rewards.slice(0, 3)) + 0.2);
     expect(grpo.at(-1)!.kl as number).toBeGreaterThan(0); // the policy moved away from the reference
-    const samples = readFileSync(join(runDir, 'grpo', 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const samples = readFileSync(join(runDir, 'grpo', 'samples.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(samples).toHaveLength(16 * 16);
     expect(samples[0]).toHaveProperty('advantage');
     // the question before the template, which the samples browser shows first
-    const questions = new Set(readFileSync(resolve('tests/fixtures/rl/prompts.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).prompt));
+    const questions = new Set(
+      readFileSync(resolve('tests/fixtures/rl/prompts.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).prompt),
+    );
     expect(samples.every((x: { question: unknown }) => questions.has(x.question))).toBe(true);
 
     const dpo = readMetrics(join(runDir, 'dpo', 'metrics.jsonl'));
@@ -57,10 +81,25 @@ describe('rollout worker pool', () => {
   it('generates what the main thread generates, from weights synced through shared memory', async () => {
     await initBackend('wasm');
     const tok = Tokenizer.train(['the cat sat on the mat', 'a dog ran'], { vocabSize: 280 });
-    const config = { vocab_size: tok.vocabSize, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1,
-      intermediate_size: 32, max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true };
+    const config = {
+      vocab_size: tok.vocabSize,
+      hidden_size: 16,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      intermediate_size: 32,
+      max_position_embeddings: 32,
+      rope_theta: 10000,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: true,
+    };
     const model = Transformer.init(config, 11);
-    const prompts = [[1, 2, 3], [4, 5, 6], [7, 8], [9, 10]];
+    const prompts = [
+      [1, 2, 3],
+      [4, 5, 6],
+      [7, 8],
+      [9, 10],
+    ];
     const sampling = { maxNewTokens: 8, temperature: 0 };
     const local = generate(model, tok, prompts, { ...sampling, rng: new Rng(0) });
     pool = new RolloutPool(2, config, tok, 'wasm');
@@ -91,10 +130,16 @@ describe('rejection sampling', () => {
   it('keeps samples over the threshold, dedupes per prompt, mixes in other rows, logs acceptance, feeds SFT', async () => {
     const { runDir, manifest } = await runRecipe(loadRecipe(resolve('tests/fixtures/rl/rs.yaml'), { set: [`output_dir=${RUNS}`] }), quiet);
     expect(manifest.stages.sft.status).toBe('done');
-    const read = (f: string) => readFileSync(join(runDir, 'rejection-sampling', f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    const rows = read('dataset.jsonl'), acceptance = read('acceptance.jsonl');
+    const read = (f: string) =>
+      readFileSync(join(runDir, 'rejection-sampling', f), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const rows = read('dataset.jsonl'),
+      acceptance = read('acceptance.jsonl');
     const [m] = readMetrics(join(runDir, 'rejection-sampling', 'metrics.jsonl'));
-    const kept = rows.filter((r) => r.source === 'rejection-sampling'), mixed = rows.filter((r) => r.source === 'mix');
+    const kept = rows.filter((r) => r.source === 'rejection-sampling'),
+      mixed = rows.filter((r) => r.source === 'mix');
     expect(acceptance).toHaveLength(32);
     expect(m.samples).toBe(96);
     // Greedy: a prompt's 3 completions are one text, so at most one is kept, and only if it passes.
@@ -103,7 +148,9 @@ describe('rejection sampling', () => {
     expect(kept.length).toBeGreaterThan(0);
     expect(kept.every((r) => (r.reward as number) >= 0.5 && typeof r.prompt === 'string' && typeof r.completion === 'string')).toBe(true);
     expect(m['rejected/duplicate']).toBe(2 * kept.length);
-    expect((m['rejected/reward'] as number) + (m['rejected/length'] as number) + (m['rejected/duplicate'] as number) + kept.length).toBe(96);
+    expect((m['rejected/reward'] as number) + (m['rejected/length'] as number) + (m['rejected/duplicate'] as number) + kept.length).toBe(
+      96,
+    );
     // fraction 0.25 of the output from the mix dataset: kept / 3 rows, rounded.
     expect(mixed.length).toBe(Math.round(kept.length / 3));
     expect(mixed.every((r) => typeof r.completion === 'string' && String(r.prompt).startsWith('What is'))).toBe(true);
@@ -117,4 +164,3 @@ describe('rejection sampling', () => {
     expect(repeatedNgramShare('too short')).toBe(0);
   });
 });
-

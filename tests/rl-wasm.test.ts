@@ -28,7 +28,11 @@ function losses(): number[][] {
     out.push([r.loss, r.kl, r.clipRegion, g].flatMap((t) => Array.from(t.dataSync())));
   }
   const pc = tf.tensor1d([-3, -5, -2]);
-  const d = { policyRejected: tf.tensor1d([-4, -4, -6]), refChosen: tf.tensor1d([-3.5, -4, -2.5]), refRejected: tf.tensor1d([-3.9, -4.2, -5]) };
+  const d = {
+    policyRejected: tf.tensor1d([-4, -4, -6]),
+    refChosen: tf.tensor1d([-3.5, -4, -2.5]),
+    refRejected: tf.tensor1d([-3.9, -4.2, -5]),
+  };
   for (const lossType of ['sigmoid', 'ipo'] as const) {
     const r = dpoLoss({ ...d, policyChosen: pc }, { beta: 0.1, lossType });
     const g = tf.grad((c: tf.Tensor) => dpoLoss({ ...d, policyChosen: c as tf.Tensor1D }, { beta: 0.1, lossType }).loss)(pc);

@@ -43,7 +43,9 @@ describe('reinforce_pp whitening', () => {
   });
   it('gives 0 with fewer than two tokens, and needs one length per completion', () => {
     expect(tokenWhitened([0.5, -0.5], [1, 0])).toEqual([0, 0]);
-    expect(() => advantages([1, 0], 2, { estimator: 'reinforce_pp', scale: 'group', whiten: 'token', lengths: [3] })).toThrow(/one length per reward/);
+    expect(() => advantages([1, 0], 2, { estimator: 'reinforce_pp', scale: 'group', whiten: 'token', lengths: [3] })).toThrow(
+      /one length per reward/,
+    );
   });
 });
 
@@ -51,11 +53,20 @@ describe('grpoLoss', () => {
   let base: Parameters<typeof grpoLoss>[0];
   beforeAll(() => {
     base = {
-    logprobs: t2([[Math.log(1.5), 0], [Math.log(0.5), 0]]),
-    oldLogprobs: t2([[0, 0], [0, 0]]),
-    refLogprobs: null,
-    advantages: [1, -1],
-    mask: t2([[1, 1], [1, 0]]),
+      logprobs: t2([
+        [Math.log(1.5), 0],
+        [Math.log(0.5), 0],
+      ]),
+      oldLogprobs: t2([
+        [0, 0],
+        [0, 0],
+      ]),
+      refLogprobs: null,
+      advantages: [1, -1],
+      mask: t2([
+        [1, 1],
+        [1, 0],
+      ]),
     };
   });
   const opts = { epsilon: 0.2, epsilonHigh: 0.2, beta: 0, lossType: 'grpo' as const, maxCompletionLength: 2 };
@@ -85,16 +96,22 @@ describe('grpoLoss', () => {
     expect(val(out.loss)).toBeCloseTo(((1.5 + 1) / 2 - 0.5) / 2, 5);
   });
   it('adds beta times the k3 KL estimator exp(ref - logp) - (ref - logp) - 1', () => {
-    const ref = t2([[0, Math.log(2)], [0, 0]]);
+    const ref = t2([
+      [0, Math.log(2)],
+      [0, 0],
+    ]);
     const out = grpoLoss({ ...base, refLogprobs: ref }, { ...opts, beta: 0.5 });
     const k3 = (d: number) => Math.exp(d) - d - 1;
     const kls = [k3(-Math.log(1.5)), k3(Math.log(2)), k3(-Math.log(0.5))];
     expect(val(out.kl)).toBeCloseTo((kls[0] + kls[1] + kls[2]) / 3, 5);
-    const row0 = (-1.2 + 0.5 * kls[0] + (-1 + 0.5 * kls[1])) / 2, row1 = 0.8 + 0.5 * kls[2];
+    const row0 = (-1.2 + 0.5 * kls[0] + (-1 + 0.5 * kls[1])) / 2,
+      row1 = 0.8 + 0.5 * kls[2];
     expect(val(out.loss)).toBeCloseTo((row0 + row1) / 2, 5);
   });
   it('is differentiable in logprobs: d loss / d logp = -ratio A / n where unclipped', () => {
-    const g = tf.grad((lp: tf.Tensor) => grpoLoss({ ...base, logprobs: lp as tf.Tensor2D }, opts).loss)(base.logprobs).arraySync() as number[][];
+    const g = tf
+      .grad((lp: tf.Tensor) => grpoLoss({ ...base, logprobs: lp as tf.Tensor2D }, opts).loss)(base.logprobs)
+      .arraySync() as number[][];
     expect(g[0][0]).toBeCloseTo(0, 6); // clipped: no gradient
     expect(g[0][1]).toBeCloseTo(-1 / 2 / 2, 6); // ratio 1, A 1, 2 tokens, 2 sequences
     expect(g[1][1]).toBe(0); // masked
@@ -104,7 +121,12 @@ describe('grpoLoss', () => {
 describe('dpoLoss', () => {
   let x: Parameters<typeof dpoLoss>[0];
   beforeAll(() => {
-    x = { policyChosen: tf.tensor1d([-1, -2]), policyRejected: tf.tensor1d([-3, -1]), refChosen: tf.tensor1d([-2, -2]), refRejected: tf.tensor1d([-2, -2]) };
+    x = {
+      policyChosen: tf.tensor1d([-1, -2]),
+      policyRejected: tf.tensor1d([-3, -1]),
+      refChosen: tf.tensor1d([-2, -2]),
+      refRejected: tf.tensor1d([-2, -2]),
+    };
   });
   it('computes the sigmoid loss, rewards and accuracy as TRL', () => {
     const out = dpoLoss(x, { beta: 0.1, lossType: 'sigmoid' });
@@ -121,13 +143,27 @@ describe('dpoLoss', () => {
   });
   it('sums the log-probs of a response for sigmoid, averages them over its tokens for ipo (as TRL)', () => {
     // Responses of 3 and 1 tokens (the mask), padded to 3.
-    const lp = t2([[-1, -2, -3], [-4, -7, -7]]), mask = t2([[1, 1, 1], [1, 0, 0]]);
+    const lp = t2([
+        [-1, -2, -3],
+        [-4, -7, -7],
+      ]),
+      mask = t2([
+        [1, 1, 1],
+        [1, 0, 0],
+      ]);
     expect(Array.from(sequenceLogprobs(lp, mask, 'sigmoid').dataSync())).toEqual([-6, -4]);
     expect(Array.from(sequenceLogprobs(lp, mask, 'ipo').dataSync())).toEqual([-2, -4]);
     // One pair: chosen = row 0, rejected = row 1; the reference gives -1 per token. ipo, beta 0.25
     // (target 1 / (2 beta) = 2): per-token means give h = (-2 + 1) - (-4 + 1) = 2 -> loss 0, where
     // summed log-probs would give h = (-6 + 3) - (-4 + 1) = 0 -> loss 4.
-    const ref = sequenceLogprobs(t2([[-1, -1, -1], [-1, -7, -7]]), mask, 'ipo');
+    const ref = sequenceLogprobs(
+      t2([
+        [-1, -1, -1],
+        [-1, -7, -7],
+      ]),
+      mask,
+      'ipo',
+    );
     const pol = sequenceLogprobs(lp, mask, 'ipo');
     const at = (t: tf.Tensor1D, i: number) => tf.slice(t, i, 1) as tf.Tensor1D;
     const pair = { policyChosen: at(pol, 0), policyRejected: at(pol, 1), refChosen: at(ref, 0), refRejected: at(ref, 1) };
@@ -140,7 +176,9 @@ describe('dpoLoss', () => {
     expect(Array.from(sequenceLogprobs(t2([[-1, -1]]), t2([[0, 0]]), 'ipo').dataSync())).toEqual([0]);
   });
   it('has a gradient (no logSigmoid)', () => {
-    const g = tf.grad((pc: tf.Tensor) => dpoLoss({ ...x, policyChosen: pc as tf.Tensor1D }, { beta: 0.1, lossType: 'sigmoid' }).loss)(x.policyChosen);
+    const g = tf.grad((pc: tf.Tensor) => dpoLoss({ ...x, policyChosen: pc as tf.Tensor1D }, { beta: 0.1, lossType: 'sigmoid' }).loss)(
+      x.policyChosen,
+    );
     const sig = (z: number) => 1 / (1 + Math.exp(-z));
     expect(g.dataSync()[0]).toBeCloseTo((-0.1 * (1 - sig(0.2))) / 2, 6);
   });

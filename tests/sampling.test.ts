@@ -12,8 +12,16 @@ import { completionLogprobs } from '../src/stages/logprobs.ts';
 
 const BACKEND = process.env.R1_TEST_BACKEND ?? 'wasm';
 const MICRO: ModelConfig = {
-  vocab_size: 32, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-  intermediate_size: 24, max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+  vocab_size: 32,
+  hidden_size: 16,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  intermediate_size: 24,
+  max_position_embeddings: 32,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
 };
 const letters = { decode: (ids: readonly number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join('') };
 
@@ -103,7 +111,8 @@ describe('sampleToken: temperature, then top-k, then top-p on the renormalised t
       const fullTopP = hfKept(z, T, 0, p).size;
       if (Math.min(k > 0 ? k : V, fullTopP) !== want.size) differsFromFullTopP++;
       if (trial % 10 === 0) {
-        const n = 4000, counts = draws(z, T, k, p, n, trial);
+        const n = 4000,
+          counts = draws(z, T, k, p, n, trial);
         counts.forEach((c, i) => {
           if (!want.has(i)) expect(c, `trial ${trial}: token ${i} is outside the kept set`).toBe(0);
         });
@@ -127,7 +136,12 @@ describe('sampleToken: temperature, then top-k, then top-p on the renormalised t
 
   it('temperature 0 is greedy whatever top-k, top-p and the seed', () => {
     const z = Float32Array.from([0.1, 0.3, 2.5, 2.4, -1]);
-    for (const [k, p] of [[0, 1], [2, 0.5], [1, 0.1], [4, 0.99]]) {
+    for (const [k, p] of [
+      [0, 1],
+      [2, 0.5],
+      [1, 0.1],
+      [4, 0.99],
+    ]) {
       for (let seed = 0; seed < 5; seed++) expect(sampleToken(z, 0, k, p, new Rng(seed))[0]).toBe(2);
       expect(samplingDistribution(z, 0, k, p)).toEqual({ ids: [2], probs: [1] });
     }
@@ -141,13 +155,20 @@ describe('generate with a tiny model', () => {
   });
   afterAll(() => model.dispose());
 
-  const prompts = [[1, 2, 3], [4, 5, 6], [7, 8], [9, 10, 11, 12, 13]];
+  const prompts = [
+    [1, 2, 3],
+    [4, 5, 6],
+    [7, 8],
+    [9, 10, 11, 12, 13],
+  ];
 
   /** Full forward logits over prompt + completion: [T, V]. */
   const forward = (seq: number[]) => tf.tidy(() => model.forward(tf.tensor2d([seq], [1, seq.length], 'int32')).arraySync()[0]);
 
   it('records, at temperature 0.7 with top-k and top-p, the log-probs the trainer computes', () => {
-    const T = 0.7, topK = 6, topP = 0.8;
+    const T = 0.7,
+      topK = 6,
+      topP = 0.8;
     const out = generate(model, letters, prompts, { maxNewTokens: 12, temperature: T, topK, topP, rng: new Rng(7) });
     const inputs = prompts.map((p, i) => [...p, ...out[i].tokens]);
     const rows = prompts.map((_, i) => i);

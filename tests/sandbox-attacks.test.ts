@@ -136,12 +136,27 @@ async function hostDamage(mark: string): Promise<string[]> {
   await sleep(150);
   const found: string[] = [];
   const text = readFileSync(canary, 'utf8');
-  if (text !== CANARY_TEXT) found.push(`canary changed: ${text.startsWith(CANARY_TEXT) ? 'appended ' + JSON.stringify(text.slice(CANARY_TEXT.length, CANARY_TEXT.length + 120)) : 'now ' + JSON.stringify(text.slice(0, 120))}`);
+  if (text !== CANARY_TEXT)
+    found.push(
+      `canary changed: ${text.startsWith(CANARY_TEXT) ? 'appended ' + JSON.stringify(text.slice(CANARY_TEXT.length, CANARY_TEXT.length + 120)) : 'now ' + JSON.stringify(text.slice(0, 120))}`,
+    );
   const extra = readdirSync(dir).filter((f) => f !== 'canary.txt');
-  if (extra.length) found.push(`new files next to the canary: ${extra.join(', ')}${extra.some((f) => f.startsWith('id')) ? ` (${readFileSync(join(dir, extra.find((f) => f.startsWith('id'))!), 'utf8').trim().slice(0, 60)})` : ''}`);
+  if (extra.length)
+    found.push(
+      `new files next to the canary: ${extra.join(', ')}${
+        extra.some((f) => f.startsWith('id'))
+          ? ` (${readFileSync(join(dir, extra.find((f) => f.startsWith('id'))!), 'utf8')
+              .trim()
+              .slice(0, 60)})`
+          : ''
+      }`,
+    );
   if (tcpHits.length) found.push(`TCP listener got: ${JSON.stringify(tcpHits.slice(0, 3))}`);
   if (udpHits.length) found.push(`UDP listener got: ${JSON.stringify(udpHits.slice(0, 3))}`);
-  if (hostOutput.includes(mark)) found.push(`the marker reached this process's output: ${JSON.stringify(hostOutput.slice(Math.max(0, hostOutput.indexOf(mark) - 60), hostOutput.indexOf(mark) + mark.length))}`);
+  if (hostOutput.includes(mark))
+    found.push(
+      `the marker reached this process's output: ${JSON.stringify(hostOutput.slice(Math.max(0, hostOutput.indexOf(mark) - 60), hostOutput.indexOf(mark) + mark.length))}`,
+    );
   writeFileSync(canary, CANARY_TEXT);
   for (const f of extra) rmSync(join(dir, f), { recursive: true, force: true });
   tcpHits.length = 0;
@@ -151,7 +166,11 @@ async function hostDamage(mark: string): Promise<string[]> {
 }
 
 const fill = (code: string, mark: string) =>
-  code.replaceAll('__CANARY_DIR__', dir).replaceAll('__MARK__', mark).replaceAll('__TCP_PORT__', String(tcpPort)).replaceAll('__UDP_PORT__', String(udpPort));
+  code
+    .replaceAll('__CANARY_DIR__', dir)
+    .replaceAll('__MARK__', mark)
+    .replaceAll('__TCP_PORT__', String(tcpPort))
+    .replaceAll('__UDP_PORT__', String(udpPort));
 const newMark = () => `R1MARK${randomUUID().slice(0, 8)}`;
 
 // ---- programs -------------------------------------------------------------------------------------------
@@ -161,7 +180,8 @@ const secret = (n = 2): Test[] => Array.from({ length: n }, () => ({ input: '', 
 /** A problem a correct program solves: the sum of two numbers drawn now. */
 function sumTests(n = 2): Test[] {
   return Array.from({ length: n }, () => {
-    const a = randomInt(1, 2 ** 40), b = randomInt(1, 2 ** 40);
+    const a = randomInt(1, 2 ** 40),
+      b = randomInt(1, 2 ** 40);
     return { input: `${a} ${b}\n`, output: String(a + b) };
   });
 }
@@ -250,13 +270,7 @@ const show = (r: ProgramResult) => JSON.stringify(r.results);
  * follow-up programs with the verdicts they must get. What went wrong, as a list (empty: the attack
  * failed). A lane whose worker the attack left dirty is replaced, so that the next attack is judged on
  * its own. */
-async function scenario(
-  l: Lane,
-  language: Language,
-  code: string,
-  followUps: FollowUp[],
-  tests: Test[] = secret(),
-): Promise<string[]> {
+async function scenario(l: Lane, language: Language, code: string, followUps: FollowUp[], tests: Test[] = secret()): Promise<string[]> {
   const mark = newMark();
   await l.warm(language);
   const { r, ms } = await l.run(language, fill(code, mark), tests);
@@ -310,13 +324,21 @@ describe('1. Python reaches JavaScript and the host', () => {
 // ---- 2. passing without solving ---------------------------------------------------------------------------
 
 const FAKES: [name: string, code: () => string, followUps: () => FollowUp[]][] = [
-  ['writes pass into the shared control block, then ends its worker', () => PY_PRELUDE + fixture('py-fake-control.py'), () => [benignPy(), wrongPy()]],
+  [
+    'writes pass into the shared control block, then ends its worker',
+    () => PY_PRELUDE + fixture('py-fake-control.py'),
+    () => [benignPy(), wrongPy()],
+  ],
   [
     "plants Object.prototype.fn and nulls the driver's result through its frame: no result equals no expected value",
     () => PY_PRELUDE + fixture('py-fake-prototype.py'),
     () => [benignPy(), wrongPy()],
   ],
-  ["replaces String.prototype.trimEnd in the worker's realm, so that every output compares equal", () => PY_PRELUDE + fixture('py-fake-compare.py'), () => [benignPy(), wrongPy()]],
+  [
+    "replaces String.prototype.trimEnd in the worker's realm, so that every output compares equal",
+    () => PY_PRELUDE + fixture('py-fake-compare.py'),
+    () => [benignPy(), wrongPy()],
+  ],
   [
     "records another program's output through sys.stdout.write, and a later program replays it",
     () => fixture('py-record.py'),
@@ -359,7 +381,10 @@ try:
 except BaseException as e:
     print(type(e).__name__)`,
   ],
-  ['warnings.filters changed in place (every warning an error)', `import warnings\nwarnings.simplefilter('error')\nwarnings.filters.insert(0, ('error', None, Warning, None, 0))\nprint('ok')`],
+  [
+    'warnings.filters changed in place (every warning an error)',
+    `import warnings\nwarnings.simplefilter('error')\nwarnings.filters.insert(0, ('error', None, Warning, None, 0))\nprint('ok')`,
+  ],
   [
     "re's compiled-pattern caches poisoned",
     `import re\nevil = re.compile('x')\nfor p in (r'\\d+', 'a', r'\\s+'):\n    re._cache[(str, p, 0)] = evil\n    re._cache2[(str, p, 0)] = evil\nprint('ok')`,
@@ -373,13 +398,22 @@ except BaseException as e:
     "functions' __defaults__ and __kwdefaults__ changed (json.dumps, Counter.most_common)",
     `import json, collections\njson.dumps.__kwdefaults__ = dict(json.dumps.__kwdefaults__, indent=1)\ncollections.Counter.most_common.__defaults__ = (1,)\nprint('ok')`,
   ],
-  ['sys.stdout.reconfigure (encoding, errors, buffering)', `import sys\nsys.stdout.reconfigure(encoding='utf-16', errors='strict', line_buffering=False)\nprint('ok')`],
+  [
+    'sys.stdout.reconfigure (encoding, errors, buffering)',
+    `import sys\nsys.stdout.reconfigure(encoding='utf-16', errors='strict', line_buffering=False)\nprint('ok')`,
+  ],
   ['sys.stdout.write shadowed on the stream object', `import sys\nsys.stdout.write = lambda s: 0\nprint('ok')`],
   ['sys.set_int_max_str_digits(640)', `import sys\nsys.set_int_max_str_digits(640)\nprint('ok')`],
-  ['os.dup2 of /dev/null onto file descriptors 1 and 2', `import os\nfd = os.open('/dev/null', os.O_WRONLY)\nos.dup2(fd, 1)\nos.dup2(fd, 2)\nprint('ok')`],
+  [
+    'os.dup2 of /dev/null onto file descriptors 1 and 2',
+    `import os\nfd = os.open('/dev/null', os.O_WRONLY)\nos.dup2(fd, 1)\nos.dup2(fd, 2)\nprint('ok')`,
+  ],
   ['os.close(1) and os.close(0)', `import os\nos.close(1)\nos.close(0)`],
   ['fractions.py rewritten inside the standard library zip, its mtime put back with os.utime', fixture('py-state-zip-module.py')],
-  ['56 of 64 MB held on a module (copyreg.dispatch_table), so that the next allocation fails', `import copyreg\nclass Key:\n    pass\ncopyreg.dispatch_table[Key] = bytearray(56 << 20)\nprint('ok')`],
+  [
+    '56 of 64 MB held on a module (copyreg.dispatch_table), so that the next allocation fails',
+    `import copyreg\nclass Key:\n    pass\ncopyreg.dispatch_table[Key] = bytearray(56 << 20)\nprint('ok')`,
+  ],
 ];
 
 describe('3. Python leaves state for the next program', () => {
@@ -401,13 +435,31 @@ let keep = [];
 for (let j = 0; j < 20; j++) { keep = []; for (let i = 0; i < 50000; i++) keep.push({ i }); }
 console.log('done');`,
   ],
-  ['a thrown error whose message getter loops', `const e = new Error('x'); Object.defineProperty(e, 'message', { get() { ${FOREVER} } }); throw e;`],
-  ['a thrown error whose inherited message getter loops', `class E extends Error {} Object.defineProperty(E.prototype, 'message', { get() { ${FOREVER} } }); throw new E();`],
-  ['a thrown error whose stack getter loops', `const e = new Error('x'); Object.defineProperty(e, 'stack', { get() { ${FOREVER} } }); throw e;`],
-  ['a thrown error whose name getter loops', `const e = new Error('x'); Object.defineProperty(e, 'name', { get() { ${FOREVER} } }); throw e;`],
-  ['a thrown error whose toString getter loops', `const e = new Error('x'); Object.defineProperty(e, 'toString', { get() { ${FOREVER} } }); throw e;`],
+  [
+    'a thrown error whose message getter loops',
+    `const e = new Error('x'); Object.defineProperty(e, 'message', { get() { ${FOREVER} } }); throw e;`,
+  ],
+  [
+    'a thrown error whose inherited message getter loops',
+    `class E extends Error {} Object.defineProperty(E.prototype, 'message', { get() { ${FOREVER} } }); throw new E();`,
+  ],
+  [
+    'a thrown error whose stack getter loops',
+    `const e = new Error('x'); Object.defineProperty(e, 'stack', { get() { ${FOREVER} } }); throw e;`,
+  ],
+  [
+    'a thrown error whose name getter loops',
+    `const e = new Error('x'); Object.defineProperty(e, 'name', { get() { ${FOREVER} } }); throw e;`,
+  ],
+  [
+    'a thrown error whose toString getter loops',
+    `const e = new Error('x'); Object.defineProperty(e, 'toString', { get() { ${FOREVER} } }); throw e;`,
+  ],
   ['a thrown non-error whose toString loops', `throw { toString() { ${FOREVER} }, [Symbol.toPrimitive]() { ${FOREVER} } };`],
-  ['an error with a looping stack getter thrown from a timer', `setTimeout(() => { const e = new Error('x'); Object.defineProperty(e, 'stack', { get() { ${FOREVER} } }); throw e; }, 0);`],
+  [
+    'an error with a looping stack getter thrown from a timer',
+    `setTimeout(() => { const e = new Error('x'); Object.defineProperty(e, 'stack', { get() { ${FOREVER} } }); throw e; }, 0);`,
+  ],
   [
     'a called function rejecting with an error whose stack getter loops',
     `module.exports = { f() { const e = new Error('x'); Object.defineProperty(e, 'stack', { get() { ${FOREVER} } }); return Promise.reject(e); } };`,
@@ -416,13 +468,30 @@ console.log('done');`,
 ];
 
 const DRIVER = join(FIXTURES, 'js-hang-driver.ts');
-type DriverReport = { warm: ProgramResult | 'hung'; attack: ProgramResult | 'hung'; attackMs: number; benign: ProgramResult | 'hung'; destroy: string; cpuMsAfter: number };
+type DriverReport = {
+  warm: ProgramResult | 'hung';
+  attack: ProgramResult | 'hung';
+  attackMs: number;
+  benign: ProgramResult | 'hung';
+  destroy: string;
+  cpuMsAfter: number;
+};
 
 /** Runs the driver; its report, and whether the process exited by itself within `exitMs` of it. */
-function drive(code: string, tests: Test[], deadlineMs: number, exitMs: number): Promise<{ report: DriverReport | null; exited: boolean; stderr: string }> {
+function drive(
+  code: string,
+  tests: Test[],
+  deadlineMs: number,
+  exitMs: number,
+): Promise<{ report: DriverReport | null; exited: boolean; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', DRIVER, code, JSON.stringify(tests), JSON.stringify(JS_LIMITS)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '', report: DriverReport | null = null, exitTimer: NodeJS.Timeout | null = null;
+    const child = spawn(process.execPath, ['--import', 'tsx', DRIVER, code, JSON.stringify(tests), JSON.stringify(JS_LIMITS)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '',
+      err = '',
+      report: DriverReport | null = null,
+      exitTimer: NodeJS.Timeout | null = null;
     const finish = (exited: boolean) => {
       clearTimeout(deadline);
       if (exitTimer) clearTimeout(exitTimer);
@@ -453,10 +522,13 @@ describe('4. JavaScript hangs its worker after the test', () => {
     else {
       if (report.attack === 'hung') problems.push('the attack never ended');
       else if (report.attack.passed > 0 || report.attack.total !== t.length) problems.push(`the attack passed: ${show(report.attack)}`);
-      if (report.attackMs > t.length * wallMs(JS_LIMITS) + GRACE_MS) problems.push(`the attack ran ${report.attackMs} ms, over its wall-clock limit`);
-      if (report.benign === 'hung' || report.benign.passed !== 1) problems.push(`a benign program after it: ${report.benign === 'hung' ? 'hung' : show(report.benign)}`);
+      if (report.attackMs > t.length * wallMs(JS_LIMITS) + GRACE_MS)
+        problems.push(`the attack ran ${report.attackMs} ms, over its wall-clock limit`);
+      if (report.benign === 'hung' || report.benign.passed !== 1)
+        problems.push(`a benign program after it: ${report.benign === 'hung' ? 'hung' : show(report.benign)}`);
       if (report.destroy !== 'done') problems.push('pool.destroy() did not complete within 5 s');
-      if (report.cpuMsAfter >= 150) problems.push(`the process used ${report.cpuMsAfter} ms of CPU in the 500 ms after destroy(): a thread is still spinning`);
+      if (report.cpuMsAfter >= 150)
+        problems.push(`the process used ${report.cpuMsAfter} ms of CPU in the 500 ms after destroy(): a thread is still spinning`);
       if (!exited) problems.push('the process did not exit within 1.5 s of its report');
       if (problems.length && report.attack !== 'hung') problems.push(`(the attack's own result: ${show(report.attack)})`);
     }

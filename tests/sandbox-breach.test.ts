@@ -33,7 +33,11 @@ const dir = mkdtempSync(join(tmpdir(), 'r1-breach-host-'));
 const canary = join(dir, 'canary.txt');
 const CANARY = 'the host file, unchanged\n';
 const addon = join(dir, 'copied.node');
-let tcpPort = 0, udpPort = 0, tcpConnections = 0, udpMessages = 0, signals = 0;
+let tcpPort = 0,
+  udpPort = 0,
+  tcpConnections = 0,
+  udpMessages = 0,
+  signals = 0;
 const onSignal = () => void signals++;
 const tcp = createServer((s) => {
   tcpConnections++;
@@ -105,7 +109,14 @@ class Breach {
 
   async run(code: string): Promise<string> {
     const ran = this.next();
-    (this.child.stdin as Writable).write(JSON.stringify({ id: this.id++, code, tests: [{ input: '' }], limits: { timeMs: 5000, memoryMb: 64, outputBytes: 65536, wallMs: 10000 } }) + '\n');
+    (this.child.stdin as Writable).write(
+      JSON.stringify({
+        id: this.id++,
+        code,
+        tests: [{ input: '' }],
+        limits: { timeMs: 5000, memoryMb: 64, outputBytes: 65536, wallMs: 10000 },
+      }) + '\n',
+    );
     return (JSON.parse(await ran) as { run: { out: string } }).run.out;
   }
 
@@ -126,9 +137,12 @@ const ATTACKS = {
   rawDlopen: () => tryIt(`raw.dlopen({ exports: {} }, ${JSON.stringify(addon)}); return 'escaped';`),
   realmKill: () => tryIt(`process.kill(${process.pid}, 'SIGWINCH'); return 'escaped';`),
   rawKill: () => tryIt(`raw.kill(${process.pid}, 'SIGWINCH'); return 'escaped';`),
-  tcp: () => `return await new Promise((ok) => { const s = require('net').connect(${tcpPort}, '127.0.0.1'); s.on('connect', () => { s.destroy(); ok('escaped'); }); s.on('error', (e) => ok('denied: ' + e.code)); });`,
-  udp: () => `return await new Promise((ok) => { const s = require('dgram').createSocket('udp4'); s.send('x', ${udpPort}, '127.0.0.1', (e) => { s.close(); ok(e ? 'denied: ' + e.code : 'sent'); }); });`,
-  readOwnRuntime: (language: Language) => `return require('fs').readFileSync(${JSON.stringify(join(runtimeDir(language), 'package.json'))}, 'utf8').includes('"name"') ? 'readable' : 'no';`,
+  tcp: () =>
+    `return await new Promise((ok) => { const s = require('net').connect(${tcpPort}, '127.0.0.1'); s.on('connect', () => { s.destroy(); ok('escaped'); }); s.on('error', (e) => ok('denied: ' + e.code)); });`,
+  udp: () =>
+    `return await new Promise((ok) => { const s = require('dgram').createSocket('udp4'); s.send('x', ${udpPort}, '127.0.0.1', (e) => { s.close(); ok(e ? 'denied: ' + e.code : 'sent'); }); });`,
+  readOwnRuntime: (language: Language) =>
+    `return require('fs').readFileSync(${JSON.stringify(join(runtimeDir(language), 'package.json'))}, 'utf8').includes('"name"') ? 'readable' : 'no';`,
 };
 
 const settle = () => new Promise((ok) => setTimeout(ok, 150));
@@ -141,8 +155,13 @@ const osAvailable = layersFor('standard');
 const LAYERS: [string, Layers][] = [
   ['process layer only', layersFor('process')],
   // The os layer's walls need bubblewrap; without it they are skipped (saying so), and fail under CI.
-  ...(optionalPresent('sandbox-breach tests of the os layer', osAvailable.os ? null : osAvailable.why ?? 'the os layer is not available', '`apt-get install bubblewrap`')
-    ? [['process and os layers', { ...osAvailable, os: true, rlimits: osAvailable.rlimits }] as [string, Layers]] : []),
+  ...(optionalPresent(
+    'sandbox-breach tests of the os layer',
+    osAvailable.os ? null : (osAvailable.why ?? 'the os layer is not available'),
+    '`apt-get install bubblewrap`',
+  )
+    ? [['process and os layers', { ...osAvailable, os: true, rlimits: osAvailable.rlimits }] as [string, Layers]]
+    : []),
 ];
 
 describe.each(['python', 'javascript'] as const)('assume breach: arbitrary JavaScript inside the %s sandbox process', (language) => {
@@ -159,7 +178,8 @@ describe.each(['python', 'javascript'] as const)('assume breach: arbitrary JavaS
     });
 
     it('cannot write, append or read a host file, or read a system file', async () => {
-      for (const attack of [ATTACKS.appendHostFile, ATTACKS.writeNewHostFile, ATTACKS.readHostFile, ATTACKS.readSystemFile]) expect(await b.run(attack())).toMatch(/^denied/);
+      for (const attack of [ATTACKS.appendHostFile, ATTACKS.writeNewHostFile, ATTACKS.readHostFile, ATTACKS.readSystemFile])
+        expect(await b.run(attack())).toMatch(/^denied/);
       hostUnchanged();
     });
 
@@ -229,15 +249,19 @@ return String(started);`;
     ['without the NPROC limit (no prlimit): every spawn succeeds', { ...os, os: true, rlimits: false }, (n) => expect(n).toBe(150)],
     [`with it: fewer than ${NPROC} processes and threads in all`, { ...os, os: true, rlimits: true }, (n) => expect(n).toBeLessThan(NPROC)],
   ];
-  it.each(cases)('%s', async (_, layers, check) => {
-    if (!os.os) throw new Error(`the os layer is not available here (${os.why}); CI installs bubblewrap`);
-    const b = new Breach('javascript', layers, true);
-    try {
-      await b.ready;
-      // The harness really runs without the permission model: it can spawn at all.
-      check(Number(await b.run(SPAWN_MANY)));
-    } finally {
-      b.stop();
-    }
-  }, 60_000);
+  it.each(cases)(
+    '%s',
+    async (_, layers, check) => {
+      if (!os.os) throw new Error(`the os layer is not available here (${os.why}); CI installs bubblewrap`);
+      const b = new Breach('javascript', layers, true);
+      try {
+        await b.ready;
+        // The harness really runs without the permission model: it can spawn at all.
+        check(Number(await b.run(SPAWN_MANY)));
+      } finally {
+        b.stop();
+      }
+    },
+    60_000,
+  );
 });

@@ -25,7 +25,12 @@ describe('the code reward through a real pool', () => {
     // The reward's own code, with this file's pool as its runner (one pyodide load less).
     let closed = 0;
     const reward = makeCodeReward({ language: null }, async () => ({ run: (job) => pool.run(job), destroy: async () => void closed++ }));
-    const tests = [{ input: '2 3\n', output: '5' }, { input: '10 5\n', output: '15' }, { input: '1 1\n', output: '2' }, { input: '0 7\n', output: '7' }];
+    const tests = [
+      { input: '2 3\n', output: '5' },
+      { input: '10 5\n', output: '15' },
+      { input: '1 1\n', output: '2' },
+      { input: '0 7\n', output: '7' },
+    ];
     const completions = [
       'Reasoning...\n```python\na, b = map(int, input().split())\nprint(a + b)\n```',
       '```js\nconsole.log(1)\n```\nFinal:\n```javascript\nconst [a, b] = require("fs").readFileSync(0, "utf8").split(" ").map(Number);\nconsole.log(a === 1 ? 2 : a + b);\n```',
@@ -59,12 +64,27 @@ describe('r1 sandbox and the benchmark programs', () => {
       const file = join(dir, 'programs.jsonl');
       const lines = [
         { language: 'javascript', code: 'while (true) {}', tests: [{ input: '', output: '' }] },
-        { language: 'javascript', code: 'console.log(require("fs").readFileSync(0, "utf8").trim().toUpperCase())', tests: [{ input: 'ab', output: 'AB' }, { input: 'c', output: 'D' }] },
+        {
+          language: 'javascript',
+          code: 'console.log(require("fs").readFileSync(0, "utf8").trim().toUpperCase())',
+          tests: [
+            { input: 'ab', output: 'AB' },
+            { input: 'c', output: 'D' },
+          ],
+        },
       ].map((l) => JSON.stringify(l));
-      writeFileSync(file, [lines[0], 'not json', '', lines[1], JSON.stringify({ language: 'javascript', code: '1', tests: { x: 1 } })].join('\n') + '\n');
+      writeFileSync(
+        file,
+        [lines[0], 'not json', '', lines[1], JSON.stringify({ language: 'javascript', code: '1', tests: { x: 1 } })].join('\n') + '\n',
+      );
       const cli = join(process.cwd(), 'bin', 'r1.js');
-      const res = await promisify(execFile)(process.execPath, [cli, 'sandbox', '--input', file, '--workers', '1', '--time-ms', '200'], { timeout: 60_000 }).catch((e: { stdout: string; stderr: string; code: number }) => e);
-      const out = res.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const res = await promisify(execFile)(process.execPath, [cli, 'sandbox', '--input', file, '--workers', '1', '--time-ms', '200'], {
+        timeout: 60_000,
+      }).catch((e: { stdout: string; stderr: string; code: number }) => e);
+      const out = res.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(out).toHaveLength(4);
       expect(out[0].results[0].status).toBe('timeout');
       expect(out[1].error).toMatch(/line 2: invalid JSON/);

@@ -22,9 +22,21 @@ const JS: [string, string, Status[]][] = [
   ['spawns a process', `require('child_process').execSync('touch ${target('js-spawn')}'); console.log('escaped')`, ['error']],
   ['exits the process', `process.exit(0)`, ['fail']],
   ['exits with a failure code', `console.log('escaped'); process.exit(3)`, ['error']],
-  ['reaches process through constructor.constructor', `const p = this.constructor.constructor('return process')(); p.mainModule.require('fs').writeFileSync(${JSON.stringify(target('js-ctor'))}, 'x'); console.log('escaped')`, ['error']],
-  ['reaches the real global through Function', `const g = Function('return this')(); console.log(typeof g.process.binding === 'function' ? 'escaped' : 'no')`, ['error', 'fail']],
-  ['imports a module dynamically', `import('node:fs').then((fs) => { fs.writeFileSync(${JSON.stringify(target('js-import'))}, 'x'); console.log('escaped'); }, () => console.log('no'))`, ['fail', 'error']],
+  [
+    'reaches process through constructor.constructor',
+    `const p = this.constructor.constructor('return process')(); p.mainModule.require('fs').writeFileSync(${JSON.stringify(target('js-ctor'))}, 'x'); console.log('escaped')`,
+    ['error'],
+  ],
+  [
+    'reaches the real global through Function',
+    `const g = Function('return this')(); console.log(typeof g.process.binding === 'function' ? 'escaped' : 'no')`,
+    ['error', 'fail'],
+  ],
+  [
+    'imports a module dynamically',
+    `import('node:fs').then((fs) => { fs.writeFileSync(${JSON.stringify(target('js-import'))}, 'x'); console.log('escaped'); }, () => console.log('no'))`,
+    ['fail', 'error'],
+  ],
   ['asks process.binding for fs', `process.binding('fs'); console.log('escaped')`, ['error']],
   ['fetches from the network', `fetch('http://127.0.0.1:1/').then(() => console.log('escaped'))`, ['error']],
   ['loops forever', `while (true) {}`, ['timeout']],
@@ -40,10 +52,22 @@ const JS: [string, string, Status[]][] = [
   ['prints one huge string', `process.stdout.write('x'.repeat(50_000_000)); console.log('escaped')`, ['fail', 'memory']],
   ['backtracks catastrophically', `console.log(/^(a+)+$/.test('a'.repeat(40) + 'b') ? 'escaped' : 'no')`, ['timeout']],
   ['allocates a giant SharedArrayBuffer', `const b = new SharedArrayBuffer(2 ** 31); console.log('escaped')`, ['error']],
-  ['grows WebAssembly memory', `const m = new WebAssembly.Memory({ initial: 1, maximum: 65536 }); m.grow(65535); console.log('escaped')`, ['error']],
+  [
+    'grows WebAssembly memory',
+    `const m = new WebAssembly.Memory({ initial: 1, maximum: 65536 }); m.grow(65535); console.log('escaped')`,
+    ['error'],
+  ],
   ['blocks in Atomics.wait', `Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); console.log('escaped')`, ['error', 'timeout']],
-  ['replaces the sandbox hooks', `globalThis.__r1 = null; Object.defineProperty(globalThis, '__r1', { value: {} }); console.log('escaped')`, ['error']],
-  ['pollutes prototypes for the next run', `Object.prototype.polluted = 'yes'; Array.prototype.join = () => 'escaped'; globalThis.leaked = 1; String.prototype.trim = function () { return 'escaped'; };`, ['fail']],
+  [
+    'replaces the sandbox hooks',
+    `globalThis.__r1 = null; Object.defineProperty(globalThis, '__r1', { value: {} }); console.log('escaped')`,
+    ['error'],
+  ],
+  [
+    'pollutes prototypes for the next run',
+    `Object.prototype.polluted = 'yes'; Array.prototype.join = () => 'escaped'; globalThis.leaked = 1; String.prototype.trim = function () { return 'escaped'; };`,
+    ['fail'],
+  ],
 ];
 
 const PY: [string, string, Status[]][] = [
@@ -52,14 +76,24 @@ const PY: [string, string, Status[]][] = [
   ['leaves a file for the next run', `open('/home/pyodide/left-behind.txt', 'w').write('x')`, ['error', 'fail']],
   ['imports js', `import js\nprint('escaped', js.process)`, ['error']],
   ['imports pyodide_js', `import pyodide_js\npyodide_js.mountNodeFS('/host', '/')\nprint('escaped')`, ['error']],
-  ['runs JavaScript through pyodide.code.run_js', `from pyodide.code import run_js\nrun_js("require('fs').writeFileSync(${JSON.stringify(target('py-runjs'))}, 'x')")\nprint('escaped')`, ['error']],
+  [
+    'runs JavaScript through pyodide.code.run_js',
+    `from pyodide.code import run_js\nrun_js("require('fs').writeFileSync(${JSON.stringify(target('py-runjs'))}, 'x')")\nprint('escaped')`,
+    ['error'],
+  ],
   ['imports the pyodide core module', `import _pyodide_core\nprint('escaped')`, ['error']],
   ['calls os.system', `import os\nos.system('touch ${target('py-system')}')\nprint('escaped')`, ['error']],
-  ['spawns a subprocess', `import subprocess\nsubprocess.run(['touch', ${JSON.stringify(target('py-subprocess'))}])\nprint('escaped')`, ['error']],
+  [
+    'spawns a subprocess',
+    `import subprocess\nsubprocess.run(['touch', ${JSON.stringify(target('py-subprocess'))}])\nprint('escaped')`,
+    ['error'],
+  ],
   ['opens a socket', `import socket\ns = socket.socket()\ns.connect(('127.0.0.1', 1))\nprint('escaped')`, ['error']],
   ['loads ctypes', `import ctypes\nprint('escaped')`, ['error']],
   ['exits hard with os._exit', `import os\nos._exit(0)`, ['error', 'fail']],
-  ['walks object.__subclasses__ and __globals__ to a JavaScript object', `
+  [
+    'walks object.__subclasses__ and __globals__ to a JavaScript object',
+    `
 found = []
 def look(v):
     if type(v).__name__.startswith('Js') and not isinstance(v, type):
@@ -78,10 +112,14 @@ for v in found:
         break
     except Exception:
         pass
-`, ['fail', 'error']],
+`,
+    ['fail', 'error'],
+  ],
   // CPython refills a builtin module made again from a copy of its first dict: that copy loses the
   // core module's functions too, so a fresh core module has nothing that makes a JavaScript object.
-  ['makes pyodide\'s core module again with BuiltinImporter and looks for to_js', `
+  [
+    "makes pyodide's core module again with BuiltinImporter and looks for to_js",
+    `
 import sys, importlib.machinery as mach, importlib._bootstrap as boot
 found = [n for n in sys.modules if 'pyodide' in n]
 for make in (lambda s: mach.BuiltinImporter.create_module(s), lambda s: boot._imp.create_builtin(s)):
@@ -90,25 +128,53 @@ for make in (lambda s: mach.BuiltinImporter.create_module(s), lambda s: boot._im
         found += [k for k, v in vars(m).items() if callable(v) and not isinstance(v, type)]
     except Exception as e:
         print(type(e).__name__)
-print('escaped' if found else 'clean')`, ['fail', 'error']],
+print('escaped' if found else 'clean')`,
+    ['fail', 'error'],
+  ],
   ['lists every object with gc', `import gc\nprint('escaped' if gc.get_objects() else '')`, ['error']],
   // Frames are the program's to walk (tracebacks, namedtuple and typing use them): the bottom one is
   // the driver's, and no frame leads to the runner's globals and its snapshot.
-  ['climbs frames from a traceback to the runner', `try:\n    1 / 0\nexcept Exception as e:\n    f, names = e.__traceback__.tb_frame, set()\n    while f is not None:\n        names |= set(f.f_globals)\n        f = f.f_back\n    print('escaped' if names & {'_dicts', '_user_time', 'setup', 'end'} else sorted(names))`, ['fail']],
+  [
+    'climbs frames from a traceback to the runner',
+    `try:\n    1 / 0\nexcept Exception as e:\n    f, names = e.__traceback__.tb_frame, set()\n    while f is not None:\n        names |= set(f.f_globals)\n        f = f.f_back\n    print('escaped' if names & {'_dicts', '_user_time', 'setup', 'end'} else sorted(names))`,
+    ['fail'],
+  ],
   ['loops forever', `while True:\n    pass`, ['timeout']],
-  ['swallows every interrupt', `while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass`, ['timeout']],
+  [
+    'swallows every interrupt',
+    `while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass`,
+    ['timeout'],
+  ],
   ['allocates without bound', `a = []\nwhile True:\n    a.append('x' * 10**6)`, ['memory']],
-  ['recurses without bound', `import sys\nsys.setrecursionlimit(10**9)\ndef f(n):\n    return f(n + 1) + 1\nf(0)`, ['error', 'memory', 'timeout']],
+  [
+    'recurses without bound',
+    `import sys\nsys.setrecursionlimit(10**9)\ndef f(n):\n    return f(n + 1) + 1\nf(0)`,
+    ['error', 'memory', 'timeout'],
+  ],
   ['prints without end', `while True:\n    print('spam spam spam spam')`, ['fail', 'timeout']],
   ['backtracks catastrophically', `import re\nprint('escaped' if re.match(r'^(a+)+$', 'a' * 40 + 'b') else 'no')`, ['timeout']],
-  ['replaces builtins for the next run', `import builtins\nbuiltins.print = lambda *a, **k: None\nbuiltins.len = lambda x: 0\nbuiltins.input = lambda *a: 'escaped'`, ['fail']],
-  ['changes a module for the next run', `import math, json\nmath.sqrt = lambda x: -1\njson.dumps = lambda *a, **k: 'escaped'\nimport collections\ncollections.Counter.most_common = lambda self, n=None: 'escaped'`, ['fail', 'error']],
+  [
+    'replaces builtins for the next run',
+    `import builtins\nbuiltins.print = lambda *a, **k: None\nbuiltins.len = lambda x: 0\nbuiltins.input = lambda *a: 'escaped'`,
+    ['fail'],
+  ],
+  [
+    'changes a module for the next run',
+    `import math, json\nmath.sqrt = lambda x: -1\njson.dumps = lambda *a, **k: 'escaped'\nimport collections\ncollections.Counter.most_common = lambda self, n=None: 'escaped'`,
+    ['fail', 'error'],
+  ],
   ['redirects sys streams for the next run', `import sys\nsys.stdout = None\nsys.stdin = None\nsys.meta_path.clear()`, ['fail', 'error']],
-  ['installs trace and profile hooks for the next run', `import sys\nsys.settrace(lambda *a: None)\nsys.setprofile(lambda *a: None)`, ['fail', 'error']],
+  [
+    'installs trace and profile hooks for the next run',
+    `import sys\nsys.settrace(lambda *a: None)\nsys.setprofile(lambda *a: None)`,
+    ['fail', 'error'],
+  ],
 ];
 
 const has = (r: ProgramResult, allowed: Status[]) => r.total === 1 && r.passed === 0 && allowed.includes(r.results[0].status as Status);
-const envBefore = JSON.stringify(process.env), cwdBefore = process.cwd(), globalsBefore = Object.getOwnPropertyNames(globalThis).sort().join();
+const envBefore = JSON.stringify(process.env),
+  cwdBefore = process.cwd(),
+  globalsBefore = Object.getOwnPropertyNames(globalThis).sort().join();
 let pool: SandboxPool;
 
 beforeAll(() => {
@@ -133,17 +199,25 @@ describe.each([
   });
 
   it('a benign program still passes after them, in a clean interpreter', async () => {
-    const clean = language === 'javascript'
-      ? `const s = require('fs').readFileSync(0, 'utf8').trim();
+    const clean =
+      language === 'javascript'
+        ? `const s = require('fs').readFileSync(0, 'utf8').trim();
          const ok = ({}).polluted === undefined && typeof leaked === 'undefined' && [1, 2].join() === '1,2' && ' a '.trim() === 'a';
          console.log(ok ? s.split(' ').map(Number).reduce((a, b) => a + b, 0) : 'polluted');`
-      : `import sys, math, json, os, collections
+        : `import sys, math, json, os, collections
 checks = {'len': lambda: len('ab') == 2, 'math': lambda: math.sqrt(4) == 2, 'json': lambda: json.dumps(1) == '1',
           'Counter': lambda: collections.Counter('aab').most_common(1) == [('a', 2)],
           'file': lambda: not os.path.exists('/home/pyodide/left-behind.txt'), 'trace': lambda: sys.gettrace() is None and sys.getprofile() is None}
 bad = [k for k, ok in checks.items() if not ok()]
 print(sum(map(int, input().split())) if not bad else 'polluted: ' + ' '.join(bad))`;
-    const r = await pool.run({ language, code: clean, tests: [{ input: '1 2 3\n', output: '6' }, { input: '10 -4\n', output: '6' }] });
+    const r = await pool.run({
+      language,
+      code: clean,
+      tests: [
+        { input: '1 2 3\n', output: '6' },
+        { input: '10 -4\n', output: '6' },
+      ],
+    });
     expect(r.results).toEqual([{ status: 'pass' }, { status: 'pass' }]);
   });
 });

@@ -16,13 +16,18 @@ const dir = mkdtempSync(join(tmpdir(), 'r1-isolation-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 type Res = { stdout: string; stderr: string; code?: number };
 const r1 = (args: string[], env: Record<string, string> = {}): Promise<Res> =>
-  promisify(execFile)(process.execPath, [cli, ...args], { timeout: 120_000, env: { ...process.env, ...env } }).then((r) => ({ ...r, code: 0 }), (e: Res) => e);
+  promisify(execFile)(process.execPath, [cli, ...args], { timeout: 120_000, env: { ...process.env, ...env } }).then(
+    (r) => ({ ...r, code: 0 }),
+    (e: Res) => e,
+  );
 
 /** A GRPO recipe whose reward runs code. */
 function recipe(isolation: string): string {
   writeFileSync(join(dir, 'code.jsonl'), JSON.stringify({ prompt: 'print 1', tests: [{ input: '', output: '1' }] }) + '\n');
   const file = join(dir, `code-${isolation}.yaml`);
-  writeFileSync(file, `name: code-${isolation}
+  writeFileSync(
+    file,
+    `name: code-${isolation}
 output_dir: runs
 tokenizer: { train: { datasets: [code.jsonl], vocab_size: 300, text_field: prompt } }
 model: { vocab_size: 0 }
@@ -38,7 +43,8 @@ stages:
     rewards:
       - name: code
         options: { language: python }
-`);
+`,
+  );
   return file;
 }
 
@@ -46,7 +52,9 @@ describe('sandbox.isolation without the os layer', () => {
   it('r1 sandbox --check --isolation strict: exit 2, naming bubblewrap and how to install it', async () => {
     const res = await r1(['sandbox', '--check', '--isolation', 'strict'], { R1_BWRAP: '' });
     expect(res.code).toBe(2);
-    expect(res.stderr).toMatch(/strict but the os layer is missing: bubblewrap is not installed \(Debian\/Ubuntu: apt-get install bubblewrap\)/);
+    expect(res.stderr).toMatch(
+      /strict but the os layer is missing: bubblewrap is not installed \(Debian\/Ubuntu: apt-get install bubblewrap\)/,
+    );
   });
 
   it('a strict recipe with a code reward stops before any stage runs, and writes no run folder', async () => {
@@ -70,8 +78,17 @@ describe('sandbox.isolation without the os layer', () => {
     writeFileSync(file, `${line}\n${line}\n`);
     const res = await r1(['sandbox', '--input', file, '--workers', '1'], { R1_BWRAP: '' });
     expect(res.code).toBe(0);
-    expect(res.stderr.match(/os: off \(bubblewrap is not installed \(Debian\/Ubuntu: apt-get install bubblewrap\)\); programs run behind the process layer only/g)).toHaveLength(1);
-    expect(res.stdout.trim().split('\n').map((l) => JSON.parse(l).passed)).toEqual([1, 1]);
+    expect(
+      res.stderr.match(
+        /os: off \(bubblewrap is not installed \(Debian\/Ubuntu: apt-get install bubblewrap\)\); programs run behind the process layer only/g,
+      ),
+    ).toHaveLength(1);
+    expect(
+      res.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).passed),
+    ).toEqual([1, 1]);
     const check = await r1(['sandbox', '--check'], { R1_BWRAP: '' });
     expect(check.code).toBe(0);
     expect(check.stdout).toMatch(/os: off \(bubblewrap is not installed/);

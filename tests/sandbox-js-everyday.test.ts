@@ -69,10 +69,14 @@ console.log(ref.deref() === target, registry.unregister(token), registry.unregis
 };
 
 describe('everyday JavaScript programs', () => {
-  it.each(Object.entries(PROGRAMS))('%s', async (_, p) => {
-    const r = await pool.run({ language: 'javascript', code: p.code, tests: [{ input: p.input ?? '', output: p.output }] });
-    expect(r.results).toEqual([{ status: 'pass' }]);
-  }, 30_000);
+  it.each(Object.entries(PROGRAMS))(
+    '%s',
+    async (_, p) => {
+      const r = await pool.run({ language: 'javascript', code: p.code, tests: [{ input: p.input ?? '', output: p.output }] });
+      expect(r.results).toEqual([{ status: 'pass' }]);
+    },
+    30_000,
+  );
 
   it('a FinalizationRegistry callback runs during its own test once its targets are collected', async () => {
     const code = `let n = 0;

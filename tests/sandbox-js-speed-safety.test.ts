@@ -14,7 +14,8 @@ afterAll(async () => {
   await pool?.destroy();
 });
 
-const run = async (code: string, tests: Test[] = [{ input: '', output: 'ok' }]) => (await pool.run({ language: 'javascript', code, tests })).results;
+const run = async (code: string, tests: Test[] = [{ input: '', output: 'ok' }]) =>
+  (await pool.run({ language: 'javascript', code, tests })).results;
 const statuses = async (code: string, tests?: Test[]) => (await run(code, tests)).map((r) => r.status);
 
 describe('JavaScript sandbox: lazy prelude, POLL between runs', () => {
@@ -24,13 +25,27 @@ describe('JavaScript sandbox: lazy prelude, POLL between runs', () => {
       const clean = !globalThis.leak && !fs.marked && !rl.marked && !process.marked && !process.stdin.marked && !console.marked && !Object.prototype.polluted;
       globalThis.leak = fs.marked = rl.marked = process.marked = process.stdin.marked = console.marked = Object.prototype.polluted = true;
       console.log(clean ? 'ok' : 'leaked');`;
-    expect(await statuses(code, [{ input: '', output: 'ok' }, { input: '', output: 'ok' }, { input: '', output: 'ok' }])).toEqual(['pass', 'pass', 'pass']);
+    expect(
+      await statuses(code, [
+        { input: '', output: 'ok' },
+        { input: '', output: 'ok' },
+        { input: '', output: 'ok' },
+      ]),
+    ).toEqual(['pass', 'pass', 'pass']);
     expect(await statuses(code)).toEqual(['pass']);
   });
 
   it('process is one object however it is reached, and assignable', async () => {
-    expect(await statuses(`console.log(process === require('process') && process === require('node:process') && process.stdin === process.stdin && typeof process.exit === 'function' ? 'ok' : 'no')`)).toEqual(['pass']);
-    expect(await statuses(`const d = Object.getOwnPropertyDescriptor(globalThis, 'process'); process; const e = Object.getOwnPropertyDescriptor(globalThis, 'process'); console.log(d.enumerable && e.writable && 'value' in e ? 'ok' : 'no')`)).toEqual(['pass']);
+    expect(
+      await statuses(
+        `console.log(process === require('process') && process === require('node:process') && process.stdin === process.stdin && typeof process.exit === 'function' ? 'ok' : 'no')`,
+      ),
+    ).toEqual(['pass']);
+    expect(
+      await statuses(
+        `const d = Object.getOwnPropertyDescriptor(globalThis, 'process'); process; const e = Object.getOwnPropertyDescriptor(globalThis, 'process'); console.log(d.enumerable && e.writable && 'value' in e ? 'ok' : 'no')`,
+      ),
+    ).toEqual(['pass']);
     expect(await statuses(`process = { x: 1 }; console.log(process.x === 1 ? 'ok' : 'no')`)).toEqual(['pass']);
     expect(await statuses(`var process; console.log(typeof process.stdout.write === 'function' ? 'ok' : 'no')`)).toEqual(['pass']);
   });
@@ -52,7 +67,12 @@ describe('JavaScript sandbox: lazy prelude, POLL between runs', () => {
     const code = `let d = ''; process.stdin.setEncoding('utf8'); process.stdin.on('data', (c) => (d += c)).on('end', () => console.log(d.trim()));
       const rl = require('readline').createInterface({ input: process.stdin }); let n = 0; rl.on('line', () => n++).on('close', () => console.log(n));`;
     expect(await statuses(code, [{ input: 'a\nb', output: 'a\nb\n2' }])).toEqual(['pass']);
-    expect(await statuses(`const o = process.stdout; o.once('x', () => console.log('ok')); o.emit('x'); o.emit('x'); console.log(o.listenerCount('x'))`, [{ input: '', output: 'ok\n0' }])).toEqual(['pass']);
+    expect(
+      await statuses(
+        `const o = process.stdout; o.once('x', () => console.log('ok')); o.emit('x'); o.emit('x'); console.log(o.listenerCount('x'))`,
+        [{ input: '', output: 'ok\n0' }],
+      ),
+    ).toEqual(['pass']);
   });
 
   it('a timer handle does not expose the record the host reads synchronously', async () => {
@@ -73,12 +93,18 @@ describe('JavaScript sandbox: lazy prelude, POLL between runs', () => {
 
   it('a microtask flood started by a timer or by the tested function is a timeout, and the worker goes on', async () => {
     expect(await statuses(`setTimeout(() => { (function f() { Promise.resolve().then(f); })(); }, 1);`)).toEqual(['timeout']);
-    expect(await statuses(`function f() { (function g() { Promise.resolve().then(g); })(); return 1; }`, [{ fn: 'f', args: [], expected: 1 }])).toEqual(['timeout']);
+    expect(
+      await statuses(`function f() { (function g() { Promise.resolve().then(g); })(); return 1; }`, [{ fn: 'f', args: [], expected: 1 }]),
+    ).toEqual(['timeout']);
     expect(await statuses(`console.log('ok')`)).toEqual(['pass']);
   });
 
   it('the host entry cannot be replaced or extended', async () => {
-    expect(await statuses(`'use strict'; try { __r1.x = 1; console.log('no'); } catch { console.log(typeof __r1 === 'function' && Object.isFrozen(__r1) ? 'ok' : 'no'); }`)).toEqual(['pass']);
+    expect(
+      await statuses(
+        `'use strict'; try { __r1.x = 1; console.log('no'); } catch { console.log(typeof __r1 === 'function' && Object.isFrozen(__r1) ? 'ok' : 'no'); }`,
+      ),
+    ).toEqual(['pass']);
     expect(await statuses(`let __r1 = () => '{"out":"ok\\\\n"}';`)).toEqual(['error']);
   });
 });

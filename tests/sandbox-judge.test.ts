@@ -32,7 +32,9 @@ describe('the result notation', () => {
     expect(Object.is(parseResult('-0.0'), -0)).toBe(true);
     expect(parseResult('NaN')).toBeNaN();
     expect(parseResult('[Infinity,-Infinity]')).toEqual([Infinity, -Infinity]);
-    expect(parseResult(' {"a": [1, "2", null, true, false], "__proto__": {}} ')).toEqual(Object.assign(Object.create(null), { a: [1n, '2', null, true, false], ['__proto__']: Object.create(null) }));
+    expect(parseResult(' {"a": [1, "2", null, true, false], "__proto__": {}} ')).toEqual(
+      Object.assign(Object.create(null), { a: [1n, '2', null, true, false], ['__proto__']: Object.create(null) }),
+    );
   });
 
   it.each([

@@ -13,7 +13,13 @@ import { SandboxConfig } from '../src/recipe/schema.ts';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'recipes');
 const RECIPE = `name: t\ntokenizer:\n  train: { datasets: [data/corpus.jsonl] }\nstages:\n  - { type: pretrain, datasets: [data/corpus.jsonl], max_steps: 1 }\n`;
-const batch = (completions: string[], rows: Record<string, unknown>[]) => ({ prompts: completions.map(() => 'p'), completions, rows, answers: completions.map(() => null), step: 0 });
+const batch = (completions: string[], rows: Record<string, unknown>[]) => ({
+  prompts: completions.map(() => 'p'),
+  completions,
+  rows,
+  answers: completions.map(() => null),
+  step: 0,
+});
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -34,20 +40,28 @@ describe('the languages table', () => {
   it('gives the pool its recycling defaults and refuses other languages by the table', async () => {
     const pool = new SandboxPool({ isolation: 'process', notice: () => {} });
     expect(Object.keys(pool.stats)).toEqual(LANGUAGE_NAMES);
-    await expect(pool.run({ language: 'rust' as never, code: '', tests: [] })).rejects.toThrow('language: javascript or python, got "rust"');
+    await expect(pool.run({ language: 'rust' as never, code: '', tests: [] })).rejects.toThrow(
+      'language: javascript or python, got "rust"',
+    );
     await pool.destroy();
   });
 
-  it('the CLI accepts exactly the table\'s languages', () => {
-    expect(parseProgramLine('{"language":"ruby","code":"x","tests":[]}')).toBe('field "language" must be "javascript" or "python", got "ruby"');
-    for (const l of LANGUAGE_NAMES) expect(parseProgramLine(JSON.stringify({ language: l, code: LANGUAGES[l].doubler, tests: [] }))).toMatchObject({ language: l });
+  it("the CLI accepts exactly the table's languages", () => {
+    expect(parseProgramLine('{"language":"ruby","code":"x","tests":[]}')).toBe(
+      'field "language" must be "javascript" or "python", got "ruby"',
+    );
+    for (const l of LANGUAGE_NAMES)
+      expect(parseProgramLine(JSON.stringify({ language: l, code: LANGUAGES[l].doubler, tests: [] }))).toMatchObject({ language: l });
   });
 });
 
 describe('reuse reaches the pool', () => {
   it('from the recipe: sandbox.reuse, default distinct, documented, bad values named', () => {
     expect(parseRecipe(RECIPE, join(DIR, 'inline.yaml')).sandbox.reuse).toBe('distinct');
-    expect(parseRecipe(RECIPE + 'sandbox: { reuse: never }\n', join(DIR, 'inline.yaml')).sandbox).toEqual({ isolation: 'standard', reuse: 'never' });
+    expect(parseRecipe(RECIPE + 'sandbox: { reuse: never }\n', join(DIR, 'inline.yaml')).sandbox).toEqual({
+      isolation: 'standard',
+      reuse: 'never',
+    });
     expect(() => parseRecipe(RECIPE + 'sandbox: { reuse: sometimes }\n', join(DIR, 'inline.yaml'))).toThrow(/sandbox\.reuse/);
     const reuse = SandboxConfig.shape.reuse.unwrap();
     expect(reuse.options).toEqual([...REUSES]);
@@ -73,15 +87,24 @@ describe('reuse reaches the pool', () => {
     }
   });
 
-  it('from the code reward\'s options, checked when the reward is made', async () => {
-    expect(sandboxOptions({ reuse: 'never', workers: 2, isolation: 'process' })).toMatchObject({ reuse: 'never', workers: 2, isolation: 'process' });
+  it("from the code reward's options, checked when the reward is made", async () => {
+    expect(sandboxOptions({ reuse: 'never', workers: 2, isolation: 'process' })).toMatchObject({
+      reuse: 'never',
+      workers: 2,
+      isolation: 'process',
+    });
     const pool = await sandboxPool(sandboxOptions({ reuse: 'any', isolation: 'process' }));
     expect(pool.reuse).toBe('any');
     await pool.destroy();
-    await expect(sandboxPool(sandboxOptions({ reuse: 'sometimes', isolation: 'process' }))).rejects.toThrow('sandbox reuse: one of distinct, never, any, got "sometimes"');
+    await expect(sandboxPool(sandboxOptions({ reuse: 'sometimes', isolation: 'process' }))).rejects.toThrow(
+      'sandbox reuse: one of distinct, never, any, got "sometimes"',
+    );
     expect(() => makeCodeReward({ workers: 'two' })).toThrow('option workers: a positive integer, got "two"');
     let given: unknown;
-    const fn = makeCodeReward({ reuse: 'never' }, async (o) => ((given = o), { run: async () => ({ passed: 0, total: 1, results: [{ status: 'fail' }] }), destroy: async () => {} }));
+    const fn = makeCodeReward(
+      { reuse: 'never' },
+      async (o) => ((given = o), { run: async () => ({ passed: 0, total: 1, results: [{ status: 'fail' }] }), destroy: async () => {} }),
+    );
     await fn(batch(['```js\n1\n```'], [{ tests: [{ input: '', output: '1' }] }]));
     expect(given).toMatchObject({ reuse: 'never' });
   });
@@ -92,6 +115,8 @@ describe('reuse reaches the pool', () => {
       expect(pool.reuse).toBe(reuse);
       await pool.destroy();
     }
-    expect(() => new SandboxPool(poolOptions({ reuse: 'sometimes', isolation: 'process' }))).toThrow('sandbox reuse: one of distinct, never, any, got "sometimes"');
+    expect(() => new SandboxPool(poolOptions({ reuse: 'sometimes', isolation: 'process' }))).toThrow(
+      'sandbox reuse: one of distinct, never, any, got "sometimes"',
+    );
   });
 });

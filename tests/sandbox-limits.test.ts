@@ -38,7 +38,9 @@ describe.skipIf(!linux)('a breached process between programs', () => {
   it('spinning with no program: keeps a core busy outside the pool; the pool retires it', async () => {
     const bare = await bareBreach();
     try {
-      expect(await bare.run({ id: 1, code: SPIN_BETWEEN, tests: [], limits: resolveLimits({}) }, [{ input: '', output: 'ok' }])).toEqual([{ status: 'pass' }]);
+      expect(await bare.run({ id: 1, code: SPIN_BETWEEN, tests: [], limits: resolveLimits({}) }, [{ input: '', output: 'ok' }])).toEqual([
+        { status: 'pass' },
+      ]);
       const before = treeUsage(pidOf(bare))!.cpuMs;
       await sleep(1000);
       expect(treeUsage(pidOf(bare))!.cpuMs - before).toBeGreaterThan(150); // the attack: CPU with no program (a loaded machine gives it less than a core)
@@ -85,7 +87,8 @@ describe.skipIf(!linux)('per-process peak memory of honest programs', () => {
   it('JavaScript programs using up to half the cap: RSS after each stays under the retirement line, none retired', async () => {
     const memoryMb = 128;
     const p = (pool = new SandboxPool({ workers: 1, isolation: 'process', notice: () => {}, limits: { memoryMb } }));
-    let peak = 0, baseline = 0;
+    let peak = 0,
+      baseline = 0;
     for (let k = 0; k < 12; k++) {
       const code = `const a = []; for (let i = 0; i < 1_000_000; i++) a.push({ i, k: ${k} }); console.log(a.length);`; // ~60 MB of objects
       expect((await p.run({ language: 'javascript', code, tests: [{ input: String(k), output: '1000000' }] })).passed).toBe(1);
@@ -109,7 +112,11 @@ describe('JavaScript: a flattened 512 MB string', () => {
     const isolate = new ivm.Isolate({ memoryLimit: 128 });
     try {
       const context = isolate.createContextSync();
-      expect(await isolate.compileScriptSync(`let s = 'x'.repeat(2 ** 29 - 100); s.indexOf('y') + ' ' + s.length`).run(context, { timeout: 5000 })).toBe(`-1 ${2 ** 29 - 100}`);
+      expect(
+        await isolate
+          .compileScriptSync(`let s = 'x'.repeat(2 ** 29 - 100); s.indexOf('y') + ' ' + s.length`)
+          .run(context, { timeout: 5000 }),
+      ).toBe(`-1 ${2 ** 29 - 100}`);
       expect(isolate.getHeapStatisticsSync().used_heap_size).toBeGreaterThan(512 * 2 ** 20);
     } finally {
       isolate.dispose();
@@ -120,9 +127,20 @@ describe('JavaScript: a flattened 512 MB string', () => {
     const p = (pool = new SandboxPool({ workers: 1, isolation: 'process', notice: () => {}, limits: { memoryMb: 128 } }));
     const code = `const what = require('fs').readFileSync(0, 'utf8');
 if (what === 'big') { ${BIG} } else if (what === 'big, then a timer') { ${BIG} setTimeout(() => console.log('after'), 1); } else console.log('small');`;
-    const big = await p.run({ language: 'javascript', code, tests: [{ input: 'big', output: '-1 536870812' }, { input: 'x', output: 'small' }, { input: 'big, then a timer', output: '-1 536870812\nafter' }, { input: 'y', output: 'small' }] });
+    const big = await p.run({
+      language: 'javascript',
+      code,
+      tests: [
+        { input: 'big', output: '-1 536870812' },
+        { input: 'x', output: 'small' },
+        { input: 'big, then a timer', output: '-1 536870812\nafter' },
+        { input: 'y', output: 'small' },
+      ],
+    });
     expect(big.results.map((r) => r.status)).toEqual(['memory', 'pass', 'memory', 'pass']);
-    expect((await p.run({ language: 'javascript', code: `console.log([1, 2, 3].join(','))`, tests: [{ input: '', output: '1,2,3' }] })).passed).toBe(1);
+    expect(
+      (await p.run({ language: 'javascript', code: `console.log([1, 2, 3].join(','))`, tests: [{ input: '', output: '1,2,3' }] })).passed,
+    ).toBe(1);
     // The same process goes on, unless the memory-after-program wall retired it because its RSS had
     // not yet come down from the 512 MB strings (seen on a loaded machine): one restart at most.
     expect(p.stats.javascript.started).toBeLessThanOrEqual(2);
@@ -135,17 +153,34 @@ describe('JavaScript: finaliser bombs end within their test', () => {
   // [program, the verdicts it may end in]: the second's garbage grows with every callback, so it may
   // also reach the memory cap first; either way it ends within its own test.
   const BOMBS: Record<string, [string, string[]]> = {
-    'a callback that never returns': [`const r = new FinalizationRegistry(() => { for (;;) {} }); ${churn} setTimeout(() => console.log('done'), 5);`, ['timeout', 'fail']],
-    'callbacks that register more garbage': [`const r = new FinalizationRegistry((h) => { for (let i = 0; i < 1000; i++) r.register({ h }, h); }); ${churn} setTimeout(() => console.log('done'), 5);`, ['timeout', 'fail', 'memory']],
+    'a callback that never returns': [
+      `const r = new FinalizationRegistry(() => { for (;;) {} }); ${churn} setTimeout(() => console.log('done'), 5);`,
+      ['timeout', 'fail'],
+    ],
+    'callbacks that register more garbage': [
+      `const r = new FinalizationRegistry((h) => { for (let i = 0; i < 1000; i++) r.register({ h }, h); }); ${churn} setTimeout(() => console.log('done'), 5);`,
+      ['timeout', 'fail', 'memory'],
+    ],
   };
-  it.each(Object.entries(BOMBS))('%s: not a pass, within its test, and the next program is untouched', async (_, [code, endings]) => {
-    const p = (pool = new SandboxPool({ workers: 1, isolation: 'process', notice: () => {}, limits: { timeMs: 3000 } }));
-    const r = await p.run({ language: 'javascript', code, tests: [{ input: '', output: 'not this' }] });
-    expect(endings).toContain(r.results[0].status);
-    // Garbage of the bomb's context may be collected now: its callbacks must not run here.
-    const t = performance.now();
-    const next = await p.run({ language: 'javascript', code: `let a = []; for (let i = 0; i < 300000; i++) a.push({ i }); setTimeout(() => console.log(a.length), 1);`, tests: [{ input: '', output: '300000' }, { input: 'x', output: '300000' }] });
-    expect(next.results).toEqual([{ status: 'pass' }, { status: 'pass' }]);
-    expect(performance.now() - t).toBeLessThan(3000);
-  }, 60_000);
+  it.each(Object.entries(BOMBS))(
+    '%s: not a pass, within its test, and the next program is untouched',
+    async (_, [code, endings]) => {
+      const p = (pool = new SandboxPool({ workers: 1, isolation: 'process', notice: () => {}, limits: { timeMs: 3000 } }));
+      const r = await p.run({ language: 'javascript', code, tests: [{ input: '', output: 'not this' }] });
+      expect(endings).toContain(r.results[0].status);
+      // Garbage of the bomb's context may be collected now: its callbacks must not run here.
+      const t = performance.now();
+      const next = await p.run({
+        language: 'javascript',
+        code: `let a = []; for (let i = 0; i < 300000; i++) a.push({ i }); setTimeout(() => console.log(a.length), 1);`,
+        tests: [
+          { input: '', output: '300000' },
+          { input: 'x', output: '300000' },
+        ],
+      });
+      expect(next.results).toEqual([{ status: 'pass' }, { status: 'pass' }]);
+      expect(performance.now() - t).toBeLessThan(3000);
+    },
+    60_000,
+  );
 });

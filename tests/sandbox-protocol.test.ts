@@ -30,7 +30,10 @@ describe('parseMessage', () => {
   it('accepts the three message kinds and cuts details', () => {
     expect(parseMessage('{"t":"ready"}', 10)).toEqual({ t: 'ready' });
     expect(parseMessage('{"t":"retire","why":"x"}', 10)).toEqual({ t: 'retire', why: 'x' });
-    const run = parseMessage(JSON.stringify({ t: 'run', id: 3, i: 0, run: { status: 'error', out: '', result: null, detail: 'x'.repeat(1000) } }), 10);
+    const run = parseMessage(
+      JSON.stringify({ t: 'run', id: 3, i: 0, run: { status: 'error', out: '', result: null, detail: 'x'.repeat(1000) } }),
+      10,
+    );
     expect(run).toMatchObject({ t: 'run', run: { status: 'error' } });
     expect((run as { run: { detail: string } }).run.detail).toHaveLength(300);
   });
@@ -42,7 +45,10 @@ describe('parseMessage', () => {
     ['a huge test index', '{"t":"run","id":1,"i":1e300,"run":{"status":"ok","out":"","result":null,"detail":""}}'],
     ['a negative index', '{"t":"run","id":1,"i":-1,"run":{"status":"ok","out":"","result":null,"detail":""}}'],
     ['a pass status', '{"t":"run","id":1,"i":0,"run":{"status":"pass","out":"","result":null,"detail":""}}'],
-    ['output over the cap', JSON.stringify({ t: 'run', id: 1, i: 0, run: { status: 'ok', out: 'x'.repeat(11), result: null, detail: '' } })],
+    [
+      'output over the cap',
+      JSON.stringify({ t: 'run', id: 1, i: 0, run: { status: 'ok', out: 'x'.repeat(11), result: null, detail: '' } }),
+    ],
     ['a result that is not text', '{"t":"run","id":1,"i":0,"run":{"status":"ok","out":"","result":5,"detail":""}}'],
   ])('refuses %s', (_what, line) => {
     expect(typeof parseMessage(line, 10)).toBe('string');
@@ -56,8 +62,14 @@ describe('judge', () => {
     expect(judge({ input: '', output: '42' }, { status: 'ok', out: '42\n', result: null, detail: '' }, 10).status).toBe('pass');
     expect(judge({ fn: 'f', args: [], expected: [1, 2] }, { status: 'ok', out: '', result: '[1,2]', detail: '' }, 10).status).toBe('pass');
     expect(judge({ fn: 'f', args: [], expected: 1 }, { status: 'ok', out: '', result: 'not json', detail: '' }, 10).status).toBe('error');
-    expect(judge({ input: '', output: '' }, { status: 'output', out: '', result: null, detail: '' }, 10)).toEqual({ status: 'fail', detail: 'output limit of 10 bytes exceeded' });
-    expect(judge({ input: '', output: '' }, { status: 'timeout', out: '', result: null, detail: 'slow' }, 10)).toEqual({ status: 'timeout', detail: 'slow' });
+    expect(judge({ input: '', output: '' }, { status: 'output', out: '', result: null, detail: '' }, 10)).toEqual({
+      status: 'fail',
+      detail: 'output limit of 10 bytes exceeded',
+    });
+    expect(judge({ input: '', output: '' }, { status: 'timeout', out: '', result: null, detail: 'slow' }, 10)).toEqual({
+      status: 'timeout',
+      detail: 'slow',
+    });
   });
 });
 

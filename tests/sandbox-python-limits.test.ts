@@ -42,14 +42,19 @@ describe('memory counts the heap and the in-memory files', () => {
   });
 
   it('200 MB written to /tmp under a 128 MB cap ends as memory, even when the program catches the error', async () => {
-    const r = await once("try:\n    f = open('/tmp/big', 'wb')\n    for _ in range(200):\n        f.write(b'x' * 2**20)\nexcept OSError:\n    pass\nprint('escaped')", 'escaped');
+    const r = await once(
+      "try:\n    f = open('/tmp/big', 'wb')\n    for _ in range(200):\n        f.write(b'x' * 2**20)\nexcept OSError:\n    pass\nprint('escaped')",
+      'escaped',
+    );
     expect(r.status).toBe('memory');
   });
 
   it('files in /dev/shm do not pile up across programs, and a 900 MB allocation is refused without growing the process', async () => {
     const before = memoryMb();
     for (let i = 0; i < 4; i++) {
-      expect(await once(`import os\nprint(len(os.listdir('/dev/shm')))\nopen('/dev/shm/pile${i}', 'wb').write(b'x' * (60 * 2**20))`, '1')).toEqual({ status: 'pass' });
+      expect(
+        await once(`import os\nprint(len(os.listdir('/dev/shm')))\nopen('/dev/shm/pile${i}', 'wb').write(b'x' * (60 * 2**20))`, '1'),
+      ).toEqual({ status: 'pass' });
     }
     expect((await once('x = bytearray(900 * 2**20)\nprint("escaped")', 'escaped')).status).toBe('memory');
     expect(await once('print(sum(range(10)))', '45')).toEqual({ status: 'pass' });
@@ -58,7 +63,9 @@ describe('memory counts the heap and the in-memory files', () => {
     // JavaScript memory the collector frees later: far below 900 MB or four piled-up files.
     expect(after.peak - before.rss).toBeLessThan(600);
     expect(after.rss - before.rss).toBeLessThan(450);
-    console.log(`python sandbox process: ${Math.round(before.rss)} MB before, peak ${Math.round(after.peak)} MB, ${Math.round(after.rss)} MB after`);
+    console.log(
+      `python sandbox process: ${Math.round(before.rss)} MB before, peak ${Math.round(after.peak)} MB, ${Math.round(after.rss)} MB after`,
+    );
   });
 });
 
@@ -97,7 +104,17 @@ describe('results are written by code the program cannot reach', () => {
     expect((await call('def f(x):\n    return [-10**400, 1]', [-1e300, 1])).status).toBe('fail');
     expect((await call("def f(x):\n    return {'a': 10**5000}", { a: 1 })).status).toBe('fail');
     expect(await call('def f(x):\n    return 2**53 + x', 2n ** 53n + 1n)).toEqual({ status: 'pass' });
-    expect(await call("def f(x):\n    return [x, 2.5, None, True, {'k': -0.0, 1: 'q'}, (x,), float('inf')]", [1, 2.5, null, true, { k: 0, 1: 'q' }, [1], Infinity])).toEqual({ status: 'pass' });
+    expect(
+      await call("def f(x):\n    return [x, 2.5, None, True, {'k': -0.0, 1: 'q'}, (x,), float('inf')]", [
+        1,
+        2.5,
+        null,
+        true,
+        { k: 0, 1: 'q' },
+        [1],
+        Infinity,
+      ]),
+    ).toEqual({ status: 'pass' });
     expect((await call('def f(x):\n    return float("nan")', 5)).status).toBe('fail');
     expect((await call('def f(x):\n    return "5"', 5)).status).toBe('fail');
     expect((await call('def f(x):\n    return {1, 2}', [1, 2])).status).toBe('error');
@@ -107,7 +124,14 @@ describe('results are written by code the program cannot reach', () => {
     // Within the program the replaced json is live (the attack's channel works)...
     expect(await once("import json\njson.dumps = lambda *a, **k: '5'\nprint(json.dumps(123))", '5')).toEqual({ status: 'pass' });
     // ...but it does not write the result.
-    expect((await call("import json\njson.dumps = lambda *a, **k: '5'\njson.encoder.JSONEncoder.encode = lambda *a: '5'\ndef f(x):\n    return 123", 5)).status).toBe('fail');
+    expect(
+      (
+        await call(
+          "import json\njson.dumps = lambda *a, **k: '5'\njson.encoder.JSONEncoder.encode = lambda *a: '5'\ndef f(x):\n    return 123",
+          5,
+        )
+      ).status,
+    ).toBe('fail');
     const frames = [
       'import sys, json',
       'def f(x):',
@@ -127,12 +151,12 @@ describe('results are written by code the program cannot reach', () => {
       '    def __lt__(self, other): raise SystemExit(0)',
       'class D(dict):',
       "    def items(self): return [('a', 5)]",
-      '    def __iter__(self): return iter([\'a\'])',
+      "    def __iter__(self): return iter(['a'])",
       'class L(list):',
       '    def __iter__(self): return iter([5])',
       '    def __len__(self): return 1',
       'def f(x):',
-      "    return [I(123), D(a=123), L([123, 124]), I(-2**3000)]",
+      '    return [I(123), D(a=123), L([123, 124]), I(-2**3000)]',
     ].join('\n');
     const r = await call(subclasses, [5, { a: 5 }, [5], 5]);
     expect(r.status).toBe('fail');

@@ -18,10 +18,10 @@ async function outputOf(code: string): Promise<string> {
   return got;
 }
 /** Python that prints a digest of what the program built in `seen` (short enough to read back). */
-const DIGEST = "import hashlib\nprint(hashlib.sha256(repr(seen).encode()).hexdigest()[:24])";
+const DIGEST = 'import hashlib\nprint(hashlib.sha256(repr(seen).encode()).hexdigest()[:24])';
 
 describe('each test is a fresh run', () => {
-  it('a program that replays the previous test\'s input fails the test whose answer that input is', async () => {
+  it("a program that replays the previous test's input fails the test whose answer that input is", async () => {
     const replay = [
       'import sys',
       'data = sys.stdin.read().strip()',
@@ -50,7 +50,7 @@ describe('each test is a fresh run', () => {
       'counts.append(sys.getrecursionlimit() - 1000); sys.setrecursionlimit(sys.getrecursionlimit() + 1)',
       'counts.append(os.umask(0) & 0o7); os.umask((counts[-1] + 1) & 0o7)',
       "counts.append(0 if os.getcwd() != '/tmp' else 1); os.chdir('/tmp')",
-      'counts.append(os.stat(os.open(\'/tmp/ino\', os.O_CREAT | os.O_WRONLY)).st_ino)',
+      "counts.append(os.stat(os.open('/tmp/ino', os.O_CREAT | os.O_WRONLY)).st_ino)",
       'counts.append(random.random())',
       'print(counts)',
     ].join('\n');
@@ -59,9 +59,23 @@ describe('each test is a fresh run', () => {
     expect(seen).toBeTruthy();
     // The same program, three tests: each prints what the first run printed.
     const expectedLine = JSON.parse(`"${seen!.replace(/\\"/g, '"')}"`) as string;
-    expect(statuses(await py(counter, [0, 1, 2].map(() => ({ input: '', output: expectedLine }))))).toEqual(['pass', 'pass', 'pass']);
+    expect(
+      statuses(
+        await py(
+          counter,
+          [0, 1, 2].map(() => ({ input: '', output: expectedLine })),
+        ),
+      ),
+    ).toEqual(['pass', 'pass', 'pass']);
     const counting = 'import builtins\nbuiltins.n = getattr(builtins, "n", 0) + 1\nprint(builtins.n)';
-    expect(statuses(await py(counting, ['1', '2', '3'].map((output) => ({ input: '', output }))))).toEqual(['pass', 'fail', 'fail']);
+    expect(
+      statuses(
+        await py(
+          counting,
+          ['1', '2', '3'].map((output) => ({ input: '', output })),
+        ),
+      ),
+    ).toEqual(['pass', 'fail', 'fail']);
   });
 });
 
@@ -96,16 +110,29 @@ describe('nothing a program leaves reaches the next test or program', () => {
       // The vandalism took effect (the attack works within the execution).
       "print(oct(os.stat(home).st_mode & 0o777), os.path.isfile('/dev/null'), os.path.exists('/dev/stdout'))",
     ].join('\n');
-    const v = await py(vandal, [{ input: '', output: '0o0 True False' }, { input: '', output: '0o0 True False' }]);
+    const v = await py(vandal, [
+      { input: '', output: '0o0 True False' },
+      { input: '', output: '0o0 True False' },
+    ]);
     // The second test ran in a restored world too: the first test's vandalism did not make it fail
     // differently (both pass: each did its own vandalism from the pristine state).
     expect(statuses(v)).toEqual(['pass', 'pass']);
     expect(await outputOf(SURVEY)).toBe(baseline);
     // And within one program: a test after the vandalism surveys the same world.
-    expect(statuses(await py(`import sys\nif sys.stdin.read() == 'vandal':\n${vandal.split('\n').map((l) => '    ' + l).join('\n')}\n    sys.exit(0)\n${SURVEY}`, [
-      { input: 'vandal', output: '0o0 True False' },
-      { input: '', output: baseline },
-    ]))).toEqual(['pass', 'pass']);
+    expect(
+      statuses(
+        await py(
+          `import sys\nif sys.stdin.read() == 'vandal':\n${vandal
+            .split('\n')
+            .map((l) => '    ' + l)
+            .join('\n')}\n    sys.exit(0)\n${SURVEY}`,
+          [
+            { input: 'vandal', output: '0o0 True False' },
+            { input: '', output: baseline },
+          ],
+        ),
+      ),
+    ).toEqual(['pass', 'pass']);
   });
 
   it('a finaliser that runs after the test, and a chmod of home, cost the next program nothing', async () => {
@@ -126,8 +153,17 @@ describe('nothing a program leaves reaches the next test or program', () => {
       'def f():',
       '    return Spoiler.__name__',
     ].join('\n');
-    expect(statuses(await py(spoiler, [{ fn: 'f', args: [], expected: 'Spoiler' }, { fn: 'f', args: [], expected: 'Spoiler' }]))).toEqual(['pass', 'pass']);
-    const next = await py("import os\nprint('late' in os.listdir('/dev/shm'), oct(os.stat(os.path.expanduser('~')).st_mode & 0o700))", [{ input: '', output: 'False 0o700' }]);
+    expect(
+      statuses(
+        await py(spoiler, [
+          { fn: 'f', args: [], expected: 'Spoiler' },
+          { fn: 'f', args: [], expected: 'Spoiler' },
+        ]),
+      ),
+    ).toEqual(['pass', 'pass']);
+    const next = await py("import os\nprint('late' in os.listdir('/dev/shm'), oct(os.stat(os.path.expanduser('~')).st_mode & 0o700))", [
+      { input: '', output: 'False 0o700' },
+    ]);
     expect(next.results[0]).toEqual({ status: 'pass' });
   });
 });
@@ -135,18 +171,45 @@ describe('nothing a program leaves reaches the next test or program', () => {
 describe('everyday programs work', () => {
   it.each([
     ['time.sleep within the limit', 'import time\nt = time.monotonic()\ntime.sleep(0.05)\nprint(0.04 <= time.monotonic() - t < 2)', 'True'],
-    ['datetime', "import datetime\nprint((datetime.date(2024, 3, 1) - datetime.date(2024, 2, 1)).days, datetime.datetime(2024, 1, 31, 12).strftime('%A %d %B %Y'))", '29 Wednesday 31 January 2024'],
-    ['random with a seed', 'import random\nrandom.seed(42)\nprint(random.randint(1, 100), random.random(), random.sample(range(10), 3))', '82 0.11133106816568039 [4, 3, 8]'],
-    ['reading the files it wrote', "import os\nopen('/tmp/a.txt', 'w').write('one\\ntwo\\n')\nopen('b.txt', 'w').write('three')\nprint(open('/tmp/a.txt').read().split(), open(os.path.join(os.getcwd(), 'b.txt')).read())", "['one', 'two'] three"],
-    ['recursion to a modest depth', 'import sys\nsys.setrecursionlimit(10000)\ndef depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\nprint(depth(5000), depth(900))', '5000 900'],
+    [
+      'datetime',
+      "import datetime\nprint((datetime.date(2024, 3, 1) - datetime.date(2024, 2, 1)).days, datetime.datetime(2024, 1, 31, 12).strftime('%A %d %B %Y'))",
+      '29 Wednesday 31 January 2024',
+    ],
+    [
+      'random with a seed',
+      'import random\nrandom.seed(42)\nprint(random.randint(1, 100), random.random(), random.sample(range(10), 3))',
+      '82 0.11133106816568039 [4, 3, 8]',
+    ],
+    [
+      'reading the files it wrote',
+      "import os\nopen('/tmp/a.txt', 'w').write('one\\ntwo\\n')\nopen('b.txt', 'w').write('three')\nprint(open('/tmp/a.txt').read().split(), open(os.path.join(os.getcwd(), 'b.txt')).read())",
+      "['one', 'two'] three",
+    ],
+    [
+      'recursion to a modest depth',
+      'import sys\nsys.setrecursionlimit(10000)\ndef depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\nprint(depth(5000), depth(900))',
+      '5000 900',
+    ],
   ])('%s', async (_name, code, output) => {
-    expect((await py(code, [{ input: '', output }, { input: '', output }])).results).toEqual([{ status: 'pass' }, { status: 'pass' }]);
+    expect(
+      (
+        await py(code, [
+          { input: '', output },
+          { input: '', output },
+        ])
+      ).results,
+    ).toEqual([{ status: 'pass' }, { status: 'pass' }]);
   });
 
   it('a long sleep ends at the time limit, not at the wall clock', async () => {
     const short = new SandboxPool({ workers: 1, isolation: 'process', limits: { timeMs: 300 }, notice: () => {} });
     try {
-      const r = await short.run({ language: 'python', code: 'import time\ntime.sleep(30)\nprint("woke")', tests: [{ input: '', output: 'woke' }] });
+      const r = await short.run({
+        language: 'python',
+        code: 'import time\ntime.sleep(30)\nprint("woke")',
+        tests: [{ input: '', output: 'woke' }],
+      });
       expect(r.results[0].status).toBe('timeout');
       expect(r.results[0].detail).toMatch(/time limit of 300 ms/);
     } finally {

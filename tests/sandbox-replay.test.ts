@@ -41,10 +41,11 @@ afterEach(async () => {
   await pool?.destroy();
   pool = null;
 });
-const breachPool = (reuse: Reuse, workers = 1) => (pool = new SandboxPool({ workers, reuse, isolation: 'process', notice: () => {}, limits: { timeMs: 3000 } }, 'breach'));
+const breachPool = (reuse: Reuse, workers = 1) =>
+  (pool = new SandboxPool({ workers, reuse, isolation: 'process', notice: () => {}, limits: { timeMs: 3000 } }, 'breach'));
 
 describe('replay by a breached process', () => {
-  it('without the wall (reuse: any) a wrong program passes with the breached program\'s output', async () => {
+  it("without the wall (reuse: any) a wrong program passes with the breached program's output", async () => {
     const p = breachPool('any');
     expect((await p.run({ language: 'javascript', code: REPLAYER, tests: TESTS })).passed).toBe(2);
     const wrong = await p.run({ language: 'javascript', code: WRONG, tests: TESTS });
@@ -52,13 +53,17 @@ describe('replay by a breached process', () => {
     expect(p.stats.javascript.started).toBe(1);
   }, 60_000);
 
-  it.each(['distinct', 'never'] as const)('with reuse: %s the wrong program runs in another process and fails', async (reuse) => {
-    const p = breachPool(reuse);
-    expect((await p.run({ language: 'javascript', code: REPLAYER, tests: TESTS })).passed).toBe(2);
-    const wrong = await p.run({ language: 'javascript', code: WRONG, tests: TESTS });
-    expect(wrong.results.map((r) => r.status)).toEqual(['fail', 'fail']);
-    expect(p.stats.javascript.started).toBe(2);
-  }, 60_000);
+  it.each(['distinct', 'never'] as const)(
+    'with reuse: %s the wrong program runs in another process and fails',
+    async (reuse) => {
+      const p = breachPool(reuse);
+      expect((await p.run({ language: 'javascript', code: REPLAYER, tests: TESTS })).passed).toBe(2);
+      const wrong = await p.run({ language: 'javascript', code: WRONG, tests: TESTS });
+      expect(wrong.results.map((r) => r.status)).toEqual(['fail', 'fail']);
+      expect(p.stats.javascript.started).toBe(2);
+    },
+    60_000,
+  );
 
   it('distinct: one shared test is enough to keep two programs apart; other tests share a process', async () => {
     const p = breachPool('distinct');
@@ -78,7 +83,10 @@ describe('a group of programs sharing their tests (GRPO)', () => {
     const p = (pool = new SandboxPool({ workers: 2, isolation: 'process', notice: () => {} }));
     const group = Array.from({ length: 5 }, (_, k) => ({
       language: 'javascript' as const,
-      code: k % 2 ? `console.log('wrong')` : `const [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(' ').map(Number); console.log(a + b);`,
+      code:
+        k % 2
+          ? `console.log('wrong')`
+          : `const [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(' ').map(Number); console.log(a + b);`,
       tests: TESTS,
     }));
     const results = await Promise.all(group.map((g) => p.run(g)));
@@ -89,7 +97,9 @@ describe('a group of programs sharing their tests (GRPO)', () => {
 
   it('past maxProcesses, idle processes no waiting program can use are replaced', async () => {
     const p = (pool = new SandboxPool({ workers: 1, maxProcesses: 2, isolation: 'process', notice: () => {} }));
-    const results = await Promise.all(Array.from({ length: 4 }, () => p.run({ language: 'javascript', code: 'console.log(1)', tests: [{ input: '', output: '1' }] })));
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => p.run({ language: 'javascript', code: 'console.log(1)', tests: [{ input: '', output: '1' }] })),
+    );
     expect(results.map((r) => r.passed)).toEqual([1, 1, 1, 1]);
     expect(p.stats.javascript.started).toBe(4);
     expect(p.stats.javascript.ended.replaced).toBe(2);
@@ -101,8 +111,19 @@ describe('a process that retires between programs', () => {
     const p = breachPool('any');
     // The first asks to retire after it ends (as a process whose restore failed does); the second is
     // already in that process's input when it does.
-    const first = p.run({ language: 'javascript', code: `globalThis.retireWith = 'could not restore'; return 'a\\n';`, tests: [{ input: '', output: 'a' }] });
-    const second = p.run({ language: 'javascript', code: `await new Promise((ok) => setTimeout(ok, 100)); return 'b\\n';`, tests: [{ input: '', output: 'b' }, { input: 'x', output: 'b' }] });
+    const first = p.run({
+      language: 'javascript',
+      code: `globalThis.retireWith = 'could not restore'; return 'a\\n';`,
+      tests: [{ input: '', output: 'a' }],
+    });
+    const second = p.run({
+      language: 'javascript',
+      code: `await new Promise((ok) => setTimeout(ok, 100)); return 'b\\n';`,
+      tests: [
+        { input: '', output: 'b' },
+        { input: 'x', output: 'b' },
+      ],
+    });
     expect((await first).results).toEqual([{ status: 'pass' }]);
     expect((await second).results).toEqual([{ status: 'pass' }, { status: 'pass' }]);
     expect(p.stats.javascript.ended.asked).toBe(1);

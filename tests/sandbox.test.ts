@@ -59,17 +59,37 @@ describe('JavaScript programs', () => {
   ];
   it.each([
     ['readFileSync(0)', `const [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(/\\s+/).map(Number); console.log(a + b);`],
-    ['readFileSync(/dev/stdin)', `const s = require('node:fs').readFileSync('/dev/stdin').toString(); process.stdout.write(String(s.split(' ').reduce((x, y) => x + +y, 0)) + '\\n');`],
-    ['readline', `const rl = require('readline').createInterface({ input: process.stdin }); rl.on('line', (l) => { const [a, b] = l.split(' ').map(Number); console.log(a + b); });`],
-    ['process.stdin events', `let d = ''; process.stdin.setEncoding('utf8'); process.stdin.on('data', (c) => (d += c)); process.stdin.on('end', () => console.log(d.split(' ').map(Number).reduce((a, b) => a + b)));`],
-    ['async iteration', `(async () => { const rl = require('readline').createInterface({ input: process.stdin }); for await (const l of rl) console.log(eval(l.replace(' ', '+'))); })();`],
+    [
+      'readFileSync(/dev/stdin)',
+      `const s = require('node:fs').readFileSync('/dev/stdin').toString(); process.stdout.write(String(s.split(' ').reduce((x, y) => x + +y, 0)) + '\\n');`,
+    ],
+    [
+      'readline',
+      `const rl = require('readline').createInterface({ input: process.stdin }); rl.on('line', (l) => { const [a, b] = l.split(' ').map(Number); console.log(a + b); });`,
+    ],
+    [
+      'process.stdin events',
+      `let d = ''; process.stdin.setEncoding('utf8'); process.stdin.on('data', (c) => (d += c)); process.stdin.on('end', () => console.log(d.split(' ').map(Number).reduce((a, b) => a + b)));`,
+    ],
+    [
+      'async iteration',
+      `(async () => { const rl = require('readline').createInterface({ input: process.stdin }); for await (const l of rl) console.log(eval(l.replace(' ', '+'))); })();`,
+    ],
     ['timers', `setTimeout(() => { const [a, b] = require('fs').readFileSync(0, 'utf8').split(' '); console.log(+a + +b); }, 1000);`],
   ])('reads input with %s', async (_, code) => {
     expect(await statuses({ language: 'javascript', code, tests: sum })).toEqual(['pass', 'pass']);
   });
 
   it('judges each test on its own, with a detail for failures and errors', async () => {
-    const r = await pool.run({ language: 'javascript', code: `const n = +require('fs').readFileSync(0, 'utf8'); if (n < 0) throw new RangeError('negative'); console.log(n * 2);`, tests: [{ input: '2', output: '4' }, { input: '3', output: '7' }, { input: '-1', output: '0' }] });
+    const r = await pool.run({
+      language: 'javascript',
+      code: `const n = +require('fs').readFileSync(0, 'utf8'); if (n < 0) throw new RangeError('negative'); console.log(n * 2);`,
+      tests: [
+        { input: '2', output: '4' },
+        { input: '3', output: '7' },
+        { input: '-1', output: '0' },
+      ],
+    });
     expect(r.passed).toBe(1);
     expect(r.total).toBe(3);
     expect(r.results[1]).toEqual({ status: 'fail', detail: 'line 1: expected "7", got "6"' });
@@ -82,20 +102,40 @@ describe('JavaScript programs', () => {
     const body = `(a, t) => { for (let i = 0; i < a.length; i++) for (let j = i + 1; j < a.length; j++) if (a[i] + a[j] === t) return [i, j]; }`;
     expect(await statuses({ language: 'javascript', code: `const twoSum = ${body};`, tests })).toEqual(['pass']);
     expect(await statuses({ language: 'javascript', code: `module.exports = { twoSum: ${body} };`, tests })).toEqual(['pass']);
-    expect(await statuses({ language: 'javascript', code: `class Solution { twoSum(a, t) { return (${body})(a, t); } }`, tests })).toEqual(['pass']);
+    expect(await statuses({ language: 'javascript', code: `class Solution { twoSum(a, t) { return (${body})(a, t); } }`, tests })).toEqual([
+      'pass',
+    ]);
     expect(await statuses({ language: 'javascript', code: `async function twoSum(a, t) { return [1, 0]; }`, tests })).toEqual(['fail']);
-    expect((await pool.run({ language: 'javascript', code: `function other() {}`, tests })).results[0]).toMatchObject({ status: 'error', detail: expect.stringMatching(/no function named twoSum/) });
+    expect((await pool.run({ language: 'javascript', code: `function other() {}`, tests })).results[0]).toMatchObject({
+      status: 'error',
+      detail: expect.stringMatching(/no function named twoSum/),
+    });
   });
 
   it('a syntax error fails every test with the message', async () => {
-    const r = await pool.run({ language: 'javascript', code: 'console.log(', tests: [{ input: '', output: '' }, { input: '', output: '' }] });
+    const r = await pool.run({
+      language: 'javascript',
+      code: 'console.log(',
+      tests: [
+        { input: '', output: '' },
+        { input: '', output: '' },
+      ],
+    });
     expect(r.results.map((x) => x.status)).toEqual(['error', 'error']);
     expect(r.results[0].detail).toMatch(/SyntaxError/);
   });
 
   it('the exit code of process.exit decides, output before it counts', async () => {
-    expect(await statuses({ language: 'javascript', code: `console.log(5); process.exit(0); console.log(6);`, tests: [{ input: '', output: '5' }] })).toEqual(['pass']);
-    expect(await statuses({ language: 'javascript', code: `console.log(5); process.exit(1);`, tests: [{ input: '', output: '5' }] })).toEqual(['error']);
+    expect(
+      await statuses({
+        language: 'javascript',
+        code: `console.log(5); process.exit(0); console.log(6);`,
+        tests: [{ input: '', output: '5' }],
+      }),
+    ).toEqual(['pass']);
+    expect(
+      await statuses({ language: 'javascript', code: `console.log(5); process.exit(1);`, tests: [{ input: '', output: '5' }] }),
+    ).toEqual(['error']);
   });
 
   it('rejects bad programs as user errors, not as results', async () => {
@@ -121,30 +161,59 @@ describe('Python programs', () => {
   });
 
   it('calls functions and Solution methods, exceptions as errors with the line', async () => {
-    const tests = [{ fn: 'add', args: [2, 3], expected: 5 }, { fn: 'add', args: [[1], [2]], expected: [1, 2] }, { fn: 'add', args: [1, 'x'], expected: 0 }];
+    const tests = [
+      { fn: 'add', args: [2, 3], expected: 5 },
+      { fn: 'add', args: [[1], [2]], expected: [1, 2] },
+      { fn: 'add', args: [1, 'x'], expected: 0 },
+    ];
     const r = await pool.run({ language: 'python', code: 'def add(a, b):\n    return a + b', tests });
     expect(r.results.map((x) => x.status)).toEqual(['pass', 'pass', 'error']);
     expect(r.results[2].detail).toMatch(/TypeError.*\(line 2\)/);
-    expect(await statuses({ language: 'python', code: 'class Solution:\n    def add(self, a, b):\n        return (a + b,)', tests: tests.slice(0, 1) })).toEqual(['fail']);
-    expect(await statuses({ language: 'python', code: 'class Solution:\n    def add(self, a, b):\n        return a + b', tests: tests.slice(0, 1) })).toEqual(['pass']);
+    expect(
+      await statuses({
+        language: 'python',
+        code: 'class Solution:\n    def add(self, a, b):\n        return (a + b,)',
+        tests: tests.slice(0, 1),
+      }),
+    ).toEqual(['fail']);
+    expect(
+      await statuses({
+        language: 'python',
+        code: 'class Solution:\n    def add(self, a, b):\n        return a + b',
+        tests: tests.slice(0, 1),
+      }),
+    ).toEqual(['pass']);
   });
 
   it('a syntax error and exit codes', async () => {
     const r = await pool.run({ language: 'python', code: 'def f(:\n  pass', tests: [{ input: '', output: '' }] });
     expect(r.results[0]).toMatchObject({ status: 'error', detail: expect.stringMatching(/SyntaxError/) });
     expect(await statuses({ language: 'python', code: 'print(1)\nexit(0)', tests: [{ input: '', output: '1' }] })).toEqual(['pass']);
-    expect(await statuses({ language: 'python', code: 'import sys\nprint(1)\nsys.exit(2)', tests: [{ input: '', output: '1' }] })).toEqual(['error']);
+    expect(await statuses({ language: 'python', code: 'import sys\nprint(1)\nsys.exit(2)', tests: [{ input: '', output: '1' }] })).toEqual([
+      'error',
+    ]);
   });
 
   it('keeps nothing of one test in the next: globals, stdin, modules', async () => {
-    const code = 'import math\ntry:\n    seen\nexcept NameError:\n    seen = 0\nseen += 1\nmath.tau = 1\nprint(seen, input(), round(math.tau, 2))';
-    const r = await pool.run({ language: 'python', code, tests: [{ input: 'a\nleft over', output: '1 a 1' }, { input: 'b', output: '1 b 1' }] });
+    const code =
+      'import math\ntry:\n    seen\nexcept NameError:\n    seen = 0\nseen += 1\nmath.tau = 1\nprint(seen, input(), round(math.tau, 2))';
+    const r = await pool.run({
+      language: 'python',
+      code,
+      tests: [
+        { input: 'a\nleft over', output: '1 a 1' },
+        { input: 'b', output: '1 b 1' },
+      ],
+    });
     expect(r.results.map((x) => x.status)).toEqual(['pass', 'pass']);
-    expect(await statuses({ language: 'python', code: 'import math\nprint(round(math.tau, 2))', tests: [{ input: '', output: '6.28' }] })).toEqual(['pass']);
+    expect(
+      await statuses({ language: 'python', code: 'import math\nprint(round(math.tau, 2))', tests: [{ input: '', output: '6.28' }] }),
+    ).toEqual(['pass']);
   });
 
   it('recurses 200,000 deep under a raised limit, which is clamped at 1,000,000', async () => {
-    const deep = 'import sys\nsys.setrecursionlimit(10**6)\ndef g(n):\n    return 0 if n == 0 else g(n - 1) + 1\nprint(g(200000), sys.getrecursionlimit())';
+    const deep =
+      'import sys\nsys.setrecursionlimit(10**6)\ndef g(n):\n    return 0 if n == 0 else g(n - 1) + 1\nprint(g(200000), sys.getrecursionlimit())';
     expect(await statuses({ language: 'python', code: deep, tests: [{ input: '', output: '200000 1000000' }] })).toEqual(['pass']);
     const clamped = 'import sys\nsys.setrecursionlimit(10**9)\nprint(sys.getrecursionlimit())';
     expect(await statuses({ language: 'python', code: clamped, tests: [{ input: '', output: '1000000' }] })).toEqual(['pass']);

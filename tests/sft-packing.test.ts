@@ -26,8 +26,16 @@ beforeAll(async () => {
 });
 
 const BASE: ModelConfig = {
-  vocab_size: 40, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-  intermediate_size: 24, max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+  vocab_size: 40,
+  hidden_size: 32,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  intermediate_size: 24,
+  max_position_embeddings: 32,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
 };
 // Head size 8: the fused rotary kernel on wasm; 4: the composed one; qwen3: q/k norm (q and k rotated apart), qwen2: biases.
 const CONFIGS: [string, ModelConfig][] = [
@@ -58,7 +66,7 @@ const closeGrads = (a: Grads, b: Grads, tol: number) => {
 };
 
 describe('pack and padBatch', () => {
-  it('tag each token with its document; positions restart at 0; no weight on the next document\'s first token', () => {
+  it("tag each token with its document; positions restart at 0; no weight on the next document's first token", () => {
     const rows = pack(DOCS, 13); // 7 + 5 | 4 + 9 | 6
     expect(rows.map((r) => r.ids.length)).toEqual([12, 13, 6]);
     expect(rows[0].documents).toEqual([...Array(7).fill(0), ...Array(5).fill(1)]);
@@ -72,7 +80,9 @@ describe('pack and padBatch', () => {
     // lmStep counts the same trained tokens packed or not (each document's first token predicts nothing).
     const tokens = (mbs: ReturnType<typeof lmStep>) => mbs.map((m) => m.tokens);
     expect(tokens(lmStep([rows], 39))).toEqual(tokens(lmStep([DOCS], 39)));
-    expect((lmStep([rows], 39)[0] as { job: { data: LmBatch } }).job.data.normaliser).toBe((lmStep([DOCS], 39)[0] as { job: { data: LmBatch } }).job.data.normaliser);
+    expect((lmStep([rows], 39)[0] as { job: { data: LmBatch } }).job.data.normaliser).toBe(
+      (lmStep([DOCS], 39)[0] as { job: { data: LmBatch } }).job.data.normaliser,
+    );
     // Unpacked sequences keep the plain batch (no positions: the fused causal kernels).
     expect(padBatch(DOCS, 39).packed).toBeUndefined();
   });
@@ -105,7 +115,8 @@ describe.each(CONFIGS)('a packed batch equals its documents run separately: %s',
   });
 
   it('loss and gradients within 1e-5', () => {
-    const packedBatch = padBatch(pack(DOCS, 13), 39, N), separate = padBatch(DOCS, 39, N);
+    const packedBatch = padBatch(pack(DOCS, 13), 39, N),
+      separate = padBatch(DOCS, 39, N);
     expect(packedBatch.B).toBe(3);
     expect(separate.B).toBe(5);
     const a = lossAndGrads(model.params, () => lmLoss(model, packedBatch));
@@ -145,19 +156,46 @@ describe('the SFT stage with packing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'r1-sft-pack-'));
     const tok = Tokenizer.train(['the cat sat on the mat', 'a dog ran far away', 'one two three'], { vocabSize: 280 });
     const config = { ...BASE, vocab_size: tok.vocabSize, max_position_embeddings: 64 };
-    const rows = ['cat', 'a dog', 'one two', 'the mat', 'ran far away', 'three', 'sat on'].map((w, i) => ({ prompt: `q${i}`, completion: w }));
+    const rows = ['cat', 'a dog', 'one two', 'the mat', 'ran far away', 'three', 'sat on'].map((w, i) => ({
+      prompt: `q${i}`,
+      completion: w,
+    }));
     const quiet = Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false });
     const run = async (packing: boolean, batch: number) => {
-      const stage = { ...SftStage.parse({ type: 'sft', template: 'none', packing, max_length: 24, per_device_train_batch_size: batch, max_steps: 1, train_workers: 2 }), name: 'sft' };
+      const stage = {
+        ...SftStage.parse({
+          type: 'sft',
+          template: 'none',
+          packing,
+          max_length: 24,
+          per_device_train_batch_size: batch,
+          max_steps: 1,
+          train_workers: 2,
+        }),
+        name: 'sft',
+      };
       const stageDir = join(dir, String(packing));
-      const ctx = { recipe: { seed: 0 } as never, index: 0, runDir: dir, stageDir, hash: 'h', tokenizer: tok, loadModel: () => Transformer.init(config, 5), readDatasets: async () => rows, progressStream: quiet };
+      const ctx = {
+        recipe: { seed: 0 } as never,
+        index: 0,
+        runDir: dir,
+        stageDir,
+        hash: 'h',
+        tokenizer: tok,
+        loadModel: () => Transformer.init(config, 5),
+        readDatasets: async () => rows,
+        progressStream: quiet,
+      };
       const result = await runSft(ctx, stage);
       return { examples: result.summary.examples as number, loss: readMetrics(join(stageDir, 'metrics.jsonl'))[0].loss as number };
     };
     try {
       const plain = await run(false, rows.length);
       // The 7 short rows packed into sequences of <= 24 tokens, all in one batch.
-      const sequences = pack(rows.map((r) => sftExample(r, tok, 'none', true, 'row')), 24).length;
+      const sequences = pack(
+        rows.map((r) => sftExample(r, tok, 'none', true, 'row')),
+        24,
+      ).length;
       expect(sequences).toBeLessThan(5);
       const packed = await run(true, sequences);
       expect(plain.examples).toBe(7);

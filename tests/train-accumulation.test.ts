@@ -9,10 +9,20 @@ import { localLossAndGrads } from '../src/train/parallel.ts';
 import { type Grads, accumulate, disposeGrads } from '../src/train/step.ts';
 import type { MicroBatch } from '../src/train/trainer.ts';
 
-const CONFIG = { ...TINY, vocab_size: 24, hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32, max_position_embeddings: 32 };
+const CONFIG = {
+  ...TINY,
+  vocab_size: 24,
+  hidden_size: 16,
+  num_hidden_layers: 1,
+  num_attention_heads: 2,
+  num_key_value_heads: 1,
+  intermediate_size: 32,
+  max_position_embeddings: 32,
+};
 
 async function summed(model: Transformer, batches: MicroBatch[]): Promise<{ loss: number; grads: Grads }> {
-  let grads: Grads | null = null, loss = 0;
+  let grads: Grads | null = null,
+    loss = 0;
   for (const mb of batches) {
     if (mb.kind !== 'sharded') throw new Error('LM micro-batches are sharded jobs');
     const r = await localLossAndGrads(model, mb.job.module, mb.job.data);
@@ -31,16 +41,21 @@ describe('one token normaliser over the accumulated batch', () => {
   afterAll(() => model.dispose());
 
   // A long example with 9 trained tokens and two short ones with 1 each (completion-only loss).
-  const seq = (ids: number[], trained: number): WeightedSequence => ({ ids, weights: ids.map((_, i) => (i >= ids.length - trained ? 1 : 0)) });
+  const seq = (ids: number[], trained: number): WeightedSequence => ({
+    ids,
+    weights: ids.map((_, i) => (i >= ids.length - trained ? 1 : 0)),
+  });
   const long = seq([1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13], 9);
-  const short1 = seq([1, 3, 2], 1), short2 = seq([1, 14, 15], 1);
+  const short1 = seq([1, 3, 2], 1),
+    short2 = seq([1, 14, 15], 1);
 
   it('the loss and gradient of micro-batches [long], [short, short] equal those of the unsplit batch', async () => {
     const whole = await summed(model, lmStep([[long, short1, short2]], 0));
     const split = await summed(model, lmStep([[long], [short1, short2]], 0));
     expect(split.loss).toBeCloseTo(whole.loss, 5);
     for (const name of Object.keys(whole.grads)) {
-      const a = whole.grads[name].dataSync(), b = split.grads[name].dataSync();
+      const a = whole.grads[name].dataSync(),
+        b = split.grads[name].dataSync();
       for (let i = 0; i < a.length; i++) expect(b[i]).toBeCloseTo(a[i], 5);
     }
     // A mean per micro-batch, then over micro-batches, weighs a short example's token 4.5 times a long one's.

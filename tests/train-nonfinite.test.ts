@@ -18,8 +18,18 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const config: TrainingConfig = {
-  learning_rate: 1e-2, lr_scheduler_type: 'constant', warmup_steps: 0, warmup_ratio: 0, gradient_accumulation_steps: 1, max_grad_norm: 1,
-  weight_decay: 0, adam_beta1: 0.9, adam_beta2: 0.95, adam_epsilon: 1e-8, logging_steps: 1, save_steps: 2,
+  learning_rate: 1e-2,
+  lr_scheduler_type: 'constant',
+  warmup_steps: 0,
+  warmup_ratio: 0,
+  gradient_accumulation_steps: 1,
+  max_grad_norm: 1,
+  weight_decay: 0,
+  adam_beta1: 0.9,
+  adam_beta2: 0.95,
+  adam_epsilon: 1e-8,
+  logging_steps: 1,
+  save_steps: 2,
 };
 const quiet = Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false });
 
@@ -28,7 +38,19 @@ describe('a non-finite loss', () => {
     ['NaN', NaN],
     ['infinite', Infinity],
   ])('%s at step 4: the stage stops naming it, weights untouched, checkpoint of step 2 intact', async (_what, bad) => {
-    const model = Transformer.init({ ...TINY, vocab_size: 16, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 16, max_position_embeddings: 16 }, 0);
+    const model = Transformer.init(
+      {
+        ...TINY,
+        vocab_size: 16,
+        hidden_size: 8,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        intermediate_size: 16,
+        max_position_embeddings: 16,
+      },
+      0,
+    );
     const stageDir = join(dir, String(bad));
     const p = Object.values(model.params)[0];
     let before: Float32Array | null = null;
@@ -45,7 +67,11 @@ describe('a non-finite loss', () => {
         },
       },
     );
-    await expect(run).rejects.toThrow(new RegExp(`stage 'sft': the (loss|gradient norm) is (NaN|Infinity) at step 4; stopped before updating the weights \\(the last saved checkpoint is intact: a rerun resumes from step 2\\)`));
+    await expect(run).rejects.toThrow(
+      new RegExp(
+        `stage 'sft': the (loss|gradient norm) is (NaN|Infinity) at step 4; stopped before updating the weights \\(the last saved checkpoint is intact: a rerun resumes from step 2\\)`,
+      ),
+    );
     expect([...(p as tf.Tensor).dataSync()]).toEqual([...before!]);
     expect(JSON.parse(readFileSync(join(stageDir, 'checkpoint-last', 'trainer_state.json'), 'utf8')).step).toBe(2);
     expect(existsSync(join(stageDir, 'checkpoint'))).toBe(false);

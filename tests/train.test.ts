@@ -12,8 +12,16 @@ import { learningRateAt } from '../src/train/schedule.ts';
 import { accumulate, clipGradients, disposeGrads, lossAndGrads } from '../src/train/step.ts';
 
 const MICRO: ModelConfig = {
-  vocab_size: 40, hidden_size: 16, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-  intermediate_size: 24, max_position_embeddings: 32, rope_theta: 10000, rms_norm_eps: 1e-6, tie_word_embeddings: true,
+  vocab_size: 40,
+  hidden_size: 16,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  intermediate_size: 24,
+  max_position_embeddings: 32,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
 };
 
 beforeAll(async () => {
@@ -56,7 +64,10 @@ describe('AdamW', () => {
 
 describe('loss and gradients', () => {
   it('weighted cross-entropy ignores zero-weight positions', () => {
-    const z = tf.tensor2d([[5, 0], [0, 5]]);
+    const z = tf.tensor2d([
+      [5, 0],
+      [0, 5],
+    ]);
     const y = tf.tensor1d([0, 0], 'int32');
     const full = crossEntropy(z, y).dataSync()[0];
     const firstOnly = crossEntropy(z, y, tf.tensor1d([1, 0])).dataSync()[0];
@@ -65,7 +76,8 @@ describe('loss and gradients', () => {
   });
 
   it('accumulates and clips gradients to the global norm', () => {
-    const a = { x: tf.tensor1d([3, 0]) }, b = { x: tf.tensor1d([0, 4]) };
+    const a = { x: tf.tensor1d([3, 0]) },
+      b = { x: tf.tensor1d([0, 4]) };
     const sum = accumulate(accumulate(null, a), b);
     const norm = clipGradients(sum, 1);
     expect(norm).toBeCloseTo(5);
@@ -83,17 +95,23 @@ describe('data-parallel gradients', () => {
   it('split across a worker thread, equal the single-thread gradients', async () => {
     const model = Transformer.init(MICRO, 4);
     const rng = new Rng(5);
-    const B = 5, T = 12;
+    const B = 5,
+      T = 12;
     const batch: LmBatch = {
-      inputs: Int32Array.from({ length: B * T }, () => rng.int(40)), targets: Int32Array.from({ length: B * T }, () => rng.int(40)),
-      weights: Float32Array.from({ length: B * T }, (_, i) => (i % 3 === 0 ? 0 : 1)), B, T, normaliser: 40,
+      inputs: Int32Array.from({ length: B * T }, () => rng.int(40)),
+      targets: Int32Array.from({ length: B * T }, () => rng.int(40)),
+      weights: Float32Array.from({ length: B * T }, (_, i) => (i % 3 === 0 ? 0 : 1)),
+      B,
+      T,
+      normaliser: 40,
     };
     const single = lossAndGrads(model.params, () => lmLoss(model, batch));
     pool = new GradientPool(1, MICRO, 'wasm');
     const par = await pool.lossAndGrads(model, { module: LM_LOSS, data: batch, rows: B });
     expect(par.loss).toBeCloseTo(single.loss, 5);
     for (const name of Object.keys(single.grads)) {
-      const a = single.grads[name].dataSync(), b = par.grads[name].dataSync();
+      const a = single.grads[name].dataSync(),
+        b = par.grads[name].dataSync();
       for (let i = 0; i < a.length; i += 7) expect(b[i]).toBeCloseTo(a[i], 5);
     }
     disposeGrads(single.grads);

@@ -16,7 +16,11 @@ import { optionalPresent } from './optional.ts';
 import { lossAndGrads } from '../src/train/step.ts';
 
 const probe = await probeWebGPU(true);
-const HAVE_WEBGPU = optionalPresent('webgpu tests', webgpuMissing(probe, true), 'a GPU driver, or for Mesa\'s llvmpipe `apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri`');
+const HAVE_WEBGPU = optionalPresent(
+  'webgpu tests',
+  webgpuMissing(probe, true),
+  "a GPU driver, or for Mesa's llvmpipe `apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri`",
+);
 
 afterAll(async () => {
   await initBackend('wasm');
@@ -52,7 +56,11 @@ function greedy(config: ModelConfig): number[][] {
   tf.tidy(() => model.params.lm_head?.assign(tf.mul(model.params.lm_head, 40)));
   if (!model.params.lm_head) tf.tidy(() => model.params.embed.assign(tf.mul(model.params.embed, 40)));
   const decoder = { decode: (ids: readonly number[]) => ids.join(' ') };
-  const prompts = [[1, 2, 3, 4], [9, 8, 7, 6], [100, 200, 300, 400]];
+  const prompts = [
+    [1, 2, 3, 4],
+    [9, 8, 7, 6],
+    [100, 200, 300, 400],
+  ];
   const out = generate(model, decoder, prompts, { maxNewTokens: 12, temperature: 0 }).map((c) => c.tokens);
   model.dispose();
   return out;
@@ -81,7 +89,9 @@ describe.skipIf(!HAVE_WEBGPU)('backend webgpu', () => {
     expect(Object.keys(got.grads).sort()).toEqual(Object.keys(ref.grads).sort());
     let worst = 0;
     for (const k of Object.keys(ref.grads)) worst = Math.max(worst, maxAbsDiff(got.grads[k], ref.grads[k]));
-    console.log(`webgpu vs wasm: loss ${got.loss} vs ${ref.loss} (|d| ${Math.abs(got.loss - ref.loss).toExponential(2)}), max |d grad| ${worst.toExponential(2)}`);
+    console.log(
+      `webgpu vs wasm: loss ${got.loss} vs ${ref.loss} (|d| ${Math.abs(got.loss - ref.loss).toExponential(2)}), max |d grad| ${worst.toExponential(2)}`,
+    );
     expect(worst).toBeLessThan(1e-4);
   });
 

@@ -11,7 +11,23 @@ export function hardenRealm(): void {
   const proc = process as unknown as Record<string, unknown>;
   // No addon loading (the JavaScript process needs --allow-addons for isolated-vm, and Node 20 lets
   // an allowed process dlopen any file), no signals, no internal bindings.
-  for (const key of ['dlopen', 'kill', '_kill', 'binding', '_linkedBinding', 'abort', 'chdir', 'setuid', 'setgid', 'seteuid', 'setegid', 'setgroups', 'initgroups', 'getBuiltinModule', '_debugProcess']) {
+  for (const key of [
+    'dlopen',
+    'kill',
+    '_kill',
+    'binding',
+    '_linkedBinding',
+    'abort',
+    'chdir',
+    'setuid',
+    'setgid',
+    'seteuid',
+    'setegid',
+    'setgroups',
+    'initgroups',
+    'getBuiltinModule',
+    '_debugProcess',
+  ]) {
     if (key in proc) Object.defineProperty(process, key, { value: denied, writable: false, configurable: false });
   }
   // No new code from strings in this realm (the programs' own code runs in isolates or in Python).
@@ -23,5 +39,17 @@ export function hardenRealm(): void {
   // Sealed, not frozen: no property can be added (a planted getter) or turned into an accessor, while
   // assigning an own property over an inherited one still works (pyodide sets `x.constructor`; with a
   // frozen Object.prototype that assignment throws).
-  for (const o of [Object.prototype, Function.prototype, Array.prototype, Error.prototype, Promise.prototype, Object, Function, Error, Reflect, JSON]) Object.seal(o);
+  for (const o of [
+    Object.prototype,
+    Function.prototype,
+    Array.prototype,
+    Error.prototype,
+    Promise.prototype,
+    Object,
+    Function,
+    Error,
+    Reflect,
+    JSON,
+  ])
+    Object.seal(o);
 }

@@ -45,7 +45,15 @@ function freshIsolate(memoryMb: number): Compiled {
   };
 }
 
-type State = { out: string; err: string; truncated: boolean; exitCode: number | null; callDone: boolean; callResult: string | null; callError: string | null };
+type State = {
+  out: string;
+  err: string;
+  truncated: boolean;
+  exitCode: number | null;
+  callDone: boolean;
+  callResult: string | null;
+  callError: string | null;
+};
 /** What POLL and STATE return, as JSON: the fields of State in this order. */
 type StateRow = [string, string, boolean, number | null, boolean, string | null, string | null];
 
@@ -53,7 +61,10 @@ type StateRow = [string, string, boolean, number | null, boolean, string | null,
 function message(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   const stack = e.stack && e.stack.startsWith(e.name) ? e.stack : `${e.name}: ${e.message}`;
-  return stack.split('\n').filter((l) => !/isolated-vm boundary|\(node:|file:\/\/|\/sandbox\/|^\s+at (tracked|runJavaScript|async)/.test(l)).join('\n');
+  return stack
+    .split('\n')
+    .filter((l) => !/isolated-vm boundary|\(node:|file:\/\/|\/sandbox\/|^\s+at (tracked|runJavaScript|async)/.test(l))
+    .join('\n');
 }
 const isTimeout = (e: unknown) => e instanceof Error && /timed out/i.test(e.message);
 
@@ -65,7 +76,9 @@ function checkHeap(isolate: ivm.Isolate, memoryMb: number): void {
   const h = isolate.getHeapStatisticsSync();
   if (h.used_heap_size + h.externally_allocated_size > memoryMb * 2 ** 20) {
     isolate.dispose();
-    throw new OverMemory(`memory limit of ${memoryMb} MB exceeded (heap at ${Math.round((h.used_heap_size + h.externally_allocated_size) / 2 ** 20)} MB)`);
+    throw new OverMemory(
+      `memory limit of ${memoryMb} MB exceeded (heap at ${Math.round((h.used_heap_size + h.externally_allocated_size) / 2 ** 20)} MB)`,
+    );
   }
 }
 
@@ -128,7 +141,9 @@ async function runTest(c: Compiled, script: ivm.Script, test: TestInput, job: Jo
     }
     checkHeap(isolate, job.limits.memoryMb);
     if (isolate.isDisposed) throw failure ?? new Error('isolate disposed');
-    const [out, err, truncated, exitCode, callDone, callResult, callError] = JSON.parse(json ?? (c.state.runSync(context, { timeout: 1000 }) as string)) as StateRow;
+    const [out, err, truncated, exitCode, callDone, callResult, callError] = JSON.parse(
+      json ?? (c.state.runSync(context, { timeout: 1000 }) as string),
+    ) as StateRow;
     const state: State = { out, err, truncated, exitCode, callDone, callResult, callError };
     return outcome(test, state, failure);
   } catch (e) {
@@ -151,7 +166,8 @@ function outcome(test: TestInput, s: State, failure: unknown): Run {
   if (s.truncated) return { status: 'output', out: s.out, result: null, detail: '' };
   if (failure !== null && s.exitCode === null) {
     if (isTimeout(failure)) return fault('timeout', 'time limit exceeded');
-    if (failure instanceof RangeError && /allocation failed|memory|Invalid (string|array|typed array) length/i.test(failure.message)) return fault('memory', errorDetail(failure.message));
+    if (failure instanceof RangeError && /allocation failed|memory|Invalid (string|array|typed array) length/i.test(failure.message))
+      return fault('memory', errorDetail(failure.message));
     return fault('error', errorDetail(message(failure)));
   }
   if (s.exitCode) return fault('error', `exit code ${s.exitCode}${s.err ? ': ' + errorDetail(s.err, 2) : ''}`);

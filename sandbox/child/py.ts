@@ -30,7 +30,14 @@ import RUNNER from './py-runner.py';
 type PyProxy = { toJs(): unknown; destroy(): void };
 type PyFn = ((...args: unknown[]) => unknown) & { destroy(): void };
 type Stream = { node?: FsNode; shared: Record<string, unknown> } & Record<string, unknown>;
-type FsNode = { mode: number; contents?: unknown; parent?: FsNode; mounted?: { root: FsNode } | null; name_next?: FsNode | null; usedBytes?: number } & Record<string, unknown>;
+type FsNode = {
+  mode: number;
+  contents?: unknown;
+  parent?: FsNode;
+  mounted?: { root: FsNode } | null;
+  name_next?: FsNode | null;
+  usedBytes?: number;
+} & Record<string, unknown>;
 type MemFs = {
   ops_table: { file: { stream: Record<string, (...a: never[]) => unknown> } };
   expandFileStorage(node: FsNode, capacity: number): void;
@@ -65,7 +72,8 @@ const SCRATCH = ['/tmp', '/home/pyodide'];
 const SKIP = new Set(['/dev', '/proc']);
 /** Terminal devices: nothing to do with a judged program (and default ones read the process's stdin). */
 const REMOVED_PATHS = ['/dev/tty', '/dev/tty1'];
-const EPERM = 63, ENOSPC = 51; // Emscripten's errno numbering
+const EPERM = 63,
+  ENOSPC = 51; // Emscripten's errno numbering
 const MB = 2 ** 20;
 /** What a file system node costs in JavaScript memory beyond its bytes (charged to the test). */
 const NODE_BYTES = 512;
@@ -121,7 +129,9 @@ function walk(fs: Fs, dir: string, into: Map<string, FileEntry>): Map<string, Fi
     if (name === '.' || name === '..') continue;
     const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
     if (SKIP.has(p)) continue;
-    const st = fs.stat(p), node = fs.lookupPath(p).node, dirNode = fs.isDir(st.mode);
+    const st = fs.stat(p),
+      node = fs.lookupPath(p).node,
+      dirNode = fs.isDir(st.mode);
     into.set(p, { dir: dirNode, node });
     if (dirNode) walk(fs, p, into);
   }
@@ -158,12 +168,14 @@ function protect(fs: Fs, files: Map<string, FileEntry>): void {
   for (const name of ['fchmod', 'fchown', 'ftruncate']) refuse(name, byFd);
 }
 
-const capacity = (node: FsNode) => (node.contents && typeof (node.contents as { length?: unknown }).length === 'number' ? (node.contents as { length: number }).length : 0);
+const capacity = (node: FsNode) =>
+  node.contents && typeof (node.contents as { length?: unknown }).length === 'number' ? (node.contents as { length: number }).length : 0;
 
 /** Every node of the file system: from the root through directories and mounts, the name table and
  * the open streams. */
 function allNodes(fs: Fs): Set<FsNode> {
-  const seen = new Set<FsNode>(), todo: (FsNode | null | undefined)[] = [fs.root];
+  const seen = new Set<FsNode>(),
+    todo: (FsNode | null | undefined)[] = [fs.root];
   for (const head of fs.nameTable ?? []) for (let n = head; n; n = n.name_next ?? null) todo.push(n);
   for (const s of fs.streams) todo.push(s?.node);
   for (const m of fs.mounts) todo.push(m.root);
@@ -201,7 +213,9 @@ function snapshotFs(fs: Fs): () => void {
     if (typeof v === 'function' || k === 'streams') continue;
     own.set(k, Array.isArray(v) ? [...v] : v && typeof v === 'object' ? { ...v } : v);
   }
-  const objects = new Map<string, object>([...own.keys()].filter((k) => fs[k] && typeof fs[k] === 'object').map((k) => [k, fs[k] as object]));
+  const objects = new Map<string, object>(
+    [...own.keys()].filter((k) => fs[k] && typeof fs[k] === 'object').map((k) => [k, fs[k] as object]),
+  );
   return () => {
     for (const { node, props, dir } of nodes) {
       putBack(node, props);
@@ -224,11 +238,14 @@ function snapshotFs(fs: Fs): () => void {
  * in use (below the stack pointer lies only dead stack) copied back and the stack pointer reset, memory above the start-up heap
  * zeroed up to where this test's heap reached. */
 function snapshotMemory(): { restore: (dirtyEnd: number) => void; clean: number; sp: number } {
-  const heap = M.HEAPU8, staticEnd = M._emscripten_stack_get_end(), sp = M.___stack_pointer.value;
+  const heap = M.HEAPU8,
+    staticEnd = M._emscripten_stack_get_end(),
+    sp = M.___stack_pointer.value;
   let clean = M._sbrk(0);
   // Above the heap the memory should be untouched (zero); if not, it is part of the copy.
   if (heap.subarray(clean).some((b) => b !== 0)) clean = heap.length;
-  const low = heap.slice(0, staticEnd), high = heap.slice(sp, clean);
+  const low = heap.slice(0, staticEnd),
+    high = heap.slice(sp, clean);
   return {
     clean,
     sp,
@@ -251,14 +268,16 @@ function snapshotMemory(): { restore: (dirtyEnd: number) => void; clean: number;
  * names are builtin modules, is cut out of its table. After this no route (the import statement,
  * importlib, `_imp.create_builtin`) can make the module: it does not exist. Returns the count. */
 function deleteBuiltinModule(name: string, builtins: Set<string>): number {
-  const heap = M.HEAPU8, words = new Uint32Array(heap.buffer, 0, heap.length >>> 2);
+  const heap = M.HEAPU8,
+    words = new Uint32Array(heap.buffer, 0, heap.length >>> 2);
   const bytes = Buffer.from(heap.buffer, heap.byteOffset, heap.length);
   const cString = (p: number): string | null => {
     if (p <= 0 || p >= heap.length) return null;
     const end = bytes.indexOf(0, p);
     return end === -1 || end - p > 64 ? null : bytes.toString('latin1', p, end);
   };
-  const names = new Set<number>(), needle = Buffer.from(`${name}\0`, 'latin1');
+  const names = new Set<number>(),
+    needle = Buffer.from(`${name}\0`, 'latin1');
   for (let i = bytes.indexOf(needle); i !== -1; i = bytes.indexOf(needle, i + 1)) names.add(i);
   const isEntry = (w: number) => w >= 0 && w + 1 < words.length && words[w + 1] !== 0 && builtins.has(cString(words[w]) ?? '');
   let deleted = 0;
@@ -297,7 +316,8 @@ function chargeFiles(fs: Fs): void {
   const charged = <A extends unknown[]>(f: (...a: A) => unknown, nodeOf: (...a: A) => FsNode, wanted: (...a: A) => number) =>
     function (this: unknown, ...a: A) {
       if (depth > 0) return f.apply(this, a);
-      const node = nodeOf(...a), before = capacity(node);
+      const node = nodeOf(...a),
+        before = capacity(node);
       admit(wanted(...a) - before);
       depth++;
       try {
@@ -307,10 +327,24 @@ function chargeFiles(fs: Fs): void {
         if (watch.active) watch.files += capacity(node) - before;
       }
     };
-  const stream = memfs.ops_table.file.stream as unknown as { write: (s: { node: FsNode }, b: Uint8Array, o: number, l: number, p: number) => unknown };
-  stream.write = charged(stream.write, (s) => s.node, (s, _b, _o, length, position) => position + length);
-  memfs.expandFileStorage = charged(memfs.expandFileStorage, (n) => n, (_n, c) => c) as MemFs['expandFileStorage'];
-  memfs.resizeFileStorage = charged(memfs.resizeFileStorage, (n) => n, (_n, s) => s) as MemFs['resizeFileStorage'];
+  const stream = memfs.ops_table.file.stream as unknown as {
+    write: (s: { node: FsNode }, b: Uint8Array, o: number, l: number, p: number) => unknown;
+  };
+  stream.write = charged(
+    stream.write,
+    (s) => s.node,
+    (s, _b, _o, length, position) => position + length,
+  );
+  memfs.expandFileStorage = charged(
+    memfs.expandFileStorage,
+    (n) => n,
+    (_n, c) => c,
+  ) as MemFs['expandFileStorage'];
+  memfs.resizeFileStorage = charged(
+    memfs.resizeFileStorage,
+    (n) => n,
+    (_n, s) => s,
+  ) as MemFs['resizeFileStorage'];
   const createNode = memfs.createNode;
   memfs.createNode = function (this: unknown, ...a: unknown[]) {
     admit(NODE_BYTES);
@@ -322,7 +356,8 @@ function chargeFiles(fs: Fs): void {
 /** The WebAssembly memory may not grow past `limit()`: a refused growth is an allocation failure
  * (MemoryError), not a process that stays large. */
 function capGrowth(limit: () => number): void {
-  const memory = M.memory, grow = (Object.getPrototypeOf(memory) as typeof memory).grow;
+  const memory = M.memory,
+    grow = (Object.getPrototypeOf(memory) as typeof memory).grow;
   Object.defineProperty(memory, 'grow', {
     value(pages: number) {
       if (memory.buffer.byteLength + pages * 65536 > limit()) throw new RangeError('sandbox memory cap');
@@ -337,7 +372,12 @@ async function init(pyodideDir: string): Promise<Interpreter> {
   const binding = (process as unknown as { binding: (name: string) => unknown }).binding;
   Object.assign(process, { binding: (name: string) => (name === 'constants' ? { fs: constants } : binding(name)) });
   const { loadPyodide } = (await import(pathToFileURL(join(pyodideDir, 'pyodide.mjs')).href)) as { loadPyodide: typeof LoadPyodide };
-  const py = await loadPyodide({ indexURL: pyodideDir, jsglobals: Object.freeze(Object.create(null)) as object, stdout: () => {}, stderr: () => {} });
+  const py = await loadPyodide({
+    indexURL: pyodideDir,
+    jsglobals: Object.freeze(Object.create(null)) as object,
+    stdout: () => {},
+    stderr: () => {},
+  });
   py.setStdin({
     read(buffer: Uint8Array) {
       const n = Math.min(buffer.length, io.input.length - io.pos);
@@ -371,19 +411,22 @@ async function init(pyodideDir: string): Promise<Interpreter> {
   const ns = py.globals.get('dict')() as { destroy(): void };
   py.runPython(RUNNER, { globals: ns as never, filename: 'py-runner.py' } as never);
   const get = (ns as unknown as { get(k: string): PyFn }).get.bind(ns);
-  const removedProxy = get('REMOVED') as unknown as PyProxy, removed = removedProxy.toJs() as string[];
+  const removedProxy = get('REMOVED') as unknown as PyProxy,
+    removed = removedProxy.toJs() as string[];
   removedProxy.destroy();
   for (const name of removed) {
     if (!builtinModules.has(name)) continue;
     deleteBuiltinModule(name, builtinModules);
     // Checked by the interpreter itself, before the guard exists (it blocks `_imp`).
-    if (py.runPython(`import _imp\n_imp.is_builtin(${JSON.stringify(name)})`) !== 0) throw new Error(`the sandbox could not delete the builtin module ${name} from this pyodide`);
+    if (py.runPython(`import _imp\n_imp.is_builtin(${JSON.stringify(name)})`) !== 0)
+      throw new Error(`the sandbox could not delete the builtin module ${name} from this pyodide`);
   }
   const fs = py.FS as unknown as Fs;
   for (const name of ['js', 'pyodide_js']) py.unregisterJsModule(name);
   // From here on, pyodide's Python side is cut off (py-runner.py): only proxies of the runner are called.
   get('setup')();
-  const drive = get('drive'), finish = get('finish');
+  const drive = get('drive'),
+    finish = get('finish');
   // Only memory file systems: no host folder can be mounted from inside.
   for (const [name, f] of Object.entries(fs.filesystems)) if (name !== 'MEMFS') f.mount = undefined;
   for (const p of REMOVED_PATHS) {
@@ -396,7 +439,9 @@ async function init(pyodideDir: string): Promise<Interpreter> {
   protect(fs, walk(fs, '/', new Map()));
   chargeFiles(fs);
   py.setInterruptBuffer(interrupt as unknown as Int32Array);
-  const memory = snapshotMemory(), restoreFs = snapshotFs(fs), umask = process.umask();
+  const memory = snapshotMemory(),
+    restoreFs = snapshotFs(fs),
+    umask = process.umask();
   const brk0 = M._sbrk(0);
   capGrowth(() => Math.max(memory.clean, brk0) + Math.ceil(1.25 * (watch.capBytes === Infinity ? 0 : watch.capBytes)) + 16 * MB);
   const restore = () => {
@@ -407,7 +452,17 @@ async function init(pyodideDir: string): Promise<Interpreter> {
     watch.brkMax = 0;
   };
   const PythonError = (py as unknown as { ffi: { PythonError: new () => Error } }).ffi.PythonError;
-  return { py, drive, finish, fs, restore, brk0, memory0: M.HEAPU8.length, rss0: process.memoryUsage.rss(), isPythonError: (e) => e instanceof PythonError };
+  return {
+    py,
+    drive,
+    finish,
+    fs,
+    restore,
+    brk0,
+    memory0: M.HEAPU8.length,
+    rss0: process.memoryUsage.rss(),
+    isPythonError: (e) => e instanceof PythonError,
+  };
 }
 
 /** Loads the interpreter; the process reports ready after this. */

@@ -20,7 +20,8 @@ export function send(m: Message): void {
 
 export function serve(runner: Pick<LanguageRunner, 'runProgram' | 'taint'>): void {
   const queue: Job[] = [];
-  let buffered = '', busy = false;
+  let buffered = '',
+    busy = false;
   const next = async () => {
     if (busy) return;
     busy = true;

@@ -4,7 +4,16 @@
 // holding the current policy version. Publishing retries while the server is away (a restart).
 import { createHash } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { UserError } from '../errors.ts';
@@ -30,11 +39,35 @@ export async function openBus(settings: ClusterSettings, name: string, owner = f
   }
   const jsm = await retry(() => jetstreamManager(nc), 'JetStream');
   const js = jetstream(nc);
-  await ensureStream(jsm, { name: JOBS_STREAM, subjects: ['r1.jobs.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: nanos(120) });
-  await ensureStream(jsm, { name: RESULTS_STREAM, subjects: ['r1.results.>'], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: nanos(3600), duplicate_window: nanos(600) });
+  await ensureStream(jsm, {
+    name: JOBS_STREAM,
+    subjects: ['r1.jobs.>'],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    duplicate_window: nanos(120),
+  });
+  await ensureStream(jsm, {
+    name: RESULTS_STREAM,
+    subjects: ['r1.results.>'],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(3600),
+    duplicate_window: nanos(600),
+  });
   for (const role of ROLES) {
-    const config = { durable_name: role, filter_subject: subjects.job(role), ack_policy: AckPolicy.Explicit, ack_wait: nanos(settings.jobTimeoutS), max_deliver: settings.maxDeliver, deliver_policy: DeliverPolicy.All, max_ack_pending: 1000 };
-    const exists = await jsm.consumers.info(JOBS_STREAM, role).then(() => true, () => false);
+    const config = {
+      durable_name: role,
+      filter_subject: subjects.job(role),
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(settings.jobTimeoutS),
+      max_deliver: settings.maxDeliver,
+      deliver_policy: DeliverPolicy.All,
+      max_ack_pending: 1000,
+    };
+    const exists = await jsm.consumers.info(JOBS_STREAM, role).then(
+      () => true,
+      () => false,
+    );
     // Only the trainer sets a consumer's timings (before 2.10 the server updates a durable on add).
     if (!exists) await jsm.consumers.add(JOBS_STREAM, config);
     else if (owner) await jsm.consumers.update(JOBS_STREAM, role, { ack_wait: config.ack_wait, max_deliver: config.max_deliver });

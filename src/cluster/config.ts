@@ -38,16 +38,25 @@ function readToken(ref: string | undefined, env: NodeJS.ProcessEnv): string | nu
 
 /** The settings from the recipe's cluster section and the environment, or null when neither names a
  * server (then everything runs in this process, as without a cluster). */
-export function resolveCluster(cfg: Partial<ClusterConfig> | undefined, recipeDir: string, env: NodeJS.ProcessEnv = process.env): ClusterSettings | null {
+export function resolveCluster(
+  cfg: Partial<ClusterConfig> | undefined,
+  recipeDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ClusterSettings | null {
   const url = cfg?.url ?? env.R1_CLUSTER_URL;
   if (!url) return null;
   if (!/^(nats|tls|wss?):\/\//.test(url)) throw new UserError(`cluster url '${redactUrl(url)}' is not a NATS url (nats://host:4222)`);
   const tlsCfg = cfg?.tls ?? false;
-  const tls: TlsSettings = tlsCfg === false ? null : tlsCfg === true ? {} : {
-    ...(tlsCfg.ca ? { ca: resolve(recipeDir, tlsCfg.ca) } : {}),
-    ...(tlsCfg.cert ? { cert: resolve(recipeDir, tlsCfg.cert) } : {}),
-    ...(tlsCfg.key ? { key: resolve(recipeDir, tlsCfg.key) } : {}),
-  };
+  const tls: TlsSettings =
+    tlsCfg === false
+      ? null
+      : tlsCfg === true
+        ? {}
+        : {
+            ...(tlsCfg.ca ? { ca: resolve(recipeDir, tlsCfg.ca) } : {}),
+            ...(tlsCfg.cert ? { cert: resolve(recipeDir, tlsCfg.cert) } : {}),
+            ...(tlsCfg.key ? { key: resolve(recipeDir, tlsCfg.key) } : {}),
+          };
   const mode = cfg?.on_no_workers ?? env.R1_ON_NO_WORKERS ?? CLUSTER_DEFAULTS.on_no_workers;
   if (mode !== 'wait' && mode !== 'fail') throw new UserError(`on-no-workers must be wait or fail, got '${mode}'`);
   return {

@@ -17,7 +17,12 @@ export { resolveCluster, redactUrl, type ClusterSettings } from './config.ts';
 export type { Rollouts } from '../rollout/rollouts.ts';
 
 /** The cluster pool of a stage when the recipe or R1_CLUSTER_URL names a server, else null. */
-export async function openStageCluster(recipe: Pick<Recipe, 'cluster' | 'recipeDir'>, stageDir: string, tok: Tokenizer, log = (line: string) => process.stderr.write(line + '\n')): Promise<ClusterPool | null> {
+export async function openStageCluster(
+  recipe: Pick<Recipe, 'cluster' | 'recipeDir'>,
+  stageDir: string,
+  tok: Tokenizer,
+  log = (line: string) => process.stderr.write(line + '\n'),
+): Promise<ClusterPool | null> {
   const settings = resolveCluster(recipe.cluster, recipe.recipeDir);
   return settings ? ClusterPool.open(settings, { tok, stageDir, log }) : null;
 }
@@ -28,7 +33,10 @@ export type RolloutsContext = EngineContext & { recipe: Pick<Recipe, 'cluster' |
 /** A stage's rollout source and its loaded rewards: the cluster's workers (and its remote rewards)
  * when a server is named, else the local engine the stage's rollout.engine names. If the rewards
  * fail to load, the source is closed before the error goes on. */
-export async function openRollouts(s: EngineStage & { rewards: RewardSpec[] }, ctx: RolloutsContext): Promise<{ rollouts: Rollouts; rewards: LoadedReward[] }> {
+export async function openRollouts(
+  s: EngineStage & { rewards: RewardSpec[] },
+  ctx: RolloutsContext,
+): Promise<{ rollouts: Rollouts; rewards: LoadedReward[] }> {
   const cluster = await openStageCluster(ctx.recipe, ctx.stageDir, ctx.tokenizer);
   const rollouts = cluster ?? (await openLocalRollouts(s, ctx));
   const defaults = { sandbox: ctx.recipe.sandbox };

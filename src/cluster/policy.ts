@@ -29,15 +29,26 @@ export async function publishTokenizer(bus: Bus, tok: Tokenizer): Promise<Policy
   const data = encode(tok.toJSON());
   const digest = sha256(data);
   const object = `tokenizer-${digest.slice(0, 16)}`;
-  if (!(await retry(() => bus.os.info(object), 'object store'))) await retry(() => bus.os.putBlob({ name: object }, data), `publish ${object}`);
+  if (!(await retry(() => bus.os.info(object), 'object store')))
+    await retry(() => bus.os.putBlob({ name: object }, data), `publish ${object}`);
   return { object, sha256: digest };
 }
 
 /** Publishes `weights` as policy `version` of `session`; returns what a job names. */
-export async function publishPolicy(bus: Bus, session: string, version: number, config: ModelConfig, weights: Float32Array, tokenizer: PolicyRef['tokenizer']): Promise<PolicyRef> {
+export async function publishPolicy(
+  bus: Bus,
+  session: string,
+  version: number,
+  config: ModelConfig,
+  weights: Float32Array,
+  tokenizer: PolicyRef['tokenizer'],
+): Promise<PolicyRef> {
   const bytes = asBytes(weights);
   const ref: PolicyRef = { version, object: `policy-${session}-${version}`, sha256: sha256(bytes), bytes: bytes.length, config, tokenizer };
-  await retry(() => bus.os.putBlob({ name: ref.object, description: `r1kit policy v${version} sha256 ${ref.sha256}` }, bytes), `publish ${ref.object}`);
+  await retry(
+    () => bus.os.putBlob({ name: ref.object, description: `r1kit policy v${version} sha256 ${ref.sha256}` }, bytes),
+    `publish ${ref.object}`,
+  );
   await retry(() => bus.kv.put('policy', encode(ref)), 'KV policy');
   return ref;
 }
@@ -49,7 +60,11 @@ export async function deletePolicies(bus: Bus, names: string[]): Promise<void> {
 
 /** A digest mismatch: the blob is not the one the job names. */
 export class DigestMismatch extends Error {
-  constructor(readonly object: string, readonly expected: string, readonly actual: string) {
+  constructor(
+    readonly object: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
     super(`${object}: sha256 ${actual.slice(0, 12)}... does not match the published ${expected.slice(0, 12)}...; refused`);
     this.name = 'DigestMismatch';
   }

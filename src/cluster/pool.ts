@@ -19,8 +19,23 @@ import { type Bus, openBus, publishDurable, sha256 } from './bus.ts';
 import { type ClusterSettings, redactUrl } from './config.ts';
 import { deletePolicies, flatWeights, publishPolicy, publishTokenizer } from './policy.ts';
 import {
-  JOBS_STREAM, PROTOCOL, RESULTS_STREAM, decode, encode, helloProblem, subjects,
-  type Heartbeat, type Hello, type HelloReply, type Job, type JobResult, type PolicyRef, type RewardSpecWire, type Role, type Sampling, type Started,
+  JOBS_STREAM,
+  PROTOCOL,
+  RESULTS_STREAM,
+  decode,
+  encode,
+  helloProblem,
+  subjects,
+  type Heartbeat,
+  type Hello,
+  type HelloReply,
+  type Job,
+  type JobResult,
+  type PolicyRef,
+  type RewardSpecWire,
+  type Role,
+  type Sampling,
+  type Started,
 } from './protocol.ts';
 
 type Pending = { job: Job; role: Role; resolve: (r: JobResult) => void; reject: (e: Error) => void; seq?: number };
@@ -41,14 +56,23 @@ export class ClusterPool implements Rollouts {
   private subs: Subscription[] = [];
   private timers: NodeJS.Timeout[] = [];
   private nextJob = 0;
-  private policy: { ref: PolicyRef | null; sha: string; version: number; ready: Promise<PolicyRef | null>; objects: string[] } = { ref: null, sha: '', version: 0, ready: Promise.resolve(null), objects: [] };
+  private policy: { ref: PolicyRef | null; sha: string; version: number; ready: Promise<PolicyRef | null>; objects: string[] } = {
+    ref: null,
+    sha: '',
+    version: 0,
+    ready: Promise.resolve(null),
+    objects: [],
+  };
   private tokenizerRef: Promise<PolicyRef['tokenizer']>;
   private stats = { jobs: 0, redelivered: 0, duplicates: 0, seconds: 0, staleness: 0, served: new Map<string, number>() };
   private noWorkers = new Map<Role, { since: number; said: number }>();
   private closed = false;
   private readonly jobsLog: string;
 
-  private constructor(private bus: Bus, private opts: ClusterPoolOptions) {
+  private constructor(
+    private bus: Bus,
+    private opts: ClusterPoolOptions,
+  ) {
     this.jobsLog = `${opts.stageDir}/cluster-jobs.jsonl`;
     this.tokenizerRef = publishTokenizer(bus, opts.tok);
     this.tokenizerRef.catch(() => {});
@@ -69,50 +93,68 @@ export class ClusterPool implements Rollouts {
     await bus.jsm.streams.purge(JOBS_STREAM);
     const old: string[] = [];
     for (const info of await bus.os.list()) old.push(info.name);
-    await deletePolicies(bus, old.filter((n) => n.startsWith('policy-')));
+    await deletePolicies(
+      bus,
+      old.filter((n) => n.startsWith('policy-')),
+    );
     const pool = new ClusterPool(bus, opts);
     await pool.listen();
-    opts.log(`cluster: trainer session ${pool.session} on ${redactUrl(settings.url)} (job_timeout_s ${settings.jobTimeoutS}, max_deliver ${settings.maxDeliver}, on no workers: ${settings.onNoWorkers})`);
+    opts.log(
+      `cluster: trainer session ${pool.session} on ${redactUrl(settings.url)} (job_timeout_s ${settings.jobTimeoutS}, max_deliver ${settings.maxDeliver}, on no workers: ${settings.onNoWorkers})`,
+    );
     return pool;
   }
 
   private async listen(): Promise<void> {
     const nc = this.bus.nc;
-    this.subs.push(nc.subscribe(subjects.hello, {
-      callback: (_e, m) => {
-        const h = decode<Hello>(m.data, ['hello']);
-        if (!h) return;
-        const problem = helloProblem(h);
-        const reply: HelloReply = problem ? { kind: 'refused', reason: problem } : { kind: 'welcome', session: this.session };
-        if (problem) this.opts.log(`cluster: refused ${problem}`);
-        else this.opts.log(`cluster: worker ${h.worker} joined (${h.roles.join(', ')}; ${h.host} pid ${h.pid})`);
-        m.respond(encode(reply));
-      },
-    }));
-    this.subs.push(nc.subscribe(subjects.heartbeats, {
-      callback: (_e, m) => {
-        const hb = decode<Heartbeat>(m.data, ['heartbeat']);
-        if (hb && hb.protocol === PROTOCOL) this.workers.set(hb.worker, { last: Date.now(), roles: hb.roles, busy: hb.busy });
-      },
-    }));
-    this.subs.push(nc.subscribe(subjects.started(this.session), {
-      callback: (_e, m) => {
-        const s = decode<Started>(m.data, ['started']);
-        const w = s && this.workers.get(s.worker);
-        if (w) w.last = Date.now();
-      },
-    }));
-    for (const role of ['rollout', 'reward'] as const) {
-      this.subs.push(nc.subscribe(subjects.maxDeliveries(role), {
+    this.subs.push(
+      nc.subscribe(subjects.hello, {
         callback: (_e, m) => {
-          const adv = JSON.parse(new TextDecoder().decode(m.data)) as { stream_seq?: number; deliveries?: number };
-          const id = adv.stream_seq !== undefined ? this.bySeq.get(adv.stream_seq) : undefined;
-          const p = id ? this.pending.get(id) : undefined;
-          if (!p || !id) return;
-          this.pending.delete(id);
-          p.reject(new UserError(`cluster: ${role} job ${id} was delivered ${adv.deliveries ?? this.settings.maxDeliver} times (max_deliver) without a result: the workers that took it died or ran past job_timeout_s (${this.settings.jobTimeoutS} s)`, 1));
+          const h = decode<Hello>(m.data, ['hello']);
+          if (!h) return;
+          const problem = helloProblem(h);
+          const reply: HelloReply = problem ? { kind: 'refused', reason: problem } : { kind: 'welcome', session: this.session };
+          if (problem) this.opts.log(`cluster: refused ${problem}`);
+          else this.opts.log(`cluster: worker ${h.worker} joined (${h.roles.join(', ')}; ${h.host} pid ${h.pid})`);
+          m.respond(encode(reply));
         },
-      }));
+      }),
+    );
+    this.subs.push(
+      nc.subscribe(subjects.heartbeats, {
+        callback: (_e, m) => {
+          const hb = decode<Heartbeat>(m.data, ['heartbeat']);
+          if (hb && hb.protocol === PROTOCOL) this.workers.set(hb.worker, { last: Date.now(), roles: hb.roles, busy: hb.busy });
+        },
+      }),
+    );
+    this.subs.push(
+      nc.subscribe(subjects.started(this.session), {
+        callback: (_e, m) => {
+          const s = decode<Started>(m.data, ['started']);
+          const w = s && this.workers.get(s.worker);
+          if (w) w.last = Date.now();
+        },
+      }),
+    );
+    for (const role of ['rollout', 'reward'] as const) {
+      this.subs.push(
+        nc.subscribe(subjects.maxDeliveries(role), {
+          callback: (_e, m) => {
+            const adv = JSON.parse(new TextDecoder().decode(m.data)) as { stream_seq?: number; deliveries?: number };
+            const id = adv.stream_seq !== undefined ? this.bySeq.get(adv.stream_seq) : undefined;
+            const p = id ? this.pending.get(id) : undefined;
+            if (!p || !id) return;
+            this.pending.delete(id);
+            p.reject(
+              new UserError(
+                `cluster: ${role} job ${id} was delivered ${adv.deliveries ?? this.settings.maxDeliver} times (max_deliver) without a result: the workers that took it died or ran past job_timeout_s (${this.settings.jobTimeoutS} s)`,
+                1,
+              ),
+            );
+          },
+        }),
+      );
     }
     const consumer = await this.bus.js.consumers.get(RESULTS_STREAM, { filter_subjects: subjects.results(this.session) });
     // Short pulls: after a server restart a lost pull is noticed within seconds (heartbeats of expires / 2).
@@ -137,7 +179,10 @@ export class ClusterPool implements Rollouts {
     const w = this.workers.get(r.worker);
     if (w) w.last = Date.now();
     if (r.kind === 'refused' || r.kind === 'failed') {
-      const what = r.kind === 'refused' && r.code === 'digest_mismatch' ? `${r.message} (the policy blob in the object store is corrupt or partial)` : r.message;
+      const what =
+        r.kind === 'refused' && r.code === 'digest_mismatch'
+          ? `${r.message} (the policy blob in the object store is corrupt or partial)`
+          : r.message;
       p.reject(new UserError(`cluster: ${p.role} job ${r.id} ${r.kind} by worker ${r.worker}: ${what}`, 1));
       return;
     }
@@ -148,7 +193,17 @@ export class ClusterPool implements Rollouts {
     this.stats.staleness = Math.max(this.stats.staleness, staleness);
     this.stats.served.set(r.worker, (this.stats.served.get(r.worker) ?? 0) + 1);
     mkdirSync(dirname(this.jobsLog), { recursive: true });
-    appendFileSync(this.jobsLog, JSON.stringify({ job: r.id, kind: p.role, worker: r.worker, delivery: r.delivery, seconds: +r.seconds.toFixed(4), ...(r.kind === 'completions' ? { policy_version: r.policyVersion, staleness } : {}) }) + '\n');
+    appendFileSync(
+      this.jobsLog,
+      JSON.stringify({
+        job: r.id,
+        kind: p.role,
+        worker: r.worker,
+        delivery: r.delivery,
+        seconds: +r.seconds.toFixed(4),
+        ...(r.kind === 'completions' ? { policy_version: r.policyVersion, staleness } : {}),
+      }) + '\n',
+    );
     p.resolve(r);
   }
 
@@ -161,7 +216,8 @@ export class ClusterPool implements Rollouts {
       const alive = [...this.workers.entries()].filter(([, w]) => w.roles.includes(role) && now - w.last < HEARTBEAT_WINDOW_MS);
       const state = this.noWorkers.get(role);
       if (!waiting.length || alive.length) {
-        if (state && state.said && alive.length) this.opts.log(`cluster: ${role} worker ${alive.map(([id]) => id).join(', ')} alive; carrying on`);
+        if (state && state.said && alive.length)
+          this.opts.log(`cluster: ${role} worker ${alive.map(([id]) => id).join(', ')} alive; carrying on`);
         this.noWorkers.delete(role);
         continue;
       }
@@ -212,7 +268,8 @@ export class ClusterPool implements Rollouts {
       this.policy.objects.push(ref.object);
       // Keep the versions stale rollouts may still need; drop older ones.
       const keep = this.settings.maxStaleness + 2;
-      if (this.policy.objects.length > keep) await deletePolicies(this.bus, this.policy.objects.splice(0, this.policy.objects.length - keep));
+      if (this.policy.objects.length > keep)
+        await deletePolicies(this.bus, this.policy.objects.splice(0, this.policy.objects.length - keep));
       return ref;
     })();
     this.policy.ready.catch(() => {});
@@ -223,18 +280,35 @@ export class ClusterPool implements Rollouts {
     return this.policy.ready;
   }
 
-  async generate(prompts: number[][], sampling: Sampling, rng: Rng, align = 1, onPart?: (offset: number, part: Completion[]) => void): Promise<Completion[]> {
+  async generate(
+    prompts: number[][],
+    sampling: Sampling,
+    rng: Rng,
+    align = 1,
+    onPart?: (offset: number, part: Completion[]) => void,
+  ): Promise<Completion[]> {
     const policy = await this.policy.ready;
     if (!policy) throw new Error('cluster pool: generate() before sync()');
     const jobs: Promise<Completion[]>[] = [];
     for (let offset = 0; offset < prompts.length; offset += align) {
       const id = `${this.session}-${this.nextJob++}`;
-      const job: Job = { kind: 'rollout', protocol: PROTOCOL, id, session: this.session, policy, prompts: prompts.slice(offset, offset + align), sampling, seed: rng.seed() };
-      jobs.push(this.submit('rollout', job).then((r) => {
-        if (r.kind !== 'completions') throw new Error(`job ${id}: expected completions, got ${r.kind}`);
-        onPart?.(offset, r.completions);
-        return r.completions;
-      }));
+      const job: Job = {
+        kind: 'rollout',
+        protocol: PROTOCOL,
+        id,
+        session: this.session,
+        policy,
+        prompts: prompts.slice(offset, offset + align),
+        sampling,
+        seed: rng.seed(),
+      };
+      jobs.push(
+        this.submit('rollout', job).then((r) => {
+          if (r.kind !== 'completions') throw new Error(`job ${id}: expected completions, got ${r.kind}`);
+          onPart?.(offset, r.completions);
+          return r.completions;
+        }),
+      );
     }
     return (await Promise.all(jobs)).flat();
   }
@@ -242,10 +316,20 @@ export class ClusterPool implements Rollouts {
   /** A reward computed by reward workers: same name and weight, its function a reward job. */
   remoteReward(spec: RewardSpecWire, name: string, recipeDir: string, sandbox?: { isolation: string; reuse?: string }): LoadedReward {
     return {
-      name, weight: spec.weight ?? 1,
+      name,
+      weight: spec.weight ?? 1,
       fn: async (batch: RewardBatch): Promise<RewardValue[]> => {
         const id = `${this.session}-${this.nextJob++}`;
-        const r = await this.submit('reward', { kind: 'reward', protocol: PROTOCOL, id, session: this.session, spec, recipeDir, ...(sandbox ? { sandbox } : {}), batch });
+        const r = await this.submit('reward', {
+          kind: 'reward',
+          protocol: PROTOCOL,
+          id,
+          session: this.session,
+          spec,
+          recipeDir,
+          ...(sandbox ? { sandbox } : {}),
+          batch,
+        });
         if (r.kind !== 'rewards') throw new Error(`job ${id}: expected rewards, got ${r.kind}`);
         return r.values;
       },
@@ -256,8 +340,12 @@ export class ClusterPool implements Rollouts {
   takeMetrics(): Record<string, number> {
     const s = this.stats;
     const out: Record<string, number> = {
-      'cluster/jobs': s.jobs, 'cluster/redelivered': s.redelivered, 'cluster/duplicates': s.duplicates,
-      'cluster/workers': s.served.size, 'cluster/job_s': s.jobs ? s.seconds / s.jobs : 0, 'cluster/staleness': s.staleness,
+      'cluster/jobs': s.jobs,
+      'cluster/redelivered': s.redelivered,
+      'cluster/duplicates': s.duplicates,
+      'cluster/workers': s.served.size,
+      'cluster/job_s': s.jobs ? s.seconds / s.jobs : 0,
+      'cluster/staleness': s.staleness,
       'cluster/policy_version': this.policy.version,
     };
     for (const [w, n] of s.served) out[`cluster/served/${w}`] = n;

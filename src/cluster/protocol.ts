@@ -28,15 +28,43 @@ export const subjects = {
 };
 
 /** A policy version in the object store: the worker fetches `object`, checks its sha256, caches it. */
-export type PolicyRef = { version: number; object: string; sha256: string; bytes: number; config: ModelConfig; tokenizer: { object: string; sha256: string } };
+export type PolicyRef = {
+  version: number;
+  object: string;
+  sha256: string;
+  bytes: number;
+  config: ModelConfig;
+  tokenizer: { object: string; sha256: string };
+};
 
 export type Sampling = Omit<SamplingOptions, 'rng'>;
 
-export type RolloutJob = { kind: 'rollout'; protocol: number; id: string; session: string; policy: PolicyRef; prompts: number[][]; sampling: Sampling; seed: number };
+export type RolloutJob = {
+  kind: 'rollout';
+  protocol: number;
+  id: string;
+  session: string;
+  policy: PolicyRef;
+  prompts: number[][];
+  sampling: Sampling;
+  seed: number;
+};
 export type RewardSpecWire = { name: string; weight?: number; options?: Record<string, unknown> };
 export type RewardJob = {
-  kind: 'reward'; protocol: number; id: string; session: string; spec: RewardSpecWire; recipeDir: string; sandbox?: { isolation: string; reuse?: string };
-  batch: { prompts: string[]; completions: string[]; rows: Record<string, unknown>[]; completionTokens?: number[]; maxCompletionTokens?: number };
+  kind: 'reward';
+  protocol: number;
+  id: string;
+  session: string;
+  spec: RewardSpecWire;
+  recipeDir: string;
+  sandbox?: { isolation: string; reuse?: string };
+  batch: {
+    prompts: string[];
+    completions: string[];
+    rows: Record<string, unknown>[];
+    completionTokens?: number[];
+    maxCompletionTokens?: number;
+  };
 };
 export type Job = RolloutJob | RewardJob;
 
@@ -57,12 +85,15 @@ export const compatible = (a: string, b: string) => a.split('.').slice(0, 2).joi
 
 /** Why a worker saying hello cannot serve this trainer, or null. */
 export function helloProblem(h: Hello, protocol = PROTOCOL, version = R1KIT_VERSION): string | null {
-  if (h.protocol !== protocol) return `worker ${h.worker} speaks cluster protocol ${h.protocol}, this trainer ${protocol}: run the same r1kit version on both (trainer ${version}, worker ${h.version})`;
-  if (!compatible(h.version, version)) return `worker ${h.worker} runs r1kit ${h.version}, this trainer ${version}: versions must match in major.minor`;
+  if (h.protocol !== protocol)
+    return `worker ${h.worker} speaks cluster protocol ${h.protocol}, this trainer ${protocol}: run the same r1kit version on both (trainer ${version}, worker ${h.version})`;
+  if (!compatible(h.version, version))
+    return `worker ${h.worker} runs r1kit ${h.version}, this trainer ${version}: versions must match in major.minor`;
   return null;
 }
 
-const te = new TextEncoder(), td = new TextDecoder();
+const te = new TextEncoder(),
+  td = new TextDecoder();
 export const encode = (x: unknown) => te.encode(JSON.stringify(x));
 export function decode<T extends { kind: string }>(data: Uint8Array, kinds: readonly T['kind'][]): T | null {
   try {

@@ -14,7 +14,12 @@ export function rewardName(spec: RewardSpec): string {
   return exportName === 'default' ? basename(file, extname(file)) : exportName;
 }
 
-export async function loadClusterRewards(specs: RewardSpec[], baseDir: string, defaults: RewardDefaults, pool: ClusterPool): Promise<LoadedReward[]> {
+export async function loadClusterRewards(
+  specs: RewardSpec[],
+  baseDir: string,
+  defaults: RewardDefaults,
+  pool: ClusterPool,
+): Promise<LoadedReward[]> {
   const remote = new Set(pool.settings.remoteRewards);
   const out: LoadedReward[] = [];
   for (const spec of specs) {
@@ -22,7 +27,9 @@ export async function loadClusterRewards(specs: RewardSpec[], baseDir: string, d
     let unique = name;
     for (let k = 2; out.some((r) => r.name === unique); k++) unique = `${name}_${k}`;
     if (remote.has(spec.name) || remote.has(name)) {
-      out.push(pool.remoteReward({ name: spec.name, weight: spec.weight ?? 1, options: spec.options ?? {} }, unique, baseDir, defaults.sandbox));
+      out.push(
+        pool.remoteReward({ name: spec.name, weight: spec.weight ?? 1, options: spec.options ?? {} }, unique, baseDir, defaults.sandbox),
+      );
     } else {
       const [loaded] = await loadRewards([spec], baseDir, defaults);
       out.push({ ...loaded, name: unique });

@@ -71,12 +71,13 @@ export async function startNatsServer(dir: string, port = -1): Promise<NatsServe
     child.kill('SIGKILL');
     throw new Error(`${(err as Error).message}\n${stderr}`);
   }
-  const stopChild = (c: ChildProcess) => new Promise<void>((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) return resolve();
-    const timer = setTimeout(() => c.kill('SIGKILL'), 5000);
-    c.once('exit', () => (clearTimeout(timer), resolve()));
-    c.kill('SIGTERM');
-  });
+  const stopChild = (c: ChildProcess) =>
+    new Promise<void>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) return resolve();
+      const timer = setTimeout(() => c.kill('SIGKILL'), 5000);
+      c.once('exit', () => (clearTimeout(timer), resolve()));
+      c.kill('SIGTERM');
+    });
   const server: NatsServer = {
     url: `nats://127.0.0.1:${actual}`,
     port: actual,

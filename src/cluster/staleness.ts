@@ -11,7 +11,11 @@ export class Ahead<T> {
   private launched = new Map<number, { at: number; result: Promise<T> }>();
 
   /** `launch(b)` starts batch b with the policy of the moment; batches >= `last` are never started. */
-  constructor(private readonly k: number, private readonly launch: (batch: number) => Promise<T>, private readonly last: number) {}
+  constructor(
+    private readonly k: number,
+    private readonly launch: (batch: number) => Promise<T>,
+    private readonly last: number,
+  ) {}
 
   /** Batch `batch` for optimiser step `step` (launched now unless it was launched earlier), then
    * launches the next k batches; returns it with its staleness in optimiser steps. */
@@ -39,7 +43,11 @@ export function batchSeed(seed: number, batch: number): number {
 /** Corrects stale episodes in place: `old` becomes the current policy's log-probs, and each token's
  * policy loss is weighted by min(pi_current / pi_sampler, cap) (the loss's per-token isWeights).
  * Returns the mean weight, the share of tokens capped and the sampler-vs-current KL per token. */
-export function correctStale(e: { old: number[][]; isWeights?: number[][] | null }, current: number[][], cap = 2): { mean_weight: number; capped: number; kl: number } {
+export function correctStale(
+  e: { old: number[][]; isWeights?: number[][] | null },
+  current: number[][],
+  cap = 2,
+): { mean_weight: number; capped: number; kl: number } {
   const now = current.map((row, i) => row.slice(0, e.old[i].length));
   const c = truncatedIsWeights(now, e.old, cap);
   e.old = now;

@@ -16,8 +16,21 @@ import { type Bus, openBus, publishDurable, retry } from './bus.ts';
 import { type ClusterSettings, redactUrl } from './config.ts';
 import { DigestMismatch, PolicyCache } from './policy.ts';
 import {
-  JOBS_STREAM, PROTOCOL, R1KIT_VERSION, decode, encode, subjects,
-  type Heartbeat, type Hello, type HelloReply, type Job, type JobResult, type RewardJob, type Role, type RolloutJob, type Started,
+  JOBS_STREAM,
+  PROTOCOL,
+  R1KIT_VERSION,
+  decode,
+  encode,
+  subjects,
+  type Heartbeat,
+  type Hello,
+  type HelloReply,
+  type Job,
+  type JobResult,
+  type RewardJob,
+  type Role,
+  type RolloutJob,
+  type Started,
 } from './protocol.ts';
 
 export type WorkerOptions = {
@@ -40,7 +53,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runWorker(o: WorkerOptions): Promise<number> {
   const log = o.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const id = (o.name ?? `${hostname()}-${process.pid}`).replace(/[^A-Za-z0-9_-]/g, '_');
-  const settings: ClusterSettings = { maxStaleness: 0, jobTimeoutS: 60, maxDeliver: 5, onNoWorkers: 'wait', remoteRewards: [], ...o.settings };
+  const settings: ClusterSettings = {
+    maxStaleness: 0,
+    jobTimeoutS: 60,
+    maxDeliver: 5,
+    onNoWorkers: 'wait',
+    remoteRewards: [],
+    ...o.settings,
+  };
   const bus = await openBus(settings, `r1-worker-${id}`);
   log(`worker ${id}: connected to ${redactUrl(o.settings.url)} (roles ${o.roles.join(', ')}, r1kit ${R1KIT_VERSION})`);
   const state = { busy: null as string | null };
@@ -54,7 +74,14 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
     }
     log(`worker ${id}: welcomed by trainer session ${hello.session}`);
     const beat = () => {
-      const hb: Heartbeat = { kind: 'heartbeat', worker: id, roles: o.roles, busy: state.busy, version: R1KIT_VERSION, protocol: o.claim?.protocol ?? PROTOCOL };
+      const hb: Heartbeat = {
+        kind: 'heartbeat',
+        worker: id,
+        roles: o.roles,
+        busy: state.busy,
+        version: R1KIT_VERSION,
+        protocol: o.claim?.protocol ?? PROTOCOL,
+      };
       if (!bus.nc.isClosed()) bus.nc.publish(subjects.heartbeat(id), encode(hb));
     };
     beat();
@@ -69,7 +96,15 @@ export async function runWorker(o: WorkerOptions): Promise<number> {
 }
 
 async function sayHello(bus: Bus, id: string, o: WorkerOptions, log: (line: string) => void): Promise<HelloReply> {
-  const hello: Hello = { kind: 'hello', worker: id, host: hostname(), pid: process.pid, roles: o.roles, protocol: o.claim?.protocol ?? PROTOCOL, version: o.claim?.version ?? R1KIT_VERSION };
+  const hello: Hello = {
+    kind: 'hello',
+    worker: id,
+    host: hostname(),
+    pid: process.pid,
+    roles: o.roles,
+    protocol: o.claim?.protocol ?? PROTOCOL,
+    version: o.claim?.version ?? R1KIT_VERSION,
+  };
   let said = false;
   while (!o.signal?.aborted) {
     try {
@@ -77,7 +112,10 @@ async function sayHello(bus: Bus, id: string, o: WorkerOptions, log: (line: stri
       const r = decode<HelloReply>(reply.data, ['welcome', 'refused']);
       if (r) return r;
     } catch {
-      if (!said) log(`worker ${id}: no trainer answers on ${redactUrl(o.settings.url)} yet; waiting for one (r1 run with cluster.url or R1_CLUSTER_URL)`);
+      if (!said)
+        log(
+          `worker ${id}: no trainer answers on ${redactUrl(o.settings.url)} yet; waiting for one (r1 run with cluster.url or R1_CLUSTER_URL)`,
+        );
       said = true;
       await sleep(1000);
     }
@@ -90,7 +128,13 @@ class Worker {
   private pool: { key: string; pool: RolloutPool; model: Transformer; weights: string } | null = null;
   private rewards = new Map<string, LoadedReward[]>();
 
-  constructor(private bus: Bus, private id: string, private o: WorkerOptions, private log: (line: string) => void, private state: { busy: string | null }) {
+  constructor(
+    private bus: Bus,
+    private id: string,
+    private o: WorkerOptions,
+    private log: (line: string) => void,
+    private state: { busy: string | null },
+  ) {
     this.cache = new PolicyCache(bus);
   }
 
@@ -127,7 +171,13 @@ class Worker {
     try {
       if (this.o.jobDelayMs) await sleep(this.o.jobDelayMs);
       if (job.protocol !== PROTOCOL) {
-        result = { ...base, seconds: 0, kind: 'refused', code: 'protocol', message: `job speaks protocol ${job.protocol}, worker ${this.id} ${PROTOCOL}` };
+        result = {
+          ...base,
+          seconds: 0,
+          kind: 'refused',
+          code: 'protocol',
+          message: `job speaks protocol ${job.protocol}, worker ${this.id} ${PROTOCOL}`,
+        };
       } else if (job.kind === 'rollout') {
         const completions = await this.rollout(job);
         result = { ...base, seconds: (performance.now() - t0) / 1000, kind: 'completions', completions, policyVersion: job.policy.version };

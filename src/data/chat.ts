@@ -29,10 +29,17 @@ export function renderChat(messages: readonly ChatMessage[], opts: { addGenerati
  * (its end of turn included). Training takes the loss on `reply` only, so a template that renders
  * the reply's turn other than as a continuation of the generation prompt is an error rather than
  * a silently shifted loss mask. */
-export function renderReply(before: readonly ChatMessage[], reply: ChatMessage, own?: ChatTemplate | null): { prompt: string; reply: string } {
+export function renderReply(
+  before: readonly ChatMessage[],
+  reply: ChatMessage,
+  own?: ChatTemplate | null,
+): { prompt: string; reply: string } {
   const prompt = renderChat(before, { addGenerationPrompt: true }, own);
   const full = renderChat([...before, reply], { addGenerationPrompt: false }, own);
-  if (!full.startsWith(prompt)) throw new UserError(`${templateName(own)} does not write a reply as a continuation of its generation prompt: ${divergence(prompt, full)}`);
+  if (!full.startsWith(prompt))
+    throw new UserError(
+      `${templateName(own)} does not write a reply as a continuation of its generation prompt: ${divergence(prompt, full)}`,
+    );
   return { prompt, reply: full.slice(prompt.length) };
 }
 
@@ -63,11 +70,15 @@ export const TEMPLATES: Record<string, string> = { 'r1-zero': R1_ZERO_TEMPLATE, 
 export function applyTemplate(template: string, prompt: string, own?: ChatTemplate | null, tools?: readonly ToolSchema[]): string {
   if (template === 'chat' && tools) {
     // Tool schemas reach the model through its own template's `tools` argument only.
-    if (!own) throw new UserError("tools with format chat need the model's own chat template (tokenizer_config.json chat_template); r1kit's built-in chat format has no tools");
+    if (!own)
+      throw new UserError(
+        "tools with format chat need the model's own chat template (tokenizer_config.json chat_template); r1kit's built-in chat format has no tools",
+      );
     return own.render([{ role: 'user', content: prompt }], { addGenerationPrompt: true, tools });
   }
   if (template === 'chat') return renderChat([{ role: 'user', content: prompt }], { addGenerationPrompt: true }, own);
   const t = TEMPLATES[template] ?? template;
-  if (!t.includes('{prompt}')) throw new Error(`template '${template}' is not a known name (${[...Object.keys(TEMPLATES), 'chat'].join(', ')}) and has no {prompt}`);
+  if (!t.includes('{prompt}'))
+    throw new Error(`template '${template}' is not a known name (${[...Object.keys(TEMPLATES), 'chat'].join(', ')}) and has no {prompt}`);
   return t.split('{prompt}').join(prompt);
 }

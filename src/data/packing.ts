@@ -19,7 +19,11 @@ export function packSequences(docs: readonly number[][], length: number, eosId: 
 /** Text rows packed as packSequences packs them: each row's `field` encoded, then cut into rows of
  * `length` tokens. `notText(i)` is the error for row i (0-based) when its field is not a string. */
 export function packText(
-  rows: readonly Record<string, unknown>[], field: string, tok: { encode(text: string): number[]; eosId: number }, length: number, notText: (i: number) => Error,
+  rows: readonly Record<string, unknown>[],
+  field: string,
+  tok: { encode(text: string): number[]; eosId: number },
+  length: number,
+  notText: (i: number) => Error,
 ): number[][] {
   const docs = rows.map((row, i) => {
     const text = row[field];

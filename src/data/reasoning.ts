@@ -55,15 +55,40 @@ const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(xs.length)];
 
 type Pair = readonly [string, string];
 /** Names in both languages. */
-const NAMES: Pair[] = [['Tom', '汤姆'], ['Anna', '安娜'], ['Li Ming', '李明'], ['Mary', '玛丽'], ['Jack', '杰克'], ['Wang Fang', '王芳'], ['Sam', '山姆'], ['Lily', '莉莉']];
+const NAMES: Pair[] = [
+  ['Tom', '汤姆'],
+  ['Anna', '安娜'],
+  ['Li Ming', '李明'],
+  ['Mary', '玛丽'],
+  ['Jack', '杰克'],
+  ['Wang Fang', '王芳'],
+  ['Sam', '山姆'],
+  ['Lily', '莉莉'],
+];
 /** Plural noun, Chinese noun and its measure word. */
 const ITEMS: (readonly [string, string, string])[] = [
-  ['apples', '苹果', '个'], ['books', '书', '本'], ['pens', '笔', '支'], ['stamps', '邮票', '张'], ['cards', '卡片', '张'],
-  ['balls', '球', '个'], ['sweets', '糖', '颗'], ['flowers', '花', '朵'], ['fish', '鱼', '条'], ['coins', '硬币', '枚'],
+  ['apples', '苹果', '个'],
+  ['books', '书', '本'],
+  ['pens', '笔', '支'],
+  ['stamps', '邮票', '张'],
+  ['cards', '卡片', '张'],
+  ['balls', '球', '个'],
+  ['sweets', '糖', '颗'],
+  ['flowers', '花', '朵'],
+  ['fish', '鱼', '条'],
+  ['coins', '硬币', '枚'],
 ];
 /** Verbs that add and that take away: English phrase before the amount, Chinese verb. */
-const MORE: Pair[] = [['buys', '又买了'], ['gets', '又得到'], ['finds', '又找到']];
-const LESS: Pair[] = [['gives away', '送出了'], ['loses', '丢了'], ['uses', '用了']];
+const MORE: Pair[] = [
+  ['buys', '又买了'],
+  ['gets', '又得到'],
+  ['finds', '又找到'],
+];
+const LESS: Pair[] = [
+  ['gives away', '送出了'],
+  ['loses', '丢了'],
+  ['uses', '用了'],
+];
 /** Short step words for the worked solution: "Buy 7", "买了7个". */
 const STEP_WORD = { '+': ['Add', '加上'], '-': ['Take away', '减去'] } as const;
 
@@ -87,7 +112,8 @@ export function wordProblem(rng: Rng, n: number, lang: Lang): ReasoningProblem {
   const steps: Step[] = [];
   let v = start;
   for (let i = 0; i < n; i++) {
-    const canAdd = v + 1 <= MAX_VALUE, canTake = v >= 1;
+    const canAdd = v + 1 <= MAX_VALUE,
+      canTake = v >= 1;
     const op = canAdd && (!canTake || rng.next() < 0.5) ? '+' : '-';
     const room = op === '+' ? MAX_VALUE - v : v;
     const amount = 1 + rng.int(Math.min(9, room));
@@ -99,12 +125,24 @@ export function wordProblem(rng: Rng, n: number, lang: Lang): ReasoningProblem {
     const [en, zh] = pick(rng, s.op === '+' ? MORE : LESS);
     return [`${en} ${s.amount}${s.op === '+' ? ' more' : ''}`, `${zh}${s.amount}${item[2]}`];
   });
-  const prompt = lang === 'en'
-    ? `${name[0]} has ${start} ${item[0]}. ${verbs.map((p, i) => `${i ? 'Then ' : ''}${name[0]} ${p[0]}.`).join(' ')} How many ${item[0]} does ${name[0]} have now?`
-    : `${name[1]}有${start}${item[2]}${item[1]}。${verbs.map((p, i) => `${i ? '然后' : ''}${name[1]}${p[1]}。`).join('')}${name[1]}现在有几${item[2]}${item[1]}？`;
+  const prompt =
+    lang === 'en'
+      ? `${name[0]} has ${start} ${item[0]}. ${verbs.map((p, i) => `${i ? 'Then ' : ''}${name[0]} ${p[0]}.`).join(' ')} How many ${item[0]} does ${name[0]} have now?`
+      : `${name[1]}有${start}${item[2]}${item[1]}。${verbs.map((p, i) => `${i ? '然后' : ''}${name[1]}${p[1]}。`).join('')}${name[1]}现在有几${item[2]}${item[1]}？`;
   const reasoning = wordReasoning(start, steps, lang);
   const summary = lang === 'en' ? `The answer is ${v}.` : `答案是${v}。`;
-  return { task: 'word', language: lang, difficulty: n, prompt, answer: String(v), reasoning, summary, key: `word:${start}${steps.map((s) => s.op + s.amount).join('')}`, start, steps };
+  return {
+    task: 'word',
+    language: lang,
+    difficulty: n,
+    prompt,
+    answer: String(v),
+    reasoning,
+    summary,
+    key: `word:${start}${steps.map((s) => s.op + s.amount).join('')}`,
+    start,
+    steps,
+  };
 }
 
 /** "Start with 5. Add 7: 5 + 7 = 12. Take away 3: 12 - 3 = 9." (or in Chinese). */
@@ -118,7 +156,8 @@ export function wordReasoning(start: number, steps: readonly Step[], lang: Lang)
 }
 
 /** The expression of a chain: "7 + 5 - 3". */
-export const chainExpression = (start: number, steps: readonly Step[]): string => [String(start), ...steps.map((s) => `${s.op} ${s.amount}`)].join(' ');
+export const chainExpression = (start: number, steps: readonly Step[]): string =>
+  [String(start), ...steps.map((s) => `${s.op} ${s.amount}`)].join(' ');
 
 /** A Countdown puzzle with `n` numbers from 1-9 (each used once, with + and -), target 1-30. */
 export function countdownProblem(rng: Rng, n: number, lang: Lang): ReasoningProblem {
@@ -130,20 +169,34 @@ export function countdownProblem(rng: Rng, n: number, lang: Lang): ReasoningProb
     if (values.some((x) => x < 0 || x > MAX_VALUE) || target < 1) continue;
     const shown = [...numbers].sort((a, b) => a - b);
     const list = lang === 'en' ? shown.join(', ') : shown.join('、');
-    const prompt = lang === 'en'
-      ? `Using the numbers ${list}, make ${target}. Use each number once, with + and -.`
-      : `用数字${list}凑出${target}，每个数字用一次，可以用加号和减号。`;
+    const prompt =
+      lang === 'en'
+        ? `Using the numbers ${list}, make ${target}. Use each number once, with + and -.`
+        : `用数字${list}凑出${target}，每个数字用一次，可以用加号和减号。`;
     const wrong = wrongTry(rng, numbers, target);
     const tries = [...(wrong ? [wrong] : []), { start: numbers[0], steps }];
-    const reasoning = tries.map((t, i) => {
-      const got = runningValues(t.start, t.steps).at(-1)!;
-      const facts = stepText(t.start, t.steps, lang).slice(0, -1);
-      if (lang === 'en') return `Try ${facts}. ${i < tries.length - 1 ? (got > target ? 'Too big.' : 'Too small.') : 'That is it.'}`;
-      return `试试${facts}，${i < tries.length - 1 ? (got > target ? '太大了。' : '太小了。') : '对了。'}`;
-    }).join(' ');
+    const reasoning = tries
+      .map((t, i) => {
+        const got = runningValues(t.start, t.steps).at(-1)!;
+        const facts = stepText(t.start, t.steps, lang).slice(0, -1);
+        if (lang === 'en') return `Try ${facts}. ${i < tries.length - 1 ? (got > target ? 'Too big.' : 'Too small.') : 'That is it.'}`;
+        return `试试${facts}，${i < tries.length - 1 ? (got > target ? '太大了。' : '太小了。') : '对了。'}`;
+      })
+      .join(' ');
     const answer = chainExpression(numbers[0], steps);
     const summary = lang === 'en' ? `The answer is ${answer}.` : `答案是${answer}。`;
-    return { task: 'countdown', language: lang, difficulty: n, prompt, answer, reasoning, summary, key: `countdown:${shown.join(',')}=${target}`, numbers: shown, target };
+    return {
+      task: 'countdown',
+      language: lang,
+      difficulty: n,
+      prompt,
+      answer,
+      reasoning,
+      summary,
+      key: `countdown:${shown.join(',')}=${target}`,
+      numbers: shown,
+      target,
+    };
   }
 }
 
@@ -168,7 +221,12 @@ export function reasoningProblem(rng: Rng, o: ReasoningOptions = {}): ReasoningP
 }
 
 /** `n` problems with distinct keys, none of whose keys is in `exclude`. */
-export function distinctReasoningProblems(seed: number, n: number, o: ReasoningOptions = {}, exclude: ReadonlySet<string> = new Set()): ReasoningProblem[] {
+export function distinctReasoningProblems(
+  seed: number,
+  n: number,
+  o: ReasoningOptions = {},
+  exclude: ReadonlySet<string> = new Set(),
+): ReasoningProblem[] {
   const rng = new Rng(seed);
   const seen = new Set(exclude);
   const out: ReasoningProblem[] = [];
@@ -193,7 +251,11 @@ export function freshProblem(rng: Rng, exclude: ReadonlySet<string>, o: Reasonin
 /** The row GRPO and eval read: prompt, reference answer, task, language, difficulty (+ numbers, target). */
 export function reasoningRow(p: ReasoningProblem): Record<string, unknown> {
   return {
-    prompt: p.prompt, answer: p.answer, task: p.task, language: p.language, difficulty: p.difficulty,
+    prompt: p.prompt,
+    answer: p.answer,
+    task: p.task,
+    language: p.language,
+    difficulty: p.difficulty,
     ...(p.numbers ? { numbers: p.numbers, target: p.target } : {}),
   };
 }

@@ -20,8 +20,10 @@ export type ProblemOptions = {
 
 /** A random problem. */
 export function makeProblem(rng: Rng, o: ProblemOptions = {}): Problem {
-  const min = o.min ?? 1, max = o.max ?? 50;
-  const x = min + rng.int(max - min + 1), y = min + rng.int(max - min + 1);
+  const min = o.min ?? 1,
+    max = o.max ?? 50;
+  const x = min + rng.int(max - min + 1),
+    y = min + rng.int(max - min + 1);
   if (rng.next() < (o.differenceShare ?? 0)) {
     const [a, b] = x >= y ? [x, y] : [y, x];
     return { kind: 'difference', a, b, result: a - b };
@@ -50,7 +52,13 @@ export const problemKey = (p: Problem): string => `${p.a}${opSymbol(p)}${p.b}`;
 export const factKey = (p: Problem): string => (p.kind === 'sum' && p.b < p.a ? `${p.b}+${p.a}` : problemKey(p));
 
 /** `n` distinct problems drawn with `seed`, skipping any whose key (problemKey, or factKey) is in `exclude`. */
-export function distinctProblems(seed: number, n: number, o: ProblemOptions = {}, exclude: ReadonlySet<string> = new Set(), key = problemKey): Problem[] {
+export function distinctProblems(
+  seed: number,
+  n: number,
+  o: ProblemOptions = {},
+  exclude: ReadonlySet<string> = new Set(),
+  key = problemKey,
+): Problem[] {
   const rng = new Rng(seed);
   const seen = new Set(exclude);
   const out: Problem[] = [];
@@ -73,13 +81,16 @@ export function taskRows(seed: number, n: number, o: ProblemOptions = {}, exclud
 /** Another chain of thought: tens and units apart, then together ("20 + 40 = 60, 3 + 5 = 8, 60 + 8 = 68."). */
 export function placeValueSteps(p: Problem): string {
   if (p.kind !== 'sum' || p.a < 10 || p.b < 10) return workedSteps(p);
-  const tens = p.a - (p.a % 10) + p.b - (p.b % 10), units = (p.a % 10) + (p.b % 10);
+  const tens = p.a - (p.a % 10) + p.b - (p.b % 10),
+    units = (p.a % 10) + (p.b % 10);
   return `${p.a - (p.a % 10)} + ${p.b - (p.b % 10)} = ${tens}, ${p.a % 10} + ${p.b % 10} = ${units}, ${tens} + ${units} = ${p.result}.`;
 }
 
 /** A short chain of thought: add (or take away) the tens of b first, then its units. */
 export function workedSteps(p: Problem): string {
-  const op = opSymbol(p), tens = p.b - (p.b % 10), units = p.b % 10;
+  const op = opSymbol(p),
+    tens = p.b - (p.b % 10),
+    units = p.b % 10;
   if (tens === 0 || units === 0) return `${expression(p)} = ${p.result}.`;
   const mid = p.kind === 'sum' ? p.a + tens : p.a - tens;
   return `${p.a} ${op} ${tens} = ${mid}, then ${mid} ${op} ${units} = ${p.result}.`;

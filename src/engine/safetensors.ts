@@ -16,14 +16,21 @@ export type NamedArray = { shape: number[]; data: Float32Array; dtype?: Dtype; s
 export type TensorEntry = { shape: number[]; dtype: Dtype; begin: number; end: number };
 
 /** Writes float32 tensors stored as `dtype`, names sorted, data 8-byte aligned. */
-export function writeSafetensors(path: string, tensors: Record<string, NamedArray>, metadata: Record<string, string> = {}, dtype: Dtype = 'F32'): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Record<string, NamedArray>,
+  metadata: Record<string, string> = {},
+  dtype: Dtype = 'F32',
+): void {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   const names = Object.keys(tensors).sort();
   for (const name of names) {
     const { shape, data } = tensors[name];
-    if (shape.reduce((a, b) => a * b, 1) !== data.length) throw new Error(`tensor ${name}: shape [${shape}] does not match ${data.length} values`);
-    const stored = tensors[name].store ?? dtype, bytes = data.length * WIDTH[stored];
+    if (shape.reduce((a, b) => a * b, 1) !== data.length)
+      throw new Error(`tensor ${name}: shape [${shape}] does not match ${data.length} values`);
+    const stored = tensors[name].store ?? dtype,
+      bytes = data.length * WIDTH[stored];
     header[name] = { dtype: stored, shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
@@ -38,7 +45,11 @@ export function writeSafetensors(path: string, tensors: Record<string, NamedArra
 /** The header of a safetensors file, checked against the file's size: every tensor's range fits its
  * shape and dtype, and the ranges tile the data with no gap, overlap or trailing bytes. `bytes` is the
  * file's size; `headerBytes` the offset where the data starts. A bad file is a UserError naming it. */
-export function parseHeader(path: string, head: Buffer, bytes: number): { entries: Record<string, TensorEntry>; metadata: Record<string, string>; dataStart: number } {
+export function parseHeader(
+  path: string,
+  head: Buffer,
+  bytes: number,
+): { entries: Record<string, TensorEntry>; metadata: Record<string, string>; dataStart: number } {
   const bad = (why: string) => new UserError(`corrupt or truncated safetensors file ${path}: ${why}`);
   if (bytes < 8) throw bad(`only ${bytes} bytes`);
   const n = Number(head.readBigUInt64LE(0));
@@ -62,7 +73,8 @@ export function parseHeader(path: string, head: Buffer, bytes: number): { entrie
       throw bad(`tensor ${name} has a malformed entry ${JSON.stringify(info)}`);
     }
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
-    if (off[1] - off[0] !== count * WIDTH[dtype]) throw bad(`tensor ${name}: data_offsets [${off}] do not hold shape [${shape}] of ${dtype}`);
+    if (off[1] - off[0] !== count * WIDTH[dtype])
+      throw bad(`tensor ${name}: data_offsets [${off}] do not hold shape [${shape}] of ${dtype}`);
     entries[name] = { shape, dtype, begin: off[0], end: off[1] };
   }
   const dataStart = 8 + n;
@@ -113,7 +125,8 @@ export function readSafetensors(path: string): { tensors: Record<string, NamedAr
   return { tensors, metadata };
 }
 
-const u32 = new Uint32Array(1), f32 = new Float32Array(u32.buffer);
+const u32 = new Uint32Array(1),
+  f32 = new Float32Array(u32.buffer);
 
 function decode(bytes: Buffer, dtype: Dtype): Float32Array {
   if (dtype === 'F32') {
@@ -128,7 +141,9 @@ function decode(bytes: Buffer, dtype: Dtype): Float32Array {
       u32[0] = h << 16;
       out[i] = f32[0];
     } else {
-      const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+      const s = h & 0x8000 ? -1 : 1,
+        e = (h >> 10) & 0x1f,
+        m = h & 0x3ff;
       out[i] = e === 0 ? s * 2 ** -14 * (m / 1024) : e === 31 ? (m ? NaN : s * Infinity) : s * 2 ** (e - 15) * (1 + m / 1024);
     }
   }
@@ -153,14 +168,19 @@ function toBf16(x: number): number {
 /** float32 -> IEEE half bits, rounded to nearest even (subnormals, overflow to infinity, NaN). */
 function toF16(x: number): number {
   f32[0] = x;
-  const u = u32[0], sign = (u >>> 16) & 0x8000, exp = (u >>> 23) & 0xff, man = u & 0x7fffff;
+  const u = u32[0],
+    sign = (u >>> 16) & 0x8000,
+    exp = (u >>> 23) & 0xff,
+    man = u & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0);
   const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign; // below half the smallest subnormal: zero
-    const m = man | 0x800000, shift = 14 - e; // 24-bit significand -> subnormal with 10 bits
-    const half = 1 << (shift - 1), rest = m & ((1 << shift) - 1);
+    const m = man | 0x800000,
+      shift = 14 - e; // 24-bit significand -> subnormal with 10 bits
+    const half = 1 << (shift - 1),
+      rest = m & ((1 << shift) - 1);
     let r = m >>> shift;
     if (rest > half || (rest === half && r & 1)) r++;
     return sign | r;

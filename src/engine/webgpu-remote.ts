@@ -26,7 +26,10 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
   private readonly buf = new SharedArrayBuffer(1 << 20);
   private asyncError: string | null = null;
 
-  private constructor(private readonly worker: Worker, readonly adapterInfo: Record<string, string>) {
+  private constructor(
+    private readonly worker: Worker,
+    readonly adapterInfo: Record<string, string>,
+  ) {
     super();
     worker.on('message', (m: { op: string; seq?: number; values?: tf.backend_util.BackendValues; error?: string }) => {
       if (m.op === 'read') {
@@ -58,7 +61,8 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
     this.check();
     Atomics.store(this.ctl, 0, 0);
     this.worker.postMessage({ ...message, ctl: this.ctl, buf: this.buf, data });
-    if (Atomics.wait(this.ctl, 0, 0, TIMEOUT_MS) === 'timed-out') throw new Error(`webgpu: no answer from the GPU thread to ${String(message.op)}`);
+    if (Atomics.wait(this.ctl, 0, 0, TIMEOUT_MS) === 'timed-out')
+      throw new Error(`webgpu: no answer from the GPU thread to ${String(message.op)}`);
     const text = decoder.decode(new Uint8Array(this.buf, 0, this.ctl[1]).slice());
     if (this.ctl[0] === 2) throw new Error(`webgpu ${String(message.op)} ${String(message.name ?? '')}: ${text}`);
     return text;
@@ -99,8 +103,13 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
   /** Runs kernel `name` on the GPU thread; outputs that share an input's data share its dataId. */
   runRemote(name: string, inputs: tf.NamedTensorInfoMap | tf.TensorInfo[], attrs: unknown): tf.TensorInfo | tf.TensorInfo[] {
     const array = Array.isArray(inputs);
-    const wired = array ? (inputs as tf.TensorInfo[]).map((t) => this.wire(t)) : Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, this.wire(t!)]));
-    const { array: many, list } = JSON.parse(this.call({ op: 'kernel', name, inputs: wired, array, attrs })) as { array: boolean; list: Wire[] };
+    const wired = array
+      ? (inputs as tf.TensorInfo[]).map((t) => this.wire(t))
+      : Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, this.wire(t!)]));
+    const { array: many, list } = JSON.parse(this.call({ op: 'kernel', name, inputs: wired, array, attrs })) as {
+      array: boolean;
+      list: Wire[];
+    };
     const outs = list.map((o) => {
       let dataId = this.byId.get(o.id);
       if (dataId) this.data.get(dataId)!.refCount++;

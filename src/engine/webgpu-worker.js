@@ -55,7 +55,9 @@ async function start() {
   if (!globalThis.navigator.gpu) Object.defineProperty(globalThis.navigator, 'gpu', { value: gpu, configurable: true, writable: true });
   const { WebGPUBackend } = require('@tensorflow/tfjs-backend-webgpu');
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
-  const adapter = await gpu.requestAdapter(workerData.via === 'default' ? { powerPreference: 'high-performance' } : { featureLevel: 'compatibility' });
+  const adapter = await gpu.requestAdapter(
+    workerData.via === 'default' ? { powerPreference: 'high-performance' } : { featureLevel: 'compatibility' },
+  );
   if (!adapter) throw new Error('the WebGPU adapter is gone');
   const l = adapter.limits;
   const device = await adapter.requestDevice({

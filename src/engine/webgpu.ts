@@ -59,7 +59,14 @@ function report(adapter: GpuAdapter, via: AdapterReport['via']): AdapterReport {
   const name = s('device') || s('description') || '(unnamed)';
   const text = [s('vendor'), s('architecture'), s('device'), s('description')].join(' ');
   const software = Boolean(adapter.isFallbackAdapter || (info as { isFallbackAdapter?: boolean }).isFallbackAdapter) || SOFTWARE.test(text);
-  return { via, name: name.replace(/-+$/, ''), vendor: s('vendor'), architecture: s('architecture'), description: s('description'), software };
+  return {
+    via,
+    name: name.replace(/-+$/, ''),
+    vendor: s('vendor'),
+    architecture: s('architecture'),
+    description: s('description'),
+    software,
+  };
 }
 
 type Found = { report: AdapterReport; adapter: GpuAdapter; gpu: Gpu };
@@ -69,8 +76,16 @@ const probes = new Map<AdapterReport['via'], Promise<Found | null>>();
  * default backends find nothing, and say so on stderr; skip them then. */
 function vulkanLoaderPresent(): boolean {
   if (process.platform !== 'linux') return true;
-  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
-    '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib'];
+  const dirs = [
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/lib/x86_64-linux-gnu',
+    '/lib/aarch64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+  ];
   return dirs.some((d) => existsSync(join(d, 'libvulkan.so.1')));
 }
 
@@ -81,7 +96,9 @@ function probeVia(d: Dawn, via: AdapterReport['via']): Promise<Found | null> {
       if (via === 'default' && !vulkanLoaderPresent()) return null;
       try {
         const gpu = d.create(via === 'default' ? [] : ['backend=opengles']);
-        const adapter = await gpu.requestAdapter(via === 'default' ? { powerPreference: 'high-performance' } : { featureLevel: 'compatibility' });
+        const adapter = await gpu.requestAdapter(
+          via === 'default' ? { powerPreference: 'high-performance' } : { featureLevel: 'compatibility' },
+        );
         return adapter ? { report: report(adapter, via), adapter, gpu } : null;
       } catch {
         return null;
@@ -133,11 +150,15 @@ export function webgpuMissing(probe: WebGPUProbe, allowSoftware: boolean): strin
   const soft = probe.adapters.find((a) => a.software);
   if (soft && allowSoftware) return null;
   if (soft) {
-    return `no hardware GPU adapter; only the software adapter '${soft.name}' (${soft.description || soft.via}), which is slower than WebAssembly: ` +
-      `set allow_software_gpu: true in the recipe (or ${SOFTWARE_GPU_ENV}=1) to use it anyway, or backend: auto / wasm`;
+    return (
+      `no hardware GPU adapter; only the software adapter '${soft.name}' (${soft.description || soft.via}), which is slower than WebAssembly: ` +
+      `set allow_software_gpu: true in the recipe (or ${SOFTWARE_GPU_ENV}=1) to use it anyway, or backend: auto / wasm`
+    );
   }
-  return 'no WebGPU adapter: Dawn needs a GPU driver with Vulkan (the vendor driver\'s Vulkan ICD and libvulkan1; NVIDIA: the proprietary driver) ' +
-    '- or, with no GPU, Mesa\'s OpenGL ES through EGL for the software adapter (apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri) with allow_software_gpu: true';
+  return (
+    "no WebGPU adapter: Dawn needs a GPU driver with Vulkan (the vendor driver's Vulkan ICD and libvulkan1; NVIDIA: the proprietary driver) " +
+    "- or, with no GPU, Mesa's OpenGL ES through EGL for the software adapter (apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri) with allow_software_gpu: true"
+  );
 }
 
 let registered: AdapterReport | null = null;

@@ -68,7 +68,8 @@ export class MetricsLogger {
   log(row: MetricRow): LoggedRow {
     const t = this.now();
     const out: LoggedRow = { step: row.step };
-    for (const [k, v] of Object.entries(row)) if (v !== undefined && k !== 'step') out[k] = typeof v === 'number' && !Number.isFinite(v) ? null : v;
+    for (const [k, v] of Object.entries(row))
+      if (v !== undefined && k !== 'step') out[k] = typeof v === 'number' && !Number.isFinite(v) ? null : v;
     if (typeof row.num_tokens === 'number' && row.tokens_per_s === undefined) {
       const dt = (t - this.lastTime) / 1000;
       const tokens = row.num_tokens - (this.lastTokens ?? 0);

@@ -22,7 +22,11 @@ export type AttentionWeights = {
 /** Internal parameter names and shapes of one layer's attention under `prefix`: the fused q/k/v
  * projection (and its bias), qwen3's q/k norms, the output projection (and its bias). */
 export function attentionShapes(c: ModelConfig, prefix: string): Record<string, number[]> {
-  const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, b = biases(c);
+  const C = c.hidden_size,
+    D = headDim(c),
+    H = c.num_attention_heads,
+    Hkv = c.num_key_value_heads,
+    b = biases(c);
   const s: Record<string, number[]> = { [prefix + 'wqkv']: [C, (H + 2 * Hkv) * D] };
   if (b.qkv) s[prefix + 'bqkv'] = [(H + 2 * Hkv) * D];
   if (hasQkNorm(c)) {
@@ -47,7 +51,9 @@ export function selfAttention(
   cache?: { cache: KVCache; layer: number },
 ): tf.Tensor2D {
   const { B, T, cos, sin, mask } = shape;
-  const D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  const D = headDim(c),
+    H = c.num_attention_heads,
+    Hkv = c.num_key_value_heads;
   const heads = tf.reshape(linear(x, w.wqkv, w.bqkv), [B, T, H + 2 * Hkv, D]) as tf.Tensor4D;
   const part = (t: tf.Tensor4D, from: number, n: number) => tf.slice(t, [0, 0, from, 0], [B, T, n, D]) as tf.Tensor4D;
   // Tables per token: the rotation is pointwise per (token, head), so [B, T, h, D] rotates as one row
@@ -69,6 +75,10 @@ export function selfAttention(
   const v = part(heads, H + Hkv, Hkv);
   const scale = 1 / Math.sqrt(D);
   if (mask && cache) throw new Error('selfAttention: a document mask (packed rows) cannot be used with a KV cache');
-  const att = mask ? composedAttention(q, k, v, scale, mask) : cache ? cachedAttention(q, k, v, cache.cache, cache.layer, scale) : attention(q, k, v, scale);
+  const att = mask
+    ? composedAttention(q, k, v, scale, mask)
+    : cache
+      ? cachedAttention(q, k, v, cache.cache, cache.layer, scale)
+      : attention(q, k, v, scale);
   return linear(tf.reshape(att, [B * T, H * D]), w.wo, w.bo);
 }

@@ -22,8 +22,14 @@ export type Packed = { positions: Int32Array; documents: Int32Array };
 /** What a decoder block needs beside its input: rotary tables, the packed rows' mask, the cache,
  * where to record expert loads, and the list the MoE layers add their balance losses to. */
 export type BlockContext = {
-  B: number; T: number; cos: tf.Tensor4D; sin: tf.Tensor4D; mask?: tf.Tensor4D; cache?: Cache;
-  load?: ExpertLoad; balance: tf.Scalar[];
+  B: number;
+  T: number;
+  cos: tf.Tensor4D;
+  sin: tf.Tensor4D;
+  mask?: tf.Tensor4D;
+  cache?: Cache;
+  load?: ExpertLoad;
+  balance: tf.Scalar[];
 };
 
 /** Layer i's weight `name` (undefined when the layer has none of that name, e.g. a bias), and its
@@ -49,7 +55,13 @@ export type AttentionKind = {
  * states [B*T, C] -> [B*T, C] (an MoE layer also gives its balance loss, and records expert loads). */
 export type FeedForwardKind = {
   shapes(c: ModelConfig, prefix: string): Record<string, number[]>;
-  forward(h: tf.Tensor2D, w: LayerWeight, c: ModelConfig, ctx: BlockContext, layer: number): { out: tf.Tensor2D; balance?: tf.Scalar | null };
+  forward(
+    h: tf.Tensor2D,
+    w: LayerWeight,
+    c: ModelConfig,
+    ctx: BlockContext,
+    layer: number,
+  ): { out: tf.Tensor2D; balance?: tf.Scalar | null };
 };
 
 /** What the MTP module needs of the model it predicts with (Transformer is one). */

@@ -8,7 +8,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
-import { type Dtype, type NamedArray, type TensorEntry, readSafetensors, readSafetensorsHeader, writeSafetensors } from '../engine/safetensors.ts';
+import {
+  type Dtype,
+  type NamedArray,
+  type TensorEntry,
+  readSafetensors,
+  readSafetensorsHeader,
+  writeSafetensors,
+} from '../engine/safetensors.ts';
 import { type ModelConfig, biases, deepseek, family, hasQkNorm, headDim, isMoeLayer } from './config.ts';
 import { hfConfig, originConfig, parseHfConfig } from './hf-config.ts';
 import { resolveModelDir } from './hub.ts';
@@ -21,8 +28,17 @@ const INDEX = 'model.safetensors.index.json';
 /** save_pretrained's default max_shard_size ("5GB"). */
 export const MAX_SHARD_BYTES = 5e9;
 /** The tokenizer's files in a model directory (generation_config.json is written with the weights). */
-const COMPANIONS = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja',
-  'chat_template.json', 'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json'];
+const COMPANIONS = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'chat_template.jinja',
+  'chat_template.json',
+  'tokenizer.model',
+  'vocab.json',
+  'merges.txt',
+  'added_tokens.json',
+];
 
 type Special = { bos?: number; eos?: number; pad?: number };
 
@@ -52,14 +68,29 @@ type Mapping = { param: string; parts: { name: string; shape: number[] }[]; tran
 
 function mappings(c: ModelConfig): Mapping[] {
   if (family(c) === 'deepseek_v3') return deepseekMappings(c);
-  const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size, V = c.vocab_size;
+  const C = c.hidden_size,
+    D = headDim(c),
+    H = c.num_attention_heads,
+    Hkv = c.num_key_value_heads,
+    F = c.intermediate_size,
+    V = c.vocab_size;
   const b = biases(c);
-  const one = (param: string, name: string, shape: number[], transpose = false): Mapping => ({ param, parts: [{ name, shape }], transpose });
+  const one = (param: string, name: string, shape: number[], transpose = false): Mapping => ({
+    param,
+    parts: [{ name, shape }],
+    transpose,
+  });
   const out: Mapping[] = [one('embed', 'model.embed_tokens.weight', [V, C]), one('norm', 'model.norm.weight', [C])];
   for (let i = 0; i < c.num_hidden_layers; i++) {
-    const l = `layers.${i}.`, a = `model.layers.${i}.self_attn.`, m = `model.layers.${i}.mlp.`;
+    const l = `layers.${i}.`,
+      a = `model.layers.${i}.self_attn.`,
+      m = `model.layers.${i}.mlp.`;
     const qkv = (suffix: string, shape: (rows: number) => number[]) =>
-      [['q', H], ['k', Hkv], ['v', Hkv]].map(([p, n]) => ({ name: `${a}${p}_proj.${suffix}`, shape: shape((n as number) * D) }));
+      [
+        ['q', H],
+        ['k', Hkv],
+        ['v', Hkv],
+      ].map(([p, n]) => ({ name: `${a}${p}_proj.${suffix}`, shape: shape((n as number) * D) }));
     const gateUp = (suffix: string, shape: number[]) => ['gate', 'up'].map((p) => ({ name: `${m}${p}_proj.${suffix}`, shape }));
     out.push(one(l + 'attn_norm', `model.layers.${i}.input_layernorm.weight`, [C]));
     out.push({ param: l + 'wqkv', parts: qkv('weight', (rows) => [rows, C]), transpose: true });
@@ -80,16 +111,26 @@ function mappings(c: ModelConfig): Mapping[] {
 /** DeepSeek-V3's names: MLA projections, dense or MoE feed-forwards (mlp.gate = the router), and the
  * MTP module as layer num_hidden_layers (enorm, hnorm, eh_proj, its block, shared_head). */
 function deepseekMappings(c: ModelConfig): Mapping[] {
-  const d = deepseek(c), C = c.hidden_size, H = c.num_attention_heads, V = c.vocab_size, bias = c.attention_bias ?? false;
+  const d = deepseek(c),
+    C = c.hidden_size,
+    H = c.num_attention_heads,
+    V = c.vocab_size,
+    bias = c.attention_bias ?? false;
   const { q_lora_rank: qr, kv_lora_rank: r, qk_nope_head_dim: dn, qk_rope_head_dim: dr, v_head_dim: dv } = d;
-  const one = (param: string, name: string, shape: number[], transpose = false): Mapping => ({ param, parts: [{ name, shape }], transpose });
+  const one = (param: string, name: string, shape: number[], transpose = false): Mapping => ({
+    param,
+    parts: [{ name, shape }],
+    transpose,
+  });
   const swiglu = (param: string, hf: string, F: number): Mapping[] => [
     { param: param + 'w_gate_up', parts: ['gate', 'up'].map((p) => ({ name: `${hf}${p}_proj.weight`, shape: [F, C] })), transpose: true },
     one(param + 'w_down', `${hf}down_proj.weight`, [C, F], true),
   ];
   const out: Mapping[] = [one('embed', 'model.embed_tokens.weight', [V, C]), one('norm', 'model.norm.weight', [C])];
   const block = (i: number) => {
-    const l = `layers.${i}.`, m = `model.layers.${i}.`, a = `${m}self_attn.`;
+    const l = `layers.${i}.`,
+      m = `model.layers.${i}.`,
+      a = `${m}self_attn.`;
     out.push(one(l + 'attn_norm', `${m}input_layernorm.weight`, [C]));
     if (qr === null) out.push(one(l + 'wq', `${a}q_proj.weight`, [H * (dn + dr), C], true));
     else {
@@ -112,8 +153,14 @@ function deepseekMappings(c: ModelConfig): Mapping[] {
   };
   for (let i = 0; i < c.num_hidden_layers; i++) block(i);
   if (d.num_nextn_predict_layers) {
-    const L = c.num_hidden_layers, l = `layers.${L}.`, m = `model.layers.${L}.`;
-    out.push(one(l + 'enorm', `${m}enorm.weight`, [C]), one(l + 'hnorm', `${m}hnorm.weight`, [C]), one(l + 'eh_proj', `${m}eh_proj.weight`, [C, 2 * C], true));
+    const L = c.num_hidden_layers,
+      l = `layers.${L}.`,
+      m = `model.layers.${L}.`;
+    out.push(
+      one(l + 'enorm', `${m}enorm.weight`, [C]),
+      one(l + 'hnorm', `${m}hnorm.weight`, [C]),
+      one(l + 'eh_proj', `${m}eh_proj.weight`, [C, 2 * C], true),
+    );
     block(L);
     out.push(one(l + 'head_norm', `${m}shared_head.norm.weight`, [C]), one(l + 'head', `${m}shared_head.head.weight`, [V, C], true));
   }
@@ -126,7 +173,10 @@ function deepseekMappings(c: ModelConfig): Mapping[] {
  * projection are not block projections). */
 export function projectionParams(c: ModelConfig): ProjectionParam[] {
   return mappings(c)
-    .filter((m) => m.transpose && /^layers\.\d+\./.test(m.param) && Number(m.param.split('.')[1]) < c.num_hidden_layers && !/\.router$/.test(m.param))
+    .filter(
+      (m) =>
+        m.transpose && /^layers\.\d+\./.test(m.param) && Number(m.param.split('.')[1]) < c.num_hidden_layers && !/\.router$/.test(m.param),
+    )
     .map(({ param, parts }) => {
       let offset = 0;
       const projections = parts.map(({ name, shape }) => {
@@ -169,12 +219,17 @@ export function checkTensors(c: ModelConfig, shapes: Record<string, number[]>, f
   for (const [name, shape] of expected) {
     const got = shapes[name];
     if (!got) throw new UserError(`checkpoint ${dirname(configFile)} has no tensor ${name}, which ${what} needs`);
-    if (got.join() !== shape.join()) throw new UserError(`${fileOf(name)}: tensor ${name} has shape [${got}]; ${configFile} implies [${shape}]`);
+    if (got.join() !== shape.join())
+      throw new UserError(`${fileOf(name)}: tensor ${name} has shape [${got}]; ${configFile} implies [${shape}]`);
   }
   for (const name of Object.keys(shapes)) {
     if (!expected.has(name)) {
-      const hint = name === 'lm_head.weight' ? ' (tie_word_embeddings is true: the head is the embedding)'
-        : /\.bias$/.test(name) ? ' (check attention_bias / mlp_bias)' : '';
+      const hint =
+        name === 'lm_head.weight'
+          ? ' (tie_word_embeddings is true: the head is the embedding)'
+          : /\.bias$/.test(name)
+            ? ' (check attention_bias / mlp_bias)'
+            : '';
       throw new UserError(`${fileOf(name)}: tensor ${name} is not part of ${what}${hint}`);
     }
   }
@@ -200,7 +255,8 @@ export function fromHuggingFace(c: ModelConfig, hf: Record<string, NamedArray>):
 
 /** The weight files of a model directory: one file, or the shards its index names (name -> file). */
 function weightFiles(dir: string): { files: string[]; index: Record<string, string> | null } {
-  const single = existsSync(join(dir, SINGLE)), indexed = existsSync(join(dir, INDEX));
+  const single = existsSync(join(dir, SINGLE)),
+    indexed = existsSync(join(dir, INDEX));
   if (single && indexed) throw new UserError(`${dir} holds both ${SINGLE} and ${INDEX}: remove the stale one`);
   if (single) return { files: [SINGLE], index: null };
   if (!indexed) throw new UserError(`${dir} is not a checkpoint: it has neither ${SINGLE} nor ${INDEX}`);
@@ -211,7 +267,11 @@ function weightFiles(dir: string): { files: string[]; index: Record<string, stri
   } catch (e) {
     throw new UserError(`cannot read ${file}: ${(e as Error).message}`);
   }
-  if (typeof map !== 'object' || map === null || Object.values(map).some((f) => typeof f !== 'string' || f !== basename(f) || !f.endsWith('.safetensors'))) {
+  if (
+    typeof map !== 'object' ||
+    map === null ||
+    Object.values(map).some((f) => typeof f !== 'string' || f !== basename(f) || !f.endsWith('.safetensors'))
+  ) {
     throw new UserError(`${file}: weight_map must map tensor names to .safetensors files of the same folder`);
   }
   const index = map as Record<string, string>;
@@ -260,7 +320,8 @@ export function readModelConfig(dir: string): { config: ModelConfig; raw: Record
 /** What a checkpoint holds, from its headers alone: tensor entries by name, and the file of each. */
 export function checkpointHeaders(dir: string): { entries: Record<string, TensorEntry>; fileOf: Record<string, string> } {
   const { files, index } = weightFiles(dir);
-  const entries: Record<string, TensorEntry> = {}, fileOf: Record<string, string> = {};
+  const entries: Record<string, TensorEntry> = {},
+    fileOf: Record<string, string> = {};
   for (const f of files) {
     const header = readSafetensorsHeader(join(dir, f));
     checkShard(dir, index, f, Object.keys(header));
@@ -284,9 +345,11 @@ export function isAdapterDir(dir: string): boolean {
 /** The base model an adapter folder names (base_model_name_or_path): a hub name, an absolute path,
  * or a path relative to the adapter folder (as r1kit writes it) or to the working directory. */
 export function adapterBase(dir: string): string {
-  const file = join(dir, ADAPTER_CONFIG), raw = readJson(file);
+  const file = join(dir, ADAPTER_CONFIG),
+    raw = readJson(file);
   const base = raw.base_model_name_or_path;
-  if (typeof base !== 'string' || !base) throw new UserError(`${file}: base_model_name_or_path must name the base model (a folder or hf:<org>/<name>)`);
+  if (typeof base !== 'string' || !base)
+    throw new UserError(`${file}: base_model_name_or_path must name the base model (a folder or hf:<org>/<name>)`);
   if (base.startsWith('hf:') || isAbsolute(base)) return base;
   if (existsSync(join(dir, base))) return join(dir, base);
   if (existsSync(base)) return base;
@@ -297,17 +360,26 @@ export function adapterBase(dir: string): string {
  * adapter_config.json is checked field by field (peft_type LORA, r, lora_alpha, target_modules as a
  * list, lora_dropout, use_rslora), and every tensor against the base's projections. */
 function loadAdapterModel(dir: string): Transformer {
-  const file = join(dir, ADAPTER_CONFIG), raw = readJson(file);
-  if (raw.peft_type !== 'LORA') throw new UserError(`${file}: peft_type ${JSON.stringify(raw.peft_type)}: only LORA adapters are supported`);
+  const file = join(dir, ADAPTER_CONFIG),
+    raw = readJson(file);
+  if (raw.peft_type !== 'LORA')
+    throw new UserError(`${file}: peft_type ${JSON.stringify(raw.peft_type)}: only LORA adapters are supported`);
   if (raw.target_modules !== undefined && !Array.isArray(raw.target_modules)) {
     throw new UserError(`${file}: target_modules must be a list of module names (a regular expression is not supported)`);
   }
   for (const k of ['use_dora', 'fan_in_fan_out'] as const) if (raw[k] === true) throw new UserError(`${file}: ${k} is not supported`);
   const model = loadModel(adapterBase(dir));
-  const cfg = resolveLoraConfig(model.config, {
-    r: raw.r as number, alpha: raw.lora_alpha as number | undefined, dropout: (raw.lora_dropout as number | undefined) ?? 0,
-    target_modules: raw.target_modules as string[] | undefined, use_rslora: (raw.use_rslora as boolean | undefined) ?? false,
-  }, file);
+  const cfg = resolveLoraConfig(
+    model.config,
+    {
+      r: raw.r as number,
+      alpha: raw.lora_alpha as number | undefined,
+      dropout: (raw.lora_dropout as number | undefined) ?? 0,
+      target_modules: raw.target_modules as string[] | undefined,
+      use_rslora: (raw.use_rslora as boolean | undefined) ?? false,
+    },
+    file,
+  );
   const weights = join(dir, ADAPTER_WEIGHTS);
   if (!existsSync(weights)) throw new UserError(`${dir} has ${ADAPTER_CONFIG} but no ${ADAPTER_WEIGHTS}`);
   const { tensors } = readSafetensors(weights);
@@ -326,21 +398,35 @@ export function writeAdapterFiles(dir: string, adapters: LoraAdapters): void {
  * is_trainable does; other settings are an error (merge first with r1 convert --merge). Fresh
  * adapters name `base` (the stage's input) in their adapter_config.json. Without a block, a loaded
  * adapter is merged into its base: the stage trains every weight. */
-export function prepareStageAdapters(model: Transformer, raw: z.input<typeof LoraConfig> | undefined, base: string, where: string, seed: number): void {
+export function prepareStageAdapters(
+  model: Transformer,
+  raw: z.input<typeof LoraConfig> | undefined,
+  base: string,
+  where: string,
+  seed: number,
+): void {
   if (!raw) return mergeAdapters(model);
   const cfg = resolveLoraConfig(model.config, raw, where);
   const held = model.adapters;
   if (held) {
-    const a = held.config, same = a.r === cfg.r && loraScale(a) === loraScale(cfg) && a.use_rslora === cfg.use_rslora
-      && [...a.target_modules].sort().join() === [...cfg.target_modules].sort().join();
+    const a = held.config,
+      same =
+        a.r === cfg.r &&
+        loraScale(a) === loraScale(cfg) &&
+        a.use_rslora === cfg.use_rslora &&
+        [...a.target_modules].sort().join() === [...cfg.target_modules].sort().join();
     if (!same) {
-      throw new UserError(`${where}: the input ${base} is a LoRA adapter with r ${a.r}, alpha ${a.alpha ?? 2 * a.r}, targets ${a.target_modules.join(', ')}; ` +
-        'this stage asks for other adapters: give the same settings to keep training it, or merge it first (r1 convert --model ADAPTER --merge --output DIR)');
+      throw new UserError(
+        `${where}: the input ${base} is a LoRA adapter with r ${a.r}, alpha ${a.alpha ?? 2 * a.r}, targets ${a.target_modules.join(', ')}; ` +
+          'this stage asks for other adapters: give the same settings to keep training it, or merge it first (r1 convert --model ADAPTER --merge --output DIR)',
+      );
     }
     held.config.dropout = cfg.dropout;
     return;
   }
-  model.attachAdapters(LoraAdapters.init(model.config, projectionParams(model.config), cfg, base.startsWith('hf:') ? base.slice(3) : resolve(base), seed));
+  model.attachAdapters(
+    LoraAdapters.init(model.config, projectionParams(model.config), cfg, base.startsWith('hf:') ? base.slice(3) : resolve(base), seed),
+  );
 }
 
 /** Folds a model's adapters into its base weights (W + s B A) and drops them: the merged model. */
@@ -363,7 +449,8 @@ export function loadModel(spec: string): Transformer {
   if (isAdapterDir(dir)) return loadAdapterModel(dir);
   const { config, raw } = readModelConfig(dir);
   const { files, index } = weightFiles(dir);
-  const tensors: Record<string, NamedArray> = {}, fileOf: Record<string, string> = {};
+  const tensors: Record<string, NamedArray> = {},
+    fileOf: Record<string, string> = {};
   for (const f of files) {
     const part = readSafetensors(join(dir, f)).tensors;
     checkShard(dir, index, f, Object.keys(part));
@@ -372,10 +459,16 @@ export function loadModel(spec: string): Transformer {
       fileOf[name] = join(dir, f);
     }
   }
-  checkTensors(config, Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.shape])), (n) => fileOf[n], join(dir, 'config.json'));
+  checkTensors(
+    config,
+    Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.shape])),
+    (n) => fileOf[n],
+    join(dir, 'config.json'),
+  );
   const values = fromHuggingFace(config, tensors);
   const params: Params = {};
-  for (const [name, shape] of Object.entries(parameterShapes(config))) params[name] = tf.variable(tf.tensor(values[name], shape), isTrainable(name), uniqueName(name));
+  for (const [name, shape] of Object.entries(parameterShapes(config)))
+    params[name] = tf.variable(tf.tensor(values[name], shape), isTrainable(name), uniqueName(name));
   const generation = join(dir, 'generation_config.json');
   const origin: Origin = {
     config: raw,
@@ -396,7 +489,8 @@ export function modelValues(model: Transformer): Record<string, Float32Array> {
 function writeWeights(dir: string, tensors: Record<string, NamedArray>, dtype: Dtype, maxBytes: number): void {
   const width = dtype === 'F32' ? 4 : 2;
   const shards: string[][] = [[]];
-  let bytes = 0, total = 0;
+  let bytes = 0,
+    total = 0;
   for (const [name, t] of Object.entries(tensors)) {
     const n = t.data.length * width;
     if (bytes > 0 && bytes + n > maxBytes) {
@@ -432,12 +526,16 @@ export type SaveOptions = {
  * a model made here gets the tokenizer's ids (`special`) in its config files. */
 export function writeModelFiles(dir: string, model: Transformer, special: Special = {}, opts: SaveOptions = {}): void {
   if (model.adapters) return writeAdapterFiles(dir, model.adapters);
-  const origin = model.origin, dtype = opts.dtype ?? origin?.dtype ?? 'F32';
+  const origin = model.origin,
+    dtype = opts.dtype ?? origin?.dtype ?? 'F32';
   writeWeights(dir, toHuggingFace(model.config, modelValues(model)), dtype, opts.maxShardBytes ?? MAX_SHARD_BYTES);
   const config = origin ? originConfig(origin.config, dtype) : hfConfig(model.config, dtype, special);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   const ids = { bos_token_id: special.bos, eos_token_id: special.eos, pad_token_id: special.pad };
-  const generation = origin?.generationConfig ?? { _from_model_config: true, ...Object.fromEntries(Object.entries(ids).filter(([, v]) => v !== undefined && v >= 0)) };
+  const generation = origin?.generationConfig ?? {
+    _from_model_config: true,
+    ...Object.fromEntries(Object.entries(ids).filter(([, v]) => v !== undefined && v >= 0)),
+  };
   writeFileSync(join(dir, 'generation_config.json'), JSON.stringify(generation, null, 2) + '\n');
 }
 

@@ -18,9 +18,16 @@ export type RopeScaling =
   | { rope_type: 'linear'; factor: number }
   | { rope_type: 'llama3'; factor: number; low_freq_factor: number; high_freq_factor: number; original_max_position_embeddings: number }
   | {
-    rope_type: 'yarn'; factor: number; original_max_position_embeddings?: number; beta_fast?: number; beta_slow?: number;
-    mscale?: number; mscale_all_dim?: number; attention_factor?: number; truncate?: boolean;
-  };
+      rope_type: 'yarn';
+      factor: number;
+      original_max_position_embeddings?: number;
+      beta_fast?: number;
+      beta_slow?: number;
+      mscale?: number;
+      mscale_all_dim?: number;
+      attention_factor?: number;
+      truncate?: boolean;
+    };
 
 /** The fields of DeepseekV3Config that r1kit implements (only with model_type deepseek_v3). */
 export type DeepseekFields = {
@@ -96,14 +103,25 @@ export const TINY: ModelConfig = {
 /** Checks that the sizes fit together; the error names the fields that do not. */
 export function validateConfig(c: ModelConfig, where = 'model'): ModelConfig {
   const bad: string[] = [];
-  for (const k of ['vocab_size', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'intermediate_size', 'max_position_embeddings'] as const) {
+  for (const k of [
+    'vocab_size',
+    'hidden_size',
+    'num_hidden_layers',
+    'num_attention_heads',
+    'num_key_value_heads',
+    'intermediate_size',
+    'max_position_embeddings',
+  ] as const) {
     if (!Number.isInteger(c[k]) || c[k] <= 0) bad.push(`${where}.${k} must be a positive integer (got ${c[k]})`);
   }
-  if (c.head_dim !== undefined && (!Number.isInteger(c.head_dim) || c.head_dim <= 0)) bad.push(`${where}.head_dim must be a positive integer (got ${c.head_dim})`);
-  if (c.model_type !== undefined && !FAMILIES.includes(c.model_type)) bad.push(`${where}.model_type must be one of ${FAMILIES.join(', ')} (got ${JSON.stringify(c.model_type)})`);
+  if (c.head_dim !== undefined && (!Number.isInteger(c.head_dim) || c.head_dim <= 0))
+    bad.push(`${where}.head_dim must be a positive integer (got ${c.head_dim})`);
+  if (c.model_type !== undefined && !FAMILIES.includes(c.model_type))
+    bad.push(`${where}.model_type must be one of ${FAMILIES.join(', ')} (got ${JSON.stringify(c.model_type)})`);
   else if (family(c) === 'deepseek_v3') bad.push(...deepseekProblems(c, where));
   else {
-    if (c.rope_scaling?.rope_type === 'yarn') bad.push(`${where}.rope_scaling: rope type yarn is supported for model_type deepseek_v3 only`);
+    if (c.rope_scaling?.rope_type === 'yarn')
+      bad.push(`${where}.rope_scaling: rope type yarn is supported for model_type deepseek_v3 only`);
     const stray = DEEPSEEK_KEYS.filter((k) => c[k] !== undefined && k !== 'aux_loss_alpha' && k !== 'mtp_loss_weight');
     if (stray.length) bad.push(`${where}: ${stray.join(', ')} belong to model_type deepseek_v3 (got model_type ${family(c)})`);
   }
@@ -114,24 +132,59 @@ export function validateConfig(c: ModelConfig, where = 'model'): ModelConfig {
       bad.push(`${where}: the head size must be even for rotary embeddings (got ${headDim(c)})`);
     }
     if (c.num_attention_heads % c.num_key_value_heads !== 0) {
-      bad.push(`${where}.num_attention_heads (${c.num_attention_heads}) must be divisible by ${where}.num_key_value_heads (${c.num_key_value_heads})`);
+      bad.push(
+        `${where}.num_attention_heads (${c.num_attention_heads}) must be divisible by ${where}.num_key_value_heads (${c.num_key_value_heads})`,
+      );
     }
   }
   if (bad.length) throw new UserError(`model config does not fit:\n  ${bad.join('\n  ')}`);
   return c;
 }
 
-const DEEPSEEK_KEYS = ['q_lora_rank', 'kv_lora_rank', 'qk_nope_head_dim', 'qk_rope_head_dim', 'v_head_dim', 'rope_interleave',
-  'first_k_dense_replace', 'n_routed_experts', 'n_shared_experts', 'moe_intermediate_size', 'num_experts_per_tok', 'n_group',
-  'topk_group', 'norm_topk_prob', 'routed_scaling_factor', 'scoring_func', 'topk_method', 'moe_layer_freq',
-  'num_nextn_predict_layers', 'aux_loss_alpha', 'mtp_loss_weight'] as const;
+const DEEPSEEK_KEYS = [
+  'q_lora_rank',
+  'kv_lora_rank',
+  'qk_nope_head_dim',
+  'qk_rope_head_dim',
+  'v_head_dim',
+  'rope_interleave',
+  'first_k_dense_replace',
+  'n_routed_experts',
+  'n_shared_experts',
+  'moe_intermediate_size',
+  'num_experts_per_tok',
+  'n_group',
+  'topk_group',
+  'norm_topk_prob',
+  'routed_scaling_factor',
+  'scoring_func',
+  'topk_method',
+  'moe_layer_freq',
+  'num_nextn_predict_layers',
+  'aux_loss_alpha',
+  'mtp_loss_weight',
+] as const;
 
 /** The deepseek_v3 fields with r1kit's defaults where a config leaves one out. */
 export type Deepseek = {
-  q_lora_rank: number | null; kv_lora_rank: number; qk_nope_head_dim: number; qk_rope_head_dim: number; v_head_dim: number;
-  rope_interleave: boolean; first_k_dense_replace: number; n_routed_experts: number; n_shared_experts: number;
-  moe_intermediate_size: number; num_experts_per_tok: number; n_group: number; topk_group: number; norm_topk_prob: boolean;
-  routed_scaling_factor: number; num_nextn_predict_layers: number; aux_loss_alpha: number; mtp_loss_weight: number;
+  q_lora_rank: number | null;
+  kv_lora_rank: number;
+  qk_nope_head_dim: number;
+  qk_rope_head_dim: number;
+  v_head_dim: number;
+  rope_interleave: boolean;
+  first_k_dense_replace: number;
+  n_routed_experts: number;
+  n_shared_experts: number;
+  moe_intermediate_size: number;
+  num_experts_per_tok: number;
+  n_group: number;
+  topk_group: number;
+  norm_topk_prob: boolean;
+  routed_scaling_factor: number;
+  num_nextn_predict_layers: number;
+  aux_loss_alpha: number;
+  mtp_loss_weight: number;
 };
 
 /** MLA, MoE and MTP sizes of a deepseek_v3 config (validated), defaults filled in: q_lora_rank null,
@@ -139,12 +192,24 @@ export type Deepseek = {
  * norm_topk_prob true, routed_scaling_factor 1, no MTP module, aux_loss_alpha 0.0001, mtp_loss_weight 0.3. */
 export function deepseek(c: ModelConfig): Deepseek {
   return {
-    q_lora_rank: c.q_lora_rank ?? null, kv_lora_rank: c.kv_lora_rank!, qk_nope_head_dim: c.qk_nope_head_dim!,
-    qk_rope_head_dim: c.qk_rope_head_dim!, v_head_dim: c.v_head_dim!, rope_interleave: c.rope_interleave ?? true,
-    first_k_dense_replace: c.first_k_dense_replace ?? 1, n_routed_experts: c.n_routed_experts!, n_shared_experts: c.n_shared_experts ?? 1,
-    moe_intermediate_size: c.moe_intermediate_size!, num_experts_per_tok: c.num_experts_per_tok!, n_group: c.n_group ?? 1,
-    topk_group: c.topk_group ?? 1, norm_topk_prob: c.norm_topk_prob ?? true, routed_scaling_factor: c.routed_scaling_factor ?? 1,
-    num_nextn_predict_layers: c.num_nextn_predict_layers ?? 0, aux_loss_alpha: c.aux_loss_alpha ?? 0.0001, mtp_loss_weight: c.mtp_loss_weight ?? 0.3,
+    q_lora_rank: c.q_lora_rank ?? null,
+    kv_lora_rank: c.kv_lora_rank!,
+    qk_nope_head_dim: c.qk_nope_head_dim!,
+    qk_rope_head_dim: c.qk_rope_head_dim!,
+    v_head_dim: c.v_head_dim!,
+    rope_interleave: c.rope_interleave ?? true,
+    first_k_dense_replace: c.first_k_dense_replace ?? 1,
+    n_routed_experts: c.n_routed_experts!,
+    n_shared_experts: c.n_shared_experts ?? 1,
+    moe_intermediate_size: c.moe_intermediate_size!,
+    num_experts_per_tok: c.num_experts_per_tok!,
+    n_group: c.n_group ?? 1,
+    topk_group: c.topk_group ?? 1,
+    norm_topk_prob: c.norm_topk_prob ?? true,
+    routed_scaling_factor: c.routed_scaling_factor ?? 1,
+    num_nextn_predict_layers: c.num_nextn_predict_layers ?? 0,
+    aux_loss_alpha: c.aux_loss_alpha ?? 0.0001,
+    mtp_loss_weight: c.mtp_loss_weight ?? 0.3,
   };
 }
 
@@ -160,40 +225,68 @@ export function deepseekProblems(c: ModelConfig, where: string): string[] {
     }
     return true;
   };
-  for (const k of ['kv_lora_rank', 'qk_nope_head_dim', 'qk_rope_head_dim', 'v_head_dim', 'n_routed_experts', 'moe_intermediate_size', 'num_experts_per_tok'] as const) positive(k);
+  for (const k of [
+    'kv_lora_rank',
+    'qk_nope_head_dim',
+    'qk_rope_head_dim',
+    'v_head_dim',
+    'n_routed_experts',
+    'moe_intermediate_size',
+    'num_experts_per_tok',
+  ] as const)
+    positive(k);
   if (c.q_lora_rank !== null) positive('q_lora_rank', true);
   for (const k of ['n_group', 'topk_group', 'moe_layer_freq'] as const) positive(k, true);
   for (const k of ['first_k_dense_replace', 'n_shared_experts', 'num_nextn_predict_layers'] as const) positive(k, true, true);
   for (const k of ['routed_scaling_factor', 'aux_loss_alpha', 'mtp_loss_weight'] as const) {
     const v = c[k];
-    if (v !== undefined && (typeof v !== 'number' || !(v >= 0) || (k === 'routed_scaling_factor' && v === 0))) bad.push(`${where}.${k} must be a ${k === 'routed_scaling_factor' ? 'positive' : 'non-negative'} number (got ${JSON.stringify(v)})`);
+    if (v !== undefined && (typeof v !== 'number' || !(v >= 0) || (k === 'routed_scaling_factor' && v === 0)))
+      bad.push(`${where}.${k} must be a ${k === 'routed_scaling_factor' ? 'positive' : 'non-negative'} number (got ${JSON.stringify(v)})`);
   }
-  if ((c.scoring_func ?? 'sigmoid') !== 'sigmoid') bad.push(`${where}.scoring_func ${JSON.stringify(c.scoring_func)} is not supported; supported: sigmoid (DeepSeek-V3)`);
-  if ((c.topk_method ?? 'noaux_tc') !== 'noaux_tc') bad.push(`${where}.topk_method ${JSON.stringify(c.topk_method)} is not supported; supported: noaux_tc (group-limited top-k with the correction bias)`);
-  if ((c.moe_layer_freq ?? 1) !== 1) bad.push(`${where}.moe_layer_freq must be 1 (every layer after first_k_dense_replace is MoE; got ${c.moe_layer_freq})`);
+  if ((c.scoring_func ?? 'sigmoid') !== 'sigmoid')
+    bad.push(`${where}.scoring_func ${JSON.stringify(c.scoring_func)} is not supported; supported: sigmoid (DeepSeek-V3)`);
+  if ((c.topk_method ?? 'noaux_tc') !== 'noaux_tc')
+    bad.push(
+      `${where}.topk_method ${JSON.stringify(c.topk_method)} is not supported; supported: noaux_tc (group-limited top-k with the correction bias)`,
+    );
+  if ((c.moe_layer_freq ?? 1) !== 1)
+    bad.push(`${where}.moe_layer_freq must be 1 (every layer after first_k_dense_replace is MoE; got ${c.moe_layer_freq})`);
   if (bad.length) return bad;
   const d = deepseek(c);
   if (c.num_key_value_heads !== c.num_attention_heads) {
-    bad.push(`${where}.num_key_value_heads (${c.num_key_value_heads}) must equal ${where}.num_attention_heads (${c.num_attention_heads}): MLA expands its latent into every head`);
+    bad.push(
+      `${where}.num_key_value_heads (${c.num_key_value_heads}) must equal ${where}.num_attention_heads (${c.num_attention_heads}): MLA expands its latent into every head`,
+    );
   }
   if (d.qk_rope_head_dim % 2 !== 0) bad.push(`${where}.qk_rope_head_dim must be even for rotary embeddings (got ${d.qk_rope_head_dim})`);
   const kvSize = c.num_attention_heads * (d.qk_nope_head_dim + d.v_head_dim);
   if (d.kv_lora_rank > kvSize) {
-    bad.push(`${where}.kv_lora_rank (${d.kv_lora_rank}) must not exceed num_attention_heads x (qk_nope_head_dim + v_head_dim) = ${kvSize}: the latent would be larger than the keys and values it expands to`);
+    bad.push(
+      `${where}.kv_lora_rank (${d.kv_lora_rank}) must not exceed num_attention_heads x (qk_nope_head_dim + v_head_dim) = ${kvSize}: the latent would be larger than the keys and values it expands to`,
+    );
   }
   if (d.q_lora_rank !== null && d.q_lora_rank > c.num_attention_heads * (d.qk_nope_head_dim + d.qk_rope_head_dim)) {
-    bad.push(`${where}.q_lora_rank (${d.q_lora_rank}) must not exceed num_attention_heads x (qk_nope_head_dim + qk_rope_head_dim) = ${c.num_attention_heads * (d.qk_nope_head_dim + d.qk_rope_head_dim)}`);
+    bad.push(
+      `${where}.q_lora_rank (${d.q_lora_rank}) must not exceed num_attention_heads x (qk_nope_head_dim + qk_rope_head_dim) = ${c.num_attention_heads * (d.qk_nope_head_dim + d.qk_rope_head_dim)}`,
+    );
   }
-  const E = d.n_routed_experts, G = d.n_group;
-  if (d.num_experts_per_tok > E) bad.push(`${where}.num_experts_per_tok (${d.num_experts_per_tok}) must not exceed ${where}.n_routed_experts (${E})`);
+  const E = d.n_routed_experts,
+    G = d.n_group;
+  if (d.num_experts_per_tok > E)
+    bad.push(`${where}.num_experts_per_tok (${d.num_experts_per_tok}) must not exceed ${where}.n_routed_experts (${E})`);
   if (d.topk_group > G) bad.push(`${where}.topk_group (${d.topk_group}) must not exceed ${where}.n_group (${G})`);
   if (E % G !== 0) bad.push(`${where}.n_routed_experts (${E}) must divide into ${where}.n_group (${G}) equal groups`);
-  else if (E / G < 2) bad.push(`${where}.n_group (${G}) must leave at least 2 experts per group (a group scores by its top 2), got ${E / G}`);
+  else if (E / G < 2)
+    bad.push(`${where}.n_group (${G}) must leave at least 2 experts per group (a group scores by its top 2), got ${E / G}`);
   else if (d.topk_group <= G && d.num_experts_per_tok > d.topk_group * (E / G)) {
-    bad.push(`${where}.num_experts_per_tok (${d.num_experts_per_tok}) must not exceed topk_group x experts per group = ${d.topk_group * (E / G)}`);
+    bad.push(
+      `${where}.num_experts_per_tok (${d.num_experts_per_tok}) must not exceed topk_group x experts per group = ${d.topk_group * (E / G)}`,
+    );
   }
-  if (d.first_k_dense_replace > c.num_hidden_layers) bad.push(`${where}.first_k_dense_replace (${d.first_k_dense_replace}) must not exceed num_hidden_layers (${c.num_hidden_layers})`);
-  if (d.num_nextn_predict_layers > 1) bad.push(`${where}.num_nextn_predict_layers must be 0 or 1 (one MTP module, as DeepSeek-V3 ships; got ${d.num_nextn_predict_layers})`);
+  if (d.first_k_dense_replace > c.num_hidden_layers)
+    bad.push(`${where}.first_k_dense_replace (${d.first_k_dense_replace}) must not exceed num_hidden_layers (${c.num_hidden_layers})`);
+  if (d.num_nextn_predict_layers > 1)
+    bad.push(`${where}.num_nextn_predict_layers must be 0 or 1 (one MTP module, as DeepSeek-V3 ships; got ${d.num_nextn_predict_layers})`);
   if (c.mlp_bias) bad.push(`${where}.mlp_bias: deepseek_v3 has no feed-forward biases`);
   return bad;
 }
@@ -224,7 +317,8 @@ export function headDim(c: ModelConfig): number {
 
 /** Which projections carry a bias, as each family's modeling file builds them. */
 export function biases(c: ModelConfig): { qkv: boolean; o: boolean; mlp: boolean } {
-  const f = family(c), attention = c.attention_bias ?? false;
+  const f = family(c),
+    attention = c.attention_bias ?? false;
   return { qkv: f === 'qwen2' || attention, o: f !== 'qwen2' && attention, mlp: f === 'llama' && (c.mlp_bias ?? false) };
 }
 
@@ -237,7 +331,12 @@ export function hasQkNorm(c: ModelConfig): boolean {
  * (`active`: only num_experts_per_tok routed experts per MoE layer, as a token sees them). */
 export function parameterCount(c: ModelConfig, active = false): number {
   if (family(c) === 'deepseek_v3') return deepseekParameterCount(c, active);
-  const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size, b = biases(c);
+  const C = c.hidden_size,
+    D = headDim(c),
+    H = c.num_attention_heads,
+    Hkv = c.num_key_value_heads,
+    F = c.intermediate_size,
+    b = biases(c);
   const attn = C * (H + 2 * Hkv) * D + H * D * C + (b.qkv ? (H + 2 * Hkv) * D : 0) + (b.o ? C : 0) + (hasQkNorm(c) ? 2 * D : 0);
   const mlp = 3 * C * F + (b.mlp ? 2 * F + C : 0);
   const layer = attn + mlp + 2 * C;
@@ -246,12 +345,19 @@ export function parameterCount(c: ModelConfig, active = false): number {
 }
 
 function deepseekParameterCount(c: ModelConfig, active: boolean): number {
-  const C = c.hidden_size, H = c.num_attention_heads, V = c.vocab_size, d = deepseek(c), bias = c.attention_bias ?? false;
+  const C = c.hidden_size,
+    H = c.num_attention_heads,
+    V = c.vocab_size,
+    d = deepseek(c),
+    bias = c.attention_bias ?? false;
   const { q_lora_rank: qr, kv_lora_rank: r, qk_nope_head_dim: dn, qk_rope_head_dim: dr, v_head_dim: dv } = d;
   const q = qr === null ? C * H * (dn + dr) : C * qr + (bias ? qr : 0) + qr + qr * H * (dn + dr);
   const attn = q + C * (r + dr) + (bias ? r + dr : 0) + r + r * H * (dn + dv) + H * dv * C + (bias ? C : 0);
-  const moe = d.n_routed_experts * C + d.n_routed_experts + (active ? d.num_experts_per_tok : d.n_routed_experts) * 3 * C * d.moe_intermediate_size
-    + 3 * C * d.moe_intermediate_size * d.n_shared_experts;
+  const moe =
+    d.n_routed_experts * C +
+    d.n_routed_experts +
+    (active ? d.num_experts_per_tok : d.n_routed_experts) * 3 * C * d.moe_intermediate_size +
+    3 * C * d.moe_intermediate_size * d.n_shared_experts;
   const layer = (i: number) => attn + 2 * C + (i < d.first_k_dense_replace ? 3 * C * c.intermediate_size : moe);
   let n = V * C * (c.tie_word_embeddings ? 1 : 2) + C;
   for (let i = 0; i < c.num_hidden_layers; i++) n += layer(i);

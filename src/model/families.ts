@@ -23,7 +23,14 @@ export type FamilyBlocks = {
 const GQA: AttentionKind = {
   shapes: attentionShapes,
   forward: (x, w, c, shape, cache) => {
-    const weights = { wqkv: w.projection('wqkv'), bqkv: w('bqkv'), q_norm: w('q_norm'), k_norm: w('k_norm'), wo: w.projection('wo'), bo: w('bo') };
+    const weights = {
+      wqkv: w.projection('wqkv'),
+      bqkv: w('bqkv'),
+      q_norm: w('q_norm'),
+      k_norm: w('k_norm'),
+      wo: w.projection('wo'),
+      bo: w('bo'),
+    };
     return selfAttention(x, weights, c, shape, cache && { cache: cache.cache as KVCache, layer: cache.layer });
   },
   newCache: (c, capacity) => new KVCache(c.num_hidden_layers, capacity),
@@ -35,8 +42,17 @@ const MLA: AttentionKind = {
   shapes: mlaShapes,
   forward: (x, w, c, shape, cache) => {
     const weights: MlaWeights = {
-      wq: w.projection('wq'), wq_a: w.projection('wq_a'), bq_a: w('bq_a'), q_a_norm: w('q_a_norm'), wq_b: w.projection('wq_b'),
-      wkv_a: w.projection('wkv_a'), bkv_a: w('bkv_a'), kv_a_norm: w('kv_a_norm'), wkv_b: w('wkv_b'), wo: w.projection('wo'), bo: w('bo'),
+      wq: w.projection('wq'),
+      wq_a: w.projection('wq_a'),
+      bq_a: w('bq_a'),
+      q_a_norm: w('q_a_norm'),
+      wq_b: w.projection('wq_b'),
+      wkv_a: w.projection('wkv_a'),
+      bkv_a: w('bkv_a'),
+      kv_a_norm: w('kv_a_norm'),
+      wkv_b: w('wkv_b'),
+      wo: w.projection('wo'),
+      bo: w('bo'),
     };
     return mlaAttention(x, weights, c, shape, cache && { cache: cache.cache as LatentCache, layer: cache.layer });
   },
@@ -47,7 +63,9 @@ const MLA: AttentionKind = {
 /** The dense SwiGLU feed-forward. */
 const SWIGLU: FeedForwardKind = {
   shapes: mlpShapes,
-  forward: (h, w) => ({ out: mlp(h, { w_gate_up: w.projection('w_gate_up'), b_gate_up: w('b_gate_up'), w_down: w.projection('w_down'), b_down: w('b_down') }) }),
+  forward: (h, w) => ({
+    out: mlp(h, { w_gate_up: w.projection('w_gate_up'), b_gate_up: w('b_gate_up'), w_down: w.projection('w_down'), b_down: w('b_down') }),
+  }),
 };
 
 /** DeepSeekMoE: shared experts plus top-k routed ones, with its sequence-wise balance loss. */
@@ -56,7 +74,8 @@ const MOE: FeedForwardKind = {
   forward: (h, w, c, ctx, layer) => {
     const expert = (pre: string) => ({ w_gate_up: w.projection(pre + 'w_gate_up'), w_down: w.projection(pre + 'w_down') });
     const weights: MoeWeights = {
-      router: w('router'), router_bias: w('router_bias'),
+      router: w('router'),
+      router_bias: w('router_bias'),
       experts: Array.from({ length: deepseek(c).n_routed_experts }, (_, e) => expert(`experts.${e}.`)),
       shared: w('shared.w_gate_up') ? expert('shared.') : undefined,
     };

@@ -60,7 +60,12 @@ export function generate(model: Transformer, decoder: Decoder, prompts: number[]
   for (const rows of byLength.values()) {
     for (let s = 0; s < rows.length; s += maxBatch) {
       const chunk = rows.slice(s, s + maxBatch);
-      const done = generateBatch(model, decoder, chunk.map((i) => prompts[i]), opts);
+      const done = generateBatch(
+        model,
+        decoder,
+        chunk.map((i) => prompts[i]),
+        opts,
+      );
       chunk.forEach((row, j) => (out[row] = done[j]));
     }
   }
@@ -68,7 +73,8 @@ export function generate(model: Transformer, decoder: Decoder, prompts: number[]
 }
 
 function generateBatch(model: Transformer, decoder: Decoder, prompts: number[][], opts: SamplingOptions): Completion[] {
-  const B = prompts.length, V = model.config.vocab_size;
+  const B = prompts.length,
+    V = model.config.vocab_size;
   const temperature = opts.temperature ?? 1;
   const rng = opts.rng ?? new Rng(0);
   const stopTokens = new Set(opts.stopTokens ?? []);
@@ -180,7 +186,8 @@ export function sampleToken(logits: Float32Array, temperature: number, topK: num
 /** exp((logits - max) / T) (unnormalised; T taken as 1 at temperature 0), their sum, the max logit and its index. */
 function scaledProbs(logits: Float32Array, temperature: number): { p: Float64Array; sum: number; max: number; argmax: number } {
   const V = logits.length;
-  let max = -Infinity, argmax = 0;
+  let max = -Infinity,
+    argmax = 0;
   for (let i = 0; i < V; i++) {
     if (logits[i] > max) {
       max = logits[i];
@@ -203,7 +210,8 @@ function scaledProbs(logits: Float32Array, temperature: number): { p: Float64Arr
  * and always at least one. */
 function keptTokens(logits: Float32Array, p: Float64Array, topK: number, topP: number): number[] | null {
   const V = logits.length;
-  const useK = topK > 0 && topK < V, useP = topP < 1;
+  const useK = topK > 0 && topK < V,
+    useP = topP < 1;
   if (!useK && !useP) return null;
   let ids: number[];
   if (useK) {

@@ -44,7 +44,14 @@ export function headWeight(params: Record<string, tf.Tensor | undefined>): { hea
 
 /** log softmax(hidden W / temperature)[n, targets[n]] for every row n, [N], in slices of `rows`.
  * `head`: lm_head [C, V], or the embedding [V, C] when `tied`. */
-export function chunkedTokenLogprobs(hidden: tf.Tensor2D, head: tf.Tensor2D, tied: boolean, targets: tf.Tensor1D, rows: number, temperature = 1): tf.Tensor1D {
+export function chunkedTokenLogprobs(
+  hidden: tf.Tensor2D,
+  head: tf.Tensor2D,
+  tied: boolean,
+  targets: tf.Tensor1D,
+  rows: number,
+  temperature = 1,
+): tf.Tensor1D {
   const N = hidden.shape[0];
   const V = tied ? head.shape[0] : head.shape[1];
   const starts = Array.from({ length: Math.ceil(N / rows) }, (_, k) => k * rows);
@@ -55,11 +62,16 @@ export function chunkedTokenLogprobs(hidden: tf.Tensor2D, head: tf.Tensor2D, tie
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [h, w, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     const y = tf.cast(targets, 'int32');
-    const value = tf.concat(starts.map((start) => tf.tidy(() => {
-      const z = sliceLogits(h, w, start), n = z.shape[0];
-      const flat = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(V, 'int32')), tf.slice(y, [start], [n]));
-      return tf.sub(tf.gather(tf.reshape(z, [n * V]), flat), tf.reshape(tf.logSumExp(z, -1), [n]));
-    }))) as tf.Tensor1D;
+    const value = tf.concat(
+      starts.map((start) =>
+        tf.tidy(() => {
+          const z = sliceLogits(h, w, start),
+            n = z.shape[0];
+          const flat = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(V, 'int32')), tf.slice(y, [start], [n]));
+          return tf.sub(tf.gather(tf.reshape(z, [n * V]), flat), tf.reshape(tf.logSumExp(z, -1), [n]));
+        }),
+      ),
+    ) as tf.Tensor1D;
     // Saved for the backward pass, which may run after the caller disposed `targets`.
     save([h, w, y]);
     return {
@@ -70,7 +82,8 @@ export function chunkedTokenLogprobs(hidden: tf.Tensor2D, head: tf.Tensor2D, tie
         const dHidden: tf.Tensor2D[] = [];
         for (const start of starts) {
           const part = tf.tidy(() => {
-            const z = sliceLogits(hs, ws, start), n = z.shape[0];
+            const z = sliceLogits(hs, ws, start),
+              n = z.shape[0];
             const p = tf.exp(tf.sub(z, tf.logSumExp(z, -1, true)));
             // int32 then cast: the wasm backend's OneHot writes integer bits into a float32 output.
             const onehot = tf.cast(tf.oneHot(tf.slice(ys, [start], [n]), V), 'float32');

@@ -6,7 +6,10 @@ import type { Dtype } from '../engine/safetensors.ts';
 import { FAMILIES, type Family, type ModelConfig, type RopeScaling, deepseek, headDim, validateConfig } from './config.ts';
 
 const ARCHITECTURE: Record<Family, string> = {
-  llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', deepseek_v3: 'DeepseekV3ForCausalLM',
+  llama: 'LlamaForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
+  deepseek_v3: 'DeepseekV3ForCausalLM',
 };
 /** The defaults of each family's configuration class where a config.json leaves a field out. */
 const DEFAULT_CONTEXT: Record<Family, number> = { llama: 2048, qwen2: 32768, qwen3: 32768, deepseek_v3: 4096 };
@@ -14,14 +17,38 @@ const ROPE_FIELDS: Record<string, string[]> = {
   default: [],
   linear: ['factor'],
   llama3: ['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'],
-  yarn: ['factor', 'original_max_position_embeddings', 'beta_fast', 'beta_slow', 'mscale', 'mscale_all_dim', 'attention_factor', 'truncate'],
+  yarn: [
+    'factor',
+    'original_max_position_embeddings',
+    'beta_fast',
+    'beta_slow',
+    'mscale',
+    'mscale_all_dim',
+    'attention_factor',
+    'truncate',
+  ],
 };
 /** DeepseekV3Config's defaults (DeepSeek-V3's sizes) for fields a config.json leaves out. */
 const DEEPSEEK_DEFAULTS: Record<string, unknown> = {
-  q_lora_rank: 1536, kv_lora_rank: 512, qk_nope_head_dim: 128, qk_rope_head_dim: 64, v_head_dim: 128, n_routed_experts: 256,
-  n_shared_experts: 1, moe_intermediate_size: 2048, num_experts_per_tok: 8, n_group: 8, topk_group: 4, first_k_dense_replace: 3,
-  norm_topk_prob: true, routed_scaling_factor: 2.5, rope_interleave: true, scoring_func: 'sigmoid', topk_method: 'noaux_tc',
-  moe_layer_freq: 1, num_nextn_predict_layers: 0,
+  q_lora_rank: 1536,
+  kv_lora_rank: 512,
+  qk_nope_head_dim: 128,
+  qk_rope_head_dim: 64,
+  v_head_dim: 128,
+  n_routed_experts: 256,
+  n_shared_experts: 1,
+  moe_intermediate_size: 2048,
+  num_experts_per_tok: 8,
+  n_group: 8,
+  topk_group: 4,
+  first_k_dense_replace: 3,
+  norm_topk_prob: true,
+  routed_scaling_factor: 2.5,
+  rope_interleave: true,
+  scoring_func: 'sigmoid',
+  topk_method: 'noaux_tc',
+  moe_layer_freq: 1,
+  num_nextn_predict_layers: 0,
 };
 export const TORCH_DTYPE: Record<Dtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
@@ -37,10 +64,12 @@ export function parseHfConfig(raw: Raw, file: string): ModelConfig {
     fail(`model_type ${JSON.stringify(type)} is not supported; supported: ${FAMILIES.join(', ')}`);
   }
   const fam = type as Family;
-  if (raw.quantization_config !== undefined) fail('quantization_config: quantized checkpoints are not supported (F32, F16 and BF16 weights are)');
+  if (raw.quantization_config !== undefined)
+    fail('quantization_config: quantized checkpoints are not supported (F32, F16 and BF16 weights are)');
   const act = raw.hidden_act ?? 'silu';
   if (act !== 'silu') fail(`hidden_act ${JSON.stringify(act)} is not supported; supported: silu (SwiGLU)`);
-  if (raw.use_sliding_window === true) fail('use_sliding_window: sliding-window attention is not supported; supported: full attention (use_sliding_window false)');
+  if (raw.use_sliding_window === true)
+    fail('use_sliding_window: sliding-window attention is not supported; supported: full attention (use_sliding_window false)');
   if (Array.isArray(raw.layer_types) && raw.layer_types.some((t) => t !== 'full_attention')) {
     fail(`layer_types: only full_attention layers are supported (got ${[...new Set(raw.layer_types)].join(', ')})`);
   }
@@ -83,7 +112,8 @@ export function parseHfConfig(raw: Raw, file: string): ModelConfig {
     const field = (k: string) => (raw[k] === undefined ? DEEPSEEK_DEFAULTS[k] : raw[k]);
     const d = c as Record<string, unknown>;
     for (const k of Object.keys(DEEPSEEK_DEFAULTS)) {
-      const v = field(k), want = typeof DEEPSEEK_DEFAULTS[k];
+      const v = field(k),
+        want = typeof DEEPSEEK_DEFAULTS[k];
       if (k === 'q_lora_rank' && v === null) d[k] = null;
       else if (typeof v !== want) fail(`${k} must be a ${want === 'boolean' ? 'boolean' : want} (got ${JSON.stringify(v)})`);
       else d[k] = v;
@@ -105,26 +135,34 @@ export function parseHfConfig(raw: Raw, file: string): ModelConfig {
 function parseRope(raw: Raw, fail: (msg: string) => never, fam: Family): { theta: number; scaling: RopeScaling | null } {
   const key = raw.rope_parameters ? 'rope_parameters' : 'rope_scaling';
   for (const k of ['rope_scaling', 'rope_parameters']) {
-    if (raw[k] !== undefined && raw[k] !== null && (typeof raw[k] !== 'object' || Array.isArray(raw[k]))) fail(`${k} must be an object or null`);
+    if (raw[k] !== undefined && raw[k] !== null && (typeof raw[k] !== 'object' || Array.isArray(raw[k])))
+      fail(`${k} must be an object or null`);
   }
-  const scaling = (raw.rope_scaling ?? {}) as Raw, parameters = (raw.rope_parameters ?? {}) as Raw;
+  const scaling = (raw.rope_scaling ?? {}) as Raw,
+    parameters = (raw.rope_parameters ?? {}) as Raw;
   for (const k of Object.keys(scaling)) {
-    if (k in parameters && JSON.stringify(parameters[k]) !== JSON.stringify(scaling[k])) fail(`rope_scaling.${k} and rope_parameters.${k} disagree`);
+    if (k in parameters && JSON.stringify(parameters[k]) !== JSON.stringify(scaling[k]))
+      fail(`rope_scaling.${k} and rope_parameters.${k} disagree`);
   }
   const p: Raw = { ...scaling, ...parameters };
-  if (p.type !== undefined && p.rope_type !== undefined && p.type !== p.rope_type) fail(`${key}: type ${JSON.stringify(p.type)} and rope_type ${JSON.stringify(p.rope_type)} disagree`);
+  if (p.type !== undefined && p.rope_type !== undefined && p.type !== p.rope_type)
+    fail(`${key}: type ${JSON.stringify(p.type)} and rope_type ${JSON.stringify(p.rope_type)} disagree`);
   const type = p.rope_type ?? p.type ?? 'default';
   // yarn is checked against the reference for deepseek_v3 only.
   const types = Object.keys(ROPE_FIELDS).filter((t) => t !== 'yarn' || fam === 'deepseek_v3');
   const fields = types.includes(type as string) ? ROPE_FIELDS[type as string] : undefined;
-  if (!fields) fail(`${key}: rope type ${JSON.stringify(type)} is not supported; supported: ${types.join(', ')}${type === 'yarn' ? ' (yarn: model_type deepseek_v3 only)' : ''}`);
+  if (!fields)
+    fail(
+      `${key}: rope type ${JSON.stringify(type)} is not supported; supported: ${types.join(', ')}${type === 'yarn' ? ' (yarn: model_type deepseek_v3 only)' : ''}`,
+    );
   for (const k of Object.keys(p)) {
     if (k === 'type' || k === 'rope_type' || k === 'rope_theta' || fields.includes(k)) continue;
     if (k === 'partial_rotary_factor' && p[k] === 1) continue;
     fail(`${key}.${k} is not supported for rope type ${type}; supported fields: ${['rope_type', 'rope_theta', ...fields].join(', ')}`);
   }
   const value = (k: string): number => {
-    if (typeof p[k] !== 'number' || !((p[k] as number) > 0)) fail(`${key}.${k} must be a positive number for rope type ${type} (got ${JSON.stringify(p[k])})`);
+    if (typeof p[k] !== 'number' || !((p[k] as number) > 0))
+      fail(`${key}.${k} must be a positive number for rope type ${type} (got ${JSON.stringify(p[k])})`);
     return p[k] as number;
   };
   const thetaGiven = p.rope_theta ?? raw.rope_theta ?? 10000;
@@ -133,9 +171,17 @@ function parseRope(raw: Raw, fail: (msg: string) => never, fam: Family): { theta
   if (type === 'linear') return { theta, scaling: { rope_type: 'linear', factor: value('factor') } };
   if (type === 'yarn') {
     const optional = (k: string) => (p[k] === undefined || p[k] === null ? undefined : value(k));
-    if (p.truncate !== undefined && typeof p.truncate !== 'boolean') fail(`${key}.truncate must be true or false (got ${JSON.stringify(p.truncate)})`);
+    if (p.truncate !== undefined && typeof p.truncate !== 'boolean')
+      fail(`${key}.truncate must be true or false (got ${JSON.stringify(p.truncate)})`);
     const yarn: RopeScaling = { rope_type: 'yarn', factor: value('factor') };
-    for (const k of ['original_max_position_embeddings', 'beta_fast', 'beta_slow', 'mscale', 'mscale_all_dim', 'attention_factor'] as const) {
+    for (const k of [
+      'original_max_position_embeddings',
+      'beta_fast',
+      'beta_slow',
+      'mscale',
+      'mscale_all_dim',
+      'attention_factor',
+    ] as const) {
       const v = optional(k);
       if (v !== undefined) yarn[k] = v;
     }
@@ -144,8 +190,11 @@ function parseRope(raw: Raw, fail: (msg: string) => never, fam: Family): { theta
   }
   if (type === 'llama3') {
     const scaling = {
-      rope_type: 'llama3' as const, factor: value('factor'), low_freq_factor: value('low_freq_factor'),
-      high_freq_factor: value('high_freq_factor'), original_max_position_embeddings: value('original_max_position_embeddings'),
+      rope_type: 'llama3' as const,
+      factor: value('factor'),
+      low_freq_factor: value('low_freq_factor'),
+      high_freq_factor: value('high_freq_factor'),
+      original_max_position_embeddings: value('original_max_position_embeddings'),
     };
     if (scaling.high_freq_factor <= scaling.low_freq_factor) fail(`${key}: high_freq_factor must exceed low_freq_factor`);
     return { theta, scaling };
@@ -159,9 +208,20 @@ export function hfConfig(c: ModelConfig, dtype: Dtype, special: { bos?: number; 
   if (fam === 'deepseek_v3') {
     // Every field written out: DeepseekV3Config's defaults are DeepSeek-V3's sizes, not r1kit's.
     return {
-      architectures: [ARCHITECTURE[fam]], model_type: fam, hidden_act: 'silu', torch_dtype: TORCH_DTYPE[dtype], attention_bias: false,
-      scoring_func: 'sigmoid', topk_method: 'noaux_tc', moe_layer_freq: 1, bos_token_id: special.bos, eos_token_id: special.eos,
-      pad_token_id: special.pad, ...c, ...deepseek(c), rope_scaling: c.rope_scaling ?? null,
+      architectures: [ARCHITECTURE[fam]],
+      model_type: fam,
+      hidden_act: 'silu',
+      torch_dtype: TORCH_DTYPE[dtype],
+      attention_bias: false,
+      scoring_func: 'sigmoid',
+      topk_method: 'noaux_tc',
+      moe_layer_freq: 1,
+      bos_token_id: special.bos,
+      eos_token_id: special.eos,
+      pad_token_id: special.pad,
+      ...c,
+      ...deepseek(c),
+      rope_scaling: c.rope_scaling ?? null,
     };
   }
   return {

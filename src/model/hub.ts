@@ -27,7 +27,8 @@ export function hubCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 export function locateHubModel(spec: string, env: NodeJS.ProcessEnv = process.env): { dir: string } | { problem: string } {
   const body = spec.slice(PREFIX.length);
   const at = body.lastIndexOf('@');
-  const name = at >= 0 ? body.slice(0, at) : body, revision = at >= 0 ? body.slice(at + 1) : 'main';
+  const name = at >= 0 ? body.slice(0, at) : body,
+    revision = at >= 0 ? body.slice(at + 1) : 'main';
   if (!NAME.test(name) || name.includes('..') || !REVISION.test(revision) || revision.split('/').includes('..')) {
     return { problem: `'${spec}' is not a model name of the form hf:<org>/<name>[@revision]` };
   }
@@ -35,7 +36,8 @@ export function locateHubModel(spec: string, env: NodeJS.ProcessEnv = process.en
   const repo = join(cache, `models--${name.replace('/', '--')}`);
   const download = `huggingface-cli download ${name}${revision === 'main' ? '' : ` --revision ${revision}`}`;
   const missing = (what: string) => ({
-    problem: `${spec}: ${what} in the Hugging Face cache ${cache}. r1kit downloads nothing: fetch it with \`${download}\` ` +
+    problem:
+      `${spec}: ${what} in the Hugging Face cache ${cache}. r1kit downloads nothing: fetch it with \`${download}\` ` +
       '(or point HF_HOME / HF_HUB_CACHE at the cache that holds it)',
   });
   let commit = revision;

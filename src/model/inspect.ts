@@ -20,15 +20,19 @@ export function describeModel(spec: string): Record<string, unknown> {
     count[e.dtype] = (count[e.dtype] ?? 0) + n;
   }
   const files = [...new Set(Object.values(fileOf))];
-  const readJson = (f: string) => (existsSync(join(dir, f)) ? (JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>) : null);
-  const tokenizerConfig = readJson('tokenizer_config.json'), generation = readJson('generation_config.json');
+  const readJson = (f: string) =>
+    existsSync(join(dir, f)) ? (JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>) : null;
+  const tokenizerConfig = readJson('tokenizer_config.json'),
+    generation = readJson('generation_config.json');
   return {
     model: spec,
     dir,
     family: family(c),
     architectures: raw.architectures ?? null,
     parameters,
-    dtype: Object.keys(count).sort((a, b) => count[b] - count[a]).join('+'),
+    dtype: Object.keys(count)
+      .sort((a, b) => count[b] - count[a])
+      .join('+'),
     layers: c.num_hidden_layers,
     hidden_size: c.hidden_size,
     heads: c.num_attention_heads,
@@ -47,7 +51,10 @@ export function describeModel(spec: string): Record<string, unknown> {
     weight_files: files.length,
     weight_bytes: files.reduce((n, f) => n + statSync(f).size, 0),
     tokenizer: existsSync(join(dir, 'tokenizer.json')),
-    chat_template: tokenizerConfig?.chat_template !== undefined || existsSync(join(dir, 'chat_template.jinja')) || existsSync(join(dir, 'chat_template.json')),
+    chat_template:
+      tokenizerConfig?.chat_template !== undefined ||
+      existsSync(join(dir, 'chat_template.jinja')) ||
+      existsSync(join(dir, 'chat_template.json')),
     eos_token_id: generation?.eos_token_id ?? raw.eos_token_id ?? null,
   };
 }
@@ -56,9 +63,17 @@ export function describeModel(spec: string): Record<string, unknown> {
 function deepseekFields(c: Parameters<typeof deepseek>[0]): Record<string, unknown> {
   const d = deepseek(c);
   return {
-    q_lora_rank: d.q_lora_rank, kv_lora_rank: d.kv_lora_rank, qk_nope_head_dim: d.qk_nope_head_dim, qk_rope_head_dim: d.qk_rope_head_dim,
-    v_head_dim: d.v_head_dim, dense_layers: d.first_k_dense_replace, routed_experts: d.n_routed_experts, shared_experts: d.n_shared_experts,
-    experts_per_token: d.num_experts_per_tok, expert_groups: `${d.topk_group} of ${d.n_group}`, moe_intermediate_size: d.moe_intermediate_size,
+    q_lora_rank: d.q_lora_rank,
+    kv_lora_rank: d.kv_lora_rank,
+    qk_nope_head_dim: d.qk_nope_head_dim,
+    qk_rope_head_dim: d.qk_rope_head_dim,
+    v_head_dim: d.v_head_dim,
+    dense_layers: d.first_k_dense_replace,
+    routed_experts: d.n_routed_experts,
+    shared_experts: d.n_shared_experts,
+    experts_per_token: d.num_experts_per_tok,
+    expert_groups: `${d.topk_group} of ${d.n_group}`,
+    moe_intermediate_size: d.moe_intermediate_size,
     mtp_layers: d.num_nextn_predict_layers,
     // What a token goes through at inference (num_experts_per_tok routed experts; MTP is off then), and the
     // MTP module, which training runs besides.

@@ -34,10 +34,24 @@ const UNTARGETABLE: Record<string, string> = {
 export const LoraConfig = z
   .strictObject({
     r: z.number().int().min(1).default(16).describe('rank of each adapter (PEFT r); 8-64 is usual, 16 a good start'),
-    alpha: z.number().positive().optional().describe('scale numerator (PEFT lora_alpha): s = alpha / r, or alpha / sqrt(r) with use_rslora; default 2r (recommended)'),
-    dropout: z.number().min(0).max(1).default(0).describe('dropout on the adapter input while training (PEFT lora_dropout); 0 for RL, 0.05 for SFT'),
-    target_modules: z.array(z.string().min(1)).min(1).optional()
-      .describe("Hugging Face module names to adapt (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, ...); default every projection of the family's blocks"),
+    alpha: z
+      .number()
+      .positive()
+      .optional()
+      .describe('scale numerator (PEFT lora_alpha): s = alpha / r, or alpha / sqrt(r) with use_rslora; default 2r (recommended)'),
+    dropout: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .describe('dropout on the adapter input while training (PEFT lora_dropout); 0 for RL, 0.05 for SFT'),
+    target_modules: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe(
+        "Hugging Face module names to adapt (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, ...); default every projection of the family's blocks",
+      ),
     use_rslora: z.boolean().default(false).describe('rank-stabilised LoRA: s = alpha / sqrt(r) (Kalajdzievski 2023), steadier at large r'),
   })
   .describe('train LoRA adapters instead of all weights (PEFT layout in and out); the reference model is the base with adapters off');
@@ -86,14 +100,22 @@ export class LoraAdapters {
     const chosen = selectTargets(projections, cfg.target_modules, raw.target_modules === undefined);
     cfg.target_modules = [...new Set(chosen.flatMap((s) => s.targets.map((t) => t.module.slice(t.module.lastIndexOf('.') + 1))))];
     const slots = chosen.map(({ param, width, targets }) => {
-      const inW = targets[0].in, r = cfg.r;
+      const inW = targets[0].in,
+        r = cfg.r;
       const bound = 1 / Math.sqrt(inW);
       const a = new Float32Array(inW * r * targets.length);
       // Filled module by module in PEFT's [r, in] order, then laid out as A^T columns.
       targets.forEach((_, j) => {
         for (let k = 0; k < r; k++) for (let i = 0; i < inW; i++) a[i * r * targets.length + j * r + k] = (2 * rng.next() - 1) * bound;
       });
-      return makeSlot(param, width, targets, a, targets.map((t) => new Float32Array(r * t.out)), r);
+      return makeSlot(
+        param,
+        width,
+        targets,
+        a,
+        targets.map((t) => new Float32Array(r * t.out)),
+        r,
+      );
     });
     return new LoraAdapters(cfg, slots, baseModel);
   }
@@ -111,7 +133,8 @@ export class LoraAdapters {
   /** s * h B^T laid into the fused parameter's columns, for h [N, r * P] (x A^T of each module side
    * by side): each module's r-wide slice through its own B; untargeted modules' columns are zeros. */
   private delta(slot: LoraSlot, h: tf.Tensor2D): tf.Tensor2D {
-    const r = this.config.r, N = h.shape[0];
+    const r = this.config.r,
+      N = h.shape[0];
     const cols: tf.Tensor2D[] = [];
     let at = 0;
     slot.targets.forEach((t, j) => {
@@ -136,13 +159,16 @@ export class LoraAdapters {
   /** Adapter tensors in PEFT's layout and names: base_model.model.<module>.lora_A.weight [r, in],
    * .lora_B.weight [out, r]. */
   toPeft(): Record<string, NamedArray> {
-    const out: Record<string, NamedArray> = {}, r = this.config.r;
+    const out: Record<string, NamedArray> = {},
+      r = this.config.r;
     for (const s of this.slots.values()) {
-      const a = s.a.dataSync() as Float32Array, P = s.targets.length;
+      const a = s.a.dataSync() as Float32Array,
+        P = s.targets.length;
       s.targets.forEach((t, j) => {
         const A = new Float32Array(r * t.in);
         for (let k = 0; k < r; k++) for (let i = 0; i < t.in; i++) A[k * t.in + i] = a[i * r * P + j * r + k];
-        const bt = s.b[j].dataSync() as Float32Array, B = new Float32Array(t.out * r);
+        const bt = s.b[j].dataSync() as Float32Array,
+          B = new Float32Array(t.out * r);
         for (let k = 0; k < r; k++) for (let o = 0; o < t.out; o++) B[o * r + k] = bt[k * t.out + o];
         out[`${PEFT_PREFIX}${t.module}.lora_A.weight`] = { shape: [r, t.in], data: A };
         out[`${PEFT_PREFIX}${t.module}.lora_B.weight`] = { shape: [t.out, r], data: B };
@@ -155,9 +181,19 @@ export class LoraAdapters {
   peftConfig(): Record<string, unknown> {
     const c = this.config;
     return {
-      peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: this.baseModel, r: c.r, lora_alpha: c.alpha ?? 2 * c.r,
-      lora_dropout: c.dropout, target_modules: [...c.target_modules].sort(), use_rslora: c.use_rslora, bias: 'none',
-      fan_in_fan_out: false, inference_mode: true, init_lora_weights: true, modules_to_save: null,
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      base_model_name_or_path: this.baseModel,
+      r: c.r,
+      lora_alpha: c.alpha ?? 2 * c.r,
+      lora_dropout: c.dropout,
+      target_modules: [...c.target_modules].sort(),
+      use_rslora: c.use_rslora,
+      bias: 'none',
+      fan_in_fan_out: false,
+      inference_mode: true,
+      init_lora_weights: true,
+      modules_to_save: null,
     };
   }
 
@@ -184,7 +220,10 @@ const fusedWidth = (ps: Projection[]) => ps.reduce((n, p) => n + p.out, 0);
 function makeSlot(param: string, width: number, targets: Projection[], a: Float32Array, bs: Float32Array[], r: number): LoraSlot {
   const inW = targets[0].in;
   return {
-    param, in: inW, width, targets,
+    param,
+    in: inW,
+    width,
+    targets,
     a: tf.variable(tf.tensor2d(a, [inW, r * targets.length]), true, uniqueLoraName(`${param}.lora_a`)),
     b: targets.map((t, j) => tf.variable(tf.tensor2d(bs[j], [r, t.out]), true, uniqueLoraName(`${param}.lora_b.${j}`))),
   };
@@ -195,7 +234,11 @@ const uniqueLoraName = (n: string) => `${n}#lora${counter++}`;
 
 /** The config with its defaults filled in for this family, checked: every target names a module
  * the model has. `where` names the recipe field or file for errors. */
-export function resolveLoraConfig(c: ModelConfig, raw: z.input<typeof LoraConfig>, where: string): LoraConfig & { target_modules: string[] } {
+export function resolveLoraConfig(
+  c: ModelConfig,
+  raw: z.input<typeof LoraConfig>,
+  where: string,
+): LoraConfig & { target_modules: string[] } {
   const parsed = LoraConfig.safeParse(raw);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
@@ -208,7 +251,11 @@ export function resolveLoraConfig(c: ModelConfig, raw: z.input<typeof LoraConfig
 
 /** The projections whose module's last name is a target, grouped by fused parameter. A target that
  * matches nothing is an error (PEFT raises too). */
-export function selectTargets(projections: ProjectionParam[], targets: readonly string[], lenient = false): { param: string; width: number; targets: Projection[] }[] {
+export function selectTargets(
+  projections: ProjectionParam[],
+  targets: readonly string[],
+  lenient = false,
+): { param: string; width: number; targets: Projection[] }[] {
   const hit = new Set<string>();
   const out: { param: string; width: number; targets: Projection[] }[] = [];
   for (const { param, projections: ps } of projections) {
@@ -221,29 +268,41 @@ export function selectTargets(projections: ProjectionParam[], targets: readonly 
     if (chosen.length) out.push({ param, width: fusedWidth(ps), targets: chosen });
   }
   const missing = targets.filter((t) => !hit.has(t));
-  if (missing.length && !lenient) throw new UserError(`lora.target_modules: ${missing.join(', ')} match${missing.length === 1 ? 'es' : ''} no module of this model`);
+  if (missing.length && !lenient)
+    throw new UserError(`lora.target_modules: ${missing.join(', ')} match${missing.length === 1 ? 'es' : ''} no module of this model`);
   return out;
 }
 
 /** Adapters from PEFT tensors (checked: names, shapes, both halves of every pair). `file` names the
  * safetensors file for errors. */
 export function adaptersFromPeft(
-  projections: ProjectionParam[], cfg: LoraConfig & { target_modules: string[] }, tensors: Record<string, NamedArray>, file: string, baseModel: string,
+  projections: ProjectionParam[],
+  cfg: LoraConfig & { target_modules: string[] },
+  tensors: Record<string, NamedArray>,
+  file: string,
+  baseModel: string,
 ): LoraAdapters {
-  const r = cfg.r, seen = new Set<string>();
+  const r = cfg.r,
+    seen = new Set<string>();
   const byModule = new Map(projections.flatMap(({ param, projections: ps }) => ps.map((p) => [p.module, { param, p }] as const)));
   const groups = new Map<string, { targets: Projection[]; a: Float32Array[]; b: Float32Array[] }>();
   for (const name of Object.keys(tensors)) {
     const m = /^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$/.exec(name);
-    if (!m) throw new UserError(`${file}: tensor ${name} is not a LoRA tensor in PEFT's layout (base_model.model.<module>.lora_A.weight / lora_B.weight)`);
+    if (!m)
+      throw new UserError(
+        `${file}: tensor ${name} is not a LoRA tensor in PEFT's layout (base_model.model.<module>.lora_A.weight / lora_B.weight)`,
+      );
     if (m[2] === 'B') continue;
-    const module = m[1], found = byModule.get(module);
+    const module = m[1],
+      found = byModule.get(module);
     if (!found) throw new UserError(`${file}: tensor ${name} adapts ${module}, which this base model does not have as a projection`);
     const bName = name.replace('lora_A', 'lora_B');
-    const A = tensors[name], B = tensors[bName];
+    const A = tensors[name],
+      B = tensors[bName];
     if (!B) throw new UserError(`${file}: ${name} has no ${bName}`);
     const { p } = found;
-    if (A.shape.join() !== [r, p.in].join()) throw new UserError(`${file}: ${name} has shape [${A.shape}], expected [${r}, ${p.in}] (r = ${r} from adapter_config.json)`);
+    if (A.shape.join() !== [r, p.in].join())
+      throw new UserError(`${file}: ${name} has shape [${A.shape}], expected [${r}, ${p.in}] (r = ${r} from adapter_config.json)`);
     if (B.shape.join() !== [p.out, r].join()) throw new UserError(`${file}: ${bName} has shape [${B.shape}], expected [${p.out}, ${r}]`);
     seen.add(name).add(bName);
     const g = groups.get(found.param) ?? { targets: [], a: [], b: [] };
@@ -259,14 +318,17 @@ export function adaptersFromPeft(
     if (!g) continue;
     const order = ps.filter((p) => g.targets.includes(p)); // the fused order (q, k, v; gate, up)
     const idx = order.map((p) => g.targets.indexOf(p));
-    const P = order.length, inW = order[0].in;
+    const P = order.length,
+      inW = order[0].in;
     const a = new Float32Array(inW * r * P);
     idx.forEach((src, j) => {
       const A = g.a[src];
       for (let k = 0; k < r; k++) for (let i = 0; i < inW; i++) a[i * r * P + j * r + k] = A[k * inW + i];
     });
     const bs = idx.map((src, j) => {
-      const B = g.b[src], out = order[j].out, bt = new Float32Array(r * out);
+      const B = g.b[src],
+        out = order[j].out,
+        bt = new Float32Array(r * out);
       for (let k = 0; k < r; k++) for (let o = 0; o < out; o++) bt[k * out + o] = B[o * r + k];
       return bt;
     });

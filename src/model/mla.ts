@@ -40,8 +40,13 @@ export type MlaWeights = {
 
 /** Internal parameter names and shapes of one layer's MLA under `prefix`. */
 export function mlaShapes(c: ModelConfig, prefix: string): Record<string, number[]> {
-  const d = deepseek(c), C = c.hidden_size, H = c.num_attention_heads, bias = c.attention_bias ?? false;
-  const Dq = H * (d.qk_nope_head_dim + d.qk_rope_head_dim), r = d.kv_lora_rank, dr = d.qk_rope_head_dim;
+  const d = deepseek(c),
+    C = c.hidden_size,
+    H = c.num_attention_heads,
+    bias = c.attention_bias ?? false;
+  const Dq = H * (d.qk_nope_head_dim + d.qk_rope_head_dim),
+    r = d.kv_lora_rank,
+    dr = d.qk_rope_head_dim;
   const s: Record<string, number[]> = {};
   if (d.q_lora_rank === null) s[prefix + 'wq'] = [C, Dq];
   else {
@@ -62,7 +67,8 @@ export function mlaShapes(c: ModelConfig, prefix: string): Record<string, number
 /** The softmax scale: 1 / sqrt(qk head size), times mscale(factor, mscale_all_dim)^2 under a yarn-style
  * rope_scaling that sets mscale_all_dim. */
 export function mlaSoftmaxScale(c: ModelConfig): number {
-  const d = deepseek(c), s = c.rope_scaling;
+  const d = deepseek(c),
+    s = c.rope_scaling;
   let scale = 1 / Math.sqrt(d.qk_nope_head_dim + d.qk_rope_head_dim);
   if (s?.rope_type === 'yarn' && s.mscale_all_dim) scale *= yarnMscale(s.factor, s.mscale_all_dim) ** 2;
   return scale;
@@ -92,7 +98,8 @@ export class LatentCache {
   /** Adds T positions to `layer`; returns everything held there. */
   append(layer: number, latent: tf.Tensor3D, ropeKey: tf.Tensor3D): { latent: tf.Tensor3D; ropeKey: tf.Tensor3D } {
     const grow = (old: tf.Tensor3D | null, add: tf.Tensor3D) => tf.keep(old ? tf.concat([old, add], 1) : tf.clone(add));
-    const l = grow(this.latents[layer], latent), k = grow(this.ropeKeys[layer], ropeKey);
+    const l = grow(this.latents[layer], latent),
+      k = grow(this.ropeKeys[layer], ropeKey);
     this.latents[layer]?.dispose();
     this.ropeKeys[layer]?.dispose();
     this.latents[layer] = l;
@@ -136,8 +143,12 @@ export function mlaAttention(
   cache?: { cache: LatentCache; layer: number },
 ): tf.Tensor2D {
   const { B, T, cos, sin, mask } = shape;
-  const d = deepseek(c), H = c.num_attention_heads, r = d.kv_lora_rank;
-  const dn = d.qk_nope_head_dim, dr = d.qk_rope_head_dim, dv = d.v_head_dim;
+  const d = deepseek(c),
+    H = c.num_attention_heads,
+    r = d.kv_lora_rank;
+  const dn = d.qk_nope_head_dim,
+    dr = d.qk_rope_head_dim,
+    dv = d.v_head_dim;
   const rope = (t: tf.Tensor4D): tf.Tensor4D => {
     const u = d.rope_interleave ? deinterleave(t) : t;
     if (cos.shape[0] === 1) return ropeKernel(u, cos, sin);
@@ -174,11 +185,21 @@ export function mlaAttention(
  * latents [B, S, r], ropeKeys [B, S, dr] -> [B*T, H*dv]. Equals the full form: q_nope . (W_uk latent) =
  * (q_nope W_uk^T) . latent, and sum_s p_s (W_uv latent_s) = W_uv (sum_s p_s latent_s). */
 function absorbedAttention(
-  qNope: tf.Tensor4D, qRope: tf.Tensor4D, latents: tf.Tensor3D, ropeKeys: tf.Tensor3D, wkvb: tf.Tensor,
-  d: ReturnType<typeof deepseek>, H: number, scale: number,
+  qNope: tf.Tensor4D,
+  qRope: tf.Tensor4D,
+  latents: tf.Tensor3D,
+  ropeKeys: tf.Tensor3D,
+  wkvb: tf.Tensor,
+  d: ReturnType<typeof deepseek>,
+  H: number,
+  scale: number,
 ): tf.Tensor2D {
-  const [B, T] = qNope.shape, S = latents.shape[1];
-  const r = d.kv_lora_rank, dn = d.qk_nope_head_dim, dr = d.qk_rope_head_dim, dv = d.v_head_dim;
+  const [B, T] = qNope.shape,
+    S = latents.shape[1];
+  const r = d.kv_lora_rank,
+    dn = d.qk_nope_head_dim,
+    dr = d.qk_rope_head_dim,
+    dv = d.v_head_dim;
   const w = tf.reshape(wkvb, [r, H, dn + dv]);
   const wUk = tf.transpose(tf.slice(w, [0, 0, 0], [r, H, dn]), [1, 2, 0]); // [H, dn, r]
   const wUv = tf.transpose(tf.slice(w, [0, 0, dn], [r, H, dv]), [1, 0, 2]); // [H, r, dv]

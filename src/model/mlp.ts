@@ -7,7 +7,9 @@ import { type Weight, linear } from './linear.ts';
 
 /** Internal parameter names and shapes of one layer's SwiGLU under `prefix`. */
 export function mlpShapes(c: ModelConfig, prefix: string): Record<string, number[]> {
-  const C = c.hidden_size, F = c.intermediate_size, bias = biases(c).mlp;
+  const C = c.hidden_size,
+    F = c.intermediate_size,
+    bias = biases(c).mlp;
   const s: Record<string, number[]> = { [prefix + 'w_gate_up']: [C, 2 * F] };
   if (bias) s[prefix + 'b_gate_up'] = [2 * F];
   s[prefix + 'w_down'] = [F, C];

@@ -19,7 +19,10 @@ import { type Weight, linear } from './linear.ts';
  * correction bias [E] (not trained by gradients), each expert's fused gate/up [C, 2F] and down [F, C],
  * and the shared experts' (F x n_shared_experts wide). */
 export function moeShapes(c: ModelConfig, prefix: string): Record<string, number[]> {
-  const d = deepseek(c), C = c.hidden_size, F = d.moe_intermediate_size, E = d.n_routed_experts;
+  const d = deepseek(c),
+    C = c.hidden_size,
+    F = d.moe_intermediate_size,
+    E = d.n_routed_experts;
   const s: Record<string, number[]> = { [prefix + 'router']: [C, E], [prefix + 'router_bias']: [E] };
   for (let e = 0; e < E; e++) {
     s[`${prefix}experts.${e}.w_gate_up`] = [C, 2 * F];
@@ -41,10 +44,16 @@ export type Routing = Pick<Deepseek, 'n_routed_experts' | 'n_group' | 'topk_grou
  * topk_group best groups count 0 (as Hugging Face fills them), then the top K biased choices win.
  * Ties go to the lower index. */
 export function route(scores: Float32Array, bias: Float32Array | null, r: Routing): Int32Array {
-  const E = r.n_routed_experts, G = r.n_group, per = E / G, K = r.num_experts_per_tok, N = scores.length / E;
+  const E = r.n_routed_experts,
+    G = r.n_group,
+    per = E / G,
+    K = r.num_experts_per_tok,
+    N = scores.length / E;
   const out = new Int32Array(N * K);
-  const choice = new Float32Array(E), groupScore = new Float64Array(G);
-  const byDesc = (values: ArrayLike<number>, n: number) => Array.from({ length: n }, (_, i) => i).sort((a, b) => values[b] - values[a] || a - b);
+  const choice = new Float32Array(E),
+    groupScore = new Float64Array(G);
+  const byDesc = (values: ArrayLike<number>, n: number) =>
+    Array.from({ length: n }, (_, i) => i).sort((a, b) => values[b] - values[a] || a - b);
   for (let n = 0; n < N; n++) {
     for (let e = 0; e < E; e++) choice[e] = scores[n * E + e] + (bias ? bias[e] : 0);
     for (let g = 0; g < G; g++) {
@@ -53,16 +62,23 @@ export function route(scores: Float32Array, bias: Float32Array | null, r: Routin
     }
     const kept = new Set(byDesc(groupScore, G).slice(0, r.topk_group));
     for (let e = 0; e < E; e++) if (!kept.has(Math.floor(e / per))) choice[e] = 0;
-    byDesc(choice, E).slice(0, K).forEach((e, k) => (out[n * K + k] = e));
+    byDesc(choice, E)
+      .slice(0, K)
+      .forEach((e, k) => (out[n * K + k] = e));
   }
   return out;
 }
 
 /** The gates [N, K] of the chosen experts [N * K]: their unbiased scores (scores [N, E], differentiable),
  * divided by their sum (norm_topk_prob), times routed_scaling_factor. */
-export function routerGates(scores: tf.Tensor2D, experts: Int32Array, d: Routing & Pick<Deepseek, 'norm_topk_prob' | 'routed_scaling_factor'>): tf.Tensor2D {
+export function routerGates(
+  scores: tf.Tensor2D,
+  experts: Int32Array,
+  d: Routing & Pick<Deepseek, 'norm_topk_prob' | 'routed_scaling_factor'>,
+): tf.Tensor2D {
   return tf.tidy(() => {
-    const [N, E] = scores.shape, K = d.num_experts_per_tok;
+    const [N, E] = scores.shape,
+      K = d.num_experts_per_tok;
     const at = Int32Array.from(experts, (e, i) => Math.floor(i / K) * E + e);
     let gates = tf.reshape(tf.gather(tf.reshape(scores, [N * E]), tf.tensor1d(at, 'int32')), [N, K]) as tf.Tensor2D; // [N, K]
     if (d.norm_topk_prob) gates = tf.div(gates, tf.add(tf.sum(gates, 1, true), 1e-20));
@@ -120,9 +136,17 @@ export type MoeWeights = {
  * (DeepSeek-V3 eq. 17-20, per row of B, averaged over rows; times aux_loss_alpha; null when alpha is 0).
  * `record` adds this forward's tokens per expert to an ExpertLoad under `layer`. */
 export function moe(
-  x: tf.Tensor2D, w: MoeWeights, c: ModelConfig, B: number, record?: { load: ExpertLoad; layer: number },
+  x: tf.Tensor2D,
+  w: MoeWeights,
+  c: ModelConfig,
+  B: number,
+  record?: { load: ExpertLoad; layer: number },
 ): { out: tf.Tensor2D; balance: tf.Scalar | null } {
-  const d = deepseek(c), E = d.n_routed_experts, K = d.num_experts_per_tok, N = x.shape[0], T = N / B;
+  const d = deepseek(c),
+    E = d.n_routed_experts,
+    K = d.num_experts_per_tok,
+    N = x.shape[0],
+    T = N / B;
   const scores = tf.sigmoid(linear(x, w.router)); // [N, E]
   const experts = route(scores.dataSync() as Float32Array, w.router_bias.dataSync() as Float32Array, d); // [N*K]
   record?.load.add(record.layer, experts, E);
@@ -136,7 +160,13 @@ export function moe(
   const order = rows.flat(); // (token, slot) pairs, expert by expert
   const place = new Int32Array(N * K);
   order.forEach((pair, j) => (place[pair] = j));
-  const xs = tf.gather(x, tf.tensor1d(Int32Array.from(order, (i) => Math.floor(i / K)), 'int32')); // [N*K, C]
+  const xs = tf.gather(
+    x,
+    tf.tensor1d(
+      Int32Array.from(order, (i) => Math.floor(i / K)),
+      'int32',
+    ),
+  ); // [N*K, C]
   const outs: tf.Tensor2D[] = [];
   let start = 0;
   rows.forEach((r, e) => {

@@ -14,8 +14,16 @@ import type { MtpHost, Packed } from './blocks.ts';
 /** The MTP module's parameters: block L's (`block`, the model's layer shapes for L), then its norms,
  * eh_proj [2C, C] and head [C, V]. */
 export function mtpShapes(c: ModelConfig, block: Record<string, number[]>): Record<string, number[]> {
-  const C = c.hidden_size, l = `layers.${c.num_hidden_layers}.`;
-  return { ...block, [l + 'enorm']: [C], [l + 'hnorm']: [C], [l + 'eh_proj']: [2 * C, C], [l + 'head_norm']: [C], [l + 'head']: [C, c.vocab_size] };
+  const C = c.hidden_size,
+    l = `layers.${c.num_hidden_layers}.`;
+  return {
+    ...block,
+    [l + 'enorm']: [C],
+    [l + 'hnorm']: [C],
+    [l + 'eh_proj']: [2 * C, C],
+    [l + 'head_norm']: [C],
+    [l + 'head']: [C, c.vocab_size],
+  };
 }
 
 /** The MTP block's final states [B*(T-1), C] (after shared_head.norm): hidden [B*T, C] the main
@@ -23,8 +31,14 @@ export function mtpShapes(c: ModelConfig, block: Record<string, number[]>): Reco
  * main batch's (first T-1 columns used). */
 export function mtpHidden(model: MtpHost, hidden: tf.Tensor2D, next: tf.Tensor2D, packed?: Packed): tf.Tensor2D {
   return tf.tidy(() => {
-    const c = model.config, p = model.params, eps = c.rms_norm_eps, L = c.num_hidden_layers, l = `layers.${L}.`;
-    const [B, S] = next.shape, T = S + 1, C = c.hidden_size;
+    const c = model.config,
+      p = model.params,
+      eps = c.rms_norm_eps,
+      L = c.num_hidden_layers,
+      l = `layers.${L}.`;
+    const [B, S] = next.shape,
+      T = S + 1,
+      C = c.hidden_size;
     if (!deepseek(c).num_nextn_predict_layers) throw new Error('mtpHidden: the model has no MTP module (num_nextn_predict_layers is 0)');
     const h = tf.reshape(tf.slice(tf.reshape(hidden, [B, T, C]), [0, 0, 0], [B, S, C]), [B * S, C]); // [B*S, C], rows 0..T-2
     const e = tf.gather(p.embed, tf.reshape(next, [B * S])) as tf.Tensor2D; // [B*S, C]
@@ -49,7 +63,13 @@ export function mtpLogits(model: MtpHost, hidden: tf.Tensor2D, ids: tf.Tensor2D)
 
 /** The fields of a language-model batch the auxiliary losses read (train/lm-loss.ts's LmBatch). */
 export type LossBatch = {
-  inputs: Int32Array; targets: Int32Array; weights: Float32Array | null; B: number; T: number; normaliser: number; packed?: Packed;
+  inputs: Int32Array;
+  targets: Int32Array;
+  weights: Float32Array | null;
+  B: number;
+  T: number;
+  normaliser: number;
+  packed?: Packed;
 };
 
 /** mtp_loss_weight x the MTP cross-entropy over the batch's rows i = 0..T-2 (target: targets[i+1], the
@@ -60,7 +80,8 @@ export function mtpLoss(model: MtpHost, hidden: tf.Tensor2D, b: LossBatch): tf.S
   const d = deepseek(model.config);
   if (!d.num_nextn_predict_layers || d.mtp_loss_weight === 0 || b.T < 2) return null;
   return tf.tidy(() => {
-    const { B, T } = b, S = T - 1;
+    const { B, T } = b,
+      S = T - 1;
     const at = (i: number) => Math.floor(i / S) * T + (i % S); // row i of the MTP batch -> its position in the main one
     const next = Int32Array.from({ length: B * S }, (_, i) => b.inputs[at(i) + 1]);
     const targets = Int32Array.from({ length: B * S }, (_, i) => b.targets[at(i) + 1]);

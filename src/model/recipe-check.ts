@@ -8,9 +8,23 @@ export { LoraConfig } from './lora.ts';
 export type { ModelConfig } from './config.ts';
 
 /** Recipe model fields that only a deepseek_v3 model reads. */
-const DEEPSEEK_ONLY = ['q_lora_rank', 'kv_lora_rank', 'qk_nope_head_dim', 'qk_rope_head_dim', 'v_head_dim', 'first_k_dense_replace', 'n_routed_experts',
-  'n_shared_experts', 'moe_intermediate_size', 'num_experts_per_tok', 'n_group', 'topk_group', 'norm_topk_prob', 'routed_scaling_factor',
-  'num_nextn_predict_layers'] as const;
+const DEEPSEEK_ONLY = [
+  'q_lora_rank',
+  'kv_lora_rank',
+  'qk_nope_head_dim',
+  'qk_rope_head_dim',
+  'v_head_dim',
+  'first_k_dense_replace',
+  'n_routed_experts',
+  'n_shared_experts',
+  'moe_intermediate_size',
+  'num_experts_per_tok',
+  'n_group',
+  'topk_group',
+  'norm_topk_prob',
+  'routed_scaling_factor',
+  'num_nextn_predict_layers',
+] as const;
 
 /** Problems of a recipe's model: fields (under model.) and why. */
 export function modelFieldProblems(model: ModelConfig): { field: string; message: string }[] {
@@ -26,8 +40,11 @@ export function modelFieldProblems(model: ModelConfig): { field: string; message
   }
   const stray = DEEPSEEK_ONLY.filter((k) => model[k] !== undefined);
   if (stray.length) add(stray[0], `belongs to model_type deepseek_v3 (set model_type: deepseek_v3, or remove ${stray.join(', ')})`);
-  if (model.hidden_size % model.num_attention_heads !== 0) add('hidden_size', `must be divisible by num_attention_heads (${model.num_attention_heads})`);
-  else if ((model.hidden_size / model.num_attention_heads) % 2 !== 0) add('hidden_size', 'hidden_size / num_attention_heads must be even (rotary embeddings)');
-  if (model.num_attention_heads % model.num_key_value_heads !== 0) add('num_key_value_heads', `must divide num_attention_heads (${model.num_attention_heads})`);
+  if (model.hidden_size % model.num_attention_heads !== 0)
+    add('hidden_size', `must be divisible by num_attention_heads (${model.num_attention_heads})`);
+  else if ((model.hidden_size / model.num_attention_heads) % 2 !== 0)
+    add('hidden_size', 'hidden_size / num_attention_heads must be even (rotary embeddings)');
+  if (model.num_attention_heads % model.num_key_value_heads !== 0)
+    add('num_key_value_heads', `must divide num_attention_heads (${model.num_attention_heads})`);
   return out;
 }

@@ -24,7 +24,9 @@ export function inverseFrequencies(c: ModelConfig, D = headDim(c)): Float32Array
     else {
       // llama3: wavelengths beyond the original context's long end are slowed by `factor`, those
       // below its short end kept, and the band between blended smoothly.
-      const old = s.original_max_position_embeddings, lo = s.low_freq_factor, hi = s.high_freq_factor;
+      const old = s.original_max_position_embeddings,
+        lo = s.low_freq_factor,
+        hi = s.high_freq_factor;
       const wavelength = f(f(2 * Math.PI) / base);
       if (wavelength > f(old / lo)) inv[i] = f(base / f(s.factor));
       else if (wavelength < f(old / hi)) inv[i] = base;
@@ -40,10 +42,12 @@ export function inverseFrequencies(c: ModelConfig, D = headDim(c)): Float32Array
 /** yarn: frequency i keeps its value above beta_fast rotations over the original context, is divided
  * by `factor` below beta_slow rotations, and blends linearly between (modeling_rope_utils.py). */
 function yarnFrequency(c: ModelConfig, D: number, i: number): number {
-  const s = c.rope_scaling as Extract<RopeScaling, { rope_type: 'yarn' }>, base = c.rope_theta;
+  const s = c.rope_scaling as Extract<RopeScaling, { rope_type: 'yarn' }>,
+    base = c.rope_theta;
   const orig = s.original_max_position_embeddings ?? c.max_position_embeddings;
   const correction = (rotations: number) => (D * Math.log(orig / (rotations * 2 * Math.PI))) / (2 * Math.log(base));
-  let lo = correction(s.beta_fast ?? 32), hi = correction(s.beta_slow ?? 1);
+  let lo = correction(s.beta_fast ?? 32),
+    hi = correction(s.beta_slow ?? 1);
   if (s.truncate ?? true) [lo, hi] = [Math.floor(lo), Math.ceil(hi)];
   lo = Math.max(lo, 0);
   hi = Math.min(hi, D - 1);
@@ -71,7 +75,10 @@ export class RopeTables {
   private sin: tf.Tensor2D | null = null;
 
   /** `dim`: the rotated size (default the head size). */
-  constructor(private readonly config: ModelConfig, dim = headDim(config)) {
+  constructor(
+    private readonly config: ModelConfig,
+    dim = headDim(config),
+  ) {
     this.inv = inverseFrequencies(config, dim);
     this.factor = ropeAttentionFactor(config);
   }
@@ -111,8 +118,10 @@ export class RopeTables {
   }
 
   private grow(P: number): void {
-    const half = this.inv.length, D = 2 * half;
-    const cos = new Float32Array(P * D), sin = new Float32Array(P * D);
+    const half = this.inv.length,
+      D = 2 * half;
+    const cos = new Float32Array(P * D),
+      sin = new Float32Array(P * D);
     for (let p = 0; p < P; p++) {
       for (let i = 0; i < half; i++) {
         const angle = f(p * this.inv[i]);

@@ -13,8 +13,17 @@ import { writeFileAtomic } from '../files.ts';
 import { ChatTemplate, tokenContent } from './chat-template.ts';
 
 export const SPECIAL_TOKENS: readonly string[] = [
-  '<|begin_of_text|>', '<|end_of_text|>', '<|pad|>', '<|system|>', '<|user|>', '<|assistant|>', '<|end_of_turn|>',
-  '<think>', '</think>', '<answer>', '</answer>',
+  '<|begin_of_text|>',
+  '<|end_of_text|>',
+  '<|pad|>',
+  '<|system|>',
+  '<|user|>',
+  '<|assistant|>',
+  '<|end_of_turn|>',
+  '<think>',
+  '</think>',
+  '<answer>',
+  '</answer>',
 ];
 
 /** Pre-tokenizer: contractions, letter runs (with one leading non-letter), single digits (so numbers
@@ -122,13 +131,17 @@ export class Tokenizer {
 
   /** Learns merges from texts until the vocabulary (bytes + merges + specials) reaches vocabSize,
    * or no pair occurs minFrequency (default 2) times. Deterministic: ties go to the smaller id pair. */
-  static train(texts: Iterable<string>, opts: { vocabSize: number; specialTokens?: readonly string[]; minFrequency?: number; pattern?: string }): Tokenizer {
+  static train(
+    texts: Iterable<string>,
+    opts: { vocabSize: number; specialTokens?: readonly string[]; minFrequency?: number; pattern?: string },
+  ): Tokenizer {
     const pattern = opts.pattern ?? PRETOKENIZE_PATTERN;
     const specials = opts.specialTokens ?? SPECIAL_TOKENS;
     const target = opts.vocabSize - specials.length;
     if (!(target >= 256)) throw new UserError(`vocab_size ${opts.vocabSize} is below the 256 bytes + ${specials.length} special tokens`);
     const minFreq = Math.max(1, opts.minFrequency ?? 2);
-    const words: (readonly number[])[] = [], freqs: number[] = [];
+    const words: (readonly number[])[] = [],
+      freqs: number[] = [];
     for (const [w, c] of countWords(texts, specials, pattern)) {
       words.push(Array.from(utf8.encode(w)));
       freqs.push(c);
@@ -161,7 +174,8 @@ export class Tokenizer {
       const [count, k] = top;
       if (pairCount.get(k) !== count) continue;
       if (count < minFreq) break;
-      const a = Math.floor(k / base), b = k % base;
+      const a = Math.floor(k / base),
+        b = k % base;
       const merged = symbols[a] + symbols[b];
       // Different merge paths can spell the same token; it keeps one id (as HF's trainer does).
       let id = symbolId.get(merged);
@@ -174,7 +188,8 @@ export class Tokenizer {
       const delta = new Map<number, number>();
       const bump = (pk: number, d: number) => delta.set(pk, (delta.get(pk) ?? 0) + d);
       for (const wi of pairWords.get(k)!) {
-        const w = words[wi], f = freqs[wi];
+        const w = words[wi],
+          f = freqs[wi];
         // Merge left to right; old pairs touching a merged position go, new pairs touching one come.
         const nw: number[] = [];
         let lastFresh = -2; // index in nw of the last merged token
@@ -279,7 +294,8 @@ export class Tokenizer {
       const value = config[field];
       if (value === null || value === undefined) return -1;
       const content = tokenContent(value);
-      if (content === undefined) throw new UserError(`${configFile}: ${field} must be a token string or an AddedToken object, got ${JSON.stringify(value)}`);
+      if (content === undefined)
+        throw new UserError(`${configFile}: ${field} must be a token string or an AddedToken object, got ${JSON.stringify(value)}`);
       const id = lib.token_to_id(content);
       if (id === undefined) throw new UserError(`${configFile}: ${field} ${JSON.stringify(content)} is not a token of ${source}`);
       return id;
@@ -291,8 +307,15 @@ export class Tokenizer {
     for (const id of lib.model.tokens_to_ids.values()) vocabSize = Math.max(vocabSize, id + 1);
     let template: ChatTemplate | null = null;
     if (more.chatTemplate) template = new ChatTemplate(more.chatTemplate.file, more.chatTemplate.text, config);
-    else if (config.chat_template !== undefined && config.chat_template !== null) template = new ChatTemplate(configFile, chatTemplateText(config.chat_template, configFile), config);
-    const ids = { bos, eos, pad: pad >= 0 ? pad : (eos[0] ?? -1), documentStart: documentStart(json, config, lib, bos, eos[0] ?? -1), vocabSize };
+    else if (config.chat_template !== undefined && config.chat_template !== null)
+      template = new ChatTemplate(configFile, chatTemplateText(config.chat_template, configFile), config);
+    const ids = {
+      bos,
+      eos,
+      pad: pad >= 0 ? pad : (eos[0] ?? -1),
+      documentStart: documentStart(json, config, lib, bos, eos[0] ?? -1),
+      vocabSize,
+    };
     return new Tokenizer(json, config, more.chatTemplate ? more.chatTemplate.text : null, lib, ids, template);
   }
 
@@ -339,7 +362,10 @@ function readJson(file: string, cannot: string): unknown {
   }
 }
 
-type TokenizerJson = Json & { model: Json & { vocab: Record<string, number>; merges: unknown[] }; added_tokens?: { id: number; content: string }[] };
+type TokenizerJson = Json & {
+  model: Json & { vocab: Record<string, number>; merges: unknown[] };
+  added_tokens?: { id: number; content: string }[];
+};
 
 /** The shape of a byte-level BPE tokenizer.json, checked before the library reads it. */
 function checkTokenizerJson(json: unknown, source: string): asserts json is TokenizerJson {
@@ -347,8 +373,10 @@ function checkTokenizerJson(json: unknown, source: string): asserts json is Toke
   if (!isObj(json) || !isObj(json.model)) throw bad('no "model" object');
   const model = json.model;
   if (model.type !== 'BPE') {
-    throw new UserError(`${source}: tokenizer model ${JSON.stringify(model.type)} is not supported: r1kit reads byte-level BPE tokenizers ` +
-      '(model.type "BPE" with a ByteLevel pre-tokenizer, as Llama 3, Qwen2, Qwen3 and DeepSeek-V3 use), not Unigram or WordPiece');
+    throw new UserError(
+      `${source}: tokenizer model ${JSON.stringify(model.type)} is not supported: r1kit reads byte-level BPE tokenizers ` +
+        '(model.type "BPE" with a ByteLevel pre-tokenizer, as Llama 3, Qwen2, Qwen3 and DeepSeek-V3 use), not Unigram or WordPiece',
+    );
   }
   if (!isObj(model.vocab)) throw bad('no model.vocab object');
   if (!Array.isArray(model.merges)) throw bad('no model.merges array');
@@ -358,7 +386,8 @@ function checkTokenizerJson(json: unknown, source: string): asserts json is Toke
   const added = json.added_tokens ?? [];
   if (!Array.isArray(added)) throw bad('added_tokens is not an array');
   added.forEach((a: unknown, i) => {
-    if (!isObj(a) || typeof a.content !== 'string' || !Number.isInteger(a.id) || (a.id as number) < 0) throw bad(`added_tokens[${i}] needs a string "content" and an integer "id"`);
+    if (!isObj(a) || typeof a.content !== 'string' || !Number.isInteger(a.id) || (a.id as number) < 0)
+      throw bad(`added_tokens[${i}] needs a string "content" and an integer "id"`);
   });
 }
 
@@ -372,7 +401,8 @@ function checkVocabulary(lib: HfTokenizer, json: TokenizerJson, source: string):
   for (const [t, id] of ids) if (!Number.isInteger(id) || id < 0) throw bad(`model.vocab[${JSON.stringify(t)}] is not a token id`);
   for (const c of BYTE_CHAR) if (!ids.has(c)) throw bad(`model.vocab lacks the byte token ${JSON.stringify(c)}`);
   model.merges.forEach(([l, r], i) => {
-    if (!ids.has(l) || !ids.has(r) || !ids.has(l + r)) throw bad(`model.merges[${i}] ${JSON.stringify(json.model.merges[i])} is not a pair of tokens merging into a token of model.vocab`);
+    if (!ids.has(l) || !ids.has(r) || !ids.has(l + r))
+      throw bad(`model.merges[${i}] ${JSON.stringify(json.model.merges[i])} is not a pair of tokens merging into a token of model.vocab`);
   });
 }
 
@@ -420,17 +450,34 @@ function documentStart(json: TokenizerJson, config: Json, lib: HfTokenizer, bos:
 function r1kitConfig(has: (token: string) => boolean): Json {
   const named = (t: string) => (has(t) ? t : null);
   return {
-    tokenizer_class: 'PreTrainedTokenizerFast', bos_token: named('<|begin_of_text|>'), eos_token: named('<|end_of_text|>'),
-    pad_token: named('<|pad|>') ?? named('<|end_of_text|>'), model_max_length: 1_000_000, clean_up_tokenization_spaces: false,
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    bos_token: named('<|begin_of_text|>'),
+    eos_token: named('<|end_of_text|>'),
+    pad_token: named('<|pad|>') ?? named('<|end_of_text|>'),
+    model_max_length: 1_000_000,
+    clean_up_tokenization_spaces: false,
   };
 }
 
 /** tokenizer.json of a trained tokenizer. vocab: token -> id, holding the 256 byte characters and
  * every merge result; merges in rank order; specials get the next ids unless in vocab. */
-function trainedJson(vocab: ReadonlyMap<string, number>, merges: readonly (readonly [string, string])[], specials: readonly string[], pattern: string): Json {
+function trainedJson(
+  vocab: ReadonlyMap<string, number>,
+  merges: readonly (readonly [string, string])[],
+  specials: readonly string[],
+  pattern: string,
+): Json {
   let next = 0;
   for (const id of vocab.values()) next = Math.max(next, id + 1);
-  const added = specials.map((content) => ({ id: vocab.get(content) ?? next++, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const added = specials.map((content) => ({
+    id: vocab.get(content) ?? next++,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  }));
   const plain: Record<string, number> = {};
   const specialSet = new Set(specials);
   for (const [t, id] of vocab) if (!specialSet.has(t)) plain[t] = id;
@@ -450,9 +497,16 @@ function trainedJson(vocab: ReadonlyMap<string, number>, merges: readonly (reado
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false,
-      vocab: plain, merges: merges.map(([l, r]) => `${l} ${r}`),
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab: plain,
+      merges: merges.map(([l, r]) => `${l} ${r}`),
     },
   };
 }
@@ -485,25 +539,46 @@ class OwnBpe {
     });
     for (const a of added) this.specials.set(a.content, a.id);
     this.specialPattern = added.length
-      ? new RegExp(`(${[...this.specials.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|')})`, 'g')
+      ? new RegExp(
+          `(${[...this.specials.keys()]
+            .sort((a, b) => b.length - a.length)
+            .map(escapeRegExp)
+            .join('|')})`,
+          'g',
+        )
       : null;
   }
 
   /** The encoder for json when it is in the trainer's layout exactly, else null. */
   static fromJson(json: Json): OwnBpe | null {
     const same = (x: unknown, want: unknown) => JSON.stringify(x) === JSON.stringify(want);
-    const model = json.model as Json, pre = json.pre_tokenizer as Json;
+    const model = json.model as Json,
+      pre = json.pre_tokenizer as Json;
     const steps = isObj(pre) && Array.isArray(pre.pretokenizers) ? (pre.pretokenizers as Json[]) : [];
-    const split = steps[0], pattern = isObj(split) && isObj(split.pattern) ? split.pattern.Regex : undefined;
+    const split = steps[0],
+      pattern = isObj(split) && isObj(split.pattern) ? split.pattern.Regex : undefined;
     const added = Array.isArray(json.added_tokens) ? (json.added_tokens as Json[]) : null;
     const trainedLike = (s: string) => trainedJson(new Map(), [], [], s);
     if (typeof pattern !== 'string' || !added || !isObj(model) || !isObj(model.vocab) || !Array.isArray(model.merges)) return null;
     const want = trainedLike(pattern);
-    for (const field of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'] as const) if (!same(json[field], want[field])) return null;
+    for (const field of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'] as const)
+      if (!same(json[field], want[field])) return null;
     const { vocab: _v, merges: _m, ...options } = model;
     const { vocab: _wv, merges: _wm, ...wantOptions } = want.model as Json;
     if (!same(options, wantOptions) || !model.merges.every((m) => typeof m === 'string' && m.split(' ').length === 2)) return null;
-    if (!added.every((a) => a.special === true && a.normalized === false && a.lstrip === false && a.rstrip === false && a.single_word === false && typeof a.content === 'string' && a.content !== '')) return null;
+    if (
+      !added.every(
+        (a) =>
+          a.special === true &&
+          a.normalized === false &&
+          a.lstrip === false &&
+          a.rstrip === false &&
+          a.single_word === false &&
+          typeof a.content === 'string' &&
+          a.content !== '',
+      )
+    )
+      return null;
     return new OwnBpe(pattern, model.vocab as Record<string, number>, model.merges as string[], added as { id: number; content: string }[]);
   }
 
@@ -513,7 +588,8 @@ class OwnBpe {
     for (let p = 0; p < parts.length; p++) {
       const part = parts[p];
       if (!part) continue;
-      if (p % 2 === 1) { // split() with a capturing group puts the separators at odd indices
+      if (p % 2 === 1) {
+        // split() with a capturing group puts the separators at odd indices
         out.push(this.specials.get(part)!);
         continue;
       }
@@ -546,7 +622,8 @@ class OwnBpe {
     const base = this.pairBase;
     const ids = Array.from(utf8.encode(piece), (b) => this.byteIds[b]);
     for (;;) {
-      let best = Infinity, bestKey = -1;
+      let best = Infinity,
+        bestKey = -1;
       for (let i = 0; i + 1 < ids.length; i++) {
         const key = ids[i] * base + ids[i + 1];
         const m = this.mergeOf.get(key);
@@ -593,7 +670,8 @@ class MaxHeap {
       a[0] = last;
       let i = 0;
       for (;;) {
-        const l = 2 * i + 1, r = l + 1;
+        const l = 2 * i + 1,
+          r = l + 1;
         let m = i;
         if (l < a.length && this.above(a[l], a[m])) m = l;
         if (r < a.length && this.above(a[r], a[m])) m = r;

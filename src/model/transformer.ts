@@ -28,7 +28,8 @@ export type { BlockContext, Cache, Packed, Params } from './blocks.ts';
  * embed, norm, each layer's attn_norm, attention, mlp_norm and feed-forward, the MTP module (with
  * its block as layer num_hidden_layers), lm_head when the embedding is not tied. */
 export function parameterShapes(c: ModelConfig): Record<string, number[]> {
-  const blocks = FAMILY_BLOCKS[family(c)], C = c.hidden_size;
+  const blocks = FAMILY_BLOCKS[family(c)],
+    C = c.hidden_size;
   const shapes: Record<string, number[]> = { embed: [c.vocab_size, C], norm: [C] };
   const block = (i: number): Record<string, number[]> => {
     const l = `layers.${i}.`;
@@ -116,7 +117,9 @@ export class Transformer {
    * aux_loss_alpha > 0; else undefined), and the tokens per expert added to `this.expertLoad`. */
   run(ids: tf.Tensor2D, opts: { cache?: Cache; packed?: Packed } = {}): { hidden: tf.Tensor2D; balance?: tf.Scalar } {
     return tf.tidy(() => {
-      const { cache, packed } = opts, c = this.config, p = this.params;
+      const { cache, packed } = opts,
+        c = this.config,
+        p = this.params;
       const [B, T] = ids.shape;
       if (packed && cache) throw new Error('Transformer.hidden: packed rows cannot continue a KV cache');
       const ctx: BlockContext = { ...this.blockContext(B, T, packed, cache), balance: [] };
@@ -137,10 +140,15 @@ export class Transformer {
 
   /** Decoder block `i` (pre-norm residual): x [B*T, C] -> [B*T, C]. */
   block(i: number, x: tf.Tensor2D, ctx: BlockContext): tf.Tensor2D {
-    const c = this.config, eps = c.rms_norm_eps, { B, T, cos, sin, mask, cache } = ctx;
+    const c = this.config,
+      eps = c.rms_norm_eps,
+      { B, T, cos, sin, mask, cache } = ctx;
     const w = (name: string) => this.params[`layers.${i}.${name}`];
     const layer = Object.assign(w, { projection: (name: string) => this.projection(`layers.${i}.${name}`) });
-    x = tf.add(x, this.blocks.attention.forward(rmsNorm(x, w('attn_norm'), eps), layer, c, { B, T, cos, sin, mask }, cache && { cache, layer: i }));
+    x = tf.add(
+      x,
+      this.blocks.attention.forward(rmsNorm(x, w('attn_norm'), eps), layer, c, { B, T, cos, sin, mask }, cache && { cache, layer: i }),
+    );
     const { out, balance } = this.blocks.feedForward(c, i).forward(rmsNorm(x, w('mlp_norm'), eps), layer, c, ctx, i);
     if (balance) ctx.balance.push(balance);
     return tf.add(x, out);
@@ -148,7 +156,8 @@ export class Transformer {
 
   /** A block projection by parameter name, with its LoRA adapter when one is on. */
   projection(name: string): Weight {
-    const base = this.params[name], lora = this.adapters;
+    const base = this.params[name],
+      lora = this.adapters;
     if (!lora?.enabled || !lora.slots.has(name)) return base;
     return new AdaptedWeight(base, (x, y) => lora.apply(name, x, y));
   }

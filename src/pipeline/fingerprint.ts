@@ -15,7 +15,9 @@ export function fileDigest(path: string): string {
   const key = `${path}\0${st.size}\0${st.mtimeMs}`;
   let digest = digests.get(key);
   if (digest === undefined) {
-    const hash = createHash('sha256'), buf = Buffer.alloc(1 << 20), fd = openSync(path, 'r');
+    const hash = createHash('sha256'),
+      buf = Buffer.alloc(1 << 20),
+      fd = openSync(path, 'r');
     try {
       for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
     } finally {

@@ -94,12 +94,16 @@ function tokenizerVocab(recipe: Recipe): number {
 export function loraTrainable(c: ModelConfig, raw: Parameters<typeof resolveLoraConfig>[1], where: string): number {
   const cfg = resolveLoraConfig(c, raw, where);
   return selectTargets(projectionParams(c), cfg.target_modules).reduce(
-    (n, slot) => n + slot.targets.reduce((m, t) => m + cfg.r * (t.in + t.out), 0), 0);
+    (n, slot) => n + slot.targets.reduce((m, t) => m + cfg.r * (t.in + t.out), 0),
+    0,
+  );
 }
 
 /** Matrix parameters (rank 2 and above: what XNNPACK packs). */
 function matrixParams(c: ModelConfig): number {
-  return Object.values(parameterShapes(c)).filter((s) => s.length >= 2).reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
+  return Object.values(parameterShapes(c))
+    .filter((s) => s.length >= 2)
+    .reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
 }
 
 /** The plan's input for one training stage on its model. */
@@ -107,7 +111,8 @@ export function stagePlanInput(s: TrainingStage, c: ModelConfig, backend: PlanIn
   const params = parameterCount(c);
   const lora = 'lora' in s && s.lora !== undefined;
   const trainable = lora ? loraTrainable(c, s.lora!, `${where}.lora`) : params;
-  const threads = backend === 'webgpu' || backend === 'tensorflow' ? 1 : s.train_workers === 'auto' ? availableParallelism() : s.train_workers;
+  const threads =
+    backend === 'webgpu' || backend === 'tensorflow' ? 1 : s.train_workers === 'auto' ? availableParallelism() : s.train_workers;
   const base = { backend, params, matrixParams: matrixParams(c), trainable, lora, threads, blas };
   const context = c.max_position_embeddings;
   switch (s.type) {
@@ -119,8 +124,11 @@ export function stagePlanInput(s: TrainingStage, c: ModelConfig, backend: PlanIn
       return { ...base, kind: 'dpo', microBatch: s.per_device_train_batch_size, seqLength: s.max_length ?? context, beta: s.beta };
     case 'grpo':
       return {
-        ...base, kind: 'grpo', microBatch: Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps),
-        seqLength: s.max_prompt_length + s.max_completion_length, beta: s.beta,
+        ...base,
+        kind: 'grpo',
+        microBatch: Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps),
+        seqLength: s.max_prompt_length + s.max_completion_length,
+        beta: s.beta,
         generationBatch: s.rollout.engine === 'tfjs' && s.rollout_workers === 0 ? s.per_device_train_batch_size : 0,
       };
   }
@@ -161,9 +169,12 @@ export function formatPlan(p: RecipePlan): string[] {
     }
     const parts = (Object.entries(s.plan.main) as [Part, number][]).filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]);
     const workers = (s.input?.threads ?? 1) - 1;
-    lines.push(`  ${s.index}. ${s.stage}: main thread ${gib(s.plan.mainTotal)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')})` +
-      (workers > 0 ? `; ${workers} gradient worker${workers === 1 ? '' : 's'} ${gib(s.plan.worker)} each` : '') + `; in all ${gib(s.plan.total)}` +
-      (s.problems.length ? ' - DOES NOT FIT' : ''));
+    lines.push(
+      `  ${s.index}. ${s.stage}: main thread ${gib(s.plan.mainTotal)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')})` +
+        (workers > 0 ? `; ${workers} gradient worker${workers === 1 ? '' : 's'} ${gib(s.plan.worker)} each` : '') +
+        `; in all ${gib(s.plan.total)}` +
+        (s.problems.length ? ' - DOES NOT FIT' : ''),
+    );
   }
   return lines;
 }
@@ -172,5 +183,7 @@ export function formatPlan(p: RecipePlan): string[] {
 export function assertPlanFits(p: RecipePlan): void {
   const bad = p.stages.filter((s) => s.problems.length > 0);
   if (!bad.length) return;
-  throw new UserError(bad.map((s) => `stages.${s.index} (${s.stage}) will not fit on backend ${p.backend}: ${s.problems.join('; and ')}`).join('\n'));
+  throw new UserError(
+    bad.map((s) => `stages.${s.index} (${s.stage}) will not fit on backend ${p.backend}: ${s.problems.join('; and ')}`).join('\n'),
+  );
 }

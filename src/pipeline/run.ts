@@ -18,7 +18,13 @@ import { dataDigest, tokenizerDigests } from './fingerprint.ts';
 
 const require = createRequire(import.meta.url);
 
-type StageRecord = { hash: string; status: 'running' | 'done'; started_at: string; finished_at?: string; summary?: Record<string, unknown> };
+type StageRecord = {
+  hash: string;
+  status: 'running' | 'done';
+  started_at: string;
+  finished_at?: string;
+  summary?: Record<string, unknown>;
+};
 export type Manifest = {
   recipe: string;
   recipe_hash: string;
@@ -70,7 +76,11 @@ const withData = (configHash: string, data: string) => createHash('sha256').upda
  * run is listed where it runs, not at the end, and reports that read the manifest follow the pipeline. */
 function inRecipeOrder(stages: Manifest['stages'], names: string[]): Manifest['stages'] {
   const rank = (k: string) => (names.includes(k) ? names.indexOf(k) : names.length);
-  return Object.fromEntries(Object.keys(stages).sort((a, b) => rank(a) - rank(b)).map((k) => [k, stages[k]]));
+  return Object.fromEntries(
+    Object.keys(stages)
+      .sort((a, b) => rank(a) - rank(b))
+      .map((k) => [k, stages[k]]),
+  );
 }
 
 function writeManifest(runDir: string, m: Manifest): void {
@@ -92,7 +102,8 @@ function versions(): Record<string, string> {
 /** With code rewards and `sandbox.isolation: strict`, the os layer must be there before any stage
  * runs (a UserError: exit 2); with `standard`, says once which layers the programs will get. */
 async function checkSandbox(recipe: Recipe, log: (line: string) => void): Promise<void> {
-  const isolations = recipe.stages.flatMap((s) => ('rewards' in s ? s.rewards : []))
+  const isolations = recipe.stages
+    .flatMap((s) => ('rewards' in s ? s.rewards : []))
     .filter((r) => r.name === 'code')
     .map((r) => String(r.options?.isolation ?? recipe.sandbox.isolation));
   if (!isolations.length) return;
@@ -105,7 +116,10 @@ async function checkSandbox(recipe: Recipe, log: (line: string) => void): Promis
 export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<{ runDir: string; manifest: Manifest }> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const names = recipe.stages.map((s) => s.name);
-  for (const [flag, name] of [['--only', opts.only], ['--from', opts.from]] as const) {
+  for (const [flag, name] of [
+    ['--only', opts.only],
+    ['--from', opts.from],
+  ] as const) {
     if (name && !names.includes(name)) throw new UserError(`${flag} ${name}: no such stage; stages are ${names.join(', ')}`);
   }
   await checkSandbox(recipe, log);
@@ -116,8 +130,13 @@ export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<
   if (recipe.file) copyFileSync(recipe.file, join(dir, 'recipe.yaml'));
   const old = readManifest(dir);
   const manifest: Manifest = {
-    recipe: recipe.name, recipe_hash: recipeHash(recipe), recipe_file: recipe.file, seed: recipe.seed, backend,
-    versions: versions(), stages: inRecipeOrder(old?.stages ?? {}, names),
+    recipe: recipe.name,
+    recipe_hash: recipeHash(recipe),
+    recipe_file: recipe.file,
+    seed: recipe.seed,
+    backend,
+    versions: versions(),
+    stages: inRecipeOrder(old?.stages ?? {}, names),
   };
   writeManifest(dir, manifest);
   const tokenizer = await prepareTokenizer(recipe, dir, log);
@@ -144,7 +163,13 @@ export async function runRecipe(recipe: Recipe, opts: RunOptions = {}): Promise<
     // The stage's pages and the run's index.html, rewritten every few steps and once the stage is done.
     const pages = liveReports(dir, stageDir, log);
     const result = await runStage(ctx, stage).finally(() => pages.stop());
-    manifest.stages[stage.name] = { hash, status: 'done', started_at: manifest.stages[stage.name].started_at, finished_at: new Date().toISOString(), summary: result.summary };
+    manifest.stages[stage.name] = {
+      hash,
+      status: 'done',
+      started_at: manifest.stages[stage.name].started_at,
+      finished_at: new Date().toISOString(),
+      summary: result.summary,
+    };
     writeManifest(dir, manifest);
     pages.refresh();
     // A short line for people; the summary itself is in manifest.json.
@@ -172,7 +197,10 @@ async function prepareTokenizer(recipe: Recipe, runDir: string, log: (l: string)
       }
     }
     log(`[tokenizer] training byte-level BPE (vocab ${t.train.vocab_size}) on ${texts.length} rows`);
-    const tok = Tokenizer.train(texts, { vocabSize: t.train.vocab_size, pattern: t.train.split_cjk ? CJK_PRETOKENIZE_PATTERN : PRETOKENIZE_PATTERN });
+    const tok = Tokenizer.train(texts, {
+      vocabSize: t.train.vocab_size,
+      pattern: t.train.split_cjk ? CJK_PRETOKENIZE_PATTERN : PRETOKENIZE_PATTERN,
+    });
     mkdirSync(dir, { recursive: true });
     tok.save(dir);
     writeFileAtomic(keyFile, [key]);

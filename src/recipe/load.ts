@@ -64,7 +64,9 @@ export function parseRecipe(text: string, file: string, opts: LoadOptions = {}):
     return `${shown}:${line}:${col}`;
   });
   if (opts.quick && quick.length === 0) {
-    throw new UserError(`${shown}: --quick: this recipe has no quick: section; add one mapping field paths to smaller values, e.g.\nquick:\n  stages.0.max_steps: 10`);
+    throw new UserError(
+      `${shown}: --quick: this recipe has no quick: section; add one mapping field paths to smaller values, e.g.\nquick:\n  stages.0.max_steps: 10`,
+    );
   }
 
   /** Apply the quick entries (if asked), then the --set ones, to a copy of the document, and validate it. */
@@ -149,7 +151,9 @@ function quickEntries(doc: Document, at: (offset: number) => string): QuickEntry
   const node = doc.get('quick', true);
   if (node === undefined || (isScalar(node) && node.value === null)) return [];
   if (!isMap(node)) {
-    throw new UserError(`${at((node as YamlNode).range?.[0] ?? 0)}: quick: expected a mapping of field paths to values, e.g. stages.0.max_steps: 10`);
+    throw new UserError(
+      `${at((node as YamlNode).range?.[0] ?? 0)}: quick: expected a mapping of field paths to values, e.g. stages.0.max_steps: 10`,
+    );
   }
   return node.items.map((pair) => {
     const where = at((pair.key as YamlNode | null)?.range?.[0] ?? node.range?.[0] ?? 0);
@@ -157,7 +161,8 @@ function quickEntries(doc: Document, at: (offset: number) => string): QuickEntry
       throw new UserError(`${where}: quick: each key is a field path such as stages.0.max_steps`);
     }
     const key = String(pair.key.value);
-    if (key === 'quick' || key.startsWith('quick.')) throw new UserError(`${where}: quick ${key}: the quick: section cannot override itself`);
+    if (key === 'quick' || key.startsWith('quick.'))
+      throw new UserError(`${where}: quick ${key}: the quick: section cannot override itself`);
     const value = isNode(pair.value) ? pair.value : doc.createNode(pair.value ?? null);
     return { key, value, at: where };
   });
@@ -204,7 +209,10 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
 
   for (const p of modelFieldProblems(model as ModelConfigOfModel)) add(['model', p.field], p.message);
   if (tokenizer.train && model.vocab_size !== 0 && tokenizer.train.vocab_size !== model.vocab_size) {
-    add(['model', 'vocab_size'], `is ${model.vocab_size} but tokenizer.train.vocab_size is ${tokenizer.train.vocab_size}; make them equal or set 0 (= the tokenizer's)`);
+    add(
+      ['model', 'vocab_size'],
+      `is ${model.vocab_size} but tokenizer.train.vocab_size is ${tokenizer.train.vocab_size}; make them equal or set 0 (= the tokenizer's)`,
+    );
   }
   if (tokenizer.path !== null && !existsSync(at(tokenizer.path))) add(['tokenizer', 'path'], `not found: ${at(tokenizer.path)}`);
   if (tokenizer.path !== null && tokenizer.train) add(['tokenizer'], 'give either path or train, not both');
@@ -216,7 +224,8 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
   const firstIndex = new Map<string, number>();
   stages.forEach((s, i) => {
     const prev = firstIndex.get(s.name);
-    if (prev !== undefined) add(['stages', i, 'name'], `duplicate stage name '${s.name}' (also stages.${prev}); give each stage a unique name`);
+    if (prev !== undefined)
+      add(['stages', i, 'name'], `duplicate stage name '${s.name}' (also stages.${prev}); give each stage a unique name`);
     else firstIndex.set(s.name, i);
     if (s.name === 'init') add(['stages', i, 'name'], "'init' is reserved (it means a fresh model)");
   });
@@ -236,7 +245,10 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
         const found = locateHubModel(s.model);
         if ('problem' in found) add(['stages', i, 'model'], found.problem);
       } else if (ref === undefined && !isDir(at(s.model))) {
-        add(['stages', i, 'model'], `'${s.model}' is neither an earlier stage (${stageList(stages, i)}) nor a checkpoint directory (${at(s.model)})`);
+        add(
+          ['stages', i, 'model'],
+          `'${s.model}' is neither an earlier stage (${stageList(stages, i)}) nor a checkpoint directory (${at(s.model)})`,
+        );
       }
     }
     const checkDatasets = (list: string[], path: FieldPath) =>
@@ -254,34 +266,53 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
     if (s.type === 'rejection-sampling') {
       checkDatasets(s.mix.datasets, ['stages', i, 'mix', 'datasets']);
       if (s.mix.fraction > 0 && s.mix.datasets.length === 0) add(['stages', i, 'mix', 'fraction'], 'is above 0 but mix.datasets is empty');
-      if (s.filters.max_length !== null && s.filters.max_length < s.filters.min_length) add(['stages', i, 'filters', 'max_length'], 'is below filters.min_length');
+      if (s.filters.max_length !== null && s.filters.max_length < s.filters.min_length)
+        add(['stages', i, 'filters', 'max_length'], 'is below filters.min_length');
     }
 
     const context = contextLength(recipe, i);
     const tooLong = (field: string, n: number, what: string) => {
-      if (context !== null && n > context) add(['stages', i, field], `${what} ${n} exceeds the model context (max_position_embeddings = ${context})`);
+      if (context !== null && n > context)
+        add(['stages', i, field], `${what} ${n} exceeds the model context (max_position_embeddings = ${context})`);
     };
     if (s.type === 'pretrain') tooLong('seq_length', s.seq_length, 'seq_length');
     if ((s.type === 'sft' || s.type === 'dpo') && s.max_length !== null) tooLong('max_length', s.max_length, 'max_length');
-    if (s.type === 'dpo' && s.max_length !== null && s.max_length < 2) add(['stages', i, 'max_length'], `${s.max_length} leaves no room for a prompt token and a reply token (needs >= 2)`);
+    if (s.type === 'dpo' && s.max_length !== null && s.max_length < 2)
+      add(['stages', i, 'max_length'], `${s.max_length} leaves no room for a prompt token and a reply token (needs >= 2)`);
     if (s.type === 'grpo') {
       if (s.per_device_train_batch_size % s.num_generations !== 0) {
-        add(['stages', i, 'per_device_train_batch_size'], `${s.per_device_train_batch_size} completions per step is not divisible by num_generations (${s.num_generations})`);
+        add(
+          ['stages', i, 'per_device_train_batch_size'],
+          `${s.per_device_train_batch_size} completions per step is not divisible by num_generations (${s.num_generations})`,
+        );
       }
       tooLong('max_completion_length', s.max_prompt_length + s.max_completion_length, 'max_prompt_length + max_completion_length =');
       if (s.gradient_accumulation_steps > s.per_device_train_batch_size) {
-        add(['stages', i, 'gradient_accumulation_steps'], `${s.gradient_accumulation_steps} micro-batches cannot split ${s.per_device_train_batch_size} completions (one completion at least in each)`);
+        add(
+          ['stages', i, 'gradient_accumulation_steps'],
+          `${s.gradient_accumulation_steps} micro-batches cannot split ${s.per_device_train_batch_size} completions (one completion at least in each)`,
+        );
       }
-      if (s.kl_in_reward && s.beta === 0) add(['stages', i, 'kl_in_reward'], 'needs beta > 0 (beta weighs the KL subtracted from the reward)');
+      if (s.kl_in_reward && s.beta === 0)
+        add(['stages', i, 'kl_in_reward'], 'needs beta > 0 (beta weighs the KL subtracted from the reward)');
       for (const p of LOSS_TYPES[s.loss_type].problems(s)) add(['stages', i, p.field], p.message);
       for (const p of rolloutProblems(s.rollout, () => bornConfig(recipe, i))) add(['stages', i, 'rollout', p.field], p.message);
       for (const p of toolProblems(s, recipe.cluster !== undefined)) add(['stages', i, ...p.field], p.message);
       const env = s.tools?.environment;
-      if (env && !existsSync(resolve(recipe.recipeDir, env.replace(/#[^#]*$/, '')))) add(['stages', i, 'tools', 'environment'], `module not found: ${resolve(recipe.recipeDir, env.replace(/#[^#]*$/, ''))}`);
+      if (env && !existsSync(resolve(recipe.recipeDir, env.replace(/#[^#]*$/, ''))))
+        add(['stages', i, 'tools', 'environment'], `module not found: ${resolve(recipe.recipeDir, env.replace(/#[^#]*$/, ''))}`);
     }
     if ((s.type === 'sft' || s.type === 'dpo' || s.type === 'grpo') && s.lora) {
-      if (modelSource(recipe, i).kind === 'init') add(['stages', i, 'lora'], 'needs a model to adapt: start the stage from a checkpoint or an earlier stage (model: ...), not a fresh init');
-      if (s.type === 'grpo' && s.sync_ref_model) add(['stages', i, 'sync_ref_model'], 'cannot be used with lora: the reference is the base model with the adapters off, as TRL takes it');
+      if (modelSource(recipe, i).kind === 'init')
+        add(
+          ['stages', i, 'lora'],
+          'needs a model to adapt: start the stage from a checkpoint or an earlier stage (model: ...), not a fresh init',
+        );
+      if (s.type === 'grpo' && s.sync_ref_model)
+        add(
+          ['stages', i, 'sync_ref_model'],
+          'cannot be used with lora: the reference is the base model with the adapters off, as TRL takes it',
+        );
     }
     if (s.type === 'rejection-sampling' || s.type === 'eval') tooLong('max_new_tokens', s.max_new_tokens, 'max_new_tokens');
     if ('template' in s && !(['r1-zero', 'chat', 'none'].includes(s.template) || s.template.includes('{prompt}'))) {
@@ -329,9 +360,16 @@ export type DatasetField = 'datasets' | 'mix' | 'eval_datasets';
 
 export function datasetSources(recipe: Recipe, i: number, field: DatasetField = 'datasets'): DatasetSource[] {
   const s = recipe.stages[i];
-  const list = field === 'mix' ? (s.type === 'rejection-sampling' ? s.mix.datasets : [])
-    : field === 'eval_datasets' ? (s.type === 'pretrain' ? s.eval_datasets : [])
-    : s.datasets;
+  const list =
+    field === 'mix'
+      ? s.type === 'rejection-sampling'
+        ? s.mix.datasets
+        : []
+      : field === 'eval_datasets'
+        ? s.type === 'pretrain'
+          ? s.eval_datasets
+          : []
+        : s.datasets;
   const earlier = new Set(recipe.stages.slice(0, i).map((x) => x.name));
   return list.map((d) => (earlier.has(d) ? { kind: 'stage', stage: d } : { kind: 'file', path: resolve(recipe.recipeDir, d) }));
 }
@@ -497,11 +535,24 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): RecipeIssue[] {
       return issue.keys.map((k) => ({ path: [...path, k], message: `unknown key '${k}'${suggest(k, validKeys(path, input))}` }));
     case 'invalid_union':
       if ('discriminator' in issue && issue.discriminator === 'type') {
-        return [{ path, message: got === undefined ? `missing stage type (${STAGE_TYPES.join(' | ')})` : `unknown stage type ${show(got)}${suggest(String(got), [...STAGE_TYPES])}; valid: ${STAGE_TYPES.join(', ')}` }];
+        return [
+          {
+            path,
+            message:
+              got === undefined
+                ? `missing stage type (${STAGE_TYPES.join(' | ')})`
+                : `unknown stage type ${show(got)}${suggest(String(got), [...STAGE_TYPES])}; valid: ${STAGE_TYPES.join(', ')}`,
+          },
+        ];
       }
       return [{ path, message: `${issue.message}, got ${show(got)}` }];
     case 'invalid_type':
-      return [{ path, message: got === undefined ? `missing required field (${issue.expected})` : `expected ${issue.expected}, got ${show(got)}` }];
+      return [
+        {
+          path,
+          message: got === undefined ? `missing required field (${issue.expected})` : `expected ${issue.expected}, got ${show(got)}`,
+        },
+      ];
     case 'invalid_value': {
       const options = issue.values.map(String);
       return [{ path, message: `expected one of ${options.join(', ')}; got ${show(got)}${suggest(String(got), options)}` }];
@@ -512,7 +563,12 @@ function describeIssue(issue: z.core.$ZodIssue, input: unknown): RecipeIssue[] {
       if (!/^Too (small|big)/.test(issue.message)) break;
       const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
-      const what = issue.origin === 'array' ? `needs ${op} ${bound} entries` : issue.origin === 'string' ? `needs ${op} ${bound} characters` : `must be ${op} ${bound}`;
+      const what =
+        issue.origin === 'array'
+          ? `needs ${op} ${bound} entries`
+          : issue.origin === 'string'
+            ? `needs ${op} ${bound} characters`
+            : `must be ${op} ${bound}`;
       return [{ path, message: `${what}${typeof got === 'number' ? `, got ${got}` : ''}` }];
     }
   }
@@ -572,7 +628,8 @@ function displayPath(abs: string): string {
 function datasetFileProblem(abs: string): string | null {
   if (!existsSync(abs)) return `dataset file not found: ${abs}`;
   if (isDir(abs)) return null; // a folder of shards
-  if (!DATASET_EXTENSIONS.includes(extname(abs).toLowerCase())) return `unsupported dataset format '${extname(abs)}' (${DATASET_EXTENSIONS.join(', ')})`;
+  if (!DATASET_EXTENSIONS.includes(extname(abs).toLowerCase()))
+    return `unsupported dataset format '${extname(abs)}' (${DATASET_EXTENSIONS.join(', ')})`;
   return null;
 }
 

@@ -31,13 +31,29 @@ export const ModelConfig = z
     rms_norm_eps: z.number().positive().default(1e-6).describe('epsilon of RMSNorm'),
     tie_word_embeddings: z.boolean().default(true).describe('share the input embedding with the output projection'),
     // DeepSeek-V3 (model_type deepseek_v3; DeepseekV3Config names). Left out: the dense llama model.
-    model_type: z.enum(['llama', 'deepseek_v3']).optional().describe('llama (default) or deepseek_v3: MLA, DeepSeekMoE and multi-token prediction (the fields below)'),
-    q_lora_rank: int().positive().nullable().optional().describe('deepseek_v3 MLA: rank of the query compression (null or absent: one q projection)'),
-    kv_lora_rank: int().positive().optional().describe('deepseek_v3 MLA: rank of the shared key/value latent, what the KV cache keeps per token'),
+    model_type: z
+      .enum(['llama', 'deepseek_v3'])
+      .optional()
+      .describe('llama (default) or deepseek_v3: MLA, DeepSeekMoE and multi-token prediction (the fields below)'),
+    q_lora_rank: int()
+      .positive()
+      .nullable()
+      .optional()
+      .describe('deepseek_v3 MLA: rank of the query compression (null or absent: one q projection)'),
+    kv_lora_rank: int()
+      .positive()
+      .optional()
+      .describe('deepseek_v3 MLA: rank of the shared key/value latent, what the KV cache keeps per token'),
     qk_nope_head_dim: int().positive().optional().describe('deepseek_v3 MLA: per-head query/key size without rotation'),
-    qk_rope_head_dim: int().positive().optional().describe('deepseek_v3 MLA: per-head rotated query size, and the one rope key shared by all heads (even)'),
+    qk_rope_head_dim: int()
+      .positive()
+      .optional()
+      .describe('deepseek_v3 MLA: per-head rotated query size, and the one rope key shared by all heads (even)'),
     v_head_dim: int().positive().optional().describe('deepseek_v3 MLA: per-head value size'),
-    first_k_dense_replace: int().min(0).optional().describe('deepseek_v3: the first layers with a dense SwiGLU (intermediate_size); the rest are MoE (default 1)'),
+    first_k_dense_replace: int()
+      .min(0)
+      .optional()
+      .describe('deepseek_v3: the first layers with a dense SwiGLU (intermediate_size); the rest are MoE (default 1)'),
     n_routed_experts: int().positive().optional().describe('deepseek_v3 MoE: routed experts per MoE layer'),
     n_shared_experts: int().min(0).optional().describe('deepseek_v3 MoE: always-on shared experts (default 1)'),
     moe_intermediate_size: int().positive().optional().describe('deepseek_v3 MoE: hidden width of each expert'),
@@ -45,7 +61,7 @@ export const ModelConfig = z
     n_group: int().positive().optional().describe('deepseek_v3 MoE: expert groups for group-limited routing (default 1)'),
     topk_group: int().positive().optional().describe('deepseek_v3 MoE: groups a token may route into (default 1)'),
     norm_topk_prob: z.boolean().optional().describe('deepseek_v3 MoE: normalise the chosen gates to sum 1 (default true)'),
-    routed_scaling_factor: z.number().positive().optional().describe('deepseek_v3 MoE: factor on the routed experts\' gates (default 1)'),
+    routed_scaling_factor: z.number().positive().optional().describe("deepseek_v3 MoE: factor on the routed experts' gates (default 1)"),
     num_nextn_predict_layers: int().min(0).max(1).optional().describe('deepseek_v3: multi-token prediction modules, 0 or 1 (default 0)'),
     aux_loss_alpha: z.number().min(0).optional().describe('deepseek_v3 MoE: weight of the sequence-wise balance loss (default 0.0001)'),
     mtp_loss_weight: z.number().min(0).optional().describe('deepseek_v3: weight of the MTP cross-entropy in training losses (default 0.3)'),
@@ -55,20 +71,37 @@ export const ModelConfig = z
 /** ModelConfig without its defaults: an init_config holds only the fields it changes, the rest come
  * from the recipe's model (a plain .partial() would fill in the defaults and override them all). */
 const InitConfig = z.strictObject(
-  Object.fromEntries(Object.entries(ModelConfig.shape).map(([k, v]) => [k, v.unwrap().optional().describe(v.description ?? '')])) as {
+  Object.fromEntries(
+    Object.entries(ModelConfig.shape).map(([k, v]) => [
+      k,
+      v
+        .unwrap()
+        .optional()
+        .describe(v.description ?? ''),
+    ]),
+  ) as {
     [K in keyof typeof ModelConfig.shape]: z.ZodOptional<ReturnType<(typeof ModelConfig.shape)[K]['unwrap']>>;
   },
 );
 
 export const TokenizerConfig = z
   .strictObject({
-    path: z.string().nullable().default(null).describe('a tokenizer.json file or a directory holding one; null = train one (or take the checkpoint\'s)'),
+    path: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe("a tokenizer.json file or a directory holding one; null = train one (or take the checkpoint's)"),
     train: z
       .strictObject({
         datasets: z.array(z.string()).min(1).default(['data/corpus.jsonl']).describe('text files to learn the byte-level BPE merges from'),
         vocab_size: int().min(259).default(512).describe('vocabulary size including the 256 bytes and the special tokens'),
         text_field: z.string().default('text').describe('field of each row that holds the text'),
-        split_cjk: z.boolean().default(false).describe('make every Chinese character its own pre-token (as BERT does), so merges never join characters into phrases; for small models on Chinese text'),
+        split_cjk: z
+          .boolean()
+          .default(false)
+          .describe(
+            'make every Chinese character its own pre-token (as BERT does), so merges never join characters into phrases; for small models on Chinese text',
+          ),
       })
       .nullable()
       .default(null)
@@ -77,16 +110,24 @@ export const TokenizerConfig = z
   .describe('either a path to a tokenizer.json/dir, or train one');
 
 export const RewardSpec = z.strictObject({
-  name: z.string().min(1).describe('a built-in reward (accuracy, format, language, code, length, repetition) or a path to a .ts/.js module'),
+  name: z
+    .string()
+    .min(1)
+    .describe('a built-in reward (accuracy, format, language, code, length, repetition) or a path to a .ts/.js module'),
   weight: z.number().default(1).describe('weight of this reward in the summed reward'),
   options: z.record(z.string(), z.unknown()).default({}).describe('options passed to the reward function'),
 });
 export type RewardSpec = z.infer<typeof RewardSpec>;
 
 const rewards = (names: string[], doc: string) =>
-  z.array(RewardSpec).min(1, 'needs at least one reward function').default(names.map((name) => ({ name, weight: 1, options: {} }))).describe(doc);
+  z
+    .array(RewardSpec)
+    .min(1, 'needs at least one reward function')
+    .default(names.map((name) => ({ name, weight: 1, options: {} })))
+    .describe(doc);
 
-const TEMPLATE_DOC = "prompt template: r1-zero | chat (the model's own Jinja chat_template when its tokenizer_config.json has one, else r1kit's built-in chat format) | none, or a custom string containing {prompt}";
+const TEMPLATE_DOC =
+  "prompt template: r1-zero | chat (the model's own Jinja chat_template when its tokenizer_config.json has one, else r1kit's built-in chat format) | none, or a custom string containing {prompt}";
 const template = (def: string) => z.string().min(1).default(def).describe(TEMPLATE_DOC);
 
 /** Fields every stage has. */
@@ -97,11 +138,15 @@ const stageBase = <T extends StageType>(type: T) => ({
     .string()
     .nullable()
     .default(null)
-    .describe('where the weights come from: null = the previous stage (fresh init for the first), a stage name, "init", a checkpoint directory (Hugging Face layout: llama, qwen2, qwen3), or hf:<org>/<name>[@revision] from the local Hugging Face cache'),
-  datasets: z.array(z.string()).default([]).describe('dataset files (.jsonl/.json/.parquet) or names of earlier stages whose output dataset to read'),
+    .describe(
+      'where the weights come from: null = the previous stage (fresh init for the first), a stage name, "init", a checkpoint directory (Hugging Face layout: llama, qwen2, qwen3), or hf:<org>/<name>[@revision] from the local Hugging Face cache',
+    ),
+  datasets: z
+    .array(z.string())
+    .default([])
+    .describe('dataset files (.jsonl/.json/.parquet) or names of earlier stages whose output dataset to read'),
   max_samples: int().positive().nullable().default(null).describe('use at most this many rows of the datasets (null = all)'),
-  init_config: InitConfig
-    .nullable()
+  init_config: InitConfig.nullable()
     .default(null)
     .describe('architecture changes for a stage that starts from a fresh init (model: init), e.g. a smaller student to distill into'),
 });
@@ -115,7 +160,11 @@ const training = (d: { lr: number; scheduler: string; warmupRatio: number; maxSt
     .describe('after warmup: multistep (DeepSeek LLM: 31.6% at 80%, 10% at 90% of steps), cosine, constant or linear decay'),
   warmup_steps: int().min(0).default(0).describe('linear warmup steps from 0 to the peak learning rate (overrides warmup_ratio)'),
   warmup_ratio: prob().default(d.warmupRatio).describe('warmup as a share of all steps, used when warmup_steps is 0'),
-  max_steps: int().min(-1).refine((v) => v !== 0, 'must be -1 or positive').default(d.maxSteps).describe('optimiser steps to run; -1 = as many as num_train_epochs gives'),
+  max_steps: int()
+    .min(-1)
+    .refine((v) => v !== 0, 'must be -1 or positive')
+    .default(d.maxSteps)
+    .describe('optimiser steps to run; -1 = as many as num_train_epochs gives'),
   per_device_train_batch_size: int().positive().default(d.batch).describe('sequences per micro-batch'),
   gradient_accumulation_steps: int().positive().default(1).describe('micro-batches summed into one optimiser step'),
   max_grad_norm: z.number().min(0).default(1).describe('clip the global gradient norm to this (0 = no clipping)'),
@@ -135,7 +184,9 @@ const training = (d: { lr: number; scheduler: string; warmupRatio: number; maxSt
   train_workers: z
     .union([z.literal('auto'), int().positive()])
     .default('auto')
-    .describe('threads computing gradients data-parallel (pretrain, sft, grpo); 1 = the main thread alone, auto = one per core on wasm and cpu, one on webgpu and tensorflow (which use the GPU or every core themselves)'),
+    .describe(
+      'threads computing gradients data-parallel (pretrain, sft, grpo); 1 = the main thread alone, auto = one per core on wasm and cpu, one on webgpu and tensorflow (which use the GPU or every core themselves)',
+    ),
 });
 
 /** A held-out loss during training (Hugging Face's eval_dataset / eval_steps / eval_loss). */
@@ -152,7 +203,9 @@ const heldOut = () => ({
     .positive()
     .nullable()
     .default(null)
-    .describe('evaluate eval_datasets every N optimiser steps and at the last (those steps are logged whatever logging_steps says); null = every save_steps'),
+    .describe(
+      'evaluate eval_datasets every N optimiser steps and at the last (those steps are logged whatever logging_steps says); null = every save_steps',
+    ),
 });
 
 const epochs = (def: number) => ({
@@ -230,8 +283,14 @@ export const GrpoStage = z.strictObject({
   lora: LoraConfig.optional(),
   ...training({ lr: 1e-6, scheduler: 'constant', warmupRatio: 0, maxSteps: 100, batch: 64 }),
   max_steps: int().positive().default(100).describe('optimiser steps to run (each on a fresh batch of rollouts)'),
-  per_device_train_batch_size: int().positive().default(64).describe('completions per step (prompts x num_generations); divisible by num_generations'),
-  num_generations: int().min(2, 'the group size must be at least 2').default(8).describe('completions sampled per prompt (the group size G)'),
+  per_device_train_batch_size: int()
+    .positive()
+    .default(64)
+    .describe('completions per step (prompts x num_generations); divisible by num_generations'),
+  num_generations: int()
+    .min(2, 'the group size must be at least 2')
+    .default(8)
+    .describe('completions sampled per prompt (the group size G)'),
   max_prompt_length: int().positive().default(128).describe('prompts are cut to their last N tokens'),
   max_completion_length: int().positive().default(128).describe('most tokens generated per completion'),
   ...generation({ temperature: 1, topP: 1 }),
@@ -244,22 +303,28 @@ export const GrpoStage = z.strictObject({
     .number()
     .min(0)
     .default(0.04)
-    .describe('weight of the KL penalty to the reference model, in the loss (or in the reward with kl_in_reward); 0 = no reference model. DeepSeekMath 0.04; Dr. GRPO and DAPO use 0'),
+    .describe(
+      'weight of the KL penalty to the reference model, in the loss (or in the reward with kl_in_reward); 0 = no reference model. DeepSeekMath 0.04; Dr. GRPO and DAPO use 0',
+    ),
   kl_estimator: z
     .enum(['k1', 'k2', 'k3'])
     .default('k3')
-    .describe('per-token KL(pi || pi_ref) estimate from d = log pi - log pi_ref: k1 = d, k2 = d^2 / 2, k3 = exp(-d) - 1 + d (unbiased, >= 0; DeepSeekMath). Recommended k3 in the loss, k1 in the reward'),
+    .describe(
+      'per-token KL(pi || pi_ref) estimate from d = log pi - log pi_ref: k1 = d, k2 = d^2 / 2, k3 = exp(-d) - 1 + d (unbiased, >= 0; DeepSeekMath). Recommended k3 in the loss, k1 in the reward',
+    ),
   kl_in_reward: z
     .boolean()
     .default(false)
-    .describe("subtract beta x the completion's summed KL estimate (sampling policy vs reference) from its reward before the advantages, instead of a KL term in the loss (RLOO, REINFORCE++ style)"),
+    .describe(
+      "subtract beta x the completion's summed KL estimate (sampling policy vs reference) from its reward before the advantages, instead of a KL term in the loss (RLOO, REINFORCE++ style)",
+    ),
   advantage_estimator: z
     .enum(['grpo', 'rloo', 'reinforce_pp'])
     .default('grpo')
     .describe(
       "a completion's advantage from the rewards: grpo (r - group mean) / scale; rloo (r - mean of the group's other G - 1 rewards) / scale, the leave-one-out baseline (TRL's RLOO: with scale_rewards none); " +
         'reinforce_pp (REINFORCE++-baseline) r - group mean, then normalised over the whole batch: (a - mean) / (std + 1e-4), ignoring scale_rewards (see reinforce_pp_whitening). ' +
-        'Note: rloo with scale_rewards group is exactly G/(G-1) x grpo\'s advantage (the same direction, a larger step); set scale_rewards: none for TRL\'s RLOO. Recommended grpo',
+        "Note: rloo with scale_rewards group is exactly G/(G-1) x grpo's advantage (the same direction, a larger step); set scale_rewards: none for TRL's RLOO. Recommended grpo",
     ),
   reinforce_pp_whitening: z
     .enum(['sequence', 'token'])
@@ -281,22 +346,29 @@ export const GrpoStage = z.strictObject({
     .positive()
     .nullable()
     .default(null)
-    .describe('upper clip range (DAPO clip-higher, recommended 0.28); null = epsilon. For loss_type cispo it caps the ratio itself (null = 5.0, as ScaleRL recommends)'),
+    .describe(
+      'upper clip range (DAPO clip-higher, recommended 0.28); null = epsilon. For loss_type cispo it caps the ratio itself (null = 5.0, as ScaleRL recommends)',
+    ),
   delta: z
     .number()
     .gt(1, 'delta caps the ratio from above and must be > 1 + epsilon_high to bite; typical 1.5 to 3')
     .nullable()
     .default(null)
-    .describe('two-sided clipping (INTELLECT-2): the unclipped ratio in the surrogate is capped at delta, so a negative advantage cannot push a huge ratio without bound; null = off. Recommended > 1 + epsilon_high, e.g. 4'),
+    .describe(
+      'two-sided clipping (INTELLECT-2): the unclipped ratio in the surrogate is capped at delta, so a negative advantage cannot push a huge ratio without bound; null = off. Recommended > 1 + epsilon_high, e.g. 4',
+    ),
   importance_sampling_level: z
     .enum(['token', 'sequence'])
     .default('token')
     .describe(
       "token: one ratio per token (GRPO); sequence: every token of a completion shares exp(mean of its tokens' log-ratios) (GSPO, Zheng et al. 2025; pair it with loss_type grpo " +
-        'and GSPO\'s epsilon 3e-4 / epsilon_high 4e-4: the default 0.2 almost never clips a sequence ratio). The clip_ratio metrics stay token means (each completion counts ' +
+        "and GSPO's epsilon 3e-4 / epsilon_high 4e-4: the default 0.2 almost never clips a sequence ratio). The clip_ratio metrics stay token means (each completion counts " +
         'once per token; TRL logs the share of sequences)',
     ),
-  num_iterations: int().positive().default(1).describe('optimisation passes over each batch of rollouts (mu); 1 = on-policy, the ratio is 1 and clipping never binds'),
+  num_iterations: int()
+    .positive()
+    .default(1)
+    .describe('optimisation passes over each batch of rollouts (mu); 1 = on-policy, the ratio is 1 and clipping never binds'),
   loss_type: z
     .enum(LOSS_TYPE_NAMES)
     .default('grpo')
@@ -309,23 +381,40 @@ export const GrpoStage = z.strictObject({
     .gt(0)
     .max(1)
     .default(1)
-    .describe("train the policy term only on the top share of tokens by the policy's entropy (the 'forking' tokens; Wang et al. 2025 keep 0.2); the threshold is that quantile of each micro-batch's kept tokens (as TRL), so unlike the rest of the loss it depends on gradient_accumulation_steps. 1 = every token"),
+    .describe(
+      "train the policy term only on the top share of tokens by the policy's entropy (the 'forking' tokens; Wang et al. 2025 keep 0.2); the threshold is that quantile of each micro-batch's kept tokens (as TRL), so unlike the rest of the loss it depends on gradient_accumulation_steps. 1 = every token",
+    ),
   scale_rewards: z
     .enum(['group', 'batch', 'none'])
     .default('group')
-    .describe('divide grpo and rloo advantages by the std of the group, of the batch, or not at all (Dr. GRPO: none; TRL\'s RLOO: none, as with group rloo is G/(G-1) x grpo)'),
-  mask_truncated_completions: z.boolean().default(false).describe('no loss on completions that hit max_completion_length (DAPO overlong filtering; they still count as rows)'),
-  drop_equal_reward_groups: z.boolean().default(false).describe('no loss on groups whose rewards are all equal (zero advantage); see dynamic_sampling to replace them instead'),
+    .describe(
+      "divide grpo and rloo advantages by the std of the group, of the batch, or not at all (Dr. GRPO: none; TRL's RLOO: none, as with group rloo is G/(G-1) x grpo)",
+    ),
+  mask_truncated_completions: z
+    .boolean()
+    .default(false)
+    .describe('no loss on completions that hit max_completion_length (DAPO overlong filtering; they still count as rows)'),
+  drop_equal_reward_groups: z
+    .boolean()
+    .default(false)
+    .describe('no loss on groups whose rewards are all equal (zero advantage); see dynamic_sampling to replace them instead'),
   dynamic_sampling: z
     .strictObject({
-      max_batches: int().min(2).default(3).describe('most prompt batches sampled per step to fill it; when reached, the step trains on the groups it has'),
+      max_batches: int()
+        .min(2)
+        .default(3)
+        .describe('most prompt batches sampled per step to fill it; when reached, the step trains on the groups it has'),
     })
     .nullable()
     .default(null)
-    .describe('DAPO dynamic sampling: groups whose rewards are all equal (no learning signal) are dropped and more prompts are sampled until the step holds per_device_train_batch_size / num_generations groups that differ; null = off'),
+    .describe(
+      'DAPO dynamic sampling: groups whose rewards are all equal (no learning signal) are dropped and more prompts are sampled until the step holds per_device_train_batch_size / num_generations groups that differ; null = off',
+    ),
   sync_ref_model: z.boolean().default(false).describe('refresh the reference model from the policy every ref_model_sync_steps (TR-DPO)'),
   ref_model_sync_steps: int().positive().default(512).describe('steps between reference model refreshes (when sync_ref_model)'),
-  ref_model_mixup_alpha: prob().default(0.6).describe('a refresh sets ref = alpha x policy + (1 - alpha) x ref; 1 = a hard copy. TRL default 0.6'),
+  ref_model_mixup_alpha: prob()
+    .default(0.6)
+    .describe('a refresh sets ref = alpha x policy + (1 - alpha) x ref; 1 = a hard copy. TRL default 0.6'),
   template: template('r1-zero'),
   prompt_field: z.string().default('prompt').describe('field of each row that holds the prompt'),
   rewards: rewards(['accuracy', 'format'], 'reward functions, summed with their weights'),
@@ -336,15 +425,38 @@ export const GrpoStage = z.strictObject({
     .describe('worker threads generating rollouts; 0 = the main thread, auto = one per core'),
   tools: z
     .strictObject({
-      names: z.array(z.enum(TOOL_NAMES)).min(1).default(['python'])
-        .describe('tools the model may call; in the r1 form <code> runs the first, <code lang="javascript"> names another. Each runs in the sandbox with all its walls'),
+      names: z
+        .array(z.enum(TOOL_NAMES))
+        .min(1)
+        .default(['python'])
+        .describe(
+          'tools the model may call; in the r1 form <code> runs the first, <code lang="javascript"> names another. Each runs in the sandbox with all its walls',
+        ),
       max_turns: int().positive().default(4).describe('tool calls per trajectory at most; after them a </code> no longer stops generation'),
-      max_output_tokens: int().positive().default(128).describe('tokens of a call\'s output appended to the context at most (the rest is cut, marked ...(truncated))'),
-      timeout_s: z.number().positive().default(2).describe('CPU-time limit of one call (the session\'s earlier cells re-run included); a call past it gets a timeout error in its output'),
-      format: z.enum(TOOL_FORMATS).default('r1')
-        .describe('r1: the model writes <code>...</code>, generation stops there, the code runs and <output>...</output> is appended (models r1kit trains); chat: Hugging Face models, the tools given to the chat template\'s `tools` argument, calls as <tool_call>{"name": ..., "arguments": {"code": ...}}</tool_call> (Qwen2.5, Qwen3, Hermes), outputs as tool-role messages rendered by the template; needs template: chat'),
-      environment: z.string().nullable().default(null)
-        .describe('a user module answering the calls instead of the sandbox, by path like a reward (./my-env.ts#Calculator): a class or object with step(state, call) -> observation; state is the trajectory\'s own object; r1 form only'),
+      max_output_tokens: int()
+        .positive()
+        .default(128)
+        .describe("tokens of a call's output appended to the context at most (the rest is cut, marked ...(truncated))"),
+      timeout_s: z
+        .number()
+        .positive()
+        .default(2)
+        .describe(
+          "CPU-time limit of one call (the session's earlier cells re-run included); a call past it gets a timeout error in its output",
+        ),
+      format: z
+        .enum(TOOL_FORMATS)
+        .default('r1')
+        .describe(
+          'r1: the model writes <code>...</code>, generation stops there, the code runs and <output>...</output> is appended (models r1kit trains); chat: Hugging Face models, the tools given to the chat template\'s `tools` argument, calls as <tool_call>{"name": ..., "arguments": {"code": ...}}</tool_call> (Qwen2.5, Qwen3, Hermes), outputs as tool-role messages rendered by the template; needs template: chat',
+        ),
+      environment: z
+        .string()
+        .nullable()
+        .default(null)
+        .describe(
+          "a user module answering the calls instead of the sandbox, by path like a reward (./my-env.ts#Calculator): a class or object with step(state, call) -> observation; state is the trajectory's own object; r1 form only",
+        ),
     })
     .nullable()
     .default(null)
@@ -358,11 +470,15 @@ export const GrpoStage = z.strictObject({
       engine: z
         .enum(ROLLOUT_ENGINE_NAMES)
         .default('tfjs')
-        .describe("what samples the completions: tfjs (the policy itself, in rollout_workers threads) or llama.cpp (node-llama-cpp fed a GGUF export of the policy at each weight sync; llama, qwen2 and qwen3 models; needs `npm install --save-exact node-llama-cpp@3.21.1`)"),
+        .describe(
+          'what samples the completions: tfjs (the policy itself, in rollout_workers threads) or llama.cpp (node-llama-cpp fed a GGUF export of the policy at each weight sync; llama, qwen2 and qwen3 models; needs `npm install --save-exact node-llama-cpp@3.21.1`)',
+        ),
       device: z
         .enum(['auto', 'cpu', 'vulkan', 'cuda'])
         .default('auto')
-        .describe('llama.cpp only: where it runs; auto = CUDA, else Vulkan, else the CPU. cuda needs the NVIDIA driver (CUDA 12), vulkan a Vulkan driver (on a machine without a GPU, Mesa lavapipe with GGML_VK_VISIBLE_DEVICES=0)'),
+        .describe(
+          'llama.cpp only: where it runs; auto = CUDA, else Vulkan, else the CPU. cuda needs the NVIDIA driver (CUDA 12), vulkan a Vulkan driver (on a machine without a GPU, Mesa lavapipe with GGML_VK_VISIBLE_DEVICES=0)',
+        ),
       is_cap: z
         .number()
         .gt(1)
@@ -373,7 +489,9 @@ export const GrpoStage = z.strictObject({
         ),
     })
     .prefault({})
-    .describe("the rollout engine; with llama.cpp, GRPO logs rollout_correction/kl (the rollout-vs-train KL, k3 estimate per token), rollout_correction/truncated_frac (share of weights capped at is_cap) and rollout_correction/is_weight_mean"),
+    .describe(
+      'the rollout engine; with llama.cpp, GRPO logs rollout_correction/kl (the rollout-vs-train KL, k3 estimate per token), rollout_correction/truncated_frac (share of weights capped at is_cap) and rollout_correction/is_weight_mean',
+    ),
 });
 
 export const RejectionSamplingStage = z.strictObject({
@@ -387,7 +505,13 @@ export const RejectionSamplingStage = z.strictObject({
   reward_threshold: z.number().default(1).describe('keep a sample when its summed reward is at least this'),
   filters: z
     .strictObject({
-      language: z.string().nullable().default(null).describe("keep only samples whose reasoning is at least 95% in the row's `language` (when it names one) or else this language (en, zh, ...); null = no filter"),
+      language: z
+        .string()
+        .nullable()
+        .default(null)
+        .describe(
+          "keep only samples whose reasoning is at least 95% in the row's `language` (when it names one) or else this language (en, zh, ...); null = no filter",
+        ),
       max_repetition: prob().default(0.5).describe('drop samples whose share of repeated 4-grams exceeds this (1 = off)'),
       min_length: int().min(0).default(1).describe('drop completions shorter than this many tokens'),
       max_length: int().positive().nullable().default(null).describe('drop completions longer than this many tokens (null = no limit)'),
@@ -431,13 +555,20 @@ export const EvalStage = z
     ...generation({ temperature: 0.6, topP: 0.95 }),
     template: template('r1-zero'),
     prompt_field: z.string().default('prompt').describe('field of each row that holds the prompt'),
-    rewards: rewards(['accuracy', 'format'], 'reward functions to score completions; accuracy decides which samples are right (pass@1, maj@n, pass@k; without it the built-in accuracy with its defaults does)'),
+    rewards: rewards(
+      ['accuracy', 'format'],
+      'reward functions to score completions; accuracy decides which samples are right (pass@1, maj@n, pass@k; without it the built-in accuracy with its defaults does)',
+    ),
     label: z.string().default('').describe('the row name of this eval in the results table'),
   })
   .superRefine((s, ctx) => {
     for (const [i, k] of (s.pass_at_k ?? []).entries()) {
       if (k > s.num_generations) {
-        ctx.addIssue({ code: 'custom', path: ['pass_at_k', i], message: `pass@${k} needs at least ${k} samples per prompt, but num_generations is ${s.num_generations}: raise num_generations or lower k` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pass_at_k', i],
+          message: `pass@${k} needs at least ${k} samples per prompt, but num_generations is ${s.num_generations}: raise num_generations or lower k`,
+        });
       }
     }
   });
@@ -470,10 +601,10 @@ export const SandboxConfig = z
       .default('distinct')
       .describe(
         'what one sandbox process may run in its life, against a program that broke out of its interpreter and owns its process: ' +
-          'distinct (default) never gives a process two programs of the same test, so an owned process has no other program\'s output to replay and, in GRPO, no sibling of its group to sabotage; ' +
+          "distinct (default) never gives a process two programs of the same test, so an owned process has no other program's output to replay and, in GRPO, no sibling of its group to sabotage; " +
           'costs up to G process starts for a group of G programs sharing tests on the first step (then free: the processes are kept, up to workers + 8 per language, ~45 MB each for JavaScript, ~210 MB for Python); ' +
-          'never runs one program per process, so a verdict depends on nothing but that program\'s run; costs a process start per program (~0.15 s of CPU for JavaScript, ~2.5 s for Python: tens to a hundred times slower); ' +
-          'any has no rule (an owned process can pass a wrong program by replaying another\'s output); for measuring what the rule costs',
+          "never runs one program per process, so a verdict depends on nothing but that program's run; costs a process start per program (~0.15 s of CPU for JavaScript, ~2.5 s for Python: tens to a hundred times slower); " +
+          "any has no rule (an owned process can pass a wrong program by replaying another's output); for measuring what the rule costs",
       ),
   })
   .describe('the sandbox that runs model-written code (the code reward)');
@@ -481,32 +612,78 @@ export const SandboxConfig = z
 /** Rollout and reward workers on other machines over NATS JetStream (src/cluster/). */
 export const ClusterConfig = z
   .strictObject({
-    url: z.string().regex(/^(nats|tls|wss?):\/\//, 'a NATS url such as nats://host:4222')
-      .refine((u) => !/^\w+:\/\/[^/]*@/.test(u), 'no user or password in the url: the recipe is copied into the run folder; use token: env:NAME or R1_CLUSTER_URL').optional()
-      .describe('the NATS server (JetStream on); unset = the R1_CLUSTER_URL environment variable; neither = everything in this process (worker threads)'),
-    token: z.string().regex(/^env:[A-Za-z_][A-Za-z0-9_]*$/, 'name an environment variable (token: env:R1_CLUSTER_TOKEN): a secret in the recipe would be copied into the run folder').optional()
-      .describe('env:NAME = the auth token is in environment variable NAME (default R1_CLUSTER_TOKEN when set); never logged or written into the run folder'),
-    tls: z.union([z.boolean(), z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() })]).default(false)
+    url: z
+      .string()
+      .regex(/^(nats|tls|wss?):\/\//, 'a NATS url such as nats://host:4222')
+      .refine(
+        (u) => !/^\w+:\/\/[^/]*@/.test(u),
+        'no user or password in the url: the recipe is copied into the run folder; use token: env:NAME or R1_CLUSTER_URL',
+      )
+      .optional()
+      .describe(
+        'the NATS server (JetStream on); unset = the R1_CLUSTER_URL environment variable; neither = everything in this process (worker threads)',
+      ),
+    token: z
+      .string()
+      .regex(
+        /^env:[A-Za-z_][A-Za-z0-9_]*$/,
+        'name an environment variable (token: env:R1_CLUSTER_TOKEN): a secret in the recipe would be copied into the run folder',
+      )
+      .optional()
+      .describe(
+        'env:NAME = the auth token is in environment variable NAME (default R1_CLUSTER_TOKEN when set); never logged or written into the run folder',
+      ),
+    tls: z
+      .union([z.boolean(), z.strictObject({ ca: z.string().optional(), cert: z.string().optional(), key: z.string().optional() })])
+      .default(false)
       .describe('TLS to the server: true, or files { ca, cert, key } (paths relative to the recipe)'),
-    max_staleness: int().min(0).default(0)
-      .describe('0 = on-policy (each step waits for its own rollouts); k > 0 = rollouts of step n+k may be generated while step n trains (truncated importance sampling corrects them)'),
-    job_timeout_s: z.number().positive().default(60)
-      .describe('a job not finished (nor kept alive) by a worker within this many seconds goes to another worker; also how soon the trainer says that no worker is alive'),
+    max_staleness: int()
+      .min(0)
+      .default(0)
+      .describe(
+        '0 = on-policy (each step waits for its own rollouts); k > 0 = rollouts of step n+k may be generated while step n trains (truncated importance sampling corrects them)',
+      ),
+    job_timeout_s: z
+      .number()
+      .positive()
+      .default(60)
+      .describe(
+        'a job not finished (nor kept alive) by a worker within this many seconds goes to another worker; also how soon the trainer says that no worker is alive',
+      ),
     max_deliver: int().min(1).default(5).describe('deliveries of one job at most before the run fails naming it'),
-    on_no_workers: z.enum(['wait', 'fail']).default('wait')
+    on_no_workers: z
+      .enum(['wait', 'fail'])
+      .default('wait')
       .describe('no worker alive for a role: wait (saying so every job_timeout_s) or fail (exit non-zero); r1 run --on-no-workers sets it'),
-    remote_rewards: z.array(z.string()).default(['code'])
-      .describe('rewards (by name as in the stage) that reward workers compute; the code reward runs model-written programs there, not on the trainer'),
+    remote_rewards: z
+      .array(z.string())
+      .default(['code'])
+      .describe(
+        'rewards (by name as in the stage) that reward workers compute; the code reward runs model-written programs there, not on the trainer',
+      ),
   })
   .describe('several machines: rollout and reward workers (npx r1 worker --connect URL) over NATS JetStream; unset = one process');
 
 export const RecipeSchema = z.strictObject({
-  name: z.string().regex(SAFE_NAME, SAFE_NAME_MSG).optional().describe('run name; the run folder is <output_dir>/<name>; default = the file name without extension'),
+  name: z
+    .string()
+    .regex(SAFE_NAME, SAFE_NAME_MSG)
+    .optional()
+    .describe('run name; the run folder is <output_dir>/<name>; default = the file name without extension'),
   description: z.string().default('').describe('free text, for people'),
   seed: int().min(0).default(0).describe('seed of every random choice (init, data order, sampling)'),
-  backend: z.enum(BACKEND_NAMES).default('auto').describe('compute backend: auto (tfjs-node-gpu, WebGPU on a hardware adapter, tfjs-node, wasm, cpu: the first available) | tensorflow | webgpu | wasm | cpu'),
-  allow_software_gpu: z.boolean().default(false)
-    .describe('backend webgpu may run on a software adapter (Mesa llvmpipe, slower than wasm: for testing the GPU path); auto never picks one'),
+  backend: z
+    .enum(BACKEND_NAMES)
+    .default('auto')
+    .describe(
+      'compute backend: auto (tfjs-node-gpu, WebGPU on a hardware adapter, tfjs-node, wasm, cpu: the first available) | tensorflow | webgpu | wasm | cpu',
+    ),
+  allow_software_gpu: z
+    .boolean()
+    .default(false)
+    .describe(
+      'backend webgpu may run on a software adapter (Mesa llvmpipe, slower than wasm: for testing the GPU path); auto never picks one',
+    ),
   output_dir: z.string().default('runs').describe('parent of the run folder, relative to the recipe file'),
   model: ModelConfig.prefault({}),
   tokenizer: TokenizerConfig.prefault({}),
@@ -516,7 +693,9 @@ export const RecipeSchema = z.strictObject({
   quick: z
     .record(z.string(), z.unknown())
     .default({})
-    .describe('overrides for a run of minutes (r1 run --quick): field path (as --set takes; stages by index or name) -> value; a stage set to null is left out (e.g. a pretrain stage, when the others start from a shipped checkpoint); the run is named <name>-quick'),
+    .describe(
+      'overrides for a run of minutes (r1 run --quick): field path (as --set takes; stages by index or name) -> value; a stage set to null is left out (e.g. a pretrain stage, when the others start from a shipped checkpoint); the run is named <name>-quick',
+    ),
 });
 
 export type ModelConfig = z.infer<typeof ModelConfig>;

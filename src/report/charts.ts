@@ -78,7 +78,13 @@ export function movingAverage(values: (number | null)[], window: number): (numbe
 }
 
 /** A metric as one or two series: raw per step (faint when smoothed) and its moving average on top. */
-function metricSeries(rows: LoggedRow[], key: string, label: string, color: string, opts: { smooth?: boolean; right?: boolean } = {}): ChartSeries[] {
+function metricSeries(
+  rows: LoggedRow[],
+  key: string,
+  label: string,
+  color: string,
+  opts: { smooth?: boolean; right?: boolean } = {},
+): ChartSeries[] {
   const values = column(rows, key);
   const w = opts.smooth === false ? 0 : smoothWindow(finite(values).length);
   if (!w) return [{ label, values, color, width: 1.5, key, main: true, right: opts.right }];
@@ -103,7 +109,9 @@ function add(b: Builder, rows: LoggedRow[], id: string, title: string, keys: Cha
   for (const k of keys) b.used.add(k.key);
   const live = keys.filter((k) => (k.always ? plottable(rows, k.key) : varies(rows, k.key)));
   if (!live.length) return null;
-  const series = live.flatMap((k, i) => metricSeries(rows, k.key, k.label ?? k.key, PALETTE[i % PALETTE.length], { smooth: k.smooth, right: k.right }));
+  const series = live.flatMap((k, i) =>
+    metricSeries(rows, k.key, k.label ?? k.key, PALETTE[i % PALETTE.length], { smooth: k.smooth, right: k.right }),
+  );
   // With several metrics on a chart, the legend lists each metric once (its moving average); one metric
   // alone keeps both, so hovering shows the step's own value too.
   if (live.length > 1) for (const s of series) if (s.faint) s.quiet = true;
@@ -115,7 +123,8 @@ function add(b: Builder, rows: LoggedRow[], id: string, title: string, keys: Cha
 /** Every numeric metric key, in the order first logged. */
 export function numericKeys(rows: LoggedRow[]): string[] {
   const seen = new Set<string>();
-  for (const r of rows) for (const [k, v] of Object.entries(r)) if (!NOT_PLOTTED.has(k) && typeof v === 'number' && Number.isFinite(v)) seen.add(k);
+  for (const r of rows)
+    for (const [k, v] of Object.entries(r)) if (!NOT_PLOTTED.has(k) && typeof v === 'number' && Number.isFinite(v)) seen.add(k);
   return [...seen];
 }
 
@@ -127,15 +136,35 @@ export function rewardFunctions(rows: LoggedRow[]): string[] {
 
 function grpoCharts(b: Builder, rows: LoggedRow[]): void {
   add(b, rows, 'reward', 'reward', [{ key: 'reward', always: true }]);
-  for (const fn of rewardFunctions(rows)) add(b, rows, `rewards/${fn}`, fn === 'accuracy' ? 'accuracy (reward)' : `reward: ${fn}`, [{ key: `rewards/${fn}/mean`, label: fn, always: true }]);
+  for (const fn of rewardFunctions(rows))
+    add(b, rows, `rewards/${fn}`, fn === 'accuracy' ? 'accuracy (reward)' : `reward: ${fn}`, [
+      { key: `rewards/${fn}/mean`, label: fn, always: true },
+    ]);
   // Completion length: the mean as a line, the shortest and longest of each step as a band around it.
   b.used.add('completions/min_length').add('completions/max_length');
-  const len = add(b, rows, 'length', 'completion length (tokens)', [{ key: 'completions/mean_length', label: 'mean' }, { key: 'completions/mean_terminated_length', label: 'mean of finished' }]);
+  const len = add(b, rows, 'length', 'completion length (tokens)', [
+    { key: 'completions/mean_length', label: 'mean' },
+    { key: 'completions/mean_terminated_length', label: 'mean of finished' },
+  ]);
   if (len && varies(rows, 'completions/max_length')) {
     const lo = len.series.length;
     len.series.push(
-      { label: 'max', values: column(rows, 'completions/max_length'), color: '#8c959f', width: 0.5, key: 'completions/max_length', quiet: true },
-      { label: 'min', values: column(rows, 'completions/min_length'), color: '#8c959f', width: 0.5, key: 'completions/min_length', quiet: true },
+      {
+        label: 'max',
+        values: column(rows, 'completions/max_length'),
+        color: '#8c959f',
+        width: 0.5,
+        key: 'completions/max_length',
+        quiet: true,
+      },
+      {
+        label: 'min',
+        values: column(rows, 'completions/min_length'),
+        color: '#8c959f',
+        width: 0.5,
+        key: 'completions/min_length',
+        quiet: true,
+      },
     );
     len.bands = [{ upper: lo, lower: lo + 1, color: 'rgba(31,111,235,0.10)' }];
     len.note = 'band: shortest to longest completion of each step';
@@ -157,18 +186,29 @@ function grpoCharts(b: Builder, rows: LoggedRow[]): void {
   b.used.add('step_time_s');
   if (time) {
     const total = (k: string) => finite(column(rows, k)).reduce((a, v) => a + v, 0);
-    const parts = [['generate', 'time/generate_s'], ['score', 'time/score_s'], ['update', 'time/update_s']].map(([n, k]) => [n, total(k)] as const);
+    const parts = [
+      ['generate', 'time/generate_s'],
+      ['score', 'time/score_s'],
+      ['update', 'time/update_s'],
+    ].map(([n, k]) => [n, total(k)] as const);
     const sum = parts.reduce((a, [, v]) => a + v, 0);
     if (sum > 0) time.note = `share of the time: ${parts.map(([n, v]) => `${n} ${Math.round((100 * v) / sum)}%`).join(', ')}`;
   }
 }
 
 function lmCharts(b: Builder, rows: LoggedRow[]): void {
-  add(b, rows, 'loss', 'loss', [
-    { key: 'loss', always: true },
-    { key: 'eval/loss', label: 'held-out loss', smooth: false },
-    { key: 'learning_rate', label: 'learning rate', right: true, smooth: false },
-  ], { rightLabel: 'learning rate' });
+  add(
+    b,
+    rows,
+    'loss',
+    'loss',
+    [
+      { key: 'loss', always: true },
+      { key: 'eval/loss', label: 'held-out loss', smooth: false },
+      { key: 'learning_rate', label: 'learning rate', right: true, smooth: false },
+    ],
+    { rightLabel: 'learning rate' },
+  );
 }
 
 /** A MoE model's balance: max over mean expert load, over all layers and per layer (the loads
@@ -185,8 +225,13 @@ function moeCharts(b: Builder, rows: LoggedRow[]): void {
 function dpoCharts(b: Builder, rows: LoggedRow[]): void {
   add(b, rows, 'accuracy', 'preference accuracy (chosen above rejected)', [{ key: 'rewards/accuracies', label: 'accuracy', always: true }]);
   add(b, rows, 'margins', 'reward margin (chosen − rejected)', [{ key: 'rewards/margins', label: 'margin', always: true }]);
-  add(b, rows, 'loss', 'loss', [{ key: 'loss' }, { key: 'learning_rate', label: 'learning rate', right: true, smooth: false }], { rightLabel: 'learning rate' });
-  add(b, rows, 'chosen-rejected', 'implicit rewards', [{ key: 'rewards/chosen', label: 'chosen' }, { key: 'rewards/rejected', label: 'rejected' }]);
+  add(b, rows, 'loss', 'loss', [{ key: 'loss' }, { key: 'learning_rate', label: 'learning rate', right: true, smooth: false }], {
+    rightLabel: 'learning rate',
+  });
+  add(b, rows, 'chosen-rejected', 'implicit rewards', [
+    { key: 'rewards/chosen', label: 'chosen' },
+    { key: 'rewards/rejected', label: 'rejected' },
+  ]);
 }
 
 /** The charts of a stage, headline ones first, then one per other varying metric; and the numbers:
@@ -202,10 +247,12 @@ export function stageView(type: StageType, rows: LoggedRow[]): StageView {
   b.charts.forEach((c, i) => (c.id = `${i < headline ? 'main' : 'more'}:${c.id}`));
   // A metric drawn in a chart is not also a number (a flat reward is on its chart, not among the constants).
   const charted = new Set(b.charts.flatMap((c) => c.series.map((s) => s.key)));
-  const numbers = numericKeys(rows).filter((k) => !varies(rows, k) && !charted.has(k) && !isExpertLoad(k)).map((key) => {
-    const vs = finite(column(rows, key));
-    return { key, value: vs[0], note: vs.length === 1 ? 'logged once' : `same at all ${vs.length} steps` };
-  });
+  const numbers = numericKeys(rows)
+    .filter((k) => !varies(rows, k) && !charted.has(k) && !isExpertLoad(k))
+    .map((key) => {
+      const vs = finite(column(rows, key));
+      return { key, value: vs[0], note: vs.length === 1 ? 'logged once' : `same at all ${vs.length} steps` };
+    });
   for (const key of ['num_tokens', 'elapsed_s']) {
     const last = finite(column(rows, key)).at(-1);
     if (last !== undefined) numbers.push({ key, value: last, note: 'at the last step' });

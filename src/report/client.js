@@ -72,7 +72,18 @@
         axes: [
           { label: 'step', size: 36, incrs: STEP_INCRS },
           { size: axisWidth, values: (u, vals) => vals.map(fmt) },
-          ...(right ? [{ scale: 'y2', side: 1, size: axisWidth, grid: { show: false }, values: (u, vals) => vals.map(fmt), label: spec.rightLabel || '' }] : []),
+          ...(right
+            ? [
+                {
+                  scale: 'y2',
+                  side: 1,
+                  size: axisWidth,
+                  grid: { show: false },
+                  values: (u, vals) => vals.map(fmt),
+                  label: spec.rightLabel || '',
+                },
+              ]
+            : []),
         ],
         bands: (spec.bands || []).map((b) => ({ series: [b.upper + 1, b.lower + 1], fill: b.color })),
       };
@@ -80,7 +91,9 @@
       const plot = new uPlot(opts, [spec.x, ...spec.series.map((s) => s.values)], box);
       // Series marked quiet (raw lines under their average, a band's edges) stay out of the legend.
       const legend = plot.root.querySelectorAll('.u-legend .u-series');
-      spec.series.forEach((s, i) => { if (s.quiet && legend[i + 1]) legend[i + 1].style.display = 'none'; });
+      spec.series.forEach((s, i) => {
+        if (s.quiet && legend[i + 1]) legend[i + 1].style.display = 'none';
+      });
       box.parentElement.dataset.points = String(spec.x.length);
       state.plots.set(spec.id, plot);
     }
@@ -116,7 +129,14 @@
   }
   function filters() {
     const num = (id) => ($(id).value.trim() === '' ? null : Number($(id).value));
-    return { step: $('f-step').value, min: num('f-min'), max: num('f-max'), finish: $('f-finish').value, text: $('f-text').value.trim().toLowerCase(), groups: $('f-groups').checked };
+    return {
+      step: $('f-step').value,
+      min: num('f-min'),
+      max: num('f-max'),
+      finish: $('f-finish').value,
+      text: $('f-text').value.trim().toLowerCase(),
+      groups: $('f-groups').checked,
+    };
   }
   function passes(r, f, s) {
     if (f.step !== '' && String(r.step) !== f.step) return false;
@@ -132,10 +152,11 @@
   function promptHtml(s, p) {
     const full = s.prompts[p];
     const q = s.questions ? s.questions[p] : null;
-    const shown = q !== null && q !== undefined ? q : (full.length > 400 ? '…' + full.slice(-400) : full);
-    const fold = q !== null && q !== undefined || full.length > 400
-      ? `<details class="template"><summary>${q !== null && q !== undefined ? 'with the template' : 'whole prompt'} (${full.length} chars)</summary><pre>${esc(full)}</pre></details>`
-      : '';
+    const shown = q !== null && q !== undefined ? q : full.length > 400 ? '…' + full.slice(-400) : full;
+    const fold =
+      (q !== null && q !== undefined) || full.length > 400
+        ? `<details class="template"><summary>${q !== null && q !== undefined ? 'with the template' : 'whole prompt'} (${full.length} chars)</summary><pre>${esc(full)}</pre></details>`
+        : '';
     return `<pre class="question">${esc(shown)}</pre>${fold}`;
   }
   function rewardCells(r, s, rg) {
@@ -170,8 +191,10 @@
       const list = [...groups.values()];
       for (const g of list.slice(0, state.limit)) {
         const sorted = g.slice().sort((a, b) => (b.reward ?? -Infinity) - (a.reward ?? -Infinity));
-        const best = sorted[0], worst = sorted[sorted.length - 1];
-        const side = (title, r) => `<div><h4>${title} ${chip('reward', r.reward, rg.reward)}</h4><pre>${esc(r.completion)}</pre><div>${s.fns.map((fn) => chip(fn, r.rewards[fn], rg[fn])).join('')}<span class="r">adv ${fmt(r.advantage)}</span><span class="r fin-${esc(r.finish)}">${esc(r.finish ?? '')}</span></div></div>`;
+        const best = sorted[0],
+          worst = sorted[sorted.length - 1];
+        const side = (title, r) =>
+          `<div><h4>${title} ${chip('reward', r.reward, rg.reward)}</h4><pre>${esc(r.completion)}</pre><div>${s.fns.map((fn) => chip(fn, r.rewards[fn], rg[fn])).join('')}<span class="r">adv ${fmt(r.advantage)}</span><span class="r fin-${esc(r.finish)}">${esc(r.finish ?? '')}</span></div></div>`;
         html += `<div class="group sample-group"><div class="head">${best.step !== null ? `step ${best.step} · ` : ''}${g.length} completions · rewards ${sorted.map((r) => fmt(r.reward)).join(', ')}</div><div class="gp">${promptHtml(s, best.p)}</div><div class="pair">${side('best', best)}${g.length > 1 ? side('worst', worst) : '<div class="empty">one completion only</div>'}</div></div>`;
       }
       shown = Math.min(list.length, state.limit);
@@ -180,7 +203,10 @@
     } else {
       const rows = hits.slice(0, state.limit).map((i) => {
         const r = s.rows[i];
-        const adv = r.advantage === null ? '–' : `<span class="${r.advantage > 0 ? 'up' : r.advantage < 0 ? 'down' : 'flat'}">${fmt(r.advantage)}</span>`;
+        const adv =
+          r.advantage === null
+            ? '–'
+            : `<span class="${r.advantage > 0 ? 'up' : r.advantage < 0 ? 'down' : 'flat'}">${fmt(r.advantage)}</span>`;
         return `<tr class="sample"><td class="num">${r.step ?? ''}</td><td class="prompt">${promptHtml(s, r.p)}</td><td class="completion"><pre>${esc(r.completion)}</pre>${r.answer !== undefined ? `<div class="r">answer ${esc(r.answer)}</div>` : ''}</td><td>${rewardCells(r, s, rg)}</td><td class="num">${adv}</td><td class="fin-${esc(r.finish)}">${esc(r.finish ?? '')}</td></tr>`;
       });
       shown = rows.length;
@@ -191,14 +217,24 @@
     if (!hits.length) html = '<p class="empty">No completion matches the filters.</p>';
     box.innerHTML = html;
     const more = $('r1-more');
-    if (more) more.onclick = () => { state.limit += 200; renderSamples(); };
+    if (more)
+      more.onclick = () => {
+        state.limit += 200;
+        renderSamples();
+      };
   }
   function wireSamples() {
     if (!$('r1-controls') || wireSamples.done) return;
     wireSamples.done = true;
     for (const id of ['f-step', 'f-min', 'f-max', 'f-finish', 'f-text', 'f-groups']) {
-      $(id).addEventListener('input', () => { state.limit = 200; renderSamples(); });
-      $(id).addEventListener('change', () => { state.limit = 200; renderSamples(); });
+      $(id).addEventListener('input', () => {
+        state.limit = 200;
+        renderSamples();
+      });
+      $(id).addEventListener('change', () => {
+        state.limit = 200;
+        renderSamples();
+      });
     }
   }
 
@@ -206,19 +242,27 @@
   function render() {
     state.data = JSON.parse($('r1-data').textContent);
     drawCharts(state.data.charts);
-    if (state.data.page === 'samples') { wireSamples(); renderSamples(); }
+    if (state.data.page === 'samples') {
+      wireSamples();
+      renderSamples();
+    }
   }
 
   // ---- live updates ----------------------------------------------------------------------------
-  let busy = false, again = false;
+  let busy = false,
+    again = false;
   async function refresh() {
-    if (busy) { again = true; return; }
+    if (busy) {
+      again = true;
+      return;
+    }
     busy = true;
     try {
       const res = await fetch(location.href, { cache: 'no-store' });
       if (res.ok) {
         const doc = new DOMParser().parseFromString(await res.text(), 'text/html');
-        const main = doc.getElementById('r1-main'), data = doc.getElementById('r1-data');
+        const main = doc.getElementById('r1-main'),
+          data = doc.getElementById('r1-data');
         if (main && data) {
           $('r1-main').innerHTML = main.innerHTML;
           $('r1-data').textContent = data.textContent;
@@ -231,7 +275,10 @@
       console.warn('r1: live update failed', err);
     } finally {
       busy = false;
-      if (again) { again = false; refresh(); }
+      if (again) {
+        again = false;
+        refresh();
+      }
     }
   }
   function listen() {
@@ -243,8 +290,12 @@
       const dir = '/' + String(JSON.parse(e.data).dir || '').replace(/^\/+/, '');
       if (everything || here.startsWith(dir) || dir.startsWith(here + '/') || dir === here) refresh();
     };
-    events.onerror = () => { $('r1-live').textContent = 'reconnecting'; };
-    events.onopen = () => { $('r1-live').textContent = 'live'; };
+    events.onerror = () => {
+      $('r1-live').textContent = 'reconnecting';
+    };
+    events.onopen = () => {
+      $('r1-live').textContent = 'live';
+    };
   }
 
   render();

@@ -57,7 +57,9 @@ export function recipeStages(runDir: string): { name: string; type: string }[] {
   try {
     const doc = parseYaml(readFileSync(file, 'utf8'), { merge: true }) as { stages?: unknown };
     if (!Array.isArray(doc?.stages)) return [];
-    return doc.stages.flatMap((s) => (s && typeof s === 'object' && typeof s.name === 'string' ? [{ name: s.name as string, type: String(s.type ?? '') }] : []));
+    return doc.stages.flatMap((s) =>
+      s && typeof s === 'object' && typeof s.name === 'string' ? [{ name: s.name as string, type: String(s.type ?? '') }] : [],
+    );
   } catch {
     return [];
   }

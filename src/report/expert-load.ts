@@ -23,22 +23,25 @@ export const isExpertLoad = (key: string) => LOAD.test(key);
  * columns, consecutive logged steps summed into one where there are more. Empty for a dense model. */
 export function expertLoadHeatmaps(rows: LoggedRow[], maxColumns = 160): LoadHeatmap[] {
   const layers = new Map<number, number>(); // layer -> number of experts
-  for (const r of rows) for (const k of Object.keys(r)) {
-    const m = LOAD.exec(k);
-    if (m) layers.set(Number(m[1]), Math.max(layers.get(Number(m[1])) ?? 0, Number(m[2]) + 1));
-  }
+  for (const r of rows)
+    for (const k of Object.keys(r)) {
+      const m = LOAD.exec(k);
+      if (m) layers.set(Number(m[1]), Math.max(layers.get(Number(m[1])) ?? 0, Number(m[2]) + 1));
+    }
   const logged = rows.filter((r) => Object.keys(r).some(isExpertLoad));
   const per = Math.max(1, Math.ceil(logged.length / maxColumns));
   const buckets = Array.from({ length: Math.ceil(logged.length / per) }, (_, i) => logged.slice(i * per, (i + 1) * per));
-  return [...layers].sort(([a], [b]) => a - b).map(([layer, experts]) => {
-    const share = Array.from({ length: experts }, () => [] as number[]);
-    for (const bucket of buckets) {
-      const load = Array.from({ length: experts }, (_, e) => bucket.reduce((a, r) => a + (Number(r[`moe/load/${layer}/${e}`]) || 0), 0));
-      const mean = load.reduce((a, b) => a + b, 0) / experts;
-      load.forEach((n, e) => share[e].push(mean > 0 ? n / mean : 1));
-    }
-    return { layer, steps: buckets.map((b) => b.at(-1)!.step), share };
-  });
+  return [...layers]
+    .sort(([a], [b]) => a - b)
+    .map(([layer, experts]) => {
+      const share = Array.from({ length: experts }, () => [] as number[]);
+      for (const bucket of buckets) {
+        const load = Array.from({ length: experts }, (_, e) => bucket.reduce((a, r) => a + (Number(r[`moe/load/${layer}/${e}`]) || 0), 0));
+        const mean = load.reduce((a, b) => a + b, 0) / experts;
+        load.forEach((n, e) => share[e].push(mean > 0 ? n / mean : 1));
+      }
+      return { layer, steps: buckets.map((b) => b.at(-1)!.step), share };
+    });
 }
 
 /** Diverging colour for a share of the mean load: white at 1, red toward 4x, blue toward 0 (log scale). */
@@ -51,13 +54,25 @@ export function shareColor(share: number): string {
 
 /** One layer's heatmap as SVG: experts down, steps across, a hover title on every cell. */
 export function heatmapSvg(h: LoadHeatmap): string {
-  const cols = h.steps.length, rows = h.share.length;
-  const cw = Math.max(2, Math.min(12, Math.floor(720 / Math.max(cols, 1)))), ch = 14, left = 30, top = 4;
-  const W = left + cols * cw + 4, H = top + rows * ch + 18;
-  const cells = h.share.flatMap((line, e) => line.map((s, c) =>
-    `<rect x="${left + c * cw}" y="${top + e * ch}" width="${cw}" height="${ch - 1}" fill="${shareColor(s)}"><title>expert ${e}, step ${h.steps[c]}: ${s.toFixed(2)}x the mean load</title></rect>`));
+  const cols = h.steps.length,
+    rows = h.share.length;
+  const cw = Math.max(2, Math.min(12, Math.floor(720 / Math.max(cols, 1)))),
+    ch = 14,
+    left = 30,
+    top = 4;
+  const W = left + cols * cw + 4,
+    H = top + rows * ch + 18;
+  const cells = h.share.flatMap((line, e) =>
+    line.map(
+      (s, c) =>
+        `<rect x="${left + c * cw}" y="${top + e * ch}" width="${cw}" height="${ch - 1}" fill="${shareColor(s)}"><title>expert ${e}, step ${h.steps[c]}: ${s.toFixed(2)}x the mean load</title></rect>`,
+    ),
+  );
   const labels = h.share.map((_, e) => `<text x="${left - 4}" y="${top + e * ch + ch - 4}" text-anchor="end">${e}</text>`);
-  const axis = [`<text x="${left}" y="${H - 4}">step ${h.steps[0] ?? ''}</text>`, `<text x="${left + cols * cw}" y="${H - 4}" text-anchor="end">step ${h.steps.at(-1) ?? ''}</text>`];
+  const axis = [
+    `<text x="${left}" y="${H - 4}">step ${h.steps[0] ?? ''}</text>`,
+    `<text x="${left + cols * cw}" y="${H - 4}" text-anchor="end">step ${h.steps.at(-1) ?? ''}</text>`,
+  ];
   return `<svg class="heatmap" data-layer="${h.layer}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-size="10" fill="#656d76" role="img" aria-label="expert load of layer ${h.layer}">${[...cells, ...labels, ...axis].join('')}</svg>`;
 }
 

@@ -30,7 +30,10 @@ export type PageData = {
 
 /** JSON safe inside a <script> element: no "</script>" or "<!--" can end it early. */
 export function scriptJson(v: unknown): string {
-  return JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(v)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** A whole page: `nav` (breadcrumbs) and `main` are HTML; `controls` stays in place when a live page
@@ -55,7 +58,9 @@ export function page(opts: { title: string; nav?: string; main: string; controls
 
 /** Breadcrumbs: [label, href] pairs, the last one the current page (no link). */
 export function crumbs(parts: [string, string | null][]): string {
-  return parts.map(([label, href]) => (href ? `<a href="${esc(href)}">${esc(label)}</a>` : `<b>${esc(label)}</b>`)).join(' <span class="sep">/</span> ');
+  return parts
+    .map(([label, href]) => (href ? `<a href="${esc(href)}">${esc(label)}</a>` : `<b>${esc(label)}</b>`))
+    .join(' <span class="sep">/</span> ');
 }
 
 const CSS = `

@@ -5,5 +5,15 @@ export { renderRunPage, renderStagePage, renderSamplesPage, renderComparePage, w
 export { stageView } from './charts.ts';
 export type { Chart, ChartSeries, StageView } from './charts.ts';
 export { serveRuns } from './serve.ts';
-export { writeResults, resultsTable, breakdownTable, resultsMarkdown, spliceResults, collectEvals, collectGrpo, RESULTS_START, RESULTS_END } from './results.ts';
+export {
+  writeResults,
+  resultsTable,
+  breakdownTable,
+  resultsMarkdown,
+  spliceResults,
+  collectEvals,
+  collectGrpo,
+  RESULTS_START,
+  RESULTS_END,
+} from './results.ts';
 export type { EvalEntry, GrpoEntry } from './results.ts';

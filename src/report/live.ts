@@ -10,9 +10,18 @@ import { renderRunPage, writeStagePages } from './pages.ts';
 export type LiveReports = { refresh: () => void; stop: () => void };
 
 /** Default: pages rewritten every 10 logged steps, at most every 2 s (rendering reads samples.jsonl). */
-export function liveReports(runDir: string, stageDir: string, log: (line: string) => void, opts: { everySteps?: number; minIntervalMs?: number; checkMs?: number } = {}): LiveReports {
-  const every = opts.everySteps ?? 10, minInterval = opts.minIntervalMs ?? 2000;
-  let size = -1, lastStep = 0, lastWrite = 0, warned = false;
+export function liveReports(
+  runDir: string,
+  stageDir: string,
+  log: (line: string) => void,
+  opts: { everySteps?: number; minIntervalMs?: number; checkMs?: number } = {},
+): LiveReports {
+  const every = opts.everySteps ?? 10,
+    minInterval = opts.minIntervalMs ?? 2000;
+  let size = -1,
+    lastStep = 0,
+    lastWrite = 0,
+    warned = false;
   const refresh = () => {
     try {
       // At the start of a stage its folder may not exist yet: the run's page comes first.

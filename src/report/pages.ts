@@ -7,8 +7,20 @@ import { basename, join, resolve } from 'node:path';
 import type { LoggedRow } from '../metrics/logger.ts';
 import { lastMean, PALETTE, stageView, type Chart, type ChartSeries } from './charts.ts';
 import {
-  esc, fmtDuration, fmtNum, manifestRecords, readResults, readSamples, readStageRows, recipeStages, stageDirs, stageType, writeAtomic,
-  type StageRecord, type StageType, readJson,
+  esc,
+  fmtDuration,
+  fmtNum,
+  manifestRecords,
+  readResults,
+  readSamples,
+  readStageRows,
+  recipeStages,
+  stageDirs,
+  stageType,
+  writeAtomic,
+  type StageRecord,
+  type StageType,
+  readJson,
 } from './common.ts';
 import { expertLoadSection } from './expert-load.ts';
 import { crumbs, page } from './html.ts';
@@ -34,7 +46,12 @@ export type StageCard = {
 };
 
 /** The one number that matters for each kind of stage, and one or two beside it. */
-function headlineOf(type: StageType, rows: LoggedRow[], results: Record<string, unknown> | null, summary: Record<string, unknown>): Pick<StageCard, 'headline' | 'secondary' | 'spark'> {
+function headlineOf(
+  type: StageType,
+  rows: LoggedRow[],
+  results: Record<string, unknown> | null,
+  summary: Record<string, unknown>,
+): Pick<StageCard, 'headline' | 'secondary' | 'spark'> {
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
   const item = (label: string, v: unknown, percent = false) => (num(v) === null ? [] : [{ label, value: num(v)!, percent }]);
   const sparkOf = (key: string) => rows.flatMap((r) => (typeof r[key] === 'number' ? [r[key] as number] : []));
@@ -48,13 +65,21 @@ function headlineOf(type: StageType, rows: LoggedRow[], results: Record<string, 
     const [h, ...rest] = [...acc, ...reward];
     return {
       headline: h ?? null,
-      secondary: [...rest, ...item('format', lastMean(rows, 'rewards/format/mean'), true), ...item('length', lastMean(rows, 'completions/mean_length'))],
+      secondary: [
+        ...rest,
+        ...item('format', lastMean(rows, 'rewards/format/mean'), true),
+        ...item('length', lastMean(rows, 'completions/mean_length')),
+      ],
       spark: sparkOf(acc.length ? 'rewards/accuracy/mean' : 'reward'),
     };
   }
   if (type === 'dpo') {
     const [h] = item(`preference accuracy (last ${n} steps)`, lastMean(rows, 'rewards/accuracies'), true);
-    return { headline: h ?? null, secondary: [...item('margin', lastMean(rows, 'rewards/margins')), ...item('final loss', lastMean(rows, 'loss', 1))], spark: sparkOf('rewards/accuracies') };
+    return {
+      headline: h ?? null,
+      secondary: [...item('margin', lastMean(rows, 'rewards/margins')), ...item('final loss', lastMean(rows, 'loss', 1))],
+      spark: sparkOf('rewards/accuracies'),
+    };
   }
   if (type === 'eval') {
     const r = results ?? summary;
@@ -68,13 +93,23 @@ function headlineOf(type: StageType, rows: LoggedRow[], results: Record<string, 
     return { headline: h ?? null, secondary: item('rows written', last.rows_written ?? summary.rows_written), spark: [] };
   }
   const [h] = item('final loss', lastMean(rows, 'loss', 1) ?? summary.final_loss);
-  return { headline: h ?? null, secondary: [...item('held-out loss', lastMean(rows, 'eval/loss', 1) ?? summary.eval_loss), ...item('tokens', lastMean(rows, 'num_tokens', 1))], spark: sparkOf('loss') };
+  return {
+    headline: h ?? null,
+    secondary: [
+      ...item('held-out loss', lastMean(rows, 'eval/loss', 1) ?? summary.eval_loss),
+      ...item('tokens', lastMean(rows, 'num_tokens', 1)),
+    ],
+    spark: sparkOf('loss'),
+  };
 }
 
 /** Steps a stage has run (see StageCard.steps). */
 function stepsRun(type: StageType, rows: LoggedRow[], rec: StageRecord): number | null {
   if (type === 'eval' || type === 'rejection-sampling') return null;
-  const lastLogged = rows.reduce<number | null>((most, r) => (Number.isFinite(r.step) && r.step > (most ?? -Infinity) ? r.step : most), null);
+  const lastLogged = rows.reduce<number | null>(
+    (most, r) => (Number.isFinite(r.step) && r.step > (most ?? -Infinity) ? r.step : most),
+    null,
+  );
   const fromSummary = rec.status === 'done' ? rec.summary?.steps : undefined;
   if (typeof fromSummary !== 'number' || !Number.isFinite(fromSummary)) return lastLogged;
   return Math.max(fromSummary, lastLogged ?? 0);
@@ -97,7 +132,15 @@ export function stageCards(runDir: string, now = Date.now()): StageCard[] {
     const end = rec.finished_at ? Date.parse(rec.finished_at) : status === 'running' ? now : NaN;
     const lastElapsed = rows.at(-1)?.elapsed_s;
     const seconds = Number.isFinite(end - start) ? (end - start) / 1000 : typeof lastElapsed === 'number' ? lastElapsed : null;
-    return { name, type, status, seconds, steps: stepsRun(type, rows, rec), hasPage: withFiles.has(name), ...headlineOf(type, rows, readResults(dir), rec.summary ?? {}) };
+    return {
+      name,
+      type,
+      status,
+      seconds,
+      steps: stepsRun(type, rows, rec),
+      hasPage: withFiles.has(name),
+      ...headlineOf(type, rows, readResults(dir), rec.summary ?? {}),
+    };
   });
 }
 
@@ -110,8 +153,13 @@ function sparkline(values: number[]): string {
   });
   const step = Math.max(1, Math.floor(sm.length / 120));
   const pts = sm.filter((_, i) => i % step === 0 || i === sm.length - 1);
-  const lo = Math.min(...pts), hi = Math.max(...pts), W = 180, H = 34;
-  const xy = pts.map((v, i) => `${((i / (pts.length - 1)) * W).toFixed(1)},${(H - 2 - (hi > lo ? (v - lo) / (hi - lo) : 0.5) * (H - 4)).toFixed(1)}`);
+  const lo = Math.min(...pts),
+    hi = Math.max(...pts),
+    W = 180,
+    H = 34;
+  const xy = pts.map(
+    (v, i) => `${((i / (pts.length - 1)) * W).toFixed(1)},${(H - 2 - (hi > lo ? (v - lo) / (hi - lo) : 0.5) * (H - 4)).toFixed(1)}`,
+  );
   return `<svg class="spark" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" aria-hidden="true"><polyline points="${xy.join(' ')}" fill="none" stroke="#1f6feb" stroke-width="1.5"/></svg>`;
 }
 
@@ -127,7 +175,9 @@ function stageCardHtml(c: StageCard): string {
     c.secondary.length ? `<div class="more">${c.secondary.map((s) => `${esc(s.label)} ${show(s)}`).join(' · ')}</div>` : '',
     sparkline(c.spark),
   ].join('');
-  return c.hasPage ? `<a class="stage" data-stage="${esc(c.name)}" href="${encodeURIComponent(c.name)}/report.html">${inner}</a>` : `<div class="stage" data-stage="${esc(c.name)}">${inner}</div>`;
+  return c.hasPage
+    ? `<a class="stage" data-stage="${esc(c.name)}" href="${encodeURIComponent(c.name)}/report.html">${inner}</a>`
+    : `<div class="stage" data-stage="${esc(c.name)}">${inner}</div>`;
 }
 
 /** A finished stage's line in the log of `r1 run`: its time, steps and headline numbers as the run
@@ -141,7 +191,10 @@ export function stageDoneLine(runDir: string, stage: string): string {
     ...[card.headline, ...card.secondary].flatMap((h) => (h ? [`${h.label} ${show(h)}`] : [])),
   ];
   const results = readResults(join(runDir, stage));
-  const size = card.type === 'eval' && typeof results?.prompts === 'number' && typeof results?.k === 'number' ? ` (${plural(results.prompts, 'prompt')} × ${plural(results.k, 'sample')})` : '';
+  const size =
+    card.type === 'eval' && typeof results?.prompts === 'number' && typeof results?.k === 'number'
+      ? ` (${plural(results.prompts, 'prompt')} × ${plural(results.k, 'sample')})`
+      : '';
   return `done${card.seconds !== null ? ` in ${fmtDuration(card.seconds)}` : ''}${facts.length ? `: ${facts.join(' · ')}` : ''}${size}`;
 }
 
@@ -156,17 +209,29 @@ export type EvalColumn = { label: string; href?: string; results: Record<string,
 export function evalTable(cols: EvalColumn[]): string {
   if (!cols.length) return '';
   type Row = { label: string; get: (r: Record<string, unknown>) => unknown; rate: boolean; group?: boolean };
-  const keysMatching = (re: RegExp) => [...new Set(cols.flatMap((c) => Object.keys(c.results).filter((k) => re.test(k))))].sort((a, b) => Number(a.split('@')[1]) - Number(b.split('@')[1]));
+  const keysMatching = (re: RegExp) =>
+    [...new Set(cols.flatMap((c) => Object.keys(c.results).filter((k) => re.test(k))))].sort(
+      (a, b) => Number(a.split('@')[1]) - Number(b.split('@')[1]),
+    );
   const rows: Row[] = [
     { label: 'pass@1', get: (r) => r['pass@1'], rate: true },
     ...keysMatching(/^maj@\d+$/).map((k) => ({ label: k, get: (r: Record<string, unknown>) => r[k], rate: true })),
-    ...keysMatching(/^pass@\d+$/).filter((k) => k !== 'pass@1').map((k) => ({ label: k, get: (r: Record<string, unknown>) => r[k], rate: true })),
+    ...keysMatching(/^pass@\d+$/)
+      .filter((k) => k !== 'pass@1')
+      .map((k) => ({ label: k, get: (r: Record<string, unknown>) => r[k], rate: true })),
     { label: 'format', get: (r) => r.format_rate, rate: true },
     { label: 'language consistency', get: (r) => r.language_consistency, rate: true },
     { label: 'mean length (tokens)', get: (r) => r.mean_length, rate: false },
-    { label: 'samples (prompts × k)', get: (r) => (typeof r.prompts === 'number' && typeof r.k === 'number' ? `${r.prompts} × ${r.k}` : undefined), rate: false },
+    {
+      label: 'samples (prompts × k)',
+      get: (r) => (typeof r.prompts === 'number' && typeof r.k === 'number' ? `${r.prompts} × ${r.k}` : undefined),
+      rate: false,
+    },
   ];
-  for (const [g, title] of [['by_task', 'pass@1 by task'], ['by_language', 'pass@1 by language']] as const) {
+  for (const [g, title] of [
+    ['by_task', 'pass@1 by task'],
+    ['by_language', 'pass@1 by language'],
+  ] as const) {
     const keys = [...new Set(cols.flatMap((c) => Object.keys((c.results[g] as object | undefined) ?? {})))].sort();
     if (!keys.length) continue;
     rows.push({ label: title, get: () => undefined, rate: false, group: true });
@@ -210,13 +275,23 @@ export function renderRunPage(runDir: string, opts: RenderOptions = {}): string 
   const manifest = readJson(join(runDir, 'manifest.json'));
   const cards = stageCards(runDir);
   const evals = evalColumns(runDir);
-  const facts = manifest ? [manifest.recipe_file ? `recipe ${basename(String(manifest.recipe_file))}` : '', `seed ${manifest.seed}`, manifest.backend ? `backend ${manifest.backend}` : ''].filter(Boolean) : [];
+  const facts = manifest
+    ? [
+        manifest.recipe_file ? `recipe ${basename(String(manifest.recipe_file))}` : '',
+        `seed ${manifest.seed}`,
+        manifest.backend ? `backend ${manifest.backend}` : '',
+      ].filter(Boolean)
+    : [];
   const main = [
     `<h1>Run ${esc(name)}</h1>`,
     facts.length ? `<p class="sub">${esc(facts.join(' · '))}</p>` : '',
     '<h2>Pipeline</h2>',
-    cards.length ? `<div class="pipeline">${cards.map(stageCardHtml).join('<span class="arrow">→</span>')}</div>` : '<p class="empty">No stage has started yet.</p>',
-    evals.length ? `<h2>Eval results</h2>${evalTable(evals)}<p class="sub">Each change is from the eval to its left (pp: percentage points).</p>` : '',
+    cards.length
+      ? `<div class="pipeline">${cards.map(stageCardHtml).join('<span class="arrow">→</span>')}</div>`
+      : '<p class="empty">No stage has started yet.</p>',
+    evals.length
+      ? `<h2>Eval results</h2>${evalTable(evals)}<p class="sub">Each change is from the eval to its left (pp: percentage points).</p>`
+      : '',
   ].join('\n');
   return page({
     title: `${name} · r1kit run`,
@@ -237,10 +312,15 @@ function stageSubtitle(type: StageType, rows: LoggedRow[], results: Record<strin
   const facts = [esc(type)];
   const last = rows.at(-1)?.step;
   if (type === 'eval') {
-    if (typeof results?.prompts === 'number' && typeof results?.k === 'number') facts.push(esc(`${plural(results.prompts, 'prompt')} × ${plural(results.k, 'sample')}`));
+    if (typeof results?.prompts === 'number' && typeof results?.k === 'number')
+      facts.push(esc(`${plural(results.prompts, 'prompt')} × ${plural(results.k, 'sample')}`));
   } else if (card?.steps != null) {
     const logged = rows.length && rows.length < card.steps ? ` (${rows.length} logged)` : '';
-    facts.push(last === card.steps ? `<b id="r1-last-step">${last}</b> ${card.steps === 1 ? 'step' : 'steps'}${logged}` : `${plural(card.steps, 'step')}${logged}`);
+    facts.push(
+      last === card.steps
+        ? `<b id="r1-last-step">${last}</b> ${card.steps === 1 ? 'step' : 'steps'}${logged}`
+        : `${plural(card.steps, 'step')}${logged}`,
+    );
     if (last !== undefined && last !== card.steps) facts.push(`last logged step <b id="r1-last-step">${last}</b>`);
   }
   if (card?.seconds != null) facts.push(fmtDuration(card.seconds));
@@ -265,29 +345,42 @@ export function renderStagePage(stageDir: string, opts: RenderOptions = {}): str
     `<h1>${esc(stage)} <span class="badge ${card?.status ?? 'running'}">${esc(card?.status ?? (record?.status || 'running'))}</span></h1>`,
     `<p class="sub">${stageSubtitle(type, rows, results, card)}${hasSamples ? ` · <a href="samples.html">browse the samples →</a>` : ''}</p>`,
   ];
-  if (card?.headline) parts.push(`<div class="numbers">${[card.headline, ...card.secondary].map((h) => `<div class="number"><b>${show(h)}</b><div>${esc(h.label)}</div></div>`).join('')}</div>`);
+  if (card?.headline)
+    parts.push(
+      `<div class="numbers">${[card.headline, ...card.secondary].map((h) => `<div class="number"><b>${show(h)}</b><div>${esc(h.label)}</div></div>`).join('')}</div>`,
+    );
   if (type === 'eval' && results) parts.push('<h2>Results</h2>', evalTable([{ label: stage, results }]));
   if (main.length) parts.push('<h2>Training</h2>', chartGrid(main));
   const load = expertLoadSection(rows);
   if (load) parts.push(load);
   if (more.length) parts.push(`<h2>${main.length ? 'More metrics' : 'Metrics'}</h2>`, chartGrid(more));
   if (view.numbers.length) {
-    parts.push('<h2>Constants and one-off values</h2>', `<div class="numbers">${view.numbers.map((n) => `<div class="number" data-number="${esc(n.key)}"><b>${fmtNum(n.value)}</b><div>${esc(n.key)} · ${esc(n.note)}</div></div>`).join('')}</div>`);
+    parts.push(
+      '<h2>Constants and one-off values</h2>',
+      `<div class="numbers">${view.numbers.map((n) => `<div class="number" data-number="${esc(n.key)}"><b>${fmtNum(n.value)}</b><div>${esc(n.key)} · ${esc(n.note)}</div></div>`).join('')}</div>`,
+    );
   }
   if (results && type !== 'eval') parts.push('<h2>Results</h2>', kvTable(results));
   if (!rows.length && !results) parts.push('<p class="empty">No metrics logged yet.</p>');
   return page({
     title: `${stage} · ${run} · r1kit`,
-    nav: crumbs([[run, '../index.html'], [stage, null]]),
+    nav: crumbs([
+      [run, '../index.html'],
+      [stage, null],
+    ]),
     main: parts.join('\n'),
     data: { page: 'stage', live: opts.live, running: card?.status === 'running', charts: view.charts },
   });
 }
 
 function kvTable(obj: Record<string, unknown>, prefix = ''): string {
-  const flat = (o: Record<string, unknown>, p: string): [string, unknown][] => Object.entries(o).flatMap(([k, v]): [string, unknown][] =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? flat(v as Record<string, unknown>, `${p}${k}.`) : [[p + k, v]]);
-  return `<table>${flat(obj, prefix).map(([k, v]) => `<tr><td>${esc(k)}</td><td class="num">${typeof v === 'number' ? fmtNum(v) : esc(JSON.stringify(v) ?? '')}</td></tr>`).join('')}</table>`;
+  const flat = (o: Record<string, unknown>, p: string): [string, unknown][] =>
+    Object.entries(o).flatMap(([k, v]): [string, unknown][] =>
+      v !== null && typeof v === 'object' && !Array.isArray(v) ? flat(v as Record<string, unknown>, `${p}${k}.`) : [[p + k, v]],
+    );
+  return `<table>${flat(obj, prefix)
+    .map(([k, v]) => `<tr><td>${esc(k)}</td><td class="num">${typeof v === 'number' ? fmtNum(v) : esc(JSON.stringify(v) ?? '')}</td></tr>`)
+    .join('')}</table>`;
 }
 
 /** runs/<name>/<stage>/samples.html: the filters stay outside the swapped part, the rows are drawn by the script. */
@@ -311,7 +404,11 @@ export function renderSamplesPage(stageDir: string, opts: RenderOptions = {}): s
   ].join('\n');
   return page({
     title: `samples · ${stage} · ${run} · r1kit`,
-    nav: crumbs([[run, '../index.html'], [stage, 'report.html'], ['samples', null]]),
+    nav: crumbs([
+      [run, '../index.html'],
+      [stage, 'report.html'],
+      ['samples', null],
+    ]),
     controls,
     main,
     data: { page: 'samples', live: opts.live, samples: data },
@@ -338,10 +435,16 @@ export function renderComparePage(runDirs: string[], opts: RenderOptions & { hre
       const series: ChartSeries[] = per.flatMap((c, r) => {
         if (!c) return [];
         const at = new Map(c.x.map((s, i) => [s, i]));
-        return c.series.filter((s) => s.main).map((s, j) => ({
-          ...s, label: `${names[r]} · ${s.label}`, color: PALETTE[r % PALETTE.length], dash: j ? [6, 3] : undefined, faint: false,
-          values: x.map((step) => (at.has(step) ? s.values[at.get(step)!] : null)),
-        }));
+        return c.series
+          .filter((s) => s.main)
+          .map((s, j) => ({
+            ...s,
+            label: `${names[r]} · ${s.label}`,
+            color: PALETTE[r % PALETTE.length],
+            dash: j ? [6, 3] : undefined,
+            faint: false,
+            values: x.map((step) => (at.has(step) ? s.values[at.get(step)!] : null)),
+          }));
       });
       charts.push({ id: `${stage}:${id}`, title: `${stage}: ${title}`, x, series });
     }
@@ -352,7 +455,12 @@ export function renderComparePage(runDirs: string[], opts: RenderOptions & { hre
     evals.length ? `<h2>Eval results</h2>${evalTable(evals)}` : '',
     charts.length ? `<h2>Curves</h2>${chartGrid(charts)}` : '<p class="empty">No stage of these runs logged metrics.</p>',
   ].join('\n');
-  return page({ title: `${names.join(' vs ')} · r1kit`, nav: crumbs([['compare', null]]), main, data: { page: 'compare', live: opts.live, charts } });
+  return page({
+    title: `${names.join(' vs ')} · r1kit`,
+    nav: crumbs([['compare', null]]),
+    main,
+    data: { page: 'compare', live: opts.live, charts },
+  });
 }
 
 /** Write every stage's report.html (and samples.html where it has samples) and the run's index.html; returns the index path. */

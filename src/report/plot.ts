@@ -17,7 +17,8 @@ export function thin(points: [number, number][], max = MAX_POINTS): [number, num
   const out: [number, number][] = [];
   for (let i = 0; i < points.length; i += per) {
     const bucket = points.slice(i, i + per);
-    let lo = bucket[0], hi = bucket[0];
+    let lo = bucket[0],
+      hi = bucket[0];
     for (const p of bucket) {
       if (p[1] < lo[1]) lo = p;
       if (p[1] > hi[1]) hi = p;
@@ -42,9 +43,15 @@ export function ticks(lo: number, hi: number, n = 4): number[] {
 /** One line plot as an inline SVG element. With `smooth` (e.g. a moving average of the same points),
  * the raw points are drawn faint and the smooth line over them, on the raw points' scale. */
 export function svgPlot(name: string, points: [number, number][], smooth?: [number, number][]): string {
-  const W = 360, H = 200, L = 56, R = 10, T = 22, B = 28;
+  const W = 360,
+    H = 200,
+    L = 56,
+    R = 10,
+    T = 22,
+    B = 28;
   const pts = thin(points);
-  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
+  const xs = pts.map((p) => p[0]),
+    ys = pts.map((p) => p[1]);
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
   if (x1 === x0) [x0, x1] = [x0 - 1, x1 + 1];
@@ -52,13 +59,18 @@ export function svgPlot(name: string, points: [number, number][], smooth?: [numb
   const sx = (x: number) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
   const sy = (y: number) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
   const yTicks = ticks(y0, y1).map(
-    (t) => `<line x1="${L}" x2="${W - R}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/><text x="${L - 4}" y="${(sy(t) + 3).toFixed(1)}" text-anchor="end">${fmtNum(t)}</text>`,
+    (t) =>
+      `<line x1="${L}" x2="${W - R}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/><text x="${L - 4}" y="${(sy(t) + 3).toFixed(1)}" text-anchor="end">${fmtNum(t)}</text>`,
   );
   const xTicks = ticks(x0, x1).map((t) => `<text x="${sx(t).toFixed(1)}" y="${H - B + 14}" text-anchor="middle">${fmtNum(t)}</text>`);
-  const polyline = (p: [number, number][], cls: string) => `<polyline points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}" class="${cls}"/>`;
-  const line = pts.length === 1
-    ? `<circle cx="${sx(xs[0]).toFixed(1)}" cy="${sy(ys[0]).toFixed(1)}" r="3" class="dot"/>`
-    : smooth && smooth.length > 1 ? polyline(pts, 'raw') + polyline(thin(smooth), 'line') : polyline(pts, 'line');
+  const polyline = (p: [number, number][], cls: string) =>
+    `<polyline points="${p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}" class="${cls}"/>`;
+  const line =
+    pts.length === 1
+      ? `<circle cx="${sx(xs[0]).toFixed(1)}" cy="${sy(ys[0]).toFixed(1)}" r="3" class="dot"/>`
+      : smooth && smooth.length > 1
+        ? polyline(pts, 'raw') + polyline(thin(smooth), 'line')
+        : polyline(pts, 'line');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(name)} vs step">`,
     `<text x="${L}" y="14" class="title">${esc(name)}</text>`,

@@ -91,7 +91,8 @@ export function resultsTable(evals: EvalEntry[]): string {
  * for each key any eval has; null when no eval has a breakdown. */
 export function breakdownTable(evals: EvalEntry[]): string | null {
   const groups = ['by_task', 'by_language'] as const;
-  const part = (r: Record<string, unknown>, g: string) => (r[g] !== null && typeof r[g] === 'object' ? (r[g] as Record<string, { 'pass@1'?: unknown }>) : {});
+  const part = (r: Record<string, unknown>, g: string) =>
+    r[g] !== null && typeof r[g] === 'object' ? (r[g] as Record<string, { 'pass@1'?: unknown }>) : {};
   const cols = groups.flatMap((g) => [...new Set(evals.flatMap((e) => Object.keys(part(e.results, g))))].sort().map((k) => ({ g, k })));
   if (!cols.length) return null;
   const lines = [`| Model | ${cols.map((c) => `${mdCell(c.k)}`).join(' | ')} |`, `| --- | ${cols.map(() => '---:').join(' | ')} |`];
@@ -131,7 +132,8 @@ export function trendLine({ run, stage, rows }: GrpoEntry): string {
 /** One standalone SVG with a panel per GRPO curve (raw per-step values faint, moving average on top);
  * it embeds its styles and a white background, as GitHub shows it as an image on any theme. */
 export function trainingSvg(rows: LoggedRow[], title: string): string {
-  const W = 360, H = 200;
+  const W = 360,
+    H = 200;
   const panels = CURVES.map((c) => ({ ...c, points: series(rows, c.key) })).filter((c) => c.points.length > 0);
   const width = W * Math.max(1, panels.length);
   return [
@@ -152,7 +154,11 @@ export function resultsMarkdown(evals: EvalEntry[], grpo: GrpoEntry[], plots: st
   if (grpo.length) {
     parts.push('', `GRPO, mean of the first ${TREND_STEPS} vs the last ${TREND_STEPS} steps:`, '');
     parts.push(...grpo.map((g) => `- ${trendLine(g)}`));
-    parts.push('', `Accuracy, reward and response length over RL steps (faint: per step; line: moving average over ${SMOOTH_STEPS} steps):`, '');
+    parts.push(
+      '',
+      `Accuracy, reward and response length over RL steps (faint: per step; line: moving average over ${SMOOTH_STEPS} steps):`,
+      '',
+    );
     parts.push(grpo.map((g, i) => `![${g.run}/${g.stage}: accuracy, reward and response length over RL steps](${plots[i]})`).join('\n\n'));
   }
   return parts.join('\n');
@@ -167,18 +173,30 @@ export function spliceResults(existing: string | null, block: string, name = 'th
   const j = i === -1 ? -1 : existing.indexOf(RESULTS_END, i + RESULTS_START.length);
   if (i !== -1 && j !== -1) return existing.slice(0, i + RESULTS_START.length) + `\n${block}\n` + existing.slice(j);
   // One marker without the other: appending would leave a stray marker that a later run would pair wrongly.
-  if (i !== -1 || existing.includes(RESULTS_END)) throw new UserError(`${name} has only one of ${RESULTS_START} and ${RESULTS_END} (or the end before the start); fix the markers first`);
+  if (i !== -1 || existing.includes(RESULTS_END))
+    throw new UserError(`${name} has only one of ${RESULTS_START} and ${RESULTS_END} (or the end before the start); fix the markers first`);
   const gap = existing === '' ? '' : existing.endsWith('\n') ? '\n' : '\n\n';
   return existing + gap + marked + '\n';
 }
 
 /** Writes the GRPO plots into plotsDir (default <dir of file>/docs/results) and the results block into
  * file; returns every path written. */
-export function writeResults(runDirs: string[], file: string, plotsDir = join(dirname(file), 'docs', 'results')): { file: string; plots: string[] } {
-  const evals = collectEvals(runDirs), grpo = collectGrpo(runDirs);
+export function writeResults(
+  runDirs: string[],
+  file: string,
+  plotsDir = join(dirname(file), 'docs', 'results'),
+): { file: string; plots: string[] } {
+  const evals = collectEvals(runDirs),
+    grpo = collectGrpo(runDirs);
   const plots = grpo.map((g) => join(plotsDir, `${g.run}-${g.stage}.svg`));
   // Markdown links are relative to the file and use forward slashes on every platform.
-  const links = plots.map((p) => encodeURI(relative(dirname(resolve(file)), resolve(p)).split(sep).join('/')));
+  const links = plots.map((p) =>
+    encodeURI(
+      relative(dirname(resolve(file)), resolve(p))
+        .split(sep)
+        .join('/'),
+    ),
+  );
   const existing = existsSync(file) ? readFileSync(file, 'utf8') : null;
   // Spliced before anything is written, so broken markers leave every file as it was.
   const text = spliceResults(existing, resultsMarkdown(evals, grpo, links), file);

@@ -44,14 +44,16 @@ export function questionOf(prompt: string, written: unknown): string | null {
   for (const t of Object.values(TEMPLATES)) {
     const [head, tail, ...more] = t.split('{prompt}');
     if (more.length || tail === undefined || (head === '' && tail === '')) continue;
-    if (prompt.length >= head.length + tail.length && prompt.startsWith(head) && prompt.endsWith(tail)) return prompt.slice(head.length, prompt.length - tail.length);
+    if (prompt.length >= head.length + tail.length && prompt.startsWith(head) && prompt.endsWith(tail))
+      return prompt.slice(head.length, prompt.length - tail.length);
   }
   return null;
 }
 
 export function samplesData(raw: Record<string, unknown>[], budget = SAMPLES_BUDGET_CHARS): SamplesData {
   // Keep the latest rows within the budget, whole steps only.
-  let size = 0, from = raw.length;
+  let size = 0,
+    from = raw.length;
   for (let i = raw.length - 1; i >= 0; i--) {
     size += String(raw[i].completion ?? '').length + 100;
     if (size > budget) {
@@ -73,12 +75,19 @@ export function samplesData(raw: Record<string, unknown>[], budget = SAMPLES_BUD
       questions.push(questionOf(prompt, r.question));
     }
     const rewards: Record<string, number | null> = {};
-    if (r.rewards && typeof r.rewards === 'object') for (const [k, v] of Object.entries(r.rewards)) { fns.add(k); rewards[k] = num(v); }
+    if (r.rewards && typeof r.rewards === 'object')
+      for (const [k, v] of Object.entries(r.rewards)) {
+        fns.add(k);
+        rewards[k] = num(v);
+      }
     const text = String(r.completion ?? '');
     return {
-      step: num(r.step), p: index.get(prompt)!,
+      step: num(r.step),
+      p: index.get(prompt)!,
       completion: text.length > MAX_COMPLETION_CHARS ? `${text.slice(0, MAX_COMPLETION_CHARS)} …[cut]` : text,
-      reward: num(r.reward), advantage: num(r.advantage), rewards,
+      reward: num(r.reward),
+      advantage: num(r.advantage),
+      rewards,
       finish: typeof r.finish_reason === 'string' ? r.finish_reason : null,
       ...(typeof r.answer === 'string' ? { answer: r.answer } : {}),
     };

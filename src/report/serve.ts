@@ -16,8 +16,14 @@ export type ServeOptions = { port?: number; host?: string; pollMs?: number };
 export type RunningServer = { url: string; server: Server; close: () => Promise<void> };
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.json': 'application/json', '.jsonl': 'text/plain; charset=utf-8', '.txt': 'text/plain; charset=utf-8',
-  '.yaml': 'text/plain; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png', '.csv': 'text/plain; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.json': 'application/json',
+  '.jsonl': 'text/plain; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.yaml': 'text/plain; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.csv': 'text/plain; charset=utf-8',
 };
 /** Folders never scanned for changes: weights and tokenizers are large and pages do not show them. */
 const SKIP = /^(checkpoint.*|tokenizer|node_modules|\..*)$/;
@@ -70,7 +76,9 @@ function runsPage(root: string, live: boolean): string {
   });
   const main = [
     `<h1>Runs in ${esc(basename(resolve(root)))}</h1>`,
-    runs.length ? `<table><tr><th></th><th>run</th><th>stages</th></tr>${rows.join('')}</table>` : '<p class="empty">No run folder here yet.</p>',
+    runs.length
+      ? `<table><tr><th></th><th>run</th><th>stages</th></tr>${rows.join('')}</table>`
+      : '<p class="empty">No run folder here yet.</p>',
     '<form id="cmp" action="/__r1/compare"><p><button>overlay the checked runs</button></p></form>',
   ].join('\n');
   return page({ title: 'r1kit runs', nav: crumbs([['runs', null]]), main, data: { page: 'runs', live } });
@@ -121,7 +129,10 @@ export async function serveRuns(root: string, opts: ServeOptions = {}): Promise<
       return;
     }
     if (url.pathname === '/__r1/compare') {
-      const picked = url.searchParams.getAll('runs').map((r) => resolve(base, r)).filter((d) => d.startsWith(base) && isRunDir(d));
+      const picked = url.searchParams
+        .getAll('runs')
+        .map((r) => resolve(base, r))
+        .filter((d) => d.startsWith(base) && isRunDir(d));
       if (picked.length === 0) return send(res, 400, 'pick at least one run');
       const hrefs = picked.map((d) => `/${urlPath(base, d)}${urlPath(base, d) ? '/' : ''}`);
       return send(res, 200, renderComparePage(picked, { live: true, hrefs }));
@@ -164,11 +175,12 @@ export async function serveRuns(root: string, opts: ServeOptions = {}): Promise<
   return {
     url: `http://${opts.host ?? '127.0.0.1'}:${port}/`,
     server,
-    close: () => new Promise<void>((ok) => {
-      if (timer) clearInterval(timer);
-      for (const c of clients) c.end();
-      server.closeAllConnections();
-      server.close(() => ok());
-    }),
+    close: () =>
+      new Promise<void>((ok) => {
+        if (timer) clearInterval(timer);
+        for (const c of clients) c.end();
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
   };
 }

@@ -32,16 +32,19 @@ export function advantages(rewards: readonly number[], groupSize: number, opts: 
     const group = rewards.slice(g, g + G);
     const m = mean(group);
     const allEqual = group.every((r) => r === group[0]);
-    const scale = opts.estimator === 'reinforce_pp' ? 1 : opts.scale === 'group' ? std(group) + 1e-4 : opts.scale === 'batch' ? batchStd + 1e-4 : 1;
+    const scale =
+      opts.estimator === 'reinforce_pp' ? 1 : opts.scale === 'group' ? std(group) + 1e-4 : opts.scale === 'batch' ? batchStd + 1e-4 : 1;
     const loo = opts.estimator === 'rloo' ? G / (G - 1) : 1;
     for (let i = 0; i < G; i++) centred[g + i] = allEqual ? 0 : (loo * (group[i] - m)) / scale;
   }
   if (opts.estimator !== 'reinforce_pp') return centred;
   if (opts.whiten === 'token') {
-    if (!opts.lengths || opts.lengths.length !== rewards.length) throw new Error(`whiten 'token' needs one length per reward (${rewards.length}), got ${opts.lengths?.length ?? 'none'}`);
+    if (!opts.lengths || opts.lengths.length !== rewards.length)
+      throw new Error(`whiten 'token' needs one length per reward (${rewards.length}), got ${opts.lengths?.length ?? 'none'}`);
     return tokenWhitened(centred, opts.lengths);
   }
-  const m = mean(centred), s = std(centred) + 1e-4;
+  const m = mean(centred),
+    s = std(centred) + 1e-4;
   return centred.map((a) => (a - m) / s);
 }
 

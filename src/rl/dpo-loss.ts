@@ -29,7 +29,10 @@ export function sequenceLogprobs(logprobs: tf.Tensor2D, mask: tf.Tensor2D, lossT
  * chosenRewards = beta (pc - rc), rejectedRewards = beta (pr - rr); accuracy = share with
  * chosenRewards > rejectedRewards. -log sigmoid(z) is written softplus(-z): tf.logSigmoid has no
  * working gradient in TF.js 4.22. */
-export function dpoLoss(x: DpoInputs, o: { beta: number; lossType: 'sigmoid' | 'ipo' }): { loss: tf.Scalar; chosenRewards: tf.Tensor1D; rejectedRewards: tf.Tensor1D; accuracy: tf.Scalar } {
+export function dpoLoss(
+  x: DpoInputs,
+  o: { beta: number; lossType: 'sigmoid' | 'ipo' },
+): { loss: tf.Scalar; chosenRewards: tf.Tensor1D; rejectedRewards: tf.Tensor1D; accuracy: tf.Scalar } {
   return tf.tidy(() => {
     const chosen = tf.sub(x.policyChosen, x.refChosen);
     const rejected = tf.sub(x.policyRejected, x.refRejected);
@@ -37,6 +40,11 @@ export function dpoLoss(x: DpoInputs, o: { beta: number; lossType: 'sigmoid' | '
     const loss = o.lossType === 'ipo' ? tf.mean(tf.square(tf.sub(h, 1 / (2 * o.beta)))) : tf.mean(tf.softplus(tf.neg(tf.mul(h, o.beta))));
     const chosenRewards = tf.mul(chosen, o.beta) as tf.Tensor1D;
     const rejectedRewards = tf.mul(rejected, o.beta) as tf.Tensor1D;
-    return { loss: loss as tf.Scalar, chosenRewards, rejectedRewards, accuracy: tf.mean(tf.cast(tf.greater(chosenRewards, rejectedRewards), 'float32')) as tf.Scalar };
+    return {
+      loss: loss as tf.Scalar,
+      chosenRewards,
+      rejectedRewards,
+      accuracy: tf.mean(tf.cast(tf.greater(chosenRewards, rejectedRewards), 'float32')) as tf.Scalar,
+    };
   });
 }

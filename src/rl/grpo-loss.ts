@@ -50,7 +50,12 @@ export type GrpoLossOptions = {
 /** Scalar terms of the step's metrics: token means over the kept tokens when summed over the step.
  * `clipMetrics` holds the clip fractions under the loss type's own log names (loss-types.ts). */
 export type GrpoLossMetrics = {
-  kl: tf.Scalar; entropy?: tf.Scalar; clipLow: tf.Scalar; clipHigh: tf.Scalar; clipRegion: tf.Scalar; clipMetrics: Record<string, tf.Scalar>;
+  kl: tf.Scalar;
+  entropy?: tf.Scalar;
+  clipLow: tf.Scalar;
+  clipHigh: tf.Scalar;
+  clipRegion: tf.Scalar;
+  clipMetrics: Record<string, tf.Scalar>;
 };
 
 /** Per token, with r the importance ratio and A the completion's advantage, l is the loss type's
@@ -73,9 +78,10 @@ export function grpoLoss(x: GrpoLossInputs, o: GrpoLossOptions): { loss: tf.Scal
     const zeros = tf.zerosLike(x.logprobs);
     const adv = tf.reshape(Array.isArray(x.advantages) ? tf.tensor1d(x.advantages) : x.advantages, [B, 1]); // [B, 1]
     const logRatio = tf.where(keep, tf.sub(x.logprobs, x.oldLogprobs), zeros); // [B, T], 0 where masked
-    const logWeight = o.importanceSamplingLevel === 'sequence'
-      ? tf.div(tf.sum(logRatio, 1, true), tf.maximum(tf.sum(m, 1, true), 1)) // [B, 1] (GSPO)
-      : logRatio;
+    const logWeight =
+      o.importanceSamplingLevel === 'sequence'
+        ? tf.div(tf.sum(logRatio, 1, true), tf.maximum(tf.sum(m, 1, true), 1)) // [B, 1] (GSPO)
+        : logRatio;
     const ratio = tf.mul(tf.exp(logWeight), tf.onesLike(x.logprobs)); // [B, T]
     const type = LOSS_TYPES[o.lossType];
     let perToken = type.tokenLoss({ ratio, adv, logprobs: x.logprobs }, o);
@@ -88,22 +94,29 @@ export function grpoLoss(x: GrpoLossInputs, o: GrpoLossOptions): { loss: tf.Scal
       kl = klEstimate(tf.where(keep, tf.sub(x.logprobs, x.refLogprobs), zeros), o.klEstimator ?? 'k3');
       perToken = tf.add(perToken, tf.mul(kl, o.beta));
     }
-    const weights = x.rowWeights ?? lossRowWeights(o.lossType, {
-      tokens: (tf.sum(m, 1).arraySync() as number[]), microBatch: new Array<number>(B).fill(0),
-      maxCompletionLength: o.maxCompletionLength,
-    });
+    const weights =
+      x.rowWeights ??
+      lossRowWeights(o.lossType, {
+        tokens: tf.sum(m, 1).arraySync() as number[],
+        microBatch: new Array<number>(B).fill(0),
+        maxCompletionLength: o.maxCompletionLength,
+      });
     const rowSums = tf.sum(tf.mul(perToken, m), 1); // [B]
     const loss = tf.sum(tf.mul(rowSums, tf.tensor1d(weights as number[]))) as tf.Scalar;
     const share = x.metricWeight ?? 1 / Math.max(1, tf.sum(m).dataSync()[0]);
     const metric = (t: tf.Tensor) => tf.mul(tf.sum(tf.mul(t, m)), share) as tf.Scalar;
     const { low, high } = type.clipped({ ratio, adv }, o);
     const f = (b: tf.Tensor) => tf.cast(b, 'float32');
-    const clipLow = metric(f(low)), clipHigh = metric(f(high)), clipRegion = metric(f(tf.logicalOr(low, high)));
+    const clipLow = metric(f(low)),
+      clipHigh = metric(f(high)),
+      clipRegion = metric(f(tf.logicalOr(low, high)));
     return {
       loss,
       kl: metric(kl),
       ...(x.entropies ? { entropy: metric(x.entropies) } : {}),
-      clipLow, clipHigh, clipRegion,
+      clipLow,
+      clipHigh,
+      clipRegion,
       clipMetrics: type.clipMetrics({ low: clipLow, high: clipHigh, region: clipRegion }),
     };
   });
@@ -114,8 +127,11 @@ export function grpoLoss(x: GrpoLossInputs, o: GrpoLossOptions): { loss: tf.Scal
  * tokens (Wang et al. 2025, "Beyond the 80/20 rule"). */
 export function highEntropyMask(entropies: tf.Tensor2D, mask: tf.Tensor2D, q: number): tf.Tensor2D {
   return tf.tidy(() => {
-    const e = entropies.dataSync(), k = mask.dataSync();
-    const kept = Array.from(e).filter((_, i) => k[i] > 0).sort((a, b) => a - b);
+    const e = entropies.dataSync(),
+      k = mask.dataSync();
+    const kept = Array.from(e)
+      .filter((_, i) => k[i] > 0)
+      .sort((a, b) => a - b);
     if (!kept.length) return tf.zerosLike(mask);
     const threshold = quantile(kept, 1 - q);
     return tf.mul(tf.cast(tf.greaterEqual(entropies, threshold), 'float32'), tf.cast(tf.greater(mask, 0), 'float32')) as tf.Tensor2D;
@@ -125,6 +141,7 @@ export function highEntropyMask(entropies: tf.Tensor2D, mask: tf.Tensor2D, q: nu
 /** The p-quantile of sorted values, interpolating linearly between neighbours (torch.quantile's default). */
 export function quantile(sorted: readonly number[], p: number): number {
   const pos = p * (sorted.length - 1);
-  const lo = Math.floor(pos), hi = Math.ceil(pos);
+  const lo = Math.floor(pos),
+    hi = Math.ceil(pos);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }

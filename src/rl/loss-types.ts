@@ -56,8 +56,11 @@ function surrogateClipped(t: Pick<TokenTerms, 'ratio' | 'adv'>, o: ClipOptions):
   };
 }
 
-const surrogateMetrics = (m: { low: tf.Scalar; high: tf.Scalar; region: tf.Scalar }) =>
-  ({ 'clip_ratio/low_mean': m.low, 'clip_ratio/high_mean': m.high, 'clip_ratio/region_mean': m.region });
+const surrogateMetrics = (m: { low: tf.Scalar; high: tf.Scalar; region: tf.Scalar }) => ({
+  'clip_ratio/low_mean': m.low,
+  'clip_ratio/high_mean': m.high,
+  'clip_ratio/region_mean': m.region,
+});
 
 /** delta must exceed 1 + epsilon_high, or the capped term is always the smaller one. */
 function deltaProblems(s: LossStageFields): { field: 'delta'; message: string }[] {
@@ -87,7 +90,10 @@ const perSequenceMean = (s: StepShape) => s.tokens.map((n) => 1 / (s.tokens.leng
 
 /** 1 / sum_i n_i: every token of the step counts the same. */
 function perStepToken(s: StepShape): number[] {
-  const total = Math.max(1, s.tokens.reduce((a, b) => a + b, 0));
+  const total = Math.max(
+    1,
+    s.tokens.reduce((a, b) => a + b, 0),
+  );
   return s.tokens.map(() => 1 / total);
 }
 
@@ -116,22 +122,32 @@ export function detach<T extends tf.Tensor>(x: T): T {
 }
 
 export const LOSS_TYPES = {
-  grpo: surrogate("grpo: mean over each completion's tokens, then over completions (length bias: long answers' tokens weigh less)", perSequenceMean),
+  grpo: surrogate(
+    "grpo: mean over each completion's tokens, then over completions (length bias: long answers' tokens weigh less)",
+    perSequenceMean,
+  ),
   dapo: surrogate('dapo: sum over every token / the tokens of the whole step (each token weighs the same; recommended)', perStepToken),
   bnpo: surrogate('bnpo: token mean within each micro-batch, micro-batches averaged', perMicroBatchToken),
-  dr_grpo: surrogate('dr_grpo: sum / (completions x max_completion_length), a constant (Dr. GRPO; pair with scale_rewards: none)', perMaxLength),
+  dr_grpo: surrogate(
+    'dr_grpo: sum / (completions x max_completion_length), a constant (Dr. GRPO; pair with scale_rewards: none)',
+    perMaxLength,
+  ),
   /** MiniMax-M1: l = -sg(min(r, eps_high)) A log pi_theta, the ratio capped but the gradient never
    * clipped away; epsilon_high is the cap itself (ScaleRL: 5). Divided as dapo. */
   cispo: {
     doc: 'cispo: -sg(min(ratio, epsilon_high)) x advantage x log-prob, no clipping of the gradient, divided as dapo (MiniMax-M1)',
     tokenLoss: (t, o) => tf.neg(tf.mul(tf.mul(detach(tf.minimum(t.ratio, o.epsilonHigh)), t.adv), t.logprobs)),
-    clipped: (t, o) => ({ low: tf.cast(tf.zerosLike(t.ratio), 'bool'), high: tf.logicalAnd(tf.greater(t.ratio, o.epsilonHigh), tf.greater(t.adv, 0)) }),
+    clipped: (t, o) => ({
+      low: tf.cast(tf.zerosLike(t.ratio), 'bool'),
+      high: tf.logicalAnd(tf.greater(t.ratio, o.epsilonHigh), tf.greater(t.adv, 0)),
+    }),
     clipMetrics: (m) => ({ cispo_clip_ratio: m.high }),
     rowWeights: perStepToken,
     defaultEpsilonHigh: () => 5,
-    problems: (s) => (s.epsilon_high !== null && s.epsilon_high <= 1
-      ? [{ field: 'epsilon_high', message: `for cispo it caps the ratio itself and must be > 1 (got ${s.epsilon_high}; ScaleRL uses 5)` }]
-      : []),
+    problems: (s) =>
+      s.epsilon_high !== null && s.epsilon_high <= 1
+        ? [{ field: 'epsilon_high', message: `for cispo it caps the ratio itself and must be > 1 (got ${s.epsilon_high}; ScaleRL uses 5)` }]
+        : [],
   },
 } as const satisfies Record<string, LossTypeEntry>;
 

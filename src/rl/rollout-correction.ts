@@ -21,20 +21,30 @@ export type RolloutCorrection = {
 };
 
 /** w_t = min(exp(train_t - rollout_t), cap) for every token, with the mismatch statistics. */
-export function truncatedIsWeights(train: readonly (readonly number[])[], rollout: readonly (readonly number[])[], cap: number): RolloutCorrection {
+export function truncatedIsWeights(
+  train: readonly (readonly number[])[],
+  rollout: readonly (readonly number[])[],
+  cap: number,
+): RolloutCorrection {
   if (!(cap > 0)) throw new Error(`truncatedIsWeights: the cap must be positive, got ${cap}`);
-  let n = 0, kl = 0, truncated = 0, sum = 0, maxDiff = 0;
-  const weights = rollout.map((row, i) => row.map((r, t) => {
-    const d = train[i][t] - r;
-    const ratio = Math.exp(d);
-    n++;
-    kl += ratio - d - 1;
-    if (ratio > cap) truncated++;
-    const w = Math.min(ratio, cap);
-    sum += w;
-    maxDiff = Math.max(maxDiff, Math.abs(d));
-    return w;
-  }));
+  let n = 0,
+    kl = 0,
+    truncated = 0,
+    sum = 0,
+    maxDiff = 0;
+  const weights = rollout.map((row, i) =>
+    row.map((r, t) => {
+      const d = train[i][t] - r;
+      const ratio = Math.exp(d);
+      n++;
+      kl += ratio - d - 1;
+      if (ratio > cap) truncated++;
+      const w = Math.min(ratio, cap);
+      sum += w;
+      maxDiff = Math.max(maxDiff, Math.abs(d));
+      return w;
+    }),
+  );
   const per = Math.max(1, n);
   return { weights, kl: kl / per, truncatedFrac: truncated / per, meanWeight: n ? sum / n : 1, maxLogpDiff: maxDiff };
 }

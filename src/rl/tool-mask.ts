@@ -18,10 +18,16 @@ export function modelTokenCount(length: number, mask: ModelTokenMask): number {
 
 /** The loss mask of rows of completions, row-major [rows, width]: `keep(row)` on the row's model
  * tokens, 0 on its tool tokens and past its end. */
-export function lossMaskValues(lengths: readonly number[], width: number, keep: (row: number) => number, masks: (row: number) => ModelTokenMask): Float32Array {
+export function lossMaskValues(
+  lengths: readonly number[],
+  width: number,
+  keep: (row: number) => number,
+  masks: (row: number) => ModelTokenMask,
+): Float32Array {
   const out = new Float32Array(lengths.length * width);
   lengths.forEach((len, b) => {
-    const k = keep(b), m = masks(b);
+    const k = keep(b),
+      m = masks(b);
     const n = Math.min(width, len);
     for (let j = 0; j < n; j++) out[b * width + j] = k * (m ? (m[j] ?? 1) : 1);
   });

@@ -12,7 +12,12 @@ import { ToolRunner } from './tools.ts';
 import { EnvironmentRunner, loadEnvironment } from './environment.ts';
 
 /** What opening a local engine needs: the policy's architecture, the tokenizer, the tfjs backend. */
-export type EngineContext = { config: ModelConfig; tokenizer: Tokenizer; backend: string; recipe?: { sandbox: { isolation: 'strict' | 'standard' | 'process' }; recipeDir: string } };
+export type EngineContext = {
+  config: ModelConfig;
+  tokenizer: Tokenizer;
+  backend: string;
+  recipe?: { sandbox: { isolation: 'strict' | 'standard' | 'process' }; recipeDir: string };
+};
 
 /** The stage fields the local engines read. */
 export type EngineStage = { rollout: RolloutFields; rollout_workers: number | 'auto'; tools?: ToolsConfig | null };

@@ -55,7 +55,9 @@ export async function loadEnvironment(spec: string, baseDir: string): Promise<En
     }
   }
   if (typeof env !== 'object' || env === null || typeof (env as Environment).step !== 'function') {
-    throw new UserError(`tools.environment '${spec}': ${path} export '${exportName}' is neither a class nor an object with a step(state, call) method; its exports: ${Object.keys(mod).join(', ') || '(none)'}`);
+    throw new UserError(
+      `tools.environment '${spec}': ${path} export '${exportName}' is neither a class nor an object with a step(state, call) method; its exports: ${Object.keys(mod).join(', ') || '(none)'}`,
+    );
   }
   return env as Environment;
 }
@@ -65,7 +67,10 @@ export async function loadEnvironment(spec: string, baseDir: string): Promise<En
 export class EnvironmentRunner implements CallRunner {
   private metrics = { calls: 0, errors: 0, timeouts: 0 };
 
-  constructor(private readonly env: Environment, private readonly limits: { timeoutS: number; outputChars: number }) {}
+  constructor(
+    private readonly env: Environment,
+    private readonly limits: { timeoutS: number; outputChars: number },
+  ) {}
 
   async call(session: ToolSession, tool: string, code: string): Promise<ToolCall> {
     this.metrics.calls++;

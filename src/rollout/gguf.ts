@@ -43,8 +43,10 @@ export function ggufUnsupported(c: ModelConfig): string | null {
     return `the llama.cpp rollout engine exports ${Object.keys(GGUF_ARCHITECTURES).join(', ')} models, not ${fam} (use rollout.engine: tfjs for it)`;
   }
   const b = biases(c);
-  if (fam === 'llama' && (b.qkv || b.o || b.mlp)) return 'the llama.cpp rollout engine does not export llama models with attention_bias or mlp_bias (use rollout.engine: tfjs)';
-  if (fam === 'qwen3' && b.qkv) return 'the llama.cpp rollout engine does not export qwen3 models with attention_bias (use rollout.engine: tfjs)';
+  if (fam === 'llama' && (b.qkv || b.o || b.mlp))
+    return 'the llama.cpp rollout engine does not export llama models with attention_bias or mlp_bias (use rollout.engine: tfjs)';
+  if (fam === 'qwen3' && b.qkv)
+    return 'the llama.cpp rollout engine does not export qwen3 models with attention_bias (use rollout.engine: tfjs)';
   if (c.rope_scaling && c.rope_scaling.rope_type !== 'linear') {
     return `the llama.cpp rollout engine exports no rope_scaling but linear, not ${c.rope_scaling.rope_type} (use rollout.engine: tfjs)`;
   }
@@ -66,7 +68,10 @@ function byteCharacters(): string[] {
  * bytes and the rest control tokens, no merges. llama.cpp and node-llama-cpp tokenize a few strings
  * while loading (a vocabulary-less model fails an assertion there); r1kit's ids never go through it. */
 function placeholderVocabulary(V: number): Record<string, GgufValue> {
-  if (V < 256) throw new UserError(`the llama.cpp rollout engine needs a vocabulary of at least 256 tokens, the model has ${V} (use rollout.engine: tfjs)`);
+  if (V < 256)
+    throw new UserError(
+      `the llama.cpp rollout engine needs a vocabulary of at least 256 tokens, the model has ${V} (use rollout.engine: tfjs)`,
+    );
   const bytes = byteCharacters();
   const tokens = Array.from({ length: V }, (_, i) => (i < 256 ? bytes[i] : `<|r1kit_${i}|>`));
   return {
@@ -92,7 +97,8 @@ export function permuteRope(rows: Float32Array, heads: number, D: number, inDim:
   for (let h = 0; h < heads; h++) {
     for (let j = 0; j < D / 2; j++) {
       for (let s = 0; s < 2; s++) {
-        const from = (h * D + s * (D / 2) + j) * inDim, to = (h * D + 2 * j + s) * inDim;
+        const from = (h * D + s * (D / 2) + j) * inDim,
+          to = (h * D + 2 * j + s) * inDim;
         out.set(rows.subarray(from, from + inDim), to);
       }
     }
@@ -107,7 +113,12 @@ export function ggufContents(model: Transformer, name = 'r1kit-policy'): { metad
   if (why) throw new UserError(why);
   const fam = family(c) as keyof typeof GGUF_ARCHITECTURES;
   const arch = GGUF_ARCHITECTURES[fam];
-  const C = c.hidden_size, D = headDim(c), H = c.num_attention_heads, Hkv = c.num_key_value_heads, F = c.intermediate_size, V = c.vocab_size;
+  const C = c.hidden_size,
+    D = headDim(c),
+    H = c.num_attention_heads,
+    Hkv = c.num_key_value_heads,
+    F = c.intermediate_size,
+    V = c.vocab_size;
   const u32 = (value: number): GgufValue => ({ type: 'u32', value });
   const f32 = (value: number): GgufValue => ({ type: 'f32', value });
   const metadata: Record<string, GgufValue> = {
@@ -133,14 +144,20 @@ export function ggufContents(model: Transformer, name = 'r1kit-policy'): { metad
     metadata[`${arch}.rope.scaling.factor`] = f32(c.rope_scaling.factor);
   }
   const p = (k: string) => model.weightData(k);
-  const tensors: GgufTensor[] = [{ name: 'token_embd.weight', dims: [C, V], data: p('embed') }, { name: 'output_norm.weight', dims: [C], data: p('norm') }];
+  const tensors: GgufTensor[] = [
+    { name: 'token_embd.weight', dims: [C, V], data: p('embed') },
+    { name: 'output_norm.weight', dims: [C], data: p('norm') },
+  ];
   if (!c.tie_word_embeddings) tensors.push({ name: 'output.weight', dims: [C, V], data: rowsOf(p('lm_head'), C, V, 0, V) });
   const permute = fam === 'llama';
   const b = biases(c);
   for (let i = 0; i < c.num_hidden_layers; i++) {
-    const l = `layers.${i}.`, g = `blk.${i}.`;
-    const qkv = p(l + 'wqkv'), W = (H + 2 * Hkv) * D;
-    let q = rowsOf(qkv, C, W, 0, H * D), k = rowsOf(qkv, C, W, H * D, Hkv * D);
+    const l = `layers.${i}.`,
+      g = `blk.${i}.`;
+    const qkv = p(l + 'wqkv'),
+      W = (H + 2 * Hkv) * D;
+    let q = rowsOf(qkv, C, W, 0, H * D),
+      k = rowsOf(qkv, C, W, H * D, Hkv * D);
     if (permute) [q, k] = [permuteRope(q, H, D, C), permuteRope(k, Hkv, D, C)];
     const gateUp = p(l + 'w_gate_up');
     tensors.push(
@@ -163,7 +180,11 @@ export function ggufContents(model: Transformer, name = 'r1kit-policy'): { metad
       );
     }
     if (b.o) tensors.push({ name: g + 'attn_output.bias', dims: [C], data: p(l + 'bo') });
-    if (hasQkNorm(c)) tensors.push({ name: g + 'attn_q_norm.weight', dims: [D], data: p(l + 'q_norm') }, { name: g + 'attn_k_norm.weight', dims: [D], data: p(l + 'k_norm') });
+    if (hasQkNorm(c))
+      tensors.push(
+        { name: g + 'attn_q_norm.weight', dims: [D], data: p(l + 'q_norm') },
+        { name: g + 'attn_k_norm.weight', dims: [D], data: p(l + 'k_norm') },
+      );
   }
   return { metadata, tensors };
 }

@@ -55,20 +55,35 @@ const INSTALL = `npm install --save-exact ${LLAMA_CPP_PACKAGE}@${LLAMA_CPP_VERSI
 
 /** A shared library the device's build needs, found in the usual places (a quick check, no loading). */
 function haveLibrary(name: string): boolean {
-  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/usr/local/lib', '/usr/local/cuda/lib64', '/usr/lib/wsl/lib',
-    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean)];
+  const dirs = [
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/lib/aarch64-linux-gnu',
+    '/usr/lib64',
+    '/usr/lib',
+    '/usr/local/lib',
+    '/usr/local/cuda/lib64',
+    '/usr/lib/wsl/lib',
+    ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+  ];
   return dirs.some((d) => existsSync(join(d, name)));
 }
 
 /** What is missing for the llama.cpp engine on `device`, as messages that say how to get it (empty:
  * nothing known to be missing). Synchronous and cheap: the recipe check runs it before any stage. */
 export function llamaCppProblems(device: LlamaCppDevice): string[] {
-  if (!llamaCppInstalled()) return [`the llama.cpp rollout engine needs the ${LLAMA_CPP_PACKAGE} package, which is not installed: run \`${INSTALL}\` (prebuilt CPU, Vulkan and CUDA builds, no compiler needed), or set rollout.engine: tfjs`];
+  if (!llamaCppInstalled())
+    return [
+      `the llama.cpp rollout engine needs the ${LLAMA_CPP_PACKAGE} package, which is not installed: run \`${INSTALL}\` (prebuilt CPU, Vulkan and CUDA builds, no compiler needed), or set rollout.engine: tfjs`,
+    ];
   if (device === 'cuda' && process.platform !== 'darwin' && !haveLibrary('libcuda.so.1') && !haveLibrary('libcuda.so')) {
-    return ['rollout.device cuda: no CUDA driver on this machine (libcuda.so.1 not found): install the NVIDIA driver (CUDA 12), or set rollout.device: auto (uses CUDA, Vulkan or the CPU, whichever is present) or cpu'];
+    return [
+      'rollout.device cuda: no CUDA driver on this machine (libcuda.so.1 not found): install the NVIDIA driver (CUDA 12), or set rollout.device: auto (uses CUDA, Vulkan or the CPU, whichever is present) or cpu',
+    ];
   }
   if (device === 'vulkan' && process.platform === 'linux' && !haveLibrary('libvulkan.so.1')) {
-    return ['rollout.device vulkan: no Vulkan loader on this machine (libvulkan.so.1 not found): install your GPU driver\'s Vulkan ICD (e.g. apt-get install libvulkan1 mesa-vulkan-drivers; on a machine without a GPU Mesa\'s lavapipe runs with GGML_VK_VISIBLE_DEVICES=0), or set rollout.device: auto or cpu'];
+    return [
+      "rollout.device vulkan: no Vulkan loader on this machine (libvulkan.so.1 not found): install your GPU driver's Vulkan ICD (e.g. apt-get install libvulkan1 mesa-vulkan-drivers; on a machine without a GPU Mesa's lavapipe runs with GGML_VK_VISIBLE_DEVICES=0), or set rollout.device: auto or cpu",
+    ];
   }
   return [];
 }
@@ -90,11 +105,24 @@ export function openLlama(device: LlamaCppDevice): Promise<Llama> {
       const lib: NodeLlamaCpp = await import(LLAMA_CPP_PACKAGE);
       const gpu = device === 'cpu' ? false : device;
       try {
-        return await lib.getLlama({ gpu, build: 'never', skipDownload: true, progressLogs: false, logLevel: lib.LlamaLogLevel.error, vramPadding: 0 });
+        return await lib.getLlama({
+          gpu,
+          build: 'never',
+          skipDownload: true,
+          progressLogs: false,
+          logLevel: lib.LlamaLogLevel.error,
+          vramPadding: 0,
+        });
       } catch (e) {
-        throw new UserError(`rollout.device ${device}: node-llama-cpp has no usable ${device === 'auto' ? '' : device + ' '}build here (${(e as Error).message.split('\n')[0]}); ` +
-          (device === 'cuda' ? 'install the NVIDIA driver and CUDA 12 runtime, ' : device === 'vulkan' ? 'install a Vulkan driver (mesa-vulkan-drivers), ' : `reinstall it (${INSTALL}), `) +
-          'or set rollout.device: cpu');
+        throw new UserError(
+          `rollout.device ${device}: node-llama-cpp has no usable ${device === 'auto' ? '' : device + ' '}build here (${(e as Error).message.split('\n')[0]}); ` +
+            (device === 'cuda'
+              ? 'install the NVIDIA driver and CUDA 12 runtime, '
+              : device === 'vulkan'
+                ? 'install a Vulkan driver (mesa-vulkan-drivers), '
+                : `reinstall it (${INSTALL}), `) +
+            'or set rollout.device: cpu',
+        );
       }
     })();
     l.catch(() => llamas.delete(device));
@@ -119,7 +147,12 @@ export class LlamaCppRollouts implements Rollouts {
   private version = 0;
   private readonly threads: number;
 
-  private constructor(private readonly llama: Llama, private readonly config: ModelConfig, private readonly decoder: Decoder, private readonly settings: LlamaCppSettings) {
+  private constructor(
+    private readonly llama: Llama,
+    private readonly config: ModelConfig,
+    private readonly decoder: Decoder,
+    private readonly settings: LlamaCppSettings,
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), 'r1kit-gguf-'));
     this.threads = settings.threads ?? Math.max(1, Math.floor(availableParallelism() / 2));
   }
@@ -161,7 +194,13 @@ export class LlamaCppRollouts implements Rollouts {
   /** One completion per prompt; all prompts decode as parallel sequences (maxSequences at a time).
    * Each row samples with its own seed drawn from `rng`, so a run is repeatable. `onPart` sees each
    * group of `align` rows as soon as it is done. */
-  async generate(prompts: number[][], sampling: Sampling, rng: Rng, align = 1, onPart?: (offset: number, part: Completion[]) => void): Promise<Completion[]> {
+  async generate(
+    prompts: number[][],
+    sampling: Sampling,
+    rng: Rng,
+    align = 1,
+    onPart?: (offset: number, part: Completion[]) => void,
+  ): Promise<Completion[]> {
     const model = await this.current();
     const seeds = prompts.map(() => rng.seed());
     const out = new Array<Completion>(prompts.length);
@@ -169,15 +208,27 @@ export class LlamaCppRollouts implements Rollouts {
     const perSeq = Math.max(...prompts.map((p) => p.length)) + sampling.maxNewTokens;
     for (let from = 0; from < prompts.length; from += per) {
       const rows = prompts.slice(from, from + per);
-      const ctx = await model.createContext({ sequences: rows.length, contextSize: rows.length * perSeq, batchSize: Math.min(2048, rows.length * perSeq), threads: this.threads, flashAttention: false });
+      const ctx = await model.createContext({
+        sequences: rows.length,
+        contextSize: rows.length * perSeq,
+        batchSize: Math.min(2048, rows.length * perSeq),
+        threads: this.threads,
+        flashAttention: false,
+      });
       try {
         const groups: Promise<void>[] = [];
         for (let g = 0; g < rows.length; g += align) {
-          const jobs = rows.slice(g, g + align).map((p, j) => sampleSequence(ctx.getSequence(), p, sampling, new Rng(seeds[from + g + j]), this.decoder, this.config.vocab_size));
-          groups.push(Promise.all(jobs).then((cs) => {
-            cs.forEach((c, j) => (out[from + g + j] = c));
-            onPart?.(from + g, cs);
-          }));
+          const jobs = rows
+            .slice(g, g + align)
+            .map((p, j) =>
+              sampleSequence(ctx.getSequence(), p, sampling, new Rng(seeds[from + g + j]), this.decoder, this.config.vocab_size),
+            );
+          groups.push(
+            Promise.all(jobs).then((cs) => {
+              cs.forEach((c, j) => (out[from + g + j] = c));
+              onPart?.(from + g, cs);
+            }),
+          );
         }
         await Promise.all(groups);
       } finally {
@@ -210,7 +261,14 @@ function logprobsOf(probs: Map<number, number> | undefined, V: number): Float32A
 }
 
 /** Decodes one sequence: the prompt in one evaluation, then a token at a time. */
-async function sampleSequence(seq: LlamaSequence, prompt: number[], o: Sampling, rng: Rng, decoder: Decoder, V: number): Promise<Completion> {
+async function sampleSequence(
+  seq: LlamaSequence,
+  prompt: number[],
+  o: Sampling,
+  rng: Rng,
+  decoder: Decoder,
+  V: number,
+): Promise<Completion> {
   const stopTokens = new Set(o.stopTokens ?? []);
   const stopStrings = o.stopStrings ?? [];
   const tailTokens = stopStrings.length ? Math.max(...stopStrings.map((s) => s.length)) + 4 : 0;

@@ -89,7 +89,11 @@ export function toolSchemas(names: readonly ToolName[]): ToolSchema[] {
     function: {
       name,
       description: `Runs ${language[name]} code in a sandbox and returns what it prints. Variables persist across your calls.`,
-      parameters: { type: 'object', properties: { code: { type: 'string', description: `the ${language[name]} code to run` } }, required: ['code'] },
+      parameters: {
+        type: 'object',
+        properties: { code: { type: 'string', description: `the ${language[name]} code to run` } },
+        required: ['code'],
+      },
     },
   }));
 }
@@ -109,10 +113,16 @@ export function chatFormat(template: ChatTemplate, tools: readonly ToolSchema[])
       const user: ChatMessage = { role: 'user', content: 'q' };
       const prompt = template.render([user], { addGenerationPrompt: true, tools });
       const content = turnText.trimEnd();
-      const full = template.render([user, { role: 'assistant', content: turnText }, { role: 'tool', content: CONTENT_MARK }], { addGenerationPrompt: true, tools });
+      const full = template.render([user, { role: 'assistant', content: turnText }, { role: 'tool', content: CONTENT_MARK }], {
+        addGenerationPrompt: true,
+        tools,
+      });
       const at = full.indexOf(content, Math.max(0, prompt.length - 64));
       const mark = full.indexOf(CONTENT_MARK);
-      if (at < 0 || mark < at) throw new UserError(`${template.source}: the chat template does not write an assistant's content as it is, so a tool result cannot follow the model's own tokens: use tools.format r1`);
+      if (at < 0 || mark < at)
+        throw new UserError(
+          `${template.source}: the chat template does not write an assistant's content as it is, so a tool result cannot follow the model's own tokens: use tools.format r1`,
+        );
       let between = full.slice(at + content.length, mark);
       const spaces = turnText.slice(content.length); // already in the context: the model wrote them
       if (between.startsWith(spaces)) between = between.slice(spaces.length);
@@ -124,7 +134,8 @@ export function chatFormat(template: ChatTemplate, tools: readonly ToolSchema[])
 /** The call format of a stage's tools. */
 export function callFormat(tools: ToolsConfig, template: ChatTemplate | null): CallFormat {
   if (tools.format === 'r1') return R1_FORMAT;
-  if (!template) throw new UserError("tools.format chat needs the model's own chat template (tokenizer_config.json chat_template): use tools.format r1");
+  if (!template)
+    throw new UserError("tools.format chat needs the model's own chat template (tokenizer_config.json chat_template): use tools.format r1");
   return chatFormat(template, toolSchemas(tools.names));
 }
 
@@ -172,7 +183,12 @@ type Trajectory = {
 
 /** The tool-output tokens appended after a call: the output block's body cut to `maxOutputTokens`
  * tokens (the tags are always whole), then to the trajectory's remaining budget. */
-function outputTokens(tok: Tokenizer, call: ToolCall, around: { open: string; close: string }, maxOutputTokens: number): { ids: number[]; text: string } {
+function outputTokens(
+  tok: Tokenizer,
+  call: ToolCall,
+  around: { open: string; close: string },
+  maxOutputTokens: number,
+): { ids: number[]; text: string } {
   const body = outputBody(call);
   const bodyIds = tok.encode(body);
   if (bodyIds.length <= maxOutputTokens) {
@@ -188,25 +204,58 @@ function outputTokens(tok: Tokenizer, call: ToolCall, around: { open: string; cl
 export type TurnSampler = (contexts: number[][], opts: SamplingOptions) => Completion[];
 
 /** Samples one trajectory per prompt with tool calls (R1 form). See the header. */
-export async function generateWithTools(policy: TurnSampler, tok: Tokenizer, runner: CallRunner, prompts: number[][], sampling: Sampling, rng: Rng, tools: ToolsConfig, format: CallFormat = R1_FORMAT): Promise<Completion[]> {
+export async function generateWithTools(
+  policy: TurnSampler,
+  tok: Tokenizer,
+  runner: CallRunner,
+  prompts: number[][],
+  sampling: Sampling,
+  rng: Rng,
+  tools: ToolsConfig,
+  format: CallFormat = R1_FORMAT,
+): Promise<Completion[]> {
   const budget = sampling.maxNewTokens;
   const userStops = sampling.stopStrings ?? [];
   const stopTokens = new Set(sampling.stopTokens ?? []);
   const rows: Trajectory[] = prompts.map((prompt) => ({
-    prompt, tokens: [], logprobs: [], modelTokens: [], turns: [], calls: 0, session: new ToolSession(), done: false, finishReason: 'length', text: '',
+    prompt,
+    tokens: [],
+    logprobs: [],
+    modelTokens: [],
+    turns: [],
+    calls: 0,
+    session: new ToolSession(),
+    done: false,
+    finishReason: 'length',
+    text: '',
   }));
   while (rows.some((r) => !r.done)) {
-    const calls = generateTurn(policy, tok, rows.filter((r) => !r.done), sampling, rng, tools, format, budget, userStops, stopTokens);
+    const calls = generateTurn(
+      policy,
+      tok,
+      rows.filter((r) => !r.done),
+      sampling,
+      rng,
+      tools,
+      format,
+      budget,
+      userStops,
+      stopTokens,
+    );
     // The turn's calls run together, each trajectory in its own session.
-    await Promise.all(calls.map(async ({ row, parsed }) => {
-      const call: ToolCall = 'error' in parsed
-        ? runner.malformed(parsed.error)
-        : await runner.call(row.session, parsed.tool, parsed.code);
-      appendOutput(row, tok, call, format.around(row.turns[row.turns.length - 1].text), tools.max_output_tokens, budget);
-    }));
+    await Promise.all(
+      calls.map(async ({ row, parsed }) => {
+        const call: ToolCall =
+          'error' in parsed ? runner.malformed(parsed.error) : await runner.call(row.session, parsed.tool, parsed.code);
+        appendOutput(row, tok, call, format.around(row.turns[row.turns.length - 1].text), tools.max_output_tokens, budget);
+      }),
+    );
   }
   return rows.map((r) => ({
-    tokens: r.tokens, logprobs: r.logprobs, finishReason: r.finishReason, text: cutAtStop(r.text, userStops),
+    tokens: r.tokens,
+    logprobs: r.logprobs,
+    finishReason: r.finishReason,
+    text: cutAtStop(r.text, userStops),
     trajectory: { modelTokens: r.modelTokens, turns: r.turns },
   }));
 }
@@ -214,8 +263,16 @@ export async function generateWithTools(policy: TurnSampler, tok: Tokenizer, run
 /** Generates the next turn of each running trajectory (rows with the same remaining budget in one
  * generate() call); returns the calls the turns ended with. */
 function generateTurn(
-  policy: TurnSampler, tok: Tokenizer, active: Trajectory[], sampling: Sampling, rng: Rng, tools: ToolsConfig, format: CallFormat,
-  budget: number, userStops: string[], stopTokens: Set<number>,
+  policy: TurnSampler,
+  tok: Tokenizer,
+  active: Trajectory[],
+  sampling: Sampling,
+  rng: Rng,
+  tools: ToolsConfig,
+  format: CallFormat,
+  budget: number,
+  userStops: string[],
+  stopTokens: Set<number>,
 ): { row: Trajectory; parsed: ParsedCall }[] {
   const calls: { row: Trajectory; parsed: ParsedCall }[] = [];
   const byRemaining = new Map<string, Trajectory[]>();
@@ -227,7 +284,10 @@ function generateTurn(
   for (const [key, group] of byRemaining) {
     const [remaining, mayCall] = [Number(key.split(':')[0]), key.endsWith('true')];
     const stopStrings = mayCall ? [...userStops, format.close] : userStops;
-    const out = policy(group.map((r) => [...r.prompt, ...r.tokens]), { ...sampling, maxNewTokens: remaining, stopStrings, rng });
+    const out = policy(
+      group.map((r) => [...r.prompt, ...r.tokens]),
+      { ...sampling, maxNewTokens: remaining, stopStrings, rng },
+    );
     group.forEach((r, j) => {
       const c = out[j];
       r.tokens.push(...c.tokens);
@@ -254,7 +314,14 @@ function generateTurn(
 
 /** Appends a call's output to its trajectory (tool tokens: log-prob 0, modelTokens 0); a trajectory
  * whose budget the output fills ends there ('length'). */
-function appendOutput(row: Trajectory, tok: Tokenizer, call: ToolCall, around: { open: string; close: string }, maxOutputTokens: number, budget: number): void {
+function appendOutput(
+  row: Trajectory,
+  tok: Tokenizer,
+  call: ToolCall,
+  around: { open: string; close: string },
+  maxOutputTokens: number,
+  budget: number,
+): void {
   row.calls++;
   row.turns[row.turns.length - 1].call = call;
   const out = outputTokens(tok, call, around, maxOutputTokens);
@@ -278,7 +345,11 @@ export class ToolRollouts implements Rollouts {
 
   private readonly format: CallFormat;
 
-  constructor(private readonly tok: Tokenizer, private readonly tools: ToolsConfig, private readonly runner: CallRunner) {
+  constructor(
+    private readonly tok: Tokenizer,
+    private readonly tools: ToolsConfig,
+    private readonly runner: CallRunner,
+  ) {
     this.format = callFormat(tools, tok.chatTemplate);
   }
 
@@ -286,10 +357,25 @@ export class ToolRollouts implements Rollouts {
     this.policy = model;
   }
 
-  async generate(prompts: number[][], sampling: Sampling, rng: Rng, _align = 1, onPart?: (offset: number, part: Completion[]) => void): Promise<Completion[]> {
+  async generate(
+    prompts: number[][],
+    sampling: Sampling,
+    rng: Rng,
+    _align = 1,
+    onPart?: (offset: number, part: Completion[]) => void,
+  ): Promise<Completion[]> {
     if (!this.policy) throw new Error('tool rollouts: generate() before sync(): sync the policy first');
     const policy = this.policy;
-    const completions = await generateWithTools((contexts, opts) => generate(policy, this.tok, contexts, opts), this.tok, this.runner, prompts, sampling, rng, this.tools, this.format);
+    const completions = await generateWithTools(
+      (contexts, opts) => generate(policy, this.tok, contexts, opts),
+      this.tok,
+      this.runner,
+      prompts,
+      sampling,
+      rng,
+      this.tools,
+      this.format,
+    );
     onPart?.(0, completions);
     return completions;
   }

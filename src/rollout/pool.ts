@@ -13,7 +13,14 @@ import type { Rng } from '../engine/rng.ts';
 import type { Rollouts } from './rollouts.ts';
 
 export type WorkerInit = { backend: string; tokenizer: unknown; weights: SharedArrayBuffer };
-export type WorkerRequest = { id: number; version: number; config: ModelConfig; prompts: number[][]; sampling: Omit<SamplingOptions, 'rng'>; seed: number };
+export type WorkerRequest = {
+  id: number;
+  version: number;
+  config: ModelConfig;
+  prompts: number[][];
+  sampling: Omit<SamplingOptions, 'rng'>;
+  seed: number;
+};
 export type WorkerReply = { id: number; completions?: Completion[]; error?: string };
 
 export function defaultWorkers(setting: number | 'auto'): number {
@@ -29,7 +36,12 @@ export class RolloutPool implements Rollouts {
   private nextId = 0;
   private ready: Promise<void>;
 
-  constructor(size: number, private readonly config: ModelConfig, tokenizer: Tokenizer, backend: string) {
+  constructor(
+    size: number,
+    private readonly config: ModelConfig,
+    tokenizer: Tokenizer,
+    backend: string,
+  ) {
     const total = Object.values(parameterShapes(config)).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
     const sab = new SharedArrayBuffer(total * 4);
     this.shared = new Float32Array(sab);
@@ -38,10 +50,12 @@ export class RolloutPool implements Rollouts {
     const started: Promise<void>[] = [];
     for (let i = 0; i < size; i++) {
       const w = new Worker(url, { workerData: init });
-      started.push(new Promise((resolve, reject) => {
-        w.once('message', () => resolve());
-        w.once('error', reject);
-      }));
+      started.push(
+        new Promise((resolve, reject) => {
+          w.once('message', () => resolve());
+          w.once('error', reject);
+        }),
+      );
       this.workers.push(w);
     }
     this.ready = Promise.all(started).then(() => undefined);
@@ -66,7 +80,13 @@ export class RolloutPool implements Rollouts {
    * `align` consecutive prompts stay on one worker, so a group's length bucket stays whole).
    * `onPart` sees each worker's completions (and where they start) as soon as they arrive, so the
    * caller can score them while the other workers still generate. */
-  async generate(prompts: number[][], sampling: Omit<SamplingOptions, 'rng'>, rng: Rng, align = 1, onPart?: (offset: number, part: Completion[]) => void): Promise<Completion[]> {
+  async generate(
+    prompts: number[][],
+    sampling: Omit<SamplingOptions, 'rng'>,
+    rng: Rng,
+    align = 1,
+    onPart?: (offset: number, part: Completion[]) => void,
+  ): Promise<Completion[]> {
     await this.ready;
     const n = this.workers.length;
     const groups = Math.ceil(prompts.length / align);
@@ -76,7 +96,14 @@ export class RolloutPool implements Rollouts {
       const part = prompts.slice(w * per, (w + 1) * per);
       const seed = rng.seed();
       if (!part.length) continue;
-      const job = this.call(this.workers[w], { id: this.nextId++, version: this.version, config: this.config, prompts: part, sampling, seed });
+      const job = this.call(this.workers[w], {
+        id: this.nextId++,
+        version: this.version,
+        config: this.config,
+        prompts: part,
+        sampling,
+        seed,
+      });
       jobs.push(onPart ? job.then((cs) => (onPart(w * per, cs), cs)) : job);
     }
     return (await Promise.all(jobs)).flat();

@@ -14,16 +14,37 @@ export const TOOL_FORMATS = ['r1', 'chat'] as const;
 
 /** What keeps a stage's tools from running: the field and why. Multi-turn rollouts run on the main
  * thread's tfjs generation only (rollout/multi-turn.ts). */
-export function toolProblems(s: { tools: { format: string; environment: string | null } | null; template: string; rollout: { engine: string }; rollout_workers: number | 'auto' }, cluster: boolean): { field: string[]; message: string }[] {
+export function toolProblems(
+  s: {
+    tools: { format: string; environment: string | null } | null;
+    template: string;
+    rollout: { engine: string };
+    rollout_workers: number | 'auto';
+  },
+  cluster: boolean,
+): { field: string[]; message: string }[] {
   if (!s.tools) return [];
   const out: { field: string[]; message: string }[] = [];
-  if (s.tools.format === 'chat' && s.template !== 'chat') out.push({ field: ['tools', 'format'], message: `chat renders the prompt and the tool results with the model's chat template: set template: chat (got '${s.template}')` });
-  if (s.tools.format === 'chat' && s.tools.environment) out.push({ field: ['tools', 'environment'], message: 'works with format r1 only yet (the chat form would need the environment\'s tool schemas)' });
-  if (s.rollout.engine !== 'tfjs') out.push({ field: ['rollout', 'engine'], message: `${s.rollout.engine} cannot run multi-turn rollouts with tools yet: use tfjs` });
+  if (s.tools.format === 'chat' && s.template !== 'chat')
+    out.push({
+      field: ['tools', 'format'],
+      message: `chat renders the prompt and the tool results with the model's chat template: set template: chat (got '${s.template}')`,
+    });
+  if (s.tools.format === 'chat' && s.tools.environment)
+    out.push({
+      field: ['tools', 'environment'],
+      message: "works with format r1 only yet (the chat form would need the environment's tool schemas)",
+    });
+  if (s.rollout.engine !== 'tfjs')
+    out.push({ field: ['rollout', 'engine'], message: `${s.rollout.engine} cannot run multi-turn rollouts with tools yet: use tfjs` });
   if (typeof s.rollout_workers === 'number' && s.rollout_workers > 0) {
-    out.push({ field: ['rollout_workers'], message: `${s.rollout_workers}: rollout worker threads cannot run multi-turn rollouts with tools yet: use 0 (auto also runs them on the main thread)` });
+    out.push({
+      field: ['rollout_workers'],
+      message: `${s.rollout_workers}: rollout worker threads cannot run multi-turn rollouts with tools yet: use 0 (auto also runs them on the main thread)`,
+    });
   }
-  if (cluster) out.push({ field: ['tools'], message: 'cannot run on a cluster yet (tool calls do not go to workers): remove cluster: or tools:' });
+  if (cluster)
+    out.push({ field: ['tools'], message: 'cannot run on a cluster yet (tool calls do not go to workers): remove cluster: or tools:' });
   return out;
 }
 
@@ -32,7 +53,10 @@ export type RolloutFields = { engine: RolloutEngineName; device: LlamaCppDevice 
 
 /** Problems of each engine: its package, the device's driver, an architecture it has (`born`: reads
  * the config of the model the stage starts from, or null when unknown yet). */
-const ENGINE_CHECKS: Record<RolloutEngineName, (r: RolloutFields, born: () => object | null) => { field: 'engine' | 'device'; message: string }[]> = {
+const ENGINE_CHECKS: Record<
+  RolloutEngineName,
+  (r: RolloutFields, born: () => object | null) => { field: 'engine' | 'device'; message: string }[]
+> = {
   tfjs: () => [],
   'llama.cpp': (r, born) => {
     const out: { field: 'engine' | 'device'; message: string }[] = [];

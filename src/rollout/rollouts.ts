@@ -15,7 +15,13 @@ export interface Rollouts {
   sync(model: Transformer): void;
   /** One completion per prompt; groups of `align` consecutive prompts stay together; `onPart` sees
    * each part of the completions (and where it starts) as soon as it is ready, to score it early. */
-  generate(prompts: number[][], sampling: Sampling, rng: Rng, align?: number, onPart?: (offset: number, part: Completion[]) => void): Promise<Completion[]>;
+  generate(
+    prompts: number[][],
+    sampling: Sampling,
+    rng: Rng,
+    align?: number,
+    onPart?: (offset: number, part: Completion[]) => void,
+  ): Promise<Completion[]>;
   close(): Promise<void>;
   /** True when another engine than the trainer's forward pass samples (llama.cpp): the trainer then
    * recomputes pi_old and weighs each token by the truncated IS weight of the mismatch. */
@@ -38,7 +44,13 @@ export class MainThreadRollouts implements Rollouts {
     this.policy = model;
   }
 
-  async generate(prompts: number[][], sampling: Sampling, rng: Rng, _align = 1, onPart?: (offset: number, part: Completion[]) => void): Promise<Completion[]> {
+  async generate(
+    prompts: number[][],
+    sampling: Sampling,
+    rng: Rng,
+    _align = 1,
+    onPart?: (offset: number, part: Completion[]) => void,
+  ): Promise<Completion[]> {
     if (!this.policy) throw new Error('main-thread rollouts: generate() before sync(): sync the policy first');
     const completions = generate(this.policy, this.decoder, prompts, { ...sampling, rng });
     onPart?.(0, completions);

@@ -20,7 +20,6 @@ export type { ToolName };
 /** The language each tool a recipe may name (recipe-check.ts TOOL_NAMES) runs. */
 export const TOOL_LANGUAGES = { python: 'python', javascript: 'javascript' } as const satisfies Record<ToolName, Language>;
 
-
 /** The state of one trajectory's tool calls: its earlier cells that ran without error, per language
  * (sandboxed tools), and the object a user environment keeps its state in (environment.ts). */
 export class ToolSession {
@@ -80,10 +79,14 @@ export class ToolRunner implements CallRunner {
   private readonly pool: SandboxPool;
   private metrics = { calls: 0, errors: 0, timeouts: 0 };
 
-  constructor(private readonly limits: ToolLimits, opts: { workers?: number; isolation?: 'strict' | 'standard' | 'process' } = {}) {
+  constructor(
+    private readonly limits: ToolLimits,
+    opts: { workers?: number; isolation?: 'strict' | 'standard' | 'process' } = {},
+  ) {
     // The cap is on characters read back; truncation to tokens happens after (max_output_tokens).
     this.pool = new SandboxPool({
-      workers: opts.workers, isolation: opts.isolation,
+      workers: opts.workers,
+      isolation: opts.isolation,
       limits: { timeMs: limits.timeoutS * 1000, outputBytes: limits.outputChars },
     });
   }
@@ -135,8 +138,11 @@ export class ToolRunner implements CallRunner {
 /** The error message the model sees for a call that did not end normally. */
 function describeFailure(r: TestResult): string {
   switch (r.status) {
-    case 'timeout': return `timed out${r.detail ? ` (${r.detail})` : ''}`;
-    case 'memory': return `out of memory${r.detail ? ` (${r.detail})` : ''}`;
-    default: return r.detail || r.status;
+    case 'timeout':
+      return `timed out${r.detail ? ` (${r.detail})` : ''}`;
+    case 'memory':
+      return `out of memory${r.detail ? ` (${r.detail})` : ''}`;
+    default:
+      return r.detail || r.status;
   }
 }

@@ -47,9 +47,13 @@ export type WeightedSequence = { ids: number[]; weights: number[]; documents?: n
 export function padBatch(seqs: WeightedSequence[], padId: number, normaliser?: number): LmBatch {
   const T = Math.max(...seqs.map((s) => s.ids.length)) - 1;
   const B = seqs.length;
-  const inputs = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(padId), weights = new Float32Array(B * T);
+  const inputs = new Int32Array(B * T).fill(padId),
+    targets = new Int32Array(B * T).fill(padId),
+    weights = new Float32Array(B * T);
   // Padding: a document of its own (id -1), positions 0.
-  const packed = seqs.some((s) => s.documents) ? { positions: new Int32Array(B * T), documents: new Int32Array(B * T).fill(-1) } : undefined;
+  const packed = seqs.some((s) => s.documents)
+    ? { positions: new Int32Array(B * T), documents: new Int32Array(B * T).fill(-1) }
+    : undefined;
   seqs.forEach((s, b) => {
     const doc = (t: number) => s.documents?.[t] ?? 0;
     let start = 0; // where the current document began
@@ -64,17 +68,29 @@ export function padBatch(seqs: WeightedSequence[], padId: number, normaliser?: n
       }
     }
   });
-  return { inputs, targets, weights, B, T, normaliser: normaliser ?? Math.max(1, lossWeight({ weights, B, T })), ...(packed && { packed }) };
+  return {
+    inputs,
+    targets,
+    weights,
+    B,
+    T,
+    normaliser: normaliser ?? Math.max(1, lossWeight({ weights, B, T })),
+    ...(packed && { packed }),
+  };
 }
 
 /** The loss weight of a sequence: the weights of the tokens it predicts (all but each document's first). */
-const trainedWeight = (s: WeightedSequence) => s.weights.reduce((a, w, t) => (t > 0 && (s.documents?.[t] ?? 0) === (s.documents?.[t - 1] ?? 0) ? a + w : a), 0);
+const trainedWeight = (s: WeightedSequence) =>
+  s.weights.reduce((a, w, t) => (t > 0 && (s.documents?.[t] ?? 0) === (s.documents?.[t - 1] ?? 0) ? a + w : a), 0);
 
 /** One optimiser step of next-token loss over several micro-batches of sequences: every micro-batch
  * is divided by the loss weight of the WHOLE step, so each trained token counts the same whichever
  * micro-batch holds it (a mean per micro-batch would weigh a token of a short micro-batch more). */
 export function lmStep(microBatches: WeightedSequence[][], padId: number): MicroBatch[] {
-  const normaliser = Math.max(1, microBatches.flat().reduce((a, s) => a + trainedWeight(s), 0));
+  const normaliser = Math.max(
+    1,
+    microBatches.flat().reduce((a, s) => a + trainedWeight(s), 0),
+  );
   return microBatches.map((seqs) => {
     const lm = padBatch(seqs, padId, normaliser);
     return { kind: 'sharded', tokens: seqs.reduce((a, s) => a + trainedWeight(s), 0), job: { module: LM_LOSS, data: lm, rows: lm.B } };

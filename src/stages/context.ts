@@ -40,7 +40,12 @@ export function makeContext(recipe: Recipe, index: number, runDir: string, hash:
   const stage: Stage = recipe.stages[index];
   const stageDir = join(runDir, stage.name);
   return {
-    recipe, index, runDir, stageDir, hash, tokenizer,
+    recipe,
+    index,
+    runDir,
+    stageDir,
+    hash,
+    tokenizer,
     loadModel: () => {
       const src = modelSource(recipe, index);
       if (src.kind === 'init') {
@@ -52,7 +57,9 @@ export function makeContext(recipe: Recipe, index: number, runDir: string, hash:
       }
       const dir = src.kind === 'stage' ? stageCheckpoint(runDir, src.stage) : src.path;
       if (!checkpointExists(dir)) {
-        throw new UserError(`stage '${stage.name}': no checkpoint at ${dir}` + (src.kind === 'stage' ? ` (run stage '${src.stage}' first)` : ''));
+        throw new UserError(
+          `stage '${stage.name}': no checkpoint at ${dir}` + (src.kind === 'stage' ? ` (run stage '${src.stage}' first)` : ''),
+        );
       }
       const model = loadModel(dir);
       if (stage.type === 'sft' || stage.type === 'dpo' || stage.type === 'grpo') {

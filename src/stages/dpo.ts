@@ -21,16 +21,20 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
   const limits = { maxPromptLength: s.max_prompt_length, maxLength: maxLen, documentStart: tok.documentStart };
   // Pair i is rows 2i (chosen) and 2i + 1 (rejected) of one prompt-completions batch.
   const pairs: PromptCompletions = { inputs: [], promptLengths: [] };
-  let cutPrompts = 0, cutCompletions = 0;
+  let cutPrompts = 0,
+    cutCompletions = 0;
   rows.forEach((row, i) => {
     const { prompt, chosen, rejected } = row as Record<string, unknown>;
     if (typeof prompt !== 'string' || typeof chosen !== 'string' || typeof rejected !== 'string') {
       throw new UserError(`stage '${s.name}', row ${i + 1}: needs string fields prompt, chosen and rejected`);
     }
     // Through the chat template, a reply ends with the template's end of turn, as in SFT; otherwise with EOS.
-    const replies = s.template === 'chat'
-      ? [chosen, rejected].map((answer) => renderReply([{ role: 'user', content: prompt }], { role: 'assistant', content: answer }, tok.chatTemplate))
-      : [chosen, rejected].map((answer) => ({ prompt: applyTemplate(s.template, prompt), reply: answer }));
+    const replies =
+      s.template === 'chat'
+        ? [chosen, rejected].map((answer) =>
+            renderReply([{ role: 'user', content: prompt }], { role: 'assistant', content: answer }, tok.chatTemplate),
+          )
+        : [chosen, rejected].map((answer) => ({ prompt: applyTemplate(s.template, prompt), reply: answer }));
     const [c, r] = replies.map(({ reply }) => [...tok.encode(reply), ...(s.template === 'chat' ? [] : [tok.eosId])]);
     const pair = dpoPair(documentIds(tok, replies[0].prompt), c, r, limits, `stage '${s.name}', row ${i + 1}`);
     cutPrompts += +pair.promptCut;
@@ -46,7 +50,9 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
         `to fit max_prompt_length ${s.max_prompt_length ?? 'null'} and max_length ${maxLen} (summary: truncated_prompts, truncated_completions)\n`,
     );
   }
-  const n = rows.length, B = s.per_device_train_batch_size, accum = s.gradient_accumulation_steps;
+  const n = rows.length,
+    B = s.per_device_train_batch_size,
+    accum = s.gradient_accumulation_steps;
   const steps = totalSteps(s.max_steps, s.num_train_epochs, n, B * s.gradient_accumulation_steps);
   const stats = { chosen: 0, rejected: 0, accuracy: 0, count: 0 };
   /** Log-probability of each sequence's completion: [2B] in (chosen, rejected) order; summed over
@@ -57,8 +63,18 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
       return sequenceLogprobs(lp, completionMask(pairs, seqRows, lp.shape[1]), s.loss_type);
     });
   const result = await trainLoop(
-    { stage: s.name, stageDir: ctx.stageDir, model: policy, config: s, totalSteps: steps, seed: ctx.recipe.seed, hash: ctx.hash,
-      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream },
+    {
+      stage: s.name,
+      stageDir: ctx.stageDir,
+      model: policy,
+      config: s,
+      totalSteps: steps,
+      seed: ctx.recipe.seed,
+      hash: ctx.hash,
+      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId },
+      onCheckpoint: (dir) => tok.save(dir),
+      progressStream: ctx.progressStream,
+    },
     {
       prepare: () => {
         Object.assign(stats, { chosen: 0, rejected: 0, accuracy: 0, count: 0 });
@@ -66,31 +82,50 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
       },
       // Every micro-batch holds B pairs: the mean over the step's B x accumulation pairs is the sum of
       // the micro-batches' means divided by the accumulation steps.
-      microBatches: (step) => Array.from({ length: accum }, (_, micro): MicroBatch => {
-        const idx = batchIndices(step * accum + micro, B, n, ctx.recipe.seed);
-        const seqRows = idx.flatMap((i) => [2 * i, 2 * i + 1]);
-        const tokens = seqRows.reduce((a, i) => a + pairs.inputs[i].length, 0);
-        return {
-          kind: 'local',
-          tokens,
-          loss: () => {
-            const even = tf.tensor1d(idx.map((_, b) => 2 * b), 'int32'), odd = tf.tensor1d(idx.map((_, b) => 2 * b + 1), 'int32');
-            const pol = sums(policy, seqRows), rf = sums(ref, seqRows);
-            const out = dpoLoss(
-              { policyChosen: tf.gather(pol, even) as tf.Tensor1D, policyRejected: tf.gather(pol, odd) as tf.Tensor1D, refChosen: tf.gather(rf, even) as tf.Tensor1D, refRejected: tf.gather(rf, odd) as tf.Tensor1D },
-              { beta: s.beta, lossType: s.loss_type },
-            );
-            stats.chosen += tf.mean(out.chosenRewards).dataSync()[0];
-            stats.rejected += tf.mean(out.rejectedRewards).dataSync()[0];
-            stats.accuracy += out.accuracy.dataSync()[0];
-            stats.count++;
-            return tf.div(out.loss, accum) as tf.Scalar;
-          },
-        };
-      }),
+      microBatches: (step) =>
+        Array.from({ length: accum }, (_, micro): MicroBatch => {
+          const idx = batchIndices(step * accum + micro, B, n, ctx.recipe.seed);
+          const seqRows = idx.flatMap((i) => [2 * i, 2 * i + 1]);
+          const tokens = seqRows.reduce((a, i) => a + pairs.inputs[i].length, 0);
+          return {
+            kind: 'local',
+            tokens,
+            loss: () => {
+              const even = tf.tensor1d(
+                  idx.map((_, b) => 2 * b),
+                  'int32',
+                ),
+                odd = tf.tensor1d(
+                  idx.map((_, b) => 2 * b + 1),
+                  'int32',
+                );
+              const pol = sums(policy, seqRows),
+                rf = sums(ref, seqRows);
+              const out = dpoLoss(
+                {
+                  policyChosen: tf.gather(pol, even) as tf.Tensor1D,
+                  policyRejected: tf.gather(pol, odd) as tf.Tensor1D,
+                  refChosen: tf.gather(rf, even) as tf.Tensor1D,
+                  refRejected: tf.gather(rf, odd) as tf.Tensor1D,
+                },
+                { beta: s.beta, lossType: s.loss_type },
+              );
+              stats.chosen += tf.mean(out.chosenRewards).dataSync()[0];
+              stats.rejected += tf.mean(out.rejectedRewards).dataSync()[0];
+              stats.accuracy += out.accuracy.dataSync()[0];
+              stats.count++;
+              return tf.div(out.loss, accum) as tf.Scalar;
+            },
+          };
+        }),
       after: () => {
         const k = Math.max(1, stats.count);
-        return { 'rewards/chosen': stats.chosen / k, 'rewards/rejected': stats.rejected / k, 'rewards/margins': (stats.chosen - stats.rejected) / k, 'rewards/accuracies': stats.accuracy / k };
+        return {
+          'rewards/chosen': stats.chosen / k,
+          'rewards/rejected': stats.rejected / k,
+          'rewards/margins': (stats.chosen - stats.rejected) / k,
+          'rewards/accuracies': stats.accuracy / k,
+        };
       },
     },
   );
@@ -98,7 +133,13 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
   ref.dispose();
   return {
     checkpoint: `${ctx.stageDir}/checkpoint`,
-    summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps, pairs: n, truncated_prompts: cutPrompts, truncated_completions: cutCompletions },
+    summary: {
+      final_loss: +result.finalLoss.toFixed(4),
+      steps: result.steps,
+      pairs: n,
+      truncated_prompts: cutPrompts,
+      truncated_completions: cutCompletions,
+    },
   };
 }
 
@@ -112,11 +153,20 @@ export type DpoLimits = { maxPromptLength: number | null; maxLength: number; doc
  * each of chosen and rejected keeps at least one token and the pair always trains something. Chosen
  * and rejected share the same prompt ids. A row that cannot fit (maxLength < 2, an empty prompt or
  * completion) is an error naming `where` and the lengths. */
-export function dpoPair(prompt: number[], chosen: number[], rejected: number[], o: DpoLimits, where: string):
-  { prompt: number[]; chosen: number[]; rejected: number[]; promptCut: boolean; completionCut: boolean } {
+export function dpoPair(
+  prompt: number[],
+  chosen: number[],
+  rejected: number[],
+  o: DpoLimits,
+  where: string,
+): { prompt: number[]; chosen: number[]; rejected: number[]; promptCut: boolean; completionCut: boolean } {
   const lengths = `prompt ${prompt.length} tokens, chosen ${chosen.length}, rejected ${rejected.length}`;
-  if (!prompt.length || !chosen.length || !rejected.length) throw new UserError(`${where}: an empty prompt or completion cannot be trained (${lengths})`);
-  if (o.maxLength < 2) throw new UserError(`${where}: max_length ${o.maxLength} leaves no room for a prompt token and a completion token (${lengths}); set max_length >= 2`);
+  if (!prompt.length || !chosen.length || !rejected.length)
+    throw new UserError(`${where}: an empty prompt or completion cannot be trained (${lengths})`);
+  if (o.maxLength < 2)
+    throw new UserError(
+      `${where}: max_length ${o.maxLength} leaves no room for a prompt token and a completion token (${lengths}); set max_length >= 2`,
+    );
   const keep = Math.min(o.maxPromptLength ?? Infinity, o.maxLength - 1);
   let p = prompt;
   if (p.length > keep) {
@@ -125,7 +175,10 @@ export function dpoPair(prompt: number[], chosen: number[], rejected: number[], 
   }
   const room = o.maxLength - p.length;
   return {
-    prompt: p, chosen: chosen.slice(0, room), rejected: rejected.slice(0, room),
-    promptCut: p.length < prompt.length, completionCut: chosen.length > room || rejected.length > room,
+    prompt: p,
+    chosen: chosen.slice(0, room),
+    rejected: rejected.slice(0, room),
+    promptCut: p.length < prompt.length,
+    completionCut: chosen.length > room || rejected.length > room,
   };
 }

@@ -25,9 +25,17 @@ import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts
 export { rowLanguage };
 
 export type EvalOptions = {
-  k: number; maxNewTokens: number; temperature: number; topP: number; topK: number; stop: string[];
-  template: string; promptField: string; rewards: { name: string; weight: number; options: Record<string, unknown> }[];
-  seed: number; baseDir: string;
+  k: number;
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  stop: string[];
+  template: string;
+  promptField: string;
+  rewards: { name: string; weight: number; options: Record<string, unknown> }[];
+  seed: number;
+  baseDir: string;
   /** pass@k values to report besides pass@1 (each 2 <= k <= this.k); default [k] when k >= 2. */
   passK?: number[];
   /** The recipe's sandbox section (code rewards). */
@@ -83,7 +91,8 @@ export type EvalSamples = {
 
 /** Mean language share over the completions where it is defined (completion i answers rows[i]); null if none. */
 export function languageConsistency(prompts: string[], completions: string[], rows: Row[]): number | null {
-  let sum = 0, n = 0;
+  let sum = 0,
+    n = 0;
   for (let i = 0; i < completions.length; i++) {
     const share = thoughtLanguageShare(prompts[i], completions[i], rowLanguage(rows[i]));
     if (share !== null) {
@@ -99,7 +108,8 @@ export function languageConsistency(prompts: string[], completions: string[], ro
 export function sameAnswer(a: string, b: string): boolean {
   if (a === b) return true;
   try {
-    const pa = parseAnswer(a), pb = parseAnswer(b);
+    const pa = parseAnswer(a),
+      pb = parseAnswer(b);
     return answersEqual(pa, pb) || answersEqual(pb, pa);
   } catch {
     return false; // a parser bug on hostile text must not stop the eval: the two stay apart
@@ -141,7 +151,10 @@ export function majorityVote(answers: (string | null)[], accuracy: (number | nul
  * (the reward knows the row's reference field and tasks like Countdown with many right answers); when
  * it did not, the majority answer is compared with the reference. */
 export function majorityCorrect(completions: string[], accuracy: (number | null)[] | null, reference: unknown): boolean {
-  const vote = majorityVote(completions.map((c) => extractAnswer(c)), accuracy);
+  const vote = majorityVote(
+    completions.map((c) => extractAnswer(c)),
+    accuracy,
+  );
   if (vote === null) return false;
   if (vote.right !== null) return vote.right;
   return reference !== undefined && reference !== null && answersMatch(vote.answer, String(reference));
@@ -167,7 +180,10 @@ function passKs(n: number, asked: number[] | undefined): number[] {
   const ks = [...new Set(asked ?? (n >= 2 ? [n] : []))].filter((k) => k !== 1).sort((a, b) => a - b);
   for (const k of ks) {
     if (!Number.isInteger(k) || k < 1) throw new UserError(`pass@${k}: k must be a positive integer`);
-    if (k > n) throw new UserError(`pass@${k} needs at least ${k} samples per prompt, but num_generations is ${n}: raise num_generations or drop ${k} from pass_at_k`);
+    if (k > n)
+      throw new UserError(
+        `pass@${k} needs at least ${k} samples per prompt, but num_generations is ${n}: raise num_generations or drop ${k} from pass_at_k`,
+      );
   }
   return ks;
 }
@@ -187,7 +203,11 @@ export function summarizeEval(s: EvalSamples): EvalReport {
   const ks = passKs(k, s.passK);
   const acc = s.byFunction.accuracy ?? defaultAccuracy(s);
   const fmt = s.byFunction.format ?? null;
-  let pass = 0, maj = 0, format = 0, length = 0, noReference = 0;
+  let pass = 0,
+    maj = 0,
+    format = 0,
+    length = 0,
+    noReference = 0;
   const passK = ks.map(() => 0);
   const byTask: Record<string, { prompts: number; correct: number }> = {};
   const byLanguage: Record<string, { prompts: number; correct: number }> = {};
@@ -206,24 +226,42 @@ export function summarizeEval(s: EvalSamples): EvalReport {
     }
     const correct = scores.reduce<number>((a, v) => a + Number(v ?? 0), 0) / k;
     pass += correct;
-    if (majorityCorrect(group.map((i) => s.completions[i]), scores, rows[r].answer ?? rows[r].solution)) maj++;
+    if (
+      majorityCorrect(
+        group.map((i) => s.completions[i]),
+        scores,
+        rows[r].answer ?? rows[r].solution,
+      )
+    )
+      maj++;
     const c = scores.filter((v) => v === 1).length;
     ks.forEach((kk, j) => (passK[j] += passAtK(k, c, kk)));
     const task = typeof rows[r].task === 'string' ? (rows[r].task as string) : 'all';
-    for (const [table, key] of [[byTask, task], [byLanguage, rowLanguage(rows[r])]] as const) {
+    for (const [table, key] of [
+      [byTask, task],
+      [byLanguage, rowLanguage(rows[r])],
+    ] as const) {
       table[key] ??= { prompts: 0, correct: 0 };
       table[key].prompts++;
       table[key].correct += correct;
     }
   }
-  const n = rows.length, total = n * k, scoredRows = n - noReference;
+  const n = rows.length,
+    total = n * k,
+    scoredRows = n - noReference;
   const rate = (x: number) => (scoredRows === 0 ? null : x / scoredRows);
   const passAt1 = (t: Record<string, { prompts: number; correct: number }>) =>
     Object.fromEntries(Object.entries(t).map(([key, v]) => [key, { prompts: v.prompts, 'pass@1': v.correct / v.prompts }]));
   const majAtK: Record<`maj@${number}`, number | null> = { [`maj@${k}`]: rate(maj) };
   const passAtKs: Record<`pass@${number}`, number | null> = Object.fromEntries(ks.map((kk, j) => [`pass@${kk}`, rate(passK[j])]));
   return {
-    prompts: n, k, no_reference: noReference, 'pass@1': rate(pass), ...majAtK, ...passAtKs, format_rate: format / total,
+    prompts: n,
+    k,
+    no_reference: noReference,
+    'pass@1': rate(pass),
+    ...majAtK,
+    ...passAtKs,
+    format_rate: format / total,
     language_consistency: languageConsistency(s.prompts, s.completions, perCompletionRows),
     mean_length: length / total,
     rewards: s.rewardMeans,
@@ -233,12 +271,22 @@ export function summarizeEval(s: EvalSamples): EvalReport {
 }
 
 /** Samples k completions per row and scores them (pass@k values are checked before any generation). Returns the report and one sample row per completion. */
-export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], o: EvalOptions): Promise<{ report: EvalReport; samples: Row[]; counts: Record<string, number> }> {
+export async function evaluate(
+  model: Transformer,
+  tok: Tokenizer,
+  rows: Row[],
+  o: EvalOptions,
+): Promise<{ report: EvalReport; samples: Row[]; counts: Record<string, number> }> {
   passKs(o.k, o.passK); // a k above the samples per prompt fails here, before any work
   const rewards = await loadRewards(o.rewards, o.baseDir, { sandbox: o.sandbox });
-  const encoded = encodePrompts(rows, { name: o.stage, template: o.template, prompt_field: o.promptField, source: o.source }, tok,
-    { context: model.config.max_position_embeddings, newTokens: o.maxNewTokens, newTokensField: 'max_new_tokens' });
-  const prompts: string[] = [], ids: number[][] = [], srcRows: Row[] = [];
+  const encoded = encodePrompts(rows, { name: o.stage, template: o.template, prompt_field: o.promptField, source: o.source }, tok, {
+    context: model.config.max_position_embeddings,
+    newTokens: o.maxNewTokens,
+    newTokensField: 'max_new_tokens',
+  });
+  const prompts: string[] = [],
+    ids: number[][] = [],
+    srcRows: Row[] = [];
   for (const e of encoded) {
     for (let j = 0; j < o.k; j++) {
       prompts.push(e.text);
@@ -247,22 +295,38 @@ export async function evaluate(model: Transformer, tok: Tokenizer, rows: Row[], 
     }
   }
   const completions = generate(model, tok, ids, {
-    maxNewTokens: o.maxNewTokens, temperature: o.temperature, topP: o.topP, topK: o.topK,
-    stopTokens: [...tok.eosIds], stopStrings: o.stop, rng: new Rng(o.seed),
+    maxNewTokens: o.maxNewTokens,
+    temperature: o.temperature,
+    topP: o.topP,
+    topK: o.topK,
+    stopTokens: [...tok.eosIds],
+    stopStrings: o.stop,
+    rng: new Rng(o.seed),
   });
   const texts = completions.map((c) => c.text);
   const scored = await scoreBatch(rewards, { prompts, completions: texts, rows: srcRows }, { onError: 'zero' });
   await closeRewards(rewards);
   const report = summarizeEval({
-    rows, k: o.k, prompts, completions: texts, lengths: completions.map((c) => c.tokens.length),
-    byFunction: scored.byFunction, rewardMeans: Object.fromEntries(Object.entries(scored.stats).map(([k, v]) => [k, v.mean])),
+    rows,
+    k: o.k,
+    prompts,
+    completions: texts,
+    lengths: completions.map((c) => c.tokens.length),
+    byFunction: scored.byFunction,
+    rewardMeans: Object.fromEntries(Object.entries(scored.stats).map(([k, v]) => [k, v.mean])),
     passK: o.passK,
   });
   // step: the eval's one logged step (its metrics.jsonl row); question: the row's prompt before the
   // template, which the samples browser shows first.
   const samples = texts.map((completion, i) => ({
-    step: 1, prompt: prompts[i], question: srcRows[i][o.promptField], completion, answer: srcRows[i].answer ?? null, reward: scored.total[i],
-    rewards: Object.fromEntries(Object.entries(scored.byFunction).map(([k, v]) => [k, v[i]])), finish_reason: completions[i].finishReason,
+    step: 1,
+    prompt: prompts[i],
+    question: srcRows[i][o.promptField],
+    completion,
+    answer: srcRows[i].answer ?? null,
+    reward: scored.total[i],
+    rewards: Object.fromEntries(Object.entries(scored.byFunction).map(([k, v]) => [k, v[i]])),
+    finish_reason: completions[i].finishReason,
   }));
   // What the rewards counted while scoring (accuracy/timeout, accuracy/gold_unparsable, ...).
   return { report, samples, counts: scored.counts ?? {} };
@@ -276,14 +340,28 @@ export async function runEval(ctx: StageContext, s: EvalStage): Promise<StageRes
     if (!rows.length) throw new UserError(`stage '${s.name}': the datasets are empty`);
     const model = ctx.loadModel();
     const { report, samples, counts } = await evaluate(model, ctx.tokenizer, rows, {
-      k: s.num_generations, maxNewTokens: s.max_new_tokens, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stop: s.stop,
-      template: s.template, promptField: s.prompt_field, rewards: s.rewards, seed: ctx.recipe.seed, baseDir: ctx.recipe.recipeDir, stage: s.name,
-      sandbox: ctx.recipe.sandbox, passK: s.pass_at_k,
+      k: s.num_generations,
+      maxNewTokens: s.max_new_tokens,
+      temperature: s.temperature,
+      topP: s.top_p,
+      topK: s.top_k,
+      stop: s.stop,
+      template: s.template,
+      promptField: s.prompt_field,
+      rewards: s.rewards,
+      seed: ctx.recipe.seed,
+      baseDir: ctx.recipe.recipeDir,
+      stage: s.name,
+      sandbox: ctx.recipe.sandbox,
+      passK: s.pass_at_k,
     });
     model.dispose();
     mkdirSync(ctx.stageDir, { recursive: true });
     // The label names this eval's row in the README results table (`r1 report --results`).
-    writeFileSync(join(ctx.stageDir, 'eval.json'), JSON.stringify({ label: s.label, ...report, ...(Object.keys(counts).length ? { reward_counts: counts } : {}) }, null, 2) + '\n');
+    writeFileSync(
+      join(ctx.stageDir, 'eval.json'),
+      JSON.stringify({ label: s.label, ...report, ...(Object.keys(counts).length ? { reward_counts: counts } : {}) }, null, 2) + '\n',
+    );
     writeJsonl(join(ctx.stageDir, 'samples.jsonl'), samples);
     const flat: Record<string, number> = {};
     for (const [k, v] of Object.entries(report)) if (typeof v === 'number') flat[k] = v;

@@ -48,11 +48,18 @@ function grpoTerms(model: Transformer, b: GrpoBatch): { loss: tf.Scalar; metrics
   const { logprobs, entropies } = completionLogprobsAndEntropy(model, b, rows, b.temperature, b.width);
   const out = grpoLoss(
     {
-      logprobs, entropies,
+      logprobs,
+      entropies,
       oldLogprobs: padded(b.old, b.width),
       refLogprobs: b.ref ? padded(b.ref, b.width) : null,
       advantages: b.advantages,
-      mask: completionMask(b, rows, b.width, (i) => b.keep[i], (i) => b.modelTokens?.[i]),
+      mask: completionMask(
+        b,
+        rows,
+        b.width,
+        (i) => b.keep[i],
+        (i) => b.modelTokens?.[i],
+      ),
       rowWeights: b.rowWeights,
       metricWeight: b.metricWeight,
       isWeights: b.isWeights ? padded(b.isWeights, b.width) : null,
@@ -65,8 +72,14 @@ function grpoTerms(model: Transformer, b: GrpoBatch): { loss: tf.Scalar; metrics
 export function slice(b: GrpoBatch, from: number, to: number): GrpoBatch {
   const cut = <T>(xs: T[]) => xs.slice(from, to);
   return {
-    ...b, inputs: cut(b.inputs), promptLengths: cut(b.promptLengths), old: cut(b.old), ref: b.ref ? cut(b.ref) : null,
-    advantages: cut(b.advantages), keep: cut(b.keep), rowWeights: cut(b.rowWeights),
+    ...b,
+    inputs: cut(b.inputs),
+    promptLengths: cut(b.promptLengths),
+    old: cut(b.old),
+    ref: b.ref ? cut(b.ref) : null,
+    advantages: cut(b.advantages),
+    keep: cut(b.keep),
+    rowWeights: cut(b.rowWeights),
     ...(b.isWeights ? { isWeights: cut(b.isWeights) } : {}),
     ...(b.modelTokens ? { modelTokens: cut(b.modelTokens) } : {}),
   };

@@ -64,11 +64,18 @@ export type Episodes = {
 export type Sampling = { batches: number; sampledGroups: number; keptGroups: number };
 
 /** The rollout side of a step, handed from prepare to the updates and the logs. */
-export type Step = { sampled: ScoredGroups; kept: ScoredGroups; episodes: Episodes; sampling: Sampling; seconds: { generate: number; score: number } };
+export type Step = {
+  sampled: ScoredGroups;
+  kept: ScoredGroups;
+  episodes: Episodes;
+  sampling: Sampling;
+  seconds: { generate: number; score: number };
+};
 
 /** The prompt rows of prompt batch `index`, templated and tokenised, each repeated G times. */
 export function promptGroups(rows: Row[], index: number, s: GrpoStage, tok: Tokenizer, seed: number): PromptGroups {
-  const G = s.num_generations, P = s.per_device_train_batch_size / G;
+  const G = s.num_generations,
+    P = s.per_device_train_batch_size / G;
   const out: PromptGroups = { texts: [], ids: [], rows: [] };
   for (const row of batchIndices(index, P, rows.length, seed).map((i) => rows[i])) {
     const p = row[s.prompt_field];
@@ -90,16 +97,33 @@ type Generator = { policy: Transformer; rollouts: Rollouts; tok: Tokenizer };
 /** Samples G completions per prompt and scores them. Each worker's completions are scored as they
  * arrive (code rewards run in the sandbox's own processes), so scoring overlaps the generation still
  * under way; the score time is what is left after. */
-export async function generateAndScore(groups: PromptGroups, gen: Generator, rewards: LoadedReward[], s: GrpoStage, rng: Rng): Promise<ScoredGroups & { seconds: { generate: number; score: number } }> {
+export async function generateAndScore(
+  groups: PromptGroups,
+  gen: Generator,
+  rewards: LoadedReward[],
+  s: GrpoStage,
+  rng: Rng,
+): Promise<ScoredGroups & { seconds: { generate: number; score: number } }> {
   const t0 = performance.now();
-  const sampling = { maxNewTokens: s.max_completion_length, temperature: s.temperature, topP: s.top_p, topK: s.top_k, stopTokens: [...gen.tok.eosIds], stopStrings: s.stop };
+  const sampling = {
+    maxNewTokens: s.max_completion_length,
+    temperature: s.temperature,
+    topP: s.top_p,
+    topK: s.top_k,
+    stopTokens: [...gen.tok.eosIds],
+    stopStrings: s.stop,
+  };
   const parts: Promise<ScoreResult>[] = [];
   const score = (offset: number, cs: Completion[]) => {
     const at = <T>(xs: T[]) => xs.slice(offset, offset + cs.length);
     const part = scoreBatch(
       rewards,
       {
-        prompts: at(groups.texts), completions: cs.map((c) => c.text), rows: at(groups.rows), completionTokens: cs.map((c) => c.tokens.length), maxCompletionTokens: s.max_completion_length,
+        prompts: at(groups.texts),
+        completions: cs.map((c) => c.text),
+        rows: at(groups.rows),
+        completionTokens: cs.map((c) => c.tokens.length),
+        maxCompletionTokens: s.max_completion_length,
         ...(s.tools ? { turns: cs.map((c) => c.trajectory?.turns ?? [{ text: c.text, call: null }]) } : {}),
       },
       { onError: s.reward_error },
@@ -130,7 +154,10 @@ export function selectGroups(x: ScoredGroups, which: readonly number[], G: numbe
   const pick = <T>(xs: readonly T[]) => rows.map((i) => xs[i]);
   const byFunction = Object.fromEntries(Object.entries(x.scores.byFunction).map(([k, v]) => [k, pick(v)]));
   return {
-    texts: pick(x.texts), ids: pick(x.ids), rows: pick(x.rows), completions: pick(x.completions),
+    texts: pick(x.texts),
+    ids: pick(x.ids),
+    rows: pick(x.rows),
+    completions: pick(x.completions),
     scores: { ...concatScores([{ total: pick(x.scores.total), byFunction, stats: {}, errors: [] }]), errors: x.scores.errors },
   };
 }
@@ -138,13 +165,22 @@ export function selectGroups(x: ScoredGroups, which: readonly number[], G: numbe
 /** Concatenates scored batches. */
 function joinGroups(parts: ScoredGroups[]): ScoredGroups {
   return {
-    texts: parts.flatMap((p) => p.texts), ids: parts.flatMap((p) => p.ids), rows: parts.flatMap((p) => p.rows),
-    completions: parts.flatMap((p) => p.completions), scores: concatScores(parts.map((p) => p.scores)),
+    texts: parts.flatMap((p) => p.texts),
+    ids: parts.flatMap((p) => p.ids),
+    rows: parts.flatMap((p) => p.rows),
+    completions: parts.flatMap((p) => p.completions),
+    scores: concatScores(parts.map((p) => p.scores)),
   };
 }
 
 /** The frozen reference's log-probs of every completion token, in chunks of `chunk` rows. */
-function referenceLogprobs(ref: Transformer, e: Pick<Episodes, 'inputs' | 'promptLengths'>, lengths: number[], temperature: number, chunk: number): number[][] {
+function referenceLogprobs(
+  ref: Transformer,
+  e: Pick<Episodes, 'inputs' | 'promptLengths'>,
+  lengths: number[],
+  temperature: number,
+  chunk: number,
+): number[][] {
   const out: number[][] = [];
   for (let from = 0; from < e.inputs.length; from += chunk) {
     const rows = Array.from({ length: Math.min(chunk, e.inputs.length - from) }, (_, j) => from + j);
@@ -158,7 +194,12 @@ function referenceLogprobs(ref: Transformer, e: Pick<Episodes, 'inputs' | 'promp
 
 /** Each completion's KL estimate to the reference, summed over its tokens (from the sampling
  * policy's log-probs: the policy the reward judges). */
-export function sequenceKl(old: number[][], ref: number[][], kind: GrpoStage['kl_estimator'], modelTokens: number[][] | null = null): number[] {
+export function sequenceKl(
+  old: number[][],
+  ref: number[][],
+  kind: GrpoStage['kl_estimator'],
+  modelTokens: number[][] | null = null,
+): number[] {
   return old.map((o, i) => {
     if (!o.length) return 0;
     // Tool-output tokens (multi-turn) are no action of the policy: no KL there.
@@ -173,9 +214,17 @@ export function sequenceKl(old: number[][], ref: number[][], kind: GrpoStage['kl
 /** Training episodes from scored groups: reference log-probs, rewards (minus the KL penalty with
  * kl_in_reward), advantages, and which completions count. `policy`: given when llama.cpp sampled
  * (rollout.engine), for the trainer's log-probs and the truncated IS weights. */
-export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: GrpoStage, chunk: number, policy: Transformer | null = null): Episodes {
+export function createEpisodes(
+  x: ScoredGroups,
+  ref: Transformer | null,
+  s: GrpoStage,
+  chunk: number,
+  policy: Transformer | null = null,
+): Episodes {
   const G = s.num_generations;
-  const modelTokens = x.completions.some((c) => c.trajectory) ? x.completions.map((c) => c.trajectory?.modelTokens ?? c.tokens.map(() => 1)) : null;
+  const modelTokens = x.completions.some((c) => c.trajectory)
+    ? x.completions.map((c) => c.trajectory?.modelTokens ?? c.tokens.map(() => 1))
+    : null;
   const lengths = x.completions.map((c) => c.tokens.length);
   // What the loss counts: the model's own tokens (tool output is context only).
   const lossLengths = x.completions.map((c, i) => modelTokenCount(c.tokens.length, modelTokens?.[i]));
@@ -191,8 +240,10 @@ export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: Grpo
     old = train;
   }
   const rolloutCorrection = correction && {
-    'rollout_correction/kl': correction.kl, 'rollout_correction/truncated_frac': correction.truncatedFrac,
-    'rollout_correction/is_weight_mean': correction.meanWeight, 'rollout_correction/logp_diff_max': correction.maxLogpDiff,
+    'rollout_correction/kl': correction.kl,
+    'rollout_correction/truncated_frac': correction.truncatedFrac,
+    'rollout_correction/is_weight_mean': correction.meanWeight,
+    'rollout_correction/logp_diff_max': correction.maxLogpDiff,
   };
   const refLp = ref ? referenceLogprobs(ref, base, lengths, s.temperature, chunk) : null;
   const rewardKl = s.kl_in_reward && refLp ? sequenceKl(old, refLp, s.kl_estimator, modelTokens) : null;
@@ -204,7 +255,18 @@ export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: Grpo
     return lossLengths[i] > 0 ? 1 : 0;
   });
   return {
-    ...base, old, ref: refLp, rewards, advantages: advantages(rewards, G, { estimator: s.advantage_estimator, scale: s.scale_rewards, whiten: s.reinforce_pp_whitening, lengths: lossLengths }), keep, rewardKl,
+    ...base,
+    old,
+    ref: refLp,
+    rewards,
+    advantages: advantages(rewards, G, {
+      estimator: s.advantage_estimator,
+      scale: s.scale_rewards,
+      whiten: s.reinforce_pp_whitening,
+      lengths: lossLengths,
+    }),
+    keep,
+    rewardKl,
     ...(correction ? { isWeights: correction.weights, rolloutCorrection } : {}),
     ...(modelTokens ? { modelTokens } : {}),
   };
@@ -213,11 +275,26 @@ export function createEpisodes(x: ScoredGroups, ref: Transformer | null, s: Grpo
 /** Appends one line per completion to the stage's samples.jsonl; `question` is the row's prompt before
  * the template (the samples browser shows it first). */
 function writeSamples(file: string, step: number, x: ScoredGroups, e: Episodes, promptField: string): void {
-  const lines = x.completions.map((c, i) => JSON.stringify({
-    step: step + 1, prompt: x.texts[i], question: x.rows[i][promptField], completion: c.text, reward: x.scores.total[i], advantage: e.advantages[i],
-    rewards: Object.fromEntries(Object.entries(x.scores.byFunction).map(([k, v]) => [k, v[i]])), finish_reason: c.finishReason,
-    ...(c.trajectory ? { turns: c.trajectory.turns, model_tokens: modelTokenCount(c.tokens.length, c.trajectory.modelTokens), tool_tokens: c.tokens.length - modelTokenCount(c.tokens.length, c.trajectory.modelTokens) } : {}),
-  }) + '\n');
+  const lines = x.completions.map(
+    (c, i) =>
+      JSON.stringify({
+        step: step + 1,
+        prompt: x.texts[i],
+        question: x.rows[i][promptField],
+        completion: c.text,
+        reward: x.scores.total[i],
+        advantage: e.advantages[i],
+        rewards: Object.fromEntries(Object.entries(x.scores.byFunction).map(([k, v]) => [k, v[i]])),
+        finish_reason: c.finishReason,
+        ...(c.trajectory
+          ? {
+              turns: c.trajectory.turns,
+              model_tokens: modelTokenCount(c.tokens.length, c.trajectory.modelTokens),
+              tool_tokens: c.tokens.length - modelTokenCount(c.tokens.length, c.trajectory.modelTokens),
+            }
+          : {}),
+      }) + '\n',
+  );
   appendFileSync(file, lines.join(''));
 }
 
@@ -235,12 +312,19 @@ export function rolloutMetrics(st: Step, G: number): Record<string, number> {
   const terminated = x.completions.filter((c) => c.finishReason === 'stop').map((c) => c.tokens.length);
   const groups = n / G;
   const metrics: Record<string, number> = {
-    reward: mean(x.scores.total), reward_std: std(x.scores.total),
+    reward: mean(x.scores.total),
+    reward_std: std(x.scores.total),
     frac_reward_zero_std: groups ? (groups - differingGroups(x.scores.total, G).length) / groups : 0,
     ...lengthStats(lengths, 'completions/mean_length', 'completions/min_length', 'completions/max_length'),
-    ...lengthStats(terminated, 'completions/mean_terminated_length', 'completions/min_terminated_length', 'completions/max_terminated_length'),
+    ...lengthStats(
+      terminated,
+      'completions/mean_terminated_length',
+      'completions/min_terminated_length',
+      'completions/max_terminated_length',
+    ),
     'completions/clipped_ratio': n ? (n - terminated.length) / n : 0,
-    'time/generate_s': st.seconds.generate, 'time/score_s': st.seconds.score,
+    'time/generate_s': st.seconds.generate,
+    'time/score_s': st.seconds.score,
     reward_errors: st.sampled.scores.errors.length,
     ...e.rolloutCorrection,
   };
@@ -252,7 +336,13 @@ export function rolloutMetrics(st: Step, G: number): Record<string, number> {
   // What the rewards counted while scoring (e.g. rewards/accuracy/timeout, rewards/accuracy/gold_unparsable).
   for (const [k, n] of Object.entries(x.scores.counts ?? {})) metrics[`rewards/${k}`] = n;
   // With the KL in the reward the loss has none: log the reward's (mean per token of the trained batch).
-  if (e.rewardKl) metrics.kl = e.rewardKl.reduce((a, b) => a + b, 0) / Math.max(1, e.inputs.reduce((a, seq, i) => a + modelTokenCount(seq.length - e.promptLengths[i], e.modelTokens?.[i]), 0));
+  if (e.rewardKl)
+    metrics.kl =
+      e.rewardKl.reduce((a, b) => a + b, 0) /
+      Math.max(
+        1,
+        e.inputs.reduce((a, seq, i) => a + modelTokenCount(seq.length - e.promptLengths[i], e.modelTokens?.[i]), 0),
+      );
   if (st.sampling.batches > 1 || st.sampling.sampledGroups !== st.sampling.keptGroups) {
     metrics['dynamic_sampling/batches'] = st.sampling.batches;
     metrics['dynamic_sampling/sampled_groups'] = st.sampling.sampledGroups;
@@ -272,9 +362,13 @@ export function toolMetrics(completions: readonly Completion[]): Record<string, 
   const model = trajectories.map((t) => t.modelTokens.reduce((a, b) => a + b, 0));
   const tool = trajectories.map((t, i) => t.modelTokens.length - model[i]);
   return {
-    'tools/calls_per_trajectory': mean(calls), 'tools/errors': errors.reduce((a, b) => a + b, 0), 'tools/errors_per_trajectory': mean(errors),
-    'tools/turns': mean(trajectories.map((t) => t.turns.length)), 'tools/used_share': calls.filter((n) => n > 0).length / calls.length,
-    'completions/mean_model_tokens': mean(model), 'completions/mean_tool_tokens': mean(tool),
+    'tools/calls_per_trajectory': mean(calls),
+    'tools/errors': errors.reduce((a, b) => a + b, 0),
+    'tools/errors_per_trajectory': mean(errors),
+    'tools/turns': mean(trajectories.map((t) => t.turns.length)),
+    'tools/used_share': calls.filter((n) => n > 0).length / calls.length,
+    'completions/mean_model_tokens': mean(model),
+    'completions/mean_tool_tokens': mean(tool),
   };
 }
 
@@ -294,25 +388,48 @@ export function episodeMicroBatches(e: Episodes, s: GrpoStage): MicroBatch[] {
   // The normalisers count the model's tokens only (tool output is context, rl/tool-mask.ts).
   const kept = lengths.map((n, i) => modelTokenCount(n, e.modelTokens?.[i]) * e.keep[i]);
   const rowWeights = lossRowWeights(s.loss_type, { tokens: kept, microBatch: micro, maxCompletionLength: s.max_completion_length });
-  const metricWeight = 1 / Math.max(1, kept.reduce((a, b) => a + b, 0));
+  const metricWeight =
+    1 /
+    Math.max(
+      1,
+      kept.reduce((a, b) => a + b, 0),
+    );
   let from = 0;
   return sizes.map((n) => {
     const rows = Array.from({ length: n }, (_, j) => from + j);
     from += n;
     const pick = <T>(xs: readonly T[]) => rows.map((i) => xs[i]);
     const batch: GrpoBatch = {
-      inputs: pick(e.inputs), promptLengths: pick(e.promptLengths), old: pick(e.old), ref: e.ref ? pick(e.ref) : null,
-      advantages: pick(e.advantages), keep: pick(e.keep), rowWeights: pick(rowWeights), metricWeight,
-      width: Math.max(1, ...pick(lengths)), temperature: s.temperature, ...(e.isWeights ? { isWeights: pick(e.isWeights) } : {}),
+      inputs: pick(e.inputs),
+      promptLengths: pick(e.promptLengths),
+      old: pick(e.old),
+      ref: e.ref ? pick(e.ref) : null,
+      advantages: pick(e.advantages),
+      keep: pick(e.keep),
+      rowWeights: pick(rowWeights),
+      metricWeight,
+      width: Math.max(1, ...pick(lengths)),
+      temperature: s.temperature,
+      ...(e.isWeights ? { isWeights: pick(e.isWeights) } : {}),
       ...(e.modelTokens ? { modelTokens: pick(e.modelTokens) } : {}),
       opts: {
-        epsilon: s.epsilon, epsilonHigh: s.epsilon_high, beta: s.kl_in_reward ? 0 : s.beta, lossType: s.loss_type, delta: s.delta,
-        klEstimator: s.kl_estimator, importanceSamplingLevel: s.importance_sampling_level, topEntropyQuantile: s.top_entropy_quantile,
+        epsilon: s.epsilon,
+        epsilonHigh: s.epsilon_high,
+        beta: s.kl_in_reward ? 0 : s.beta,
+        lossType: s.loss_type,
+        delta: s.delta,
+        klEstimator: s.kl_estimator,
+        importanceSamplingLevel: s.importance_sampling_level,
+        topEntropyQuantile: s.top_entropy_quantile,
         maxCompletionLength: s.max_completion_length,
       },
     };
     // The high-entropy threshold is a quantile over the whole micro-batch: its rows stay on one thread.
-    return { kind: 'sharded', tokens: pick(kept).reduce((a, b) => a + b, 0), job: { module: GRPO_LOSS, data: batch, rows: n, split: s.top_entropy_quantile >= 1 } };
+    return {
+      kind: 'sharded',
+      tokens: pick(kept).reduce((a, b) => a + b, 0),
+      job: { module: GRPO_LOSS, data: batch, rows: n, split: s.top_entropy_quantile >= 1 },
+    };
   });
 }
 
@@ -372,14 +489,31 @@ async function openRun(ctx: StageContext, s: GrpoStage): Promise<GrpoRun> {
   const policy = ctx.loadModel();
   const ctxLen = policy.config.max_position_embeddings;
   if (s.max_prompt_length + s.max_completion_length > ctxLen) {
-    throw new UserError(`stage '${s.name}': max_prompt_length + max_completion_length (${s.max_prompt_length + s.max_completion_length}) exceeds the model's context ${ctxLen}`);
+    throw new UserError(
+      `stage '${s.name}': max_prompt_length + max_completion_length (${s.max_prompt_length + s.max_completion_length}) exceeds the model's context ${ctxLen}`,
+    );
   }
   const ref = s.beta > 0 ? policy.reference() : null;
   mkdirSync(ctx.stageDir, { recursive: true });
-  const { rollouts, rewards } = await openRollouts(s, { recipe: ctx.recipe, stageDir: ctx.stageDir, tokenizer: tok, config: policy.config, backend: activeBackend() });
+  const { rollouts, rewards } = await openRollouts(s, {
+    recipe: ctx.recipe,
+    stageDir: ctx.stageDir,
+    tokenizer: tok,
+    config: policy.config,
+    backend: activeBackend(),
+  });
   const run: GrpoRun = {
-    s, rows, seed: ctx.recipe.seed, gen: { policy, tok, rollouts }, ref, rewards, samplesFile: join(ctx.stageDir, 'samples.jsonl'),
-    chunk: Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps), ahead: null, promptBatches: 0, staleness: 0,
+    s,
+    rows,
+    seed: ctx.recipe.seed,
+    gen: { policy, tok, rollouts },
+    ref,
+    rewards,
+    samplesFile: join(ctx.stageDir, 'samples.jsonl'),
+    chunk: Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps),
+    ahead: null,
+    promptBatches: 0,
+    staleness: 0,
   };
   // Each batch generated ahead has its own seed; a stale batch is corrected by truncated importance
   // sampling (correctStaleness). Dynamic sampling needs each batch's groups before the next: none.
@@ -392,19 +526,23 @@ async function openRun(ctx: StageContext, s: GrpoStage): Promise<GrpoRun> {
 /** Step 1: TR-DPO's reference refresh, every ref_model_sync_steps. */
 function refreshReference(run: GrpoRun, step: number): void {
   const { s, ref } = run;
-  if (ref && s.sync_ref_model && step > 0 && step % s.ref_model_sync_steps === 0) mixReference(ref, run.gen.policy, s.ref_model_mixup_alpha);
+  if (ref && s.sync_ref_model && step > 0 && step % s.ref_model_sync_steps === 0)
+    mixReference(ref, run.gen.policy, s.ref_model_mixup_alpha);
 }
 
 /** Step 2: the step's scored groups: one prompt batch, or with dynamic sampling more batches until
  * P groups whose rewards differ are kept (at most max_batches). `sampled` is everything generated,
  * `kept` what trains. */
 async function sampleGroups(run: GrpoRun, step: number, rng: Rng): Promise<Omit<Step, 'episodes'>> {
-  const { s } = run, G = s.num_generations, P = s.per_device_train_batch_size / G;
+  const { s } = run,
+    G = s.num_generations,
+    P = s.per_device_train_batch_size / G;
   if (!s.dynamic_sampling) run.promptBatches = step; // one prompt batch per step: batch i is step i's
   const maxBatches = s.dynamic_sampling?.max_batches ?? 1;
   const parts: ScoredGroups[] = [];
   const seconds = { generate: 0, score: 0 };
-  let keptGroups = 0, batches = 0;
+  let keptGroups = 0,
+    batches = 0;
   while (batches < maxBatches && keptGroups < P) {
     let r: Rollout;
     if (run.ahead) ({ value: r, staleness: run.staleness } = await run.ahead.take(run.promptBatches++, step));
@@ -418,7 +556,12 @@ async function sampleGroups(run: GrpoRun, step: number, rng: Rng): Promise<Omit<
   }
   const sampled = joinGroups(parts);
   const kept = s.dynamic_sampling ? selectGroups(sampled, differingGroups(sampled.scores.total, G).slice(0, P), G) : sampled;
-  return { sampled, kept, sampling: { batches, sampledGroups: sampled.completions.length / G, keptGroups: kept.completions.length / G }, seconds };
+  return {
+    sampled,
+    kept,
+    sampling: { batches, sampledGroups: sampled.completions.length / G, keptGroups: kept.completions.length / G },
+    seconds,
+  };
 }
 
 /** Step 4: episodes sampled by an older policy (cluster look-ahead) take the current policy's
@@ -426,9 +569,26 @@ async function sampleGroups(run: GrpoRun, step: number, rng: Rng): Promise<Omit<
 function correctStaleness(run: GrpoRun, e: Episodes): Record<string, number> {
   if (!run.gen.rollouts.staleness) return {};
   const { policy } = run.gen;
-  const stale = run.staleness > 0
-    ? correctStale(e, referenceLogprobs(policy, e, e.old.map((o) => o.length), run.s.temperature, run.chunk), run.s.rollout.is_cap) : null;
-  return { staleness: run.staleness, ...(stale ? { 'staleness/is_weight_mean': stale.mean_weight, 'staleness/is_truncated_frac': stale.capped, 'staleness/kl': stale.kl } : {}) };
+  const stale =
+    run.staleness > 0
+      ? correctStale(
+          e,
+          referenceLogprobs(
+            policy,
+            e,
+            e.old.map((o) => o.length),
+            run.s.temperature,
+            run.chunk,
+          ),
+          run.s.rollout.is_cap,
+        )
+      : null;
+  return {
+    staleness: run.staleness,
+    ...(stale
+      ? { 'staleness/is_weight_mean': stale.mean_weight, 'staleness/is_truncated_frac': stale.capped, 'staleness/kl': stale.kl }
+      : {}),
+  };
 }
 
 /** The rollout side of GRPO step `step`, handed to the trainer's updates:
@@ -450,9 +610,21 @@ export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageRes
   const run = await openRun(ctx, s);
   const { policy, tok, rollouts } = run.gen;
   const result = await trainLoop<Step>(
-    { stage: s.name, stageDir: ctx.stageDir, model: policy, config: s, totalSteps: s.max_steps, seed: ctx.recipe.seed, hash: ctx.hash,
-      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream,
-      progressFields: progressFields(s), threads: trainThreads(s.train_workers), backend: activeBackend() },
+    {
+      stage: s.name,
+      stageDir: ctx.stageDir,
+      model: policy,
+      config: s,
+      totalSteps: s.max_steps,
+      seed: ctx.recipe.seed,
+      hash: ctx.hash,
+      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId },
+      onCheckpoint: (dir) => tok.save(dir),
+      progressStream: ctx.progressStream,
+      progressFields: progressFields(s),
+      threads: trainThreads(s.train_workers),
+      backend: activeBackend(),
+    },
     {
       prepare: (step, rng) => prepareStep(run, step, rng),
       microBatches: (_step, _update, st) => (st.episodes.inputs.length ? episodeMicroBatches(st.episodes, s) : []),

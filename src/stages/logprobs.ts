@@ -12,21 +12,42 @@ export type PromptCompletions = { inputs: number[][]; promptLengths: number[] };
  * `temperature` (as the sampler draws them): [rows, width] (default width: the longest completion);
  * entries past a completion are junk and must be masked. Differentiable with respect to the
  * model's weights. With `entropy`, also the entropy of each of those positions' distributions. */
-export function completionLogprobs(model: Transformer, batch: PromptCompletions, rows: number[], temperature = 1, width?: number): tf.Tensor2D {
+export function completionLogprobs(
+  model: Transformer,
+  batch: PromptCompletions,
+  rows: number[],
+  temperature = 1,
+  width?: number,
+): tf.Tensor2D {
   return completionForward(model, batch, rows, temperature, width, false).logprobs;
 }
 
-export function completionLogprobsAndEntropy(model: Transformer, batch: PromptCompletions, rows: number[], temperature: number, width: number): { logprobs: tf.Tensor2D; entropies: tf.Tensor2D } {
+export function completionLogprobsAndEntropy(
+  model: Transformer,
+  batch: PromptCompletions,
+  rows: number[],
+  temperature: number,
+  width: number,
+): { logprobs: tf.Tensor2D; entropies: tf.Tensor2D } {
   const out = completionForward(model, batch, rows, temperature, width, true);
   return { logprobs: out.logprobs, entropies: out.entropies! };
 }
 
-function completionForward(model: Transformer, batch: PromptCompletions, rows: number[], temperature: number, width: number | undefined, entropy: boolean) {
+function completionForward(
+  model: Transformer,
+  batch: PromptCompletions,
+  rows: number[],
+  temperature: number,
+  width: number | undefined,
+  entropy: boolean,
+) {
   return tf.tidy(() => {
     const B = rows.length;
     const T = Math.max(...rows.map((i) => batch.inputs[i].length)) - 1;
     const Tc = width ?? Math.max(1, ...rows.map((i) => batch.inputs[i].length - batch.promptLengths[i]));
-    const inputs = new Int32Array(B * T), targets = new Int32Array(B * T), pick = new Int32Array(B * Tc);
+    const inputs = new Int32Array(B * T),
+      targets = new Int32Array(B * T),
+      pick = new Int32Array(B * Tc);
     rows.forEach((i, b) => {
       const seq = batch.inputs[i];
       for (let t = 0; t < seq.length - 1; t++) {
@@ -42,7 +63,8 @@ function completionForward(model: Transformer, batch: PromptCompletions, rows: n
     if (sliceRows !== null) {
       // Large logits: only the completion positions' rows, through the head a slice at a time.
       const { head, tied } = headWeight(model.params);
-      const picked = tf.gather(hidden, at) as tf.Tensor2D, wanted = tf.gather(tf.tensor1d(targets, 'int32'), at) as tf.Tensor1D;
+      const picked = tf.gather(hidden, at) as tf.Tensor2D,
+        wanted = tf.gather(tf.tensor1d(targets, 'int32'), at) as tf.Tensor1D;
       const logprobs = tf.reshape(chunkedTokenLogprobs(picked, head, tied, wanted, sliceRows, temperature), [B, Tc]) as tf.Tensor2D;
       const entropies = entropy ? (tf.reshape(chunkedEntropy(model, picked, sliceRows, temperature), [B, Tc]) as tf.Tensor2D) : null;
       return entropies ? { logprobs, entropies } : { logprobs };
@@ -67,10 +89,12 @@ function chunkedEntropy(model: Transformer, hidden: tf.Tensor2D, rows: number, t
     const h = args[0] as tf.Tensor2D;
     const parts: tf.Tensor[] = [];
     for (let start = 0; start < N; start += rows) {
-      parts.push(tf.tidy(() => {
-        const z = model.logits(tf.slice(h, [start, 0], [Math.min(rows, N - start), -1]));
-        return tokenEntropy(temperature === 1 ? z : (tf.div(z, temperature) as tf.Tensor2D));
-      }));
+      parts.push(
+        tf.tidy(() => {
+          const z = model.logits(tf.slice(h, [start, 0], [Math.min(rows, N - start), -1]));
+          return tokenEntropy(temperature === 1 ? z : (tf.div(z, temperature) as tf.Tensor2D));
+        }),
+      );
     }
     return { value: tf.concat(parts), gradFunc: () => tf.zerosLike(h) };
   });
@@ -79,7 +103,21 @@ function chunkedEntropy(model: Transformer, hidden: tf.Tensor2D, rows: number, t
 
 /** 1 on each row's completion tokens (times `weight(row)`), 0 past them and, for a multi-turn
  * rollout, on the tokens a tool wrote (`modelTokens(row)`, rl/tool-mask.ts): [rows, width]. */
-export function completionMask(batch: PromptCompletions, rows: number[], width: number, weight: (i: number) => number = () => 1, modelTokens: (i: number) => ModelTokenMask = () => null): tf.Tensor2D {
+export function completionMask(
+  batch: PromptCompletions,
+  rows: number[],
+  width: number,
+  weight: (i: number) => number = () => 1,
+  modelTokens: (i: number) => ModelTokenMask = () => null,
+): tf.Tensor2D {
   const lengths = rows.map((i) => batch.inputs[i].length - batch.promptLengths[i]);
-  return tf.tensor2d(lossMaskValues(lengths, width, (b) => weight(rows[b]), (b) => modelTokens(rows[b])), [rows.length, width]);
+  return tf.tensor2d(
+    lossMaskValues(
+      lengths,
+      width,
+      (b) => weight(rows[b]),
+      (b) => modelTokens(rows[b]),
+    ),
+    [rows.length, width],
+  );
 }

@@ -14,8 +14,10 @@ export type PromptSource = { where?: string; promptFieldHint?: string; newTokens
 /** Each row's prompt through the template, tokenized. Too long for `room` tokens of context: an
  * error naming the stage, the row and the fields to change. */
 export function encodePrompts(
-  rows: Row[], s: { name: string; template: string; prompt_field: string; source?: PromptSource },
-  tok: { documentStart: readonly number[]; chatTemplate: ChatTemplate | null; encode(t: string): number[] }, room: { context: number; newTokens: number; newTokensField: string },
+  rows: Row[],
+  s: { name: string; template: string; prompt_field: string; source?: PromptSource },
+  tok: { documentStart: readonly number[]; chatTemplate: ChatTemplate | null; encode(t: string): number[] },
+  room: { context: number; newTokens: number; newTokensField: string },
 ): EncodedPrompt[] {
   const where = s.source?.where ?? `stage '${s.name}'`;
   const fieldHint = s.source?.promptFieldHint ?? 'set prompt_field';

@@ -18,7 +18,8 @@ export function repeatedNgramShare(text: string, n = 4): number {
   const words = text.split(/\s+/).filter(Boolean);
   if (words.length < n + 1) return 0;
   const seen = new Set<string>();
-  let repeats = 0, total = 0;
+  let repeats = 0,
+    total = 0;
   for (let i = 0; i + n <= words.length; i++) {
     const g = words.slice(i, i + n).join(' ');
     if (seen.has(g)) repeats++;
@@ -38,8 +39,14 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
   const rewards = await loadRewards(specs, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox });
   const model = ctx.loadModel();
   const k = s.num_generations;
-  const encoded = encodePrompts(rows, s, tok, { context: model.config.max_position_embeddings, newTokens: s.max_new_tokens, newTokensField: 'max_new_tokens' });
-  const prompts: string[] = [], ids: number[][] = [], srcRows: Row[] = [];
+  const encoded = encodePrompts(rows, s, tok, {
+    context: model.config.max_position_embeddings,
+    newTokens: s.max_new_tokens,
+    newTokensField: 'max_new_tokens',
+  });
+  const prompts: string[] = [],
+    ids: number[][] = [],
+    srcRows: Row[] = [];
   for (const e of encoded) {
     for (let j = 0; j < k; j++) {
       prompts.push(e.text);
@@ -48,8 +55,13 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
     }
   }
   const completions = generate(model, tok, ids, {
-    maxNewTokens: s.max_new_tokens, temperature: s.temperature, topP: s.top_p, topK: s.top_k,
-    stopTokens: [...tok.eosIds], stopStrings: s.stop, rng: new Rng(ctx.recipe.seed),
+    maxNewTokens: s.max_new_tokens,
+    temperature: s.temperature,
+    topP: s.top_p,
+    topK: s.top_k,
+    stopTokens: [...tok.eosIds],
+    stopStrings: s.stop,
+    rng: new Rng(ctx.recipe.seed),
   });
   model.dispose();
   const texts = completions.map((c) => c.text);
@@ -65,12 +77,17 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
       const i = r * k + j;
       const len = completions[i].tokens.length;
       const reason =
-        scored.total[i] < s.reward_threshold ? 'reward'
-        : s.filters.language && (scored.byFunction.language?.[i] ?? 0) < 0.95 ? 'language'
-        : s.filters.max_repetition < 1 && repeatedNgramShare(texts[i]) > s.filters.max_repetition ? 'repetition'
-        : len < s.filters.min_length || (s.filters.max_length !== null && len > s.filters.max_length) ? 'length'
-        : s.dedupe && seen.has(texts[i].trim().replace(/\s+/g, ' ')) ? 'duplicate'
-        : null;
+        scored.total[i] < s.reward_threshold
+          ? 'reward'
+          : s.filters.language && (scored.byFunction.language?.[i] ?? 0) < 0.95
+            ? 'language'
+            : s.filters.max_repetition < 1 && repeatedNgramShare(texts[i]) > s.filters.max_repetition
+              ? 'repetition'
+              : len < s.filters.min_length || (s.filters.max_length !== null && len > s.filters.max_length)
+                ? 'length'
+                : s.dedupe && seen.has(texts[i].trim().replace(/\s+/g, ' '))
+                  ? 'duplicate'
+                  : null;
       if (reason) {
         rejectedBy[reason]++;
         continue;
@@ -85,15 +102,28 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
   const mixRows = await ctx.readDatasets('mix');
   const f = s.mix.fraction;
   const nMix = f > 0 && mixRows.length ? Math.min(mixRows.length, Math.round((f / (1 - f || 1)) * Math.max(1, kept.length))) : 0;
-  const mixed = new Rng(ctx.recipe.seed).shuffle([...mixRows]).slice(0, nMix).map((row) => ({ ...row, source: 'mix' }));
+  const mixed = new Rng(ctx.recipe.seed)
+    .shuffle([...mixRows])
+    .slice(0, nMix)
+    .map((row) => ({ ...row, source: 'mix' }));
   const out = new Rng(ctx.recipe.seed + 1).shuffle([...kept, ...mixed]);
   mkdirSync(ctx.stageDir, { recursive: true });
   const dataset = join(ctx.stageDir, 'dataset.jsonl');
   writeJsonl(dataset, out);
-  writeJsonl(join(ctx.stageDir, 'acceptance.jsonl'), perPrompt.map((p) => ({ ...p, rate: p.accepted / p.k })));
-  writeJsonl(join(ctx.stageDir, 'samples.jsonl'), texts.slice(0, 200).map((c, i) => ({ prompt: prompts[i], completion: c, reward: scored.total[i] })));
+  writeJsonl(
+    join(ctx.stageDir, 'acceptance.jsonl'),
+    perPrompt.map((p) => ({ ...p, rate: p.accepted / p.k })),
+  );
+  writeJsonl(
+    join(ctx.stageDir, 'samples.jsonl'),
+    texts.slice(0, 200).map((c, i) => ({ prompt: prompts[i], completion: c, reward: scored.total[i] })),
+  );
   const summary = {
-    prompts: rows.length, samples: texts.length, kept: kept.length, mixed: mixed.length, rows_written: out.length,
+    prompts: rows.length,
+    samples: texts.length,
+    kept: kept.length,
+    mixed: mixed.length,
+    rows_written: out.length,
     acceptance_rate: kept.length / texts.length,
     prompt_coverage: perPrompt.filter((p) => p.accepted > 0).length / rows.length, // share of prompts with a sample kept
     ...Object.fromEntries(Object.entries(rejectedBy).map(([key, v]) => [`rejected/${key}`, v])),

@@ -11,7 +11,8 @@ import { batchIndices, lmStep, totalSteps, trainThreads, type WeightedSequence }
 
 /** Token ids of one row with weight 1 on the tokens the loss covers. */
 export function sftExample(row: Row, tok: Tokenizer, template: string, completionOnly: boolean, where: string): WeightedSequence {
-  const ids: number[] = [], weights: number[] = [];
+  const ids: number[] = [],
+    weights: number[] = [];
   const push = (text: string, trained: boolean) => {
     for (const id of tok.encode(text)) {
       ids.push(id);
@@ -26,11 +27,14 @@ export function sftExample(row: Row, tok: Tokenizer, template: string, completio
     let done = '';
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];
-      if (typeof m?.content !== 'string' || typeof m?.role !== 'string') throw new UserError(`${where}: messages[${i}] needs string role and content`);
+      if (typeof m?.content !== 'string' || typeof m?.role !== 'string')
+        throw new UserError(`${where}: messages[${i}] needs string role and content`);
       if (m.role === 'assistant') {
         const { prompt, reply } = renderReply(messages.slice(0, i), m, own);
         if (!prompt.startsWith(done)) {
-          throw new UserError(`${where}: ${templateName(own)} writes the earlier turns differently once messages[${i}] follows them, so their replies cannot be trained as written: ${divergence(done, prompt)}`);
+          throw new UserError(
+            `${where}: ${templateName(own)} writes the earlier turns differently once messages[${i}] follows them, so their replies cannot be trained as written: ${divergence(done, prompt)}`,
+          );
         }
         push(prompt.slice(done.length), false);
         push(reply, true);
@@ -70,9 +74,20 @@ export async function runSft(ctx: StageContext, s: SftStage): Promise<StageResul
   const B = s.per_device_train_batch_size;
   const steps = totalSteps(s.max_steps, s.num_train_epochs, examples.length, B * s.gradient_accumulation_steps);
   const result = await trainLoop(
-    { stage: s.name, stageDir: ctx.stageDir, model, config: s, totalSteps: steps, seed: ctx.recipe.seed, hash: ctx.hash,
-      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId }, onCheckpoint: (dir) => tok.save(dir), progressStream: ctx.progressStream,
-      threads: trainThreads(s.train_workers), backend: activeBackend() },
+    {
+      stage: s.name,
+      stageDir: ctx.stageDir,
+      model,
+      config: s,
+      totalSteps: steps,
+      seed: ctx.recipe.seed,
+      hash: ctx.hash,
+      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId },
+      onCheckpoint: (dir) => tok.save(dir),
+      progressStream: ctx.progressStream,
+      threads: trainThreads(s.train_workers),
+      backend: activeBackend(),
+    },
     {
       microBatches: (step) =>
         lmStep(
@@ -84,7 +99,10 @@ export async function runSft(ctx: StageContext, s: SftStage): Promise<StageResul
     },
   );
   model.dispose();
-  return { checkpoint: `${ctx.stageDir}/checkpoint`, summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps, examples: examples.length } };
+  return {
+    checkpoint: `${ctx.stageDir}/checkpoint`,
+    summary: { final_loss: +result.finalLoss.toFixed(4), steps: result.steps, examples: examples.length },
+  };
 }
 
 /** Greedy packing (TRL's padding-free packing with position ids): concatenates examples, in order,

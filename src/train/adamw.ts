@@ -32,12 +32,14 @@ export class AdamW {
   apply(grads: Record<string, tf.Tensor>, lr: number): void {
     const { beta1, beta2, eps, weightDecay } = this.config;
     this.step++;
-    const c1 = 1 - Math.pow(beta1, this.step), c2 = 1 - Math.pow(beta2, this.step);
+    const c1 = 1 - Math.pow(beta1, this.step),
+      c2 = 1 - Math.pow(beta2, this.step);
     // One parameter's temporaries at a time: a tidy around the whole loop would hold about a dozen
     // model-sized temporaries at its end.
     for (const [name, p] of Object.entries(this.params)) {
       const g = grads[name];
-      const m = this.m.get(name), v = this.v.get(name);
+      const m = this.m.get(name),
+        v = this.v.get(name);
       if (!g || !m || !v) continue;
       tf.tidy(() => {
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
@@ -52,7 +54,8 @@ export class AdamW {
   }
 
   state(): AdamWState {
-    const m: Record<string, Float32Array> = {}, v: Record<string, Float32Array> = {};
+    const m: Record<string, Float32Array> = {},
+      v: Record<string, Float32Array> = {};
     for (const [k, t] of this.m) m[k] = t.dataSync() as Float32Array;
     for (const [k, t] of this.v) v[k] = t.dataSync() as Float32Array;
     return { step: this.step, m, v };

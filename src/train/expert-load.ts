@@ -38,7 +38,11 @@ export function loadFromMetrics(metrics: Record<string, number>): ExpertLoad {
     xs[expert] = v;
     byLayer.set(layer, xs);
   }
-  for (const [layer, xs] of byLayer) load.counts.set(layer, Float64Array.from(xs, (v) => v ?? 0));
+  for (const [layer, xs] of byLayer)
+    load.counts.set(
+      layer,
+      Float64Array.from(xs, (v) => v ?? 0),
+    );
   return load;
 }
 

@@ -23,7 +23,8 @@ parentPort!.on('message', async (req: GradRequest) => {
     const r = await localLossAndGrads(model, req.module, req.data);
     let off = 0;
     for (const [name, shape] of shapes) {
-      if (!r.grads[name]) { // not trained by gradients (a MoE router's bias)
+      if (!r.grads[name]) {
+        // not trained by gradients (a MoE router's bias)
         off += shape.reduce((a, b) => a * b, 1);
         continue;
       }

@@ -12,7 +12,15 @@ import { crossEntropy } from './loss.ts';
  * num_items_in_batch). `packed` (optional): rows holding several documents, with each input token's
  * position in its document and document id ([B*T] each, see Transformer.hidden); the weights must
  * then be 0 where a target is the next document's first token. */
-export type LmBatch = { inputs: Int32Array; targets: Int32Array; weights: Float32Array | null; B: number; T: number; normaliser: number; packed?: Packed };
+export type LmBatch = {
+  inputs: Int32Array;
+  targets: Int32Array;
+  weights: Float32Array | null;
+  B: number;
+  T: number;
+  normaliser: number;
+  packed?: Packed;
+};
 
 export const LM_LOSS = import.meta.url;
 
@@ -57,7 +65,8 @@ export function nextTokenLoss(model: Transformer, b: LmBatch): tf.Scalar {
 /** Through the whole [N, V] logits at once, or in row slices when they would be large (see
  * model/head-logprobs.ts): the same loss and gradient either way. */
 function nextToken(model: Transformer, hidden: tf.Tensor2D, b: LmBatch): tf.Scalar {
-  const targets = tf.tensor1d(b.targets, 'int32'), weights = b.weights ? tf.tensor1d(b.weights) : null;
+  const targets = tf.tensor1d(b.targets, 'int32'),
+    weights = b.weights ? tf.tensor1d(b.weights) : null;
   const rows = logitsChunkRows(hidden.shape[0], model.config.vocab_size);
   if (rows === null) return crossEntropy(model.logits(hidden), targets, weights, b.normaliser);
   const { head, tied } = headWeight(model.params);
@@ -69,17 +78,27 @@ function nextToken(model: Transformer, hidden: tf.Tensor2D, b: LmBatch): tf.Scal
  * window's first T tokens, targets its last T. `normaliser`: the tokens the loss is divided over. */
 export function windowBatch(windows: readonly number[][], T: number, normaliser: number): LmBatch {
   return {
-    inputs: Int32Array.from(windows.flatMap((w) => w.slice(0, T))), targets: Int32Array.from(windows.flatMap((w) => w.slice(1, T + 1))),
-    weights: null, B: windows.length, T, normaliser,
+    inputs: Int32Array.from(windows.flatMap((w) => w.slice(0, T))),
+    targets: Int32Array.from(windows.flatMap((w) => w.slice(1, T + 1))),
+    weights: null,
+    B: windows.length,
+    T,
+    normaliser,
   };
 }
 
 export function slice(b: LmBatch, from: number, to: number): LmBatch {
   const T = b.T;
   return {
-    inputs: b.inputs.slice(from * T, to * T), targets: b.targets.slice(from * T, to * T),
-    weights: b.weights ? b.weights.slice(from * T, to * T) : null, B: to - from, T, normaliser: b.normaliser,
-    ...(b.packed && { packed: { positions: b.packed.positions.slice(from * T, to * T), documents: b.packed.documents.slice(from * T, to * T) } }),
+    inputs: b.inputs.slice(from * T, to * T),
+    targets: b.targets.slice(from * T, to * T),
+    weights: b.weights ? b.weights.slice(from * T, to * T) : null,
+    B: to - from,
+    T,
+    normaliser: b.normaliser,
+    ...(b.packed && {
+      packed: { positions: b.packed.positions.slice(from * T, to * T), documents: b.packed.documents.slice(from * T, to * T) },
+    }),
   };
 }
 

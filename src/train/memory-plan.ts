@@ -27,8 +27,14 @@ export const BYTES = 4;
 export const WASM_HEAP_BYTES = 4 * 2 ** 30;
 
 export type ModelShape = {
-  vocab_size: number; hidden_size: number; num_hidden_layers: number; num_attention_heads: number; num_key_value_heads: number;
-  intermediate_size: number; head_dim?: number; tie_word_embeddings?: boolean;
+  vocab_size: number;
+  hidden_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  intermediate_size: number;
+  head_dim?: number;
+  tie_word_embeddings?: boolean;
 };
 
 export const PlanInput = z.object({
@@ -71,9 +77,16 @@ export type Plan = {
 /** The estimate for one stage on one model. */
 export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
   const p = PlanInput.parse(raw);
-  const C = shape.hidden_size, L = shape.num_hidden_layers, H = shape.num_attention_heads, F = shape.intermediate_size, V = shape.vocab_size;
-  const D = shape.head_dim ?? C / H, Hkv = shape.num_key_value_heads;
-  const rows = p.microBatch * (p.kind === 'dpo' ? 2 : 1), T = p.seqLength, tokens = rows * T;
+  const C = shape.hidden_size,
+    L = shape.num_hidden_layers,
+    H = shape.num_attention_heads,
+    F = shape.intermediate_size,
+    V = shape.vocab_size;
+  const D = shape.head_dim ?? C / H,
+    Hkv = shape.num_key_value_heads;
+  const rows = p.microBatch * (p.kind === 'dpo' ? 2 : 1),
+    T = p.seqLength,
+    tokens = rows * T;
   const weightBytes = p.params * BYTES;
   const packed = p.backend === 'wasm' && !p.blas ? p.matrixParams * BYTES : 0;
   const perLayer = tokens * (56 * C + 8 * F) + rows * H * T * T;
@@ -83,8 +96,15 @@ export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
   const reference = p.beta > 0 && (p.kind === 'grpo' || p.kind === 'dpo') && !p.lora ? weightBytes + packed : 0;
   const kv = p.kind === 'grpo' ? 2 * L * Hkv * D * p.generationBatch * T * BYTES : 0;
   const main: Record<Part, number> = {
-    weights: weightBytes, packed, adapters: p.lora ? p.trainable * BYTES : 0, gradients: p.trainable * BYTES, optimizer: 2 * p.trainable * BYTES,
-    activations, logits, reference, kv_cache: kv,
+    weights: weightBytes,
+    packed,
+    adapters: p.lora ? p.trainable * BYTES : 0,
+    gradients: p.trainable * BYTES,
+    optimizer: 2 * p.trainable * BYTES,
+    activations,
+    logits,
+    reference,
+    kv_cache: kv,
   };
   const mainTotal = Object.values(main).reduce((a, b) => a + b, 0);
   const worker = p.threads > 1 ? weightBytes + packed + main.adapters + main.gradients + activations + logits : 0;
@@ -98,16 +118,28 @@ export function planProblems(plan: Plan, p: PlanInput, limits: { heapBytes: numb
   const heap = limits.heapBytes;
   if (heap !== null && plan.mainTotal > heap) {
     const parts = (Object.entries(plan.main) as [Part, number][]).filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]);
-    out.push(`needs about ${gib(plan.mainTotal)} in the main thread's heap, over its ${gib(heap)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')}); ${fixes(parts.map(([k]) => k), p).join('; ')}`);
+    out.push(
+      `needs about ${gib(plan.mainTotal)} in the main thread's heap, over its ${gib(heap)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')}); ${fixes(
+        parts.map(([k]) => k),
+        p,
+      ).join('; ')}`,
+    );
   }
-  if (heap !== null && plan.worker > heap) out.push(`each gradient worker needs about ${gib(plan.worker)}, over its ${gib(heap)} heap: set train_workers: 1`);
-  if (plan.total > limits.machineBytes) out.push(`needs about ${gib(plan.total)} in all, over the machine's ${gib(limits.machineBytes)}: ${fixes(['weights', 'activations'], p).join('; ')}`);
+  if (heap !== null && plan.worker > heap)
+    out.push(`each gradient worker needs about ${gib(plan.worker)}, over its ${gib(heap)} heap: set train_workers: 1`);
+  if (plan.total > limits.machineBytes)
+    out.push(
+      `needs about ${gib(plan.total)} in all, over the machine's ${gib(limits.machineBytes)}: ${fixes(['weights', 'activations'], p).join('; ')}`,
+    );
   return out;
 }
 
 /** The recipe field that sets a stage's sequence length. */
 const LENGTH_FIELD: Record<PlanInput['kind'], string> = {
-  pretrain: 'seq_length', sft: 'max_length', dpo: 'max_length', grpo: 'max_completion_length or max_prompt_length',
+  pretrain: 'seq_length',
+  sft: 'max_length',
+  dpo: 'max_length',
+  grpo: 'max_completion_length or max_prompt_length',
 };
 
 /** Settings that shrink the given parts, as a user would write them in the recipe (only fields the
@@ -115,11 +147,16 @@ const LENGTH_FIELD: Record<PlanInput['kind'], string> = {
 function fixes(parts: Part[], p: PlanInput): string[] {
   const out: string[] = [];
   for (const part of parts) {
-    if ((part === 'optimizer' || part === 'gradients' || part === 'reference') && !p.lora && p.kind !== 'pretrain') out.push('train LoRA adapters (lora: { r: 16 }) instead of every weight');
-    if (part === 'packed' && !p.blas) out.push('install OpenBLAS (apt-get install libopenblas0-pthread; and leave R1_MATMUL unset) so products run without packed copies');
-    if ((part === 'activations' || part === 'logits') && p.microBatch > 1) out.push('raise gradient_accumulation_steps so each micro-batch holds fewer rows');
-    if ((part === 'activations' || part === 'logits' || part === 'kv_cache') && p.microBatch === 1) out.push(`shorten the sequences (${LENGTH_FIELD[p.kind]})`);
-    if (part === 'kv_cache' && (p.generationBatch ?? 0) > 0) out.push('generate in rollout workers (rollout_workers: auto or above 0) rather than the main thread');
+    if ((part === 'optimizer' || part === 'gradients' || part === 'reference') && !p.lora && p.kind !== 'pretrain')
+      out.push('train LoRA adapters (lora: { r: 16 }) instead of every weight');
+    if (part === 'packed' && !p.blas)
+      out.push('install OpenBLAS (apt-get install libopenblas0-pthread; and leave R1_MATMUL unset) so products run without packed copies');
+    if ((part === 'activations' || part === 'logits') && p.microBatch > 1)
+      out.push('raise gradient_accumulation_steps so each micro-batch holds fewer rows');
+    if ((part === 'activations' || part === 'logits' || part === 'kv_cache') && p.microBatch === 1)
+      out.push(`shorten the sequences (${LENGTH_FIELD[p.kind]})`);
+    if (part === 'kv_cache' && (p.generationBatch ?? 0) > 0)
+      out.push('generate in rollout workers (rollout_workers: auto or above 0) rather than the main thread');
     if (part === 'weights') out.push('use the cpu backend (backend: cpu: not heap-bound, but slow) or a smaller model');
   }
   return [...new Set(out)];

@@ -54,10 +54,12 @@ export class GradientPool {
       this.grads.push(new Float32Array(gsab));
       const init: GradWorkerInit = { backend, config, weights: wsab, grads: gsab };
       const w = new Worker(new URL('./grad-worker-entry.js', import.meta.url), { workerData: init });
-      started.push(new Promise((resolve, reject) => {
-        w.once('message', () => resolve());
-        w.once('error', reject);
-      }));
+      started.push(
+        new Promise((resolve, reject) => {
+          w.once('message', () => resolve());
+          w.once('error', reject);
+        }),
+      );
       this.workers.push(w);
     }
     this.ready = Promise.all(started).then(() => undefined);

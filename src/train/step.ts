@@ -9,7 +9,10 @@ export type Grads = Record<string, tf.Tensor>;
  * gets zeros). */
 export function lossAndGrads(params: Record<string, tf.Variable>, loss: () => tf.Scalar): { loss: number; grads: Grads } {
   const names = Object.keys(params).filter((n) => params[n].trainable);
-  const { value, grads } = tf.variableGrads(loss, names.map((n) => params[n]));
+  const { value, grads } = tf.variableGrads(
+    loss,
+    names.map((n) => params[n]),
+  );
   const out: Grads = {};
   const byVarName = new Map(names.map((n) => [params[n].name, n]));
   for (const [varName, g] of Object.entries(grads)) if (g) out[byVarName.get(varName) ?? varName] = g;

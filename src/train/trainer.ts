@@ -42,9 +42,7 @@ export type TrainingConfig = {
  * loss: each stage divides it by the normaliser of the whole accumulated batch (its tokens or rows),
  * so the update's gradient is the plain sum of its micro-batches' gradients, however many there are
  * and however many rows each holds. `tokens` counts what it trains on (for tokens/s). */
-export type MicroBatch =
-  | { kind: 'local'; loss: () => tf.Scalar; tokens: number }
-  | { kind: 'sharded'; job: ShardedJob; tokens: number };
+export type MicroBatch = { kind: 'local'; loss: () => tf.Scalar; tokens: number } | { kind: 'sharded'; job: ShardedJob; tokens: number };
 
 /** What `prepare` hands to the step's micro-batches: its data, and metrics to log. */
 export type Prepared<P> = { data: P; metrics: Record<string, number> };
@@ -98,7 +96,12 @@ const RESUME_DIR = 'checkpoint-last';
 /** Runs (or resumes) the loop; writes `checkpoint-last/` every save_steps and `checkpoint/` at the end. */
 export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: StepHooks<P>): Promise<TrainResult> {
   const { model, config: c, totalSteps, stageDir } = opts;
-  const opt = new AdamW(model.trainableParams(), { beta1: c.adam_beta1, beta2: c.adam_beta2, eps: c.adam_epsilon, weightDecay: c.weight_decay });
+  const opt = new AdamW(model.trainableParams(), {
+    beta1: c.adam_beta1,
+    beta2: c.adam_beta2,
+    eps: c.adam_epsilon,
+    weightDecay: c.weight_decay,
+  });
   let rng = new Rng(opts.seed);
   let startStep = 0;
   const resumeDir = join(stageDir, RESUME_DIR);
@@ -113,7 +116,14 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
   const warmup = c.warmup_steps > 0 ? c.warmup_steps : Math.round(c.warmup_ratio * totalSteps);
   const schedule = { type: c.lr_scheduler_type, peak: c.learning_rate, warmupSteps: warmup, totalSteps };
   const logger = new MetricsLogger(join(stageDir, 'metrics.jsonl'), { resumeStep: startStep });
-  const progress = new Progress({ stage: opts.stage, total: totalSteps, startStep, stream: opts.progressStream, everySteps: c.logging_steps, fields: opts.progressFields });
+  const progress = new Progress({
+    stage: opts.stage,
+    total: totalSteps,
+    startStep,
+    stream: opts.progressStream,
+    everySteps: c.logging_steps,
+    fields: opts.progressFields,
+  });
   const threads = opts.threads ?? 1;
   // LoRA trains in the main thread: the gradient workers hold full-weight copies (see README, LoRA).
   const pool = threads > 1 && !model.adapters ? new GradientPool(threads - 1, model.config, opts.backend ?? 'wasm') : null;
@@ -126,7 +136,9 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
       const lr = learningRateAt(step, schedule);
       const updates = hooks.updatesPerStep ?? 1;
       const tUpdate = performance.now();
-      let lossSum = 0, gradNorm = 0, applied = 0;
+      let lossSum = 0,
+        gradNorm = 0,
+        applied = 0;
       const jobMetrics: Record<string, number> = {};
       const balance: Record<string, number> = {};
       for (let u = 0; u < updates; u++) {
@@ -160,13 +172,30 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
       Object.assign(extra, balance);
       if (applied < updates) extra.skipped_updates = updates - applied;
       if (done % c.logging_steps === 0 || done === totalSteps || hooks.logged?.(done)) {
-        const row = logger.log({ step: done, loss: lastLoss, learning_rate: lr, grad_norm: gradNorm, num_tokens: tokensSeen, step_time_s: (performance.now() - t0) / 1000, 'time/update_s': updateSeconds, ...prepared.metrics, ...extra });
+        const row = logger.log({
+          step: done,
+          loss: lastLoss,
+          learning_rate: lr,
+          grad_norm: gradNorm,
+          num_tokens: tokensSeen,
+          step_time_s: (performance.now() - t0) / 1000,
+          'time/update_s': updateSeconds,
+          ...prepared.metrics,
+          ...extra,
+        });
         progress.update(done, row);
       } else {
         progress.update(done, { loss: lastLoss, ...prepared.metrics, ...extra });
       }
       if (done % c.save_steps === 0 && done < totalSteps) {
-        saveResumeState(resumeDir, model, opt, { step: done, rng: rng.state(), extra: hooks.saveState?.(), hash: opts.hash, tokens: tokensSeen, loss: lastLoss }, opts.special, hooks.saveFiles);
+        saveResumeState(
+          resumeDir,
+          model,
+          opt,
+          { step: done, rng: rng.state(), extra: hooks.saveState?.(), hash: opts.hash, tokens: tokensSeen, loss: lastLoss },
+          opts.special,
+          hooks.saveFiles,
+        );
       }
     }
   } finally {
@@ -188,12 +217,17 @@ type UpdateGradients = { loss: number; grads: Grads; metrics: Record<string, num
 /** The summed loss terms, gradients and metric terms of one update's micro-batches; null for none. */
 async function updateGradients(model: Transformer, batches: MicroBatch[], pool: GradientPool | null): Promise<UpdateGradients | null> {
   if (!batches.length) return null;
-  let grads: Grads | null = null, loss = 0, tokens = 0;
+  let grads: Grads | null = null,
+    loss = 0,
+    tokens = 0;
   const metrics: Record<string, number> = {};
   for (const mb of batches) {
-    const r = mb.kind === 'sharded'
-      ? pool ? await pool.lossAndGrads(model, mb.job) : await localLossAndGrads(model, mb.job.module, mb.job.data)
-      : { ...lossAndGrads(model.trainableParams(), mb.loss), metrics: {} };
+    const r =
+      mb.kind === 'sharded'
+        ? pool
+          ? await pool.lossAndGrads(model, mb.job)
+          : await localLossAndGrads(model, mb.job.module, mb.job.data)
+        : { ...lossAndGrads(model.trainableParams(), mb.loss), metrics: {} };
     for (const [k, v] of Object.entries(r.metrics)) metrics[k] = (metrics[k] ?? 0) + v;
     grads = accumulate(grads, r.grads);
     loss += r.loss;
@@ -217,7 +251,14 @@ function readResumeState(dir: string, hash: string): ResumeState | null {
   return state.hash === hash ? state : null;
 }
 
-function saveResumeState(dir: string, model: Transformer, opt: AdamW, state: ResumeState, special: TrainLoopOptions['special'], extraFiles?: (dir: string) => void): void {
+function saveResumeState(
+  dir: string,
+  model: Transformer,
+  opt: AdamW,
+  state: ResumeState,
+  special: TrainLoopOptions['special'],
+  extraFiles?: (dir: string) => void,
+): void {
   writeDirAtomic(dir, (staging) => {
     writeModelFiles(staging, model, special);
     extraFiles?.(staging);

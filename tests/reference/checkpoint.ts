@@ -16,9 +16,18 @@ export type PlanEntry = [string, number[], number, number, StoredDtype, number];
  * logits at `positions` x `vocab`, per sequence. */
 export type LogitSummary = { lse: number[][]; mean: number[][]; positions: number[][]; vocab: number[]; grid: number[][][] };
 export type FixtureCase = {
-  family: string; dtype: string; seed: number; files: string[]; params: number; digest: string;
-  config: Record<string, unknown>; generation_config: Record<string, unknown>; plan: PlanEntry[];
-  ids: number[][]; logits: LogitSummary; mtp_logits?: LogitSummary;
+  family: string;
+  dtype: string;
+  seed: number;
+  files: string[];
+  params: number;
+  digest: string;
+  config: Record<string, unknown>;
+  generation_config: Record<string, unknown>;
+  plan: PlanEntry[];
+  ids: number[][];
+  logits: LogitSummary;
+  mtp_logits?: LogitSummary;
 };
 export type CaseSpec = { name: string; family: string; dtype: string; shards: number; seed?: number; set?: Record<string, unknown> };
 
@@ -29,7 +38,8 @@ export const REGENERATE = 'regenerate with `python3 tests/reference/hf_reference
 export function loadSuite(suite: string): { cases: CaseSpec[]; fixtures: Record<string, FixtureCase> } {
   const spec = JSON.parse(readFileSync(new URL('cases.json', HERE), 'utf8')).suites[suite];
   const { cases } = JSON.parse(readFileSync(new URL(`fixtures/${suite}.json`, HERE), 'utf8'));
-  for (const c of spec.cases as CaseSpec[]) if (!cases[c.name]) throw new Error(`tests/reference/fixtures/${suite}.json has no case ${c.name}: ${REGENERATE}`);
+  for (const c of spec.cases as CaseSpec[])
+    if (!cases[c.name]) throw new Error(`tests/reference/fixtures/${suite}.json has no case ${c.name}: ${REGENERATE}`);
   return { cases: spec.cases, fixtures: cases };
 }
 
@@ -45,7 +55,8 @@ function mix32(x: number): number {
   return (x ^ (x >>> 16)) >>> 0;
 }
 function tensorValues(name: string, seed: number, n: number, offset: number, scale: number): Float32Array {
-  const key = fnv1a32(`${seed}:${name}`), out = new Float32Array(n);
+  const key = fnv1a32(`${seed}:${name}`),
+    out = new Float32Array(n);
   for (let j = 0; j < n; j++) {
     const u = mix32((key + Math.imul(j, 0x9e3779b9)) >>> 0) / 4294967296;
     out[j] = offset + scale * ((2 * u - 1) * Math.sqrt(3));
@@ -55,13 +66,15 @@ function tensorValues(name: string, seed: number, n: number, offset: number, sca
 
 /** Round half to even (v >= 0). */
 function roundEven(v: number): number {
-  const f = Math.floor(v), d = v - f;
+  const f = Math.floor(v),
+    d = v - f;
   return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
 }
 
 /** float32 -> bfloat16 bits, round to nearest even (finite values). */
 function bf16Bits(x: Float32Array): Uint16Array {
-  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length), out = new Uint16Array(x.length);
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length),
+    out = new Uint16Array(x.length);
   for (let i = 0; i < x.length; i++) out[i] = (bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) >>> 16;
   return out;
 }
@@ -70,7 +83,9 @@ function bf16Bits(x: Float32Array): Uint16Array {
 function f16Bits(x: Float32Array): Uint16Array {
   const out = new Uint16Array(x.length);
   for (let i = 0; i < x.length; i++) {
-    const v = x[i], sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0, a = Math.abs(v);
+    const v = x[i],
+      sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0,
+      a = Math.abs(v);
     if (a < 2 ** -14) {
       out[i] = sign | roundEven(a / 2 ** -24); // 1024 is the smallest normal's bit pattern, as it should be
       continue;
@@ -103,7 +118,16 @@ export function writeCheckpoint(c: FixtureCase, dir: string): void {
     const blobs: Buffer[] = [];
     let offset = 0;
     for (const [name, shape, off, scale, dtype] of c.plan.filter((e) => e[5] === k)) {
-      const blob = storedBytes(tensorValues(name, c.seed, shape.reduce((a, b) => a * b, 1), off, scale), dtype);
+      const blob = storedBytes(
+        tensorValues(
+          name,
+          c.seed,
+          shape.reduce((a, b) => a * b, 1),
+          off,
+          scale,
+        ),
+        dtype,
+      );
       header[name] = { dtype, shape, data_offsets: [offset, offset + blob.length] };
       offset += blob.length;
       blobs.push(blob);
@@ -117,7 +141,10 @@ export function writeCheckpoint(c: FixtureCase, dir: string): void {
   if (c.files.length > 1) {
     const weightMap = Object.fromEntries(c.plan.map((e) => [e[0], c.files[e[5]]]));
     const total = c.plan.reduce((a, e) => a + e[1].reduce((x, y) => x * y, 1) * (e[4] === 'F32' ? 4 : 2), 0);
-    writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+    writeFileSync(
+      join(dir, 'model.safetensors.index.json'),
+      JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2),
+    );
   }
   writeFileSync(join(dir, 'config.json'), JSON.stringify(c.config, null, 2));
   writeFileSync(join(dir, 'generation_config.json'), JSON.stringify(c.generation_config, null, 2));
@@ -132,7 +159,8 @@ export function storedDigest(dir: string): string {
     const n = Number(data.readBigUInt64LE(0));
     const header = JSON.parse(data.subarray(8, 8 + n).toString());
     for (const [name, e] of Object.entries(header) as [string, { dtype: string; shape: number[]; data_offsets: [number, number] }][]) {
-      if (name !== '__metadata__') tensors[name] = { dtype: e.dtype, shape: e.shape, bytes: data.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]) };
+      if (name !== '__metadata__')
+        tensors[name] = { dtype: e.dtype, shape: e.shape, bytes: data.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]) };
     }
   }
   const h = createHash('sha256');

@@ -26,7 +26,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const ms = (s: number) => +(s * 1000).toFixed(2);
 
 function startWorkers(url: string, n: number, backend: string): ChildProcess[] {
-  return Array.from({ length: n }, (_, i) => spawn(process.execPath, [BIN, 'worker', '--connect', url, '--name', `bench-${i + 1}`, '--backend', backend], { stdio: 'ignore' }));
+  return Array.from({ length: n }, (_, i) =>
+    spawn(process.execPath, [BIN, 'worker', '--connect', url, '--name', `bench-${i + 1}`, '--backend', backend], { stdio: 'ignore' }),
+  );
 }
 
 async function stopWorkers(ws: ChildProcess[]): Promise<void> {
@@ -49,7 +51,8 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     const workers = startWorkers(url, 1, backend);
     pool.sync(model);
     const n = opts.quick ? 5 : 20;
-    const rollout: number[] = [], reward: number[] = [];
+    const rollout: number[] = [],
+      reward: number[] = [];
     const fmt = pool.remoteReward({ name: 'format' }, 'format', dir);
     for (let i = 0; i < n + 1; i++) {
       pool.takeMetrics();
@@ -65,7 +68,13 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
       rollout.push(wall - job);
       reward.push(rwall - rjob);
     }
-    out.push({ bench: 'cluster', what: 'rollout_job_round_trip', overhead_ms_median: ms(median(rollout)), jobs: n, note: 'wall time of one 1-token job minus the worker\'s time in it' });
+    out.push({
+      bench: 'cluster',
+      what: 'rollout_job_round_trip',
+      overhead_ms_median: ms(median(rollout)),
+      jobs: n,
+      note: "wall time of one 1-token job minus the worker's time in it",
+    });
     out.push({ bench: 'cluster', what: 'reward_job_round_trip', overhead_ms_median: ms(median(reward)), jobs: n });
     await pool.close();
     await stopWorkers(workers);
@@ -74,7 +83,10 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     // Policy publish + fetch (digest checked) through the object store.
     const bus = await openBus(settings, 'r1-bench', true);
     const tref = await publishTokenizer(bus, tok);
-    for (const [name, params] of [['tiny', Transformer.init({ ...TINY, vocab_size: 512 }, 0)], ['50M', null]] as const) {
+    for (const [name, params] of [
+      ['tiny', Transformer.init({ ...TINY, vocab_size: 512 }, 0)],
+      ['50M', null],
+    ] as const) {
       const size = params ? Object.values(params.params).reduce((a, p) => a + p.size, 0) : 50_000_000;
       const weights = new Float32Array(size);
       const rng = new Rng(1);
@@ -85,7 +97,15 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
       await new PolicyCache(bus).policy(ref);
       const t2 = performance.now();
       await bus.os.delete(ref.object);
-      out.push({ bench: 'cluster', what: 'policy', model: name, parameters: size, mib: +(size * 4 / 2 ** 20).toFixed(1), publish_s: +((t1 - t0) / 1000).toFixed(3), fetch_s: +((t2 - t1) / 1000).toFixed(3) });
+      out.push({
+        bench: 'cluster',
+        what: 'policy',
+        model: name,
+        parameters: size,
+        mib: +((size * 4) / 2 ** 20).toFixed(1),
+        publish_s: +((t1 - t0) / 1000).toFixed(3),
+        fetch_s: +((t2 - t1) / 1000).toFixed(3),
+      });
       params?.dispose();
     }
     await bus.nc.drain();
@@ -96,10 +116,24 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     for (const remote of [0, 1, 2]) {
       const ws = remote ? startWorkers(url, remote, backend) : [];
       const avg = await runGrpoBench(dir, {
-        name: `bench-cluster-${remote}`, backend, config: TINY, steps, rolloutWorkers: 0,
+        name: `bench-cluster-${remote}`,
+        backend,
+        config: TINY,
+        steps,
+        rolloutWorkers: 0,
         extra: remote ? `cluster: { url: ${JSON.stringify(url)}, job_timeout_s: 120, remote_rewards: [] }` : '',
       });
-      out.push({ bench: 'cluster', what: 'grpo_step', remote_workers: remote, s_per_step: +avg('step_time_s').toFixed(3), generate_s: +avg('time/generate_s').toFixed(3), prompts: 8, group: 8, new_tokens_max: 96, note });
+      out.push({
+        bench: 'cluster',
+        what: 'grpo_step',
+        remote_workers: remote,
+        s_per_step: +avg('step_time_s').toFixed(3),
+        generate_s: +avg('time/generate_s').toFixed(3),
+        prompts: 8,
+        group: 8,
+        new_tokens_max: 96,
+        note,
+      });
       await stopWorkers(ws);
     }
   } finally {

@@ -21,7 +21,10 @@ import { UserError } from '../../errors.ts';
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]> {
   const backend = await initBackend(opts.backend);
   const size = sizeNamed(opts.model ?? 'tiny');
-  const B = 64, P = 16, N = 112, reps = repetitions(size ?? 'tiny', Boolean(opts.quick), 3);
+  const B = 64,
+    P = 16,
+    N = 112,
+    reps = repetitions(size ?? 'tiny', Boolean(opts.quick), 3);
   // A fresh model of a named size, or a checkpoint (--model DIR: a Hugging Face family's layout and kernels).
   const model = size ? Transformer.init({ ...SIZES[size], max_position_embeddings: P + N }, 0) : loadModel(opts.model as string);
   const config = model.config;
@@ -29,11 +32,25 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   const prompts = Array.from({ length: B }, () => Array.from({ length: P }, () => rng.int(config.vocab_size)));
   // Weights a generated token goes through: a MoE model's routed experts count num_experts_per_tok, and
   // the MTP module is unused at inference.
-  const n = parameterCount(config), active = parameterCount({ ...config, num_nextn_predict_layers: 0 }, true);
+  const n = parameterCount(config),
+    active = parameterCount({ ...config, num_nextn_predict_layers: 0 }, true);
   const flopsPerToken = 2 * active + 2 * 2 * (P + N / 2) * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
   const line = (workers: number, ms: number, engine = 'tfjs') => ({
-    bench: 'generate', engine, backend, ...(backend === 'wasm' && engine === 'tfjs' && { matmul: matmulPath() }), model: size ?? opts.model, family: family(config), workers, n_params: n, ...(active !== n && { n_params_active: active }), batch: B, prompt: P, new_tokens: N,
-    ms_per_run: +ms.toFixed(1), tokens_per_s: Math.round((B * N) / (ms / 1000)), gflops: +((flopsPerToken * B * N) / (ms / 1000) / 1e9).toFixed(2),
+    bench: 'generate',
+    engine,
+    backend,
+    ...(backend === 'wasm' && engine === 'tfjs' && { matmul: matmulPath() }),
+    model: size ?? opts.model,
+    family: family(config),
+    workers,
+    n_params: n,
+    ...(active !== n && { n_params_active: active }),
+    batch: B,
+    prompt: P,
+    new_tokens: N,
+    ms_per_run: +ms.toFixed(1),
+    tokens_per_s: Math.round((B * N) / (ms / 1000)),
+    gflops: +((flopsPerToken * B * N) / (ms / 1000) / 1e9).toFixed(2),
   });
   const time = async (once: () => unknown) => {
     await once();
@@ -46,7 +63,11 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   if (opts.engine === 'llama.cpp') {
     const device = String(opts.device ?? 'auto') as LlamaCppDevice;
     if (!LLAMA_CPP_DEVICES.includes(device)) throw new UserError(`--device ${device}: use one of ${LLAMA_CPP_DEVICES.join(', ')}`);
-    const engine = await LlamaCppRollouts.open(config, { decode: () => '' }, { device, ...(opts.workers !== undefined && { threads: Number(opts.workers) }) });
+    const engine = await LlamaCppRollouts.open(
+      config,
+      { decode: () => '' },
+      { device, ...(opts.workers !== undefined && { threads: Number(opts.workers) }) },
+    );
     engine.sync(model);
     out.push({ ...line(0, await time(() => engine.generate(prompts, sampling, rng)), 'llama.cpp'), device: engine.gpu || 'cpu' });
     await engine.close();
@@ -69,7 +90,14 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   model.dispose();
   if (opts.torch && size) {
     const best = Math.max(...out.map((l) => Number(l.tokens_per_s)));
-    out.push(torchLine('generate', size, runTorch('generate', config, { 'gen-batch': B, 'prompt-len': P, 'new-tokens': N, steps: 5 * reps }), best));
+    out.push(
+      torchLine(
+        'generate',
+        size,
+        runTorch('generate', config, { 'gen-batch': B, 'prompt-len': P, 'new-tokens': N, steps: 5 * reps }),
+        best,
+      ),
+    );
   }
   return out;
 }

@@ -20,8 +20,13 @@ import { loadRecipe } from '../../recipe/index.ts';
 export function writeSumRows(dir: string): void {
   const rng = new Rng(0);
   const rows = Array.from({ length: 64 }, () => {
-    const a = rng.int(100), b = rng.int(100);
-    return { prompt: `What is ${a} + ${b}?`, answer: String(a + b), text: `${a} + ${b} = ${a + b}. <think> add </think> <answer> ${a + b} </answer>` };
+    const a = rng.int(100),
+      b = rng.int(100);
+    return {
+      prompt: `What is ${a} + ${b}?`,
+      answer: String(a + b),
+      text: `${a} + ${b} = ${a + b}. <think> add </think> <answer> ${a + b} </answer>`,
+    };
   });
   writeFileSync(join(dir, 'rows.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 }
@@ -81,17 +86,33 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   const out: Record<string, unknown>[] = [];
   for (const workers of workerCounts) {
     const avg = await runGrpoBench(dir, {
-      name: `bench-grpo-${workers}`, backend: opts.backend, config, steps: size === 'tiny' ? steps : 2, rolloutWorkers: workers,
+      name: `bench-grpo-${workers}`,
+      backend: opts.backend,
+      config,
+      steps: size === 'tiny' ? steps : 2,
+      rolloutWorkers: workers,
       trainWorkers: opts.backend === 'webgpu' ? 1 : 'auto',
     });
-    const total = avg('step_time_s'), gen = avg('time/generate_s'), score = avg('time/score_s');
+    const total = avg('step_time_s'),
+      gen = avg('time/generate_s'),
+      score = avg('time/score_s');
     out.push({
-      bench: 'grpo', backend: opts.backend, model: size, rollout_workers: workers, prompts: 8, group: 8, new_tokens_max: 96,
-      s_per_step: +total.toFixed(3), generate_s: +gen.toFixed(3), score_s: +score.toFixed(3), update_s: +(total - gen - score).toFixed(3),
+      bench: 'grpo',
+      backend: opts.backend,
+      model: size,
+      rollout_workers: workers,
+      prompts: 8,
+      group: 8,
+      new_tokens_max: 96,
+      s_per_step: +total.toFixed(3),
+      generate_s: +gen.toFixed(3),
+      score_s: +score.toFixed(3),
+      update_s: +(total - gen - score).toFixed(3),
       mean_completion_tokens: +avg('completions/mean_length').toFixed(1),
     });
   }
-  if (out.length === 2) out.push({ bench: 'grpo', speedup_from_pool: +((out[0].s_per_step as number) / (out[1].s_per_step as number)).toFixed(2) });
+  if (out.length === 2)
+    out.push({ bench: 'grpo', speedup_from_pool: +((out[0].s_per_step as number) / (out[1].s_per_step as number)).toFixed(2) });
   rmSync(dir, { recursive: true, force: true });
   return out;
 }

@@ -5,16 +5,20 @@ import { Rng } from '../../engine/rng.ts';
 import type { BenchOptions } from '../commands/bench.ts';
 import { loadRewards, scoreBatch } from '../../../rewards/registry.ts';
 
-const FILLER = 'First we read the problem carefully and write down what is given. Then we simplify the expression step by step and check the arithmetic.';
+const FILLER =
+  'First we read the problem carefully and write down what is given. Then we simplify the expression step by step and check the arithmetic.';
 
 /** n rows whose answers take the shapes a math task set has; the same rows for the same seed. */
 export function benchRows(n: number, seed = 0): { prompts: string[]; completions: string[]; rows: Record<string, unknown>[] } {
   const rng = new Rng(seed);
   const int = (k: number) => Math.floor(rng.next() * k);
-  const prompts: string[] = [], completions: string[] = [], rows: Record<string, unknown>[] = [];
+  const prompts: string[] = [],
+    completions: string[] = [],
+    rows: Record<string, unknown>[] = [];
   for (let i = 0; i < n; i++) {
     // Distinct numbers per row, so the parse cache does not flatter the rate.
-    const a = 10 + i, b = int(9) + 2;
+    const a = 10 + i,
+      b = int(9) + 2;
     const shapes: [ref: string, right: string, wrong: string][] = [
       [String(a * b), `${a * b}`, `${a * b + 1}`],
       [`\\frac{${a}}{${b}}`, `${a}/${b}`, `\\frac{${b}}{${a}}`],
@@ -30,9 +34,11 @@ export function benchRows(n: number, seed = 0): { prompts: string[]; completions
     const think = Array.from({ length: 1 + int(4) }, () => FILLER).join(' ');
     // Most completions follow the template; some box the answer instead, some break the tags.
     const completion =
-      i % 10 === 7 ? `${think} So the answer is \\boxed{${answer}}.`
-      : i % 10 === 9 ? `<think>${think}<answer>${answer}</answer>`
-      : `<think>\n${think}\n</think>\n<answer>\n${answer}\n</answer>`;
+      i % 10 === 7
+        ? `${think} So the answer is \\boxed{${answer}}.`
+        : i % 10 === 9
+          ? `<think>${think}<answer>${answer}</answer>`
+          : `<think>\n${think}\n</think>\n<answer>\n${answer}\n</answer>`;
     prompts.push(`Problem ${i}: compute the value. Assistant: `);
     completions.push(completion);
     rows.push({ answer: ref, correct: answer === right });
@@ -47,11 +53,18 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
   const t0 = performance.now();
   const res = await scoreBatch(rewards, batch);
   const seconds = (performance.now() - t0) / 1000;
-  return [{
-    bench: 'rewards', rewards: 'accuracy+format', rows: n, seconds: Number(seconds.toFixed(3)), rows_per_s: Math.round(n / seconds),
-    accuracy_mean: Number(res.stats.accuracy.mean.toFixed(4)), format_mean: Number(res.stats.format.mean.toFixed(4)),
-    // Rows the accuracy reward got wrong against how they were generated: 0 unless it has a bug.
-    misjudged: batch.rows.filter((r, i) => (r.correct ? 1 : 0) !== res.byFunction.accuracy[i]).length,
-    bar_seconds: 5 * (n / 10_000),
-  }];
+  return [
+    {
+      bench: 'rewards',
+      rewards: 'accuracy+format',
+      rows: n,
+      seconds: Number(seconds.toFixed(3)),
+      rows_per_s: Math.round(n / seconds),
+      accuracy_mean: Number(res.stats.accuracy.mean.toFixed(4)),
+      format_mean: Number(res.stats.format.mean.toFixed(4)),
+      // Rows the accuracy reward got wrong against how they were generated: 0 unless it has a bug.
+      misjudged: batch.rows.filter((r, i) => (r.correct ? 1 : 0) !== res.byFunction.accuracy[i]).length,
+      bar_seconds: 5 * (n / 10_000),
+    },
+  ];
 }

@@ -33,11 +33,30 @@ export const TORCH_BASELINE = resolve(here, '..', '..', '..', 'scripts', 'torch_
 export function runTorch(mode: 'train' | 'generate', c: ModelConfig, extra: Record<string, number>): Record<string, unknown> {
   const python = process.env.R1_PYTHON || (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
   if (spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) {
-    return { error: `${python} cannot import torch: install it with \`apt-get install python3-torch libopenblas0-pthread\` (or set R1_PYTHON to a Python that has it)` };
+    return {
+      error: `${python} cannot import torch: install it with \`apt-get install python3-torch libopenblas0-pthread\` (or set R1_PYTHON to a Python that has it)`,
+    };
   }
-  const args = [TORCH_BASELINE, '--mode', mode, '--rope-theta', String(c.rope_theta ?? 10000), '--vocab', String(c.vocab_size), '--d-model', String(c.hidden_size), '--layers', String(c.num_hidden_layers),
-    '--heads', String(c.num_attention_heads), '--kv-heads', String(c.num_key_value_heads), '--ffn', String(c.intermediate_size),
-    ...Object.entries(extra).flatMap(([k, v]) => [`--${k}`, String(v)])];
+  const args = [
+    TORCH_BASELINE,
+    '--mode',
+    mode,
+    '--rope-theta',
+    String(c.rope_theta ?? 10000),
+    '--vocab',
+    String(c.vocab_size),
+    '--d-model',
+    String(c.hidden_size),
+    '--layers',
+    String(c.num_hidden_layers),
+    '--heads',
+    String(c.num_attention_heads),
+    '--kv-heads',
+    String(c.num_key_value_heads),
+    '--ffn',
+    String(c.intermediate_size),
+    ...Object.entries(extra).flatMap(([k, v]) => [`--${k}`, String(v)]),
+  ];
   const r = spawnSync(python, args, { encoding: 'utf8', timeout: 900_000 });
   const last = r.stdout?.trim().split('\n').at(-1);
   try {
@@ -50,5 +69,11 @@ export function runTorch(mode: 'train' | 'generate', c: ModelConfig, extra: Reco
 /** The benchmark line of PyTorch, with ours / PyTorch's throughput. */
 export function torchLine(bench: string, size: SizeName, torch: Record<string, unknown>, ours: number): Record<string, unknown> {
   const theirs = Number(torch.tokens_per_s);
-  return { bench, impl: 'pytorch', model: size, ...torch, ...(theirs > 0 && { ours_tokens_per_s: ours, ratio_ours_to_pytorch: +(ours / theirs).toFixed(3) }) };
+  return {
+    bench,
+    impl: 'pytorch',
+    model: size,
+    ...torch,
+    ...(theirs > 0 && { ours_tokens_per_s: ours, ratio_ours_to_pytorch: +(ours / theirs).toFixed(3) }),
+  };
 }

@@ -21,29 +21,41 @@ import { clipGradients, disposeGrads, lossAndGrads } from '../../train/step.ts';
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]> {
   const backend = await initBackend(opts.backend);
   const size = sizeNamed(opts.model ?? 'tiny');
-  const B = 16, T = 128, steps = repetitions(size ?? 'tiny', Boolean(opts.quick), 10);
+  const B = 16,
+    T = 128,
+    steps = repetitions(size ?? 'tiny', Boolean(opts.quick), 10);
   // A fresh model of a named size, or a checkpoint (--model DIR: a Hugging Face family's layout and kernels).
   const fresh = () => (size ? Transformer.init({ ...SIZES[size], max_position_embeddings: T }, 0) : loadModel(opts.model as string));
   const probe = fresh();
-  const config = probe.config, V = config.vocab_size;
+  const config = probe.config,
+    V = config.vocab_size;
   probe.dispose();
   const rng = new Rng(1);
   const batch: LmBatch = {
-    inputs: Int32Array.from({ length: B * T }, () => rng.int(V)), targets: Int32Array.from({ length: B * T }, () => rng.int(V)), weights: null, B, T, normaliser: B * T,
+    inputs: Int32Array.from({ length: B * T }, () => rng.int(V)),
+    targets: Int32Array.from({ length: B * T }, () => rng.int(V)),
+    weights: null,
+    B,
+    T,
+    normaliser: B * T,
   };
-  const n = parameterCount(config), active = parameterCount(config, true);
+  const n = parameterCount(config),
+    active = parameterCount(config, true);
   // 6 N flops per token for the weights a token goes through (a MoE model's routed experts: only its
   // num_experts_per_tok), plus causal attention (fwd 2 T d per layer, x3 for backward).
   const flopsPerToken = 6 * active + 3 * 2 * T * config.num_attention_heads * headDim(config) * config.num_hidden_layers;
   const out: Record<string, unknown>[] = [];
   // One GPU: data-parallel threads would share it.
-  const counts = opts.workers !== undefined ? [Math.max(1, Number(opts.workers))] : backend === 'webgpu' ? [1] : [1, availableParallelism()];
+  const counts =
+    opts.workers !== undefined ? [Math.max(1, Number(opts.workers))] : backend === 'webgpu' ? [1] : [1, availableParallelism()];
   for (const threads of counts) {
     const model = fresh();
     const opt = new AdamW(model.params);
     const pool = threads > 1 ? new GradientPool(threads - 1, config, backend) : null;
     const step = async () => {
-      const { grads } = pool ? await pool.lossAndGrads(model, { module: LM_LOSS, data: batch, rows: B }) : lossAndGrads(model.params, () => lmLoss(model, batch));
+      const { grads } = pool
+        ? await pool.lossAndGrads(model, { module: LM_LOSS, data: batch, rows: B })
+        : lossAndGrads(model.params, () => lmLoss(model, batch));
       clipGradients(grads, 1);
       opt.apply(grads, 3e-4);
       pool?.invalidate();
@@ -59,8 +71,18 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     opt.dispose();
     model.dispose();
     out.push({
-      bench: 'train', backend, ...(backend === 'wasm' && { matmul: matmulPath() }), model: size ?? opts.model, family: family(config), threads, n_params: n, ...(active !== n && { n_params_active: active }), batch: B, seq: T,
-      ms_per_step: +ms.toFixed(1), tokens_per_s: Math.round((B * T) / (ms / 1000)),
+      bench: 'train',
+      backend,
+      ...(backend === 'wasm' && { matmul: matmulPath() }),
+      model: size ?? opts.model,
+      family: family(config),
+      threads,
+      n_params: n,
+      ...(active !== n && { n_params_active: active }),
+      batch: B,
+      seq: T,
+      ms_per_step: +ms.toFixed(1),
+      tokens_per_s: Math.round((B * T) / (ms / 1000)),
       gflops: +((flopsPerToken * B * T) / (ms / 1000) / 1e9).toFixed(2),
     });
   }
@@ -75,8 +97,11 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
 async function kernelProfile(step: () => Promise<void>): Promise<Record<string, unknown>> {
   const info = await tf.profile(step);
   const byOp = new Map<string, number>();
-  for (const k of info.kernels) byOp.set(k.name, (byOp.get(k.name) ?? 0) + (await k.kernelTimeMs as number));
+  for (const k of info.kernels) byOp.set(k.name, (byOp.get(k.name) ?? 0) + ((await k.kernelTimeMs) as number));
   const total = [...byOp.values()].reduce((a, b) => a + b, 0);
-  const ops = [...byOp].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([op, ms]) => ({ op, ms: +ms.toFixed(1), share: +(ms / total).toFixed(3) }));
+  const ops = [...byOp]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 12)
+    .map(([op, ms]) => ({ op, ms: +ms.toFixed(1), share: +(ms / total).toFixed(3) }));
   return { bench: 'train-profile', threads: 1, kernel_ms: +total.toFixed(1), ops };
 }

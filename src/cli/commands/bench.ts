@@ -16,13 +16,28 @@ export function register(program: Command): void {
     .command('bench')
     .description(`measure speed; prints one JSON line per measurement (${BENCHES.join(', ')})`)
     .argument('<what>', BENCHES.join(' | '))
-    .option('--backend <name>', 'auto | tensorflow | webgpu | wasm | cpu (webgpu on a software adapter only with R1_ALLOW_SOFTWARE_GPU=1)', 'auto')
+    .option(
+      '--backend <name>',
+      'auto | tensorflow | webgpu | wasm | cpu (webgpu on a software adapter only with R1_ALLOW_SOFTWARE_GPU=1)',
+      'auto',
+    )
     .option('--quick', 'fewer repetitions (smoke run)', false)
     .option('--workers <n>', 'worker threads, where the benchmark uses them')
-    .option('--model <size|dir>', 'train, generate, grpo: a fresh model of size tiny (the reference, default), small (~10M parameters) or base (~50M), all llama layout; train, generate: or this checkpoint (model directory or hf: name)')
-    .option('--engine <name>', 'generate: tfjs (default: the main thread and the rollout worker pool) or llama.cpp (node-llama-cpp on a GGUF export)', 'tfjs')
+    .option(
+      '--model <size|dir>',
+      'train, generate, grpo: a fresh model of size tiny (the reference, default), small (~10M parameters) or base (~50M), all llama layout; train, generate: or this checkpoint (model directory or hf: name)',
+    )
+    .option(
+      '--engine <name>',
+      'generate: tfjs (default: the main thread and the rollout worker pool) or llama.cpp (node-llama-cpp on a GGUF export)',
+      'tfjs',
+    )
     .option('--device <name>', 'generate --engine llama.cpp: auto | cpu | vulkan | cuda', 'auto')
-    .option('--torch', 'train, generate: also run the PyTorch baseline (scripts/torch_baseline.py; needs python3-torch) at the same size and print the ratio', false)
+    .option(
+      '--torch',
+      'train, generate: also run the PyTorch baseline (scripts/torch_baseline.py; needs python3-torch) at the same size and print the ratio',
+      false,
+    )
     .option('--profile', 'train: also print kernel time by op (tf.profile) of one main-thread step', false)
     .action(async (what: string, opts: BenchOptions) => {
       const file = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench', `${what}.ts`);

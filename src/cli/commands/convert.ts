@@ -3,11 +3,17 @@ import type { Command } from 'commander';
 export function register(program: Command): void {
   program
     .command('convert')
-    .description("load a model and save it again in its family's Hugging Face layout: config.json, safetensors (sharded past --max-shard-size), generation_config.json and the tokenizer files")
+    .description(
+      "load a model and save it again in its family's Hugging Face layout: config.json, safetensors (sharded past --max-shard-size), generation_config.json and the tokenizer files",
+    )
     .requiredOption('--model <dir>', 'model directory (config.json + safetensors) or hf:<org>/<name>[@revision]')
     .requiredOption('--output <dir>', 'directory to write (replaced as a whole once complete; a failed convert leaves nothing behind)')
     .option('--dtype <type>', 'f32 | bf16 | f16 (default: the dtype of the source)')
-    .option('--merge', 'for a LoRA adapter folder (PEFT layout): write the merged full checkpoint, W + s B A (without it the adapter is written again)', false)
+    .option(
+      '--merge',
+      'for a LoRA adapter folder (PEFT layout): write the merged full checkpoint, W + s B A (without it the adapter is written again)',
+      false,
+    )
     .option('--max-shard-size <size>', 'largest weight file: bytes, or with a unit (KB, MB, GB; powers of 1000 as save_pretrained)', '5GB')
     .action(async (o: { model: string; output: string; dtype?: string; maxShardSize: string; merge: boolean }) => {
       // Loaded on use: `r1 --help` and light commands stay fast.
@@ -15,7 +21,9 @@ export function register(program: Command): void {
       const { join, resolve } = await import('node:path');
       const { initBackend } = await import('../../engine/backend.ts');
       const { UserError } = await import('../../errors.ts');
-      const { copyCompanions, isAdapterDir, loadModel, mergeAdapters, writeDirAtomic, writeModelFiles } = await import('../../model/checkpoint.ts');
+      const { copyCompanions, isAdapterDir, loadModel, mergeAdapters, writeDirAtomic, writeModelFiles } = await import(
+        '../../model/checkpoint.ts'
+      );
       const { modelDirFlag } = await import('../paths.ts');
       const dtypes = { f32: 'F32', bf16: 'BF16', f16: 'F16' } as const;
       const dtype = o.dtype === undefined ? undefined : dtypes[o.dtype as keyof typeof dtypes];
@@ -23,8 +31,15 @@ export function register(program: Command): void {
       const maxShardBytes = parseSize(o.maxShardSize, (msg) => new UserError(`--max-shard-size: ${msg}`));
       const out = resolve(o.output);
       // The output replaces whatever is there: only ever a model directory, never a folder of other files.
-      if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(join(out, 'config.json')) && !existsSync(join(out, 'adapter_config.json'))) {
-        throw new UserError(`--output ${o.output} exists and is not a model directory (no config.json): refusing to replace it (nor an adapter folder, no adapter_config.json)`);
+      if (
+        existsSync(out) &&
+        readdirSync(out).length > 0 &&
+        !existsSync(join(out, 'config.json')) &&
+        !existsSync(join(out, 'adapter_config.json'))
+      ) {
+        throw new UserError(
+          `--output ${o.output} exists and is not a model directory (no config.json): refusing to replace it (nor an adapter folder, no adapter_config.json)`,
+        );
       }
       const source = modelDirFlag('--model', o.model);
       // No arithmetic here: the plain JS backend holds weights in JS memory, not in the 4 GB wasm heap.

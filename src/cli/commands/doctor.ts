@@ -60,10 +60,21 @@ export async function doctor(): Promise<Doctor> {
     backends,
     auto: first ? first.backend : 'none',
     matmul,
-    adapters: probe.adapters.map((a) => ({ name: a.name, vendor: a.vendor, architecture: a.architecture, description: a.description, via: a.via, software: a.software })),
+    adapters: probe.adapters.map((a) => ({
+      name: a.name,
+      vendor: a.vendor,
+      architecture: a.architecture,
+      description: a.description,
+      via: a.via,
+      software: a.software,
+    })),
     rollout_engines: [
       { engine: 'tfjs', available: true },
-      { engine: 'llama.cpp', available: llama, ...(!llama && { why: 'node-llama-cpp is not installed (npm install node-llama-cpp@3.21.1)' }) },
+      {
+        engine: 'llama.cpp',
+        available: llama,
+        ...(!llama && { why: 'node-llama-cpp is not installed (npm install node-llama-cpp@3.21.1)' }),
+      },
     ],
   };
 }
@@ -73,7 +84,8 @@ async function matmulStatus(): Promise<Doctor['matmul']> {
   const { BLAS_INSTALL_HINT, MATMUL_ENV, loadBlas } = await import('../../engine/kernels/blas.ts');
   const choice = process.env[MATMUL_ENV] ?? 'auto';
   const s = loadBlas();
-  if (choice === 'xnnpack') return { path: 'xnnpack', why: `${MATMUL_ENV}=xnnpack${s.loaded ? ` (BLAS would load: ${s.blas.library})` : ''}` };
+  if (choice === 'xnnpack')
+    return { path: 'xnnpack', why: `${MATMUL_ENV}=xnnpack${s.loaded ? ` (BLAS would load: ${s.blas.library})` : ''}` };
   if (s.loaded) return { path: 'blas', library: s.blas.library, config: s.blas.config, threads: s.blas.threads };
   return { path: 'xnnpack', why: s.reason.includes(BLAS_INSTALL_HINT) ? s.reason : `${s.reason}; ${BLAS_INSTALL_HINT}` };
 }
@@ -94,7 +106,10 @@ export function formatDoctor(d: Doctor): string {
     formatMatmul(d.matmul),
     'WebGPU adapters:',
     ...(d.adapters.length
-      ? d.adapters.map((a) => `  ${a.name}${a.vendor ? ` (${a.vendor})` : ''} via ${a.via === 'default' ? 'Vulkan/Metal/D3D12' : 'OpenGL ES'}, ${a.software ? 'software (used only with allow_software_gpu: true)' : 'hardware'}${a.description ? `: ${a.description}` : ''}`)
+      ? d.adapters.map(
+          (a) =>
+            `  ${a.name}${a.vendor ? ` (${a.vendor})` : ''} via ${a.via === 'default' ? 'Vulkan/Metal/D3D12' : 'OpenGL ES'}, ${a.software ? 'software (used only with allow_software_gpu: true)' : 'hardware'}${a.description ? `: ${a.description}` : ''}`,
+        )
       : ['  none']),
     'rollout engines:',
     ...d.rollout_engines.map((e) => `  ${e.available ? 'yes' : 'no '} ${e.engine}${e.why ? ` - ${e.why}` : ''}`),

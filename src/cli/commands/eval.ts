@@ -10,7 +10,11 @@ export function register(program: Command): void {
     .option('--max-new-tokens <n>', 'tokens per completion', '128')
     .option('--temperature <t>', 'sampling temperature', '0.6')
     .option('--top-p <p>', 'nucleus sampling', '0.95')
-    .option('--template <name>', 'r1-zero | chat (the model\'s own chat template when its tokenizer_config.json has one) | none, or a string with {prompt}', 'r1-zero')
+    .option(
+      '--template <name>',
+      "r1-zero | chat (the model's own chat template when its tokenizer_config.json has one) | none, or a string with {prompt}",
+      'r1-zero',
+    )
     .option('--prompt-field <name>', 'field of each row that holds the prompt', 'prompt')
     .option('--rewards <names>', 'comma-separated reward functions', 'accuracy,format')
     .option('--limit <n>', 'use at most n rows')
@@ -41,8 +45,17 @@ export function register(program: Command): void {
       let rows = await readRows(o.dataset);
       if (opts.limit !== undefined) rows = rows.slice(0, opts.limit);
       const { report } = await evaluate(model, tok, rows, {
-        k: opts.k, maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, topP: opts.topP, topK: 0,
-        stop: [], template: o.template, promptField: o.promptField, seed: opts.seed, baseDir: process.cwd(), stage: 'eval',
+        k: opts.k,
+        maxNewTokens: opts.maxNewTokens,
+        temperature: opts.temperature,
+        topP: opts.topP,
+        topK: 0,
+        stop: [],
+        template: o.template,
+        promptField: o.promptField,
+        seed: opts.seed,
+        baseDir: process.cwd(),
+        stage: 'eval',
         source: { where: o.dataset, promptFieldHint: 'set --prompt-field', newTokensHint: '--max-new-tokens' },
         rewards: o.rewards.split(',').map((name) => ({ name: name.trim(), weight: 1, options: {} })),
       });

@@ -6,7 +6,11 @@ export function register(program: Command): void {
     .description('sample completions from a checkpoint')
     .requiredOption('--model <dir>', 'checkpoint folder (config.json, safetensors, tokenizer.json) or hf:<org>/<name>[@revision]')
     .option('--prompt <text...>', 'prompt(s)', [])
-    .option('--template <name>', 'r1-zero | chat (the model\'s own chat template when its tokenizer_config.json has one) | none, or a string with {prompt}', 'none')
+    .option(
+      '--template <name>',
+      "r1-zero | chat (the model's own chat template when its tokenizer_config.json has one) | none, or a string with {prompt}",
+      'none',
+    )
     .option('--max-new-tokens <n>', 'tokens to generate', '64')
     .option('--temperature <t>', 'sampling temperature (0 = greedy)', '0.7')
     .option('--top-p <p>', 'nucleus sampling', '1')
@@ -41,9 +45,17 @@ export function register(program: Command): void {
       const texts = prompts.flatMap((p) => Array.from({ length: n }, () => applyTemplate(o.template, p, tok.chatTemplate)));
       const ids = texts.map((t) => documentIds(tok, t));
       const out = generate(model, tok, ids, {
-        maxNewTokens: opts.maxNewTokens, temperature: opts.temperature, topP: opts.topP, topK: opts.topK,
-        stopTokens: [...tok.eosIds], rng: new Rng(opts.seed),
+        maxNewTokens: opts.maxNewTokens,
+        temperature: opts.temperature,
+        topP: opts.topP,
+        topK: opts.topK,
+        stopTokens: [...tok.eosIds],
+        rng: new Rng(opts.seed),
       });
-      out.forEach((c, i) => process.stdout.write(JSON.stringify({ prompt: texts[i], completion: c.text, finish_reason: c.finishReason, tokens: c.tokens.length }) + '\n'));
+      out.forEach((c, i) =>
+        process.stdout.write(
+          JSON.stringify({ prompt: texts[i], completion: c.text, finish_reason: c.finishReason, tokens: c.tokens.length }) + '\n',
+        ),
+      );
     });
 }

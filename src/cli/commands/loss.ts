@@ -33,11 +33,27 @@ export function register(program: Command): void {
       const context = model.config.max_position_embeddings;
       const T = o.seqLength === undefined ? Math.min(256, context) : flagNumber('--seq-length', o.seqLength, { integer: true, min: 1 });
       if (T > context) throw new UserError(`--seq-length ${T} exceeds the model's context (max_position_embeddings ${context})`);
-      const windows = packText(await readRows(o.dataset), o.textField, tok, T + 1,
-        (i) => new UserError(`${o.dataset}: row ${i + 1} has no string field '${o.textField}' (--text-field)`));
-      if (!windows.length) throw new UserError(`${o.dataset}: fewer than ${T + 1} tokens, not one window of --seq-length ${T} (+1 for the last target)`);
+      const windows = packText(
+        await readRows(o.dataset),
+        o.textField,
+        tok,
+        T + 1,
+        (i) => new UserError(`${o.dataset}: row ${i + 1} has no string field '${o.textField}' (--text-field)`),
+      );
+      if (!windows.length)
+        throw new UserError(`${o.dataset}: fewer than ${T + 1} tokens, not one window of --seq-length ${T} (+1 for the last target)`);
       const loss = heldOutLoss(model, windows, batch, T);
       model.dispose();
-      console.log(JSON.stringify({ model: o.model, dataset: o.dataset, loss: +loss.toFixed(5), perplexity: +Math.exp(loss).toFixed(4), windows: windows.length, tokens: windows.length * T, seq_length: T }));
+      console.log(
+        JSON.stringify({
+          model: o.model,
+          dataset: o.dataset,
+          loss: +loss.toFixed(5),
+          perplexity: +Math.exp(loss).toFixed(4),
+          windows: windows.length,
+          tokens: windows.length * T,
+          seq_length: T,
+        }),
+      );
     });
 }

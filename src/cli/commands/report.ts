@@ -6,11 +6,19 @@ import { UserError } from '../../errors.ts';
 export function register(program: Command): void {
   program
     .command('report')
-    .description('rebuild the pages of runs (index.html, each stage’s report.html and samples.html) or of stage folders; with two or more runs, also a page overlaying their curves; with --results, also write the results table and GRPO plots into a Markdown file')
+    .description(
+      'rebuild the pages of runs (index.html, each stage’s report.html and samples.html) or of stage folders; with two or more runs, also a page overlaying their curves; with --results, also write the results table and GRPO plots into a Markdown file',
+    )
     .argument('<dirs...>', 'run folders (runs/<name>) or stage folders')
-    .option('--results <file.md>', 'write a table of every eval stage and GRPO training curves between <!-- r1:results:start --> and <!-- r1:results:end --> in this file (appended, or a new file, when the markers are absent)')
+    .option(
+      '--results <file.md>',
+      'write a table of every eval stage and GRPO training curves between <!-- r1:results:start --> and <!-- r1:results:end --> in this file (appended, or a new file, when the markers are absent)',
+    )
     .option('--plots <dir>', 'folder for the GRPO plots (SVG); default docs/results next to the --results file')
-    .option('--compare <file.html>', 'with two or more run folders: the page overlaying their curves (default: compare-<a>-vs-<b>.html beside the first run)')
+    .option(
+      '--compare <file.html>',
+      'with two or more run folders: the page overlaying their curves (default: compare-<a>-vs-<b>.html beside the first run)',
+    )
     .action(async (dirs: string[], o: { results?: string; plots?: string; compare?: string }) => {
       // Loaded on use: `r1 --help` and light commands stay fast.
       const { collectEvals, collectGrpo, stageDirs, writeReport, writeResults, writeRunReport } = await import('../../report/index.ts');
@@ -43,8 +51,12 @@ export function register(program: Command): void {
         process.stdout.write(`${out}\n`);
       }
       if (o.results === undefined) return;
-      const evals = collectEvals(dirs).length, grpo = collectGrpo(dirs).length;
-      if (evals + grpo === 0) throw new UserError(`${dirs.join(', ')}: no eval stage (eval.json) and no GRPO stage (metrics.jsonl with reward and rewards/accuracy/mean)`);
+      const evals = collectEvals(dirs).length,
+        grpo = collectGrpo(dirs).length;
+      if (evals + grpo === 0)
+        throw new UserError(
+          `${dirs.join(', ')}: no eval stage (eval.json) and no GRPO stage (metrics.jsonl with reward and rewards/accuracy/mean)`,
+        );
       const written = writeResults(dirs, o.results, o.plots);
       for (const p of written.plots) process.stdout.write(`${p}\n`);
       const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;

@@ -10,12 +10,23 @@ import type { Isolation, Reuse, SandboxOptions } from '../../../sandbox/index.ts
 import { UserError } from '../../errors.ts';
 import { flagNumber } from '../numbers.ts';
 
-type SandboxCliOptions = { input?: string; check?: boolean; isolation?: string; reuse?: string; output?: string; workers?: string; timeMs?: string; memoryMb?: string; outputBytes?: string };
+type SandboxCliOptions = {
+  input?: string;
+  check?: boolean;
+  isolation?: string;
+  reuse?: string;
+  output?: string;
+  workers?: string;
+  timeMs?: string;
+  memoryMb?: string;
+  outputBytes?: string;
+};
 type Result = { passed: number; total: number; results: { status: string; detail?: string }[]; error?: string };
 
 const write = (out: Writable, text: string) => new Promise<void>((ok, fail) => out.write(text, (err) => (err ? fail(err) : ok())));
 
-const positive = (flag: string, value: string | undefined, integer = false) => (value === undefined ? undefined : flagNumber(flag, value, { gt: 0, integer }));
+const positive = (flag: string, value: string | undefined, integer = false) =>
+  value === undefined ? undefined : flagNumber(flag, value, { gt: 0, integer });
 
 /** The program on a line, or what is wrong with the line. */
 export function parseProgramLine(line: string): { language: Language; code: string; tests: unknown } | string {
@@ -36,7 +47,11 @@ export function parseProgramLine(line: string): { language: Language; code: stri
 /** The pool's options from the command's flags (the pool checks isolation and reuse, naming the bad value). */
 export function poolOptions(o: SandboxCliOptions): SandboxOptions {
   const limits = Object.fromEntries(
-    Object.entries({ timeMs: positive('--time-ms', o.timeMs), memoryMb: positive('--memory-mb', o.memoryMb), outputBytes: positive('--output-bytes', o.outputBytes) }).filter(([, v]) => v !== undefined),
+    Object.entries({
+      timeMs: positive('--time-ms', o.timeMs),
+      memoryMb: positive('--memory-mb', o.memoryMb),
+      outputBytes: positive('--output-bytes', o.outputBytes),
+    }).filter(([, v]) => v !== undefined),
   );
   return { workers: positive('--workers', o.workers, true), limits, isolation: o.isolation as Isolation, reuse: o.reuse as Reuse };
 }
@@ -45,7 +60,10 @@ export function register(program: Command): void {
   program
     .command('sandbox')
     .description('run programs against their tests in the sandbox; one JSON result line per input line, in order')
-    .option('--input <file>', `JSONL, each line { "language": ${LANGUAGE_NAMES.map((l) => `"${l}"`).join(' | ')}, "code": "...", "tests": [...] }`)
+    .option(
+      '--input <file>',
+      `JSONL, each line { "language": ${LANGUAGE_NAMES.map((l) => `"${l}"`).join(' | ')}, "code": "...", "tests": [...] }`,
+    )
     .option('--isolation <level>', 'strict (refuse without the os layer) | standard (os layer where available) | process', 'standard')
     .option(
       '--reuse <rule>',
@@ -71,7 +89,9 @@ export function register(program: Command): void {
       // Lines run concurrently (a few per worker) and are written in input order.
       const window = 4 * pool.workers;
       const pending: Promise<Result>[] = [];
-      let lineNo = 0, bad = 0, done = 0;
+      let lineNo = 0,
+        bad = 0,
+        done = 0;
       const flushOne = async () => {
         await write(out, JSON.stringify(await pending.shift()!) + '\n');
         done++;
@@ -112,7 +132,11 @@ export function register(program: Command): void {
 async function check(isolation: string): Promise<void> {
   const { SandboxPool, describeLayers } = await import('../../../sandbox/index.ts');
   const pool = new SandboxPool({ workers: 1, isolation: isolation as Isolation, notice: () => {} });
-  process.stdout.write(`isolation: ${isolation}\n${describeLayers(pool.layers).map((l) => `  ${l}`).join('\n')}\n`);
+  process.stdout.write(
+    `isolation: ${isolation}\n${describeLayers(pool.layers)
+      .map((l) => `  ${l}`)
+      .join('\n')}\n`,
+  );
   const programs = LANGUAGE_NAMES.map((language) => ({ language, code: LANGUAGES[language].doubler }));
   let failed = 0;
   try {
@@ -121,7 +145,9 @@ async function check(isolation: string): Promise<void> {
       const r = await pool.run({ ...p, tests: [{ input: '21\n', output: '42' }] });
       const ok = r.passed === 1;
       failed += Number(!ok);
-      process.stdout.write(`  ${p.language}: ${ok ? 'ok' : `FAILED (${JSON.stringify(r.results[0])})`} in ${Math.round(performance.now() - t)} ms (start-up included)\n`);
+      process.stdout.write(
+        `  ${p.language}: ${ok ? 'ok' : `FAILED (${JSON.stringify(r.results[0])})`} in ${Math.round(performance.now() - t)} ms (start-up included)\n`,
+      );
     }
   } finally {
     await pool.destroy();

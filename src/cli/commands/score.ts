@@ -13,7 +13,9 @@ const write = (out: Writable, text: string) => new Promise<void>((ok, fail) => o
 export function register(program: Command): void {
   program
     .command('score')
-    .description('score completions offline: each JSONL row (completion, optional prompt, answer/tests/language...) gets "rewards" and "reward"')
+    .description(
+      'score completions offline: each JSONL row (completion, optional prompt, answer/tests/language...) gets "rewards" and "reward"',
+    )
     .requiredOption('--input <file>', 'JSONL rows, each with a string "completion"')
     .option('--rewards <names>', 'comma-separated built-ins or module paths (./my.ts#fn), each optionally name=weight', 'accuracy,format')
     .option('--output <file>', 'where to write the scored rows (default: standard output)')
@@ -26,25 +28,43 @@ export function register(program: Command): void {
       if (!existsSync(o.input)) throw new UserError(`--input: file not found: ${o.input}`);
       if (o.onError !== 'fail' && o.onError !== 'zero') throw new UserError(`--on-error must be fail or zero, got '${o.onError}'`);
       const batchSize = flagNumber('--batch-size', o.batchSize, { integer: true, min: 1 });
-      const specs = o.rewards.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-        const eq = s.lastIndexOf('=');
-        if (eq === -1) return { name: s };
-        const weight = Number(s.slice(eq + 1));
-        if (!Number.isFinite(weight)) throw new UserError(`--rewards: weight of '${s.slice(0, eq)}' is not a number: '${s.slice(eq + 1)}'`);
-        return { name: s.slice(0, eq), weight };
-      });
+      const specs = o.rewards
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .map((s) => {
+          const eq = s.lastIndexOf('=');
+          if (eq === -1) return { name: s };
+          const weight = Number(s.slice(eq + 1));
+          if (!Number.isFinite(weight))
+            throw new UserError(`--rewards: weight of '${s.slice(0, eq)}' is not a number: '${s.slice(eq + 1)}'`);
+          return { name: s.slice(0, eq), weight };
+        });
       if (!specs.length) throw new UserError('--rewards: no reward functions given');
       const rewards = await loadRewards(specs, process.cwd());
       const out: Writable = o.output ? createWriteStream(o.output) : process.stdout;
-      let bad = 0, scored = 0, lineNo = 0, warnings = 0;
+      let bad = 0,
+        scored = 0,
+        lineNo = 0,
+        warnings = 0;
       let chunk: Row[] = [];
       const flush = async () => {
         if (!chunk.length) return;
-        const batch = { prompts: chunk.map((r) => (typeof r.prompt === 'string' ? r.prompt : '')), completions: chunk.map((r) => r.completion as string), rows: chunk };
+        const batch = {
+          prompts: chunk.map((r) => (typeof r.prompt === 'string' ? r.prompt : '')),
+          completions: chunk.map((r) => r.completion as string),
+          rows: chunk,
+        };
         const res = await scoreBatch(rewards, batch, { onError: o.onError as 'fail' | 'zero' });
         for (const e of res.errors) process.stderr.write(`r1 score: warning: ${e}\n`);
         warnings += res.errors.length;
-        const lines = chunk.map((row, i) => JSON.stringify({ ...row, rewards: Object.fromEntries(Object.entries(res.byFunction).map(([k, v]) => [k, v[i]])), reward: res.total[i] }));
+        const lines = chunk.map((row, i) =>
+          JSON.stringify({
+            ...row,
+            rewards: Object.fromEntries(Object.entries(res.byFunction).map(([k, v]) => [k, v[i]])),
+            reward: res.total[i],
+          }),
+        );
         await write(out, lines.join('\n') + '\n');
         scored += chunk.length;
         chunk = [];
@@ -67,7 +87,9 @@ export function register(program: Command): void {
         await closeRewards(rewards);
         if (out !== process.stdout) await new Promise<void>((ok) => out.end(ok));
       }
-      process.stderr.write(`r1 score: ${scored} rows scored${bad ? `, ${bad} malformed lines skipped` : ''}${warnings ? `, ${warnings} reward warnings` : ''}\n`);
+      process.stderr.write(
+        `r1 score: ${scored} rows scored${bad ? `, ${bad} malformed lines skipped` : ''}${warnings ? `, ${warnings} reward warnings` : ''}\n`,
+      );
       if (bad) process.exitCode = 1;
     });
 }
@@ -82,7 +104,8 @@ function rowProblem(line: string): Row | string {
   }
   if (row === null || typeof row !== 'object' || Array.isArray(row)) return 'not a JSON object';
   const r = row as Row;
-  if (typeof r.completion !== 'string') return `field "completion" must be a string, got ${r.completion === undefined ? 'nothing' : typeof r.completion}`;
+  if (typeof r.completion !== 'string')
+    return `field "completion" must be a string, got ${r.completion === undefined ? 'nothing' : typeof r.completion}`;
   if (r.prompt !== undefined && typeof r.prompt !== 'string') return `field "prompt" must be a string, got ${typeof r.prompt}`;
   return r;
 }

@@ -6,7 +6,9 @@ import { flagNumber } from '../numbers.ts';
 export function register(program: Command): void {
   program
     .command('serve')
-    .description('serve the runs folder on this machine: run pages, stage pages and samples, rendered fresh and updated live while a run writes')
+    .description(
+      'serve the runs folder on this machine: run pages, stage pages and samples, rendered fresh and updated live while a run writes',
+    )
     .argument('[dir]', 'a runs folder or one run folder', 'runs')
     .option('-p, --port <n>', 'port (0: any free one)', '8765')
     .option('--host <host>', 'address to listen on; the default keeps it on this machine', '127.0.0.1')

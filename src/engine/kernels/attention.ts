@@ -13,10 +13,13 @@ function fastPath(kernelName: string, D: number): WasmBackend | null {
 }
 
 function checkShapes(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D): void {
-  const [B, T, H, D] = q.shape, [Bk, S, Hkv, Dk] = k.shape;
+  const [B, T, H, D] = q.shape,
+    [Bk, S, Hkv, Dk] = k.shape;
   if (Bk !== B || Dk !== D || H % Hkv !== 0 || S < T || !tf.util.arraysEqual(k.shape, v.shape)) {
-    throw new Error(`attention: shapes q [${q.shape}], k [${k.shape}], v [${v.shape}] do not fit ` +
-      '(want q [B,T,H,D], k = v [B,S,Hkv,D], H a multiple of Hkv, S >= T)');
+    throw new Error(
+      `attention: shapes q [${q.shape}], k [${k.shape}], v [${v.shape}] do not fit ` +
+        '(want q [B,T,H,D], k = v [B,S,Hkv,D], H a multiple of Hkv, S >= T)',
+    );
   }
 }
 
@@ -43,7 +46,8 @@ export function composedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D
     const [, S, Hkv] = k.shape;
     const rep = H / Hkv;
     const grouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [B, Hkv, rep * T, D]);
-    const keys = tf.transpose(k, [0, 2, 1, 3]), values = tf.transpose(v, [0, 2, 1, 3]); // [B, Hkv, S, D]
+    const keys = tf.transpose(k, [0, 2, 1, 3]),
+      values = tf.transpose(v, [0, 2, 1, 3]); // [B, Hkv, S, D]
     const scores = tf.mul(tf.matMul(grouped, keys, false, true), scale); // [B, Hkv, rep * T, S]
     const masked = mask
       ? tf.reshape(tf.add(tf.reshape(scores, [B, H, T, S]), mask), [B, Hkv, rep * T, S]) // head h = group h / rep, row h % rep
@@ -56,7 +60,7 @@ export function composedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D
 /** [rep * T, S]: 0 where query t (at position S - T + t) may see key s, -1e9 where it may not. */
 function causalMask(rep: number, T: number, S: number): tf.Tensor2D {
   const mask = new Float32Array(rep * T * S);
-  for (let r = 0; r < rep; r++) for (let t = 0; t < T; t++) mask.fill(-1e9, ((r * T + t) * S) + S - T + t + 1, (r * T + t + 1) * S);
+  for (let r = 0; r < rep; r++) for (let t = 0; t < T; t++) mask.fill(-1e9, (r * T + t) * S + S - T + t + 1, (r * T + t + 1) * S);
   return tf.tensor2d(mask, [rep * T, S]);
 }
 
@@ -109,8 +113,10 @@ export class KVCache {
     const old = this.buffers[layer];
     if (old && (old.k.shape[0] !== B || old.k.shape[2] !== Hkv || old.k.shape[3] !== D)) {
       if (this.lengths[layer] > 0) {
-        throw new Error(`KVCache: layer ${layer} holds batch ${old.k.shape[0]} x ${old.k.shape[2]} heads x ${old.k.shape[3]}, ` +
-          `got ${B} x ${Hkv} x ${D}; call reset() before decoding a different batch`);
+        throw new Error(
+          `KVCache: layer ${layer} holds batch ${old.k.shape[0]} x ${old.k.shape[2]} heads x ${old.k.shape[3]}, ` +
+            `got ${B} x ${Hkv} x ${D}; call reset() before decoding a different batch`,
+        );
       }
       this.buffers[layer] = null;
       old.k.dispose();
@@ -125,9 +131,16 @@ export class KVCache {
     const alloc = () => tf.keep(tf.engine().makeTensorFromTensorInfo(backend.makeOutput([B, cap, Hkv, D], 'float32'))) as tf.Tensor4D;
     const next = { k: alloc(), v: alloc() };
     if (cur) {
-      const heap = backend.wasm.HEAPF32, row = Hkv * D, used = this.lengths[layer] * row, oldCap = cur.k.shape[1];
-      for (const [from, to] of [[cur.k, next.k], [cur.v, next.v]] as const) {
-        const src = addr(backend, from) >> 2, dst = addr(backend, to) >> 2;
+      const heap = backend.wasm.HEAPF32,
+        row = Hkv * D,
+        used = this.lengths[layer] * row,
+        oldCap = cur.k.shape[1];
+      for (const [from, to] of [
+        [cur.k, next.k],
+        [cur.v, next.v],
+      ] as const) {
+        const src = addr(backend, from) >> 2,
+          dst = addr(backend, to) >> 2;
         for (let b = 0; b < B; b++) heap.copyWithin(dst + b * cap * row, src + b * oldCap * row, src + b * oldCap * row + used);
       }
       cur.k.dispose();
@@ -158,7 +171,8 @@ export function cachedAttention(
   layer: number,
   scale: number,
 ): tf.Tensor4D {
-  const [B, T, , D] = q.shape, Hkv = kNew.shape[2];
+  const [B, T, , D] = q.shape,
+    Hkv = kNew.shape[2];
   const backend = fastPath(CACHED_ATTENTION, D);
   const pos = cache.lengthOf(layer);
   if (backend && !cache.keys[layer]) {
@@ -168,7 +182,8 @@ export function cachedAttention(
     cache.setLength(layer, pos + T);
     return out;
   }
-  const prevK = cache.keys[layer], prevV = cache.values[layer];
+  const prevK = cache.keys[layer],
+    prevV = cache.values[layer];
   const k = prevK ? tf.concat([prevK, kNew], 1) : tf.clone(kNew);
   const v = prevV ? tf.concat([prevV, vNew], 1) : tf.clone(vNew);
   prevK?.dispose();

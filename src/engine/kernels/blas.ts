@@ -26,10 +26,26 @@ export const BLAS_LIB_ENV = 'R1_BLAS_LIB';
 
 export const BLAS_INSTALL_HINT = 'apt-get install libopenblas0-pthread (Debian/Ubuntu)';
 
-const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
+const ROW_MAJOR = 101,
+  NO_TRANS = 111,
+  TRANS = 112;
 
-type Sgemm = (order: number, transA: number, transB: number, M: number, N: number, K: number, alpha: number,
-  a: number, lda: number, b: number, ldb: number, beta: number, c: number, ldc: number) => void;
+type Sgemm = (
+  order: number,
+  transA: number,
+  transB: number,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  a: number,
+  lda: number,
+  b: number,
+  ldb: number,
+  beta: number,
+  c: number,
+  ldc: number,
+) => void;
 
 export type Blas = {
   /** The library file loaded. */
@@ -44,7 +60,12 @@ export type Blas = {
 
 export type BlasStatus = { loaded: true; blas: Blas } | { loaded: false; reason: string };
 
-const MULTIARCH: Record<string, string> = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', ppc64: 'powerpc64le-linux-gnu', s390x: 's390x-linux-gnu' };
+const MULTIARCH: Record<string, string> = {
+  x64: 'x86_64-linux-gnu',
+  arm64: 'aarch64-linux-gnu',
+  ppc64: 'powerpc64le-linux-gnu',
+  s390x: 's390x-linux-gnu',
+};
 
 /** Library files tried in order: R1_BLAS_LIB, Debian's pthread OpenBLAS, then by soname. */
 export function blasCandidates(): string[] {
@@ -69,7 +90,10 @@ export function loadBlas(): BlasStatus {
   try {
     koffi = require('koffi') as Koffi;
   } catch (e) {
-    return (status = { loaded: false, reason: `the optional package koffi does not load (npm install koffi): ${(e as Error).message.split('\n')[0]}` });
+    return (status = {
+      loaded: false,
+      reason: `the optional package koffi does not load (npm install koffi): ${(e as Error).message.split('\n')[0]}`,
+    });
   }
   const failures: string[] = [];
   for (const library of blasCandidates()) {
@@ -81,11 +105,18 @@ export function loadBlas(): BlasStatus {
       continue;
     }
     try {
-      const sgemm = lib.func('void cblas_sgemm(int, int, int, int, int, int, float, uintptr_t, int, uintptr_t, int, float, uintptr_t, int)') as Sgemm;
+      const sgemm = lib.func(
+        'void cblas_sgemm(int, int, int, int, int, int, float, uintptr_t, int, uintptr_t, int, float, uintptr_t, int)',
+      ) as Sgemm;
       // memmove(p, p, 0) returns p: the address koffi passes for an ArrayBuffer, which is its data
       // in place. Resolved through the BLAS library's handle, which reaches the C library it links.
-      const memmove = lib.func('uintptr_t memmove(void *, void *, size_t)') as (a: ArrayBufferLike, b: ArrayBufferLike, n: number) => number | bigint;
-      let config = 'unknown BLAS', threads = 1;
+      const memmove = lib.func('uintptr_t memmove(void *, void *, size_t)') as (
+        a: ArrayBufferLike,
+        b: ArrayBufferLike,
+        n: number,
+      ) => number | bigint;
+      let config = 'unknown BLAS',
+        threads = 1;
       try {
         const setThreads = lib.func('void openblas_set_num_threads(int)') as (n: number) => void;
         threads = Math.max(1, Math.floor(Number(process.env[BLAS_THREADS_ENV] ?? 1)) || 1);
@@ -94,7 +125,10 @@ export function loadBlas(): BlasStatus {
       } catch {
         // A BLAS other than OpenBLAS (given by R1_BLAS_LIB): its own threading applies.
       }
-      return (status = { loaded: true, blas: { library, config, threads, sgemm, addressOf: (buffer) => Number(memmove(buffer, buffer, 0)) } });
+      return (status = {
+        loaded: true,
+        blas: { library, config, threads, sgemm, addressOf: (buffer) => Number(memmove(buffer, buffer, 0)) },
+      });
     } catch (e) {
       failures.push(`${library}: ${(e as Error).message.split('\n')[0]}`);
     }
@@ -118,18 +152,78 @@ export function resolveMatmul(choice: string = process.env[MATMUL_ENV] ?? 'auto'
 /** C = op(A) op(B) for `batch` row-major matrices at byte offsets of one heap (base: its address):
  * op(A) is M x K (A stored K x M when transA), op(B) K x N; aStride, bStride: floats between
  * consecutive matrices (0 broadcasts one matrix); C is dense [batch, M, N]. */
-export function sgemmBatch(blas: Blas, base: number, a: number, b: number, c: number, batch: number, M: number, N: number, K: number,
-  transA: boolean, transB: boolean, aStride: number, bStride: number): void {
-  const lda = transA ? M : K, ldb = transB ? K : N;
-  const ta = transA ? TRANS : NO_TRANS, tb = transB ? TRANS : NO_TRANS;
+export function sgemmBatch(
+  blas: Blas,
+  base: number,
+  a: number,
+  b: number,
+  c: number,
+  batch: number,
+  M: number,
+  N: number,
+  K: number,
+  transA: boolean,
+  transB: boolean,
+  aStride: number,
+  bStride: number,
+): void {
+  const lda = transA ? M : K,
+    ldb = transB ? K : N;
+  const ta = transA ? TRANS : NO_TRANS,
+    tb = transB ? TRANS : NO_TRANS;
   for (let i = 0; i < batch; i++) {
-    blas.sgemm(ROW_MAJOR, ta, tb, M, N, K, 1, base + a + 4 * i * aStride, lda, base + b + 4 * i * bStride, ldb, 0, base + c + 4 * i * M * N, N);
+    blas.sgemm(
+      ROW_MAJOR,
+      ta,
+      tb,
+      M,
+      N,
+      K,
+      1,
+      base + a + 4 * i * aStride,
+      lda,
+      base + b + 4 * i * bStride,
+      ldb,
+      0,
+      base + c + 4 * i * M * N,
+      N,
+    );
   }
 }
 
 /** One strided product with explicit leading dimensions (floats), alpha and beta: for kernels
  * that multiply blocks of larger tensors in place (attention heads). */
-export function sgemmStrided(blas: Blas, base: number, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-  a: number, lda: number, b: number, ldb: number, beta: number, c: number, ldc: number): void {
-  blas.sgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, M, N, K, alpha, base + a, lda, base + b, ldb, beta, base + c, ldc);
+export function sgemmStrided(
+  blas: Blas,
+  base: number,
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  a: number,
+  lda: number,
+  b: number,
+  ldb: number,
+  beta: number,
+  c: number,
+  ldc: number,
+): void {
+  blas.sgemm(
+    ROW_MAJOR,
+    transA ? TRANS : NO_TRANS,
+    transB ? TRANS : NO_TRANS,
+    M,
+    N,
+    K,
+    alpha,
+    base + a,
+    lda,
+    base + b,
+    ldb,
+    beta,
+    base + c,
+    ldc,
+  );
 }

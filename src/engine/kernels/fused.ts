@@ -3,7 +3,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { addr, kernelModule, type KernelArgs, type WasmBackend } from './wasm.ts';
 
-const RMS_NORM = 'R1RmsNorm', RMS_NORM_GRAD = 'R1RmsNormGrad', ROPE = 'R1Rope', SWIGLU = 'R1SwiGLU', SWIGLU_GRAD = 'R1SwiGLUGrad';
+const RMS_NORM = 'R1RmsNorm',
+  RMS_NORM_GRAD = 'R1RmsNormGrad',
+  ROPE = 'R1Rope',
+  SWIGLU = 'R1SwiGLU',
+  SWIGLU_GRAD = 'R1SwiGLUGrad';
 
 type FusedModule = {
   rmsNorm(x: number, g: number, y: number, rstd: number, N: number, C: number, eps: number): void;
@@ -33,7 +37,8 @@ export function rope(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4
   const [, T, , D] = x.shape;
   if (!fast(ROPE) || D % 8 !== 0 || x.dtype !== 'float32' || cos.size !== T * D || sin.size !== T * D) {
     return tf.tidy(() => {
-      const c = tf.reshape(cos, [1, T, 1, D]), s = tf.reshape(sin, [1, T, 1, D]);
+      const c = tf.reshape(cos, [1, T, 1, D]),
+        s = tf.reshape(sin, [1, T, 1, D]);
       const [x1, x2] = tf.split(x, 2, 3);
       return tf.add(tf.mul(x, c), tf.mul(tf.concat([tf.neg(x2), x1], 3), s)) as tf.Tensor4D;
     });
@@ -56,17 +61,30 @@ export function swiglu(x: tf.Tensor2D): tf.Tensor2D {
 
 function rmsNormKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const { x, g } = inputs;
-  const C = x.shape[x.shape.length - 1], N = tf.util.sizeFromShape(x.shape) / C;
-  const y = backend.makeOutput(x.shape, 'float32'), rstd = backend.makeOutput([N], 'float32');
+  const C = x.shape[x.shape.length - 1],
+    N = tf.util.sizeFromShape(x.shape) / C;
+  const y = backend.makeOutput(x.shape, 'float32'),
+    rstd = backend.makeOutput([N], 'float32');
   mod(backend).rmsNorm(addr(backend, x), addr(backend, g), addr(backend, y), addr(backend, rstd), N, C, attrs.eps as number);
   return [y, rstd];
 }
 
 function rmsNormGradKernel({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
   const { x, g, rstd, dy } = inputs;
-  const C = x.shape[x.shape.length - 1], N = tf.util.sizeFromShape(x.shape) / C;
-  const dx = backend.makeOutput(x.shape, 'float32'), dg = backend.makeOutput(g.shape, 'float32');
-  mod(backend).rmsNormGrad(addr(backend, x), addr(backend, g), addr(backend, rstd), addr(backend, dy), addr(backend, dx), addr(backend, dg), N, C);
+  const C = x.shape[x.shape.length - 1],
+    N = tf.util.sizeFromShape(x.shape) / C;
+  const dx = backend.makeOutput(x.shape, 'float32'),
+    dg = backend.makeOutput(g.shape, 'float32');
+  mod(backend).rmsNormGrad(
+    addr(backend, x),
+    addr(backend, g),
+    addr(backend, rstd),
+    addr(backend, dy),
+    addr(backend, dx),
+    addr(backend, dg),
+    N,
+    C,
+  );
   return [dx, dg];
 }
 

@@ -42,8 +42,19 @@ export function heapAddress(backend: WasmBackend, blas: Blas): number {
 }
 
 /** The product on BLAS: op(A) [batchA, M, K] x op(B) [batchB, K, N], one side possibly broadcast. */
-function blasProduct(backend: WasmBackend, blas: Blas, a: tf.TensorInfo, b: tf.TensorInfo, batchA: number, batchB: number,
-  M: number, K: number, N: number, transposeA: boolean, transposeB: boolean): tf.TensorInfo {
+function blasProduct(
+  backend: WasmBackend,
+  blas: Blas,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  batchA: number,
+  batchB: number,
+  M: number,
+  K: number,
+  N: number,
+  transposeA: boolean,
+  transposeB: boolean,
+): tf.TensorInfo {
   const batch = Math.max(batchA, batchB);
   const out = backend.makeOutput([batch, M, N], 'float32');
   if (batch * M * N === 0) return out;
@@ -51,12 +62,27 @@ function blasProduct(backend: WasmBackend, blas: Blas, a: tf.TensorInfo, b: tf.T
     backend.wasm.HEAPF32.fill(0, addr(backend, out) >>> 2, (addr(backend, out) >>> 2) + batch * M * N);
     return out;
   }
-  sgemmBatch(blas, heapAddress(backend, blas), addr(backend, a), addr(backend, b), addr(backend, out), batch, M, N, K,
-    transposeA, transposeB, batchA === 1 ? 0 : M * K, batchB === 1 ? 0 : K * N);
+  sgemmBatch(
+    blas,
+    heapAddress(backend, blas),
+    addr(backend, a),
+    addr(backend, b),
+    addr(backend, out),
+    batch,
+    M,
+    N,
+    K,
+    transposeA,
+    transposeB,
+    batchA === 1 ? 0 : M * K,
+    batchB === 1 ? 0 : K * N,
+  );
   return out;
 }
 
-type MatmulModule = { bmm(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, aStride: number, bStride: number): void };
+type MatmulModule = {
+  bmm(a: number, b: number, c: number, batch: number, M: number, K: number, N: number, aStride: number, bStride: number): void;
+};
 
 /** Materialised transpose of the last two dims of `x` viewed as [batch, rows, cols]. */
 function transposeLast(backend: WasmBackend, x: tf.TensorInfo, batch: number, rows: number, cols: number): tf.TensorInfo {
@@ -72,7 +98,8 @@ export const UNWRITTEN = 0x7fbadbad;
 /** The product did not run: XNNPACK could not make (pack) its operator, almost always because the
  * WebAssembly heap had no room for the packed copy of B. */
 export function unwrittenProductError(backend: WasmBackend, a: readonly number[], b: readonly number[]): UserError {
-  const K = b[b.length - 2], N = b[b.length - 1];
+  const K = b[b.length - 2],
+    N = b[b.length - 1];
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
   return new UserError(
     `XNNPACK could not pack the [${K}, ${N}] matrix of the product [${a.join(', ')}] x [${b.join(', ')}] (its packed copy needs about ` +
@@ -128,13 +155,19 @@ export function patchBatchMatMul(unchecked: tf.KernelFunc): tf.KernelFunc {
     const { inputs, attrs } = args as unknown as KernelArgs;
     const backend = (args as unknown as KernelArgs).backend;
     const { a, b } = inputs;
-    const transposeA = attrs.transposeA as boolean, transposeB = attrs.transposeB as boolean;
-    const ra = a.shape.length, rb = b.shape.length;
+    const transposeA = attrs.transposeA as boolean,
+      transposeB = attrs.transposeB as boolean;
+    const ra = a.shape.length,
+      rb = b.shape.length;
     if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2) return original(args);
-    const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2], K = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
-    const Kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2], N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
-    const outerA = a.shape.slice(0, -2), outerB = b.shape.slice(0, -2);
-    const batchA = tf.util.sizeFromShape(outerA), batchB = tf.util.sizeFromShape(outerB);
+    const M = transposeA ? a.shape[ra - 1] : a.shape[ra - 2],
+      K = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const Kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2],
+      N = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+    const outerA = a.shape.slice(0, -2),
+      outerB = b.shape.slice(0, -2);
+    const batchA = tf.util.sizeFromShape(outerA),
+      batchB = tf.util.sizeFromShape(outerB);
     if (K !== Kb || (batchA !== batchB && batchA !== 1 && batchB !== 1)) return original(args);
     if (batchA !== 1 && batchB !== 1 && !tf.util.arraysEqual(outerA, outerB)) return original(args);
     const outShape = [...(outerA.length >= outerB.length ? outerA : outerB), M, N];

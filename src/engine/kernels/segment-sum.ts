@@ -13,12 +13,15 @@ function unsortedSegmentSum({ inputs, backend, attrs }: KernelArgs): tf.TensorIn
   const inner = n === 0 ? 0 : tf.util.sizeFromShape(x.shape) / n;
   const out = backend.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
   // Views only after makeOutput: allocating can grow the heap and detach earlier views.
-  const xs = backend.typedArrayFromHeap(x), ids = backend.typedArrayFromHeap(segmentIds), o = backend.typedArrayFromHeap(out);
+  const xs = backend.typedArrayFromHeap(x),
+    ids = backend.typedArrayFromHeap(segmentIds),
+    o = backend.typedArrayFromHeap(out);
   o.fill(0);
   for (let i = 0; i < n; i++) {
     const s = ids[i];
     if (s < 0 || s >= numSegments) continue;
-    const src = i * inner, dst = s * inner;
+    const src = i * inner,
+      dst = s * inner;
     for (let j = 0; j < inner; j++) o[dst + j] += xs[src + j];
   }
   return out;

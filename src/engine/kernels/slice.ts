@@ -26,7 +26,8 @@ export function boxPlan(shape: number[], begin: number[], size: number[]): { off
   }
   // Merge a dim into the next inner one when that one spans exactly its stride.
   for (let i = dims.length - 2; i >= 0; i--) {
-    const [n, s] = dims[i], [m, t] = dims[i + 1];
+    const [n, s] = dims[i],
+      [m, t] = dims[i + 1];
     if (s === m * t) dims.splice(i, 2, [n * m, t]);
   }
   if (dims.length === 0 || dims[dims.length - 1][1] !== 1) dims.push([1, 1]);
@@ -41,8 +42,15 @@ function copySlice(backend: WasmBackend, x: tf.TensorInfo, begin: number[], size
   if (tf.util.sizeFromShape(size) === 0) return out;
   const d = [...Array(4 - plan.dims.length).fill([1, 0]), ...plan.dims] as [number, number][];
   kernelModule<SliceModule>(backend, 'slice').copyBox(
-    addr(backend, x) + plan.offset * bytes, addr(backend, out),
-    d[0][0], d[1][0], d[2][0], d[3][0] * bytes, d[0][1] * bytes, d[1][1] * bytes, d[2][1] * bytes,
+    addr(backend, x) + plan.offset * bytes,
+    addr(backend, out),
+    d[0][0],
+    d[1][0],
+    d[2][0],
+    d[3][0] * bytes,
+    d[0][1] * bytes,
+    d[1][1] * bytes,
+    d[2][1] * bytes,
   );
   return out;
 }
@@ -87,15 +95,30 @@ export function patchGatherV2(original: tf.KernelFunc): tf.KernelFunc {
     const bytes = BYTES[x.dtype];
     if (!bytes || indices.dtype !== 'int32') return original(args);
     const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
-    const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x as tf.Tensor, indices as tf.Tensor, axis, attrs.batchDims as number);
-    const ids = backend.typedArrayFromHeap(indices), n = ids.length, dim = x.shape[axis];
+    const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(
+      x as tf.Tensor,
+      indices as tf.Tensor,
+      axis,
+      attrs.batchDims as number,
+    );
+    const ids = backend.typedArrayFromHeap(indices),
+      n = ids.length,
+      dim = x.shape[axis];
     for (let i = 0; i < n; i++) {
       if (ids[i] < 0 || ids[i] >= dim) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dim - 1}]`);
     }
     const out = backend.makeOutput(info.outputShape, x.dtype); // may grow the heap: `ids` is stale after
     if (tf.util.sizeFromShape(info.outputShape) === 0) return out;
-    kernelModule<SliceModule>(backend, 'slice').gatherRows(addr(backend, x), addr(backend, indices), addr(backend, out),
-      info.batchSize, info.outerSize, info.dimSize, n / info.batchSize, info.sliceSize * bytes);
+    kernelModule<SliceModule>(backend, 'slice').gatherRows(
+      addr(backend, x),
+      addr(backend, indices),
+      addr(backend, out),
+      info.batchSize,
+      info.outerSize,
+      info.dimSize,
+      n / info.batchSize,
+      info.sliceSize * bytes,
+    );
     return out;
   };
 }
@@ -104,13 +127,22 @@ export function patchGatherV2(original: tf.KernelFunc): tf.KernelFunc {
 export function patchTranspose(original: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { inputs, backend, attrs } = args as unknown as KernelArgs;
-    const x = inputs.x, perm = attrs.perm as number[], r = x.shape.length;
+    const x = inputs.x,
+      perm = attrs.perm as number[],
+      r = x.shape.length;
     const swapsLast = r >= 2 && perm[r - 2] === r - 1 && perm[r - 1] === r - 2 && perm.slice(0, -2).every((p, i) => p === i);
     if (!swapsLast || BYTES[x.dtype] !== 4) return original(args);
-    const R = x.shape[r - 2], C = x.shape[r - 1];
+    const R = x.shape[r - 2],
+      C = x.shape[r - 1];
     const out = backend.makeOutput([...x.shape.slice(0, -2), C, R], x.dtype);
     if (R * C === 0) return out;
-    kernelModule<SliceModule>(backend, 'slice').transpose(addr(backend, x), addr(backend, out), tf.util.sizeFromShape(x.shape) / (R * C), R, C);
+    kernelModule<SliceModule>(backend, 'slice').transpose(
+      addr(backend, x),
+      addr(backend, out),
+      tf.util.sizeFromShape(x.shape) / (R * C),
+      R,
+      C,
+    );
     return out;
   };
 }

@@ -8,13 +8,15 @@ import { UserError } from '../../errors.ts';
 
 // The project compiles without the DOM library, so the WebAssembly JS API is typed here, as used.
 type WasmMemory = { buffer: ArrayBufferLike };
-const WA = (globalThis as unknown as {
-  WebAssembly: {
-    Module: new (bytes: Uint8Array) => object;
-    Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-    Memory: abstract new (...args: never[]) => WasmMemory;
-  };
-}).WebAssembly;
+const WA = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+      Memory: abstract new (...args: never[]) => WasmMemory;
+    };
+  }
+).WebAssembly;
 
 /** The parts of the wasm backend (tfjs-backend-wasm's BackendWasm) that the kernels use. */
 export type WasmBackend = {
