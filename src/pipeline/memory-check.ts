@@ -72,7 +72,14 @@ export function stageModelConfig(recipe: Recipe, i: number): { config: ModelConf
     } else dir = resolve(base);
   }
   if (!existsSync(join(dir, 'config.json'))) return { unknown: `no config.json in ${dir}` };
-  return { config: readModelConfig(dir).config };
+  // A config.json the model room refuses is the stage's own error when it runs (naming the file and
+  // field); the plan only says it could not estimate.
+  try {
+    return { config: readModelConfig(dir).config };
+  } catch (e) {
+    if (e instanceof UserError) return { unknown: e.message };
+    throw e;
+  }
 }
 
 /** The vocabulary of the recipe's tokenizer: its training target, or the largest id of tokenizer.json. */
