@@ -17,7 +17,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UserError } from '../errors.ts';
 import type { ToolCall } from '../../rewards/types.ts';
-import type { CallRunner, ToolSession } from './tools.ts';
+import { CountingRunner, type ToolLimits, type ToolSession } from './tools.ts';
 
 /** What the model asked for: the tool (the r1 form's lang, the chat form's name) and its input. */
 export type EnvironmentCall = { tool: string; code: string };
@@ -64,13 +64,13 @@ export async function loadEnvironment(spec: string, baseDir: string): Promise<En
 
 /** Answers calls with a user environment; a step that throws, runs past the time limit or returns
  * something else than an observation gives the model an error message, never fails the step. */
-export class EnvironmentRunner implements CallRunner {
-  private metrics = { calls: 0, errors: 0, timeouts: 0 };
-
+export class EnvironmentRunner extends CountingRunner {
   constructor(
     private readonly env: Environment,
-    private readonly limits: { timeoutS: number; outputChars: number },
-  ) {}
+    private readonly limits: ToolLimits,
+  ) {
+    super();
+  }
 
   async call(session: ToolSession, tool: string, code: string): Promise<ToolCall> {
     this.metrics.calls++;
@@ -93,22 +93,6 @@ export class EnvironmentRunner implements CallRunner {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  malformed(error: string): ToolCall {
-    this.metrics.calls++;
-    return this.failed({ tool: '', code: '', output: '', error: `malformed tool call: ${error}` });
-  }
-
-  private failed(call: ToolCall): ToolCall {
-    this.metrics.errors++;
-    return call;
-  }
-
-  takeMetrics(): { calls: number; errors: number; timeouts: number } {
-    const m = this.metrics;
-    this.metrics = { calls: 0, errors: 0, timeouts: 0 };
-    return m;
   }
 
   async close(): Promise<void> {

@@ -70,19 +70,46 @@ export interface CallRunner {
   close(): Promise<void>;
 }
 
+/** The counting both runners share: calls, errors and timeouts since the last takeMetrics, and the
+ * malformed call (counted as a call with an error). */
+export abstract class CountingRunner implements CallRunner {
+  protected metrics = { calls: 0, errors: 0, timeouts: 0 };
+
+  abstract call(session: ToolSession, tool: string, code: string): Promise<ToolCall>;
+  abstract close(): Promise<void>;
+
+  /** A call the model wrote wrongly (no code to run): counted as a call with an error. */
+  malformed(error: string): ToolCall {
+    this.metrics.calls++;
+    return this.failed({ tool: '', code: '', output: '', error: `malformed tool call: ${error}` });
+  }
+
+  protected failed(call: ToolCall): ToolCall {
+    this.metrics.errors++;
+    return call;
+  }
+
+  /** Calls, errors and timeouts since the last call; resets them. */
+  takeMetrics(): { calls: number; errors: number; timeouts: number } {
+    const m = this.metrics;
+    this.metrics = { calls: 0, errors: 0, timeouts: 0 };
+    return m;
+  }
+}
+
 /** Limits of one tool call. */
 export type ToolLimits = { timeoutS: number; outputChars: number };
 
 /** Runs tool calls in a sandbox pool of its own (never the code reward's: no verdict shares a process
  * with a tool call). Every failure of the call becomes an error message, never an exception. */
-export class ToolRunner implements CallRunner {
+export class ToolRunner extends CountingRunner {
   private readonly pool: SandboxPool;
-  private metrics = { calls: 0, errors: 0, timeouts: 0 };
 
   constructor(
     private readonly limits: ToolLimits,
     opts: { workers?: number; isolation?: 'strict' | 'standard' | 'process' } = {},
   ) {
+    super();
     // The cap is on characters read back; truncation to tokens happens after (max_output_tokens).
     this.pool = new SandboxPool({
       workers: opts.workers,
@@ -110,24 +137,6 @@ export class ToolRunner implements CallRunner {
     }
     if (result.status === 'timeout') this.metrics.timeouts++;
     return this.failed({ tool, code, output, error: describeFailure(result) });
-  }
-
-  /** A call the model wrote wrongly (no code to run): counted as a call with an error. */
-  malformed(error: string): ToolCall {
-    this.metrics.calls++;
-    return this.failed({ tool: '', code: '', output: '', error: `malformed tool call: ${error}` });
-  }
-
-  private failed(call: ToolCall): ToolCall {
-    this.metrics.errors++;
-    return call;
-  }
-
-  /** Calls, errors and timeouts since the last call; resets them. */
-  takeMetrics(): { calls: number; errors: number; timeouts: number } {
-    const m = this.metrics;
-    this.metrics = { calls: 0, errors: 0, timeouts: 0 };
-    return m;
   }
 
   close(): Promise<void> {
