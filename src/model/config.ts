@@ -122,7 +122,7 @@ export function validateConfig(c: ModelConfig, where = 'model'): ModelConfig {
   else {
     if (c.rope_scaling?.rope_type === 'yarn')
       bad.push(`${where}.rope_scaling: rope type yarn is supported for model_type deepseek_v3 only`);
-    const stray = DEEPSEEK_KEYS.filter((k) => c[k] !== undefined && k !== 'aux_loss_alpha' && k !== 'mtp_loss_weight');
+    const stray = strayDeepseekFields(c);
     if (stray.length) bad.push(`${where}: ${stray.join(', ')} belong to model_type deepseek_v3 (got model_type ${family(c)})`);
   }
   if (bad.length === 0 && family(c) !== 'deepseek_v3') {
@@ -164,6 +164,12 @@ const DEEPSEEK_KEYS = [
   'aux_loss_alpha',
   'mtp_loss_weight',
 ] as const;
+
+/** The deepseek_v3 fields a config of another family sets (refused: only deepseek_v3 reads them). The
+ * training-loss weights aux_loss_alpha and mtp_loss_weight are let through, as they always were. */
+export function strayDeepseekFields(c: Partial<Record<(typeof DEEPSEEK_KEYS)[number], unknown>>): (typeof DEEPSEEK_KEYS)[number][] {
+  return DEEPSEEK_KEYS.filter((k) => c[k] !== undefined && k !== 'aux_loss_alpha' && k !== 'mtp_loss_weight');
+}
 
 /** The deepseek_v3 fields with r1kit's defaults where a config leaves one out. */
 export type Deepseek = {

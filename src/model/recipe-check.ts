@@ -1,30 +1,11 @@
 // What the recipe loader asks of the model room, in one small seam: whether a recipe's model fields
 // fit together (the owner's rules, with the field each problem is about), and how an hf: model name
 // resolves. recipe/ imports this file, never the model's internals.
-import { type ModelConfig, deepseekProblems } from './config.ts';
+import { type ModelConfig, deepseekProblems, strayDeepseekFields } from './config.ts';
 
 export { isHubName, locateHubModel } from './hub.ts';
 export { LoraConfig } from './lora.ts';
 export type { ModelConfig } from './config.ts';
-
-/** Recipe model fields that only a deepseek_v3 model reads. */
-const DEEPSEEK_ONLY = [
-  'q_lora_rank',
-  'kv_lora_rank',
-  'qk_nope_head_dim',
-  'qk_rope_head_dim',
-  'v_head_dim',
-  'first_k_dense_replace',
-  'n_routed_experts',
-  'n_shared_experts',
-  'moe_intermediate_size',
-  'num_experts_per_tok',
-  'n_group',
-  'topk_group',
-  'norm_topk_prob',
-  'routed_scaling_factor',
-  'num_nextn_predict_layers',
-] as const;
 
 /** Problems of a recipe's model: fields (under model.) and why. */
 export function modelFieldProblems(model: ModelConfig): { field: string; message: string }[] {
@@ -38,7 +19,7 @@ export function modelFieldProblems(model: ModelConfig): { field: string; message
     }
     return out;
   }
-  const stray = DEEPSEEK_ONLY.filter((k) => model[k] !== undefined);
+  const stray = strayDeepseekFields(model);
   if (stray.length) add(stray[0], `belongs to model_type deepseek_v3 (set model_type: deepseek_v3, or remove ${stray.join(', ')})`);
   if (model.hidden_size % model.num_attention_heads !== 0)
     add('hidden_size', `must be divisible by num_attention_heads (${model.num_attention_heads})`);
