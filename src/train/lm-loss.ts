@@ -2,7 +2,8 @@
 // weighted tokens, divided by the token count of the whole accumulated batch.
 import * as tf from '@tensorflow/tfjs-core';
 import { chunkedTokenLogprobs, headWeight, logitsChunkRows } from '../model/head-logprobs.ts';
-import type { Packed, Transformer } from '../model/transformer.ts';
+import type { Transformer } from '../model/transformer.ts';
+import type { LossBatch } from '../model/mtp.ts';
 import { withExpertLoad } from './expert-load.ts';
 import { crossEntropy } from './loss.ts';
 
@@ -12,15 +13,7 @@ import { crossEntropy } from './loss.ts';
  * num_items_in_batch). `packed` (optional): rows holding several documents, with each input token's
  * position in its document and document id ([B*T] each, see Transformer.hidden); the weights must
  * then be 0 where a target is the next document's first token. */
-export type LmBatch = {
-  inputs: Int32Array;
-  targets: Int32Array;
-  weights: Float32Array | null;
-  B: number;
-  T: number;
-  normaliser: number;
-  packed?: Packed;
-};
+export type LmBatch = LossBatch;
 
 export const LM_LOSS = import.meta.url;
 
