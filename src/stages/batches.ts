@@ -4,7 +4,9 @@ import { availableParallelism } from 'node:os';
 import { activeBackend } from '../engine/backend.ts';
 import { Rng } from '../engine/rng.ts';
 import { LM_LOSS, type LmBatch, lossWeight } from '../train/lm-loss.ts';
-import type { MicroBatch } from '../train/trainer.ts';
+import type { Transformer } from '../model/transformer.ts';
+import type { MicroBatch, TrainLoopOptions } from '../train/trainer.ts';
+import type { StageContext } from './context.ts';
 
 /** Row indices of micro-batch `index` (0-based, counted over the whole run). */
 export function batchIndices(index: number, batchSize: number, numRows: number, seed: number): number[] {
@@ -102,6 +104,33 @@ export function lmStep(microBatches: WeightedSequence[][], padId: number): Micro
 export function trainThreads(setting: number | 'auto', backend: string = activeBackend()): number {
   if (setting !== 'auto') return setting;
   return backend === 'webgpu' || backend === 'tensorflow' ? 1 : availableParallelism();
+}
+
+/** The trainer's options every training stage sets the same way: the stage's name, folder and config,
+ * the run's seed and hash, the tokenizer's ids in config.json and its files in every checkpoint, the
+ * progress stream; with `threads`, the stage's gradient threads (stages whose micro-batches are
+ * sharded jobs) on the active backend. */
+export function stageTrainOptions(
+  ctx: StageContext,
+  config: TrainLoopOptions['config'] & { name: string },
+  model: Transformer,
+  totalSteps: number,
+  threads?: number | 'auto',
+): TrainLoopOptions {
+  const tok = ctx.tokenizer;
+  return {
+    stage: config.name,
+    stageDir: ctx.stageDir,
+    model,
+    config,
+    totalSteps,
+    seed: ctx.recipe.seed,
+    hash: ctx.hash,
+    special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId },
+    onCheckpoint: (dir) => tok.save(dir),
+    progressStream: ctx.progressStream,
+    ...(threads !== undefined && { threads: trainThreads(threads), backend: activeBackend() }),
+  };
 }
 
 /** Token ids of a text that starts a sequence: the tokenizer's document start first (see

@@ -8,7 +8,7 @@ import type { DpoStage } from '../recipe/index.ts';
 import { dpoLoss } from '../rl/index.ts';
 import { sequenceLogprobs } from '../rl/dpo-loss.ts';
 import { type MicroBatch, trainLoop } from '../train/trainer.ts';
-import { batchIndices, documentIds, totalSteps } from './batches.ts';
+import { batchIndices, documentIds, totalSteps, stageTrainOptions } from './batches.ts';
 import { completionLogprobs, completionMask, type PromptCompletions } from './logprobs.ts';
 
 export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResult> {
@@ -62,73 +62,59 @@ export async function runDpo(ctx: StageContext, s: DpoStage): Promise<StageResul
       const lp = completionLogprobs(model, pairs, seqRows);
       return sequenceLogprobs(lp, completionMask(pairs, seqRows, lp.shape[1]), s.loss_type);
     });
-  const result = await trainLoop(
-    {
-      stage: s.name,
-      stageDir: ctx.stageDir,
-      model: policy,
-      config: s,
-      totalSteps: steps,
-      seed: ctx.recipe.seed,
-      hash: ctx.hash,
-      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId },
-      onCheckpoint: (dir) => tok.save(dir),
-      progressStream: ctx.progressStream,
+  const result = await trainLoop(stageTrainOptions(ctx, s, policy, steps), {
+    prepare: () => {
+      Object.assign(stats, { chosen: 0, rejected: 0, accuracy: 0, count: 0 });
+      return { data: undefined, metrics: {} };
     },
-    {
-      prepare: () => {
-        Object.assign(stats, { chosen: 0, rejected: 0, accuracy: 0, count: 0 });
-        return { data: undefined, metrics: {} };
-      },
-      // Every micro-batch holds B pairs: the mean over the step's B x accumulation pairs is the sum of
-      // the micro-batches' means divided by the accumulation steps.
-      microBatches: (step) =>
-        Array.from({ length: accum }, (_, micro): MicroBatch => {
-          const idx = batchIndices(step * accum + micro, B, n, ctx.recipe.seed);
-          const seqRows = idx.flatMap((i) => [2 * i, 2 * i + 1]);
-          const tokens = seqRows.reduce((a, i) => a + pairs.inputs[i].length, 0);
-          return {
-            kind: 'local',
-            tokens,
-            loss: () => {
-              const even = tf.tensor1d(
-                  idx.map((_, b) => 2 * b),
-                  'int32',
-                ),
-                odd = tf.tensor1d(
-                  idx.map((_, b) => 2 * b + 1),
-                  'int32',
-                );
-              const pol = sums(policy, seqRows),
-                rf = sums(ref, seqRows);
-              const out = dpoLoss(
-                {
-                  policyChosen: tf.gather(pol, even) as tf.Tensor1D,
-                  policyRejected: tf.gather(pol, odd) as tf.Tensor1D,
-                  refChosen: tf.gather(rf, even) as tf.Tensor1D,
-                  refRejected: tf.gather(rf, odd) as tf.Tensor1D,
-                },
-                { beta: s.beta, lossType: s.loss_type },
-              );
-              stats.chosen += tf.mean(out.chosenRewards).dataSync()[0];
-              stats.rejected += tf.mean(out.rejectedRewards).dataSync()[0];
-              stats.accuracy += out.accuracy.dataSync()[0];
-              stats.count++;
-              return tf.div(out.loss, accum) as tf.Scalar;
-            },
-          };
-        }),
-      after: () => {
-        const k = Math.max(1, stats.count);
+    // Every micro-batch holds B pairs: the mean over the step's B x accumulation pairs is the sum of
+    // the micro-batches' means divided by the accumulation steps.
+    microBatches: (step) =>
+      Array.from({ length: accum }, (_, micro): MicroBatch => {
+        const idx = batchIndices(step * accum + micro, B, n, ctx.recipe.seed);
+        const seqRows = idx.flatMap((i) => [2 * i, 2 * i + 1]);
+        const tokens = seqRows.reduce((a, i) => a + pairs.inputs[i].length, 0);
         return {
-          'rewards/chosen': stats.chosen / k,
-          'rewards/rejected': stats.rejected / k,
-          'rewards/margins': (stats.chosen - stats.rejected) / k,
-          'rewards/accuracies': stats.accuracy / k,
+          kind: 'local',
+          tokens,
+          loss: () => {
+            const even = tf.tensor1d(
+                idx.map((_, b) => 2 * b),
+                'int32',
+              ),
+              odd = tf.tensor1d(
+                idx.map((_, b) => 2 * b + 1),
+                'int32',
+              );
+            const pol = sums(policy, seqRows),
+              rf = sums(ref, seqRows);
+            const out = dpoLoss(
+              {
+                policyChosen: tf.gather(pol, even) as tf.Tensor1D,
+                policyRejected: tf.gather(pol, odd) as tf.Tensor1D,
+                refChosen: tf.gather(rf, even) as tf.Tensor1D,
+                refRejected: tf.gather(rf, odd) as tf.Tensor1D,
+              },
+              { beta: s.beta, lossType: s.loss_type },
+            );
+            stats.chosen += tf.mean(out.chosenRewards).dataSync()[0];
+            stats.rejected += tf.mean(out.rejectedRewards).dataSync()[0];
+            stats.accuracy += out.accuracy.dataSync()[0];
+            stats.count++;
+            return tf.div(out.loss, accum) as tf.Scalar;
+          },
         };
-      },
+      }),
+    after: () => {
+      const k = Math.max(1, stats.count);
+      return {
+        'rewards/chosen': stats.chosen / k,
+        'rewards/rejected': stats.rejected / k,
+        'rewards/margins': (stats.chosen - stats.rejected) / k,
+        'rewards/accuracies': stats.accuracy / k,
+      };
     },
-  );
+  });
   policy.dispose();
   ref.dispose();
   return {

@@ -28,7 +28,7 @@ import type { GrpoStage } from '../recipe/index.ts';
 import { advantages, klEstimate, lossRowWeights, mean, modelTokenCount, std, truncatedIsWeights } from '../rl/index.ts';
 import { closeRewards, concatScores, scoreBatch, type LoadedReward, type ScoreResult } from '../../rewards/registry.ts';
 import { type MicroBatch, trainLoop } from '../train/trainer.ts';
-import { batchIndices, documentIds, trainThreads } from './batches.ts';
+import { batchIndices, documentIds, stageTrainOptions } from './batches.ts';
 import { GRPO_LOSS, type GrpoBatch } from './grpo-batch.ts';
 import { completionLogprobs } from './logprobs.ts';
 
@@ -608,23 +608,9 @@ async function prepareStep(run: GrpoRun, step: number, rng: Rng): Promise<{ data
 
 export async function runGrpo(ctx: StageContext, s: GrpoStage): Promise<StageResult> {
   const run = await openRun(ctx, s);
-  const { policy, tok, rollouts } = run.gen;
+  const { policy, rollouts } = run.gen;
   const result = await trainLoop<Step>(
-    {
-      stage: s.name,
-      stageDir: ctx.stageDir,
-      model: policy,
-      config: s,
-      totalSteps: s.max_steps,
-      seed: ctx.recipe.seed,
-      hash: ctx.hash,
-      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId },
-      onCheckpoint: (dir) => tok.save(dir),
-      progressStream: ctx.progressStream,
-      progressFields: progressFields(s),
-      threads: trainThreads(s.train_workers),
-      backend: activeBackend(),
-    },
+    { ...stageTrainOptions(ctx, s, policy, s.max_steps, s.train_workers), progressFields: progressFields(s) },
     {
       prepare: (step, rng) => prepareStep(run, step, rng),
       microBatches: (_step, _update, st) => (st.episodes.inputs.length ? episodeMicroBatches(st.episodes, s) : []),

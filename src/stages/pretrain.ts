@@ -3,9 +3,8 @@ import { UserError } from '../errors.ts';
 import type { StageContext, StageResult } from './context.ts';
 import type { PretrainStage } from '../recipe/index.ts';
 import { LM_LOSS, windowBatch } from '../train/lm-loss.ts';
-import { activeBackend } from '../engine/backend.ts';
 import { type MicroBatch, trainLoop } from '../train/trainer.ts';
-import { batchIndices, totalSteps, trainThreads } from './batches.ts';
+import { batchIndices, totalSteps, stageTrainOptions } from './batches.ts';
 import { packText } from '../data/packing.ts';
 import { heldOutLoss } from '../train/held-out.ts';
 
@@ -41,42 +40,26 @@ export async function runPretrain(ctx: StageContext, s: PretrainStage): Promise<
   const evalEvery = s.eval_steps ?? s.save_steps;
   const evalDue = (done: number) => done % evalEvery === 0 || done === steps;
   const last: { evalLoss: number | null } = { evalLoss: null }; // the latest held-out loss, for the summary
-  const result = await trainLoop(
-    {
-      stage: s.name,
-      stageDir: ctx.stageDir,
-      model,
-      config: s,
-      totalSteps: steps,
-      seed: ctx.recipe.seed,
-      hash: ctx.hash,
-      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId },
-      onCheckpoint: (dir) => tok.save(dir),
-      progressStream: ctx.progressStream,
-      threads: trainThreads(s.train_workers),
-      backend: activeBackend(),
+  const result = await trainLoop(stageTrainOptions(ctx, s, model, steps, s.train_workers), {
+    // Every position is trained: each micro-batch's sum is divided by the step's B x T x accumulation.
+    microBatches: (step) =>
+      Array.from({ length: accum }, (_, micro): MicroBatch => {
+        const idx = batchIndices(step * accum + micro, B, windows.length, ctx.recipe.seed);
+        const lm = windowBatch(
+          idx.map((i) => windows[i]),
+          T,
+          B * T * accum,
+        );
+        return { kind: 'sharded', tokens: B * T, job: { module: LM_LOSS, data: lm, rows: B } };
+      }),
+    // The held-out loss after the step's update, every eval_steps and at the last step, each in a logged row.
+    after: (step): Record<string, number> => {
+      if (!evalWindows || !evalDue(step + 1)) return {};
+      last.evalLoss = heldOutLoss(model, evalWindows, B, T);
+      return { 'eval/loss': last.evalLoss };
     },
-    {
-      // Every position is trained: each micro-batch's sum is divided by the step's B x T x accumulation.
-      microBatches: (step) =>
-        Array.from({ length: accum }, (_, micro): MicroBatch => {
-          const idx = batchIndices(step * accum + micro, B, windows.length, ctx.recipe.seed);
-          const lm = windowBatch(
-            idx.map((i) => windows[i]),
-            T,
-            B * T * accum,
-          );
-          return { kind: 'sharded', tokens: B * T, job: { module: LM_LOSS, data: lm, rows: B } };
-        }),
-      // The held-out loss after the step's update, every eval_steps and at the last step, each in a logged row.
-      after: (step): Record<string, number> => {
-        if (!evalWindows || !evalDue(step + 1)) return {};
-        last.evalLoss = heldOutLoss(model, evalWindows, B, T);
-        return { 'eval/loss': last.evalLoss };
-      },
-      logged: (done) => evalWindows !== null && evalDue(done),
-    },
-  );
+    logged: (done) => evalWindows !== null && evalDue(done),
+  });
   model.dispose();
   return {
     checkpoint: `${ctx.stageDir}/checkpoint`,

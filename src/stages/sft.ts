@@ -5,9 +5,8 @@ import { applyTemplate, divergence, renderReply, templateName, type ChatMessage 
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Row, StageContext, StageResult } from './context.ts';
 import type { SftStage } from '../recipe/index.ts';
-import { activeBackend } from '../engine/backend.ts';
 import { trainLoop } from '../train/trainer.ts';
-import { batchIndices, lmStep, totalSteps, trainThreads, type WeightedSequence } from './batches.ts';
+import { batchIndices, lmStep, totalSteps, type WeightedSequence, stageTrainOptions } from './batches.ts';
 
 /** Token ids of one row with weight 1 on the tokens the loss covers. */
 export function sftExample(row: Row, tok: Tokenizer, template: string, completionOnly: boolean, where: string): WeightedSequence {
@@ -73,31 +72,15 @@ export async function runSft(ctx: StageContext, s: SftStage): Promise<StageResul
   if (s.packing) examples = pack(examples, maxLen);
   const B = s.per_device_train_batch_size;
   const steps = totalSteps(s.max_steps, s.num_train_epochs, examples.length, B * s.gradient_accumulation_steps);
-  const result = await trainLoop(
-    {
-      stage: s.name,
-      stageDir: ctx.stageDir,
-      model,
-      config: s,
-      totalSteps: steps,
-      seed: ctx.recipe.seed,
-      hash: ctx.hash,
-      special: { bos: tok.bosId, eos: tok.eosId, pad: tok.padId },
-      onCheckpoint: (dir) => tok.save(dir),
-      progressStream: ctx.progressStream,
-      threads: trainThreads(s.train_workers),
-      backend: activeBackend(),
-    },
-    {
-      microBatches: (step) =>
-        lmStep(
-          Array.from({ length: s.gradient_accumulation_steps }, (_, micro) =>
-            batchIndices(step * s.gradient_accumulation_steps + micro, B, examples.length, ctx.recipe.seed).map((i) => examples[i]),
-          ),
-          tok.padId,
+  const result = await trainLoop(stageTrainOptions(ctx, s, model, steps, s.train_workers), {
+    microBatches: (step) =>
+      lmStep(
+        Array.from({ length: s.gradient_accumulation_steps }, (_, micro) =>
+          batchIndices(step * s.gradient_accumulation_steps + micro, B, examples.length, ctx.recipe.seed).map((i) => examples[i]),
         ),
-    },
-  );
+        tok.padId,
+      ),
+  });
   model.dispose();
   return {
     checkpoint: `${ctx.stageDir}/checkpoint`,
