@@ -20,22 +20,18 @@
 // Gradient workers each hold their own copy of the weights and one micro-batch's activations in
 // their own heap. The numbers are estimates: a test holds them against a measured peak.
 import { z } from 'zod';
+import type { ModelConfig } from '../model/config.ts';
 import { DEFAULT_LOGITS_CHUNK_VALUES } from '../model/head-logprobs.ts';
 
 export const BYTES = 4;
 /** WebAssembly's heap: 4 GiB addressable per thread (memory64 is not in Node 20). */
 export const WASM_HEAP_BYTES = 4 * 2 ** 30;
 
-export type ModelShape = {
-  vocab_size: number;
-  hidden_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  num_key_value_heads: number;
-  intermediate_size: number;
-  head_dim?: number;
-  tie_word_embeddings?: boolean;
-};
+/** The sizes of a model the plan reads. */
+export type ModelShape = Pick<
+  ModelConfig,
+  'vocab_size' | 'hidden_size' | 'num_hidden_layers' | 'num_attention_heads' | 'num_key_value_heads' | 'intermediate_size' | 'head_dim'
+>;
 
 export const PlanInput = z.object({
   kind: z.enum(['pretrain', 'sft', 'dpo', 'grpo']),
