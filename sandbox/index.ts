@@ -123,16 +123,11 @@ export class SandboxPool {
   /** Runs every test of the program; resolves with one result per test whatever the program does.
    * Rejects only on bad input (unknown language, malformed tests). */
   async run(program: Program): Promise<ProgramResult> {
-    if (!isLanguage(program.language)) throw new UserError(`language: ${languageList()}, got ${JSON.stringify(program.language)}`);
-    if (typeof program.code !== 'string') throw new UserError('code: a string');
-    if (this.destroyed) throw new Error('the sandbox pool was destroyed');
+    this.checked(program.language, program.code);
     const tests = normalizeTests(program.tests);
     if (!tests.length) return { passed: 0, total: 0, results: [] };
-    const results = await new Promise<TestResult[]>((resolve) => {
-      const prints = this.reuse === 'distinct' ? [...new Set(tests.map(fingerprint))] : [];
-      this.queues[program.language].push({ program: { ...program, tests }, prints, resolve });
-      this.pump(program.language);
-    });
+    const prints = this.reuse === 'distinct' ? [...new Set(tests.map(fingerprint))] : [];
+    const results = await this.enqueue({ ...program, tests }, prints);
     return { passed: results.filter((r) => r.status === 'pass').length, total: results.length, results };
   }
 
@@ -141,15 +136,24 @@ export class SandboxPool {
    * made: the replay rule guards verdicts, and an execution has none. A tool pool is kept apart from
    * the pool of code rewards (src/rollout/tools.ts) so that no verdict shares a process with it. */
   async execute(language: Language, code: string, input = ''): Promise<TestResult> {
-    if (language !== 'javascript' && language !== 'python')
-      throw new UserError(`language: javascript or python, got ${JSON.stringify(language)}`);
-    if (this.destroyed) throw new Error('the sandbox pool was destroyed');
-    const tests: Test[] = [{ input, output: '', capture: true }];
-    const [result] = await new Promise<TestResult[]>((resolve) => {
-      this.queues[language].push({ program: { language, code, tests }, prints: [], resolve });
-      this.pump(language);
-    });
+    this.checked(language, code);
+    const [result] = await this.enqueue({ language, code, tests: [{ input, output: '', capture: true }] }, []);
     return result;
+  }
+
+  /** Refuses what no process can run: an unknown language, code that is not a string, a destroyed pool. */
+  private checked(language: unknown, code: unknown): void {
+    if (!isLanguage(language)) throw new UserError(`language: ${languageList()}, got ${JSON.stringify(language)}`);
+    if (typeof code !== 'string') throw new UserError('code: a string');
+    if (this.destroyed) throw new Error('the sandbox pool was destroyed');
+  }
+
+  /** Queues a program for its language's processes; resolves with one result per test. */
+  private enqueue(program: Waiting['program'], prints: string[]): Promise<TestResult[]> {
+    return new Promise<TestResult[]>((resolve) => {
+      this.queues[program.language].push({ program, prints, resolve });
+      this.pump(program.language);
+    });
   }
 
   /** Each live process's memory now and at start-up (bytes), from the host's /proc. */
