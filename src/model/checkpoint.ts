@@ -356,6 +356,13 @@ export function adapterBase(dir: string): string {
   return `hf:${base}`;
 }
 
+/** The folder whose config.json describes the model `spec` names: its own, or an adapter folder's
+ * base (hub names resolved; a hub model missing from the cache is a UserError). */
+export function configDir(spec: string): string {
+  const dir = resolveModelDir(spec);
+  return isAdapterDir(dir) ? resolve(resolveModelDir(adapterBase(dir))) : dir;
+}
+
 /** A PEFT LoRA adapter folder on its base: the base loaded and frozen, the adapters attached.
  * adapter_config.json is checked field by field (peft_type LORA, r, lora_alpha, target_modules as a
  * list, lora_dropout, use_rslora), and every tensor against the base's projections. */

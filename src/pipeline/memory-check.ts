@@ -10,12 +10,11 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import { PROVIDERS, loadError } from '../engine/backend.ts';
 import { resolveMatmul } from '../engine/kernels/blas.ts';
-import { adapterBase, isAdapterDir, projectionParams, readModelConfig } from '../model/checkpoint.ts';
+import { configDir, projectionParams, readModelConfig } from '../model/checkpoint.ts';
 import { type ModelConfig, parameterCount } from '../model/config.ts';
-import { locateHubModel } from '../model/hub.ts';
 import { resolveLoraConfig, selectTargets } from '../model/lora.ts';
 import { parameterShapes } from '../model/transformer.ts';
-import { type ModelSource, type Recipe, type Stage, type TrainingStage, modelSource } from '../recipe/index.ts';
+import { type Recipe, type Stage, type TrainingStage, bornSource } from '../recipe/index.ts';
 import { type Part, type Plan, type PlanInput, WASM_HEAP_BYTES, planMemory, planProblems } from '../train/memory-plan.ts';
 
 export type Limits = { heapBytes: number | null; machineBytes: number };
@@ -43,38 +42,19 @@ export function plannedBackend(name: string): 'wasm' | 'cpu' | 'webgpu' | 'tenso
 /** The config of the model stage i trains: following stage references to where the weights were
  * born (a fresh init with its init_config, or a checkpoint's config.json; an adapter folder's base). */
 export function stageModelConfig(recipe: Recipe, i: number): { config: ModelConfig } | { unknown: string } {
-  let j = i;
-  let src: ModelSource = modelSource(recipe, i);
-  while (src.kind === 'stage') {
-    const name = src.stage;
-    j = recipe.stages.findIndex((s) => s.name === name);
-    if (j < 0) return { unknown: `stage '${name}' is not in the recipe` };
-    src = modelSource(recipe, j);
-  }
-  if (src.kind === 'init') {
-    const born = recipe.stages[j];
-    const vocab = born.init_config?.vocab_size || recipe.model.vocab_size || tokenizerVocab(recipe);
+  const born = bornSource(recipe, i);
+  if (!born) return { unknown: `stage ${i}'s model names a stage that is not in the recipe` };
+  if (born.source.kind === 'init') {
+    const stage = recipe.stages[born.index];
+    const vocab = stage.init_config?.vocab_size || recipe.model.vocab_size || tokenizerVocab(recipe);
     if (!vocab) return { unknown: 'the vocabulary size comes from a tokenizer not made yet' };
-    return { config: { ...recipe.model, ...(born.init_config ?? {}), vocab_size: vocab } as ModelConfig };
+    return { config: { ...recipe.model, ...(stage.init_config ?? {}), vocab_size: vocab } as ModelConfig };
   }
-  let dir = src.path;
-  if (dir.startsWith('hf:')) {
-    const found = locateHubModel(dir);
-    if (!('dir' in found)) return { unknown: found.problem };
-    dir = found.dir;
-  }
-  if (isAdapterDir(dir)) {
-    const base = adapterBase(dir);
-    if (base.startsWith('hf:')) {
-      const found = locateHubModel(base);
-      if (!('dir' in found)) return { unknown: found.problem };
-      dir = found.dir;
-    } else dir = resolve(base);
-  }
-  if (!existsSync(join(dir, 'config.json'))) return { unknown: `no config.json in ${dir}` };
   // A config.json the model room refuses is the stage's own error when it runs (naming the file and
   // field); the plan only says it could not estimate.
   try {
+    const dir = configDir(born.source.path);
+    if (!existsSync(join(dir, 'config.json'))) return { unknown: `no config.json in ${dir}` };
     return { config: readModelConfig(dir).config };
   } catch (e) {
     if (e instanceof UserError) return { unknown: e.message };

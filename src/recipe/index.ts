@@ -10,6 +10,7 @@ export {
   fieldAt,
   QUICK_SUFFIX,
   modelSource,
+  bornSource,
   datasetSources,
   runDir,
   formatPath,

@@ -402,17 +402,26 @@ function contextLength(recipe: Recipe, i: number): number | null {
 
 /** The config of the model stage i starts from (the recipe's model, or the checkpoint's config.json
  * where the weights were born), or null when unknown yet. */
-function bornConfig(recipe: Recipe, i: number): object | null {
-  let s: ModelSource = modelSource(recipe, i);
-  while (s.kind === 'stage') {
-    const name = s.stage;
-    const j = recipe.stages.findIndex((x) => x.name === name);
-    if (j < 0) return null;
-    s = modelSource(recipe, j);
+/** Where stage i's weights are born: following `model: <earlier stage>` links back to the stage whose
+ * source is a fresh init or a checkpoint folder, with that stage's index; null when a link names no stage. */
+export function bornSource(recipe: Recipe, i: number): { index: number; source: Exclude<ModelSource, { kind: 'stage' }> } | null {
+  let index = i;
+  let source: ModelSource = modelSource(recipe, i);
+  while (source.kind === 'stage') {
+    const name = source.stage;
+    index = recipe.stages.findIndex((x) => x.name === name);
+    if (index < 0) return null;
+    source = modelSource(recipe, index);
   }
-  if (s.kind === 'init') return recipe.model;
+  return { index, source };
+}
+
+function bornConfig(recipe: Recipe, i: number): object | null {
+  const born = bornSource(recipe, i);
+  if (!born) return null;
+  if (born.source.kind === 'init') return recipe.model;
   try {
-    return JSON.parse(readFileSync(resolve(s.path, 'config.json'), 'utf8')) as object;
+    return JSON.parse(readFileSync(resolve(born.source.path, 'config.json'), 'utf8')) as object;
   } catch {
     return null;
   }
