@@ -20,6 +20,7 @@ import type { ExpertLoad } from './moe.ts';
 import { AdaptedWeight, type Weight } from './linear.ts';
 import type { LoraAdapters } from './lora.ts';
 import { type LossBatch, mtpLoss, mtpShapes } from './mtp.ts';
+import { checkpointedBlock, recomputable } from './recompute.ts';
 import { RopeTables } from './rope.ts';
 
 export type { BlockContext, Cache, Packed, Params } from './blocks.ts';
@@ -68,6 +69,9 @@ export class Transformer {
   /** LoRA adapters on the block projections (lora.ts): when set, they are what trains, and the
    * base weights stay frozen. */
   adapters: LoraAdapters | null = null;
+  /** Activation checkpointing (recompute.ts): each block keeps only its input for the backward pass,
+   * which recomputes it. Set by the trainer from the stage's gradient_checkpointing. */
+  gradientCheckpointing = false;
   private readonly rope: RopeTables;
   /** The family's block kinds (families.ts). */
   private readonly blocks: FamilyBlocks;
@@ -124,7 +128,8 @@ export class Transformer {
       if (packed && cache) throw new Error('Transformer.hidden: packed rows cannot continue a KV cache');
       const ctx: BlockContext = { ...this.blockContext(B, T, packed, cache), balance: [] };
       let x = tf.gather(p.embed, tf.reshape(ids, [B * T])) as tf.Tensor2D; // [B*T, C]
-      for (let i = 0; i < c.num_hidden_layers; i++) x = this.block(i, x, ctx);
+      for (let i = 0; i < c.num_hidden_layers; i++)
+        x = this.gradientCheckpointing && recomputable(this, i, ctx) ? checkpointedBlock(this, i, x, ctx) : this.block(i, x, ctx);
       const hidden = rmsNorm(x, p.norm, c.rms_norm_eps);
       return { hidden, balance: ctx.balance.length ? (tf.addN(ctx.balance) as tf.Scalar) : undefined };
     });

@@ -100,7 +100,7 @@ export function stagePlanInput(s: TrainingStage, c: ModelConfig, backend: PlanIn
   const trainable = lora ? loraTrainable(c, s.lora!, `${where}.lora`) : params;
   const threads =
     backend === 'webgpu' || backend === 'tensorflow' ? 1 : s.train_workers === 'auto' ? availableParallelism() : s.train_workers;
-  const base = { backend, params, matrixParams: matrixParams(c), trainable, lora, threads, blas };
+  const base = { backend, params, matrixParams: matrixParams(c), trainable, lora, threads, blas, gradientCheckpointing: s.gradient_checkpointing };
   const context = c.max_position_embeddings;
   switch (s.type) {
     case 'pretrain':

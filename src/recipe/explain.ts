@@ -102,6 +102,7 @@ const FIELD_GROUPS: Record<string, Group> = {
   rollout: 'engine',
   rollout_workers: 'engine',
   train_workers: 'engine',
+  gradient_checkpointing: 'engine',
   init_config: 'model',
 };
 

@@ -5,8 +5,9 @@ import { createHash } from 'node:crypto';
 import type { Recipe, Stage } from './schema.ts';
 
 /** Fields that do not change what a stage computes, left out of its hash. A new eval `label` must
- * not rerun a finished pipeline: the label only names a row of the results table. */
-const NOT_HASHED = new Set(['logging_steps', 'save_steps', 'rollout_workers', 'train_workers', 'label']);
+ * not rerun a finished pipeline: the label only names a row of the results table; gradient
+ * checkpointing changes memory and time, not the gradients. */
+const NOT_HASHED = new Set(['logging_steps', 'save_steps', 'rollout_workers', 'train_workers', 'gradient_checkpointing', 'label']);
 
 /** JSON with sorted keys, so key order in the YAML does not change the hash. */
 export function canonicalJson(value: unknown): string {

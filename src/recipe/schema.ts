@@ -181,6 +181,12 @@ const training = (d: { lr: number; scheduler: string; warmupRatio: number; maxSt
     .describe(
       "MoE models (deepseek_v3): DeepSeek-V3's auxiliary-loss-free balancing - after every optimiser update each routed expert's selection bias moves by -speed x sign(its load - its layer's mean load) over the update's tokens (the bias steers the choice only, never the gate values); 0 = off. Default and DeepSeek-V3's value: 0.001",
     ),
+  gradient_checkpointing: z
+    .boolean()
+    .default(false)
+    .describe(
+      "activation checkpointing per layer: each decoder layer keeps only its input for the backward pass, which recomputes the layer's forward. Costs about one extra forward pass per step (roughly a third more training compute); the activations part of the memory plan drops from every layer's intermediates to one layer's plus each layer's input. Turn it on when the plan names activations (long sequences, many layers, big micro-batches). deepseek_v3's MoE layers are not recomputed",
+    ),
   train_workers: z
     .union([z.literal('auto'), int().positive()])
     .default('auto')

@@ -11,7 +11,9 @@
 //   activations  what the backward pass holds per layer of one micro-batch at its peak: about
 //                56 C + 8 F values a token (measured on this implementation across C, F, L, B and T:
 //                saved inputs and intermediates, the rotated q/k copies and the backward's own
-//                temporaries), plus the attention probabilities (H T a token) on the composed path
+//                temporaries), plus the attention probabilities (H T a token) on the composed path;
+//                with gradient_checkpointing, 2 C a token per layer (its saved input and the
+//                gradient through it) plus one layer's intermediates while the backward recomputes it
 //   logits       B x T x V six times (logits, log-softmax, their gradients and the loss's temporaries);
 //                above logitsChunkValues the head runs in row slices (model/head-logprobs.ts) and
 //                only one slice's logits (about logitsChunkValues values) are held, six times
@@ -56,6 +58,8 @@ export const PlanInput = z.object({
   generationBatch: z.number().int().nonnegative().default(0),
   /** Logit values above which the loss runs the head in row slices of at most this many values. */
   logitsChunkValues: z.number().int().positive().default(DEFAULT_LOGITS_CHUNK_VALUES),
+  /** gradient_checkpointing: each layer keeps only its input; the backward recomputes one layer at a time. */
+  gradientCheckpointing: z.boolean().default(false),
 });
 export type PlanInput = z.input<typeof PlanInput>;
 
@@ -86,7 +90,9 @@ export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
   const weightBytes = p.params * BYTES;
   const packed = p.backend === 'wasm' && !p.blas ? p.matrixParams * BYTES : 0;
   const perLayer = tokens * (56 * C + 8 * F) + rows * H * T * T;
-  const activations = L * perLayer * BYTES;
+  // With checkpointing: each layer's input (and the gradient flowing through it), and one layer's
+  // intermediates while the backward recomputes it.
+  const activations = (p.gradientCheckpointing ? 2 * L * tokens * C + perLayer : L * perLayer) * BYTES;
   const logitRows = tokens * V <= p.logitsChunkValues ? tokens : Math.min(tokens, Math.max(1, Math.floor(p.logitsChunkValues / V)));
   const logits = 6 * logitRows * V * BYTES;
   const reference = p.beta > 0 && (p.kind === 'grpo' || p.kind === 'dpo') && !p.lora ? weightBytes + packed : 0;
@@ -147,6 +153,8 @@ function fixes(parts: Part[], p: PlanInput): string[] {
       out.push('train LoRA adapters (lora: { r: 16 }) instead of every weight');
     if (part === 'packed' && !p.blas)
       out.push('install OpenBLAS (apt-get install libopenblas0-pthread; and leave R1_MATMUL unset) so products run without packed copies');
+    if (part === 'activations' && !p.gradientCheckpointing)
+      out.push('set gradient_checkpointing: true (each layer keeps only its input; about one extra forward pass)');
     if ((part === 'activations' || part === 'logits') && p.microBatch > 1)
       out.push('raise gradient_accumulation_steps so each micro-batch holds fewer rows');
     if ((part === 'activations' || part === 'logits' || part === 'kv_cache') && p.microBatch === 1)

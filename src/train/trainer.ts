@@ -35,6 +35,8 @@ export type TrainingConfig = {
   /** MoE models: each expert's selection bias moves by -speed x sign(load - mean load) after every
    * update (DeepSeek-V3); absent = 0.001, 0 = off. */
   bias_update_speed?: number;
+  /** Activation checkpointing per layer (model/recompute.ts), here and in the gradient workers. */
+  gradient_checkpointing?: boolean;
 };
 
 /** One micro-batch of an optimiser update, computed on this thread (`local`) or as a shardable loss
@@ -87,7 +89,21 @@ export type TrainLoopOptions = {
   /** Threads computing gradients of sharded jobs (1 = the main thread alone). */
   threads?: number;
   backend?: string;
+  /** Where the loop says how it runs (once per stage); default stderr. */
+  log?: (line: string) => void;
 };
+
+const logToStderr = (line: string) => void process.stderr.write(line + '\n');
+
+/** What LoRA with gradient workers copies where: said once, since each worker holds the frozen base. */
+function loraWorkersNote(model: Transformer, workers: number): string {
+  const mb = (values: number) => `${((values * 4) / 2 ** 20).toFixed(1)} MB`;
+  const count = (params: Record<string, tf.Variable>) => Object.values(params).reduce((n, v) => n + v.size, 0);
+  return (
+    `LoRA with ${workers} gradient worker${workers === 1 ? '' : 's'}: each holds the frozen base (${mb(count(model.params))}, copied in once per run) ` +
+    `and receives only the adapters (${mb(count(model.trainableParams()))}) each optimiser step; train_workers: 1 keeps the base in the main thread alone`
+  );
+}
 
 export type TrainResult = { steps: number; finalLoss: number; resumedFrom: number };
 
@@ -102,6 +118,7 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
     eps: c.adam_epsilon,
     weightDecay: c.weight_decay,
   });
+  model.gradientCheckpointing = c.gradient_checkpointing ?? false;
   let rng = new Rng(opts.seed);
   let startStep = 0;
   const resumeDir = join(stageDir, RESUME_DIR);
@@ -125,8 +142,11 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
     fields: opts.progressFields,
   });
   const threads = opts.threads ?? 1;
-  // LoRA trains in the main thread: the gradient workers hold full-weight copies (see README, LoRA).
-  const pool = threads > 1 && !model.adapters ? new GradientPool(threads - 1, model.config, opts.backend ?? 'wasm') : null;
+  const pool =
+    threads > 1
+      ? new GradientPool(threads - 1, model.config, opts.backend ?? 'wasm', { adapters: model.adapters, gradientCheckpointing: model.gradientCheckpointing })
+      : null;
+  if (pool && model.adapters) (opts.log ?? logToStderr)(loraWorkersNote(model, threads - 1));
   let tokensSeen = saved?.tokens ?? 0;
   let lastLoss = saved?.loss ?? NaN;
   try {
@@ -158,8 +178,10 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
           );
         }
         opt.apply(grads, lr);
-        Object.assign(balance, balanceExperts(model, update.metrics, c.bias_update_speed ?? 0.001));
-        pool?.invalidate();
+        const moved = balanceExperts(model, update.metrics, c.bias_update_speed ?? 0.001);
+        Object.assign(balance, moved);
+        // Under LoRA the workers reload the frozen base only when a MoE router's bias moved.
+        pool?.invalidate({ base: Object.keys(moved).length > 0 && (c.bias_update_speed ?? 0.001) > 0 });
         disposeGrads(grads);
         lossSum += update.loss;
         applied++;
