@@ -17,7 +17,10 @@ import { parameterShapes } from '../model/transformer.ts';
 import { type Recipe, type Stage, type TrainingStage, bornSource } from '../recipe/index.ts';
 import { type Part, type Plan, type PlanInput, WASM_HEAP_BYTES, planMemory, planProblems } from '../train/memory-plan.ts';
 
-export type Limits = { heapBytes: number | null; machineBytes: number };
+/** What a stage must fit in: the WebAssembly heap per thread (null: not heap-bound), the machine's
+ * memory, and on a GPU backend the adapter's memory when it is given (`r1 recipe --gpu-memory GB`;
+ * WebGPU does not tell an adapter's memory size, so without it only the machine is checked). */
+export type Limits = { heapBytes: number | null; machineBytes: number; deviceBytes?: number | null };
 export type StagePlan = {
   index: number;
   stage: string;
@@ -30,6 +33,7 @@ export type StagePlan = {
 export type RecipePlan = { backend: string; blas: boolean; limits: Limits; stages: StagePlan[] };
 
 const TRAINING: readonly Stage['type'][] = ['pretrain', 'sft', 'dpo', 'grpo'];
+const GPU_BACKENDS: readonly string[] = ['webgpu', 'tensorflow'];
 
 /** The backend `auto` would pick, from the packages that load (WebGPU only when asked by name: its
  * hardware adapter cannot be known without opening it). */
@@ -125,7 +129,9 @@ export function stagePlanInput(s: TrainingStage, c: ModelConfig, backend: PlanIn
 export function planRecipe(recipe: Recipe, limits?: Partial<Limits>): RecipePlan {
   const backend = plannedBackend(recipe.backend);
   const blas = backend === 'wasm' && resolveMatmul() === 'blas';
-  const full: Limits = { heapBytes: backend === 'wasm' ? WASM_HEAP_BYTES : null, machineBytes: totalmem(), ...limits };
+  const full: Limits = { heapBytes: backend === 'wasm' ? WASM_HEAP_BYTES : null, machineBytes: totalmem(), deviceBytes: null, ...limits };
+  if (full.deviceBytes != null && !GPU_BACKENDS.includes(backend))
+    throw new UserError(`--gpu-memory is for a GPU backend (webgpu, tensorflow); the recipe's backend is ${recipe.backend} (${backend})`);
   const stages: StagePlan[] = [];
   recipe.stages.forEach((s, index) => {
     if (!TRAINING.includes(s.type)) return;
@@ -148,7 +154,8 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 export function formatPlan(p: RecipePlan): string[] {
   const engine = p.backend === 'wasm' ? `, products on ${p.blas ? 'BLAS' : 'XNNPACK'}` : '';
   const heap = p.limits.heapBytes === null ? '' : `, ${gib(p.limits.heapBytes)} heap per thread`;
-  const lines = [`memory plan (backend ${p.backend}${engine}${heap}, machine ${gib(p.limits.machineBytes)}):`];
+  const where = p.limits.deviceBytes != null ? `GPU ${gib(p.limits.deviceBytes)}` : `machine ${gib(p.limits.machineBytes)}`;
+  const lines = [`memory plan (backend ${p.backend}${engine}${heap}, ${where}):`];
   for (const s of p.stages) {
     if (!s.plan) {
       lines.push(`  ${s.index}. ${s.stage}: not estimated (${s.unknown})`);
@@ -157,7 +164,7 @@ export function formatPlan(p: RecipePlan): string[] {
     const parts = (Object.entries(s.plan.main) as [Part, number][]).filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]);
     const workers = (s.input?.threads ?? 1) - 1;
     lines.push(
-      `  ${s.index}. ${s.stage}: main thread ${gib(s.plan.mainTotal)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')})` +
+      `  ${s.index}. ${s.stage}: ${p.limits.deviceBytes != null ? 'on the GPU' : 'main thread'} ${gib(s.plan.mainTotal)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')})` +
         (workers > 0 ? `; ${workers} gradient worker${workers === 1 ? '' : 's'} ${gib(s.plan.worker)} each` : '') +
         `; in all ${gib(s.plan.total)}` +
         (s.problems.length ? ' - DOES NOT FIT' : ''),

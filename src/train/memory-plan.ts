@@ -114,9 +114,28 @@ export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
 }
 
 /** What a plan runs into, and the settings that would help, largest part first; [] when it fits. */
-export function planProblems(plan: Plan, p: PlanInput, limits: { heapBytes: number | null; machineBytes: number }): string[] {
+export function planProblems(
+  plan: Plan,
+  p: PlanInput,
+  limits: { heapBytes: number | null; machineBytes: number; deviceBytes?: number | null },
+): string[] {
   const out: string[] = [];
   const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+  const device = limits.deviceBytes ?? null;
+  if (device !== null) {
+    // On a GPU every tensor of the step lives in the adapter's memory; the host holds no second copy
+    // the plan counts, so the adapter's memory is the limit checked.
+    if (plan.mainTotal > device) {
+      const parts = (Object.entries(plan.main) as [Part, number][]).filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]);
+      out.push(
+        `needs about ${gib(plan.mainTotal)} on the GPU, over its ${gib(device)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')}); ${fixes(
+          parts.map(([k]) => k),
+          p,
+        ).join('; ')}`,
+      );
+    }
+    return out;
+  }
   const heap = limits.heapBytes;
   if (heap !== null && plan.mainTotal > heap) {
     const parts = (Object.entries(plan.main) as [Part, number][]).filter(([, b]) => b > 0).sort((a, b) => b[1] - a[1]);
@@ -161,7 +180,8 @@ function fixes(parts: Part[], p: PlanInput): string[] {
       out.push(`shorten the sequences (${LENGTH_FIELD[p.kind]})`);
     if (part === 'kv_cache' && (p.generationBatch ?? 0) > 0)
       out.push('generate in rollout workers (rollout_workers: auto or above 0) rather than the main thread');
-    if (part === 'weights') out.push('use the cpu backend (backend: cpu: not heap-bound, but slow) or a smaller model');
+    if (part === 'weights')
+      out.push(p.backend === 'webgpu' || p.backend === 'tensorflow' ? 'a smaller model' : 'use the cpu backend (backend: cpu: not heap-bound, but slow) or a smaller model');
   }
   return [...new Set(out)];
 }

@@ -6,6 +6,13 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 
 const showSource = (s: ModelSource) => (s.kind === 'init' ? 'fresh init' : s.kind === 'stage' ? `stage ${s.stage}` : s.path);
 
+/** --gpu-memory's value in bytes (GiB: an "80 GB" A100 or H100 has 80 GiB, 81,920 MiB). */
+function gpuMemoryBytes(value: string): number {
+  const gb = Number(value);
+  if (!Number.isFinite(gb) || gb <= 0) throw new UserError(`--gpu-memory ${value}: give the GPU's memory in GiB, a positive number (e.g. 80)`);
+  return gb * 2 ** 30;
+}
+
 export function register(program: Command): void {
   program
     .command('recipe')
@@ -24,10 +31,14 @@ export function register(program: Command): void {
       [],
     )
     .option('--quick', 'check the recipe with its quick: overrides applied (what r1 run --quick runs)', false)
+    .option(
+      '--gpu-memory <GB>',
+      "the GPU adapter's memory in GiB (80 for an 80 GB A100 or H100), for the memory plan of a recipe on backend webgpu or tensorflow: a stage that needs more is refused (WebGPU cannot tell an adapter's memory itself)",
+    )
     .action(
       async (
         file: string | undefined,
-        opts: { explain?: string | boolean; all: boolean; check?: string; set: string[]; quick: boolean },
+        opts: { explain?: string | boolean; all: boolean; check?: string; set: string[]; quick: boolean; gpuMemory?: string },
       ) => {
         // Loaded on use: `r1 --help` and light commands stay fast.
         const { canonicalJson, explain, fieldAt, loadRecipe, modelSource, stageHash } = await import('../../recipe/index.ts');
@@ -48,7 +59,7 @@ export function register(program: Command): void {
         });
         // The memory each training stage needs, before any runs: a stage that will not fit is exit 2.
         const { assertPlanFits, formatPlan, planRecipe } = await import('../../pipeline/memory-check.ts');
-        const plan = planRecipe(recipe);
+        const plan = planRecipe(recipe, opts.gpuMemory === undefined ? {} : { deviceBytes: gpuMemoryBytes(opts.gpuMemory) });
         if (plan.stages.length) process.stdout.write(formatPlan(plan).join('\n') + '\n');
         if (opts.quick) {
           // What the quick profile changes, next to the full recipe's value, so a reader sees how small it is.
