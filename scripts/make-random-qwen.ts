@@ -171,17 +171,33 @@ export function qwenTokenizerFiles(): { tokenizer: string; config: string } {
   return { tokenizer, config: join(dirname(tokenizer), 'tokenizer_config.json') };
 }
 
-export type MakeOptions = { out: string; seed?: number; dtype?: 'bf16' | 'f32'; layers?: number };
+export type MakeOptions = {
+  out: string;
+  seed?: number;
+  dtype?: 'bf16' | 'f32';
+  layers?: number;
+  /** Other sizes (tests make a narrow model with the real vocabulary and tokenizer). */
+  config?: Partial<Config>;
+};
 
 /** Writes the checkpoint folder (atomically: a temporary folder renamed at the end); its parameter count. */
 export function makeRandomQwen(opts: MakeOptions): number {
-  const cfg: Config = { ...QWEN25_05B_CONFIG, num_hidden_layers: opts.layers ?? QWEN25_05B_CONFIG.num_hidden_layers };
+  const cfg: Config = { ...QWEN25_05B_CONFIG, ...opts.config };
+  if (opts.layers !== undefined) cfg.num_hidden_layers = opts.layers;
+  if (cfg.hidden_size % cfg.num_attention_heads !== 0 || cfg.num_attention_heads % cfg.num_key_value_heads !== 0)
+    throw new Error(
+      `hidden_size ${cfg.hidden_size}, ${cfg.num_attention_heads} heads, ${cfg.num_key_value_heads} key-value heads do not divide`,
+    );
   const dtype = opts.dtype ?? 'bf16';
   const out = resolve(opts.out);
   const tmp = `${out}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const config = { ...cfg, max_window_layers: Math.min(cfg.max_window_layers, cfg.num_hidden_layers), torch_dtype: dtype === 'bf16' ? 'bfloat16' : 'float32' };
+  const config = {
+    ...cfg,
+    max_window_layers: Math.min(cfg.max_window_layers, cfg.num_hidden_layers),
+    torch_dtype: dtype === 'bf16' ? 'bfloat16' : 'float32',
+  };
   writeFileSync(join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   writeFileSync(join(tmp, 'generation_config.json'), JSON.stringify(QWEN25_GENERATION_CONFIG, null, 2) + '\n');
   const tok = qwenTokenizerFiles();
@@ -210,5 +226,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (layers !== undefined && !(Number.isInteger(layers) && layers >= 1)) throw new Error(`--layers ${values.layers}: a positive integer`);
   const t0 = Date.now();
   const params = makeRandomQwen({ out: values.out!, seed, dtype, layers });
-  process.stdout.write(`wrote ${values.out}: ${(params / 1e6).toFixed(1)} M parameters (${dtype}) in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `wrote ${values.out}: ${(params / 1e6).toFixed(1)} M parameters (${dtype}) in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
 }
