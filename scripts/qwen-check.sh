@@ -32,9 +32,10 @@ t0=$SECONDS
 
 echo "== checkpoint $model"
 if [ ! -f "$model/model.safetensors" ]; then
-  npx tsx scripts/make-random-qwen.ts --out "$model" || exit 1
+  node --import tsx scripts/make-random-qwen.ts --out "$model" || exit 1
 fi
-node bin/r1.js inspect --model "$model" | head -c 600; echo
+node bin/r1.js inspect --model "$model" | node -e 'let s="";process.stdin.on("data",(c)=>(s+=c)).on("end",()=>{const j=JSON.parse(s);
+  console.log(`${j.family}, ${j.parameters} parameters (${j.dtype}), ${j.layers} layers, hidden ${j.hidden_size}, heads ${j.heads}/${j.kv_heads}, vocabulary ${j.vocabulary}, tied ${j.tie_word_embeddings}`)})' || exit 1
 
 echo "== greedy generation, $tokens tokens: r1 (wasm) and the PyTorch reference"
 node bin/r1.js generate --model "$model" --prompt "$prompt" --template chat --temperature 0 \
@@ -64,11 +65,12 @@ echo "greedy tokens: $greedy"
 echo "== memory plan"
 set_model="stages.grpo.model=$model"
 set_reward='stages.grpo.rewards.1={name: repetition, weight: 0.5, options: {ngram_size: 1}}'
+set_out="output_dir=$PWD/runs/qwen-check"   # its own folder: the step starts fresh, so not over a real run
 node bin/r1.js recipe recipes/grpo-qwen-lora.yaml --set "$set_model" --set "$set_reward" | tee "$log/plan.txt"
 plan=$(grep -o 'main thread [0-9.]* GiB' "$log/plan.txt" | head -1 | grep -o '[0-9.]*')
 
 echo "== one GRPO step with LoRA (G 4, 64 tokens, beta 0.04, wasm)"
-npx tsx scripts/qwen-grpo-step.ts recipes/grpo-qwen-lora.yaml --set "$set_model" --set "$set_reward" | tee "$log/step.json"
+node --import tsx scripts/qwen-grpo-step.ts recipes/grpo-qwen-lora.yaml --set "$set_model" --set "$set_reward" --set "$set_out" | tee "$log/step.json"
 step=$(node -e '
   try {
     const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop());

@@ -3,7 +3,7 @@
 // wasm memory only grows) and this process's peak RSS, beside the step's own metrics and whether the
 // adapter folder was written. One JSON line on stdout.
 //
-//   npx tsx scripts/qwen-grpo-step.ts RECIPE [--set field=value ...]
+//   node --import tsx scripts/qwen-grpo-step.ts RECIPE [--set field=value ...]
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,7 +12,7 @@ import { runRecipe } from '../src/pipeline/run.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { set: { type: 'string', multiple: true, default: [] } } });
-if (positionals.length !== 1) throw new Error('usage: npx tsx scripts/qwen-grpo-step.ts RECIPE [--set field=value ...]');
+if (positionals.length !== 1) throw new Error('usage: node --import tsx scripts/qwen-grpo-step.ts RECIPE [--set field=value ...]');
 const recipe = loadRecipe(positionals[0], { set: values.set });
 const t0 = Date.now();
 const { runDir } = await runRecipe(recipe, { fresh: true });
