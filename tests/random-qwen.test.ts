@@ -1,14 +1,17 @@
 // scripts/make-random-qwen.ts, the stand-in for Qwen2.5-0.5B-Instruct that scripts/qwen-check.sh runs
 // at full size (minutes, so not here): its tensor list is the real model's (494,032,768 parameters),
 // its values repeat for a seed, and a narrow model with the real vocabulary and Qwen tokenizer loads in
-// r1kit with its chat template and generates greedily the tokens the PyTorch reference generates.
+// r1kit with its chat template and generates greedily the tokens the PyTorch reference generates; and
+// recipes/grpo-qwen-lora.yaml on that config passes the memory plan where OpenBLAS runs the products.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeRandomQwen, QWEN25_05B_CONFIG, qwen2Tensors } from '../scripts/make-random-qwen.ts';
+import { main } from '../src/cli/main.ts';
 import { applyTemplate } from '../src/data/chat.ts';
+import { loadBlas } from '../src/engine/kernels/blas.ts';
 import { initBackend } from '../src/engine/backend.ts';
 import { loadModel } from '../src/model/checkpoint.ts';
 import { generate } from '../src/model/generate.ts';
@@ -81,4 +84,36 @@ describe('random Qwen2.5-0.5B-config checkpoint', () => {
     };
     expect(ours.tokens).toEqual(ref.tokens);
   }, 120_000);
+
+  it('recipes/grpo-qwen-lora.yaml on the real config: the plan fits with OpenBLAS, and names OpenBLAS without it', async () => {
+    const cfgOnly = join(dir, 'config-only');
+    mkdirSync(cfgOnly, { recursive: true });
+    writeFileSync(join(cfgOnly, 'config.json'), JSON.stringify(QWEN25_05B_CONFIG)); // the plan reads no weight
+    const check = async (env: string | undefined) => {
+      const saved = process.env.R1_MATMUL;
+      if (env === undefined) delete process.env.R1_MATMUL;
+      else process.env.R1_MATMUL = env;
+      let text = '';
+      const spies = [process.stdout, process.stderr].map((s) =>
+        vi.spyOn(s, 'write').mockImplementation((chunk: string | Uint8Array) => ((text += String(chunk)), true)),
+      );
+      try {
+        return { code: await main(['recipe', 'recipes/grpo-qwen-lora.yaml', '--set', `stages.grpo.model=${cfgOnly}`]), text };
+      } finally {
+        for (const spy of spies) spy.mockRestore();
+        if (saved === undefined) delete process.env.R1_MATMUL;
+        else process.env.R1_MATMUL = saved;
+      }
+    };
+    if (loadBlas().loaded) {
+      const fits = await check('blas');
+      expect(fits.text).toMatch(/products on BLAS/);
+      expect(fits.text).not.toMatch(/DOES NOT FIT/);
+      expect(fits.code).toBe(0);
+    }
+    const packed = await check('xnnpack');
+    expect(packed.code).toBe(2);
+    expect(packed.text).toMatch(/packed [0-9.]+ GiB/);
+    expect(packed.text).toMatch(/install OpenBLAS/);
+  });
 });
