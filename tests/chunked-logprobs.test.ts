@@ -1,10 +1,13 @@
 // The vocabulary loss in row slices (model/head-logprobs.ts): the language-model loss and the GRPO /
 // DPO completion log-probs must give the same values and gradients as through the whole logits,
-// for a tied and an untied head, with and without a temperature.
+// for a tied and an untied head, with and without a temperature; and generation's last step, in
+// slices of rows, must sample the same tokens with the same log-probs.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
 import { TINY } from '../src/model/config.ts';
+import { generate } from '../src/model/generate.ts';
+import { Rng } from '../src/engine/rng.ts';
 import { DEFAULT_LOGITS_CHUNK_VALUES, logitsChunkRows, setLogitsChunkValues } from '../src/model/head-logprobs.ts';
 import { Transformer } from '../src/model/transformer.ts';
 import { completionLogprobsAndEntropy } from '../src/stages/logprobs.ts';
@@ -88,6 +91,29 @@ describe('vocabulary loss in row slices', () => {
     const sliced = pass();
     expectSame(sliced, whole);
     sliced.entropies.forEach((e, i) => expect(e).toBeCloseTo(whole.entropies[i], 4));
+    model.dispose();
+  });
+
+  it("generation's last step runs the head in row slices: same tokens and log-probs, no [B, V] logits", () => {
+    const model = Transformer.init({ ...TINY, tie_word_embeddings: true }, 5);
+    const decoder = { decode: (ids: readonly number[]) => ids.join(' ') };
+    const prompts = Array.from({ length: 5 }, (_, b) => [1 + b, 7, 3 + 2 * b]);
+    const sample = () => generate(model, decoder, prompts, { maxNewTokens: 6, temperature: 0.9, rng: new Rng(11) });
+    const whole = sample();
+    setLogitsChunkValues(2 * V); // slices of 2, 2 and 1 rows
+    const logits = model.logits.bind(model);
+    const rowsSeen: number[] = [];
+    model.logits = (h) => {
+      rowsSeen.push(h.shape[0]);
+      return logits(h);
+    };
+    const sliced = sample();
+    expect(Math.max(...rowsSeen)).toBe(2);
+    expect(rowsSeen.slice(0, 3)).toEqual([2, 2, 1]);
+    expect(sliced.map((c) => c.tokens)).toEqual(whole.map((c) => c.tokens));
+    sliced.forEach((c, i) => c.logprobs.forEach((lp, j) => expect(lp).toBeCloseTo(whole[i].logprobs[j], 5)));
+    // The test is only worth something if sampling did not collapse to one token everywhere.
+    expect(new Set(whole.flatMap((c) => c.tokens)).size).toBeGreaterThan(3);
     model.dispose();
   });
 });

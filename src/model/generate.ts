@@ -3,6 +3,7 @@
 // the ones a training forward pass over prompt + completion recomputes.
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../engine/rng.ts';
+import { logitsChunkRows } from './head-logprobs.ts';
 import type { Transformer } from './transformer.ts';
 import type { Turn } from '../../rewards/types.ts';
 
@@ -86,32 +87,39 @@ function generateBatch(model: Transformer, decoder: Decoder, prompts: number[][]
   try {
     let input = tf.tensor2d(prompts.flat(), [B, prompts[0].length], 'int32');
     for (let step = 0; step < opts.maxNewTokens; step++) {
-      const logits = tf.tidy(() => {
+      const last = tf.tidy(() => {
         const h = model.hidden(input, cache);
         const T = input.shape[1];
-        const last = T === 1 ? h : tf.reshape(tf.slice(tf.reshape(h, [B, T, -1]), [0, T - 1, 0], [B, 1, -1]), [B, -1]);
-        return model.logits(last as tf.Tensor2D);
+        return (T === 1 ? h : tf.reshape(tf.slice(tf.reshape(h, [B, T, -1]), [0, T - 1, 0], [B, 1, -1]), [B, -1])) as tf.Tensor2D;
       });
       input.dispose();
-      const z = logits.dataSync() as Float32Array;
-      logits.dispose();
       const next = new Array<number>(B);
-      for (let b = 0; b < B; b++) {
-        const row = z.subarray(b * V, (b + 1) * V);
-        const [token, logprob] = sampleToken(row, temperature, opts.topK ?? 0, opts.topP ?? 1, rng);
-        next[b] = token;
-        if (finished[b]) continue;
-        const r = rows[b];
-        r.tokens.push(token);
-        r.logprobs.push(logprob);
-        if (stopTokens.has(token)) {
-          finished[b] = true;
-          r.finishReason = 'stop';
-        } else if (tailTokens && endsWithStop(decoder.decode(r.tokens.slice(-tailTokens)), stopStrings)) {
-          finished[b] = true;
-          r.finishReason = 'stop';
+      // The output layer a slice of rows at a time (head-logprobs.ts's budget), so a large batch
+      // times a 151,936-token vocabulary is never one [B, V] buffer, in the heap or in JS.
+      const sliceRows = logitsChunkRows(B, V) ?? B;
+      for (let start = 0; start < B; start += sliceRows) {
+        const n = Math.min(sliceRows, B - start);
+        const logits = tf.tidy(() => model.logits(n === B ? last : tf.slice(last, [start, 0], [n, -1])));
+        const z = logits.dataSync() as Float32Array;
+        logits.dispose();
+        for (let b = start; b < start + n; b++) {
+          const row = z.subarray((b - start) * V, (b - start + 1) * V);
+          const [token, logprob] = sampleToken(row, temperature, opts.topK ?? 0, opts.topP ?? 1, rng);
+          next[b] = token;
+          if (finished[b]) continue;
+          const r = rows[b];
+          r.tokens.push(token);
+          r.logprobs.push(logprob);
+          if (stopTokens.has(token)) {
+            finished[b] = true;
+            r.finishReason = 'stop';
+          } else if (tailTokens && endsWithStop(decoder.decode(r.tokens.slice(-tailTokens)), stopStrings)) {
+            finished[b] = true;
+            r.finishReason = 'stop';
+          }
         }
       }
+      last.dispose();
       if (finished.every(Boolean) || step === opts.maxNewTokens - 1) break;
       input = tf.tensor2d(next, [B, 1], 'int32');
     }

@@ -19,6 +19,7 @@ Needs Debian's python3-torch (1.13) and numpy; safetensors files are read and wr
           [--dtype f32|bf16|f16] [--shards N] [--seed S] [--set key=JSON ...]
   python3 tests/reference/hf_reference.py logits  --model DIR --ids '1,2,3;4,5' --out FILE [--no-mtp]
   python3 tests/reference/hf_reference.py compare --model DIR --ids '1,2,3;4,5' --logits FILE [--tol 1e-4]
+  python3 tests/reference/hf_reference.py greedy  --model DIR --ids '1,2,3' --max-new-tokens N [--eos 7,8]
   python3 tests/reference/hf_reference.py fixtures          # rewrites tests/reference/fixtures/*.json
   python3 tests/reference/hf_reference.py batch --jobs FILE  # FILE: a JSON list of argument lists, run in
                                                              # this one process (torch loads once)
@@ -555,6 +556,23 @@ def run(cfg, W, seqs, mtp=True):
     return logits, ([o[1] for o in outs] if outs and outs[0][1] is not None else None)
 
 
+def greedy(cfg, W, prompt, max_new, eos):
+    """Greedy generation without a cache (each step runs the whole sequence again: slow, and plainly
+    what greedy means). Reports the tokens and each step's margin, the best logit minus the second,
+    so a disagreement can be told apart from a near-tie."""
+    seq, tokens, margins = list(prompt), [], []
+    for _ in range(max_new):
+        z, _ = forward(cfg, W, seq, mtp=False)
+        top = torch.topk(z[-1].to(torch.float64), 2)
+        token = int(top.indices[0])
+        tokens.append(token)
+        margins.append(round7(float(top.values[0] - top.values[1])))
+        seq.append(token)
+        if token in eos:
+            break
+    return {"tokens": tokens, "margins": margins}
+
+
 def parse_ids(text):
     return [[int(t) for t in part.split(",") if t.strip()] for part in text.split(";") if part.strip()]
 
@@ -632,6 +650,11 @@ def parser():
     sub.choices["logits"].add_argument("--out", required=True)
     sub.choices["compare"].add_argument("--logits", required=True)
     sub.choices["compare"].add_argument("--tol", type=float, default=1e-4)
+    g = sub.add_parser("greedy", help="greedy generation from one prompt: the argmax token, step by step")
+    g.add_argument("--model", required=True)
+    g.add_argument("--ids", required=True, help="the prompt's token ids, '1,2,3'")
+    g.add_argument("--max-new-tokens", type=int, default=32)
+    g.add_argument("--eos", default="", help="ids that end the generation (kept in the tokens), '7,8'")
     sub.add_parser("fixtures").add_argument("--out", default=os.path.join(HERE, "fixtures"))
     sub.add_parser("batch").add_argument("--jobs", required=True)
     return ap
@@ -654,6 +677,8 @@ def command(argv):
     if a.cmd == "fixtures":
         return {"written": fixtures(a.out)}, True
     cfg, W = load(a.model)
+    if a.cmd == "greedy":
+        return greedy(cfg, W, parse_ids(a.ids)[0], a.max_new_tokens, {int(t) for t in a.eos.split(",") if t.strip()}), True
     ids = parse_ids(a.ids)
     bad = [t for s in ids for t in s if not 0 <= t < cfg["vocab_size"]]
     if bad:

@@ -54,7 +54,15 @@ export function register(program: Command): void {
       });
       out.forEach((c, i) =>
         process.stdout.write(
-          JSON.stringify({ prompt: texts[i], completion: c.text, finish_reason: c.finishReason, tokens: c.tokens.length }) + '\n',
+          JSON.stringify({
+            prompt: texts[i],
+            completion: c.text,
+            finish_reason: c.finishReason,
+            tokens: c.tokens.length,
+            // The ids themselves, for comparisons with another implementation (scripts/qwen-check.sh).
+            prompt_ids: ids[i],
+            completion_ids: c.tokens,
+          }) + '\n',
         ),
       );
     });
