@@ -3,14 +3,31 @@
 // `<output>...</output>`), until the answer, max_turns calls, or max_completion_length tokens over the
 // whole trajectory (tool output included: the context must fit the model).
 //
-// Batched by turns: every trajectory still running generates its next turn in one generate() call
-// (grouped by token length inside it), then all the turn's tool calls run at once in the sandbox's
-// processes. A trajectory's next turn re-prefills prompt + trajectory so far (no KV cache is kept
-// between turns): simple and exact, at the cost of one prefill per turn. The log-prob of each model
-// token is the one the sampler drew it with; the trainer's forward over the same token sequence
-// recomputes it. Tool tokens carry log-prob 0 and modelTokens 0: the loss never sees them.
+// Batched by rounds, and a trajectory waiting on a tool holds up no other: a round generates the next
+// turn of every trajectory that is ready (one generate() call per remaining budget, grouped by token
+// length inside it); each call a turn ends with starts in the sandbox's processes at once, and its
+// trajectory rejoins the ready ones when the output arrives. So the next round runs while calls are
+// still out (a call that hangs to its timeout delays its own trajectory only). With nothing ready,
+// the loop waits for the first answer, then a short while (gatherMs) for others, so that one fast
+// answer does not start a round of one.
+//
+// Deterministic all the same: which trajectories share a round depends on how fast the calls answer,
+// so nothing a trajectory samples may depend on its round-mates. Each trajectory draws from a random
+// stream of its own (seeded from the step's rng in prompt order; generate()'s `rngs`), a finished row
+// draws nothing more, and a row's logits do not depend on the other rows of its batch (no padding,
+// rows grouped by length). The same seed gives the same trajectories however the calls interleave,
+// with one caveat: the matrix products may round differently for another batch shape (the BLAS path
+// does, by one float32 ulp), so log-probs agree to ~1e-7 relative and a token could flip only where a
+// uniform draw lands within that rounding of a boundary of the cumulative distribution (about 1e-7
+// per token). tests/grpo-tools.test.ts checks both matrix-product paths alone and batched, and two
+// interleavings of the same calls.
+//
+// A trajectory's next turn re-prefills prompt + trajectory so far (no KV cache is kept between
+// turns): simple and exact, at the cost of one prefill per turn. The log-prob of each model token is
+// the one the sampler drew it with; the trainer's forward over the same token sequence recomputes
+// it. Tool tokens carry log-prob 0 and modelTokens 0: the loss never sees them.
 import { UserError } from '../errors.ts';
-import type { Rng } from '../engine/rng.ts';
+import { Rng } from '../engine/rng.ts';
 import type { ChatMessage, ChatTemplate, ToolSchema } from '../model/chat-template.ts';
 import { type Completion, type SamplingOptions, cutAtStop, generate } from '../model/generate.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
@@ -170,6 +187,8 @@ export function outputBlock(call: ToolCall): string {
 /** One trajectory under way. */
 type Trajectory = {
   prompt: number[];
+  /** Its own random stream (see the header). */
+  rng: Rng;
   tokens: number[];
   logprobs: number[];
   modelTokens: number[];
@@ -200,10 +219,32 @@ function outputTokens(
   return { ids: tok.encode(text), text };
 }
 
-/** What samples a turn: one completion per context (the policy's generate(); tests script it). */
+/** What samples a turn: one completion per context (the policy's generate(); tests script it).
+ * `opts.rngs` holds each context's own random stream: a sampler must draw row i from rngs[i] only. */
 export type TurnSampler = (contexts: number[][], opts: SamplingOptions) => Completion[];
 
-/** Samples one trajectory per prompt with tool calls (R1 form). See the header. */
+/** How rounds are scheduled; tests inject a clock and watch the rounds. */
+export type RoundSchedule = {
+  /** With no trajectory ready, how long to wait after the first call answers for more answers
+   * before a round starts (ms). */
+  gatherMs?: number;
+  /** Waits `ms` (tests: a fake clock). */
+  sleep?: (ms: number) => Promise<void>;
+  /** Told before each round: the trajectories it generates and those whose call is still out
+   * (indices into the prompts). */
+  onRound?: (round: { generating: number[]; waiting: number[] }) => void;
+};
+
+/** Wait for more answers after the first, when nothing is ready: a sandboxed call takes a few to
+ * tens of ms, a round of generation much longer, so a short wait fills the round. */
+const GATHER_MS = 20;
+
+const realSleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+
+/** Lets the I/O that finished during a synchronous round (answers of calls) be read. */
+const yieldToIo = () => new Promise<void>((res) => setImmediate(res));
+
+/** Samples one trajectory per prompt with tool calls (R1 form or the chat form). See the header. */
 export async function generateWithTools(
   policy: TurnSampler,
   tok: Tokenizer,
@@ -213,12 +254,16 @@ export async function generateWithTools(
   rng: Rng,
   tools: ToolsConfig,
   format: CallFormat = R1_FORMAT,
+  schedule: RoundSchedule = {},
 ): Promise<Completion[]> {
   const budget = sampling.maxNewTokens;
   const userStops = sampling.stopStrings ?? [];
   const stopTokens = new Set(sampling.stopTokens ?? []);
+  const gatherMs = schedule.gatherMs ?? GATHER_MS;
+  const sleep = schedule.sleep ?? realSleep;
   const rows: Trajectory[] = prompts.map((prompt) => ({
     prompt,
+    rng: new Rng(rng.nextU32()),
     tokens: [],
     logprobs: [],
     modelTokens: [],
@@ -229,28 +274,43 @@ export async function generateWithTools(
     finishReason: 'length',
     text: '',
   }));
-  while (rows.some((r) => !r.done)) {
-    const calls = generateTurn(
-      policy,
-      tok,
-      rows.filter((r) => !r.done),
-      sampling,
-      rng,
-      tools,
-      format,
-      budget,
-      userStops,
-      stopTokens,
-    );
-    // The turn's calls run together, each trajectory in its own session.
-    await Promise.all(
-      calls.map(async ({ row, parsed }) => {
-        const call: ToolCall =
-          'error' in parsed ? runner.malformed(parsed.error) : await runner.call(row.session, parsed.tool, parsed.code);
+  let ready: Trajectory[] = [...rows];
+  const waiting = new Map<Trajectory, Promise<void>>();
+  const broken: unknown[] = []; // what a runner threw (a bug: runners answer failures with messages)
+  const index = (r: Trajectory) => rows.indexOf(r);
+
+  /** Starts a call; its trajectory rejoins the ready ones with the output appended. */
+  const start = (row: Trajectory, parsed: ParsedCall) => {
+    const answer = 'error' in parsed ? Promise.resolve(runner.malformed(parsed.error)) : runner.call(row.session, parsed.tool, parsed.code);
+    const settled = answer.then(
+      (call) => {
         appendOutput(row, tok, call, format.around(row.turns[row.turns.length - 1].text), tools.max_output_tokens, budget);
-      }),
+        if (!row.done) ready.push(row);
+      },
+      // A runner answers failures with error messages; an exception is a bug: the rollout fails.
+      (error: unknown) => void broken.push(error),
     );
+    waiting.set(
+      row,
+      settled.finally(() => waiting.delete(row)),
+    );
+  };
+
+  while (ready.length || waiting.size) {
+    if (broken.length) throw broken[0];
+    if (!ready.length) {
+      await Promise.race(waiting.values());
+      if (waiting.size) await Promise.race([Promise.all(waiting.values()), sleep(gatherMs)]);
+      continue;
+    }
+    // In prompt order, so a round's groups do not depend on the order the answers came in.
+    const round = ready.sort((a, b) => index(a) - index(b));
+    ready = [];
+    schedule.onRound?.({ generating: round.map(index), waiting: [...waiting.keys()].map(index).sort((a, b) => a - b) });
+    for (const { row, parsed } of generateTurn(policy, tok, round, sampling, tools, format, budget, userStops, stopTokens)) start(row, parsed);
+    await yieldToIo();
   }
+  if (broken.length) throw broken[0];
   return rows.map((r) => ({
     tokens: r.tokens,
     logprobs: r.logprobs,
@@ -260,14 +320,13 @@ export async function generateWithTools(
   }));
 }
 
-/** Generates the next turn of each running trajectory (rows with the same remaining budget in one
- * generate() call); returns the calls the turns ended with. */
+/** Generates the next turn of each ready trajectory (rows with the same remaining budget in one
+ * generate() call, each row drawing from its own stream); returns the calls the turns ended with. */
 function generateTurn(
   policy: TurnSampler,
   tok: Tokenizer,
   active: Trajectory[],
   sampling: Sampling,
-  rng: Rng,
   tools: ToolsConfig,
   format: CallFormat,
   budget: number,
@@ -286,7 +345,7 @@ function generateTurn(
     const stopStrings = mayCall ? [...userStops, format.close] : userStops;
     const out = policy(
       group.map((r) => [...r.prompt, ...r.tokens]),
-      { ...sampling, maxNewTokens: remaining, stopStrings, rng },
+      { ...sampling, maxNewTokens: remaining, stopStrings, rngs: group.map((r) => r.rng) },
     );
     group.forEach((r, j) => {
       const c = out[j];
