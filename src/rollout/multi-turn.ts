@@ -118,32 +118,42 @@ export function toolSchemas(names: readonly ToolName[]): ToolSchema[] {
 /** Marks where a tool message's content goes in a rendering. */
 const CONTENT_MARK = '\u0000r1-tool-output\u0000';
 
+/** Stands for an assistant's content the template rewrites (see chatFormat). */
+const ASSISTANT_MARK = 'r1-assistant-turn';
+
 /** The chat form: calls as the template's tool calls, outputs as `tool` role messages rendered by the
  * model's own template. What is appended after a turn is what the template writes between the
  * assistant's content and the next generation prompt when a tool message follows: the assistant's
- * end of turn, the tool turn, and the opening of the assistant's next turn. */
+ * end of turn, the tool turn, and the opening of the assistant's next turn. A template may rewrite
+ * an assistant's content (Qwen3 moves a `<think>` block it does not find in its own layout): the
+ * model's tokens stay as they were sampled all the same, and what follows them is then read from
+ * a rendering with a plain stand-in content. */
 export function chatFormat(template: ChatTemplate, tools: readonly ToolSchema[]): CallFormat {
+  const user: ChatMessage = { role: 'user', content: 'q' };
+  const render = (content: string) =>
+    template.render([user, { role: 'assistant', content }, { role: 'tool', content: CONTENT_MARK }], { addGenerationPrompt: true, tools });
+  const promptLength = template.render([user], { addGenerationPrompt: true, tools }).length;
+  /** What the template writes after `content` up to the tool's content, and after that; null when
+   * the rendering does not hold the content as it is. */
+  const tail = (content: string, full: string) => {
+    const at = full.indexOf(content, Math.max(0, promptLength - 64));
+    const mark = full.indexOf(CONTENT_MARK);
+    return at < 0 || mark < at ? null : { between: full.slice(at + content.length, mark), close: full.slice(mark + CONTENT_MARK.length) };
+  };
   return {
     close: TOOL_CALL_CLOSE,
     parse: (text) => parseChatCall(text),
     around: (turnText) => {
-      const user: ChatMessage = { role: 'user', content: 'q' };
-      const prompt = template.render([user], { addGenerationPrompt: true, tools });
       const content = turnText.trimEnd();
-      const full = template.render([user, { role: 'assistant', content: turnText }, { role: 'tool', content: CONTENT_MARK }], {
-        addGenerationPrompt: true,
-        tools,
-      });
-      const at = full.indexOf(content, Math.max(0, prompt.length - 64));
-      const mark = full.indexOf(CONTENT_MARK);
-      if (at < 0 || mark < at)
+      const found = tail(content, render(turnText)) ?? tail(ASSISTANT_MARK, render(ASSISTANT_MARK));
+      if (!found)
         throw new UserError(
-          `${template.source}: the chat template does not write an assistant's content as it is, so a tool result cannot follow the model's own tokens: use tools.format r1`,
+          `${template.source}: the chat template does not write an assistant's content, so a tool result cannot follow the model's own tokens: use tools.format r1`,
         );
-      let between = full.slice(at + content.length, mark);
+      let between = found.between;
       const spaces = turnText.slice(content.length); // already in the context: the model wrote them
       if (between.startsWith(spaces)) between = between.slice(spaces.length);
-      return { open: between, close: full.slice(mark + CONTENT_MARK.length) };
+      return { open: between, close: found.close };
     },
   };
 }
