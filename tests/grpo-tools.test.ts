@@ -395,7 +395,7 @@ describe('recipe check', () => {
       /stages\.0\.rollout\.engine: llama\.cpp cannot run multi-turn rollouts with tools yet/,
     );
     expect(problems({ tools: { format: 'chat' } })).toMatch(/stages\.0\.tools\.format: chat renders the prompt .* set template: chat/);
-    expect(problems({}, { cluster: { url: 'nats://localhost:4222' } })).toMatch(/stages\.0\.tools: cannot run on a cluster yet/);
+    expect(problems({}, { cluster: { url: 'nats://localhost:4222' } })).not.toMatch(/tools/); // reward workers run the calls
     expect(problems({ tools: { names: ['ruby'] } })).toMatch(/tools\.names/);
     expect(problems({ rollout_workers: 0 })).not.toMatch(/tools|rollout_workers/);
     expect(problems({ tools: { environment: './missing-env.ts#Env' } })).toMatch(

@@ -24,7 +24,7 @@ export type EngineStage = { rollout: RolloutFields; rollout_workers: number | 'a
 
 /** Standard output read back from one tool call at most (characters; the earlier cells' output of
  * the session counts in it). What reaches the model is then cut to tools.max_output_tokens. */
-const TOOL_OUTPUT_CHARS = 1 << 16;
+export const TOOL_OUTPUT_CHARS = 1 << 16;
 
 /** The local rollout engines, by recipe name (rollout.engine). */
 export const ROLLOUT_ENGINES: Record<RolloutEngineName, (s: EngineStage, ctx: EngineContext) => Promise<Rollouts>> = {

@@ -414,10 +414,13 @@ export class ToolRollouts implements Rollouts {
 
   private readonly format: CallFormat;
 
+  /** `alongside`: what else serves the calls and closes with them (the cluster pool whose reward
+   * workers run them: cluster/index.ts); its metrics join the step's. */
   constructor(
     private readonly tok: Tokenizer,
     private readonly tools: ToolsConfig,
     private readonly runner: CallRunner,
+    private readonly alongside: { takeMetrics(): Record<string, number>; close(): Promise<void> } | null = null,
   ) {
     this.format = callFormat(tools, tok.chatTemplate);
   }
@@ -452,10 +455,14 @@ export class ToolRollouts implements Rollouts {
   /** The sandbox side of the step's calls (the per-trajectory counts come from the completions). */
   takeMetrics(): Record<string, number> {
     const m = this.runner.takeMetrics();
-    return { 'tools/timeouts': m.timeouts };
+    return { ...this.alongside?.takeMetrics(), 'tools/timeouts': m.timeouts };
   }
 
-  close(): Promise<void> {
-    return this.runner.close();
+  async close(): Promise<void> {
+    try {
+      await this.runner.close();
+    } finally {
+      await this.alongside?.close();
+    }
   }
 }

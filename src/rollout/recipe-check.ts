@@ -13,7 +13,8 @@ export type ToolName = (typeof TOOL_NAMES)[number];
 export const TOOL_FORMATS = ['r1', 'chat'] as const;
 
 /** What keeps a stage's tools from running: the field and why. Multi-turn rollouts run on the main
- * thread's tfjs generation only (rollout/multi-turn.ts). */
+ * thread's tfjs generation only (rollout/multi-turn.ts); with a cluster the trainer samples the turns
+ * and reward workers run the calls (cluster/index.ts). */
 export function toolProblems(
   s: {
     tools: { format: string; environment: string | null } | null;
@@ -21,7 +22,6 @@ export function toolProblems(
     rollout: { engine: string };
     rollout_workers: number | 'auto';
   },
-  cluster: boolean,
 ): { field: string[]; message: string }[] {
   if (!s.tools) return [];
   const out: { field: string[]; message: string }[] = [];
@@ -43,8 +43,6 @@ export function toolProblems(
       message: `${s.rollout_workers}: rollout worker threads cannot run multi-turn rollouts with tools yet: use 0 (auto also runs them on the main thread)`,
     });
   }
-  if (cluster)
-    out.push({ field: ['tools'], message: 'cannot run on a cluster yet (tool calls do not go to workers): remove cluster: or tools:' });
   return out;
 }
 
