@@ -391,9 +391,7 @@ describe('recipe check', () => {
     expect(problems({ rollout_workers: 2 })).toMatch(
       /stages\.0\.rollout_workers: 2: rollout worker threads cannot run multi-turn rollouts/,
     );
-    expect(problems({ rollout: { engine: 'llama.cpp' } })).toMatch(
-      /stages\.0\.rollout\.engine: llama\.cpp cannot run multi-turn rollouts with tools yet/,
-    );
+    expect(problems({ rollout: { engine: 'llama.cpp' } })).not.toMatch(/tools/); // llama.cpp samples the turns
     expect(problems({ tools: { format: 'chat' } })).toMatch(/stages\.0\.tools\.format: chat renders the prompt .* set template: chat/);
     expect(problems({}, { cluster: { url: 'nats://localhost:4222' } })).not.toMatch(/tools/); // reward workers run the calls
     expect(problems({ tools: { names: ['ruby'] } })).toMatch(/tools\.names/);

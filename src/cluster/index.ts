@@ -64,7 +64,7 @@ async function clusterRollouts(s: EngineStage, ctx: RolloutsContext, cluster: Cl
     const runner = s.tools.environment
       ? new EnvironmentRunner(await loadEnvironment(s.tools.environment, ctx.recipe.recipeDir), limits)
       : new ClusterToolRunner(cluster, limits, { isolation: ctx.recipe.sandbox.isolation });
-    return new ToolRollouts(ctx.tokenizer, s.tools, runner, cluster);
+    return new ToolRollouts(ctx.tokenizer, s.tools, runner, { alongside: cluster });
   } catch (e) {
     await cluster.close();
     throw e;

@@ -229,9 +229,33 @@ function outputTokens(
   return { ids: tok.encode(text), text };
 }
 
-/** What samples a turn: one completion per context (the policy's generate(); tests script it).
- * `opts.rngs` holds each context's own random stream: a sampler must draw row i from rngs[i] only. */
-export type TurnSampler = (contexts: number[][], opts: SamplingOptions) => Completion[];
+/** What samples a turn: one completion per context (the policy's generate(), llama.cpp; tests
+ * script it). `opts.rngs` holds each context's own random stream: a sampler must draw row i from
+ * rngs[i] only. An asynchronous sampler lets calls' answers be read while it samples. */
+export type TurnSampler = (contexts: number[][], opts: SamplingOptions) => Completion[] | Promise<Completion[]>;
+
+/** What samples a stage's turns: the policy itself on this thread, or an engine fed its weights at
+ * each sync (llama.cpp), whose log-probs the trainer then recomputes (samplesElsewhere). */
+export type TurnEngine = {
+  readonly samplesElsewhere: boolean;
+  sync(model: Transformer): void;
+  sample: TurnSampler;
+  close(): Promise<void>;
+};
+
+/** The policy on the calling thread (tfjs). */
+export function mainThreadTurns(tok: Tokenizer): TurnEngine {
+  let policy: Transformer | null = null;
+  return {
+    samplesElsewhere: false,
+    sync: (model) => void (policy = model),
+    sample: (contexts, opts) => {
+      if (!policy) throw new Error('tool rollouts: generate() before sync(): sync the policy first');
+      return generate(policy, tok, contexts, opts);
+    },
+    close: async () => {},
+  };
+}
 
 /** How rounds are scheduled; tests inject a clock and watch the rounds. */
 export type RoundSchedule = {
@@ -317,7 +341,8 @@ export async function generateWithTools(
     const round = ready.sort((a, b) => index(a) - index(b));
     ready = [];
     schedule.onRound?.({ generating: round.map(index), waiting: [...waiting.keys()].map(index).sort((a, b) => a - b) });
-    for (const { row, parsed } of generateTurn(policy, tok, round, sampling, tools, format, budget, userStops, stopTokens)) start(row, parsed);
+    for (const { row, parsed } of await generateTurn(policy, tok, round, sampling, tools, format, budget, userStops, stopTokens))
+      start(row, parsed);
     await yieldToIo();
   }
   if (broken.length) throw broken[0];
@@ -332,7 +357,7 @@ export async function generateWithTools(
 
 /** Generates the next turn of each ready trajectory (rows with the same remaining budget in one
  * generate() call, each row drawing from its own stream); returns the calls the turns ended with. */
-function generateTurn(
+async function generateTurn(
   policy: TurnSampler,
   tok: Tokenizer,
   active: Trajectory[],
@@ -342,7 +367,7 @@ function generateTurn(
   budget: number,
   userStops: string[],
   stopTokens: Set<number>,
-): { row: Trajectory; parsed: ParsedCall }[] {
+): Promise<{ row: Trajectory; parsed: ParsedCall }[]> {
   const calls: { row: Trajectory; parsed: ParsedCall }[] = [];
   const byRemaining = new Map<string, Trajectory[]>();
   for (const r of active) {
@@ -353,7 +378,7 @@ function generateTurn(
   for (const [key, group] of byRemaining) {
     const [remaining, mayCall] = [Number(key.split(':')[0]), key.endsWith('true')];
     const stopStrings = mayCall ? [...userStops, format.close] : userStops;
-    const out = policy(
+    const out = await policy(
       group.map((r) => [...r.prompt, ...r.tokens]),
       { ...sampling, maxNewTokens: remaining, stopStrings, rngs: group.map((r) => r.rng) },
     );
@@ -406,27 +431,34 @@ function appendOutput(
   }
 }
 
-/** Multi-turn rollouts sampled by the policy on the calling thread, tools in the sandbox. */
+/** Multi-turn rollouts: turns sampled by a turn engine (the policy on the calling thread by
+ * default), calls answered by a runner (the sandbox, a user environment, reward workers). */
 export class ToolRollouts implements Rollouts {
-  readonly samplesElsewhere = false;
   readonly staleness = null;
-  private policy: Transformer | null = null;
-
   private readonly format: CallFormat;
+  private readonly engine: TurnEngine;
+  private readonly alongside: { takeMetrics(): Record<string, number>; close(): Promise<void> } | null;
 
-  /** `alongside`: what else serves the calls and closes with them (the cluster pool whose reward
-   * workers run them: cluster/index.ts); its metrics join the step's. */
+  /** `engine`: what samples the turns (default: the policy on this thread). `alongside`: what else
+   * serves the calls and closes with them (the cluster pool whose reward workers run them:
+   * cluster/index.ts); its metrics join the step's. */
   constructor(
     private readonly tok: Tokenizer,
     private readonly tools: ToolsConfig,
     private readonly runner: CallRunner,
-    private readonly alongside: { takeMetrics(): Record<string, number>; close(): Promise<void> } | null = null,
+    opts: { engine?: TurnEngine; alongside?: { takeMetrics(): Record<string, number>; close(): Promise<void> } } = {},
   ) {
     this.format = callFormat(tools, tok.chatTemplate);
+    this.engine = opts.engine ?? mainThreadTurns(tok);
+    this.alongside = opts.alongside ?? null;
+  }
+
+  get samplesElsewhere(): boolean {
+    return this.engine.samplesElsewhere;
   }
 
   sync(model: Transformer): void {
-    this.policy = model;
+    this.engine.sync(model);
   }
 
   async generate(
@@ -436,18 +468,7 @@ export class ToolRollouts implements Rollouts {
     _align = 1,
     onPart?: (offset: number, part: Completion[]) => void,
   ): Promise<Completion[]> {
-    if (!this.policy) throw new Error('tool rollouts: generate() before sync(): sync the policy first');
-    const policy = this.policy;
-    const completions = await generateWithTools(
-      (contexts, opts) => generate(policy, this.tok, contexts, opts),
-      this.tok,
-      this.runner,
-      prompts,
-      sampling,
-      rng,
-      this.tools,
-      this.format,
-    );
+    const completions = await generateWithTools(this.engine.sample, this.tok, this.runner, prompts, sampling, rng, this.tools, this.format);
     onPart?.(0, completions);
     return completions;
   }
@@ -461,6 +482,7 @@ export class ToolRollouts implements Rollouts {
   async close(): Promise<void> {
     try {
       await this.runner.close();
+      await this.engine.close();
     } finally {
       await this.alongside?.close();
     }
