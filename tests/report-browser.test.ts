@@ -261,7 +261,10 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
   });
 
   it('samples browser: a completion with tool calls shows its turns as turns (model text, call, output, error apart), in rows and in groups', async () => {
-    const stageDir = join(root, 'tools-run', 'grpo');
+    // A run of its own, outside `root` (the served root lists root's runs).
+    const toolsRun = mkdtempSync(join(tmpdir(), 'r1-browser-tools-'));
+    onTestFinished(() => rmSync(toolsRun, { recursive: true, force: true }));
+    const stageDir = join(toolsRun, 'grpo');
     mkdirSync(stageDir, { recursive: true });
     const turns = [
       { text: 'I will multiply. <code>x = 123 * 45\nprint(x)</code>', call: { tool: 'python', code: 'x = 123 * 45\nprint(x)', output: '5535\n', error: null } },
