@@ -185,7 +185,7 @@
     const calls = r.turns.filter((t) => t.call).length;
     const tokens =
       r.modelTokens !== undefined ? `<span class="r">model tokens ${r.modelTokens}</span><span class="r">tool tokens ${r.toolTokens ?? '–'}</span>` : '';
-    return `<div class="turns">${r.turns.map(turnHtml).join('')}</div><div class="turn-sum"><span class="r">${r.turns.length} turns · ${calls} calls</span>${tokens}</div>`;
+    return `<div class="turns">${r.turns.map(turnHtml).join('')}</div><div class="turn-sum"><span class="r">${r.turns.length} turn${r.turns.length === 1 ? '' : 's'} · ${calls} call${calls === 1 ? '' : 's'}</span>${tokens}</div>`;
   }
   function rewardCells(r, s, rg) {
     return chip('reward', r.reward, rg.reward) + s.fns.map((f) => chip(f, r.rewards[f], rg[f])).join('');
