@@ -316,14 +316,15 @@ export async function generateWithTools(
   /** Starts a call; its trajectory rejoins the ready ones with the output appended. */
   const start = (row: Trajectory, parsed: ParsedCall) => {
     const answer = 'error' in parsed ? Promise.resolve(runner.malformed(parsed.error)) : runner.call(row.session, parsed.tool, parsed.code);
-    const settled = answer.then(
-      (call) => {
+    const settled = answer
+      .then((call) => {
         appendOutput(row, tok, call, format.around(row.turns[row.turns.length - 1].text), tools.max_output_tokens, budget);
         if (!row.done) ready.push(row);
-      },
-      // A runner answers failures with error messages; an exception is a bug: the rollout fails.
-      (error: unknown) => void broken.push(error),
-    );
+      })
+      // A runner answers failures with error messages, so an exception here is a bug (or a chat
+      // template that cannot carry a tool turn): the rollout fails with it, at the loop's next look,
+      // and no waiting promise is ever left rejected with nobody listening.
+      .catch((error: unknown) => void broken.push(error));
     waiting.set(
       row,
       settled.finally(() => waiting.delete(row)),
