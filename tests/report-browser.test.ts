@@ -9,13 +9,13 @@
 // R1_SCREENSHOT_RUN: the run folder (copied without its checkpoints and its pages drawn afresh, so the
 // folder itself is untouched); R1_SCREENSHOT_DIR: where the PNGs go (default: a temporary folder, so a
 // plain test run checks the step without changing docs/).
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { stageCards, writeRunPages } from '../src/report/pages.ts';
+import { renderSamplesPage, stageCards, writeRunPages } from '../src/report/pages.ts';
 import { serveRuns, type RunningServer } from '../src/report/serve.ts';
 import { GENERATIONS, GROUPS_PER_STEP, GRPO_STEPS, grpoRow, grpoSamples, makeRun } from './fixtures/report/make-run.ts';
 
@@ -256,6 +256,64 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     expect(groups).toHaveLength(GROUPS_PER_STEP);
     expect(groups[0][0]).toMatch(/^best reward 2/);
     expect(groups[0][1]).toMatch(/^worst reward 0/);
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
+  it('samples browser: a completion with tool calls shows its turns as turns (model text, call, output, error apart), in rows and in groups', async () => {
+    // A run of its own, outside `root` (the served root lists root's runs).
+    const toolsRun = mkdtempSync(join(tmpdir(), 'r1-browser-tools-'));
+    onTestFinished(() => rmSync(toolsRun, { recursive: true, force: true }));
+    const stageDir = join(toolsRun, 'grpo');
+    mkdirSync(stageDir, { recursive: true });
+    const turns = [
+      { text: 'I will multiply. <code>x = 123 * 45\nprint(x)</code>', call: { tool: 'python', code: 'x = 123 * 45\nprint(x)', output: '5535\n', error: null } },
+      { text: ' and check <code>print(y)</code>', call: { tool: 'python', code: 'print(y)', output: '', error: "NameError: name 'y' is not defined" } },
+      { text: ' <answer>5535</answer>', call: null },
+    ];
+    const row = (reward: number) => ({
+      step: 1,
+      prompt: 'What is 123 * 45?',
+      question: 'What is 123 * 45?',
+      completion: turns.map((t) => t.text).join('\n<output>\n...\n</output>\n'),
+      reward,
+      advantage: reward - 0.5,
+      rewards: { accuracy: reward },
+      finish_reason: 'stop',
+      turns,
+      model_tokens: 40,
+      tool_tokens: 12,
+    });
+    writeFileSync(join(stageDir, 'samples.jsonl'), [row(1), row(0)].map((r) => JSON.stringify(r) + '\n').join(''));
+    writeFileSync(join(stageDir, 'samples.html'), renderSamplesPage(stageDir));
+    const page = await open(pathToFileURL(join(stageDir, 'samples.html')).href);
+    const shown = () =>
+      page.$$eval('.turns', (boxes) =>
+        boxes.map((box) =>
+          [...box.querySelectorAll(':scope > .turn')].map((turn) =>
+            [...turn.children].map((el) => [el.className, el.querySelector('pre')?.textContent ?? el.textContent]),
+          ),
+        ),
+      );
+    const want = [
+      [
+        ['turn-text', 'I will multiply. '],
+        ['turn-call', '<code>x = 123 * 45\nprint(x)</code>'],
+        ['turn-output', '5535\n'],
+      ],
+      [
+        ['turn-text', ' and check '],
+        ['turn-call', '<code>print(y)</code>'],
+        ['turn-error', "NameError: name 'y' is not defined"],
+      ],
+      [['turn-text', ' <answer>5535</answer>']],
+    ];
+    expect(await shown()).toEqual([want, want]);
+    expect(await page.$eval('td.completion .turn-call .turn-label', (e) => e.textContent)).toBe('call · python');
+    expect(await page.$eval('td.completion .turn-sum', (e) => e.textContent)).toBe('3 turns · 2 callsmodel tokens 40tool tokens 12');
+    await page.click('#f-groups');
+    expect(await page.$$eval('.pair .turns', (b) => b.length)).toBe(2);
+    expect(await shown()).toEqual([want, want]);
     await page.close();
     expect(errors).toEqual([]);
   });

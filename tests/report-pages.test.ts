@@ -217,4 +217,25 @@ describe('samples', () => {
     expect(data.prompts).toHaveLength(2);
     expect(data.questions).toEqual(['What is 2 + 2?', 'x']);
   });
+
+  it('carries the turns of a completion with tool calls, each part cut to size; rows without turns carry none', () => {
+    const long = 'y'.repeat(5000);
+    const data = samplesData([
+      {
+        step: 1,
+        prompt: 'p',
+        completion: 'c',
+        turns: [{ text: 'a <code>print(1)</code>', call: { tool: 'python', code: 'print(1)', output: long, error: null } }, { text: 'done', call: null }],
+        model_tokens: 7,
+        tool_tokens: 3,
+      },
+      { step: 1, prompt: 'p', completion: 'plain' },
+    ]);
+    const [withTurns, plain] = data.rows;
+    expect(withTurns.turns![0].call).toMatchObject({ tool: 'python', code: 'print(1)', error: null });
+    expect(withTurns.turns![0].call!.output).toBe(`${'y'.repeat(2000)} …[cut]`);
+    expect(withTurns.turns![1]).toEqual({ text: 'done', call: null });
+    expect([withTurns.modelTokens, withTurns.toolTokens]).toEqual([7, 3]);
+    expect(plain.turns).toBeUndefined();
+  });
 });

@@ -4,12 +4,15 @@
 // one source that may replace them: with a server, its workers sample; else the stage's engine does.
 import type { Recipe } from '../recipe/schema.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
-import { type EngineContext, type EngineStage, openLocalRollouts } from '../rollout/engines.ts';
+import { type EngineContext, type EngineStage, TOOL_OUTPUT_CHARS, openLocalRollouts } from '../rollout/engines.ts';
+import { EnvironmentRunner, loadEnvironment } from '../rollout/environment.ts';
+import { ToolRollouts } from '../rollout/multi-turn.ts';
 import type { Rollouts } from '../rollout/rollouts.ts';
 import { loadRewards, type LoadedReward, type RewardSpec } from '../../rewards/registry.ts';
 import { resolveCluster } from './config.ts';
 import { ClusterPool } from './pool.ts';
 import { loadClusterRewards } from './rewards.ts';
+import { ClusterToolRunner } from './tools.ts';
 
 export { ClusterPool } from './pool.ts';
 export { loadClusterRewards } from './rewards.ts';
@@ -38,7 +41,7 @@ export async function openRollouts(
   ctx: RolloutsContext,
 ): Promise<{ rollouts: Rollouts; rewards: LoadedReward[] }> {
   const cluster = await openStageCluster(ctx.recipe, ctx.stageDir, ctx.tokenizer);
-  const rollouts = cluster ?? (await openLocalRollouts(s, ctx));
+  const rollouts = cluster ? await clusterRollouts(s, ctx, cluster) : await openLocalRollouts(s, ctx);
   const defaults = { sandbox: ctx.recipe.sandbox };
   try {
     const rewards = cluster
@@ -47,6 +50,23 @@ export async function openRollouts(
     return { rollouts, rewards };
   } catch (e) {
     await rollouts.close();
+    throw e;
+  }
+}
+
+/** The rollouts of a stage on a cluster: its rollout workers sample; with tools, the trainer samples
+ * the turns (multi-turn rollouts run on the main thread: rollout/multi-turn.ts) and the calls go to
+ * the reward workers as tool jobs (cluster/tools.ts), unless a user environment answers them here. */
+async function clusterRollouts(s: EngineStage, ctx: RolloutsContext, cluster: ClusterPool): Promise<Rollouts> {
+  if (!s.tools) return cluster;
+  const limits = { timeoutS: s.tools.timeout_s, outputChars: TOOL_OUTPUT_CHARS };
+  try {
+    const runner = s.tools.environment
+      ? new EnvironmentRunner(await loadEnvironment(s.tools.environment, ctx.recipe.recipeDir), limits)
+      : new ClusterToolRunner(cluster, limits, { isolation: ctx.recipe.sandbox.isolation });
+    return new ToolRollouts(ctx.tokenizer, s.tools, runner, { alongside: cluster });
+  } catch (e) {
+    await cluster.close();
     throw e;
   }
 }

@@ -15,6 +15,7 @@ import type { Tokenizer } from '../model/tokenizer.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { Rollouts } from '../rollout/rollouts.ts';
 import type { LoadedReward, RewardBatch, RewardValue } from '../../rewards/registry.ts';
+import type { ToolCall } from '../../rewards/types.ts';
 import { type Bus, openBus, publishDurable, sha256 } from './bus.ts';
 import { type ClusterSettings, redactUrl } from './config.ts';
 import { deletePolicies, flatWeights, publishPolicy, publishTokenizer } from './policy.ts';
@@ -22,6 +23,7 @@ import {
   JOBS_STREAM,
   PROTOCOL,
   RESULTS_STREAM,
+  RESULT_KINDS,
   decode,
   encode,
   helloProblem,
@@ -36,6 +38,7 @@ import {
   type Role,
   type Sampling,
   type Started,
+  type ToolJob,
 } from './protocol.ts';
 
 type Pending = { job: Job; role: Role; resolve: (r: JobResult) => void; reject: (e: Error) => void; seq?: number };
@@ -161,7 +164,7 @@ export class ClusterPool implements Rollouts {
     const messages = await consumer.consume({ expires: 5000 });
     void (async () => {
       for await (const m of messages) {
-        const r = decode<JobResult>(m.data, ['completions', 'rewards', 'refused', 'failed']);
+        const r = decode<JobResult>(m.data, RESULT_KINDS);
         if (r) this.onResult(r);
       }
     })();
@@ -197,7 +200,7 @@ export class ClusterPool implements Rollouts {
       this.jobsLog,
       JSON.stringify({
         job: r.id,
-        kind: p.role,
+        kind: p.job.kind,
         worker: r.worker,
         delivery: r.delivery,
         seconds: +r.seconds.toFixed(4),
@@ -334,6 +337,15 @@ export class ClusterPool implements Rollouts {
         return r.values;
       },
     };
+  }
+
+  /** Runs one tool call on a reward worker (a tool job: see ToolJob); resolves with the call and
+   * whether it timed out, rejects when no worker could run it. */
+  async runTool(call: Omit<ToolJob, 'kind' | 'protocol' | 'id' | 'session'>): Promise<{ call: ToolCall; timedOut: boolean }> {
+    const id = `${this.session}-${this.nextJob++}`;
+    const r = await this.submit('reward', { kind: 'tool', protocol: PROTOCOL, id, session: this.session, ...call });
+    if (r.kind !== 'tool') throw new Error(`job ${id}: expected a tool call's result, got ${r.kind}`);
+    return { call: r.call, timedOut: r.timedOut };
   }
 
   /** The step's cluster metrics (jobs, which worker served how many, redeliveries, staleness); resets them. */

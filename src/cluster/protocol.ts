@@ -4,9 +4,10 @@
 import { createRequire } from 'node:module';
 import type { ModelConfig } from '../model/config.ts';
 import type { Completion, SamplingOptions } from '../model/generate.ts';
-import type { RewardValue } from '../../rewards/types.ts';
+import type { RewardValue, ToolCall } from '../../rewards/types.ts';
 
-export const PROTOCOL = 1;
+/** 2: tool jobs (a multi-turn rollout's tool calls, served by reward workers). */
+export const PROTOCOL = 2;
 export const R1KIT_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 export const JOBS_STREAM = 'R1_JOBS';
@@ -66,12 +67,30 @@ export type RewardJob = {
     maxCompletionTokens?: number;
   };
 };
-export type Job = RolloutJob | RewardJob;
+/** One tool call of a multi-turn rollout, for a reward worker's sandbox. Stateless on the worker: the
+ * trajectory's session is the cells it ran before without error (`history`, in its language), which
+ * the worker runs again ahead of `code` (rollout/tools.ts sessionProgram), so any worker can serve any
+ * call of any trajectory. */
+export type ToolJob = {
+  kind: 'tool';
+  protocol: number;
+  id: string;
+  session: string;
+  tool: string;
+  history: string[];
+  code: string;
+  limits: { timeoutS: number; outputChars: number };
+  sandbox?: { isolation: string };
+};
+export type Job = RolloutJob | RewardJob | ToolJob;
+export const JOB_KINDS = ['rollout', 'reward', 'tool'] as const satisfies readonly Job['kind'][];
+export const RESULT_KINDS = ['completions', 'rewards', 'tool', 'refused', 'failed'] as const satisfies readonly JobResult['kind'][];
 
 type ResultBase = { id: string; worker: string; delivery: number; seconds: number };
 export type JobResult =
   | (ResultBase & { kind: 'completions'; completions: Completion[]; policyVersion: number })
   | (ResultBase & { kind: 'rewards'; values: RewardValue[] })
+  | (ResultBase & { kind: 'tool'; call: ToolCall; timedOut: boolean })
   | (ResultBase & { kind: 'refused'; code: 'digest_mismatch' | 'protocol' | 'policy_missing'; message: string })
   | (ResultBase & { kind: 'failed'; message: string });
 

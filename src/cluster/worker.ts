@@ -11,12 +11,15 @@ import type { Completion } from '../model/generate.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { Transformer } from '../model/transformer.ts';
 import { RolloutPool } from '../rollout/pool.ts';
+import { TOOL_LANGUAGES, ToolRunner, ToolSession } from '../rollout/tools.ts';
 import { closeRewards, loadRewards, type LoadedReward } from '../../rewards/registry.ts';
+import type { ToolCall } from '../../rewards/types.ts';
 import { type Bus, openBus, publishDurable, retry } from './bus.ts';
 import { type ClusterSettings, redactUrl } from './config.ts';
 import { DigestMismatch, PolicyCache } from './policy.ts';
 import {
   JOBS_STREAM,
+  JOB_KINDS,
   PROTOCOL,
   R1KIT_VERSION,
   decode,
@@ -31,6 +34,7 @@ import {
   type Role,
   type RolloutJob,
   type Started,
+  type ToolJob,
 } from './protocol.ts';
 
 export type WorkerOptions = {
@@ -127,6 +131,7 @@ class Worker {
   private cache: PolicyCache;
   private pool: { key: string; pool: RolloutPool; model: Transformer; weights: string } | null = null;
   private rewards = new Map<string, LoadedReward[]>();
+  private toolRunners = new Map<string, ToolRunner>();
 
   constructor(
     private bus: Bus,
@@ -154,7 +159,7 @@ class Worker {
   }
 
   private async handle(msg: JsMsg): Promise<void> {
-    const job = decode<Job>(msg.data, ['rollout', 'reward']);
+    const job = decode<Job>(msg.data, JOB_KINDS);
     if (!job) {
       this.log(`worker ${this.id}: dropped a message that is not a job`);
       msg.term();
@@ -181,6 +186,9 @@ class Worker {
       } else if (job.kind === 'rollout') {
         const completions = await this.rollout(job);
         result = { ...base, seconds: (performance.now() - t0) / 1000, kind: 'completions', completions, policyVersion: job.policy.version };
+      } else if (job.kind === 'tool') {
+        const { call, timedOut } = await this.tool(job);
+        result = { ...base, seconds: (performance.now() - t0) / 1000, kind: 'tool', call, timedOut };
       } else {
         const values = await this.reward(job);
         result = { ...base, seconds: (performance.now() - t0) / 1000, kind: 'rewards', values };
@@ -237,7 +245,26 @@ class Worker {
     return await loaded[0].fn(job.batch);
   }
 
+  /** A tool call in a sandbox pool of its own per limits (never a reward's): the session is the
+   * job's history, run again ahead of the new cell (ToolJob). */
+  private async tool(job: ToolJob): Promise<{ call: ToolCall; timedOut: boolean }> {
+    const key = JSON.stringify([job.limits, job.sandbox ?? null]);
+    let runner = this.toolRunners.get(key);
+    if (!runner) {
+      const isolation = job.sandbox?.isolation as 'strict' | 'standard' | 'process' | undefined;
+      runner = new ToolRunner(job.limits, { isolation });
+      this.toolRunners.set(key, runner);
+    }
+    const session = new ToolSession();
+    const language = (TOOL_LANGUAGES as Record<string, keyof typeof TOOL_LANGUAGES | undefined>)[job.tool];
+    if (language) for (const cell of job.history) session.remember(language, cell);
+    runner.takeMetrics();
+    const call = await runner.call(session, job.tool, job.code);
+    return { call, timedOut: runner.takeMetrics().timeouts > 0 };
+  }
+
   async close(): Promise<void> {
+    for (const r of this.toolRunners.values()) await r.close();
     await this.pool?.pool.close();
     this.pool?.model.dispose();
     for (const r of this.rewards.values()) await closeRewards(r);

@@ -24,6 +24,10 @@ export type SamplingOptions = {
   /** Rows per forward pass at most. */
   maxBatch?: number;
   rng?: Rng;
+  /** One random stream per prompt, in place of `rng`: row i draws only from rngs[i], and a finished
+   * row draws nothing more, so what a row samples does not depend on which rows share its batch
+   * (multi-turn rollouts batch whichever trajectories are ready: rollout/multi-turn.ts). */
+  rngs?: Rng[];
 };
 
 export type Completion = {
@@ -57,15 +61,18 @@ export function generate(model: Transformer, decoder: Decoder, prompts: number[]
     }
     byLength.set(p.length, [...(byLength.get(p.length) ?? []), i]);
   });
+  if (opts.rngs && opts.rngs.length !== prompts.length)
+    throw new Error(`generate: ${opts.rngs.length} random streams (rngs) for ${prompts.length} prompts: give one per prompt`);
   const maxBatch = opts.maxBatch ?? 64;
   for (const rows of byLength.values()) {
     for (let s = 0; s < rows.length; s += maxBatch) {
       const chunk = rows.slice(s, s + maxBatch);
+      const rngs = opts.rngs;
       const done = generateBatch(
         model,
         decoder,
         chunk.map((i) => prompts[i]),
-        opts,
+        rngs ? { ...opts, rngs: chunk.map((i) => rngs[i]) } : opts,
       );
       chunk.forEach((row, j) => (out[row] = done[j]));
     }
@@ -78,6 +85,7 @@ function generateBatch(model: Transformer, decoder: Decoder, prompts: number[][]
     V = model.config.vocab_size;
   const temperature = opts.temperature ?? 1;
   const rng = opts.rng ?? new Rng(0);
+  const rowRngs = opts.rngs;
   const stopTokens = new Set(opts.stopTokens ?? []);
   const stopStrings = opts.stopStrings ?? [];
   const tailTokens = stopStrings.length ? Math.max(...stopStrings.map((s) => s.length)) + 4 : 0;
@@ -103,8 +111,12 @@ function generateBatch(model: Transformer, decoder: Decoder, prompts: number[][]
         const z = logits.dataSync() as Float32Array;
         logits.dispose();
         for (let b = start; b < start + n; b++) {
+          if (finished[b] && rowRngs) {
+            next[b] = 0; // fed but never read: the row is done, and its own stream stays untouched
+            continue;
+          }
           const row = z.subarray((b - start) * V, (b - start + 1) * V);
-          const [token, logprob] = sampleToken(row, temperature, opts.topK ?? 0, opts.topP ?? 1, rng);
+          const [token, logprob] = sampleToken(row, temperature, opts.topK ?? 0, opts.topP ?? 1, rowRngs ? rowRngs[b] : rng);
           next[b] = token;
           if (finished[b]) continue;
           const r = rows[b];

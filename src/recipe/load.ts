@@ -297,7 +297,7 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
         add(['stages', i, 'kl_in_reward'], 'needs beta > 0 (beta weighs the KL subtracted from the reward)');
       for (const p of LOSS_TYPES[s.loss_type].problems(s)) add(['stages', i, p.field], p.message);
       for (const p of rolloutProblems(s.rollout, () => bornConfig(recipe, i))) add(['stages', i, 'rollout', p.field], p.message);
-      for (const p of toolProblems(s, recipe.cluster !== undefined)) add(['stages', i, ...p.field], p.message);
+      for (const p of toolProblems(s)) add(['stages', i, ...p.field], p.message);
       const env = s.tools?.environment;
       if (env && !existsSync(resolve(recipe.recipeDir, env.replace(/#[^#]*$/, ''))))
         add(['stages', i, 'tools', 'environment'], `module not found: ${resolve(recipe.recipeDir, env.replace(/#[^#]*$/, ''))}`);

@@ -469,7 +469,7 @@ export const GrpoStage = z.strictObject({
     .describe(
       'multi-turn rollouts with tool calls (tool-integrated reasoning): the model runs code mid-reasoning and sees its output; max_completion_length bounds the whole trajectory, tool output included. ' +
         'Tool-output tokens are in the context of every forward pass but carry no loss, KL or entropy and do not count in the normalisers. ' +
-        'Rollouts then run on the main thread (rollout_workers 0 or auto), engine tfjs, no cluster; null = single-turn',
+        'Turns are sampled on the main thread (rollout_workers 0 or auto) by tfjs or llama.cpp; with a cluster the trainer samples and reward workers run the calls; null = single-turn',
     ),
   rollout: z
     .strictObject({

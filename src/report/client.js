@@ -159,6 +159,34 @@
         : '';
     return `<pre class="question">${esc(shown)}</pre>${fold}`;
   }
+  // A completion with tool calls, as turns: what the model wrote, the call it ended with (as the model
+  // wrote it, named by its tool), what the tool printed and its error, each a block of its own.
+  function turnHtml(t) {
+    let text = t.text;
+    let written = '';
+    if (t.call) {
+      const at = Math.max(text.lastIndexOf('<code'), text.lastIndexOf('<tool_call>'));
+      if (at >= 0) {
+        written = text.slice(at);
+        text = text.slice(0, at);
+      }
+    }
+    let html = text.trim() ? `<pre class="turn-text">${esc(text)}</pre>` : '';
+    if (t.call) {
+      const c = t.call;
+      html += `<div class="turn-call"><span class="turn-label">call${c.tool ? ' · ' + esc(c.tool) : ''}</span><pre>${esc(written || c.code)}</pre></div>`;
+      if (c.output || !c.error) html += `<div class="turn-output"><span class="turn-label">output</span><pre>${c.output ? esc(c.output) : '(nothing printed)'}</pre></div>`;
+      if (c.error) html += `<div class="turn-error"><span class="turn-label">error</span><pre>${esc(c.error)}</pre></div>`;
+    }
+    return `<div class="turn">${html}</div>`;
+  }
+  function completionHtml(r) {
+    if (!r.turns) return `<pre>${esc(r.completion)}</pre>`;
+    const calls = r.turns.filter((t) => t.call).length;
+    const tokens =
+      r.modelTokens !== undefined ? `<span class="r">model tokens ${r.modelTokens}</span><span class="r">tool tokens ${r.toolTokens ?? '–'}</span>` : '';
+    return `<div class="turns">${r.turns.map(turnHtml).join('')}</div><div class="turn-sum"><span class="r">${r.turns.length} turn${r.turns.length === 1 ? '' : 's'} · ${calls} call${calls === 1 ? '' : 's'}</span>${tokens}</div>`;
+  }
   function rewardCells(r, s, rg) {
     return chip('reward', r.reward, rg.reward) + s.fns.map((f) => chip(f, r.rewards[f], rg[f])).join('');
   }
@@ -194,7 +222,7 @@
         const best = sorted[0],
           worst = sorted[sorted.length - 1];
         const side = (title, r) =>
-          `<div><h4>${title} ${chip('reward', r.reward, rg.reward)}</h4><pre>${esc(r.completion)}</pre><div>${s.fns.map((fn) => chip(fn, r.rewards[fn], rg[fn])).join('')}<span class="r">adv ${fmt(r.advantage)}</span><span class="r fin-${esc(r.finish)}">${esc(r.finish ?? '')}</span></div></div>`;
+          `<div><h4>${title} ${chip('reward', r.reward, rg.reward)}</h4>${completionHtml(r)}<div>${s.fns.map((fn) => chip(fn, r.rewards[fn], rg[fn])).join('')}<span class="r">adv ${fmt(r.advantage)}</span><span class="r fin-${esc(r.finish)}">${esc(r.finish ?? '')}</span></div></div>`;
         html += `<div class="group sample-group"><div class="head">${best.step !== null ? `step ${best.step} · ` : ''}${g.length} completions · rewards ${sorted.map((r) => fmt(r.reward)).join(', ')}</div><div class="gp">${promptHtml(s, best.p)}</div><div class="pair">${side('best', best)}${g.length > 1 ? side('worst', worst) : '<div class="empty">one completion only</div>'}</div></div>`;
       }
       shown = Math.min(list.length, state.limit);
@@ -207,7 +235,7 @@
           r.advantage === null
             ? '–'
             : `<span class="${r.advantage > 0 ? 'up' : r.advantage < 0 ? 'down' : 'flat'}">${fmt(r.advantage)}</span>`;
-        return `<tr class="sample"><td class="num">${r.step ?? ''}</td><td class="prompt">${promptHtml(s, r.p)}</td><td class="completion"><pre>${esc(r.completion)}</pre>${r.answer !== undefined ? `<div class="r">answer ${esc(r.answer)}</div>` : ''}</td><td>${rewardCells(r, s, rg)}</td><td class="num">${adv}</td><td class="fin-${esc(r.finish)}">${esc(r.finish ?? '')}</td></tr>`;
+        return `<tr class="sample"><td class="num">${r.step ?? ''}</td><td class="prompt">${promptHtml(s, r.p)}</td><td class="completion">${completionHtml(r)}${r.answer !== undefined ? `<div class="r">answer ${esc(r.answer)}</div>` : ''}</td><td>${rewardCells(r, s, rg)}</td><td class="num">${adv}</td><td class="fin-${esc(r.finish)}">${esc(r.finish ?? '')}</td></tr>`;
       });
       shown = rows.length;
       html = `<table class="samples"><tr><th>step</th><th>prompt</th><th>completion</th><th>rewards</th><th>advantage</th><th>finish</th></tr>${rows.join('')}</table>`;

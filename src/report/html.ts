@@ -106,6 +106,9 @@ td.prompt{min-width:240px;max-width:420px}td.completion{min-width:320px}
 details.template summary{color:var(--muted);font-size:12px;cursor:pointer}details.template pre{color:var(--muted);max-height:10em;overflow:auto}
 .r{display:inline-block;border-radius:4px;padding:0 5px;margin:1px 3px 1px 0;font-size:12px;white-space:nowrap;font-variant-numeric:tabular-nums}
 .fin-length{color:var(--bad)}
+.turn{border-left:3px solid var(--line);padding:2px 0 2px 6px;margin:0 0 4px}.turn>div{margin-top:3px;border-radius:4px;padding:2px 6px}
+.turn-call{background:#eaf1fb}.turn-output{border:1px dashed var(--line)}.turn-error{border:1px solid var(--bad)}.turn-error pre{color:var(--bad)}
+.turn-label{display:block;color:var(--muted);font-size:11px}.turn-sum{margin-top:2px}
 .group{border:1px solid var(--line);border-radius:8px;margin:0 0 12px;padding:8px 10px}
 .group .head{color:var(--muted);font-size:12px;margin-bottom:6px}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:10px}.pair>div{border-radius:6px;padding:6px 8px;background:var(--bg2)}

@@ -7,7 +7,7 @@ import { LlamaCppRollouts } from './llama-cpp.ts';
 import { RolloutPool, defaultWorkers } from './pool.ts';
 import type { RolloutEngineName, RolloutFields } from './recipe-check.ts';
 import { MainThreadRollouts, type Rollouts } from './rollouts.ts';
-import { ToolRollouts, type ToolsConfig } from './multi-turn.ts';
+import { type TurnEngine, ToolRollouts, type ToolsConfig } from './multi-turn.ts';
 import { ToolRunner } from './tools.ts';
 import { EnvironmentRunner, loadEnvironment } from './environment.ts';
 
@@ -24,7 +24,7 @@ export type EngineStage = { rollout: RolloutFields; rollout_workers: number | 'a
 
 /** Standard output read back from one tool call at most (characters; the earlier cells' output of
  * the session counts in it). What reaches the model is then cut to tools.max_output_tokens. */
-const TOOL_OUTPUT_CHARS = 1 << 16;
+export const TOOL_OUTPUT_CHARS = 1 << 16;
 
 /** The local rollout engines, by recipe name (rollout.engine). */
 export const ROLLOUT_ENGINES: Record<RolloutEngineName, (s: EngineStage, ctx: EngineContext) => Promise<Rollouts>> = {
@@ -46,7 +46,24 @@ export async function openLocalRollouts(s: EngineStage, ctx: EngineContext): Pro
     const runner = s.tools.environment
       ? new EnvironmentRunner(await loadEnvironment(s.tools.environment, ctx.recipe?.recipeDir ?? process.cwd()), limits)
       : new ToolRunner(limits, { isolation: ctx.recipe?.sandbox.isolation });
-    return new ToolRollouts(ctx.tokenizer, s.tools, runner);
+    return new ToolRollouts(ctx.tokenizer, s.tools, runner, {
+      engine: s.rollout.engine === 'llama.cpp' ? await llamaCppTurns(s, ctx) : undefined,
+    });
   }
   return ROLLOUT_ENGINES[s.rollout.engine](s, ctx);
+}
+
+/** llama.cpp sampling a multi-turn rollout's turns: each turn's contexts decode as parallel
+ * sequences, each trajectory drawing from its own stream, stopping at the call's closing tag. */
+async function llamaCppTurns(s: EngineStage, ctx: EngineContext): Promise<TurnEngine> {
+  const llama = await LlamaCppRollouts.open(ctx.config, ctx.tokenizer, { device: s.rollout.device });
+  return {
+    samplesElsewhere: llama.samplesElsewhere,
+    sync: (model) => llama.sync(model),
+    sample: (contexts, opts) => {
+      if (!opts.rngs) throw new Error('llama.cpp turns: a multi-turn rollout gives each context its own random stream (rngs)');
+      return llama.sampleRows(contexts, opts, opts.rngs);
+    },
+    close: () => llama.close(),
+  };
 }

@@ -201,8 +201,25 @@ export class LlamaCppRollouts implements Rollouts {
     align = 1,
     onPart?: (offset: number, part: Completion[]) => void,
   ): Promise<Completion[]> {
-    const model = await this.current();
     const seeds = prompts.map(() => rng.seed());
+    return this.decodeRows(prompts, sampling, (i) => new Rng(seeds[i]), align, onPart);
+  }
+
+  /** One completion per prompt, row i drawing from rngs[i] only (a multi-turn rollout's turn:
+   * rollout/multi-turn.ts, whose trajectories each keep one stream across their turns). */
+  sampleRows(prompts: number[][], sampling: Sampling, rngs: Rng[]): Promise<Completion[]> {
+    if (rngs.length !== prompts.length) throw new Error(`llama.cpp rollouts: ${rngs.length} random streams for ${prompts.length} prompts`);
+    return this.decodeRows(prompts, sampling, (i) => rngs[i]);
+  }
+
+  private async decodeRows(
+    prompts: number[][],
+    sampling: Sampling,
+    rngOf: (row: number) => Rng,
+    align = 1,
+    onPart?: (offset: number, part: Completion[]) => void,
+  ): Promise<Completion[]> {
+    const model = await this.current();
     const out = new Array<Completion>(prompts.length);
     const per = Math.max(align, Math.floor((this.settings.maxSequences ?? 64) / align) * align);
     const perSeq = Math.max(...prompts.map((p) => p.length)) + sampling.maxNewTokens;
@@ -221,7 +238,7 @@ export class LlamaCppRollouts implements Rollouts {
           const jobs = rows
             .slice(g, g + align)
             .map((p, j) =>
-              sampleSequence(ctx.getSequence(), p, sampling, new Rng(seeds[from + g + j]), this.decoder, this.config.vocab_size),
+              sampleSequence(ctx.getSequence(), p, sampling, rngOf(from + g + j), this.decoder, this.config.vocab_size),
             );
           groups.push(
             Promise.all(jobs).then((cs) => {

@@ -3,14 +3,31 @@
 // `<output>...</output>`), until the answer, max_turns calls, or max_completion_length tokens over the
 // whole trajectory (tool output included: the context must fit the model).
 //
-// Batched by turns: every trajectory still running generates its next turn in one generate() call
-// (grouped by token length inside it), then all the turn's tool calls run at once in the sandbox's
-// processes. A trajectory's next turn re-prefills prompt + trajectory so far (no KV cache is kept
-// between turns): simple and exact, at the cost of one prefill per turn. The log-prob of each model
-// token is the one the sampler drew it with; the trainer's forward over the same token sequence
-// recomputes it. Tool tokens carry log-prob 0 and modelTokens 0: the loss never sees them.
+// Batched by rounds, and a trajectory waiting on a tool holds up no other: a round generates the next
+// turn of every trajectory that is ready (one generate() call per remaining budget, grouped by token
+// length inside it); each call a turn ends with starts in the sandbox's processes at once, and its
+// trajectory rejoins the ready ones when the output arrives. So the next round runs while calls are
+// still out (a call that hangs to its timeout delays its own trajectory only). With nothing ready,
+// the loop waits for the first answer, then a short while (gatherMs) for others, so that one fast
+// answer does not start a round of one.
+//
+// Deterministic all the same: which trajectories share a round depends on how fast the calls answer,
+// so nothing a trajectory samples may depend on its round-mates. Each trajectory draws from a random
+// stream of its own (seeded from the step's rng in prompt order; generate()'s `rngs`), a finished row
+// draws nothing more, and a row's logits do not depend on the other rows of its batch (no padding,
+// rows grouped by length). The same seed gives the same trajectories however the calls interleave,
+// with one caveat: the matrix products may round differently for another batch shape (the BLAS path
+// does, by one float32 ulp), so log-probs agree to ~1e-7 relative and a token could flip only where a
+// uniform draw lands within that rounding of a boundary of the cumulative distribution (about 1e-7
+// per token). tests/grpo-tools.test.ts checks both matrix-product paths alone and batched, and two
+// interleavings of the same calls.
+//
+// A trajectory's next turn re-prefills prompt + trajectory so far (no KV cache is kept between
+// turns): simple and exact, at the cost of one prefill per turn. The log-prob of each model token is
+// the one the sampler drew it with; the trainer's forward over the same token sequence recomputes
+// it. Tool tokens carry log-prob 0 and modelTokens 0: the loss never sees them.
 import { UserError } from '../errors.ts';
-import type { Rng } from '../engine/rng.ts';
+import { Rng } from '../engine/rng.ts';
 import type { ChatMessage, ChatTemplate, ToolSchema } from '../model/chat-template.ts';
 import { type Completion, type SamplingOptions, cutAtStop, generate } from '../model/generate.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
@@ -101,32 +118,42 @@ export function toolSchemas(names: readonly ToolName[]): ToolSchema[] {
 /** Marks where a tool message's content goes in a rendering. */
 const CONTENT_MARK = '\u0000r1-tool-output\u0000';
 
+/** Stands for an assistant's content the template rewrites (see chatFormat). */
+const ASSISTANT_MARK = 'r1-assistant-turn';
+
 /** The chat form: calls as the template's tool calls, outputs as `tool` role messages rendered by the
  * model's own template. What is appended after a turn is what the template writes between the
  * assistant's content and the next generation prompt when a tool message follows: the assistant's
- * end of turn, the tool turn, and the opening of the assistant's next turn. */
+ * end of turn, the tool turn, and the opening of the assistant's next turn. A template may rewrite
+ * an assistant's content (Qwen3 moves a `<think>` block it does not find in its own layout): the
+ * model's tokens stay as they were sampled all the same, and what follows them is then read from
+ * a rendering with a plain stand-in content. */
 export function chatFormat(template: ChatTemplate, tools: readonly ToolSchema[]): CallFormat {
+  const user: ChatMessage = { role: 'user', content: 'q' };
+  const render = (content: string) =>
+    template.render([user, { role: 'assistant', content }, { role: 'tool', content: CONTENT_MARK }], { addGenerationPrompt: true, tools });
+  const promptLength = template.render([user], { addGenerationPrompt: true, tools }).length;
+  /** What the template writes after `content` up to the tool's content, and after that; null when
+   * the rendering does not hold the content as it is. */
+  const tail = (content: string, full: string) => {
+    const at = full.indexOf(content, Math.max(0, promptLength - 64));
+    const mark = full.indexOf(CONTENT_MARK);
+    return at < 0 || mark < at ? null : { between: full.slice(at + content.length, mark), close: full.slice(mark + CONTENT_MARK.length) };
+  };
   return {
     close: TOOL_CALL_CLOSE,
     parse: (text) => parseChatCall(text),
     around: (turnText) => {
-      const user: ChatMessage = { role: 'user', content: 'q' };
-      const prompt = template.render([user], { addGenerationPrompt: true, tools });
       const content = turnText.trimEnd();
-      const full = template.render([user, { role: 'assistant', content: turnText }, { role: 'tool', content: CONTENT_MARK }], {
-        addGenerationPrompt: true,
-        tools,
-      });
-      const at = full.indexOf(content, Math.max(0, prompt.length - 64));
-      const mark = full.indexOf(CONTENT_MARK);
-      if (at < 0 || mark < at)
+      const found = tail(content, render(turnText)) ?? tail(ASSISTANT_MARK, render(ASSISTANT_MARK));
+      if (!found)
         throw new UserError(
-          `${template.source}: the chat template does not write an assistant's content as it is, so a tool result cannot follow the model's own tokens: use tools.format r1`,
+          `${template.source}: the chat template does not write an assistant's content, so a tool result cannot follow the model's own tokens: use tools.format r1`,
         );
-      let between = full.slice(at + content.length, mark);
+      let between = found.between;
       const spaces = turnText.slice(content.length); // already in the context: the model wrote them
       if (between.startsWith(spaces)) between = between.slice(spaces.length);
-      return { open: between, close: full.slice(mark + CONTENT_MARK.length) };
+      return { open: between, close: found.close };
     },
   };
 }
@@ -170,6 +197,8 @@ export function outputBlock(call: ToolCall): string {
 /** One trajectory under way. */
 type Trajectory = {
   prompt: number[];
+  /** Its own random stream (see the header). */
+  rng: Rng;
   tokens: number[];
   logprobs: number[];
   modelTokens: number[];
@@ -200,10 +229,56 @@ function outputTokens(
   return { ids: tok.encode(text), text };
 }
 
-/** What samples a turn: one completion per context (the policy's generate(); tests script it). */
-export type TurnSampler = (contexts: number[][], opts: SamplingOptions) => Completion[];
+/** What samples a turn: one completion per context (the policy's generate(), llama.cpp; tests
+ * script it). `opts.rngs` holds each context's own random stream: a sampler must draw row i from
+ * rngs[i] only. An asynchronous sampler lets calls' answers be read while it samples. */
+export type TurnSampler = (contexts: number[][], opts: SamplingOptions) => Completion[] | Promise<Completion[]>;
 
-/** Samples one trajectory per prompt with tool calls (R1 form). See the header. */
+/** What samples a stage's turns: the policy itself on this thread, or an engine fed its weights at
+ * each sync (llama.cpp), whose log-probs the trainer then recomputes (samplesElsewhere). */
+export type TurnEngine = {
+  readonly samplesElsewhere: boolean;
+  sync(model: Transformer): void;
+  sample: TurnSampler;
+  close(): Promise<void>;
+};
+
+/** The policy on the calling thread (tfjs). */
+export function mainThreadTurns(tok: Tokenizer): TurnEngine {
+  let policy: Transformer | null = null;
+  return {
+    samplesElsewhere: false,
+    sync: (model) => void (policy = model),
+    sample: (contexts, opts) => {
+      if (!policy) throw new Error('tool rollouts: generate() before sync(): sync the policy first');
+      return generate(policy, tok, contexts, opts);
+    },
+    close: async () => {},
+  };
+}
+
+/** How rounds are scheduled; tests inject a clock and watch the rounds. */
+export type RoundSchedule = {
+  /** With no trajectory ready, how long to wait after the first call answers for more answers
+   * before a round starts (ms). */
+  gatherMs?: number;
+  /** Waits `ms` (tests: a fake clock). */
+  sleep?: (ms: number) => Promise<void>;
+  /** Told before each round: the trajectories it generates and those whose call is still out
+   * (indices into the prompts). */
+  onRound?: (round: { generating: number[]; waiting: number[] }) => void;
+};
+
+/** Wait for more answers after the first, when nothing is ready: a sandboxed call takes a few to
+ * tens of ms, a round of generation much longer, so a short wait fills the round. */
+const GATHER_MS = 20;
+
+const realSleep = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+
+/** Lets the I/O that finished during a synchronous round (answers of calls) be read. */
+const yieldToIo = () => new Promise<void>((res) => setImmediate(res));
+
+/** Samples one trajectory per prompt with tool calls (R1 form or the chat form). See the header. */
 export async function generateWithTools(
   policy: TurnSampler,
   tok: Tokenizer,
@@ -213,12 +288,16 @@ export async function generateWithTools(
   rng: Rng,
   tools: ToolsConfig,
   format: CallFormat = R1_FORMAT,
+  schedule: RoundSchedule = {},
 ): Promise<Completion[]> {
   const budget = sampling.maxNewTokens;
   const userStops = sampling.stopStrings ?? [];
   const stopTokens = new Set(sampling.stopTokens ?? []);
+  const gatherMs = schedule.gatherMs ?? GATHER_MS;
+  const sleep = schedule.sleep ?? realSleep;
   const rows: Trajectory[] = prompts.map((prompt) => ({
     prompt,
+    rng: new Rng(rng.nextU32()),
     tokens: [],
     logprobs: [],
     modelTokens: [],
@@ -229,28 +308,45 @@ export async function generateWithTools(
     finishReason: 'length',
     text: '',
   }));
-  while (rows.some((r) => !r.done)) {
-    const calls = generateTurn(
-      policy,
-      tok,
-      rows.filter((r) => !r.done),
-      sampling,
-      rng,
-      tools,
-      format,
-      budget,
-      userStops,
-      stopTokens,
-    );
-    // The turn's calls run together, each trajectory in its own session.
-    await Promise.all(
-      calls.map(async ({ row, parsed }) => {
-        const call: ToolCall =
-          'error' in parsed ? runner.malformed(parsed.error) : await runner.call(row.session, parsed.tool, parsed.code);
+  let ready: Trajectory[] = [...rows];
+  const waiting = new Map<Trajectory, Promise<void>>();
+  const broken: unknown[] = []; // what a runner threw (a bug: runners answer failures with messages)
+  const index = (r: Trajectory) => rows.indexOf(r);
+
+  /** Starts a call; its trajectory rejoins the ready ones with the output appended. */
+  const start = (row: Trajectory, parsed: ParsedCall) => {
+    const answer = 'error' in parsed ? Promise.resolve(runner.malformed(parsed.error)) : runner.call(row.session, parsed.tool, parsed.code);
+    const settled = answer
+      .then((call) => {
         appendOutput(row, tok, call, format.around(row.turns[row.turns.length - 1].text), tools.max_output_tokens, budget);
-      }),
+        if (!row.done) ready.push(row);
+      })
+      // A runner answers failures with error messages, so an exception here is a bug (or a chat
+      // template that cannot carry a tool turn): the rollout fails with it, at the loop's next look,
+      // and no waiting promise is ever left rejected with nobody listening.
+      .catch((error: unknown) => void broken.push(error));
+    waiting.set(
+      row,
+      settled.finally(() => waiting.delete(row)),
     );
+  };
+
+  while (ready.length || waiting.size) {
+    if (broken.length) throw broken[0];
+    if (!ready.length) {
+      await Promise.race(waiting.values());
+      if (waiting.size) await Promise.race([Promise.all(waiting.values()), sleep(gatherMs)]);
+      continue;
+    }
+    // In prompt order, so a round's groups do not depend on the order the answers came in.
+    const round = ready.sort((a, b) => index(a) - index(b));
+    ready = [];
+    schedule.onRound?.({ generating: round.map(index), waiting: [...waiting.keys()].map(index).sort((a, b) => a - b) });
+    for (const { row, parsed } of await generateTurn(policy, tok, round, sampling, tools, format, budget, userStops, stopTokens))
+      start(row, parsed);
+    await yieldToIo();
   }
+  if (broken.length) throw broken[0];
   return rows.map((r) => ({
     tokens: r.tokens,
     logprobs: r.logprobs,
@@ -260,20 +356,19 @@ export async function generateWithTools(
   }));
 }
 
-/** Generates the next turn of each running trajectory (rows with the same remaining budget in one
- * generate() call); returns the calls the turns ended with. */
-function generateTurn(
+/** Generates the next turn of each ready trajectory (rows with the same remaining budget in one
+ * generate() call, each row drawing from its own stream); returns the calls the turns ended with. */
+async function generateTurn(
   policy: TurnSampler,
   tok: Tokenizer,
   active: Trajectory[],
   sampling: Sampling,
-  rng: Rng,
   tools: ToolsConfig,
   format: CallFormat,
   budget: number,
   userStops: string[],
   stopTokens: Set<number>,
-): { row: Trajectory; parsed: ParsedCall }[] {
+): Promise<{ row: Trajectory; parsed: ParsedCall }[]> {
   const calls: { row: Trajectory; parsed: ParsedCall }[] = [];
   const byRemaining = new Map<string, Trajectory[]>();
   for (const r of active) {
@@ -284,9 +379,9 @@ function generateTurn(
   for (const [key, group] of byRemaining) {
     const [remaining, mayCall] = [Number(key.split(':')[0]), key.endsWith('true')];
     const stopStrings = mayCall ? [...userStops, format.close] : userStops;
-    const out = policy(
+    const out = await policy(
       group.map((r) => [...r.prompt, ...r.tokens]),
-      { ...sampling, maxNewTokens: remaining, stopStrings, rng },
+      { ...sampling, maxNewTokens: remaining, stopStrings, rngs: group.map((r) => r.rng) },
     );
     group.forEach((r, j) => {
       const c = out[j];
@@ -337,24 +432,34 @@ function appendOutput(
   }
 }
 
-/** Multi-turn rollouts sampled by the policy on the calling thread, tools in the sandbox. */
+/** Multi-turn rollouts: turns sampled by a turn engine (the policy on the calling thread by
+ * default), calls answered by a runner (the sandbox, a user environment, reward workers). */
 export class ToolRollouts implements Rollouts {
-  readonly samplesElsewhere = false;
   readonly staleness = null;
-  private policy: Transformer | null = null;
-
   private readonly format: CallFormat;
+  private readonly engine: TurnEngine;
+  private readonly alongside: { takeMetrics(): Record<string, number>; close(): Promise<void> } | null;
 
+  /** `engine`: what samples the turns (default: the policy on this thread). `alongside`: what else
+   * serves the calls and closes with them (the cluster pool whose reward workers run them:
+   * cluster/index.ts); its metrics join the step's. */
   constructor(
     private readonly tok: Tokenizer,
     private readonly tools: ToolsConfig,
     private readonly runner: CallRunner,
+    opts: { engine?: TurnEngine; alongside?: { takeMetrics(): Record<string, number>; close(): Promise<void> } } = {},
   ) {
     this.format = callFormat(tools, tok.chatTemplate);
+    this.engine = opts.engine ?? mainThreadTurns(tok);
+    this.alongside = opts.alongside ?? null;
+  }
+
+  get samplesElsewhere(): boolean {
+    return this.engine.samplesElsewhere;
   }
 
   sync(model: Transformer): void {
-    this.policy = model;
+    this.engine.sync(model);
   }
 
   async generate(
@@ -364,18 +469,7 @@ export class ToolRollouts implements Rollouts {
     _align = 1,
     onPart?: (offset: number, part: Completion[]) => void,
   ): Promise<Completion[]> {
-    if (!this.policy) throw new Error('tool rollouts: generate() before sync(): sync the policy first');
-    const policy = this.policy;
-    const completions = await generateWithTools(
-      (contexts, opts) => generate(policy, this.tok, contexts, opts),
-      this.tok,
-      this.runner,
-      prompts,
-      sampling,
-      rng,
-      this.tools,
-      this.format,
-    );
+    const completions = await generateWithTools(this.engine.sample, this.tok, this.runner, prompts, sampling, rng, this.tools, this.format);
     onPart?.(0, completions);
     return completions;
   }
@@ -383,10 +477,15 @@ export class ToolRollouts implements Rollouts {
   /** The sandbox side of the step's calls (the per-trajectory counts come from the completions). */
   takeMetrics(): Record<string, number> {
     const m = this.runner.takeMetrics();
-    return { 'tools/timeouts': m.timeouts };
+    return { ...this.alongside?.takeMetrics(), 'tools/timeouts': m.timeouts };
   }
 
-  close(): Promise<void> {
-    return this.runner.close();
+  async close(): Promise<void> {
+    try {
+      await this.runner.close();
+      await this.engine.close();
+    } finally {
+      await this.alongside?.close();
+    }
   }
 }

@@ -12,16 +12,15 @@ export const TOOL_NAMES = ['python', 'javascript'] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 export const TOOL_FORMATS = ['r1', 'chat'] as const;
 
-/** What keeps a stage's tools from running: the field and why. Multi-turn rollouts run on the main
- * thread's tfjs generation only (rollout/multi-turn.ts). */
+/** What keeps a stage's tools from running: the field and why. Multi-turn rollouts sample on the main
+ * thread (tfjs) or with llama.cpp (rollout/engines.ts), not in rollout worker threads; with a
+ * cluster the trainer samples the turns and reward workers run the calls (cluster/index.ts). */
 export function toolProblems(
   s: {
     tools: { format: string; environment: string | null } | null;
     template: string;
-    rollout: { engine: string };
     rollout_workers: number | 'auto';
   },
-  cluster: boolean,
 ): { field: string[]; message: string }[] {
   if (!s.tools) return [];
   const out: { field: string[]; message: string }[] = [];
@@ -35,16 +34,12 @@ export function toolProblems(
       field: ['tools', 'environment'],
       message: "works with format r1 only yet (the chat form would need the environment's tool schemas)",
     });
-  if (s.rollout.engine !== 'tfjs')
-    out.push({ field: ['rollout', 'engine'], message: `${s.rollout.engine} cannot run multi-turn rollouts with tools yet: use tfjs` });
   if (typeof s.rollout_workers === 'number' && s.rollout_workers > 0) {
     out.push({
       field: ['rollout_workers'],
       message: `${s.rollout_workers}: rollout worker threads cannot run multi-turn rollouts with tools yet: use 0 (auto also runs them on the main thread)`,
     });
   }
-  if (cluster)
-    out.push({ field: ['tools'], message: 'cannot run on a cluster yet (tool calls do not go to workers): remove cluster: or tools:' });
   return out;
 }
 
