@@ -91,10 +91,21 @@ function placeholderVocabulary(V: number): Record<string, GgufValue> {
   };
 }
 
-/** Rows [out, in] of columns from..from+n of an [in, out] matrix (a transposed slice). */
+/** Rows [out, in] of columns from..from+n of an [in, out] matrix (a transposed slice), in tiles so
+ * both sides are read and written a cache line at a time (a plain loop strides the source by `outDim`). */
 function rowsOf(w: Float32Array, inDim: number, outDim: number, from: number, n: number): Float32Array {
   const out = new Float32Array(n * inDim);
-  for (let o = 0; o < n; o++) for (let i = 0; i < inDim; i++) out[o * inDim + i] = w[i * outDim + from + o];
+  const TILE = 64;
+  for (let o0 = 0; o0 < n; o0 += TILE) {
+    const o1 = Math.min(n, o0 + TILE);
+    for (let i0 = 0; i0 < inDim; i0 += TILE) {
+      const i1 = Math.min(inDim, i0 + TILE);
+      for (let i = i0; i < i1; i++) {
+        const src = i * outDim + from;
+        for (let o = o0; o < o1; o++) out[o * inDim + i] = w[src + o];
+      }
+    }
+  }
   return out;
 }
 

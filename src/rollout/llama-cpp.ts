@@ -254,6 +254,22 @@ export class LlamaCppRollouts implements Rollouts {
     return this.model;
   }
 
+  /** Loads what the last sync() wrote (the model file, and the adapter on a one-sequence context),
+   * as the next generate() would: to time a sync apart from sampling (r1 bench sync). */
+  async prepare(): Promise<void> {
+    const model = await this.current();
+    const t0 = performance.now();
+    const ctx = await model.createContext({
+      ...(this.adapter && { lora: { adapters: [{ filePath: this.adapter, scale: 1 }] } }),
+      sequences: 1,
+      contextSize: 16,
+      threads: this.threads,
+      flashAttention: false,
+    });
+    await ctx.dispose();
+    this.timing.load += (performance.now() - t0) / 1000;
+  }
+
   /** How many adapters the loaded model holds (tests: one at most, whatever the number of syncs). */
   loadedAdapterCount(): number {
     return this.model ? loadedAdapters(this.model).size : 0;
@@ -272,14 +288,16 @@ export class LlamaCppRollouts implements Rollouts {
     const model = await this.current();
     this.running++;
     try {
-      return await this.sample(model, prompts, sampling, rng, align, onPart);
+      return await this.sample(model, this.adapter, prompts, sampling, rng, align, onPart);
     } finally {
       this.running--;
     }
   }
 
+  /** generate() on `model` with `adapter` (both fixed for the call, whatever syncs come meanwhile). */
   private async sample(
     model: LlamaModel,
+    adapter: string | null,
     prompts: number[][],
     sampling: Sampling,
     rng: Rng,
@@ -294,7 +312,7 @@ export class LlamaCppRollouts implements Rollouts {
       const rows = prompts.slice(from, from + per);
       const t0 = performance.now();
       const ctx = await model.createContext({
-        ...(this.adapter && { lora: { adapters: [{ filePath: this.adapter, scale: 1 }] } }),
+        ...(adapter && { lora: { adapters: [{ filePath: adapter, scale: 1 }] } }),
         sequences: rows.length,
         contextSize: rows.length * perSeq,
         batchSize: Math.min(2048, rows.length * perSeq),
