@@ -74,9 +74,10 @@ export function ggufLoraContents(
     const { tensor, short } = baseTensorOf(m[1]);
     const [out, inW] = [B.shape[0], A.shape[1]];
     const permuted = fam === 'llama' && heads[short] !== undefined;
+    const b = () => (permuted ? permuteRope(B.data, heads[short], D, r) : B.data);
     tensors.push(
       { name: `${tensor}.lora_a`, dims: [inW, r], dtype: 'f32', values: () => A.data },
-      { name: `${tensor}.lora_b`, dims: [r, out], dtype: 'f32', values: () => (permuted ? permuteRope(B.data, heads[short], D, r) : B.data) },
+      { name: `${tensor}.lora_b`, dims: [r, out], dtype: 'f32', values: b },
     );
   }
   return { metadata, tensors };
