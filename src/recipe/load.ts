@@ -296,7 +296,7 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
       if (s.kl_in_reward && s.beta === 0)
         add(['stages', i, 'kl_in_reward'], 'needs beta > 0 (beta weighs the KL subtracted from the reward)');
       for (const p of LOSS_TYPES[s.loss_type].problems(s)) add(['stages', i, p.field], p.message);
-      for (const p of rolloutProblems(s.rollout, () => bornConfig(recipe, i))) add(['stages', i, 'rollout', p.field], p.message);
+      for (const p of rolloutProblems(s.rollout, () => bornConfig(recipe, i), s.lora)) add(['stages', i, 'rollout', p.field], p.message);
       for (const p of toolProblems(s)) add(['stages', i, ...p.field], p.message);
       const env = s.tools?.environment;
       if (env && !existsSync(resolve(recipe.recipeDir, env.replace(/#[^#]*$/, ''))))

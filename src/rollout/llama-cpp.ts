@@ -1,5 +1,7 @@
 // The llama.cpp rollout engine (node-llama-cpp, CPU / Vulkan / CUDA): at each weight sync the policy
-// is exported to GGUF (gguf.ts) and loaded; each prompt is one sequence of a shared context, so all
+// is exported to GGUF (gguf.ts) and loaded. Under LoRA the frozen base is written once (float16
+// matrices by default) and each sync writes only the adapters as a llama.cpp adapter file
+// (gguf-lora.ts), set on every context; the previous adapter is freed. Each prompt is one sequence of a shared context, so all
 // of a step's completions decode in parallel batches. Token ids go in directly and r1kit's tokenizer
 // decodes the text. llama.cpp returns the full next-token distribution (temperature 1, no top-k/p)
 // and the token is drawn here by the same sampleToken as the tfjs engine, so the two engines share
@@ -10,13 +12,14 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import { Rng } from '../engine/rng.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { type Completion, type Decoder, type SamplingOptions, cutAtStop, sampleToken } from '../model/generate.ts';
 import type { Transformer } from '../model/transformer.ts';
-import { ggufUnsupported, writeGguf } from './gguf.ts';
+import { type GgufDtype, ggufUnsupported, writeGguf } from './gguf.ts';
+import { ggufLoraProblem, writeGgufLora } from './gguf-lora.ts';
 import type { Rollouts } from './rollouts.ts';
 
 export const LLAMA_CPP_PACKAGE = 'node-llama-cpp';
@@ -30,6 +33,13 @@ export type LlamaCppSettings = {
   threads?: number;
   /** Most sequences decoded together (default 64). */
   maxSequences?: number;
+  /** Under LoRA: how the base's matrices are stored (default f16: half the bytes to write and read, and
+   * llama.cpp's usual precision; the trainer's own log-probs and the rollout correction absorb the
+   * difference). The merged full model of a non-LoRA sync is always float32. */
+  baseDtype?: GgufDtype;
+  /** Under LoRA: write the merged model at every sync instead of base + adapter (the old way; kept to
+   * measure the difference, `r1 bench sync`). */
+  mergeAdapters?: boolean;
 };
 
 type Sampling = Omit<SamplingOptions, 'rng'>;
@@ -88,9 +98,21 @@ export function llamaCppProblems(device: LlamaCppDevice): string[] {
   return [];
 }
 
-/** What stops the engine from running this model, or null. */
-export function llamaCppModelProblem(c: ModelConfig): string | null {
-  return ggufUnsupported(c);
+/** What stops the engine from running this model (with these LoRA targets, when the stage trains
+ * adapters), or null. */
+export function llamaCppModelProblem(c: ModelConfig, loraTargets?: readonly string[] | null): string | null {
+  return ggufUnsupported(c) ?? (loraTargets ? ggufLoraProblem(c, loraTargets) : null);
+}
+
+/** node-llama-cpp 3.21.1 keeps every adapter a context loaded, by absolute path, until the model is
+ * disposed (LlamaModel._loraAdapters, internal): one per sync would grow without end. This frees one
+ * (llama_adapter_lora_free, through the binding's dispose) once no context uses it. */
+type LoadedAdapter = { dispose(): Promise<void> };
+function loadedAdapters(model: LlamaModel): Map<string, LoadedAdapter> {
+  const map = (model as unknown as { _loraAdapters?: Map<string, LoadedAdapter> })._loraAdapters;
+  if (!(map instanceof Map))
+    throw new Error(`node-llama-cpp ${LLAMA_CPP_VERSION}'s LlamaModel._loraAdapters is gone: adapters could not be freed (update llama-cpp.ts)`);
+  return map;
 }
 
 let llamas = new Map<LlamaCppDevice, Promise<Llama>>();
@@ -141,11 +163,22 @@ export class LlamaCppRollouts implements Rollouts {
   /** The trainer recomputes pi_old: llama.cpp's log-probs differ from the policy's own. */
   readonly samplesElsewhere = true;
   readonly staleness = null;
-  private readonly dir: string;
+  /** Where the GGUF files of this engine are written (removed by close). */
+  readonly workDir: string;
   private model: LlamaModel | null = null;
+  /** A model file written by sync() and not loaded yet. */
   private pending: string | null = null;
+  /** Under LoRA: the parameters the loaded (or pending) base was written from, so it is written once. */
+  private baseOf: object | null = null;
+  /** Under LoRA: the adapter file contexts get, and the one it replaced (freed at the next generate). */
+  private adapter: string | null = null;
+  private retired: string[] = [];
+  /** generate() calls in flight: an adapter is freed only when no context can be using it. */
+  private running = 0;
   private version = 0;
   private readonly threads: number;
+  /** Seconds spent writing and loading since takeMetrics(). */
+  private timing = { export: 0, load: 0 };
 
   private constructor(
     private readonly llama: Llama,
@@ -153,7 +186,7 @@ export class LlamaCppRollouts implements Rollouts {
     private readonly decoder: Decoder,
     private readonly settings: LlamaCppSettings,
   ) {
-    this.dir = mkdtempSync(join(tmpdir(), 'r1kit-gguf-'));
+    this.workDir = mkdtempSync(join(tmpdir(), 'r1kit-gguf-'));
     this.threads = settings.threads ?? Math.max(1, Math.floor(availableParallelism() / 2));
   }
 
@@ -169,26 +202,77 @@ export class LlamaCppRollouts implements Rollouts {
     return this.llama.gpu;
   }
 
-  /** Exports the policy's current weights to GGUF; the next generate() loads them. */
+  /** Exports the policy's current weights; the next generate() loads them. Without LoRA the merged
+   * model is written in full. With LoRA the base is written once (for these parameters) and then only
+   * the adapters. */
   sync(model: Transformer): void {
-    const file = join(this.dir, `policy-${++this.version}.gguf`);
-    writeGguf(file, model);
-    if (this.pending) rmSync(this.pending, { force: true });
-    this.pending = file;
+    const t0 = performance.now();
+    const lora = model.adapters?.enabled && !this.settings.mergeAdapters ? model.adapters : null;
+    if (!lora || this.baseOf !== model.params) {
+      const file = join(this.workDir, `policy-${++this.version}.gguf`);
+      writeGguf(file, model, lora ? { weights: 'base', matrices: this.settings.baseDtype ?? 'f16' } : {});
+      if (this.pending) rmSync(this.pending, { force: true });
+      this.pending = file;
+      this.baseOf = lora ? model.params : null;
+    }
+    if (this.adapter) this.retired.push(this.adapter);
+    this.adapter = null;
+    if (lora) {
+      this.adapter = join(this.workDir, `adapter-${++this.version}.gguf`);
+      writeGgufLora(this.adapter, model.config, lora);
+    }
+    this.timing.export += (performance.now() - t0) / 1000;
   }
 
+  /** The loaded model, after loading a pending one and freeing retired adapters (none in use: no
+   * generate() is running). A model's disposal frees its adapters too. */
   private async current(): Promise<LlamaModel> {
+    const t0 = performance.now();
     if (this.pending) {
       const file = this.pending;
       this.pending = null;
       const old = this.model;
       this.model = null;
       await old?.dispose();
+      for (const f of this.retired) rmSync(f, { force: true });
+      this.retired = [];
       this.model = await this.llama.loadModel({ modelPath: file, gpuLayers: this.llama.gpu ? 'max' : 0 });
       rmSync(file, { force: true }); // loaded (or mapped, which outlives the name)
     }
     if (!this.model) throw new Error('llama.cpp rollouts: generate() before sync(): sync the policy first');
+    if (this.retired.length && this.running === 0) {
+      const loaded = loadedAdapters(this.model);
+      for (const f of this.retired) {
+        const adapter = loaded.get(resolve(f));
+        loaded.delete(resolve(f));
+        await adapter?.dispose();
+        rmSync(f, { force: true });
+      }
+      this.retired = [];
+    }
+    this.timing.load += (performance.now() - t0) / 1000;
     return this.model;
+  }
+
+  /** Loads what the last sync() wrote (the model file, and the adapter on a one-sequence context),
+   * as the next generate() would: to time a sync apart from sampling (r1 bench sync). */
+  async prepare(): Promise<void> {
+    const model = await this.current();
+    const t0 = performance.now();
+    const ctx = await model.createContext({
+      ...(this.adapter && { lora: { adapters: [{ filePath: this.adapter, scale: 1 }] } }),
+      sequences: 1,
+      contextSize: 16,
+      threads: this.threads,
+      flashAttention: false,
+    });
+    await ctx.dispose();
+    this.timing.load += (performance.now() - t0) / 1000;
+  }
+
+  /** How many adapters the loaded model holds (tests: one at most, whatever the number of syncs). */
+  loadedAdapterCount(): number {
+    return this.model ? loadedAdapters(this.model).size : 0;
   }
 
   /** One completion per prompt; all prompts decode as parallel sequences (maxSequences at a time).
@@ -212,6 +296,8 @@ export class LlamaCppRollouts implements Rollouts {
     return this.decodeRows(prompts, sampling, (i) => rngs[i]);
   }
 
+  /** Decodes rows on the loaded model with the current adapter (both fixed for the call, whatever
+   * syncs come meanwhile), row i drawing from rngOf(i). */
   private async decodeRows(
     prompts: number[][],
     sampling: Sampling,
@@ -220,18 +306,38 @@ export class LlamaCppRollouts implements Rollouts {
     onPart?: (offset: number, part: Completion[]) => void,
   ): Promise<Completion[]> {
     const model = await this.current();
+    this.running++;
+    try {
+      return await this.sample(model, this.adapter, prompts, sampling, rngOf, align, onPart);
+    } finally {
+      this.running--;
+    }
+  }
+
+  private async sample(
+    model: LlamaModel,
+    adapter: string | null,
+    prompts: number[][],
+    sampling: Sampling,
+    rngOf: (row: number) => Rng,
+    align: number,
+    onPart?: (offset: number, part: Completion[]) => void,
+  ): Promise<Completion[]> {
     const out = new Array<Completion>(prompts.length);
     const per = Math.max(align, Math.floor((this.settings.maxSequences ?? 64) / align) * align);
     const perSeq = Math.max(...prompts.map((p) => p.length)) + sampling.maxNewTokens;
     for (let from = 0; from < prompts.length; from += per) {
       const rows = prompts.slice(from, from + per);
+      const t0 = performance.now();
       const ctx = await model.createContext({
+        ...(adapter && { lora: { adapters: [{ filePath: adapter, scale: 1 }] } }),
         sequences: rows.length,
         contextSize: rows.length * perSeq,
         batchSize: Math.min(2048, rows.length * perSeq),
         threads: this.threads,
         flashAttention: false,
       });
+      this.timing.load += (performance.now() - t0) / 1000; // a new adapter loads with the first context
       try {
         const groups: Promise<void>[] = [];
         for (let g = 0; g < rows.length; g += align) {
@@ -255,14 +361,18 @@ export class LlamaCppRollouts implements Rollouts {
     return out;
   }
 
+  /** Seconds of weight sync since the last call: writing GGUF files and loading them (the model, or
+   * the adapter with the step's first context, context creation included). */
   takeMetrics(): Record<string, number> {
-    return {};
+    const out = { 'llama_cpp/export_s': this.timing.export, 'llama_cpp/load_s': this.timing.load };
+    this.timing = { export: 0, load: 0 };
+    return out;
   }
 
   async close(): Promise<void> {
     await this.model?.dispose();
     this.model = null;
-    rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.workDir, { recursive: true, force: true });
   }
 }
 

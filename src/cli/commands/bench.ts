@@ -9,7 +9,7 @@ import { UserError } from '../../errors.ts';
 export type BenchOptions = { backend: string; quick: boolean; [key: string]: unknown };
 export type Bench = { run(opts: BenchOptions): Promise<Record<string, unknown>[]> };
 
-export const BENCHES = ['train', 'generate', 'rewards', 'sandbox', 'grpo', 'kernels', 'cluster'] as const;
+export const BENCHES = ['train', 'generate', 'rewards', 'sandbox', 'grpo', 'kernels', 'cluster', 'sync'] as const;
 
 export function register(program: Command): void {
   program
@@ -25,14 +25,14 @@ export function register(program: Command): void {
     .option('--workers <n>', 'worker threads, where the benchmark uses them')
     .option(
       '--model <size|dir>',
-      'train, generate, grpo: a fresh model of size tiny (the reference, default), small (~10M parameters) or base (~50M), all llama layout; train, generate: or this checkpoint (model directory or hf: name)',
+      'train, generate, grpo, sync: a fresh model of size tiny (the reference, default), small (~10M parameters) or base (~50M), all llama layout; train, generate, sync: or this checkpoint (model directory, adapter folder or hf: name)',
     )
     .option(
       '--engine <name>',
       'generate: tfjs (default: the main thread and the rollout worker pool) or llama.cpp (node-llama-cpp on a GGUF export)',
       'tfjs',
     )
-    .option('--device <name>', 'generate --engine llama.cpp: auto | cpu | vulkan | cuda', 'auto')
+    .option('--device <name>', 'generate --engine llama.cpp, sync (llama.cpp under LoRA): auto | cpu | vulkan | cuda', 'auto')
     .option(
       '--torch',
       'train, generate: also run the PyTorch baseline (scripts/torch_baseline.py; needs python3-torch) at the same size and print the ratio',
