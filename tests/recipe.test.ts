@@ -385,9 +385,25 @@ describe('shipped recipes', () => {
       symlinkSync(join(process.cwd(), 'data'), join(root, 'data'));
       mkdirSync(join(root, 'runs', 'pretrain-tiny', 'pretrain', 'checkpoint'), { recursive: true });
       mkdirSync(join(root, 'runs', 'hf-tiny'), { recursive: true }); // what scripts/make-hf-tiny.ts writes
+      // A Hugging Face cache holding Qwen2.5-0.5B-Instruct's config (recipes/grpo-qwen-lora.yaml names it;
+      // the check reads no weight), in huggingface_hub's layout.
+      const { writeFileSync } = await import('node:fs');
+      const { QWEN25_05B_CONFIG } = await import('../scripts/make-random-qwen.ts');
+      const repo = join(root, 'hf', 'models--Qwen--Qwen2.5-0.5B-Instruct');
+      mkdirSync(join(repo, 'refs'), { recursive: true });
+      mkdirSync(join(repo, 'snapshots', 'c0ffee'), { recursive: true });
+      writeFileSync(join(repo, 'refs', 'main'), 'c0ffee');
+      writeFileSync(join(repo, 'snapshots', 'c0ffee', 'config.json'), JSON.stringify(QWEN25_05B_CONFIG));
+      const savedCache = process.env.HF_HUB_CACHE;
+      process.env.HF_HUB_CACHE = join(root, 'hf');
       const files = readdirSync(join(root, 'recipes')).filter((f) => f.endsWith('.yaml'));
       expect(files.length).toBeGreaterThanOrEqual(5);
-      for (const f of files) expect(loadRecipe(join(root, 'recipes', f)).stages.length, f).toBeGreaterThan(0);
+      try {
+        for (const f of files) expect(loadRecipe(join(root, 'recipes', f)).stages.length, f).toBeGreaterThan(0);
+      } finally {
+        if (savedCache === undefined) delete process.env.HF_HUB_CACHE;
+        else process.env.HF_HUB_CACHE = savedCache;
+      }
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
