@@ -93,12 +93,12 @@ export function qwen2Tensors(cfg: Config, std = cfg.initializer_range): TensorSp
 
 // A counter-based generator (murmur3's finaliser over a name-keyed counter): value j of a tensor
 // depends on (seed, name, j) alone, so tensors can be drawn in any order, a slice at a time.
-function fnv1a32(text: string): number {
+export function fnv1a32(text: string): number {
   let h = 0x811c9dc5;
   for (const byte of Buffer.from(text)) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
   return h;
 }
-function mix32(x: number): number {
+export function mix32(x: number): number {
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b) >>> 0;
   x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35) >>> 0;
   return (x ^ (x >>> 16)) >>> 0;

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fnv1a32, mix32 } from '../../scripts/make-random-qwen.ts';
 
 type StoredDtype = 'F32' | 'F16' | 'BF16';
 /** One tensor: name, shape, values offset + scale * unit(name), stored dtype, index into `files`. */
@@ -43,17 +44,8 @@ export function loadSuite(suite: string): { cases: CaseSpec[]; fixtures: Record<
   return { cases: spec.cases, fixtures: cases };
 }
 
-// The generator (hf_reference.py's unit_stream): murmur3's finaliser over seed-and-name-keyed counters.
-function fnv1a32(text: string): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(text)) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
-  return h;
-}
-function mix32(x: number): number {
-  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b) >>> 0;
-  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35) >>> 0;
-  return (x ^ (x >>> 16)) >>> 0;
-}
+// The generator (hf_reference.py's unit_stream): murmur3's finaliser over seed-and-name-keyed counters,
+// the same one scripts/make-random-qwen.ts draws its checkpoint from.
 function tensorValues(name: string, seed: number, n: number, offset: number, scale: number): Float32Array {
   const key = fnv1a32(`${seed}:${name}`),
     out = new Float32Array(n);
