@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRecipe } from '../src/pipeline/run.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
 import { validateRecipe } from '../src/recipe/load.ts';
+import { R1_FORMAT } from '../src/rollout/multi-turn.ts';
 
 type Turn = { text: string; call: { tool: string; code: string; output: string; error: string | null } | null };
 type Sample = { completion: string; answer: string; rewards: Record<string, number>; turns?: Turn[]; tool_tokens?: number };
@@ -120,5 +121,13 @@ describe('recipe check of eval and rejection-sampling tools', () => {
       );
       expect(problems({ type })).not.toMatch(/tools/);
     }
+  });
+});
+
+describe('the r1 output block after a turn', () => {
+  it('opens on a new line, unless the turn ended in that newline already (a `>\\n` token)', () => {
+    expect(R1_FORMAT.around('so <code>print(1)</code>').open).toBe('\n<output>\n');
+    expect(R1_FORMAT.around('so <code>\nprint(1)\n</code>\n').open).toBe('<output>\n');
+    expect(R1_FORMAT.around('so <code>print(1)</code>\n').close).toBe('\n</output>\n');
   });
 });
