@@ -5,7 +5,7 @@
 // The task is products of two 3-digit numbers (src/data/products.ts), which the tiny model cannot
 // compute in its head but can by calling Python. The corpus is the sums corpus of data/corpus.jsonl
 // (scripts/make-data.ts, same generators and shares) with a small share of its arithmetic statements
-// replaced by tool-call traces: the R1-Zero template with a product question, and a reply that calls
+// replaced by tool-call traces: a product question (User: ... Assistant:), and a reply that calls
 // `print(a * b)` in <code>, sees <output>, and answers, in the full form in only some of them. Nothing
 // else changes. tests/data-tools.test.ts checks the files are what this writes.
 import { mkdirSync, realpathSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { OPERANDS, SEED as SUMS_SEED, corpus, moreTurns } from './make-data.ts';
 const SEED = 20250301;
 export const TOOLS_COUNTS = { train: 1000, test: 50, corpus: 14000 };
 /** Share of corpus documents that are tool-call traces (taken from the arithmetic statements). */
-export const TRACE_SHARE = 0.1;
+export const TRACE_SHARE = 0.2;
 
 /** Every file of data/tools as [name, rows]. */
 export function makeToolsData(seed = SEED): [string, unknown[]][] {

@@ -46,7 +46,7 @@ describe('data/tools', () => {
     const traces = texts.filter((t) => t.includes('<code>'));
     expect(traces.length / texts.length).toBeGreaterThan(TRACE_SHARE - 0.02);
     expect(traces.length / texts.length).toBeLessThan(TRACE_SHARE + 0.02);
-    const replies = traces.map((t) => t.split('. Assistant:')[1]);
+    const replies = traces.map((t) => t.split(' Assistant:')[1]);
     const full = replies.filter((r) => strictFormat(r) === 1);
     expect(full.length / replies.length).toBeGreaterThan(0.25);
     expect(full.length / replies.length).toBeLessThan(0.45);

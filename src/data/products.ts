@@ -1,7 +1,7 @@
 // Products of two 3-digit numbers: a task where a tool is the difference. A 1 M-parameter model
 // cannot multiply 347 by 862 in its head, but it can copy the numbers into `print(347 * 862)`, run
 // it, and copy the output into its answer. The tools recipe (recipes/grpo-tools-tiny.yaml) trains and
-// evaluates on these prompts, and its pretraining corpus holds a small share of tool-call traces
+// evaluates on these prompts, and its pretraining corpus holds a share of tool-call traces
 // (scripts/tools-data.ts) in the r1 form the multi-turn rollouts write (rollout/multi-turn.ts).
 import { Rng } from '../engine/rng.ts';
 import { applyTemplate } from './chat.ts';
@@ -63,7 +63,13 @@ export const toolReply = (p: Product): string => ` <think> ${toolCallText(p)}</t
  * several ways, so GRPO has the form to find (as the sums corpus does, scripts/make-data.ts). */
 export const TRACE_STYLE = { full: 0.35 };
 
-/** A tool-call trace: the R1-Zero template with a product question and a reply that calls the tool. */
+/** The prompt template of the products (the recipe's `template:`): a chat turn as the corpus's plain
+ * chats write it. Not the R1-Zero template: its 93 tokens of instructions would make a trace 140
+ * tokens of which a dozen are the numbers the model must copy; a base pretrained on such traces
+ * copied the first digit of each factor only (data/README.md). */
+export const TOOLS_TEMPLATE = 'User: {prompt} Assistant:';
+
+/** A tool-call trace: a product question in TOOLS_TEMPLATE and a reply that calls the tool. */
 export function toolTraceDoc(rng: Rng, p: Product, after: () => string): string {
   const call = toolCallText(p),
     r = p.result;
@@ -78,5 +84,5 @@ export function toolTraceDoc(rng: Rng, p: Product, after: () => string): string 
           () => ` ${call}The answer is ${r}.${after()}`, // no tags but the call
           () => ` <think> ${call}</think> <answer> ${r}.${after()}`, // answer never closed
         ][rng.int(6)]();
-  return applyTemplate('r1-zero', productQuestion(p)) + reply;
+  return applyTemplate(TOOLS_TEMPLATE, productQuestion(p)) + reply;
 }
