@@ -16,7 +16,7 @@ import { MetricsLogger } from '../metrics/logger.ts';
 import type { Row, StageContext, StageResult } from './context.ts';
 import type { EvalStage } from '../recipe/index.ts';
 import { encodePrompts, type PromptSource } from './prompts.ts';
-import { promptTools, sampleCompletions, trajectoryFields } from './sample.ts';
+import { promptTools, rewardTurns, sampleCompletions, trajectoryFields } from './sample.ts';
 import { toolMetrics } from './grpo.ts';
 import { accuracy as accuracyReward, extractAnswer, answersMatch } from '../../rewards/accuracy.ts';
 import { answersEqual, parseAnswer } from '../../rewards/answer.ts';
@@ -41,7 +41,7 @@ export type EvalOptions = {
   /** pass@k values to report besides pass@1 (each 2 <= k <= this.k); default [k] when k >= 2. */
   passK?: number[];
   /** The recipe's sandbox section (code rewards). */
-  sandbox?: { isolation: string; reuse?: string };
+  sandbox?: { isolation: 'strict' | 'standard' | 'process'; reuse?: string };
   /** Name used in error messages. */
   stage: string;
   /** Where the rows come from and which flags set the prompt field, when a command (not a stage) evaluates. */
@@ -319,7 +319,7 @@ export async function evaluate(
       },
       o.seed,
       o.tools,
-      { sandbox: { isolation: (o.sandbox?.isolation ?? 'standard') as 'strict' | 'standard' | 'process' }, recipeDir: o.baseDir },
+      { sandbox: { isolation: o.sandbox?.isolation ?? 'standard' }, recipeDir: o.baseDir },
     );
   } catch (e) {
     await closeRewards(rewards);
@@ -327,10 +327,9 @@ export async function evaluate(
   }
   const texts = completions.map((c) => c.text);
   // Rewards see the turns as GRPO's do (the RewardBatch's `turns`); the answer is the trajectory's last.
-  const turns = o.tools ? completions.map((c) => c.trajectory?.turns ?? [{ text: c.text, call: null }]) : undefined;
   const scored = await scoreBatch(
     rewards,
-    { prompts, completions: texts, rows: srcRows, ...(turns ? { turns } : {}) },
+    { prompts, completions: texts, rows: srcRows, ...rewardTurns(completions, o.tools) },
     { onError: 'zero' },
   );
   await closeRewards(rewards);

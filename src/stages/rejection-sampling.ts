@@ -11,7 +11,7 @@ import type { Row, StageContext, StageResult } from './context.ts';
 import type { RejectionSamplingStage } from '../recipe/index.ts';
 import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts';
 import { encodePrompts } from './prompts.ts';
-import { promptTools, sampleCompletions, trajectoryFields } from './sample.ts';
+import { promptTools, rewardTurns, sampleCompletions, trajectoryFields } from './sample.ts';
 
 /** Share of word 4-grams that repeat an earlier 4-gram of the same text (0 = none). */
 export function repeatedNgramShare(text: string, n = 4): number {
@@ -57,7 +57,7 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
     }
   }
   // With tools, each sample is a multi-turn trajectory (GRPO's loop): the kept completion is the whole
-  // trajectory, tool output included, so the SFT that reads it learns to call and to read the output.
+  // trajectory, tool output included (an SFT on it trains on the output too: it has no mask yet).
   const completions = await sampleCompletions(
     model,
     tok,
@@ -80,10 +80,9 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
   });
   model.dispose();
   const texts = completions.map((c) => c.text);
-  const turns = s.tools ? completions.map((c) => c.trajectory?.turns ?? [{ text: c.text, call: null }]) : undefined;
   const scored = await scoreBatch(
     rewards,
-    { prompts, completions: texts, rows: srcRows, ...(turns ? { turns } : {}) },
+    { prompts, completions: texts, rows: srcRows, ...rewardTurns(completions, s.tools) },
     { onError: s.reward_error },
   );
   await closeRewards(rewards);

@@ -13,6 +13,7 @@ import { openLocalRollouts } from '../rollout/engines.ts';
 import type { Sampling } from '../rollout/rollouts.ts';
 import type { ToolSchema } from '../model/chat-template.ts';
 import { modelTokenCount } from '../rl/index.ts';
+import type { Turn } from '../../rewards/types.ts';
 
 /** What a stage's tools need of the recipe: where the sandbox's walls are set and where a user
  * environment's path is relative to. */
@@ -45,6 +46,11 @@ export async function sampleCompletions(
 /** The tool schemas a chat template renders into the prompt (the chat form), else none. */
 export function promptTools(tools: ToolsConfig | null | undefined): ToolSchema[] | undefined {
   return tools?.format === 'chat' ? toolSchemas(tools.names) : undefined;
+}
+
+/** The turns the rewards see (RewardBatch.turns) with tools, as GRPO gives them; none without. */
+export function rewardTurns(completions: readonly Completion[], tools: ToolsConfig | null | undefined): { turns?: Turn[][] } {
+  return tools ? { turns: completions.map((c) => c.trajectory?.turns ?? [{ text: c.text, call: null }]) } : {};
 }
 
 /** What a sample row records of a multi-turn completion (as GRPO's samples.jsonl): its turns (text,
