@@ -1,6 +1,7 @@
 // The shipped data of the tools recipe (data/tools): what scripts/tools-data.ts writes, byte for
 // byte; held-out products kept out of the prompts and the corpus; tool-call traces a small share of
 // the corpus, written exactly as a multi-turn rollout builds a call and its output.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,5 +61,22 @@ describe('data/tools', () => {
     expect(` <think> ${toolCallText(p)}`).toBe(turn + open + String(p.result) + close);
     expect(outputBlock({ tool: 'python', code: '', output: '299114\n', error: null })).toBe(`\n<output>\n299114\n</output>\n`);
     expect(strictFormat(toolReply(p))).toBe(1);
+  });
+
+  it('ships the base the recipe starts from (data/tools-base), its files as SHA256SUMS lists them', () => {
+    const base = join(import.meta.dirname, '..', 'data', 'tools-base');
+    const sums = readFileSync(join(base, 'SHA256SUMS'), 'utf8').trim().split('\n');
+    expect(sums.map((l) => l.split(/\s+/)[1]).sort()).toEqual(
+      ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'].sort(),
+    );
+    for (const line of sums) {
+      const [hash, file] = line.split(/\s+/);
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(base, file)))
+          .digest('hex'),
+        file,
+      ).toBe(hash);
+    }
   });
 });
