@@ -32,9 +32,9 @@ import {
   type ProblemOptions,
 } from '../src/data/tasks.ts';
 
-const SEED = 20250122;
+export const SEED = 20250122;
 /** Operands of every sum in the data: the prompts, the held-out set and the corpus. */
-const OPERANDS: ProblemOptions = { min: 0, max: 19 };
+export const OPERANDS: ProblemOptions = { min: 0, max: 19 };
 const COUNTS = { train: 190, test: 20, corpus: 14000, coldStart: 300, chat: 300, preferences: 300 };
 /** Shares of corpus documents; the rest are arithmetic statements. */
 const SHARE = { template: 0.09, chat: 0.08, prose: 0.13 };
@@ -275,7 +275,7 @@ const bareAnswer = (rng: Rng, p: Problem): string =>
 const thought = (rng: Rng, p: Problem): string => pick(rng, [workedSteps(p), workedSteps(p), `${expression(p)} = ${p.result}.`]);
 
 /** One to three more turns, " User: What is 5 + 6?. Assistant: 11." (the template's punctuation). */
-function moreTurns(rng: Rng, exclude: Exclude): string {
+export function moreTurns(rng: Rng, exclude: Exclude): string {
   let out = '';
   for (let i = 1 + rng.int(3); i > 0; i--) {
     const q = sum(rng, exclude);
@@ -325,9 +325,18 @@ function templateDoc(rng: Rng, exclude: Exclude): string {
   return applyTemplate('r1-zero', question(p)) + reply;
 }
 
-function corpus(rng: Rng, exclude: Exclude): { text: string }[] {
-  return Array.from({ length: COUNTS.corpus }, () => {
+/** The pretraining corpus. `extra`: another kind of document taking `share` of the rows from the
+ * arithmetic statements (the tools corpus, scripts/tools-data.ts); without it the draws, and so the
+ * bytes of data/corpus.jsonl, are what they always were. */
+export function corpus(
+  rng: Rng,
+  exclude: Exclude,
+  extra: { share: number; doc: () => string } | null = null,
+  rows = COUNTS.corpus,
+): { text: string }[] {
+  return Array.from({ length: rows }, () => {
     let u = rng.next();
+    if (extra && (u -= extra.share) < 0) return { text: extra.doc() };
     if ((u -= SHARE.template) < 0) return { text: templateDoc(rng, exclude) };
     if ((u -= SHARE.chat) < 0) return { text: chatDoc(rng, exclude) };
     if ((u -= SHARE.prose) < 0) return { text: proseDoc(rng, exclude) };

@@ -298,6 +298,10 @@ export function checkRecipe(recipe: Recipe): RecipeIssue[] {
       for (const p of LOSS_TYPES[s.loss_type].problems(s)) add(['stages', i, p.field], p.message);
       for (const p of rolloutProblems(s.rollout, () => bornConfig(recipe, i), s.lora)) add(['stages', i, 'rollout', p.field], p.message);
       for (const p of toolProblems(s)) add(['stages', i, ...p.field], p.message);
+    }
+    if (s.type === 'grpo' || s.type === 'eval' || s.type === 'rejection-sampling') {
+      // Eval and rejection sampling run the calls here, on the main thread's tfjs generation.
+      if (s.type !== 'grpo') for (const p of toolProblems({ ...s, rollout_workers: 0 })) add(['stages', i, ...p.field], p.message);
       const env = s.tools?.environment;
       if (env && !existsSync(resolve(recipe.recipeDir, env.replace(/#[^#]*$/, ''))))
         add(['stages', i, 'tools', 'environment'], `module not found: ${resolve(recipe.recipeDir, env.replace(/#[^#]*$/, ''))}`);

@@ -284,6 +284,50 @@ export const DpoStage = z.strictObject({
   template: template('chat'),
 });
 
+/** A sampling stage's tools (grpo, eval, rejection-sampling): multi-turn generation through one runner (rollout/multi-turn.ts). */
+const ToolsField = z
+  .strictObject({
+    names: z
+      .array(z.enum(TOOL_NAMES))
+      .min(1)
+      .default(['python'])
+      .describe(
+        'tools the model may call; in the r1 form <code> runs the first, <code lang="javascript"> names another. Each runs in the sandbox with all its walls',
+      ),
+    max_turns: int().positive().default(4).describe('tool calls per trajectory at most; after them a </code> no longer stops generation'),
+    max_output_tokens: int()
+      .positive()
+      .default(128)
+      .describe("tokens of a call's output appended to the context at most (the rest is cut, marked ...(truncated))"),
+    timeout_s: z
+      .number()
+      .positive()
+      .default(2)
+      .describe(
+        "CPU-time limit of one call (the session's earlier cells re-run included); a call past it gets a timeout error in its output",
+      ),
+    format: z
+      .enum(TOOL_FORMATS)
+      .default('r1')
+      .describe(
+        'r1: the model writes <code>...</code>, generation stops there, the code runs and <output>...</output> is appended (models r1kit trains); chat: Hugging Face models, the tools given to the chat template\'s `tools` argument, calls as <tool_call>{"name": ..., "arguments": {"code": ...}}</tool_call> (Qwen2.5, Qwen3, Hermes), outputs as tool-role messages rendered by the template; needs template: chat',
+      ),
+    environment: z
+      .string()
+      .nullable()
+      .default(null)
+      .describe(
+        "a user module answering the calls instead of the sandbox, by path like a reward (./my-env.ts#Calculator): a class or object with step(state, call) -> observation; state is the trajectory's own object; r1 form only",
+      ),
+  })
+  .nullable()
+  .default(null)
+  .describe(
+    'multi-turn rollouts with tool calls (tool-integrated reasoning): the model runs code mid-reasoning and sees its output; max_completion_length (eval and rejection-sampling: max_new_tokens) bounds the whole trajectory, tool output included. ' +
+      'In GRPO, tool-output tokens are in the context of every forward pass but carry no loss, KL or entropy and do not count in the normalisers, and turns are sampled on the main thread (rollout_workers 0 or auto) by tfjs or llama.cpp; with a cluster the trainer samples and reward workers run the calls. ' +
+      'Eval and rejection sampling run the same loop and record the turns in samples.jsonl; the answer is read from the whole trajectory. null = single-turn',
+  );
+
 export const GrpoStage = z.strictObject({
   ...stageBase('grpo'),
   lora: LoraConfig.optional(),
@@ -429,48 +473,7 @@ export const GrpoStage = z.strictObject({
     .union([z.literal('auto'), int().min(0)])
     .default('auto')
     .describe('worker threads generating rollouts; 0 = the main thread, auto = one per core'),
-  tools: z
-    .strictObject({
-      names: z
-        .array(z.enum(TOOL_NAMES))
-        .min(1)
-        .default(['python'])
-        .describe(
-          'tools the model may call; in the r1 form <code> runs the first, <code lang="javascript"> names another. Each runs in the sandbox with all its walls',
-        ),
-      max_turns: int().positive().default(4).describe('tool calls per trajectory at most; after them a </code> no longer stops generation'),
-      max_output_tokens: int()
-        .positive()
-        .default(128)
-        .describe("tokens of a call's output appended to the context at most (the rest is cut, marked ...(truncated))"),
-      timeout_s: z
-        .number()
-        .positive()
-        .default(2)
-        .describe(
-          "CPU-time limit of one call (the session's earlier cells re-run included); a call past it gets a timeout error in its output",
-        ),
-      format: z
-        .enum(TOOL_FORMATS)
-        .default('r1')
-        .describe(
-          'r1: the model writes <code>...</code>, generation stops there, the code runs and <output>...</output> is appended (models r1kit trains); chat: Hugging Face models, the tools given to the chat template\'s `tools` argument, calls as <tool_call>{"name": ..., "arguments": {"code": ...}}</tool_call> (Qwen2.5, Qwen3, Hermes), outputs as tool-role messages rendered by the template; needs template: chat',
-        ),
-      environment: z
-        .string()
-        .nullable()
-        .default(null)
-        .describe(
-          "a user module answering the calls instead of the sandbox, by path like a reward (./my-env.ts#Calculator): a class or object with step(state, call) -> observation; state is the trajectory's own object; r1 form only",
-        ),
-    })
-    .nullable()
-    .default(null)
-    .describe(
-      'multi-turn rollouts with tool calls (tool-integrated reasoning): the model runs code mid-reasoning and sees its output; max_completion_length bounds the whole trajectory, tool output included. ' +
-        'Tool-output tokens are in the context of every forward pass but carry no loss, KL or entropy and do not count in the normalisers. ' +
-        'Turns are sampled on the main thread (rollout_workers 0 or auto) by tfjs or llama.cpp; with a cluster the trainer samples and reward workers run the calls; null = single-turn',
-    ),
+  tools: ToolsField,
   rollout: z
     .strictObject({
       engine: z
@@ -508,6 +511,7 @@ export const RejectionSamplingStage = z.strictObject({
   template: template('r1-zero'),
   prompt_field: z.string().default('prompt').describe('field of each row that holds the prompt'),
   rewards: rewards(['accuracy'], 'reward functions, summed with their weights, to score each sample'),
+  tools: ToolsField,
   reward_threshold: z.number().default(1).describe('keep a sample when its summed reward is at least this'),
   filters: z
     .strictObject({
@@ -566,6 +570,7 @@ export const EvalStage = z
       'reward functions to score completions; accuracy decides which samples are right (pass@1, maj@n, pass@k; without it the built-in accuracy with its defaults does)',
     ),
     label: z.string().default('').describe('the row name of this eval in the results table'),
+    tools: ToolsField,
   })
   .superRefine((s, ctx) => {
     for (const [i, k] of (s.pass_at_k ?? []).entries()) {

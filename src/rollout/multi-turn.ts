@@ -61,11 +61,19 @@ export type CallFormat = {
   around(turnText: string): { open: string; close: string };
 };
 
-/** The r1 form: `<code>...</code>`, answered by `<output>...</output>`. */
+/** The r1 form: `<code>...</code>`, answered by `<output>...</output>`. The output block opens on a
+ * new line; when the turn's last token already holds that newline (a tokenizer that merges `>\n`
+ * into one token samples it with the `</code>`), the block does not repeat it, so the context is
+ * `</code>\n<output>\n` as the model saw it in its corpus, not `</code>\n\n<output>`. */
 export const R1_FORMAT: CallFormat = {
   close: CODE_CLOSE,
   parse: (text, tools) => parseR1Call(text, tools),
-  around: () => ({ open: '\n<output>\n', close: '\n</output>\n' }),
+  around: (turnText) => {
+    const open = '\n<output>\n';
+    const at = turnText.lastIndexOf(CODE_CLOSE);
+    const after = at < 0 ? '' : turnText.slice(at + CODE_CLOSE.length);
+    return { open: after && open.startsWith(after) ? open.slice(after.length) : open, close: '\n</output>\n' };
+  },
 };
 
 /** The closing tag of a call in the chat form (Qwen2.5, Qwen3, Hermes templates). */

@@ -8,14 +8,16 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { writeJsonl } from '../data/io.ts';
-import { Rng } from '../engine/rng.ts';
-import { generate } from '../model/generate.ts';
+import type { Completion } from '../model/generate.ts';
+import type { ToolsConfig } from '../rollout/multi-turn.ts';
 import type { Transformer } from '../model/transformer.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { MetricsLogger } from '../metrics/logger.ts';
 import type { Row, StageContext, StageResult } from './context.ts';
 import type { EvalStage } from '../recipe/index.ts';
 import { encodePrompts, type PromptSource } from './prompts.ts';
+import { promptTools, rewardTurns, sampleCompletions, trajectoryFields } from './sample.ts';
+import { toolMetrics } from './grpo.ts';
 import { accuracy as accuracyReward, extractAnswer, answersMatch } from '../../rewards/accuracy.ts';
 import { answersEqual, parseAnswer } from '../../rewards/answer.ts';
 import { rowLanguage, thoughtLanguageShare } from '../../rewards/language.ts';
@@ -39,11 +41,14 @@ export type EvalOptions = {
   /** pass@k values to report besides pass@1 (each 2 <= k <= this.k); default [k] when k >= 2. */
   passK?: number[];
   /** The recipe's sandbox section (code rewards). */
-  sandbox?: { isolation: string; reuse?: string };
+  sandbox?: { isolation: 'strict' | 'standard' | 'process'; reuse?: string };
   /** Name used in error messages. */
   stage: string;
   /** Where the rows come from and which flags set the prompt field, when a command (not a stage) evaluates. */
   source?: PromptSource;
+  /** The stage's tools: each sample is a multi-turn trajectory (rollout/multi-turn.ts, as GRPO's), its
+   * answer read from the whole trajectory; null or unset: single-turn. */
+  tools?: ToolsConfig | null;
 };
 
 type PassAt1 = { prompts: number; 'pass@1': number };
@@ -69,6 +74,8 @@ export type EvalReport = {
   rewards: Record<string, number>;
   by_task: Record<string, PassAt1>;
   by_language: Record<string, PassAt1>;
+  /** With tools: what the trajectories did (GRPO's tools/ metrics: calls_per_trajectory, used_share, ...). */
+  tools?: Record<string, number>;
 };
 
 /** What the summary needs per completion, k consecutive completions per row. */
@@ -279,11 +286,13 @@ export async function evaluate(
 ): Promise<{ report: EvalReport; samples: Row[]; counts: Record<string, number> }> {
   passKs(o.k, o.passK); // a k above the samples per prompt fails here, before any work
   const rewards = await loadRewards(o.rewards, o.baseDir, { sandbox: o.sandbox });
-  const encoded = encodePrompts(rows, { name: o.stage, template: o.template, prompt_field: o.promptField, source: o.source }, tok, {
-    context: model.config.max_position_embeddings,
-    newTokens: o.maxNewTokens,
-    newTokensField: 'max_new_tokens',
-  });
+  const encoded = encodePrompts(
+    rows,
+    { name: o.stage, template: o.template, prompt_field: o.promptField, source: o.source },
+    tok,
+    { context: model.config.max_position_embeddings, newTokens: o.maxNewTokens, newTokensField: 'max_new_tokens' },
+    promptTools(o.tools),
+  );
   const prompts: string[] = [],
     ids: number[][] = [],
     srcRows: Row[] = [];
@@ -294,19 +303,37 @@ export async function evaluate(
       srcRows.push(e.row);
     }
   }
-  const completions = generate(model, tok, ids, {
-    maxNewTokens: o.maxNewTokens,
-    temperature: o.temperature,
-    topP: o.topP,
-    topK: o.topK,
-    stopTokens: [...tok.eosIds],
-    stopStrings: o.stop,
-    rng: new Rng(o.seed),
-  });
+  let completions: Completion[];
+  try {
+    completions = await sampleCompletions(
+      model,
+      tok,
+      ids,
+      {
+        maxNewTokens: o.maxNewTokens,
+        temperature: o.temperature,
+        topP: o.topP,
+        topK: o.topK,
+        stopTokens: [...tok.eosIds],
+        stopStrings: o.stop,
+      },
+      o.seed,
+      o.tools,
+      { sandbox: { isolation: o.sandbox?.isolation ?? 'standard' }, recipeDir: o.baseDir },
+    );
+  } catch (e) {
+    await closeRewards(rewards);
+    throw e;
+  }
   const texts = completions.map((c) => c.text);
-  const scored = await scoreBatch(rewards, { prompts, completions: texts, rows: srcRows }, { onError: 'zero' });
+  // Rewards see the turns as GRPO's do (the RewardBatch's `turns`); the answer is the trajectory's last.
+  const scored = await scoreBatch(
+    rewards,
+    { prompts, completions: texts, rows: srcRows, ...rewardTurns(completions, o.tools) },
+    { onError: 'zero' },
+  );
   await closeRewards(rewards);
-  const report = summarizeEval({
+  const summary = summarizeEval({
     rows,
     k: o.k,
     prompts,
@@ -316,6 +343,7 @@ export async function evaluate(
     rewardMeans: Object.fromEntries(Object.entries(scored.stats).map(([k, v]) => [k, v.mean])),
     passK: o.passK,
   });
+  const report: EvalReport = o.tools ? { ...summary, tools: toolMetrics(completions) } : summary;
   // step: the eval's one logged step (its metrics.jsonl row); question: the row's prompt before the
   // template, which the samples browser shows first.
   const samples = texts.map((completion, i) => ({
@@ -327,6 +355,7 @@ export async function evaluate(
     reward: scored.total[i],
     rewards: Object.fromEntries(Object.entries(scored.byFunction).map(([k, v]) => [k, v[i]])),
     finish_reason: completions[i].finishReason,
+    ...trajectoryFields(completions[i]),
   }));
   // What the rewards counted while scoring (accuracy/timeout, accuracy/gold_unparsable, ...).
   return { report, samples, counts: scored.counts ?? {} };
@@ -354,6 +383,7 @@ export async function runEval(ctx: StageContext, s: EvalStage): Promise<StageRes
       stage: s.name,
       sandbox: ctx.recipe.sandbox,
       passK: s.pass_at_k,
+      tools: s.tools,
     });
     model.dispose();
     mkdirSync(ctx.stageDir, { recursive: true });
@@ -366,6 +396,7 @@ export async function runEval(ctx: StageContext, s: EvalStage): Promise<StageRes
     const flat: Record<string, number> = {};
     for (const [k, v] of Object.entries(report)) if (typeof v === 'number') flat[k] = v;
     for (const [k, v] of Object.entries(report.rewards)) flat[`rewards/${k}/mean`] = v;
+    for (const [k, v] of Object.entries(report.tools ?? {})) flat[k] = v; // already named tools/..., completions/...
     for (const [k, n] of Object.entries(counts)) flat[`rewards/${k}`] = n;
     logger.log({ step: 1, ...flat });
     return { summary: flat };

@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { UserError } from '../errors.ts';
 import { writeJsonl } from '../data/io.ts';
 import { Rng } from '../engine/rng.ts';
-import { generate } from '../model/generate.ts';
 import { MetricsLogger } from '../metrics/logger.ts';
 import type { Row, StageContext, StageResult } from './context.ts';
 import type { RejectionSamplingStage } from '../recipe/index.ts';
 import { closeRewards, loadRewards, scoreBatch } from '../../rewards/registry.ts';
 import { encodePrompts } from './prompts.ts';
+import { promptTools, rewardTurns, sampleCompletions, trajectoryFields } from './sample.ts';
 
 /** Share of word 4-grams that repeat an earlier 4-gram of the same text (0 = none). */
 export function repeatedNgramShare(text: string, n = 4): number {
@@ -39,11 +39,13 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
   const rewards = await loadRewards(specs, ctx.recipe.recipeDir, { sandbox: ctx.recipe.sandbox });
   const model = ctx.loadModel();
   const k = s.num_generations;
-  const encoded = encodePrompts(rows, s, tok, {
-    context: model.config.max_position_embeddings,
-    newTokens: s.max_new_tokens,
-    newTokensField: 'max_new_tokens',
-  });
+  const encoded = encodePrompts(
+    rows,
+    s,
+    tok,
+    { context: model.config.max_position_embeddings, newTokens: s.max_new_tokens, newTokensField: 'max_new_tokens' },
+    promptTools(s.tools),
+  );
   const prompts: string[] = [],
     ids: number[][] = [],
     srcRows: Row[] = [];
@@ -54,18 +56,35 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
       srcRows.push(e.row);
     }
   }
-  const completions = generate(model, tok, ids, {
-    maxNewTokens: s.max_new_tokens,
-    temperature: s.temperature,
-    topP: s.top_p,
-    topK: s.top_k,
-    stopTokens: [...tok.eosIds],
-    stopStrings: s.stop,
-    rng: new Rng(ctx.recipe.seed),
+  // With tools, each sample is a multi-turn trajectory (GRPO's loop): the kept completion is the whole
+  // trajectory, tool output included (an SFT on it trains on the output too: it has no mask yet).
+  const completions = await sampleCompletions(
+    model,
+    tok,
+    ids,
+    {
+      maxNewTokens: s.max_new_tokens,
+      temperature: s.temperature,
+      topP: s.top_p,
+      topK: s.top_k,
+      stopTokens: [...tok.eosIds],
+      stopStrings: s.stop,
+    },
+    ctx.recipe.seed,
+    s.tools,
+    ctx.recipe,
+  ).catch(async (e: unknown) => {
+    model.dispose();
+    await closeRewards(rewards);
+    throw e;
   });
   model.dispose();
   const texts = completions.map((c) => c.text);
-  const scored = await scoreBatch(rewards, { prompts, completions: texts, rows: srcRows }, { onError: s.reward_error });
+  const scored = await scoreBatch(
+    rewards,
+    { prompts, completions: texts, rows: srcRows, ...rewardTurns(completions, s.tools) },
+    { onError: s.reward_error },
+  );
   await closeRewards(rewards);
   const kept: Row[] = [];
   const perPrompt: { prompt: string; accepted: number; k: number }[] = [];
@@ -95,7 +114,7 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
       seen.add(texts[i].trim().replace(/\s+/g, ' '));
       accepted++;
       const { [s.prompt_field]: prompt, ...rest } = rows[r];
-      kept.push({ ...rest, prompt, completion: texts[i], reward: scored.total[i], source: s.name });
+      kept.push({ ...rest, prompt, completion: texts[i], reward: scored.total[i], source: s.name, ...trajectoryFields(completions[i]) });
     }
     perPrompt.push({ prompt: String(rows[r][s.prompt_field]), accepted, k });
   }
@@ -116,7 +135,9 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
   );
   writeJsonl(
     join(ctx.stageDir, 'samples.jsonl'),
-    texts.slice(0, 200).map((c, i) => ({ prompt: prompts[i], completion: c, reward: scored.total[i] })),
+    texts
+      .slice(0, 200)
+      .map((c, i) => ({ prompt: prompts[i], completion: c, reward: scored.total[i], ...trajectoryFields(completions[i]) })),
   );
   const summary = {
     prompts: rows.length,
