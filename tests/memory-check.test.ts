@@ -2,14 +2,14 @@
 // training stages are estimated from config.json alone, before any stage runs, and a stage that will
 // not fit is refused with exit 2, the part that overflows and the recipe settings that would help.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../src/cli/main.ts';
 import { loadBlas } from '../src/engine/kernels/blas.ts';
 import { parameterCount } from '../src/model/config.ts';
 import { parseHfConfig } from '../src/model/hf-config.ts';
-import { loraTrainable, planRecipe } from '../src/pipeline/memory-check.ts';
+import { applyPlan, formatPlan, loraTrainable, planRecipe } from '../src/pipeline/memory-check.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'r1-memory-'));
@@ -43,7 +43,7 @@ mkdirSync(checkpoint);
 writeFileSync(join(checkpoint, 'config.json'), JSON.stringify(QWEN05));
 writeFileSync(join(root, 'prompts.jsonl'), '{"prompt": "What is 1 + 1?", "answer": "2"}\n');
 
-function recipeFile(name: string, lora: string): string {
+function recipeFile(name: string, lora: string, trainWorkers: number | 'auto' = 1): string {
   const file = join(root, `${name}.yaml`);
   writeFileSync(
     file,
@@ -59,7 +59,7 @@ stages:
     max_prompt_length: 32
     max_completion_length: 64
     beta: 0.04
-    train_workers: 1
+    train_workers: ${trainWorkers}
     rollout_workers: 1
 ${lora}`,
   );
@@ -82,6 +82,31 @@ async function r1(args: string[]): Promise<{ code: number; stdout: string; stder
 }
 
 describe('memory plan before a recipe runs', () => {
+  it.runIf(loadBlas().loaded && availableParallelism() > 1)(
+    "train_workers auto: one thread per core while every copy fits, the main thread alone when the workers' copies of the weights would not",
+    () => {
+      process.env.R1_MATMUL = 'auto';
+      const recipe = loadRecipe(recipeFile('auto-workers', '    lora: { r: 16 }\n', 'auto'));
+      const roomy = planRecipe(recipe, { machineBytes: 64 * 2 ** 30 }).stages[0];
+      expect(roomy.input!.threads).toBe(availableParallelism());
+      expect(roomy.autoOneWorker).toBeUndefined();
+      // 5 GiB holds the main thread's step (about 3.4 GiB) but not a second thread's own copy beside it.
+      const tight = planRecipe(recipe, { machineBytes: 5 * 2 ** 30 });
+      const stage = tight.stages[0];
+      expect(stage.problems).toEqual([]);
+      expect(stage.input!.threads).toBe(1);
+      expect(stage.autoOneWorker).toMatch(/train_workers auto -> 1: each of \d+ gradient workers would hold its own \d\.\d\d GiB/);
+      expect(formatPlan(tight).join('\n')).toMatch(/train_workers auto -> 1/);
+      expect(applyPlan(recipe, tight)).toEqual([expect.stringMatching(/^stages\.0 \(grpo\): train_workers auto -> 1/)]);
+      expect((recipe.stages[0] as { train_workers: unknown }).train_workers).toBe(1);
+      // Where one thread does not fit either, auto is not the fix and the stage is refused as before.
+      expect(
+        planRecipe(loadRecipe(recipeFile('auto-workers-2', '    lora: { r: 16 }\n', 'auto')), { machineBytes: 2 ** 30 }).stages[0].problems
+          .length,
+      ).toBeGreaterThan(0);
+    },
+  );
+
   it('refuses a full GRPO fine-tune of a Qwen2.5-0.5B-config checkpoint on wasm: exit 2, the parts, LoRA as the fix; r1 run stops before any stage', async () => {
     const file = recipeFile('full', '');
     const checked = await r1(['recipe', file]);

@@ -29,6 +29,8 @@ export type StagePlan = {
   input?: PlanInput;
   unknown?: string;
   problems: string[];
+  /** Set when `train_workers: auto` was planned down to the main thread alone, saying why. */
+  autoOneWorker?: string;
 };
 export type RecipePlan = { backend: string; blas: boolean; limits: Limits; stages: StagePlan[] };
 
@@ -104,7 +106,16 @@ export function stagePlanInput(s: TrainingStage, c: ModelConfig, backend: PlanIn
   const trainable = lora ? loraTrainable(c, s.lora!, `${where}.lora`) : params;
   const threads =
     backend === 'webgpu' || backend === 'tensorflow' ? 1 : s.train_workers === 'auto' ? availableParallelism() : s.train_workers;
-  const base = { backend, params, matrixParams: matrixParams(c), trainable, lora, threads, blas, gradientCheckpointing: s.gradient_checkpointing };
+  const base = {
+    backend,
+    params,
+    matrixParams: matrixParams(c),
+    trainable,
+    lora,
+    threads,
+    blas,
+    gradientCheckpointing: s.gradient_checkpointing,
+  };
   const context = c.max_position_embeddings;
   switch (s.type) {
     case 'pretrain':
@@ -143,7 +154,20 @@ export function planRecipe(recipe: Recipe, limits?: Partial<Limits>): RecipePlan
     }
     const input = stagePlanInput(s as TrainingStage, found.config, backend, blas, where);
     const plan = planMemory(found.config, input);
-    stages.push({ index, stage: s.name, plan, input, problems: planProblems(plan, input, full) });
+    const problems = planProblems(plan, input, full);
+    // `auto` gradient threads: one per core, unless every worker's own copy of the weights is what
+    // does not fit (a large model); then the main thread alone, which the run is told to use.
+    if ((s as TrainingStage).train_workers === 'auto' && (input.threads ?? 1) > 1 && problems.length) {
+      const alone = { ...input, threads: 1 };
+      const alonePlan = planMemory(found.config, alone);
+      const aloneProblems = planProblems(alonePlan, alone, full);
+      if (aloneProblems.length < problems.length) {
+        const why = `train_workers auto -> 1: each of ${(input.threads ?? 1) - 1} gradient workers would hold its own ${gib(plan.worker)}; the main thread alone needs ${gib(alonePlan.mainTotal)}`;
+        stages.push({ index, stage: s.name, plan: alonePlan, input: alone, problems: aloneProblems, autoOneWorker: why });
+        return;
+      }
+    }
+    stages.push({ index, stage: s.name, plan, input, problems });
   });
   return { backend, blas, limits: full, stages };
 }
@@ -167,10 +191,22 @@ export function formatPlan(p: RecipePlan): string[] {
       `  ${s.index}. ${s.stage}: ${p.limits.deviceBytes != null ? 'on the GPU' : 'main thread'} ${gib(s.plan.mainTotal)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')})` +
         (workers > 0 ? `; ${workers} gradient worker${workers === 1 ? '' : 's'} ${gib(s.plan.worker)} each` : '') +
         `; in all ${gib(s.plan.total)}` +
-        (s.problems.length ? ' - DOES NOT FIT' : ''),
+        (s.problems.length ? ' - DOES NOT FIT' : '') +
+        (s.autoOneWorker ? ` (${s.autoOneWorker})` : ''),
     );
   }
   return lines;
+}
+
+/** Sets `train_workers: 1` on each stage whose `auto` the plan chose the main thread alone for (the
+ * field is not hashed: a finished stage stays finished), and returns the lines that say so. */
+export function applyPlan(recipe: Recipe, p: RecipePlan): string[] {
+  return p.stages
+    .filter((s) => s.autoOneWorker)
+    .map((s) => {
+      (recipe.stages[s.index] as TrainingStage).train_workers = 1;
+      return `stages.${s.index} (${s.stage}): ${s.autoOneWorker}`;
+    });
 }
 
 /** Throws a UserError (exit 2) naming every stage that will not fit, with its fixes. */

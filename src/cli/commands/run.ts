@@ -26,8 +26,10 @@ export function register(program: Command): void {
         const { runRecipe } = await import('../../pipeline/run.ts');
         const recipe = loadRecipe(file, { set: opts.set, quick: opts.quick });
         // Refused before any stage runs when a stage will not fit its memory (exit 2, with the fix).
-        const { assertPlanFits, planRecipe } = await import('../../pipeline/memory-check.ts');
-        assertPlanFits(planRecipe(recipe));
+        const { applyPlan, assertPlanFits, planRecipe } = await import('../../pipeline/memory-check.ts');
+        const plan = planRecipe(recipe);
+        assertPlanFits(plan);
+        for (const line of applyPlan(recipe, plan)) process.stderr.write(`${line}\n`);
         const { runDir } = await runRecipe(recipe, { fresh: opts.fresh, only: opts.only, from: opts.from });
         process.stderr.write(`run folder: ${runDir}\n`);
       },
