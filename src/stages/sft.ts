@@ -14,14 +14,17 @@ import type { ToolName } from '../rollout/tools.ts';
 import type { ChatTemplate, ToolSchema } from '../model/chat-template.ts';
 import { batchIndices, lmStep, totalSteps, type WeightedSequence, stageTrainOptions } from './batches.ts';
 
-/** Token ids of one row with weight 1 on the tokens the loss covers. */
+/** Token ids of one row with weight 1 on the tokens the loss covers: the completion's (with
+ * completion_only_loss, else the prompt's too), never a tool output's (a row with `turns`). */
 export function sftExample(row: Row, tok: Tokenizer, template: string, completionOnly: boolean, where: string): WeightedSequence {
   const ids: number[] = [],
     weights: number[] = [];
-  const push = (text: string, trained: boolean) => {
+  /** `trained`: the completion's own text; 'tool': a tool's output, in the context only. */
+  const push = (text: string, trained: boolean | 'tool') => {
+    const weight = trained === 'tool' ? 0 : trained || !completionOnly ? 1 : 0;
     for (const id of tok.encode(text)) {
       ids.push(id);
-      weights.push(trained || !completionOnly ? 1 : 0);
+      weights.push(weight);
     }
   };
   const own = tok.chatTemplate;
@@ -85,7 +88,7 @@ function trajectoryExample(
   turns: TurnRowT[],
   tok: Tokenizer,
   template: string,
-  push: (text: string, trained: boolean) => void,
+  push: (text: string, trained: boolean | 'tool') => void,
   where: string,
 ): void {
   const own = tok.chatTemplate;
@@ -104,11 +107,11 @@ function trajectoryExample(
   const segments: Segment[] = trajectorySegments(row.completion, turns, rendering, where);
   if (template === 'chat') {
     push(applyTemplate('chat', row.prompt, own, tools), false);
-    for (const s of segments) push(s.text, s.model);
+    for (const s of segments) push(s.text, s.model || 'tool');
     push(endOfReply(row.prompt, own), true);
   } else {
     push(applyTemplate(template, row.prompt), false);
-    for (const s of segments) push(s.text, s.model);
+    for (const s of segments) push(s.text, s.model || 'tool');
   }
 }
 
