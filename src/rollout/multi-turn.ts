@@ -218,6 +218,9 @@ type Trajectory = {
   text: string;
 };
 
+/** What follows the kept part of a tool output cut to max_output_tokens tokens. */
+export const TRUNCATED_MARK = '\n...(truncated)';
+
 /** The tool-output tokens appended after a call: the output block's body cut to `maxOutputTokens`
  * tokens (the tags are always whole), then to the trajectory's remaining budget. */
 function outputTokens(
@@ -232,7 +235,7 @@ function outputTokens(
     const text = around.open + body + around.close;
     return { ids: tok.encode(text), text };
   }
-  const cut = tok.decode(bodyIds.slice(0, maxOutputTokens)) + '\n...(truncated)';
+  const cut = tok.decode(bodyIds.slice(0, maxOutputTokens)) + TRUNCATED_MARK;
   const text = around.open + cut + around.close;
   return { ids: tok.encode(text), text };
 }

@@ -57,7 +57,7 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
     }
   }
   // With tools, each sample is a multi-turn trajectory (GRPO's loop): the kept completion is the whole
-  // trajectory, tool output included (an SFT on it trains on the output too: it has no mask yet).
+  // trajectory, tool output included, with its turns (an SFT on it masks the output: stages/sft.ts).
   const completions = await sampleCompletions(
     model,
     tok,
