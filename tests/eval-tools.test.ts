@@ -87,8 +87,10 @@ describe('eval and rejection sampling with tools (pretrain on tool traces -> eva
   });
 
   it('keeps whole trajectories in rejection sampling, tool output included, with their turns', () => {
-    const rows = readJsonl<{ completion: string; turns?: Turn[] }>(join(runDir, 'rs', 'dataset.jsonl'));
+    const rows = readJsonl<{ completion: string; turns?: Turn[]; tools?: string[] }>(join(runDir, 'rs', 'dataset.jsonl'));
     expect(rows).toHaveLength(12); // threshold 0: every sample kept
+    // The tools the prompt offered travel with the row, so an SFT on it renders the same prompt.
+    for (const r of rows) expect(r.tools).toEqual(['javascript']);
     const withCall = rows.filter((r) => r.turns?.some((t) => t.call));
     expect(withCall.length).toBeGreaterThan(0);
     expect(withCall[0].completion).toContain('<output>\n');

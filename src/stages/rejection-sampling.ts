@@ -114,7 +114,17 @@ export async function runRejectionSampling(ctx: StageContext, s: RejectionSampli
       seen.add(texts[i].trim().replace(/\s+/g, ' '));
       accepted++;
       const { [s.prompt_field]: prompt, ...rest } = rows[r];
-      kept.push({ ...rest, prompt, completion: texts[i], reward: scored.total[i], source: s.name, ...trajectoryFields(completions[i]) });
+      kept.push({
+        ...rest,
+        prompt,
+        completion: texts[i],
+        reward: scored.total[i],
+        source: s.name,
+        ...trajectoryFields(completions[i]),
+        // The tools the prompt offered (a chat template renders them into it): an SFT on the row
+        // rebuilds the same prompt from them (stages/sft.ts).
+        ...(s.tools && { tools: s.tools.names }),
+      });
     }
     perPrompt.push({ prompt: String(rows[r][s.prompt_field]), accepted, k });
   }
