@@ -12,6 +12,8 @@ import { Worker } from 'node:worker_threads';
 const require = createRequire(import.meta.url);
 
 type Remote = { id: number; shape: number[]; dtype: tf.DataType; refCount: number };
+/** The device's size limits, in bytes: one binding of a kernel, one buffer. */
+export type BufferLimits = { maxStorageBufferBindingSize: number; maxBufferSize: number };
 type Wire = { id: number; shape: number[]; dtype: tf.DataType };
 const TIMEOUT_MS = 600_000;
 const decoder = new TextDecoder();
@@ -29,6 +31,8 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
   private constructor(
     private readonly worker: Worker,
     readonly adapterInfo: Record<string, string>,
+    /** The device's limits as the adapter gives them (a lowered limit for tests: setBindingLimit). */
+    readonly limits: BufferLimits,
   ) {
     super();
     worker.on('message', (m: { op: string; seq?: number; values?: tf.backend_util.BackendValues; error?: string }) => {
@@ -45,7 +49,7 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
   /** Starts the worker on the adapter Dawn finds through `via`. */
   static async start(via: 'default' | 'opengles'): Promise<RemoteWebGPUBackend> {
     const worker = new Worker(new URL('./webgpu-worker.js', import.meta.url), { workerData: { via } });
-    const ready = await new Promise<{ info?: Record<string, string>; error?: string }>((resolve, reject) => {
+    const ready = await new Promise<{ info?: Record<string, string>; limits?: BufferLimits; error?: string }>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
@@ -53,7 +57,7 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
       await worker.terminate();
       throw new Error(ready.error);
     }
-    return new RemoteWebGPUBackend(worker, ready.info ?? {});
+    return new RemoteWebGPUBackend(worker, ready.info ?? {}, ready.limits!);
   }
 
   /** Posts a message and blocks until the worker answers in shared memory; returns its text. */
@@ -167,6 +171,12 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
     this.data.delete(dataId);
     this.byId.delete(r.id);
     return true;
+  }
+
+  /** Makes the GPU thread refuse any binding over `bytes` as if the adapter's limit were that
+   * (null: the adapter's own), so tests run the split paths and the refusal on a tiny model. */
+  setBindingLimit(bytes: number | null): void {
+    this.call({ op: 'limit', bytes });
   }
 
   override numDataIds(): number {
