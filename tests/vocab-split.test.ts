@@ -140,7 +140,9 @@ for (const backend of ['cpu', 'wasm'] as const) {
       );
       const embed = model.params.embed as tf.Variable;
       const grad = () => {
-        const g = tf.grad((h: tf.Tensor2D) => tf.sum(tf.mul(chunkedTokenLogprobs(h, embed, true, targets, 5, 0.8), tf.range(1, N + 1))));
+        const g = tf.grad((h: tf.Tensor) =>
+          tf.sum(tf.mul(chunkedTokenLogprobs(h as tf.Tensor2D, embed as unknown as tf.Tensor2D, true, targets, 5, 0.8), tf.range(1, N + 1))),
+        );
         const out = g(hidden);
         const values = Float32Array.from(out.dataSync() as Float32Array);
         out.dispose();
