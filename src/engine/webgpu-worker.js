@@ -306,10 +306,15 @@ parentPort.on('message', async (m) => {
   try {
     switch (m.op) {
       case 'write': {
-        const dataId = backend.write(m.values, m.shape, m.dtype);
+        const shared = m.values?.shared;
+        const values = shared ? new { Float32Array, Int32Array, Uint8Array }[m.values.kind](shared) : m.values;
+        const dataId = backend.write(values, m.shape, m.dtype);
         byId.set(m.id, dataId);
         ids.set(dataId, m.id);
         if (m.refCount > 1) for (let i = 1; i < m.refCount; i++) backend.incRef(dataId);
+        // Large values (weights) go to the GPU now, and their CPU copy with them (tfjs would keep
+        // it until a kernel first reads the tensor: all of a model's weights, twice, at load).
+        if (shared && m.dtype !== 'string') onGpu({ dataId, shape: m.shape });
         break;
       }
       case 'incRef':
