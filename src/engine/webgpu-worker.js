@@ -185,6 +185,12 @@ function idOf(dataId) {
 function info(t) {
   const dataId = byId.get(t.id);
   if (!dataId) throw new Error(`webgpu worker: unknown tensor data ${t.id}`);
+  // The main thread's view of a tensor must match the data it names here (a reshape shares data
+  // under another shape of the same size): a mismatch would compute on the wrong numbers.
+  const held = backend.tensorMap.get(dataId);
+  if (held && t.shape.reduce((a, b) => a * b, 1) !== held.shape.reduce((a, b) => a * b, 1)) {
+    throw new Error(`webgpu worker: tensor ${t.id} is [${t.shape}] on the main thread but its data here is [${held.shape}]`);
+  }
   return { dataId, shape: t.shape, dtype: t.dtype };
 }
 
