@@ -3,6 +3,8 @@
 // mapAsync that this thread's event loop resolves), so a main thread blocked in a synchronous
 // read (dataSync) gets its values from here, through shared memory.
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parentPort, workerData } from 'node:worker_threads';
 
 const require = createRequire(import.meta.url);
@@ -164,10 +166,12 @@ function runKernel(config, name, inputs, attrs) {
   return out;
 }
 
-function reply(ctl, buf, status, text) {
+function reply(m, status, text) {
+  const { ctl, buf } = m;
   const bytes = new Uint8Array(buf);
   const { written } = encoder.encodeInto(text, bytes);
   ctl[1] = written;
+  ctl[2] = m.call;
   Atomics.store(ctl, 0, status);
   Atomics.notify(ctl, 0);
 }
@@ -338,7 +342,7 @@ parentPort.on('message', async (m) => {
         const out = runKernel(config, m.name, inputs, m.attrs);
         if (gpuError) throw new Error(`the GPU refused a kernel (${gpuError.split('\n')[0]})`);
         const list = (Array.isArray(out) ? out : [out]).map((o) => ({ id: idOf(o.dataId), shape: o.shape, dtype: o.dtype }));
-        reply(m.ctl, m.buf, 1, JSON.stringify({ array: Array.isArray(out), list }));
+        reply(m, 1, JSON.stringify({ array: Array.isArray(out), list }));
         break;
       }
       case 'read': {
@@ -349,25 +353,30 @@ parentPort.on('message', async (m) => {
         if (m.ctl) {
           const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
           new Uint8Array(m.data).set(bytes.subarray(0, m.data.byteLength));
-          reply(m.ctl, m.buf, 1, JSON.stringify({ kind: values.constructor.name, length: values.length }));
+          reply(m, 1, JSON.stringify({ kind: values.constructor.name, length: values.length }));
         } else {
           parentPort.postMessage({ op: 'read', seq: m.seq, values });
         }
         break;
       }
+      case 'collect':
+        // The shared memory of uploaded values (see collectAfter in webgpu-remote.ts).
+        setFlagsFromString('--expose-gc');
+        runInNewContext('gc')();
+        break;
       case 'limit':
         lowered = m.bytes;
-        reply(m.ctl, m.buf, 1, '{}');
+        reply(m, 1, '{}');
         break;
       case 'memory':
-        reply(m.ctl, m.buf, 1, JSON.stringify(backend.memory()));
+        reply(m, 1, JSON.stringify(backend.memory()));
         break;
       default:
         throw new Error(`webgpu worker: unknown op ${m.op}`);
     }
   } catch (e) {
     const msg = e instanceof Error ? `${e.message}` : String(e);
-    if (m.ctl) reply(m.ctl, m.buf, 2, msg);
+    if (m.ctl) reply(m, 2, msg);
     else if (m.op === 'read') parentPort.postMessage({ op: 'read', seq: m.seq, error: msg });
     else parentPort.postMessage({ op: 'error', error: `${m.op}: ${msg}` });
   }
