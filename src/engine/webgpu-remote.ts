@@ -70,8 +70,16 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
     const call = ++this.calls;
     Atomics.store(this.ctl, 0, 0);
     this.worker.postMessage({ ...message, call, ctl: this.ctl, buf: this.buf, data });
-    if (Atomics.wait(this.ctl, 0, 0, TIMEOUT_MS) === 'timed-out')
-      throw new Error(`webgpu: no answer from the GPU thread to ${String(message.op)}`);
+    // Wait until the status is set, not merely until woken: the GPU thread sets the status, then
+    // notifies; when it answered before this thread began to wait, that notify can land in the
+    // next call's wait, which would then read the previous answer as its own (outputs mapped to
+    // the wrong tensors: shape errors at best, wrong numbers at worst).
+    const deadline = Date.now() + TIMEOUT_MS;
+    while (Atomics.load(this.ctl, 0) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0 || Atomics.wait(this.ctl, 0, 0, left) === 'timed-out')
+        throw new Error(`webgpu: no answer from the GPU thread to ${String(message.op)}`);
+    }
     if (this.ctl[2] !== call)
       throw new Error(`webgpu ${String(message.op)} ${String(message.name ?? '')}: the GPU thread answered call ${this.ctl[2]}, not this one (${call})`);
     const text = decoder.decode(new Uint8Array(this.buf, 0, this.ctl[1]).slice());
