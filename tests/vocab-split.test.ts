@@ -129,6 +129,19 @@ for (const backend of ['cpu', 'wasm'] as const) {
       });
     }
 
+    it('with the embedding frozen (LoRA), a split step gives the unsplit loss and gradients, and none for the embedding', async () => {
+      await initBackend(backend);
+      const model = Transformer.init(CONFIG, 6);
+      (model.params.embed as tf.Variable).trainable = false;
+      const whole = lossGrads(model);
+      setBindingLimit(LIMIT);
+      const split = lossGrads(model);
+      expect(split.grads.embed).toBeUndefined();
+      expect(Math.abs(split.loss - whole.loss)).toBeLessThan(1e-5);
+      expectSameGrads(split.grads, whole.grads);
+      model.dispose();
+    });
+
     it('with a frozen head (LoRA), split, the hidden states get the gradient of the trained unsplit head', async () => {
       await initBackend(backend);
       const model = Transformer.init(CONFIG, 4);

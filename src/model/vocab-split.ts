@@ -33,6 +33,21 @@ export function embedRows(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   const [V, C] = table.shape;
   const blocks = rowBlocks(V, C * FLOAT_BYTES, `embedding [${V}, ${C}]`);
   if (blocks.length === 1) return tf.gather(table, ids);
+  const lookup = () => blockedRows(table, ids, blocks);
+  if (!(table instanceof tf.Variable) || table.trainable) return lookup();
+  // A frozen table (LoRA) gets no gradient: the lookup runs inside a custom gradient, so a
+  // gradient tape keeps none of its row blocks (copies of the whole table, 545 MB for Qwen2.5)
+  // until the backward pass. The ids take no gradient either.
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: lookup(),
+    gradFunc: () => tf.zerosLike(args[0] as tf.Tensor),
+  }));
+  return f(ids) as tf.Tensor2D;
+}
+
+/** embedRows over `blocks` of rows. */
+function blockedRows(table: tf.Tensor2D, ids: tf.Tensor1D, blocks: RowBlock[]): tf.Tensor2D {
+  const C = table.shape[1];
   return tf.tidy(() => {
     const index = tf.cast(ids, 'int32');
     let out: tf.Tensor2D | null = null;
