@@ -5,7 +5,7 @@
 // (.ci/run installs Mesa) that is a failure.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { activeAdapter, initBackend } from '../src/engine/backend.ts';
+import { activeAdapter, bindingLimit, initBackend, setBindingLimit } from '../src/engine/backend.ts';
 import { probeWebGPU, webgpuMissing } from '../src/engine/webgpu.ts';
 import { generate } from '../src/model/generate.ts';
 import { TINY, type ModelConfig } from '../src/model/config.ts';
@@ -23,6 +23,7 @@ const HAVE_WEBGPU = optionalPresent(
 );
 
 afterAll(async () => {
+  setBindingLimit(null);
   await initBackend('wasm');
 });
 
@@ -66,6 +67,32 @@ function greedy(config: ModelConfig): number[][] {
   return out;
 }
 
+/** A model whose embedding [2048, 32] (256 KiB) is the only tensor of a step (B x T = 96) over
+ * SPLIT_LIMIT: with the limit lowered to that, the embedding and head run in blocks, and any
+ * other kernel on a tensor that large is refused, as a real adapter refuses a 545 MB embedding. */
+const SPLIT_CONFIG: ModelConfig = { ...CONFIG, vocab_size: 2048, hidden_size: 32, intermediate_size: 64 };
+const SPLIT_LIMIT = 64 * 1024;
+
+/** Logits of a forward pass and the loss and gradients of a step with the embedding frozen (as
+ * under LoRA: no [V, C] gradient), on the active backend. */
+function frozenEmbeddingStep(config: ModelConfig): { logits: Float32Array; loss: number; grads: Record<string, Float32Array> } {
+  const model = Transformer.init(config, 9);
+  (model.params.embed as tf.Variable).trainable = false;
+  const b = batch(4, 24, config.vocab_size);
+  const ids = tf.tensor2d(b.inputs, [b.B, b.T], 'int32');
+  const out = model.forward(ids);
+  const logits = Float32Array.from(out.dataSync() as Float32Array);
+  tf.dispose([ids, out]);
+  const { loss, grads } = lossAndGrads(model.params, () => lmLoss(model, b));
+  const copied: Record<string, Float32Array> = {};
+  for (const [k, g] of Object.entries(grads)) {
+    copied[k] = Float32Array.from(g.dataSync() as Float32Array);
+    g.dispose();
+  }
+  model.dispose();
+  return { logits, loss, grads: copied };
+}
+
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
@@ -100,5 +127,53 @@ describe.skipIf(!HAVE_WEBGPU)('backend webgpu', () => {
     const ref = greedy(CONFIG);
     await initBackend('webgpu', { allowSoftwareGpu: true });
     expect(greedy(CONFIG)).toEqual(ref);
+  });
+
+  it('reads its binding limit from the adapter', async () => {
+    await initBackend('webgpu', { allowSoftwareGpu: true });
+    const limit = bindingLimit();
+    console.log(`webgpu binding limit: ${limit} bytes`);
+    // WebGPU's defaults: maxStorageBufferBindingSize at least 128 MiB, maxBufferSize at least 256 MiB.
+    expect(limit).toBeGreaterThanOrEqual(2 ** 27);
+    expect(Number.isFinite(limit)).toBe(true);
+  });
+
+  it('with the limit lowered under the embedding, the split forward pass and a frozen-embedding step give the unsplit results of wasm', async () => {
+    await initBackend('wasm');
+    const ref = frozenEmbeddingStep(SPLIT_CONFIG);
+    await initBackend('webgpu', { allowSoftwareGpu: true });
+    setBindingLimit(SPLIT_LIMIT);
+    try {
+      const got = frozenEmbeddingStep(SPLIT_CONFIG);
+      const dLogits = maxAbsDiff(got.logits, ref.logits);
+      expect(dLogits).toBeLessThan(1e-5);
+      expect(Math.abs(got.loss - ref.loss)).toBeLessThan(1e-4);
+      expect(Object.keys(got.grads).sort()).toEqual(Object.keys(ref.grads).sort());
+      expect(got.grads.embed).toBeUndefined();
+      let worst = 0;
+      for (const k of Object.keys(ref.grads)) worst = Math.max(worst, maxAbsDiff(got.grads[k], ref.grads[k]));
+      console.log(`webgpu split (limit ${SPLIT_LIMIT} bytes) vs wasm unsplit: max |d logit| ${dLogits.toExponential(2)}, max |d grad| ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThan(1e-4);
+    } finally {
+      setBindingLimit(null);
+    }
+  });
+
+  it('a kernel binding a tensor over the limit stops with an error naming it, and the backend goes on', async () => {
+    await initBackend('webgpu', { allowSoftwareGpu: true });
+    const x = tf.tensor2d(Float32Array.from({ length: 2048 * 32 }, (_, i) => (i % 7) / 7), [2048, 32]);
+    setBindingLimit(SPLIT_LIMIT);
+    try {
+      expect(() => tf.exp(x)).toThrow(/kernel Exp: its input \[2048, 32\] float32 is 0\.250 MiB, over the binding limit lowered to 65536 bytes/);
+      // A row block under the limit is copied out of it, not refused.
+      const block = tf.slice(x, [512, 0], [512, 32]);
+      expect(block.dataSync()[0]).toBeCloseTo(((512 * 32) % 7) / 7, 6);
+      block.dispose();
+    } finally {
+      setBindingLimit(null);
+    }
+    const y = tf.exp(x);
+    expect(y.dataSync()[8]).toBeCloseTo(Math.exp(1 / 7), 5);
+    tf.dispose([x, y]);
   });
 });

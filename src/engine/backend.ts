@@ -5,6 +5,7 @@ import { UserError } from '../errors.ts';
 import { installWasmPatches, matmulPath } from './kernels/index.ts';
 import { loadBlas, MATMUL_CHOICES, MATMUL_ENV, type MatmulChoice } from './kernels/blas.ts';
 import { registerWebGPU, SOFTWARE_GPU_ENV, softwareAllowedByEnv, webgpuAdapter, type AdapterReport } from './webgpu.ts';
+import type { RemoteWebGPUBackend } from './webgpu-remote.ts';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -88,6 +89,7 @@ export async function initBackend(name: string = 'auto', opts: BackendOptions = 
     }
     await tf.ready();
     if (p.tfName === 'wasm') installWasmPatches();
+    if (p.tfName === 'webgpu' && lowered !== null) (tf.backend() as unknown as RemoteWebGPUBackend).setBindingLimit(lowered);
     tf.env().set('DEBUG', false);
     active = p.tfName;
     return active;
@@ -110,6 +112,40 @@ export function matmulEngine(): string {
   if (matmulPath() !== 'blas') return 'xnnpack';
   const s = loadBlas();
   return s.loaded ? `blas (${s.blas.library}, ${s.blas.threads} thread${s.blas.threads === 1 ? '' : 's'})` : 'xnnpack';
+}
+
+/** Environment variable that lowers the largest tensor one kernel may bind, in bytes, on every
+ * backend: the split paths (model/vocab-split.ts) then run on a tiny model, and on WebGPU a kernel
+ * binding more is refused as the adapter would refuse it at its own limit. */
+export const BINDING_LIMIT_ENV = 'R1_BINDING_LIMIT';
+let lowered: number | null = null;
+
+function envBindingLimit(): number | null {
+  const raw = process.env[BINDING_LIMIT_ENV];
+  if (raw === undefined || raw === '') return null;
+  const bytes = Number(raw);
+  if (!Number.isInteger(bytes) || bytes < 4) throw new UserError(`${BINDING_LIMIT_ENV}=${raw}: want a whole number of bytes, at least 4`);
+  return bytes;
+}
+
+/** Lowers the binding limit to `bytes` (null: back to the backend's own); tests use it. */
+export function setBindingLimit(bytes: number | null): void {
+  if (bytes !== null && !(Number.isInteger(bytes) && bytes >= 4)) throw new Error(`binding limit: want a whole number of bytes, at least 4, got ${bytes}`);
+  lowered = bytes;
+  if (activeBackend() === 'webgpu') (tf.backend() as unknown as RemoteWebGPUBackend).setBindingLimit(bytes ?? envBindingLimit());
+}
+
+/** The largest tensor, in bytes, one kernel may read or write whole: on WebGPU the adapter's
+ * maxStorageBufferBindingSize and maxBufferSize (128 MiB and 2 GiB on Mesa's llvmpipe; Dawn caps
+ * NVIDIA's binding at 2 GiB); Infinity on the other backends. Lowered by setBindingLimit or
+ * R1_BINDING_LIMIT. Tensors over it are split by the callers that can (model/vocab-split.ts). */
+export function bindingLimit(): number {
+  let limit = lowered ?? envBindingLimit() ?? Infinity;
+  if (activeBackend() === 'webgpu') {
+    const l = (tf.backend() as unknown as RemoteWebGPUBackend).limits;
+    limit = Math.min(limit, l.maxStorageBufferBindingSize, l.maxBufferSize);
+  }
+  return limit;
 }
 
 /** The WebGPU adapter in use when the active backend is webgpu. */

@@ -7,11 +7,15 @@
 // is tfjs's WebGPU kernels unchanged; only where they run moves.
 import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 
 const require = createRequire(import.meta.url);
 
 type Remote = { id: number; shape: number[]; dtype: tf.DataType; refCount: number };
+/** The device's size limits, in bytes: one binding of a kernel, one buffer. */
+export type BufferLimits = { maxStorageBufferBindingSize: number; maxBufferSize: number };
 type Wire = { id: number; shape: number[]; dtype: tf.DataType };
 const TIMEOUT_MS = 600_000;
 const decoder = new TextDecoder();
@@ -22,13 +26,17 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
   private nextId = 1;
   private seq = 0;
   private readonly pending = new Map<number, { resolve: (v: tf.backend_util.BackendValues) => void; reject: (e: Error) => void }>();
-  private readonly ctl = new Int32Array(new SharedArrayBuffer(8));
+  /** [status (0 waiting, 1 done, 2 failed), reply length, the call's number]. */
+  private readonly ctl = new Int32Array(new SharedArrayBuffer(12));
+  private calls = 0;
   private readonly buf = new SharedArrayBuffer(1 << 20);
   private asyncError: string | null = null;
 
   private constructor(
     private readonly worker: Worker,
     readonly adapterInfo: Record<string, string>,
+    /** The device's limits as the adapter gives them (a lowered limit for tests: setBindingLimit). */
+    readonly limits: BufferLimits,
   ) {
     super();
     worker.on('message', (m: { op: string; seq?: number; values?: tf.backend_util.BackendValues; error?: string }) => {
@@ -45,7 +53,7 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
   /** Starts the worker on the adapter Dawn finds through `via`. */
   static async start(via: 'default' | 'opengles'): Promise<RemoteWebGPUBackend> {
     const worker = new Worker(new URL('./webgpu-worker.js', import.meta.url), { workerData: { via } });
-    const ready = await new Promise<{ info?: Record<string, string>; error?: string }>((resolve, reject) => {
+    const ready = await new Promise<{ info?: Record<string, string>; limits?: BufferLimits; error?: string }>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
@@ -53,16 +61,27 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
       await worker.terminate();
       throw new Error(ready.error);
     }
-    return new RemoteWebGPUBackend(worker, ready.info ?? {});
+    return new RemoteWebGPUBackend(worker, ready.info ?? {}, ready.limits!);
   }
 
   /** Posts a message and blocks until the worker answers in shared memory; returns its text. */
   private call(message: Record<string, unknown>, data?: SharedArrayBuffer): string {
     this.check();
+    const call = ++this.calls;
     Atomics.store(this.ctl, 0, 0);
-    this.worker.postMessage({ ...message, ctl: this.ctl, buf: this.buf, data });
-    if (Atomics.wait(this.ctl, 0, 0, TIMEOUT_MS) === 'timed-out')
-      throw new Error(`webgpu: no answer from the GPU thread to ${String(message.op)}`);
+    this.worker.postMessage({ ...message, call, ctl: this.ctl, buf: this.buf, data });
+    // Wait until the status is set, not merely until woken: the GPU thread sets the status, then
+    // notifies; when it answered before this thread began to wait, that notify can land in the
+    // next call's wait, which would then read the previous answer as its own (outputs mapped to
+    // the wrong tensors: shape errors at best, wrong numbers at worst).
+    const deadline = Date.now() + TIMEOUT_MS;
+    while (Atomics.load(this.ctl, 0) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0 || Atomics.wait(this.ctl, 0, 0, left) === 'timed-out')
+        throw new Error(`webgpu: no answer from the GPU thread to ${String(message.op)}`);
+    }
+    if (this.ctl[2] !== call)
+      throw new Error(`webgpu ${String(message.op)} ${String(message.name ?? '')}: the GPU thread answered call ${this.ctl[2]}, not this one (${call})`);
     const text = decoder.decode(new Uint8Array(this.buf, 0, this.ctl[1]).slice());
     if (this.ctl[0] === 2) throw new Error(`webgpu ${String(message.op)} ${String(message.name ?? '')}: ${text}`);
     return text;
@@ -97,7 +116,22 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
     const id = this.nextId++;
     this.data.set(dataId, { id, shape, dtype, refCount });
     this.byId.set(id, dataId);
-    this.worker.postMessage({ op: 'write', id, values, shape, dtype, refCount });
+    const shared = shareable(values);
+    this.worker.postMessage({ op: 'write', id, values: shared, shape, dtype, refCount });
+    if (shared !== values) this.collectAfter((values as ArrayBufferView).byteLength);
+  }
+
+  private sharedSinceCollect = 0;
+
+  /** Values passed in shared memory are garbage on both threads once uploaded, but a thread that
+   * allocates little collects late: loading a 0.5 B model left 1.9 GB of them alive after the main
+   * thread's own collection. So every COLLECT_BYTES of them, both threads collect. */
+  private collectAfter(bytes: number): void {
+    this.sharedSinceCollect += bytes;
+    if (this.sharedSinceCollect < COLLECT_BYTES) return;
+    this.sharedSinceCollect = 0;
+    this.worker.postMessage({ op: 'collect' });
+    collectGarbage();
   }
 
   /** Runs kernel `name` on the GPU thread; outputs that share an input's data share its dataId. */
@@ -169,6 +203,12 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
     return true;
   }
 
+  /** Makes the GPU thread refuse any binding over `bytes` as if the adapter's limit were that
+   * (null: the adapter's own), so tests run the split paths and the refusal on a tiny model. */
+  setBindingLimit(bytes: number | null): void {
+    this.call({ op: 'limit', bytes });
+  }
+
   override numDataIds(): number {
     return this.data.size;
   }
@@ -194,6 +234,29 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
   override dispose(): void {
     void this.worker.terminate();
   }
+}
+
+/** Values to post to the GPU thread: a large typed array as a copy in shared memory, which the
+ * message passes by reference (a plain typed array is cloned into the message and cloned again
+ * out of it: for the weights of a 0.5 B model, 4 GB more at once). The GPU thread uploads it and
+ * lets it go. */
+function shareable(values: tf.backend_util.BackendValues | null): unknown {
+  if (!ArrayBuffer.isView(values) || values.byteLength < SHARE_BYTES) return values;
+  const shared = new SharedArrayBuffer(values.byteLength);
+  new Uint8Array(shared).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  return { shared, kind: values.constructor.name };
+}
+const SHARE_BYTES = 1 << 20;
+const COLLECT_BYTES = 512 * 2 ** 20;
+
+let gc: (() => void) | null = null;
+/** V8's full collection, made callable at run time (as --expose-gc would). */
+export function collectGarbage(): void {
+  if (!gc) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
 }
 
 /** Kernel names of tfjs's WebGPU backend; each registered here as a forwarder to the GPU thread. */

@@ -15,13 +15,13 @@ import type { Dtype } from '../engine/safetensors.ts';
 import type { BlockContext, Cache, Packed, Params } from './blocks.ts';
 import { type ModelConfig, deepseek, family, validateConfig } from './config.ts';
 import { FAMILY_BLOCKS, type FamilyBlocks } from './families.ts';
-import { tiedHeadNeedsTranspose } from './head-logprobs.ts';
 import type { ExpertLoad } from './moe.ts';
 import { AdaptedWeight, type Weight } from './linear.ts';
 import type { LoraAdapters } from './lora.ts';
 import { type LossBatch, mtpLoss, mtpShapes } from './mtp.ts';
 import { checkpointedBlock, recomputable } from './recompute.ts';
 import { RopeTables } from './rope.ts';
+import { embedRows, headLogits } from './vocab-split.ts';
 
 export type { BlockContext, Cache, Packed, Params } from './blocks.ts';
 
@@ -127,7 +127,7 @@ export class Transformer {
       const [B, T] = ids.shape;
       if (packed && cache) throw new Error('Transformer.hidden: packed rows cannot continue a KV cache');
       const ctx: BlockContext = { ...this.blockContext(B, T, packed, cache), balance: [] };
-      let x = tf.gather(p.embed, tf.reshape(ids, [B * T])) as tf.Tensor2D; // [B*T, C]
+      let x = embedRows(p.embed as tf.Tensor2D, tf.reshape(ids, [B * T])); // [B*T, C], by row blocks over a GPU's binding limit
       for (let i = 0; i < c.num_hidden_layers; i++)
         x = this.gradientCheckpointing && recomputable(this, i, ctx) ? checkpointedBlock(this, i, x, ctx) : this.block(i, x, ctx);
       const hidden = rmsNorm(x, p.norm, c.rms_norm_eps);
@@ -215,15 +215,13 @@ export class Transformer {
     });
   }
 
-  /** Logits [N, V] of hidden states [N, C]. */
+  /** Logits [N, V] of hidden states [N, C] (by vocabulary blocks over a GPU's binding limit). A
+   * tied head multiplies by embed^T: XNNPACK's transposed product is slow, so there the embedding
+   * is transposed explicitly (a [C, V] copy each call, which XNNPACK then packs); BLAS and the other
+   * backends read embed transposed in place, with no copy (vocab-split.ts headProduct). */
   logits(hidden: tf.Tensor2D): tf.Tensor2D {
     const p = this.params;
-    if (p.lm_head) return tf.matMul(hidden, p.lm_head);
-    // A tied head multiplies by embed^T. XNNPACK's transposed product is slow, so there the
-    // embedding is transposed explicitly (a [C, V] copy each call, which XNNPACK then packs); BLAS
-    // and the other backends read embed transposed in place, with no copy.
-    if (tiedHeadNeedsTranspose()) return tf.tidy(() => tf.matMul(hidden, tf.transpose(p.embed)));
-    return tf.matMul(hidden, p.embed, false, true);
+    return p.lm_head ? headLogits(hidden, p.lm_head as tf.Tensor2D, false) : headLogits(hidden, p.embed as tf.Tensor2D, true);
   }
 
   /** Logits [B, T, V] for token ids [B, T] (see hidden for `cache` and `packed`). */
