@@ -77,7 +77,10 @@ describe.skipIf(!HAVE_NATS)('tool calls on reward workers', () => {
       const session = new ToolSession();
       session.remember('python', 'x = 6');
       expect((await runner.call(session, 'python', 'print(x + 1)')).output).toBe('7\n');
-      const jobs = readFileSync(join(c.dir, 'stage', 'cluster-jobs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const jobs = readFileSync(join(c.dir, 'stage', 'cluster-jobs.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(jobs.filter((j: { kind: string; worker: string }) => j.kind === 'tool' && j.worker === 'tw1')).toHaveLength(5);
     } finally {
       await pool.close();

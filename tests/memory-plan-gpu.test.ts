@@ -52,7 +52,12 @@ async function r1(args: string[]): Promise<{ code: number; stdout: string; stder
 
 describe('memory plan on one 80 GiB GPU (webgpu)', () => {
   it('accepts a 7B GRPO step with LoRA and gradient checkpointing, and says what it holds', async () => {
-    const r = await r1(['recipe', recipeFile('lora-ckpt', '    lora: { r: 16 }\n    gradient_checkpointing: true\n'), '--gpu-memory', '80']);
+    const r = await r1([
+      'recipe',
+      recipeFile('lora-ckpt', '    lora: { r: 16 }\n    gradient_checkpointing: true\n'),
+      '--gpu-memory',
+      '80',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/memory plan \(backend webgpu, GPU 80\.00 GiB\)/);
@@ -71,7 +76,9 @@ describe('memory plan on one 80 GiB GPU (webgpu)', () => {
   it('refuses a full fine-tune even with checkpointing (fp32 weights, gradients, AdamW and the reference), naming LoRA', async () => {
     const r = await r1(['recipe', recipeFile('full', '    gradient_checkpointing: true\n'), '--gpu-memory', '80']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/over its 80\.00 GiB \(optimizer 56\.74 GiB, weights 28\.37 GiB, gradients 28\.37 GiB, reference 28\.37 GiB.*train LoRA adapters/);
+    expect(r.stderr).toMatch(
+      /over its 80\.00 GiB \(optimizer 56\.74 GiB, weights 28\.37 GiB, gradients 28\.37 GiB, reference 28\.37 GiB.*train LoRA adapters/,
+    );
   });
 
   it('refuses --gpu-memory for a recipe that does not run on a GPU, and a value that is not a size', async () => {

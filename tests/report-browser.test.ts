@@ -267,8 +267,14 @@ describe.runIf(haveBrowser)('report pages in chromium', () => {
     const stageDir = join(toolsRun, 'grpo');
     mkdirSync(stageDir, { recursive: true });
     const turns = [
-      { text: 'I will multiply. <code>x = 123 * 45\nprint(x)</code>', call: { tool: 'python', code: 'x = 123 * 45\nprint(x)', output: '5535\n', error: null } },
-      { text: ' and check <code>print(y)</code>', call: { tool: 'python', code: 'print(y)', output: '', error: "NameError: name 'y' is not defined" } },
+      {
+        text: 'I will multiply. <code>x = 123 * 45\nprint(x)</code>',
+        call: { tool: 'python', code: 'x = 123 * 45\nprint(x)', output: '5535\n', error: null },
+      },
+      {
+        text: ' and check <code>print(y)</code>',
+        call: { tool: 'python', code: 'print(y)', output: '', error: "NameError: name 'y' is not defined" },
+      },
       { text: ' <answer>5535</answer>', call: null },
     ];
     const row = (reward: number) => ({

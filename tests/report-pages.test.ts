@@ -225,7 +225,10 @@ describe('samples', () => {
         step: 1,
         prompt: 'p',
         completion: 'c',
-        turns: [{ text: 'a <code>print(1)</code>', call: { tool: 'python', code: 'print(1)', output: long, error: null } }, { text: 'done', call: null }],
+        turns: [
+          { text: 'a <code>print(1)</code>', call: { tool: 'python', code: 'print(1)', output: long, error: null } },
+          { text: 'done', call: null },
+        ],
         model_tokens: 7,
         tool_tokens: 3,
       },

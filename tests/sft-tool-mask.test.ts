@@ -128,7 +128,9 @@ describe('an SFT row with turns', () => {
     expect(() => sftExample(row as Row, tok, 'none', true, 'dataset.jsonl row 3')).toThrow(
       /dataset.jsonl row 3: the output of turns\[1\].call is not written after the turn/,
     );
-    expect(() => sftExample({ ...row, turns: [{ text: 1 }] } as Row, tok, 'none', true, 'row 2')).toThrow(/row 2: field 'turns\[0\]\["text"\]'/);
+    expect(() => sftExample({ ...row, turns: [{ text: 1 }] } as Row, tok, 'none', true, 'row 2')).toThrow(
+      /row 2: field 'turns\[0\]\["text"\]'/,
+    );
   });
 });
 
@@ -233,7 +235,14 @@ describe('rejection sampling with tools -> SFT', () => {
     const dir = mkdtempSync(join(tmpdir(), 'r1-sft-tools-run-'));
     try {
       const stage = {
-        ...SftStage.parse({ type: 'sft', template: 'none', per_device_train_batch_size: 2, max_steps: 1, train_workers: 1, learning_rate: 1e-3 }),
+        ...SftStage.parse({
+          type: 'sft',
+          template: 'none',
+          per_device_train_batch_size: 2,
+          max_steps: 1,
+          train_workers: 1,
+          learning_rate: 1e-3,
+        }),
         name: 'sft',
       };
       const ctx = {
@@ -274,10 +283,13 @@ describe("an SFT row with turns in the chat form (Qwen3's own chat template)", (
       chat_template: string;
     };
     const template = new ChatTemplate('qwen3 tokenizer_config.json', config.chat_template, { eos_token: '<|im_end|>' });
-    const trained = Tokenizer.train(['<tool_call>{"name": "python", "arguments": {"code": "print(6*7)"}}</tool_call> <tool_response> 42 <answer>42</answer>'], {
-      vocabSize: 400,
-      specialTokens: ['<|im_start|>', '<|im_end|>'],
-    });
+    const trained = Tokenizer.train(
+      ['<tool_call>{"name": "python", "arguments": {"code": "print(6*7)"}}</tool_call> <tool_response> 42 <answer>42</answer>'],
+      {
+        vocabSize: 400,
+        specialTokens: ['<|im_start|>', '<|im_end|>'],
+      },
+    );
     // The same tokenizer with the model's own chat template.
     const chatTok = Object.defineProperty(Object.create(trained) as Tokenizer, 'chatTemplate', { value: template });
     const end = chatTok.tokenId('<|im_end|>')!;

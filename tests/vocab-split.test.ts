@@ -72,7 +72,9 @@ describe('row blocks', () => {
       { start: 6, size: 3 },
       { start: 9, size: 1 },
     ]);
-    expect(() => rowBlocks(10, 16, 'embedding [10, 4]', 12)).toThrow(/embedding \[10, 4\]: one row is 16 bytes, over the 12-byte binding limit/);
+    expect(() => rowBlocks(10, 16, 'embedding [10, 4]', 12)).toThrow(
+      /embedding \[10, 4\]: one row is 16 bytes, over the 12-byte binding limit/,
+    );
   });
 });
 
@@ -154,7 +156,9 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const embed = model.params.embed as tf.Variable;
       const grad = () => {
         const g = tf.grad((h: tf.Tensor) =>
-          tf.sum(tf.mul(chunkedTokenLogprobs(h as tf.Tensor2D, embed as unknown as tf.Tensor2D, true, targets, 5, 0.8), tf.range(1, N + 1))),
+          tf.sum(
+            tf.mul(chunkedTokenLogprobs(h as tf.Tensor2D, embed as unknown as tf.Tensor2D, true, targets, 5, 0.8), tf.range(1, N + 1)),
+          ),
         );
         const out = g(hidden);
         const values = Float32Array.from(out.dataSync() as Float32Array);

@@ -152,7 +152,9 @@ describe.skipIf(!HAVE_WEBGPU)('backend webgpu', () => {
       expect(got.grads.embed).toBeUndefined();
       let worst = 0;
       for (const k of Object.keys(ref.grads)) worst = Math.max(worst, maxAbsDiff(got.grads[k], ref.grads[k]));
-      console.log(`webgpu split (limit ${SPLIT_LIMIT} bytes) vs wasm unsplit: max |d logit| ${dLogits.toExponential(2)}, max |d grad| ${worst.toExponential(2)}`);
+      console.log(
+        `webgpu split (limit ${SPLIT_LIMIT} bytes) vs wasm unsplit: max |d logit| ${dLogits.toExponential(2)}, max |d grad| ${worst.toExponential(2)}`,
+      );
       expect(worst).toBeLessThan(1e-4);
     } finally {
       setBindingLimit(null);
@@ -161,10 +163,15 @@ describe.skipIf(!HAVE_WEBGPU)('backend webgpu', () => {
 
   it('a kernel binding a tensor over the limit stops with an error naming it, and the backend goes on', async () => {
     await initBackend('webgpu', { allowSoftwareGpu: true });
-    const x = tf.tensor2d(Float32Array.from({ length: 2048 * 32 }, (_, i) => (i % 7) / 7), [2048, 32]);
+    const x = tf.tensor2d(
+      Float32Array.from({ length: 2048 * 32 }, (_, i) => (i % 7) / 7),
+      [2048, 32],
+    );
     setBindingLimit(SPLIT_LIMIT);
     try {
-      expect(() => tf.exp(x)).toThrow(/kernel Exp: its input \[2048, 32\] float32 is 0\.250 MiB, over the binding limit lowered to 65536 bytes/);
+      expect(() => tf.exp(x)).toThrow(
+        /kernel Exp: its input \[2048, 32\] float32 is 0\.250 MiB, over the binding limit lowered to 65536 bytes/,
+      );
       // A row block under the limit is copied out of it, not refused.
       const block = tf.slice(x, [512, 0], [512, 32]);
       expect(block.dataSync()[0]).toBeCloseTo(((512 * 32) % 7) / 7, 6);

@@ -22,7 +22,7 @@ export const TurnRow = z
     text: z.string().describe('what the model wrote in this turn'),
     call: ToolCallRow.nullable().describe('the tool call the turn ended with; null: the turn ended otherwise'),
   })
-  .describe("one turn of a trajectory, as rejection sampling writes it (rewards/types.ts Turn)");
+  .describe('one turn of a trajectory, as rejection sampling writes it (rewards/types.ts Turn)');
 
 export const TurnsRow = z.array(TurnRow).min(1).describe("a trajectory's turns, in order");
 

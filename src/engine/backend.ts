@@ -130,7 +130,8 @@ function envBindingLimit(): number | null {
 
 /** Lowers the binding limit to `bytes` (null: back to the backend's own); tests use it. */
 export function setBindingLimit(bytes: number | null): void {
-  if (bytes !== null && !(Number.isInteger(bytes) && bytes >= 4)) throw new Error(`binding limit: want a whole number of bytes, at least 4, got ${bytes}`);
+  if (bytes !== null && !(Number.isInteger(bytes) && bytes >= 4))
+    throw new Error(`binding limit: want a whole number of bytes, at least 4, got ${bytes}`);
   lowered = bytes;
   if (activeBackend() === 'webgpu') (tf.backend() as unknown as RemoteWebGPUBackend).setBindingLimit(bytes ?? envBindingLimit());
 }

@@ -81,7 +81,9 @@ export class RemoteWebGPUBackend extends tf.KernelBackend {
         throw new Error(`webgpu: no answer from the GPU thread to ${String(message.op)}`);
     }
     if (this.ctl[2] !== call)
-      throw new Error(`webgpu ${String(message.op)} ${String(message.name ?? '')}: the GPU thread answered call ${this.ctl[2]}, not this one (${call})`);
+      throw new Error(
+        `webgpu ${String(message.op)} ${String(message.name ?? '')}: the GPU thread answered call ${this.ctl[2]}, not this one (${call})`,
+      );
     const text = decoder.decode(new Uint8Array(this.buf, 0, this.ctl[1]).slice());
     if (this.ctl[0] === 2) throw new Error(`webgpu ${String(message.op)} ${String(message.name ?? '')}: ${text}`);
     return text;

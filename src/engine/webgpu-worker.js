@@ -42,11 +42,12 @@ const NO_BINDING = new Set(['Reshape', 'Identity']);
  * would hold whatever the buffer held, so it is refused here, before anything runs. */
 function oversize(name, t, role) {
   const l = backend.device.limits;
-  const which = lowered !== null && lowered < Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize)
-    ? `the binding limit lowered to ${lowered} bytes (R1_BINDING_LIMIT)`
-    : bytesOf(t) > l.maxBufferSize
-      ? `this adapter's maxBufferSize (${mib(l.maxBufferSize)})`
-      : `this adapter's maxStorageBufferBindingSize (${mib(l.maxStorageBufferBindingSize)})`;
+  const which =
+    lowered !== null && lowered < Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize)
+      ? `the binding limit lowered to ${lowered} bytes (R1_BINDING_LIMIT)`
+      : bytesOf(t) > l.maxBufferSize
+        ? `this adapter's maxBufferSize (${mib(l.maxBufferSize)})`
+        : `this adapter's maxStorageBufferBindingSize (${mib(l.maxStorageBufferBindingSize)})`;
   return new Error(
     `kernel ${name}: its ${role} [${t.shape.join(', ')}] ${t.dtype} is ${mib(bytesOf(t))}, over ${which}; ` +
       'the GPU cannot run it (tensors that large must be split by the caller: model/vocab-split.ts)',

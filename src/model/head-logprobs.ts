@@ -135,7 +135,11 @@ export function chunkedTokenLogprobs(
       const { value, lse } = forward(h, head, y);
       // Saved for the backward pass, which may run after the caller disposed `targets`.
       save([h, y, lse]);
-      return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward(dy, saved[0] as tf.Tensor2D, head, saved[1] as tf.Tensor1D, saved[2] as tf.Tensor1D) };
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          backward(dy, saved[0] as tf.Tensor2D, head, saved[1] as tf.Tensor1D, saved[2] as tf.Tensor1D),
+      };
     });
     return f(hidden) as tf.Tensor1D;
   }

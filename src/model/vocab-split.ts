@@ -20,7 +20,10 @@ export type RowBlock = { start: number; size: number };
 export function rowBlocks(rows: number, rowBytes: number, what: string, limit = bindingLimit()): RowBlock[] {
   if (rows * rowBytes <= limit) return [{ start: 0, size: rows }];
   const per = Math.floor(limit / rowBytes);
-  if (per < 1) throw new Error(`${what}: one row is ${rowBytes} bytes, over the ${limit}-byte binding limit of this backend; it cannot be split further`);
+  if (per < 1)
+    throw new Error(
+      `${what}: one row is ${rowBytes} bytes, over the ${limit}-byte binding limit of this backend; it cannot be split further`,
+    );
   const blocks: RowBlock[] = [];
   for (let start = 0; start < rows; start += per) blocks.push({ start, size: Math.min(per, rows - start) });
   return blocks;
@@ -97,5 +100,10 @@ export function headProduct(hidden: tf.Tensor2D, head: tf.Tensor2D, tied: boolea
 export function headLogits(hidden: tf.Tensor2D, head: tf.Tensor2D, tied: boolean): tf.Tensor2D {
   const blocks = vocabBlocks(head, tied, hidden.shape[0]);
   if (blocks.length === 1) return headProduct(hidden, head, tied);
-  return tf.tidy(() => tf.concat(blocks.map((b) => headProduct(hidden, headBlock(head, tied, b), tied)), 1));
+  return tf.tidy(() =>
+    tf.concat(
+      blocks.map((b) => headProduct(hidden, headBlock(head, tied, b), tied)),
+      1,
+    ),
+  );
 }

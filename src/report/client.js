@@ -175,7 +175,8 @@
     if (t.call) {
       const c = t.call;
       html += `<div class="turn-call"><span class="turn-label">call${c.tool ? ' · ' + esc(c.tool) : ''}</span><pre>${esc(written || c.code)}</pre></div>`;
-      if (c.output || !c.error) html += `<div class="turn-output"><span class="turn-label">output</span><pre>${c.output ? esc(c.output) : '(nothing printed)'}</pre></div>`;
+      if (c.output || !c.error)
+        html += `<div class="turn-output"><span class="turn-label">output</span><pre>${c.output ? esc(c.output) : '(nothing printed)'}</pre></div>`;
       if (c.error) html += `<div class="turn-error"><span class="turn-label">error</span><pre>${esc(c.error)}</pre></div>`;
     }
     return `<div class="turn">${html}</div>`;
@@ -184,7 +185,9 @@
     if (!r.turns) return `<pre>${esc(r.completion)}</pre>`;
     const calls = r.turns.filter((t) => t.call).length;
     const tokens =
-      r.modelTokens !== undefined ? `<span class="r">model tokens ${r.modelTokens}</span><span class="r">tool tokens ${r.toolTokens ?? '–'}</span>` : '';
+      r.modelTokens !== undefined
+        ? `<span class="r">model tokens ${r.modelTokens}</span><span class="r">tool tokens ${r.toolTokens ?? '–'}</span>`
+        : '';
     return `<div class="turns">${r.turns.map(turnHtml).join('')}</div><div class="turn-sum"><span class="r">${r.turns.length} turn${r.turns.length === 1 ? '' : 's'} · ${calls} call${calls === 1 ? '' : 's'}</span>${tokens}</div>`;
   }
   function rewardCells(r, s, rg) {

@@ -177,10 +177,7 @@ export function ggufContents(model: Transformer, opts: GgufExport = {}): { metad
   const p = (k: string) => (opts.weights === 'base' ? (model.params[k].dataSync() as Float32Array) : model.weightData(k));
   const vector = (name: string, dims: number[], values: () => Float32Array): GgufTensor => ({ name, dims, dtype: 'f32', values });
   const mat = (name: string, dims: number[], values: () => Float32Array): GgufTensor => ({ name, dims, dtype: matrix, values });
-  const tensors: GgufTensor[] = [
-    mat('token_embd.weight', [C, V], () => p('embed')),
-    vector('output_norm.weight', [C], () => p('norm')),
-  ];
+  const tensors: GgufTensor[] = [mat('token_embd.weight', [C, V], () => p('embed')), vector('output_norm.weight', [C], () => p('norm'))];
   if (!c.tie_word_embeddings) tensors.push(mat('output.weight', [C, V], () => rowsOf(p('lm_head'), C, V, 0, V)));
   const permute = fam === 'llama';
   const b = biases(c);
@@ -324,8 +321,7 @@ export function writeGgufFile(path: string, metadata: Record<string, GgufValue>,
     writeSync(fd, ggufHeader(metadata, tensors));
     for (const t of tensors) {
       const values = t.values();
-      if (values.length !== elements(t.dims))
-        throw new Error(`gguf: tensor ${t.name} has ${values.length} values for dims [${t.dims}]`);
+      if (values.length !== elements(t.dims)) throw new Error(`gguf: tensor ${t.name} has ${values.length} values for dims [${t.dims}]`);
       const stored = t.dtype === 'f16' ? float16Bits(values) : values;
       writeSync(fd, new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength));
       const n = pad(stored.byteLength);

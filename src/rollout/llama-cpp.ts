@@ -111,7 +111,9 @@ type LoadedAdapter = { dispose(): Promise<void> };
 function loadedAdapters(model: LlamaModel): Map<string, LoadedAdapter> {
   const map = (model as unknown as { _loraAdapters?: Map<string, LoadedAdapter> })._loraAdapters;
   if (!(map instanceof Map))
-    throw new Error(`node-llama-cpp ${LLAMA_CPP_VERSION}'s LlamaModel._loraAdapters is gone: adapters could not be freed (update llama-cpp.ts)`);
+    throw new Error(
+      `node-llama-cpp ${LLAMA_CPP_VERSION}'s LlamaModel._loraAdapters is gone: adapters could not be freed (update llama-cpp.ts)`,
+    );
   return map;
 }
 
@@ -343,9 +345,7 @@ export class LlamaCppRollouts implements Rollouts {
         for (let g = 0; g < rows.length; g += align) {
           const jobs = rows
             .slice(g, g + align)
-            .map((p, j) =>
-              sampleSequence(ctx.getSequence(), p, sampling, rngOf(from + g + j), this.decoder, this.config.vocab_size),
-            );
+            .map((p, j) => sampleSequence(ctx.getSequence(), p, sampling, rngOf(from + g + j), this.decoder, this.config.vocab_size));
           groups.push(
             Promise.all(jobs).then((cs) => {
               cs.forEach((c, j) => (out[from + g + j] = c));

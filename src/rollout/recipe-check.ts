@@ -16,13 +16,11 @@ export const TOOL_FORMATS = ['r1', 'chat'] as const;
 /** What keeps a stage's tools from running: the field and why. Multi-turn rollouts sample on the main
  * thread (tfjs) or with llama.cpp (rollout/engines.ts), not in rollout worker threads; with a
  * cluster the trainer samples the turns and reward workers run the calls (cluster/index.ts). */
-export function toolProblems(
-  s: {
-    tools: { format: string; environment: string | null } | null;
-    template: string;
-    rollout_workers: number | 'auto';
-  },
-): { field: string[]; message: string }[] {
+export function toolProblems(s: {
+  tools: { format: string; environment: string | null } | null;
+  template: string;
+  rollout_workers: number | 'auto';
+}): { field: string[]; message: string }[] {
   if (!s.tools) return [];
   const out: { field: string[]; message: string }[] = [];
   if (s.tools.format === 'chat' && s.template !== 'chat')

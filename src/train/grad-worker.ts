@@ -22,7 +22,9 @@ if (init.lora) {
   const mine = Object.entries(model.trainableParams()).map(([n, v]) => `${n} [${v.shape.join(', ')}]`);
   const theirs = init.lora.trainable.map(([n, s]) => `${n} [${s.join(', ')}]`);
   if (mine.join() !== theirs.join())
-    throw new Error(`gradient worker: its LoRA adapters (${mine.length}) differ from the trainer's (${theirs.length}): ${mine.find((m, i) => m !== theirs[i])}`);
+    throw new Error(
+      `gradient worker: its LoRA adapters (${mine.length}) differ from the trainer's (${theirs.length}): ${mine.find((m, i) => m !== theirs[i])}`,
+    );
 }
 /** What trains, in the order the gradients travel (the pool's). */
 const trainable: [string, number[]][] = init.lora ? init.lora.trainable : Object.entries(parameterShapes(init.config));

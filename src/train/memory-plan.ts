@@ -181,7 +181,11 @@ function fixes(parts: Part[], p: PlanInput): string[] {
     if (part === 'kv_cache' && (p.generationBatch ?? 0) > 0)
       out.push('generate in rollout workers (rollout_workers: auto or above 0) rather than the main thread');
     if (part === 'weights')
-      out.push(p.backend === 'webgpu' || p.backend === 'tensorflow' ? 'a smaller model' : 'use the cpu backend (backend: cpu: not heap-bound, but slow) or a smaller model');
+      out.push(
+        p.backend === 'webgpu' || p.backend === 'tensorflow'
+          ? 'a smaller model'
+          : 'use the cpu backend (backend: cpu: not heap-bound, but slow) or a smaller model',
+      );
   }
   return [...new Set(out)];
 }

@@ -106,7 +106,14 @@ export class GradientPool {
     for (let i = 0; i < size; i++) {
       const gsab = new SharedArrayBuffer(trainableTotal * 4);
       this.grads.push(new Float32Array(gsab));
-      const init: GradWorkerInit = { backend, config, weights: wsab, grads: gsab, gradientCheckpointing: opts.gradientCheckpointing ?? false, lora };
+      const init: GradWorkerInit = {
+        backend,
+        config,
+        weights: wsab,
+        grads: gsab,
+        gradientCheckpointing: opts.gradientCheckpointing ?? false,
+        lora,
+      };
       const w = new Worker(new URL('./grad-worker-entry.js', import.meta.url), { workerData: init });
       started.push(
         new Promise((resolve, reject) => {

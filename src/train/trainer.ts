@@ -144,7 +144,10 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
   const threads = opts.threads ?? 1;
   const pool =
     threads > 1
-      ? new GradientPool(threads - 1, model.config, opts.backend ?? 'wasm', { adapters: model.adapters, gradientCheckpointing: model.gradientCheckpointing })
+      ? new GradientPool(threads - 1, model.config, opts.backend ?? 'wasm', {
+          adapters: model.adapters,
+          gradientCheckpointing: model.gradientCheckpointing,
+        })
       : null;
   if (pool && model.adapters) (opts.log ?? logToStderr)(loraWorkersNote(model, threads - 1));
   let tokensSeen = saved?.tokens ?? 0;

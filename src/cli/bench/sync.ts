@@ -25,7 +25,15 @@ const RANK = 16;
 function drawB(model: Transformer, seed: number): void {
   const rng = new Rng(seed);
   for (const slot of model.adapters!.slots.values())
-    for (const b of slot.b) tf.tidy(() => b.assign(tf.tensor(Float32Array.from({ length: b.size }, () => rng.normal() * 0.01), b.shape)));
+    for (const b of slot.b)
+      tf.tidy(() =>
+        b.assign(
+          tf.tensor(
+            Float32Array.from({ length: b.size }, () => rng.normal() * 0.01),
+            b.shape,
+          ),
+        ),
+      );
 }
 
 /** Bytes of the newest GGUF file (`<prefix><version>.gguf`) in the engine's directory, 0 if none. */

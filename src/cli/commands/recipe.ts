@@ -9,7 +9,8 @@ const showSource = (s: ModelSource) => (s.kind === 'init' ? 'fresh init' : s.kin
 /** --gpu-memory's value in bytes (GiB: an "80 GB" A100 or H100 has 80 GiB, 81,920 MiB). */
 function gpuMemoryBytes(value: string): number {
   const gb = Number(value);
-  if (!Number.isFinite(gb) || gb <= 0) throw new UserError(`--gpu-memory ${value}: give the GPU's memory in GiB, a positive number (e.g. 80)`);
+  if (!Number.isFinite(gb) || gb <= 0)
+    throw new UserError(`--gpu-memory ${value}: give the GPU's memory in GiB, a positive number (e.g. 80)`);
   return gb * 2 ** 30;
 }
 
