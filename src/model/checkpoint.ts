@@ -20,6 +20,7 @@ import { type ModelConfig, biases, deepseek, family, hasQkNorm, headDim, isMoeLa
 import { hfConfig, originConfig, parseHfConfig } from './hf-config.ts';
 import { resolveModelDir } from './hub.ts';
 import type { z } from 'zod';
+import { bf16HoldableParams, holdFrozenAsBf16 } from './bf16-frozen.ts';
 import { LoraAdapters, type LoraConfig, type ProjectionParam, adaptersFromPeft, loraScale, resolveLoraConfig } from './lora.ts';
 import { type Origin, type Params, Transformer, isTrainable, parameterShapes, uniqueName } from './transformer.ts';
 
@@ -429,17 +430,22 @@ export function prepareStageAdapters(
       );
     }
     held.config.dropout = cfg.dropout;
-    return;
+    held.config.frozen_dtype = cfg.frozen_dtype;
+  } else {
+    model.attachAdapters(
+      // `raw`, not `cfg`: init tells a target list the user wrote (which must match in full) from the
+      // family's default (which names every form the family's layers may take).
+      LoraAdapters.init(model.config, projectionParams(model.config), raw, base.startsWith('hf:') ? base.slice(3) : resolve(base), seed),
+    );
   }
-  model.attachAdapters(
-    LoraAdapters.init(model.config, projectionParams(model.config), cfg, base.startsWith('hf:') ? base.slice(3) : resolve(base), seed),
-  );
+  if (cfg.frozen_dtype === 'bfloat16') holdFrozenAsBf16(model, bf16HoldableParams(projectionParams(model.config)));
 }
 
 /** Folds a model's adapters into its base weights (W + s B A) and drops them: the merged model. */
 export function mergeAdapters(model: Transformer): void {
   const lora = model.adapters;
   if (!lora) return;
+  widenFrozen(model);
   for (const param of lora.slots.keys()) {
     const merged = lora.merged(param, model.params[param]);
     model.params[param].assign(merged);
@@ -447,6 +453,15 @@ export function mergeAdapters(model: Transformer): void {
   }
   model.adapters = null;
   lora.dispose();
+}
+
+/** Brings bf16-held frozen weights back into the backend as float32 variables (a merged model
+ * trains or saves every weight). */
+export function widenFrozen(model: Transformer): void {
+  for (const [name, w] of model.frozen) {
+    model.params[name] = tf.variable(w.widen(), false, uniqueName(name));
+    model.frozen.delete(name);
+  }
 }
 
 /** Loads a model directory, a PEFT adapter folder (on its base), or an `hf:` name: config.json, then
@@ -487,7 +502,7 @@ export function loadModel(spec: string): Transformer {
 
 export function modelValues(model: Transformer): Record<string, Float32Array> {
   const values: Record<string, Float32Array> = {};
-  for (const k of Object.keys(model.params)) values[k] = model.weightData(k);
+  for (const k of Object.keys(parameterShapes(model.config))) values[k] = model.weightData(k);
   return values;
 }
 
