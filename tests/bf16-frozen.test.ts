@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
 import { Bf16Weight, fromBf16, roundToBf16, toBf16 } from '../src/model/bf16.ts';
-import { frozenBf16Bytes } from '../src/model/bf16-frozen.ts';
-import type { ModelConfig } from '../src/model/config.ts';
+import { bf16HoldableParams, frozenBf16Bytes } from '../src/model/bf16-frozen.ts';
+import { type ModelConfig, parameterCount } from '../src/model/config.ts';
 import { loadModel, mergeAdapters, prepareStageAdapters, projectionParams, saveModel } from '../src/model/checkpoint.ts';
-import { Transformer } from '../src/model/transformer.ts';
+import { Transformer, parameterShapes } from '../src/model/transformer.ts';
+import { WASM_HEAP_BYTES, planMemory, planProblems } from '../src/train/memory-plan.ts';
 import { disposeGrads, lossAndGrads } from '../src/train/step.ts';
 
 const BACKEND = process.env.R1_TEST_BACKEND ?? 'wasm';
@@ -199,5 +200,64 @@ describe('lora.frozen_dtype: bfloat16', () => {
     expect(maxDiff(logits(merged), want)).toBeLessThan(BF16_LOGIT_TOLERANCE);
     held.dispose();
     merged.dispose();
+  });
+});
+
+/** Qwen2.5-0.5B's config (494 M parameters). */
+const QWEN05: ModelConfig = {
+  model_type: 'qwen2',
+  vocab_size: 151936,
+  hidden_size: 896,
+  num_hidden_layers: 24,
+  num_attention_heads: 14,
+  num_key_value_heads: 2,
+  intermediate_size: 4864,
+  max_position_embeddings: 32768,
+  rope_theta: 1e6,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
+};
+
+describe('memory plan with frozen_dtype: bfloat16', () => {
+  const held = (c: ModelConfig) => {
+    const shapes = parameterShapes(c);
+    return bf16HoldableParams(projectionParams(c)).reduce((n, k) => n + shapes[k].reduce((a, b) => a * b, 1), 0);
+  };
+
+  it('counts what the model holds as bf16', () => {
+    const m = adapted(QWEN2, true);
+    expect(frozenBf16Bytes(m)).toBe(2 * held(QWEN2));
+    m.dispose();
+  });
+
+  it('counts the frozen projections at 2 bytes outside the heap, one layer of them widened in it', () => {
+    const params = parameterCount(QWEN05),
+      bf16 = held(QWEN05);
+    const base = {
+      kind: 'grpo',
+      backend: 'wasm',
+      params,
+      matrixParams: params - QWEN05.num_hidden_layers * 2 * QWEN05.hidden_size - QWEN05.hidden_size,
+      trainable: 8_798_208,
+      lora: true,
+      microBatch: 1,
+      seqLength: 192,
+      beta: 0.04,
+      generationBatch: 4,
+    } as const;
+    const f32 = planMemory(QWEN05, base),
+      bf = planMemory(QWEN05, { ...base, frozenBf16Params: bf16 });
+    const oneLayer = Math.ceil(bf16 / QWEN05.num_hidden_layers);
+    expect(bf.main.weights).toBe(f32.main.weights - 4 * (bf16 - oneLayer));
+    expect(bf.main.packed).toBe(f32.main.packed - 4 * (bf16 - oneLayer));
+    expect(bf.outside).toBe(2 * bf16);
+    expect(f32.outside).toBe(0);
+    expect(bf.total).toBe(bf.mainTotal + bf.outside);
+    // The float32 plan does not fit the heap and names the bf16 setting among its fixes; bf16 alone
+    // (on XNNPACK) still leaves the embedding's packed copy and the activations to fit.
+    const limits = { heapBytes: WASM_HEAP_BYTES, machineBytes: 24 * 2 ** 30 };
+    expect(planProblems(f32, base, limits).join()).toMatch(/frozen_dtype: bfloat16/);
+    expect(planProblems(bf, { ...base, frozenBf16Params: bf16 }, limits).join()).not.toMatch(/frozen_dtype/);
+    expect(bf.mainTotal).toBeLessThan(f32.mainTotal - 2 ** 30);
   });
 });
