@@ -74,7 +74,8 @@ function adapted(c: ModelConfig, bf16: boolean, seed = 3): Transformer {
   prepareStageAdapters(m, { r: 4, frozen_dtype: bf16 ? 'bfloat16' : 'float32' }, 'base', 'stages.t.lora', 7);
   let s = 1;
   const next = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 0.4;
-  for (const slot of m.adapters!.slots.values()) for (const b of slot.b) b.assign(tf.tensor(Float32Array.from({ length: b.size }, next), b.shape));
+  for (const slot of m.adapters!.slots.values())
+    for (const b of slot.b) tf.tidy(() => b.assign(tf.tensor(Float32Array.from({ length: b.size }, next), b.shape)));
   return m;
 }
 
@@ -146,6 +147,7 @@ describe('lora.frozen_dtype: bfloat16', () => {
     const withF32 = tf.memory().numBytes - before;
     f32.dispose();
     const start = tf.memory().numBytes;
+    expect(start).toBe(before); // a disposed model leaves nothing behind
     const held = adapted(QWEN2, true);
     const withBf16 = tf.memory().numBytes - start;
     const names = projectionParams(QWEN2).map((p) => p.param);
@@ -181,6 +183,21 @@ describe('lora.frozen_dtype: bfloat16', () => {
     const want = logits(m);
     saveModel(adapterDir, m, {}, { dtype: 'F32' });
     m.dispose();
+    // Loaded as a bf16 LoRA stage loads it (context.ts): the projections never enter the backend.
+    const atRest = (frozenBf16: boolean) => {
+      const before = tf.memory().numBytes;
+      const model = loadModel(adapterDir, { frozenBf16 });
+      return { model, bytes: tf.memory().numBytes - before };
+    };
+    const plain = atRest(false);
+    plain.model.dispose();
+    const { model: direct, bytes } = atRest(true);
+    const names = projectionParams(QWEN2).map((p) => p.param);
+    expect(names.every((k) => direct.params[k] === undefined && direct.frozen.has(k))).toBe(true);
+    expect(plain.bytes - bytes).toBe(2 * frozenBf16Bytes(direct));
+    prepareStageAdapters(direct, { r: 4, frozen_dtype: 'bfloat16' }, baseDir, 'stages.t.lora', 7);
+    expect(maxDiff(logits(direct), want)).toBeLessThan(1e-5);
+    direct.dispose();
     // Loaded back (as `r1 convert --merge` does), the adapter runs on the float32 base: bf16 only
     // ever held the base in memory, so the adapter is the same and the logits differ by the rounding.
     const back = loadModel(adapterDir);

@@ -20,6 +20,7 @@ import { type ModelConfig, biases, deepseek, family, hasQkNorm, headDim, isMoeLa
 import { hfConfig, originConfig, parseHfConfig } from './hf-config.ts';
 import { resolveModelDir } from './hub.ts';
 import type { z } from 'zod';
+import { Bf16Weight, toBf16 } from './bf16.ts';
 import { bf16HoldableParams, holdFrozenAsBf16 } from './bf16-frozen.ts';
 import { LoraAdapters, type LoraConfig, type ProjectionParam, adaptersFromPeft, loraScale, resolveLoraConfig } from './lora.ts';
 import { type Origin, type Params, Transformer, isTrainable, parameterShapes, uniqueName } from './transformer.ts';
@@ -367,7 +368,7 @@ export function configDir(spec: string): string {
 /** A PEFT LoRA adapter folder on its base: the base loaded and frozen, the adapters attached.
  * adapter_config.json is checked field by field (peft_type LORA, r, lora_alpha, target_modules as a
  * list, lora_dropout, use_rslora), and every tensor against the base's projections. */
-function loadAdapterModel(dir: string): Transformer {
+function loadAdapterModel(dir: string, opts: LoadOptions): Transformer {
   const file = join(dir, ADAPTER_CONFIG),
     raw = readJson(file);
   if (raw.peft_type !== 'LORA')
@@ -376,7 +377,7 @@ function loadAdapterModel(dir: string): Transformer {
     throw new UserError(`${file}: target_modules must be a list of module names (a regular expression is not supported)`);
   }
   for (const k of ['use_dora', 'fan_in_fan_out'] as const) if (raw[k] === true) throw new UserError(`${file}: ${k} is not supported`);
-  const model = loadModel(adapterBase(dir));
+  const model = loadModel(adapterBase(dir), opts);
   const cfg = resolveLoraConfig(
     model.config,
     {
@@ -459,16 +460,22 @@ export function mergeAdapters(model: Transformer): void {
  * trains or saves every weight). */
 export function widenFrozen(model: Transformer): void {
   for (const [name, w] of model.frozen) {
-    model.params[name] = tf.variable(w.widen(), false, uniqueName(name));
+    model.params[name] = tf.tidy(() => tf.variable(w.widen(), false, uniqueName(name)));
     model.frozen.delete(name);
   }
 }
 
+export type LoadOptions = {
+  /** Hold the block projections as bf16 outside the backend from the start (a LoRA stage with
+   * frozen_dtype: bfloat16; bf16-frozen.ts), so their float32 copies never enter the heap. */
+  frozenBf16?: boolean;
+};
+
 /** Loads a model directory, a PEFT adapter folder (on its base), or an `hf:` name: config.json, then
  * every weight file, checked. */
-export function loadModel(spec: string): Transformer {
+export function loadModel(spec: string, opts: LoadOptions = {}): Transformer {
   const dir = resolveModelDir(spec);
-  if (isAdapterDir(dir)) return loadAdapterModel(dir);
+  if (isAdapterDir(dir)) return loadAdapterModel(dir, opts);
   const { config, raw } = readModelConfig(dir);
   const { files, index } = weightFiles(dir);
   const tensors: Record<string, NamedArray> = {},
@@ -488,16 +495,22 @@ export function loadModel(spec: string): Transformer {
     join(dir, 'config.json'),
   );
   const values = fromHuggingFace(config, tensors);
-  const params: Params = {};
-  for (const [name, shape] of Object.entries(parameterShapes(config)))
-    params[name] = tf.variable(tf.tensor(values[name], shape), isTrainable(name), uniqueName(name));
+  const params: Params = {},
+    frozen = new Map<string, Bf16Weight>();
+  const bf16 = new Set(opts.frozenBf16 ? bf16HoldableParams(projectionParams(config)) : []);
+  for (const [name, shape] of Object.entries(parameterShapes(config))) {
+    if (bf16.has(name)) frozen.set(name, new Bf16Weight(toBf16(values[name]), shape as [number, number]));
+    // In a tidy: the variable keeps the buffer; the tensor it was made from would pin it after dispose().
+    else params[name] = tf.tidy(() => tf.variable(tf.tensor(values[name], shape), isTrainable(name), uniqueName(name)));
+    delete values[name]; // each float32 array may go as soon as it is held
+  }
   const generation = join(dir, 'generation_config.json');
   const origin: Origin = {
     config: raw,
     generationConfig: existsSync(generation) ? readJson(generation) : null,
     dtype: tensors['model.embed_tokens.weight'].dtype ?? 'F32',
   };
-  return new Transformer(config, params, origin);
+  return new Transformer(config, params, origin, frozen);
 }
 
 export function modelValues(model: Transformer): Record<string, Float32Array> {

@@ -234,8 +234,8 @@ function makeSlot(param: string, width: number, targets: Projection[], a: Float3
     in: inW,
     width,
     targets,
-    a: tf.variable(tf.tensor2d(a, [inW, r * targets.length]), true, uniqueLoraName(`${param}.lora_a`)),
-    b: targets.map((t, j) => tf.variable(tf.tensor2d(bs[j], [r, t.out]), true, uniqueLoraName(`${param}.lora_b.${j}`))),
+    a: tf.tidy(() => tf.variable(tf.tensor2d(a, [inW, r * targets.length]), true, uniqueLoraName(`${param}.lora_a`))),
+    b: targets.map((t, j) => tf.tidy(() => tf.variable(tf.tensor2d(bs[j], [r, t.out]), true, uniqueLoraName(`${param}.lora_b.${j}`)))),
   };
 }
 

@@ -105,7 +105,8 @@ export class Transformer {
         const std = /wo|w_down/.test(name) ? 0.02 / Math.sqrt(2 * config.num_hidden_layers) : 0.02;
         for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
       }
-      params[name] = tf.variable(tf.tensor(data, shape), isTrainable(name), uniqueName(name));
+      // In a tidy: the variable keeps the buffer; the tensor it was made from would pin it after dispose().
+      params[name] = tf.tidy(() => tf.variable(tf.tensor(data, shape), isTrainable(name), uniqueName(name)));
     }
     return new Transformer(config, params);
   }
