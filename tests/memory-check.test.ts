@@ -155,6 +155,27 @@ describe('memory plan before a recipe runs', () => {
     expect(checked.stderr).toMatch(/install OpenBLAS/);
   });
 
+  it('with lora.frozen_dtype: bfloat16 the frozen projections are planned at 2 bytes outside the heap, one layer widened in it', async () => {
+    process.env.R1_MATMUL = 'xnnpack';
+    const f32 = planRecipe(loadRecipe(recipeFile('lora-f32', '    lora: { r: 16 }\n')), { machineBytes: 64 * 2 ** 30 }).stages[0];
+    const file = recipeFile('lora-bf16', '    lora: { r: 16, frozen_dtype: bfloat16 }\n');
+    const stage = planRecipe(loadRecipe(file), { machineBytes: 64 * 2 ** 30 }).stages[0];
+    const C = 896,
+      kv = 128,
+      F = 4864;
+    const projections = 24 * (C * (C + 2 * kv) + C * C + C * 2 * F + F * C);
+    expect(stage.input).toMatchObject({ lora: true, frozenBf16Params: projections });
+    expect(f32.input).toMatchObject({ frozenBf16Params: 0 });
+    expect(stage.plan!.outside).toBe(2 * projections);
+    expect(stage.plan!.main.weights).toBe(f32.plan!.main.weights - 4 * (projections - projections / 24));
+    expect(f32.problems.join()).toMatch(/lora: \{ frozen_dtype: bfloat16 \}/);
+    const checked = await r1(['recipe', file]);
+    expect(checked.stdout).toMatch(/0\. grpo: .*; bf16 frozen weights 0\.67 GiB outside the heap; in all/);
+    // On XNNPACK, where the float32 base and its packed copies do not fit the heap, this one does.
+    expect(f32.problems).not.toEqual([]);
+    expect(checked.code).toBe(0);
+  });
+
   it.runIf(loadBlas().loaded)('with LoRA and BLAS running the products the same stage fits, and r1 recipe prints its plan', async () => {
     process.env.R1_MATMUL = 'auto';
     const checked = await r1(['recipe', recipeFile('lora-blas', '    lora: { r: 16 }\n')]);

@@ -20,6 +20,8 @@ import { type ModelConfig, biases, deepseek, family, hasQkNorm, headDim, isMoeLa
 import { hfConfig, originConfig, parseHfConfig } from './hf-config.ts';
 import { resolveModelDir } from './hub.ts';
 import type { z } from 'zod';
+import { Bf16Weight, toBf16 } from './bf16.ts';
+import { bf16HoldableParams, holdFrozenAsBf16 } from './bf16-frozen.ts';
 import { LoraAdapters, type LoraConfig, type ProjectionParam, adaptersFromPeft, loraScale, resolveLoraConfig } from './lora.ts';
 import { type Origin, type Params, Transformer, isTrainable, parameterShapes, uniqueName } from './transformer.ts';
 
@@ -366,7 +368,7 @@ export function configDir(spec: string): string {
 /** A PEFT LoRA adapter folder on its base: the base loaded and frozen, the adapters attached.
  * adapter_config.json is checked field by field (peft_type LORA, r, lora_alpha, target_modules as a
  * list, lora_dropout, use_rslora), and every tensor against the base's projections. */
-function loadAdapterModel(dir: string): Transformer {
+function loadAdapterModel(dir: string, opts: LoadOptions): Transformer {
   const file = join(dir, ADAPTER_CONFIG),
     raw = readJson(file);
   if (raw.peft_type !== 'LORA')
@@ -375,7 +377,7 @@ function loadAdapterModel(dir: string): Transformer {
     throw new UserError(`${file}: target_modules must be a list of module names (a regular expression is not supported)`);
   }
   for (const k of ['use_dora', 'fan_in_fan_out'] as const) if (raw[k] === true) throw new UserError(`${file}: ${k} is not supported`);
-  const model = loadModel(adapterBase(dir));
+  const model = loadModel(adapterBase(dir), opts);
   const cfg = resolveLoraConfig(
     model.config,
     {
@@ -429,17 +431,22 @@ export function prepareStageAdapters(
       );
     }
     held.config.dropout = cfg.dropout;
-    return;
+    held.config.frozen_dtype = cfg.frozen_dtype;
+  } else {
+    model.attachAdapters(
+      // `raw`, not `cfg`: init tells a target list the user wrote (which must match in full) from the
+      // family's default (which names every form the family's layers may take).
+      LoraAdapters.init(model.config, projectionParams(model.config), raw, base.startsWith('hf:') ? base.slice(3) : resolve(base), seed),
+    );
   }
-  model.attachAdapters(
-    LoraAdapters.init(model.config, projectionParams(model.config), cfg, base.startsWith('hf:') ? base.slice(3) : resolve(base), seed),
-  );
+  if (cfg.frozen_dtype === 'bfloat16') holdFrozenAsBf16(model, bf16HoldableParams(projectionParams(model.config)));
 }
 
 /** Folds a model's adapters into its base weights (W + s B A) and drops them: the merged model. */
 export function mergeAdapters(model: Transformer): void {
   const lora = model.adapters;
   if (!lora) return;
+  widenFrozen(model);
   for (const param of lora.slots.keys()) {
     const merged = lora.merged(param, model.params[param]);
     model.params[param].assign(merged);
@@ -449,11 +456,26 @@ export function mergeAdapters(model: Transformer): void {
   lora.dispose();
 }
 
+/** Brings bf16-held frozen weights back into the backend as float32 variables (a merged model
+ * trains or saves every weight). */
+export function widenFrozen(model: Transformer): void {
+  for (const [name, w] of model.frozen) {
+    model.params[name] = tf.tidy(() => tf.variable(w.widen(), false, uniqueName(name)));
+    model.frozen.delete(name);
+  }
+}
+
+export type LoadOptions = {
+  /** Hold the block projections as bf16 outside the backend from the start (a LoRA stage with
+   * frozen_dtype: bfloat16; bf16-frozen.ts), so their float32 copies never enter the heap. */
+  frozenBf16?: boolean;
+};
+
 /** Loads a model directory, a PEFT adapter folder (on its base), or an `hf:` name: config.json, then
  * every weight file, checked. */
-export function loadModel(spec: string): Transformer {
+export function loadModel(spec: string, opts: LoadOptions = {}): Transformer {
   const dir = resolveModelDir(spec);
-  if (isAdapterDir(dir)) return loadAdapterModel(dir);
+  if (isAdapterDir(dir)) return loadAdapterModel(dir, opts);
   const { config, raw } = readModelConfig(dir);
   const { files, index } = weightFiles(dir);
   const tensors: Record<string, NamedArray> = {},
@@ -473,21 +495,27 @@ export function loadModel(spec: string): Transformer {
     join(dir, 'config.json'),
   );
   const values = fromHuggingFace(config, tensors);
-  const params: Params = {};
-  for (const [name, shape] of Object.entries(parameterShapes(config)))
-    params[name] = tf.variable(tf.tensor(values[name], shape), isTrainable(name), uniqueName(name));
+  const params: Params = {},
+    frozen = new Map<string, Bf16Weight>();
+  const bf16 = new Set(opts.frozenBf16 ? bf16HoldableParams(projectionParams(config)) : []);
+  for (const [name, shape] of Object.entries(parameterShapes(config))) {
+    if (bf16.has(name)) frozen.set(name, new Bf16Weight(toBf16(values[name]), shape as [number, number]));
+    // In a tidy: the variable keeps the buffer; the tensor it was made from would pin it after dispose().
+    else params[name] = tf.tidy(() => tf.variable(tf.tensor(values[name], shape), isTrainable(name), uniqueName(name)));
+    delete values[name]; // each float32 array may go as soon as it is held
+  }
   const generation = join(dir, 'generation_config.json');
   const origin: Origin = {
     config: raw,
     generationConfig: existsSync(generation) ? readJson(generation) : null,
     dtype: tensors['model.embed_tokens.weight'].dtype ?? 'F32',
   };
-  return new Transformer(config, params, origin);
+  return new Transformer(config, params, origin, frozen);
 }
 
 export function modelValues(model: Transformer): Record<string, Float32Array> {
   const values: Record<string, Float32Array> = {};
-  for (const k of Object.keys(model.params)) values[k] = model.weightData(k);
+  for (const k of Object.keys(parameterShapes(model.config))) values[k] = model.weightData(k);
   return values;
 }
 

@@ -77,7 +77,7 @@ const MOE: FeedForwardKind = {
       router: w('router'),
       router_bias: w('router_bias'),
       experts: Array.from({ length: deepseek(c).n_routed_experts }, (_, e) => expert(`experts.${e}.`)),
-      shared: w('shared.w_gate_up') ? expert('shared.') : undefined,
+      shared: deepseek(c).n_shared_experts > 0 ? expert('shared.') : undefined, // (its weights may be bf16-held, not in params)
     };
     return moe(h, weights, c, ctx.B, ctx.load && { load: ctx.load, layer });
   },

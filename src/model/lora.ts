@@ -53,6 +53,16 @@ export const LoraConfig = z
         "Hugging Face module names to adapt (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, ...); default every projection of the family's blocks",
       ),
     use_rslora: z.boolean().default(false).describe('rank-stabilised LoRA: s = alpha / sqrt(r) (Kalajdzievski 2023), steadier at large r'),
+    frozen_dtype: z
+      .enum(['float32', 'bfloat16'])
+      .default('float32')
+      .describe(
+        'how the frozen base projections are held while training: bfloat16 keeps them as 2-byte values outside the ' +
+          "WebAssembly heap (half the frozen weights' bytes, and none of them in the 4 GiB heap), widening each to float32 " +
+          'for its product (and again in the backward pass): one extra conversion per projection per pass. The model then ' +
+          'computes with bf16-rounded base weights. Use it when the base does not fit, or nearly (a 0.5 B model on WebAssembly); ' +
+          'not written to adapter_config.json',
+      ),
   })
   .describe('train LoRA adapters instead of all weights (PEFT layout in and out); the reference model is the base with adapters off');
 export type LoraConfig = z.output<typeof LoraConfig>;
@@ -224,8 +234,8 @@ function makeSlot(param: string, width: number, targets: Projection[], a: Float3
     in: inW,
     width,
     targets,
-    a: tf.variable(tf.tensor2d(a, [inW, r * targets.length]), true, uniqueLoraName(`${param}.lora_a`)),
-    b: targets.map((t, j) => tf.variable(tf.tensor2d(bs[j], [r, t.out]), true, uniqueLoraName(`${param}.lora_b.${j}`))),
+    a: tf.tidy(() => tf.variable(tf.tensor2d(a, [inW, r * targets.length]), true, uniqueLoraName(`${param}.lora_a`))),
+    b: targets.map((t, j) => tf.tidy(() => tf.variable(tf.tensor2d(bs[j], [r, t.out]), true, uniqueLoraName(`${param}.lora_b.${j}`)))),
   };
 }
 

@@ -16,6 +16,7 @@ import type { BlockContext, Cache, Packed, Params } from './blocks.ts';
 import { type ModelConfig, deepseek, family, validateConfig } from './config.ts';
 import { FAMILY_BLOCKS, type FamilyBlocks } from './families.ts';
 import type { ExpertLoad } from './moe.ts';
+import type { Bf16Weight } from './bf16.ts';
 import { AdaptedWeight, type Weight } from './linear.ts';
 import type { LoraAdapters } from './lora.ts';
 import { type LossBatch, mtpLoss, mtpShapes } from './mtp.ts';
@@ -77,11 +78,15 @@ export class Transformer {
   private readonly blocks: FamilyBlocks;
   /** False for a view sharing another model's weights (baseView): disposing it frees only its own. */
   private ownsParams = true;
+  /** Frozen projections held as bfloat16 outside the backend (bf16.ts, lora.frozen_dtype), by
+   * parameter name; a name here is absent from params. Never written, so views and copies share it. */
+  readonly frozen: Map<string, Bf16Weight>;
 
-  constructor(config: ModelConfig, params: Params, origin: Origin | null = null) {
+  constructor(config: ModelConfig, params: Params, origin: Origin | null = null, frozen = new Map<string, Bf16Weight>()) {
     this.config = validateConfig(config);
     this.params = params;
     this.origin = origin;
+    this.frozen = frozen;
     this.blocks = FAMILY_BLOCKS[family(config)];
     this.rope = new RopeTables(config, this.blocks.attention.ropeDim(config));
   }
@@ -100,7 +105,8 @@ export class Transformer {
         const std = /wo|w_down/.test(name) ? 0.02 / Math.sqrt(2 * config.num_hidden_layers) : 0.02;
         for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
       }
-      params[name] = tf.variable(tf.tensor(data, shape), isTrainable(name), uniqueName(name));
+      // In a tidy: the variable keeps the buffer; the tensor it was made from would pin it after dispose().
+      params[name] = tf.tidy(() => tf.variable(tf.tensor(data, shape), isTrainable(name), uniqueName(name)));
     }
     return new Transformer(config, params);
   }
@@ -161,7 +167,7 @@ export class Transformer {
 
   /** A block projection by parameter name, with its LoRA adapter when one is on. */
   projection(name: string): Weight {
-    const base = this.params[name],
+    const base = this.frozen.get(name) ?? this.params[name],
       lora = this.adapters;
     if (!lora?.enabled || !lora.slots.has(name)) return base;
     return new AdaptedWeight(base, (x, y) => lora.apply(name, x, y));
@@ -171,11 +177,19 @@ export class Transformer {
    * workers, llama.cpp exports and cluster workers run, none of which know LoRA). */
   weightData(name: string): Float32Array {
     const lora = this.adapters;
-    if (!lora?.enabled || !lora.slots.has(name)) return this.params[name].dataSync() as Float32Array;
-    const merged = lora.merged(name, this.params[name]);
+    if (!lora?.enabled || !lora.slots.has(name)) return this.baseData(name);
+    const held = this.frozen.get(name);
+    const base = held ? held.widen() : this.params[name];
+    const merged = lora.merged(name, base);
+    if (held) base.dispose();
     const data = merged.dataSync() as Float32Array;
     merged.dispose();
     return data;
+  }
+
+  /** A weight's base values, adapters aside (bf16-held ones widened). */
+  baseData(name: string): Float32Array {
+    return this.frozen.get(name)?.values() ?? (this.params[name].dataSync() as Float32Array);
   }
 
   /** What a training step updates: the adapters' variables under LoRA, else every trainable weight. */
@@ -192,7 +206,7 @@ export class Transformer {
   /** The base model under LoRA, sharing this model's weights (no copy) with the adapters off: the
    * reference model of GRPO and DPO, as TRL takes it with PEFT. */
   baseView(): Transformer {
-    const view = new Transformer(this.config, this.params, this.origin);
+    const view = new Transformer(this.config, this.params, this.origin, this.frozen);
     view.ownsParams = false;
     return view;
   }
@@ -246,7 +260,8 @@ export class Transformer {
   clone(trainable = false): Transformer {
     const params: Params = {};
     for (const [k, v] of Object.entries(this.params)) params[k] = tf.variable(v, trainable && isTrainable(k), uniqueName(k));
-    return new Transformer(this.config, params, this.origin);
+    if (trainable && this.frozen.size) throw new Error('Transformer.clone: a model with bf16-held frozen weights has no trainable copy');
+    return new Transformer(this.config, params, this.origin, this.frozen);
   }
 
   /** Sets every parameter from one flat array laid out in parameterShapes order (weights that
@@ -256,6 +271,7 @@ export class Transformer {
     let offset = 0;
     for (const [name, shape] of Object.entries(parameterShapes(this.config))) {
       const size = shape.reduce((a, b) => a * b, 1);
+      if (this.frozen.has(name)) throw new Error(`Transformer.loadFlat: ${name} is held as bf16 and frozen`);
       tf.tidy(() => this.params[name].assign(tf.tensor(flat.subarray(offset, offset + size), shape)));
       offset += size;
     }

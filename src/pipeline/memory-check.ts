@@ -12,6 +12,7 @@ import { PROVIDERS, loadError } from '../engine/backend.ts';
 import { resolveMatmul } from '../engine/kernels/blas.ts';
 import { configDir, projectionParams, readModelConfig } from '../model/checkpoint.ts';
 import { type ModelConfig, parameterCount } from '../model/config.ts';
+import { bf16HoldableParams } from '../model/bf16-frozen.ts';
 import { resolveLoraConfig, selectTargets } from '../model/lora.ts';
 import { parameterShapes } from '../model/transformer.ts';
 import { type Recipe, type Stage, type TrainingStage, bornSource } from '../recipe/index.ts';
@@ -92,6 +93,12 @@ export function loraTrainable(c: ModelConfig, raw: Parameters<typeof resolveLora
   );
 }
 
+/** Parameters lora.frozen_dtype: bfloat16 holds as bf16 (model/bf16-frozen.ts). */
+function bf16HeldParams(c: ModelConfig): number {
+  const shapes = parameterShapes(c);
+  return bf16HoldableParams(projectionParams(c)).reduce((n, name) => n + shapes[name].reduce((a, b) => a * b, 1), 0);
+}
+
 /** Matrix parameters (rank 2 and above: what XNNPACK packs). */
 function matrixParams(c: ModelConfig): number {
   return Object.values(parameterShapes(c))
@@ -106,6 +113,7 @@ export function stagePlanInput(s: TrainingStage, c: ModelConfig, backend: PlanIn
   const trainable = lora ? loraTrainable(c, s.lora!, `${where}.lora`) : params;
   const threads =
     backend === 'webgpu' || backend === 'tensorflow' ? 1 : s.train_workers === 'auto' ? availableParallelism() : s.train_workers;
+  const frozenBf16Params = lora && s.lora!.frozen_dtype === 'bfloat16' ? bf16HeldParams(c) : 0;
   const base = {
     backend,
     params,
@@ -115,6 +123,7 @@ export function stagePlanInput(s: TrainingStage, c: ModelConfig, backend: PlanIn
     threads,
     blas,
     gradientCheckpointing: s.gradient_checkpointing,
+    frozenBf16Params,
   };
   const context = c.max_position_embeddings;
   switch (s.type) {
@@ -190,6 +199,7 @@ export function formatPlan(p: RecipePlan): string[] {
     lines.push(
       `  ${s.index}. ${s.stage}: ${p.limits.deviceBytes != null ? 'on the GPU' : 'main thread'} ${gib(s.plan.mainTotal)} (${parts.map(([k, b]) => `${k} ${gib(b)}`).join(', ')})` +
         (workers > 0 ? `; ${workers} gradient worker${workers === 1 ? '' : 's'} ${gib(s.plan.worker)} each` : '') +
+        (s.plan.outside > 0 ? `; bf16 frozen weights ${gib(s.plan.outside)} outside the heap` : '') +
         `; in all ${gib(s.plan.total)}` +
         (s.problems.length ? ' - DOES NOT FIT' : '') +
         (s.autoOneWorker ? ` (${s.autoOneWorker})` : ''),

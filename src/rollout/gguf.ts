@@ -174,7 +174,7 @@ export function ggufContents(model: Transformer, opts: GgufExport = {}): { metad
     metadata[`${arch}.rope.scaling.factor`] = f32(c.rope_scaling.factor);
   }
   // The base under LoRA is the parameters as stored; otherwise what the policy samples with.
-  const p = (k: string) => (opts.weights === 'base' ? (model.params[k].dataSync() as Float32Array) : model.weightData(k));
+  const p = (k: string) => (opts.weights === 'base' ? model.baseData(k) : model.weightData(k));
   const vector = (name: string, dims: number[], values: () => Float32Array): GgufTensor => ({ name, dims, dtype: 'f32', values });
   const mat = (name: string, dims: number[], values: () => Float32Array): GgufTensor => ({ name, dims, dtype: matrix, values });
   const tensors: GgufTensor[] = [mat('token_embd.weight', [C, V], () => p('embed')), vector('output_norm.weight', [C], () => p('norm'))];

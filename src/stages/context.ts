@@ -61,7 +61,8 @@ export function makeContext(recipe: Recipe, index: number, runDir: string, hash:
           `stage '${stage.name}': no checkpoint at ${dir}` + (src.kind === 'stage' ? ` (run stage '${src.stage}' first)` : ''),
         );
       }
-      const model = loadModel(dir);
+      const lora = stage.type === 'sft' || stage.type === 'dpo' || stage.type === 'grpo' ? stage.lora : undefined;
+      const model = loadModel(dir, { frozenBf16: lora?.frozen_dtype === 'bfloat16' });
       if (stage.type === 'sft' || stage.type === 'dpo' || stage.type === 'grpo') {
         prepareStageAdapters(model, stage.lora, dir, `stages.${stage.name}.lora`, recipe.seed);
       }

@@ -3,8 +3,11 @@
 // WebAssembly (4 GB per heap, one heap per thread) or on a GPU buffer limit.
 //
 // The estimate is the peak of one optimiser step in float32 (4 bytes a value):
-//   weights      every parameter
-//   packed       XNNPACK's packed copy of every matrix (WebAssembly without the BLAS path)
+//   weights      every parameter; with lora.frozen_dtype: bfloat16 the frozen block projections are
+//                held as bf16 in JS memory (2 bytes a value, `outside`, not in the heap), and only
+//                one layer's share of them is in the heap at a time, widened for its products
+//   packed       XNNPACK's packed copy of every matrix (WebAssembly without the BLAS path); of the
+//                bf16-held ones, only the widened layer's
 //   adapters     LoRA's A and B
 //   gradients    one per trainable value (summed over micro-batches, so held once)
 //   optimizer    AdamW's two moments per trainable value
@@ -60,6 +63,8 @@ export const PlanInput = z.object({
   logitsChunkValues: z.number().int().positive().default(DEFAULT_LOGITS_CHUNK_VALUES),
   /** gradient_checkpointing: each layer keeps only its input; the backward recomputes one layer at a time. */
   gradientCheckpointing: z.boolean().default(false),
+  /** Frozen projection parameters held as bfloat16 outside the heap (lora.frozen_dtype: bfloat16). */
+  frozenBf16Params: z.number().int().nonnegative().default(0),
 });
 export type PlanInput = z.input<typeof PlanInput>;
 
@@ -70,7 +75,9 @@ export type Plan = {
   mainTotal: number;
   /** Bytes in each gradient worker's heap (0 without workers). */
   worker: number;
-  /** The whole process (main + workers). */
+  /** Bytes in JS memory outside every heap: the bf16-held frozen weights (2 a value). */
+  outside: number;
+  /** The whole process (main + workers + outside). */
   total: number;
 };
 
@@ -87,8 +94,12 @@ export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
   const rows = p.microBatch * (p.kind === 'dpo' ? 2 : 1),
     T = p.seqLength,
     tokens = rows * T;
-  const weightBytes = p.params * BYTES;
-  const packed = p.backend === 'wasm' && !p.blas ? p.matrixParams * BYTES : 0;
+  // bf16-held frozen weights: out of the heap, but one layer's share is widened to float32 (and,
+  // on XNNPACK, packed) while its products run.
+  const bf16 = p.frozenBf16Params,
+    widened = Math.ceil(bf16 / L);
+  const weightBytes = (p.params - bf16 + widened) * BYTES;
+  const packed = p.backend === 'wasm' && !p.blas ? (p.matrixParams - bf16 + widened) * BYTES : 0;
   const perLayer = tokens * (56 * C + 8 * F) + rows * H * T * T;
   // With checkpointing: each layer's input (and the gradient flowing through it), and one layer's
   // intermediates while the backward recomputes it.
@@ -96,6 +107,7 @@ export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
   const logitRows = tokens * V <= p.logitsChunkValues ? tokens : Math.min(tokens, Math.max(1, Math.floor(p.logitsChunkValues / V)));
   const logits = 6 * logitRows * V * BYTES;
   const reference = p.beta > 0 && (p.kind === 'grpo' || p.kind === 'dpo') && !p.lora ? weightBytes + packed : 0;
+  const outside = bf16 * 2;
   const kv = p.kind === 'grpo' ? 2 * L * Hkv * D * p.generationBatch * T * BYTES : 0;
   const main: Record<Part, number> = {
     weights: weightBytes,
@@ -109,8 +121,10 @@ export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
     kv_cache: kv,
   };
   const mainTotal = Object.values(main).reduce((a, b) => a + b, 0);
-  const worker = p.threads > 1 ? weightBytes + packed + main.adapters + main.gradients + activations + logits : 0;
-  return { main, mainTotal, worker, total: mainTotal + (p.threads - 1) * worker };
+  // Gradient workers hold the base in float32 (the bf16 store is the main thread's).
+  const workerWeights = p.params * BYTES + (packed ? p.matrixParams * BYTES : 0);
+  const worker = p.threads > 1 ? workerWeights + main.adapters + main.gradients + activations + logits : 0;
+  return { main, mainTotal, worker, outside, total: mainTotal + (p.threads - 1) * worker + outside };
 }
 
 /** What a plan runs into, and the settings that would help, largest part first; [] when it fits. */
@@ -180,6 +194,8 @@ function fixes(parts: Part[], p: PlanInput): string[] {
       out.push(`shorten the sequences (${LENGTH_FIELD[p.kind]})`);
     if (part === 'kv_cache' && (p.generationBatch ?? 0) > 0)
       out.push('generate in rollout workers (rollout_workers: auto or above 0) rather than the main thread');
+    if ((part === 'weights' || part === 'packed') && p.lora && !p.frozenBf16Params)
+      out.push('hold the frozen base as bf16 outside the heap (lora: { frozen_dtype: bfloat16 })');
     if (part === 'weights')
       out.push(
         p.backend === 'webgpu' || p.backend === 'tensorflow'

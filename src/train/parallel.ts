@@ -144,7 +144,7 @@ export class GradientPool {
       // The raw base (under LoRA the adapters travel apart and stay out of these values).
       this.sentBytes.base += writeFlat(
         this.weights,
-        Object.keys(parameterShapes(model.config)).map((n) => model.params[n].dataSync() as Float32Array),
+        Object.keys(parameterShapes(model.config)).map((n) => model.baseData(n)),
       );
       this.baseSynced = this.baseVersion;
     }

@@ -10,7 +10,7 @@ import { readSafetensors, writeSafetensors, type NamedArray } from '../engine/sa
 import { MetricsLogger } from '../metrics/logger.ts';
 import { Progress, type ProgressField } from '../metrics/progress.ts';
 import { writeDirAtomic, writeModelFiles } from '../model/checkpoint.ts';
-import type { Transformer } from '../model/transformer.ts';
+import { type Transformer, parameterShapes } from '../model/transformer.ts';
 import { AdamW, type AdamWState } from './adamw.ts';
 import { learningRateAt, type ScheduleType } from './schedule.ts';
 import { GradientPool, localLossAndGrads } from './parallel.ts';
@@ -100,7 +100,7 @@ function loraWorkersNote(model: Transformer, workers: number): string {
   const mb = (values: number) => `${((values * 4) / 2 ** 20).toFixed(1)} MB`;
   const count = (params: Record<string, tf.Variable>) => Object.values(params).reduce((n, v) => n + v.size, 0);
   return (
-    `LoRA with ${workers} gradient worker${workers === 1 ? '' : 's'}: each holds the frozen base (${mb(count(model.params))}, copied in once per run) ` +
+    `LoRA with ${workers} gradient worker${workers === 1 ? '' : 's'}: each holds the frozen base in float32 (${mb(Object.values(parameterShapes(model.config)).reduce((n, sh) => n + sh.reduce((a, b) => a * b, 1), 0))}, copied in once per run) ` +
     `and receives only the adapters (${mb(count(model.trainableParams()))}) each optimiser step; train_workers: 1 keeps the base in the main thread alone`
   );
 }
