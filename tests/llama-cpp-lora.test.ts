@@ -55,21 +55,6 @@ function loraModel(config: ModelConfig): Transformer {
   return model;
 }
 
-/** Sets every B to fresh random values (a trained adapter's), seeded. */
-function drawB(model: Transformer, seed: number): void {
-  const rng = new Rng(seed);
-  for (const slot of model.adapters!.slots.values())
-    for (const b of slot.b)
-      tf.tidy(() =>
-        b.assign(
-          tf.tensor(
-            Float32Array.from({ length: b.size }, () => rng.normal() * 0.5),
-            b.shape,
-          ),
-        ),
-      );
-}
-
 describe('GGUF LoRA adapter file', () => {
   it("holds only the adapters' tensors, named and shaped as llama.cpp reads them", async () => {
     await initBackend('wasm');
@@ -140,7 +125,7 @@ describe.skipIf(!LLAMA_CPP).each(Object.keys(CONFIGS))('llama.cpp rollouts with 
   beforeAll(async () => {
     await initBackend('wasm');
     model = loraModel(CONFIGS[fam]);
-    drawB(model, 11);
+    model.adapters!.drawB(11, 0.5);
     const settings = { device: 'cpu', threads: 1 } as const;
     adapter = await LlamaCppRollouts.open(model.config, tok, { ...settings, baseDtype: 'f32' });
     merged = await LlamaCppRollouts.open(model.config, tok, { ...settings, mergeAdapters: true });
@@ -155,7 +140,7 @@ describe.skipIf(!LLAMA_CPP).each(Object.keys(CONFIGS))('llama.cpp rollouts with 
     const files = () => readdirSync(adapter.workDir).sort();
     let fromAdapter: Awaited<ReturnType<LlamaCppRollouts['generate']>> = [];
     for (const seed of [11, 12]) {
-      drawB(model, seed);
+      model.adapters!.drawB(seed, 0.5);
       adapter.sync(model);
       merged.sync(model);
       // The first sync writes the base and an adapter; later ones an adapter only.
@@ -177,7 +162,7 @@ describe.skipIf(!LLAMA_CPP).each(Object.keys(CONFIGS))('llama.cpp rollouts with 
   }, 60_000);
 
   it('a float16 base stays within 2e-2 of the float32 merged log-probs', async () => {
-    drawB(model, 13);
+    model.adapters!.drawB(13, 0.5);
     half.sync(model);
     merged.sync(model);
     const a = await half.generate(prompts, greedy, new Rng(0));

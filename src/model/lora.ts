@@ -101,6 +101,22 @@ export class LoraAdapters {
     this.slots = new Map(slots.map((s) => [s.param, s]));
   }
 
+  /** Sets every B to seeded normal values of standard deviation `std`: a trained adapter's stand-in
+   * (fresh adapters have B = 0, which adds nothing), for benchmarks and tests of adapter paths. */
+  drawB(seed: number, std: number): void {
+    const rng = new Rng(seed);
+    for (const slot of this.slots.values())
+      for (const b of slot.b)
+        tf.tidy(() =>
+          b.assign(
+            tf.tensor(
+              Float32Array.from({ length: b.size }, () => rng.normal() * std),
+              b.shape,
+            ),
+          ),
+        );
+  }
+
   /** Fresh adapters on `projections` (PEFT's init: A Kaiming-uniform, B zeros), seeded. */
   static init(c: ModelConfig, projections: ProjectionParam[], raw: z.input<typeof LoraConfig>, baseModel: string, seed = 0): LoraAdapters {
     const cfg = resolveLoraConfig(c, raw, 'lora');

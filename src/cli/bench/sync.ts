@@ -5,12 +5,10 @@
 // one-sequence context, minus the same context with nothing new to load). The model: a fresh one of a named size (--model tiny,
 // small, base) or a checkpoint (--model DIR); fresh rank-16 adapters on every projection, or the
 // folder's own when DIR is a PEFT adapter folder, with B drawn anew before each sync as training would.
-import * as tf from '@tensorflow/tfjs-core';
 import { statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchOptions } from '../commands/bench.ts';
 import { initBackend } from '../../engine/backend.ts';
-import { Rng } from '../../engine/rng.ts';
 import { loadModel, projectionParams } from '../../model/checkpoint.ts';
 import { family, parameterCount } from '../../model/config.ts';
 import { LoraAdapters } from '../../model/lora.ts';
@@ -20,21 +18,6 @@ import { UserError } from '../../errors.ts';
 import { SIZES, sizeNamed } from './sizes.ts';
 
 const RANK = 16;
-
-/** Draws every adapter's B anew (a trained adapter's values), seeded. */
-function drawB(model: Transformer, seed: number): void {
-  const rng = new Rng(seed);
-  for (const slot of model.adapters!.slots.values())
-    for (const b of slot.b)
-      tf.tidy(() =>
-        b.assign(
-          tf.tensor(
-            Float32Array.from({ length: b.size }, () => rng.normal() * 0.01),
-            b.shape,
-          ),
-        ),
-      );
-}
 
 /** Bytes of the newest GGUF file (`<prefix><version>.gguf`) in the engine's directory, 0 if none. */
 function bytesOf(dir: string, prefix: string): number {
@@ -63,7 +46,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>[]
     /** Milliseconds to write (sync()) and to load (prepare(): what the next generation would load,
      * on a one-sequence context), and the bytes written. */
     const syncOnce = async (seed: number) => {
-      drawB(model, seed);
+      model.adapters!.drawB(seed, 0.01);
       const t0 = performance.now();
       engine.sync(model);
       const t1 = performance.now();
