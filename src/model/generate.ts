@@ -68,11 +68,13 @@ export function generate(model: Transformer, decoder: Decoder, prompts: number[]
     for (let s = 0; s < rows.length; s += maxBatch) {
       const chunk = rows.slice(s, s + maxBatch);
       const rngs = opts.rngs;
-      const done = generateBatch(
-        model,
-        decoder,
-        chunk.map((i) => prompts[i]),
-        rngs ? { ...opts, rngs: chunk.map((i) => rngs[i]) } : opts,
+      const done = model.withHeadTransposed(() =>
+        generateBatch(
+          model,
+          decoder,
+          chunk.map((i) => prompts[i]),
+          rngs ? { ...opts, rngs: chunk.map((i) => rngs[i]) } : opts,
+        ),
       );
       chunk.forEach((row, j) => (out[row] = done[j]));
     }

@@ -22,7 +22,7 @@ import type { LoraAdapters } from './lora.ts';
 import { type LossBatch, mtpLoss, mtpShapes } from './mtp.ts';
 import { checkpointedBlock, recomputable } from './recompute.ts';
 import { RopeTables } from './rope.ts';
-import { embedRows, headLogits } from './vocab-split.ts';
+import { embedRows, headLogits, tiedHeadNeedsTranspose } from './vocab-split.ts';
 
 export type { BlockContext, Cache, Packed, Params } from './blocks.ts';
 
@@ -235,7 +235,28 @@ export class Transformer {
    * backends read embed transposed in place, with no copy (vocab-split.ts headProduct). */
   logits(hidden: tf.Tensor2D): tf.Tensor2D {
     const p = this.params;
+    if (this.headTransposed) return headLogits(hidden, this.headTransposed, false);
     return p.lm_head ? headLogits(hidden, p.lm_head as tf.Tensor2D, false) : headLogits(hidden, p.embed as tf.Tensor2D, true);
+  }
+
+  /** The tied output layer's embedding transposed to [C, V], made once for a generation by
+   * withHeadTransposed (null otherwise). */
+  private headTransposed: tf.Tensor2D | null = null;
+
+  /** Runs `fn` (a generation: many output-layer calls, none on a gradient tape) with the tied
+   * output layer transposed once, where the transposed product is slow (WebAssembly with XNNPACK:
+   * vocab-split.ts tiedHeadNeedsTranspose) and every call would otherwise copy the whole embedding
+   * transposed. No gradient flows through the copy: refused under a tape. Elsewhere just fn(). */
+  withHeadTransposed<T>(fn: () => T): T {
+    if (this.params.lm_head || this.headTransposed || !tiedHeadNeedsTranspose()) return fn();
+    if (tf.engine().isTapeOn()) throw new Error('Transformer.withHeadTransposed: the transposed copy carries no gradient');
+    this.headTransposed = tf.keep(tf.transpose(this.params.embed as tf.Tensor2D)) as tf.Tensor2D;
+    try {
+      return fn();
+    } finally {
+      this.headTransposed.dispose();
+      this.headTransposed = null;
+    }
   }
 
   /** Logits [B, T, V] for token ids [B, T] (see hidden for `cache` and `packed`). */
