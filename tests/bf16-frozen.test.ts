@@ -15,49 +15,13 @@ import { loadModel, mergeAdapters, prepareStageAdapters, projectionParams, saveM
 import { Transformer, parameterShapes } from '../src/model/transformer.ts';
 import { WASM_HEAP_BYTES, planMemory, planProblems } from '../src/train/memory-plan.ts';
 import { disposeGrads, lossAndGrads } from '../src/train/step.ts';
+import { DEEPSEEK_MICRO, LLAMA_MICRO, QWEN2_MICRO } from './micro-configs.ts';
 
 const BACKEND = process.env.R1_TEST_BACKEND ?? 'wasm';
-const LLAMA: ModelConfig = {
-  vocab_size: 40,
-  hidden_size: 16,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 24,
-  max_position_embeddings: 32,
-  rope_theta: 10000,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: true,
-};
-const QWEN2: ModelConfig = { ...LLAMA, model_type: 'qwen2', tie_word_embeddings: false };
+const LLAMA = LLAMA_MICRO;
+const QWEN2 = QWEN2_MICRO;
 /** deepseek_v3 with q compression, a dense first layer then MoE (4 experts, 1 shared). */
-const DS: ModelConfig = {
-  model_type: 'deepseek_v3',
-  vocab_size: 40,
-  hidden_size: 32,
-  num_hidden_layers: 2,
-  num_attention_heads: 2,
-  num_key_value_heads: 2,
-  intermediate_size: 48,
-  max_position_embeddings: 64,
-  rope_theta: 10000,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: false,
-  q_lora_rank: 16,
-  kv_lora_rank: 12,
-  qk_nope_head_dim: 8,
-  qk_rope_head_dim: 8,
-  v_head_dim: 8,
-  first_k_dense_replace: 1,
-  n_routed_experts: 4,
-  n_shared_experts: 1,
-  moe_intermediate_size: 16,
-  num_experts_per_tok: 2,
-  n_group: 2,
-  topk_group: 1,
-  routed_scaling_factor: 2.5,
-  num_nextn_predict_layers: 0,
-} as ModelConfig;
+const DS: ModelConfig = { ...DEEPSEEK_MICRO, n_routed_experts: 4, n_group: 2, topk_group: 1, num_nextn_predict_layers: 0 };
 const IDS = [
   [1, 5, 9, 3, 7, 2],
   [4, 4, 8, 1, 0, 6],

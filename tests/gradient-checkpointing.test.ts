@@ -12,6 +12,7 @@ import { lmLoss } from '../src/train/lm-loss.ts';
 import { planMemory } from '../src/train/memory-plan.ts';
 import { type Grads, disposeGrads, lossAndGrads } from '../src/train/step.ts';
 import type { LossBatch } from '../src/model/mtp.ts';
+import { DEEPSEEK_MICRO } from './micro-configs.ts';
 
 const TINY: ModelConfig = {
   model_type: 'qwen2',
@@ -28,33 +29,7 @@ const TINY: ModelConfig = {
 };
 
 /** deepseek_v3: MLA, a dense first layer (recomputed) then a MoE layer (run as usual), and MTP. */
-const DS = {
-  model_type: 'deepseek_v3',
-  vocab_size: 40,
-  hidden_size: 32,
-  num_hidden_layers: 2,
-  num_attention_heads: 2,
-  num_key_value_heads: 2,
-  intermediate_size: 48,
-  max_position_embeddings: 64,
-  rope_theta: 10000,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: false,
-  q_lora_rank: 16,
-  kv_lora_rank: 12,
-  qk_nope_head_dim: 8,
-  qk_rope_head_dim: 8,
-  v_head_dim: 8,
-  first_k_dense_replace: 1,
-  n_routed_experts: 8,
-  n_shared_experts: 1,
-  moe_intermediate_size: 16,
-  num_experts_per_tok: 2,
-  n_group: 4,
-  topk_group: 2,
-  routed_scaling_factor: 2.5,
-  num_nextn_predict_layers: 1,
-} as ModelConfig;
+const DS = DEEPSEEK_MICRO;
 
 function batch(B: number, T: number, V: number, packed = false): LossBatch {
   const inputs = new Int32Array(B * T).map((_, i) => (i * 7 + 3) % V);
