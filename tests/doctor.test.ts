@@ -3,24 +3,12 @@
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.ts';
+import { describe, expect, it } from 'vitest';
 import { doctor, formatDoctor } from '../src/cli/commands/doctor.ts';
 import { webgpuMissing, type WebGPUProbe } from '../src/engine/webgpu.ts';
+import { runR1 } from './cli-run.ts';
 
-/** `r1 ...` in this process: exit code, stdout and stderr. */
-async function r1(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '',
-    stderr = '';
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((c) => ((stderr += String(c)), true));
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((c) => ((stdout += String(c)), true));
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    err.mockRestore();
-    out.mockRestore();
-  }
-}
+const r1 = (...args: string[]) => runR1(args);
 
 describe('r1 doctor', () => {
   it('says which path runs matrix products on wasm, and how to get OpenBLAS when it is XNNPACK', async () => {

@@ -4,13 +4,13 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.ts';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { loadBlas } from '../src/engine/kernels/blas.ts';
 import { parameterCount } from '../src/model/config.ts';
 import { parseHfConfig } from '../src/model/hf-config.ts';
 import { applyPlan, formatPlan, loraTrainable, planRecipe } from '../src/pipeline/memory-check.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
+import { runR1 } from './cli-run.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'r1-memory-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -66,20 +66,7 @@ ${lora}`,
   return file;
 }
 
-/** `r1 <args>` in this process: its exit code, stdout and stderr. */
-async function r1(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [],
-    err: string[] = [];
-  const spies = [
-    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true)),
-    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true)),
-  ];
-  try {
-    return { code: await main(args), stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
+const r1 = runR1;
 
 describe('memory plan before a recipe runs', () => {
   it.runIf(loadBlas().loaded && availableParallelism() > 1)(

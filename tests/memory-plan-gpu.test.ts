@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runR1 } from './cli-run.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'r1-gpu-plan-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -36,19 +36,7 @@ ${extra}`,
   return file;
 }
 
-async function r1(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [],
-    err: string[] = [];
-  const spies = [
-    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true)),
-    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => (out.push(String(s)), true)),
-  ];
-  try {
-    return { code: await main(args), stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
+const r1 = runR1;
 
 describe('memory plan on one 80 GiB GPU (webgpu)', () => {
   it('accepts a 7B GRPO step with LoRA and gradient checkpointing, and says what it holds', async () => {
