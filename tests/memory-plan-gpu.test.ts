@@ -14,7 +14,7 @@ writeFileSync(join(root, 'prompts.jsonl'), '{"prompt": "What is 1 + 1?", "answer
 const MODEL_7B = resolve('tests/fixtures/r1-distill-qwen-7b');
 
 /** GRPO: 8 prompts x G = 8 a step, 512 + 1024 tokens, micro-batches of 4 rows, generation on the GPU. */
-function recipeFile(name: string, extra: string, backend = 'webgpu'): string {
+function recipeFile(name: string, extra: string, backend = 'webgpu', rolloutWorkers = '0'): string {
   const file = join(root, `${name}.yaml`);
   writeFileSync(
     file,
@@ -30,7 +30,7 @@ stages:
     max_prompt_length: 512
     max_completion_length: 1024
     beta: 0.04
-    rollout_workers: 0
+    rollout_workers: ${rolloutWorkers}
 ${extra}`,
   );
   return file;
@@ -51,6 +51,17 @@ describe('memory plan on one 80 GiB GPU (webgpu)', () => {
     expect(r.stdout).toMatch(/memory plan \(backend webgpu, GPU 80\.00 GiB\)/);
     expect(r.stdout).toMatch(/0\. grpo: on the GPU (\d+)\.\d+ GiB \(weights 28\.37 GiB, activations 13\.64 GiB, kv_cache 10\.50 GiB/);
     expect(r.stdout).not.toMatch(/DOES NOT FIT/);
+  });
+
+  it('plans generation on the GPU with rollout_workers: auto too (no rollout threads, each a second device and weights)', async () => {
+    const r = await r1([
+      'recipe',
+      recipeFile('lora-ckpt-auto', '    lora: { r: 16 }\n    gradient_checkpointing: true\n', 'webgpu', 'auto'),
+      '--gpu-memory',
+      '80',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/0\. grpo: on the GPU \d+\.\d+ GiB \(weights 28\.37 GiB, activations 13\.64 GiB, kv_cache 10\.50 GiB/);
   });
 
   it('refuses it without checkpointing (activations), naming gradient_checkpointing: true', async () => {

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { Transformer } from '../src/model/transformer.ts';
 import { runRecipe } from '../src/pipeline/run.ts';
 import { repeatedNgramShare } from '../src/stages/rejection-sampling.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
-import { RolloutPool } from '../src/rollout/pool.ts';
+import { RolloutPool, defaultWorkers } from '../src/rollout/pool.ts';
 
 const quiet = { log: () => {}, progressStream: Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }) };
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -123,6 +123,14 @@ describe('rollout worker pool', () => {
     expect(after[0].logprobs[0]).not.toBeCloseTo(remote[0].logprobs[0], 3);
     model.dispose();
     other.dispose();
+  });
+
+  it('auto is one thread per core on the CPU backends and the main thread on a GPU (one device, one copy of the weights)', () => {
+    expect(defaultWorkers('auto', 'wasm')).toBe(availableParallelism());
+    expect(defaultWorkers('auto', 'cpu')).toBe(availableParallelism());
+    expect(defaultWorkers('auto', 'webgpu')).toBe(0);
+    expect(defaultWorkers('auto', 'tensorflow')).toBe(0);
+    expect(defaultWorkers(3, 'webgpu')).toBe(3);
   });
 });
 

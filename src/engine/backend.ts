@@ -10,6 +10,13 @@ import type { RemoteWebGPUBackend } from './webgpu-remote.ts';
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
+/** Whether a backend's tensors live on one device (a GPU): every thread beyond the main one would
+ * open a device of its own, with its own copy of the weights, and compete for the same GPU, so
+ * `auto` trains and samples on the main thread alone there. */
+export function onOneDevice(backend: string): boolean {
+  return backend === 'webgpu' || backend === 'tensorflow';
+}
+
 export type BackendOptions = {
   /** Allow WebGPU on a software adapter (llvmpipe): only for `webgpu` asked by name, never `auto`.
    * Also allowed by the environment variable R1_ALLOW_SOFTWARE_GPU=1. */

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { returnFreedBlocks } from './host-memory.ts';
 import { installRemoteKernels, RemoteWebGPUBackend } from './webgpu-remote.ts';
 
 const require = createRequire(import.meta.url);
@@ -172,6 +173,8 @@ export async function registerWebGPU(allowSoftware: boolean, explicit = true): P
   if (missing) throw new Error(missing);
   const pick = found.find((f) => !f.report.software) ?? found.find((f) => f.report.software)!;
   if (registered) return registered;
+  // A software adapter's buffers are host memory: give the freed ones back (host-memory.ts).
+  if (pick.report.software) returnFreedBlocks();
   // The device lives in a worker thread (see webgpu-remote.ts): synchronous reads need it.
   installRemoteKernels();
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');

@@ -5,7 +5,7 @@
 // (exit 2) a stage that will not fit, naming the part and the settings that would make it fit, so a
 // crash inside WebAssembly is not how a user learns it.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { availableParallelism, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.ts';
 import { PROVIDERS, loadError } from '../engine/backend.ts';
@@ -17,6 +17,8 @@ import { resolveLoraConfig, selectTargets } from '../model/lora.ts';
 import { parameterShapes } from '../model/transformer.ts';
 import { type Recipe, type Stage, type TrainingStage, bornSource } from '../recipe/index.ts';
 import { type Part, type Plan, type PlanInput, WASM_HEAP_BYTES, planMemory, planProblems } from '../train/memory-plan.ts';
+import { defaultWorkers } from '../rollout/pool.ts';
+import { trainThreads } from '../stages/batches.ts';
 
 /** What a stage must fit in: the WebAssembly heap per thread (null: not heap-bound), the machine's
  * memory, and on a GPU backend the adapter's memory when it is given (`r1 recipe --gpu-memory GB`;
@@ -111,8 +113,7 @@ export function stagePlanInput(s: TrainingStage, c: ModelConfig, backend: PlanIn
   const params = parameterCount(c);
   const lora = 'lora' in s && s.lora !== undefined;
   const trainable = lora ? loraTrainable(c, s.lora!, `${where}.lora`) : params;
-  const threads =
-    backend === 'webgpu' || backend === 'tensorflow' ? 1 : s.train_workers === 'auto' ? availableParallelism() : s.train_workers;
+  const threads = trainThreads(s.train_workers, backend);
   const frozenBf16Params = lora && s.lora!.frozen_dtype === 'bfloat16' ? bf16HeldParams(c) : 0;
   const base = {
     backend,
@@ -140,7 +141,8 @@ export function stagePlanInput(s: TrainingStage, c: ModelConfig, backend: PlanIn
         microBatch: Math.ceil(s.per_device_train_batch_size / s.gradient_accumulation_steps),
         seqLength: s.max_prompt_length + s.max_completion_length,
         beta: s.beta,
-        generationBatch: s.rollout.engine === 'tfjs' && s.rollout_workers === 0 ? s.per_device_train_batch_size : 0,
+        generationBatch:
+          s.rollout.engine === 'tfjs' && defaultWorkers(s.rollout_workers, backend) === 0 ? s.per_device_train_batch_size : 0,
       };
   }
 }

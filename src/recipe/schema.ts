@@ -472,7 +472,9 @@ export const GrpoStage = z.strictObject({
   rollout_workers: z
     .union([z.literal('auto'), int().min(0)])
     .default('auto')
-    .describe('worker threads generating rollouts; 0 = the main thread, auto = one per core'),
+    .describe(
+      'worker threads generating rollouts; 0 = the main thread; auto = one per core on the CPU backends, the main thread on a GPU (webgpu, tensorflow: each worker would open the device again with its own copy of the weights)',
+    ),
   tools: ToolsField,
   rollout: z
     .strictObject({

@@ -30,7 +30,7 @@ export const TOOL_OUTPUT_CHARS = 1 << 16;
 export const ROLLOUT_ENGINES: Record<RolloutEngineName, (s: EngineStage, ctx: EngineContext) => Promise<Rollouts>> = {
   /** The policy itself: in rollout_workers threads, or on the main thread with 0. */
   tfjs: async (s, ctx) => {
-    const workers = defaultWorkers(s.rollout_workers);
+    const workers = defaultWorkers(s.rollout_workers, ctx.backend);
     return workers > 0 ? new RolloutPool(workers, ctx.config, ctx.tokenizer, ctx.backend) : new MainThreadRollouts(ctx.tokenizer);
   },
   /** node-llama-cpp fed a GGUF export of the policy at each sync. */

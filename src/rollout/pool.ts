@@ -5,6 +5,7 @@
 // so a run is repeatable for a given number of workers.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
+import { onOneDevice } from '../engine/backend.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { Completion, SamplingOptions } from '../model/generate.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
@@ -23,8 +24,11 @@ export type WorkerRequest = {
 };
 export type WorkerReply = { id: number; completions?: Completion[]; error?: string };
 
-export function defaultWorkers(setting: number | 'auto'): number {
-  return setting === 'auto' ? Math.max(1, availableParallelism()) : setting;
+/** Rollout threads for a `rollout_workers` setting: auto is one per core on the CPU backends and
+ * none (the main thread) on a GPU, whose device the main thread already holds with the weights. */
+export function defaultWorkers(setting: number | 'auto', backend: string): number {
+  if (setting !== 'auto') return setting;
+  return onOneDevice(backend) ? 0 : Math.max(1, availableParallelism());
 }
 
 export class RolloutPool implements Rollouts {

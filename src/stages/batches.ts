@@ -1,7 +1,7 @@
 // Turning rows into training batches: a fixed, seeded order per epoch, so batch i is the same batch
 // whether a run went straight through or was killed and resumed.
 import { availableParallelism } from 'node:os';
-import { activeBackend } from '../engine/backend.ts';
+import { activeBackend, onOneDevice } from '../engine/backend.ts';
 import { Rng } from '../engine/rng.ts';
 import { LM_LOSS, type LmBatch, lossWeight } from '../train/lm-loss.ts';
 import type { Transformer } from '../model/transformer.ts';
@@ -103,7 +103,7 @@ export function lmStep(microBatches: WeightedSequence[][], padId: number): Micro
  * one on a GPU (every extra thread would open a device of its own and compete for it). */
 export function trainThreads(setting: number | 'auto', backend: string = activeBackend()): number {
   if (setting !== 'auto') return setting;
-  return backend === 'webgpu' || backend === 'tensorflow' ? 1 : availableParallelism();
+  return onOneDevice(backend) ? 1 : availableParallelism();
 }
 
 /** The trainer's options every training stage sets the same way: the stage's name, folder and config,

@@ -25,6 +25,7 @@
 // Gradient workers each hold their own copy of the weights and one micro-batch's activations in
 // their own heap. The numbers are estimates: a test holds them against a measured peak.
 import { z } from 'zod';
+import { onOneDevice } from '../engine/backend.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { DEFAULT_LOGITS_CHUNK_VALUES } from '../model/head-logprobs.ts';
 
@@ -193,14 +194,16 @@ function fixes(parts: Part[], p: PlanInput): string[] {
     if ((part === 'activations' || part === 'logits' || part === 'kv_cache') && p.microBatch === 1)
       out.push(`shorten the sequences (${LENGTH_FIELD[p.kind]})`);
     if (part === 'kv_cache' && (p.generationBatch ?? 0) > 0)
-      out.push('generate in rollout workers (rollout_workers: auto or above 0) rather than the main thread');
+      out.push(
+        onOneDevice(p.backend)
+          ? `shorten the completions (max_completion_length) or sample fewer at once (per_device_train_batch_size)`
+          : 'generate in rollout workers (rollout_workers: auto or above 0) rather than the main thread',
+      );
     if ((part === 'weights' || part === 'packed') && p.lora && !p.frozenBf16Params)
       out.push('hold the frozen base as bf16 outside the heap (lora: { frozen_dtype: bfloat16 })');
     if (part === 'weights')
       out.push(
-        p.backend === 'webgpu' || p.backend === 'tensorflow'
-          ? 'a smaller model'
-          : 'use the cpu backend (backend: cpu: not heap-bound, but slow) or a smaller model',
+        onOneDevice(p.backend) ? 'a smaller model' : 'use the cpu backend (backend: cpu: not heap-bound, but slow) or a smaller model',
       );
   }
   return [...new Set(out)];

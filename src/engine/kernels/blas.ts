@@ -76,7 +76,7 @@ export function blasCandidates(): string[] {
   return [...debian.filter((p) => existsSync(p)), 'libopenblas.so.0', 'libopenblas.dylib'];
 }
 
-type Koffi = {
+export type Koffi = {
   load(path: string): { func(signature: string): (...args: unknown[]) => unknown };
 };
 
