@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MetricsLogger, Progress, formatDuration, readMetrics } from '../src/metrics/index.ts';
@@ -260,6 +261,34 @@ describe('report', () => {
       await expect(report(join(run, 'nope'))).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/no such folder/) });
     } finally {
       spy.mockRestore();
+    }
+  });
+});
+
+describe('peak memory per logged step (memory/peak_rss_gib)', () => {
+  it("gives each window's own peak: a 256 MiB buffer written and freed shows in its window, not in one begun after", () => {
+    const module = fileURLToPath(new URL('../src/metrics/memory.ts', import.meta.url));
+    const script = `
+      import { peakRssSinceLast, peakRssResets } from ${JSON.stringify(module)};
+      peakRssSinceLast();
+      const base = process.memoryUsage().rss / 2 ** 30;
+      let big = Buffer.alloc(256 * 2 ** 20, 1);
+      const withBuffer = peakRssSinceLast();
+      big = null;
+      globalThis.gc();
+      peakRssSinceLast(); // this window began with the buffer still held
+      const after = peakRssSinceLast();
+      console.log(JSON.stringify({ base, withBuffer, after, resets: peakRssResets() }));
+    `;
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const m = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(m.withBuffer - m.base).toBeGreaterThan(0.24);
+    if (process.platform === 'linux') {
+      expect(m.resets).toBe(true);
+      expect(m.withBuffer - m.after).toBeGreaterThan(0.2);
+    } else {
+      expect(m.after).toBeGreaterThanOrEqual(m.withBuffer); // no reset: the peak since the start
     }
   });
 });

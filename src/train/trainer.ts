@@ -8,6 +8,7 @@ import { Rng } from '../engine/rng.ts';
 import { UserError } from '../errors.ts';
 import { readSafetensors, writeSafetensors, type NamedArray } from '../engine/safetensors.ts';
 import { MetricsLogger } from '../metrics/logger.ts';
+import { peakRssSinceLast } from '../metrics/memory.ts';
 import { Progress, type ProgressField } from '../metrics/progress.ts';
 import { writeDirAtomic, writeModelFiles } from '../model/checkpoint.ts';
 import { type Transformer, parameterShapes } from '../model/transformer.ts';
@@ -152,6 +153,7 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
   if (pool && model.adapters) (opts.log ?? logToStderr)(loraWorkersNote(model, threads - 1));
   let tokensSeen = saved?.tokens ?? 0;
   let lastLoss = saved?.loss ?? NaN;
+  peakRssSinceLast(); // the first step's window starts here, after the load
   try {
     for (let step = startStep; step < totalSteps; step++) {
       const t0 = performance.now();
@@ -205,6 +207,7 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
           num_tokens: tokensSeen,
           step_time_s: (performance.now() - t0) / 1000,
           'time/update_s': updateSeconds,
+          'memory/peak_rss_gib': peakRssSinceLast(),
           ...prepared.metrics,
           ...extra,
         });
