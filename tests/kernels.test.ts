@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.ts';
-import { attention, cachedAttention, KVCache, rmsNorm, rope, swiglu } from '../src/engine/kernels/index.ts';
+import { attention, cachedAttention, composedAttention, KVCache, rmsNorm, rope, swiglu } from '../src/engine/kernels/index.ts';
 import { Rng } from '../src/engine/rng.ts';
 
 type Arrays = Float32Array[];
@@ -401,6 +401,52 @@ describe('attention kernels', () => {
     expect(tf.memory().numTensors).toBe(live);
     cache.dispose();
     expect(tf.memory().numTensors).toBe(live - 2);
+  });
+});
+
+describe('composed attention (cpu, webgpu): gradient written out', () => {
+  /** The same maths left to autodiff: the readable reference. */
+  function autodiffAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number, mask: tf.Tensor4D): tf.Tensor4D {
+    const rep = q.shape[2] / k.shape[2];
+    const kvHead = tf.tensor1d(
+      Array.from({ length: q.shape[2] }, (_, h) => Math.floor(h / rep)),
+      'int32',
+    ); // query head h reads h / rep
+    const heads = (x: tf.Tensor) => tf.transpose(x, [0, 2, 1, 3]);
+    const kk = heads(tf.gather(k, kvHead, 2)),
+      vv = heads(tf.gather(v, kvHead, 2));
+    const p = tf.softmax(tf.add(tf.mul(tf.matMul(heads(q), kk, false, true), scale), mask));
+    return tf.transpose(tf.matMul(p, vv), [0, 2, 1, 3]) as tf.Tensor4D;
+  }
+
+  it('equals autodiff of the same maths with a mask, grouped heads and a value head size of its own, and keeps less', async () => {
+    await initBackend('cpu');
+    const [B, T, H, Hkv, D, Dv] = [2, 12, 4, 2, 8, 6];
+    const rng = new Rng(41);
+    const q = tensor(randn(rng, B * T * H * D), [B, T, H, D]) as tf.Tensor4D;
+    const k = tensor(randn(rng, B * T * Hkv * D), [B, T, Hkv, D]) as tf.Tensor4D;
+    const v = tensor(randn(rng, B * T * Hkv * Dv), [B, T, Hkv, Dv]) as tf.Tensor4D;
+    const w = tensor(randn(rng, B * T * H * Dv), [B, T, H, Dv]);
+    // Two documents packed in each row: causal within each, none across.
+    const m = new Float32Array(B * T * T).fill(-1e9);
+    for (let b = 0; b < B; b++) for (let i = 0; i < T; i++) for (let j = i < 5 ? 0 : 5; j <= i; j++) m[(b * T + i) * T + j] = 0;
+    const mask = tf.tensor4d(m, [B, 1, T, T]);
+    const lossOf = (f: typeof autodiffAttention) => (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+      tf.sum(tf.mul(f(x as tf.Tensor4D, y as tf.Tensor4D, z as tf.Tensor4D, 0.3, mask), w));
+    const got = tf.grads(lossOf(composedAttention))([q, k, v]);
+    const want = tf.grads(lossOf(autodiffAttention))([q, k, v]);
+    expect(composedAttention(q, k, v, 0.3, mask).shape).toEqual([B, T, H, Dv]);
+    for (let i = 0; i < 3; i++) {
+      const a = got[i].dataSync() as Float32Array,
+        b = want[i].dataSync() as Float32Array;
+      expect(got[i].shape).toEqual(want[i].shape);
+      const worst = a.reduce((e, x, j) => Math.max(e, Math.abs(x - b[j])), 0);
+      expect(worst).toBeLessThan(1e-5);
+    }
+    // The backward's peak: the written-out gradient holds fewer [B, H, T, T] tensors at once.
+    const peak = async (f: typeof autodiffAttention) => (await tf.profile(() => tf.grads(lossOf(f))([q, k, v]))).peakBytes;
+    const probs = B * H * T * T * 4;
+    expect(await peak(autodiffAttention)).toBeGreaterThan((await peak(composedAttention)) + 2 * probs);
   });
 });
 

@@ -60,9 +60,12 @@ describe('pipeline end to end (pretrain -> sft -> eval)', () => {
     const pre = readMetrics(join(runDir, 'pretrain', 'metrics.jsonl'));
     expect(pre.map((r) => r.step)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
     expect(pre.at(-1)!.loss as number).toBeLessThan(pre[0].loss as number);
-    // Each row carries the process's peak memory over its step (this test process: Node, tfjs, vitest).
-    for (const r of pre) expect(r['memory/peak_rss_gib'] as number).toBeGreaterThan(0.03);
-    for (const r of pre) expect(r['memory/peak_rss_gib'] as number).toBeLessThan(16);
+    // Each row carries the process's memory (this test process: Node, tfjs, vitest): resident now, and
+    // the peak so far, which never falls.
+    for (const r of pre) expect(r['memory/rss_gib'] as number).toBeGreaterThan(0.03);
+    for (const r of pre) expect(r['memory/max_rss_gib'] as number).toBeGreaterThanOrEqual(r['memory/rss_gib'] as number);
+    for (const [i, r] of pre.entries())
+      if (i > 0) expect(r['memory/max_rss_gib'] as number).toBeGreaterThanOrEqual(pre[i - 1]['memory/max_rss_gib'] as number);
     const report = JSON.parse(readFileSync(join(runDir, 'eval', 'eval.json'), 'utf8'));
     expect(report.prompts).toBe(4);
     expect(report['pass@1']).toBeGreaterThanOrEqual(0);

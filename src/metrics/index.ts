@@ -3,5 +3,5 @@
 export { MetricsLogger, readMetrics, parseJsonLines } from './logger.ts';
 export type { MetricRow, LoggedRow, MetricValue, LoggerOptions } from './logger.ts';
 export { Progress, formatDuration } from './progress.ts';
-export { peakRssSinceLast, peakRssResets } from './memory.ts';
+export { processMemory } from './memory.ts';
 export type { ProgressOptions, ProgressMetrics } from './progress.ts';

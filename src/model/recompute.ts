@@ -9,6 +9,7 @@
 // at kernel depth > 0), and its backward computes the block's vector-Jacobian product on a tape of
 // its own, freed before the next block's backward runs.
 import * as tf from '@tensorflow/tfjs-core';
+import { gradientsFreeing } from '../engine/backprop.ts';
 import type { BlockContext } from './blocks.ts';
 import { isMoeLayer } from './config.ts';
 import type { Transformer } from './transformer.ts';
@@ -59,14 +60,14 @@ export function checkpointedBlock(model: Transformer, i: number, x: tf.Tensor2D,
 }
 
 /** Gradients of f's output, weighted by dy, with respect to xs (zeros where f does not reach one).
- * engine.gradients called inside a backward pass would start a tape over the outer one and, at its
+ * A gradient walk called inside a backward pass would start a tape over the outer one and, at its
  * end, clear the outer tape the outer backward is still walking: the outer tape is set aside for
  * the recompute and put back after, so each block's recomputed intermediates are freed on return. */
 function blockVjp(f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor): tf.Tensor[] {
   const engine = tf.engine();
   const outer = engine.state.activeTape;
   try {
-    const { value, grads } = engine.gradients(f, xs, dy, true);
+    const { value, grads } = gradientsFreeing(f, xs, dy);
     value.dispose();
     return grads.map((g, k) => g ?? tf.zerosLike(xs[k]));
   } finally {

@@ -243,8 +243,9 @@ export function stageView(type: StageType, rows: LoggedRow[]): StageView {
   else if (type === 'dpo') dpoCharts(b, rows);
   moeCharts(b, rows);
   const headline = b.charts.length;
-  add(b, rows, 'memory', 'peak memory over each logged step (GiB, the process)', [
-    { key: 'memory/peak_rss_gib', label: 'peak RSS', smooth: false },
+  add(b, rows, 'memory', 'memory of the process (GiB)', [
+    { key: 'memory/rss_gib', label: 'resident at the step', smooth: false },
+    { key: 'memory/max_rss_gib', label: 'peak so far', smooth: false },
   ]);
   for (const key of numericKeys(rows)) if (!b.used.has(key) && !isExpertLoad(key)) add(b, rows, key, key, [{ key }]);
   b.charts.forEach((c, i) => (c.id = `${i < headline ? 'main' : 'more'}:${c.id}`));

@@ -11,12 +11,15 @@
 //   adapters     LoRA's A and B
 //   gradients    one per trainable value (summed over micro-batches, so held once)
 //   optimizer    AdamW's two moments per trainable value
-//   activations  what the backward pass holds per layer of one micro-batch at its peak: about
-//                56 C + 8 F values a token (measured on this implementation across C, F, L, B and T:
-//                saved inputs and intermediates, the rotated q/k copies and the backward's own
-//                temporaries), plus the attention probabilities (H T a token) on the composed path;
+//   activations  what the backward pass holds per layer of one micro-batch at its peak, measured on
+//                this implementation across C, F, L, H, B and T (engine/backprop.ts frees gradients
+//                and saved tensors as the backward goes; the composed ops write their gradients
+//                out): on WebAssembly's fused kernels about 40 C + 6 F values a token, on the
+//                composed ops (cpu, webgpu) 35 C + 8 F + H T (H T: the attention probabilities);
 //                with gradient_checkpointing, 2 C a token per layer (its saved input and the
-//                gradient through it) plus one layer's intermediates while the backward recomputes it
+//                gradient through it) plus one layer's intermediates while the backward recomputes
+//                it (fused: the same per-layer figure; composed: 16 C + 16 F + H T). Within 20%
+//                of the measured peaks, mostly above them
 //   logits       B x T x V six times (logits, log-softmax, their gradients and the loss's temporaries);
 //                above logitsChunkValues the head runs in row slices (model/head-logprobs.ts) and
 //                only one slice's logits (about logitsChunkValues values) are held, six times
@@ -101,10 +104,12 @@ export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
     widened = Math.ceil(bf16 / L);
   const weightBytes = (p.params - bf16 + widened) * BYTES;
   const packed = p.backend === 'wasm' && !p.blas ? (p.matrixParams - bf16 + widened) * BYTES : 0;
-  const perLayer = tokens * (56 * C + 8 * F) + rows * H * T * T;
+  const fused = p.backend === 'wasm'; // the fused SIMD kernels (engine/kernels/), else composed ops
+  const perLayer = tokens * (fused ? 40 * C + 6 * F : 35 * C + 8 * F + H * T);
   // With checkpointing: each layer's input (and the gradient flowing through it), and one layer's
   // intermediates while the backward recomputes it.
-  const activations = (p.gradientCheckpointing ? 2 * L * tokens * C + perLayer : L * perLayer) * BYTES;
+  const recomputed = fused ? perLayer : tokens * (16 * C + 16 * F + H * T);
+  const activations = (p.gradientCheckpointing ? 2 * L * tokens * C + recomputed : L * perLayer) * BYTES;
   const logitRows = tokens * V <= p.logitsChunkValues ? tokens : Math.min(tokens, Math.max(1, Math.floor(p.logitsChunkValues / V)));
   const logits = 6 * logitRows * V * BYTES;
   const reference = p.beta > 0 && (p.kind === 'grpo' || p.kind === 'dpo') && !p.lora ? weightBytes + packed : 0;

@@ -1,6 +1,7 @@
 // The pieces of a training step: gradients of a loss, accumulation over micro-batches, global-norm
 // clipping. Each caller (pretrain, sft, dpo, grpo) brings its own loss.
 import * as tf from '@tensorflow/tfjs-core';
+import { gradientsFreeing } from '../engine/backprop.ts';
 
 export type Grads = Record<string, tf.Tensor>;
 
@@ -9,13 +10,15 @@ export type Grads = Record<string, tf.Tensor>;
  * gets zeros). */
 export function lossAndGrads(params: Record<string, tf.Variable>, loss: () => tf.Scalar): { loss: number; grads: Grads } {
   const names = Object.keys(params).filter((n) => params[n].trainable);
-  const { value, grads } = tf.variableGrads(
+  const { value, grads } = gradientsFreeing(
     loss,
     names.map((n) => params[n]),
   );
+  if (value.rank !== 0) throw new Error(`the loss must be a scalar, not a rank-${value.rank} tensor`);
   const out: Grads = {};
-  const byVarName = new Map(names.map((n) => [params[n].name, n]));
-  for (const [varName, g] of Object.entries(grads)) if (g) out[byVarName.get(varName) ?? varName] = g;
+  names.forEach((n, i) => {
+    if (grads[i]) out[n] = grads[i];
+  });
   // A parameter the loss did not reach (a MoE expert no token chose) gets a zero gradient: every
   // micro-batch then has the same keys to accumulate and to clip.
   for (const n of names) out[n] ??= tf.zerosLike(params[n]);

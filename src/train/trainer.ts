@@ -8,7 +8,7 @@ import { Rng } from '../engine/rng.ts';
 import { UserError } from '../errors.ts';
 import { readSafetensors, writeSafetensors, type NamedArray } from '../engine/safetensors.ts';
 import { MetricsLogger } from '../metrics/logger.ts';
-import { peakRssSinceLast } from '../metrics/memory.ts';
+import { processMemory } from '../metrics/memory.ts';
 import { Progress, type ProgressField } from '../metrics/progress.ts';
 import { writeDirAtomic, writeModelFiles } from '../model/checkpoint.ts';
 import { type Transformer, parameterShapes } from '../model/transformer.ts';
@@ -153,7 +153,6 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
   if (pool && model.adapters) (opts.log ?? logToStderr)(loraWorkersNote(model, threads - 1));
   let tokensSeen = saved?.tokens ?? 0;
   let lastLoss = saved?.loss ?? NaN;
-  peakRssSinceLast(); // the first step's window starts here, after the load
   try {
     for (let step = startStep; step < totalSteps; step++) {
       const t0 = performance.now();
@@ -207,7 +206,7 @@ export async function trainLoop<P = undefined>(opts: TrainLoopOptions, hooks: St
           num_tokens: tokensSeen,
           step_time_s: (performance.now() - t0) / 1000,
           'time/update_s': updateSeconds,
-          'memory/peak_rss_gib': peakRssSinceLast(),
+          ...memoryMetrics(),
           ...prepared.metrics,
           ...extra,
         });
@@ -316,4 +315,10 @@ function loadWeights(model: Transformer, opt: AdamW, dir: string): void {
     if (tensors[`v.${name}`]) state.v[name] = tensors[`v.${name}`].data;
   }
   opt.load(state);
+}
+
+/** The process's resident memory now and its peak so far (GiB), for the logged row. */
+function memoryMetrics(): Record<string, number> {
+  const m = processMemory();
+  return { 'memory/rss_gib': m.rss, 'memory/max_rss_gib': m.maxRss };
 }

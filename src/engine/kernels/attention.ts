@@ -4,6 +4,7 @@
 // forward and backward; elsewhere it is composed of TensorFlow.js ops.
 import * as tf from '@tensorflow/tfjs-core';
 import { ATTENTION, CACHED_ATTENTION } from './attention-wasm.ts';
+import { taping } from './fused.ts';
 import { addr, wasmBackend, type WasmBackend } from './wasm.ts';
 
 /** The wasm backend, when our kernels are registered there and fit head size D. */
@@ -41,20 +42,48 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale:
  * document only (the fused kernels are causal-only and take no mask). The values may have a head
  * size of their own (MLA's v_head_dim): the result is [B, T, H, Dv]. */
 export function composedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale: number, mask?: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [B, T, H, D] = q.shape;
-    const [, S, Hkv] = k.shape;
-    const rep = H / Hkv;
-    const grouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [B, Hkv, rep * T, D]);
-    const keys = tf.transpose(k, [0, 2, 1, 3]),
-      values = tf.transpose(v, [0, 2, 1, 3]); // [B, Hkv, S, D]
-    const scores = tf.mul(tf.matMul(grouped, keys, false, true), scale); // [B, Hkv, rep * T, S]
+  const [B, T, H, D] = q.shape;
+  const [, S, Hkv] = k.shape;
+  const rep = H / Hkv,
+    Dv = v.shape[3];
+  /** [B, n, H', d] -> [B, H', n, d]: heads first, so each group's rows are one matrix. */
+  const headsFirst = (x: tf.Tensor4D) => tf.transpose(x, [0, 2, 1, 3]);
+  const group = (x: tf.Tensor4D, d: number) => tf.reshape(headsFirst(x), [B, Hkv, rep * T, d]);
+  const ungroup = (x: tf.Tensor, d: number) => headsFirst(tf.reshape(x, [B, H, T, d]) as tf.Tensor4D);
+  // The gradient is written out so the tape keeps the probabilities alone of the [B, H, T, S]
+  // tensors (autodiff of these ops kept the scores, the masked scores and the probabilities, and
+  // the backward made as many again); q, k and v are kept by the ops that made them.
+  /** [the output [B, T, H, Dv], the probabilities [B, Hkv, rep * T, S]]. */
+  const forward = (qi: tf.Tensor4D, ki: tf.Tensor4D, vi: tf.Tensor4D): [tf.Tensor4D, tf.Tensor] => {
+    const scores = tf.matMul(group(tf.mul(qi, scale), D), headsFirst(ki), false, true); // [B, Hkv, rep * T, S]
     const masked = mask
       ? tf.reshape(tf.add(tf.reshape(scores, [B, H, T, S]), mask), [B, Hkv, rep * T, S]) // head h = group h / rep, row h % rep
       : tf.add(scores, causalMask(rep, T, S));
-    const out = tf.matMul(tf.softmax(masked), values); // [B, Hkv, rep * T, Dv]
-    return tf.transpose(tf.reshape(out, [B, H, T, v.shape[3]]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const p = tf.softmax(masked);
+    return [ungroup(tf.matMul(p, headsFirst(vi)), Dv), p];
+  };
+  if (!taping()) return tf.tidy(() => forward(q, k, v)[0]);
+  const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [qi, ki, vi] = args as tf.Tensor4D[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [out, probs] = tf.tidy(() => forward(qi, ki, vi));
+    save([qi, ki, vi, probs]);
+    return {
+      value: out,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [qs, ks, vs, p] = saved as tf.Tensor4D[];
+        const dOut = group(dy as tf.Tensor4D, Dv); // [B, Hkv, rep * T, Dv]
+        const dValues = tf.matMul(p, dOut, true, false); // [B, Hkv, S, Dv]
+        const dp = tf.matMul(dOut, headsFirst(vs), false, true); // [B, Hkv, rep * T, S]
+        // Softmax's vector-Jacobian product, times the scale the scores carry.
+        const dScores = tf.mul(tf.mul(p, tf.sub(dp, tf.sum(tf.mul(dp, p), -1, true))), scale);
+        const dq = ungroup(tf.matMul(dScores, headsFirst(ks)), D);
+        const dk = headsFirst(tf.matMul(dScores, group(qs, D), true, false) as tf.Tensor4D);
+        return [dq, dk, headsFirst(dValues as tf.Tensor4D)];
+      },
+    };
   });
+  return run(q, k, v) as tf.Tensor4D;
 }
 
 /** [rep * T, S]: 0 where query t (at position S - T + t) may see key s, -1e9 where it may not. */

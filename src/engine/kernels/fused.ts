@@ -23,12 +23,95 @@ const fast = (name: string) => tf.getBackend() === 'wasm' && tf.getKernel(name, 
 
 /** x * rsqrt(mean(x^2) + eps) * g over the last axis of x (g: [C]). Differentiable in x and g. */
 export function rmsNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, eps: number): T {
-  if (!fast(RMS_NORM) || x.dtype !== 'float32') {
-    return tf.tidy(() => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), g)) as T;
-  }
+  if (!fast(RMS_NORM) || x.dtype !== 'float32') return composedRmsNorm(x, g, eps);
   const [y, rstd] = tf.engine().runKernel(RMS_NORM, { x, g }, { eps }) as tf.Tensor[];
   rstd.dispose(); // kept by the tape when a gradient is recorded
   return y as T;
+}
+
+// The composed versions (cpu, webgpu) write their gradients out, as the fused kernels do, so a
+// training step's tape keeps each op's input (and RMSNorm's per-row scale) rather than every
+// intermediate of the ops autodiff would record; the maths in each gradient is stated beside it.
+// With no tape recording (generation) the plain ops run, without the customGrad wrapper.
+
+/** Whether a gradient tape is recording (a training step's forward pass). */
+export const taping = (): boolean => tf.engine().isTapeOn();
+
+/** rsqrt(mean(x^2) + eps) over the last axis, keeping it. */
+const rmsScale = (x: tf.Tensor, eps: number) => tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps));
+/** [x1, x2] -> [-x2, x1] over the last axis (sign 1), or its transpose [z2, -z1] (sign -1). */
+function rotateHalf(z: tf.Tensor, sign: 1 | -1): tf.Tensor {
+  const [z1, z2] = tf.split(z, 2, -1);
+  return sign === 1 ? tf.concat([tf.neg(z2), z1], -1) : tf.concat([z2, tf.neg(z1)], -1);
+}
+const ropeOps = (x: tf.Tensor, c: tf.Tensor, s: tf.Tensor) => tf.add(tf.mul(x, c), tf.mul(rotateHalf(x, 1), s));
+function swigluOps(x: tf.Tensor): tf.Tensor {
+  const [gate, up] = tf.split(x, 2, 1);
+  return tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
+}
+
+/** RMSNorm of composed ops. y = x r g with r = rsqrt(mean(x^2) + eps) per row; backward:
+ * dg = sum over rows of dy x r; dx = r (dy g - x r mean(dy g x r)). */
+function composedRmsNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, eps: number): T {
+  if (!taping()) return tf.tidy(() => tf.mul(tf.mul(x, rmsScale(x, eps)), g)) as T;
+  const C = x.shape[x.shape.length - 1];
+  const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, gi] = args as tf.Tensor[];
+    const save = args[2] as tf.GradSaveFunc;
+    const [y, r] = tf.tidy(() => {
+      const rstd = rmsScale(xi, eps);
+      return [tf.mul(tf.mul(xi, rstd), gi), rstd];
+    });
+    save([xi, gi, r]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, gs, rs] = saved;
+        const normed = tf.mul(xs, rs),
+          dNormed = tf.mul(dy, gs);
+        const dx = tf.mul(rs, tf.sub(dNormed, tf.mul(normed, tf.mean(tf.mul(dNormed, normed), -1, true))));
+        const dg = tf.sum(tf.reshape(tf.mul(dy, normed), [-1, C]), 0);
+        return [dx, tf.reshape(dg, gs.shape)];
+      },
+    };
+  });
+  return run(x, g) as T;
+}
+
+/** Rotary embedding of composed ops: y = x c + rot(x) s with rot([x1, x2]) = [-x2, x1]. Linear in x,
+ * so the backward is the transpose: dx = dy c + rot^T(dy s), rot^T([z1, z2]) = [z2, -z1]. */
+function composedRope(x: tf.Tensor4D, c: tf.Tensor, s: tf.Tensor): tf.Tensor4D {
+  if (!taping()) return tf.tidy(() => ropeOps(x, c, s)) as tf.Tensor4D;
+  const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xi = args[0] as tf.Tensor4D;
+    (args[1] as tf.GradSaveFunc)([c, s]); // the tables, kept for the backward (the caller's may be freed)
+    return {
+      value: tf.tidy(() => ropeOps(xi, c, s)) as tf.Tensor4D,
+      gradFunc: (dy: tf.Tensor, [cs, ss]: tf.Tensor[]) => tf.add(tf.mul(dy, cs), rotateHalf(tf.mul(dy, ss), -1)),
+    };
+  });
+  return run(x) as tf.Tensor4D;
+}
+
+/** SwiGLU of composed ops on x = [gate | up]: y = silu(gate) up, silu(a) = a sigmoid(a); backward:
+ * dup = dy silu(gate); dgate = dy up sigmoid(gate) (1 + gate (1 - sigmoid(gate))). */
+function composedSwiglu(x: tf.Tensor2D): tf.Tensor2D {
+  if (!taping()) return tf.tidy(() => swigluOps(x)) as tf.Tensor2D;
+  const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xi = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    save([xi]);
+    return {
+      value: tf.tidy(() => swigluOps(xi)) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [gate, up] = tf.split(saved[0], 2, 1);
+        const sig = tf.sigmoid(gate);
+        const dGate = tf.mul(tf.mul(dy, up), tf.mul(sig, tf.add(1, tf.mul(gate, tf.sub(1, sig)))));
+        return tf.concat([dGate, tf.mul(dy, tf.mul(gate, sig))], 1);
+      },
+    };
+  });
+  return run(x) as tf.Tensor2D;
 }
 
 /** Rotary embedding, rotate-half convention (as Hugging Face's Llama): x * cos + [-x2, x1] * sin.
@@ -36,12 +119,7 @@ export function rmsNorm<T extends tf.Tensor>(x: T, g: tf.Tensor, eps: number): T
 export function rope(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4D {
   const [, T, , D] = x.shape;
   if (!fast(ROPE) || D % 8 !== 0 || x.dtype !== 'float32' || cos.size !== T * D || sin.size !== T * D) {
-    return tf.tidy(() => {
-      const c = tf.reshape(cos, [1, T, 1, D]),
-        s = tf.reshape(sin, [1, T, 1, D]);
-      const [x1, x2] = tf.split(x, 2, 3);
-      return tf.add(tf.mul(x, c), tf.mul(tf.concat([tf.neg(x2), x1], 3), s)) as tf.Tensor4D;
-    });
+    return tf.tidy(() => composedRope(x, tf.reshape(cos, [1, T, 1, D]), tf.reshape(sin, [1, T, 1, D])));
   }
   return tf.engine().runKernel(ROPE, { x, cos, sin }, { backward: false }) as tf.Tensor4D;
 }
@@ -50,12 +128,7 @@ export function rope(x: tf.Tensor4D, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor4
  * [N, F]. Differentiable. */
 export function swiglu(x: tf.Tensor2D): tf.Tensor2D {
   const F = x.shape[1] / 2;
-  if (!fast(SWIGLU) || F % 4 !== 0 || x.dtype !== 'float32') {
-    return tf.tidy(() => {
-      const [gate, up] = tf.split(x, 2, 1);
-      return tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
-    });
-  }
+  if (!fast(SWIGLU) || F % 4 !== 0 || x.dtype !== 'float32') return composedSwiglu(x);
   return tf.engine().runKernel(SWIGLU, { x }) as tf.Tensor2D;
 }
 
