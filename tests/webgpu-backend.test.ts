@@ -129,6 +129,22 @@ describe.skipIf(!HAVE_WEBGPU)('backend webgpu', () => {
     expect(worst).toBeLessThan(1e-4);
   });
 
+  it("reports the GPU buffers' high-water mark (memory/gpu_max_gib in the metrics), which keeps a freed peak", async () => {
+    await initBackend('webgpu', { allowSoftwareGpu: true });
+    type GpuMemory = { numBytesInGPU: number; numBytesInGPUPeak: number };
+    const before = tf.memory() as unknown as GpuMemory;
+    expect(before.numBytesInGPUPeak).toBeGreaterThanOrEqual(before.numBytesInGPU);
+    const bytes = 2 ** 24; // more than any step above held at once
+    const big = tf.tidy(() => tf.add(tf.zeros([bytes / 4]), 1));
+    big.dataSync();
+    const held = tf.memory() as unknown as GpuMemory;
+    big.dispose();
+    const after = tf.memory() as unknown as GpuMemory;
+    expect(held.numBytesInGPUPeak).toBeGreaterThanOrEqual(before.numBytesInGPU + bytes);
+    expect(after.numBytesInGPU).toBeLessThan(held.numBytesInGPU);
+    expect(after.numBytesInGPUPeak).toBe(held.numBytesInGPUPeak);
+  });
+
   it('greedy generation gives the tokens of wasm', async () => {
     await initBackend('wasm');
     const ref = greedy(CONFIG);

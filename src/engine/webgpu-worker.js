@@ -254,6 +254,9 @@ function forgetCpuCopy(dataId) {
   if (data?.resource && data.values) data.values = null;
 }
 
+/** The most bytes of GPU buffers in use at once since the backend started (tf.memory().numBytesInGPUPeak). */
+let peakBytesInUse = 0;
+
 /** Free buffers tfjs's buffer manager may keep for reuse, in bytes, beyond a quarter of those in use. */
 const POOL_FLOOR_BYTES = 64 * 2 ** 20;
 
@@ -269,6 +272,7 @@ function boundPool(manager) {
     release = manager.releaseBuffer.bind(manager);
   manager.acquireBuffer = (size, usage, mappedAtCreation = false, reuse = true) => {
     const buffer = acquire(size, usage, mappedAtCreation, reuse);
+    peakBytesInUse = Math.max(peakBytesInUse, manager.numBytesUsed);
     const at = order.indexOf(buffer);
     if (at >= 0) {
       order.splice(at, 1);
@@ -370,7 +374,7 @@ parentPort.on('message', async (m) => {
         reply(m, 1, '{}');
         break;
       case 'memory':
-        reply(m, 1, JSON.stringify(backend.memory()));
+        reply(m, 1, JSON.stringify({ ...backend.memory(), numBytesInGPUPeak: peakBytesInUse }));
         break;
       default:
         throw new Error(`webgpu worker: unknown op ${m.op}`);

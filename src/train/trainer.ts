@@ -317,8 +317,12 @@ function loadWeights(model: Transformer, opt: AdamW, dir: string): void {
   opt.load(state);
 }
 
-/** The process's resident memory now and its peak so far (GiB), for the logged row. */
+/** The process's resident memory now and its peak so far (GiB), for the logged row; on WebGPU also the
+ * most GPU buffer bytes in use at once so far (the tensors' own peak, beside the plan's estimate). */
 function memoryMetrics(): Record<string, number> {
   const m = processMemory();
-  return { 'memory/rss_gib': m.rss, 'memory/max_rss_gib': m.maxRss };
+  const out: Record<string, number> = { 'memory/rss_gib': m.rss, 'memory/max_rss_gib': m.maxRss };
+  const gpuPeak = (tf.memory() as { numBytesInGPUPeak?: number }).numBytesInGPUPeak;
+  if (gpuPeak !== undefined) out['memory/gpu_max_gib'] = gpuPeak / 2 ** 30;
+  return out;
 }
