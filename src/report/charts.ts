@@ -246,6 +246,7 @@ export function stageView(type: StageType, rows: LoggedRow[]): StageView {
   add(b, rows, 'memory', 'memory of the process (GiB)', [
     { key: 'memory/rss_gib', label: 'resident at the step', smooth: false },
     { key: 'memory/max_rss_gib', label: 'peak so far', smooth: false },
+    { key: 'memory/gpu_max_gib', label: 'GPU buffers, peak so far', smooth: false },
   ]);
   for (const key of numericKeys(rows)) if (!b.used.has(key) && !isExpertLoad(key)) add(b, rows, key, key, [{ key }]);
   b.charts.forEach((c, i) => (c.id = `${i < headline ? 'main' : 'more'}:${c.id}`));
