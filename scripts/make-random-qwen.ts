@@ -38,7 +38,7 @@ export const QWEN25_05B_CONFIG = {
   intermediate_size: 4864,
   max_position_embeddings: 32768,
   max_window_layers: 21,
-  model_type: 'qwen2',
+  model_type: 'qwen2' as const,
   num_attention_heads: 14,
   num_hidden_layers: 24,
   num_key_value_heads: 2,

@@ -16,6 +16,7 @@ import { Transformer, parameterShapes } from '../src/model/transformer.ts';
 import { WASM_HEAP_BYTES, planMemory, planProblems } from '../src/train/memory-plan.ts';
 import { disposeGrads, lossAndGrads } from '../src/train/step.ts';
 import { DEEPSEEK_MICRO, LLAMA_MICRO, QWEN2_MICRO } from './micro-configs.ts';
+import { QWEN25_05B_CONFIG } from '../scripts/make-random-qwen.ts';
 
 const BACKEND = process.env.R1_TEST_BACKEND ?? 'wasm';
 const LLAMA = LLAMA_MICRO;
@@ -184,20 +185,8 @@ describe('lora.frozen_dtype: bfloat16', () => {
   });
 });
 
-/** Qwen2.5-0.5B's config (494 M parameters). */
-const QWEN05: ModelConfig = {
-  model_type: 'qwen2',
-  vocab_size: 151936,
-  hidden_size: 896,
-  num_hidden_layers: 24,
-  num_attention_heads: 14,
-  num_key_value_heads: 2,
-  intermediate_size: 4864,
-  max_position_embeddings: 32768,
-  rope_theta: 1e6,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: true,
-};
+/** Qwen2.5-0.5B's config (494 M parameters), as its config.json ships it. */
+const QWEN05: ModelConfig = QWEN25_05B_CONFIG;
 
 describe('memory plan with frozen_dtype: bfloat16', () => {
   const held = (c: ModelConfig) => {

@@ -14,37 +14,15 @@ import { mtpLoss } from '../src/model/mtp.ts';
 import { Transformer, parameterShapes } from '../src/model/transformer.ts';
 import { lmLoss, loss as lossModule } from '../src/train/lm-loss.ts';
 import { disposeGrads, lossAndGrads } from '../src/train/step.ts';
+import { DEEPSEEK_MICRO } from './micro-configs.ts';
 
 beforeAll(() => initBackend('wasm'));
 
 /** A tiny DeepSeek-V3: MLA with q compression and yarn, layer 0 dense, layer 1 MoE (8 experts in 4
  * groups, 2 groups and 2 experts per token, one shared), one MTP module. */
 const DS: ModelConfig = {
-  model_type: 'deepseek_v3',
+  ...DEEPSEEK_MICRO,
   vocab_size: 64,
-  hidden_size: 32,
-  num_hidden_layers: 2,
-  num_attention_heads: 2,
-  num_key_value_heads: 2,
-  intermediate_size: 48,
-  max_position_embeddings: 64,
-  rope_theta: 10000,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: false,
-  q_lora_rank: 16,
-  kv_lora_rank: 12,
-  qk_nope_head_dim: 8,
-  qk_rope_head_dim: 8,
-  v_head_dim: 8,
-  first_k_dense_replace: 1,
-  n_routed_experts: 8,
-  n_shared_experts: 1,
-  moe_intermediate_size: 16,
-  num_experts_per_tok: 2,
-  n_group: 4,
-  topk_group: 2,
-  routed_scaling_factor: 2.5,
-  num_nextn_predict_layers: 1,
   aux_loss_alpha: 0.001,
   rope_scaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 16, mscale: 1, mscale_all_dim: 0.8 },
 };

@@ -16,21 +16,10 @@ import { LM_LOSS, type LmBatch } from '../src/train/lm-loss.ts';
 import { GradientPool, localLossAndGrads } from '../src/train/parallel.ts';
 import { type Grads, disposeGrads } from '../src/train/step.ts';
 import { type TrainingConfig, trainLoop } from '../src/train/trainer.ts';
+import { LLAMA_MICRO, trainingConfig } from './micro-configs.ts';
 
 const BACKEND = process.env.R1_TEST_BACKEND ?? 'wasm';
-const CONFIG: ModelConfig = {
-  model_type: 'qwen2',
-  vocab_size: 40,
-  hidden_size: 16,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 24,
-  max_position_embeddings: 32,
-  rope_theta: 10000,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: true,
-};
+const CONFIG: ModelConfig = { ...LLAMA_MICRO, model_type: 'qwen2' }; // q/k/v biases, tied embeddings
 
 /** A model with LoRA adapters whose B is not zero (so A's gradient is not zero either). */
 function loraModel(seed: number): Transformer {
@@ -107,20 +96,7 @@ describe('LoRA in the gradient workers', () => {
   });
 
   it('a LoRA training loop with two gradient threads ends where one thread ends', async () => {
-    const config: TrainingConfig = {
-      learning_rate: 1e-2,
-      lr_scheduler_type: 'constant',
-      warmup_steps: 0,
-      warmup_ratio: 0,
-      gradient_accumulation_steps: 1,
-      max_grad_norm: 1,
-      weight_decay: 0,
-      adam_beta1: 0.9,
-      adam_beta2: 0.95,
-      adam_epsilon: 1e-8,
-      logging_steps: 1,
-      save_steps: 100,
-    };
+    const config: TrainingConfig = trainingConfig();
     const run = async (threads: number) => {
       const model = loraModel(5);
       const notes: string[] = [];

@@ -11,6 +11,7 @@ import { parseHfConfig } from '../src/model/hf-config.ts';
 import { applyPlan, formatPlan, loraTrainable, planRecipe } from '../src/pipeline/memory-check.ts';
 import { loadRecipe } from '../src/recipe/index.ts';
 import { runR1 } from './cli-run.ts';
+import { QWEN25_05B_CONFIG } from '../scripts/make-random-qwen.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'r1-memory-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -20,23 +21,8 @@ afterEach(() => {
   else process.env.R1_MATMUL = savedMatmul;
 });
 
-/** Qwen2.5-0.5B-Instruct's config.json as Hugging Face ships it (the fields r1kit reads). */
-const QWEN05 = {
-  architectures: ['Qwen2ForCausalLM'],
-  model_type: 'qwen2',
-  vocab_size: 151936,
-  hidden_size: 896,
-  num_hidden_layers: 24,
-  num_attention_heads: 14,
-  num_key_value_heads: 2,
-  intermediate_size: 4864,
-  max_position_embeddings: 32768,
-  rope_theta: 1000000,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: true,
-  hidden_act: 'silu',
-  torch_dtype: 'bfloat16',
-};
+/** Qwen2.5-0.5B-Instruct's config.json as Hugging Face ships it. */
+const QWEN05 = QWEN25_05B_CONFIG;
 // Only the config: the plan never opens a weight file.
 const checkpoint = join(root, 'qwen05');
 mkdirSync(checkpoint);

@@ -9,6 +9,7 @@ import { AdamW } from '../src/train/adamw.ts';
 import { lmLoss, windowBatch } from '../src/train/lm-loss.ts';
 import { WASM_HEAP_BYTES, planMemory, planProblems } from '../src/train/memory-plan.ts';
 import { disposeGrads, lossAndGrads } from '../src/train/step.ts';
+import { QWEN25_05B_CONFIG } from '../scripts/make-random-qwen.ts';
 
 const TINY: ModelConfig = {
   vocab_size: 512,
@@ -22,20 +23,8 @@ const TINY: ModelConfig = {
   rms_norm_eps: 1e-6,
   tie_word_embeddings: true,
 };
-/** Qwen2.5-0.5B's config (494 M parameters). */
-const QWEN05: ModelConfig = {
-  model_type: 'qwen2',
-  vocab_size: 151936,
-  hidden_size: 896,
-  num_hidden_layers: 24,
-  num_attention_heads: 14,
-  num_key_value_heads: 2,
-  intermediate_size: 4864,
-  max_position_embeddings: 32768,
-  rope_theta: 1e6,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: true,
-};
+/** Qwen2.5-0.5B's config (494 M parameters), as its config.json ships it. */
+const QWEN05: ModelConfig = QWEN25_05B_CONFIG;
 const matrices = (c: ModelConfig) => parameterCount(c) - c.num_hidden_layers * 2 * c.hidden_size - c.hidden_size;
 /** LoRA r = 16 on the seven projections of every layer. */
 const loraParams = (c: ModelConfig, r = 16) => {

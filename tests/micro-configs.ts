@@ -1,6 +1,8 @@
 // Micro model configs the model-level tests share (LoRA, bf16 frozen weights, activation
-// checkpointing): one of each block family at a size that runs in milliseconds.
+// checkpointing): one of each block family at a size that runs in milliseconds; and the trainer's
+// settings the training-loop tests start from.
 import type { ModelConfig } from '../src/model/config.ts';
+import type { TrainingConfig } from '../src/train/trainer.ts';
 
 /** Llama layout, tied embeddings, grouped-query attention (4 query heads over 2 key-value heads). */
 export const LLAMA_MICRO: ModelConfig = {
@@ -47,3 +49,23 @@ export const DEEPSEEK_MICRO = {
   routed_scaling_factor: 2.5,
   num_nextn_predict_layers: 1,
 } as ModelConfig;
+
+/** AdamW at a constant rate, no warmup or decay, clipping at 1, a row logged every step: the training
+ * loop's settings the loop tests start from (each overrides what it is about). */
+export function trainingConfig(overrides: Partial<TrainingConfig> = {}): TrainingConfig {
+  return {
+    learning_rate: 1e-2,
+    lr_scheduler_type: 'constant',
+    warmup_steps: 0,
+    warmup_ratio: 0,
+    gradient_accumulation_steps: 1,
+    max_grad_norm: 1,
+    weight_decay: 0,
+    adam_beta1: 0.9,
+    adam_beta2: 0.95,
+    adam_epsilon: 1e-8,
+    logging_steps: 1,
+    save_steps: 100,
+    ...overrides,
+  };
+}

@@ -16,6 +16,7 @@ import { LM_LOSS, type LmBatch } from '../src/train/lm-loss.ts';
 import { GradientPool, localLossAndGrads } from '../src/train/parallel.ts';
 import { disposeGrads } from '../src/train/step.ts';
 import { type TrainingConfig, trainLoop } from '../src/train/trainer.ts';
+import { trainingConfig } from './micro-configs.ts';
 
 const DS: ModelConfig = {
   model_type: 'deepseek_v3',
@@ -44,20 +45,7 @@ const DS: ModelConfig = {
   num_nextn_predict_layers: 0,
 };
 const quiet = Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false });
-const config: TrainingConfig = {
-  learning_rate: 1e-3,
-  lr_scheduler_type: 'constant',
-  warmup_steps: 0,
-  warmup_ratio: 0,
-  gradient_accumulation_steps: 2,
-  max_grad_norm: 1,
-  weight_decay: 0,
-  adam_beta1: 0.9,
-  adam_beta2: 0.95,
-  adam_epsilon: 1e-8,
-  logging_steps: 1,
-  save_steps: 100,
-};
+const config: TrainingConfig = trainingConfig({ learning_rate: 1e-3, gradient_accumulation_steps: 2 });
 
 /** A batch of B x T random tokens, its loss divided by `normaliser`. */
 function batch(seed: number, B = 3, T = 6, normaliser = 36): LmBatch {

@@ -10,6 +10,7 @@ import { initBackend } from '../src/engine/backend.ts';
 import { TINY } from '../src/model/config.ts';
 import { Transformer } from '../src/model/transformer.ts';
 import { trainLoop, type TrainingConfig } from '../src/train/trainer.ts';
+import { trainingConfig } from './micro-configs.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'r1-nonfinite-'));
 beforeAll(async () => {
@@ -17,20 +18,7 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const config: TrainingConfig = {
-  learning_rate: 1e-2,
-  lr_scheduler_type: 'constant',
-  warmup_steps: 0,
-  warmup_ratio: 0,
-  gradient_accumulation_steps: 1,
-  max_grad_norm: 1,
-  weight_decay: 0,
-  adam_beta1: 0.9,
-  adam_beta2: 0.95,
-  adam_epsilon: 1e-8,
-  logging_steps: 1,
-  save_steps: 2,
-};
+const config: TrainingConfig = trainingConfig({ save_steps: 2 });
 const quiet = Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false });
 
 describe('a non-finite loss', () => {
