@@ -9,8 +9,7 @@
 // of GPU buffers allocated. A fixed threshold (mallopt(M_MMAP_THRESHOLD), which also turns the
 // raising off) makes each block of 128 KiB or more its own mapping, unmapped when freed: the same run
 // then held 0.5 GB after the update (see README, "Host memory").
-import { createRequire } from 'node:module';
-import type { Koffi } from './kernels/blas.ts';
+import { loadKoffi } from './ffi.ts';
 
 /** glibc's mallopt parameter for the mmap threshold (malloc.h). */
 const M_MMAP_THRESHOLD = -3;
@@ -20,7 +19,6 @@ export const MMAP_THRESHOLD_BYTES = 128 * 1024;
 
 export type HostMemoryStatus = { fixed: true } | { fixed: false; reason: string };
 
-const require = createRequire(import.meta.url);
 let status: HostMemoryStatus | null = null;
 
 /** What returnFreedBlocks did, or null before it was asked (no software adapter in this process). */
@@ -35,14 +33,10 @@ export function returnFreedBlocks(): HostMemoryStatus {
   if (status) return status;
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
   if (!header?.glibcVersionRuntime) return (status = { fixed: false, reason: 'the C library is not glibc' });
-  let koffi: Koffi;
+  const ffi = loadKoffi();
+  if (!('koffi' in ffi)) return (status = { fixed: false, reason: ffi.reason });
   try {
-    koffi = require('koffi') as Koffi;
-  } catch (e) {
-    return (status = { fixed: false, reason: `the optional package koffi does not load: ${(e as Error).message.split('\n')[0]}` });
-  }
-  try {
-    const mallopt = koffi.load('libc.so.6').func('int mallopt(int, int)') as (param: number, value: number) => number;
+    const mallopt = ffi.koffi.load('libc.so.6').func('int mallopt(int, int)') as (param: number, value: number) => number;
     if (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) !== 1) return (status = { fixed: false, reason: 'mallopt refused the threshold' });
   } catch (e) {
     return (status = { fixed: false, reason: `libc.so.6 does not load: ${(e as Error).message.split('\n')[0]}` });

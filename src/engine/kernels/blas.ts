@@ -9,9 +9,9 @@
 // by data across its own worker threads, so each loader sets it to one: every JS thread runs its
 // sgemm calls on itself, and N workers use N cores, not N x cores. R1_BLAS_THREADS overrides it
 // (for the main thread alone, e.g. a benchmark without workers).
-import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { UserError } from '../../errors.ts';
+import { type Koffi, loadKoffi } from '../ffi.ts';
 
 /** Environment variable choosing the matrix-product path: `auto` (BLAS where it loads, the
  * default), `blas` (fail when it does not load) or `xnnpack` (TF.js's own, for A/B runs).
@@ -76,25 +76,14 @@ export function blasCandidates(): string[] {
   return [...debian.filter((p) => existsSync(p)), 'libopenblas.so.0', 'libopenblas.dylib'];
 }
 
-export type Koffi = {
-  load(path: string): { func(signature: string): (...args: unknown[]) => unknown };
-};
-
-const require = createRequire(import.meta.url);
 let status: BlasStatus | null = null;
 
 /** Loads koffi and the BLAS library, once per thread; why not when it cannot. */
 export function loadBlas(): BlasStatus {
   if (status) return status;
-  let koffi: Koffi;
-  try {
-    koffi = require('koffi') as Koffi;
-  } catch (e) {
-    return (status = {
-      loaded: false,
-      reason: `the optional package koffi does not load (npm install koffi): ${(e as Error).message.split('\n')[0]}`,
-    });
-  }
+  const ffi = loadKoffi();
+  if (!('koffi' in ffi)) return (status = { loaded: false, reason: ffi.reason });
+  const { koffi } = ffi;
   const failures: string[] = [];
   for (const library of blasCandidates()) {
     let lib: ReturnType<Koffi['load']>;
