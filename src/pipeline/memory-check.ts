@@ -16,7 +16,7 @@ import { bf16HoldableParams } from '../model/bf16-frozen.ts';
 import { resolveLoraConfig, selectTargets } from '../model/lora.ts';
 import { parameterShapes } from '../model/transformer.ts';
 import { type Recipe, type Stage, type TrainingStage, bornSource } from '../recipe/index.ts';
-import { type Part, type Plan, type PlanInput, WASM_HEAP_BYTES, planMemory, planProblems } from '../train/memory-plan.ts';
+import { type Part, type Plan, type PlanInput, WASM_HEAP_BYTES, gib, planMemory, planProblems } from '../train/memory-plan.ts';
 import { defaultWorkers } from '../rollout/pool.ts';
 import { trainThreads } from '../stages/batches.ts';
 
@@ -182,8 +182,6 @@ export function planRecipe(recipe: Recipe, limits?: Partial<Limits>): RecipePlan
   });
   return { backend, blas, limits: full, stages };
 }
-
-const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
 /** The plan as `r1 recipe` prints it: one line per training stage, its parts largest first. */
 export function formatPlan(p: RecipePlan): string[] {

@@ -85,6 +85,9 @@ export type Plan = {
   total: number;
 };
 
+/** Bytes as GiB with two decimals, as the plan's messages give them. */
+export const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
 /** The estimate for one stage on one model. */
 export function planMemory(shape: ModelShape, raw: PlanInput): Plan {
   const p = PlanInput.parse(raw);
@@ -140,7 +143,6 @@ export function planProblems(
   limits: { heapBytes: number | null; machineBytes: number; deviceBytes?: number | null },
 ): string[] {
   const out: string[] = [];
-  const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
   const device = limits.deviceBytes ?? null;
   if (device !== null) {
     // On a GPU every tensor of the step lives in the adapter's memory; the host holds no second copy
