@@ -13,20 +13,10 @@ import { AdamW } from '../src/train/adamw.ts';
 import { lossAndGrads, clipGradients, disposeGrads } from '../src/train/step.ts';
 import { crossEntropy } from '../src/train/loss.ts';
 import { Rng } from '../src/engine/rng.ts';
+import { LLAMA_MICRO } from './micro-configs.ts';
 
 const BACKEND = process.env.R1_TEST_BACKEND ?? 'wasm';
-const MICRO: ModelConfig = {
-  vocab_size: 32,
-  hidden_size: 16,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 24,
-  max_position_embeddings: 32,
-  rope_theta: 10000,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: true,
-};
+const MICRO: ModelConfig = { ...LLAMA_MICRO, vocab_size: 32 };
 const digits = { decode: (ids: readonly number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join('') };
 
 function batchLoss(m: Transformer, ids: number[][]): () => tf.Scalar {

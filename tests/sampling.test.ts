@@ -9,20 +9,10 @@ import type { ModelConfig } from '../src/model/config.ts';
 import { generate, sampleToken, samplingDistribution } from '../src/model/generate.ts';
 import { Transformer } from '../src/model/transformer.ts';
 import { completionLogprobs } from '../src/stages/logprobs.ts';
+import { LLAMA_MICRO } from './micro-configs.ts';
 
 const BACKEND = process.env.R1_TEST_BACKEND ?? 'wasm';
-const MICRO: ModelConfig = {
-  vocab_size: 32,
-  hidden_size: 16,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 24,
-  max_position_embeddings: 32,
-  rope_theta: 10000,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: true,
-};
+const MICRO: ModelConfig = { ...LLAMA_MICRO, vocab_size: 32 };
 const letters = { decode: (ids: readonly number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join('') };
 
 beforeAll(async () => {

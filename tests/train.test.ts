@@ -10,19 +10,9 @@ import { LM_LOSS, type LmBatch, lmLoss } from '../src/train/lm-loss.ts';
 import { GradientPool } from '../src/train/parallel.ts';
 import { learningRateAt } from '../src/train/schedule.ts';
 import { accumulate, clipGradients, disposeGrads, lossAndGrads } from '../src/train/step.ts';
+import { LLAMA_MICRO } from './micro-configs.ts';
 
-const MICRO: ModelConfig = {
-  vocab_size: 40,
-  hidden_size: 16,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 24,
-  max_position_embeddings: 32,
-  rope_theta: 10000,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: true,
-};
+const MICRO: ModelConfig = LLAMA_MICRO;
 
 beforeAll(async () => {
   await initBackend(process.env.R1_TEST_BACKEND ?? 'wasm');
